@@ -1,0 +1,19 @@
+//! `GET /api/health`: the function is up. Deliberately touches nothing else, so load balancers
+//! and uptime checks never add database load; `/api/v1/system/status` checks dependencies.
+
+use crate::context::RequestContext;
+use serde_json::json;
+use shared::http::ApiResponse;
+use shared::{App, AppError};
+use std::sync::Arc;
+
+/// Answers that the service is alive.
+pub async fn get(app: Arc<App>, _ctx: RequestContext) -> Result<ApiResponse, AppError> {
+    let data = json!({
+        "status": "ok",
+        "service": "lightspeedpay",
+        "version": env!("CARGO_PKG_VERSION"),
+        "time": app.clock.now(),
+    });
+    Ok(ApiResponse::ok(&data, "LightSpeedPay is running"))
+}

@@ -1,0 +1,9 @@
+//! Every LightSpeedPay function. Each Lambda is a thin binary in `src/bin/` that names itself in
+//! the [`registry`]; the handlers live here, so Lambda, the local runner and tests run the same
+//! code.
+
+pub mod context;
+pub mod handlers;
+pub mod lambda;
+pub mod registry;
+pub mod server;

@@ -1,0 +1,115 @@
+//! The request pipeline every HTTP function runs: request id, routing by path template, body
+//! limit, authentication and rate limit, role check, the handler, the envelope and one log line.
+
+use crate::context::RequestContext;
+use crate::registry::{Access, Route};
+use shared::auth::{self, Principal};
+use shared::http::path::{PathParams, match_template};
+use shared::http::request::request_id;
+use shared::http::{ApiRequest, ApiResponse};
+use shared::rate_limit::RateLimitStatus;
+use shared::{App, AppError};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Finds the route for a request among `routes`.
+pub fn resolve(
+    routes: &[&'static Route],
+    request: &ApiRequest,
+) -> Result<(&'static Route, PathParams), AppError> {
+    let mut allowed = Vec::new();
+    for route in routes {
+        if let Some(params) = match_template(route.path, &request.path) {
+            if route.method == request.method {
+                return Ok((route, params));
+            }
+            allowed.push(route.method.as_str());
+        }
+    }
+    if allowed.is_empty() {
+        Err(AppError::RouteNotFound)
+    } else {
+        Err(AppError::MethodNotAllowed(allowed))
+    }
+}
+
+/// Handles one request with the routes this process serves.
+pub async fn handle(app: &Arc<App>, routes: &[&'static Route], request: ApiRequest) -> ApiResponse {
+    let started = Instant::now();
+    let id = request_id(&request.headers);
+    let method = request.method.clone();
+    let path = request.path.clone();
+    let mut principal = None;
+    let mut limit = None;
+    let mut template = "-";
+    let outcome = async {
+        let (route, params) = resolve(routes, &request)?;
+        template = route.path;
+        if request.body.len() > app.config.http.max_body_bytes {
+            return Err(AppError::field(
+                "body",
+                format!("must be at most {} bytes", app.config.http.max_body_bytes),
+            ));
+        }
+        match route.access {
+            Access::Public => {}
+            Access::Anonymous => limit = Some(auth::meter_anonymous(app, &request).await?),
+            Access::Merchant | Access::MerchantOrAdmin | Access::Admin => {
+                let (who, status) = auth::authenticate(app, &request).await.inspect_err(|e| {
+                    if let AppError::RateLimited(status) = e {
+                        limit = Some(*status);
+                    }
+                })?;
+                principal = Some(who);
+                limit = Some(status);
+                authorize(route.access, &who)?;
+            }
+        }
+        let ctx = RequestContext {
+            request,
+            params,
+            principal,
+            request_id: id.clone(),
+        };
+        (route.handler)(app.clone(), ctx).await
+    }
+    .await;
+
+    let mut response = match &outcome {
+        Ok(response) => response.clone(),
+        Err(error) => ApiResponse::error(error),
+    };
+    response.set_header("x-request-id", &id);
+    if let Some(limit) = &limit {
+        add_rate_limit_headers(&mut response, limit);
+    }
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let who = principal.as_ref().map(Principal::label).unwrap_or_default();
+    match &outcome {
+        Err(error @ (AppError::Database(_) | AppError::Internal(_))) => tracing::error!(
+            request_id = %id, method = %method, path = %path, route = template, status = response.status.as_u16(),
+            principal = %who, latency_ms, error = %error, "request failed"
+        ),
+        _ => tracing::info!(
+            request_id = %id, method = %method, path = %path, route = template, status = response.status.as_u16(),
+            principal = %who, latency_ms, code = outcome.as_ref().err().map(AppError::code).unwrap_or(""), "request"
+        ),
+    }
+    response
+}
+
+fn authorize(access: Access, principal: &Principal) -> Result<(), AppError> {
+    match (access, principal.is_admin()) {
+        (Access::Admin, false) => Err(AppError::Forbidden("This route is for platform operators")),
+        (Access::Merchant, true) => Err(AppError::Forbidden(
+            "This route is for merchants; operators use the admin API",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn add_rate_limit_headers(response: &mut ApiResponse, limit: &RateLimitStatus) {
+    response.set_header("x-ratelimit-limit", &limit.limit.to_string());
+    response.set_header("x-ratelimit-remaining", &limit.remaining().to_string());
+    response.set_header("x-ratelimit-reset", &limit.reset_at.timestamp().to_string());
+}

@@ -1,0 +1,187 @@
+//! Merchant API key pairs: `lsp_test_…` / `lsp_live_…` client keys with a secret that is shown
+//! once and stored only as its SHA-256. Secrets carry 238 bits of entropy, so a fast hash is the
+//! right tool (a slow password hash would only slow every API call).
+
+use super::{Identified, MerchantActor, Principal};
+use crate::crypto::{constant_time_eq, random, sha256};
+use crate::error::{AppError, AuthFailure};
+use crate::ids::{CredentialId, MerchantId};
+use crate::mode::Mode;
+use crate::secret::Secret;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio_postgres::Transaction;
+use tokio_postgres::types::Type;
+
+const KEY_BODY_LEN: usize = 24;
+const SECRET_BODY_LEN: usize = 40;
+
+/// A freshly issued key pair; the only moment the secret exists in plaintext.
+#[derive(Debug, Clone)]
+pub struct IssuedCredential {
+    /// The credential row.
+    pub id: CredentialId,
+    /// The mode the pair acts in.
+    pub mode: Mode,
+    /// The public client key.
+    pub client_key: String,
+    /// The secret, to hand to the merchant once.
+    pub client_secret: Secret<String>,
+    /// When it was issued.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A stored key pair as merchants and operators may see it: never the secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct CredentialSummary {
+    /// The credential row.
+    pub id: CredentialId,
+    /// The mode.
+    pub mode: Mode,
+    /// The public client key.
+    pub client_key: String,
+    /// The secret's last four characters, to tell keys apart.
+    pub secret_last4: String,
+    /// When it was issued.
+    pub created_at: DateTime<Utc>,
+}
+
+fn well_formed_key(key: &str) -> Option<Mode> {
+    let (mode, body) = if let Some(body) = key.strip_prefix("lsp_test_") {
+        (Mode::Test, body)
+    } else {
+        (Mode::Live, key.strip_prefix("lsp_live_")?)
+    };
+    (body.len() == KEY_BODY_LEN && body.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(mode)
+}
+
+/// Issues a new key pair for `merchant` in `mode`, revoking the active one for that mode.
+pub async fn rotate(
+    tx: &Transaction<'_>,
+    merchant: MerchantId,
+    mode: Mode,
+) -> Result<IssuedCredential, tokio_postgres::Error> {
+    let merchant_uuid = merchant.as_uuid();
+    let mode_name = mode.as_str();
+    tx.execute_typed(
+        "UPDATE merchant_credentials SET revoked_at = now() WHERE merchant_id = $1 AND mode = $2 AND revoked_at IS NULL",
+        &[(&merchant_uuid, Type::UUID), (&mode_name, Type::TEXT)],
+    )
+    .await?;
+    let id = CredentialId::generate();
+    let client_key = format!("lsp_{mode}_{}", random::base62(KEY_BODY_LEN));
+    let client_secret = format!("lsp_{mode}_sk_{}", random::base62(SECRET_BODY_LEN));
+    let hash = sha256(client_secret.as_bytes()).to_vec();
+    let last4 = client_secret[client_secret.len() - 4..].to_string();
+    let row = tx
+        .query_typed_one(
+            "INSERT INTO merchant_credentials (id, merchant_id, mode, client_key, secret_hash, secret_last4)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at",
+            &[
+                (&id.as_uuid(), Type::UUID),
+                (&merchant_uuid, Type::UUID),
+                (&mode_name, Type::TEXT),
+                (&client_key, Type::TEXT),
+                (&hash, Type::BYTEA),
+                (&last4, Type::TEXT),
+            ],
+        )
+        .await?;
+    Ok(IssuedCredential {
+        id,
+        mode,
+        client_key,
+        client_secret: Secret::new(client_secret),
+        created_at: row.get(0),
+    })
+}
+
+/// The merchant's active key pairs.
+pub async fn list_active(
+    tx: &Transaction<'_>,
+    merchant: MerchantId,
+) -> Result<Vec<CredentialSummary>, tokio_postgres::Error> {
+    let rows = tx
+        .query_typed(
+            "SELECT id, mode, client_key, secret_last4, created_at FROM merchant_credentials
+             WHERE merchant_id = $1 AND revoked_at IS NULL ORDER BY mode",
+            &[(&merchant.as_uuid(), Type::UUID)],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| CredentialSummary {
+            id: CredentialId::from_uuid(r.get(0)),
+            mode: if r.get::<_, &str>(1) == "live" {
+                Mode::Live
+            } else {
+                Mode::Test
+            },
+            client_key: r.get(2),
+            secret_last4: r.get(3),
+            created_at: r.get(4),
+        })
+        .collect())
+}
+
+/// Finds the merchant behind a key pair (runs in system scope: the merchant is not known yet).
+pub(crate) async fn identify(
+    tx: &Transaction<'_>,
+    client_key: &str,
+    client_secret: &str,
+) -> Result<Identified, AppError> {
+    let invalid = AppError::Unauthorized(AuthFailure::InvalidCredentials);
+    let Some(key_mode) = well_formed_key(client_key) else {
+        return Err(invalid);
+    };
+    let presented = sha256(client_secret.as_bytes());
+    let row = tx
+        .query_typed_opt(
+            "SELECT c.id, c.merchant_id, c.mode, c.secret_hash, m.live_enabled, m.rate_limit_per_minute
+             FROM merchant_credentials c JOIN merchants m ON m.id = c.merchant_id
+             WHERE c.client_key = $1 AND c.revoked_at IS NULL",
+            &[(&client_key, Type::TEXT)],
+        )
+        .await?;
+    let Some(row) = row else { return Err(invalid) };
+    let stored: &[u8] = row.get(3);
+    if !constant_time_eq(stored, &presented) {
+        return Err(invalid);
+    }
+    let stored_mode: &str = row.get(2);
+    if stored_mode != key_mode.as_str() {
+        return Err(invalid);
+    }
+    if key_mode == Mode::Live && !row.get::<_, bool>(4) {
+        return Err(AppError::Unauthorized(AuthFailure::ModeNotEnabled));
+    }
+    let limit: Option<i32> = row.get(5);
+    Ok(Identified {
+        principal: Principal::Merchant {
+            merchant_id: MerchantId::from_uuid(row.get(1)),
+            mode: key_mode,
+            via: MerchantActor::ApiKey(CredentialId::from_uuid(row.get(0))),
+        },
+        rate_limit_override: limit.and_then(|l| u32::try_from(l).ok()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_shape_tells_the_mode() {
+        assert_eq!(
+            well_formed_key("lsp_test_abcdefghijklmnopqrstuvwx"),
+            Some(Mode::Test)
+        );
+        assert_eq!(
+            well_formed_key("lsp_live_abcdefghijklmnopqrstuvwx"),
+            Some(Mode::Live)
+        );
+        assert_eq!(well_formed_key("lsp_live_abc"), None);
+        assert_eq!(well_formed_key("lsp_prod_abcdefghijklmnopqrstuvwx"), None);
+        assert_eq!(well_formed_key("lsp_test_abcdefghijklmnopqrstuv-x"), None);
+    }
+}

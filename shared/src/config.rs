@@ -1,0 +1,350 @@
+//! Typed configuration, read once from the environment at start and validated as a whole: a bad
+//! deployment fails with one message naming every missing or invalid variable, and no values.
+
+use crate::crypto::cipher::KeyRing;
+use crate::secret::Secret;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Everything the platform reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Database connections.
+    pub database: DatabaseConfig,
+    /// Tokens and sessions.
+    pub auth: AuthConfig,
+    /// The keys that seal gateway credentials.
+    pub encryption: KeyRing,
+    /// HTTP limits and public addresses.
+    pub http: HttpConfig,
+    /// Requests per minute per principal unless the merchant has an override.
+    pub rate_limit_per_minute: u32,
+}
+
+/// How to reach PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// Connection string for the application role (behind the pooler in production).
+    pub url: Secret<String>,
+    /// Direct connection string for migrations as the schema owner.
+    pub migration_url: Option<Secret<String>>,
+    /// Connections per process: 1–2 in Lambda (one request at a time), more in the local runner.
+    pub pool_size: usize,
+    /// Transport security.
+    pub tls: DatabaseTls,
+}
+
+/// Transport security to PostgreSQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseTls {
+    /// Plain TCP (local development and tests).
+    Disable,
+    /// TLS, verifying the server against the public roots plus an optional extra CA (Supabase's).
+    Verify {
+        /// PEM file with an additional root certificate.
+        ca_cert_path: Option<String>,
+    },
+}
+
+/// Token settings.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// HS256 signing key for access tokens.
+    pub jwt_secret: Secret<Vec<u8>>,
+    /// `iss` claim.
+    pub issuer: String,
+    /// `aud` claim.
+    pub audience: String,
+    /// Lifetime of an access token.
+    pub access_token_ttl: Duration,
+    /// Lifetime of a refresh token.
+    pub refresh_token_ttl: Duration,
+}
+
+/// HTTP settings.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Where customers and gateways reach us (checkout and return URLs).
+    pub public_base_url: String,
+}
+
+/// Every problem found in the environment, reported together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// One line per variable.
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "invalid configuration ({} problem(s)):",
+            self.problems.len()
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads variables from a lookup and collects problems instead of stopping at the first.
+struct Reader<F: Fn(&str) -> Option<String>> {
+    lookup: F,
+    problems: Vec<String>,
+}
+
+impl<F: Fn(&str) -> Option<String>> Reader<F> {
+    fn optional(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&mut self, name: &str, what: &str) -> Option<String> {
+        let value = self.optional(name);
+        if value.is_none() {
+            self.problems.push(format!("{name} is required ({what})"));
+        }
+        value
+    }
+
+    fn tls(&mut self) -> DatabaseTls {
+        match self.optional("DATABASE_TLS").as_deref() {
+            None | Some("disable") => DatabaseTls::Disable,
+            Some("verify") => DatabaseTls::Verify {
+                ca_cert_path: self.optional("DATABASE_CA_CERT_PATH"),
+            },
+            Some(_) => {
+                self.problems
+                    .push("DATABASE_TLS must be 'disable' or 'verify'".into());
+                DatabaseTls::Disable
+            }
+        }
+    }
+
+    fn number<T: FromStr + PartialOrd + fmt::Display + Copy>(
+        &mut self,
+        name: &str,
+        default: T,
+        min: T,
+        max: T,
+    ) -> T {
+        let Some(raw) = self.optional(name) else {
+            return default;
+        };
+        match raw.parse::<T>() {
+            Ok(v) if v >= min && v <= max => v,
+            _ => {
+                self.problems
+                    .push(format!("{name} must be a whole number from {min} to {max}"));
+                default
+            }
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup`; used by `from_env` and by tests.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut r = Reader {
+            lookup,
+            problems: Vec::new(),
+        };
+
+        let url = r.required(
+            "DATABASE_URL",
+            "postgres://user@host:port/db for the application role",
+        );
+        let migration_url = r.optional("DATABASE_MIGRATION_URL");
+        for (name, value) in [
+            ("DATABASE_URL", &url),
+            ("DATABASE_MIGRATION_URL", &migration_url),
+        ] {
+            if let Some(v) = value
+                && v.parse::<tokio_postgres::Config>().is_err()
+            {
+                r.problems.push(format!(
+                    "{name} is not a valid PostgreSQL connection string"
+                ));
+            }
+        }
+        let pool_size = r.number("DATABASE_POOL_SIZE", 2usize, 1, 64);
+        let tls = r.tls();
+
+        let jwt_secret = r.required(
+            "JWT_SECRET",
+            "at least 32 random bytes signing access tokens",
+        );
+        if jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            r.problems
+                .push("JWT_SECRET must be at least 32 bytes long".into());
+        }
+        let issuer = r
+            .optional("JWT_ISSUER")
+            .unwrap_or_else(|| "lightspeedpay".into());
+        let audience = r
+            .optional("JWT_AUDIENCE")
+            .unwrap_or_else(|| "lightspeedpay-api".into());
+        let access_ttl = r.number("ACCESS_TOKEN_TTL_SECONDS", 900u64, 60, 86_400);
+        let refresh_ttl = r.number(
+            "REFRESH_TOKEN_TTL_SECONDS",
+            30 * 86_400u64,
+            3_600,
+            90 * 86_400,
+        );
+
+        let keys = r.required(
+            "ENCRYPTION_KEYS",
+            "comma-separated id:base64 AES-256 keys sealing gateway credentials",
+        );
+        let active_key = r.optional("ENCRYPTION_ACTIVE_KEY_ID");
+        let encryption = keys.and_then(|keys| match KeyRing::parse(&keys, active_key.as_deref()) {
+            Ok(ring) => Some(ring),
+            Err(e) => {
+                r.problems
+                    .push(format!("ENCRYPTION_KEYS / ENCRYPTION_ACTIVE_KEY_ID: {e}"));
+                None
+            }
+        });
+
+        let rate_limit_per_minute = r.number("RATE_LIMIT_PER_MINUTE", 100u32, 1, 1_000_000);
+        let max_body_bytes = r.number("MAX_BODY_BYTES", 64 * 1024usize, 1024, 6 * 1024 * 1024);
+        let public_base_url = r
+            .optional("PUBLIC_BASE_URL")
+            .unwrap_or_else(|| "http://127.0.0.1:3000".into());
+        if !(public_base_url.starts_with("http://") || public_base_url.starts_with("https://")) {
+            r.problems
+                .push("PUBLIC_BASE_URL must start with http:// or https://".into());
+        }
+
+        match (url, jwt_secret, encryption) {
+            (Some(url), Some(jwt_secret), Some(encryption)) if r.problems.is_empty() => {
+                Ok(Config {
+                    database: DatabaseConfig {
+                        url: Secret::new(url),
+                        migration_url: migration_url.map(Secret::new),
+                        pool_size,
+                        tls,
+                    },
+                    auth: AuthConfig {
+                        jwt_secret: Secret::new(jwt_secret.into_bytes()),
+                        issuer,
+                        audience,
+                        access_token_ttl: Duration::from_secs(access_ttl),
+                        refresh_token_ttl: Duration::from_secs(refresh_ttl),
+                    },
+                    encryption,
+                    http: HttpConfig {
+                        max_body_bytes,
+                        public_base_url: public_base_url.trim_end_matches('/').to_string(),
+                    },
+                    rate_limit_per_minute,
+                })
+            }
+            _ => Err(ConfigError {
+                problems: r.problems,
+            }),
+        }
+    }
+}
+
+/// What `lightspeedpay migrate` needs: the owner connection (`DATABASE_MIGRATION_URL`, else
+/// `DATABASE_URL`) and the TLS mode, without the rest of the configuration.
+pub fn migration_settings(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<(Secret<String>, DatabaseTls), ConfigError> {
+    let mut r = Reader {
+        lookup,
+        problems: Vec::new(),
+    };
+    let url = r
+        .optional("DATABASE_MIGRATION_URL")
+        .or_else(|| r.optional("DATABASE_URL"));
+    let tls = r.tls();
+    match url {
+        Some(url) if r.problems.is_empty() => Ok((Secret::new(url), tls)),
+        None => {
+            r.problems
+                .push("DATABASE_MIGRATION_URL or DATABASE_URL is required".into());
+            Err(ConfigError {
+                problems: r.problems,
+            })
+        }
+        Some(_) => Err(ConfigError {
+            problems: r.problems,
+        }),
+    }
+}
+
+/// Builds a lookup over a fixed set of variables (tests and the local runner).
+pub fn lookup_from(vars: BTreeMap<String, String>) -> impl Fn(&str) -> Option<String> {
+    move |name| vars.get(name).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    const KEY: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    #[test]
+    fn reports_every_missing_variable_at_once() {
+        let err = Config::from_lookup(lookup_from(BTreeMap::new())).unwrap_err();
+        let text = err.to_string();
+        for name in ["DATABASE_URL", "JWT_SECRET", "ENCRYPTION_KEYS"] {
+            assert!(text.contains(name), "{text}");
+        }
+        assert_eq!(err.problems.len(), 3);
+    }
+
+    #[test]
+    fn reports_invalid_values_without_echoing_them() {
+        let err = Config::from_lookup(lookup_from(vars(&[
+            ("DATABASE_URL", "postgres://lsp_app@127.0.0.1/db"),
+            ("JWT_SECRET", "short-secret-value"),
+            ("ENCRYPTION_KEYS", "k1:not-base64!!"),
+            ("DATABASE_POOL_SIZE", "0"),
+            ("RATE_LIMIT_PER_MINUTE", "lots"),
+        ])))
+        .unwrap_err();
+        assert_eq!(err.problems.len(), 4, "{err}");
+        let text = err.to_string();
+        assert!(
+            !text.contains("short-secret-value") && !text.contains("not-base64"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn parses_a_complete_environment() {
+        let config = Config::from_lookup(lookup_from(vars(&[
+            ("DATABASE_URL", "postgres://lsp_app@127.0.0.1/db"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("ENCRYPTION_KEYS", KEY),
+            ("DATABASE_POOL_SIZE", "4"),
+        ])))
+        .unwrap();
+        assert_eq!(config.database.pool_size, 4);
+        assert_eq!(config.rate_limit_per_minute, 100);
+        assert_eq!(config.auth.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(config.encryption.active_key_id(), "k1");
+    }
+}

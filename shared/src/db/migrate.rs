@@ -1,0 +1,59 @@
+//! The SQL migrations in `migrations/`, embedded in the binary and applied in order by refinery.
+//! They run over a direct owner connection from `lightspeedpay migrate`, never from a request.
+
+use super::DbError;
+use crate::config::DatabaseTls;
+
+mod embedded {
+    refinery::embed_migrations!("../migrations");
+}
+
+/// Applies every pending migration; returns the versions applied now.
+pub async fn run(owner_url: &str, tls: &DatabaseTls) -> Result<Vec<i64>, DbError> {
+    let (mut client, handle) = match tls {
+        DatabaseTls::Disable => {
+            let (client, connection) =
+                tokio_postgres::connect(owner_url, tokio_postgres::NoTls).await?;
+            (client, tokio::spawn(connection))
+        }
+        DatabaseTls::Verify { ca_cert_path } => {
+            let connector = super::tls::connector(ca_cert_path.as_deref())?;
+            let (client, connection) = tokio_postgres::connect(owner_url, connector).await?;
+            (client, tokio::spawn(connection))
+        }
+    };
+    let report = embedded::migrations::runner()
+        .run_async(&mut client)
+        .await
+        .map_err(|e| DbError::Config(format!("migration failed: {e}")))?;
+    drop(client);
+    let _ = handle.await;
+    Ok(report
+        .applied_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .collect())
+}
+
+/// The newest migration version compiled into this binary.
+pub fn latest_version() -> i64 {
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .max()
+        .unwrap_or(0)
+}
+
+/// A fingerprint of every embedded migration (name, version and checksum), so tests can keep a
+/// migrated template database per schema and rebuild it when a migration changes.
+pub fn fingerprint() -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for m in embedded::migrations::runner().get_migrations() {
+        m.version().hash(&mut hasher);
+        m.name().hash(&mut hasher);
+        m.checksum().hash(&mut hasher);
+    }
+    hasher.finish()
+}

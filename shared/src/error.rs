@@ -1,0 +1,136 @@
+//! The one error type of the platform. Each variant has a stable code; `http::response` maps it to
+//! a status in one place.
+
+use crate::rate_limit::RateLimitStatus;
+use crate::validation::FieldErrors;
+
+/// Why a request was not authenticated; sent as `error.details.reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// Neither an API key pair nor a bearer token was sent.
+    MissingCredentials,
+    /// The key is unknown or revoked, or the secret does not match.
+    InvalidCredentials,
+    /// The key's mode is not enabled for the merchant (live before activation).
+    ModeNotEnabled,
+    /// The bearer token is malformed, badly signed, or for another issuer or audience.
+    InvalidToken,
+    /// The bearer token has expired.
+    TokenExpired,
+    /// The user behind the token no longer exists, is disabled, or changed role.
+    InactiveUser,
+    /// The email or password is wrong (deliberately not saying which).
+    InvalidLogin,
+    /// The refresh token is unknown, expired or revoked.
+    InvalidRefreshToken,
+    /// A spent refresh token was presented again; its whole family has been revoked.
+    RefreshTokenReused,
+}
+
+impl AuthFailure {
+    /// The machine-readable reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            AuthFailure::MissingCredentials => "missing_credentials",
+            AuthFailure::InvalidCredentials => "invalid_credentials",
+            AuthFailure::ModeNotEnabled => "mode_not_enabled",
+            AuthFailure::InvalidToken => "invalid_token",
+            AuthFailure::TokenExpired => "token_expired",
+            AuthFailure::InactiveUser => "inactive_user",
+            AuthFailure::InvalidLogin => "invalid_login",
+            AuthFailure::InvalidRefreshToken => "invalid_refresh_token",
+            AuthFailure::RefreshTokenReused => "refresh_token_reused",
+        }
+    }
+
+    /// A sentence for people.
+    pub fn message(self) -> &'static str {
+        match self {
+            AuthFailure::MissingCredentials => {
+                "Send X-Client-Key and X-Client-Secret, or an Authorization: Bearer token"
+            }
+            AuthFailure::InvalidCredentials => "The client key or secret is not valid",
+            AuthFailure::ModeNotEnabled => "This key's mode is not enabled for the merchant",
+            AuthFailure::InvalidToken => "The access token is not valid",
+            AuthFailure::TokenExpired => "The access token has expired; refresh it",
+            AuthFailure::InactiveUser => "The account behind this token is no longer active",
+            AuthFailure::InvalidLogin => "Email or password is incorrect",
+            AuthFailure::InvalidRefreshToken => "The refresh token is not valid",
+            AuthFailure::RefreshTokenReused => {
+                "The refresh token was already used; every session from that login has been revoked"
+            }
+        }
+    }
+}
+
+/// Every failure a request can end in.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is malformed; details per field.
+    #[error("validation failed")]
+    Validation(FieldErrors),
+    /// Authentication failed.
+    #[error("unauthorized: {}", .0.reason())]
+    Unauthorized(AuthFailure),
+    /// Authenticated, but not allowed to do this.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// No such resource (or not visible to the caller).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// No route for this path.
+    #[error("no route")]
+    RouteNotFound,
+    /// The path exists but not for this method.
+    #[error("method not allowed")]
+    MethodNotAllowed(Vec<&'static str>),
+    /// Too many requests in the current window.
+    #[error("rate limited")]
+    RateLimited(RateLimitStatus),
+    /// The merchant is suspended.
+    #[error("merchant suspended")]
+    MerchantSuspended,
+    /// The request conflicts with existing state (a duplicate email, say).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A database failure; never shown to clients.
+    #[error("database error: {0}")]
+    Database(#[from] crate::db::DbError),
+    /// Anything else that is our fault; never shown to clients.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// The stable code sent as `error.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Validation(_) => "VALIDATION_ERROR",
+            AppError::Unauthorized(_) => "UNAUTHORIZED",
+            AppError::Forbidden(_) => "FORBIDDEN",
+            AppError::NotFound(_) | AppError::RouteNotFound => "NOT_FOUND",
+            AppError::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
+            AppError::RateLimited(_) => "RATE_LIMITED",
+            AppError::MerchantSuspended => "MERCHANT_SUSPENDED",
+            AppError::Conflict(_) => "CONFLICT",
+            AppError::Database(_) | AppError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// Shorthand for a single-field validation error.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        AppError::Validation(FieldErrors::single(field, message))
+    }
+}
+
+impl From<FieldErrors> for AppError {
+    fn from(errors: FieldErrors) -> Self {
+        AppError::Validation(errors)
+    }
+}
+
+impl From<tokio_postgres::Error> for AppError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        AppError::Database(error.into())
+    }
+}

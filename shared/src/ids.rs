@@ -1,0 +1,141 @@
+//! Typed, prefixed public identifiers (`mer_…`, `usr_…`): a merchant id can never be passed where a
+//! user id is expected, and a malformed id is refused at the edge.
+//!
+//! The value is a UUIDv7, so ids sort by creation time, which keyset pagination relies on.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+/// Why a string is not an id of the expected kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be a {kind} id like '{prefix}_' followed by 32 hexadecimal characters")]
+pub struct IdParseError {
+    /// What the id names, for messages.
+    pub kind: &'static str,
+    /// The expected prefix.
+    pub prefix: &'static str,
+}
+
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// The prefix of this id's public form.
+            pub const PREFIX: &'static str = $prefix;
+            /// What this id names, for messages.
+            pub const KIND: &'static str = $kind;
+
+            /// A new, time-ordered id.
+            pub fn generate() -> Self {
+                Self(Uuid::now_v7())
+            }
+
+            /// Wraps a uuid read from the database.
+            pub fn from_uuid(uuid: Uuid) -> Self {
+                Self(uuid)
+            }
+
+            /// The uuid stored in the database.
+            pub fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}_{}", $prefix, self.0.simple())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdParseError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                parse_prefixed(s, $prefix).map(Self).ok_or(IdParseError { kind: $kind, prefix: $prefix })
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(deserializer)?;
+                raw.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+fn parse_prefixed(s: &str, prefix: &str) -> Option<Uuid> {
+    let hex = s.strip_prefix(prefix)?.strip_prefix('_')?;
+    if hex.len() != 32
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
+        return None;
+    }
+    Uuid::try_parse(hex).ok()
+}
+
+typed_id!(
+    /// A merchant.
+    MerchantId, "mer", "merchant"
+);
+typed_id!(
+    /// A dashboard user (operator or merchant staff).
+    UserId, "usr", "user"
+);
+typed_id!(
+    /// A merchant API key pair.
+    CredentialId, "cred", "credential"
+);
+typed_id!(
+    /// A configured account at a payment gateway.
+    GatewayAccountId, "gwa", "gateway account"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_its_public_form() {
+        let id = MerchantId::generate();
+        let text = id.to_string();
+        assert!(text.starts_with("mer_"));
+        assert_eq!(text.len(), 36);
+        assert_eq!(text.parse::<MerchantId>(), Ok(id));
+    }
+
+    #[test]
+    fn refuses_other_kinds_and_garbage() {
+        let user = UserId::generate().to_string();
+        assert!(user.parse::<MerchantId>().is_err());
+        for bad in [
+            "",
+            "mer_",
+            "mer_xyz",
+            "123",
+            "mer_0123456789ABCDEF0123456789abcdef",
+            "mer-0",
+        ] {
+            assert!(bad.parse::<MerchantId>().is_err(), "{bad} parsed");
+        }
+    }
+
+    #[test]
+    fn ids_sort_by_creation() {
+        let a = MerchantId::generate();
+        let b = MerchantId::generate();
+        assert!(a < b);
+    }
+}

@@ -1,0 +1,26 @@
+//! LightSpeedPay's shared crate: the domain, its ports and their adapters, auth, crypto and the
+//! HTTP conventions every function uses. Nothing here knows about Lambda or a web framework.
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod gateway_accounts;
+pub mod http;
+pub mod ids;
+pub mod merchants;
+pub mod mode;
+pub mod rate_limit;
+pub mod secret;
+pub mod seed;
+pub mod system;
+pub mod telemetry;
+pub mod users;
+pub mod validation;
+
+pub use app::App;
+pub use error::AppError;

@@ -1,0 +1,6 @@
+//! The `lightspeedpay` command: the local platform runner and the operations CLI. It serves every
+//! function of the registry on one port, with the same handlers that run in Lambda.
+
+pub mod dev;
+pub mod local_db;
+pub mod runner;

@@ -1,0 +1,182 @@
+//! `lightspeedpay`: run the platform locally and operate it.
+
+use lightspeedpay::{dev, runner};
+use shared::audit::{self, AuditContext, AuditEvent};
+use shared::config::Config;
+use shared::crypto::random;
+use shared::db::{self, Scope, migrate};
+use shared::users::{self, Role};
+use shared::{App, seed, telemetry};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+const USAGE: &str = "lightspeedpay — LightSpeedPay platform runner and operations CLI
+
+USAGE:
+  lightspeedpay dev                      run the whole platform locally (database, migrations, demo data, every route)
+  lightspeedpay serve                    serve every route with the configuration in the environment
+  lightspeedpay migrate                  apply pending database migrations (DATABASE_MIGRATION_URL or DATABASE_URL)
+  lightspeedpay create-admin --email E   create an operator; password from LSP_ADMIN_PASSWORD, else generated and printed
+  lightspeedpay routes                   list every function and route of the registry
+
+Configuration comes from the environment and from .env (see README.md).";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let _ = dotenvy::dotenv();
+    telemetry::init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("dev") => run_dev().await,
+        Some("serve") => run_serve().await,
+        Some("migrate") => run_migrate().await,
+        Some("create-admin") => create_admin(&args[1..]).await,
+        Some("routes") => {
+            print_routes();
+            Ok(())
+        }
+        Some("help" | "--help" | "-h") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command '{other}'\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_dev() -> Result<(), String> {
+    let dir = dev::state_dir();
+    let setup = dev::setup(&dir).await?;
+    let applied = migrate::run(&setup.owner_url, &setup.config.database.tls)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(applied = ?applied, "migrations up to date");
+    let app = Arc::new(App::new(setup.config).map_err(|e| e.to_string())?);
+    let creds = seed::demo(&app, dev::previous_credentials(&dir))
+        .await
+        .map_err(|e| e.to_string())?;
+    let file = dir.join("dev-credentials.json");
+    dev::write_private(
+        &file,
+        &serde_json::to_string_pretty(&creds).map_err(|e| e.to_string())?,
+    )?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", setup.port))
+        .await
+        .map_err(|e| format!("binding port {}: {e}", setup.port))?;
+    let base = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    println!("{}", dev::banner(&creds, &base, &file));
+    let served = runner::serve(listener, app, runner::shutdown_signal())
+        .await
+        .map_err(|e| e.to_string());
+    if let Some(database) = &setup.database {
+        database.stop();
+    }
+    served
+}
+
+async fn run_serve() -> Result<(), String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000);
+    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
+    let app = Arc::new(App::new(config).map_err(|e| e.to_string())?);
+    app.db.warm().await.map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind((host.as_str(), port))
+        .await
+        .map_err(|e| format!("binding {host}:{port}: {e}"))?;
+    tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, "serving every route");
+    runner::serve(listener, app, runner::shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn run_migrate() -> Result<(), String> {
+    let (url, tls) = shared::config::migration_settings(|name| std::env::var(name).ok())
+        .map_err(|e| e.to_string())?;
+    let applied = migrate::run(url.expose(), &tls)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "applied {} migration(s){}",
+        applied.len(),
+        if applied.is_empty() {
+            String::new()
+        } else {
+            format!(": {applied:?}")
+        }
+    );
+    println!("schema is at version {}", migrate::latest_version());
+    Ok(())
+}
+
+async fn create_admin(args: &[String]) -> Result<(), String> {
+    let email = match args {
+        [flag, email] if flag == "--email" => email.clone(),
+        _ => return Err("usage: lightspeedpay create-admin --email E".into()),
+    };
+    let (password, generated) = match std::env::var("LSP_ADMIN_PASSWORD") {
+        Ok(p) if !p.is_empty() => (p, false),
+        _ => (random::base62(24), true),
+    };
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let app = App::new(config).map_err(|e| e.to_string())?;
+    let mut client = app.db.client().await.map_err(|e| e.to_string())?;
+    let tx = db::begin(&mut client, Scope::System)
+        .await
+        .map_err(|e| e.to_string())?;
+    let id = users::create(&tx, &email, &password, Role::Admin, None)
+        .await
+        .map_err(|e| describe(&e))?;
+    audit::record(
+        &tx,
+        &AuditContext::system(),
+        AuditEvent::success("user.admin_created")
+            .target("user", id)
+            .change(None, Some(serde_json::json!({ "email": email }))),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    tx.commit().await.map_err(|e| e.to_string())?;
+    println!("created operator {email} ({id})");
+    if generated {
+        println!("password (shown once): {password}");
+    }
+    Ok(())
+}
+
+fn describe(error: &shared::AppError) -> String {
+    match error {
+        shared::AppError::Validation(fields) => fields
+            .fields()
+            .iter()
+            .map(|(f, m)| format!("{f} {m}"))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
+fn print_routes() {
+    for function in functions::registry::FUNCTIONS {
+        println!("{} — {}", function.name, function.description);
+        for route in function.routes() {
+            println!(
+                "    {:<6} {:<48} {:?}",
+                route.method.as_str(),
+                route.path,
+                route.access
+            );
+        }
+    }
+}
