@@ -1,1 +1,12 @@
+//! Integration tests of the whole platform against a real PostgreSQL: each test gets its own
+//! database cloned from a migrated template, and talks to the platform over HTTP.
 
+mod audit;
+mod auth;
+mod dev_runner;
+mod rate_limit;
+mod sam;
+mod secrets;
+mod support;
+mod tenancy;
+mod validation;

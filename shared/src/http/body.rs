@@ -30,6 +30,10 @@ pub fn parse<T: DeserializeOwned>(request: &ApiRequest) -> Result<T, AppError> {
                     ),
                 )
             })?;
+            // Derived structs also accept arrays (fields by position); requests are objects only.
+            if !value.is_object() {
+                return Err(AppError::field("body", "must be a JSON object"));
+            }
             serde_path_to_error::deserialize(value)
                 .map_err(|e| field_error(e.path().to_string(), &e.inner().to_string()))
         }
@@ -76,7 +80,13 @@ fn field_error(path: String, message: &str) -> AppError {
     if let Some(field) = named("missing field `") {
         errors.add(join(&field), "is required");
     } else if let Some(field) = named("unknown field `") {
-        errors.add(join(&field), "is not a recognised field");
+        // serde_path_to_error already ends the path with the unknown field's name.
+        let at = if path.rsplit('.').next() == Some(field.as_str()) {
+            path.clone()
+        } else {
+            join(&field)
+        };
+        errors.add(at, "is not a recognised field");
     } else {
         let field = if path == "." {
             "body".to_string()

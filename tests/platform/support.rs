@@ -1,0 +1,471 @@
+//! Test harness: databases cloned from a migrated template, the platform served in-process on a
+//! free port, subprocesses of the `lightspeedpay` binary, and helpers to create principals.
+
+#![allow(dead_code)]
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shared::App;
+use shared::config::{Config, lookup_from};
+use shared::db::{self, Scope, migrate};
+use shared::users::{self, Role};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio_postgres::NoTls;
+
+/// A fixed signing key, so tests can forge tokens the way an attacker would try to.
+pub const JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdefghij";
+/// A fixed encryption key (32 zero-to-31 bytes), for tests only.
+pub const ENCRYPTION_KEYS: &str = "t1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+/// Password of the operators tests create.
+pub const ADMIN_PASSWORD: &str = "operator-password-for-tests";
+
+/// The PostgreSQL server tests use (`LSP_TEST_PG`, default the local one).
+pub fn server() -> String {
+    std::env::var("LSP_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+fn with_db(server: &str, db: &str) -> String {
+    format!("{server}/{db}")
+}
+
+fn app_role_url(db: &str) -> String {
+    let server = server();
+    let host = server
+        .rsplit_once('@')
+        .map(|(_, h)| h.to_string())
+        .unwrap_or(server);
+    format!("postgres://lsp_app@{host}/{db}")
+}
+
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .expect("connect to PostgreSQL");
+    tokio::spawn(connection);
+    client
+}
+
+/// A database of its own for one test, dropped when the test ends (even when it fails).
+pub struct TestDb {
+    pub name: String,
+    pub owner_url: String,
+    pub app_url: String,
+}
+
+impl TestDb {
+    pub async fn create() -> TestDb {
+        let admin = connect(&with_db(&server(), "postgres")).await;
+        let template = format!("lsp_tpl_{:016x}", migrate::fingerprint());
+        let name = format!("lsp_t_{}", uuid::Uuid::new_v4().simple());
+        // One lock for every test process: the template is built once, and clones do not race it.
+        admin
+            .batch_execute("SELECT pg_advisory_lock(724301)")
+            .await
+            .unwrap();
+        let exists = !admin
+            .query("SELECT 1 FROM pg_database WHERE datname = $1", &[&template])
+            .await
+            .unwrap()
+            .is_empty();
+        if !exists {
+            let building = format!("{template}_build");
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {building}"))
+                .await
+                .unwrap();
+            admin
+                .batch_execute(&format!("CREATE DATABASE {building}"))
+                .await
+                .unwrap();
+            migrate::run(
+                &with_db(&server(), &building),
+                &shared::config::DatabaseTls::Disable,
+            )
+            .await
+            .expect("migrate template");
+            admin
+                .batch_execute(&format!("ALTER DATABASE {building} RENAME TO {template}"))
+                .await
+                .unwrap();
+        }
+        let created = admin
+            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+            .await;
+        admin
+            .batch_execute("SELECT pg_advisory_unlock(724301)")
+            .await
+            .unwrap();
+        created.expect("clone the template database");
+        TestDb {
+            owner_url: with_db(&server(), &name),
+            app_url: app_role_url(&name),
+            name,
+        }
+    }
+
+    /// A connection as the schema owner (superuser locally): bypasses RLS, for assertions only.
+    pub async fn owner(&self) -> tokio_postgres::Client {
+        connect(&self.owner_url).await
+    }
+
+    /// A connection as the application role.
+    pub async fn app_role(&self) -> tokio_postgres::Client {
+        connect(&self.app_url).await
+    }
+
+    /// The number of rows in `table`, seen by the owner.
+    pub async fn count(&self, table: &str) -> i64 {
+        self.owner()
+            .await
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// Every row of every table in the schema, as text: for searching for leaked secrets.
+    pub async fn dump(&self) -> String {
+        dump_tables(&self.owner_url).await
+    }
+}
+
+/// Every row of every table in the database at `owner_url`, as text.
+pub async fn dump_tables(owner_url: &str) -> String {
+    let owner = connect(owner_url).await;
+    let tables = owner
+        .query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut out = String::new();
+    for table in tables {
+        let name: String = table.get(0);
+        for row in owner
+            .query(&format!("SELECT t::text FROM {name} t"), &[])
+            .await
+            .unwrap()
+        {
+            out.push_str(&name);
+            out.push(' ');
+            out.push_str(row.get::<_, &str>(0));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let url = with_db(&server(), "postgres");
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok((client, connection)) = tokio_postgres::connect(&url, NoTls).await {
+                    tokio::spawn(connection);
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The environment a platform process needs for `db`.
+pub fn env_for(db: &TestDb) -> BTreeMap<String, String> {
+    [
+        ("DATABASE_URL", db.app_url.as_str()),
+        ("JWT_SECRET", JWT_SECRET),
+        ("ENCRYPTION_KEYS", ENCRYPTION_KEYS),
+        ("DATABASE_POOL_SIZE", "8"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// The platform served in-process on a free port, over its own database.
+pub struct TestApp {
+    pub base: String,
+    pub app: Arc<App>,
+    pub db: TestDb,
+    pub http: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(&[]).await
+    }
+
+    pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
+        let db = TestDb::create().await;
+        let mut vars = env_for(&db);
+        for (k, v) in extra {
+            vars.insert(k.to_string(), v.to_string());
+        }
+        let config = Config::from_lookup(lookup_from(vars)).expect("test configuration");
+        let app = Arc::new(App::new(config).expect("app"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = app.clone();
+        tokio::spawn(async move {
+            let _ = lightspeedpay::runner::serve(listener, served, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        TestApp {
+            base,
+            app,
+            db,
+            http: reqwest::Client::new(),
+            _stop: stop,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Creates an operator directly in the database (as `create-admin` does).
+    pub async fn create_admin(&self, email: &str) {
+        let mut client = self.app.db.client().await.unwrap();
+        let tx = db::begin(&mut client, Scope::System).await.unwrap();
+        users::create(&tx, email, ADMIN_PASSWORD, Role::Admin, None)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
+        self.post_json(
+            "/api/v1/auth/login",
+            None,
+            json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// An operator's access token.
+    pub async fn admin_token(&self) -> String {
+        let email = format!("ops-{}@lightspeedpay.test", uuid::Uuid::new_v4().simple());
+        self.create_admin(&email).await;
+        let (status, body) = self.login(&email, ADMIN_PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["data"]["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Onboards a merchant through the admin API.
+    pub async fn create_merchant(&self, admin: &str, name: &str) -> Merchant {
+        let slug = uuid::Uuid::new_v4().simple().to_string();
+        let user_email = format!("owner-{slug}@merchant.test");
+        let user_password = format!("merchant-pass-{slug}");
+        let (status, body) = self
+            .post_json(
+                "/api/v1/admin/merchants",
+                Some(admin),
+                json!({
+                    "name": name,
+                    "email": format!("{slug}@merchant.test"),
+                    "user": { "email": user_email, "password": user_password },
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let data = &body["data"];
+        Merchant {
+            id: data["id"].as_str().unwrap().to_string(),
+            client_key: data["test_credentials"]["client_key"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            client_secret: data["test_credentials"]["client_secret"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            user_email,
+            user_password,
+        }
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.post(self.url(path)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        send(request).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self.http.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        send(request).await
+    }
+
+    pub async fn get_with_key(&self, path: &str, key: &str, secret: &str) -> (StatusCode, Value) {
+        send(
+            self.http
+                .get(self.url(path))
+                .header("X-Client-Key", key)
+                .header("X-Client-Secret", secret),
+        )
+        .await
+    }
+}
+
+pub async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// A merchant created through the admin API.
+#[derive(Debug, Clone)]
+pub struct Merchant {
+    pub id: String,
+    pub client_key: String,
+    pub client_secret: String,
+    pub user_email: String,
+    pub user_password: String,
+}
+
+impl Merchant {
+    pub async fn token(&self, app: &TestApp) -> String {
+        let (status, body) = app.login(&self.user_email, &self.user_password).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["data"]["access_token"].as_str().unwrap().to_string()
+    }
+}
+
+/// Asserts an error envelope with `code` and returns its details.
+pub fn expect_error(
+    status: StatusCode,
+    body: &Value,
+    want_status: StatusCode,
+    code: &str,
+) -> Value {
+    assert_eq!(status, want_status, "{body}");
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["timestamp"].is_string(), "{body}");
+    body["error"]["details"].clone()
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `lightspeedpay` subprocess, killed when dropped.
+pub struct Process {
+    pub child: std::process::Child,
+    pub base: String,
+    pub stdout: std::path::PathBuf,
+    pub stderr: std::path::PathBuf,
+}
+
+impl Process {
+    /// Starts `lightspeedpay <command>` with exactly `vars` (plus PATH and HOME), logs to files.
+    pub fn start(
+        command: &str,
+        vars: &BTreeMap<String, String>,
+        dir: &std::path::Path,
+        port: u16,
+    ) -> Process {
+        let stdout = dir.join(format!("{command}-{port}.out"));
+        let stderr = dir.join(format!("{command}-{port}.err"));
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lightspeedpay"));
+        cmd.arg(command).env_clear().current_dir(dir);
+        for keep in ["PATH", "HOME"] {
+            if let Ok(v) = std::env::var(keep) {
+                cmd.env(keep, v);
+            }
+        }
+        cmd.envs(vars).env("PORT", port.to_string());
+        cmd.stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap());
+        let child = cmd.spawn().expect("start lightspeedpay");
+        Process {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Waits until `/api/health` answers.
+    pub async fn wait_healthy(&mut self) {
+        let client = reqwest::Client::new();
+        for _ in 0..300 {
+            if let Ok(r) = client.get(format!("{}/api/health", self.base)).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "lightspeedpay exited with {status}: {}",
+                    std::fs::read_to_string(&self.stderr).unwrap_or_default()
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!(
+            "lightspeedpay did not become healthy: {}",
+            std::fs::read_to_string(&self.stderr).unwrap_or_default()
+        );
+    }
+
+    /// Asks it to stop with SIGTERM and waits.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh temporary directory under the target directory.
+pub fn temp_dir(label: &str) -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{label}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
