@@ -106,6 +106,7 @@ pub async fn setup(dir: &Path) -> Result<DevSetup, String> {
         .or(vars.get("DATABASE_URL"))
         .cloned()
         .unwrap_or_default();
+    write_lambda_env(dir, &vars)?;
     let config = Config::from_lookup(lookup_from(vars)).map_err(|e| e.to_string())?;
     Ok(DevSetup {
         config,
@@ -113,6 +114,28 @@ pub async fn setup(dir: &Path) -> Result<DevSetup, String> {
         database,
         port,
     })
+}
+
+/// Writes `lambda.env` for `cargo lambda watch --env-file`, so single functions run against the
+/// same database and keys as the local platform.
+fn write_lambda_env(dir: &Path, vars: &BTreeMap<String, String>) -> Result<(), String> {
+    let mut lines = String::from(
+        "# Written by `lightspeedpay dev` for `cargo lambda watch --env-file`; local use only.\n",
+    );
+    for name in [
+        "DATABASE_URL",
+        "JWT_SECRET",
+        "ENCRYPTION_KEYS",
+        "PUBLIC_BASE_URL",
+        "RATE_LIMIT_PER_MINUTE",
+        "RUST_LOG",
+    ] {
+        if let Some(value) = vars.get(name) {
+            lines.push_str(&format!("{name}=\"{value}\"\n"));
+        }
+    }
+    lines.push_str("DATABASE_POOL_SIZE=1\n");
+    write_private(&dir.join("lambda.env"), &lines)
 }
 
 /// Reads the demo credentials written by an earlier run.

@@ -4,7 +4,7 @@
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use functions::registry::{self, Route};
 use functions::server;
 use http_body_util::BodyExt;
@@ -66,7 +66,7 @@ async fn into_api_request(request: Request, peer: SocketAddr, max_body_bytes: us
 }
 
 fn into_response(response: shared::http::ApiResponse) -> Response {
-    let mut out = Response::new(axum::body::Body::from(Bytes::from(response.body)));
+    let mut out = Response::new(axum::body::Body::from(response.body));
     *out.status_mut() = response.status;
     *out.headers_mut() = response.headers;
     out

@@ -1,6 +1,8 @@
 //! Integration tests of the whole platform against a real PostgreSQL: each test gets its own
 //! database cloned from a migrated template, and talks to the platform over HTTP.
 
+#![allow(clippy::unwrap_used)]
+
 mod audit;
 mod auth;
 mod dev_runner;
