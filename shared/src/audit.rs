@@ -42,6 +42,14 @@ pub struct AuditContext {
 }
 
 impl AuditContext {
+    /// The same request, attributed to `actor` (a login is by the user it authenticates).
+    pub fn as_actor(&self, actor: Actor) -> AuditContext {
+        AuditContext {
+            actor,
+            ..self.clone()
+        }
+    }
+
     /// An action by the platform itself (CLI, seeding).
     pub fn system() -> AuditContext {
         AuditContext {
@@ -99,9 +107,9 @@ impl AuditEvent {
         }
     }
 
-    /// Sets the merchant concerned.
-    pub fn merchant(mut self, id: MerchantId) -> AuditEvent {
-        self.merchant_id = Some(id);
+    /// Sets the merchant concerned (`None` leaves it unset).
+    pub fn merchant(mut self, id: impl Into<Option<MerchantId>>) -> AuditEvent {
+        self.merchant_id = id.into();
         self
     }
 

@@ -5,6 +5,7 @@
 
 mod audit;
 mod auth;
+mod cli;
 mod dev_runner;
 mod rate_limit;
 mod sam;

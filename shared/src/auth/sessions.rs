@@ -82,17 +82,12 @@ pub async fn login(
                 .as_ref()
                 .and_then(|r| r.get::<_, Option<Uuid>>(3))
                 .map(MerchantId::from_uuid);
-            let ctx = AuditContext {
-                actor: user.map(Actor::User).unwrap_or(Actor::Anonymous),
-                ..ctx.clone()
-            };
-            let mut event =
-                AuditEvent::failure("auth.login").change(None, Some(json!({ "email": email })));
+            let ctx = ctx.as_actor(user.map(Actor::User).unwrap_or(Actor::Anonymous));
+            let mut event = AuditEvent::failure("auth.login")
+                .merchant(merchant)
+                .change(None, Some(json!({ "email": email })));
             if let Some(user) = user {
                 event = event.target("user", user);
-            }
-            if let Some(merchant) = merchant {
-                event = event.merchant(merchant);
             }
             audit::record(&tx, &ctx, event).await?;
             tx.commit().await?;
@@ -105,19 +100,10 @@ pub async fn login(
     )
     .await?;
     let pair = open_session(app, &tx, &user, Uuid::now_v7()).await?;
-    let mut event = AuditEvent::success("auth.login").target("user", user.id);
-    if let Some(merchant) = user.merchant {
-        event = event.merchant(merchant);
-    }
-    audit::record(
-        &tx,
-        &AuditContext {
-            actor: Actor::User(user.id),
-            ..ctx.clone()
-        },
-        event,
-    )
-    .await?;
+    let event = AuditEvent::success("auth.login")
+        .target("user", user.id)
+        .merchant(user.merchant);
+    audit::record(&tx, &ctx.as_actor(Actor::User(user.id)), event).await?;
     tx.commit().await?;
     Ok(pair)
 }
@@ -152,19 +138,10 @@ pub async fn refresh(app: &App, token: &str, ctx: &AuditContext) -> Result<Token
     let failure = if used_at.is_some() {
         // Someone holds a copy of a spent token: end every session descended from that login.
         revoke_family(&tx, family, "reuse_detected").await?;
-        let mut event = AuditEvent::failure("auth.refresh_token_reused").target("user", user.id);
-        if let Some(merchant) = user.merchant {
-            event = event.merchant(merchant);
-        }
-        audit::record(
-            &tx,
-            &AuditContext {
-                actor: Actor::User(user.id),
-                ..ctx.clone()
-            },
-            event,
-        )
-        .await?;
+        let event = AuditEvent::failure("auth.refresh_token_reused")
+            .target("user", user.id)
+            .merchant(user.merchant);
+        audit::record(&tx, &ctx.as_actor(Actor::User(user.id)), event).await?;
         Some(AuthFailure::RefreshTokenReused)
     } else if revoked_at.is_some() || expires_at <= app.clock.now() {
         Some(AuthFailure::InvalidRefreshToken)

@@ -1,0 +1,125 @@
+//! The operations CLI: `migrate` and `create-admin` against a real database.
+
+use crate::support::*;
+use reqwest::StatusCode;
+use std::process::Command;
+
+fn lightspeedpay(args: &[&str], vars: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lightspeedpay"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.envs(vars.iter().copied());
+    cmd.output().expect("run lightspeedpay")
+}
+
+#[tokio::test]
+async fn create_admin_makes_an_operator_who_can_log_in() {
+    let app = TestApp::spawn().await;
+    let password = "a-long-operator-password";
+    let vars = [
+        ("DATABASE_URL", app.db.app_url.as_str()),
+        ("JWT_SECRET", JWT_SECRET),
+        ("ENCRYPTION_KEYS", ENCRYPTION_KEYS),
+        ("LSP_ADMIN_PASSWORD", password),
+    ];
+    let out = lightspeedpay(
+        &[
+            "create-admin",
+            "--email",
+            "First.Operator@LightSpeedPay.test",
+        ],
+        &vars,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(password),
+        "a given password is not echoed"
+    );
+
+    let (status, body) = app
+        .login("first.operator@lightspeedpay.test", password)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let audited: i64 = app
+        .db
+        .owner()
+        .await
+        .query_one("SELECT count(*) FROM audit_log WHERE action = 'user.admin_created' AND actor_type = 'system'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(audited, 1);
+
+    // The same email again is refused, and a short password is refused with the reason.
+    let again = lightspeedpay(
+        &[
+            "create-admin",
+            "--email",
+            "first.operator@lightspeedpay.test",
+        ],
+        &vars,
+    );
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let short = lightspeedpay(
+        &["create-admin", "--email", "second@lightspeedpay.test"],
+        &[
+            ("DATABASE_URL", app.db.app_url.as_str()),
+            ("JWT_SECRET", JWT_SECRET),
+            ("ENCRYPTION_KEYS", ENCRYPTION_KEYS),
+            ("LSP_ADMIN_PASSWORD", "short"),
+        ],
+    );
+    assert!(!short.status.success());
+    assert!(
+        String::from_utf8_lossy(&short.stderr).contains("password"),
+        "{}",
+        String::from_utf8_lossy(&short.stderr)
+    );
+}
+
+#[tokio::test]
+async fn configuration_errors_name_every_problem_and_no_value() {
+    let out = lightspeedpay(
+        &["serve"],
+        &[
+            ("JWT_SECRET", "too-short-secret-value"),
+            ("DATABASE_POOL_SIZE", "zero"),
+        ],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for name in [
+        "DATABASE_URL",
+        "JWT_SECRET",
+        "ENCRYPTION_KEYS",
+        "DATABASE_POOL_SIZE",
+    ] {
+        assert!(stderr.contains(name), "{name} missing from: {stderr}");
+    }
+    assert!(!stderr.contains("too-short-secret-value"), "{stderr}");
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent() {
+    let db = TestDb::create().await;
+    let out = lightspeedpay(
+        &["migrate"],
+        &[("DATABASE_MIGRATION_URL", db.owner_url.as_str())],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("applied 0 migration(s)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
