@@ -58,6 +58,7 @@ async fn run_dev() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     tracing::info!(applied = ?applied, "migrations up to date");
     let app = Arc::new(App::new(setup.config).map_err(|e| e.to_string())?);
+    functions::worker::spawn_all(app.clone());
     let creds = seed::demo(&app, dev::previous_credentials(&dir))
         .await
         .map_err(|e| e.to_string())?;
@@ -92,6 +93,7 @@ async fn run_serve() -> Result<(), String> {
     let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
     let app = Arc::new(App::new(config).map_err(|e| e.to_string())?);
     app.db.warm().await.map_err(|e| e.to_string())?;
+    functions::worker::spawn_all(app.clone());
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .map_err(|e| format!("binding {host}:{port}: {e}"))?;

@@ -3,11 +3,14 @@
 
 use crate::registry::{self, Route};
 use crate::server;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use bytes::Bytes;
 use lambda_http::request::RequestContext as LambdaContext;
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
+use lambda_runtime::LambdaEvent;
 use shared::config::Config;
 use shared::http::ApiRequest;
+use shared::jobs::Message;
 use shared::{App, telemetry};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -15,18 +18,75 @@ use std::sync::Arc;
 /// Error type of a function binary's `main`.
 pub type Error = lambda_http::Error;
 
-/// Runs the HTTP function `name` from the registry until the Lambda runtime stops it.
-pub async fn run_http(name: &'static str) -> Result<(), Error> {
+/// Builds the shared state during init and opens the first database connection.
+async fn init(name: &str) -> Result<(&'static registry::Function, Arc<App>), Error> {
     telemetry::init();
     let function =
         registry::find(name).ok_or_else(|| format!("function '{name}' is not in the registry"))?;
-    let routes: Vec<&'static Route> = function.routes().iter().collect();
     let config = Config::from_env().map_err(|e| e.to_string())?;
     let app = Arc::new(App::new(config)?);
     if let Err(e) = app.db.warm().await {
         // Requests will retry the connection; failing init would only make Lambda retry it.
         tracing::warn!(error = %e, "could not open a database connection during init");
     }
+    Ok((function, app))
+}
+
+/// Runs the worker `name`: SQS batches in, partial batch failures out (the event source mapping
+/// must enable `ReportBatchItemFailures`).
+pub async fn run_worker(name: &'static str) -> Result<(), Error> {
+    let (function, app) = init(name).await?;
+    let registry::Trigger::Worker { handler, .. } = function.trigger else {
+        return Err(format!("{name} is not a worker").into());
+    };
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<SqsEvent>| {
+            let app = app.clone();
+            async move {
+                let messages = event.payload.records.into_iter().map(message).collect();
+                let mut response = SqsBatchResponse::default();
+                for id in handler(app, messages).await {
+                    response.add_failure(id);
+                }
+                Ok::<_, Infallible>(response)
+            }
+        },
+    ))
+    .await
+}
+
+fn message(record: aws_lambda_events::sqs::SqsMessage) -> Message {
+    Message {
+        id: record.message_id.unwrap_or_default(),
+        receipt: record.receipt_handle.unwrap_or_default(),
+        body: record.body.unwrap_or_default(),
+        receive_count: record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1),
+    }
+}
+
+/// Runs the scheduled job `name` for each scheduler invocation.
+pub async fn run_schedule(name: &'static str) -> Result<(), Error> {
+    let (function, app) = init(name).await?;
+    let registry::Trigger::Schedule { handler, .. } = function.trigger else {
+        return Err(format!("{name} is not a scheduled job").into());
+    };
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |_event: LambdaEvent<serde_json::Value>| {
+            let app = app.clone();
+            async move { handler(app).await.map_err(|e| Error::from(e.to_string())) }
+        },
+    ))
+    .await
+}
+
+/// Runs the HTTP function `name` from the registry until the Lambda runtime stops it.
+pub async fn run_http(name: &'static str) -> Result<(), Error> {
+    let (function, app) = init(name).await?;
+    let routes: Vec<&'static Route> = function.routes().iter().collect();
     let routes = Arc::new(routes);
     lambda_http::run(service_fn(move |request: Request| {
         let app = app.clone();

@@ -7,3 +7,4 @@ pub mod handlers;
 pub mod lambda;
 pub mod registry;
 pub mod server;
+pub mod worker;

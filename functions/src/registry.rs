@@ -3,9 +3,13 @@
 //! `template.yaml` to account all read it; nothing about routing is written anywhere else.
 
 use crate::context::RequestContext;
-use crate::handlers::{admin_merchants, auth, health, merchant, system};
+use crate::handlers::{
+    admin_merchants, auth, checkout, health, jobs, merchant, pay, sandbox_gateway, system,
+    transactions, webhooks,
+};
 use http::Method;
 use shared::http::ApiResponse;
+use shared::jobs::{Message, queues};
 use shared::{App, AppError};
 use std::future::Future;
 use std::pin::Pin;
@@ -15,6 +19,12 @@ use std::sync::Arc;
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<ApiResponse, AppError>> + Send>>;
 /// An HTTP handler.
 pub type Handler = fn(Arc<App>, RequestContext) -> HandlerFuture;
+/// A worker: takes a batch, answers the ids of the messages that failed.
+pub type WorkerHandler =
+    fn(Arc<App>, Vec<Message>) -> Pin<Box<dyn Future<Output = Vec<String>> + Send>>;
+/// A scheduled job: runs once, answers a summary.
+pub type ScheduleHandler =
+    fn(Arc<App>) -> Pin<Box<dyn Future<Output = Result<serde_json::Value, AppError>> + Send>>;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +59,22 @@ pub struct Route {
 pub enum Trigger {
     /// API Gateway requests on these routes.
     Http(&'static [Route]),
+    /// Batches from this queue (SQS in AWS, the PostgreSQL queue locally).
+    Worker {
+        /// The queue (its dead-letter queue is `<queue>-dlq`).
+        queue: &'static str,
+        /// The handler.
+        handler: WorkerHandler,
+    },
+    /// A schedule (EventBridge Scheduler in AWS, a timer locally).
+    Schedule {
+        /// `rate(…)` or `cron(…)`.
+        expression: &'static str,
+        /// IANA time zone of a cron expression.
+        timezone: &'static str,
+        /// The handler.
+        handler: ScheduleHandler,
+    },
 }
 
 /// One Lambda function.
@@ -66,6 +92,7 @@ impl Function {
     pub fn routes(&self) -> &'static [Route] {
         match self.trigger {
             Trigger::Http(routes) => routes,
+            Trigger::Worker { .. } | Trigger::Schedule { .. } => &[],
         }
     }
 }
@@ -133,6 +160,81 @@ pub static FUNCTIONS: &[Function] = &[
             route!(POST "/api/v1/admin/merchants/{id}/suspend", Admin, "Suspend a merchant", admin_merchants::suspend),
             route!(POST "/api/v1/admin/merchants/{id}/reactivate", Admin, "Lift a suspension", admin_merchants::reactivate),
         ]),
+    },
+    Function {
+        name: "pay",
+        description: "Create a payment",
+        trigger: Trigger::Http(&[
+            route!(POST "/api/v1/pay", Merchant, "Create a payment; answers its checkout_url", pay::create),
+        ]),
+    },
+    Function {
+        name: "transactions",
+        description: "Read payments",
+        trigger: Trigger::Http(&[
+            route!(GET "/api/v1/transactions", MerchantOrAdmin, "List payments", transactions::list),
+            route!(GET "/api/v1/transactions/{id}", MerchantOrAdmin, "Read a payment with its attempts", transactions::get),
+        ]),
+    },
+    Function {
+        name: "checkout",
+        description: "The hosted checkout page and the gateways' browser return",
+        trigger: Trigger::Http(&[
+            route!(GET "/api/v1/checkout/{id}", Public, "Hand the customer to the gateway", checkout::page_for),
+            route!(GET "/api/v1/checkout/{id}/return", Public, "Gateway browser return (GET)", checkout::browser_return),
+            route!(POST "/api/v1/checkout/{id}/return", Public, "Gateway browser return (form POST)", checkout::browser_return),
+        ]),
+    },
+    Function {
+        name: "webhooks",
+        description: "Signed server-to-server events from gateways",
+        trigger: Trigger::Http(&[
+            route!(POST "/api/v1/webhooks/{provider}", Public, "Receive a gateway event", webhooks::receive),
+        ]),
+    },
+    Function {
+        name: "sandbox-gateway",
+        description: "The built-in sandbox payment gateway",
+        trigger: Trigger::Http(&[
+            route!(POST "/sandbox/v1/orders", Public, "Sandbox API: create an order", sandbox_gateway::create_order),
+            route!(GET "/sandbox/v1/orders/{order_id}", Public, "Sandbox API: order status", sandbox_gateway::get_order),
+            route!(GET "/sandbox/pay/{order_id}", Public, "Sandbox pay page", sandbox_gateway::pay_page),
+            route!(POST "/sandbox/pay/{order_id}", Public, "Sandbox pay page buttons", sandbox_gateway::submit),
+        ]),
+    },
+    Function {
+        name: "transaction-processor",
+        description: "Creates gateway orders for new payments",
+        trigger: Trigger::Worker {
+            queue: queues::TRANSACTION_PROCESSOR,
+            handler: |app, messages| Box::pin(jobs::transaction_processor(app, messages)),
+        },
+    },
+    Function {
+        name: "webhook-processor",
+        description: "Applies verified gateway events",
+        trigger: Trigger::Worker {
+            queue: queues::WEBHOOK_PROCESSOR,
+            handler: |app, messages| Box::pin(jobs::webhook_processor(app, messages)),
+        },
+    },
+    Function {
+        name: "outbox-sweeper",
+        description: "Publishes outbox rows the relay left behind",
+        trigger: Trigger::Schedule {
+            expression: "rate(1 minute)",
+            timezone: "UTC",
+            handler: |app| Box::pin(jobs::outbox_sweeper(app)),
+        },
+    },
+    Function {
+        name: "transaction-monitor",
+        description: "Asks gateways about quiet payments and expires abandoned ones",
+        trigger: Trigger::Schedule {
+            expression: "rate(5 minutes)",
+            timezone: "UTC",
+            handler: |app| Box::pin(jobs::transaction_monitor(app)),
+        },
     },
     Function {
         name: "system-status",

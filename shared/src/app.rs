@@ -1,11 +1,18 @@
-//! The state every handler shares: configuration, the pool, keys and the clock. Built once per
-//! process (per Lambda instance), before the first request.
+//! The state every handler shares: configuration, the pool, keys, the clock and the ports
+//! (job queue, event bus, gateways). Built once per process (per Lambda instance), before the
+//! first request.
 
 use crate::auth::jwt::JwtKeys;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db::{Db, DbError};
+use crate::gateways::Gateways;
+use crate::jobs::JobQueue;
+use crate::jobs::bus::{EventBus, LocalBus};
+use crate::jobs::outbox::Relay;
+use crate::jobs::postgres_queue::PostgresQueue;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Why the state could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +23,9 @@ pub enum StartupError {
     /// The signing key was refused.
     #[error("JWT_SECRET: {0}")]
     Jwt(String),
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Http(String),
 }
 
 /// Shared application state.
@@ -28,18 +38,68 @@ pub struct App {
     pub jwt: JwtKeys,
     /// The time source.
     pub clock: Arc<dyn Clock>,
+    /// Outbound HTTP (gateways, the sandbox's webhooks).
+    pub http: reqwest::Client,
+    /// The payment gateways.
+    pub gateways: Gateways,
+    /// Where jobs go.
+    pub queue: Arc<dyn JobQueue>,
+    /// Where domain events go.
+    pub bus: Arc<dyn EventBus>,
 }
 
 impl App {
-    /// Builds the state (the pool connects lazily; see [`Db::warm`]).
+    /// Builds the state with the PostgreSQL queue and the in-process bus (the pool connects
+    /// lazily; see [`Db::warm`]).
     pub fn new(config: Config) -> Result<App, StartupError> {
         let db = Db::connect(&config.database)?;
+        let queue: Arc<dyn JobQueue> =
+            Arc::new(PostgresQueue::new(db.clone(), config.jobs.max_receives));
+        let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(queue.clone()));
+        App::with_ports(config, db, queue, bus)
+    }
+
+    /// Builds the state over the given queue and bus (SQS and EventBridge in AWS).
+    pub fn with_ports(
+        config: Config,
+        db: Db,
+        queue: Arc<dyn JobQueue>,
+        bus: Arc<dyn EventBus>,
+    ) -> Result<App, StartupError> {
         let jwt = JwtKeys::new(&config.auth).map_err(|e| StartupError::Jwt(e.to_string()))?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .user_agent(concat!("lightspeedpay/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| StartupError::Http(e.to_string()))?;
+        let gateways = Gateways::new(http.clone(), &config.sandbox_base_url);
         Ok(App {
             config,
             db,
             jwt,
             clock: Arc::new(SystemClock),
+            http,
+            gateways,
+            queue,
+            bus,
         })
+    }
+
+    /// The outbox relay over this state's ports.
+    pub fn relay(&self) -> Relay<'_> {
+        Relay {
+            db: &self.db,
+            queue: self.queue.as_ref(),
+            bus: self.bus.as_ref(),
+        }
+    }
+
+    /// Publishes outbox rows right after their transaction committed; a failure is logged and
+    /// left to the sweeper, never returned to the caller whose change is already durable.
+    pub async fn publish(&self, outbox_ids: &[uuid::Uuid]) {
+        if let Err(e) = self.relay().publish(outbox_ids).await {
+            tracing::warn!(error = %e, "outbox relay failed; the sweeper will publish");
+        }
     }
 }

@@ -21,6 +21,36 @@ pub struct Config {
     pub http: HttpConfig,
     /// Requests per minute per principal unless the merchant has an override.
     pub rate_limit_per_minute: u32,
+    /// Payment limits.
+    pub payments: PaymentsConfig,
+    /// Background work.
+    pub jobs: JobsConfig,
+    /// Base URL of the sandbox gateway's API (our own `sandbox-gateway` function by default).
+    pub sandbox_base_url: String,
+}
+
+/// Limits on payments.
+#[derive(Debug, Clone)]
+pub struct PaymentsConfig {
+    /// Smallest amount in paise.
+    pub min_amount: i64,
+    /// Largest amount in paise.
+    pub max_amount: i64,
+    /// Expiry of a payment when the merchant gives none.
+    pub default_expiry: Duration,
+    /// How long a pending attempt waits for news before the monitor asks the gateway.
+    pub stale_after: Duration,
+}
+
+/// Queue and worker settings.
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    /// Receives before a message is dead-lettered (the SQS redrive policy's maxReceiveCount).
+    pub max_receives: u32,
+    /// Seconds a received message stays hidden.
+    pub visibility_timeout: Duration,
+    /// Age after which the sweeper publishes outbox rows the relay left behind.
+    pub outbox_grace: Duration,
 }
 
 /// How to reach PostgreSQL.
@@ -228,6 +258,21 @@ impl Config {
                 .push("PUBLIC_BASE_URL must start with http:// or https://".into());
         }
 
+        let min_amount = r.number("PAYMENT_MIN_AMOUNT", 100i64, 1, 100_000_000_000);
+        let max_amount = r.number("PAYMENT_MAX_AMOUNT", 50_000_000i64, 1, 100_000_000_000);
+        if min_amount > max_amount {
+            r.problems
+                .push("PAYMENT_MIN_AMOUNT must not exceed PAYMENT_MAX_AMOUNT".into());
+        }
+        let default_expiry = r.number("PAYMENT_DEFAULT_EXPIRY_SECONDS", 1800u64, 60, 7 * 86_400);
+        let stale_after = r.number("PAYMENT_STALE_AFTER_SECONDS", 120u64, 10, 86_400);
+        let max_receives = r.number("QUEUE_MAX_RECEIVES", 5u32, 1, 1000);
+        let visibility = r.number("QUEUE_VISIBILITY_TIMEOUT_SECONDS", 60u64, 1, 43_200);
+        let outbox_grace = r.number("OUTBOX_GRACE_SECONDS", 5u64, 0, 3_600);
+        let sandbox_base_url = r
+            .optional("SANDBOX_BASE_URL")
+            .unwrap_or_else(|| public_base_url.clone());
+
         match (url, jwt_secret, encryption) {
             (Some(url), Some(jwt_secret), Some(encryption)) if r.problems.is_empty() => {
                 Ok(Config {
@@ -250,6 +295,18 @@ impl Config {
                         public_base_url: public_base_url.trim_end_matches('/').to_string(),
                     },
                     rate_limit_per_minute,
+                    payments: PaymentsConfig {
+                        min_amount,
+                        max_amount,
+                        default_expiry: Duration::from_secs(default_expiry),
+                        stale_after: Duration::from_secs(stale_after),
+                    },
+                    jobs: JobsConfig {
+                        max_receives,
+                        visibility_timeout: Duration::from_secs(visibility),
+                        outbox_grace: Duration::from_secs(outbox_grace),
+                    },
+                    sandbox_base_url: sandbox_base_url.trim_end_matches('/').to_string(),
                 })
             }
             _ => Err(ConfigError {

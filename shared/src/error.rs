@@ -25,6 +25,8 @@ pub enum AuthFailure {
     InvalidRefreshToken,
     /// A spent refresh token was presented again; its whole family has been revoked.
     RefreshTokenReused,
+    /// A gateway callback's signature is missing, stale or wrong.
+    InvalidSignature,
 }
 
 impl AuthFailure {
@@ -40,6 +42,7 @@ impl AuthFailure {
             AuthFailure::InvalidLogin => "invalid_login",
             AuthFailure::InvalidRefreshToken => "invalid_refresh_token",
             AuthFailure::RefreshTokenReused => "refresh_token_reused",
+            AuthFailure::InvalidSignature => "invalid_signature",
         }
     }
 
@@ -59,6 +62,7 @@ impl AuthFailure {
             AuthFailure::RefreshTokenReused => {
                 "The refresh token was already used; every session from that login has been revoked"
             }
+            AuthFailure::InvalidSignature => "The signature is missing, stale or does not match",
         }
     }
 }
@@ -90,6 +94,18 @@ pub enum AppError {
     /// The merchant is suspended.
     #[error("merchant suspended")]
     MerchantSuspended,
+    /// The `order_id` was already used by another payment of this merchant and mode.
+    #[error("duplicate order id")]
+    DuplicateOrderId,
+    /// The idempotency key was used before with a different request.
+    #[error("idempotency key reused")]
+    IdempotencyKeyReused,
+    /// A request with this idempotency key is still being processed.
+    #[error("idempotency key in progress")]
+    IdempotencyInProgress,
+    /// No gateway can take the payment.
+    #[error("gateway unavailable: {0}")]
+    GatewayUnavailable(String),
     /// The request conflicts with existing state (a duplicate email, say).
     #[error("conflict: {0}")]
     Conflict(String),
@@ -112,6 +128,10 @@ impl AppError {
             AppError::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
             AppError::RateLimited(_) => "RATE_LIMITED",
             AppError::MerchantSuspended => "MERCHANT_SUSPENDED",
+            AppError::DuplicateOrderId => "DUPLICATE_ORDER_ID",
+            AppError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            AppError::IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
+            AppError::GatewayUnavailable(_) => "GATEWAY_UNAVAILABLE",
             AppError::Conflict(_) => "CONFLICT",
             AppError::Database(_) | AppError::Internal(_) => "INTERNAL",
         }

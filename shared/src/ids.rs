@@ -103,6 +103,15 @@ typed_id!(
     GatewayAccountId, "gwa", "gateway account"
 );
 
+typed_id!(
+    /// A payment.
+    TransactionId, "txn", "transaction"
+);
+typed_id!(
+    /// One try of a payment at one gateway.
+    AttemptId, "att", "attempt"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

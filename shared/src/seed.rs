@@ -153,6 +153,16 @@ async fn ensure_sandbox_account(
     tx: &Transaction<'_>,
     merchant: MerchantId,
 ) -> Result<(), AppError> {
+    let account = sandbox_account(app, tx).await?;
+    gateway_accounts::add_to_pool(tx, merchant, account, 0).await
+}
+
+/// The platform's sandbox gateway account (the gateway of test mode), created with fresh
+/// credentials the first time (system scope).
+pub async fn sandbox_account(
+    app: &App,
+    tx: &Transaction<'_>,
+) -> Result<crate::ids::GatewayAccountId, AppError> {
     let existing = tx
         .query_typed_opt(
             "SELECT id FROM gateway_accounts WHERE provider = 'sandbox' AND ownership = 'platform' ORDER BY id LIMIT 1",
@@ -187,5 +197,5 @@ async fn ensure_sandbox_account(
             .await?
         }
     };
-    gateway_accounts::add_to_pool(tx, merchant, account, 0).await
+    Ok(account)
 }

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod cli;
 mod dev_runner;
+mod payments;
 mod rate_limit;
 mod sam;
 mod secrets;

@@ -207,15 +207,25 @@ impl TestApp {
     }
 
     pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
+        if std::env::var_os("TEST_LOG").is_some() {
+            shared::telemetry::init();
+        }
         let db = TestDb::create().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
         let mut vars = env_for(&db);
+        vars.insert("PUBLIC_BASE_URL".into(), base.clone());
         for (k, v) in extra {
             vars.insert(k.to_string(), v.to_string());
         }
         let config = Config::from_lookup(lookup_from(vars)).expect("test configuration");
         let app = Arc::new(App::new(config).expect("app"));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        {
+            let mut client = app.db.client().await.unwrap();
+            let tx = db::begin(&mut client, Scope::System).await.unwrap();
+            shared::seed::sandbox_account(&app, &tx).await.unwrap();
+            tx.commit().await.unwrap();
+        }
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served = app.clone();
         tokio::spawn(async move {
@@ -228,9 +238,44 @@ impl TestApp {
             base,
             app,
             db,
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
             _stop: stop,
         }
+    }
+
+    /// Processes every queued job until the queues are empty.
+    pub async fn drain(&self) {
+        functions::worker::drain(&self.app, 50).await;
+    }
+
+    /// The sandbox account's credentials, to sign events as the sandbox would.
+    pub async fn sandbox_secret(&self) -> String {
+        let mut client = self.app.db.client().await.unwrap();
+        let tx = db::begin(&mut client, Scope::System).await.unwrap();
+        let id = shared::seed::sandbox_account(&self.app, &tx).await.unwrap();
+        let credentials =
+            shared::gateway_accounts::credentials(&tx, &self.app.config.encryption, id)
+                .await
+                .unwrap();
+        tx.commit().await.unwrap();
+        credentials["webhook_secret"].expose().clone()
+    }
+
+    /// `POST /api/v1/pay` with a merchant's keys and an optional idempotency key.
+    pub async fn pay(&self, m: &Merchant, body: &Value, key: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .post(self.url("/api/v1/pay"))
+            .header("X-Client-Key", &m.client_key)
+            .header("X-Client-Secret", &m.client_secret)
+            .json(body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        send(request).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -335,6 +380,22 @@ pub async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
     let status = response.status();
     let body = response.json::<Value>().await.unwrap_or(Value::Null);
     (status, body)
+}
+
+/// A valid payment body for `order_id`, paid automatically by the sandbox when `autopay`.
+pub fn payment(order_id: &str, amount: i64, autopay: bool) -> Value {
+    json!({
+        "amount": amount,
+        "order_id": order_id,
+        "customer": {
+            "name": "Asha Verma",
+            "email": if autopay { "asha+autopay@example.in" } else { "asha@example.in" },
+            "phone": "+919812345678",
+        },
+        "description": "Masala chai x 2",
+        "return_url": "https://shop.example.in/payments/done?cart=42",
+        "notes": { "cart": "42" },
+    })
 }
 
 /// A merchant created through the admin API.

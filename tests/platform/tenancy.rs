@@ -94,7 +94,8 @@ async fn queries_without_a_merchant_filter_see_only_the_scoped_merchant() {
         "SELECT merchant_id FROM audit_log",
         "SELECT merchant_id FROM routing_pools",
         "SELECT merchant_id FROM routing_pool_members",
-        "SELECT owner_merchant_id FROM gateway_accounts",
+        // Platform-owned accounts (the sandbox) are readable by every scope; merchant-owned are not.
+        "SELECT owner_merchant_id FROM gateway_accounts WHERE ownership = 'merchant'",
     ];
     let mut client = app.app.db.client().await.unwrap();
     let tx = db::begin(

@@ -3,6 +3,12 @@
 
 pub mod admin_merchants;
 pub mod auth;
+pub mod checkout;
 pub mod health;
+pub mod jobs;
 pub mod merchant;
+pub mod pay;
+pub mod sandbox_gateway;
 pub mod system;
+pub mod transactions;
+pub mod webhooks;

@@ -24,11 +24,24 @@ pub enum DbError {
     #[error("database pool: {0}")]
     Pool(String),
     /// A query or connection failed.
-    #[error(transparent)]
+    #[error("{}", describe(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// The connection could not be configured.
     #[error("database configuration: {0}")]
     Config(String),
+}
+
+/// tokio-postgres says only "db error"; the server's message and SQLSTATE are what operators need.
+fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!(
+            "{} (SQLSTATE {}){}",
+            db.message(),
+            db.code().code(),
+            db.detail().map(|d| format!(": {d}")).unwrap_or_default()
+        ),
+        None => error.to_string(),
+    }
 }
 
 impl DbError {

@@ -58,6 +58,41 @@ impl ApiResponse {
         }
     }
 
+    /// An HTML page (the hosted checkout and the sandbox's pay page).
+    pub fn html(status: StatusCode, page: String) -> ApiResponse {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        headers.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
+        headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+        headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+        ApiResponse {
+            status,
+            headers,
+            body: Bytes::from(page),
+        }
+    }
+
+    /// A `303 See Other` to `location` (after a form post, and to hand browsers over).
+    pub fn redirect(location: &str) -> ApiResponse {
+        let mut response = ApiResponse {
+            status: StatusCode::SEE_OTHER,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        };
+        response.set_header("location", location);
+        response.headers.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
+        response
+    }
+
     /// `{success: false, error: {code, message, details}, timestamp}` for `error`.
     pub fn error(error: &AppError) -> ApiResponse {
         let (status, message, details) = describe(error);
@@ -128,6 +163,24 @@ fn describe(error: &AppError) -> (StatusCode, String, Value) {
             Value::Null,
         ),
         AppError::Conflict(why) => (StatusCode::CONFLICT, why.clone(), Value::Null),
+        AppError::DuplicateOrderId => (
+            StatusCode::CONFLICT,
+            "Another payment already uses this order_id".into(),
+            json!({ "order_id": "is already used by another payment" }),
+        ),
+        AppError::IdempotencyKeyReused => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "This Idempotency-Key was used with a different request".into(),
+            Value::Null,
+        ),
+        AppError::IdempotencyInProgress => (
+            StatusCode::CONFLICT,
+            "A request with this Idempotency-Key is still in progress; retry shortly".into(),
+            Value::Null,
+        ),
+        AppError::GatewayUnavailable(why) => {
+            (StatusCode::SERVICE_UNAVAILABLE, why.clone(), Value::Null)
+        }
         AppError::Database(_) | AppError::Internal(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "An internal error occurred; quote the request id to support".into(),

@@ -1,0 +1,6 @@
+//! Lambda `transactions`: see its entry in the registry.
+
+#[tokio::main]
+async fn main() -> Result<(), functions::lambda::Error> {
+    functions::lambda::run_http("transactions").await
+}

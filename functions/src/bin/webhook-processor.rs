@@ -1,0 +1,6 @@
+//! Lambda `webhook-processor` (SQS worker): see its entry in the registry.
+
+#[tokio::main]
+async fn main() -> Result<(), functions::lambda::Error> {
+    functions::lambda::run_worker("webhook-processor").await
+}

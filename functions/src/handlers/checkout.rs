@@ -1,0 +1,71 @@
+//! The hosted checkout behind `checkout_url`, and the gateways' browser return.
+
+use crate::context::RequestContext;
+use http::StatusCode;
+use shared::gateways::Handoff;
+use shared::html::{escape, page};
+use shared::http::ApiResponse;
+use shared::ids::TransactionId;
+use shared::payments::checkout;
+use shared::{App, AppError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+fn error_page(status: StatusCode, message: &str) -> ApiResponse {
+    ApiResponse::html(
+        status,
+        page(
+            "Payment",
+            &format!("<p id=\"error\">{}</p>", escape(message)),
+        ),
+    )
+}
+
+/// Hands the customer to the gateway, or shows how the payment ended.
+pub async fn page_for(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
+    let Ok(id) = ctx.path_id::<TransactionId>("id") else {
+        return Ok(error_page(
+            StatusCode::NOT_FOUND,
+            "This payment link is not valid.",
+        ));
+    };
+    match checkout::checkout(&app, id).await {
+        Ok(Handoff::Redirect(url)) => Ok(ApiResponse::redirect(&url)),
+        Ok(Handoff::Html(html)) => Ok(ApiResponse::html(StatusCode::OK, html)),
+        Err(AppError::NotFound(_)) => Ok(error_page(
+            StatusCode::NOT_FOUND,
+            "This payment link is not valid.",
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// Verifies the gateway's return and sends the customer back to the merchant.
+pub async fn browser_return(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
+    let Ok(id) = ctx.path_id::<TransactionId>("id") else {
+        return Ok(error_page(
+            StatusCode::NOT_FOUND,
+            "This payment link is not valid.",
+        ));
+    };
+    let mut params: BTreeMap<String, String> =
+        serde_urlencoded::from_str(&ctx.request.query).unwrap_or_default();
+    if ctx.request.method == http::Method::POST {
+        params.extend(
+            serde_urlencoded::from_bytes::<BTreeMap<String, String>>(&ctx.request.body)
+                .unwrap_or_default(),
+        );
+    }
+    match checkout::browser_return(&app, id, &params).await {
+        Ok(location) => Ok(ApiResponse::redirect(&location)),
+        Err(AppError::Unauthorized(_)) => Ok(error_page(
+            StatusCode::BAD_REQUEST,
+            "We could not verify this payment response. Nothing was changed.",
+        )),
+        Err(AppError::NotFound(_)) => Ok(error_page(
+            StatusCode::NOT_FOUND,
+            "This payment link is not valid.",
+        )),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,91 @@
+//! Worker and scheduled-job handlers. Workers take a batch and answer which messages failed (SQS
+//! partial batch failure); each message is processed on its own, idempotently.
+
+use serde::Deserialize;
+use serde_json::json;
+use shared::ids::AttemptId;
+use shared::jobs::Message;
+use shared::payments::{checkout, inbound, monitor};
+use shared::{App, AppError};
+use std::sync::Arc;
+use uuid::Uuid;
+
+async fn each<F, Fut>(messages: Vec<Message>, work: F) -> Vec<String>
+where
+    F: Fn(Message) -> Fut,
+    Fut: std::future::Future<Output = Result<(), AppError>>,
+{
+    let results = futures::future::join_all(messages.into_iter().map(|m| {
+        let id = m.id.clone();
+        let fut = work(m);
+        async move { (id, fut.await) }
+    }))
+    .await;
+    results
+        .into_iter()
+        .filter_map(|(id, result)| match result {
+            Ok(()) => None,
+            Err(e) => {
+                tracing::warn!(message = %id, error = %e, "message failed; it will be retried");
+                Some(id)
+            }
+        })
+        .collect()
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(message: &Message) -> Result<T, AppError> {
+    serde_json::from_str(&message.body)
+        .map_err(|e| AppError::Internal(format!("unreadable message {}: {e}", message.id)))
+}
+
+#[derive(Deserialize)]
+struct OrderJob {
+    attempt_id: AttemptId,
+}
+
+/// `transaction-processor`: creates the gateway order of each new attempt.
+pub async fn transaction_processor(app: Arc<App>, messages: Vec<Message>) -> Vec<String> {
+    each(messages, |m| {
+        let app = app.clone();
+        async move {
+            let job: OrderJob = parse(&m)?;
+            checkout::ensure_order(&app, job.attempt_id)
+                .await
+                .map(|_| ())
+        }
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct EventJob {
+    gateway_event_id: Uuid,
+}
+
+/// `webhook-processor`: applies each stored gateway event.
+pub async fn webhook_processor(app: Arc<App>, messages: Vec<Message>) -> Vec<String> {
+    each(messages, |m| {
+        let app = app.clone();
+        async move {
+            let job: EventJob = parse(&m)?;
+            inbound::process(&app, job.gateway_event_id).await
+        }
+    })
+    .await
+}
+
+/// `outbox-sweeper`: publishes outbox rows the relay left behind.
+pub async fn outbox_sweeper(app: Arc<App>) -> Result<serde_json::Value, AppError> {
+    let published = app
+        .relay()
+        .sweep(app.config.jobs.outbox_grace)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(json!({ "published": published }))
+}
+
+/// `transaction-monitor`: asks gateways about quiet payments and expires abandoned ones.
+pub async fn transaction_monitor(app: Arc<App>) -> Result<serde_json::Value, AppError> {
+    let run = monitor::run(&app).await?;
+    Ok(serde_json::to_value(run).unwrap_or_default())
+}

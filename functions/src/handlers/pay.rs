@@ -1,0 +1,77 @@
+//! `POST /api/v1/pay`: validates, honours `Idempotency-Key`, and writes the transaction, its
+//! first attempt and its outbox in one database transaction.
+
+use crate::context::RequestContext;
+use http::StatusCode;
+use shared::auth::Principal;
+use shared::db;
+use shared::http::ApiResponse;
+use shared::payments::idempotency;
+use shared::payments::routing::PriorityRouter;
+use shared::payments::transactions::{self, PayRequest};
+use shared::{App, AppError};
+use std::sync::Arc;
+
+/// Creates a payment and answers with its `checkout_url`.
+pub async fn create(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
+    let Principal::Merchant {
+        merchant_id, mode, ..
+    } = ctx.principal()?
+    else {
+        return Err(AppError::Forbidden("Payments are created by merchants"));
+    };
+    let key = ctx.request.header("idempotency-key").map(str::to_string);
+    if let Some(key) = &key {
+        idempotency::check_key(key)?;
+    }
+    // Validation failures are answered before the key is touched, so they are never stored.
+    let raw: serde_json::Value = ctx.body()?;
+    let request: PayRequest = ctx.body()?;
+    let payment = request.validate(&app.config.payments, mode)?;
+
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, ctx.principal()?.scope()).await?;
+    let claim = match &key {
+        Some(key) => match idempotency::claim(
+            &tx,
+            merchant_id,
+            mode,
+            key,
+            idempotency::fingerprint(&ctx.request.path, &raw),
+        )
+        .await?
+        {
+            Ok(claim) => Some(claim),
+            Err(replay) => {
+                tx.commit().await?;
+                let mut response = ApiResponse::json(
+                    replay.status,
+                    &serde_json::from_str(&replay.body).unwrap_or_default(),
+                );
+                response.body = replay.body.into();
+                response.set_header("idempotent-replayed", "true");
+                return Ok(response);
+            }
+        },
+        None => None,
+    };
+    let base = &app.config.http.public_base_url;
+    let (transaction, outbox) =
+        transactions::create(&tx, &PriorityRouter, base, merchant_id, mode, payment).await?;
+    let response = ApiResponse::created(
+        &transaction,
+        "Payment created; send the customer to checkout_url",
+    );
+    if let Some(claim) = &claim {
+        idempotency::complete(
+            &tx,
+            claim,
+            StatusCode::CREATED,
+            &String::from_utf8_lossy(&response.body),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    app.publish(&outbox).await;
+    Ok(response)
+}

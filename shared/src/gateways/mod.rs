@@ -1,0 +1,186 @@
+//! The `Gateway` port and one module per provider. Every provider answers the same questions:
+//! create an order, hand the customer over, verify the browser return and the webhooks, and
+//! report a payment's status. Errors are classified so callers know whether a retry is safe.
+
+pub mod sandbox;
+pub mod signature;
+
+use crate::gateway_accounts::Credentials;
+use crate::ids::GatewayAccountId;
+use crate::mode::Mode;
+use crate::money::Currency;
+use crate::payments::status::TransactionStatus;
+use async_trait::async_trait;
+use http::HeaderMap;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A gateway account with its opened credentials, for one call.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// The account.
+    pub id: GatewayAccountId,
+    /// Test or live environment of the gateway.
+    pub environment: Mode,
+    /// Its credentials.
+    pub credentials: Credentials,
+}
+
+impl Account {
+    /// A credential field, or a configuration error naming it.
+    pub fn credential(&self, name: &str) -> Result<&str, GatewayError> {
+        self.credentials
+            .get(name)
+            .map(|s| s.expose().as_str())
+            .ok_or_else(|| {
+                GatewayError::Configuration(format!(
+                    "gateway account {} has no '{name}' credential",
+                    self.id
+                ))
+            })
+    }
+}
+
+/// An order to create at a gateway.
+#[derive(Debug, Clone)]
+pub struct OrderRequest {
+    /// Our attempt id: the gateway's receipt / merchant reference, unique per attempt.
+    pub receipt: String,
+    /// Amount in minor units.
+    pub amount: i64,
+    /// Currency.
+    pub currency: Currency,
+    /// Customer's name.
+    pub customer_name: String,
+    /// Customer's email.
+    pub customer_email: String,
+    /// Customer's phone.
+    pub customer_phone: String,
+    /// Shown to the customer.
+    pub description: Option<String>,
+    /// Where the gateway sends server-to-server events.
+    pub notify_url: String,
+    /// Where the gateway returns the customer's browser.
+    pub return_url: String,
+}
+
+/// An order the gateway created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedOrder {
+    /// The gateway's id for the order.
+    pub reference: String,
+    /// Where the customer pays, when the gateway hosts the page.
+    pub pay_url: Option<String>,
+}
+
+/// A payment's state at the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReport {
+    /// Our status for it; `Pending` while the customer has not finished.
+    pub status: TransactionStatus,
+    /// The gateway's payment id, once there is one.
+    pub payment_id: Option<String>,
+    /// Why it failed, in the gateway's words.
+    pub failure_reason: Option<String>,
+}
+
+/// A verified inbound event, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayEvent {
+    /// The provider's id for the event (deduplication key).
+    pub event_id: String,
+    /// The provider's event type.
+    pub event_type: String,
+    /// Our attempt id, when the event carries it.
+    pub receipt: Option<String>,
+    /// The gateway's order id.
+    pub reference: Option<String>,
+    /// What the event says about the payment; `None` for events we do not act on.
+    pub report: Option<StatusReport>,
+}
+
+/// How the checkout page hands the customer over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handoff {
+    /// Send the browser here.
+    Redirect(String),
+    /// Serve this page (auto-submitting forms, scripts).
+    Html(String),
+}
+
+/// Why a gateway call failed, and so what may be done next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    /// Failed before the gateway could act (connection refused, 5xx, rate limit): retry.
+    #[error("retryable: {0}")]
+    Retryable(String),
+    /// The gateway or the bank said no.
+    #[error("declined: {0}")]
+    Declined(String),
+    /// Our configuration is wrong (credentials, account): retrying will not help.
+    #[error("configuration: {0}")]
+    Configuration(String),
+    /// The request may have reached the gateway (timeout after sending): ask for status.
+    #[error("ambiguous: {0}")]
+    Ambiguous(String),
+}
+
+impl GatewayError {
+    /// Classifies a transport failure: only a connection never made is safe to repeat blindly.
+    pub fn from_transport(error: &reqwest::Error) -> GatewayError {
+        if error.is_connect() {
+            GatewayError::Retryable(format!("connecting: {error}"))
+        } else {
+            GatewayError::Ambiguous(format!("request may have reached the gateway: {error}"))
+        }
+    }
+}
+
+/// One payment gateway.
+#[async_trait]
+pub trait Gateway: Send + Sync {
+    /// The provider's name (`sandbox`, `razorpay`, …).
+    fn provider(&self) -> &'static str;
+    /// Creates an order; creating again with the same receipt must not make a second one.
+    async fn create_order(
+        &self,
+        account: &Account,
+        order: &OrderRequest,
+    ) -> Result<CreatedOrder, GatewayError>;
+    /// The status of the order `reference`.
+    async fn fetch_status(
+        &self,
+        account: &Account,
+        reference: &str,
+    ) -> Result<StatusReport, GatewayError>;
+    /// How the checkout page hands the customer to the gateway.
+    fn handoff(&self, account: &Account, order: &CreatedOrder) -> Result<Handoff, GatewayError>;
+    /// Whether an inbound webhook is authentic (signature on the raw body, freshness).
+    fn verify_webhook(&self, account: &Account, headers: &HeaderMap, body: &[u8]) -> bool;
+    /// Parses an authentic webhook.
+    fn parse_webhook(&self, body: &[u8]) -> Result<GatewayEvent, String>;
+    /// Verifies a browser return; gives the order reference it is about.
+    fn verify_return(&self, account: &Account, params: &BTreeMap<String, String>)
+    -> Option<String>;
+}
+
+/// The configured providers.
+#[derive(Clone)]
+pub struct Gateways {
+    providers: BTreeMap<&'static str, Arc<dyn Gateway>>,
+}
+
+impl Gateways {
+    /// Every provider, talking HTTP through `client`.
+    pub fn new(client: reqwest::Client, sandbox_base_url: &str) -> Gateways {
+        let mut providers: BTreeMap<&'static str, Arc<dyn Gateway>> = BTreeMap::new();
+        let sandbox = sandbox::SandboxGateway::new(client, sandbox_base_url);
+        providers.insert(sandbox.provider(), Arc::new(sandbox));
+        Gateways { providers }
+    }
+
+    /// The provider called `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Gateway>> {
+        self.providers.get(name).cloned()
+    }
+}

@@ -1,0 +1,301 @@
+//! Our connector to the sandbox gateway, the provider of test mode. It talks to the sandbox's
+//! HTTP API exactly as the real connectors talk to theirs (see `sandbox_provider` for the other
+//! side):
+//!
+//! - `POST {base}/sandbox/v1/orders` (HTTP Basic, the account's `api_key`) creates an order; the
+//!   same `receipt` returns the same order, so a retried create never makes a second one.
+//! - `GET {base}/sandbox/v1/orders/{id}` reports `created`, `paid` or `failed`.
+//! - Webhooks carry `X-Sandbox-Signature: t=<unix>,v1=<hex HMAC-SHA256(webhook_secret, "<t>.<body>")>`,
+//!   accepted for five minutes.
+//! - Browser returns carry `order_id`, `status`, `payment_id` and
+//!   `signature = hex HMAC-SHA256(webhook_secret, "<order_id>|<status>|<payment_id>")`.
+
+use super::signature::{hmac_sha256_hex, verify_hmac_sha256_hex};
+use super::{
+    Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest, StatusReport,
+};
+use crate::payments::status::TransactionStatus;
+use async_trait::async_trait;
+use http::HeaderMap;
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Webhooks older (or newer) than this are refused as replays.
+pub const SIGNATURE_TOLERANCE_SECONDS: i64 = 300;
+
+/// The sandbox connector.
+pub struct SandboxGateway {
+    client: reqwest::Client,
+    base_url: String,
+}
+
+impl SandboxGateway {
+    /// A connector to the sandbox API at `base_url`.
+    pub fn new(client: reqwest::Client, base_url: &str) -> SandboxGateway {
+        SandboxGateway {
+            client,
+            base_url: base_url.trim_end_matches('/').to_string(),
+        }
+    }
+}
+
+/// The sandbox's order as its API returns it.
+#[derive(Debug, Deserialize)]
+pub struct SandboxOrder {
+    /// `sbx_order_…`
+    pub id: String,
+    /// `created`, `paid` or `failed`.
+    pub status: String,
+    /// Set once paid.
+    pub payment_id: Option<String>,
+    /// Where the customer pays.
+    pub pay_url: String,
+    /// Why it failed.
+    pub error_reason: Option<String>,
+}
+
+fn report(
+    status: &str,
+    payment_id: Option<String>,
+    error_reason: Option<String>,
+) -> Result<StatusReport, String> {
+    let status = match status {
+        "created" => TransactionStatus::Pending,
+        "paid" => TransactionStatus::Succeeded,
+        "failed" => TransactionStatus::Failed,
+        other => return Err(format!("unknown sandbox status '{other}'")),
+    };
+    Ok(StatusReport {
+        status,
+        payment_id,
+        failure_reason: error_reason,
+    })
+}
+
+/// Signs a webhook body as the sandbox does.
+pub fn sign_webhook(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut message = format!("{timestamp}.").into_bytes();
+    message.extend_from_slice(body);
+    format!(
+        "t={timestamp},v1={}",
+        hmac_sha256_hex(secret.as_bytes(), &message)
+    )
+}
+
+/// Signs a browser return as the sandbox does.
+pub fn sign_return(secret: &str, order_id: &str, status: &str, payment_id: &str) -> String {
+    hmac_sha256_hex(
+        secret.as_bytes(),
+        format!("{order_id}|{status}|{payment_id}").as_bytes(),
+    )
+}
+
+/// Checks a `t=…,v1=…` header against the body, within the tolerance of `now`.
+pub fn verify_webhook_signature(secret: &str, header: &str, body: &[u8], now: i64) -> bool {
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
+            Some(("v1", v)) => signatures.push(v),
+            _ => {}
+        }
+    }
+    let Some(timestamp) = timestamp else {
+        return false;
+    };
+    if (now - timestamp).abs() > SIGNATURE_TOLERANCE_SECONDS {
+        return false;
+    }
+    let mut message = format!("{timestamp}.").into_bytes();
+    message.extend_from_slice(body);
+    signatures
+        .iter()
+        .any(|s| verify_hmac_sha256_hex(secret.as_bytes(), &message, s))
+}
+
+async fn read<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, GatewayError> {
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| GatewayError::Ambiguous(format!("reading the answer: {e}")))?;
+    match status.as_u16() {
+        200..=299 => serde_json::from_str(&text)
+            .map_err(|e| GatewayError::Ambiguous(format!("unreadable answer: {e}"))),
+        401 | 403 => Err(GatewayError::Configuration(format!(
+            "sandbox refused the credentials ({status})"
+        ))),
+        400..=499 if status.as_u16() != 429 => Err(GatewayError::Configuration(format!(
+            "sandbox refused the request ({status}): {text}"
+        ))),
+        _ => Err(GatewayError::Retryable(format!(
+            "sandbox answered {status}"
+        ))),
+    }
+}
+
+#[async_trait]
+impl Gateway for SandboxGateway {
+    fn provider(&self) -> &'static str {
+        "sandbox"
+    }
+
+    async fn create_order(
+        &self,
+        account: &Account,
+        order: &OrderRequest,
+    ) -> Result<CreatedOrder, GatewayError> {
+        let body = json!({
+            "amount": order.amount,
+            "currency": order.currency.code(),
+            "receipt": order.receipt,
+            "customer_email": order.customer_email,
+            "notify_url": order.notify_url,
+            "return_url": order.return_url,
+        });
+        let response = self
+            .client
+            .post(format!("{}/sandbox/v1/orders", self.base_url))
+            .basic_auth(account.credential("api_key")?, Some(""))
+            .json(&body)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| GatewayError::from_transport(&e))?;
+        let created: SandboxOrder = read(response).await?;
+        Ok(CreatedOrder {
+            reference: created.id,
+            pay_url: Some(created.pay_url),
+        })
+    }
+
+    async fn fetch_status(
+        &self,
+        account: &Account,
+        reference: &str,
+    ) -> Result<StatusReport, GatewayError> {
+        let response = self
+            .client
+            .get(format!("{}/sandbox/v1/orders/{reference}", self.base_url))
+            .basic_auth(account.credential("api_key")?, Some(""))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| GatewayError::Retryable(format!("status query: {e}")))?;
+        let order: SandboxOrder = read(response).await?;
+        report(&order.status, order.payment_id, order.error_reason).map_err(GatewayError::Ambiguous)
+    }
+
+    fn handoff(&self, _account: &Account, order: &CreatedOrder) -> Result<Handoff, GatewayError> {
+        order
+            .pay_url
+            .clone()
+            .map(Handoff::Redirect)
+            .ok_or_else(|| GatewayError::Configuration("sandbox order without a pay URL".into()))
+    }
+
+    fn verify_webhook(&self, account: &Account, headers: &HeaderMap, body: &[u8]) -> bool {
+        let Some(header) = headers
+            .get("x-sandbox-signature")
+            .and_then(|v| v.to_str().ok())
+        else {
+            return false;
+        };
+        let Ok(secret) = account.credential("webhook_secret") else {
+            return false;
+        };
+        verify_webhook_signature(secret, header, body, chrono::Utc::now().timestamp())
+    }
+
+    fn parse_webhook(&self, body: &[u8]) -> Result<GatewayEvent, String> {
+        #[derive(Deserialize)]
+        struct Event {
+            id: String,
+            #[serde(rename = "type")]
+            event_type: String,
+            data: Data,
+        }
+        #[derive(Deserialize)]
+        struct Data {
+            order_id: String,
+            receipt: String,
+            status: String,
+            payment_id: Option<String>,
+            error_reason: Option<String>,
+        }
+        let event: Event =
+            serde_json::from_slice(body).map_err(|e| format!("unreadable sandbox event: {e}"))?;
+        let report = match event.event_type.as_str() {
+            "payment.captured" | "payment.failed" => Some(report(
+                &event.data.status,
+                event.data.payment_id,
+                event.data.error_reason,
+            )?),
+            _ => None,
+        };
+        Ok(GatewayEvent {
+            event_id: event.id,
+            event_type: event.event_type,
+            receipt: Some(event.data.receipt),
+            reference: Some(event.data.order_id),
+            report,
+        })
+    }
+
+    fn verify_return(
+        &self,
+        account: &Account,
+        params: &BTreeMap<String, String>,
+    ) -> Option<String> {
+        let secret = account.credential("webhook_secret").ok()?;
+        let order_id = params.get("order_id")?;
+        let status = params.get("status")?;
+        let payment_id = params.get("payment_id").map(String::as_str).unwrap_or("");
+        let signature = params.get("signature")?;
+        let message = format!("{order_id}|{status}|{payment_id}");
+        verify_hmac_sha256_hex(secret.as_bytes(), message.as_bytes(), signature)
+            .then(|| order_id.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_signatures_are_checked_for_body_secret_and_age() {
+        let body = br#"{"id":"sbx_evt_1"}"#;
+        let header = sign_webhook("whsec", 1_000_000, body);
+        assert!(verify_webhook_signature("whsec", &header, body, 1_000_100));
+        assert!(
+            !verify_webhook_signature("whsec", &header, br#"{"id":"sbx_evt_2"}"#, 1_000_100),
+            "tampered body"
+        );
+        assert!(
+            !verify_webhook_signature("other", &header, body, 1_000_100),
+            "wrong secret"
+        );
+        assert!(
+            !verify_webhook_signature(
+                "whsec",
+                &header,
+                body,
+                1_000_000 + SIGNATURE_TOLERANCE_SECONDS + 1
+            ),
+            "stale"
+        );
+        assert!(
+            !verify_webhook_signature("whsec", "v1=abc", body, 1_000_000),
+            "no timestamp"
+        );
+        assert!(
+            !verify_webhook_signature("whsec", "", body, 1_000_000),
+            "missing"
+        );
+    }
+}

@@ -1,0 +1,75 @@
+//! The `EventBus` port: domain events (`transaction.succeeded`, …) go to the platform's bus,
+//! whose rules route each detail-type to the queues that care. Locally the same rules are applied
+//! in-process.
+
+use super::{JobQueue, QueueError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The `source` of every event the platform publishes.
+pub const SOURCE: &str = "lightspeedpay.payments";
+
+/// A domain event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DomainEvent {
+    /// Unique id, the consumers' idempotency key.
+    pub id: String,
+    /// `transaction.created`, `transaction.succeeded`, …
+    pub detail_type: String,
+    /// When it happened.
+    pub time: DateTime<Utc>,
+    /// The event's data.
+    pub detail: serde_json::Value,
+}
+
+/// Routes detail-types to queues; `template.yaml` declares the same rules for EventBridge.
+pub struct Rule {
+    /// Detail-types this rule matches.
+    pub detail_types: &'static [&'static str],
+    /// The queue that receives them.
+    pub queue: &'static str,
+}
+
+/// The bus's rules. Merchant webhooks and notifications will subscribe here; until then the
+/// events are published (and kept in the outbox) with no subscriber.
+pub static RULES: &[Rule] = &[];
+
+/// Publishes domain events.
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    /// Publishes events; either all are accepted or an error is returned.
+    async fn publish(&self, events: &[DomainEvent]) -> Result<(), QueueError>;
+}
+
+/// The in-process bus: applies [`RULES`] onto a job queue.
+pub struct LocalBus {
+    queue: Arc<dyn JobQueue>,
+}
+
+impl LocalBus {
+    /// A bus delivering onto `queue`.
+    pub fn new(queue: Arc<dyn JobQueue>) -> LocalBus {
+        LocalBus { queue }
+    }
+}
+
+#[async_trait]
+impl EventBus for LocalBus {
+    async fn publish(&self, events: &[DomainEvent]) -> Result<(), QueueError> {
+        for rule in RULES {
+            let bodies: Vec<String> = events
+                .iter()
+                .filter(|e| rule.detail_types.contains(&e.detail_type.as_str()))
+                .filter_map(|e| serde_json::to_string(e).ok())
+                .collect();
+            self.queue.send(rule.queue, &bodies, Duration::ZERO).await?;
+        }
+        for event in events {
+            tracing::info!(event_id = %event.id, detail_type = %event.detail_type, "event published");
+        }
+        Ok(())
+    }
+}

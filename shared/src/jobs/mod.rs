@@ -1,0 +1,70 @@
+//! Background work: the `JobQueue` port and its PostgreSQL adapter, the transactional outbox and
+//! its relay, and the `EventBus` port. Producers write to the outbox inside their own database
+//! transaction; the relay publishes right after commit, and a scheduled sweeper publishes
+//! whatever a crash or an outage left behind. Consumers are idempotent on a business key.
+
+pub mod bus;
+pub mod outbox;
+pub mod postgres_queue;
+
+use async_trait::async_trait;
+use std::time::Duration;
+
+/// Queue names: one queue (and, on SQS, one dead-letter queue) per worker.
+pub mod queues {
+    /// Creates orders at gateways for new transactions.
+    pub const TRANSACTION_PROCESSOR: &str = "transaction-processor";
+    /// Applies verified inbound gateway events.
+    pub const WEBHOOK_PROCESSOR: &str = "webhook-processor";
+}
+
+/// A message received from a queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The queue's id for the message (stable across deliveries).
+    pub id: String,
+    /// The handle of this delivery (changes on every receive).
+    pub receipt: String,
+    /// The body.
+    pub body: String,
+    /// How many times it has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// A queue failure.
+#[derive(Debug, thiserror::Error)]
+#[error("queue {queue}: {message}")]
+pub struct QueueError {
+    /// The queue concerned.
+    pub queue: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl QueueError {
+    /// An error on `queue`.
+    pub fn new(queue: &str, message: impl ToString) -> QueueError {
+        QueueError {
+            queue: queue.to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// A job queue with SQS semantics: at-least-once delivery, a visibility timeout, a receive
+/// count, and dead-lettering after too many receives.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Sends messages, visible after `delay`.
+    async fn send(&self, queue: &str, bodies: &[String], delay: Duration)
+    -> Result<(), QueueError>;
+    /// Receives up to `max` visible messages, hiding them for `visibility`.
+    async fn receive(
+        &self,
+        queue: &str,
+        max: u32,
+        visibility: Duration,
+    ) -> Result<Vec<Message>, QueueError>;
+    /// Deletes processed messages by the receipts of their deliveries.
+    async fn delete(&self, queue: &str, receipts: &[String]) -> Result<(), QueueError>;
+}

@@ -1,0 +1,158 @@
+//! The transactional outbox. `write` runs inside the producer's transaction; `relay` publishes
+//! the rows it names right after commit; `sweep` publishes anything still unpublished after a
+//! grace period (a crash between commit and relay, or a queue outage).
+
+use super::bus::{DomainEvent, EventBus};
+use super::{JobQueue, QueueError};
+use crate::db::{self, Db, Scope};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio_postgres::Transaction;
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+/// Something to publish once the transaction commits.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    /// A job for a worker's queue.
+    Job {
+        /// The queue.
+        queue: &'static str,
+        /// The message body.
+        body: Value,
+    },
+    /// A domain event for the bus.
+    Event(DomainEvent),
+}
+
+/// Writes outgoing jobs and events in the caller's transaction; returns their row ids.
+pub async fn write(
+    tx: &Transaction<'_>,
+    items: &[Outgoing],
+) -> Result<Vec<Uuid>, tokio_postgres::Error> {
+    let mut ids = Vec::with_capacity(items.len());
+    for item in items {
+        let (kind, topic, payload) = match item {
+            Outgoing::Job { queue, body } => ("job", queue.to_string(), body.clone()),
+            Outgoing::Event(event) => (
+                "event",
+                event.detail_type.clone(),
+                serde_json::to_value(event).unwrap_or(Value::Null),
+            ),
+        };
+        let id = Uuid::now_v7();
+        tx.execute_typed(
+            "INSERT INTO outbox (id, kind, topic, payload) VALUES ($1, $2, $3, $4)",
+            &[
+                (&id, Type::UUID),
+                (&kind, Type::TEXT),
+                (&topic, Type::TEXT),
+                (&payload, Type::JSONB),
+            ],
+        )
+        .await?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// The ports the relay publishes to.
+pub struct Relay<'a> {
+    /// The database holding the outbox.
+    pub db: &'a Db,
+    /// Where jobs go.
+    pub queue: &'a dyn JobQueue,
+    /// Where events go.
+    pub bus: &'a dyn EventBus,
+}
+
+impl Relay<'_> {
+    /// Publishes the named rows (call right after the producing transaction commits). A failure
+    /// is recorded on the rows and left for the sweeper.
+    pub async fn publish(&self, ids: &[Uuid]) -> Result<usize, QueueError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        self.publish_where("id = ANY($1)", &ids.to_vec(), Type::UUID_ARRAY)
+            .await
+    }
+
+    /// Publishes every row unpublished for longer than `grace` (the scheduled sweeper).
+    pub async fn sweep(&self, grace: Duration) -> Result<usize, QueueError> {
+        self.publish_where(
+            "created_at < now() - make_interval(secs => $1)",
+            &grace.as_secs_f64(),
+            Type::FLOAT8,
+        )
+        .await
+    }
+
+    async fn publish_where<P: tokio_postgres::types::ToSql + Sync>(
+        &self,
+        filter: &str,
+        param: &P,
+        ty: Type,
+    ) -> Result<usize, QueueError> {
+        let err = |e: &dyn std::fmt::Display| QueueError::new("outbox", e);
+        let mut client = self.db.client().await.map_err(|e| err(&e))?;
+        let tx = db::begin(&mut client, Scope::System)
+            .await
+            .map_err(|e| err(&e))?;
+        // Rows another relay is publishing are skipped, not waited for.
+        let rows = tx
+            .query_typed(
+                &format!(
+                    "SELECT id, kind, topic, payload FROM outbox WHERE published_at IS NULL AND {filter}
+                     ORDER BY id LIMIT 500 FOR UPDATE SKIP LOCKED"
+                ),
+                &[(param, ty)],
+            )
+            .await
+            .map_err(|e| err(&e))?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.get(0)).collect();
+        let mut jobs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut events = Vec::new();
+        for row in &rows {
+            let payload: Value = row.get(3);
+            match row.get::<_, &str>(1) {
+                "job" => jobs
+                    .entry(row.get(2))
+                    .or_default()
+                    .push(payload.to_string()),
+                _ => events
+                    .push(serde_json::from_value::<DomainEvent>(payload).map_err(|e| err(&e))?),
+            }
+        }
+        let mut outcome = Ok(());
+        for (queue, bodies) in &jobs {
+            if let Err(e) = self.queue.send(queue, bodies, Duration::ZERO).await {
+                outcome = Err(e);
+                break;
+            }
+        }
+        if outcome.is_ok() && !events.is_empty() {
+            outcome = self.bus.publish(&events).await;
+        }
+        let (sql, error) = match &outcome {
+            Ok(()) => (
+                "UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY($1)",
+                None,
+            ),
+            Err(e) => (
+                "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1)",
+                Some(e.to_string()),
+            ),
+        };
+        let params: Vec<(&(dyn tokio_postgres::types::ToSql + Sync), Type)> = match &error {
+            None => vec![(&ids, Type::UUID_ARRAY)],
+            Some(message) => vec![(&ids, Type::UUID_ARRAY), (message, Type::TEXT)],
+        };
+        tx.execute_typed(sql, &params).await.map_err(|e| err(&e))?;
+        tx.commit().await.map_err(|e| err(&e))?;
+        outcome.map(|()| ids.len())
+    }
+}

@@ -1,0 +1,154 @@
+//! The PostgreSQL job queue: `FOR UPDATE SKIP LOCKED` receives, a visibility timeout, a receive
+//! count and dead-lettering after `max_receives`, the same semantics as SQS with a redrive policy.
+
+use super::{JobQueue, Message, QueueError};
+use crate::db::{self, Db, Scope};
+use async_trait::async_trait;
+use std::time::Duration;
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+/// The queue adapter over the platform's database.
+#[derive(Clone)]
+pub struct PostgresQueue {
+    db: Db,
+    max_receives: u32,
+}
+
+impl PostgresQueue {
+    /// A queue that dead-letters a message on its `max_receives + 1`-th receive.
+    pub fn new(db: Db, max_receives: u32) -> PostgresQueue {
+        PostgresQueue { db, max_receives }
+    }
+
+    /// Messages of `queue` that were dead-lettered, oldest first.
+    pub async fn dead_letters(&self, queue: &str) -> Result<Vec<Message>, QueueError> {
+        let err = |e: &dyn std::fmt::Display| QueueError::new(queue, e);
+        let mut client = self.db.client().await.map_err(|e| err(&e))?;
+        let tx = db::begin(&mut client, Scope::System)
+            .await
+            .map_err(|e| err(&e))?;
+        let rows = tx
+            .query_typed(
+                "SELECT id, coalesce(receipt::text, ''), body, receive_count FROM job_queue
+                 WHERE queue = $1 AND dead_lettered_at IS NOT NULL ORDER BY id",
+                &[(&queue, Type::TEXT)],
+            )
+            .await
+            .map_err(|e| err(&e))?;
+        tx.commit().await.map_err(|e| err(&e))?;
+        Ok(rows.iter().map(to_message).collect())
+    }
+}
+
+fn to_message(row: &tokio_postgres::Row) -> Message {
+    Message {
+        id: row.get::<_, i64>(0).to_string(),
+        receipt: row.get(1),
+        body: row.get(2),
+        receive_count: u32::try_from(row.get::<_, i32>(3)).unwrap_or(0),
+    }
+}
+
+fn seconds(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+#[async_trait]
+impl JobQueue for PostgresQueue {
+    async fn send(
+        &self,
+        queue: &str,
+        bodies: &[String],
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        if bodies.is_empty() {
+            return Ok(());
+        }
+        let err = |e: &dyn std::fmt::Display| QueueError::new(queue, e);
+        let mut client = self.db.client().await.map_err(|e| err(&e))?;
+        let tx = db::begin(&mut client, Scope::System)
+            .await
+            .map_err(|e| err(&e))?;
+        tx.execute_typed(
+            "INSERT INTO job_queue (queue, body, visible_at)
+             SELECT $1, body, now() + make_interval(secs => $3) FROM unnest($2::text[]) AS body",
+            &[
+                (&queue, Type::TEXT),
+                (&bodies, Type::TEXT_ARRAY),
+                (&seconds(delay), Type::FLOAT8),
+            ],
+        )
+        .await
+        .map_err(|e| err(&e))?;
+        tx.commit().await.map_err(|e| err(&e))
+    }
+
+    async fn receive(
+        &self,
+        queue: &str,
+        max: u32,
+        visibility: Duration,
+    ) -> Result<Vec<Message>, QueueError> {
+        let err = |e: &dyn std::fmt::Display| QueueError::new(queue, e);
+        let mut client = self.db.client().await.map_err(|e| err(&e))?;
+        let tx = db::begin(&mut client, Scope::System)
+            .await
+            .map_err(|e| err(&e))?;
+        let limit = i64::from(max);
+        let max_receives = i32::try_from(self.max_receives).unwrap_or(i32::MAX);
+        // A visible message that was already received `max_receives` times goes to the
+        // dead-letter set instead of being delivered again.
+        tx.execute_typed(
+            "UPDATE job_queue SET dead_lettered_at = now()
+             WHERE id IN (SELECT id FROM job_queue
+                          WHERE queue = $1 AND dead_lettered_at IS NULL AND visible_at <= now() AND receive_count >= $2
+                          FOR UPDATE SKIP LOCKED)",
+            &[(&queue, Type::TEXT), (&max_receives, Type::INT4)],
+        )
+        .await
+        .map_err(|e| err(&e))?;
+        let rows = tx
+            .query_typed(
+                "UPDATE job_queue q
+                 SET receive_count = q.receive_count + 1,
+                     visible_at = now() + make_interval(secs => $3),
+                     receipt = gen_random_uuid()
+                 FROM (SELECT id FROM job_queue
+                       WHERE queue = $1 AND dead_lettered_at IS NULL AND visible_at <= now()
+                       ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) picked
+                 WHERE q.id = picked.id
+                 RETURNING q.id, q.receipt::text, q.body, q.receive_count",
+                &[
+                    (&queue, Type::TEXT),
+                    (&limit, Type::INT8),
+                    (&seconds(visibility), Type::FLOAT8),
+                ],
+            )
+            .await
+            .map_err(|e| err(&e))?;
+        tx.commit().await.map_err(|e| err(&e))?;
+        let mut messages: Vec<Message> = rows.iter().map(to_message).collect();
+        messages.sort_by_key(|m| m.id.parse::<i64>().unwrap_or(0));
+        Ok(messages)
+    }
+
+    async fn delete(&self, queue: &str, receipts: &[String]) -> Result<(), QueueError> {
+        let err = |e: &dyn std::fmt::Display| QueueError::new(queue, e);
+        let receipts: Vec<Uuid> = receipts.iter().filter_map(|r| r.parse().ok()).collect();
+        if receipts.is_empty() {
+            return Ok(());
+        }
+        let mut client = self.db.client().await.map_err(|e| err(&e))?;
+        let tx = db::begin(&mut client, Scope::System)
+            .await
+            .map_err(|e| err(&e))?;
+        tx.execute_typed(
+            "DELETE FROM job_queue WHERE queue = $1 AND receipt = ANY($2)",
+            &[(&queue, Type::TEXT), (&receipts, Type::UUID_ARRAY)],
+        )
+        .await
+        .map_err(|e| err(&e))?;
+        tx.commit().await.map_err(|e| err(&e))
+    }
+}

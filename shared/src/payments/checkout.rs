@@ -1,0 +1,281 @@
+//! The customer's side of a payment: making sure the gateway order exists (exactly once, whether
+//! the worker or the checkout page gets there first), handing the customer to the gateway, and
+//! the verified browser return.
+
+use super::status::TransactionStatus;
+use super::transactions::{self, Applied};
+use crate::app::App;
+use crate::db::{self, Scope};
+use crate::error::AppError;
+use crate::gateway_accounts;
+use crate::gateways::{
+    Account, CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest, StatusReport,
+};
+use crate::html::{escape, page, rupees};
+use crate::ids::{AttemptId, GatewayAccountId, TransactionId};
+use crate::mode::Mode;
+use crate::money::Currency;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio_postgres::Transaction;
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+/// Loads an account with its credentials opened.
+pub async fn load_account(
+    tx: &Transaction<'_>,
+    app: &App,
+    id: GatewayAccountId,
+) -> Result<Account, AppError> {
+    let row = tx
+        .query_typed_one(
+            "SELECT environment FROM gateway_accounts WHERE id = $1",
+            &[(&id.as_uuid(), Type::UUID)],
+        )
+        .await?;
+    let environment = if row.get::<_, &str>(0) == "live" {
+        Mode::Live
+    } else {
+        Mode::Test
+    };
+    let credentials = gateway_accounts::credentials(tx, &app.config.encryption, id).await?;
+    Ok(Account {
+        id,
+        environment,
+        credentials,
+    })
+}
+
+fn gateway(app: &App, provider: &str) -> Result<Arc<dyn Gateway>, AppError> {
+    app.gateways
+        .get(provider)
+        .ok_or_else(|| AppError::Internal(format!("no connector for provider '{provider}'")))
+}
+
+/// The gateway side of an attempt, once its order exists.
+pub struct Ordered {
+    /// The order.
+    pub order: CreatedOrder,
+    /// The account it was created on.
+    pub account: Account,
+    /// The connector.
+    pub gateway: Arc<dyn Gateway>,
+}
+
+/// Makes sure the attempt's order exists at its gateway. The attempt row stays locked while the
+/// gateway is called, so the worker and the checkout page never create two orders; `None` when
+/// the payment is no longer open or the gateway refused it for good.
+pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<Option<Ordered>, AppError> {
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::System).await?;
+    let row = tx
+        .query_typed_opt(
+            "SELECT a.provider, a.gateway_account_id, a.gateway_reference, a.pay_url, a.status,
+                    t.id, t.status, t.amount, t.currency, t.customer_name, t.customer_email, t.customer_phone, t.description
+             FROM transaction_attempts a JOIN transactions t ON t.id = a.transaction_id
+             WHERE a.id = $1 FOR UPDATE OF a",
+            &[(&attempt.as_uuid(), Type::UUID)],
+        )
+        .await?
+        .ok_or(AppError::NotFound("attempt"))?;
+    let provider: String = row.get(0);
+    let gateway = gateway(app, &provider)?;
+    let account = load_account(&tx, app, GatewayAccountId::from_uuid(row.get(1))).await?;
+    if let Some(reference) = row.get::<_, Option<String>>(2) {
+        tx.commit().await?;
+        return Ok(Some(Ordered {
+            order: CreatedOrder {
+                reference,
+                pay_url: row.get(3),
+            },
+            account,
+            gateway,
+        }));
+    }
+    let transaction = TransactionId::from_uuid(row.get(5));
+    let status: TransactionStatus = row.get::<_, &str>(6).parse().map_err(AppError::Internal)?;
+    if !status.is_open() || row.get::<_, &str>(4) != "created" {
+        tx.commit().await?;
+        return Ok(None);
+    }
+    let base = &app.config.http.public_base_url;
+    let request = OrderRequest {
+        receipt: attempt.to_string(),
+        amount: row.get(7),
+        currency: Currency::parse(row.get(8)).unwrap_or(Currency::Inr),
+        customer_name: row.get(9),
+        customer_email: row.get(10),
+        customer_phone: row.get(11),
+        description: row.get(12),
+        notify_url: format!("{base}/api/v1/webhooks/{provider}"),
+        return_url: format!("{base}/api/v1/checkout/{transaction}/return"),
+    };
+    match gateway.create_order(&account, &request).await {
+        Ok(order) => {
+            tx.execute_typed(
+                "UPDATE transaction_attempts SET gateway_reference = $2, pay_url = $3, status = 'pending', updated_at = now() WHERE id = $1",
+                &[(&attempt.as_uuid(), Type::UUID), (&order.reference, Type::TEXT), (&order.pay_url, Type::TEXT)],
+            )
+            .await?;
+            tx.execute_typed(
+                "UPDATE transactions SET status = 'pending', updated_at = now() WHERE id = $1 AND status = 'created'",
+                &[(&transaction.as_uuid(), Type::UUID)],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(Some(Ordered {
+                order,
+                account,
+                gateway,
+            }))
+        }
+        Err(GatewayError::Declined(reason) | GatewayError::Configuration(reason)) => {
+            tracing::error!(attempt = %attempt, provider = %provider, reason = %reason, "gateway refused the order");
+            let report = StatusReport {
+                status: TransactionStatus::Failed,
+                payment_id: None,
+                failure_reason: Some(reason),
+            };
+            let (_, ids) = transactions::apply_report(&tx, base, attempt, &report).await?;
+            tx.commit().await?;
+            app.publish(&ids).await;
+            Ok(None)
+        }
+        // Retryable, or ambiguous: the sandbox (like every connector) creates at most one order
+        // per receipt, so the retry finds the order if the first call reached the gateway.
+        Err(e) => Err(AppError::Internal(format!(
+            "creating the order for {attempt}: {e}"
+        ))),
+    }
+}
+
+struct CheckoutRow {
+    transaction: TransactionId,
+    status: TransactionStatus,
+    amount: i64,
+    order_id: String,
+    return_url: String,
+    expires_at: DateTime<Utc>,
+    attempt: Option<AttemptId>,
+}
+
+async fn load(app: &App, id: TransactionId) -> Result<CheckoutRow, AppError> {
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::System).await?;
+    let row = tx
+        .query_typed_opt(
+            "SELECT t.status, t.amount, t.order_id, t.return_url, t.expires_at,
+                    (SELECT a.id FROM transaction_attempts a WHERE a.transaction_id = t.id ORDER BY a.created_at DESC, a.id DESC LIMIT 1)
+             FROM transactions t WHERE t.id = $1",
+            &[(&id.as_uuid(), Type::UUID)],
+        )
+        .await?
+        .ok_or(AppError::NotFound("transaction"))?;
+    tx.commit().await?;
+    Ok(CheckoutRow {
+        transaction: id,
+        status: row.get::<_, &str>(0).parse().map_err(AppError::Internal)?,
+        amount: row.get(1),
+        order_id: row.get(2),
+        return_url: row.get(3),
+        expires_at: row.get(4),
+        attempt: row.get::<_, Option<Uuid>>(5).map(AttemptId::from_uuid),
+    })
+}
+
+/// Where the customer goes back to the merchant, with the outcome.
+fn merchant_return(row: &CheckoutRow, status: TransactionStatus) -> String {
+    let query = serde_urlencoded::to_string([
+        ("transaction_id", row.transaction.to_string()),
+        ("order_id", row.order_id.clone()),
+        ("status", status.to_string()),
+    ])
+    .unwrap_or_default();
+    let separator = if row.return_url.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    format!("{}{separator}{query}", row.return_url)
+}
+
+fn final_page(row: &CheckoutRow, status: TransactionStatus) -> Handoff {
+    let body = format!(
+        "<p class=\"amount\">{amount}</p><p>Payment for order {order} is <strong id=\"status\">{status}</strong>.</p>\
+         <p><a id=\"return\" href=\"{back}\">Return to the merchant</a></p>",
+        amount = rupees(row.amount),
+        order = escape(&row.order_id),
+        status = escape(status.as_str()),
+        back = escape(&merchant_return(row, status)),
+    );
+    Handoff::Html(page("Payment", &body))
+}
+
+/// The hosted checkout: hands an open payment to its gateway (creating the order if the worker
+/// has not yet), or shows how a finished payment ended.
+pub async fn checkout(app: &App, id: TransactionId) -> Result<Handoff, AppError> {
+    let row = load(app, id).await?;
+    if !row.status.is_open() {
+        return Ok(final_page(&row, row.status));
+    }
+    if row.expires_at <= app.clock.now() {
+        return Ok(final_page(&row, TransactionStatus::Expired));
+    }
+    let attempt = row
+        .attempt
+        .ok_or_else(|| AppError::Internal(format!("transaction {id} has no attempt")))?;
+    match ensure_order(app, attempt).await? {
+        Some(ordered) => ordered
+            .gateway
+            .handoff(&ordered.account, &ordered.order)
+            .map_err(|e| AppError::Internal(e.to_string())),
+        None => {
+            let row = load(app, id).await?;
+            Ok(final_page(&row, row.status))
+        }
+    }
+}
+
+/// The gateway returned the customer: verify the return, confirm by status query, apply, and
+/// send the customer back to the merchant. An unverifiable return changes nothing.
+pub async fn browser_return(
+    app: &App,
+    id: TransactionId,
+    params: &BTreeMap<String, String>,
+) -> Result<String, AppError> {
+    let row = load(app, id).await?;
+    let attempt = row.attempt.ok_or(AppError::NotFound("attempt"))?;
+    let ordered = ensure_order(app, attempt).await?;
+    let Some(ordered) = ordered else {
+        let row = load(app, id).await?;
+        return Ok(merchant_return(&row, row.status));
+    };
+    if ordered
+        .gateway
+        .verify_return(&ordered.account, params)
+        .as_deref()
+        != Some(ordered.order.reference.as_str())
+    {
+        tracing::warn!(transaction = %id, "browser return failed verification");
+        return Err(AppError::Unauthorized(
+            crate::error::AuthFailure::InvalidSignature,
+        ));
+    }
+    let report = ordered
+        .gateway
+        .fetch_status(&ordered.account, &ordered.order.reference)
+        .await
+        .map_err(|e| AppError::GatewayUnavailable(format!("could not confirm the payment: {e}")))?;
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::System).await?;
+    let (applied, ids) =
+        transactions::apply_report(&tx, &app.config.http.public_base_url, attempt, &report).await?;
+    tx.commit().await?;
+    app.publish(&ids).await;
+    let status = match applied {
+        Applied::Changed(status) => status,
+        Applied::Unchanged | Applied::Refused => load(app, id).await?.status,
+    };
+    Ok(merchant_return(&row, status))
+}

@@ -1,0 +1,210 @@
+//! Inbound gateway events: `receive` verifies the signature on the raw body (against each active
+//! account of the provider, failing closed), stores the event once by the provider's event id and
+//! queues it; `process` applies it through the state machine, at most once.
+
+use super::checkout::load_account;
+use super::transactions::{self, Applied};
+use crate::app::App;
+use crate::db::{self, Scope};
+use crate::error::{AppError, AuthFailure};
+use crate::ids::{AttemptId, GatewayAccountId};
+use crate::jobs::outbox::{self, Outgoing};
+use crate::jobs::queues;
+use http::HeaderMap;
+use serde_json::json;
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+/// What `receive` did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// The stored event.
+    pub id: Uuid,
+    /// Whether it had been received before.
+    pub duplicate: bool,
+}
+
+/// Verifies and stores an event; queues it for processing the first time it is seen.
+pub async fn receive(
+    app: &App,
+    provider: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Received, AppError> {
+    let gateway = app
+        .gateways
+        .get(provider)
+        .ok_or(AppError::NotFound("provider"))?;
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::System).await?;
+    let accounts = tx
+        .query_typed(
+            "SELECT id FROM gateway_accounts WHERE provider = $1 AND status = 'active' ORDER BY id",
+            &[(&provider, Type::TEXT)],
+        )
+        .await?;
+    let mut verified = None;
+    for row in accounts {
+        let account = load_account(&tx, app, GatewayAccountId::from_uuid(row.get(0))).await?;
+        if gateway.verify_webhook(&account, headers, body) {
+            verified = Some(account.id);
+            break;
+        }
+    }
+    let Some(account) = verified else {
+        tracing::warn!(
+            provider,
+            bytes = body.len(),
+            "webhook refused: signature missing, stale or wrong"
+        );
+        return Err(AppError::Unauthorized(AuthFailure::InvalidSignature));
+    };
+    let event = gateway
+        .parse_webhook(body)
+        .map_err(|e| AppError::field("body", e))?;
+    let payload = String::from_utf8_lossy(body).into_owned();
+    let id = Uuid::now_v7();
+    let inserted = tx
+        .query_typed_opt(
+            "INSERT INTO gateway_events (id, provider, event_id, gateway_account_id, event_type, payload)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (provider, event_id) DO NOTHING RETURNING id",
+            &[
+                (&id, Type::UUID),
+                (&provider, Type::TEXT),
+                (&event.event_id, Type::TEXT),
+                (&account.as_uuid(), Type::UUID),
+                (&event.event_type, Type::TEXT),
+                (&payload, Type::TEXT),
+            ],
+        )
+        .await?;
+    let received = match inserted {
+        Some(_) => {
+            let ids = outbox::write(
+                &tx,
+                &[Outgoing::Job {
+                    queue: queues::WEBHOOK_PROCESSOR,
+                    body: json!({ "gateway_event_id": id }),
+                }],
+            )
+            .await?;
+            tx.commit().await?;
+            app.publish(&ids).await;
+            Received {
+                id,
+                duplicate: false,
+            }
+        }
+        None => {
+            let existing: Uuid = tx
+                .query_typed_one(
+                    "SELECT id FROM gateway_events WHERE provider = $1 AND event_id = $2",
+                    &[(&provider, Type::TEXT), (&event.event_id, Type::TEXT)],
+                )
+                .await?
+                .get(0);
+            tx.commit().await?;
+            Received {
+                id: existing,
+                duplicate: true,
+            }
+        }
+    };
+    Ok(received)
+}
+
+/// Applies a stored event once. Events for unknown payments are flagged, not dropped.
+pub async fn process(app: &App, event_id: Uuid) -> Result<(), AppError> {
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::System).await?;
+    let row = tx
+        .query_typed_opt("SELECT provider, payload, processed_at IS NOT NULL FROM gateway_events WHERE id = $1 FOR UPDATE", &[(&event_id, Type::UUID)])
+        .await?
+        .ok_or(AppError::NotFound("gateway event"))?;
+    if row.get::<_, bool>(2) {
+        return Ok(());
+    }
+    let provider: String = row.get(0);
+    let payload: String = row.get(1);
+    let gateway = app
+        .gateways
+        .get(&provider)
+        .ok_or_else(|| AppError::Internal(format!("no connector for {provider}")))?;
+    let event = gateway
+        .parse_webhook(payload.as_bytes())
+        .map_err(AppError::Internal)?;
+    let by_receipt = event
+        .receipt
+        .as_deref()
+        .and_then(|r| r.parse::<AttemptId>().ok());
+    let attempt = tx
+        .query_typed_opt(
+            "SELECT id FROM transaction_attempts WHERE provider = $1 AND (id = $2 OR gateway_reference = $3) LIMIT 1",
+            &[(&provider, Type::TEXT), (&by_receipt.map(|a| a.as_uuid()), Type::UUID), (&event.reference, Type::TEXT)],
+        )
+        .await?
+        .map(|r| AttemptId::from_uuid(r.get(0)));
+    let mut ids = Vec::new();
+    let (outcome, detail, transaction) = match (attempt, &event.report) {
+        (None, _) => {
+            tracing::warn!(provider = %provider, event = %event.event_id, "gateway event for an unknown payment; flagged");
+            (
+                "unknown_transaction",
+                Some("no attempt matches the event's receipt or reference".to_string()),
+                None,
+            )
+        }
+        (Some(_), None) => (
+            "unsupported",
+            Some(format!(
+                "event type {} is stored, not acted on",
+                event.event_type
+            )),
+            None,
+        ),
+        (Some(attempt), Some(report)) => {
+            // A webhook can overtake the worker that records the order: keep the reference.
+            tx.execute_typed(
+                "UPDATE transaction_attempts SET gateway_reference = coalesce(gateway_reference, $2) WHERE id = $1",
+                &[(&attempt.as_uuid(), Type::UUID), (&event.reference, Type::TEXT)],
+            )
+            .await?;
+            let (applied, written) =
+                transactions::apply_report(&tx, &app.config.http.public_base_url, attempt, report)
+                    .await?;
+            ids = written;
+            let transaction: Uuid = tx
+                .query_typed_one(
+                    "SELECT transaction_id FROM transaction_attempts WHERE id = $1",
+                    &[(&attempt.as_uuid(), Type::UUID)],
+                )
+                .await?
+                .get(0);
+            match applied {
+                Applied::Changed(status) => (
+                    "applied",
+                    Some(format!("transaction is now {status}")),
+                    Some(transaction),
+                ),
+                Applied::Unchanged => (
+                    "ignored",
+                    Some("duplicate or no change".to_string()),
+                    Some(transaction),
+                ),
+                Applied::Refused => (
+                    "ignored",
+                    Some(format!("{} refused by the state machine", report.status)),
+                    Some(transaction),
+                ),
+            }
+        }
+    };
+    tx.execute_typed(
+        "UPDATE gateway_events SET processed_at = now(), outcome = $2, outcome_detail = $3, transaction_id = $4 WHERE id = $1",
+        &[(&event_id, Type::UUID), (&outcome, Type::TEXT), (&detail, Type::TEXT), (&transaction, Type::UUID)],
+    )
+    .await?;
+    tx.commit().await?;
+    app.publish(&ids).await;
+    Ok(())
+}

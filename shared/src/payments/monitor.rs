@@ -1,0 +1,129 @@
+//! The transaction monitor (every five minutes): asks gateways about attempts that went quiet and
+//! expires payments past their expiry. It never guesses: a payment whose gateway cannot be asked
+//! stays as it is until the next run.
+
+use super::checkout::load_account;
+use super::status::TransactionStatus;
+use super::transactions::{self, Applied};
+use crate::app::App;
+use crate::db::{self, Scope};
+use crate::error::AppError;
+use crate::gateways::StatusReport;
+use crate::ids::{AttemptId, GatewayAccountId};
+use serde::Serialize;
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+/// What one run did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MonitorRun {
+    /// Attempts whose gateway was asked.
+    pub checked: usize,
+    /// Payments whose status changed (expiries included).
+    pub changed: usize,
+    /// Payments expired.
+    pub expired: usize,
+    /// Gateways that could not be asked.
+    pub unreachable: usize,
+}
+
+const BATCH: i64 = 100;
+
+/// One pass over stale attempts and expired payments.
+pub async fn run(app: &App) -> Result<MonitorRun, AppError> {
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::System).await?;
+    let stale = app.config.payments.stale_after.as_secs_f64();
+    let rows = tx
+        .query_typed(
+            "SELECT a.id, a.provider, a.gateway_account_id, a.gateway_reference, t.expires_at <= now()
+             FROM transactions t
+             JOIN LATERAL (SELECT * FROM transaction_attempts a WHERE a.transaction_id = t.id ORDER BY a.created_at DESC, a.id DESC LIMIT 1) a ON true
+             WHERE t.status IN ('created', 'pending')
+               AND (t.expires_at <= now() OR (a.gateway_reference IS NOT NULL AND a.updated_at < now() - make_interval(secs => $1)))
+             ORDER BY t.expires_at LIMIT $2",
+            &[(&stale, Type::FLOAT8), (&BATCH, Type::INT8)],
+        )
+        .await?;
+    tx.commit().await?;
+    let mut run = MonitorRun::default();
+    for row in rows {
+        let attempt = AttemptId::from_uuid(row.get(0));
+        let provider: String = row.get(1);
+        let account = GatewayAccountId::from_uuid(row.get::<_, Uuid>(2));
+        let reference: Option<String> = row.get(3);
+        let past_expiry: bool = row.get(4);
+        let report = match &reference {
+            Some(reference) => {
+                run.checked += 1;
+                match ask(app, &provider, account, reference).await {
+                    Ok(report) => Some(report),
+                    Err(e) => {
+                        run.unreachable += 1;
+                        tracing::warn!(attempt = %attempt, provider = %provider, error = %e, "status query failed; will ask again");
+                        None
+                    }
+                }
+            }
+            // No order was ever created at a gateway: nothing to ask, nothing can have been paid.
+            None => Some(StatusReport {
+                status: TransactionStatus::Pending,
+                payment_id: None,
+                failure_reason: None,
+            }),
+        };
+        let Some(mut report) = report else { continue };
+        if report.status == TransactionStatus::Pending && past_expiry {
+            report = StatusReport {
+                status: TransactionStatus::Expired,
+                payment_id: None,
+                failure_reason: Some("expired before payment".into()),
+            };
+        }
+        let mut client = app.db.client().await?;
+        let tx = db::begin(&mut client, Scope::System).await?;
+        let (applied, ids) =
+            transactions::apply_report(&tx, &app.config.http.public_base_url, attempt, &report)
+                .await?;
+        if applied == Applied::Unchanged {
+            // Still pending: wait another stale period before asking again.
+            tx.execute_typed(
+                "UPDATE transaction_attempts SET updated_at = now() WHERE id = $1",
+                &[(&attempt.as_uuid(), Type::UUID)],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        app.publish(&ids).await;
+        if let Applied::Changed(status) = applied {
+            run.changed += 1;
+            if status == TransactionStatus::Expired {
+                run.expired += 1;
+            }
+        }
+    }
+    Ok(run)
+}
+
+async fn ask(
+    app: &App,
+    provider: &str,
+    account: GatewayAccountId,
+    reference: &str,
+) -> Result<StatusReport, AppError> {
+    let gateway = app
+        .gateways
+        .get(provider)
+        .ok_or_else(|| AppError::Internal(format!("no connector for {provider}")))?;
+    let account = {
+        let mut client = app.db.client().await?;
+        let tx = db::begin(&mut client, Scope::System).await?;
+        let account = load_account(&tx, app, account).await?;
+        tx.commit().await?;
+        account
+    };
+    gateway
+        .fetch_status(&account, reference)
+        .await
+        .map_err(|e| AppError::GatewayUnavailable(e.to_string()))
+}
