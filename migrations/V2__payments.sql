@@ -54,6 +54,9 @@ CREATE TABLE transaction_attempts (
     gateway_reference  text,
     gateway_payment_id text,
     pay_url            text,
+    -- Whoever creates the gateway order (worker or checkout page) holds this short lease, so the
+    -- order is created once without holding a database connection during the gateway call.
+    order_lease_until  timestamptz,
     error_code         text,
     error_message      text,
     created_at         timestamptz NOT NULL DEFAULT now(),
@@ -101,6 +104,8 @@ CREATE TABLE outbox (
     payload      jsonb       NOT NULL,
     created_at   timestamptz NOT NULL DEFAULT now(),
     published_at timestamptz,
+    -- A relay claims rows with a short lease and publishes them without holding a connection.
+    lease_until  timestamptz,
     attempts     integer     NOT NULL DEFAULT 0,
     last_error   text
 );

@@ -57,7 +57,7 @@ async fn run_dev() -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(applied = ?applied, "migrations up to date");
-    let app = Arc::new(App::new(setup.config).map_err(|e| e.to_string())?);
+    let app = Arc::new(App::connect(setup.config).await.map_err(|e| e.to_string())?);
     functions::worker::spawn_all(app.clone());
     let creds = seed::demo(&app, dev::previous_credentials(&dir))
         .await
@@ -91,7 +91,7 @@ async fn run_serve() -> Result<(), String> {
         .and_then(|p| p.parse().ok())
         .unwrap_or(3000);
     let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
-    let app = Arc::new(App::new(config).map_err(|e| e.to_string())?);
+    let app = Arc::new(App::connect(config).await.map_err(|e| e.to_string())?);
     app.db.warm().await.map_err(|e| e.to_string())?;
     functions::worker::spawn_all(app.clone());
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))

@@ -24,7 +24,7 @@ async fn init(name: &str) -> Result<(&'static registry::Function, Arc<App>), Err
     let function =
         registry::find(name).ok_or_else(|| format!("function '{name}' is not in the registry"))?;
     let config = Config::from_env().map_err(|e| e.to_string())?;
-    let app = Arc::new(App::new(config)?);
+    let app = Arc::new(App::connect(config).await?);
     if let Err(e) = app.db.warm().await {
         // Requests will retry the connection; failing init would only make Lambda retry it.
         tracing::warn!(error = %e, "could not open a database connection during init");

@@ -29,6 +29,20 @@ pub struct Config {
     pub sandbox_base_url: String,
 }
 
+/// Where jobs and events go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backends {
+    /// The PostgreSQL queue and the in-process bus (local runner, tests, small deployments).
+    Local,
+    /// SQS queues named `<queue_prefix><queue>` and the EventBridge bus `bus_name`.
+    Aws {
+        /// Prefix of every queue name, e.g. `lightspeedpay-prod-`.
+        queue_prefix: String,
+        /// The platform's event bus.
+        bus_name: String,
+    },
+}
+
 /// Limits on payments.
 #[derive(Debug, Clone)]
 pub struct PaymentsConfig {
@@ -51,6 +65,8 @@ pub struct JobsConfig {
     pub visibility_timeout: Duration,
     /// Age after which the sweeper publishes outbox rows the relay left behind.
     pub outbox_grace: Duration,
+    /// Where jobs and events go.
+    pub backends: Backends,
 }
 
 /// How to reach PostgreSQL.
@@ -269,6 +285,18 @@ impl Config {
         let max_receives = r.number("QUEUE_MAX_RECEIVES", 5u32, 1, 1000);
         let visibility = r.number("QUEUE_VISIBILITY_TIMEOUT_SECONDS", 60u64, 1, 43_200);
         let outbox_grace = r.number("OUTBOX_GRACE_SECONDS", 5u64, 0, 3_600);
+        let backends = match r.optional("JOB_BACKEND").as_deref() {
+            None | Some("postgres") => Backends::Local,
+            Some("aws") => {
+                let queue_prefix = r.required("SQS_QUEUE_PREFIX", "prefix of the SQS queue names, e.g. lightspeedpay-prod-");
+                let bus_name = r.required("EVENT_BUS_NAME", "the EventBridge bus domain events go to");
+                Backends::Aws { queue_prefix: queue_prefix.unwrap_or_default(), bus_name: bus_name.unwrap_or_default() }
+            }
+            Some(_) => {
+                r.problems.push("JOB_BACKEND must be 'postgres' or 'aws'".into());
+                Backends::Local
+            }
+        };
         let sandbox_base_url = r
             .optional("SANDBOX_BASE_URL")
             .unwrap_or_else(|| public_base_url.clone());
@@ -305,6 +333,7 @@ impl Config {
                         max_receives,
                         visibility_timeout: Duration::from_secs(visibility),
                         outbox_grace: Duration::from_secs(outbox_grace),
+                        backends,
                     },
                     sandbox_base_url: sandbox_base_url.trim_end_matches('/').to_string(),
                 })

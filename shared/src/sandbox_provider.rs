@@ -181,10 +181,15 @@ pub async fn create_order(
         )
         .await?;
     let mut order = order_from(app, &row);
-    if order.status == "created" && order.customer_email.contains("+autopay") {
-        order = settle(app, &tx, credentials, &order.id, Action::Pay).await?;
+    let autopay = order.status == "created" && order.customer_email.contains("+autopay");
+    if autopay {
+        order = settle(app, &tx, &order.id, Action::Pay).await?;
     }
     tx.commit().await?;
+    drop(client);
+    if autopay {
+        send_webhook(app, credentials, &order).await;
+    }
     Ok(order)
 }
 
@@ -214,14 +219,9 @@ async fn load(app: &App, tx: &Transaction<'_>, id: &str) -> Result<Order, AppErr
         .ok_or(AppError::NotFound("order"))
 }
 
-/// Completes an open order as the customer chose, and tells the merchant (webhook).
-async fn settle(
-    app: &App,
-    tx: &Transaction<'_>,
-    credentials: &Credentials,
-    id: &str,
-    action: Action,
-) -> Result<Order, AppError> {
+/// Completes an open order as the customer chose; the caller sends the webhook after commit, so
+/// no database connection is held while the merchant is called.
+async fn settle(app: &App, tx: &Transaction<'_>, id: &str, action: Action) -> Result<Order, AppError> {
     let order = load(app, tx, id).await?;
     if order.status != "created" {
         return Ok(order);
@@ -245,14 +245,12 @@ async fn settle(
         ],
     )
     .await?;
-    let order = Order {
+    Ok(Order {
         status: status.into(),
         payment_id,
         error_reason: reason.map(str::to_string),
         ..order
-    };
-    send_webhook(app, credentials, &order).await;
-    Ok(order)
+    })
 }
 
 /// Posts the signed event to the merchant's notify URL. Delivery is best effort, as with real
@@ -306,8 +304,13 @@ pub async fn submit(app: &App, id: &str, action: Action) -> Result<String, AppEr
         GatewayAccountId::from_uuid(order.account),
     )
     .await?;
-    let order = settle(app, &tx, &credentials, id, action).await?;
+    let open = order.status == "created";
+    let order = settle(app, &tx, id, action).await?;
     tx.commit().await?;
+    drop(client);
+    if open {
+        send_webhook(app, &credentials, &order).await;
+    }
     return_location(&credentials, &order)
 }
 

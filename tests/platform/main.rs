@@ -6,6 +6,7 @@
 mod audit;
 mod auth;
 mod cli;
+mod delivery;
 mod dev_runner;
 mod payments;
 mod rate_limit;

@@ -72,6 +72,7 @@ pub async fn create(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, A
         .await?;
     }
     tx.commit().await?;
+    drop(client);
     app.publish(&outbox).await;
     Ok(response)
 }

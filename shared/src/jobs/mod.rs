@@ -4,8 +4,10 @@
 //! whatever a crash or an outage left behind. Consumers are idempotent on a business key.
 
 pub mod bus;
+pub mod eventbridge;
 pub mod outbox;
 pub mod postgres_queue;
+pub mod sqs;
 
 use async_trait::async_trait;
 use std::time::Duration;

@@ -88,43 +88,42 @@ impl Relay<'_> {
         .await
     }
 
-    async fn publish_where<P: tokio_postgres::types::ToSql + Sync>(
-        &self,
-        filter: &str,
-        param: &P,
-        ty: Type,
-    ) -> Result<usize, QueueError> {
+    async fn publish_where<P: tokio_postgres::types::ToSql + Sync>(&self, filter: &str, param: &P, ty: Type) -> Result<usize, QueueError> {
         let err = |e: &dyn std::fmt::Display| QueueError::new("outbox", e);
-        let mut client = self.db.client().await.map_err(|e| err(&e))?;
-        let tx = db::begin(&mut client, Scope::System)
-            .await
-            .map_err(|e| err(&e))?;
-        // Rows another relay is publishing are skipped, not waited for.
-        let rows = tx
-            .query_typed(
-                &format!(
-                    "SELECT id, kind, topic, payload FROM outbox WHERE published_at IS NULL AND {filter}
-                     ORDER BY id LIMIT 500 FOR UPDATE SKIP LOCKED"
-                ),
-                &[(param, ty)],
-            )
-            .await
-            .map_err(|e| err(&e))?;
+        // Claim the rows with a lease and let the connection go before talking to the queue or
+        // the bus (a Lambda has one connection, and the PostgreSQL queue needs it to send).
+        let rows = {
+            let mut client = self.db.client().await.map_err(|e| err(&e))?;
+            let tx = db::begin(&mut client, Scope::System).await.map_err(|e| err(&e))?;
+            let rows = tx
+                .query_typed(
+                    &format!(
+                        "UPDATE outbox SET lease_until = now() + interval '30 seconds', attempts = attempts + 1
+                         WHERE id IN (SELECT id FROM outbox
+                                      WHERE published_at IS NULL AND (lease_until IS NULL OR lease_until < now()) AND {filter}
+                                      ORDER BY id LIMIT 500 FOR UPDATE SKIP LOCKED)
+                         RETURNING id, kind, topic, payload"
+                    ),
+                    &[(param, ty)],
+                )
+                .await
+                .map_err(|e| err(&e))?;
+            tx.commit().await.map_err(|e| err(&e))?;
+            rows
+        };
         if rows.is_empty() {
             return Ok(0);
         }
+        let mut rows = rows;
+        rows.sort_by_key(|r| r.get::<_, Uuid>(0));
         let ids: Vec<Uuid> = rows.iter().map(|r| r.get(0)).collect();
         let mut jobs: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut events = Vec::new();
         for row in &rows {
             let payload: Value = row.get(3);
             match row.get::<_, &str>(1) {
-                "job" => jobs
-                    .entry(row.get(2))
-                    .or_default()
-                    .push(payload.to_string()),
-                _ => events
-                    .push(serde_json::from_value::<DomainEvent>(payload).map_err(|e| err(&e))?),
+                "job" => jobs.entry(row.get(2)).or_default().push(payload.to_string()),
+                _ => events.push(serde_json::from_value::<DomainEvent>(payload).map_err(|e| err(&e))?),
             }
         }
         let mut outcome = Ok(());
@@ -137,21 +136,26 @@ impl Relay<'_> {
         if outcome.is_ok() && !events.is_empty() {
             outcome = self.bus.publish(&events).await;
         }
-        let (sql, error) = match &outcome {
-            Ok(()) => (
-                "UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY($1)",
-                None,
-            ),
-            Err(e) => (
-                "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1)",
-                Some(e.to_string()),
-            ),
+        let mut client = self.db.client().await.map_err(|e| err(&e))?;
+        let tx = db::begin(&mut client, Scope::System).await.map_err(|e| err(&e))?;
+        let recorded = match &outcome {
+            Ok(()) => {
+                tx.execute_typed(
+                    "UPDATE outbox SET published_at = now(), lease_until = NULL, last_error = NULL WHERE id = ANY($1)",
+                    &[(&ids, Type::UUID_ARRAY)],
+                )
+                .await
+            }
+            Err(e) => {
+                let message = e.to_string();
+                tx.execute_typed(
+                    "UPDATE outbox SET lease_until = NULL, last_error = $2 WHERE id = ANY($1)",
+                    &[(&ids, Type::UUID_ARRAY), (&message, Type::TEXT)],
+                )
+                .await
+            }
         };
-        let params: Vec<(&(dyn tokio_postgres::types::ToSql + Sync), Type)> = match &error {
-            None => vec![(&ids, Type::UUID_ARRAY)],
-            Some(message) => vec![(&ids, Type::UUID_ARRAY), (message, Type::TEXT)],
-        };
-        tx.execute_typed(sql, &params).await.map_err(|e| err(&e))?;
+        recorded.map_err(|e| err(&e))?;
         tx.commit().await.map_err(|e| err(&e))?;
         outcome.map(|()| ids.len())
     }

@@ -63,16 +63,30 @@ pub struct Ordered {
     pub gateway: Arc<dyn Gateway>,
 }
 
-/// Makes sure the attempt's order exists at its gateway. The attempt row stays locked while the
-/// gateway is called, so the worker and the checkout page never create two orders; `None` when
-/// the payment is no longer open or the gateway refused it for good.
-pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<Option<Ordered>, AppError> {
+/// How long one caller may spend creating an attempt's order before another may try.
+const ORDER_LEASE_SECONDS: f64 = 30.0;
+
+/// What `ensure_order` found or did.
+pub enum OrderState {
+    /// The order exists.
+    Ready(Ordered),
+    /// Someone else is creating it right now.
+    Busy,
+    /// The payment is no longer open, or the gateway refused the order for good.
+    Closed,
+}
+
+/// Makes sure the attempt's order exists at its gateway, creating it at most once: the caller
+/// first takes a short lease on the attempt (worker and checkout page race for it), then calls
+/// the gateway without holding a database connection, then records the order.
+pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, AppError> {
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, Scope::System).await?;
     let row = tx
         .query_typed_opt(
             "SELECT a.provider, a.gateway_account_id, a.gateway_reference, a.pay_url, a.status,
-                    t.id, t.status, t.amount, t.currency, t.customer_name, t.customer_email, t.customer_phone, t.description
+                    t.id, t.status, t.amount, t.currency, t.customer_name, t.customer_email, t.customer_phone, t.description,
+                    (a.order_lease_until IS NULL OR a.order_lease_until < now())
              FROM transaction_attempts a JOIN transactions t ON t.id = a.transaction_id
              WHERE a.id = $1 FOR UPDATE OF a",
             &[(&attempt.as_uuid(), Type::UUID)],
@@ -84,21 +98,26 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<Option<Ordere
     let account = load_account(&tx, app, GatewayAccountId::from_uuid(row.get(1))).await?;
     if let Some(reference) = row.get::<_, Option<String>>(2) {
         tx.commit().await?;
-        return Ok(Some(Ordered {
-            order: CreatedOrder {
-                reference,
-                pay_url: row.get(3),
-            },
-            account,
-            gateway,
-        }));
+        return Ok(OrderState::Ready(Ordered { order: CreatedOrder { reference, pay_url: row.get(3) }, account, gateway }));
     }
     let transaction = TransactionId::from_uuid(row.get(5));
     let status: TransactionStatus = row.get::<_, &str>(6).parse().map_err(AppError::Internal)?;
     if !status.is_open() || row.get::<_, &str>(4) != "created" {
         tx.commit().await?;
-        return Ok(None);
+        return Ok(OrderState::Closed);
     }
+    if !row.get::<_, bool>(13) {
+        tx.commit().await?;
+        return Ok(OrderState::Busy);
+    }
+    tx.execute_typed(
+        "UPDATE transaction_attempts SET order_lease_until = now() + make_interval(secs => $2) WHERE id = $1",
+        &[(&attempt.as_uuid(), Type::UUID), (&ORDER_LEASE_SECONDS, Type::FLOAT8)],
+    )
+    .await?;
+    tx.commit().await?;
+    drop(client);
+
     let base = &app.config.http.public_base_url;
     let request = OrderRequest {
         receipt: attempt.to_string(),
@@ -111,10 +130,15 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<Option<Ordere
         notify_url: format!("{base}/api/v1/webhooks/{provider}"),
         return_url: format!("{base}/api/v1/checkout/{transaction}/return"),
     };
-    match gateway.create_order(&account, &request).await {
+    let created = gateway.create_order(&account, &request).await;
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::System).await?;
+    match created {
         Ok(order) => {
             tx.execute_typed(
-                "UPDATE transaction_attempts SET gateway_reference = $2, pay_url = $3, status = 'pending', updated_at = now() WHERE id = $1",
+                "UPDATE transaction_attempts SET gateway_reference = coalesce(gateway_reference, $2), pay_url = coalesce(pay_url, $3),
+                     status = CASE WHEN status = 'created' THEN 'pending' ELSE status END, order_lease_until = NULL, updated_at = now()
+                 WHERE id = $1",
                 &[(&attempt.as_uuid(), Type::UUID), (&order.reference, Type::TEXT), (&order.pay_url, Type::TEXT)],
             )
             .await?;
@@ -124,30 +148,37 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<Option<Ordere
             )
             .await?;
             tx.commit().await?;
-            Ok(Some(Ordered {
-                order,
-                account,
-                gateway,
-            }))
+            Ok(OrderState::Ready(Ordered { order, account, gateway }))
         }
         Err(GatewayError::Declined(reason) | GatewayError::Configuration(reason)) => {
             tracing::error!(attempt = %attempt, provider = %provider, reason = %reason, "gateway refused the order");
-            let report = StatusReport {
-                status: TransactionStatus::Failed,
-                payment_id: None,
-                failure_reason: Some(reason),
-            };
+            let report = StatusReport { status: TransactionStatus::Failed, payment_id: None, failure_reason: Some(reason) };
             let (_, ids) = transactions::apply_report(&tx, base, attempt, &report).await?;
             tx.commit().await?;
+            drop(client);
             app.publish(&ids).await;
-            Ok(None)
+            Ok(OrderState::Closed)
         }
-        // Retryable, or ambiguous: the sandbox (like every connector) creates at most one order
-        // per receipt, so the retry finds the order if the first call reached the gateway.
-        Err(e) => Err(AppError::Internal(format!(
-            "creating the order for {attempt}: {e}"
-        ))),
+        // Retryable, or ambiguous: connectors create at most one order per receipt, so the
+        // retry finds the order if this call reached the gateway.
+        Err(e) => {
+            tx.execute_typed("UPDATE transaction_attempts SET order_lease_until = NULL WHERE id = $1", &[(&attempt.as_uuid(), Type::UUID)])
+                .await?;
+            tx.commit().await?;
+            Err(AppError::GatewayUnavailable(format!("creating the order for {attempt}: {e}")))
+        }
     }
+}
+
+/// Waits briefly for an order another caller is creating (the checkout page).
+async fn wait_for_order(app: &App, attempt: AttemptId) -> Result<OrderState, AppError> {
+    for _ in 0..40 {
+        match ensure_order(app, attempt).await? {
+            OrderState::Busy => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+            other => return Ok(other),
+        }
+    }
+    Err(AppError::GatewayUnavailable("the gateway is taking too long; try again in a moment".into()))
 }
 
 struct CheckoutRow {
@@ -225,12 +256,12 @@ pub async fn checkout(app: &App, id: TransactionId) -> Result<Handoff, AppError>
     let attempt = row
         .attempt
         .ok_or_else(|| AppError::Internal(format!("transaction {id} has no attempt")))?;
-    match ensure_order(app, attempt).await? {
-        Some(ordered) => ordered
+    match wait_for_order(app, attempt).await? {
+        OrderState::Ready(ordered) => ordered
             .gateway
             .handoff(&ordered.account, &ordered.order)
             .map_err(|e| AppError::Internal(e.to_string())),
-        None => {
+        OrderState::Busy | OrderState::Closed => {
             let row = load(app, id).await?;
             Ok(final_page(&row, row.status))
         }
@@ -246,8 +277,7 @@ pub async fn browser_return(
 ) -> Result<String, AppError> {
     let row = load(app, id).await?;
     let attempt = row.attempt.ok_or(AppError::NotFound("attempt"))?;
-    let ordered = ensure_order(app, attempt).await?;
-    let Some(ordered) = ordered else {
+    let OrderState::Ready(ordered) = wait_for_order(app, attempt).await? else {
         let row = load(app, id).await?;
         return Ok(merchant_return(&row, row.status));
     };
@@ -272,6 +302,7 @@ pub async fn browser_return(
     let (applied, ids) =
         transactions::apply_report(&tx, &app.config.http.public_base_url, attempt, &report).await?;
     tx.commit().await?;
+    drop(client);
     app.publish(&ids).await;
     let status = match applied {
         Applied::Changed(status) => status,

@@ -89,6 +89,7 @@ pub async fn receive(
             )
             .await?;
             tx.commit().await?;
+            drop(client);
             app.publish(&ids).await;
             Received {
                 id,
@@ -205,6 +206,7 @@ pub async fn process(app: &App, event_id: Uuid) -> Result<(), AppError> {
     )
     .await?;
     tx.commit().await?;
+    drop(client);
     app.publish(&ids).await;
     Ok(())
 }

@@ -94,6 +94,7 @@ pub async fn run(app: &App) -> Result<MonitorRun, AppError> {
             .await?;
         }
         tx.commit().await?;
+        drop(client);
         app.publish(&ids).await;
         if let Applied::Changed(status) = applied {
             run.changed += 1;
