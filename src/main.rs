@@ -57,7 +57,11 @@ async fn run_dev() -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(applied = ?applied, "migrations up to date");
-    let app = Arc::new(App::connect(setup.config).await.map_err(|e| e.to_string())?);
+    let app = Arc::new(
+        App::connect(setup.config)
+            .await
+            .map_err(|e| e.to_string())?,
+    );
     functions::worker::spawn_all(app.clone());
     let creds = seed::demo(&app, dev::previous_credentials(&dir))
         .await

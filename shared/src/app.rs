@@ -5,14 +5,14 @@
 use crate::auth::jwt::JwtKeys;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Backends, Config};
-use crate::jobs::eventbridge::EventBridgeBus;
-use crate::jobs::sqs::SqsQueue;
 use crate::db::{Db, DbError};
 use crate::gateways::Gateways;
 use crate::jobs::JobQueue;
 use crate::jobs::bus::{EventBus, LocalBus};
+use crate::jobs::eventbridge::EventBridgeBus;
 use crate::jobs::outbox::Relay;
 use crate::jobs::postgres_queue::PostgresQueue;
+use crate::jobs::sqs::SqsQueue;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,13 +64,21 @@ impl App {
     /// Builds the state with the backends the configuration names: on `aws`, SQS and EventBridge
     /// through the SDK's default credentials, region and endpoint (`AWS_ENDPOINT_URL` for moto).
     pub async fn connect(config: Config) -> Result<App, StartupError> {
-        let Backends::Aws { queue_prefix, bus_name } = config.jobs.backends.clone() else {
+        let Backends::Aws {
+            queue_prefix,
+            bus_name,
+        } = config.jobs.backends.clone()
+        else {
             return App::new(config);
         };
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let db = Db::connect(&config.database)?;
-        let queue: Arc<dyn JobQueue> = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), &queue_prefix));
-        let bus: Arc<dyn EventBus> = Arc::new(EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&aws), &bus_name));
+        let queue: Arc<dyn JobQueue> =
+            Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), &queue_prefix));
+        let bus: Arc<dyn EventBus> = Arc::new(EventBridgeBus::new(
+            aws_sdk_eventbridge::Client::new(&aws),
+            &bus_name,
+        ));
         App::with_ports(config, db, queue, bus)
     }
 

@@ -288,12 +288,20 @@ impl Config {
         let backends = match r.optional("JOB_BACKEND").as_deref() {
             None | Some("postgres") => Backends::Local,
             Some("aws") => {
-                let queue_prefix = r.required("SQS_QUEUE_PREFIX", "prefix of the SQS queue names, e.g. lightspeedpay-prod-");
-                let bus_name = r.required("EVENT_BUS_NAME", "the EventBridge bus domain events go to");
-                Backends::Aws { queue_prefix: queue_prefix.unwrap_or_default(), bus_name: bus_name.unwrap_or_default() }
+                let queue_prefix = r.required(
+                    "SQS_QUEUE_PREFIX",
+                    "prefix of the SQS queue names, e.g. lightspeedpay-prod-",
+                );
+                let bus_name =
+                    r.required("EVENT_BUS_NAME", "the EventBridge bus domain events go to");
+                Backends::Aws {
+                    queue_prefix: queue_prefix.unwrap_or_default(),
+                    bus_name: bus_name.unwrap_or_default(),
+                }
             }
             Some(_) => {
-                r.problems.push("JOB_BACKEND must be 'postgres' or 'aws'".into());
+                r.problems
+                    .push("JOB_BACKEND must be 'postgres' or 'aws'".into());
                 Backends::Local
             }
         };

@@ -221,7 +221,12 @@ async fn load(app: &App, tx: &Transaction<'_>, id: &str) -> Result<Order, AppErr
 
 /// Completes an open order as the customer chose; the caller sends the webhook after commit, so
 /// no database connection is held while the merchant is called.
-async fn settle(app: &App, tx: &Transaction<'_>, id: &str, action: Action) -> Result<Order, AppError> {
+async fn settle(
+    app: &App,
+    tx: &Transaction<'_>,
+    id: &str,
+    action: Action,
+) -> Result<Order, AppError> {
     let order = load(app, tx, id).await?;
     if order.status != "created" {
         return Ok(order);

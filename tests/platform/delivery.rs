@@ -25,7 +25,16 @@ impl JobQueue for Unreachable {
 }
 
 async fn queued(app: &TestApp, queue: &str) -> i64 {
-    app.db.owner().await.query_one("SELECT count(*) FROM job_queue WHERE queue = $1 AND dead_lettered_at IS NULL", &[&queue]).await.unwrap().get(0)
+    app.db
+        .owner()
+        .await
+        .query_one(
+            "SELECT count(*) FROM job_queue WHERE queue = $1 AND dead_lettered_at IS NULL",
+            &[&queue],
+        )
+        .await
+        .unwrap()
+        .get(0)
 }
 
 #[tokio::test]
@@ -34,36 +43,83 @@ async fn the_sweeper_publishes_what_a_failed_relay_left_behind() {
     let admin = app.admin_token().await;
     let m = app.create_merchant(&admin, "Outage Shop").await;
     // The payment commits; its relay runs against a queue that is down.
-    let (status, _) = app.pay(&m, &payment("order-outage", 10_000, true), None).await;
+    let (status, _) = app
+        .pay(&m, &payment("order-outage", 10_000, true), None)
+        .await;
     assert_eq!(status, StatusCode::CREATED);
     let owner = app.db.owner().await;
     // The request's own relay already published; put the row back as a crash would have left it.
-    owner.batch_execute("UPDATE outbox SET published_at = NULL").await.unwrap();
+    owner
+        .batch_execute("UPDATE outbox SET published_at = NULL")
+        .await
+        .unwrap();
     owner.batch_execute("DELETE FROM job_queue").await.unwrap();
-    let ids: Vec<uuid::Uuid> = owner.query("SELECT id FROM outbox", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
-    let broken = Relay { db: &app.app.db, queue: &Unreachable, bus: app.app.bus.as_ref() };
+    let ids: Vec<uuid::Uuid> = owner
+        .query("SELECT id FROM outbox", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let broken = Relay {
+        db: &app.app.db,
+        queue: &Unreachable,
+        bus: app.app.bus.as_ref(),
+    };
     assert!(broken.publish(&ids).await.is_err());
-    let failed: i64 = owner.query_one("SELECT count(*) FROM outbox WHERE published_at IS NULL AND last_error IS NOT NULL", &[]).await.unwrap().get(0);
-    assert_eq!(failed, 2, "the failure is recorded and the rows stay unpublished");
+    let failed: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL AND last_error IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        failed, 2,
+        "the failure is recorded and the rows stay unpublished"
+    );
     assert_eq!(queued(&app, queues::TRANSACTION_PROCESSOR).await, 0);
 
-    let summary = functions::worker::run_schedule(&app.app, "outbox-sweeper").await.unwrap();
+    let summary = functions::worker::run_schedule(&app.app, "outbox-sweeper")
+        .await
+        .unwrap();
     assert_eq!(summary["published"], 2);
     assert_eq!(queued(&app, queues::TRANSACTION_PROCESSOR).await, 1);
-    let left: i64 = owner.query_one("SELECT count(*) FROM outbox WHERE published_at IS NULL", &[]).await.unwrap().get(0);
+    let left: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(left, 0);
     app.drain().await;
-    let (_, body) = app.get_with_key("/api/v1/transactions?order_id=order-outage", &m.client_key, &m.client_secret).await;
+    let (_, body) = app
+        .get_with_key(
+            "/api/v1/transactions?order_id=order-outage",
+            &m.client_key,
+            &m.client_secret,
+        )
+        .await;
     assert_eq!(body["data"]["items"][0]["status"], "succeeded");
 }
 
 #[tokio::test]
 async fn a_handler_that_keeps_failing_dead_letters_and_writes_nothing() {
     // The sandbox is unreachable, so every attempt to create the order fails before it starts.
-    let app = TestApp::spawn_with(&[("SANDBOX_BASE_URL", "http://127.0.0.1:9"), ("QUEUE_MAX_RECEIVES", "3"), ("QUEUE_VISIBILITY_TIMEOUT_SECONDS", "1")]).await;
+    let app = TestApp::spawn_with(&[
+        ("SANDBOX_BASE_URL", "http://127.0.0.1:9"),
+        ("QUEUE_MAX_RECEIVES", "3"),
+        ("QUEUE_VISIBILITY_TIMEOUT_SECONDS", "1"),
+    ])
+    .await;
     let admin = app.admin_token().await;
     let m = app.create_merchant(&admin, "Unlucky Shop").await;
-    let (_, body) = app.pay(&m, &payment("order-unlucky", 10_000, true), None).await;
+    let (_, body) = app
+        .pay(&m, &payment("order-unlucky", 10_000, true), None)
+        .await;
     let id = body["data"]["id"].as_str().unwrap().to_string();
     for _ in 0..4 {
         functions::worker::poll_once(&app.app).await;
@@ -71,11 +127,24 @@ async fn a_handler_that_keeps_failing_dead_letters_and_writes_nothing() {
     }
     functions::worker::poll_once(&app.app).await;
     let queue = shared::jobs::postgres_queue::PostgresQueue::new(app.app.db.clone(), 3);
-    let dead = queue.dead_letters(queues::TRANSACTION_PROCESSOR).await.unwrap();
-    assert_eq!(dead.len(), 1, "the message is dead-lettered after three receives");
+    let dead = queue
+        .dead_letters(queues::TRANSACTION_PROCESSOR)
+        .await
+        .unwrap();
+    assert_eq!(
+        dead.len(),
+        1,
+        "the message is dead-lettered after three receives"
+    );
     assert_eq!(dead[0].receive_count, 3);
     assert_eq!(queued(&app, queues::TRANSACTION_PROCESSOR).await, 0);
-    let (_, txn) = app.get_with_key(&format!("/api/v1/transactions/{id}"), &m.client_key, &m.client_secret).await;
+    let (_, txn) = app
+        .get_with_key(
+            &format!("/api/v1/transactions/{id}"),
+            &m.client_key,
+            &m.client_secret,
+        )
+        .await;
     assert_eq!(txn["data"]["status"], "created", "nothing half-written");
     assert!(txn["data"]["attempts"][0]["gateway_reference"].is_null());
 }
@@ -86,23 +155,67 @@ async fn messages_of_a_worker_that_died_mid_batch_come_back_after_the_visibility
     let admin = app.admin_token().await;
     let m = app.create_merchant(&admin, "Crashy Shop").await;
     for i in 0..5 {
-        app.pay(&m, &payment(&format!("order-crash-{i}"), 10_000, true), None).await;
+        app.pay(
+            &m,
+            &payment(&format!("order-crash-{i}"), 10_000, true),
+            None,
+        )
+        .await;
     }
     // A worker takes the batch, finishes two messages, and dies before the rest.
-    let batch = app.app.queue.receive(queues::TRANSACTION_PROCESSOR, 10, Duration::from_secs(1)).await.unwrap();
+    let batch = app
+        .app
+        .queue
+        .receive(queues::TRANSACTION_PROCESSOR, 10, Duration::from_secs(1))
+        .await
+        .unwrap();
     assert_eq!(batch.len(), 5);
     let finished: Vec<Message> = batch[..2].to_vec();
-    let failed = functions::handlers::jobs::transaction_processor(app.app.clone(), finished.clone()).await;
+    let failed =
+        functions::handlers::jobs::transaction_processor(app.app.clone(), finished.clone()).await;
     assert!(failed.is_empty());
-    app.app.queue.delete(queues::TRANSACTION_PROCESSOR, &finished.iter().map(|m| m.receipt.clone()).collect::<Vec<_>>()).await.unwrap();
+    app.app
+        .queue
+        .delete(
+            queues::TRANSACTION_PROCESSOR,
+            &finished
+                .iter()
+                .map(|m| m.receipt.clone())
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
     // Until the timeout passes, nobody sees the other three.
-    assert!(app.app.queue.receive(queues::TRANSACTION_PROCESSOR, 10, Duration::from_secs(1)).await.unwrap().is_empty());
+    assert!(
+        app.app
+            .queue
+            .receive(queues::TRANSACTION_PROCESSOR, 10, Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     tokio::time::sleep(Duration::from_millis(1200)).await;
     app.drain().await;
-    let (_, page) = app.get_with_key("/api/v1/transactions?status=succeeded", &m.client_key, &m.client_secret).await;
+    let (_, page) = app
+        .get_with_key(
+            "/api/v1/transactions?status=succeeded",
+            &m.client_key,
+            &m.client_secret,
+        )
+        .await;
     assert_eq!(page["data"]["items"].as_array().unwrap().len(), 5, "{page}");
-    let orders: i64 = app.db.owner().await.query_one("SELECT count(*) FROM sandbox_orders", &[]).await.unwrap().get(0);
-    assert_eq!(orders, 5, "one gateway order per payment, whatever the redeliveries");
+    let orders: i64 = app
+        .db
+        .owner()
+        .await
+        .query_one("SELECT count(*) FROM sandbox_orders", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        orders, 5,
+        "one gateway order per payment, whatever the redeliveries"
+    );
 }
 
 #[tokio::test]
@@ -110,17 +223,45 @@ async fn the_same_message_delivered_three_times_is_applied_once() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let m = app.create_merchant(&admin, "Twice Shop").await;
-    app.pay(&m, &payment("order-thrice", 10_000, true), None).await;
+    app.pay(&m, &payment("order-thrice", 10_000, true), None)
+        .await;
     // Create the order (the sandbox pays and its webhook is stored and queued once).
-    let batch = app.app.queue.receive(queues::TRANSACTION_PROCESSOR, 10, Duration::from_secs(30)).await.unwrap();
-    assert!(functions::handlers::jobs::transaction_processor(app.app.clone(), batch).await.is_empty());
+    let batch = app
+        .app
+        .queue
+        .receive(queues::TRANSACTION_PROCESSOR, 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(
+        functions::handlers::jobs::transaction_processor(app.app.clone(), batch)
+            .await
+            .is_empty()
+    );
     let owner = app.db.owner().await;
-    let body: String = owner.query_one("SELECT body FROM job_queue WHERE queue = $1", &[&queues::WEBHOOK_PROCESSOR]).await.unwrap().get(0);
+    let body: String = owner
+        .query_one(
+            "SELECT body FROM job_queue WHERE queue = $1",
+            &[&queues::WEBHOOK_PROCESSOR],
+        )
+        .await
+        .unwrap()
+        .get(0);
     // At-least-once delivery: the same job twice more.
-    app.app.queue.send(queues::WEBHOOK_PROCESSOR, &[body.clone(), body], Duration::ZERO).await.unwrap();
+    app.app
+        .queue
+        .send(
+            queues::WEBHOOK_PROCESSOR,
+            &[body.clone(), body],
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
     app.drain().await;
     let succeeded: i64 = owner
-        .query_one("SELECT count(*) FROM outbox WHERE kind = 'event' AND topic = 'transaction.succeeded'", &[])
+        .query_one(
+            "SELECT count(*) FROM outbox WHERE kind = 'event' AND topic = 'transaction.succeeded'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);

@@ -5,9 +5,11 @@
 
 mod audit;
 mod auth;
+mod aws;
 mod cli;
 mod delivery;
 mod dev_runner;
+mod inbound;
 mod payments;
 mod rate_limit;
 mod sam;

@@ -207,6 +207,17 @@ impl TestApp {
     }
 
     pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
+        TestApp::spawn_with_ports(extra, None).await
+    }
+
+    /// The platform over the given job queue and event bus (SQS and EventBridge on moto).
+    pub async fn spawn_with_ports(
+        extra: &[(&str, &str)],
+        ports: Option<(
+            Arc<dyn shared::jobs::JobQueue>,
+            Arc<dyn shared::jobs::bus::EventBus>,
+        )>,
+    ) -> TestApp {
         if std::env::var_os("TEST_LOG").is_some() {
             shared::telemetry::init();
         }
@@ -219,7 +230,13 @@ impl TestApp {
             vars.insert(k.to_string(), v.to_string());
         }
         let config = Config::from_lookup(lookup_from(vars)).expect("test configuration");
-        let app = Arc::new(App::new(config).expect("app"));
+        let app = Arc::new(match ports {
+            None => App::new(config).expect("app"),
+            Some((queue, bus)) => {
+                let db = shared::db::Db::connect(&config.database).unwrap();
+                App::with_ports(config, db, queue, bus).expect("app")
+            }
+        });
         {
             let mut client = app.db.client().await.unwrap();
             let tx = db::begin(&mut client, Scope::System).await.unwrap();

@@ -19,7 +19,10 @@ pub struct EventBridgeBus {
 impl EventBridgeBus {
     /// Publishes to `bus_name` through `client`.
     pub fn new(client: Client, bus_name: &str) -> EventBridgeBus {
-        EventBridgeBus { client, bus_name: bus_name.to_string() }
+        EventBridgeBus {
+            client,
+            bus_name: bus_name.to_string(),
+        }
     }
 }
 
@@ -30,13 +33,17 @@ impl EventBus for EventBridgeBus {
             let entries = chunk
                 .iter()
                 .map(|e| {
-                    let detail = serde_json::json!({ "id": e.id, "time": e.time, "data": e.detail }).to_string();
+                    let detail =
+                        serde_json::json!({ "id": e.id, "time": e.time, "data": e.detail })
+                            .to_string();
                     PutEventsRequestEntry::builder()
                         .event_bus_name(&self.bus_name)
                         .source(SOURCE)
                         .detail_type(&e.detail_type)
                         .detail(detail)
-                        .time(aws_sdk_eventbridge::primitives::DateTime::from_secs(e.time.timestamp()))
+                        .time(aws_sdk_eventbridge::primitives::DateTime::from_secs(
+                            e.time.timestamp(),
+                        ))
                         .build()
                 })
                 .collect();
@@ -46,9 +53,21 @@ impl EventBus for EventBridgeBus {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| QueueError::new(&self.bus_name, aws_sdk_eventbridge::error::DisplayErrorContext(&e)))?;
+                .map_err(|e| {
+                    QueueError::new(
+                        &self.bus_name,
+                        aws_sdk_eventbridge::error::DisplayErrorContext(&e),
+                    )
+                })?;
             if put.failed_entry_count > 0 {
-                return Err(QueueError::new(&self.bus_name, format!("{} of {} events not accepted", put.failed_entry_count, chunk.len())));
+                return Err(QueueError::new(
+                    &self.bus_name,
+                    format!(
+                        "{} of {} events not accepted",
+                        put.failed_entry_count,
+                        chunk.len()
+                    ),
+                ));
             }
         }
         Ok(())

@@ -88,13 +88,20 @@ impl Relay<'_> {
         .await
     }
 
-    async fn publish_where<P: tokio_postgres::types::ToSql + Sync>(&self, filter: &str, param: &P, ty: Type) -> Result<usize, QueueError> {
+    async fn publish_where<P: tokio_postgres::types::ToSql + Sync>(
+        &self,
+        filter: &str,
+        param: &P,
+        ty: Type,
+    ) -> Result<usize, QueueError> {
         let err = |e: &dyn std::fmt::Display| QueueError::new("outbox", e);
         // Claim the rows with a lease and let the connection go before talking to the queue or
         // the bus (a Lambda has one connection, and the PostgreSQL queue needs it to send).
         let rows = {
             let mut client = self.db.client().await.map_err(|e| err(&e))?;
-            let tx = db::begin(&mut client, Scope::System).await.map_err(|e| err(&e))?;
+            let tx = db::begin(&mut client, Scope::System)
+                .await
+                .map_err(|e| err(&e))?;
             let rows = tx
                 .query_typed(
                     &format!(
@@ -122,8 +129,12 @@ impl Relay<'_> {
         for row in &rows {
             let payload: Value = row.get(3);
             match row.get::<_, &str>(1) {
-                "job" => jobs.entry(row.get(2)).or_default().push(payload.to_string()),
-                _ => events.push(serde_json::from_value::<DomainEvent>(payload).map_err(|e| err(&e))?),
+                "job" => jobs
+                    .entry(row.get(2))
+                    .or_default()
+                    .push(payload.to_string()),
+                _ => events
+                    .push(serde_json::from_value::<DomainEvent>(payload).map_err(|e| err(&e))?),
             }
         }
         let mut outcome = Ok(());
@@ -137,7 +148,9 @@ impl Relay<'_> {
             outcome = self.bus.publish(&events).await;
         }
         let mut client = self.db.client().await.map_err(|e| err(&e))?;
-        let tx = db::begin(&mut client, Scope::System).await.map_err(|e| err(&e))?;
+        let tx = db::begin(&mut client, Scope::System)
+            .await
+            .map_err(|e| err(&e))?;
         let recorded = match &outcome {
             Ok(()) => {
                 tx.execute_typed(

@@ -4,7 +4,10 @@
 use super::{JobQueue, Message, QueueError};
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+    SendMessageBatchRequestEntry,
+};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::RwLock;
@@ -22,7 +25,11 @@ pub struct SqsQueue {
 impl SqsQueue {
     /// An adapter over `client` for queues named `<prefix><queue>`.
     pub fn new(client: Client, prefix: &str) -> SqsQueue {
-        SqsQueue { client, prefix: prefix.to_string(), urls: RwLock::new(HashMap::new()) }
+        SqsQueue {
+            client,
+            prefix: prefix.to_string(),
+            urls: RwLock::new(HashMap::new()),
+        }
     }
 
     async fn url(&self, queue: &str) -> Result<String, QueueError> {
@@ -36,15 +43,30 @@ impl SqsQueue {
             .queue_name(&name)
             .send()
             .await
-            .map_err(|e| QueueError::new(queue, format!("resolving {name}: {}", aws_sdk_sqs::error::DisplayErrorContext(&e))))?
+            .map_err(|e| {
+                QueueError::new(
+                    queue,
+                    format!(
+                        "resolving {name}: {}",
+                        aws_sdk_sqs::error::DisplayErrorContext(&e)
+                    ),
+                )
+            })?
             .queue_url
             .ok_or_else(|| QueueError::new(queue, "no queue URL"))?;
-        self.urls.write().await.insert(queue.to_string(), url.clone());
+        self.urls
+            .write()
+            .await
+            .insert(queue.to_string(), url.clone());
         Ok(url)
     }
 
     /// Creates each queue with a `<queue>-dlq` dead-letter queue after `max_receives` receives.
-    pub async fn ensure_queues(&self, queues: &[&str], max_receives: u32) -> Result<(), QueueError> {
+    pub async fn ensure_queues(
+        &self,
+        queues: &[&str],
+        max_receives: u32,
+    ) -> Result<(), QueueError> {
         for queue in queues {
             let err = |e: &dyn std::fmt::Display| QueueError::new(queue, e);
             let dlq = self
@@ -68,7 +90,9 @@ impl SqsQueue {
                 .attributes
                 .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
                 .ok_or_else(|| err(&"no DLQ ARN"))?;
-            let redrive = serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": max_receives }).to_string();
+            let redrive =
+                serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": max_receives })
+                    .to_string();
             self.client
                 .create_queue()
                 .queue_name(format!("{}{queue}", self.prefix))
@@ -82,20 +106,32 @@ impl SqsQueue {
 
     /// Messages waiting in `<queue>-dlq` (receives them with a short visibility).
     pub async fn dead_letters(&self, queue: &str) -> Result<Vec<Message>, QueueError> {
-        self.receive(&format!("{queue}-dlq"), 10, Duration::from_secs(1)).await
+        self.receive(&format!("{queue}-dlq"), 10, Duration::from_secs(1))
+            .await
     }
 }
 
 #[async_trait]
 impl JobQueue for SqsQueue {
-    async fn send(&self, queue: &str, bodies: &[String], delay: Duration) -> Result<(), QueueError> {
+    async fn send(
+        &self,
+        queue: &str,
+        bodies: &[String],
+        delay: Duration,
+    ) -> Result<(), QueueError> {
         let url = self.url(queue).await?;
         let delay = i32::try_from(delay.as_secs().min(900)).unwrap_or(900);
         for chunk in bodies.chunks(BATCH) {
             let entries = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, body)| SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body).delay_seconds(delay).build())
+                .map(|(i, body)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .delay_seconds(delay)
+                        .build()
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| QueueError::new(queue, e))?;
             let sent = self
@@ -107,13 +143,25 @@ impl JobQueue for SqsQueue {
                 .await
                 .map_err(|e| QueueError::new(queue, aws_sdk_sqs::error::DisplayErrorContext(&e)))?;
             if !sent.failed.is_empty() {
-                return Err(QueueError::new(queue, format!("{} of {} messages not accepted", sent.failed.len(), chunk.len())));
+                return Err(QueueError::new(
+                    queue,
+                    format!(
+                        "{} of {} messages not accepted",
+                        sent.failed.len(),
+                        chunk.len()
+                    ),
+                ));
             }
         }
         Ok(())
     }
 
-    async fn receive(&self, queue: &str, max: u32, visibility: Duration) -> Result<Vec<Message>, QueueError> {
+    async fn receive(
+        &self,
+        queue: &str,
+        max: u32,
+        visibility: Duration,
+    ) -> Result<Vec<Message>, QueueError> {
         let url = self.url(queue).await?;
         let received = self
             .client
@@ -149,7 +197,12 @@ impl JobQueue for SqsQueue {
             let entries = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, receipt)| DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(receipt).build())
+                .map(|(i, receipt)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(receipt)
+                        .build()
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| QueueError::new(queue, e))?;
             self.client

@@ -98,7 +98,14 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
     let account = load_account(&tx, app, GatewayAccountId::from_uuid(row.get(1))).await?;
     if let Some(reference) = row.get::<_, Option<String>>(2) {
         tx.commit().await?;
-        return Ok(OrderState::Ready(Ordered { order: CreatedOrder { reference, pay_url: row.get(3) }, account, gateway }));
+        return Ok(OrderState::Ready(Ordered {
+            order: CreatedOrder {
+                reference,
+                pay_url: row.get(3),
+            },
+            account,
+            gateway,
+        }));
     }
     let transaction = TransactionId::from_uuid(row.get(5));
     let status: TransactionStatus = row.get::<_, &str>(6).parse().map_err(AppError::Internal)?;
@@ -148,11 +155,19 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
             )
             .await?;
             tx.commit().await?;
-            Ok(OrderState::Ready(Ordered { order, account, gateway }))
+            Ok(OrderState::Ready(Ordered {
+                order,
+                account,
+                gateway,
+            }))
         }
         Err(GatewayError::Declined(reason) | GatewayError::Configuration(reason)) => {
             tracing::error!(attempt = %attempt, provider = %provider, reason = %reason, "gateway refused the order");
-            let report = StatusReport { status: TransactionStatus::Failed, payment_id: None, failure_reason: Some(reason) };
+            let report = StatusReport {
+                status: TransactionStatus::Failed,
+                payment_id: None,
+                failure_reason: Some(reason),
+            };
             let (_, ids) = transactions::apply_report(&tx, base, attempt, &report).await?;
             tx.commit().await?;
             drop(client);
@@ -162,10 +177,15 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
         // Retryable, or ambiguous: connectors create at most one order per receipt, so the
         // retry finds the order if this call reached the gateway.
         Err(e) => {
-            tx.execute_typed("UPDATE transaction_attempts SET order_lease_until = NULL WHERE id = $1", &[(&attempt.as_uuid(), Type::UUID)])
-                .await?;
+            tx.execute_typed(
+                "UPDATE transaction_attempts SET order_lease_until = NULL WHERE id = $1",
+                &[(&attempt.as_uuid(), Type::UUID)],
+            )
+            .await?;
             tx.commit().await?;
-            Err(AppError::GatewayUnavailable(format!("creating the order for {attempt}: {e}")))
+            Err(AppError::GatewayUnavailable(format!(
+                "creating the order for {attempt}: {e}"
+            )))
         }
     }
 }
@@ -178,7 +198,9 @@ async fn wait_for_order(app: &App, attempt: AttemptId) -> Result<OrderState, App
             other => return Ok(other),
         }
     }
-    Err(AppError::GatewayUnavailable("the gateway is taking too long; try again in a moment".into()))
+    Err(AppError::GatewayUnavailable(
+        "the gateway is taking too long; try again in a moment".into(),
+    ))
 }
 
 struct CheckoutRow {
