@@ -1,6 +1,6 @@
 //! `template.yaml` and `events/` are held to the registry; cfn-lint checks the template.
 
-use functions::registry::{FUNCTIONS, find};
+use functions::registry::{FUNCTIONS, Trigger, find};
 use serde_yaml::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -38,26 +38,66 @@ fn template_declares_exactly_the_registry() {
         let mut events = BTreeSet::new();
         if let Some(map) = resource["Properties"]["Events"].as_mapping() {
             for event in map.values() {
-                assert_eq!(
-                    text(&event["Type"]),
-                    "HttpApi",
-                    "{binary}: only HTTP functions exist so far"
-                );
-                events.insert(format!(
-                    "{} {}",
-                    text(&event["Properties"]["Method"]),
-                    text(&event["Properties"]["Path"])
-                ));
+                let props = &event["Properties"];
+                events.insert(match text(&event["Type"]).as_str() {
+                    "HttpApi" => format!("{} {}", text(&props["Method"]), text(&props["Path"])),
+                    "SQS" => {
+                        // `!GetAtt Queue.Arn`: follow it to the queue's name.
+                        let reference = serde_yaml::to_string(&props["Queue"]).unwrap();
+                        let logical = reference
+                            .split_whitespace()
+                            .last()
+                            .unwrap()
+                            .trim_end_matches(".Arn")
+                            .to_string();
+                        let queue = &resources[&Value::String(logical.clone())];
+                        let name =
+                            serde_yaml::to_string(&queue["Properties"]["QueueName"]).unwrap();
+                        assert!(
+                            serde_yaml::to_string(&props["FunctionResponseTypes"])
+                                .unwrap()
+                                .contains("ReportBatchItemFailures"),
+                            "{binary}"
+                        );
+                        assert!(
+                            queue["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+                                .as_u64()
+                                .is_some(),
+                            "{logical} has no DLQ"
+                        );
+                        format!(
+                            "queue {}",
+                            name.trim()
+                                .trim_end_matches('"')
+                                .rsplit("}-")
+                                .next()
+                                .unwrap()
+                        )
+                    }
+                    "ScheduleV2" => format!(
+                        "schedule {} {}",
+                        text(&props["ScheduleExpression"]),
+                        text(&props["ScheduleExpressionTimezone"])
+                    ),
+                    other => panic!("{binary}: unexpected event type {other}"),
+                });
             }
         }
-        let routes: BTreeSet<String> = function
-            .routes()
-            .iter()
-            .map(|r| format!("{} {}", r.method, r.path))
-            .collect();
+        let expected: BTreeSet<String> = match &function.trigger {
+            Trigger::Http(routes) => routes
+                .iter()
+                .map(|r| format!("{} {}", r.method, r.path))
+                .collect(),
+            Trigger::Worker { queue, .. } => [format!("queue {queue}")].into(),
+            Trigger::Schedule {
+                expression,
+                timezone,
+                ..
+            } => [format!("schedule {expression} {timezone}")].into(),
+        };
         assert_eq!(
-            events, routes,
-            "{binary}: template events differ from registry routes"
+            events, expected,
+            "{binary}: template events differ from the registry"
         );
         declared.insert(binary);
     }
@@ -116,12 +156,35 @@ fn every_event_parses_as_its_functions_request_and_reaches_a_route() {
         let name = stem.split("--").next().unwrap();
         let function = find(name).unwrap_or_else(|| panic!("{} names no function", path.display()));
         let json = std::fs::read_to_string(&path).unwrap();
-        let request = lambda_http::request::from_str(&json)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let request = functions::lambda::from_lambda(request);
-        let routes: Vec<_> = function.routes().iter().collect();
-        functions::server::resolve(&routes, &request)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        match &function.trigger {
+            Trigger::Http(routes) => {
+                let request = lambda_http::request::from_str(&json)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let request = functions::lambda::from_lambda(request);
+                let routes: Vec<_> = routes.iter().collect();
+                functions::server::resolve(&routes, &request)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            }
+            Trigger::Worker { .. } => {
+                let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_str(&json)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert!(!event.records.is_empty(), "{}", path.display());
+                for record in event.records {
+                    let body: serde_json::Value =
+                        serde_json::from_str(record.body.as_deref().unwrap_or("")).unwrap();
+                    assert!(
+                        body.is_object(),
+                        "{}: message bodies are the worker's JSON jobs",
+                        path.display()
+                    );
+                }
+            }
+            Trigger::Schedule { .. } => {
+                let input: serde_json::Value = serde_json::from_str(&json)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert_eq!(input["job"], name, "{}", path.display());
+            }
+        }
         covered.insert(name.to_string());
     }
     let all: BTreeSet<String> = FUNCTIONS.iter().map(|f| f.name.to_string()).collect();
