@@ -6,6 +6,7 @@
 mod audit;
 mod auth;
 mod aws;
+mod browser;
 mod cli;
 mod delivery;
 mod dev_runner;
