@@ -62,7 +62,9 @@ async fn run_dev() -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?,
     );
-    functions::worker::spawn_all(app.clone());
+    if workers_enabled() {
+        functions::worker::spawn_all(app.clone());
+    }
     let creds = seed::demo(&app, dev::previous_credentials(&dir))
         .await
         .map_err(|e| e.to_string())?;
@@ -97,7 +99,9 @@ async fn run_serve() -> Result<(), String> {
     let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
     let app = Arc::new(App::connect(config).await.map_err(|e| e.to_string())?);
     app.db.warm().await.map_err(|e| e.to_string())?;
-    functions::worker::spawn_all(app.clone());
+    if workers_enabled() {
+        functions::worker::spawn_all(app.clone());
+    }
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .map_err(|e| format!("binding {host}:{port}: {e}"))?;
@@ -171,6 +175,14 @@ fn describe(error: &shared::AppError) -> String {
             .join("; "),
         other => other.to_string(),
     }
+}
+
+/// Workers and schedules run in-process unless `LSP_WORKERS=off` (benchmarks of one endpoint,
+/// or a deployment whose workers run elsewhere).
+fn workers_enabled() -> bool {
+    std::env::var("LSP_WORKERS")
+        .map(|v| v != "off")
+        .unwrap_or(true)
 }
 
 fn print_routes() {

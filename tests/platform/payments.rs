@@ -494,6 +494,24 @@ async fn transactions_are_listed_filtered_and_isolated() {
         )
         .await;
     expect_error(status, &answer, StatusCode::NOT_FOUND, "NOT_FOUND");
+    // Row Level Security also keeps the modes apart: A's live scope sees none of its test payments.
+    let a_id: shared::ids::MerchantId = a.id.parse().unwrap();
+    for (mode, expected) in [
+        (shared::mode::Mode::Test, 3usize),
+        (shared::mode::Mode::Live, 0),
+    ] {
+        let mut client = app.app.db.client().await.unwrap();
+        let tx = shared::db::begin(&mut client, shared::db::Scope::Merchant { id: a_id, mode })
+            .await
+            .unwrap();
+        for table in ["transactions", "transaction_attempts"] {
+            let rows = tx
+                .query(&format!("SELECT merchant_id FROM {table}"), &[])
+                .await
+                .unwrap();
+            assert_eq!(rows.len(), expected, "{table} in {mode} mode");
+        }
+    }
     // Operators see all and may filter by merchant.
     let (_, page) = app
         .get(
