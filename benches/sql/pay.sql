@@ -2,7 +2,7 @@
 -- transaction, then the outbox relay), for pgbench -M extended as the application role.
 -- Variables from -D: key, principal, merchant.
 BEGIN;
-SELECT set_config('app.scope', 'system', true), set_config('app.merchant_id', '', true), set_config('app.mode', '', true);
+SELECT set_config('app.scope', 'system', true), set_config('app.merchant_id', '', true), set_config('app.mode', '', true), set_config('synchronous_commit', 'off', true);
 SELECT c.id, c.merchant_id, c.mode, c.secret_hash, m.live_enabled, m.rate_limit_per_minute
   FROM merchant_credentials c JOIN merchants m ON m.id = c.merchant_id
  WHERE c.client_key = :key AND c.revoked_at IS NULL;
@@ -13,7 +13,7 @@ ON CONFLICT (principal) DO UPDATE SET
 RETURNING hits, window_start + interval '1 minute', now();
 COMMIT;
 BEGIN;
-SELECT set_config('app.scope', 'merchant', true), set_config('app.merchant_id', :merchant, true), set_config('app.mode', 'test', true),
+SELECT set_config('app.scope', 'merchant', true), set_config('app.merchant_id', :merchant, true), set_config('app.mode', 'test', true), set_config('synchronous_commit', 'on', true),
        gen_random_uuid() AS txn, gen_random_uuid() AS att, gen_random_uuid() AS o1, gen_random_uuid() AS o2 \gset
 SELECT status FROM merchants WHERE id = :merchant::uuid;
 SELECT a.id, a.provider, 0 AS rank, p.priority FROM routing_pool_members p
@@ -25,27 +25,27 @@ SELECT a.id, a.provider, 1, 0 FROM gateway_accounts a
 ORDER BY 3, 4, 1 LIMIT 1 \gset acc_
 INSERT INTO transactions (id, merchant_id, mode, order_id, amount, currency, customer_name, customer_email,
     customer_phone, description, return_url, notes, expires_at)
-VALUES (:txn::uuid, :merchant::uuid, 'test', 'bench-' || :txn, 49900, 'INR', 'Asha Verma', 'asha@example.in',
+VALUES (:txn::uuid, :merchant::uuid, 'test', 'bench-' || :txn::text, 49900, 'INR', 'Asha Verma', 'asha@example.in',
     '+919812345678', 'Masala chai x 2', 'https://shop.example.in/done', '{"cart":"42"}', now() + make_interval(secs => 1800))
 RETURNING id, order_id, status, amount, currency, mode, customer_name, customer_email, customer_phone, description,
     return_url, notes, failure_reason, created_at, expires_at, updated_at, merchant_id;
 INSERT INTO transaction_attempts (id, transaction_id, merchant_id, mode, gateway_account_id, provider)
 VALUES (:att::uuid, :txn::uuid, :merchant::uuid, 'test', :acc_id::uuid, :acc_provider);
-INSERT INTO outbox (id, kind, topic, payload) VALUES (:o1::uuid, 'job', 'transaction-processor', jsonb_build_object('attempt_id', :att));
+INSERT INTO outbox (id, kind, topic, payload) VALUES (:o1::uuid, 'job', 'transaction-processor', jsonb_build_object('attempt_id', :att::text));
 INSERT INTO outbox (id, kind, topic, payload) VALUES (:o2::uuid, 'event', 'transaction.created', '{"id":"evt","detail_type":"transaction.created","time":"2026-11-29T00:00:00Z","detail":{}}');
 COMMIT;
 BEGIN;
-SELECT set_config('app.scope', 'system', true), set_config('app.merchant_id', '', true), set_config('app.mode', '', true);
+SELECT set_config('app.scope', 'system', true), set_config('app.merchant_id', '', true), set_config('app.mode', '', true), set_config('synchronous_commit', 'off', true);
 UPDATE outbox SET lease_until = now() + interval '30 seconds', attempts = attempts + 1
  WHERE id IN (SELECT id FROM outbox WHERE published_at IS NULL AND (lease_until IS NULL OR lease_until < now())
-                AND id = ANY(ARRAY[:o1, :o2]::uuid[]) ORDER BY id LIMIT 500 FOR UPDATE SKIP LOCKED)
+                AND id = ANY(ARRAY[:o1::uuid, :o2::uuid]) ORDER BY id LIMIT 500 FOR UPDATE SKIP LOCKED)
 RETURNING id, kind, topic, payload;
 COMMIT;
 BEGIN;
-SELECT set_config('app.scope', 'system', true), set_config('app.merchant_id', '', true), set_config('app.mode', '', true);
+SELECT set_config('app.scope', 'system', true), set_config('app.merchant_id', '', true), set_config('app.mode', '', true), set_config('synchronous_commit', 'off', true);
 INSERT INTO job_queue (queue, body, visible_at) SELECT 'bench-sink', body, now() FROM unnest(ARRAY['{"attempt_id":"x"}']::text[]) AS body;
 COMMIT;
 BEGIN;
-SELECT set_config('app.scope', 'system', true), set_config('app.merchant_id', '', true), set_config('app.mode', '', true);
-UPDATE outbox SET published_at = now(), lease_until = NULL, last_error = NULL WHERE id = ANY(ARRAY[:o1, :o2]::uuid[]);
+SELECT set_config('app.scope', 'system', true), set_config('app.merchant_id', '', true), set_config('app.mode', '', true), set_config('synchronous_commit', 'off', true);
+UPDATE outbox SET published_at = now(), lease_until = NULL, last_error = NULL WHERE id = ANY(ARRAY[:o1::uuid, :o2::uuid]);
 COMMIT;

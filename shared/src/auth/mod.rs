@@ -146,7 +146,7 @@ pub async fn authenticate(
     request: &ApiRequest,
 ) -> Result<(Principal, RateLimitStatus), AppError> {
     let mut client = app.db.client().await?;
-    let tx = db::begin(&mut client, Scope::System).await?;
+    let tx = db::begin_relaxed(&mut client, Scope::System).await?;
     let identified = if let Some(key) = request.header("x-client-key") {
         let secret = request.header("x-client-secret").unwrap_or("");
         api_keys::identify(&tx, key, secret).await?
@@ -178,7 +178,7 @@ pub async fn authenticate(
 pub async fn meter_anonymous(app: &App, request: &ApiRequest) -> Result<RateLimitStatus, AppError> {
     let key = format!("ip:{}", request.source_ip.as_deref().unwrap_or("unknown"));
     let mut client = app.db.client().await?;
-    let tx = db::begin(&mut client, Scope::System).await?;
+    let tx = db::begin_relaxed(&mut client, Scope::System).await?;
     let status = rate_limit::hit(&tx, &key, app.config.rate_limit_per_minute).await?;
     tx.commit().await?;
     if status.allowed() {

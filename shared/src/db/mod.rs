@@ -134,13 +134,26 @@ impl Db {
 }
 
 /// Starts a transaction on `client` acting for `scope`.
-pub async fn begin<'a>(client: &'a mut Client, scope: Scope) -> Result<Transaction<'a>, DbError> {
+pub async fn begin(client: &mut Client, scope: Scope) -> Result<Transaction<'_>, DbError> {
+    start(client, scope, "on").await
+}
+
+/// Starts a transaction whose commit does not wait for the WAL flush. Only for writes that are
+/// safe to lose in a database crash because they are recounted or redone: rate-limit counters,
+/// queue bookkeeping, outbox leases and publication marks (an unmarked row is republished and
+/// consumers are idempotent). Money and state changes always use [`begin`].
+pub async fn begin_relaxed(client: &mut Client, scope: Scope) -> Result<Transaction<'_>, DbError> {
+    start(client, scope, "off").await
+}
+
+async fn start<'a>(client: &'a mut Client, scope: Scope, synchronous_commit: &'static str) -> Result<Transaction<'a>, DbError> {
     // The plain tokio-postgres transaction: deadpool's wrapper would add its statement cache.
     let tx = tokio_postgres::Client::transaction(client).await?;
     let (name, merchant, mode) = scope.settings();
     tx.query_typed(
-        "SELECT set_config('app.scope', $1, true), set_config('app.merchant_id', $2, true), set_config('app.mode', $3, true)",
-        &[(&name, Type::TEXT), (&merchant, Type::TEXT), (&mode, Type::TEXT)],
+        "SELECT set_config('app.scope', $1, true), set_config('app.merchant_id', $2, true),
+                set_config('app.mode', $3, true), set_config('synchronous_commit', $4, true)",
+        &[(&name, Type::TEXT), (&merchant, Type::TEXT), (&mode, Type::TEXT), (&synchronous_commit, Type::TEXT)],
     )
     .await?;
     Ok(tx)

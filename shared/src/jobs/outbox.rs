@@ -99,7 +99,7 @@ impl Relay<'_> {
         // the bus (a Lambda has one connection, and the PostgreSQL queue needs it to send).
         let rows = {
             let mut client = self.db.client().await.map_err(|e| err(&e))?;
-            let tx = db::begin(&mut client, Scope::System)
+            let tx = db::begin_relaxed(&mut client, Scope::System)
                 .await
                 .map_err(|e| err(&e))?;
             let rows = tx
@@ -148,7 +148,7 @@ impl Relay<'_> {
             outcome = self.bus.publish(&events).await;
         }
         let mut client = self.db.client().await.map_err(|e| err(&e))?;
-        let tx = db::begin(&mut client, Scope::System)
+        let tx = db::begin_relaxed(&mut client, Scope::System)
             .await
             .map_err(|e| err(&e))?;
         let recorded = match &outcome {

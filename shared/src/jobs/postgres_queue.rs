@@ -25,7 +25,7 @@ impl PostgresQueue {
     pub async fn dead_letters(&self, queue: &str) -> Result<Vec<Message>, QueueError> {
         let err = |e: &dyn std::fmt::Display| QueueError::new(queue, e);
         let mut client = self.db.client().await.map_err(|e| err(&e))?;
-        let tx = db::begin(&mut client, Scope::System)
+        let tx = db::begin_relaxed(&mut client, Scope::System)
             .await
             .map_err(|e| err(&e))?;
         let rows = tx
@@ -67,7 +67,7 @@ impl JobQueue for PostgresQueue {
         }
         let err = |e: &dyn std::fmt::Display| QueueError::new(queue, e);
         let mut client = self.db.client().await.map_err(|e| err(&e))?;
-        let tx = db::begin(&mut client, Scope::System)
+        let tx = db::begin_relaxed(&mut client, Scope::System)
             .await
             .map_err(|e| err(&e))?;
         tx.execute_typed(
@@ -92,7 +92,7 @@ impl JobQueue for PostgresQueue {
     ) -> Result<Vec<Message>, QueueError> {
         let err = |e: &dyn std::fmt::Display| QueueError::new(queue, e);
         let mut client = self.db.client().await.map_err(|e| err(&e))?;
-        let tx = db::begin(&mut client, Scope::System)
+        let tx = db::begin_relaxed(&mut client, Scope::System)
             .await
             .map_err(|e| err(&e))?;
         let limit = i64::from(max);
@@ -140,7 +140,7 @@ impl JobQueue for PostgresQueue {
             return Ok(());
         }
         let mut client = self.db.client().await.map_err(|e| err(&e))?;
-        let tx = db::begin(&mut client, Scope::System)
+        let tx = db::begin_relaxed(&mut client, Scope::System)
             .await
             .map_err(|e| err(&e))?;
         tx.execute_typed(
