@@ -133,7 +133,11 @@ CREATE INDEX job_queue_ready_idx ON job_queue (queue, visible_at, id) WHERE dead
 
 ALTER TABLE job_queue ENABLE ROW LEVEL SECURITY;
 ALTER TABLE job_queue FORCE ROW LEVEL SECURITY;
-CREATE POLICY job_queue_system ON job_queue FOR ALL USING (app_scope() = 'system') WITH CHECK (app_scope() = 'system');
+-- Producers enqueue in their own transaction (any declared scope); only workers read and change.
+CREATE POLICY job_queue_enqueue ON job_queue FOR INSERT WITH CHECK (app_scope() IN ('merchant', 'admin', 'system'));
+CREATE POLICY job_queue_read ON job_queue FOR SELECT USING (app_scope() = 'system');
+CREATE POLICY job_queue_update ON job_queue FOR UPDATE USING (app_scope() = 'system') WITH CHECK (app_scope() = 'system');
+CREATE POLICY job_queue_delete ON job_queue FOR DELETE USING (app_scope() = 'system');
 GRANT SELECT, INSERT, UPDATE, DELETE ON job_queue TO lsp_app;
 
 -- Inbound gateway events: stored once (by the provider's event id) before anything is applied.

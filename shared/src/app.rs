@@ -10,7 +10,7 @@ use crate::gateways::Gateways;
 use crate::jobs::JobQueue;
 use crate::jobs::bus::{EventBus, LocalBus};
 use crate::jobs::eventbridge::EventBridgeBus;
-use crate::jobs::outbox::Relay;
+use crate::jobs::outbox::{Delivery, Relay};
 use crate::jobs::postgres_queue::PostgresQueue;
 use crate::jobs::sqs::SqsQueue;
 use std::sync::Arc;
@@ -48,6 +48,8 @@ pub struct App {
     pub queue: Arc<dyn JobQueue>,
     /// Where domain events go.
     pub bus: Arc<dyn EventBus>,
+    /// How producers hand over jobs and events.
+    pub delivery: Delivery,
 }
 
 impl App {
@@ -58,7 +60,9 @@ impl App {
         let queue: Arc<dyn JobQueue> =
             Arc::new(PostgresQueue::new(db.clone(), config.jobs.max_receives));
         let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(queue.clone()));
-        App::with_ports(config, db, queue, bus)
+        let mut app = App::with_ports(config, db, queue, bus)?;
+        app.delivery = Delivery::Direct;
+        Ok(app)
     }
 
     /// Builds the state with the backends the configuration names: on `aws`, SQS and EventBridge
@@ -106,6 +110,7 @@ impl App {
             gateways,
             queue,
             bus,
+            delivery: Delivery::Relay,
         })
     }
 

@@ -36,19 +36,26 @@ struct AwsPlatform {
 /// Queues with redrive policies, a bus whose rule sends `transaction.succeeded` to an observer
 /// queue, and the platform using them.
 async fn platform(extra: &[(&str, &str)]) -> AwsPlatform {
+    platform_with(extra, true).await
+}
+
+/// As `platform`, optionally without the worker queues yet (an SQS outage).
+async fn platform_with(extra: &[(&str, &str)], create_queues: bool) -> AwsPlatform {
     let config = aws().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
     let events = aws_sdk_eventbridge::Client::new(&config);
     let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     let prefix = format!("lsp-{run}-");
     let queue = Arc::new(SqsQueue::new(sqs.clone(), &prefix));
-    queue
-        .ensure_queues(
-            &[queues::TRANSACTION_PROCESSOR, queues::WEBHOOK_PROCESSOR],
-            3,
-        )
-        .await
-        .unwrap();
+    if create_queues {
+        queue
+            .ensure_queues(
+                &[queues::TRANSACTION_PROCESSOR, queues::WEBHOOK_PROCESSOR],
+                3,
+            )
+            .await
+            .unwrap();
+    }
     let bus_name = format!("lsp-{run}");
     events
         .create_event_bus()
@@ -289,4 +296,66 @@ async fn a_failing_handler_sends_the_message_to_the_dead_letter_queue() {
         )
         .await;
     assert_eq!(txn["data"]["status"], "created", "nothing half-written");
+}
+
+#[tokio::test]
+async fn the_sweeper_publishes_what_a_failed_relay_left_behind() {
+    // SQS is out: the worker queues do not exist yet, so the relay after commit fails.
+    let aws = platform_with(&[("OUTBOX_GRACE_SECONDS", "0")], false).await;
+    let app = &aws.app;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Outage Shop").await;
+    let (status, body) = app
+        .pay(&m, &payment("order-outage", 10_000, true), None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the payment is accepted: it is durable in the outbox"
+    );
+    let id = body["data"]["id"].as_str().unwrap().to_string();
+    let owner = app.db.owner().await;
+    let stuck: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL AND last_error IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        stuck, 2,
+        "the job and the event wait, with the relay's error recorded"
+    );
+
+    // SQS is back; the scheduled sweeper publishes what the relay left behind.
+    aws.queue
+        .ensure_queues(
+            &[queues::TRANSACTION_PROCESSOR, queues::WEBHOOK_PROCESSOR],
+            3,
+        )
+        .await
+        .unwrap();
+    let summary = functions::worker::run_schedule(&app.app, "outbox-sweeper")
+        .await
+        .unwrap();
+    assert_eq!(summary["published"], 2, "{summary}");
+    let left: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+    app.drain().await;
+    let (_, txn) = app
+        .get_with_key(
+            &format!("/api/v1/transactions/{id}"),
+            &m.client_key,
+            &m.client_secret,
+        )
+        .await;
+    assert_eq!(txn["data"]["status"], "succeeded", "{txn}");
 }

@@ -55,9 +55,8 @@ pub async fn create(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, A
         },
         None => None,
     };
-    let base = &app.config.http.public_base_url;
     let (transaction, outbox) =
-        transactions::create(&tx, &PriorityRouter, base, merchant_id, mode, payment).await?;
+        transactions::create(&tx, &app, &PriorityRouter, merchant_id, mode, payment).await?;
     let response = ApiResponse::created(
         &transaction,
         "Payment created; send the customer to checkout_url",

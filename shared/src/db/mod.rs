@@ -146,14 +146,23 @@ pub async fn begin_relaxed(client: &mut Client, scope: Scope) -> Result<Transact
     start(client, scope, "off").await
 }
 
-async fn start<'a>(client: &'a mut Client, scope: Scope, synchronous_commit: &'static str) -> Result<Transaction<'a>, DbError> {
+async fn start<'a>(
+    client: &'a mut Client,
+    scope: Scope,
+    synchronous_commit: &'static str,
+) -> Result<Transaction<'a>, DbError> {
     // The plain tokio-postgres transaction: deadpool's wrapper would add its statement cache.
     let tx = tokio_postgres::Client::transaction(client).await?;
     let (name, merchant, mode) = scope.settings();
     tx.query_typed(
         "SELECT set_config('app.scope', $1, true), set_config('app.merchant_id', $2, true),
                 set_config('app.mode', $3, true), set_config('synchronous_commit', $4, true)",
-        &[(&name, Type::TEXT), (&merchant, Type::TEXT), (&mode, Type::TEXT), (&synchronous_commit, Type::TEXT)],
+        &[
+            (&name, Type::TEXT),
+            (&merchant, Type::TEXT),
+            (&mode, Type::TEXT),
+            (&synchronous_commit, Type::TEXT),
+        ],
     )
     .await?;
     Ok(tx)

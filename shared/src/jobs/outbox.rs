@@ -26,11 +26,28 @@ pub enum Outgoing {
     Event(DomainEvent),
 }
 
-/// Writes outgoing jobs and events in the caller's transaction; returns their row ids.
+/// How outgoing items leave the producer's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Outbox rows, published after commit by the relay (SQS and EventBridge).
+    Relay,
+    /// The PostgreSQL queue and the in-process bus live in the same database, so the outbox row
+    /// is the job: jobs go straight into `job_queue` and events are recorded as published, all in
+    /// the producer's transaction. Nothing is left for a relay, and nothing can be lost.
+    Direct,
+}
+
+/// Writes outgoing jobs and events in the caller's transaction; returns the outbox ids the relay
+/// must publish after commit (none with [`Delivery::Direct`]).
 pub async fn write(
     tx: &Transaction<'_>,
+    delivery: Delivery,
     items: &[Outgoing],
 ) -> Result<Vec<Uuid>, tokio_postgres::Error> {
+    if delivery == Delivery::Direct {
+        write_direct(tx, items).await?;
+        return Ok(Vec::new());
+    }
     let mut ids = Vec::with_capacity(items.len());
     for item in items {
         let (kind, topic, payload) = match item {
@@ -55,6 +72,46 @@ pub async fn write(
         ids.push(id);
     }
     Ok(ids)
+}
+
+async fn write_direct(
+    tx: &Transaction<'_>,
+    items: &[Outgoing],
+) -> Result<(), tokio_postgres::Error> {
+    for item in items {
+        match item {
+            Outgoing::Job { queue, body } => {
+                tx.execute_typed(
+                    "INSERT INTO job_queue (queue, body) VALUES ($1, $2)",
+                    &[(queue, Type::TEXT), (&body.to_string(), Type::TEXT)],
+                )
+                .await?;
+            }
+            Outgoing::Event(event) => {
+                let payload = serde_json::to_value(event).unwrap_or(Value::Null);
+                tx.execute_typed(
+                    "INSERT INTO outbox (id, kind, topic, payload, published_at) VALUES ($1, 'event', $2, $3, now())",
+                    &[(&Uuid::now_v7(), Type::UUID), (&event.detail_type, Type::TEXT), (&payload, Type::JSONB)],
+                )
+                .await?;
+                for rule in super::bus::RULES
+                    .iter()
+                    .filter(|r| r.detail_types.contains(&event.detail_type.as_str()))
+                {
+                    tx.execute_typed(
+                        "INSERT INTO job_queue (queue, body) VALUES ($1, $2)",
+                        &[
+                            (&rule.queue, Type::TEXT),
+                            (&payload.to_string(), Type::TEXT),
+                        ],
+                    )
+                    .await?;
+                }
+                tracing::info!(event_id = %event.id, detail_type = %event.detail_type, "event published");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The ports the relay publishes to.

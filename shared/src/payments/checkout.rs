@@ -168,7 +168,7 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
                 payment_id: None,
                 failure_reason: Some(reason),
             };
-            let (_, ids) = transactions::apply_report(&tx, base, attempt, &report).await?;
+            let (_, ids) = transactions::apply_report(&tx, app, attempt, &report).await?;
             tx.commit().await?;
             drop(client);
             app.publish(&ids).await;
@@ -321,8 +321,7 @@ pub async fn browser_return(
         .map_err(|e| AppError::GatewayUnavailable(format!("could not confirm the payment: {e}")))?;
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, Scope::System).await?;
-    let (applied, ids) =
-        transactions::apply_report(&tx, &app.config.http.public_base_url, attempt, &report).await?;
+    let (applied, ids) = transactions::apply_report(&tx, app, attempt, &report).await?;
     tx.commit().await?;
     drop(client);
     app.publish(&ids).await;

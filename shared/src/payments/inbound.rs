@@ -82,6 +82,7 @@ pub async fn receive(
         Some(_) => {
             let ids = outbox::write(
                 &tx,
+                app.delivery,
                 &[Outgoing::Job {
                     queue: queues::WEBHOOK_PROCESSOR,
                     body: json!({ "gateway_event_id": id }),
@@ -170,9 +171,7 @@ pub async fn process(app: &App, event_id: Uuid) -> Result<(), AppError> {
                 &[(&attempt.as_uuid(), Type::UUID), (&event.reference, Type::TEXT)],
             )
             .await?;
-            let (applied, written) =
-                transactions::apply_report(&tx, &app.config.http.public_base_url, attempt, report)
-                    .await?;
+            let (applied, written) = transactions::apply_report(&tx, app, attempt, report).await?;
             ids = written;
             let transaction: Uuid = tx
                 .query_typed_one(

@@ -82,9 +82,7 @@ pub async fn run(app: &App) -> Result<MonitorRun, AppError> {
         }
         let mut client = app.db.client().await?;
         let tx = db::begin(&mut client, Scope::System).await?;
-        let (applied, ids) =
-            transactions::apply_report(&tx, &app.config.http.public_base_url, attempt, &report)
-                .await?;
+        let (applied, ids) = transactions::apply_report(&tx, app, attempt, &report).await?;
         if applied == Applied::Unchanged {
             // Still pending: wait another stale period before asking again.
             tx.execute_typed(

@@ -4,6 +4,7 @@
 
 use super::routing::Router;
 use super::status::{TransactionStatus, Transition};
+use crate::app::App;
 use crate::config::PaymentsConfig;
 use crate::error::AppError;
 use crate::gateways::StatusReport;
@@ -270,12 +271,13 @@ pub fn checkout_url(base_url: &str, id: TransactionId) -> String {
 /// gateway order, and the `transaction.created` event, all in `tx` (merchant scope).
 pub async fn create(
     tx: &Transaction<'_>,
+    app: &App,
     router: &dyn Router,
-    base_url: &str,
     merchant: MerchantId,
     mode: Mode,
     payment: NewPayment,
 ) -> Result<(TransactionView, Vec<uuid::Uuid>), AppError> {
+    let base_url = &app.config.http.public_base_url;
     let status: Option<String> = tx
         .query_typed_opt(
             "SELECT status FROM merchants WHERE id = $1",
@@ -339,6 +341,7 @@ pub async fn create(
     let transaction = view(&row, base_url);
     let ids = outbox::write(
         tx,
+        app.delivery,
         &[
             Outgoing::Job {
                 queue: queues::TRANSACTION_PROCESSOR,
@@ -469,10 +472,11 @@ pub enum Applied {
 /// the state machine; writes the matching domain event to the outbox. Returns the outbox ids.
 pub async fn apply_report(
     tx: &Transaction<'_>,
-    base_url: &str,
+    app: &App,
     attempt: AttemptId,
     report: &StatusReport,
 ) -> Result<(Applied, Vec<uuid::Uuid>), AppError> {
+    let base_url = &app.config.http.public_base_url;
     let row = tx
         .query_typed_opt(
             "SELECT t.id, t.status, t.merchant_id FROM transaction_attempts a JOIN transactions t ON t.id = a.transaction_id
@@ -519,6 +523,7 @@ pub async fn apply_report(
     let transaction = view(&updated, base_url);
     let ids = outbox::write(
         tx,
+        app.delivery,
         &[Outgoing::Event(event(
             &format!("transaction.{next}"),
             merchant,
