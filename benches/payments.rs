@@ -5,6 +5,8 @@
 //! Run with `scripts/bench` (which builds the release binaries first). Results go to stdout as a
 //! Markdown table for BENCHMARKS.md.
 
+#![allow(clippy::unwrap_used)]
+
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -76,7 +78,16 @@ async fn load(base: &str, key: &str, secret: &str, clients: usize, run: &str) ->
     }
 }
 
-fn pgbench(db_url: &str, clients: usize, key: &str, merchant: &str, script: &Path) -> f64 {
+/// pgbench's transactions per second, p50 and p99 (ms) for the same SQL, from its per-transaction log.
+fn pgbench(
+    db_url: &str,
+    clients: usize,
+    key: &str,
+    merchant: &str,
+    script: &Path,
+    logs: &Path,
+) -> (f64, f64, f64) {
+    let prefix = logs.join(format!("pgbench_{clients}"));
     let out = Command::new("pgbench")
         .args([
             "-n",
@@ -88,7 +99,9 @@ fn pgbench(db_url: &str, clients: usize, key: &str, merchant: &str, script: &Pat
             "2",
             "-T",
             &SECONDS.to_string(),
+            "-l",
         ])
+        .arg(format!("--log-prefix={}", prefix.display()))
         .arg("-f")
         .arg(script)
         .args([
@@ -108,11 +121,37 @@ fn pgbench(db_url: &str, clients: usize, key: &str, merchant: &str, script: &Pat
         "pgbench failed: {text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    text.lines()
+    let tps = text
+        .lines()
         .find(|l| l.starts_with("tps = "))
         .and_then(|l| l.trim_start_matches("tps = ").split_whitespace().next())
         .and_then(|n| n.parse().ok())
-        .unwrap_or(0.0)
+        .unwrap_or(0.0);
+    // Each log line: client id, transaction number, latency in microseconds, …
+    let mut latencies: Vec<Duration> = Vec::new();
+    for entry in std::fs::read_dir(logs).unwrap().flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(&format!("pgbench_{clients}."))
+        {
+            for line in std::fs::read_to_string(entry.path()).unwrap().lines() {
+                if let Some(us) = line
+                    .split_whitespace()
+                    .nth(2)
+                    .and_then(|v| v.parse::<u64>().ok())
+                {
+                    latencies.push(Duration::from_micros(us));
+                }
+            }
+        }
+    }
+    latencies.sort();
+    (
+        tps,
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+    )
 }
 
 struct Guard(Vec<Child>);
@@ -302,15 +341,10 @@ async fn main() {
     println!("warming up…");
     load(&base, &key, &secret, 8, "warm").await;
     let mut rows = Vec::new();
-    for clients in [8usize, 32] {
+    for clients in [1usize, 8, 32] {
         let api = load(&base, &key, &secret, clients, &format!("c{clients}")).await;
-        let sql = pgbench(
-            &app_url,
-            clients,
-            &key,
-            &merchant_uuid,
-            &root.join("benches/sql/pay.sql"),
-        );
+        let script = root.join("benches/sql/pay.sql");
+        let sql = pgbench(&app_url, clients, &key, &merchant_uuid, &script, &state);
         rows.push((clients, api, sql));
     }
 
@@ -329,18 +363,20 @@ async fn main() {
     };
 
     println!(
-        "\n| clients | API payments/s | p50 ms | p99 ms | errors | pgbench same SQL tps | API / pgbench |"
+        "\n| clients | API payments/s | API p50 ms | API p99 ms | errors | pgbench tps (same SQL) | pgbench p50 ms | pgbench p99 ms | API / pgbench |"
     );
-    println!("|---|---|---|---|---|---|---|");
-    for (clients, api, sql) in &rows {
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (clients, api, (tps, p50, p99)) in &rows {
         println!(
-            "| {clients} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.0} % |",
+            "| {clients} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.2} | {:.2} | {:.0} % |",
             api.tps,
             api.p50,
             api.p99,
             api.errors,
-            sql,
-            100.0 * api.tps / sql
+            tps,
+            p50,
+            p99,
+            100.0 * api.tps / tps
         );
     }
     match lambda {

@@ -3,7 +3,6 @@
 //! SQS tests in `aws.rs`; with the PostgreSQL queue the job is written in the same transaction.)
 
 use crate::support::*;
-use reqwest::StatusCode;
 use shared::jobs::{JobQueue, Message, queues};
 use std::time::Duration;
 
