@@ -24,15 +24,19 @@ UNION ALL
 SELECT a.id, a.provider, 1, 0 FROM gateway_accounts a
  WHERE 'test' = 'test' AND a.provider = 'sandbox' AND a.ownership = 'platform' AND a.status = 'active'
 ORDER BY 3, 4, 1 LIMIT 1 \gset acc_
-INSERT INTO transactions (id, merchant_id, mode, order_id, amount, currency, customer_name, customer_email,
-    customer_phone, description, return_url, notes, expires_at)
-VALUES (:txn::uuid, :merchant::uuid, 'test', 'bench-' || :txn::text, 49900, 'INR', 'Asha Verma', 'asha@example.in',
-    '+919812345678', 'Masala chai x 2', 'https://shop.example.in/done', '{"cart":"42"}', now() + make_interval(secs => 1800))
-RETURNING id, order_id, status, amount, currency, mode, customer_name, customer_email, customer_phone, description,
-    return_url, notes, failure_reason, created_at, expires_at, updated_at, merchant_id;
-INSERT INTO transaction_attempts (id, transaction_id, merchant_id, mode, gateway_account_id, provider)
-VALUES (:att::uuid, :txn::uuid, :merchant::uuid, 'test', :acc_id::uuid, :acc_provider);
-INSERT INTO job_queue (queue, body) VALUES ('bench-sink', '{"attempt_id":"' || :att::text || '"}');
-INSERT INTO outbox (id, kind, topic, payload, published_at) VALUES (:o2::uuid, 'event', 'transaction.created',
-    '{"id":"evt","detail_type":"transaction.created","time":"2026-11-29T00:00:00Z","detail":{}}', now());
+WITH t AS (
+    INSERT INTO transactions (id, merchant_id, mode, order_id, amount, currency, customer_name, customer_email,
+        customer_phone, description, return_url, notes, expires_at)
+    VALUES (:txn::uuid, :merchant::uuid, 'test', 'bench-' || :txn::text, 49900, 'INR', 'Asha Verma', 'asha@example.in',
+        '+919812345678', 'Masala chai x 2', 'https://shop.example.in/done', '{"cart":"42"}', now() + make_interval(secs => 1800))
+    RETURNING id, order_id, status, amount, currency, mode, customer_name, customer_email, customer_phone, description,
+        return_url, notes, failure_reason, created_at, expires_at, updated_at, merchant_id),
+a AS (
+    INSERT INTO transaction_attempts (id, transaction_id, merchant_id, mode, gateway_account_id, provider)
+    SELECT :att::uuid, t.id, t.merchant_id, t.mode, :acc_id::uuid, :acc_provider FROM t)
+SELECT * FROM t;
+WITH jobs AS (INSERT INTO job_queue (queue, body) SELECT * FROM unnest(ARRAY['bench-sink'], ARRAY['{"attempt_id":"' || :att::text || '"}']))
+INSERT INTO outbox (id, kind, topic, payload, published_at)
+SELECT id, 'event', topic, payload, now() FROM unnest(ARRAY[:o2::uuid], ARRAY['transaction.created'],
+    ARRAY['{"id":"evt","detail_type":"transaction.created","time":"2026-11-29T00:00:00Z","detail":{}}'::jsonb]) AS e(id, topic, payload);
 COMMIT;

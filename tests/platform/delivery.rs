@@ -3,7 +3,7 @@
 //! SQS tests in `aws.rs`; with the PostgreSQL queue the job is written in the same transaction.)
 
 use crate::support::*;
-use shared::jobs::{JobQueue, Message, queues};
+use shared::jobs::{Message, queues};
 use std::time::Duration;
 
 async fn queued(app: &TestApp, queue: &str) -> i64 {

@@ -78,39 +78,44 @@ async fn write_direct(
     tx: &Transaction<'_>,
     items: &[Outgoing],
 ) -> Result<(), tokio_postgres::Error> {
+    let (mut queues, mut bodies) = (Vec::new(), Vec::new());
+    let (mut ids, mut topics, mut payloads) = (Vec::new(), Vec::new(), Vec::new());
     for item in items {
         match item {
             Outgoing::Job { queue, body } => {
-                tx.execute_typed(
-                    "INSERT INTO job_queue (queue, body) VALUES ($1, $2)",
-                    &[(queue, Type::TEXT), (&body.to_string(), Type::TEXT)],
-                )
-                .await?;
+                queues.push(queue.to_string());
+                bodies.push(body.to_string());
             }
             Outgoing::Event(event) => {
                 let payload = serde_json::to_value(event).unwrap_or(Value::Null);
-                tx.execute_typed(
-                    "INSERT INTO outbox (id, kind, topic, payload, published_at) VALUES ($1, 'event', $2, $3, now())",
-                    &[(&Uuid::now_v7(), Type::UUID), (&event.detail_type, Type::TEXT), (&payload, Type::JSONB)],
-                )
-                .await?;
                 for rule in super::bus::RULES
                     .iter()
                     .filter(|r| r.detail_types.contains(&event.detail_type.as_str()))
                 {
-                    tx.execute_typed(
-                        "INSERT INTO job_queue (queue, body) VALUES ($1, $2)",
-                        &[
-                            (&rule.queue, Type::TEXT),
-                            (&payload.to_string(), Type::TEXT),
-                        ],
-                    )
-                    .await?;
+                    queues.push(rule.queue.to_string());
+                    bodies.push(payload.to_string());
                 }
+                ids.push(Uuid::now_v7());
+                topics.push(event.detail_type.clone());
+                payloads.push(payload);
                 tracing::info!(event_id = %event.id, detail_type = %event.detail_type, "event published");
             }
         }
     }
+    // Every job and event in one statement, whatever their number.
+    tx.execute_typed(
+        "WITH jobs AS (INSERT INTO job_queue (queue, body) SELECT * FROM unnest($1::text[], $2::text[]))
+         INSERT INTO outbox (id, kind, topic, payload, published_at)
+         SELECT id, 'event', topic, payload, now() FROM unnest($3::uuid[], $4::text[], $5::jsonb[]) AS e(id, topic, payload)",
+        &[
+            (&queues, Type::TEXT_ARRAY),
+            (&bodies, Type::TEXT_ARRAY),
+            (&ids, Type::UUID_ARRAY),
+            (&topics, Type::TEXT_ARRAY),
+            (&payloads, Type::JSONB_ARRAY),
+        ],
+    )
+    .await?;
     Ok(())
 }
 

@@ -293,13 +293,20 @@ pub async fn create(
     let route = router.choose(tx, merchant, mode, payment.amount).await?;
     let id = TransactionId::generate();
     let notes = serde_json::to_value(&payment.notes).unwrap_or_else(|_| json!({}));
+    let attempt = AttemptId::generate();
+    // One statement for both rows: fewer round trips on the hottest path.
     let inserted = tx
         .query_typed_one(
             &format!(
-                "INSERT INTO transactions (id, merchant_id, mode, order_id, amount, currency, customer_name, customer_email,
-                     customer_phone, description, return_url, notes, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now() + make_interval(secs => $13))
-                 RETURNING {COLUMNS}"
+                "WITH t AS (
+                     INSERT INTO transactions (id, merchant_id, mode, order_id, amount, currency, customer_name, customer_email,
+                         customer_phone, description, return_url, notes, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now() + make_interval(secs => $13))
+                     RETURNING {COLUMNS}),
+                 a AS (
+                     INSERT INTO transaction_attempts (id, transaction_id, merchant_id, mode, gateway_account_id, provider)
+                     SELECT $14, t.id, t.merchant_id, t.mode, $15, $16 FROM t)
+                 SELECT * FROM t"
             ),
             &[
                 (&id.as_uuid(), Type::UUID),
@@ -315,6 +322,9 @@ pub async fn create(
                 (&payment.return_url, Type::TEXT),
                 (&notes, Type::JSONB),
                 (&(payment.expires_in as f64), Type::FLOAT8),
+                (&attempt.as_uuid(), Type::UUID),
+                (&route.account.as_uuid(), Type::UUID),
+                (&route.provider, Type::TEXT),
             ],
         )
         .await;
@@ -324,20 +334,6 @@ pub async fn create(
         }
         other => other?,
     };
-    let attempt = AttemptId::generate();
-    tx.execute_typed(
-        "INSERT INTO transaction_attempts (id, transaction_id, merchant_id, mode, gateway_account_id, provider)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        &[
-            (&attempt.as_uuid(), Type::UUID),
-            (&id.as_uuid(), Type::UUID),
-            (&merchant.as_uuid(), Type::UUID),
-            (&mode.as_str(), Type::TEXT),
-            (&route.account.as_uuid(), Type::UUID),
-            (&route.provider, Type::TEXT),
-        ],
-    )
-    .await?;
     let transaction = view(&row, base_url);
     let ids = outbox::write(
         tx,
