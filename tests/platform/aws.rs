@@ -157,14 +157,8 @@ async fn a_test_payment_succeeds_end_to_end_through_sqs_and_eventbridge() {
     // The job went to SQS, not to the PostgreSQL queue.
     assert_eq!(app.db.count("job_queue").await, 0);
     app.drain().await;
-    let (_, txn) = app
-        .get_with_key(
-            &format!("/api/v1/transactions/{id}"),
-            &m.client_key,
-            &m.client_secret,
-        )
-        .await;
-    assert_eq!(txn["data"]["status"], "succeeded", "{txn}");
+    let txn = app.transaction(&m, &id).await;
+    assert_eq!(txn["status"], "succeeded", "{txn}");
     let events = aws.observed_events().await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["detail-type"], "transaction.succeeded");
@@ -227,14 +221,8 @@ async fn the_same_sqs_message_delivered_three_times_is_applied_once() {
         .await
         .unwrap();
     app.drain().await;
-    let (_, txn) = app
-        .get_with_key(
-            &format!("/api/v1/transactions/{id}"),
-            &m.client_key,
-            &m.client_secret,
-        )
-        .await;
-    assert_eq!(txn["data"]["status"], "succeeded");
+    let txn = app.transaction(&m, &id).await;
+    assert_eq!(txn["status"], "succeeded");
     let succeeded: i64 = app
         .db
         .owner()
@@ -288,14 +276,8 @@ async fn a_failing_handler_sends_the_message_to_the_dead_letter_queue() {
         .unwrap();
     assert_eq!(dead.len(), 1, "the message is in the dead-letter queue");
     assert!(dead[0].body.contains("attempt_id"));
-    let (_, txn) = app
-        .get_with_key(
-            &format!("/api/v1/transactions/{id}"),
-            &m.client_key,
-            &m.client_secret,
-        )
-        .await;
-    assert_eq!(txn["data"]["status"], "created", "nothing half-written");
+    let txn = app.transaction(&m, &id).await;
+    assert_eq!(txn["status"], "created", "nothing half-written");
 }
 
 #[tokio::test]
@@ -350,12 +332,6 @@ async fn the_sweeper_publishes_what_a_failed_relay_left_behind() {
         .get(0);
     assert_eq!(left, 0);
     app.drain().await;
-    let (_, txn) = app
-        .get_with_key(
-            &format!("/api/v1/transactions/{id}"),
-            &m.client_key,
-            &m.client_secret,
-        )
-        .await;
-    assert_eq!(txn["data"]["status"], "succeeded", "{txn}");
+    let txn = app.transaction(&m, &id).await;
+    assert_eq!(txn["status"], "succeeded", "{txn}");
 }

@@ -51,15 +51,9 @@ async fn a_handler_that_keeps_failing_dead_letters_and_writes_nothing() {
     );
     assert_eq!(dead[0].receive_count, 3);
     assert_eq!(queued(&app, queues::TRANSACTION_PROCESSOR).await, 0);
-    let (_, txn) = app
-        .get_with_key(
-            &format!("/api/v1/transactions/{id}"),
-            &m.client_key,
-            &m.client_secret,
-        )
-        .await;
-    assert_eq!(txn["data"]["status"], "created", "nothing half-written");
-    assert!(txn["data"]["attempts"][0]["gateway_reference"].is_null());
+    let txn = app.transaction(&m, &id).await;
+    assert_eq!(txn["status"], "created", "nothing half-written");
+    assert!(txn["attempts"][0]["gateway_reference"].is_null());
 }
 
 #[tokio::test]

@@ -11,14 +11,8 @@ async fn open_payment(app: &TestApp, m: &Merchant, order_id: &str) -> (String, S
     let (_, body) = app.pay(m, &payment(order_id, 10_000, false), None).await;
     let id = body["data"]["id"].as_str().unwrap().to_string();
     app.drain().await;
-    let (_, txn) = app
-        .get_with_key(
-            &format!("/api/v1/transactions/{id}"),
-            &m.client_key,
-            &m.client_secret,
-        )
-        .await;
-    let attempt = &txn["data"]["attempts"][0];
+    let txn = app.transaction(&m, &id).await;
+    let attempt = &txn["attempts"][0];
     (
         id,
         attempt["gateway_reference"].as_str().unwrap().to_string(),
@@ -55,14 +49,8 @@ async fn deliver(app: &TestApp, body: &str, signature: Option<String>) -> (Statu
 }
 
 async fn status_of(app: &TestApp, m: &Merchant, id: &str) -> String {
-    let (_, txn) = app
-        .get_with_key(
-            &format!("/api/v1/transactions/{id}"),
-            &m.client_key,
-            &m.client_secret,
-        )
-        .await;
-    txn["data"]["status"].as_str().unwrap().to_string()
+    let txn = app.transaction(&m, &id).await;
+    txn["status"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]

@@ -17,18 +17,6 @@ async fn events(app: &TestApp, detail_type: &str) -> Vec<Value> {
         .collect()
 }
 
-async fn transaction(app: &TestApp, m: &Merchant, id: &str) -> Value {
-    let (status, body) = app
-        .get_with_key(
-            &format!("/api/v1/transactions/{id}"),
-            &m.client_key,
-            &m.client_secret,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["data"].clone()
-}
-
 #[tokio::test]
 async fn a_test_payment_succeeds_end_to_end_through_the_postgres_queue() {
     let app = TestApp::spawn().await;
@@ -72,7 +60,7 @@ async fn a_test_payment_succeeds_end_to_end_through_the_postgres_queue() {
     // The worker creates the sandbox order; the sandbox pays at once (+autopay) and sends its
     // signed webhook; the webhook worker applies it.
     app.drain().await;
-    let txn = transaction(&app, &m, &id).await;
+    let txn = app.transaction(&m, &id).await;
     assert_eq!(txn["status"], "succeeded", "{txn}");
     let attempts = txn["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 1);
@@ -187,7 +175,7 @@ async fn the_customer_pays_on_the_sandbox_page_and_returns_to_the_merchant() {
         merchant.contains(&format!("transaction_id={id}")) && merchant.contains("status=succeeded"),
         "{merchant}"
     );
-    assert_eq!(transaction(&app, &m, &id).await["status"], "succeeded");
+    assert_eq!(app.transaction(&m, &id).await["status"], "succeeded");
 
     // Back on the checkout link, the customer sees the outcome.
     let html = app
@@ -237,8 +225,8 @@ async fn declines_and_cancellations_fail_the_payment() {
         .await
         .unwrap();
     app.drain().await;
-    assert_eq!(transaction(&app, &m, &declined).await["status"], "failed");
-    let txn = transaction(&app, &m, &cancelled).await;
+    assert_eq!(app.transaction(&m, &declined).await["status"], "failed");
+    let txn = app.transaction(&m, &cancelled).await;
     assert_eq!(txn["status"], "failed");
     assert_eq!(txn["failure_reason"], "customer_cancelled");
     assert_eq!(events(&app, "transaction.failed").await.len(), 2);

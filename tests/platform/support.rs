@@ -281,6 +281,19 @@ impl TestApp {
         credentials["webhook_secret"].expose().clone()
     }
 
+    /// `GET /api/v1/transactions/{id}` with the merchant's keys: the transaction with its attempts.
+    pub async fn transaction(&self, m: &Merchant, id: &str) -> Value {
+        let (status, body) = self
+            .get_with_key(
+                &format!("/api/v1/transactions/{id}"),
+                &m.client_key,
+                &m.client_secret,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["data"].clone()
+    }
+
     /// `POST /api/v1/pay` with a merchant's keys and an optional idempotency key.
     pub async fn pay(&self, m: &Merchant, body: &Value, key: Option<&str>) -> (StatusCode, Value) {
         let mut request = self
