@@ -4,6 +4,7 @@
 
 use crate::crypto::cipher::{KeyRing, Sealed};
 use crate::error::AppError;
+use crate::gateways::Account;
 use crate::ids::{GatewayAccountId, MerchantId};
 use crate::mode::Mode;
 use crate::secret::Secret;
@@ -95,33 +96,51 @@ pub async fn create(
     Ok(id)
 }
 
-/// Opens an account's credentials.
-pub async fn credentials(
+/// An account with its credentials opened, for a gateway call.
+pub async fn open(
     tx: &Transaction<'_>,
     keys: &KeyRing,
     id: GatewayAccountId,
-) -> Result<Credentials, AppError> {
+) -> Result<Account, AppError> {
     let row = tx
         .query_typed_opt(
-            "SELECT credentials_key_id, credentials_nonce, credentials_ciphertext FROM gateway_accounts WHERE id = $1",
+            "SELECT environment, credentials_key_id, credentials_nonce, credentials_ciphertext FROM gateway_accounts WHERE id = $1",
             &[(&id.as_uuid(), Type::UUID)],
         )
         .await?
         .ok_or(AppError::NotFound("gateway account"))?;
-    let nonce: &[u8] = row.get(1);
+    let nonce: &[u8] = row.get(2);
     let sealed = Sealed {
-        key_id: row.get(0),
+        key_id: row.get(1),
         nonce: nonce
             .try_into()
             .map_err(|_| AppError::Internal("stored nonce has the wrong length".into()))?,
-        ciphertext: row.get(2),
+        ciphertext: row.get(3),
     };
     let plain = keys
         .open(&sealed, &aad(id))
         .map_err(|e| AppError::Internal(format!("gateway account {id}: {e}")))?;
     let map: BTreeMap<String, String> = serde_json::from_slice(&plain)
         .map_err(|e| AppError::Internal(format!("gateway account {id}: {e}")))?;
-    Ok(map.into_iter().map(|(k, v)| (k, Secret::new(v))).collect())
+    let environment = if row.get::<_, &str>(0) == "live" {
+        Mode::Live
+    } else {
+        Mode::Test
+    };
+    Ok(Account {
+        id,
+        environment,
+        credentials: map.into_iter().map(|(k, v)| (k, Secret::new(v))).collect(),
+    })
+}
+
+/// Opens an account's credentials.
+pub async fn credentials(
+    tx: &Transaction<'_>,
+    keys: &KeyRing,
+    id: GatewayAccountId,
+) -> Result<Credentials, AppError> {
+    Ok(open(tx, keys, id).await?.credentials)
 }
 
 /// Adds an account to a merchant's routing pool at `priority` (lower is tried first).

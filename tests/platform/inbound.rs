@@ -11,7 +11,7 @@ async fn open_payment(app: &TestApp, m: &Merchant, order_id: &str) -> (String, S
     let (_, body) = app.pay(m, &payment(order_id, 10_000, false), None).await;
     let id = body["data"]["id"].as_str().unwrap().to_string();
     app.drain().await;
-    let txn = app.transaction(&m, &id).await;
+    let txn = app.transaction(m, &id).await;
     let attempt = &txn["attempts"][0];
     (
         id,
@@ -49,7 +49,7 @@ async fn deliver(app: &TestApp, body: &str, signature: Option<String>) -> (Statu
 }
 
 async fn status_of(app: &TestApp, m: &Merchant, id: &str) -> String {
-    let txn = app.transaction(&m, &id).await;
+    let txn = app.transaction(m, id).await;
     txn["status"].as_str().unwrap().to_string()
 }
 

@@ -13,39 +13,12 @@ use crate::gateways::{
 };
 use crate::html::{escape, page, rupees};
 use crate::ids::{AttemptId, GatewayAccountId, TransactionId};
-use crate::mode::Mode;
 use crate::money::Currency;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tokio_postgres::Transaction;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
-
-/// Loads an account with its credentials opened.
-pub async fn load_account(
-    tx: &Transaction<'_>,
-    app: &App,
-    id: GatewayAccountId,
-) -> Result<Account, AppError> {
-    let row = tx
-        .query_typed_one(
-            "SELECT environment FROM gateway_accounts WHERE id = $1",
-            &[(&id.as_uuid(), Type::UUID)],
-        )
-        .await?;
-    let environment = if row.get::<_, &str>(0) == "live" {
-        Mode::Live
-    } else {
-        Mode::Test
-    };
-    let credentials = gateway_accounts::credentials(tx, &app.config.encryption, id).await?;
-    Ok(Account {
-        id,
-        environment,
-        credentials,
-    })
-}
 
 fn gateway(app: &App, provider: &str) -> Result<Arc<dyn Gateway>, AppError> {
     app.gateways
@@ -95,7 +68,12 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
         .ok_or(AppError::NotFound("attempt"))?;
     let provider: String = row.get(0);
     let gateway = gateway(app, &provider)?;
-    let account = load_account(&tx, app, GatewayAccountId::from_uuid(row.get(1))).await?;
+    let account = gateway_accounts::open(
+        &tx,
+        &app.config.encryption,
+        GatewayAccountId::from_uuid(row.get(1)),
+    )
+    .await?;
     if let Some(reference) = row.get::<_, Option<String>>(2) {
         tx.commit().await?;
         return Ok(OrderState::Ready(Ordered {

@@ -2,11 +2,11 @@
 //! account of the provider, failing closed), stores the event once by the provider's event id and
 //! queues it; `process` applies it through the state machine, at most once.
 
-use super::checkout::load_account;
 use super::transactions::{self, Applied};
 use crate::app::App;
 use crate::db::{self, Scope};
 use crate::error::{AppError, AuthFailure};
+use crate::gateway_accounts;
 use crate::ids::{AttemptId, GatewayAccountId};
 use crate::jobs::outbox::{self, Outgoing};
 use crate::jobs::queues;
@@ -45,7 +45,12 @@ pub async fn receive(
         .await?;
     let mut verified = None;
     for row in accounts {
-        let account = load_account(&tx, app, GatewayAccountId::from_uuid(row.get(0))).await?;
+        let account = gateway_accounts::open(
+            &tx,
+            &app.config.encryption,
+            GatewayAccountId::from_uuid(row.get(0)),
+        )
+        .await?;
         if gateway.verify_webhook(&account, headers, body) {
             verified = Some(account.id);
             break;

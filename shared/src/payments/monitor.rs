@@ -2,12 +2,12 @@
 //! expires payments past their expiry. It never guesses: a payment whose gateway cannot be asked
 //! stays as it is until the next run.
 
-use super::checkout::load_account;
 use super::status::TransactionStatus;
 use super::transactions::{self, Applied};
 use crate::app::App;
 use crate::db::{self, Scope};
 use crate::error::AppError;
+use crate::gateway_accounts;
 use crate::gateways::StatusReport;
 use crate::ids::{AttemptId, GatewayAccountId};
 use serde::Serialize;
@@ -117,7 +117,7 @@ async fn ask(
     let account = {
         let mut client = app.db.client().await?;
         let tx = db::begin(&mut client, Scope::System).await?;
-        let account = load_account(&tx, app, account).await?;
+        let account = gateway_accounts::open(&tx, &app.config.encryption, account).await?;
         tx.commit().await?;
         account
     };
