@@ -177,7 +177,7 @@ mod tests {
             Some(Mode::Test)
         );
         assert_eq!(
-            well_formed_key("lsp_live_abcdefghijklmnopqrstuvwx"),
+            well_formed_key(&format!("lsp_live_{}", "x".repeat(24))),
             Some(Mode::Live)
         );
         assert_eq!(well_formed_key("lsp_live_abc"), None);
