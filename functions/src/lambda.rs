@@ -42,17 +42,25 @@ pub async fn run_worker(name: &'static str) -> Result<(), Error> {
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<SqsEvent>| {
             let app = app.clone();
-            async move {
-                let messages = event.payload.records.into_iter().map(message).collect();
-                let mut response = SqsBatchResponse::default();
-                for id in handler(app, messages).await {
-                    response.add_failure(id);
-                }
-                Ok::<_, Infallible>(response)
-            }
+            async move { Ok::<_, Infallible>(handle_sqs_batch(handler, app, event.payload).await) }
         },
     ))
     .await
+}
+
+/// One SQS batch through a worker: the failed messages are reported by id, so SQS redelivers
+/// only those (partial batch failure).
+pub async fn handle_sqs_batch(
+    handler: registry::WorkerHandler,
+    app: Arc<App>,
+    event: SqsEvent,
+) -> SqsBatchResponse {
+    let messages = event.records.into_iter().map(message).collect();
+    let mut response = SqsBatchResponse::default();
+    for id in handler(app, messages).await {
+        response.add_failure(id);
+    }
+    response
 }
 
 fn message(record: aws_lambda_events::sqs::SqsMessage) -> Message {

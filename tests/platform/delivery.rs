@@ -175,3 +175,42 @@ async fn the_same_message_delivered_three_times_is_applied_once() {
     assert_eq!(succeeded, 1, "one transition, one event");
     assert_eq!(queued(&app, queues::WEBHOOK_PROCESSOR).await, 0);
 }
+
+#[tokio::test]
+async fn a_lambda_worker_reports_only_the_failed_messages_of_an_sqs_batch() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Batch Shop").await;
+    let (_, body) = app
+        .pay(&m, &payment("order-batch", 10_000, true), None)
+        .await;
+    let id = body["data"]["id"].as_str().unwrap().to_string();
+    let attempt = app.transaction(&m, &id).await["attempts"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The sample event's message names an attempt that does not exist; add one that does.
+    let mut event: serde_json::Value =
+        serde_json::from_str(include_str!("../../events/transaction-processor.json")).unwrap();
+    let mut good = event["Records"][0].clone();
+    good["messageId"] = serde_json::json!("good-message");
+    good["body"] = serde_json::json!(serde_json::json!({ "attempt_id": attempt }).to_string());
+    event["Records"].as_array_mut().unwrap().push(good);
+    let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_value(event).unwrap();
+    let functions::registry::Trigger::Worker { handler, .. } =
+        functions::registry::find("transaction-processor")
+            .unwrap()
+            .trigger
+    else {
+        panic!("transaction-processor is a worker");
+    };
+    let response = functions::lambda::handle_sqs_batch(handler, app.app.clone(), event).await;
+    let wire = serde_json::to_value(&response).unwrap();
+    assert_eq!(
+        wire,
+        serde_json::json!({ "batchItemFailures": [{ "itemIdentifier": "00000001-0000-4000-8000-000000000000" }] })
+    );
+    // The good message did its work: the order exists and the sandbox paid it.
+    app.drain().await;
+    assert_eq!(app.transaction(&m, &id).await["status"], "succeeded");
+}
