@@ -5,7 +5,7 @@ use crate::context::RequestContext;
 use http::StatusCode;
 use shared::auth::Principal;
 use shared::db;
-use shared::http::ApiResponse;
+use shared::http::{ApiResponse, body};
 use shared::payments::idempotency;
 use shared::payments::routing::PriorityRouter;
 use shared::payments::transactions::{self, PayRequest};
@@ -14,9 +14,10 @@ use std::sync::Arc;
 
 /// Creates a payment and answers with its `checkout_url`.
 pub async fn create(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
+    let principal = ctx.principal()?;
     let Principal::Merchant {
         merchant_id, mode, ..
-    } = ctx.principal()?
+    } = principal
     else {
         return Err(AppError::Forbidden("Payments are created by merchants"));
     };
@@ -25,12 +26,13 @@ pub async fn create(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, A
         idempotency::check_key(key)?;
     }
     // Validation failures are answered before the key is touched, so they are never stored.
+    // Parsed once: the document is both the request and the idempotency fingerprint's input.
     let raw: serde_json::Value = ctx.body()?;
-    let request: PayRequest = ctx.body()?;
+    let request: PayRequest = body::from_value(raw.clone())?;
     let payment = request.validate(&app.config.payments, mode)?;
 
     let mut client = app.db.client().await?;
-    let tx = db::begin(&mut client, ctx.principal()?.scope()).await?;
+    let tx = db::begin(&mut client, principal.scope()).await?;
     let claim = match &key {
         Some(key) => match idempotency::claim(
             &tx,

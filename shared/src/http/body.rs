@@ -30,12 +30,7 @@ pub fn parse<T: DeserializeOwned>(request: &ApiRequest) -> Result<T, AppError> {
                     ),
                 )
             })?;
-            // Derived structs also accept arrays (fields by position); requests are objects only.
-            if !value.is_object() {
-                return Err(AppError::field("body", "must be a JSON object"));
-            }
-            serde_path_to_error::deserialize(value)
-                .map_err(|e| field_error(e.path().to_string(), &e.inner().to_string()))
+            from_value(value)
         }
         "application/x-www-form-urlencoded" => parse_form(&request.body, "body"),
         other => Err(AppError::field(
@@ -45,6 +40,17 @@ pub fn parse<T: DeserializeOwned>(request: &ApiRequest) -> Result<T, AppError> {
             ),
         )),
     }
+}
+
+/// Turns an already-parsed JSON body into `T`, with the same field-level errors as [`parse`]
+/// (for handlers that also need the raw document, such as idempotency fingerprints).
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, AppError> {
+    // Derived structs also accept arrays (fields by position); requests are objects only.
+    if !value.is_object() {
+        return Err(AppError::field("body", "must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| field_error(e.path().to_string(), &e.inner().to_string()))
 }
 
 /// Parses the query string as `T` (unknown parameters are errors when `T` denies them).

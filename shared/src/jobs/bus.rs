@@ -37,6 +37,15 @@ pub struct Rule {
 /// events are published (and kept in the outbox) with no subscriber.
 pub static RULES: &[Rule] = &[];
 
+/// The queues whose rules match `detail_type`: the one place the rules are read, by the local
+/// bus and by the in-transaction delivery of the PostgreSQL backend.
+pub fn subscribers(detail_type: &str) -> impl Iterator<Item = &'static str> + '_ {
+    RULES
+        .iter()
+        .filter(move |r| r.detail_types.contains(&detail_type))
+        .map(|r| r.queue)
+}
+
 /// Publishes domain events.
 #[async_trait]
 pub trait EventBus: Send + Sync {
@@ -59,13 +68,13 @@ impl LocalBus {
 #[async_trait]
 impl EventBus for LocalBus {
     async fn publish(&self, events: &[DomainEvent]) -> Result<(), QueueError> {
-        for rule in RULES {
-            let bodies: Vec<String> = events
-                .iter()
-                .filter(|e| rule.detail_types.contains(&e.detail_type.as_str()))
-                .filter_map(|e| serde_json::to_string(e).ok())
-                .collect();
-            self.queue.send(rule.queue, &bodies, Duration::ZERO).await?;
+        for event in events {
+            let body = serde_json::to_string(event).map_err(|e| QueueError::new("bus", e))?;
+            for queue in subscribers(&event.detail_type) {
+                self.queue
+                    .send(queue, std::slice::from_ref(&body), Duration::ZERO)
+                    .await?;
+            }
         }
         for event in events {
             tracing::info!(event_id = %event.id, detail_type = %event.detail_type, "event published");

@@ -88,11 +88,8 @@ async fn write_direct(
             }
             Outgoing::Event(event) => {
                 let payload = serde_json::to_value(event).unwrap_or(Value::Null);
-                for rule in super::bus::RULES
-                    .iter()
-                    .filter(|r| r.detail_types.contains(&event.detail_type.as_str()))
-                {
-                    queues.push(rule.queue.to_string());
+                for queue in super::bus::subscribers(&event.detail_type) {
+                    queues.push(queue.to_string());
                     bodies.push(payload.to_string());
                 }
                 ids.push(Uuid::now_v7());
