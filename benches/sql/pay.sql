@@ -1,21 +1,30 @@
 -- The statements one `POST /api/v1/pay` executes on the local runner (authentication and rate
 -- limit, then the payment's transaction with its job and event written directly, since with the
 -- PostgreSQL queue the outbox row is the job), for pgbench -M extended as the application role.
--- Variables from -D: key, principal, merchant.
+-- Variables from -D: key, principal, merchant. Where the endpoint sends statements together
+-- (BEGIN with the scope settings in one message; independent statements pipelined), this script
+-- pipelines them too, so both pay the same round trips.
+\startpipeline
 BEGIN;
 SELECT set_config('app.scope', 'system', true), set_config('app.merchant_id', '', true), set_config('app.mode', '', true), set_config('synchronous_commit', 'off', true);
+\endpipeline
 SELECT c.id, c.merchant_id, c.mode, c.secret_hash, m.live_enabled, m.rate_limit_per_minute
   FROM merchant_credentials c JOIN merchants m ON m.id = c.merchant_id
  WHERE c.client_key = :key AND c.revoked_at IS NULL;
+\startpipeline
 INSERT INTO rate_limit_counters AS c (principal, window_start, hits) VALUES (:principal, now(), 1)
 ON CONFLICT (principal) DO UPDATE SET
     hits = CASE WHEN c.window_start > now() - interval '1 minute' THEN least(c.hits, 2147483646) + 1 ELSE 1 END,
     window_start = CASE WHEN c.window_start > now() - interval '1 minute' THEN c.window_start ELSE now() END
 RETURNING hits, window_start + interval '1 minute', now();
 COMMIT;
+\endpipeline
+\startpipeline
 BEGIN;
 SELECT set_config('app.scope', 'merchant', true), set_config('app.merchant_id', :merchant, true), set_config('app.mode', 'test', true), set_config('synchronous_commit', 'on', true),
        gen_random_uuid() AS txn, gen_random_uuid() AS att, gen_random_uuid() AS o2 \gset
+\endpipeline
+\startpipeline
 SELECT status FROM merchants WHERE id = :merchant::uuid;
 SELECT a.id, a.provider, 0 AS rank, p.priority FROM routing_pool_members p
   JOIN gateway_accounts a ON a.id = p.gateway_account_id
@@ -24,6 +33,8 @@ UNION ALL
 SELECT a.id, a.provider, 1, 0 FROM gateway_accounts a
  WHERE 'test' = 'test' AND a.provider = 'sandbox' AND a.ownership = 'platform' AND a.status = 'active'
 ORDER BY 3, 4, 1 LIMIT 1 \gset acc_
+\endpipeline
+\startpipeline
 WITH t AS (
     INSERT INTO transactions (id, merchant_id, mode, order_id, amount, currency, customer_name, customer_email,
         customer_phone, description, return_url, notes, expires_at)
@@ -39,4 +50,5 @@ WITH jobs AS (INSERT INTO job_queue (queue, body) SELECT * FROM unnest(ARRAY['be
 INSERT INTO outbox (id, kind, topic, payload, published_at)
 SELECT id, 'event', topic, payload, now() FROM unnest(ARRAY[:o2::uuid], ARRAY['transaction.created'],
     ARRAY['{"id":"evt","detail_type":"transaction.created","time":"2026-11-29T00:00:00Z","detail":{}}'::jsonb]) AS e(id, topic, payload);
+\endpipeline
 COMMIT;

@@ -1,9 +1,9 @@
 //! The audit log: who did what, to what, with the state before and after. Rows are written in the
 //! same transaction as the change they describe, and the database refuses to alter them.
 
+use crate::db::Transaction;
 use crate::ids::{CredentialId, MerchantId, UserId};
 use serde_json::Value;
-use tokio_postgres::Transaction;
 use tokio_postgres::types::Type;
 
 /// Who acted.

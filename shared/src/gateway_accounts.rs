@@ -3,6 +3,7 @@
 //! four characters are ever shown.
 
 use crate::crypto::cipher::{KeyRing, Sealed};
+use crate::db::Transaction;
 use crate::error::AppError;
 use crate::gateways::Account;
 use crate::ids::{GatewayAccountId, MerchantId};
@@ -10,7 +11,6 @@ use crate::mode::Mode;
 use crate::secret::Secret;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use tokio_postgres::Transaction;
 use tokio_postgres::types::Type;
 
 /// Gateway credentials by field name (`key_id`, `key_secret`, `webhook_secret`, …).

@@ -3,6 +3,7 @@
 
 use crate::audit::{self, AuditContext, AuditEvent};
 use crate::auth::api_keys::{self, IssuedCredential};
+use crate::db::Transaction;
 use crate::error::AppError;
 use crate::http::pagination::{Page, PageRequest};
 use crate::ids::{MerchantId, UserId};
@@ -11,8 +12,8 @@ use crate::users::{self, Role};
 use crate::validation::{FieldErrors, check_length, normalize_email};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
+use tokio_postgres::Row;
 use tokio_postgres::types::Type;
-use tokio_postgres::{Row, Transaction};
 
 /// A merchant as the API shows it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

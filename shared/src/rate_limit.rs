@@ -1,8 +1,9 @@
 //! Request rate limits shared by every instance: one counter row per principal in PostgreSQL,
 //! with a one-minute window that opens at the principal's first request.
 
+use crate::db::{DbError, Transaction};
 use chrono::{DateTime, Utc};
-use tokio_postgres::Transaction;
+use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 
 /// Where a principal stands in its current window.
@@ -36,29 +37,33 @@ impl RateLimitStatus {
     }
 }
 
-/// Counts one request for `principal` and reports the window's state.
-pub async fn hit(
-    tx: &Transaction<'_>,
+// A window lasts a minute from its first request; a request after that opens a new one.
+const HIT: &str = "INSERT INTO rate_limit_counters AS c (principal, window_start, hits)
+     VALUES ($1, now(), 1)
+     ON CONFLICT (principal) DO UPDATE SET
+         hits = CASE WHEN c.window_start > now() - interval '1 minute' THEN least(c.hits, 2147483646) + 1 ELSE 1 END,
+         window_start = CASE WHEN c.window_start > now() - interval '1 minute' THEN c.window_start ELSE now() END
+     RETURNING hits, window_start + interval '1 minute', now()";
+
+/// Counts one request for `principal` as the last statement of `tx`, commits, and reports the
+/// window's state.
+pub async fn hit_and_commit(
+    tx: Transaction<'_>,
     principal: &str,
     limit: u32,
-) -> Result<RateLimitStatus, tokio_postgres::Error> {
-    // A window lasts a minute from its first request; a request after that opens a new one.
+) -> Result<RateLimitStatus, DbError> {
     let row = tx
-        .query_typed_one(
-            "INSERT INTO rate_limit_counters AS c (principal, window_start, hits)
-             VALUES ($1, now(), 1)
-             ON CONFLICT (principal) DO UPDATE SET
-                 hits = CASE WHEN c.window_start > now() - interval '1 minute' THEN least(c.hits, 2147483646) + 1 ELSE 1 END,
-                 window_start = CASE WHEN c.window_start > now() - interval '1 minute' THEN c.window_start ELSE now() END
-             RETURNING hits, window_start + interval '1 minute', now()",
-            &[(&principal, Type::TEXT)],
-        )
+        .commit_after_query_one(HIT, &[(&principal, Type::TEXT)])
         .await?;
+    Ok(status(&row, limit))
+}
+
+fn status(row: &Row, limit: u32) -> RateLimitStatus {
     let used: i32 = row.get(0);
-    Ok(RateLimitStatus {
+    RateLimitStatus {
         limit,
         used: u32::try_from(used).unwrap_or(u32::MAX),
         reset_at: row.get(1),
         now: row.get(2),
-    })
+    }
 }

@@ -10,6 +10,7 @@
 
 use crate::app::App;
 use crate::crypto::{constant_time_eq, random};
+use crate::db::Transaction;
 use crate::db::{self, Scope};
 use crate::error::{AppError, AuthFailure};
 use crate::gateway_accounts::{self, Credentials};
@@ -19,8 +20,8 @@ use crate::ids::GatewayAccountId;
 use crate::validation::FieldErrors;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tokio_postgres::Row;
 use tokio_postgres::types::Type;
-use tokio_postgres::{Row, Transaction};
 use uuid::Uuid;
 
 /// `POST /sandbox/v1/orders`.

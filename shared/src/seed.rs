@@ -6,6 +6,7 @@ use crate::app::App;
 use crate::audit::AuditContext;
 use crate::auth::api_keys;
 use crate::crypto::{password, random};
+use crate::db::Transaction;
 use crate::db::{self, Scope};
 use crate::error::AppError;
 use crate::gateway_accounts::{self, NewGatewayAccount, Ownership};
@@ -15,7 +16,6 @@ use crate::mode::Mode;
 use crate::secret::Secret;
 use crate::users::{self, Role};
 use serde::{Deserialize, Serialize};
-use tokio_postgres::Transaction;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 

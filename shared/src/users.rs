@@ -1,11 +1,11 @@
 //! Dashboard users: operators (`admin`) and merchant staff (`merchant`).
 
 use crate::crypto::password;
+use crate::db::Transaction;
 use crate::error::AppError;
 use crate::ids::{MerchantId, UserId};
 use crate::validation::{FieldErrors, normalize_email};
 use std::str::FromStr;
-use tokio_postgres::Transaction;
 use tokio_postgres::types::Type;
 
 /// What a user may do.

@@ -8,6 +8,7 @@ mod auth;
 mod aws;
 mod browser;
 mod cli;
+mod db;
 mod delivery;
 mod dev_runner;
 mod inbound;

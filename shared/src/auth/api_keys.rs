@@ -4,13 +4,13 @@
 
 use super::{Identified, MerchantActor, Principal};
 use crate::crypto::{constant_time_eq, random, sha256};
+use crate::db::Transaction;
 use crate::error::{AppError, AuthFailure};
 use crate::ids::{CredentialId, MerchantId};
 use crate::mode::Mode;
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio_postgres::Transaction;
 use tokio_postgres::types::Type;
 
 const KEY_BODY_LEN: usize = 24;

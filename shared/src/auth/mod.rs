@@ -165,8 +165,8 @@ pub async fn authenticate(
     let limit = identified
         .rate_limit_override
         .unwrap_or(app.config.rate_limit_per_minute);
-    let status = rate_limit::hit(&tx, &identified.principal.rate_limit_key(), limit).await?;
-    tx.commit().await?;
+    let bucket = identified.principal.rate_limit_key();
+    let status = rate_limit::hit_and_commit(tx, &bucket, limit).await?;
     if status.allowed() {
         Ok((identified.principal, status))
     } else {
@@ -179,8 +179,8 @@ pub async fn meter_anonymous(app: &App, request: &ApiRequest) -> Result<RateLimi
     let key = format!("ip:{}", request.source_ip.as_deref().unwrap_or("unknown"));
     let mut client = app.db.client().await?;
     let tx = db::begin_relaxed(&mut client, Scope::System).await?;
-    let status = rate_limit::hit(&tx, &key, app.config.rate_limit_per_minute).await?;
-    tx.commit().await?;
+    let limit = app.config.rate_limit_per_minute;
+    let status = rate_limit::hit_and_commit(tx, &key, limit).await?;
     if status.allowed() {
         Ok(status)
     } else {

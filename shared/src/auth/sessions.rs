@@ -6,6 +6,7 @@ use super::{Identified, MerchantActor, Principal};
 use crate::app::App;
 use crate::audit::{self, Actor, AuditContext, AuditEvent};
 use crate::crypto::{password, random, sha256};
+use crate::db::Transaction;
 use crate::db::{self, Scope};
 use crate::error::{AppError, AuthFailure};
 use crate::ids::{MerchantId, UserId};
@@ -14,7 +15,6 @@ use crate::users::Role;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
-use tokio_postgres::Transaction;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 

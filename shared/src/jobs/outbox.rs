@@ -4,11 +4,11 @@
 
 use super::bus::{DomainEvent, EventBus};
 use super::{JobQueue, QueueError};
+use crate::db::Transaction;
 use crate::db::{self, Db, Scope};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tokio_postgres::Transaction;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 

@@ -4,11 +4,11 @@
 //! different request is refused; a request that fails validation never stores anything.
 
 use crate::crypto::sha256;
+use crate::db::Transaction;
 use crate::error::AppError;
 use crate::ids::MerchantId;
 use crate::mode::Mode;
 use http::StatusCode;
-use tokio_postgres::Transaction;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 

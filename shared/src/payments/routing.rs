@@ -2,11 +2,11 @@
 //! first enabled, active account of the merchant's pool in the payment's environment); smart
 //! routing and failover replace it behind the same trait.
 
+use crate::db::Transaction;
 use crate::error::AppError;
 use crate::ids::{GatewayAccountId, MerchantId};
 use crate::mode::Mode;
 use async_trait::async_trait;
-use tokio_postgres::Transaction;
 use tokio_postgres::types::Type;
 
 /// The chosen account.

@@ -6,6 +6,7 @@ use super::routing::Router;
 use super::status::{TransactionStatus, Transition};
 use crate::app::App;
 use crate::config::PaymentsConfig;
+use crate::db::Transaction;
 use crate::error::AppError;
 use crate::gateways::StatusReport;
 use crate::http::pagination::{Page, PageRequest};
@@ -20,9 +21,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
-use tokio_postgres::{Row, Transaction};
 use uuid::Uuid;
 
 /// The body of `POST /api/v1/pay`.
@@ -278,84 +279,126 @@ pub async fn create(
     payment: NewPayment,
 ) -> Result<(TransactionView, Vec<uuid::Uuid>), AppError> {
     let base_url = &app.config.http.public_base_url;
-    let status: Option<String> = tx
-        .query_typed_opt(
+    // Statements that do not depend on each other's results are pipelined (sent together, answered
+    // in order): this is the hottest path, and on a busy database each round trip is queued.
+    let merchant_status = async {
+        tx.query_typed_opt(
             "SELECT status FROM merchants WHERE id = $1",
             &[(&merchant.as_uuid(), Type::UUID)],
         )
-        .await?
-        .map(|r| r.get(0));
-    match status.as_deref() {
+        .await
+    };
+    let (status, route) = futures::join!(
+        merchant_status,
+        router.choose(tx, merchant, mode, payment.amount)
+    );
+    match status?.map(|r| r.get::<_, String>(0)).as_deref() {
         Some("active") => {}
         Some(_) => return Err(AppError::MerchantSuspended),
         None => return Err(AppError::NotFound("merchant")),
     }
-    let route = router.choose(tx, merchant, mode, payment.amount).await?;
+    let route = route?;
     let id = TransactionId::generate();
     let notes = serde_json::to_value(&payment.notes).unwrap_or_else(|_| json!({}));
     let attempt = AttemptId::generate();
-    // One statement for both rows: fewer round trips on the hottest path.
-    let inserted = tx
-        .query_typed_one(
-            &format!(
-                "WITH t AS (
-                     INSERT INTO transactions (id, merchant_id, mode, order_id, amount, currency, customer_name, customer_email,
-                         customer_phone, description, return_url, notes, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now() + make_interval(secs => $13))
-                     RETURNING {COLUMNS}),
-                 a AS (
-                     INSERT INTO transaction_attempts (id, transaction_id, merchant_id, mode, gateway_account_id, provider)
-                     SELECT $14, t.id, t.merchant_id, t.mode, $15, $16 FROM t)
-                 SELECT * FROM t"
-            ),
-            &[
-                (&id.as_uuid(), Type::UUID),
-                (&merchant.as_uuid(), Type::UUID),
-                (&mode.as_str(), Type::TEXT),
-                (&payment.order_id, Type::TEXT),
-                (&payment.amount, Type::INT8),
-                (&payment.currency.code(), Type::TEXT),
-                (&payment.customer_name, Type::TEXT),
-                (&payment.customer_email, Type::TEXT),
-                (&payment.customer_phone, Type::TEXT),
-                (&payment.description, Type::TEXT),
-                (&payment.return_url, Type::TEXT),
-                (&notes, Type::JSONB),
-                (&(payment.expires_in as f64), Type::FLOAT8),
-                (&attempt.as_uuid(), Type::UUID),
-                (&route.account.as_uuid(), Type::UUID),
-                (&route.provider, Type::TEXT),
-            ],
-        )
-        .await;
+    let created = event(
+        "transaction.created",
+        merchant,
+        EventSubject {
+            id,
+            order_id: &payment.order_id,
+            status: TransactionStatus::Created,
+            amount: payment.amount,
+            currency: payment.currency.code(),
+            mode,
+        },
+    );
+    let outgoing = [
+        Outgoing::Job {
+            queue: queues::TRANSACTION_PROCESSOR,
+            body: json!({ "attempt_id": attempt }),
+        },
+        Outgoing::Event(created),
+    ];
+    // One statement for both rows, pipelined with the one for the job and the event. Should the
+    // insert fail, PostgreSQL refuses the rest of the transaction and its error is the one seen.
+    let insert = async {
+        tx.query_typed_one(
+        &format!(
+            "WITH t AS (
+                 INSERT INTO transactions (id, merchant_id, mode, order_id, amount, currency, customer_name, customer_email,
+                     customer_phone, description, return_url, notes, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now() + make_interval(secs => $13))
+                 RETURNING {COLUMNS}),
+             a AS (
+                 INSERT INTO transaction_attempts (id, transaction_id, merchant_id, mode, gateway_account_id, provider)
+                 SELECT $14, t.id, t.merchant_id, t.mode, $15, $16 FROM t)
+             SELECT * FROM t"
+        ),
+        &[
+            (&id.as_uuid(), Type::UUID),
+            (&merchant.as_uuid(), Type::UUID),
+            (&mode.as_str(), Type::TEXT),
+            (&payment.order_id, Type::TEXT),
+            (&payment.amount, Type::INT8),
+            (&payment.currency.code(), Type::TEXT),
+            (&payment.customer_name, Type::TEXT),
+            (&payment.customer_email, Type::TEXT),
+            (&payment.customer_phone, Type::TEXT),
+            (&payment.description, Type::TEXT),
+            (&payment.return_url, Type::TEXT),
+            (&notes, Type::JSONB),
+            (&(payment.expires_in as f64), Type::FLOAT8),
+            (&attempt.as_uuid(), Type::UUID),
+            (&route.account.as_uuid(), Type::UUID),
+            (&route.provider, Type::TEXT),
+        ],
+    )
+        .await
+    };
+    let (inserted, written) = futures::join!(insert, outbox::write(tx, app.delivery, &outgoing));
     let row = match inserted {
         Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
             return Err(AppError::DuplicateOrderId);
         }
         other => other?,
     };
-    let transaction = view(&row, base_url);
-    let ids = outbox::write(
-        tx,
-        app.delivery,
-        &[
-            Outgoing::Job {
-                queue: queues::TRANSACTION_PROCESSOR,
-                body: json!({ "attempt_id": attempt }),
-            },
-            Outgoing::Event(event("transaction.created", merchant, &transaction)),
-        ],
-    )
-    .await?;
-    Ok((transaction, ids))
+    let ids = written?;
+    Ok((view(&row, base_url), ids))
+}
+
+/// What a transaction's domain event says about it.
+#[derive(Debug, Clone, Copy)]
+pub struct EventSubject<'a> {
+    /// The transaction.
+    pub id: TransactionId,
+    /// The merchant's reference.
+    pub order_id: &'a str,
+    /// Its status after the change the event reports.
+    pub status: TransactionStatus,
+    /// Paise.
+    pub amount: i64,
+    /// ISO code.
+    pub currency: &'a str,
+    /// Test or live.
+    pub mode: Mode,
+}
+
+impl<'a> From<&'a TransactionView> for EventSubject<'a> {
+    fn from(t: &'a TransactionView) -> Self {
+        EventSubject {
+            id: t.id,
+            order_id: &t.order_id,
+            status: t.status,
+            amount: t.amount,
+            currency: &t.currency,
+            mode: t.mode,
+        }
+    }
 }
 
 /// A domain event about a transaction.
-pub fn event(
-    detail_type: &str,
-    merchant: MerchantId,
-    transaction: &TransactionView,
-) -> DomainEvent {
+pub fn event(detail_type: &str, merchant: MerchantId, subject: EventSubject<'_>) -> DomainEvent {
     DomainEvent {
         id: format!("evt_{}", Uuid::now_v7().simple()),
         detail_type: detail_type.to_string(),
@@ -363,8 +406,8 @@ pub fn event(
         detail: json!({
             "merchant_id": merchant,
             "transaction": {
-                "id": transaction.id, "order_id": transaction.order_id, "status": transaction.status,
-                "amount": transaction.amount, "currency": transaction.currency, "mode": transaction.mode,
+                "id": subject.id, "order_id": subject.order_id, "status": subject.status,
+                "amount": subject.amount, "currency": subject.currency, "mode": subject.mode,
             },
         }),
     }
@@ -523,7 +566,7 @@ pub async fn apply_report(
         &[Outgoing::Event(event(
             &format!("transaction.{next}"),
             merchant,
-            &transaction,
+            EventSubject::from(&transaction),
         ))],
     )
     .await?;
