@@ -84,6 +84,7 @@ fn pgbench(
     clients: usize,
     key: &str,
     merchant: &str,
+    account: &str,
     script: &Path,
     logs: &Path,
 ) -> (f64, f64, f64) {
@@ -92,7 +93,7 @@ fn pgbench(
         .args([
             "-n",
             "-M",
-            "extended",
+            "prepared",
             "-c",
             &clients.to_string(),
             "-j",
@@ -109,6 +110,8 @@ fn pgbench(
             &format!("key={key}"),
             "-D",
             &format!("merchant={merchant}"),
+            "-D",
+            &format!("account={account}"),
             "-D",
             &format!("principal=bench:pgbench:{clients}"),
         ])
@@ -287,6 +290,20 @@ async fn lambda_rss(
     (hwm, elapsed)
 }
 
+fn sandbox_account(db: &str) -> String {
+    let out = Command::new("psql")
+        .arg(format!("postgres://postgres@127.0.0.1:5432/{db}"))
+        .args([
+            "-Atc",
+            "SELECT id FROM gateway_accounts WHERE provider = 'sandbox' AND ownership = 'platform'",
+        ])
+        .output()
+        .expect("psql must be installed (PostgreSQL's client tools)");
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!id.is_empty(), "no sandbox account in {db}");
+    id
+}
+
 #[tokio::main]
 async fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -309,7 +326,7 @@ async fn main() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut guard = Guard(vec![dev]);
+    let guard = Guard(vec![dev]);
     let creds_path = state.join("dev-credentials.json");
     for _ in 0..600 {
         if creds_path.exists()
@@ -336,6 +353,8 @@ async fn main() {
     .unwrap()
     .to_string();
     let base = format!("http://127.0.0.1:{port}");
+    // The account the router picks for the demo merchant in test mode: the platform's sandbox.
+    let sandbox_account = sandbox_account(&db);
     let app_url = format!("postgres://lsp_app@127.0.0.1:5432/{db}");
 
     println!("warming up…");
@@ -344,7 +363,15 @@ async fn main() {
     for clients in [1usize, 8, 32] {
         let api = load(&base, &key, &secret, clients, &format!("c{clients}")).await;
         let script = root.join("benches/sql/pay.sql");
-        let sql = pgbench(&app_url, clients, &key, &merchant_uuid, &script, &state);
+        let sql = pgbench(
+            &app_url,
+            clients,
+            &key,
+            &merchant_uuid,
+            &sandbox_account,
+            &script,
+            &state,
+        );
         rows.push((clients, api, sql));
     }
 
@@ -389,7 +416,8 @@ async fn main() {
             "\n(target/release/pay not built: run scripts/bench for the Lambda measurement)"
         ),
     }
-    drop(guard.0.drain(..));
+    // Stops the runner (kill and wait) before its database goes.
+    drop(guard);
     let _ = Command::new("psql")
         .args([
             "-q",

@@ -10,8 +10,13 @@ use tokio_postgres::types::Type;
 
 /// A pool of one connection, so that the next transaction surely reuses the previous one's.
 async fn single_connection_pool(test_db: &TestDb) -> Db {
+    pool_with_statement_cache(test_db, "on").await
+}
+
+async fn pool_with_statement_cache(test_db: &TestDb, statement_cache: &str) -> Db {
     let mut vars = env_for(test_db);
     vars.insert("DATABASE_POOL_SIZE".into(), "1".into());
+    vars.insert("DATABASE_STATEMENT_CACHE".into(), statement_cache.into());
     let config = Config::from_lookup(lookup_from(vars)).unwrap();
     Db::connect(&config.database).unwrap()
 }
@@ -132,8 +137,15 @@ const INSERT_RETURNING: &str = "INSERT INTO rate_limit_counters (principal, wind
 
 #[tokio::test]
 async fn a_commit_sent_with_the_last_statement_commits_with_it_or_not_at_all() {
+    // With prepared statements (the default) and with unnamed ones (behind a transaction pooler).
+    for statement_cache in ["on", "off"] {
+        commit_with_last_statement(statement_cache).await;
+    }
+}
+
+async fn commit_with_last_statement(statement_cache: &str) {
     let test_db = TestDb::create().await;
-    let pool = single_connection_pool(&test_db).await;
+    let pool = pool_with_statement_cache(&test_db, statement_cache).await;
 
     let mut client = pool.client().await.unwrap();
     let tx = db::begin(&mut client, Scope::System).await.unwrap();

@@ -12,10 +12,28 @@ use crate::ids::MerchantId;
 use crate::mode::Mode;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::time::Duration;
-use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Row, Statement};
 
-pub use deadpool_postgres::Object as Client;
+/// A pooled connection; it derefs to the tokio-postgres client.
+pub struct Client {
+    inner: deadpool_postgres::Object,
+    statement_cache: bool,
+}
+
+impl std::ops::Deref for Client {
+    type Target = deadpool_postgres::Object;
+
+    fn deref(&self) -> &deadpool_postgres::Object {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Client {
+    fn deref_mut(&mut self) -> &mut deadpool_postgres::Object {
+        &mut self.inner
+    }
+}
 
 /// A database failure.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +105,7 @@ impl Scope {
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    statement_cache: bool,
 }
 
 impl Db {
@@ -116,7 +135,10 @@ impl Db {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| DbError::Config(e.to_string()))?;
-        Ok(Db { pool })
+        Ok(Db {
+            pool,
+            statement_cache: config.statement_cache,
+        })
     }
 
     /// Opens one connection now, so a Lambda pays for the handshake during init, not on the
@@ -129,10 +151,15 @@ impl Db {
 
     /// A pooled connection.
     pub async fn client(&self) -> Result<Client, DbError> {
-        self.pool
+        let inner = self
+            .pool
             .get()
             .await
-            .map_err(|e| DbError::Pool(e.to_string()))
+            .map_err(|e| DbError::Pool(e.to_string()))?;
+        Ok(Client {
+            inner,
+            statement_cache: self.statement_cache,
+        })
     }
 }
 
@@ -195,21 +222,89 @@ impl<'a> Transaction<'a> {
         Ok(())
     }
 
+    /// The statement for `sql`, prepared once per connection when the statement cache is on.
+    async fn prepared(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Option<Statement>, tokio_postgres::Error> {
+        if !self.client.statement_cache {
+            return Ok(None);
+        }
+        let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
+        Ok(Some(
+            self.client.inner.prepare_typed_cached(sql, &types).await?,
+        ))
+    }
+
+    /// Runs a statement whose parameters carry their types; every row. Without the statement
+    /// cache this is one unnamed statement (what a transaction-mode pooler needs).
+    pub async fn query_typed(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        match self.prepared(sql, params).await? {
+            Some(statement) => self.client.query(&statement, &values(params)).await,
+            None => self.client.inner.query_typed(sql, params).await,
+        }
+    }
+
+    /// As [`Transaction::query_typed`], for exactly one row.
+    pub async fn query_typed_one(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Row, tokio_postgres::Error> {
+        match self.prepared(sql, params).await? {
+            Some(statement) => self.client.query_one(&statement, &values(params)).await,
+            None => self.client.inner.query_typed_one(sql, params).await,
+        }
+    }
+
+    /// As [`Transaction::query_typed`], for at most one row.
+    pub async fn query_typed_opt(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
+        match self.prepared(sql, params).await? {
+            Some(statement) => self.client.query_opt(&statement, &values(params)).await,
+            None => self.client.inner.query_typed_opt(sql, params).await,
+        }
+    }
+
+    /// As [`Transaction::query_typed`], for the number of rows changed.
+    pub async fn execute_typed(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<u64, tokio_postgres::Error> {
+        match self.prepared(sql, params).await? {
+            Some(statement) => self.client.execute(&statement, &values(params)).await,
+            None => self.client.inner.execute_typed(sql, params).await,
+        }
+    }
+
     /// Runs `sql`, the transaction's final statement, and commits right behind it: both travel
     /// together, one round trip instead of two. Should the statement fail, PostgreSQL turns the
     /// COMMIT into a rollback and the statement's error is returned.
     ///
-    /// The parameters' types are given so that the statement goes out as one message: one that
-    /// had to be prepared first would reach the server after the COMMIT.
+    /// The statement is prepared (when cached) or typed so that it goes out as one message: one
+    /// still being prepared would reach the server after the COMMIT.
     pub async fn commit_after_query_one(
         mut self,
         sql: &str,
         params: &[(&(dyn ToSql + Sync), Type)],
     ) -> Result<Row, DbError> {
-        let (outcome, committed) = futures::join!(
-            self.client.query_typed(sql, params),
-            self.client.batch_execute("COMMIT")
-        );
+        let statement = self.prepared(sql, params).await?;
+        let query = async {
+            match &statement {
+                Some(statement) => self.client.query(statement, &values(params)).await,
+                None => self.client.inner.query_typed(sql, params).await,
+            }
+        };
+        let (outcome, committed) = futures::join!(query, self.client.batch_execute("COMMIT"));
         self.open = false;
         let mut rows = outcome?;
         committed?;
@@ -225,6 +320,10 @@ impl<'a> Transaction<'a> {
         self.client.batch_execute("ROLLBACK").await?;
         Ok(())
     }
+}
+
+fn values<'p>(params: &[(&'p (dyn ToSql + Sync), Type)]) -> Vec<&'p (dyn ToSql + Sync)> {
+    params.iter().map(|(value, _)| *value).collect()
 }
 
 impl std::ops::Deref for Transaction<'_> {
