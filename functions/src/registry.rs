@@ -197,6 +197,7 @@ pub static FUNCTIONS: &[Function] = &[
         description: "The built-in sandbox payment gateway",
         trigger: Trigger::Http(&[
             route!(POST "/sandbox/v1/orders", Public, "Sandbox API: create an order", sandbox_gateway::create_order),
+            route!(GET "/sandbox/v1/orders", Public, "Sandbox API: orders by receipt", sandbox_gateway::find_orders),
             route!(GET "/sandbox/v1/orders/{order_id}", Public, "Sandbox API: order status", sandbox_gateway::get_order),
             route!(GET "/sandbox/pay/{order_id}", Public, "Sandbox pay page", sandbox_gateway::pay_page),
             route!(POST "/sandbox/pay/{order_id}", Public, "Sandbox pay page buttons", sandbox_gateway::submit),

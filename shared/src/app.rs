@@ -100,7 +100,7 @@ impl App {
             .user_agent(concat!("lightspeedpay/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| StartupError::Http(e.to_string()))?;
-        let gateways = Gateways::new(http.clone(), &config.sandbox_base_url);
+        let gateways = Gateways::new(http.clone(), &config);
         Ok(App {
             config,
             db,

@@ -27,7 +27,17 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// Base URL of the sandbox gateway's API (our own `sandbox-gateway` function by default).
     pub sandbox_base_url: String,
+    /// Origins replacing a real gateway's hosts, by `provider:environment` (from
+    /// `GATEWAY_<PROVIDER>_<TEST|LIVE>_URL`): a gateway's own test host, a proxy, or a mock.
+    pub gateway_urls: BTreeMap<String, String>,
+    /// How long one call to a gateway may take before it counts as a timeout.
+    pub gateway_timeout: Duration,
 }
+
+/// The providers whose hosts configuration may replace.
+pub const GATEWAY_PROVIDERS: [&str; 6] = [
+    "razorpay", "payu", "cashfree", "phonepe", "easebuzz", "stripe",
+];
 
 /// Where jobs and events go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -326,6 +336,28 @@ impl Config {
         let sandbox_base_url = r
             .optional("SANDBOX_BASE_URL")
             .unwrap_or_else(|| public_base_url.clone());
+        let gateway_timeout = r.number("GATEWAY_TIMEOUT_SECONDS", 15u64, 1, 60);
+        let mut gateway_urls = BTreeMap::new();
+        for provider in GATEWAY_PROVIDERS {
+            for environment in ["test", "live"] {
+                let name = format!(
+                    "GATEWAY_{}_{}_URL",
+                    provider.to_uppercase(),
+                    environment.to_uppercase()
+                );
+                let Some(url) = r.optional(&name) else {
+                    continue;
+                };
+                if url.starts_with("https://") || url.starts_with("http://") {
+                    gateway_urls.insert(
+                        format!("{provider}:{environment}"),
+                        url.trim_end_matches('/').to_string(),
+                    );
+                } else {
+                    r.problems.push(format!("{name} must be an http(s) URL"));
+                }
+            }
+        }
 
         match (url, jwt_secret, encryption) {
             (Some(url), Some(jwt_secret), Some(encryption)) if r.problems.is_empty() => {
@@ -363,6 +395,8 @@ impl Config {
                         backends,
                     },
                     sandbox_base_url: sandbox_base_url.trim_end_matches('/').to_string(),
+                    gateway_urls,
+                    gateway_timeout: Duration::from_secs(gateway_timeout),
                 })
             }
             _ => Err(ConfigError {

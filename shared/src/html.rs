@@ -31,6 +31,16 @@ pub fn page(title: &str, body: &str) -> String {
     )
 }
 
+/// `value` as JSON that is safe inside a `<script>` element: the characters that could end the
+/// element or open a comment are written as JSON escapes.
+pub fn script_json(value: &serde_json::Value) -> String {
+    value
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
 /// Rupees for people: `12345` paise → `₹123.45`.
 pub fn rupees(paise: i64) -> String {
     format!("₹{}", crate::money::to_major_string(paise))
@@ -38,6 +48,16 @@ pub fn rupees(paise: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn json_in_a_script_cannot_close_it() {
+        let value =
+            serde_json::json!({ "description": "</script><script>alert(1)</script> & more" });
+        let embedded = super::script_json(&value);
+        assert!(!embedded.contains('<') && !embedded.contains('>') && !embedded.contains('&'));
+        let back: serde_json::Value = serde_json::from_str(&embedded).unwrap();
+        assert_eq!(back, value);
+    }
+
     #[test]
     fn escapes_markup() {
         assert_eq!(

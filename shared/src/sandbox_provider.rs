@@ -209,6 +209,24 @@ pub async fn get_order(app: &App, account: GatewayAccountId, id: &str) -> Result
         .ok_or(AppError::NotFound("order"))
 }
 
+/// The orders of `account` made for `receipt` (at most one: receipts are unique per account).
+pub async fn find_orders(
+    app: &App,
+    account: GatewayAccountId,
+    receipt: &str,
+) -> Result<Vec<Order>, AppError> {
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::System).await?;
+    let rows = tx
+        .query_typed(
+            &format!("SELECT {COLUMNS} FROM sandbox_orders WHERE account_id = $1 AND receipt = $2"),
+            &[(&account.as_uuid(), Type::UUID), (&receipt, Type::TEXT)],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(rows.iter().map(|r| order_from(app, r)).collect())
+}
+
 async fn load(app: &App, tx: &Transaction<'_>, id: &str) -> Result<Order, AppError> {
     let row = tx
         .query_typed_opt(

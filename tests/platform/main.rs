@@ -11,6 +11,7 @@ mod cli;
 mod db;
 mod delivery;
 mod dev_runner;
+mod gateways;
 mod inbound;
 mod payments;
 mod rate_limit;

@@ -268,6 +268,38 @@ impl TestApp {
         functions::worker::drain(&self.app, 50).await;
     }
 
+    /// Stores a merchant-owned `provider` account in test mode with `credentials` and puts it
+    /// first in the merchant's routing pool.
+    pub async fn add_gateway_account(
+        &self,
+        merchant: &Merchant,
+        provider: &str,
+        credentials: &[(&str, &str)],
+    ) -> shared::ids::GatewayAccountId {
+        use shared::gateway_accounts::{self, NewGatewayAccount, Ownership};
+        let merchant_id: shared::ids::MerchantId = merchant.id.parse().unwrap();
+        let mut client = self.app.db.client().await.unwrap();
+        let tx = db::begin(&mut client, Scope::System).await.unwrap();
+        let account = NewGatewayAccount {
+            provider: provider.into(),
+            label: format!("{provider} test"),
+            environment: shared::mode::Mode::Test,
+            ownership: Ownership::Merchant(merchant_id),
+            credentials: credentials
+                .iter()
+                .map(|(k, v)| (k.to_string(), shared::secret::Secret::new(v.to_string())))
+                .collect(),
+        };
+        let id = gateway_accounts::create(&tx, &self.app.config.encryption, &account)
+            .await
+            .unwrap();
+        gateway_accounts::add_to_pool(&tx, merchant_id, id, 1)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        id
+    }
+
     /// The sandbox account's credentials, to sign events as the sandbox would.
     pub async fn sandbox_secret(&self) -> String {
         let mut client = self.app.db.client().await.unwrap();

@@ -39,6 +39,22 @@ pub async fn create_order(app: Arc<App>, ctx: RequestContext) -> Result<ApiRespo
     ))
 }
 
+#[derive(Deserialize)]
+struct ByReceipt {
+    receipt: String,
+}
+
+/// `GET /sandbox/v1/orders?receipt=…`: `{"items": [order…]}`.
+pub async fn find_orders(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
+    let (account, _) = sandbox_provider::authenticate(&app, &api_key(&ctx)?).await?;
+    let query: ByReceipt = ctx.query()?;
+    let orders = sandbox_provider::find_orders(&app, account, &query.receipt).await?;
+    Ok(ApiResponse::json(
+        StatusCode::OK,
+        &serde_json::json!({ "items": orders }),
+    ))
+}
+
 /// `GET /sandbox/v1/orders/{order_id}`.
 pub async fn get_order(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
     let (account, _) = sandbox_provider::authenticate(&app, &api_key(&ctx)?).await?;

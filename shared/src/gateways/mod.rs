@@ -2,15 +2,19 @@
 //! create an order, hand the customer over, verify the browser return and the webhooks, and
 //! report a payment's status. Errors are classified so callers know whether a retry is safe.
 
+pub mod endpoints;
+pub mod razorpay;
 pub mod sandbox;
 pub mod signature;
 
+use crate::config::Config;
 use crate::gateway_accounts::Credentials;
 use crate::ids::GatewayAccountId;
 use crate::mode::Mode;
 use crate::money::Currency;
 use crate::payments::status::TransactionStatus;
 use async_trait::async_trait;
+use endpoints::Endpoints;
 use http::HeaderMap;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -141,12 +145,24 @@ impl GatewayError {
 pub trait Gateway: Send + Sync {
     /// The provider's name (`sandbox`, `razorpay`, …).
     fn provider(&self) -> &'static str;
-    /// Creates an order; creating again with the same receipt must not make a second one.
+    /// The credential fields an account of this provider must have.
+    fn required_credentials(&self) -> &'static [&'static str];
+    /// Creates an order. Callers never create twice for one receipt without first asking
+    /// [`Gateway::find_order`], so an ambiguous failure cannot lead to a second order.
     async fn create_order(
         &self,
         account: &Account,
         order: &OrderRequest,
     ) -> Result<CreatedOrder, GatewayError>;
+    /// The order created earlier for `receipt`, if the gateway has one (after an ambiguous
+    /// create: the request may have reached the gateway).
+    async fn find_order(
+        &self,
+        account: &Account,
+        receipt: &str,
+    ) -> Result<Option<CreatedOrder>, GatewayError>;
+    /// Checks the account's credentials with a call that moves no money.
+    async fn check_credentials(&self, account: &Account) -> Result<(), GatewayError>;
     /// The status of the order `reference`.
     async fn fetch_status(
         &self,
@@ -154,11 +170,16 @@ pub trait Gateway: Send + Sync {
         reference: &str,
     ) -> Result<StatusReport, GatewayError>;
     /// How the checkout page hands the customer to the gateway.
-    fn handoff(&self, account: &Account, order: &CreatedOrder) -> Result<Handoff, GatewayError>;
+    fn handoff(
+        &self,
+        account: &Account,
+        order: &OrderRequest,
+        created: &CreatedOrder,
+    ) -> Result<Handoff, GatewayError>;
     /// Whether an inbound webhook is authentic (signature on the raw body, freshness).
     fn verify_webhook(&self, account: &Account, headers: &HeaderMap, body: &[u8]) -> bool;
-    /// Parses an authentic webhook.
-    fn parse_webhook(&self, body: &[u8]) -> Result<GatewayEvent, String>;
+    /// Parses an authentic webhook (some providers put the event id in a header).
+    fn parse_webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<GatewayEvent, String>;
     /// Verifies a browser return; gives the order reference it is about.
     fn verify_return(&self, account: &Account, params: &BTreeMap<String, String>)
     -> Option<String>;
@@ -171,12 +192,21 @@ pub struct Gateways {
 }
 
 impl Gateways {
-    /// Every provider, talking HTTP through `client`.
-    pub fn new(client: reqwest::Client, sandbox_base_url: &str) -> Gateways {
-        let mut providers: BTreeMap<&'static str, Arc<dyn Gateway>> = BTreeMap::new();
-        let sandbox = sandbox::SandboxGateway::new(client, sandbox_base_url);
-        providers.insert(sandbox.provider(), Arc::new(sandbox));
-        Gateways { providers }
+    /// Every provider, talking HTTP through `client` to the hosts `config` names.
+    pub fn new(client: reqwest::Client, config: &Config) -> Gateways {
+        let connectors: Vec<Arc<dyn Gateway>> = vec![
+            Arc::new(sandbox::SandboxGateway::new(
+                client.clone(),
+                &config.sandbox_base_url,
+            )),
+            Arc::new(razorpay::Razorpay::new(
+                client,
+                Endpoints::from_config(config, "razorpay"),
+            )),
+        ];
+        Gateways {
+            providers: connectors.into_iter().map(|c| (c.provider(), c)).collect(),
+        }
     }
 
     /// The provider called `name`.

@@ -145,6 +145,10 @@ impl Gateway for SandboxGateway {
         "sandbox"
     }
 
+    fn required_credentials(&self) -> &'static [&'static str] {
+        &["api_key", "webhook_secret"]
+    }
+
     async fn create_order(
         &self,
         account: &Account,
@@ -174,6 +178,38 @@ impl Gateway for SandboxGateway {
         })
     }
 
+    async fn find_order(
+        &self,
+        account: &Account,
+        receipt: &str,
+    ) -> Result<Option<CreatedOrder>, GatewayError> {
+        #[derive(Deserialize)]
+        struct Found {
+            items: Vec<SandboxOrder>,
+        }
+        let response = self
+            .client
+            .get(format!("{}/sandbox/v1/orders", self.base_url))
+            .query(&[("receipt", receipt)])
+            .basic_auth(account.credential("api_key")?, Some(""))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| GatewayError::Retryable(format!("order lookup: {e}")))?;
+        let found: Found = read(response).await?;
+        Ok(found.items.into_iter().next().map(|o| CreatedOrder {
+            reference: o.id,
+            pay_url: Some(o.pay_url),
+        }))
+    }
+
+    async fn check_credentials(&self, account: &Account) -> Result<(), GatewayError> {
+        // Looking up a receipt nobody uses proves the key without changing anything.
+        self.find_order(account, "credential-check")
+            .await
+            .map(|_| ())
+    }
+
     async fn fetch_status(
         &self,
         account: &Account,
@@ -191,8 +227,13 @@ impl Gateway for SandboxGateway {
         report(&order.status, order.payment_id, order.error_reason).map_err(GatewayError::Ambiguous)
     }
 
-    fn handoff(&self, _account: &Account, order: &CreatedOrder) -> Result<Handoff, GatewayError> {
-        order
+    fn handoff(
+        &self,
+        _account: &Account,
+        _order: &OrderRequest,
+        created: &CreatedOrder,
+    ) -> Result<Handoff, GatewayError> {
+        created
             .pay_url
             .clone()
             .map(Handoff::Redirect)
@@ -212,7 +253,7 @@ impl Gateway for SandboxGateway {
         verify_webhook_signature(secret, header, body, chrono::Utc::now().timestamp())
     }
 
-    fn parse_webhook(&self, body: &[u8]) -> Result<GatewayEvent, String> {
+    fn parse_webhook(&self, _headers: &HeaderMap, body: &[u8]) -> Result<GatewayEvent, String> {
         #[derive(Deserialize)]
         struct Event {
             id: String,

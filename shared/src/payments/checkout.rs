@@ -28,6 +28,8 @@ fn gateway(app: &App, provider: &str) -> Result<Arc<dyn Gateway>, AppError> {
 
 /// The gateway side of an attempt, once its order exists.
 pub struct Ordered {
+    /// What was (or would be) asked of the gateway.
+    pub request: OrderRequest,
     /// The order.
     pub order: CreatedOrder,
     /// The account it was created on.
@@ -42,7 +44,7 @@ const ORDER_LEASE_SECONDS: f64 = 30.0;
 /// What `ensure_order` found or did.
 pub enum OrderState {
     /// The order exists.
-    Ready(Ordered),
+    Ready(Box<Ordered>),
     /// Someone else is creating it right now.
     Busy,
     /// The payment is no longer open, or the gateway refused the order for good.
@@ -59,7 +61,7 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
         .query_typed_opt(
             "SELECT a.provider, a.gateway_account_id, a.gateway_reference, a.pay_url, a.status,
                     t.id, t.status, t.amount, t.currency, t.customer_name, t.customer_email, t.customer_phone, t.description,
-                    (a.order_lease_until IS NULL OR a.order_lease_until < now())
+                    (a.order_lease_until IS NULL OR a.order_lease_until < now()), a.order_unconfirmed_at IS NOT NULL
              FROM transaction_attempts a JOIN transactions t ON t.id = a.transaction_id
              WHERE a.id = $1 FOR UPDATE OF a",
             &[(&attempt.as_uuid(), Type::UUID)],
@@ -74,35 +76,7 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
         GatewayAccountId::from_uuid(row.get(1)),
     )
     .await?;
-    if let Some(reference) = row.get::<_, Option<String>>(2) {
-        tx.commit().await?;
-        return Ok(OrderState::Ready(Ordered {
-            order: CreatedOrder {
-                reference,
-                pay_url: row.get(3),
-            },
-            account,
-            gateway,
-        }));
-    }
     let transaction = TransactionId::from_uuid(row.get(5));
-    let status: TransactionStatus = row.get::<_, &str>(6).parse().map_err(AppError::Internal)?;
-    if !status.is_open() || row.get::<_, &str>(4) != "created" {
-        tx.commit().await?;
-        return Ok(OrderState::Closed);
-    }
-    if !row.get::<_, bool>(13) {
-        tx.commit().await?;
-        return Ok(OrderState::Busy);
-    }
-    tx.execute_typed(
-        "UPDATE transaction_attempts SET order_lease_until = now() + make_interval(secs => $2) WHERE id = $1",
-        &[(&attempt.as_uuid(), Type::UUID), (&ORDER_LEASE_SECONDS, Type::FLOAT8)],
-    )
-    .await?;
-    tx.commit().await?;
-    drop(client);
-
     let base = &app.config.http.public_base_url;
     let request = OrderRequest {
         receipt: attempt.to_string(),
@@ -115,14 +89,62 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
         notify_url: format!("{base}/api/v1/webhooks/{provider}"),
         return_url: format!("{base}/api/v1/checkout/{transaction}/return"),
     };
-    let created = gateway.create_order(&account, &request).await;
+    if let Some(reference) = row.get::<_, Option<String>>(2) {
+        tx.commit().await?;
+        return Ok(OrderState::Ready(Box::new(Ordered {
+            request,
+            order: CreatedOrder {
+                reference,
+                pay_url: row.get(3),
+            },
+            account,
+            gateway,
+        })));
+    }
+    let status: TransactionStatus = row.get::<_, &str>(6).parse().map_err(AppError::Internal)?;
+    if !status.is_open() || row.get::<_, &str>(4) != "created" {
+        tx.commit().await?;
+        return Ok(OrderState::Closed);
+    }
+    if !row.get::<_, bool>(13) {
+        tx.commit().await?;
+        return Ok(OrderState::Busy);
+    }
+    let unconfirmed = row.get::<_, bool>(14);
+    tx.execute_typed(
+        "UPDATE transaction_attempts SET order_lease_until = now() + make_interval(secs => $2) WHERE id = $1",
+        &[(&attempt.as_uuid(), Type::UUID), (&ORDER_LEASE_SECONDS, Type::FLOAT8)],
+    )
+    .await?;
+    tx.commit().await?;
+    drop(client);
+
+    // An earlier create may have reached the gateway: ask before creating, never create twice.
+    let mut created = if unconfirmed {
+        find_unconfirmed(&*gateway, &account, &request, attempt).await
+    } else {
+        Err(GatewayError::Retryable("not created yet".into()))
+    };
+    if !unconfirmed || matches!(created, Ok(None)) {
+        created = gateway.create_order(&account, &request).await.map(Some);
+    }
+    if let Err(GatewayError::Ambiguous(reason)) = &created {
+        let reason = reason.clone();
+        tracing::warn!(attempt = %attempt, provider = %provider, reason = %reason, "order creation ambiguous; asking the gateway");
+        mark_unconfirmed(app, attempt).await?;
+        created = find_unconfirmed(&*gateway, &account, &request, attempt).await;
+        if matches!(created, Ok(None)) {
+            created = Err(GatewayError::Ambiguous(reason));
+        }
+    }
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, Scope::System).await?;
     match created {
-        Ok(order) => {
+        Ok(Some(order)) => {
             tx.execute_typed(
                 "UPDATE transaction_attempts SET gateway_reference = coalesce(gateway_reference, $2), pay_url = coalesce(pay_url, $3),
-                     status = CASE WHEN status = 'created' THEN 'pending' ELSE status END, order_lease_until = NULL, updated_at = now()
+                     status = CASE WHEN status = 'created' THEN 'pending' ELSE status END, order_lease_until = NULL,
+                     order_unconfirmed_at = NULL, updated_at = now()
                  WHERE id = $1",
                 &[(&attempt.as_uuid(), Type::UUID), (&order.reference, Type::TEXT), (&order.pay_url, Type::TEXT)],
             )
@@ -133,11 +155,12 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
             )
             .await?;
             tx.commit().await?;
-            Ok(OrderState::Ready(Ordered {
+            Ok(OrderState::Ready(Box::new(Ordered {
+                request,
                 order,
                 account,
                 gateway,
-            }))
+            })))
         }
         Err(GatewayError::Declined(reason) | GatewayError::Configuration(reason)) => {
             tracing::error!(attempt = %attempt, provider = %provider, reason = %reason, "gateway refused the order");
@@ -152,20 +175,54 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
             app.publish(&ids).await;
             Ok(OrderState::Closed)
         }
-        // Retryable, or ambiguous: connectors create at most one order per receipt, so the
-        // retry finds the order if this call reached the gateway.
-        Err(e) => {
+        // Retryable, or still ambiguous: the next try asks the gateway first.
+        Ok(None) | Err(_) => {
             tx.execute_typed(
                 "UPDATE transaction_attempts SET order_lease_until = NULL WHERE id = $1",
                 &[(&attempt.as_uuid(), Type::UUID)],
             )
             .await?;
             tx.commit().await?;
+            let reason = match created {
+                Err(e) => e.to_string(),
+                Ok(_) => "the gateway has no order yet".into(),
+            };
             Err(AppError::GatewayUnavailable(format!(
-                "creating the order for {attempt}: {e}"
+                "creating the order for {attempt}: {reason}"
             )))
         }
     }
+}
+
+/// Looks for the order an ambiguous create may have made.
+async fn find_unconfirmed(
+    gateway: &dyn Gateway,
+    account: &Account,
+    request: &OrderRequest,
+    attempt: AttemptId,
+) -> Result<Option<CreatedOrder>, GatewayError> {
+    let found = gateway.find_order(account, &request.receipt).await;
+    match &found {
+        Ok(Some(order)) => {
+            tracing::info!(attempt = %attempt, reference = %order.reference, "found the order of an ambiguous create")
+        }
+        Ok(None) => tracing::info!(attempt = %attempt, "no order at the gateway yet"),
+        Err(e) => tracing::warn!(attempt = %attempt, error = %e, "order lookup failed"),
+    }
+    found
+}
+
+/// Records that a create may have reached the gateway, before anything else can go wrong.
+async fn mark_unconfirmed(app: &App, attempt: AttemptId) -> Result<(), AppError> {
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::System).await?;
+    tx.execute_typed(
+        "UPDATE transaction_attempts SET order_unconfirmed_at = coalesce(order_unconfirmed_at, now()) WHERE id = $1",
+        &[(&attempt.as_uuid(), Type::UUID)],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Waits briefly for an order another caller is creating (the checkout page).
@@ -259,7 +316,7 @@ pub async fn checkout(app: &App, id: TransactionId) -> Result<Handoff, AppError>
     match wait_for_order(app, attempt).await? {
         OrderState::Ready(ordered) => ordered
             .gateway
-            .handoff(&ordered.account, &ordered.order)
+            .handoff(&ordered.account, &ordered.request, &ordered.order)
             .map_err(|e| AppError::Internal(e.to_string())),
         OrderState::Busy | OrderState::Closed => {
             let row = load(app, id).await?;

@@ -65,7 +65,7 @@ pub async fn receive(
         return Err(AppError::Unauthorized(AuthFailure::InvalidSignature));
     };
     let event = gateway
-        .parse_webhook(body)
+        .parse_webhook(headers, body)
         .map_err(|e| AppError::field("body", e))?;
     let payload = String::from_utf8_lossy(body).into_owned();
     let id = Uuid::now_v7();
@@ -137,8 +137,9 @@ pub async fn process(app: &App, event_id: Uuid) -> Result<(), AppError> {
         .gateways
         .get(&provider)
         .ok_or_else(|| AppError::Internal(format!("no connector for {provider}")))?;
+    // The stored row has the event id `receive` took from the headers; the body has the rest.
     let event = gateway
-        .parse_webhook(payload.as_bytes())
+        .parse_webhook(&HeaderMap::new(), payload.as_bytes())
         .map_err(AppError::Internal)?;
     let by_receipt = event
         .receipt

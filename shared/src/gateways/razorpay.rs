@@ -1,0 +1,481 @@
+//! Razorpay: the Orders API (HTTP Basic with `key_id:key_secret`, JSON, amounts in paise),
+//! Razorpay Checkout (`checkout.js`) as the hand-off, and two signatures, both lower-case hex
+//! HMAC-SHA256:
+//!
+//! - the browser return: `razorpay_signature` over `"<razorpay_order_id>|<razorpay_payment_id>"`
+//!   keyed with the `key_secret`;
+//! - webhooks: `X-Razorpay-Signature` over the raw body keyed with the dashboard's webhook secret
+//!   (`webhook_secret`). Razorpay signs no timestamp, so a replayed webhook is caught by its
+//!   `X-Razorpay-Event-Id`, which stays the same across Razorpay's retries.
+//!
+//! A failed payment does not close a Razorpay order: Checkout lets the customer try again on the
+//! same order, so only a captured payment (or a paid order) is final here; an order nobody pays
+//! ends with the transaction's expiry.
+
+use super::endpoints::{Endpoints, Hosts};
+use super::signature::{hmac_sha256_hex, verify_hmac_sha256_hex};
+use super::{
+    Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest, StatusReport,
+};
+use crate::crypto::sha256;
+use crate::html::{escape, page, rupees, script_json};
+use crate::payments::status::TransactionStatus;
+use async_trait::async_trait;
+use http::HeaderMap;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+const API: Hosts = Hosts {
+    test: "https://api.razorpay.com",
+    live: "https://api.razorpay.com",
+};
+const CHECKOUT: Hosts = Hosts {
+    test: "https://checkout.razorpay.com",
+    live: "https://checkout.razorpay.com",
+};
+
+/// The Razorpay connector.
+pub struct Razorpay {
+    client: reqwest::Client,
+    endpoints: Endpoints,
+}
+
+impl Razorpay {
+    /// A connector using `client`, at the hosts `endpoints` gives.
+    pub fn new(client: reqwest::Client, endpoints: Endpoints) -> Razorpay {
+        Razorpay { client, endpoints }
+    }
+
+    fn api(&self, account: &Account, path: &str) -> String {
+        format!("{}{path}", self.endpoints.base(account.environment, API))
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        account: &Account,
+        path: &str,
+    ) -> Result<T, GatewayError> {
+        let response = self
+            .client
+            .get(self.api(account, path))
+            .basic_auth(
+                account.credential("key_id")?,
+                Some(account.credential("key_secret")?),
+            )
+            .timeout(self.endpoints.timeout)
+            .send()
+            .await
+            // Reading changes nothing at Razorpay: any failure may simply be retried.
+            .map_err(|e| GatewayError::Retryable(format!("razorpay: {e}")))?;
+        read(response, Call::Read).await
+    }
+}
+
+/// Whether a failed call could have changed something at Razorpay.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Call {
+    Read,
+    Write,
+}
+
+/// Razorpay's error body: `{"error":{"code","description","source","step","reason",…}}`.
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorDetail {
+    code: Option<String>,
+    description: Option<String>,
+    reason: Option<String>,
+}
+
+/// Classifies an answer: the documented error codes decide whether a retry can help.
+async fn read<T: DeserializeOwned>(
+    response: reqwest::Response,
+    call: Call,
+) -> Result<T, GatewayError> {
+    let status = response.status();
+    let text = response.text().await.map_err(|e| {
+        GatewayError::Ambiguous(format!("razorpay: reading the answer to {status}: {e}"))
+    })?;
+    if status.is_success() {
+        return serde_json::from_str(&text)
+            .map_err(|e| GatewayError::Ambiguous(format!("razorpay: unreadable answer: {e}")));
+    }
+    let detail = serde_json::from_str::<ErrorBody>(&text)
+        .ok()
+        .map(|b| b.error);
+    let code = detail
+        .as_ref()
+        .and_then(|d| d.code.clone())
+        .unwrap_or_default();
+    let description = detail
+        .as_ref()
+        .and_then(|d| d.description.clone())
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    let reason = detail.and_then(|d| d.reason).unwrap_or_default();
+    let message = format!("razorpay {code} ({status}): {description}");
+    Err(match (status.as_u16(), code.as_str()) {
+        (401 | 403, _) => GatewayError::Configuration(message),
+        (429, _) => GatewayError::Retryable(message),
+        // The invalid-key answer comes as a 400 BAD_REQUEST_ERROR.
+        (400, _) if description.to_ascii_lowercase().contains("api key") => {
+            GatewayError::Configuration(message)
+        }
+        (_, "GATEWAY_ERROR" | "SERVER_ERROR") | (500..=599, _) => match call {
+            // A write the server failed on may still have happened.
+            Call::Write => GatewayError::Ambiguous(message),
+            Call::Read => GatewayError::Retryable(message),
+        },
+        (_, "BAD_REQUEST_ERROR") if !reason.is_empty() && reason != "NA" => {
+            GatewayError::Declined(message)
+        }
+        (400..=499, _) => GatewayError::Declined(message),
+        _ => GatewayError::Retryable(message),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct Order {
+    id: String,
+    status: String,
+    receipt: Option<String>,
+    #[serde(default)]
+    created_at: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Collection<T> {
+    items: Vec<T>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Payment {
+    id: String,
+    status: String,
+    order_id: Option<String>,
+    error_description: Option<String>,
+    #[serde(default)]
+    created_at: i64,
+}
+
+/// Our view of an order from its payments (`created`, `authorized`, `captured`, `refunded`,
+/// `failed`): captured (or later refunded) money is a success; anything else leaves it open.
+fn report(order_status: Option<&str>, payments: &[Payment]) -> StatusReport {
+    let captured = payments
+        .iter()
+        .find(|p| p.status == "captured" || p.status == "refunded");
+    if let Some(payment) = captured {
+        return StatusReport {
+            status: TransactionStatus::Succeeded,
+            payment_id: Some(payment.id.clone()),
+            failure_reason: None,
+        };
+    }
+    if order_status == Some("paid") {
+        return StatusReport {
+            status: TransactionStatus::Succeeded,
+            payment_id: payments.first().map(|p| p.id.clone()),
+            failure_reason: None,
+        };
+    }
+    let last_failure = payments
+        .iter()
+        .filter(|p| p.status == "failed")
+        .max_by_key(|p| p.created_at)
+        .and_then(|p| p.error_description.clone());
+    StatusReport {
+        status: TransactionStatus::Pending,
+        payment_id: None,
+        failure_reason: last_failure,
+    }
+}
+
+/// The `order_id|payment_id` signature Razorpay puts on the browser return.
+pub fn return_signature(key_secret: &str, order_id: &str, payment_id: &str) -> String {
+    hmac_sha256_hex(
+        key_secret.as_bytes(),
+        format!("{order_id}|{payment_id}").as_bytes(),
+    )
+}
+
+/// Whether `signature` is Razorpay's webhook signature of `body` under `webhook_secret`.
+pub fn verify_webhook_signature(webhook_secret: &str, body: &[u8], signature: &str) -> bool {
+    verify_hmac_sha256_hex(webhook_secret.as_bytes(), body, signature)
+}
+
+#[derive(Debug, Deserialize)]
+struct Event {
+    event: String,
+    #[serde(default)]
+    payload: Value,
+}
+
+fn entity<T: DeserializeOwned>(payload: &Value, name: &str) -> Option<T> {
+    serde_json::from_value(payload.get(name)?.get("entity")?.clone()).ok()
+}
+
+#[async_trait]
+impl Gateway for Razorpay {
+    fn provider(&self) -> &'static str {
+        "razorpay"
+    }
+
+    fn required_credentials(&self) -> &'static [&'static str] {
+        &["key_id", "key_secret", "webhook_secret"]
+    }
+
+    async fn create_order(
+        &self,
+        account: &Account,
+        order: &OrderRequest,
+    ) -> Result<CreatedOrder, GatewayError> {
+        let body = json!({
+            "amount": order.amount,
+            "currency": order.currency.code(),
+            "receipt": order.receipt,
+            "notes": { "attempt": order.receipt },
+        });
+        let response = self
+            .client
+            .post(self.api(account, "/v1/orders"))
+            .basic_auth(
+                account.credential("key_id")?,
+                Some(account.credential("key_secret")?),
+            )
+            .json(&body)
+            .timeout(self.endpoints.timeout)
+            .send()
+            .await
+            .map_err(|e| GatewayError::from_transport(&e))?;
+        let created: Order = read(response, Call::Write).await?;
+        Ok(CreatedOrder {
+            reference: created.id,
+            pay_url: None,
+        })
+    }
+
+    async fn find_order(
+        &self,
+        account: &Account,
+        receipt: &str,
+    ) -> Result<Option<CreatedOrder>, GatewayError> {
+        let query = serde_urlencoded::to_string([("receipt", receipt)])
+            .map_err(|e| GatewayError::Configuration(e.to_string()))?;
+        let orders: Collection<Order> = self.get(account, &format!("/v1/orders?{query}")).await?;
+        // Razorpay does not enforce unique receipts; the first order made is the one to use.
+        Ok(orders
+            .items
+            .into_iter()
+            .filter(|o| o.receipt.as_deref() == Some(receipt))
+            .min_by_key(|o| o.created_at)
+            .map(|o| CreatedOrder {
+                reference: o.id,
+                pay_url: None,
+            }))
+    }
+
+    async fn check_credentials(&self, account: &Account) -> Result<(), GatewayError> {
+        let _: Collection<Order> = self.get(account, "/v1/orders?count=1").await?;
+        Ok(())
+    }
+
+    async fn fetch_status(
+        &self,
+        account: &Account,
+        reference: &str,
+    ) -> Result<StatusReport, GatewayError> {
+        let order: Order = self
+            .get(account, &format!("/v1/orders/{reference}"))
+            .await?;
+        let payments: Collection<Payment> = self
+            .get(account, &format!("/v1/orders/{reference}/payments"))
+            .await?;
+        Ok(report(Some(&order.status), &payments.items))
+    }
+
+    fn handoff(
+        &self,
+        account: &Account,
+        order: &OrderRequest,
+        created: &CreatedOrder,
+    ) -> Result<Handoff, GatewayError> {
+        // Only the key id is public; the key secret never leaves the server.
+        let options = json!({
+            "key": account.credential("key_id")?,
+            "order_id": created.reference,
+            "amount": order.amount,
+            "currency": order.currency.code(),
+            "description": order.description.clone().unwrap_or_default(),
+            "prefill": {
+                "name": order.customer_name,
+                "email": order.customer_email,
+                "contact": order.customer_phone,
+            },
+            "callback_url": order.return_url,
+            "redirect": true,
+        });
+        let script = format!(
+            "{}/v1/checkout.js",
+            self.endpoints.base(account.environment, CHECKOUT)
+        );
+        let body = format!(
+            "<p class=\"amount\">{amount}</p><p>{description}</p>\
+             <button id=\"pay\" class=\"pay\" type=\"button\">Pay with Razorpay</button>\
+             <p class=\"muted\">You will finish the payment in Razorpay's secure window.</p>\
+             <script src=\"{script}\"></script>\
+             <script>var options = {options};\
+             function openCheckout() {{ new Razorpay(options).open(); }}\
+             document.getElementById('pay').addEventListener('click', openCheckout);\
+             openCheckout();</script>",
+            amount = rupees(order.amount),
+            description = escape(order.description.as_deref().unwrap_or("")),
+            script = escape(&script),
+            options = script_json(&options),
+        );
+        Ok(Handoff::Html(page("Payment", &body)))
+    }
+
+    fn verify_webhook(&self, account: &Account, headers: &HeaderMap, body: &[u8]) -> bool {
+        let Some(signature) = headers
+            .get("x-razorpay-signature")
+            .and_then(|v| v.to_str().ok())
+        else {
+            return false;
+        };
+        let Ok(secret) = account.credential("webhook_secret") else {
+            return false;
+        };
+        verify_webhook_signature(secret, body, signature)
+    }
+
+    fn parse_webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<GatewayEvent, String> {
+        let event: Event =
+            serde_json::from_slice(body).map_err(|e| format!("unreadable razorpay event: {e}"))?;
+        // Razorpay's event id header is the deduplication key; without it, the body itself is.
+        let event_id = headers
+            .get("x-razorpay-event-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("sha256:{}", hex::encode(sha256(body))));
+        let payment: Option<Payment> = entity(&event.payload, "payment");
+        let order: Option<Order> = entity(&event.payload, "order");
+        let reference = order
+            .as_ref()
+            .map(|o| o.id.clone())
+            .or_else(|| payment.as_ref().and_then(|p| p.order_id.clone()));
+        let receipt = order.as_ref().and_then(|o| o.receipt.clone());
+        let report = match event.event.as_str() {
+            "payment.captured" | "payment.authorized" | "payment.failed" => {
+                payment.map(|p| report(None, std::slice::from_ref(&p)))
+            }
+            "order.paid" => Some(report(Some("paid"), payment.as_slice())),
+            _ => None,
+        };
+        Ok(GatewayEvent {
+            event_id,
+            event_type: event.event,
+            receipt,
+            reference,
+            report,
+        })
+    }
+
+    fn verify_return(
+        &self,
+        account: &Account,
+        params: &BTreeMap<String, String>,
+    ) -> Option<String> {
+        let secret = account.credential("key_secret").ok()?;
+        let order_id = params.get("razorpay_order_id")?;
+        let payment_id = params.get("razorpay_payment_id")?;
+        let signature = params.get("razorpay_signature")?;
+        verify_hmac_sha256_hex(
+            secret.as_bytes(),
+            format!("{order_id}|{payment_id}").as_bytes(),
+            signature,
+        )
+        .then(|| order_id.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Published vectors: razorpay-python @ b56ac01, tests/test_client_utility.py.
+    #[test]
+    fn payment_return_signature_matches_razorpays_vector() {
+        assert_eq!(
+            return_signature("key_secret", "fake_order_id", "fake_payment_id"),
+            "b2335e3b0801106b84a7faff035df56ecffde06918c9ddd1f0fafbb37a51cc89"
+        );
+    }
+
+    #[test]
+    fn webhook_signature_matches_razorpays_vector() {
+        // tests/mocks/fake_payment_authorized_webhook.json, byte for byte (trailing newline included).
+        let body = include_bytes!("testdata/razorpay_payment_authorized_webhook.json");
+        assert_eq!(body.len(), 971);
+        assert!(verify_webhook_signature(
+            "key_secret",
+            body,
+            "d60e67fd884556c045e9be7dad57903e33efc7172c17c6e3ef77db42d2b366e9"
+        ));
+        let mut tampered = body.to_vec();
+        tampered[100] ^= 1;
+        assert!(!verify_webhook_signature(
+            "key_secret",
+            &tampered,
+            "d60e67fd884556c045e9be7dad57903e33efc7172c17c6e3ef77db42d2b366e9"
+        ));
+        assert!(!verify_webhook_signature(
+            "other_secret",
+            body,
+            "d60e67fd884556c045e9be7dad57903e33efc7172c17c6e3ef77db42d2b366e9"
+        ));
+    }
+
+    fn payment(id: &str, status: &str, created_at: i64) -> Payment {
+        Payment {
+            id: id.into(),
+            status: status.into(),
+            order_id: Some("order_1".into()),
+            error_description: (status == "failed").then(|| format!("{id} declined")),
+            created_at,
+        }
+    }
+
+    #[test]
+    fn only_captured_money_is_a_success() {
+        assert_eq!(
+            report(Some("created"), &[]).status,
+            TransactionStatus::Pending
+        );
+        let tried = [payment("pay_1", "failed", 1), payment("pay_2", "failed", 2)];
+        let open = report(Some("attempted"), &tried);
+        assert_eq!(
+            open.status,
+            TransactionStatus::Pending,
+            "the customer may retry"
+        );
+        assert_eq!(open.failure_reason.as_deref(), Some("pay_2 declined"));
+        let authorized = report(Some("attempted"), &[payment("pay_3", "authorized", 3)]);
+        assert_eq!(authorized.status, TransactionStatus::Pending);
+        let paid = report(
+            Some("paid"),
+            &[
+                payment("pay_1", "failed", 1),
+                payment("pay_4", "captured", 4),
+            ],
+        );
+        assert_eq!(paid.status, TransactionStatus::Succeeded);
+        assert_eq!(paid.payment_id.as_deref(), Some("pay_4"));
+        let refunded = report(Some("paid"), &[payment("pay_5", "refunded", 5)]);
+        assert_eq!(refunded.status, TransactionStatus::Succeeded);
+    }
+}

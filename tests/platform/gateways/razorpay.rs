@@ -1,0 +1,673 @@
+//! Razorpay against a mock of its Orders API that answers as the documented one does.
+
+use super::{account, dropping_server};
+use crate::support::*;
+use http::HeaderMap;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shared::gateways::endpoints::Endpoints;
+use shared::gateways::razorpay::{Razorpay, return_signature};
+use shared::gateways::signature::hmac_sha256_hex;
+use shared::gateways::{CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest};
+use shared::money::Currency;
+use shared::payments::status::TransactionStatus;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use wiremock::matchers::{body_partial_json, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const KEY_ID: &str = "rzp_test_EXAMPLEKEYID01";
+const KEY_SECRET: &str = "example-key-secret-not-real";
+const WEBHOOK_SECRET: &str = "example-webhook-secret";
+// base64("rzp_test_EXAMPLEKEYID01:example-key-secret-not-real")
+const BASIC: &str = "Basic cnpwX3Rlc3RfRVhBTVBMRUtFWUlEMDE6ZXhhbXBsZS1rZXktc2VjcmV0LW5vdC1yZWFs";
+
+fn credentials() -> [(&'static str, &'static str); 3] {
+    [
+        ("key_id", KEY_ID),
+        ("key_secret", KEY_SECRET),
+        ("webhook_secret", WEBHOOK_SECRET),
+    ]
+}
+
+fn connector(base: &str, timeout: Duration) -> Razorpay {
+    Razorpay::new(
+        reqwest::Client::new(),
+        Endpoints::new(Some(base.to_string()), None, timeout),
+    )
+}
+
+fn request(receipt: &str) -> OrderRequest {
+    OrderRequest {
+        receipt: receipt.into(),
+        amount: 49_900,
+        currency: Currency::Inr,
+        customer_name: "Asha Verma".into(),
+        customer_email: "asha@example.in".into(),
+        customer_phone: "+919812345678".into(),
+        description: Some("Masala chai </script> x 2".into()),
+        notify_url: "https://lsp.example/api/v1/webhooks/razorpay".into(),
+        return_url: "https://lsp.example/api/v1/checkout/txn_1/return".into(),
+    }
+}
+
+/// An order entity as `POST /v1/orders` and `GET /v1/orders/{id}` return it.
+fn order(id: &str, receipt: &str, status: &str) -> Value {
+    json!({
+        "id": id, "entity": "order", "amount": 49900, "amount_paid": if status == "paid" { 49900 } else { 0 },
+        "amount_due": if status == "paid" { 0 } else { 49900 }, "currency": "INR", "receipt": receipt,
+        "offer_id": null, "status": status, "attempts": 0, "notes": { "attempt": receipt }, "created_at": 1_764_374_400
+    })
+}
+
+fn payment_entity(id: &str, order_id: &str, status: &str) -> Value {
+    json!({
+        "id": id, "entity": "payment", "amount": 49900, "currency": "INR", "status": status,
+        "order_id": order_id, "invoice_id": null, "international": false, "method": "upi",
+        "amount_refunded": 0, "refund_status": null, "captured": status == "captured",
+        "description": null, "card_id": null, "bank": null, "wallet": null, "vpa": "asha@okaxis",
+        "email": "asha@example.in", "contact": "+919812345678", "notes": [], "fee": 1180, "tax": 180,
+        "error_code": if status == "failed" { json!("BAD_REQUEST_ERROR") } else { Value::Null },
+        "error_description": if status == "failed" { json!("Payment failed due to insufficient balance") } else { Value::Null },
+        "error_source": null, "error_step": null, "error_reason": null, "created_at": 1_764_374_460
+    })
+}
+
+fn collection(items: Vec<Value>) -> Value {
+    json!({ "entity": "collection", "count": items.len(), "items": items })
+}
+
+fn error(code: &str, description: &str, reason: &str) -> Value {
+    json!({ "error": { "code": code, "description": description, "source": "NA", "step": "NA",
+                       "reason": reason, "metadata": {} } })
+}
+
+#[tokio::test]
+async fn creates_an_order_in_paise_with_basic_auth() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/orders"))
+        .and(header("authorization", BASIC))
+        .and(body_partial_json(
+            json!({ "amount": 49900, "currency": "INR", "receipt": "att_1" }),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(order(
+            "order_EKwxwAgItmmXdp",
+            "att_1",
+            "created",
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let created = connector(&server.uri(), Duration::from_secs(5))
+        .create_order(&account(&credentials()), &request("att_1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        created,
+        CreatedOrder {
+            reference: "order_EKwxwAgItmmXdp".into(),
+            pay_url: None
+        }
+    );
+}
+
+async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/orders"))
+        .respond_with(response)
+        .mount(&server)
+        .await;
+    connector(&server.uri(), timeout)
+        .create_order(&account(&credentials()), &request("att_err"))
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn documented_errors_are_classified() {
+    let quick = Duration::from_secs(5);
+    let declined = create_against(
+        ResponseTemplate::new(400).set_body_json(json!({ "error": {
+            "code": "BAD_REQUEST_ERROR", "description": "The amount is invalid", "field": "amount" } })),
+        quick,
+    )
+    .await;
+    assert!(
+        matches!(declined, GatewayError::Declined(_)),
+        "{declined:?}"
+    );
+    let bad_key = create_against(
+        ResponseTemplate::new(401).set_body_json(error(
+            "BAD_REQUEST_ERROR",
+            "The api key provided is invalid",
+            "NA",
+        )),
+        quick,
+    )
+    .await;
+    assert!(
+        matches!(bad_key, GatewayError::Configuration(_)),
+        "{bad_key:?}"
+    );
+    let server_error = create_against(
+        ResponseTemplate::new(500).set_body_json(error(
+            "SERVER_ERROR",
+            "The server encountered an error",
+            "NA",
+        )),
+        quick,
+    )
+    .await;
+    assert!(
+        matches!(server_error, GatewayError::Ambiguous(_)),
+        "a failed write may have happened: {server_error:?}"
+    );
+    let limited = create_against(
+        ResponseTemplate::new(429).set_body_json(error(
+            "BAD_REQUEST_ERROR",
+            "Too many requests",
+            "NA",
+        )),
+        quick,
+    )
+    .await;
+    assert!(matches!(limited, GatewayError::Retryable(_)), "{limited:?}");
+    let slow = create_against(
+        ResponseTemplate::new(200)
+            .set_body_json(order("order_slow", "att_err", "created"))
+            .set_delay(Duration::from_millis(1500)),
+        Duration::from_millis(300),
+    )
+    .await;
+    assert!(matches!(slow, GatewayError::Ambiguous(_)), "{slow:?}");
+
+    let gateway = connector(&dropping_server().await, quick);
+    let dropped = gateway
+        .create_order(&account(&credentials()), &request("att_err"))
+        .await
+        .unwrap_err();
+    assert!(matches!(dropped, GatewayError::Ambiguous(_)), "{dropped:?}");
+    let refused = connector(&format!("http://127.0.0.1:{}", free_port()), quick)
+        .create_order(&account(&credentials()), &request("att_err"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, GatewayError::Retryable(_)),
+        "nothing was sent: {refused:?}"
+    );
+
+    // Reads change nothing: a server error on a status query is simply retryable.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(error(
+            "SERVER_ERROR",
+            "unavailable",
+            "NA",
+        )))
+        .mount(&server)
+        .await;
+    let read = connector(&server.uri(), quick)
+        .fetch_status(&account(&credentials()), "order_1")
+        .await
+        .unwrap_err();
+    assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
+}
+
+#[tokio::test]
+async fn finds_an_order_by_its_receipt() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/orders"))
+        .and(query_param("receipt", "att_found"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(collection(vec![order(
+                "order_found",
+                "att_found",
+                "created",
+            )])),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/orders"))
+        .and(query_param("receipt", "att_missing"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(collection(vec![])))
+        .mount(&server)
+        .await;
+    let gateway = connector(&server.uri(), Duration::from_secs(5));
+    let acc = account(&credentials());
+    assert_eq!(
+        gateway
+            .find_order(&acc, "att_found")
+            .await
+            .unwrap()
+            .unwrap()
+            .reference,
+        "order_found"
+    );
+    assert_eq!(gateway.find_order(&acc, "att_missing").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn status_comes_from_the_orders_payments() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/orders/order_paid"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(order(
+            "order_paid",
+            "att_1",
+            "paid",
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/orders/order_paid/payments"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(collection(vec![
+            payment_entity("pay_failed", "order_paid", "failed"),
+            payment_entity("pay_ok", "order_paid", "captured"),
+        ])))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/orders/order_open"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(order(
+            "order_open",
+            "att_2",
+            "attempted",
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/orders/order_open/payments"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(collection(vec![payment_entity(
+                "pay_failed",
+                "order_open",
+                "failed",
+            )])),
+        )
+        .mount(&server)
+        .await;
+    let gateway = connector(&server.uri(), Duration::from_secs(5));
+    let acc = account(&credentials());
+    let paid = gateway.fetch_status(&acc, "order_paid").await.unwrap();
+    assert_eq!(paid.status, TransactionStatus::Succeeded);
+    assert_eq!(paid.payment_id.as_deref(), Some("pay_ok"));
+    let open = gateway.fetch_status(&acc, "order_open").await.unwrap();
+    assert_eq!(
+        open.status,
+        TransactionStatus::Pending,
+        "the customer may retry on the same order"
+    );
+    assert_eq!(
+        open.failure_reason.as_deref(),
+        Some("Payment failed due to insufficient balance")
+    );
+}
+
+#[tokio::test]
+async fn the_credential_check_moves_no_money() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/orders"))
+        .and(query_param("count", "1"))
+        .and(header("authorization", BASIC))
+        .respond_with(ResponseTemplate::new(200).set_body_json(collection(vec![])))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/orders"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(error(
+            "BAD_REQUEST_ERROR",
+            "The api key provided is invalid",
+            "NA",
+        )))
+        .mount(&server)
+        .await;
+    let gateway = connector(&server.uri(), Duration::from_secs(5));
+    gateway
+        .check_credentials(&account(&credentials()))
+        .await
+        .unwrap();
+    let wrong = gateway
+        .check_credentials(&account(&[("key_id", KEY_ID), ("key_secret", "wrong")]))
+        .await
+        .unwrap_err();
+    assert!(matches!(wrong, GatewayError::Configuration(_)), "{wrong:?}");
+    let requests = server.received_requests().await.unwrap();
+    assert!(requests.iter().all(|r| r.method == http::Method::GET));
+}
+
+#[test]
+fn the_handoff_page_opens_checkout_with_the_order_and_key_id_only() {
+    let gateway = connector("http://mock.invalid", Duration::from_secs(5));
+    let created = CreatedOrder {
+        reference: "order_EKwxwAgItmmXdp".into(),
+        pay_url: None,
+    };
+    let Ok(Handoff::Html(html)) =
+        gateway.handoff(&account(&credentials()), &request("att_1"), &created)
+    else {
+        panic!("Razorpay hands off with a page")
+    };
+    assert!(html.contains("http://mock.invalid/v1/checkout.js"));
+    assert!(html.contains("\"order_id\":\"order_EKwxwAgItmmXdp\""));
+    assert!(html.contains(&format!("\"key\":\"{KEY_ID}\"")));
+    assert!(!html.contains(KEY_SECRET) && !html.contains(WEBHOOK_SECRET));
+    assert!(
+        !html.contains("</script> x 2"),
+        "the description cannot close the script"
+    );
+}
+
+fn sign(secret: &str, body: &[u8]) -> String {
+    hmac_sha256_hex(secret.as_bytes(), body)
+}
+
+fn captured_event(order_id: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "entity": "event", "account_id": "acc_BFQ7uQEaa7j2z7", "event": "payment.captured",
+        "contains": ["payment"], "payload": { "payment": { "entity": payment_entity("pay_webhook", order_id, "captured") } },
+        "created_at": 1_764_374_500
+    }))
+    .unwrap()
+}
+
+#[test]
+fn webhooks_are_verified_on_the_raw_body_and_parsed() {
+    let gateway = connector("http://mock.invalid", Duration::from_secs(5));
+    let acc = account(&credentials());
+    let body = captured_event("order_1");
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "x-razorpay-signature",
+        sign(WEBHOOK_SECRET, &body).parse().unwrap(),
+    );
+    headers.insert("x-razorpay-event-id", "evt_1".parse().unwrap());
+    assert!(gateway.verify_webhook(&acc, &headers, &body));
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b" ");
+    assert!(!gateway.verify_webhook(&acc, &headers, &tampered));
+    let mut wrong_key = headers.clone();
+    wrong_key.insert(
+        "x-razorpay-signature",
+        sign(KEY_SECRET, &body).parse().unwrap(),
+    );
+    assert!(
+        !gateway.verify_webhook(&acc, &wrong_key, &body),
+        "the webhook secret, not the key secret"
+    );
+    assert!(!gateway.verify_webhook(&acc, &HeaderMap::new(), &body));
+
+    let event = gateway.parse_webhook(&headers, &body).unwrap();
+    assert_eq!(event.event_id, "evt_1");
+    assert_eq!(event.reference.as_deref(), Some("order_1"));
+    let report = event.report.unwrap();
+    assert_eq!(report.status, TransactionStatus::Succeeded);
+    assert_eq!(report.payment_id.as_deref(), Some("pay_webhook"));
+}
+
+#[test]
+fn the_browser_return_is_verified_with_the_key_secret() {
+    let gateway = connector("http://mock.invalid", Duration::from_secs(5));
+    let acc = account(&credentials());
+    let mut params = BTreeMap::from([
+        ("razorpay_order_id".to_string(), "order_1".to_string()),
+        ("razorpay_payment_id".to_string(), "pay_1".to_string()),
+        (
+            "razorpay_signature".to_string(),
+            return_signature(KEY_SECRET, "order_1", "pay_1"),
+        ),
+    ]);
+    assert_eq!(
+        gateway.verify_return(&acc, &params).as_deref(),
+        Some("order_1")
+    );
+    params.insert("razorpay_payment_id".into(), "pay_2".into());
+    assert_eq!(gateway.verify_return(&acc, &params), None);
+    params.remove("razorpay_signature");
+    assert_eq!(gateway.verify_return(&acc, &params), None);
+}
+
+// Through the platform: a merchant whose routing pool has a Razorpay account.
+
+async fn platform(server: &MockServer) -> (TestApp, Merchant) {
+    let app = TestApp::spawn_with(&[
+        ("GATEWAY_RAZORPAY_TEST_URL", server.uri().as_str()),
+        ("GATEWAY_TIMEOUT_SECONDS", "1"),
+    ])
+    .await;
+    let admin = app.admin_token().await;
+    let merchant = app.create_merchant(&admin, "Chai Point").await;
+    app.add_gateway_account(&merchant, "razorpay", &credentials())
+        .await;
+    (app, merchant)
+}
+
+async fn attempt_reference(app: &TestApp, merchant: &Merchant, id: &str) -> Option<String> {
+    let transaction = app.transaction(merchant, id).await;
+    transaction["attempts"][0]["gateway_reference"]
+        .as_str()
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn an_ambiguous_create_leads_to_a_lookup_never_to_a_second_order() {
+    let server = MockServer::start().await;
+    // Razorpay makes the order but answers too late: the request timed out on our side.
+    Mock::given(method("POST"))
+        .and(path("/v1/orders"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(order("order_late", "ignored", "created"))
+                .set_delay(Duration::from_secs(3)),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/orders"))
+        .respond_with(move |request: &wiremock::Request| {
+            let receipt = request
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == "receipt")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            ResponseTemplate::new(200).set_body_json(collection(vec![order(
+                "order_late",
+                &receipt,
+                "created",
+            )]))
+        })
+        .mount(&server)
+        .await;
+    let (app, merchant) = platform(&server).await;
+    let (status, body) = app
+        .pay(&merchant, &payment("rzp-amb-1", 49_900, false), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_str().unwrap();
+    app.drain().await;
+    assert_eq!(
+        attempt_reference(&app, &merchant, id).await.as_deref(),
+        Some("order_late")
+    );
+    let requests = server.received_requests().await.unwrap();
+    let creates = requests
+        .iter()
+        .filter(|r| r.method == http::Method::POST)
+        .count();
+    let lookups = requests
+        .iter()
+        .filter(|r| {
+            r.method == http::Method::GET
+                && r.url.query().is_some_and(|q| q.contains("receipt=att_"))
+        })
+        .count();
+    assert_eq!(creates, 1, "never a second order");
+    assert!(
+        lookups >= 1,
+        "the ambiguous create was followed by a lookup"
+    );
+}
+
+async fn platform_with_order(server: &MockServer, order_id: &str) -> (TestApp, Merchant, String) {
+    Mock::given(method("POST"))
+        .and(path("/v1/orders"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(order(order_id, "att", "created")))
+        .mount(server)
+        .await;
+    let (app, merchant) = platform(server).await;
+    let (status, body) = app
+        .pay(&merchant, &payment(order_id, 49_900, false), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    assert_eq!(
+        attempt_reference(&app, &merchant, &id).await.as_deref(),
+        Some(order_id)
+    );
+    (app, merchant, id)
+}
+
+async fn deliver(
+    app: &TestApp,
+    body: &[u8],
+    signature: Option<&str>,
+    event_id: &str,
+) -> StatusCode {
+    let mut request = app
+        .http
+        .post(app.url("/api/v1/webhooks/razorpay"))
+        .header("content-type", "application/json")
+        .header("x-razorpay-event-id", event_id)
+        .body(body.to_vec());
+    if let Some(signature) = signature {
+        request = request.header("x-razorpay-signature", signature);
+    }
+    request.send().await.unwrap().status()
+}
+
+#[tokio::test]
+async fn a_signed_webhook_settles_the_payment_once_and_forgeries_change_nothing() {
+    let server = MockServer::start().await;
+    let (app, merchant, id) = platform_with_order(&server, "order_webhook").await;
+    let body = captured_event("order_webhook");
+    let good = sign(WEBHOOK_SECRET, &body);
+
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b"\n");
+    assert_eq!(
+        deliver(&app, &tampered, Some(&good), "evt_t").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        deliver(&app, &body, None, "evt_m").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        deliver(&app, &body, Some(&sign("not-the-secret", &body)), "evt_w").await,
+        StatusCode::UNAUTHORIZED
+    );
+    app.drain().await;
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
+    assert_eq!(
+        app.db.count("gateway_events").await,
+        0,
+        "refused events are not stored"
+    );
+
+    for _ in 0..3 {
+        assert_eq!(
+            deliver(&app, &body, Some(&good), "evt_captured_1").await,
+            StatusCode::OK
+        );
+    }
+    app.drain().await;
+    let transaction = app.transaction(&merchant, &id).await;
+    assert_eq!(transaction["status"], "succeeded");
+    assert_eq!(
+        app.db.count("gateway_events").await,
+        1,
+        "a replay is stored once"
+    );
+    let owner = app.db.owner().await;
+    let events: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM outbox WHERE topic = 'transaction.succeeded'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(events, 1, "one transition, one event");
+}
+
+#[tokio::test]
+async fn a_verified_return_is_confirmed_by_a_status_query() {
+    let server = MockServer::start().await;
+    let (app, merchant, id) = platform_with_order(&server, "order_return").await;
+    Mock::given(method("GET"))
+        .and(path("/v1/orders/order_return"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(order(
+            "order_return",
+            "att",
+            "paid",
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/orders/order_return/payments"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(collection(vec![payment_entity(
+                "pay_ret",
+                "order_return",
+                "captured",
+            )])),
+        )
+        .mount(&server)
+        .await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = app.url(&format!("/api/v1/checkout/{id}/return"));
+    let forged = no_redirects
+        .post(&url)
+        .form(&[
+            ("razorpay_order_id", "order_return"),
+            ("razorpay_payment_id", "pay_ret"),
+            (
+                "razorpay_signature",
+                return_signature("guess", "order_return", "pay_ret").as_str(),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
+
+    let signature = return_signature(KEY_SECRET, "order_return", "pay_ret");
+    let answer = no_redirects
+        .post(&url)
+        .form(&[
+            ("razorpay_order_id", "order_return"),
+            ("razorpay_payment_id", "pay_ret"),
+            ("razorpay_signature", signature.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let location = answer.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("https://shop.example.in/payments/done?cart=42&")
+            && location.contains("status=succeeded"),
+        "{location}"
+    );
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+}
