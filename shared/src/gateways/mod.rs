@@ -75,6 +75,9 @@ pub struct CreatedOrder {
     pub reference: String,
     /// Where the customer pays, when the gateway hosts the page.
     pub pay_url: Option<String>,
+    /// What the checkout page hands the gateway's browser script (Stripe's PaymentIntent client
+    /// secret, Cashfree's payment session id); meant for the customer's browser, never logged.
+    pub checkout_token: Option<String>,
 }
 
 /// A payment's state at the gateway.
@@ -101,6 +104,55 @@ pub struct GatewayEvent {
     pub reference: Option<String>,
     /// What the event says about the payment; `None` for events we do not act on.
     pub report: Option<StatusReport>,
+    /// What the event says about a refund, for refund events.
+    pub refund: Option<RefundReport>,
+}
+
+/// A refund to make at a gateway.
+#[derive(Debug, Clone)]
+pub struct RefundRequest {
+    /// Our refund id (`rfd_…`): the gateway's merchant refund id or idempotency key.
+    pub refund_id: String,
+    /// The gateway's order id for the payment.
+    pub reference: String,
+    /// The gateway's payment id, when it has one.
+    pub payment_id: Option<String>,
+    /// Our attempt id, the receipt the order was made with.
+    pub receipt: String,
+    /// Amount to refund, in minor units.
+    pub amount: i64,
+    /// The payment's whole amount, in minor units (some gateways ask for it).
+    pub payment_amount: i64,
+    /// Currency.
+    pub currency: Currency,
+    /// Why, in the merchant's words.
+    pub reason: Option<String>,
+    /// Where the gateway sends refund events.
+    pub notify_url: String,
+}
+
+/// Where a refund stands at the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundStatus {
+    /// Accepted, not yet with the customer's bank.
+    Pending,
+    /// The money is on its way back.
+    Succeeded,
+    /// The gateway could not refund.
+    Failed,
+}
+
+/// A refund as the gateway reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundReport {
+    /// Our refund id, when the gateway echoes it.
+    pub refund_id: Option<String>,
+    /// The gateway's id for the refund.
+    pub gateway_refund_id: Option<String>,
+    /// Where it stands.
+    pub status: RefundStatus,
+    /// Why it failed, in the gateway's words.
+    pub failure_reason: Option<String>,
 }
 
 /// How the checkout page hands the customer over.
@@ -180,6 +232,22 @@ pub trait Gateway: Send + Sync {
     fn verify_webhook(&self, account: &Account, headers: &HeaderMap, body: &[u8]) -> bool;
     /// Parses an authentic webhook (some providers put the event id in a header).
     fn parse_webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<GatewayEvent, String>;
+    /// Asks the gateway to refund part or all of a captured payment. When a create's outcome is
+    /// unknown (ambiguous), callers ask [`Gateway::fetch_refund`] without a gateway id before
+    /// they ever create again, so a refund is never made twice.
+    async fn create_refund(
+        &self,
+        account: &Account,
+        refund: &RefundRequest,
+    ) -> Result<RefundReport, GatewayError>;
+    /// Where a refund stands: by the gateway's id once known, otherwise found by our
+    /// `refund_id`; `Ok(None)` when the gateway has no such refund.
+    async fn fetch_refund(
+        &self,
+        account: &Account,
+        refund: &RefundRequest,
+        gateway_refund_id: Option<&str>,
+    ) -> Result<Option<RefundReport>, GatewayError>;
     /// Verifies a browser return; gives the order reference it is about.
     fn verify_return(&self, account: &Account, params: &BTreeMap<String, String>)
     -> Option<String>;
@@ -200,7 +268,7 @@ impl Gateways {
                 &config.sandbox_base_url,
             )),
             Arc::new(razorpay::Razorpay::new(
-                client,
+                client.clone(),
                 Endpoints::from_config(config, "razorpay"),
             )),
         ];

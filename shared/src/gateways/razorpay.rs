@@ -15,7 +15,8 @@
 use super::endpoints::{Endpoints, Hosts};
 use super::signature::{hmac_sha256_hex, verify_hmac_sha256_hex};
 use super::{
-    Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest, StatusReport,
+    Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
+    RefundReport, RefundRequest, RefundStatus, StatusReport,
 };
 use crate::crypto::sha256;
 use crate::html::{escape, page, rupees, script_json};
@@ -208,6 +209,32 @@ pub fn verify_webhook_signature(webhook_secret: &str, body: &[u8], signature: &s
     verify_hmac_sha256_hex(webhook_secret.as_bytes(), body, signature)
 }
 
+/// A refund entity (`pending`, `processed`, `failed`); our refund id travels as its receipt.
+#[derive(Debug, Deserialize)]
+struct Refund {
+    id: String,
+    status: String,
+    receipt: Option<String>,
+    #[serde(default)]
+    created_at: i64,
+}
+
+fn refund_report(refund: Refund) -> Result<RefundReport, String> {
+    let status = match refund.status.as_str() {
+        "pending" => RefundStatus::Pending,
+        "processed" => RefundStatus::Succeeded,
+        "failed" => RefundStatus::Failed,
+        other => return Err(format!("unknown razorpay refund status '{other}'")),
+    };
+    Ok(RefundReport {
+        refund_id: refund.receipt,
+        gateway_refund_id: Some(refund.id),
+        status,
+        failure_reason: (status == RefundStatus::Failed)
+            .then(|| "razorpay could not process the refund".to_string()),
+    })
+}
+
 #[derive(Debug, Deserialize)]
 struct Event {
     event: String,
@@ -256,6 +283,7 @@ impl Gateway for Razorpay {
         Ok(CreatedOrder {
             reference: created.id,
             pay_url: None,
+            checkout_token: None,
         })
     }
 
@@ -276,6 +304,7 @@ impl Gateway for Razorpay {
             .map(|o| CreatedOrder {
                 reference: o.id,
                 pay_url: None,
+                checkout_token: None,
             }))
     }
 
@@ -369,6 +398,14 @@ impl Gateway for Razorpay {
             .map(|o| o.id.clone())
             .or_else(|| payment.as_ref().and_then(|p| p.order_id.clone()));
         let receipt = order.as_ref().and_then(|o| o.receipt.clone());
+        let refund = match event.event.as_str() {
+            "refund.created" | "refund.processed" | "refund.failed" => {
+                let refund: Refund = entity(&event.payload, "refund")
+                    .ok_or_else(|| format!("{} without a refund entity", event.event))?;
+                Some(refund_report(refund)?)
+            }
+            _ => None,
+        };
         let report = match event.event.as_str() {
             "payment.captured" | "payment.authorized" | "payment.failed" => {
                 payment.map(|p| report(None, std::slice::from_ref(&p)))
@@ -382,7 +419,72 @@ impl Gateway for Razorpay {
             receipt,
             reference,
             report,
+            refund,
         })
+    }
+
+    async fn create_refund(
+        &self,
+        account: &Account,
+        refund: &RefundRequest,
+    ) -> Result<RefundReport, GatewayError> {
+        let payment_id = refund.payment_id.as_deref().ok_or_else(|| {
+            GatewayError::Declined("razorpay refunds need the captured payment's id".into())
+        })?;
+        let mut body = json!({
+            "amount": refund.amount,
+            "speed": "normal",
+            "receipt": refund.refund_id,
+            "notes": { "refund_id": refund.refund_id },
+        });
+        if let Some(reason) = &refund.reason {
+            body["notes"]["reason"] = json!(reason);
+        }
+        let response = self
+            .client
+            .post(self.api(account, &format!("/v1/payments/{payment_id}/refund")))
+            .basic_auth(
+                account.credential("key_id")?,
+                Some(account.credential("key_secret")?),
+            )
+            .json(&body)
+            .timeout(self.endpoints.timeout)
+            .send()
+            .await
+            .map_err(|e| GatewayError::from_transport(&e))?;
+        let created: Refund = read(response, Call::Write).await?;
+        refund_report(created).map_err(GatewayError::Ambiguous)
+    }
+
+    async fn fetch_refund(
+        &self,
+        account: &Account,
+        refund: &RefundRequest,
+        gateway_refund_id: Option<&str>,
+    ) -> Result<Option<RefundReport>, GatewayError> {
+        let found = match gateway_refund_id {
+            Some(id) => Some(
+                self.get::<Refund>(account, &format!("/v1/refunds/{id}"))
+                    .await?,
+            ),
+            None => {
+                let Some(payment_id) = refund.payment_id.as_deref() else {
+                    return Ok(None);
+                };
+                let refunds: Collection<Refund> = self
+                    .get(account, &format!("/v1/payments/{payment_id}/refunds"))
+                    .await?;
+                refunds
+                    .items
+                    .into_iter()
+                    .filter(|r| r.receipt.as_deref() == Some(refund.refund_id.as_str()))
+                    .min_by_key(|r| r.created_at)
+            }
+        };
+        found
+            .map(refund_report)
+            .transpose()
+            .map_err(GatewayError::Ambiguous)
     }
 
     fn verify_return(

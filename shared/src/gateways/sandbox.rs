@@ -12,7 +12,8 @@
 
 use super::signature::{hmac_sha256_hex, verify_hmac_sha256_hex};
 use super::{
-    Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest, StatusReport,
+    Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
+    RefundReport, RefundRequest, StatusReport,
 };
 use crate::payments::status::TransactionStatus;
 use async_trait::async_trait;
@@ -175,6 +176,7 @@ impl Gateway for SandboxGateway {
         Ok(CreatedOrder {
             reference: created.id,
             pay_url: Some(created.pay_url),
+            checkout_token: None,
         })
     }
 
@@ -200,6 +202,7 @@ impl Gateway for SandboxGateway {
         Ok(found.items.into_iter().next().map(|o| CreatedOrder {
             reference: o.id,
             pay_url: Some(o.pay_url),
+            checkout_token: None,
         }))
     }
 
@@ -285,7 +288,29 @@ impl Gateway for SandboxGateway {
             receipt: Some(event.data.receipt),
             reference: Some(event.data.order_id),
             report,
+            refund: None,
         })
+    }
+
+    async fn create_refund(
+        &self,
+        _account: &Account,
+        _refund: &RefundRequest,
+    ) -> Result<RefundReport, GatewayError> {
+        Err(GatewayError::Configuration(
+            "sandbox refunds: not yet".into(),
+        ))
+    }
+
+    async fn fetch_refund(
+        &self,
+        _account: &Account,
+        _refund: &RefundRequest,
+        _gateway_refund_id: Option<&str>,
+    ) -> Result<Option<RefundReport>, GatewayError> {
+        Err(GatewayError::Configuration(
+            "sandbox refunds: not yet".into(),
+        ))
     }
 
     fn verify_return(

@@ -61,7 +61,8 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
         .query_typed_opt(
             "SELECT a.provider, a.gateway_account_id, a.gateway_reference, a.pay_url, a.status,
                     t.id, t.status, t.amount, t.currency, t.customer_name, t.customer_email, t.customer_phone, t.description,
-                    (a.order_lease_until IS NULL OR a.order_lease_until < now()), a.order_unconfirmed_at IS NOT NULL
+                    (a.order_lease_until IS NULL OR a.order_lease_until < now()), a.order_unconfirmed_at IS NOT NULL,
+                    a.checkout_token
              FROM transaction_attempts a JOIN transactions t ON t.id = a.transaction_id
              WHERE a.id = $1 FOR UPDATE OF a",
             &[(&attempt.as_uuid(), Type::UUID)],
@@ -96,6 +97,7 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
             order: CreatedOrder {
                 reference,
                 pay_url: row.get(3),
+                checkout_token: row.get(15),
             },
             account,
             gateway,
@@ -143,10 +145,16 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
         Ok(Some(order)) => {
             tx.execute_typed(
                 "UPDATE transaction_attempts SET gateway_reference = coalesce(gateway_reference, $2), pay_url = coalesce(pay_url, $3),
+                     checkout_token = coalesce(checkout_token, $4),
                      status = CASE WHEN status = 'created' THEN 'pending' ELSE status END, order_lease_until = NULL,
                      order_unconfirmed_at = NULL, updated_at = now()
                  WHERE id = $1",
-                &[(&attempt.as_uuid(), Type::UUID), (&order.reference, Type::TEXT), (&order.pay_url, Type::TEXT)],
+                &[
+                    (&attempt.as_uuid(), Type::UUID),
+                    (&order.reference, Type::TEXT),
+                    (&order.pay_url, Type::TEXT),
+                    (&order.checkout_token, Type::TEXT),
+                ],
             )
             .await?;
             tx.execute_typed(

@@ -107,7 +107,8 @@ async fn creates_an_order_in_paise_with_basic_auth() {
         created,
         CreatedOrder {
             reference: "order_EKwxwAgItmmXdp".into(),
-            pay_url: None
+            pay_url: None,
+            checkout_token: None,
         }
     );
 }
@@ -346,6 +347,7 @@ fn the_handoff_page_opens_checkout_with_the_order_and_key_id_only() {
     let created = CreatedOrder {
         reference: "order_EKwxwAgItmmXdp".into(),
         pay_url: None,
+        checkout_token: None,
     };
     let Ok(Handoff::Html(html)) =
         gateway.handoff(&account(&credentials()), &request("att_1"), &created)
