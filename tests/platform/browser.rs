@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 /// A chromedriver process and one headless Chromium session.
-struct Browser {
+pub struct Browser {
     driver: std::process::Child,
     base: String,
     session: String,
@@ -16,7 +16,7 @@ struct Browser {
 }
 
 impl Browser {
-    async fn start(profile: &std::path::Path) -> Browser {
+    pub async fn start(profile: &std::path::Path) -> Browser {
         let binary =
             std::env::var("LSP_TEST_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
         let port = free_port();
@@ -74,12 +74,12 @@ impl Browser {
         answer["value"].clone()
     }
 
-    async fn open(&self, url: &str) {
+    pub async fn open(&self, url: &str) {
         self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
             .await;
     }
 
-    async fn url(&self) -> String {
+    pub async fn url(&self) -> String {
         self.call(reqwest::Method::GET, "/url", None)
             .await
             .as_str()
@@ -87,7 +87,7 @@ impl Browser {
             .to_string()
     }
 
-    async fn text(&self, css: &str) -> String {
+    pub async fn text(&self, css: &str) -> String {
         let element = self
             .call(
                 reqwest::Method::POST,
@@ -107,7 +107,7 @@ impl Browser {
             .to_string()
     }
 
-    async fn click(&self, css: &str) {
+    pub async fn click(&self, css: &str) {
         let element = self
             .call(
                 reqwest::Method::POST,
@@ -127,6 +127,30 @@ impl Browser {
             Some(json!({})),
         )
         .await;
+    }
+}
+
+impl Browser {
+    /// The current page's markup.
+    pub async fn source(&self) -> String {
+        self.call(reqwest::Method::GET, "/source", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Waits until the current URL starts with `prefix`; gives the URL.
+    pub async fn wait_for_url(&self, prefix: &str) -> String {
+        let mut url = String::new();
+        for _ in 0..100 {
+            url = self.url().await;
+            if url.starts_with(prefix) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        url
     }
 }
 

@@ -3,9 +3,11 @@
 //! report a payment's status. Errors are classified so callers know whether a retry is safe.
 
 pub mod endpoints;
+pub mod payu;
 pub mod razorpay;
 pub mod sandbox;
 pub mod signature;
+pub mod stripe;
 
 use crate::config::Config;
 use crate::gateway_accounts::Credentials;
@@ -267,14 +269,27 @@ impl Gateways {
                 client.clone(),
                 &config.sandbox_base_url,
             )),
+            Arc::new(payu::PayU::new(
+                client.clone(),
+                Endpoints::from_config(config, "payu"),
+            )),
             Arc::new(razorpay::Razorpay::new(
                 client.clone(),
                 Endpoints::from_config(config, "razorpay"),
+            )),
+            Arc::new(stripe::Stripe::new(
+                client.clone(),
+                Endpoints::from_config(config, "stripe"),
             )),
         ];
         Gateways {
             providers: connectors.into_iter().map(|c| (c.provider(), c)).collect(),
         }
+    }
+
+    /// The providers' names.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.providers.keys().copied().collect()
     }
 
     /// The provider called `name`.

@@ -1,7 +1,24 @@
-//! HMAC-SHA256 signatures, computed and compared in constant time.
+//! Gateway signatures: HMAC-SHA256 and the pipe-joined SHA-512 hashes of PayU and Easebuzz,
+//! computed here and compared in constant time.
 
+use crate::crypto::constant_time_eq;
 use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256, Sha512};
+
+/// Lower-case hex SHA-512 of `fields` joined with `|` (empty fields keep their place).
+pub fn sha512_pipe_hex(fields: &[&str]) -> String {
+    hex::encode(Sha512::digest(fields.join("|").as_bytes()))
+}
+
+/// Whether `presented_hex` is the hash of `fields`, compared in constant time; case-insensitive
+/// hex, fails closed.
+pub fn verify_sha512_pipe_hex(fields: &[&str], presented_hex: &str) -> bool {
+    let expected = sha512_pipe_hex(fields);
+    constant_time_eq(
+        expected.as_bytes(),
+        presented_hex.trim().to_ascii_lowercase().as_bytes(),
+    )
+}
 
 /// Lower-case hex HMAC-SHA256 of `message` under `secret`.
 pub fn hmac_sha256_hex(secret: &[u8], message: &[u8]) -> String {

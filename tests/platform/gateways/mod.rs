@@ -1,7 +1,10 @@
 //! The real gateways' connectors against local mock servers that answer as the providers' APIs
 //! do (wiremock), alone and through the platform.
 
+mod admin;
+mod payu;
 mod razorpay;
+mod stripe;
 
 use shared::gateways::Account;
 use shared::ids::GatewayAccountId;

@@ -673,3 +673,50 @@ async fn a_verified_return_is_confirmed_by_a_status_query() {
     );
     assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
 }
+
+/// Stands in for `checkout.js`: records the options Checkout was opened with in the page.
+const FAKE_CHECKOUT_JS: &str = "window.Razorpay = function (options) { this.open = function () { \
+    var p = document.createElement('pre'); p.id = 'rzp-options'; \
+    p.textContent = JSON.stringify(options); document.body.appendChild(p); }; };";
+
+#[tokio::test]
+async fn chromium_opens_checkout_with_the_order_and_key_id_and_no_secret() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/checkout.js"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(FAKE_CHECKOUT_JS, "application/javascript"),
+        )
+        .mount(&server)
+        .await;
+    let (app, merchant, id) = platform_with_order(&server, "order_chromium").await;
+
+    let profile = temp_dir("razorpay-chromium");
+    let browser = crate::browser::Browser::start(&profile.join("profile")).await;
+    browser
+        .open(&app.url(&format!("/api/v1/checkout/{id}")))
+        .await;
+    let mut source = String::new();
+    for _ in 0..50 {
+        source = browser.source().await;
+        if source.contains("rzp-options") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let options: Value = serde_json::from_str(&browser.text("#rzp-options").await).unwrap();
+    assert_eq!(options["key"], KEY_ID);
+    assert_eq!(options["order_id"], "order_chromium");
+    assert_eq!(options["amount"], 49_900);
+    assert_eq!(
+        options["callback_url"],
+        app.url(&format!("/api/v1/checkout/{id}/return"))
+    );
+    assert!(
+        !source.contains(KEY_SECRET) && !source.contains(WEBHOOK_SECRET),
+        "no secret reaches the browser"
+    );
+    let requests = server.received_requests().await.unwrap();
+    assert!(requests.iter().any(|r| r.url.path() == "/v1/checkout.js"));
+    let _ = merchant;
+}

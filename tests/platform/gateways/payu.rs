@@ -1,0 +1,442 @@
+//! PayU against a mock of its payment page and postservice command API.
+
+use super::account;
+use crate::browser::Browser;
+use crate::support::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shared::gateways::endpoints::Endpoints;
+use shared::gateways::payu::{PayU, command_hash, request_hash};
+use shared::gateways::signature::sha512_pipe_hex;
+use shared::gateways::{Gateway, GatewayError, RefundRequest, RefundStatus};
+use shared::money::Currency;
+use shared::payments::status::TransactionStatus;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use wiremock::matchers::{body_string_contains, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const KEY: &str = "EXAMPLEKEY";
+const SALT: &str = "example-salt-not-real";
+
+fn credentials() -> [(&'static str, &'static str); 2] {
+    [("key", KEY), ("salt", SALT)]
+}
+
+fn connector(base: &str) -> PayU {
+    PayU::new(
+        reqwest::Client::new(),
+        Endpoints::new(Some(base.to_string()), None, Duration::from_secs(5)),
+    )
+}
+
+/// `verify_payment`'s answer for one txnid, as PayU documents it.
+fn verified(txnid: &str, status: &str, unmapped: &str) -> Value {
+    json!({
+        "status": 1,
+        "msg": "1 out of 1 Transactions Fetched Successfully",
+        "transaction_details": { txnid: {
+            "mihpayid": "403993715521889530", "request_id": "", "bank_ref_num": "721522", "amt": "499.00",
+            "transaction_amount": "499.00", "txnid": txnid, "additional_charges": "0.00", "productinfo": "Masala chai x 2",
+            "firstname": "Asha Verma", "bankcode": "CC", "udf1": "", "udf2": "", "udf3": "", "udf4": "", "udf5": "",
+            "field9": if status == "success" { "No Error" } else { "OTP/ATM page expired due to no user action" },
+            "error_code": if status == "success" { "E000" } else { "E1602" }, "addedon": "2026-11-29 10:12:13",
+            "payment_source": "payu", "card_type": "UNKNOWN",
+            "error_Message": if status == "success" { "NO ERROR" } else { "Bank was unable to authenticate." },
+            "net_amount_debit": 499, "disc": "0.00", "mode": "CC", "PG_TYPE": "CC-PG",
+            "card_no": "512345XXXXXX2346", "name_on_card": "Asha", "status": status, "unmappedstatus": unmapped,
+            "Merchant_UTR": null, "Settled_At": "0000-00-00 00:00:00"
+        }}
+    })
+}
+
+/// The fields PayU posts back, with its reverse hash.
+fn result_fields(txnid: &str, status: &str, amount: &str) -> Vec<(String, String)> {
+    let hash = sha512_pipe_hex(&[
+        SALT,
+        status,
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "asha@example.in",
+        "Asha Verma",
+        "Masala chai x 2",
+        amount,
+        txnid,
+        KEY,
+    ]);
+    [
+        ("mihpayid", "403993715521889530"),
+        ("mode", "CC"),
+        ("status", status),
+        (
+            "unmappedstatus",
+            if status == "success" {
+                "captured"
+            } else {
+                "bounced"
+            },
+        ),
+        ("key", KEY),
+        ("txnid", txnid),
+        ("amount", amount),
+        ("productinfo", "Masala chai x 2"),
+        ("firstname", "Asha Verma"),
+        ("email", "asha@example.in"),
+        ("phone", "+919812345678"),
+        ("udf1", ""),
+        ("udf2", ""),
+        ("udf3", ""),
+        ("udf4", ""),
+        ("udf5", ""),
+        ("field9", "No Error"),
+        ("error", "E000"),
+        ("error_Message", "No Error"),
+        ("hash", hash.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+#[tokio::test]
+async fn status_comes_from_verify_payment_with_the_command_hash() {
+    let server = MockServer::start().await;
+    let hash = command_hash(KEY, SALT, "verify_payment", "lspPaid");
+    Mock::given(method("POST"))
+        .and(path("/merchant/postservice.php"))
+        .and(body_string_contains("command=verify_payment"))
+        .and(body_string_contains("var1=lspPaid"))
+        .and(body_string_contains(format!("hash={hash}")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(verified("lspPaid", "success", "captured")),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/merchant/postservice.php"))
+        .and(body_string_contains("var1=lspFailed"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(verified(
+            "lspFailed",
+            "failure",
+            "bounced",
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/merchant/postservice.php"))
+        .and(body_string_contains("var1=lspUnpaid"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "status": 0, "msg": "0 out of 1 Transactions Fetched Successfully",
+            "transaction_details": { "lspUnpaid": { "mihpayid": "Not Found", "status": "Not Found" } } })))
+        .mount(&server)
+        .await;
+    let gateway = connector(&server.uri());
+    let acc = account(&credentials());
+    let paid = gateway.fetch_status(&acc, "lspPaid").await.unwrap();
+    assert_eq!(paid.status, TransactionStatus::Succeeded);
+    assert_eq!(paid.payment_id.as_deref(), Some("403993715521889530"));
+    let failed = gateway.fetch_status(&acc, "lspFailed").await.unwrap();
+    assert_eq!(failed.status, TransactionStatus::Failed);
+    assert_eq!(
+        failed.failure_reason.as_deref(),
+        Some("Bank was unable to authenticate.")
+    );
+    let unpaid = gateway.fetch_status(&acc, "lspUnpaid").await.unwrap();
+    assert_eq!(
+        unpaid.status,
+        TransactionStatus::Pending,
+        "not submitted yet"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_key_or_salt_is_a_configuration_error_and_outages_are_retryable() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("var1=lsp-credential-check"))
+        .and(body_string_contains(format!(
+            "hash={}",
+            command_hash(KEY, SALT, "verify_payment", "lsp-credential-check")
+        )))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "status": 0, "msg": "0 out of 1 Transactions Fetched Successfully",
+            "transaction_details": { "lsp-credential-check": { "status": "Not Found" } } })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("var1=lsp-credential-check"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "status": 0, "msg": "Invalid Hash." })),
+        )
+        .mount(&server)
+        .await;
+    let gateway = connector(&server.uri());
+    gateway
+        .check_credentials(&account(&credentials()))
+        .await
+        .unwrap();
+    let wrong = gateway
+        .check_credentials(&account(&[("key", KEY), ("salt", "wrong")]))
+        .await
+        .unwrap_err();
+    assert!(matches!(wrong, GatewayError::Configuration(_)), "{wrong:?}");
+
+    let down = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&down)
+        .await;
+    let read = connector(&down.uri())
+        .fetch_status(&account(&credentials()), "lspX")
+        .await
+        .unwrap_err();
+    assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
+}
+
+fn refund(refund_id: &str, amount: i64) -> RefundRequest {
+    RefundRequest {
+        refund_id: refund_id.into(),
+        reference: "lspPaid".into(),
+        payment_id: Some("403993715521889530".into()),
+        receipt: "att_1".into(),
+        amount,
+        payment_amount: 49_900,
+        currency: Currency::Inr,
+        reason: None,
+        notify_url: "https://lsp.example/api/v1/webhooks/payu".into(),
+    }
+}
+
+#[tokio::test]
+async fn refunds_are_queued_with_a_token_and_found_by_it() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("command=cancel_refund_transaction"))
+        .and(body_string_contains("var1=403993715521889530"))
+        .and(body_string_contains("var2=rfd_1"))
+        .and(body_string_contains("var3=100.50"))
+        .and(body_string_contains(format!(
+            "hash={}",
+            command_hash(KEY, SALT, "cancel_refund_transaction", "403993715521889530")
+        )))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "status": 1, "msg": "Refund Request Queued", "request_id": "11865427756",
+            "bank_ref_num": null, "mihpayid": 403993715521889530u64, "error_code": 102 })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("var2=rfd_too_much"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "status": 0, "msg": "Invalid amount", "error_code": 105 })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("command=getAllRefundsFromTxnIds"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "status": 1, "msg": "Refund Details Fetched",
+            "Refund Details": { "lspPaid": [
+                { "mihpayid": "403993715521889530", "request_id": "11865427756", "token": "rfd_1",
+                  "amt": "100.50", "action": "refund", "status": "success", "bank_ref_num": "308239782136" }
+            ] } })))
+        .mount(&server)
+        .await;
+    let gateway = connector(&server.uri());
+    let acc = account(&credentials());
+    let queued = gateway
+        .create_refund(&acc, &refund("rfd_1", 10_050))
+        .await
+        .unwrap();
+    assert_eq!(queued.status, RefundStatus::Pending);
+    assert_eq!(queued.gateway_refund_id.as_deref(), Some("11865427756"));
+    let refused = gateway
+        .create_refund(&acc, &refund("rfd_too_much", 9_999_900))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, GatewayError::Declined(_)), "{refused:?}");
+    let found = gateway
+        .fetch_refund(&acc, &refund("rfd_1", 10_050), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.status, RefundStatus::Succeeded);
+    assert_eq!(
+        gateway
+            .fetch_refund(&acc, &refund("rfd_unknown", 100), None)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn platform(server: &MockServer) -> (TestApp, Merchant) {
+    let app = TestApp::spawn_with(&[("GATEWAY_PAYU_TEST_URL", server.uri().as_str())]).await;
+    let admin = app.admin_token().await;
+    let merchant = app.create_merchant(&admin, "Chai Point").await;
+    app.add_gateway_account(&merchant, "payu", &credentials())
+        .await;
+    (app, merchant)
+}
+
+async fn paid_through(app: &TestApp, merchant: &Merchant, order_id: &str) -> (String, String) {
+    let (status, body) = app
+        .pay(merchant, &payment(order_id, 49_900, false), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    let transaction = app.transaction(merchant, &id).await;
+    let txnid = transaction["attempts"][0]["gateway_reference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (id, txnid)
+}
+
+#[tokio::test]
+async fn the_return_is_checked_by_reverse_hash_then_confirmed_by_verify_payment() {
+    let server = MockServer::start().await;
+    let (app, merchant) = platform(&server).await;
+    let (id, txnid) = paid_through(&app, &merchant, "payu-return").await;
+    assert!(txnid.len() <= 25, "{txnid}");
+    Mock::given(method("POST"))
+        .and(body_string_contains("command=verify_payment"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(verified(&txnid, "success", "captured")),
+        )
+        .mount(&server)
+        .await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = app.url(&format!("/api/v1/checkout/{id}/return"));
+
+    // A result whose status was changed after PayU hashed it.
+    let mut forged = result_fields(&txnid, "failure", "499.00");
+    for (k, v) in forged.iter_mut() {
+        if k == "status" {
+            *v = "success".into();
+        }
+    }
+    let answer = no_redirects.post(&url).form(&forged).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
+
+    let answer = no_redirects
+        .post(&url)
+        .form(&result_fields(&txnid, "success", "499.00"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let location = answer.headers()["location"].to_str().unwrap();
+    assert!(location.contains("status=succeeded"), "{location}");
+    let transaction = app.transaction(&merchant, &id).await;
+    assert_eq!(transaction["status"], "succeeded");
+    assert_eq!(
+        transaction["attempts"][0]["gateway_payment_id"],
+        "403993715521889530"
+    );
+}
+
+#[tokio::test]
+async fn webhooks_need_the_reverse_hash_and_apply_once() {
+    let server = MockServer::start().await;
+    let (app, merchant) = platform(&server).await;
+    let (id, txnid) = paid_through(&app, &merchant, "payu-webhook").await;
+    let post = |fields: Vec<(String, String)>| {
+        let request = app
+            .http
+            .post(app.url("/api/v1/webhooks/payu"))
+            .form(&fields);
+        async move { request.send().await.unwrap().status() }
+    };
+    let mut tampered = result_fields(&txnid, "success", "499.00");
+    tampered.retain(|(k, _)| k != "amount");
+    tampered.push(("amount".into(), "4.99".into()));
+    assert_eq!(post(tampered).await, StatusCode::UNAUTHORIZED);
+    let mut unsigned = result_fields(&txnid, "success", "499.00");
+    unsigned.retain(|(k, _)| k != "hash");
+    assert_eq!(post(unsigned).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.db.count("gateway_events").await, 0);
+
+    for _ in 0..3 {
+        assert_eq!(
+            post(result_fields(&txnid, "success", "499.00")).await,
+            StatusCode::OK
+        );
+    }
+    app.drain().await;
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+    assert_eq!(app.db.count("gateway_events").await, 1);
+    // A late failure for the same payment is stored but changes nothing.
+    assert_eq!(
+        post(result_fields(&txnid, "failure", "499.00")).await,
+        StatusCode::OK
+    );
+    app.drain().await;
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+}
+
+#[tokio::test]
+async fn chromium_posts_the_payment_form_with_the_right_fields_and_hash() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/_payment"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            "<html><body><h1 id=\"payu\">PayU payment page</h1></body></html>",
+            "text/html",
+        ))
+        .mount(&server)
+        .await;
+    let (app, merchant) = platform(&server).await;
+    let (id, txnid) = paid_through(&app, &merchant, "payu-chromium").await;
+    let checkout = app.url(&format!("/api/v1/checkout/{id}"));
+
+    let profile = temp_dir("payu-chromium");
+    let browser = Browser::start(&profile.join("profile")).await;
+    browser.open(&checkout).await;
+    let landed = browser.wait_for_url(&server.uri()).await;
+    assert_eq!(landed, format!("{}/_payment", server.uri()));
+    assert_eq!(browser.text("#payu").await, "PayU payment page");
+
+    let requests = server.received_requests().await.unwrap();
+    let posted: Vec<_> = requests
+        .iter()
+        .filter(|r| r.url.path() == "/_payment")
+        .collect();
+    assert_eq!(posted.len(), 1);
+    let form: BTreeMap<String, String> = serde_urlencoded::from_bytes(&posted[0].body).unwrap();
+    let expected_return = app.url(&format!("/api/v1/checkout/{id}/return"));
+    for (field, value) in [
+        ("key", KEY),
+        ("txnid", txnid.as_str()),
+        ("amount", "499.00"),
+        ("productinfo", "Masala chai x 2"),
+        ("firstname", "Asha Verma"),
+        ("email", "asha@example.in"),
+        ("phone", "+919812345678"),
+        ("surl", expected_return.as_str()),
+        ("furl", expected_return.as_str()),
+    ] {
+        assert_eq!(form.get(field).map(String::as_str), Some(value), "{field}");
+    }
+    let hashed: BTreeMap<&str, String> = ["txnid", "amount", "productinfo", "firstname", "email"]
+        .into_iter()
+        .map(|f| (f, form[f].clone()))
+        .collect();
+    assert_eq!(form["hash"], request_hash(KEY, SALT, &hashed));
+    assert!(
+        !form.values().any(|v| v.contains(SALT)),
+        "the salt never reaches the browser"
+    );
+}

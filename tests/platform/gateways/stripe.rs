@@ -1,0 +1,1384 @@
+//! Stripe against a mock of its PaymentIntents and Refunds APIs that answers as the documented
+//! ones do: form-encoded requests, JSON answers, `{"error":{…}}` bodies, signed webhooks.
+
+use super::{account, dropping_server};
+use crate::support::*;
+use http::HeaderMap;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shared::gateways::endpoints::Endpoints;
+use shared::gateways::signature::hmac_sha256_hex;
+use shared::gateways::stripe::Stripe;
+use shared::gateways::{
+    CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest, RefundRequest, RefundStatus,
+};
+use shared::mode::Mode;
+use shared::money::Currency;
+use shared::payments::status::TransactionStatus;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use wiremock::matchers::{header, method, path, query_param};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const SECRET_KEY: &str = "sk_test_EXAMPLE_NOT_REAL";
+const PUBLISHABLE_KEY: &str = "pk_test_EXAMPLE_NOT_REAL";
+const WEBHOOK_SECRET: &str = "whsec_EXAMPLE_NOT_REAL";
+// base64("sk_test_EXAMPLE_NOT_REAL:"): the secret key as the username, an empty password.
+const BASIC: &str = "Basic c2tfdGVzdF9FWEFNUExFX05PVF9SRUFMOg==";
+
+fn credentials() -> [(&'static str, &'static str); 3] {
+    [
+        ("secret_key", SECRET_KEY),
+        ("publishable_key", PUBLISHABLE_KEY),
+        ("webhook_secret", WEBHOOK_SECRET),
+    ]
+}
+
+fn connector(base: &str, timeout: Duration) -> Stripe {
+    Stripe::new(
+        reqwest::Client::new(),
+        Endpoints::new(Some(base.to_string()), None, timeout),
+    )
+}
+
+fn quick(base: &str) -> Stripe {
+    connector(base, Duration::from_secs(5))
+}
+
+fn request(receipt: &str) -> OrderRequest {
+    OrderRequest {
+        receipt: receipt.into(),
+        amount: 49_900,
+        currency: Currency::Inr,
+        customer_name: "Asha Verma".into(),
+        customer_email: "asha@example.in".into(),
+        customer_phone: "+919812345678".into(),
+        description: Some("Masala chai </script> x 2".into()),
+        notify_url: "https://lsp.example/api/v1/webhooks/stripe".into(),
+        return_url: "https://lsp.example/api/v1/checkout/txn_1/return".into(),
+    }
+}
+
+/// A PaymentIntent as `POST /v1/payment_intents` and `GET /v1/payment_intents/{id}` return it.
+fn payment_intent(id: &str, receipt: &str, status: &str) -> Value {
+    let failed = status == "requires_payment_method" && id.contains("retry");
+    json!({
+        "id": id, "object": "payment_intent", "amount": 49900, "amount_capturable": 0,
+        "amount_received": if status == "succeeded" { 49900 } else { 0 },
+        "automatic_payment_methods": { "enabled": true },
+        "canceled_at": if status == "canceled" { json!(1_764_374_600) } else { Value::Null },
+        "cancellation_reason": if status == "canceled" { json!("abandoned") } else { Value::Null },
+        "capture_method": "automatic",
+        "client_secret": format!("{id}_secret_EXAMPLEsecret"),
+        "confirmation_method": "automatic", "created": 1_764_374_400, "currency": "inr",
+        "customer": null, "description": "Masala chai x 2",
+        "last_payment_error": if failed {
+            json!({ "type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds",
+                    "message": "Your card has insufficient funds." })
+        } else { Value::Null },
+        "latest_charge": if status == "succeeded" { json!(format!("ch_{}", &id[3..])) } else { Value::Null },
+        "livemode": false, "metadata": { "receipt": receipt }, "next_action": null,
+        "payment_method": null, "payment_method_types": ["card", "link"],
+        "receipt_email": "asha@example.in", "status": status
+    })
+}
+
+fn search_result(data: Vec<Value>) -> Value {
+    json!({ "object": "search_result", "url": "/v1/payment_intents/search", "has_more": false,
+            "next_page": null, "data": data })
+}
+
+fn refund(id: &str, payment_intent: &str, status: &str, refund_id: &str, created: i64) -> Value {
+    json!({
+        "id": id, "object": "refund", "amount": 10000, "balance_transaction": null,
+        "charge": "ch_1", "created": created, "currency": "inr",
+        "failure_reason": if status == "failed" { json!("expired_or_canceled_card") } else { Value::Null },
+        "metadata": { "refund_id": refund_id }, "payment_intent": payment_intent,
+        "reason": null, "receipt_number": null, "source_transfer_reversal": null,
+        "status": status, "transfer_reversal": null
+    })
+}
+
+fn list(url: &str, data: Vec<Value>) -> Value {
+    json!({ "object": "list", "url": url, "has_more": false, "data": data })
+}
+
+fn error(kind: &str, code: &str, message: &str) -> Value {
+    json!({ "error": { "type": kind, "code": code, "message": message,
+                       "doc_url": format!("https://stripe.com/docs/error-codes/{code}") } })
+}
+
+/// A form-encoded request body as name → value.
+fn form(request: &Request) -> BTreeMap<String, String> {
+    let body = String::from_utf8(request.body.clone()).unwrap();
+    reqwest::Url::parse(&format!("http://form.invalid/?{body}"))
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+fn idempotency_key(request: &Request) -> Option<String> {
+    request
+        .headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().unwrap().to_string())
+}
+
+/// Answers a create as Stripe does: the PaymentIntent carries the receipt it was made with.
+fn echo_created(id: &'static str) -> impl Fn(&Request) -> ResponseTemplate + Send + Sync {
+    move |request: &Request| {
+        let receipt = form(request)
+            .get("metadata[receipt]")
+            .cloned()
+            .unwrap_or_default();
+        ResponseTemplate::new(200).set_body_json(payment_intent(
+            id,
+            &receipt,
+            "requires_payment_method",
+        ))
+    }
+}
+
+#[tokio::test]
+async fn creates_a_payment_intent_form_encoded_with_basic_auth_and_an_idempotency_key() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .and(header("authorization", BASIC))
+        .and(header("content-type", "application/x-www-form-urlencoded"))
+        .and(header("idempotency-key", "att_1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(payment_intent(
+            "pi_3MtwBwLkdIwHu7ix28a3tqPa",
+            "att_1",
+            "requires_payment_method",
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let created = quick(&server.uri())
+        .create_order(&account(&credentials()), &request("att_1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        created,
+        CreatedOrder {
+            reference: "pi_3MtwBwLkdIwHu7ix28a3tqPa".into(),
+            pay_url: None,
+            checkout_token: Some("pi_3MtwBwLkdIwHu7ix28a3tqPa_secret_EXAMPLEsecret".into()),
+        }
+    );
+    let requests = server.received_requests().await.unwrap();
+    let sent = form(&requests[0]);
+    let expected: BTreeMap<String, String> = [
+        ("amount", "49900"),
+        ("currency", "inr"),
+        ("automatic_payment_methods[enabled]", "true"),
+        ("description", "Masala chai </script> x 2"),
+        ("receipt_email", "asha@example.in"),
+        ("metadata[receipt]", "att_1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(sent, expected, "integer minor units, lowercase currency");
+    let raw = String::from_utf8(requests[0].body.clone()).unwrap();
+    assert!(
+        raw.contains("automatic_payment_methods%5Benabled%5D=true")
+            && raw.contains("metadata%5Breceipt%5D=att_1"),
+        "bracket keys, form-encoded: {raw}"
+    );
+}
+
+#[tokio::test]
+async fn a_retried_create_sends_the_same_key_and_parameters_so_stripe_replays_it() {
+    let server = MockServer::start().await;
+    // The first answer is lost (too slow); Stripe has made the PaymentIntent all the same.
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(payment_intent(
+                    "pi_once",
+                    "att_r",
+                    "requires_payment_method",
+                ))
+                .set_delay(Duration::from_millis(1500)),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(payment_intent(
+            "pi_once",
+            "att_r",
+            "requires_payment_method",
+        )))
+        .mount(&server)
+        .await;
+    let gateway = connector(&server.uri(), Duration::from_millis(300));
+    let acc = account(&credentials());
+    let first = gateway
+        .create_order(&acc, &request("att_r"))
+        .await
+        .unwrap_err();
+    assert!(matches!(first, GatewayError::Ambiguous(_)), "{first:?}");
+    let again = gateway.create_order(&acc, &request("att_r")).await.unwrap();
+    assert_eq!(again.reference, "pi_once");
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(idempotency_key(&requests[0]).as_deref(), Some("att_r"));
+    assert_eq!(idempotency_key(&requests[1]).as_deref(), Some("att_r"));
+    assert_eq!(
+        requests[0].body, requests[1].body,
+        "Stripe refuses a key reused with other parameters"
+    );
+}
+
+async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(response)
+        .mount(&server)
+        .await;
+    connector(&server.uri(), timeout)
+        .create_order(&account(&credentials()), &request("att_err"))
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn documented_errors_are_classified() {
+    let patient = Duration::from_secs(5);
+    let refused = create_against(
+        ResponseTemplate::new(400).set_body_json(error(
+            "invalid_request_error",
+            "parameter_invalid_integer",
+            "Invalid integer: 499.00",
+        )),
+        patient,
+    )
+    .await;
+    assert!(
+        matches!(&refused, GatewayError::Declined(m) if m.contains("refused")),
+        "{refused:?}"
+    );
+    let bad_key = create_against(
+        ResponseTemplate::new(401).set_body_json(json!({ "error": {
+            "type": "invalid_request_error",
+            "message": "Invalid API Key provided: sk_test_****REAL" } })),
+        patient,
+    )
+    .await;
+    assert!(
+        matches!(bad_key, GatewayError::Configuration(_)),
+        "{bad_key:?}"
+    );
+    let forbidden = create_against(
+        ResponseTemplate::new(403).set_body_json(error(
+            "invalid_request_error",
+            "secret_key_required",
+            "This API call cannot be made with a publishable API key.",
+        )),
+        patient,
+    )
+    .await;
+    assert!(
+        matches!(forbidden, GatewayError::Configuration(_)),
+        "{forbidden:?}"
+    );
+    let card = create_against(
+        ResponseTemplate::new(402).set_body_json(json!({ "error": {
+            "type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
+            "message": "Your card was declined." } })),
+        patient,
+    )
+    .await;
+    assert!(matches!(card, GatewayError::Declined(_)), "{card:?}");
+    let misused_key = create_against(
+        ResponseTemplate::new(400).set_body_json(json!({ "error": {
+            "type": "idempotency_error",
+            "message": "Keys for idempotent requests can only be used with the same parameters they were first used with." } })),
+        patient,
+    )
+    .await;
+    assert!(
+        matches!(misused_key, GatewayError::Configuration(_)),
+        "{misused_key:?}"
+    );
+    let conflict = create_against(
+        ResponseTemplate::new(409).set_body_json(json!({ "error": {
+            "type": "idempotency_error",
+            "message": "Keys for idempotent requests can only be used with the same parameters they were first used with." } })),
+        patient,
+    )
+    .await;
+    assert!(
+        matches!(conflict, GatewayError::Configuration(_)),
+        "{conflict:?}"
+    );
+    let in_use = create_against(
+        ResponseTemplate::new(409).set_body_json(error(
+            "invalid_request_error",
+            "idempotency_key_in_use",
+            "There is currently another in-progress request using this Idempotency-Key.",
+        )),
+        patient,
+    )
+    .await;
+    assert!(
+        matches!(in_use, GatewayError::Ambiguous(_)),
+        "the other request may create it: {in_use:?}"
+    );
+    let limited = create_against(
+        ResponseTemplate::new(429).set_body_json(error(
+            "invalid_request_error",
+            "rate_limit",
+            "Too many requests hit the API too quickly.",
+        )),
+        patient,
+    )
+    .await;
+    assert!(matches!(limited, GatewayError::Retryable(_)), "{limited:?}");
+    let server_error = create_against(
+        ResponseTemplate::new(500).set_body_json(json!({ "error": {
+            "type": "api_error", "message": "Something went wrong on Stripe's end." } })),
+        patient,
+    )
+    .await;
+    assert!(
+        matches!(server_error, GatewayError::Ambiguous(_)),
+        "a failed write may have happened: {server_error:?}"
+    );
+    let slow = create_against(
+        ResponseTemplate::new(200)
+            .set_body_json(payment_intent(
+                "pi_slow",
+                "att_err",
+                "requires_payment_method",
+            ))
+            .set_delay(Duration::from_millis(1500)),
+        Duration::from_millis(300),
+    )
+    .await;
+    assert!(matches!(slow, GatewayError::Ambiguous(_)), "{slow:?}");
+
+    let dropped = quick(&dropping_server().await)
+        .create_order(&account(&credentials()), &request("att_err"))
+        .await
+        .unwrap_err();
+    assert!(matches!(dropped, GatewayError::Ambiguous(_)), "{dropped:?}");
+    let refused_connection = quick(&format!("http://127.0.0.1:{}", free_port()))
+        .create_order(&account(&credentials()), &request("att_err"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused_connection, GatewayError::Retryable(_)),
+        "nothing was sent: {refused_connection:?}"
+    );
+
+    // Reads change nothing: a server error or a timeout on a status query is simply retryable.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/payment_intents/pi_down"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({ "error": {
+            "type": "api_error", "message": "unavailable" } })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/payment_intents/pi_slow"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(payment_intent("pi_slow", "att", "processing"))
+                .set_delay(Duration::from_millis(1500)),
+        )
+        .mount(&server)
+        .await;
+    let gateway = connector(&server.uri(), Duration::from_millis(300));
+    let acc = account(&credentials());
+    let read = gateway.fetch_status(&acc, "pi_down").await.unwrap_err();
+    assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
+    let slow_read = gateway.fetch_status(&acc, "pi_slow").await.unwrap_err();
+    assert!(
+        matches!(slow_read, GatewayError::Retryable(_)),
+        "{slow_read:?}"
+    );
+    let dropped_read = quick(&dropping_server().await)
+        .fetch_status(&acc, "pi_1")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(dropped_read, GatewayError::Retryable(_)),
+        "{dropped_read:?}"
+    );
+}
+
+#[tokio::test]
+async fn finds_a_payment_intent_by_its_receipt_with_search() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/payment_intents/search"))
+        .and(query_param("query", "metadata['receipt']:'att_found'"))
+        .and(header("authorization", BASIC))
+        .respond_with(ResponseTemplate::new(200).set_body_json(search_result(vec![
+            payment_intent("pi_found", "att_found", "requires_payment_method"),
+        ])))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/payment_intents/search"))
+        .and(query_param("query", "metadata['receipt']:'att_missing'"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(search_result(vec![])))
+        .mount(&server)
+        .await;
+    // Search is not offered to every account (Stripe: not to merchants in India).
+    Mock::given(method("GET"))
+        .and(path("/v1/payment_intents/search"))
+        .and(query_param(
+            "query",
+            "metadata['receipt']:'att_unsearchable'",
+        ))
+        .respond_with(ResponseTemplate::new(400).set_body_json(error(
+            "invalid_request_error",
+            "feature_not_enabled",
+            "Search is not available for this account.",
+        )))
+        .mount(&server)
+        .await;
+    let gateway = quick(&server.uri());
+    let acc = account(&credentials());
+    let found = gateway
+        .find_order(&acc, "att_found")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.reference, "pi_found");
+    assert_eq!(
+        found.checkout_token.as_deref(),
+        Some("pi_found_secret_EXAMPLEsecret")
+    );
+    assert_eq!(gateway.find_order(&acc, "att_missing").await.unwrap(), None);
+    assert_eq!(
+        gateway.find_order(&acc, "att_unsearchable").await.unwrap(),
+        None,
+        "a refused search falls back to the idempotent create, never fails the payment"
+    );
+}
+
+#[tokio::test]
+async fn every_documented_status_is_mapped() {
+    let server = MockServer::start().await;
+    let ids = [
+        ("pi_ok", "succeeded"),
+        ("pi_retry", "requires_payment_method"),
+        ("pi_new", "requires_payment_method"),
+        ("pi_confirm", "requires_confirmation"),
+        ("pi_action", "requires_action"),
+        ("pi_processing", "processing"),
+        ("pi_capture", "requires_capture"),
+        ("pi_canceled", "canceled"),
+    ];
+    for (id, status) in ids {
+        Mock::given(method("GET"))
+            .and(path(format!("/v1/payment_intents/{id}")))
+            .and(header("authorization", BASIC))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(payment_intent(id, "att_s", status)),
+            )
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/v1/payment_intents/pi_gone"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(error(
+            "invalid_request_error",
+            "resource_missing",
+            "No such payment_intent: 'pi_gone'",
+        )))
+        .mount(&server)
+        .await;
+    let gateway = quick(&server.uri());
+    let acc = account(&credentials());
+
+    let ok = gateway.fetch_status(&acc, "pi_ok").await.unwrap();
+    assert_eq!(ok.status, TransactionStatus::Succeeded);
+    assert_eq!(ok.payment_id.as_deref(), Some("ch_ok"), "the latest charge");
+    let retry = gateway.fetch_status(&acc, "pi_retry").await.unwrap();
+    assert_eq!(
+        retry.status,
+        TransactionStatus::Pending,
+        "the customer may retry"
+    );
+    assert_eq!(
+        retry.failure_reason.as_deref(),
+        Some("Your card has insufficient funds.")
+    );
+    for id in [
+        "pi_new",
+        "pi_confirm",
+        "pi_action",
+        "pi_processing",
+        "pi_capture",
+    ] {
+        let report = gateway.fetch_status(&acc, id).await.unwrap();
+        assert_eq!(report.status, TransactionStatus::Pending, "{id}");
+        assert_eq!(report.failure_reason, None, "{id}");
+    }
+    let canceled = gateway.fetch_status(&acc, "pi_canceled").await.unwrap();
+    assert_eq!(canceled.status, TransactionStatus::Failed);
+    assert_eq!(
+        canceled.failure_reason.as_deref(),
+        Some("canceled: abandoned")
+    );
+    let gone = gateway.fetch_status(&acc, "pi_gone").await.unwrap_err();
+    assert!(matches!(gone, GatewayError::Declined(_)), "{gone:?}");
+    let odd = gateway.fetch_status(&acc, "pi_1/../../v1/balance").await;
+    assert!(
+        matches!(odd, Err(GatewayError::Declined(_))),
+        "never put a foreign string into a path: {odd:?}"
+    );
+}
+
+fn refund_request(refund_id: &str, reason: Option<&str>) -> RefundRequest {
+    RefundRequest {
+        refund_id: refund_id.into(),
+        reference: "pi_paid".into(),
+        payment_id: Some("ch_paid".into()),
+        receipt: "att_paid".into(),
+        amount: 10_000,
+        payment_amount: 49_900,
+        currency: Currency::Inr,
+        reason: reason.map(str::to_string),
+        notify_url: "https://lsp.example/api/v1/webhooks/stripe".into(),
+    }
+}
+
+#[tokio::test]
+async fn creates_refunds_with_our_id_as_key_and_only_documented_reasons() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/refunds"))
+        .and(header("authorization", BASIC))
+        .respond_with(|request: &Request| {
+            let sent = form(request);
+            ResponseTemplate::new(200).set_body_json(refund(
+                "re_1",
+                &sent["payment_intent"],
+                "pending",
+                &sent["metadata[refund_id]"],
+                1_764_380_000,
+            ))
+        })
+        .mount(&server)
+        .await;
+    let gateway = quick(&server.uri());
+    let acc = account(&credentials());
+    let report = gateway
+        .create_refund(
+            &acc,
+            &refund_request("rfd_1", Some("requested_by_customer")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.status, RefundStatus::Pending);
+    assert_eq!(report.refund_id.as_deref(), Some("rfd_1"));
+    assert_eq!(report.gateway_refund_id.as_deref(), Some("re_1"));
+    gateway
+        .create_refund(
+            &acc,
+            &refund_request("rfd_2", Some("Customer changed mind")),
+        )
+        .await
+        .unwrap();
+
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(idempotency_key(&requests[0]).as_deref(), Some("rfd_1"));
+    let first = form(&requests[0]);
+    assert_eq!(first["payment_intent"], "pi_paid");
+    assert_eq!(first["amount"], "10000");
+    assert_eq!(first["metadata[refund_id]"], "rfd_1");
+    assert_eq!(first["reason"], "requested_by_customer");
+    assert_eq!(idempotency_key(&requests[1]).as_deref(), Some("rfd_2"));
+    let second = form(&requests[1]);
+    assert!(
+        !second.contains_key("reason"),
+        "Stripe refuses reasons outside its enum"
+    );
+    assert_eq!(second["metadata[reason]"], "Customer changed mind");
+
+    let refused = create_refund_against(ResponseTemplate::new(400).set_body_json(error(
+        "invalid_request_error",
+        "charge_already_refunded",
+        "Charge ch_paid has already been refunded.",
+    )))
+    .await;
+    assert!(matches!(refused, GatewayError::Declined(_)), "{refused:?}");
+    let lost = create_refund_against(ResponseTemplate::new(502)).await;
+    assert!(
+        matches!(lost, GatewayError::Ambiguous(_)),
+        "the refund may exist: {lost:?}"
+    );
+}
+
+async fn create_refund_against(response: ResponseTemplate) -> GatewayError {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/refunds"))
+        .respond_with(response)
+        .mount(&server)
+        .await;
+    quick(&server.uri())
+        .create_refund(&account(&credentials()), &refund_request("rfd_x", None))
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn fetches_refunds_by_stripes_id_or_finds_them_by_ours() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/refunds/re_done"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(refund(
+            "re_done",
+            "pi_paid",
+            "succeeded",
+            "rfd_1",
+            1,
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/refunds/re_missing"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(error(
+            "invalid_request_error",
+            "resource_missing",
+            "No such refund: 're_missing'",
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/refunds"))
+        .and(query_param("payment_intent", "pi_paid"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(list(
+            "/v1/refunds",
+            vec![
+                refund("re_other", "pi_paid", "succeeded", "rfd_other", 3),
+                refund("re_failed", "pi_paid", "failed", "rfd_2", 2),
+            ],
+        )))
+        .mount(&server)
+        .await;
+    let gateway = quick(&server.uri());
+    let acc = account(&credentials());
+    let done = gateway
+        .fetch_refund(&acc, &refund_request("rfd_1", None), Some("re_done"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.status, RefundStatus::Succeeded);
+    assert_eq!(
+        gateway
+            .fetch_refund(&acc, &refund_request("rfd_1", None), Some("re_missing"))
+            .await
+            .unwrap(),
+        None
+    );
+    let found = gateway
+        .fetch_refund(&acc, &refund_request("rfd_2", None), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.gateway_refund_id.as_deref(), Some("re_failed"));
+    assert_eq!(found.status, RefundStatus::Failed);
+    assert_eq!(
+        found.failure_reason.as_deref(),
+        Some("stripe refund failed: expired_or_canceled_card")
+    );
+    assert_eq!(
+        gateway
+            .fetch_refund(&acc, &refund_request("rfd_never", None), None)
+            .await
+            .unwrap(),
+        None
+    );
+    let requests = server.received_requests().await.unwrap();
+    assert!(requests.iter().all(|r| r.method == http::Method::GET));
+}
+
+#[tokio::test]
+async fn the_credential_check_moves_no_money_and_checks_the_keys_mode() {
+    let server = MockServer::start().await;
+    let balance = |livemode: bool| {
+        json!({ "object": "balance", "livemode": livemode,
+                "available": [{ "amount": 0, "currency": "inr", "source_types": { "card": 0 } }],
+                "pending": [{ "amount": 0, "currency": "inr", "source_types": { "card": 0 } }] })
+    };
+    Mock::given(method("GET"))
+        .and(path("/v1/balance"))
+        .and(header("authorization", BASIC))
+        .respond_with(ResponseTemplate::new(200).set_body_json(balance(false)))
+        .mount(&server)
+        .await;
+    // base64("sk_live_EXAMPLE_NOT_REAL:")
+    Mock::given(method("GET"))
+        .and(path("/v1/balance"))
+        .and(header(
+            "authorization",
+            "Basic c2tfbGl2ZV9FWEFNUExFX05PVF9SRUFMOg==",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(balance(true)))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/balance"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({ "error": {
+            "type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****rong" } })))
+        .mount(&server)
+        .await;
+    let gateway = quick(&server.uri());
+    gateway
+        .check_credentials(&account(&credentials()))
+        .await
+        .unwrap();
+    let wrong = gateway
+        .check_credentials(&account(&[
+            ("secret_key", "sk_test_wrong"),
+            ("publishable_key", PUBLISHABLE_KEY),
+            ("webhook_secret", WEBHOOK_SECRET),
+        ]))
+        .await
+        .unwrap_err();
+    assert!(matches!(wrong, GatewayError::Configuration(_)), "{wrong:?}");
+    let live_key = gateway
+        .check_credentials(&account(&[
+            ("secret_key", "sk_live_EXAMPLE_NOT_REAL"),
+            ("publishable_key", PUBLISHABLE_KEY),
+            ("webhook_secret", WEBHOOK_SECRET),
+        ]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&live_key, GatewayError::Configuration(m) if m.contains("live-mode")),
+        "a live key on a test account would take real money: {live_key:?}"
+    );
+    let live_publishable = gateway
+        .check_credentials(&account(&[
+            ("secret_key", SECRET_KEY),
+            ("publishable_key", "pk_live_EXAMPLE_NOT_REAL"),
+            ("webhook_secret", WEBHOOK_SECRET),
+        ]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(live_publishable, GatewayError::Configuration(_)),
+        "{live_publishable:?}"
+    );
+    let requests = server.received_requests().await.unwrap();
+    assert!(requests.iter().all(|r| r.method == http::Method::GET));
+}
+
+#[test]
+fn the_handoff_page_mounts_the_payment_element_with_public_values_only() {
+    let gateway = quick("http://mock.invalid");
+    let created = CreatedOrder {
+        reference: "pi_3MtwBwLkdIwHu7ix28a3tqPa".into(),
+        pay_url: None,
+        checkout_token: Some("pi_3MtwBwLkdIwHu7ix28a3tqPa_secret_EXAMPLEsecret".into()),
+    };
+    let Ok(Handoff::Html(html)) =
+        gateway.handoff(&account(&credentials()), &request("att_1"), &created)
+    else {
+        panic!("Stripe hands off with a page")
+    };
+    assert!(html.contains("<script src=\"http://mock.invalid/v3/\"></script>"));
+    assert!(html.contains(&format!("\"publishableKey\":\"{PUBLISHABLE_KEY}\"")));
+    assert!(html.contains("\"clientSecret\":\"pi_3MtwBwLkdIwHu7ix28a3tqPa_secret_EXAMPLEsecret\""));
+    assert!(html.contains("\"returnUrl\":\"https://lsp.example/api/v1/checkout/txn_1/return\""));
+    assert!(html.contains("Stripe(options.publishableKey)"));
+    assert!(html.contains("elements.create('payment')"));
+    assert!(html.contains("stripe.confirmPayment("));
+    assert!(html.contains("return_url: options.returnUrl"));
+    assert!(!html.contains(SECRET_KEY) && !html.contains(WEBHOOK_SECRET));
+    assert!(
+        !html.contains("</script> x 2"),
+        "the description cannot close the script"
+    );
+
+    let without_secret = CreatedOrder {
+        checkout_token: None,
+        ..created
+    };
+    assert!(
+        gateway
+            .handoff(&account(&credentials()), &request("att_1"), &without_secret)
+            .is_err()
+    );
+    let mut live = account(&credentials());
+    live.environment = Mode::Live;
+    let Ok(Handoff::Html(real)) = quick("http://mock.invalid").handoff(
+        &live,
+        &request("att_1"),
+        &CreatedOrder {
+            reference: "pi_1".into(),
+            pay_url: None,
+            checkout_token: Some("pi_1_secret_x".into()),
+        },
+    ) else {
+        panic!("a page")
+    };
+    assert!(
+        real.contains("https://js.stripe.com/v3/"),
+        "only the test host is replaced"
+    );
+}
+
+#[test]
+fn the_return_is_accepted_only_when_it_names_a_payment_intent() {
+    let gateway = quick("http://mock.invalid");
+    let acc = account(&credentials());
+    let params = BTreeMap::from([
+        ("payment_intent".to_string(), "pi_1".to_string()),
+        (
+            "payment_intent_client_secret".to_string(),
+            "pi_1_secret_x".to_string(),
+        ),
+        ("redirect_status".to_string(), "succeeded".to_string()),
+    ]);
+    assert_eq!(
+        gateway.verify_return(&acc, &params).as_deref(),
+        Some("pi_1")
+    );
+    assert_eq!(gateway.verify_return(&acc, &BTreeMap::new()), None);
+    let odd = BTreeMap::from([("payment_intent".to_string(), "pi_1?x=<y>".to_string())]);
+    assert_eq!(gateway.verify_return(&acc, &odd), None);
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A `Stripe-Signature` value for `body` signed at `t`.
+fn sign(secret: &str, t: i64, body: &[u8]) -> String {
+    let mut payload = format!("{t}.").into_bytes();
+    payload.extend_from_slice(body);
+    format!("t={t},v1={}", hmac_sha256_hex(secret.as_bytes(), &payload))
+}
+
+fn event(id: &str, kind: &str, object: Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "id": id, "object": "event", "api_version": "2024-10-28.acacia", "created": 1_764_374_500,
+        "data": { "object": object }, "livemode": false, "pending_webhooks": 1,
+        "request": { "id": "req_EXAMPLE", "idempotency_key": null }, "type": kind
+    }))
+    .unwrap()
+}
+
+fn signed_headers(signature: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("stripe-signature", signature.parse().unwrap());
+    headers
+}
+
+#[test]
+fn webhooks_are_verified_on_the_raw_body_with_a_fresh_timestamp() {
+    let gateway = quick("http://mock.invalid");
+    let acc = account(&credentials());
+    let body = event(
+        "evt_1",
+        "payment_intent.succeeded",
+        payment_intent("pi_1", "att_1", "succeeded"),
+    );
+    let good = signed_headers(&sign(WEBHOOK_SECRET, now(), &body));
+    assert!(gateway.verify_webhook(&acc, &good, &body));
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b" ");
+    assert!(!gateway.verify_webhook(&acc, &good, &tampered));
+    let stale = signed_headers(&sign(WEBHOOK_SECRET, now() - 301, &body));
+    assert!(
+        !gateway.verify_webhook(&acc, &stale, &body),
+        "replayed late"
+    );
+    let wrong = signed_headers(&sign(SECRET_KEY, now(), &body));
+    assert!(
+        !gateway.verify_webhook(&acc, &wrong, &body),
+        "the webhook secret, not the secret key"
+    );
+    let stripped = signed_headers(&sign(
+        WEBHOOK_SECRET.trim_start_matches("whsec_"),
+        now(),
+        &body,
+    ));
+    assert!(
+        !gateway.verify_webhook(&acc, &stripped, &body),
+        "the secret is used verbatim"
+    );
+    assert!(!gateway.verify_webhook(&acc, &HeaderMap::new(), &body));
+    // While a secret is rolled Stripe signs with both: either may be ours.
+    let t = now();
+    let rolled = format!(
+        "t={t},v1={},v1={}",
+        "ab".repeat(32),
+        sign(WEBHOOK_SECRET, t, &body).rsplit_once("v1=").unwrap().1
+    );
+    assert!(gateway.verify_webhook(&acc, &signed_headers(&rolled), &body));
+}
+
+#[test]
+fn webhooks_are_parsed_by_type() {
+    let gateway = quick("http://mock.invalid");
+    let none = HeaderMap::new();
+
+    let body = event(
+        "evt_ok",
+        "payment_intent.succeeded",
+        payment_intent("pi_1", "att_1", "succeeded"),
+    );
+    let ok = gateway.parse_webhook(&none, &body).unwrap();
+    assert_eq!(
+        ok.event_id, "evt_ok",
+        "the body's id, with or without headers"
+    );
+    assert_eq!(ok.event_type, "payment_intent.succeeded");
+    assert_eq!(ok.receipt.as_deref(), Some("att_1"));
+    assert_eq!(ok.reference.as_deref(), Some("pi_1"));
+    let report = ok.report.unwrap();
+    assert_eq!(report.status, TransactionStatus::Succeeded);
+    assert_eq!(report.payment_id.as_deref(), Some("ch_1"));
+    assert_eq!(ok.refund, None);
+
+    let failed = gateway
+        .parse_webhook(
+            &none,
+            &event(
+                "evt_f",
+                "payment_intent.payment_failed",
+                payment_intent("pi_retry", "att_2", "requires_payment_method"),
+            ),
+        )
+        .unwrap()
+        .report
+        .unwrap();
+    assert_eq!(
+        failed.status,
+        TransactionStatus::Pending,
+        "the customer may retry"
+    );
+    assert_eq!(
+        failed.failure_reason.as_deref(),
+        Some("Your card has insufficient funds.")
+    );
+
+    let canceled = gateway
+        .parse_webhook(
+            &none,
+            &event(
+                "evt_c",
+                "payment_intent.canceled",
+                payment_intent("pi_3", "att_3", "canceled"),
+            ),
+        )
+        .unwrap()
+        .report
+        .unwrap();
+    assert_eq!(canceled.status, TransactionStatus::Failed);
+
+    for kind in ["refund.created", "refund.updated", "refund.failed"] {
+        let status = if kind == "refund.failed" {
+            "failed"
+        } else {
+            "succeeded"
+        };
+        let parsed = gateway
+            .parse_webhook(
+                &none,
+                &event("evt_r", kind, refund("re_1", "pi_1", status, "rfd_1", 1)),
+            )
+            .unwrap();
+        assert_eq!(parsed.reference.as_deref(), Some("pi_1"), "{kind}");
+        assert_eq!(parsed.report, None, "{kind}");
+        let refund = parsed.refund.unwrap();
+        assert_eq!(refund.refund_id.as_deref(), Some("rfd_1"), "{kind}");
+        assert_eq!(refund.gateway_refund_id.as_deref(), Some("re_1"), "{kind}");
+        let expected = if kind == "refund.failed" {
+            RefundStatus::Failed
+        } else {
+            RefundStatus::Succeeded
+        };
+        assert_eq!(refund.status, expected, "{kind}");
+    }
+
+    let charge = json!({
+        "id": "ch_1", "object": "charge", "amount": 49900, "amount_refunded": 20000,
+        "payment_intent": "pi_1", "refunded": false,
+        "refunds": { "object": "list", "has_more": false, "url": "/v1/charges/ch_1/refunds", "data": [
+            refund("re_1", "pi_1", "succeeded", "rfd_1", 1),
+            refund("re_2", "pi_1", "pending", "rfd_2", 2),
+        ] }
+    });
+    let refunded = gateway
+        .parse_webhook(&none, &event("evt_cr", "charge.refunded", charge))
+        .unwrap();
+    assert_eq!(refunded.reference.as_deref(), Some("pi_1"));
+    let latest = refunded.refund.unwrap();
+    assert_eq!(latest.refund_id.as_deref(), Some("rfd_2"));
+    assert_eq!(latest.status, RefundStatus::Pending);
+    let bare =
+        json!({ "id": "ch_1", "object": "charge", "payment_intent": "pi_1", "refunded": true });
+    let bare = gateway
+        .parse_webhook(&none, &event("evt_cb", "charge.refunded", bare))
+        .unwrap();
+    assert_eq!(bare.reference.as_deref(), Some("pi_1"));
+    assert_eq!(bare.refund, None, "the refund.* events carry it");
+
+    let other = gateway
+        .parse_webhook(
+            &none,
+            &event(
+                "evt_o",
+                "payment_intent.created",
+                payment_intent("pi_4", "att_4", "requires_payment_method"),
+            ),
+        )
+        .unwrap();
+    assert_eq!(other.event_type, "payment_intent.created");
+    assert_eq!(other.report, None);
+    assert_eq!(other.refund, None);
+    assert_eq!(other.reference.as_deref(), Some("pi_4"));
+    assert!(gateway.parse_webhook(&none, b"not json").is_err());
+}
+
+// Through the platform: a merchant whose routing pool has a Stripe account.
+
+async fn platform(server: &MockServer) -> (TestApp, Merchant) {
+    let app = TestApp::spawn_with(&[
+        ("GATEWAY_STRIPE_TEST_URL", server.uri().as_str()),
+        ("GATEWAY_TIMEOUT_SECONDS", "1"),
+    ])
+    .await;
+    let admin = app.admin_token().await;
+    let merchant = app.create_merchant(&admin, "Chai Point").await;
+    app.add_gateway_account(&merchant, "stripe", &credentials())
+        .await;
+    (app, merchant)
+}
+
+async fn attempt_reference(app: &TestApp, merchant: &Merchant, id: &str) -> Option<String> {
+    let transaction = app.transaction(merchant, id).await;
+    transaction["attempts"][0]["gateway_reference"]
+        .as_str()
+        .map(str::to_string)
+}
+
+async fn creates(server: &MockServer) -> Vec<Request> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method == http::Method::POST && r.url.path() == "/v1/payment_intents")
+        .collect()
+}
+
+#[tokio::test]
+async fn an_ambiguous_create_is_found_by_search_and_never_made_twice() {
+    let server = MockServer::start().await;
+    // Stripe makes the PaymentIntent but answers too late: the request timed out on our side.
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(payment_intent(
+                    "pi_late",
+                    "ignored",
+                    "requires_payment_method",
+                ))
+                .set_delay(Duration::from_secs(3)),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/payment_intents/search"))
+        .respond_with(|request: &Request| {
+            let query = request
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == "query")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            let receipt = query
+                .strip_prefix("metadata['receipt']:'")
+                .and_then(|q| q.strip_suffix('\''))
+                .unwrap_or_default()
+                .to_string();
+            ResponseTemplate::new(200).set_body_json(search_result(vec![payment_intent(
+                "pi_late",
+                &receipt,
+                "requires_payment_method",
+            )]))
+        })
+        .mount(&server)
+        .await;
+    let (app, merchant) = platform(&server).await;
+    let (status, body) = app
+        .pay(&merchant, &payment("stripe-amb-1", 49_900, false), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_str().unwrap();
+    app.drain().await;
+    assert_eq!(
+        attempt_reference(&app, &merchant, id).await.as_deref(),
+        Some("pi_late")
+    );
+    let posts = creates(&server).await;
+    assert_eq!(posts.len(), 1, "exactly one create reached Stripe");
+    let receipt = form(&posts[0])["metadata[receipt]"].clone();
+    assert!(receipt.starts_with("att_"), "{receipt}");
+    assert_eq!(idempotency_key(&posts[0]), Some(receipt));
+    let lookups = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method == http::Method::GET && r.url.path() == "/v1/payment_intents/search")
+        .count();
+    assert!(
+        lookups >= 1,
+        "the ambiguous create was followed by a lookup"
+    );
+}
+
+#[tokio::test]
+async fn when_search_lags_the_retry_reuses_the_key_and_stripe_replays_the_same_intent() {
+    let server = MockServer::start().await;
+    // The first create times out on our side; Stripe replays the same PaymentIntent to any
+    // retry with the same key.
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(payment_intent(
+                    "pi_replayed",
+                    "ignored",
+                    "requires_payment_method",
+                ))
+                .set_delay(Duration::from_secs(3)),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(echo_created("pi_replayed"))
+        .mount(&server)
+        .await;
+    // Search has not caught up (or is not offered): it finds nothing.
+    Mock::given(method("GET"))
+        .and(path("/v1/payment_intents/search"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(search_result(vec![])))
+        .mount(&server)
+        .await;
+    let (app, merchant) = platform(&server).await;
+    let (status, body) = app
+        .pay(&merchant, &payment("stripe-amb-2", 49_900, false), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_str().unwrap();
+    app.drain().await;
+    assert_eq!(
+        attempt_reference(&app, &merchant, id).await,
+        None,
+        "not confirmed yet"
+    );
+
+    // The customer opens the checkout: the platform asks again, then creates with the same key.
+    let page = app
+        .http
+        .get(app.url(&format!("/api/v1/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("\"clientSecret\":\"pi_replayed_secret_EXAMPLEsecret\""),
+        "{html}"
+    );
+    assert!(!html.contains(SECRET_KEY) && !html.contains(WEBHOOK_SECRET));
+    assert_eq!(
+        attempt_reference(&app, &merchant, id).await.as_deref(),
+        Some("pi_replayed")
+    );
+    let posts = creates(&server).await;
+    assert!(posts.len() >= 2, "the create was retried");
+    let keys: Vec<Option<String>> = posts.iter().map(idempotency_key).collect();
+    assert!(keys[0].as_deref().is_some_and(|k| k.starts_with("att_")));
+    assert!(
+        keys.iter().all(|k| *k == keys[0]),
+        "every create carried the same key: {keys:?}"
+    );
+    assert!(
+        posts.iter().all(|p| p.body == posts[0].body),
+        "and the same parameters"
+    );
+}
+
+async fn platform_with_intent(
+    server: &MockServer,
+    intent: &'static str,
+) -> (TestApp, Merchant, String, String) {
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(echo_created(intent))
+        .mount(server)
+        .await;
+    let (app, merchant) = platform(server).await;
+    let (status, body) = app
+        .pay(&merchant, &payment(intent, 49_900, false), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    assert_eq!(
+        attempt_reference(&app, &merchant, &id).await.as_deref(),
+        Some(intent)
+    );
+    let receipt = form(&creates(server).await[0])["metadata[receipt]"].clone();
+    (app, merchant, id, receipt)
+}
+
+async fn deliver(app: &TestApp, body: &[u8], signature: Option<&str>) -> StatusCode {
+    let mut request = app
+        .http
+        .post(app.url("/api/v1/webhooks/stripe"))
+        .header("content-type", "application/json; charset=utf-8")
+        .body(body.to_vec());
+    if let Some(signature) = signature {
+        request = request.header("stripe-signature", signature);
+    }
+    request.send().await.unwrap().status()
+}
+
+#[tokio::test]
+async fn a_signed_webhook_settles_the_payment_once_and_forgeries_change_nothing() {
+    let server = MockServer::start().await;
+    let (app, merchant, id, receipt) = platform_with_intent(&server, "pi_webhook").await;
+    let body = event(
+        "evt_succeeded_1",
+        "payment_intent.succeeded",
+        payment_intent("pi_webhook", &receipt, "succeeded"),
+    );
+    let good = sign(WEBHOOK_SECRET, now(), &body);
+
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b"\n");
+    assert_eq!(
+        deliver(&app, &tampered, Some(&good)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(deliver(&app, &body, None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        deliver(
+            &app,
+            &body,
+            Some(&sign("whsec_not_the_secret", now(), &body))
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        deliver(&app, &body, Some(&sign(WEBHOOK_SECRET, now() - 600, &body))).await,
+        StatusCode::UNAUTHORIZED,
+        "a stale signature is a replay"
+    );
+    app.drain().await;
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
+    assert_eq!(
+        app.db.count("gateway_events").await,
+        0,
+        "refused events are not stored"
+    );
+
+    for _ in 0..3 {
+        assert_eq!(deliver(&app, &body, Some(&good)).await, StatusCode::OK);
+    }
+    app.drain().await;
+    let transaction = app.transaction(&merchant, &id).await;
+    assert_eq!(transaction["status"], "succeeded", "{transaction}");
+    assert_eq!(
+        transaction["attempts"][0]["gateway_payment_id"], "ch_webhook",
+        "{transaction}"
+    );
+    assert_eq!(
+        app.db.count("gateway_events").await,
+        1,
+        "a replay is stored once"
+    );
+    let owner = app.db.owner().await;
+    let events: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM outbox WHERE topic = 'transaction.succeeded'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(events, 1, "one transition, one event");
+}
+
+#[tokio::test]
+async fn the_return_is_confirmed_by_a_status_query() {
+    let server = MockServer::start().await;
+    let (app, merchant, id, receipt) = platform_with_intent(&server, "pi_return").await;
+    Mock::given(method("GET"))
+        .and(path("/v1/payment_intents/pi_return"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(payment_intent(
+            "pi_return",
+            &receipt,
+            "succeeded",
+        )))
+        .mount(&server)
+        .await;
+    let url = app.url(&format!("/api/v1/checkout/{id}/return"));
+    // Another PaymentIntent (someone else's, or made up) is refused without asking Stripe.
+    let foreign = app
+        .http
+        .get(format!(
+            "{url}?payment_intent=pi_someone_else&payment_intent_client_secret=pi_someone_else_secret_x&redirect_status=succeeded"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), StatusCode::BAD_REQUEST);
+    let bare = app.http.get(&url).send().await.unwrap();
+    assert_eq!(bare.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
+    assert!(
+        !server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.method == http::Method::GET),
+        "nothing was asked for a return we could not match"
+    );
+
+    // `redirect_status` says failed, but only Stripe's own answer counts.
+    let answer = app
+        .http
+        .get(format!(
+            "{url}?payment_intent=pi_return&payment_intent_client_secret=pi_return_secret_EXAMPLEsecret&redirect_status=failed"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let location = answer.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("https://shop.example.in/payments/done?cart=42&")
+            && location.contains("status=succeeded"),
+        "{location}"
+    );
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+}
