@@ -4,8 +4,8 @@
 
 use crate::context::RequestContext;
 use crate::handlers::{
-    admin_merchants, auth, checkout, health, jobs, merchant, pay, sandbox_gateway, system,
-    transactions, webhooks,
+    admin_gateways, admin_merchants, auth, checkout, health, jobs, merchant, pay, sandbox_gateway,
+    system, transactions, webhooks,
 };
 use http::Method;
 use shared::http::ApiResponse;
@@ -159,6 +159,16 @@ pub static FUNCTIONS: &[Function] = &[
             route!(PATCH "/api/v1/admin/merchants/{id}", Admin, "Change name, live mode or rate limit", admin_merchants::update),
             route!(POST "/api/v1/admin/merchants/{id}/suspend", Admin, "Suspend a merchant", admin_merchants::suspend),
             route!(POST "/api/v1/admin/merchants/{id}/reactivate", Admin, "Lift a suspension", admin_merchants::reactivate),
+        ]),
+    },
+    Function {
+        name: "admin-gateways",
+        description: "Operators manage gateway accounts",
+        trigger: Trigger::Http(&[
+            route!(POST "/api/v1/admin/gateways", Admin, "Add a gateway account (credentials sealed)", admin_gateways::create),
+            route!(GET "/api/v1/admin/gateways", Admin, "List gateway accounts", admin_gateways::list),
+            route!(GET "/api/v1/admin/gateways/{id}", Admin, "Read a gateway account", admin_gateways::get),
+            route!(POST "/api/v1/admin/gateways/{id}/check", Admin, "Check its credentials without moving money", admin_gateways::check),
         ]),
     },
     Function {

@@ -2,15 +2,21 @@
 //! AES-256-GCM before they reach the database, bound to the account's id, and only their last
 //! four characters are ever shown.
 
+use crate::audit::{self, AuditContext, AuditEvent};
 use crate::crypto::cipher::{KeyRing, Sealed};
 use crate::db::Transaction;
 use crate::error::AppError;
-use crate::gateways::Account;
+use crate::gateways::{Account, Gateways};
+use crate::http::pagination::{Page, PageRequest};
 use crate::ids::{GatewayAccountId, MerchantId};
 use crate::mode::Mode;
 use crate::secret::Secret;
+use crate::validation::FieldErrors;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 
 /// Gateway credentials by field name (`key_id`, `key_secret`, `webhook_secret`, …).
@@ -141,6 +147,226 @@ pub async fn credentials(
     id: GatewayAccountId,
 ) -> Result<Credentials, AppError> {
     Ok(open(tx, keys, id).await?.credentials)
+}
+
+/// A gateway account as operators see it: its credentials only as their last four characters.
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewayAccountView {
+    /// The account.
+    pub id: GatewayAccountId,
+    /// `razorpay`, `payu`, …
+    pub provider: String,
+    /// A name for operators.
+    pub label: String,
+    /// Test or live environment of the gateway.
+    pub environment: Mode,
+    /// `platform` or `merchant`.
+    pub ownership: String,
+    /// The owning merchant, for merchant-owned accounts.
+    pub merchant_id: Option<MerchantId>,
+    /// `active` or `disabled`.
+    pub status: String,
+    /// `…` and the last four characters of each credential.
+    pub credentials: Value,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+const VIEW_COLUMNS: &str = "id, provider, label, environment, ownership, owner_merchant_id, status, \
+     credentials_hint, created_at, updated_at";
+
+impl GatewayAccountView {
+    fn from_row(row: &Row) -> GatewayAccountView {
+        GatewayAccountView {
+            id: GatewayAccountId::from_uuid(row.get(0)),
+            provider: row.get(1),
+            label: row.get(2),
+            environment: if row.get::<_, &str>(3) == "live" {
+                Mode::Live
+            } else {
+                Mode::Test
+            },
+            ownership: row.get(4),
+            merchant_id: row
+                .get::<_, Option<uuid::Uuid>>(5)
+                .map(MerchantId::from_uuid),
+            status: row.get(6),
+            credentials: row.get(7),
+            created_at: row.get(8),
+            updated_at: row.get(9),
+        }
+    }
+}
+
+/// What an operator sends to add an account.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddGatewayAccount {
+    /// `razorpay`, `payu`, `cashfree`, `phonepe`, `easebuzz`, `stripe` or `sandbox`.
+    pub provider: String,
+    /// A name for operators.
+    pub label: String,
+    /// `test` or `live`.
+    pub environment: String,
+    /// The merchant that owns it (the gateway settles to the merchant); the platform's otherwise.
+    pub merchant_id: Option<String>,
+    /// The provider's credential fields.
+    pub credentials: BTreeMap<String, String>,
+}
+
+/// Checks an operator's request against what the provider needs; every problem at once.
+pub fn validate(
+    gateways: &Gateways,
+    request: AddGatewayAccount,
+) -> Result<NewGatewayAccount, AppError> {
+    let mut errors = FieldErrors::new();
+    let label = request.label.trim().to_string();
+    if label.is_empty() || label.chars().count() > 200 {
+        errors.add("label", "must be 1 to 200 characters");
+    }
+    let environment = match request.environment.parse::<Mode>() {
+        Ok(mode) => Some(mode),
+        Err(_) => {
+            errors.add("environment", "must be 'test' or 'live'");
+            None
+        }
+    };
+    let ownership = match request.merchant_id.as_deref().map(str::parse::<MerchantId>) {
+        None => Some(Ownership::Platform),
+        Some(Ok(id)) => Some(Ownership::Merchant(id)),
+        Some(Err(_)) => {
+            errors.add("merchant_id", "is not a merchant id");
+            None
+        }
+    };
+    match gateways.get(&request.provider) {
+        None => errors.add(
+            "provider",
+            format!("must be one of: {}", gateways.names().join(", ")),
+        ),
+        Some(gateway) => {
+            let required = gateway.required_credentials();
+            for name in required {
+                let present = request
+                    .credentials
+                    .get(*name)
+                    .is_some_and(|v| !v.trim().is_empty());
+                if !present {
+                    errors.add(format!("credentials.{name}"), "is required");
+                }
+            }
+            for name in request.credentials.keys() {
+                if !required.contains(&name.as_str()) {
+                    errors.add(
+                        format!("credentials.{name}"),
+                        format!(
+                            "is not a {} credential (expected: {})",
+                            request.provider,
+                            required.join(", ")
+                        ),
+                    );
+                }
+            }
+            for (name, value) in &request.credentials {
+                if value.len() > 4096 {
+                    errors.add(format!("credentials.{name}"), "is longer than 4096 bytes");
+                }
+            }
+        }
+    }
+    errors.into_result()?;
+    match (environment, ownership) {
+        (Some(environment), Some(ownership)) => Ok(NewGatewayAccount {
+            provider: request.provider,
+            label,
+            environment,
+            ownership,
+            credentials: request
+                .credentials
+                .into_iter()
+                .map(|(k, v)| (k, Secret::new(v.trim().to_string())))
+                .collect(),
+        }),
+        _ => Err(AppError::Internal("validated fields missing".into())),
+    }
+}
+
+/// Stores a validated account and audits it (operator scope).
+pub async fn add(
+    tx: &Transaction<'_>,
+    keys: &KeyRing,
+    ctx: &AuditContext,
+    account: &NewGatewayAccount,
+) -> Result<GatewayAccountView, AppError> {
+    if let Ownership::Merchant(merchant) = account.ownership {
+        let exists = tx
+            .query_typed_opt(
+                "SELECT 1 FROM merchants WHERE id = $1",
+                &[(&merchant.as_uuid(), Type::UUID)],
+            )
+            .await?
+            .is_some();
+        if !exists {
+            return Err(AppError::field("merchant_id", "no such merchant"));
+        }
+    }
+    let id = create(tx, keys, account).await?;
+    let view = get(tx, id)
+        .await?
+        .ok_or(AppError::NotFound("gateway account"))?;
+    audit::record(
+        tx,
+        ctx,
+        AuditEvent::success("gateway_account.created")
+            .merchant(view.merchant_id)
+            .target("gateway_account", id)
+            .change(None, serde_json::to_value(&view).ok()),
+    )
+    .await?;
+    Ok(view)
+}
+
+/// One account, as operators see it.
+pub async fn get(
+    tx: &Transaction<'_>,
+    id: GatewayAccountId,
+) -> Result<Option<GatewayAccountView>, AppError> {
+    let row = tx
+        .query_typed_opt(
+            &format!("SELECT {VIEW_COLUMNS} FROM gateway_accounts WHERE id = $1"),
+            &[(&id.as_uuid(), Type::UUID)],
+        )
+        .await?;
+    Ok(row.as_ref().map(GatewayAccountView::from_row))
+}
+
+/// Accounts, newest first, optionally of one provider.
+pub async fn list(
+    tx: &Transaction<'_>,
+    page: &PageRequest<GatewayAccountId>,
+    provider: Option<&str>,
+) -> Result<Page<GatewayAccountView>, AppError> {
+    let after = page.starting_after.map(|id| id.as_uuid());
+    let rows = tx
+        .query_typed(
+            &format!(
+                "SELECT {VIEW_COLUMNS} FROM gateway_accounts
+                 WHERE ($1::uuid IS NULL OR id < $1) AND ($2::text IS NULL OR provider = $2)
+                 ORDER BY id DESC LIMIT $3"
+            ),
+            &[
+                (&after, Type::UUID),
+                (&provider, Type::TEXT),
+                (&page.fetch_limit(), Type::INT8),
+            ],
+        )
+        .await?;
+    Ok(Page::from_rows(
+        rows.iter().map(GatewayAccountView::from_row).collect(),
+        page.limit,
+    ))
 }
 
 /// Adds an account to a merchant's routing pool at `priority` (lower is tried first).

@@ -1,6 +1,7 @@
 //! HTTP handlers: each parses its input, runs the domain in the caller's database scope and
 //! shapes the answer. Business rules live in `shared`.
 
+pub mod admin_gateways;
 pub mod admin_merchants;
 pub mod auth;
 pub mod checkout;
