@@ -4,8 +4,8 @@
 
 use crate::context::RequestContext;
 use crate::handlers::{
-    admin_gateways, admin_merchants, auth, checkout, health, jobs, merchant, pay, sandbox_gateway,
-    system, transactions, webhooks,
+    admin_gateways, admin_merchants, auth, checkout, health, jobs, merchant, pay, refunds,
+    sandbox_gateway, system, transactions, webhooks,
 };
 use http::Method;
 use shared::http::ApiResponse;
@@ -187,6 +187,15 @@ pub static FUNCTIONS: &[Function] = &[
         ]),
     },
     Function {
+        name: "refunds",
+        description: "Refund captured payments",
+        trigger: Trigger::Http(&[
+            route!(POST "/api/v1/transactions/{id}/refunds", Merchant, "Refund part or all of a captured payment", refunds::create),
+            route!(GET "/api/v1/transactions/{id}/refunds", MerchantOrAdmin, "A payment's refunds", refunds::list),
+            route!(GET "/api/v1/refunds/{id}", MerchantOrAdmin, "Read a refund", refunds::get),
+        ]),
+    },
+    Function {
         name: "checkout",
         description: "The hosted checkout page and the gateways' browser return",
         trigger: Trigger::Http(&[
@@ -209,6 +218,8 @@ pub static FUNCTIONS: &[Function] = &[
             route!(POST "/sandbox/v1/orders", Public, "Sandbox API: create an order", sandbox_gateway::create_order),
             route!(GET "/sandbox/v1/orders", Public, "Sandbox API: orders by receipt", sandbox_gateway::find_orders),
             route!(GET "/sandbox/v1/orders/{order_id}", Public, "Sandbox API: order status", sandbox_gateway::get_order),
+            route!(POST "/sandbox/v1/orders/{order_id}/refunds", Public, "Sandbox API: refund an order", sandbox_gateway::create_refund),
+            route!(GET "/sandbox/v1/orders/{order_id}/refunds", Public, "Sandbox API: an order's refunds", sandbox_gateway::list_refunds),
             route!(GET "/sandbox/pay/{order_id}", Public, "Sandbox pay page", sandbox_gateway::pay_page),
             route!(POST "/sandbox/pay/{order_id}", Public, "Sandbox pay page buttons", sandbox_gateway::submit),
         ]),
@@ -219,6 +230,14 @@ pub static FUNCTIONS: &[Function] = &[
         trigger: Trigger::Worker {
             queue: queues::TRANSACTION_PROCESSOR,
             handler: |app, messages| Box::pin(jobs::transaction_processor(app, messages)),
+        },
+    },
+    Function {
+        name: "refund-processor",
+        description: "Asks gateways for new refunds",
+        trigger: Trigger::Worker {
+            queue: queues::REFUND_PROCESSOR,
+            handler: |app, messages| Box::pin(jobs::refund_processor(app, messages)),
         },
     },
     Function {

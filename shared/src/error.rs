@@ -97,6 +97,15 @@ pub enum AppError {
     /// The `order_id` was already used by another payment of this merchant and mode.
     #[error("duplicate order id")]
     DuplicateOrderId,
+    /// The payment cannot be refunded (not captured, or already fully refunded).
+    #[error("refund not allowed: {0}")]
+    RefundNotAllowed(String),
+    /// The refund would take more than the payment has left to refund.
+    #[error("refund exceeds the refundable amount ({refundable})")]
+    RefundExceedsCaptured {
+        /// Paise still refundable.
+        refundable: i64,
+    },
     /// The idempotency key was used before with a different request.
     #[error("idempotency key reused")]
     IdempotencyKeyReused,
@@ -129,6 +138,8 @@ impl AppError {
             AppError::RateLimited(_) => "RATE_LIMITED",
             AppError::MerchantSuspended => "MERCHANT_SUSPENDED",
             AppError::DuplicateOrderId => "DUPLICATE_ORDER_ID",
+            AppError::RefundNotAllowed(_) => "REFUND_NOT_ALLOWED",
+            AppError::RefundExceedsCaptured { .. } => "REFUND_EXCEEDS_CAPTURED",
             AppError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             AppError::IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
             AppError::GatewayUnavailable(_) => "GATEWAY_UNAVAILABLE",

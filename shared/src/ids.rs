@@ -111,6 +111,10 @@ typed_id!(
     /// One try of a payment at one gateway.
     AttemptId, "att", "attempt"
 );
+typed_id!(
+    /// A refund of a captured payment.
+    RefundId, "rfd", "refund"
+);
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,9 @@
 //! - amounts ending in 13 paise (e.g. 10013) are declined when paid (`card_declined`);
 //! - a customer email containing `+fail` is declined when paid;
 //! - a customer email containing `+autopay` is paid (or declined by the rules above) as soon as
-//!   the order is created, with no browser: the webhook is sent before the create call returns.
+//!   the order is created, with no browser: the webhook is sent before the create call returns;
+//! - refunds of amounts ending in 13 paise fail; others are processed at once. One refund per
+//!   merchant refund id (asking again answers the same refund); never more than the order's amount.
 
 use crate::app::App;
 use crate::crypto::{constant_time_eq, random};
@@ -392,4 +394,127 @@ pub async fn pay_page(app: &App, id: &str) -> Result<String, AppError> {
         )
     };
     Ok(page("Sandbox payment", &body))
+}
+
+/// `POST /sandbox/v1/orders/{id}/refunds`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRefund {
+    /// The merchant's (our) refund id; one refund per id.
+    pub refund_id: String,
+    /// Paise.
+    pub amount: i64,
+}
+
+/// A refund as the sandbox API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SandboxRefund {
+    /// `sbx_rfnd_…`
+    pub id: String,
+    /// The order refunded.
+    pub order_id: String,
+    /// The merchant's refund id.
+    pub refund_id: String,
+    /// Paise.
+    pub amount: i64,
+    /// `processed` or `failed`.
+    pub status: String,
+}
+
+fn refund_from(row: &Row) -> SandboxRefund {
+    SandboxRefund {
+        id: row.get(0),
+        order_id: row.get(1),
+        refund_id: row.get(2),
+        amount: row.get(3),
+        status: row.get(4),
+    }
+}
+
+/// Refunds part or all of a paid order, once per refund id.
+pub async fn create_refund(
+    app: &App,
+    account: GatewayAccountId,
+    order_id: &str,
+    request: CreateRefund,
+) -> Result<SandboxRefund, AppError> {
+    if request.amount <= 0 {
+        return Err(AppError::field("amount", "must be positive"));
+    }
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::System).await?;
+    let order = tx
+        .query_typed_opt(
+            "SELECT status, amount FROM sandbox_orders WHERE id = $1 AND account_id = $2 FOR UPDATE",
+            &[(&order_id, Type::TEXT), (&account.as_uuid(), Type::UUID)],
+        )
+        .await?
+        .ok_or(AppError::NotFound("order"))?;
+    let existing = tx
+        .query_typed_opt(
+            "SELECT id, order_id, refund_id, amount, status FROM sandbox_refunds WHERE account_id = $1 AND refund_id = $2",
+            &[(&account.as_uuid(), Type::UUID), (&request.refund_id, Type::TEXT)],
+        )
+        .await?;
+    if let Some(row) = existing {
+        tx.commit().await?;
+        return Ok(refund_from(&row));
+    }
+    if order.get::<_, &str>(0) != "paid" {
+        return Err(AppError::Conflict(
+            "only paid orders can be refunded".into(),
+        ));
+    }
+    let refunded: i64 = tx
+        .query_typed_one(
+            "SELECT coalesce(sum(amount), 0)::bigint FROM sandbox_refunds WHERE order_id = $1 AND status = 'processed'",
+            &[(&order_id, Type::TEXT)],
+        )
+        .await?
+        .get(0);
+    if refunded + request.amount > order.get::<_, i64>(1) {
+        return Err(AppError::Conflict(
+            "the refund exceeds the order's amount".into(),
+        ));
+    }
+    let status = if request.amount % 100 == 13 {
+        "failed"
+    } else {
+        "processed"
+    };
+    let row = tx
+        .query_typed_one(
+            "INSERT INTO sandbox_refunds (id, account_id, order_id, refund_id, amount, status)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, order_id, refund_id, amount, status",
+            &[
+                (&format!("sbx_rfnd_{}", random::base62(20)), Type::TEXT),
+                (&account.as_uuid(), Type::UUID),
+                (&order_id, Type::TEXT),
+                (&request.refund_id, Type::TEXT),
+                (&request.amount, Type::INT8),
+                (&status, Type::TEXT),
+            ],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(refund_from(&row))
+}
+
+/// The refunds of one order of `account`.
+pub async fn refunds(
+    app: &App,
+    account: GatewayAccountId,
+    order_id: &str,
+) -> Result<Vec<SandboxRefund>, AppError> {
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::System).await?;
+    let rows = tx
+        .query_typed(
+            "SELECT id, order_id, refund_id, amount, status FROM sandbox_refunds
+             WHERE account_id = $1 AND order_id = $2 ORDER BY created_at",
+            &[(&account.as_uuid(), Type::UUID), (&order_id, Type::TEXT)],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(rows.iter().map(refund_from).collect())
 }

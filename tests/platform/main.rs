@@ -15,6 +15,7 @@ mod gateways;
 mod inbound;
 mod payments;
 mod rate_limit;
+mod refunds;
 mod sam;
 mod secrets;
 mod support;

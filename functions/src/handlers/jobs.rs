@@ -3,9 +3,9 @@
 
 use serde::Deserialize;
 use serde_json::json;
-use shared::ids::AttemptId;
+use shared::ids::{AttemptId, RefundId};
 use shared::jobs::Message;
-use shared::payments::{checkout, inbound, monitor};
+use shared::payments::{checkout, inbound, monitor, refunds};
 use shared::{App, AppError};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -52,6 +52,23 @@ pub async fn transaction_processor(app: Arc<App>, messages: Vec<Message>) -> Vec
             checkout::ensure_order(&app, job.attempt_id)
                 .await
                 .map(|_| ())
+        }
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct RefundJob {
+    refund_id: RefundId,
+}
+
+/// `refund-processor`: asks the gateway for each new refund, once.
+pub async fn refund_processor(app: Arc<App>, messages: Vec<Message>) -> Vec<String> {
+    each(messages, |m| {
+        let app = app.clone();
+        async move {
+            let job: RefundJob = parse(&m)?;
+            refunds::process(&app, job.refund_id).await
         }
     })
     .await

@@ -9,6 +9,7 @@ pub mod health;
 pub mod jobs;
 pub mod merchant;
 pub mod pay;
+pub mod refunds;
 pub mod sandbox_gateway;
 pub mod system;
 pub mod transactions;

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use shared::error::AuthFailure;
 use shared::html::{escape, page};
 use shared::http::ApiResponse;
-use shared::sandbox_provider::{self, Action, CreateOrder};
+use shared::sandbox_provider::{self, Action, CreateOrder, CreateRefund};
 use shared::{App, AppError};
 use std::sync::Arc;
 
@@ -52,6 +52,29 @@ pub async fn find_orders(app: Arc<App>, ctx: RequestContext) -> Result<ApiRespon
     Ok(ApiResponse::json(
         StatusCode::OK,
         &serde_json::json!({ "items": orders }),
+    ))
+}
+
+/// `POST /sandbox/v1/orders/{order_id}/refunds`.
+pub async fn create_refund(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
+    let (account, _) = sandbox_provider::authenticate(&app, &api_key(&ctx)?).await?;
+    let request: CreateRefund = ctx.body()?;
+    let order = ctx.params.get("order_id").unwrap_or_default();
+    let refund = sandbox_provider::create_refund(&app, account, order, request).await?;
+    Ok(ApiResponse::json(
+        StatusCode::OK,
+        &serde_json::to_value(refund).unwrap_or_default(),
+    ))
+}
+
+/// `GET /sandbox/v1/orders/{order_id}/refunds`: `{"items": [refund…]}`.
+pub async fn list_refunds(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
+    let (account, _) = sandbox_provider::authenticate(&app, &api_key(&ctx)?).await?;
+    let order = ctx.params.get("order_id").unwrap_or_default();
+    let refunds = sandbox_provider::refunds(&app, account, order).await?;
+    Ok(ApiResponse::json(
+        StatusCode::OK,
+        &serde_json::json!({ "items": refunds }),
     ))
 }
 

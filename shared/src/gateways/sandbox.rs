@@ -5,6 +5,8 @@
 //! - `POST {base}/sandbox/v1/orders` (HTTP Basic, the account's `api_key`) creates an order; the
 //!   same `receipt` returns the same order, so a retried create never makes a second one.
 //! - `GET {base}/sandbox/v1/orders/{id}` reports `created`, `paid` or `failed`.
+//! - `POST {base}/sandbox/v1/orders/{id}/refunds` refunds once per `refund_id` (`processed` or
+//!   `failed` at once); `GET` on the same path lists the order's refunds.
 //! - Webhooks carry `X-Sandbox-Signature: t=<unix>,v1=<hex HMAC-SHA256(webhook_secret, "<t>.<body>")>`,
 //!   accepted for five minutes.
 //! - Browser returns carry `order_id`, `status`, `payment_id` and
@@ -13,7 +15,7 @@
 use super::signature::{hmac_sha256_hex, verify_hmac_sha256_hex};
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
-    RefundReport, RefundRequest, StatusReport,
+    RefundReport, RefundRequest, RefundStatus, StatusReport,
 };
 use crate::payments::status::TransactionStatus;
 use async_trait::async_trait;
@@ -55,6 +57,28 @@ pub struct SandboxOrder {
     pub pay_url: String,
     /// Why it failed.
     pub error_reason: Option<String>,
+}
+
+/// A sandbox refund as its API returns it.
+#[derive(Debug, Deserialize)]
+struct SandboxRefund {
+    id: String,
+    refund_id: String,
+    status: String,
+}
+
+fn refund_report(refund: SandboxRefund) -> Result<RefundReport, String> {
+    let status = match refund.status.as_str() {
+        "processed" => RefundStatus::Succeeded,
+        "failed" => RefundStatus::Failed,
+        other => return Err(format!("unknown sandbox refund status '{other}'")),
+    };
+    Ok(RefundReport {
+        refund_id: Some(refund.refund_id),
+        gateway_refund_id: Some(refund.id),
+        status,
+        failure_reason: (status == RefundStatus::Failed).then(|| "refund declined".to_string()),
+    })
 }
 
 fn report(
@@ -294,23 +318,54 @@ impl Gateway for SandboxGateway {
 
     async fn create_refund(
         &self,
-        _account: &Account,
-        _refund: &RefundRequest,
+        account: &Account,
+        refund: &RefundRequest,
     ) -> Result<RefundReport, GatewayError> {
-        Err(GatewayError::Configuration(
-            "sandbox refunds: not yet".into(),
-        ))
+        let response = self
+            .client
+            .post(format!(
+                "{}/sandbox/v1/orders/{}/refunds",
+                self.base_url, refund.reference
+            ))
+            .basic_auth(account.credential("api_key")?, Some(""))
+            .json(&json!({ "refund_id": refund.refund_id, "amount": refund.amount }))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| GatewayError::from_transport(&e))?;
+        let created: SandboxRefund = read(response).await?;
+        refund_report(created).map_err(GatewayError::Ambiguous)
     }
 
     async fn fetch_refund(
         &self,
-        _account: &Account,
-        _refund: &RefundRequest,
+        account: &Account,
+        refund: &RefundRequest,
         _gateway_refund_id: Option<&str>,
     ) -> Result<Option<RefundReport>, GatewayError> {
-        Err(GatewayError::Configuration(
-            "sandbox refunds: not yet".into(),
-        ))
+        #[derive(Deserialize)]
+        struct Listed {
+            items: Vec<SandboxRefund>,
+        }
+        let response = self
+            .client
+            .get(format!(
+                "{}/sandbox/v1/orders/{}/refunds",
+                self.base_url, refund.reference
+            ))
+            .basic_auth(account.credential("api_key")?, Some(""))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| GatewayError::Retryable(format!("refund lookup: {e}")))?;
+        let listed: Listed = read(response).await?;
+        listed
+            .items
+            .into_iter()
+            .find(|r| r.refund_id == refund.refund_id)
+            .map(refund_report)
+            .transpose()
+            .map_err(GatewayError::Ambiguous)
     }
 
     fn verify_return(

@@ -168,6 +168,12 @@ fn describe(error: &AppError) -> (StatusCode, String, Value) {
             "Another payment already uses this order_id".into(),
             json!({ "order_id": "is already used by another payment" }),
         ),
+        AppError::RefundNotAllowed(why) => (StatusCode::CONFLICT, why.clone(), Value::Null),
+        AppError::RefundExceedsCaptured { refundable } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("The refund exceeds what is left to refund ({refundable} paise)"),
+            json!({ "amount": format!("must be at most {refundable}"), "refundable": refundable }),
+        ),
         AppError::IdempotencyKeyReused => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "This Idempotency-Key was used with a different request".into(),

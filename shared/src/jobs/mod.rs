@@ -16,6 +16,8 @@ use std::time::Duration;
 pub mod queues {
     /// Creates orders at gateways for new transactions.
     pub const TRANSACTION_PROCESSOR: &str = "transaction-processor";
+    /// Asks gateways for new refunds.
+    pub const REFUND_PROCESSOR: &str = "refund-processor";
     /// Applies verified inbound gateway events.
     pub const WEBHOOK_PROCESSOR: &str = "webhook-processor";
 }

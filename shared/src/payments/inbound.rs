@@ -2,6 +2,7 @@
 //! account of the provider, failing closed), stores the event once by the provider's event id and
 //! queues it; `process` applies it through the state machine, at most once.
 
+use super::refunds;
 use super::transactions::{self, Applied};
 use crate::app::App;
 use crate::db::{self, Scope};
@@ -153,6 +154,34 @@ pub async fn process(app: &App, event_id: Uuid) -> Result<(), AppError> {
         .await?
         .map(|r| AttemptId::from_uuid(r.get(0)));
     let mut ids = Vec::new();
+    if let Some(report) = &event.refund {
+        let refund = refunds::find(&tx, attempt, report).await?;
+        let (outcome, detail) = match refund {
+            Some(refund) => {
+                ids = refunds::apply_report(&tx, app, refund, report).await?;
+                (
+                    "applied",
+                    format!("refund {refund} reported {:?}", report.status),
+                )
+            }
+            None => {
+                tracing::warn!(provider = %provider, event = %event.event_type, "refund event for an unknown refund; flagged");
+                (
+                    "unknown_transaction",
+                    "no refund matches the event".to_string(),
+                )
+            }
+        };
+        tx.execute_typed(
+            "UPDATE gateway_events SET processed_at = now(), outcome = $2, outcome_detail = $3 WHERE id = $1",
+            &[(&event_id, Type::UUID), (&outcome, Type::TEXT), (&detail, Type::TEXT)],
+        )
+        .await?;
+        tx.commit().await?;
+        drop(client);
+        app.publish(&ids).await;
+        return Ok(());
+    }
     let (outcome, detail, transaction) = match (attempt, &event.report) {
         (None, _) => {
             tracing::warn!(provider = %provider, event = %event.event_id, "gateway event for an unknown payment; flagged");

@@ -5,6 +5,7 @@ pub mod checkout;
 pub mod idempotency;
 pub mod inbound;
 pub mod monitor;
+pub mod refunds;
 pub mod routing;
 pub mod status;
 pub mod transactions;

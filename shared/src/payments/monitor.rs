@@ -2,6 +2,7 @@
 //! expires payments past their expiry. It never guesses: a payment whose gateway cannot be asked
 //! stays as it is until the next run.
 
+use super::refunds;
 use super::status::TransactionStatus;
 use super::transactions::{self, Applied};
 use crate::app::App;
@@ -25,6 +26,8 @@ pub struct MonitorRun {
     pub expired: usize,
     /// Gateways that could not be asked.
     pub unreachable: usize,
+    /// Pending refunds asked about.
+    pub refunds_checked: usize,
 }
 
 const BATCH: i64 = 100;
@@ -99,6 +102,13 @@ pub async fn run(app: &App) -> Result<MonitorRun, AppError> {
             if status == TransactionStatus::Expired {
                 run.expired += 1;
             }
+        }
+    }
+    for refund in refunds::stale(app, app.config.payments.stale_after, BATCH).await? {
+        run.refunds_checked += 1;
+        if let Err(e) = refunds::poll(app, refund).await {
+            run.unreachable += 1;
+            tracing::warn!(refund = %refund, error = %e, "refund status unknown; will ask again");
         }
     }
     Ok(run)

@@ -77,6 +77,22 @@ pub struct NewPayment {
 
 const MAX_NOTES: usize = 15;
 
+/// The limits on merchants' notes (payments and refunds): at most 15 pairs, keys of 1–40 and
+/// values of at most 256 characters.
+pub fn check_notes(notes: &BTreeMap<String, String>, e: &mut FieldErrors) {
+    if notes.len() > MAX_NOTES {
+        e.add("notes", format!("must have at most {MAX_NOTES} entries"));
+    }
+    for (k, v) in notes {
+        if k.is_empty() || k.chars().count() > 40 || v.chars().count() > 256 {
+            e.add(
+                format!("notes.{k}"),
+                "keys must be 1-40 characters and values at most 256",
+            );
+        }
+    }
+}
+
 impl PayRequest {
     /// Checks every field against the payment rules, reporting all problems at once.
     pub fn validate(self, limits: &PaymentsConfig, mode: Mode) -> Result<NewPayment, AppError> {
@@ -144,17 +160,7 @@ impl PayRequest {
             );
         }
         let notes = self.notes.unwrap_or_default();
-        if notes.len() > MAX_NOTES {
-            e.add("notes", format!("must have at most {MAX_NOTES} entries"));
-        }
-        for (k, v) in &notes {
-            if k.is_empty() || k.chars().count() > 40 || v.chars().count() > 256 {
-                e.add(
-                    format!("notes.{k}"),
-                    "keys must be 1-40 characters and values at most 256",
-                );
-            }
-        }
+        check_notes(&notes, &mut e);
         let expires_in = self
             .expires_in
             .unwrap_or(i64::try_from(limits.default_expiry.as_secs()).unwrap_or(1800));

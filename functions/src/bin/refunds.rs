@@ -1,0 +1,6 @@
+//! Lambda `refunds`: see its entry in the registry.
+
+#[tokio::main]
+async fn main() -> Result<(), functions::lambda::Error> {
+    functions::lambda::run_http("refunds").await
+}

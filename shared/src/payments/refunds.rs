@@ -1,0 +1,635 @@
+//! Refunds of captured payments. The database bounds their sum (migration V4): a refund reserves
+//! its amount when it is created, gives it back if it fails, and counts as refunded once it
+//! succeeds. `refund-processor` asks the gateway exactly once per refund (an ask whose outcome is
+//! unknown is followed by a lookup, never by a second ask); refund webhooks and the monitor move
+//! pending refunds on. Refunds never go back: `pending → succeeded | failed`, both final.
+
+use super::status::{TransactionStatus, Transition};
+use super::transactions::check_notes;
+use crate::app::App;
+use crate::db::{self, Scope, Transaction};
+use crate::error::AppError;
+use crate::gateway_accounts;
+use crate::gateways::{Gateway, GatewayError, RefundReport, RefundRequest, RefundStatus};
+use crate::ids::{AttemptId, GatewayAccountId, MerchantId, RefundId, TransactionId};
+use crate::jobs::bus::DomainEvent;
+use crate::jobs::outbox::{self, Outgoing};
+use crate::jobs::queues;
+use crate::money::Currency;
+use crate::validation::FieldErrors;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use tokio_postgres::Row;
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+/// `POST /api/v1/transactions/{id}/refunds`: everything optional; no amount refunds the rest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    /// Paise to refund; the whole refundable amount when absent.
+    pub amount: Option<i64>,
+    /// Why, in the merchant's words.
+    pub reason: Option<String>,
+    /// The merchant's notes.
+    pub notes: Option<BTreeMap<String, String>>,
+}
+
+/// A validated refund request.
+#[derive(Debug, Clone)]
+pub struct NewRefund {
+    amount: Option<i64>,
+    reason: Option<String>,
+    notes: BTreeMap<String, String>,
+}
+
+impl RefundBody {
+    /// Checks the fields; every problem at once.
+    pub fn validate(self) -> Result<NewRefund, AppError> {
+        let mut e = FieldErrors::new();
+        if self.amount.is_some_and(|a| a <= 0) {
+            e.add("amount", "must be a positive whole number of paise");
+        }
+        let reason = self
+            .reason
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty());
+        if reason.as_ref().is_some_and(|r| r.chars().count() > 255) {
+            e.add("reason", "must be at most 255 characters");
+        }
+        let notes = self.notes.unwrap_or_default();
+        check_notes(&notes, &mut e);
+        e.into_result()?;
+        Ok(NewRefund {
+            amount: self.amount,
+            reason,
+            notes,
+        })
+    }
+}
+
+/// Where a refund stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundState {
+    /// Asked for; the money has not gone back yet.
+    Pending,
+    /// The gateway refunded it.
+    Succeeded,
+    /// The gateway could not; the amount is refundable again.
+    Failed,
+}
+
+impl RefundState {
+    fn parse(s: &str) -> Result<RefundState, AppError> {
+        match s {
+            "pending" => Ok(RefundState::Pending),
+            "succeeded" => Ok(RefundState::Succeeded),
+            "failed" => Ok(RefundState::Failed),
+            other => Err(AppError::Internal(format!(
+                "unknown refund status '{other}'"
+            ))),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            RefundState::Pending => "pending",
+            RefundState::Succeeded => "succeeded",
+            RefundState::Failed => "failed",
+        }
+    }
+}
+
+/// A refund as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefundView {
+    /// `rfd_…`
+    pub id: RefundId,
+    /// The payment refunded.
+    pub transaction_id: TransactionId,
+    /// Paise.
+    pub amount: i64,
+    /// ISO code.
+    pub currency: String,
+    /// Where it stands.
+    pub status: RefundState,
+    /// Why, in the merchant's words.
+    pub reason: Option<String>,
+    /// The merchant's notes.
+    pub notes: Value,
+    /// The gateway's id for the refund, once it has one.
+    pub gateway_refund_id: Option<String>,
+    /// Why it failed.
+    pub failure_reason: Option<String>,
+    /// When it was asked for.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, transaction_id, amount, currency, status, reason, notes, gateway_refund_id, \
+     failure_reason, created_at, updated_at";
+
+impl RefundView {
+    fn from_row(row: &Row) -> Result<RefundView, AppError> {
+        Ok(RefundView {
+            id: RefundId::from_uuid(row.get(0)),
+            transaction_id: TransactionId::from_uuid(row.get(1)),
+            amount: row.get(2),
+            currency: row.get(3),
+            status: RefundState::parse(row.get(4))?,
+            reason: row.get(5),
+            notes: row.get(6),
+            gateway_refund_id: row.get(7),
+            failure_reason: row.get(8),
+            created_at: row.get(9),
+            updated_at: row.get(10),
+        })
+    }
+}
+
+fn event(detail_type: &str, merchant: MerchantId, refund: &RefundView) -> DomainEvent {
+    DomainEvent {
+        id: format!("evt_{}", Uuid::now_v7().simple()),
+        detail_type: detail_type.to_string(),
+        time: Utc::now(),
+        detail: json!({
+            "merchant_id": merchant,
+            "refund": {
+                "id": refund.id, "transaction_id": refund.transaction_id, "amount": refund.amount,
+                "currency": refund.currency, "status": refund.status,
+            },
+        }),
+    }
+}
+
+/// Creates a refund of `transaction` in the merchant's scope; the refund-processor job and the
+/// `refund.created` event go in the same database transaction.
+pub async fn create(
+    tx: &Transaction<'_>,
+    app: &App,
+    merchant: MerchantId,
+    transaction: TransactionId,
+    refund: NewRefund,
+) -> Result<(RefundView, Vec<Uuid>), AppError> {
+    // The row lock makes concurrent refunds of one payment take turns, so the amount checked
+    // here is exact; the database's CHECK stays the guarantee behind it.
+    let row = tx
+        .query_typed_opt(
+            "SELECT t.status, t.amount, t.currency, t.refund_reserved,
+                    (SELECT a.id FROM transaction_attempts a WHERE a.transaction_id = t.id AND a.status = 'succeeded'
+                      ORDER BY a.created_at DESC LIMIT 1)
+             FROM transactions t WHERE t.id = $1 FOR UPDATE OF t",
+            &[(&transaction.as_uuid(), Type::UUID)],
+        )
+        .await?
+        .ok_or(AppError::NotFound("transaction"))?;
+    let status: TransactionStatus = row.get::<_, &str>(0).parse().map_err(AppError::Internal)?;
+    if !matches!(
+        status,
+        TransactionStatus::Succeeded | TransactionStatus::PartiallyRefunded
+    ) {
+        return Err(AppError::RefundNotAllowed(format!(
+            "The payment is {status}; only captured payments can be refunded"
+        )));
+    }
+    let (captured, reserved): (i64, i64) = (row.get(1), row.get(3));
+    let refundable = captured - reserved;
+    if refundable <= 0 {
+        return Err(AppError::RefundNotAllowed(
+            "Refunds already cover the whole payment".into(),
+        ));
+    }
+    let amount = refund.amount.unwrap_or(refundable);
+    if amount > refundable {
+        return Err(AppError::RefundExceedsCaptured { refundable });
+    }
+    let attempt: Uuid = row
+        .get::<_, Option<Uuid>>(4)
+        .ok_or_else(|| AppError::Internal(format!("{transaction} succeeded without an attempt")))?;
+    let id = RefundId::generate();
+    let notes = serde_json::to_value(&refund.notes).unwrap_or_else(|_| json!({}));
+    let inserted = tx
+        .query_typed_one(
+            &format!(
+                "INSERT INTO refunds (id, merchant_id, mode, transaction_id, attempt_id, amount, currency, reason, notes)
+                 SELECT $1, merchant_id, mode, id, $3, $4, currency, $5, $6 FROM transactions WHERE id = $2
+                 RETURNING {COLUMNS}"
+            ),
+            &[
+                (&id.as_uuid(), Type::UUID),
+                (&transaction.as_uuid(), Type::UUID),
+                (&attempt, Type::UUID),
+                (&amount, Type::INT8),
+                (&refund.reason, Type::TEXT),
+                (&notes, Type::JSONB),
+            ],
+        )
+        .await;
+    let row = match inserted {
+        Err(e)
+            if e.as_db_error().and_then(|d| d.constraint())
+                == Some("transactions_refunds_within_capture") =>
+        {
+            return Err(AppError::RefundExceedsCaptured { refundable: 0 });
+        }
+        Err(e)
+            if e.as_db_error().and_then(|d| d.constraint()) == Some("refunds_need_a_capture") =>
+        {
+            return Err(AppError::RefundNotAllowed(
+                "Only captured payments can be refunded".into(),
+            ));
+        }
+        other => other?,
+    };
+    let view = RefundView::from_row(&row)?;
+    let ids = outbox::write(
+        tx,
+        app.delivery,
+        &[
+            Outgoing::Job {
+                queue: queues::REFUND_PROCESSOR,
+                body: json!({ "refund_id": id }),
+            },
+            Outgoing::Event(event("refund.created", merchant, &view)),
+        ],
+    )
+    .await?;
+    Ok((view, ids))
+}
+
+/// One refund, if visible in the transaction's scope.
+pub async fn get(tx: &Transaction<'_>, id: RefundId) -> Result<Option<RefundView>, AppError> {
+    let row = tx
+        .query_typed_opt(
+            &format!("SELECT {COLUMNS} FROM refunds WHERE id = $1"),
+            &[(&id.as_uuid(), Type::UUID)],
+        )
+        .await?;
+    row.as_ref().map(RefundView::from_row).transpose()
+}
+
+/// A payment's refunds, newest first (`None` when the payment is not visible).
+pub async fn list_for(
+    tx: &Transaction<'_>,
+    transaction: TransactionId,
+) -> Result<Option<Vec<RefundView>>, AppError> {
+    let visible = tx
+        .query_typed_opt(
+            "SELECT 1 FROM transactions WHERE id = $1",
+            &[(&transaction.as_uuid(), Type::UUID)],
+        )
+        .await?
+        .is_some();
+    if !visible {
+        return Ok(None);
+    }
+    let rows = tx
+        .query_typed(
+            &format!(
+                "SELECT {COLUMNS} FROM refunds WHERE transaction_id = $1 ORDER BY created_at DESC, id DESC"
+            ),
+            &[(&transaction.as_uuid(), Type::UUID)],
+        )
+        .await?;
+    rows.iter()
+        .map(RefundView::from_row)
+        .collect::<Result<_, _>>()
+        .map(Some)
+}
+
+/// How long one worker may spend asking the gateway before another may try.
+const LEASE_SECONDS: f64 = 60.0;
+
+/// Everything needed to talk to the gateway about one refund.
+struct Ask {
+    gateway: std::sync::Arc<dyn Gateway>,
+    account: crate::gateways::Account,
+    request: RefundRequest,
+    gateway_refund_id: Option<String>,
+    unconfirmed: bool,
+}
+
+/// Loads a pending refund and takes its lease; `None` when there is nothing to ask (final,
+/// or another worker holds it).
+async fn lease(app: &App, id: RefundId, for_creation: bool) -> Result<Option<Ask>, AppError> {
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::System).await?;
+    let Some(row) = tx
+        .query_typed_opt(
+            "SELECT r.status, r.amount, r.currency, r.reason, r.gateway_refund_id, r.unconfirmed_at IS NOT NULL,
+                    (r.lease_until IS NULL OR r.lease_until < now()),
+                    a.provider, a.gateway_account_id, a.gateway_reference, a.gateway_payment_id, a.id, t.amount
+             FROM refunds r JOIN transaction_attempts a ON a.id = r.attempt_id JOIN transactions t ON t.id = r.transaction_id
+             WHERE r.id = $1 FOR UPDATE OF r",
+            &[(&id.as_uuid(), Type::UUID)],
+        )
+        .await?
+    else {
+        return Err(AppError::NotFound("refund"));
+    };
+    let pending = row.get::<_, &str>(0) == "pending";
+    let free = row.get::<_, bool>(6);
+    let gateway_refund_id: Option<String> = row.get(4);
+    if !pending || !free || (for_creation && gateway_refund_id.is_some()) {
+        tx.commit().await?;
+        return Ok(None);
+    }
+    tx.execute_typed(
+        "UPDATE refunds SET lease_until = now() + make_interval(secs => $2) WHERE id = $1",
+        &[(&id.as_uuid(), Type::UUID), (&LEASE_SECONDS, Type::FLOAT8)],
+    )
+    .await?;
+    let provider: String = row.get(7);
+    let account = gateway_accounts::open(
+        &tx,
+        &app.config.encryption,
+        GatewayAccountId::from_uuid(row.get(8)),
+    )
+    .await?;
+    tx.commit().await?;
+    let gateway = app
+        .gateways
+        .get(&provider)
+        .ok_or_else(|| AppError::Internal(format!("no connector for provider '{provider}'")))?;
+    let base = &app.config.http.public_base_url;
+    let request = RefundRequest {
+        refund_id: id.to_string(),
+        reference: row.get::<_, Option<String>>(9).unwrap_or_default(),
+        payment_id: row.get(10),
+        receipt: AttemptId::from_uuid(row.get(11)).to_string(),
+        amount: row.get(1),
+        payment_amount: row.get(12),
+        currency: Currency::parse(row.get(2)).unwrap_or(Currency::Inr),
+        reason: row.get(3),
+        notify_url: format!("{base}/api/v1/webhooks/{provider}"),
+    };
+    Ok(Some(Ask {
+        gateway,
+        account,
+        request,
+        gateway_refund_id,
+        unconfirmed: row.get(5),
+    }))
+}
+
+async fn set(app: &App, id: RefundId, sql: &str) -> Result<(), AppError> {
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::System).await?;
+    tx.execute_typed(sql, &[(&id.as_uuid(), Type::UUID)])
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `refund-processor`: asks the gateway for the refund, once.
+pub async fn process(app: &App, id: RefundId) -> Result<(), AppError> {
+    let Some(ask) = lease(app, id, true).await? else {
+        return Ok(());
+    };
+    // An earlier ask may have reached the gateway: look before asking again.
+    let mut outcome = if ask.unconfirmed {
+        ask.gateway
+            .fetch_refund(&ask.account, &ask.request, None)
+            .await
+    } else {
+        Ok(None)
+    };
+    if matches!(outcome, Ok(None)) {
+        outcome = ask
+            .gateway
+            .create_refund(&ask.account, &ask.request)
+            .await
+            .map(Some);
+    }
+    if let Err(GatewayError::Ambiguous(reason)) = &outcome {
+        let reason = reason.clone();
+        tracing::warn!(refund = %id, reason = %reason, "refund request ambiguous; asking the gateway");
+        set(
+            app,
+            id,
+            "UPDATE refunds SET unconfirmed_at = coalesce(unconfirmed_at, now()) WHERE id = $1",
+        )
+        .await?;
+        outcome = ask
+            .gateway
+            .fetch_refund(&ask.account, &ask.request, None)
+            .await;
+        if matches!(outcome, Ok(None)) {
+            outcome = Err(GatewayError::Ambiguous(reason));
+        }
+    }
+    let report = match outcome {
+        Ok(Some(report)) => report,
+        Err(GatewayError::Declined(reason) | GatewayError::Configuration(reason)) => {
+            tracing::error!(refund = %id, reason = %reason, "gateway refused the refund");
+            RefundReport {
+                refund_id: Some(id.to_string()),
+                gateway_refund_id: None,
+                status: RefundStatus::Failed,
+                failure_reason: Some(reason),
+            }
+        }
+        Ok(None) | Err(_) => {
+            set(
+                app,
+                id,
+                "UPDATE refunds SET lease_until = NULL WHERE id = $1",
+            )
+            .await?;
+            let reason = match outcome {
+                Err(e) => e.to_string(),
+                Ok(_) => "the gateway has no record of it yet".into(),
+            };
+            return Err(AppError::GatewayUnavailable(format!(
+                "refund {id}: {reason}"
+            )));
+        }
+    };
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::System).await?;
+    let ids = apply_report(&tx, app, id, &report).await?;
+    tx.commit().await?;
+    drop(client);
+    app.publish(&ids).await;
+    Ok(())
+}
+
+/// Asks the gateway where a pending refund stands (the monitor); re-asks for one never sent.
+pub async fn poll(app: &App, id: RefundId) -> Result<(), AppError> {
+    let Some(ask) = lease(app, id, false).await? else {
+        return Ok(());
+    };
+    if ask.gateway_refund_id.is_none() && !ask.unconfirmed {
+        // Never reached the gateway (the job was lost or failed): ask now.
+        set(
+            app,
+            id,
+            "UPDATE refunds SET lease_until = NULL WHERE id = $1",
+        )
+        .await?;
+        return process(app, id).await;
+    }
+    let found = ask
+        .gateway
+        .fetch_refund(&ask.account, &ask.request, ask.gateway_refund_id.as_deref())
+        .await;
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::System).await?;
+    let ids = match found {
+        Ok(Some(report)) => apply_report(&tx, app, id, &report).await?,
+        Ok(None) => {
+            tx.execute_typed(
+                "UPDATE refunds SET lease_until = NULL, updated_at = now() WHERE id = $1",
+                &[(&id.as_uuid(), Type::UUID)],
+            )
+            .await?;
+            Vec::new()
+        }
+        Err(e) => {
+            tracing::warn!(refund = %id, error = %e, "refund status query failed; will ask again");
+            tx.execute_typed(
+                "UPDATE refunds SET lease_until = NULL WHERE id = $1",
+                &[(&id.as_uuid(), Type::UUID)],
+            )
+            .await?;
+            Vec::new()
+        }
+    };
+    tx.commit().await?;
+    drop(client);
+    app.publish(&ids).await;
+    Ok(())
+}
+
+/// Finds the refund a gateway's report is about: by our id, else by the gateway's.
+pub async fn find(
+    tx: &Transaction<'_>,
+    attempt: Option<AttemptId>,
+    report: &RefundReport,
+) -> Result<Option<RefundId>, AppError> {
+    if let Some(id) = report
+        .refund_id
+        .as_deref()
+        .and_then(|r| r.parse::<RefundId>().ok())
+    {
+        return Ok(Some(id));
+    }
+    let Some(gateway_id) = &report.gateway_refund_id else {
+        return Ok(None);
+    };
+    let row = tx
+        .query_typed_opt(
+            "SELECT id FROM refunds WHERE gateway_refund_id = $1 AND ($2::uuid IS NULL OR attempt_id = $2) LIMIT 1",
+            &[(gateway_id, Type::TEXT), (&attempt.map(|a| a.as_uuid()), Type::UUID)],
+        )
+        .await?;
+    Ok(row.map(|r| RefundId::from_uuid(r.get(0))))
+}
+
+/// Applies what the gateway says about a refund; returns the outbox ids to publish. Final
+/// refunds do not change again; a success moves the payment to partially or fully refunded.
+pub async fn apply_report(
+    tx: &Transaction<'_>,
+    app: &App,
+    id: RefundId,
+    report: &RefundReport,
+) -> Result<Vec<Uuid>, AppError> {
+    let row = tx
+        .query_typed_opt(
+            "SELECT status, merchant_id FROM refunds WHERE id = $1 FOR UPDATE",
+            &[(&id.as_uuid(), Type::UUID)],
+        )
+        .await?
+        .ok_or(AppError::NotFound("refund"))?;
+    let current = RefundState::parse(row.get(0))?;
+    let merchant = MerchantId::from_uuid(row.get(1));
+    let next = match report.status {
+        RefundStatus::Pending => RefundState::Pending,
+        RefundStatus::Succeeded => RefundState::Succeeded,
+        RefundStatus::Failed => RefundState::Failed,
+    };
+    tx.execute_typed(
+        "UPDATE refunds SET gateway_refund_id = coalesce(gateway_refund_id, $2), lease_until = NULL,
+                unconfirmed_at = NULL, updated_at = now() WHERE id = $1",
+        &[(&id.as_uuid(), Type::UUID), (&report.gateway_refund_id, Type::TEXT)],
+    )
+    .await?;
+    if current != RefundState::Pending || next == RefundState::Pending {
+        if current != next && next != RefundState::Pending {
+            tracing::warn!(refund = %id, from = current.as_str(), to = next.as_str(), "refund report refused: refunds are final");
+        }
+        return Ok(Vec::new());
+    }
+    // The trigger moves the reservation; the payment's status follows the refunded sum.
+    let updated = tx
+        .query_typed_one(
+            &format!(
+                "UPDATE refunds SET status = $2, failure_reason = $3, updated_at = now() WHERE id = $1
+                 RETURNING {COLUMNS}"
+            ),
+            &[
+                (&id.as_uuid(), Type::UUID),
+                (&next.as_str(), Type::TEXT),
+                (&report.failure_reason, Type::TEXT),
+            ],
+        )
+        .await?;
+    let view = RefundView::from_row(&updated)?;
+    let mut outgoing = Vec::new();
+    if next == RefundState::Succeeded {
+        let payment = tx
+            .query_typed_one(
+                "SELECT status, amount, refunded_amount FROM transactions WHERE id = $1 FOR UPDATE",
+                &[(&view.transaction_id.as_uuid(), Type::UUID)],
+            )
+            .await?;
+        let status: TransactionStatus = payment
+            .get::<_, &str>(0)
+            .parse()
+            .map_err(AppError::Internal)?;
+        let (amount, refunded): (i64, i64) = (payment.get(1), payment.get(2));
+        let target = if refunded >= amount {
+            TransactionStatus::Refunded
+        } else {
+            TransactionStatus::PartiallyRefunded
+        };
+        if status.transition(target) == Transition::Apply {
+            tx.execute_typed(
+                "UPDATE transactions SET status = $2, updated_at = now() WHERE id = $1",
+                &[
+                    (&view.transaction_id.as_uuid(), Type::UUID),
+                    (&target.as_str(), Type::TEXT),
+                ],
+            )
+            .await?;
+        }
+        outgoing.push(Outgoing::Event(event("refund.succeeded", merchant, &view)));
+    } else {
+        outgoing.push(Outgoing::Event(event("refund.failed", merchant, &view)));
+    }
+    Ok(outbox::write(tx, app.delivery, &outgoing).await?)
+}
+
+/// Pending refunds the monitor should ask about: quiet for `stale` or never sent.
+pub async fn stale(
+    app: &App,
+    stale: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<RefundId>, AppError> {
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::System).await?;
+    let rows = tx
+        .query_typed(
+            "SELECT id FROM refunds WHERE status = 'pending' AND updated_at < now() - make_interval(secs => $1)
+               AND (lease_until IS NULL OR lease_until < now())
+             ORDER BY updated_at LIMIT $2",
+            &[(&stale.as_secs_f64(), Type::FLOAT8), (&limit, Type::INT8)],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(rows.iter().map(|r| RefundId::from_uuid(r.get(0))).collect())
+}
