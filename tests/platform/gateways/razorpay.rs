@@ -720,3 +720,161 @@ async fn chromium_opens_checkout_with_the_order_and_key_id_and_no_secret() {
     assert!(requests.iter().any(|r| r.url.path() == "/v1/checkout.js"));
     let _ = merchant;
 }
+
+/// A refund entity as Razorpay returns it, for the refund id in `receipt`.
+fn refund_entity(id: &str, receipt: &str, amount: i64, status: &str) -> Value {
+    json!({
+        "id": id, "entity": "refund", "amount": amount, "currency": "INR", "payment_id": "pay_webhook",
+        "notes": { "refund_id": receipt }, "receipt": receipt, "acquirer_data": { "arn": null },
+        "created_at": 1_764_374_600, "batch_id": null, "status": status,
+        "speed_processed": "normal", "speed_requested": "normal"
+    })
+}
+
+/// A captured Razorpay payment (order, then a signed `payment.captured`).
+async fn captured(server: &MockServer, order_id: &str) -> (TestApp, Merchant, String) {
+    let (app, merchant, id) = platform_with_order(server, order_id).await;
+    let body = captured_event(order_id);
+    let signature = sign(WEBHOOK_SECRET, &body);
+    assert_eq!(
+        deliver(&app, &body, Some(&signature), &format!("evt_{order_id}")).await,
+        StatusCode::OK
+    );
+    app.drain().await;
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+    (app, merchant, id)
+}
+
+async fn ask_refund(app: &TestApp, merchant: &Merchant, id: &str, amount: i64) -> String {
+    let (status, body) = send(
+        app.http
+            .post(app.url(&format!("/api/v1/transactions/{id}/refunds")))
+            .header("X-Client-Key", &merchant.client_key)
+            .header("X-Client-Secret", &merchant.client_secret)
+            .json(&json!({ "amount": amount })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["data"]["id"].as_str().unwrap().to_string()
+}
+
+async fn read_refund(app: &TestApp, merchant: &Merchant, refund: &str) -> Value {
+    let (status, body) = app
+        .get_with_key(
+            &format!("/api/v1/refunds/{refund}"),
+            &merchant.client_key,
+            &merchant.client_secret,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"].clone()
+}
+
+fn echo_refund(
+    status: &'static str,
+    delay: Duration,
+) -> impl Fn(&wiremock::Request) -> ResponseTemplate {
+    move |request: &wiremock::Request| {
+        let asked: Value = serde_json::from_slice(&request.body).unwrap();
+        ResponseTemplate::new(200)
+            .set_body_json(refund_entity(
+                "rfnd_FP8DDKxqJif6ca",
+                asked["receipt"].as_str().unwrap(),
+                asked["amount"].as_i64().unwrap(),
+                status,
+            ))
+            .set_delay(delay)
+    }
+}
+
+#[tokio::test]
+async fn a_refund_is_asked_once_and_settled_by_razorpays_refund_webhook() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payments/pay_webhook/refund"))
+        .and(header("authorization", BASIC))
+        .and(body_partial_json(
+            json!({ "amount": 10_000, "speed": "normal" }),
+        ))
+        .respond_with(echo_refund("pending", Duration::ZERO))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (app, merchant, id) = captured(&server, "order_refund").await;
+    let refund = ask_refund(&app, &merchant, &id, 10_000).await;
+    app.drain().await;
+    let pending = read_refund(&app, &merchant, &refund).await;
+    assert_eq!(pending["status"], "pending");
+    assert_eq!(pending["gateway_refund_id"], "rfnd_FP8DDKxqJif6ca");
+
+    let event = serde_json::to_vec(&json!({
+        "entity": "event", "account_id": "acc_BFQ7uQEaa7j2z7", "event": "refund.processed",
+        "contains": ["refund", "payment"],
+        "payload": {
+            "refund": { "entity": refund_entity("rfnd_FP8DDKxqJif6ca", &refund, 10_000, "processed") },
+            "payment": { "entity": payment_entity("pay_webhook", "order_refund", "captured") }
+        },
+        "created_at": 1_764_374_700
+    }))
+    .unwrap();
+    let forged = sign("not-the-secret", &event);
+    assert_eq!(
+        deliver(&app, &event, Some(&forged), "evt_rf_x").await,
+        StatusCode::UNAUTHORIZED
+    );
+    let signature = sign(WEBHOOK_SECRET, &event);
+    for _ in 0..2 {
+        assert_eq!(
+            deliver(&app, &event, Some(&signature), "evt_rf_1").await,
+            StatusCode::OK
+        );
+    }
+    app.drain().await;
+    assert_eq!(
+        read_refund(&app, &merchant, &refund).await["status"],
+        "succeeded"
+    );
+    assert_eq!(
+        app.transaction(&merchant, &id).await["status"],
+        "partially_refunded"
+    );
+}
+
+#[tokio::test]
+async fn an_ambiguous_refund_is_looked_up_never_asked_twice() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payments/pay_webhook/refund"))
+        .respond_with(echo_refund("processed", Duration::from_secs(3)))
+        .mount(&server)
+        .await;
+    let (app, merchant, id) = captured(&server, "order_refund_amb").await;
+    let refund = ask_refund(&app, &merchant, &id, 49_900).await;
+    let listed = refund.clone();
+    Mock::given(method("GET"))
+        .and(path("/v1/payments/pay_webhook/refunds"))
+        .respond_with(move |_: &wiremock::Request| {
+            ResponseTemplate::new(200).set_body_json(collection(vec![refund_entity(
+                "rfnd_FP8DDKxqJif6ca",
+                &listed,
+                49_900,
+                "processed",
+            )]))
+        })
+        .mount(&server)
+        .await;
+    app.drain().await;
+    assert_eq!(
+        read_refund(&app, &merchant, &refund).await["status"],
+        "succeeded"
+    );
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "refunded");
+    let asks = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method == http::Method::POST && r.url.path().ends_with("/refund"))
+        .count();
+    assert_eq!(asks, 1, "a refund is never asked for twice");
+}
