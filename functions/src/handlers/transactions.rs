@@ -10,6 +10,7 @@ use shared::http::ApiResponse;
 use shared::http::pagination::PageRequest;
 use shared::ids::{MerchantId, TransactionId};
 use shared::payments::status::TransactionStatus;
+use shared::payments::refunds;
 use shared::payments::transactions::{self, ListFilter};
 use shared::validation::FieldErrors;
 use shared::{App, AppError};
@@ -80,18 +81,19 @@ pub async fn list(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, App
     Ok(ApiResponse::ok(&page, "Transactions"))
 }
 
-/// One transaction with its attempts; another merchant's is a 404.
+/// One transaction with its attempts and refunds; another merchant's is a 404.
 pub async fn get(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
     let id: TransactionId = ctx.path_id("id")?;
     let principal = ctx.principal()?;
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, principal.scope()).await?;
     let found = transactions::get(&tx, &app.config.http.public_base_url, id).await?;
-    tx.commit().await?;
     let (transaction, attempts) = found.ok_or(AppError::NotFound("transaction"))?;
+    let refunds = refunds::list_for(&tx, id).await?.unwrap_or_default();
+    tx.commit().await?;
     let mut data =
         serde_json::to_value(&transaction).map_err(|e| AppError::Internal(e.to_string()))?;
     data["attempts"] = json!(attempts);
-    data["refunds"] = json!([]);
+    data["refunds"] = json!(refunds);
     Ok(ApiResponse::ok(&data, "Transaction"))
 }
