@@ -878,3 +878,54 @@ async fn an_ambiguous_refund_is_looked_up_never_asked_twice() {
         .count();
     assert_eq!(asks, 1, "a refund is never asked for twice");
 }
+
+#[tokio::test]
+async fn the_monitor_settles_a_quiet_pending_refund_by_asking_razorpay() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payments/pay_webhook/refund"))
+        .respond_with(echo_refund("pending", Duration::ZERO))
+        .mount(&server)
+        .await;
+    let (app, merchant, id) = captured(&server, "order_refund_poll").await;
+    let refund = ask_refund(&app, &merchant, &id, 20_000).await;
+    app.drain().await;
+    assert_eq!(
+        read_refund(&app, &merchant, &refund).await["status"],
+        "pending"
+    );
+    let polled = refund.clone();
+    Mock::given(method("GET"))
+        .and(path("/v1/refunds/rfnd_FP8DDKxqJif6ca"))
+        .respond_with(move |_: &wiremock::Request| {
+            ResponseTemplate::new(200).set_body_json(refund_entity(
+                "rfnd_FP8DDKxqJif6ca",
+                &polled,
+                20_000,
+                "processed",
+            ))
+        })
+        .expect(1)
+        .mount(&server)
+        .await;
+    // No webhook comes; once the refund has been quiet long enough the monitor asks.
+    app.db
+        .owner()
+        .await
+        .execute(
+            "UPDATE refunds SET updated_at = now() - interval '1 hour'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let run = shared::payments::monitor::run(&app.app).await.unwrap();
+    assert_eq!(run.refunds_checked, 1);
+    assert_eq!(
+        read_refund(&app, &merchant, &refund).await["status"],
+        "succeeded"
+    );
+    assert_eq!(
+        app.transaction(&merchant, &id).await["status"],
+        "partially_refunded"
+    );
+}
