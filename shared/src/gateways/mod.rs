@@ -2,6 +2,8 @@
 //! create an order, hand the customer over, verify the browser return and the webhooks, and
 //! report a payment's status. Errors are classified so callers know whether a retry is safe.
 
+pub mod cashfree;
+pub mod easebuzz;
 pub mod endpoints;
 pub mod payu;
 pub mod razorpay;
@@ -280,6 +282,14 @@ impl Gateways {
             Arc::new(stripe::Stripe::new(
                 client.clone(),
                 Endpoints::from_config(config, "stripe"),
+            )),
+            Arc::new(easebuzz::Easebuzz::new(
+                client.clone(),
+                Endpoints::from_config(config, "easebuzz"),
+            )),
+            Arc::new(cashfree::Cashfree::new(
+                client.clone(),
+                Endpoints::from_config(config, "cashfree"),
             )),
         ];
         Gateways {

@@ -2,6 +2,8 @@
 //! do (wiremock), alone and through the platform.
 
 mod admin;
+mod cashfree;
+mod easebuzz;
 mod payu;
 mod razorpay;
 mod stripe;

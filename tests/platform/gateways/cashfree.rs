@@ -1,0 +1,1393 @@
+//! Cashfree against a mock of its PG APIs that answers as the documented ones do: the
+//! `x-client-id` / `x-client-secret` / `x-api-version` headers, JSON with rupee amounts,
+//! `{"message","code","type"}` error bodies, and webhooks signed with the client secret.
+
+use super::{account, dropping_server};
+use crate::support::*;
+use http::HeaderMap;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shared::gateways::cashfree::{Cashfree, webhook_signature};
+use shared::gateways::endpoints::Endpoints;
+use shared::gateways::{
+    CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest, RefundRequest, RefundStatus,
+};
+use shared::mode::Mode;
+use shared::money::Currency;
+use shared::payments::status::TransactionStatus;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use wiremock::matchers::{header, method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const CLIENT_ID: &str = "TEST_EXAMPLE_CLIENT_ID_NOT_REAL";
+const CLIENT_SECRET: &str = "cfsk_ma_test_EXAMPLE_NOT_REAL";
+
+fn credentials() -> [(&'static str, &'static str); 2] {
+    [("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET)]
+}
+
+fn connector(base: &str, timeout: Duration) -> Cashfree {
+    Cashfree::new(
+        reqwest::Client::new(),
+        Endpoints::new(Some(base.to_string()), None, timeout),
+    )
+}
+
+fn quick(base: &str) -> Cashfree {
+    connector(base, Duration::from_secs(5))
+}
+
+fn request(receipt: &str, amount: i64) -> OrderRequest {
+    OrderRequest {
+        receipt: receipt.into(),
+        amount,
+        currency: Currency::Inr,
+        customer_name: "Asha Verma".into(),
+        customer_email: "asha@example.in".into(),
+        customer_phone: "+919812345678".into(),
+        description: Some("Masala chai </script> x 2".into()),
+        notify_url: "https://lsp.example/api/v1/webhooks/cashfree".into(),
+        return_url: "https://lsp.example/api/v1/checkout/txn_1/return".into(),
+    }
+}
+
+fn session(order_id: &str) -> String {
+    format!("session_EXAMPLE_{order_id}")
+}
+
+/// An order entity as `POST /pg/orders` and `GET /pg/orders/{id}` return it (2025-01-01).
+fn order_entity(order_id: &str, status: &str) -> Value {
+    json!({
+        "cf_order_id": "2149460581", "created_at": "2025-05-05T12:00:00+05:30",
+        "customer_details": { "customer_id": "lsp_0123456789abcdef01234567", "customer_name": "Asha Verma",
+                              "customer_email": "asha@example.in", "customer_phone": "9812345678",
+                              "customer_uid": null },
+        "entity": "order", "order_amount": 499, "order_currency": "INR",
+        "order_expiry_time": "2025-06-04T12:00:00+05:30", "order_id": order_id,
+        "order_meta": { "return_url": format!("https://lsp.example/return?order_id={order_id}"),
+                        "notify_url": "https://lsp.example/api/v1/webhooks/cashfree", "payment_methods": null },
+        "order_note": "Masala chai x 2", "order_splits": [], "order_status": status, "order_tags": null,
+        "payment_session_id": session(order_id), "terminal_data": null, "cart_details": null
+    })
+}
+
+/// A payment entity as `GET /pg/orders/{id}/payments` lists it.
+fn payment_entity(cf_payment_id: &str, order_id: &str, status: &str, time: &str) -> Value {
+    let failed = status == "FAILED";
+    json!({
+        "cf_payment_id": cf_payment_id, "order_id": order_id, "entity": "payment",
+        "error_details": if failed {
+            json!({ "error_code": "TRANSACTION_DECLINED", "error_description": "issuer bank declined the transaction",
+                    "error_reason": "bank_rejected", "error_source": "customer" })
+        } else { Value::Null },
+        "is_captured": status == "SUCCESS", "order_amount": 499, "payment_group": "upi",
+        "payment_currency": "INR", "payment_amount": 499, "payment_time": time,
+        "payment_completion_time": time, "payment_status": status,
+        "payment_message": match status {
+            "SUCCESS" => "00::Transaction success",
+            "FAILED" => "Transaction declined by the bank",
+            "USER_DROPPED" => "Customer closed the payment page",
+            _ => "",
+        },
+        "bank_reference": "234928698581", "auth_id": null,
+        "payment_method": { "upi": { "channel": "collect", "upi_id": "asha@okaxis" } }
+    })
+}
+
+/// A refund entity as the refund endpoints return it.
+fn refund_entity(refund_id: &str, order_id: &str, status: &str) -> Value {
+    json!({
+        "cf_payment_id": "5114910000001", "cf_refund_id": format!("cf_{refund_id}"),
+        "refund_id": refund_id, "order_id": order_id, "entity": "refund", "refund_amount": 100,
+        "refund_currency": "INR", "refund_note": "Customer changed mind", "refund_status": status,
+        "refund_arn": null, "refund_charge": 0,
+        "status_description": match status {
+            "SUCCESS" => "Refund processed successfully",
+            "CANCELLED" => "Refund cancelled after multiple attempts",
+            "FAILED" => "Bank account is closed",
+            _ => "In Progress",
+        },
+        "metadata": null, "refund_splits": [], "refund_type": "MERCHANT_INITIATED",
+        "refund_mode": "STANDARD", "created_at": "2025-05-06T10:00:00+05:30",
+        "processed_at": null, "refund_speed": { "requested": "STANDARD", "accepted": "STANDARD" }
+    })
+}
+
+fn error(kind: &str, code: &str, message: &str) -> Value {
+    json!({ "message": message, "code": code, "type": kind,
+            "help": "Check latest errors and resolution from Merchant Dashboard API logs" })
+}
+
+fn sent_json(request: &Request) -> Value {
+    serde_json::from_slice(&request.body).unwrap()
+}
+
+fn raw_body(request: &Request) -> String {
+    String::from_utf8(request.body.clone()).unwrap()
+}
+
+/// Answers a create as Cashfree does: the order carries the id it was made with.
+fn echo_order(request: &Request) -> ResponseTemplate {
+    let sent = sent_json(request);
+    let order_id = sent["order_id"].as_str().unwrap_or_default();
+    let mut order = order_entity(order_id, "ACTIVE");
+    order["order_amount"] = sent["order_amount"].clone();
+    ResponseTemplate::new(200).set_body_json(order)
+}
+
+/// Answers a read of `/pg/orders/{id}` with that order.
+fn echo_read(status: &'static str) -> impl Fn(&Request) -> ResponseTemplate + Send + Sync {
+    move |request: &Request| {
+        let order_id = request.url.path().rsplit('/').next().unwrap_or_default();
+        ResponseTemplate::new(200).set_body_json(order_entity(order_id, status))
+    }
+}
+
+fn authenticated(mock: wiremock::MockBuilder) -> wiremock::MockBuilder {
+    mock.and(header("x-client-id", CLIENT_ID))
+        .and(header("x-client-secret", CLIENT_SECRET))
+        .and(header("x-api-version", "2025-01-01"))
+}
+
+#[tokio::test]
+async fn creates_an_order_with_the_receipt_as_id_and_an_exact_rupee_amount() {
+    let server = MockServer::start().await;
+    authenticated(Mock::given(method("POST")).and(path("/pg/orders")))
+        .and(header("content-type", "application/json"))
+        .respond_with(echo_order)
+        .expect(3)
+        .mount(&server)
+        .await;
+    let gateway = quick(&server.uri());
+    let acc = account(&credentials());
+    let created = gateway
+        .create_order(&acc, &request("att_1", 49_900))
+        .await
+        .unwrap();
+    assert_eq!(
+        created,
+        CreatedOrder {
+            reference: "att_1".into(),
+            pay_url: None,
+            checkout_token: Some(session("att_1")),
+        }
+    );
+    gateway
+        .create_order(&acc, &request("att_2", 10_001))
+        .await
+        .unwrap();
+    gateway
+        .create_order(&acc, &request("att_3", 7))
+        .await
+        .unwrap();
+
+    let requests = server.received_requests().await.unwrap();
+    let raw = raw_body(&requests[0]);
+    assert!(raw.contains("\"order_amount\":499.00"), "{raw}");
+    assert!(raw_body(&requests[1]).contains("\"order_amount\":100.01"));
+    assert!(raw_body(&requests[2]).contains("\"order_amount\":0.07"));
+    let sent = sent_json(&requests[0]);
+    assert!(sent["order_amount"].is_number(), "a number, not a string");
+    assert_eq!(sent["order_id"], "att_1");
+    assert_eq!(sent["order_currency"], "INR");
+    assert_eq!(sent["order_note"], "Masala chai </script> x 2");
+    let customer = &sent["customer_details"];
+    assert_eq!(customer["customer_phone"], "9812345678");
+    assert_eq!(customer["customer_name"], "Asha Verma");
+    assert_eq!(customer["customer_email"], "asha@example.in");
+    let customer_id = customer["customer_id"].as_str().unwrap();
+    assert!(
+        !customer_id.is_empty()
+            && customer_id.len() <= 50
+            && customer_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+        "{customer_id}"
+    );
+    assert!(!customer_id.contains("9812345678") && !customer_id.contains("asha"));
+    assert_eq!(
+        sent_json(&requests[1])["customer_details"]["customer_id"],
+        customer_id,
+        "the same customer, the same id"
+    );
+    assert_eq!(
+        sent["order_meta"]["return_url"],
+        "https://lsp.example/api/v1/checkout/txn_1/return?order_id=att_1"
+    );
+    assert_eq!(
+        sent["order_meta"]["notify_url"],
+        "https://lsp.example/api/v1/webhooks/cashfree"
+    );
+}
+
+#[tokio::test]
+async fn a_409_for_the_receipt_uses_the_existing_order() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/pg/orders"))
+        .respond_with(ResponseTemplate::new(409).set_body_json(error(
+            "invalid_request_error",
+            "order_already_exists",
+            "order with same id is already present",
+        )))
+        .mount(&server)
+        .await;
+    authenticated(Mock::given(method("GET")).and(path("/pg/orders/att_dup")))
+        .respond_with(echo_read("ACTIVE"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let gateway = quick(&server.uri());
+    let acc = account(&credentials());
+    let existing = gateway
+        .create_order(&acc, &request("att_dup", 49_900))
+        .await
+        .unwrap();
+    assert_eq!(existing.reference, "att_dup");
+    assert_eq!(existing.checkout_token, Some(session("att_dup")));
+
+    // Said to exist but not readable yet: unsettled, so the platform asks again later.
+    let lagging = gateway
+        .create_order(&acc, &request("att_lag", 49_900))
+        .await
+        .unwrap_err();
+    assert!(matches!(lagging, GatewayError::Ambiguous(_)), "{lagging:?}");
+    let posts = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method == http::Method::POST)
+        .count();
+    assert_eq!(posts, 2, "each create was sent once, never repeated");
+}
+
+async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/pg/orders"))
+        .respond_with(response)
+        .mount(&server)
+        .await;
+    connector(&server.uri(), timeout)
+        .create_order(&account(&credentials()), &request("att_err", 49_900))
+        .await
+        .unwrap_err()
+}
+
+async fn status_against(response: ResponseTemplate) -> GatewayError {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(response)
+        .mount(&server)
+        .await;
+    quick(&server.uri())
+        .fetch_status(&account(&credentials()), "att_1")
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn documented_errors_are_classified() {
+    let quick_timeout = Duration::from_secs(5);
+    let declined = create_against(
+        ResponseTemplate::new(400).set_body_json(error(
+            "invalid_request_error",
+            "order_amount_invalid",
+            "order_amount : invalid value provided",
+        )),
+        quick_timeout,
+    )
+    .await;
+    assert!(
+        matches!(&declined, GatewayError::Declined(m) if m.contains("order_amount")),
+        "{declined:?}"
+    );
+    let bad_key = create_against(
+        ResponseTemplate::new(401).set_body_json(error(
+            "authentication_error",
+            "request_failed",
+            "authentication Failed",
+        )),
+        quick_timeout,
+    )
+    .await;
+    assert!(
+        matches!(bad_key, GatewayError::Configuration(_)),
+        "{bad_key:?}"
+    );
+    let server_error = create_against(
+        ResponseTemplate::new(500).set_body_json(error(
+            "api_error",
+            "internal_error",
+            "something went wrong",
+        )),
+        quick_timeout,
+    )
+    .await;
+    assert!(
+        matches!(server_error, GatewayError::Ambiguous(_)),
+        "a failed write may have happened: {server_error:?}"
+    );
+    let bad_gateway = create_against(ResponseTemplate::new(502), quick_timeout).await;
+    assert!(
+        matches!(bad_gateway, GatewayError::Ambiguous(_)),
+        "{bad_gateway:?}"
+    );
+    let limited = create_against(
+        ResponseTemplate::new(429)
+            .insert_header("x-ratelimit-retry", "1")
+            .set_body_json(error(
+                "rate_limit_error",
+                "request_limit_exceeded",
+                "Too many requests",
+            )),
+        quick_timeout,
+    )
+    .await;
+    assert!(
+        matches!(limited, GatewayError::Ambiguous(_)),
+        "a throttled write is looked up, not assumed unsent: {limited:?}"
+    );
+    let slow = create_against(
+        ResponseTemplate::new(200)
+            .set_body_json(order_entity("att_err", "ACTIVE"))
+            .set_delay(Duration::from_millis(1500)),
+        Duration::from_millis(300),
+    )
+    .await;
+    assert!(matches!(slow, GatewayError::Ambiguous(_)), "{slow:?}");
+    let no_session = create_against(
+        ResponseTemplate::new(200)
+            .set_body_json(json!({ "order_id": "att_err", "order_status": "ACTIVE" })),
+        quick_timeout,
+    )
+    .await;
+    assert!(
+        matches!(no_session, GatewayError::Ambiguous(_)),
+        "{no_session:?}"
+    );
+
+    let acc = account(&credentials());
+    let dropped = quick(&dropping_server().await)
+        .create_order(&acc, &request("att_err", 49_900))
+        .await
+        .unwrap_err();
+    assert!(matches!(dropped, GatewayError::Ambiguous(_)), "{dropped:?}");
+    let refused = quick(&format!("http://127.0.0.1:{}", free_port()))
+        .create_order(&acc, &request("att_err", 49_900))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, GatewayError::Retryable(_)),
+        "nothing was sent: {refused:?}"
+    );
+    let odd = quick("http://mock.invalid")
+        .create_order(&acc, &request("att 1/../x", 49_900))
+        .await
+        .unwrap_err();
+    assert!(matches!(odd, GatewayError::Declined(_)), "{odd:?}");
+    let unusable = quick(&dropping_server().await)
+        .create_order(
+            &account(&[("client_id", CLIENT_ID), ("client_secret", "line\nbreak")]),
+            &request("att_err", 49_900),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(unusable, GatewayError::Configuration(_)),
+        "refused before sending: {unusable:?}"
+    );
+
+    // Reads change nothing: outages and throttling on a status query are simply retryable.
+    for response in [
+        ResponseTemplate::new(503).set_body_json(error("api_error", "unavailable", "down")),
+        ResponseTemplate::new(429).set_body_json(error("rate_limit_error", "x", "Too many")),
+    ] {
+        let read = status_against(response).await;
+        assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
+    }
+    let unauthorized = status_against(ResponseTemplate::new(401).set_body_json(error(
+        "authentication_error",
+        "request_failed",
+        "authentication Failed",
+    )))
+    .await;
+    assert!(
+        matches!(unauthorized, GatewayError::Configuration(_)),
+        "{unauthorized:?}"
+    );
+    let dropped_read = quick(&dropping_server().await)
+        .fetch_status(&acc, "att_1")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(dropped_read, GatewayError::Retryable(_)),
+        "{dropped_read:?}"
+    );
+}
+
+#[tokio::test]
+async fn finds_an_order_by_its_receipt() {
+    let server = MockServer::start().await;
+    authenticated(Mock::given(method("GET")).and(path("/pg/orders/att_found")))
+        .respond_with(echo_read("ACTIVE"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/pg/orders/att_missing"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(error(
+            "invalid_request_error",
+            "order_not_found",
+            "order not found",
+        )))
+        .mount(&server)
+        .await;
+    let gateway = quick(&server.uri());
+    let acc = account(&credentials());
+    assert_eq!(
+        gateway.find_order(&acc, "att_found").await.unwrap(),
+        Some(CreatedOrder {
+            reference: "att_found".into(),
+            pay_url: None,
+            checkout_token: Some(session("att_found")),
+        })
+    );
+    assert_eq!(gateway.find_order(&acc, "att_missing").await.unwrap(), None);
+    assert_eq!(
+        gateway.find_order(&acc, "att/../x").await.unwrap(),
+        None,
+        "an id Cashfree refuses cannot exist"
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}
+
+async fn mount_order(server: &MockServer, order_id: &str, status: &str, payments: Vec<Value>) {
+    Mock::given(method("GET"))
+        .and(path(format!("/pg/orders/{order_id}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(order_entity(order_id, status)))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/pg/orders/{order_id}/payments")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(Value::Array(payments)))
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn status_comes_from_the_order_and_its_payments() {
+    let server = MockServer::start().await;
+    mount_order(
+        &server,
+        "att_paid",
+        "PAID",
+        vec![
+            payment_entity(
+                "5114910000000",
+                "att_paid",
+                "FAILED",
+                "2025-05-05T12:01:00+05:30",
+            ),
+            payment_entity(
+                "5114910000001",
+                "att_paid",
+                "SUCCESS",
+                "2025-05-05T12:03:00+05:30",
+            ),
+        ],
+    )
+    .await;
+    mount_order(
+        &server,
+        "att_open",
+        "ACTIVE",
+        vec![
+            payment_entity(
+                "5114910000002",
+                "att_open",
+                "USER_DROPPED",
+                "2025-05-05T12:01:00+05:30",
+            ),
+            payment_entity(
+                "5114910000003",
+                "att_open",
+                "FAILED",
+                "2025-05-05T12:04:00+05:30",
+            ),
+            payment_entity(
+                "5114910000004",
+                "att_open",
+                "NOT_ATTEMPTED",
+                "2025-05-05T12:09:00+05:30",
+            ),
+        ],
+    )
+    .await;
+    mount_order(&server, "att_new", "ACTIVE", vec![]).await;
+    mount_order(
+        &server,
+        "att_expired",
+        "EXPIRED",
+        vec![payment_entity(
+            "5114910000005",
+            "att_expired",
+            "USER_DROPPED",
+            "2025-05-05T12:01:00+05:30",
+        )],
+    )
+    .await;
+    mount_order(&server, "att_terminated", "TERMINATED", vec![]).await;
+    let gateway = quick(&server.uri());
+    let acc = account(&credentials());
+
+    let paid = gateway.fetch_status(&acc, "att_paid").await.unwrap();
+    assert_eq!(paid.status, TransactionStatus::Succeeded);
+    assert_eq!(paid.payment_id.as_deref(), Some("5114910000001"));
+    assert_eq!(paid.failure_reason, None);
+
+    let open = gateway.fetch_status(&acc, "att_open").await.unwrap();
+    assert_eq!(
+        open.status,
+        TransactionStatus::Pending,
+        "the customer may retry on the same order"
+    );
+    assert_eq!(open.payment_id, None);
+    assert_eq!(
+        open.failure_reason.as_deref(),
+        Some("Transaction declined by the bank"),
+        "the latest failed attempt's message"
+    );
+    let new = gateway.fetch_status(&acc, "att_new").await.unwrap();
+    assert_eq!(new.status, TransactionStatus::Pending);
+    assert_eq!(new.failure_reason, None);
+
+    let expired = gateway.fetch_status(&acc, "att_expired").await.unwrap();
+    assert_eq!(expired.status, TransactionStatus::Failed);
+    assert_eq!(
+        expired.failure_reason.as_deref(),
+        Some("Customer closed the payment page")
+    );
+    let terminated = gateway.fetch_status(&acc, "att_terminated").await.unwrap();
+    assert_eq!(terminated.status, TransactionStatus::Failed);
+    assert_eq!(
+        terminated.failure_reason.as_deref(),
+        Some("the cashfree order is terminated")
+    );
+}
+
+fn refund_request(refund_id: &str, reason: Option<&str>) -> RefundRequest {
+    RefundRequest {
+        refund_id: refund_id.into(),
+        reference: "att_paid".into(),
+        payment_id: Some("5114910000001".into()),
+        receipt: "att_paid".into(),
+        amount: 10_000,
+        payment_amount: 49_900,
+        currency: Currency::Inr,
+        reason: reason.map(str::to_string),
+        notify_url: "https://lsp.example/api/v1/webhooks/cashfree".into(),
+    }
+}
+
+#[tokio::test]
+async fn creates_refunds_with_our_id_and_an_exact_amount() {
+    let server = MockServer::start().await;
+    authenticated(Mock::given(method("POST")).and(path("/pg/orders/att_paid/refunds")))
+        .and(header("content-type", "application/json"))
+        .respond_with(|request: &Request| {
+            let sent = sent_json(request);
+            ResponseTemplate::new(200).set_body_json(refund_entity(
+                sent["refund_id"].as_str().unwrap_or_default(),
+                "att_paid",
+                "PENDING",
+            ))
+        })
+        .mount(&server)
+        .await;
+    let gateway = quick(&server.uri());
+    let acc = account(&credentials());
+    let report = gateway
+        .create_refund(
+            &acc,
+            &refund_request("rfd_1", Some("Customer changed mind")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.status, RefundStatus::Pending);
+    assert_eq!(report.refund_id.as_deref(), Some("rfd_1"));
+    assert_eq!(report.gateway_refund_id.as_deref(), Some("cf_rfd_1"));
+    gateway
+        .create_refund(&acc, &refund_request("rfd_2", None))
+        .await
+        .unwrap();
+
+    let requests = server.received_requests().await.unwrap();
+    let raw = raw_body(&requests[0]);
+    assert!(raw.contains("\"refund_amount\":100.00"), "{raw}");
+    let first = sent_json(&requests[0]);
+    assert_eq!(first["refund_id"], "rfd_1");
+    assert_eq!(first["refund_note"], "Customer changed mind");
+    assert!(sent_json(&requests[1]).get("refund_note").is_none());
+}
+
+async fn create_refund_against(server: &MockServer, response: ResponseTemplate) -> GatewayError {
+    Mock::given(method("POST"))
+        .and(path("/pg/orders/att_paid/refunds"))
+        .respond_with(response)
+        .mount(server)
+        .await;
+    quick(&server.uri())
+        .create_refund(&account(&credentials()), &refund_request("rfd_x", None))
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn refund_errors_are_classified_and_a_repeated_id_reads_the_refund_back() {
+    let refused = create_refund_against(
+        &MockServer::start().await,
+        ResponseTemplate::new(400).set_body_json(error(
+            "invalid_request_error",
+            "refund_amount_invalid",
+            "refund amount is greater than the refundable amount",
+        )),
+    )
+    .await;
+    assert!(matches!(refused, GatewayError::Declined(_)), "{refused:?}");
+    let lost = create_refund_against(&MockServer::start().await, ResponseTemplate::new(502)).await;
+    assert!(
+        matches!(lost, GatewayError::Ambiguous(_)),
+        "the refund may exist: {lost:?}"
+    );
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/pg/orders/att_paid/refunds"))
+        .respond_with(ResponseTemplate::new(409).set_body_json(error(
+            "invalid_request_error",
+            "refund_already_exists",
+            "refund with same id is already present",
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/pg/orders/att_paid/refunds/rfd_x"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(refund_entity("rfd_x", "att_paid", "SUCCESS")),
+        )
+        .mount(&server)
+        .await;
+    let existing = quick(&server.uri())
+        .create_refund(&account(&credentials()), &refund_request("rfd_x", None))
+        .await
+        .unwrap();
+    assert_eq!(existing.status, RefundStatus::Succeeded);
+    assert_eq!(existing.refund_id.as_deref(), Some("rfd_x"));
+}
+
+#[tokio::test]
+async fn fetches_refunds_by_our_id() {
+    let server = MockServer::start().await;
+    for (refund_id, status) in [
+        ("rfd_ok", "SUCCESS"),
+        ("rfd_pending", "PENDING"),
+        ("rfd_hold", "ONHOLD"),
+        ("rfd_cancelled", "CANCELLED"),
+        ("rfd_failed", "FAILED"),
+    ] {
+        authenticated(
+            Mock::given(method("GET"))
+                .and(path(format!("/pg/orders/att_paid/refunds/{refund_id}"))),
+        )
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(refund_entity(refund_id, "att_paid", status)),
+        )
+        .mount(&server)
+        .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/pg/orders/att_paid/refunds/rfd_missing"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(error(
+            "invalid_request_error",
+            "refund_not_found",
+            "refund does not exist",
+        )))
+        .mount(&server)
+        .await;
+    let gateway = quick(&server.uri());
+    let acc = account(&credentials());
+    for (refund_id, expected) in [
+        ("rfd_ok", RefundStatus::Succeeded),
+        ("rfd_pending", RefundStatus::Pending),
+        ("rfd_hold", RefundStatus::Pending),
+        ("rfd_cancelled", RefundStatus::Failed),
+        ("rfd_failed", RefundStatus::Failed),
+    ] {
+        let report = gateway
+            .fetch_refund(&acc, &refund_request(refund_id, None), Some("cf_ignored"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(report.status, expected, "{refund_id}");
+        assert_eq!(report.refund_id.as_deref(), Some(refund_id));
+    }
+    let failed = gateway
+        .fetch_refund(&acc, &refund_request("rfd_failed", None), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        failed.failure_reason.as_deref(),
+        Some("cashfree refund FAILED: Bank account is closed")
+    );
+    assert_eq!(
+        gateway
+            .fetch_refund(&acc, &refund_request("rfd_missing", None), None)
+            .await
+            .unwrap(),
+        None
+    );
+    let requests = server.received_requests().await.unwrap();
+    assert!(requests.iter().all(|r| r.method == http::Method::GET));
+}
+
+#[tokio::test]
+async fn the_credential_check_moves_no_money() {
+    let server = MockServer::start().await;
+    authenticated(Mock::given(method("GET")).and(path_regex("^/pg/orders/[A-Za-z0-9_-]+$")))
+        .respond_with(ResponseTemplate::new(404).set_body_json(error(
+            "invalid_request_error",
+            "order_not_found",
+            "order not found",
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(error(
+            "authentication_error",
+            "request_failed",
+            "authentication Failed",
+        )))
+        .mount(&server)
+        .await;
+    let gateway = quick(&server.uri());
+    gateway
+        .check_credentials(&account(&credentials()))
+        .await
+        .unwrap();
+    let wrong = gateway
+        .check_credentials(&account(&[
+            ("client_id", CLIENT_ID),
+            ("client_secret", "cfsk_ma_test_WRONG"),
+        ]))
+        .await
+        .unwrap_err();
+    assert!(matches!(wrong, GatewayError::Configuration(_)), "{wrong:?}");
+    let missing = gateway
+        .check_credentials(&account(&[("client_id", CLIENT_ID)]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(missing, GatewayError::Configuration(_)),
+        "{missing:?}"
+    );
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2, "nothing is sent without a secret");
+    assert!(requests.iter().all(|r| r.method == http::Method::GET));
+}
+
+#[test]
+fn the_handoff_page_opens_cashfree_checkout_with_the_session_only() {
+    let gateway = quick("http://mock.invalid");
+    let created = CreatedOrder {
+        reference: "att_1".into(),
+        pay_url: None,
+        checkout_token: Some(session("att_1")),
+    };
+    let Ok(Handoff::Html(html)) = gateway.handoff(
+        &account(&credentials()),
+        &request("att_1", 49_900),
+        &created,
+    ) else {
+        panic!("Cashfree hands off with a page")
+    };
+    assert!(html.contains("<script src=\"http://mock.invalid/js/v3/cashfree.js\"></script>"));
+    assert!(html.contains("\"mode\":\"sandbox\""));
+    assert!(html.contains(&format!("\"paymentSessionId\":\"{}\"", session("att_1"))));
+    assert!(html.contains("Cashfree({ mode: options.mode }).checkout("));
+    assert!(html.contains("redirectTarget: \"_self\""));
+    assert!(html.contains("₹499.00"));
+    assert!(
+        !html.contains(CLIENT_SECRET),
+        "no secret reaches the browser"
+    );
+    assert!(
+        !html.contains("</script> x 2"),
+        "the description cannot close the script"
+    );
+
+    let without_session = CreatedOrder {
+        checkout_token: None,
+        ..created.clone()
+    };
+    assert!(
+        gateway
+            .handoff(
+                &account(&credentials()),
+                &request("att_1", 49_900),
+                &without_session
+            )
+            .is_err()
+    );
+    let mut live = account(&credentials());
+    live.environment = Mode::Live;
+    let Ok(Handoff::Html(real)) = gateway.handoff(&live, &request("att_1", 49_900), &created)
+    else {
+        panic!("a page")
+    };
+    assert!(
+        real.contains("https://sdk.cashfree.com/js/v3/cashfree.js"),
+        "only the test host is replaced"
+    );
+    assert!(real.contains("\"mode\":\"production\""));
+}
+
+#[test]
+fn the_return_is_accepted_only_when_it_names_an_order() {
+    let gateway = quick("http://mock.invalid");
+    let acc = account(&credentials());
+    let params = BTreeMap::from([("order_id".to_string(), "att_1".to_string())]);
+    assert_eq!(
+        gateway.verify_return(&acc, &params).as_deref(),
+        Some("att_1")
+    );
+    assert_eq!(gateway.verify_return(&acc, &BTreeMap::new()), None);
+    let odd = BTreeMap::from([("order_id".to_string(), "att_1?x=<y>".to_string())]);
+    assert_eq!(gateway.verify_return(&acc, &odd), None);
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A payment webhook body as Cashfree sends it (2025-01-01), one line, amounts as `499.00`.
+fn payment_event(kind: &str, order_id: &str, cf_payment_id: &str, status: &str) -> Vec<u8> {
+    let message = match status {
+        "SUCCESS" => "00::Transaction success",
+        "FAILED" => "Transaction declined by the bank",
+        _ => "Customer closed the payment page",
+    };
+    format!(
+        "{{\"data\":{{\"order\":{{\"order_id\":\"{order_id}\",\"order_amount\":499.00,\"order_currency\":\"INR\",\"order_tags\":null}},\
+         \"payment\":{{\"cf_payment_id\":\"{cf_payment_id}\",\"payment_status\":\"{status}\",\"payment_amount\":499.00,\
+         \"payment_currency\":\"INR\",\"payment_message\":\"{message}\",\"payment_time\":\"2025-05-05T12:19:19+05:30\",\
+         \"bank_reference\":\"234928698581\",\"auth_id\":null,\"payment_method\":{{\"upi\":{{\"channel\":\"collect\",\"upi_id\":\"asha@okaxis\"}}}},\
+         \"payment_group\":\"upi\"}},\"customer_details\":{{\"customer_name\":\"Asha Verma\",\"customer_id\":\"lsp_x\",\
+         \"customer_email\":\"asha@example.in\",\"customer_phone\":\"9812345678\"}},\
+         \"payment_gateway_details\":{{\"gateway_name\":\"CASHFREE\",\"gateway_order_id\":null,\"gateway_payment_id\":null}},\
+         \"payment_offers\":null}},\"event_time\":\"2025-05-05T12:19:20+05:30\",\"type\":\"{kind}\"}}"
+    )
+    .into_bytes()
+}
+
+fn signed_headers(secret: &str, timestamp: i64, body: &[u8], key: Option<&str>) -> HeaderMap {
+    let timestamp = timestamp.to_string();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "x-webhook-signature",
+        webhook_signature(secret, &timestamp, body).parse().unwrap(),
+    );
+    headers.insert("x-webhook-timestamp", timestamp.parse().unwrap());
+    headers.insert("x-webhook-version", "2025-01-01".parse().unwrap());
+    headers.insert("x-webhook-attempt", "1".parse().unwrap());
+    if let Some(key) = key {
+        headers.insert("x-idempotency-key", key.parse().unwrap());
+    }
+    headers
+}
+
+#[test]
+fn webhooks_are_verified_on_the_raw_body_with_a_fresh_millisecond_timestamp() {
+    let gateway = quick("http://mock.invalid");
+    let acc = account(&credentials());
+    let body = payment_event(
+        "PAYMENT_SUCCESS_WEBHOOK",
+        "att_1",
+        "5114910000001",
+        "SUCCESS",
+    );
+    let good = signed_headers(CLIENT_SECRET, now_ms(), &body, Some("idem_EXAMPLE_1"));
+    assert!(gateway.verify_webhook(&acc, &good, &body));
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b" ");
+    assert!(!gateway.verify_webhook(&acc, &good, &tampered));
+    let reformatted = String::from_utf8(body.clone())
+        .unwrap()
+        .replace("499.00", "499")
+        .into_bytes();
+    assert!(
+        !gateway.verify_webhook(&acc, &good, &reformatted),
+        "the raw body, not a re-serialised one"
+    );
+    let stale = signed_headers(CLIENT_SECRET, now_ms() - 301_000, &body, None);
+    assert!(
+        !gateway.verify_webhook(&acc, &stale, &body),
+        "replayed late"
+    );
+    let future = signed_headers(CLIENT_SECRET, now_ms() + 301_000, &body, None);
+    assert!(!gateway.verify_webhook(&acc, &future, &body));
+    let seconds = signed_headers(CLIENT_SECRET, now_ms() / 1000, &body, None);
+    assert!(
+        !gateway.verify_webhook(&acc, &seconds, &body),
+        "the timestamp is in milliseconds"
+    );
+    let wrong = signed_headers(CLIENT_ID, now_ms(), &body, None);
+    assert!(
+        !gateway.verify_webhook(&acc, &wrong, &body),
+        "the client secret is the key"
+    );
+    let mut no_timestamp = good.clone();
+    no_timestamp.remove("x-webhook-timestamp");
+    assert!(!gateway.verify_webhook(&acc, &no_timestamp, &body));
+    let mut no_signature = good.clone();
+    no_signature.remove("x-webhook-signature");
+    assert!(!gateway.verify_webhook(&acc, &no_signature, &body));
+    assert!(!gateway.verify_webhook(&acc, &HeaderMap::new(), &body));
+}
+
+#[test]
+fn webhooks_are_parsed_by_type() {
+    let gateway = quick("http://mock.invalid");
+    let body = payment_event(
+        "PAYMENT_SUCCESS_WEBHOOK",
+        "att_1",
+        "5114910000001",
+        "SUCCESS",
+    );
+    let keyed = signed_headers(CLIENT_SECRET, now_ms(), &body, Some("idem_EXAMPLE_1"));
+    let ok = gateway.parse_webhook(&keyed, &body).unwrap();
+    assert_eq!(ok.event_id, "idem_EXAMPLE_1", "Cashfree's idempotency key");
+    assert_eq!(ok.event_type, "PAYMENT_SUCCESS_WEBHOOK");
+    assert_eq!(ok.reference.as_deref(), Some("att_1"));
+    assert_eq!(ok.receipt.as_deref(), Some("att_1"));
+    let report = ok.report.unwrap();
+    assert_eq!(report.status, TransactionStatus::Succeeded);
+    assert_eq!(report.payment_id.as_deref(), Some("5114910000001"));
+    assert_eq!(ok.refund, None);
+
+    let none = HeaderMap::new();
+    let unkeyed = gateway.parse_webhook(&none, &body).unwrap();
+    assert!(
+        unkeyed.event_id.starts_with("sha256:"),
+        "{}",
+        unkeyed.event_id
+    );
+    assert_eq!(
+        gateway.parse_webhook(&none, &body).unwrap().event_id,
+        unkeyed.event_id,
+        "the same body, the same id"
+    );
+
+    for (kind, status, reason) in [
+        (
+            "PAYMENT_FAILED_WEBHOOK",
+            "FAILED",
+            "Transaction declined by the bank",
+        ),
+        (
+            "PAYMENT_USER_DROPPED_WEBHOOK",
+            "USER_DROPPED",
+            "Customer closed the payment page",
+        ),
+    ] {
+        let parsed = gateway
+            .parse_webhook(
+                &none,
+                &payment_event(kind, "att_2", "5114910000002", status),
+            )
+            .unwrap();
+        assert_eq!(parsed.reference.as_deref(), Some("att_2"), "{kind}");
+        let report = parsed.report.unwrap();
+        assert_eq!(
+            report.status,
+            TransactionStatus::Pending,
+            "{kind}: the customer may retry"
+        );
+        assert_eq!(report.payment_id, None, "{kind}");
+        assert_eq!(report.failure_reason.as_deref(), Some(reason), "{kind}");
+    }
+
+    // The refund webhook sample in Cashfree's docs has numeric ids.
+    let refund = br#"{"data":{"refund":{"cf_refund_id":11325632,"cf_payment_id":789727431,"refund_id":"rfd_1","order_id":"att_1","refund_amount":2.00,"refund_currency":"INR","entity":"Refund","refund_type":"MERCHANT_INITIATED","refund_arn":"205907014017","refund_status":"SUCCESS","status_description":"Refund processed successfully","created_at":"2025-05-06T12:54:25+05:30","processed_at":"2025-05-06T13:04:27+05:30","refund_charge":0,"refund_note":"Test","refund_splits":[],"metadata":null,"refund_mode":"STANDARD"}},"event_time":"2025-05-06T13:04:28+05:30","type":"REFUND_STATUS_WEBHOOK"}"#;
+    let parsed = gateway.parse_webhook(&none, refund).unwrap();
+    assert_eq!(parsed.reference.as_deref(), Some("att_1"));
+    assert_eq!(parsed.report, None);
+    let refund = parsed.refund.unwrap();
+    assert_eq!(refund.status, RefundStatus::Succeeded);
+    assert_eq!(refund.refund_id.as_deref(), Some("rfd_1"));
+    assert_eq!(refund.gateway_refund_id.as_deref(), Some("11325632"));
+
+    let other = gateway
+        .parse_webhook(
+            &none,
+            br#"{"data":{"charges":[{"amount":1.18}]},"event_time":"2025-05-05T12:19:20+05:30","type":"PAYMENT_CHARGES_WEBHOOK"}"#,
+        )
+        .unwrap();
+    assert_eq!(other.event_type, "PAYMENT_CHARGES_WEBHOOK");
+    assert_eq!(other.report, None);
+    assert_eq!(other.refund, None);
+    assert!(gateway.parse_webhook(&none, b"not json").is_err());
+    assert!(
+        gateway
+            .parse_webhook(&none, br#"{"data":{},"type":"PAYMENT_SUCCESS_WEBHOOK"}"#)
+            .is_err(),
+        "a success without its order cannot be applied"
+    );
+}
+
+// Through the platform: a merchant whose routing pool has a Cashfree account.
+
+async fn platform(server: &MockServer) -> (TestApp, Merchant) {
+    let app = TestApp::spawn_with(&[
+        ("GATEWAY_CASHFREE_TEST_URL", server.uri().as_str()),
+        ("GATEWAY_TIMEOUT_SECONDS", "1"),
+    ])
+    .await;
+    let admin = app.admin_token().await;
+    let merchant = app.create_merchant(&admin, "Chai Point").await;
+    app.add_gateway_account(&merchant, "cashfree", &credentials())
+        .await;
+    (app, merchant)
+}
+
+async fn attempt_reference(app: &TestApp, merchant: &Merchant, id: &str) -> Option<String> {
+    let transaction = app.transaction(merchant, id).await;
+    transaction["attempts"][0]["gateway_reference"]
+        .as_str()
+        .map(str::to_string)
+}
+
+async fn creates(server: &MockServer) -> Vec<Request> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method == http::Method::POST && r.url.path() == "/pg/orders")
+        .collect()
+}
+
+#[tokio::test]
+async fn an_ambiguous_create_leads_to_a_lookup_by_receipt_never_to_a_second_order() {
+    let server = MockServer::start().await;
+    // Cashfree makes the order but answers too late: the request timed out on our side.
+    Mock::given(method("POST"))
+        .and(path("/pg/orders"))
+        .respond_with(|request: &Request| echo_order(request).set_delay(Duration::from_secs(3)))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex("^/pg/orders/att_[0-9a-f]+$"))
+        .respond_with(echo_read("ACTIVE"))
+        .mount(&server)
+        .await;
+    let (app, merchant) = platform(&server).await;
+    let (status, body) = app
+        .pay(&merchant, &payment("cf-amb-1", 49_900, false), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_str().unwrap();
+    app.drain().await;
+
+    let posts = creates(&server).await;
+    assert_eq!(posts.len(), 1, "exactly one create reached Cashfree");
+    let sent = sent_json(&posts[0]);
+    let receipt = sent["order_id"].as_str().unwrap().to_string();
+    assert!(receipt.starts_with("att_"), "{receipt}");
+    assert!(raw_body(&posts[0]).contains("\"order_amount\":499.00"));
+    assert_eq!(
+        attempt_reference(&app, &merchant, id).await.as_deref(),
+        Some(receipt.as_str())
+    );
+    let lookups = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r.method == http::Method::GET && r.url.path() == format!("/pg/orders/{receipt}")
+        })
+        .count();
+    assert!(
+        lookups >= 1,
+        "the ambiguous create was followed by a lookup"
+    );
+}
+
+#[tokio::test]
+async fn when_the_lookup_lags_a_retried_create_gets_409_and_uses_the_first_order() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/pg/orders"))
+        .respond_with(|request: &Request| echo_order(request).set_delay(Duration::from_secs(3)))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/pg/orders"))
+        .respond_with(ResponseTemplate::new(409).set_body_json(error(
+            "invalid_request_error",
+            "order_already_exists",
+            "order with same id is already present",
+        )))
+        .mount(&server)
+        .await;
+    // The order is not readable at first (neither the lookup after the timeout nor the one
+    // before the next try finds it)...
+    Mock::given(method("GET"))
+        .and(path_regex("^/pg/orders/att_[0-9a-f]+$"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(error(
+            "invalid_request_error",
+            "order_not_found",
+            "order not found",
+        )))
+        .up_to_n_times(2)
+        .mount(&server)
+        .await;
+    // ...and is afterwards.
+    Mock::given(method("GET"))
+        .and(path_regex("^/pg/orders/att_[0-9a-f]+$"))
+        .respond_with(echo_read("ACTIVE"))
+        .mount(&server)
+        .await;
+    let (app, merchant) = platform(&server).await;
+    let (status, body) = app
+        .pay(&merchant, &payment("cf-amb-2", 49_900, false), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_str().unwrap();
+    app.drain().await;
+
+    // The next try (a retried job or the customer opening the checkout) asks again, finds
+    // nothing, and creates again with the same order id: Cashfree refuses it with a 409, which
+    // reads the first order back.
+    let page = app
+        .http
+        .get(app.url(&format!("/api/v1/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    let posts = creates(&server).await;
+    assert_eq!(
+        posts.len(),
+        2,
+        "the lookup found nothing, so the create was tried again and Cashfree refused it"
+    );
+    let receipt = sent_json(&posts[0])["order_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        html.contains(&format!("\"paymentSessionId\":\"{}\"", session(&receipt))),
+        "{html}"
+    );
+    assert!(!html.contains(CLIENT_SECRET));
+    assert_eq!(
+        attempt_reference(&app, &merchant, id).await.as_deref(),
+        Some(receipt.as_str())
+    );
+    assert!(
+        posts
+            .iter()
+            .all(|p| sent_json(p)["order_id"] == receipt.as_str()),
+        "every create named the same order, so Cashfree can hold only one"
+    );
+}
+
+async fn platform_with_order(
+    server: &MockServer,
+    label: &str,
+) -> (TestApp, Merchant, String, String) {
+    Mock::given(method("POST"))
+        .and(path("/pg/orders"))
+        .respond_with(echo_order)
+        .mount(server)
+        .await;
+    let (app, merchant) = platform(server).await;
+    let (status, body) = app
+        .pay(&merchant, &payment(label, 49_900, false), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    let receipt = sent_json(&creates(server).await[0])["order_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        attempt_reference(&app, &merchant, &id).await.as_deref(),
+        Some(receipt.as_str())
+    );
+    (app, merchant, id, receipt)
+}
+
+async fn deliver(app: &TestApp, body: &[u8], headers: HeaderMap) -> StatusCode {
+    app.http
+        .post(app.url("/api/v1/webhooks/cashfree"))
+        .header("content-type", "application/json")
+        .headers(headers)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn a_signed_webhook_settles_the_payment_once_and_forgeries_change_nothing() {
+    let server = MockServer::start().await;
+    let (app, merchant, id, receipt) = platform_with_order(&server, "cf-webhook").await;
+    let body = payment_event(
+        "PAYMENT_SUCCESS_WEBHOOK",
+        &receipt,
+        "5114910000009",
+        "SUCCESS",
+    );
+    let key = Some("idem_EXAMPLE_webhook");
+
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b"\n");
+    let good = signed_headers(CLIENT_SECRET, now_ms(), &body, key);
+    assert_eq!(
+        deliver(&app, &tampered, good.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let mut unsigned = good.clone();
+    unsigned.remove("x-webhook-signature");
+    assert_eq!(
+        deliver(&app, &body, unsigned).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        deliver(
+            &app,
+            &body,
+            signed_headers("cfsk_ma_test_NOT_THE_SECRET", now_ms(), &body, key)
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        deliver(
+            &app,
+            &body,
+            signed_headers(CLIENT_SECRET, now_ms() - 600_000, &body, key)
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "a stale signature is a replay"
+    );
+    app.drain().await;
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
+    assert_eq!(
+        app.db.count("gateway_events").await,
+        0,
+        "refused events are not stored"
+    );
+
+    // The delivery, Cashfree's retry (signed again, same idempotency key), and a replay of it.
+    let retry = signed_headers(CLIENT_SECRET, now_ms() + 1, &body, key);
+    for headers in [good, retry.clone(), retry] {
+        assert_eq!(deliver(&app, &body, headers).await, StatusCode::OK);
+    }
+    app.drain().await;
+    let transaction = app.transaction(&merchant, &id).await;
+    assert_eq!(transaction["status"], "succeeded", "{transaction}");
+    assert_eq!(
+        transaction["attempts"][0]["gateway_payment_id"], "5114910000009",
+        "{transaction}"
+    );
+    assert_eq!(
+        app.db.count("gateway_events").await,
+        1,
+        "a replay is stored once"
+    );
+    let owner = app.db.owner().await;
+    let events: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM outbox WHERE topic = 'transaction.succeeded'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(events, 1, "one transition, one event");
+}
+
+#[tokio::test]
+async fn the_return_is_confirmed_by_a_status_query() {
+    let server = MockServer::start().await;
+    let (app, merchant, id, receipt) = platform_with_order(&server, "cf-return").await;
+    mount_order(
+        &server,
+        &receipt,
+        "PAID",
+        vec![payment_entity(
+            "5114910000010",
+            &receipt,
+            "SUCCESS",
+            "2025-05-05T12:03:00+05:30",
+        )],
+    )
+    .await;
+    let url = app.url(&format!("/api/v1/checkout/{id}/return"));
+    // Another order (someone else's, or made up) is refused without asking Cashfree.
+    let foreign = app
+        .http
+        .get(format!(
+            "{url}?order_id=att_00000000000000000000000000000000"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), StatusCode::BAD_REQUEST);
+    let bare = app.http.get(&url).send().await.unwrap();
+    assert_eq!(bare.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
+    assert!(
+        !server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.method == http::Method::GET),
+        "nothing was asked for a return we could not match"
+    );
+
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = no_redirects
+        .get(format!("{url}?order_id={receipt}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let location = answer.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("https://shop.example.in/payments/done?cart=42&")
+            && location.contains("status=succeeded"),
+        "{location}"
+    );
+    let transaction = app.transaction(&merchant, &id).await;
+    assert_eq!(transaction["status"], "succeeded");
+    assert_eq!(
+        transaction["attempts"][0]["gateway_payment_id"],
+        "5114910000010"
+    );
+}

@@ -1,0 +1,969 @@
+//! Easebuzz against a mock of its pay and dashboard hosts that checks form bodies and hashes and
+//! answers as Easebuzz's kits document, alone and through the platform.
+
+use super::{account, dropping_server};
+use crate::support::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shared::gateways::easebuzz::{
+    Easebuzz, refund_hash, refund_status_hash, request_hash, retrieve_hash,
+};
+use shared::gateways::endpoints::Endpoints;
+use shared::gateways::signature::sha512_pipe_hex;
+use shared::gateways::{
+    CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest, RefundRequest, RefundStatus,
+};
+use shared::money::Currency;
+use shared::payments::status::TransactionStatus;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const KEY: &str = "EXAMPLEEBZKEY";
+const SALT: &str = "example-easebuzz-salt-not-real";
+const INITIATE: &str = "/payment/initiateLink";
+const RETRIEVE: &str = "/transaction/v2/retrieve";
+const REFUND: &str = "/transaction/v2/refund";
+const REFUND_STATUS: &str = "/refund/v1/retrieve";
+const EASEPAYID: &str = "E2611290ABCD12";
+/// What the platform's test payments are for, as Easebuzz echoes it back.
+const PRODUCT: &str = "Masala chai x 2";
+
+fn credentials() -> [(&'static str, &'static str); 2] {
+    [("key", KEY), ("salt", SALT)]
+}
+
+fn access_key(n: usize) -> String {
+    ["a1b2c3d4", "e5f60718", "9a0b1c2d"][n % 3].repeat(8)
+}
+
+fn connector(base: &str, timeout: Duration) -> Easebuzz {
+    Easebuzz::new(
+        reqwest::Client::new(),
+        Endpoints::new(Some(base.to_string()), None, timeout),
+    )
+}
+
+fn request(receipt: &str) -> OrderRequest {
+    OrderRequest {
+        receipt: receipt.into(),
+        amount: 49_900,
+        currency: Currency::Inr,
+        customer_name: "Asha Verma".into(),
+        customer_email: "asha@example.in".into(),
+        customer_phone: "+919812345678".into(),
+        description: Some("Masala chai </script> x 2".into()),
+        notify_url: "https://lsp.example/api/v1/webhooks/easebuzz".into(),
+        return_url: "https://lsp.example/api/v1/checkout/txn_1/return".into(),
+    }
+}
+
+fn form(request: &Request) -> BTreeMap<String, String> {
+    serde_urlencoded::from_bytes(&request.body).unwrap()
+}
+
+async fn requests_to(server: &MockServer, to: &str) -> Vec<Request> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() == to)
+        .collect()
+}
+
+/// `initiateLink` as Easebuzz answers it: the kit's mandatory fields, the key and the request
+/// hash are checked; the answer is the access key.
+fn initiate(access_key: String) -> impl Fn(&Request) -> ResponseTemplate + Send + Sync {
+    move |request: &Request| {
+        let fields = form(request);
+        for name in [
+            "txnid",
+            "amount",
+            "firstname",
+            "email",
+            "phone",
+            "productinfo",
+            "surl",
+            "furl",
+        ] {
+            if fields.get(name).is_none_or(|v| v.is_empty()) {
+                return ResponseTemplate::new(200).set_body_json(json!({
+                    "status": 0, "data": format!("Mandatory parameter '{name}' cannot be empty") }));
+            }
+        }
+        let hashed: BTreeMap<&str, String> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        if fields.get("key").map(String::as_str) != Some(KEY)
+            || fields.get("hash") != Some(&request_hash(KEY, SALT, &hashed))
+        {
+            return ResponseTemplate::new(200)
+                .set_body_json(json!({ "status": 0, "data": "Invalid Hash" }));
+        }
+        ResponseTemplate::new(200).set_body_json(json!({ "status": 1, "data": access_key }))
+    }
+}
+
+/// The reverse hash Easebuzz puts on a result, over the posted strings.
+fn reverse_hash(salt: &str, key: &str, status: &str, amount: &str, txnid: &str) -> String {
+    let mut fields = vec![salt, status];
+    fields.extend([""; 10]);
+    fields.extend(["asha@example.in", "Asha Verma", PRODUCT, amount, txnid, key]);
+    sha512_pipe_hex(&fields)
+}
+
+/// A transaction as the transaction API describes it.
+fn transaction(txnid: &str, status: &str, easepayid: &str) -> Value {
+    let failed = status != "success";
+    json!({
+        "txnid": txnid, "easepayid": easepayid, "status": status, "key": KEY, "amount": "499.00",
+        "net_amount_debit": "499.00", "productinfo": PRODUCT, "firstname": "Asha Verma",
+        "email": "asha@example.in", "phone": "919812345678", "mode": "UPI", "PG_TYPE": "UPI-PG",
+        "bank_ref_num": "633412345678", "addedon": "2026-11-29 10:12:13",
+        "error": if failed { "Transaction failed" } else { "NA" },
+        "error_Message": if failed { "Payment declined by the bank" } else { "NA" },
+        "udf1": "", "udf2": "", "udf3": "", "udf4": "", "udf5": "",
+        "udf6": "", "udf7": "", "udf8": "", "udf9": "", "udf10": "",
+        "hash": reverse_hash(SALT, KEY, status, "499.00", txnid),
+    })
+}
+
+/// The v2 transaction API: the key and hash are checked; `status_of` says what Easebuzz knows
+/// about a txnid (`None`: nothing).
+fn retrieve(
+    status_of: impl Fn(&str) -> Option<&'static str> + Send + Sync + 'static,
+) -> impl Fn(&Request) -> ResponseTemplate + Send + Sync {
+    move |request: &Request| {
+        let fields = form(request);
+        let txnid = fields.get("txnid").cloned().unwrap_or_default();
+        if fields.get("key").map(String::as_str) != Some(KEY) {
+            return ResponseTemplate::new(200)
+                .set_body_json(json!({ "status": false, "msg": "Invalid merchant key" }));
+        }
+        if fields.get("hash") != Some(&retrieve_hash(KEY, SALT, &txnid)) {
+            return ResponseTemplate::new(200)
+                .set_body_json(json!({ "status": false, "msg": "Invalid hash" }));
+        }
+        match status_of(&txnid) {
+            Some(status) => ResponseTemplate::new(200).set_body_json(
+                json!({ "status": true, "msg": transaction(&txnid, status, EASEPAYID) }),
+            ),
+            None => ResponseTemplate::new(200)
+                .set_body_json(json!({ "status": false, "msg": "Transaction not found" })),
+        }
+    }
+}
+
+async fn mount(server: &MockServer, at: &str, responder: impl wiremock::Respond + 'static) {
+    Mock::given(method("POST"))
+        .and(path(at))
+        .respond_with(responder)
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn creates_a_payment_link_with_the_documented_form_and_hash() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(INITIATE))
+        .respond_with(initiate(access_key(0)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let gateway = connector(&server.uri(), Duration::from_secs(5));
+    let acc = account(&credentials());
+    let order = request("att_0196f0c2a1b27c3d8e9f0a1b2c3d4e5f");
+    let created = gateway.create_order(&acc, &order).await.unwrap();
+    let pay_url = format!("{}/pay/{}", server.uri(), access_key(0));
+    assert_eq!(
+        created,
+        CreatedOrder {
+            reference: "att_0196f0c2a1b27c3d8e9f0a1b2c3d4e5f".into(),
+            pay_url: Some(pay_url.clone()),
+            checkout_token: None,
+        }
+    );
+    assert_eq!(
+        gateway.handoff(&acc, &order, &created).unwrap(),
+        Handoff::Redirect(pay_url)
+    );
+
+    let posted = requests_to(&server, INITIATE).await;
+    assert_eq!(
+        posted[0].headers["content-type"],
+        "application/x-www-form-urlencoded"
+    );
+    let fields = form(&posted[0]);
+    for (name, value) in [
+        ("key", KEY),
+        ("txnid", "att_0196f0c2a1b27c3d8e9f0a1b2c3d4e5f"),
+        ("amount", "499.00"),
+        ("productinfo", "Masala chai script x 2"),
+        ("firstname", "Asha Verma"),
+        ("email", "asha@example.in"),
+        ("phone", "919812345678"),
+        ("surl", "https://lsp.example/api/v1/checkout/txn_1/return"),
+        ("furl", "https://lsp.example/api/v1/checkout/txn_1/return"),
+    ] {
+        assert_eq!(fields.get(name).map(String::as_str), Some(value), "{name}");
+    }
+    let hashed: BTreeMap<&str, String> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    assert_eq!(fields["hash"], request_hash(KEY, SALT, &hashed));
+    assert!(
+        !fields.keys().any(|k| k.starts_with("udf")),
+        "empty UDFs are hashed, not sent"
+    );
+    assert!(!String::from_utf8_lossy(&posted[0].body).contains(SALT));
+}
+
+async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
+    let server = MockServer::start().await;
+    mount(&server, INITIATE, response).await;
+    connector(&server.uri(), timeout)
+        .create_order(&account(&credentials()), &request("att_err"))
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn initiate_link_failures_are_classified() {
+    let server = MockServer::start().await;
+    mount(&server, INITIATE, initiate(access_key(0))).await;
+    let gateway = connector(&server.uri(), Duration::from_secs(5));
+    let wrong_salt = gateway
+        .create_order(
+            &account(&[("key", KEY), ("salt", "wrong")]),
+            &request("att_salt"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(wrong_salt, GatewayError::Configuration(_)),
+        "{wrong_salt:?}"
+    );
+    let mut no_email = request("att_email");
+    no_email.customer_email = String::new();
+    let refused = gateway
+        .create_order(&account(&credentials()), &no_email)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, GatewayError::Declined(m) if m.contains("'email'")),
+        "{refused:?}"
+    );
+    let mut tiny = request("att_tiny");
+    tiny.amount = 99;
+    let too_small = gateway
+        .create_order(&account(&credentials()), &tiny)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(too_small, GatewayError::Declined(_)),
+        "{too_small:?}"
+    );
+    assert_eq!(
+        requests_to(&server, INITIATE).await.len(),
+        2,
+        "under ₹1.00 is refused before calling"
+    );
+
+    let quick = Duration::from_millis(500);
+    let odd = create_against(
+        ResponseTemplate::new(200).set_body_json(json!({ "status": 1, "data": "not-a-key" })),
+        quick,
+    )
+    .await;
+    assert!(matches!(odd, GatewayError::Ambiguous(_)), "{odd:?}");
+    for status in [500, 502, 503, 429] {
+        let error = create_against(ResponseTemplate::new(status), quick).await;
+        assert!(
+            matches!(error, GatewayError::Ambiguous(_)),
+            "{status}: {error:?}"
+        );
+    }
+    let unauthorized = create_against(ResponseTemplate::new(401), quick).await;
+    assert!(
+        matches!(unauthorized, GatewayError::Configuration(_)),
+        "{unauthorized:?}"
+    );
+    let bad = create_against(
+        ResponseTemplate::new(400).set_body_string("bad request"),
+        quick,
+    )
+    .await;
+    assert!(matches!(bad, GatewayError::Declined(_)), "{bad:?}");
+    let slow = create_against(
+        ResponseTemplate::new(200)
+            .set_body_json(json!({ "status": 1, "data": access_key(1) }))
+            .set_delay(Duration::from_millis(1500)),
+        quick,
+    )
+    .await;
+    assert!(matches!(slow, GatewayError::Ambiguous(_)), "{slow:?}");
+    let dropped = connector(&dropping_server().await, quick)
+        .create_order(&account(&credentials()), &request("att_drop"))
+        .await
+        .unwrap_err();
+    assert!(matches!(dropped, GatewayError::Ambiguous(_)), "{dropped:?}");
+}
+
+fn known(txnid: &str) -> Option<&'static str> {
+    match txnid {
+        "ebzPaid" => Some("success"),
+        "ebzFailed" => Some("failure"),
+        "ebzCancelled" => Some("userCancelled"),
+        "ebzDropped" => Some("dropped"),
+        "ebzBounced" => Some("bounced"),
+        "ebzInitiated" => Some("initiated"),
+        "ebzPending" => Some("pending"),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn status_comes_from_the_v2_transaction_api() {
+    let server = MockServer::start().await;
+    mount(&server, RETRIEVE, retrieve(known)).await;
+    let gateway = connector(&server.uri(), Duration::from_secs(5));
+    let acc = account(&credentials());
+
+    let paid = gateway.fetch_status(&acc, "ebzPaid").await.unwrap();
+    assert_eq!(paid.status, TransactionStatus::Succeeded);
+    assert_eq!(paid.payment_id.as_deref(), Some(EASEPAYID));
+    for txnid in ["ebzFailed", "ebzCancelled", "ebzDropped", "ebzBounced"] {
+        let report = gateway.fetch_status(&acc, txnid).await.unwrap();
+        assert_eq!(report.status, TransactionStatus::Failed, "{txnid}");
+        assert_eq!(
+            report.failure_reason.as_deref(),
+            Some("Payment declined by the bank")
+        );
+    }
+    for txnid in ["ebzInitiated", "ebzPending", "ebzNobodyKnows"] {
+        let report = gateway.fetch_status(&acc, txnid).await.unwrap();
+        assert_eq!(report.status, TransactionStatus::Pending, "{txnid}");
+        assert_eq!(report.payment_id, None);
+    }
+    let asked = requests_to(&server, RETRIEVE).await;
+    let fields = form(&asked[0]);
+    assert_eq!(fields["key"], KEY);
+    assert_eq!(fields["txnid"], "ebzPaid");
+    assert_eq!(fields["hash"], retrieve_hash(KEY, SALT, "ebzPaid"));
+
+    // find_order: only a payment Easebuzz shows counts; an unused link or nothing means none.
+    assert_eq!(
+        gateway.find_order(&acc, "ebzPaid").await.unwrap(),
+        Some(CreatedOrder {
+            reference: "ebzPaid".into(),
+            pay_url: None,
+            checkout_token: None,
+        })
+    );
+    assert!(
+        gateway
+            .find_order(&acc, "ebzPending")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        gateway.find_order(&acc, "ebzInitiated").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        gateway.find_order(&acc, "ebzNobodyKnows").await.unwrap(),
+        None
+    );
+
+    let wrong = gateway
+        .fetch_status(&account(&[("key", KEY), ("salt", "wrong")]), "ebzPaid")
+        .await
+        .unwrap_err();
+    assert!(matches!(wrong, GatewayError::Configuration(_)), "{wrong:?}");
+}
+
+#[tokio::test]
+async fn a_list_shaped_answer_is_read_too() {
+    let server = MockServer::start().await;
+    mount(
+        &server,
+        RETRIEVE,
+        ResponseTemplate::new(200).set_body_json(json!({
+            "status": 1,
+            "data": [transaction("ebzOther", "failure", "E1"), transaction("ebzPaid", "success", EASEPAYID)] })),
+    )
+    .await;
+    let report = connector(&server.uri(), Duration::from_secs(5))
+        .fetch_status(&account(&credentials()), "ebzPaid")
+        .await
+        .unwrap();
+    assert_eq!(report.status, TransactionStatus::Succeeded);
+    assert_eq!(report.payment_id.as_deref(), Some(EASEPAYID));
+}
+
+#[tokio::test]
+async fn reads_are_retryable_when_easebuzz_is_down() {
+    let quick = Duration::from_millis(500);
+    let down = MockServer::start().await;
+    mount(&down, RETRIEVE, ResponseTemplate::new(503)).await;
+    let slow = MockServer::start().await;
+    mount(
+        &slow,
+        RETRIEVE,
+        ResponseTemplate::new(200)
+            .set_body_json(json!({ "status": false, "msg": "Transaction not found" }))
+            .set_delay(Duration::from_millis(1500)),
+    )
+    .await;
+    let dropping = dropping_server().await;
+    let acc = account(&credentials());
+    for base in [down.uri(), slow.uri(), dropping] {
+        let error = connector(&base, quick)
+            .fetch_status(&acc, "ebzPaid")
+            .await
+            .unwrap_err();
+        assert!(matches!(error, GatewayError::Retryable(_)), "{error:?}");
+    }
+}
+
+#[tokio::test]
+async fn credentials_are_checked_with_a_call_that_moves_no_money() {
+    let server = MockServer::start().await;
+    mount(&server, RETRIEVE, retrieve(known)).await;
+    let gateway = connector(&server.uri(), Duration::from_secs(5));
+    gateway
+        .check_credentials(&account(&credentials()))
+        .await
+        .unwrap();
+    for wrong in [
+        account(&[("key", KEY), ("salt", "wrong")]),
+        account(&[("key", "OTHERKEY"), ("salt", SALT)]),
+    ] {
+        let error = gateway.check_credentials(&wrong).await.unwrap_err();
+        assert!(matches!(error, GatewayError::Configuration(_)), "{error:?}");
+    }
+    let missing = gateway
+        .check_credentials(&account(&[("key", KEY)]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(missing, GatewayError::Configuration(_)),
+        "{missing:?}"
+    );
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 3, "the salt-less account never called");
+    assert!(requests.iter().all(|r| r.url.path() == RETRIEVE));
+}
+
+fn refund(refund_id: &str, amount: i64, payment_id: Option<&str>) -> RefundRequest {
+    RefundRequest {
+        refund_id: refund_id.into(),
+        reference: "ebzPaid".into(),
+        payment_id: payment_id.map(str::to_string),
+        receipt: "att_1".into(),
+        amount,
+        payment_amount: 49_900,
+        currency: Currency::Inr,
+        reason: None,
+        notify_url: "https://lsp.example/api/v1/webhooks/easebuzz".into(),
+    }
+}
+
+/// The v2 refund API: hash checked; a used merchant refund id and too large an amount refused.
+fn refund_api(request: &Request) -> ResponseTemplate {
+    let fields = form(request);
+    let get = |name: &str| fields.get(name).cloned().unwrap_or_default();
+    let (id, easebuzz_id, amount) = (
+        get("merchant_refund_id"),
+        get("easebuzz_id"),
+        get("refund_amount"),
+    );
+    if get("key") != KEY || get("hash") != refund_hash(KEY, SALT, &id, &easebuzz_id, &amount) {
+        return ResponseTemplate::new(200)
+            .set_body_json(json!({ "status": false, "reason": "Invalid hash" }));
+    }
+    let body = match (id.as_str(), amount.as_str()) {
+        ("rfd_dup", _) => {
+            json!({ "status": false, "reason": "Refund request with this merchant_refund_id already exists" })
+        }
+        (_, "99999.00") => {
+            json!({ "status": false, "reason": "Refund amount is greater than the transaction amount" })
+        }
+        _ => json!({
+            "status": true, "reason": "Refund request initiated successfully",
+            "easebuzz_id": easebuzz_id, "refund_id": "R2611290001", "refund_amount": amount }),
+    };
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+/// The refund-status API: hash checked; the transaction's refunds.
+fn refund_status_api(request: &Request) -> ResponseTemplate {
+    let fields = form(request);
+    let easebuzz_id = fields.get("easebuzz_id").cloned().unwrap_or_default();
+    if fields.get("hash") != Some(&refund_status_hash(KEY, SALT, &easebuzz_id)) {
+        return ResponseTemplate::new(200)
+            .set_body_json(json!({ "status": false, "msg": "Invalid hash" }));
+    }
+    ResponseTemplate::new(200).set_body_json(json!({
+        "status": true, "txnid": "ebzPaid", "easebuzz_id": easebuzz_id,
+        "refunds": [
+            { "refund_id": "R2611290001", "refund_status": "refunded", "merchant_refund_id": "rfd_1", "refund_amount": "100.50" },
+            { "refund_id": "R2611290002", "refund_status": "queued", "merchant_refund_id": "rfd_dup", "refund_amount": "10.00" },
+            { "refund_id": "R2611290003", "refund_status": "reverse chargeback", "merchant_refund_id": "rfd_back", "refund_amount": "5.00" }
+        ]
+    }))
+}
+
+#[tokio::test]
+async fn refunds_are_requested_and_found_by_our_refund_id() {
+    let server = MockServer::start().await;
+    mount(&server, REFUND, refund_api).await;
+    mount(&server, REFUND_STATUS, refund_status_api).await;
+    mount(&server, RETRIEVE, retrieve(known)).await;
+    let gateway = connector(&server.uri(), Duration::from_secs(5));
+    let acc = account(&credentials());
+
+    let accepted = gateway
+        .create_refund(&acc, &refund("rfd_1", 10_050, Some(EASEPAYID)))
+        .await
+        .unwrap();
+    assert_eq!(accepted.status, RefundStatus::Pending);
+    assert_eq!(accepted.refund_id.as_deref(), Some("rfd_1"));
+    assert_eq!(accepted.gateway_refund_id.as_deref(), Some("R2611290001"));
+    let asked = form(&requests_to(&server, REFUND).await[0]);
+    assert_eq!(asked["refund_amount"], "100.50");
+    assert_eq!(asked["easebuzz_id"], EASEPAYID);
+    assert_eq!(asked["merchant_refund_id"], "rfd_1");
+
+    let refused = gateway
+        .create_refund(&acc, &refund("rfd_big", 9_999_900, Some(EASEPAYID)))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, GatewayError::Declined(_)), "{refused:?}");
+    let again = gateway
+        .create_refund(&acc, &refund("rfd_dup", 1_000, Some(EASEPAYID)))
+        .await
+        .unwrap();
+    assert_eq!(again.status, RefundStatus::Pending, "found, not made twice");
+    assert_eq!(again.gateway_refund_id.as_deref(), Some("R2611290002"));
+
+    let done = gateway
+        .fetch_refund(&acc, &refund("rfd_1", 10_050, Some(EASEPAYID)), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.status, RefundStatus::Succeeded);
+    let reversed = gateway
+        .fetch_refund(
+            &acc,
+            &refund("rfd_back", 500, Some(EASEPAYID)),
+            Some("R2611290003"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reversed.status, RefundStatus::Failed);
+    assert_eq!(
+        gateway
+            .fetch_refund(&acc, &refund("rfd_unknown", 100, Some(EASEPAYID)), None)
+            .await
+            .unwrap(),
+        None
+    );
+    // Without a stored payment id, the transaction API names the payment.
+    let found = gateway
+        .fetch_refund(&acc, &refund("rfd_1", 10_050, None), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.status, RefundStatus::Succeeded);
+    let status_asked = requests_to(&server, REFUND_STATUS).await;
+    assert!(
+        status_asked
+            .iter()
+            .all(|r| form(r)["easebuzz_id"] == EASEPAYID)
+    );
+
+    let down = MockServer::start().await;
+    mount(&down, REFUND, ResponseTemplate::new(503)).await;
+    let lost = connector(&down.uri(), Duration::from_secs(5))
+        .create_refund(&acc, &refund("rfd_2", 100, Some(EASEPAYID)))
+        .await
+        .unwrap_err();
+    assert!(matches!(lost, GatewayError::Ambiguous(_)), "{lost:?}");
+}
+
+async fn platform(server: &MockServer) -> (TestApp, Merchant) {
+    let app = TestApp::spawn_with(&[
+        ("GATEWAY_EASEBUZZ_TEST_URL", server.uri().as_str()),
+        ("GATEWAY_TIMEOUT_SECONDS", "1"),
+    ])
+    .await;
+    let admin = app.admin_token().await;
+    let merchant = app.create_merchant(&admin, "Chai Point").await;
+    app.add_gateway_account(&merchant, "easebuzz", &credentials())
+        .await;
+    (app, merchant)
+}
+
+async fn attempt(app: &TestApp, merchant: &Merchant, id: &str) -> Value {
+    app.transaction(merchant, id).await["attempts"][0].clone()
+}
+
+/// A payment through the platform whose link Easebuzz has made; its id and txnid.
+async fn paid_through(app: &TestApp, merchant: &Merchant, order_id: &str) -> (String, String) {
+    let (status, body) = app
+        .pay(merchant, &payment(order_id, 49_900, false), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    let txnid = attempt(app, merchant, &id).await["gateway_reference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (id, txnid)
+}
+
+/// The fields Easebuzz posts to `surl`/`furl` and to the webhook, with its reverse hash.
+fn result_fields(txnid: &str, status: &str, easepayid: &str) -> Vec<(String, String)> {
+    let hash = reverse_hash(SALT, KEY, status, "499.00", txnid);
+    let mut fields: Vec<(String, String)> = [
+        ("txnid", txnid),
+        ("easepayid", easepayid),
+        ("status", status),
+        ("key", KEY),
+        ("amount", "499.00"),
+        ("productinfo", PRODUCT),
+        ("firstname", "Asha Verma"),
+        ("email", "asha@example.in"),
+        ("phone", "919812345678"),
+        ("mode", "UPI"),
+        ("PG_TYPE", "UPI-PG"),
+        ("bank_ref_num", "633412345678"),
+        ("addedon", "2026-11-29 10:12:13"),
+        (
+            "error",
+            if status == "success" {
+                "NA"
+            } else {
+                "Transaction failed"
+            },
+        ),
+        (
+            "error_Message",
+            if status == "success" {
+                "NA"
+            } else {
+                "Payment declined by the bank"
+            },
+        ),
+        ("hash", hash.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    fields.extend((1..=10).map(|i| (format!("udf{i}"), String::new())));
+    fields
+}
+
+fn with(
+    mut fields: Vec<(String, String)>,
+    name: &str,
+    value: Option<&str>,
+) -> Vec<(String, String)> {
+    fields.retain(|(k, _)| k != name);
+    if let Some(value) = value {
+        fields.push((name.to_string(), value.to_string()));
+    }
+    fields
+}
+
+#[tokio::test]
+async fn the_checkout_redirects_to_the_payment_link_made_for_the_attempt() {
+    let server = MockServer::start().await;
+    mount(&server, INITIATE, initiate(access_key(0))).await;
+    let (app, merchant) = platform(&server).await;
+    let (id, txnid) = paid_through(&app, &merchant, "ebz-checkout").await;
+    assert!(
+        txnid.starts_with("att_") && txnid.len() <= 40,
+        "the attempt id is the txnid: {txnid}"
+    );
+
+    let page = app
+        .http
+        .get(app.url(&format!("/api/v1/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        page.headers()["location"].to_str().unwrap(),
+        format!("{}/pay/{}", server.uri(), access_key(0))
+    );
+
+    let posted = requests_to(&server, INITIATE).await;
+    assert_eq!(posted.len(), 1);
+    let fields = form(&posted[0]);
+    let back = app.url(&format!("/api/v1/checkout/{id}/return"));
+    assert_eq!(fields["txnid"], txnid);
+    assert_eq!(fields["amount"], "499.00");
+    assert_eq!(fields["surl"], back);
+    assert_eq!(fields["furl"], back);
+    assert_eq!(fields["phone"], "919812345678");
+}
+
+#[tokio::test]
+async fn the_return_is_checked_by_reverse_hash_then_confirmed_by_the_transaction_api() {
+    let server = MockServer::start().await;
+    mount(&server, INITIATE, initiate(access_key(0))).await;
+    mount(&server, RETRIEVE, retrieve(|_| Some("success"))).await;
+    let (app, merchant) = platform(&server).await;
+    let (id, txnid) = paid_through(&app, &merchant, "ebz-return").await;
+    let url = app.url(&format!("/api/v1/checkout/{id}/return"));
+    let post = |fields: Vec<(String, String)>| {
+        let request = app.http.post(&url).form(&fields);
+        async move { request.send().await.unwrap() }
+    };
+
+    let good = result_fields(&txnid, "success", "E_FROM_RETURN");
+    let failed = result_fields(&txnid, "failure", "E_FROM_RETURN");
+    let other_salt = with(
+        good.clone(),
+        "hash",
+        Some(reverse_hash("other-salt", KEY, "success", "499.00", &txnid).as_str()),
+    );
+    for forged in [
+        with(good.clone(), "amount", Some("4.99")),
+        with(failed, "status", Some("success")),
+        with(good.clone(), "hash", None),
+        other_salt,
+    ] {
+        assert_eq!(post(forged).await.status(), StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
+    assert!(
+        requests_to(&server, RETRIEVE).await.is_empty(),
+        "nothing unverified reaches the status query"
+    );
+
+    let answer = post(good).await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let location = answer.headers()["location"].to_str().unwrap();
+    assert!(location.contains("status=succeeded"), "{location}");
+    let transaction = app.transaction(&merchant, &id).await;
+    assert_eq!(transaction["status"], "succeeded");
+    assert_eq!(
+        transaction["attempts"][0]["gateway_payment_id"], EASEPAYID,
+        "the payment id is the status query's, not the browser's"
+    );
+    assert_eq!(requests_to(&server, RETRIEVE).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_return_the_status_query_does_not_confirm_changes_nothing() {
+    let server = MockServer::start().await;
+    mount(&server, INITIATE, initiate(access_key(0))).await;
+    mount(&server, RETRIEVE, retrieve(|_| Some("pending"))).await;
+    let (app, merchant) = platform(&server).await;
+    let (id, txnid) = paid_through(&app, &merchant, "ebz-return-get").await;
+    let query = serde_urlencoded::to_string(result_fields(&txnid, "success", EASEPAYID)).unwrap();
+    let answer = app
+        .http
+        .get(app.url(&format!("/api/v1/checkout/{id}/return?{query}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let location = answer.headers()["location"].to_str().unwrap();
+    assert!(location.contains("status=pending"), "{location}");
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
+}
+
+async fn succeeded_events(app: &TestApp) -> i64 {
+    app.db
+        .owner()
+        .await
+        .query_one(
+            "SELECT count(*) FROM outbox WHERE topic = 'transaction.succeeded'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn webhooks_need_the_reverse_hash_and_apply_once() {
+    let server = MockServer::start().await;
+    mount(&server, INITIATE, initiate(access_key(0))).await;
+    let (app, merchant) = platform(&server).await;
+    let (id, txnid) = paid_through(&app, &merchant, "ebz-webhook").await;
+    let webhook = app.url("/api/v1/webhooks/easebuzz");
+    let post = |fields: Vec<(String, String)>| {
+        let request = app.http.post(&webhook).form(&fields);
+        async move { request.send().await.unwrap().status() }
+    };
+
+    let good = result_fields(&txnid, "success", EASEPAYID);
+    let other_account = with(
+        with(good.clone(), "key", Some("OTHERKEY")),
+        "hash",
+        Some(reverse_hash("other-salt", "OTHERKEY", "success", "499.00", &txnid).as_str()),
+    );
+    for forged in [
+        with(good.clone(), "amount", Some("4.99")),
+        with(good.clone(), "status", Some("failure")),
+        with(good.clone(), "hash", None),
+        other_account,
+    ] {
+        assert_eq!(post(forged).await, StatusCode::UNAUTHORIZED);
+    }
+    app.drain().await;
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
+    assert_eq!(
+        app.db.count("gateway_events").await,
+        0,
+        "refused events are not stored"
+    );
+
+    for _ in 0..3 {
+        assert_eq!(post(good.clone()).await, StatusCode::OK);
+    }
+    // The same result as a JSON object is the same event.
+    let as_json: BTreeMap<String, String> = good.iter().cloned().collect();
+    let json_answer = app.http.post(&webhook).json(&as_json).send().await.unwrap();
+    assert_eq!(json_answer.status(), StatusCode::OK);
+    app.drain().await;
+    let transaction = app.transaction(&merchant, &id).await;
+    assert_eq!(transaction["status"], "succeeded");
+    assert_eq!(transaction["attempts"][0]["gateway_payment_id"], EASEPAYID);
+    assert_eq!(
+        app.db.count("gateway_events").await,
+        1,
+        "a replay is stored once"
+    );
+    assert_eq!(succeeded_events(&app).await, 1, "one transition, one event");
+
+    // A late failure for the same txnid is stored but changes nothing.
+    assert_eq!(
+        post(result_fields(&txnid, "failure", EASEPAYID)).await,
+        StatusCode::OK
+    );
+    app.drain().await;
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+    assert_eq!(succeeded_events(&app).await, 1);
+}
+
+#[tokio::test]
+async fn a_user_cancelled_webhook_fails_the_payment() {
+    let server = MockServer::start().await;
+    mount(&server, INITIATE, initiate(access_key(0))).await;
+    let (app, merchant) = platform(&server).await;
+    let (id, txnid) = paid_through(&app, &merchant, "ebz-cancel").await;
+    let fields = result_fields(&txnid, "userCancelled", "");
+    let status = app
+        .http
+        .post(app.url("/api/v1/webhooks/easebuzz"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::OK);
+    app.drain().await;
+    let transaction = app.transaction(&merchant, &id).await;
+    assert_eq!(transaction["status"], "failed");
+    assert_eq!(
+        transaction["failure_reason"],
+        "Payment declined by the bank"
+    );
+}
+
+#[tokio::test]
+async fn an_ambiguous_initiate_link_never_leads_to_a_second_charge() {
+    let server = MockServer::start().await;
+    // Easebuzz makes the first link but answers too late: the request timed out on our side.
+    Mock::given(method("POST"))
+        .and(path(INITIATE))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "status": 1, "data": access_key(1) }))
+                .set_delay(Duration::from_secs(3)),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    mount(&server, INITIATE, initiate(access_key(2))).await;
+    // The unused first link is not visible in the transaction API.
+    mount(&server, RETRIEVE, retrieve(|_| None)).await;
+    let (app, merchant) = platform(&server).await;
+    let (status, body) = app
+        .pay(&merchant, &payment("ebz-ambiguous", 49_900, false), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    assert_eq!(
+        attempt(&app, &merchant, &id).await["gateway_reference"],
+        Value::Null,
+        "not confirmed yet"
+    );
+
+    // The customer opens the checkout: the platform asks Easebuzz, then initiates again.
+    let checkout = app.url(&format!("/api/v1/checkout/{id}"));
+    let page = app.http.get(&checkout).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+    let second_link = format!("{}/pay/{}", server.uri(), access_key(2));
+    assert_eq!(page.headers()["location"].to_str().unwrap(), second_link);
+    let again = app.http.get(&checkout).send().await.unwrap();
+    assert_eq!(again.headers()["location"].to_str().unwrap(), second_link);
+
+    let requests = server.received_requests().await.unwrap();
+    let initiates: Vec<usize> = (0..requests.len())
+        .filter(|i| requests[*i].url.path() == INITIATE)
+        .collect();
+    assert_eq!(initiates.len(), 2, "one lost answer, one retry, no more");
+    let bodies: Vec<BTreeMap<String, String>> =
+        initiates.iter().map(|i| form(&requests[*i])).collect();
+    let txnid = bodies[0]["txnid"].clone();
+    assert!(txnid.starts_with("att_"), "{txnid}");
+    assert_eq!(
+        bodies[0], bodies[1],
+        "the retry is the same request: the same txnid, amount and hash"
+    );
+    let lookup = requests
+        .iter()
+        .position(|r| r.url.path() == RETRIEVE && form(r)["txnid"] == txnid);
+    assert!(
+        lookup.is_some_and(|l| l > initiates[0] && l < initiates[1]),
+        "Easebuzz was asked before the link was made again"
+    );
+    assert_eq!(
+        attempt(&app, &merchant, &id).await["gateway_reference"],
+        txnid.as_str()
+    );
+
+    // The customer pays on the one link they were shown; the payment settles once.
+    let paid = result_fields(&txnid, "success", EASEPAYID);
+    for _ in 0..2 {
+        let status = app
+            .http
+            .post(app.url("/api/v1/webhooks/easebuzz"))
+            .form(&paid)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::OK);
+    }
+    app.drain().await;
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+    assert_eq!(succeeded_events(&app).await, 1);
+}
