@@ -6,6 +6,7 @@ pub mod cashfree;
 pub mod easebuzz;
 pub mod endpoints;
 pub mod payu;
+pub mod phonepe;
 pub mod razorpay;
 pub mod sandbox;
 pub mod signature;
@@ -234,6 +235,12 @@ pub trait Gateway: Send + Sync {
     ) -> Result<Handoff, GatewayError>;
     /// Whether an inbound webhook is authentic (signature on the raw body, freshness).
     fn verify_webhook(&self, account: &Account, headers: &HeaderMap, body: &[u8]) -> bool;
+    /// Whether a payment webhook's report must be confirmed by a status query before it is
+    /// applied: true where the signature does not cover everything the report carries (PayU's
+    /// and Easebuzz's reverse hashes leave out the payment id).
+    fn webhook_needs_confirmation(&self) -> bool {
+        false
+    }
     /// Parses an authentic webhook (some providers put the event id in a header).
     fn parse_webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<GatewayEvent, String>;
     /// Asks the gateway to refund part or all of a captured payment. When a create's outcome is
@@ -278,6 +285,10 @@ impl Gateways {
             Arc::new(razorpay::Razorpay::new(
                 client.clone(),
                 Endpoints::from_config(config, "razorpay"),
+            )),
+            Arc::new(phonepe::PhonePe::new(
+                client.clone(),
+                Endpoints::from_config(config, "phonepe"),
             )),
             Arc::new(stripe::Stripe::new(
                 client.clone(),

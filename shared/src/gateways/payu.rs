@@ -407,6 +407,10 @@ impl Gateway for PayU {
         fields_of(body).is_ok_and(|fields| verify_result(key, salt, &fields))
     }
 
+    fn webhook_needs_confirmation(&self) -> bool {
+        true
+    }
+
     fn parse_webhook(&self, _headers: &HeaderMap, body: &[u8]) -> Result<GatewayEvent, String> {
         let fields = fields_of(body)?;
         let txnid = fields

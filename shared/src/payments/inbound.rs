@@ -11,6 +11,7 @@ use crate::gateway_accounts;
 use crate::ids::{AttemptId, GatewayAccountId};
 use crate::jobs::outbox::{self, Outgoing};
 use crate::jobs::queues;
+use crate::gateways::StatusReport;
 use http::HeaderMap;
 use serde_json::json;
 use tokio_postgres::types::Type;
@@ -123,6 +124,7 @@ pub async fn receive(
 
 /// Applies a stored event once. Events for unknown payments are flagged, not dropped.
 pub async fn process(app: &App, event_id: Uuid) -> Result<(), AppError> {
+    let confirmed = confirmation(app, event_id).await?;
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, Scope::System).await?;
     let row = tx
@@ -139,9 +141,12 @@ pub async fn process(app: &App, event_id: Uuid) -> Result<(), AppError> {
         .get(&provider)
         .ok_or_else(|| AppError::Internal(format!("no connector for {provider}")))?;
     // The stored row has the event id `receive` took from the headers; the body has the rest.
-    let event = gateway
+    let mut event = gateway
         .parse_webhook(&HeaderMap::new(), payload.as_bytes())
         .map_err(AppError::Internal)?;
+    if let Some(report) = confirmed {
+        event.report = Some(report);
+    }
     let by_receipt = event
         .receipt
         .as_deref()
@@ -243,4 +248,56 @@ pub async fn process(app: &App, event_id: Uuid) -> Result<(), AppError> {
     drop(client);
     app.publish(&ids).await;
     Ok(())
+}
+
+/// For providers whose webhook signature leaves part of the report unsigned, the gateway's own
+/// status for the event's order, asked before the event is applied (and with no database
+/// connection held); `None` when the event needs no confirmation.
+async fn confirmation(app: &App, event_id: Uuid) -> Result<Option<StatusReport>, AppError> {
+    let (provider, payload, account) = {
+        let mut client = app.db.client().await?;
+        let tx = db::begin(&mut client, Scope::System).await?;
+        let row = tx
+            .query_typed_opt(
+                "SELECT provider, payload, gateway_account_id FROM gateway_events WHERE id = $1 AND processed_at IS NULL",
+                &[(&event_id, Type::UUID)],
+            )
+            .await?;
+        let Some(row) = row else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let provider: String = row.get(0);
+        let needs = app
+            .gateways
+            .get(&provider)
+            .is_some_and(|g| g.webhook_needs_confirmation());
+        if !needs {
+            tx.commit().await?;
+            return Ok(None);
+        }
+        let account = gateway_accounts::open(
+            &tx,
+            &app.config.encryption,
+            GatewayAccountId::from_uuid(row.get(2)),
+        )
+        .await?;
+        tx.commit().await?;
+        (provider, row.get::<_, String>(1), account)
+    };
+    let gateway = app
+        .gateways
+        .get(&provider)
+        .ok_or_else(|| AppError::Internal(format!("no connector for {provider}")))?;
+    let event = gateway
+        .parse_webhook(&HeaderMap::new(), payload.as_bytes())
+        .map_err(AppError::Internal)?;
+    let (Some(_), Some(reference)) = (&event.report, &event.reference) else {
+        return Ok(None);
+    };
+    let report = gateway
+        .fetch_status(&account, reference)
+        .await
+        .map_err(|e| AppError::GatewayUnavailable(format!("confirming {provider} event: {e}")))?;
+    Ok(Some(report))
 }

@@ -833,6 +833,19 @@ async fn webhooks_need_the_reverse_hash_and_apply_once() {
         "refused events are not stored"
     );
 
+    // Easebuzz's transaction API confirms each result before it is applied (the reverse hash
+    // does not cover easepayid, so a replayed result with another id must not plant it).
+    mount(&server, RETRIEVE, retrieve(|_| Some("success"))).await;
+    // A replay with another easepayid arrives first.
+    assert_eq!(
+        post(with(
+            good.clone(),
+            "easepayid",
+            Some("E_PLANTED_BY_A_REPLAY")
+        ))
+        .await,
+        StatusCode::OK
+    );
     for _ in 0..3 {
         assert_eq!(post(good.clone()).await, StatusCode::OK);
     }
@@ -846,8 +859,8 @@ async fn webhooks_need_the_reverse_hash_and_apply_once() {
     assert_eq!(transaction["attempts"][0]["gateway_payment_id"], EASEPAYID);
     assert_eq!(
         app.db.count("gateway_events").await,
-        1,
-        "a replay is stored once"
+        2,
+        "a replay is stored once (the altered copy is another event, confirmed and harmless)"
     );
     assert_eq!(succeeded_events(&app).await, 1, "one transition, one event");
 
@@ -867,6 +880,7 @@ async fn a_user_cancelled_webhook_fails_the_payment() {
     mount(&server, INITIATE, initiate(access_key(0))).await;
     let (app, merchant) = platform(&server).await;
     let (id, txnid) = paid_through(&app, &merchant, "ebz-cancel").await;
+    mount(&server, RETRIEVE, retrieve(|_| Some("userCancelled"))).await;
     let fields = result_fields(&txnid, "userCancelled", "");
     let status = app
         .http
@@ -951,6 +965,12 @@ async fn an_ambiguous_initiate_link_never_leads_to_a_second_charge() {
     );
 
     // The customer pays on the one link they were shown; the payment settles once.
+    Mock::given(method("POST"))
+        .and(path(RETRIEVE))
+        .respond_with(retrieve(|_| Some("success")))
+        .with_priority(1)
+        .mount(&server)
+        .await;
     let paid = result_fields(&txnid, "success", EASEPAYID);
     for _ in 0..2 {
         let status = app

@@ -369,6 +369,23 @@ async fn webhooks_need_the_reverse_hash_and_apply_once() {
     assert_eq!(post(unsigned).await, StatusCode::UNAUTHORIZED);
     assert_eq!(app.db.count("gateway_events").await, 0);
 
+    // verify_payment confirms each result before it is applied: the reverse hash does not cover
+    // mihpayid, so a replayed result carrying another id must not plant it.
+    Mock::given(method("POST"))
+        .and(body_string_contains("command=verify_payment"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(verified(&txnid, "success", "captured")),
+        )
+        .mount(&server)
+        .await;
+    // A replay with another mihpayid arrives first.
+    let mut planted = result_fields(&txnid, "success", "499.00");
+    for (k, v) in planted.iter_mut() {
+        if k == "mihpayid" {
+            *v = "111111111111".into();
+        }
+    }
+    assert_eq!(post(planted).await, StatusCode::OK);
     for _ in 0..3 {
         assert_eq!(
             post(result_fields(&txnid, "success", "499.00")).await,
@@ -376,8 +393,13 @@ async fn webhooks_need_the_reverse_hash_and_apply_once() {
         );
     }
     app.drain().await;
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
-    assert_eq!(app.db.count("gateway_events").await, 1);
+    let transaction = app.transaction(&merchant, &id).await;
+    assert_eq!(transaction["status"], "succeeded");
+    assert_eq!(
+        transaction["attempts"][0]["gateway_payment_id"],
+        "403993715521889530"
+    );
+    assert_eq!(app.db.count("gateway_events").await, 2);
     // A late failure for the same payment is stored but changes nothing.
     assert_eq!(
         post(result_fields(&txnid, "failure", "499.00")).await,
