@@ -2,7 +2,7 @@
 //! `x-client-id` / `x-client-secret` / `x-api-version` headers, JSON with rupee amounts,
 //! `{"message","code","type"}` error bodies, and webhooks signed with the client secret.
 
-use super::{account, dropping_server};
+use super::{account, attempt_reference, dropping_server, no_redirects, platform_with};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
@@ -1050,23 +1050,7 @@ fn webhooks_are_parsed_by_type() {
 // Through the platform: a merchant whose routing pool has a Cashfree account.
 
 async fn platform(server: &MockServer) -> (TestApp, Merchant) {
-    let app = TestApp::spawn_with(&[
-        ("GATEWAY_CASHFREE_TEST_URL", server.uri().as_str()),
-        ("GATEWAY_TIMEOUT_SECONDS", "1"),
-    ])
-    .await;
-    let admin = app.admin_token().await;
-    let merchant = app.create_merchant(&admin, "Chai Point").await;
-    app.add_gateway_account(&merchant, "cashfree", &credentials())
-        .await;
-    (app, merchant)
-}
-
-async fn attempt_reference(app: &TestApp, merchant: &Merchant, id: &str) -> Option<String> {
-    let transaction = app.transaction(merchant, id).await;
-    transaction["attempts"][0]["gateway_reference"]
-        .as_str()
-        .map(str::to_string)
+    platform_with(server, "cashfree", &credentials()).await
 }
 
 async fn creates(server: &MockServer) -> Vec<Request> {
@@ -1368,10 +1352,7 @@ async fn the_return_is_confirmed_by_a_status_query() {
         "nothing was asked for a return we could not match"
     );
 
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let no_redirects = no_redirects();
     let answer = no_redirects
         .get(format!("{url}?order_id={receipt}"))
         .send()

@@ -1,7 +1,7 @@
 //! Easebuzz against a mock of its pay and dashboard hosts that checks form bodies and hashes and
 //! answers as Easebuzz's kits document, alone and through the platform.
 
-use super::{account, dropping_server};
+use super::{account, dropping_server, platform_with};
 use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -600,16 +600,7 @@ async fn refunds_are_requested_and_found_by_our_refund_id() {
 }
 
 async fn platform(server: &MockServer) -> (TestApp, Merchant) {
-    let app = TestApp::spawn_with(&[
-        ("GATEWAY_EASEBUZZ_TEST_URL", server.uri().as_str()),
-        ("GATEWAY_TIMEOUT_SECONDS", "1"),
-    ])
-    .await;
-    let admin = app.admin_token().await;
-    let merchant = app.create_merchant(&admin, "Chai Point").await;
-    app.add_gateway_account(&merchant, "easebuzz", &credentials())
-        .await;
-    (app, merchant)
+    platform_with(server, "easebuzz", &credentials()).await
 }
 
 async fn attempt(app: &TestApp, merchant: &Merchant, id: &str) -> Value {

@@ -8,6 +8,7 @@ mod payu;
 mod razorpay;
 mod stripe;
 
+use crate::support::{Merchant, TestApp};
 use shared::gateways::Account;
 use shared::ids::GatewayAccountId;
 use shared::mode::Mode;
@@ -35,4 +36,40 @@ pub async fn dropping_server() -> String {
         }
     });
     format!("http://{address}")
+}
+
+/// The platform with `provider`'s test hosts at `server` (one-second gateway timeout), and a
+/// merchant whose routing pool starts with a `provider` account holding `credentials`.
+pub async fn platform_with(
+    server: &wiremock::MockServer,
+    provider: &str,
+    credentials: &[(&str, &str)],
+) -> (TestApp, Merchant) {
+    let variable = format!("GATEWAY_{}_TEST_URL", provider.to_uppercase());
+    let app = TestApp::spawn_with(&[
+        (variable.as_str(), server.uri().as_str()),
+        ("GATEWAY_TIMEOUT_SECONDS", "1"),
+    ])
+    .await;
+    let admin = app.admin_token().await;
+    let merchant = app.create_merchant(&admin, "Chai Point").await;
+    app.add_gateway_account(&merchant, provider, credentials)
+        .await;
+    (app, merchant)
+}
+
+/// The gateway's id for the payment's (first) attempt, once its order exists.
+pub async fn attempt_reference(app: &TestApp, merchant: &Merchant, id: &str) -> Option<String> {
+    let transaction = app.transaction(merchant, id).await;
+    transaction["attempts"][0]["gateway_reference"]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// A client that shows redirects instead of following them (browser returns answer 303).
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }

@@ -1,6 +1,6 @@
 //! PayU against a mock of its payment page and postservice command API.
 
-use super::account;
+use super::{account, no_redirects, platform_with};
 use crate::browser::Browser;
 use crate::support::*;
 use reqwest::StatusCode;
@@ -278,12 +278,7 @@ async fn refunds_are_queued_with_a_token_and_found_by_it() {
 }
 
 async fn platform(server: &MockServer) -> (TestApp, Merchant) {
-    let app = TestApp::spawn_with(&[("GATEWAY_PAYU_TEST_URL", server.uri().as_str())]).await;
-    let admin = app.admin_token().await;
-    let merchant = app.create_merchant(&admin, "Chai Point").await;
-    app.add_gateway_account(&merchant, "payu", &credentials())
-        .await;
-    (app, merchant)
+    platform_with(server, "payu", &credentials()).await
 }
 
 async fn paid_through(app: &TestApp, merchant: &Merchant, order_id: &str) -> (String, String) {
@@ -314,10 +309,7 @@ async fn the_return_is_checked_by_reverse_hash_then_confirmed_by_verify_payment(
         )
         .mount(&server)
         .await;
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let no_redirects = no_redirects();
     let url = app.url(&format!("/api/v1/checkout/{id}/return"));
 
     // A result whose status was changed after PayU hashed it.

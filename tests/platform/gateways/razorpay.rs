@@ -1,6 +1,6 @@
 //! Razorpay against a mock of its Orders API that answers as the documented one does.
 
-use super::{account, dropping_server};
+use super::{account, attempt_reference, dropping_server, no_redirects, platform_with};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
@@ -436,23 +436,7 @@ fn the_browser_return_is_verified_with_the_key_secret() {
 // Through the platform: a merchant whose routing pool has a Razorpay account.
 
 async fn platform(server: &MockServer) -> (TestApp, Merchant) {
-    let app = TestApp::spawn_with(&[
-        ("GATEWAY_RAZORPAY_TEST_URL", server.uri().as_str()),
-        ("GATEWAY_TIMEOUT_SECONDS", "1"),
-    ])
-    .await;
-    let admin = app.admin_token().await;
-    let merchant = app.create_merchant(&admin, "Chai Point").await;
-    app.add_gateway_account(&merchant, "razorpay", &credentials())
-        .await;
-    (app, merchant)
-}
-
-async fn attempt_reference(app: &TestApp, merchant: &Merchant, id: &str) -> Option<String> {
-    let transaction = app.transaction(merchant, id).await;
-    transaction["attempts"][0]["gateway_reference"]
-        .as_str()
-        .map(str::to_string)
+    platform_with(server, "razorpay", &credentials()).await
 }
 
 #[tokio::test]
@@ -632,10 +616,7 @@ async fn a_verified_return_is_confirmed_by_a_status_query() {
         )
         .mount(&server)
         .await;
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let no_redirects = no_redirects();
     let url = app.url(&format!("/api/v1/checkout/{id}/return"));
     let forged = no_redirects
         .post(&url)

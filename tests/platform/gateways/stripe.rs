@@ -1,7 +1,7 @@
 //! Stripe against a mock of its PaymentIntents and Refunds APIs that answers as the documented
 //! ones do: form-encoded requests, JSON answers, `{"error":{…}}` bodies, signed webhooks.
 
-use super::{account, dropping_server};
+use super::{account, attempt_reference, dropping_server, platform_with};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
@@ -1052,23 +1052,7 @@ fn webhooks_are_parsed_by_type() {
 // Through the platform: a merchant whose routing pool has a Stripe account.
 
 async fn platform(server: &MockServer) -> (TestApp, Merchant) {
-    let app = TestApp::spawn_with(&[
-        ("GATEWAY_STRIPE_TEST_URL", server.uri().as_str()),
-        ("GATEWAY_TIMEOUT_SECONDS", "1"),
-    ])
-    .await;
-    let admin = app.admin_token().await;
-    let merchant = app.create_merchant(&admin, "Chai Point").await;
-    app.add_gateway_account(&merchant, "stripe", &credentials())
-        .await;
-    (app, merchant)
-}
-
-async fn attempt_reference(app: &TestApp, merchant: &Merchant, id: &str) -> Option<String> {
-    let transaction = app.transaction(merchant, id).await;
-    transaction["attempts"][0]["gateway_reference"]
-        .as_str()
-        .map(str::to_string)
+    platform_with(server, "stripe", &credentials()).await
 }
 
 async fn creates(server: &MockServer) -> Vec<Request> {
