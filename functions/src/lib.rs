@@ -4,6 +4,7 @@
 
 pub mod context;
 pub mod handlers;
+pub mod idempotent;
 pub mod lambda;
 pub mod registry;
 pub mod server;

@@ -2,11 +2,10 @@
 //! first attempt and its outbox in one database transaction.
 
 use crate::context::RequestContext;
-use http::StatusCode;
+use crate::idempotent;
 use shared::auth::Principal;
 use shared::db;
 use shared::http::{ApiResponse, body};
-use shared::payments::idempotency;
 use shared::payments::routing::PriorityRouter;
 use shared::payments::transactions::{self, PayRequest};
 use shared::{App, AppError};
@@ -21,10 +20,7 @@ pub async fn create(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, A
     else {
         return Err(AppError::Forbidden("Payments are created by merchants"));
     };
-    let key = ctx.request.header("idempotency-key").map(str::to_string);
-    if let Some(key) = &key {
-        idempotency::check_key(key)?;
-    }
+    let key = idempotent::key(&ctx)?;
     // Validation failures are answered before the key is touched, so they are never stored.
     // Parsed once: the document is both the request and the idempotency fingerprint's input.
     let raw: serde_json::Value = ctx.body()?;
@@ -33,29 +29,12 @@ pub async fn create(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, A
 
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, principal.scope()).await?;
-    let claim = match &key {
-        Some(key) => match idempotency::claim(
-            &tx,
-            merchant_id,
-            mode,
-            key,
-            idempotency::fingerprint(&ctx.request.path, &raw),
-        )
-        .await?
-        {
-            Ok(claim) => Some(claim),
-            Err(replay) => {
-                tx.commit().await?;
-                let mut response = ApiResponse::json(
-                    replay.status,
-                    &serde_json::from_str(&replay.body).unwrap_or_default(),
-                );
-                response.body = replay.body.into();
-                response.set_header("idempotent-replayed", "true");
-                return Ok(response);
-            }
-        },
-        None => None,
+    let claim = match idempotent::claim(&tx, &ctx, merchant_id, mode, key.as_deref(), &raw).await? {
+        Ok(claim) => claim,
+        Err(replay) => {
+            tx.commit().await?;
+            return Ok(replay);
+        }
     };
     let (transaction, outbox) =
         transactions::create(&tx, &app, &PriorityRouter, merchant_id, mode, payment).await?;
@@ -63,15 +42,7 @@ pub async fn create(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, A
         &transaction,
         "Payment created; send the customer to checkout_url",
     );
-    if let Some(claim) = &claim {
-        idempotency::complete(
-            &tx,
-            claim,
-            StatusCode::CREATED,
-            &String::from_utf8_lossy(&response.body),
-        )
-        .await?;
-    }
+    idempotent::complete(&tx, claim.as_ref(), &response).await?;
     tx.commit().await?;
     drop(client);
     app.publish(&outbox).await;

@@ -2,12 +2,11 @@
 //! merchant's scope (operators may read any).
 
 use crate::context::RequestContext;
-use http::StatusCode;
+use crate::idempotent;
 use shared::auth::Principal;
 use shared::db;
 use shared::http::{ApiResponse, body};
 use shared::ids::{RefundId, TransactionId};
-use shared::payments::idempotency;
 use shared::payments::refunds::{self, RefundBody};
 use shared::{App, AppError};
 use std::sync::Arc;
@@ -22,10 +21,7 @@ pub async fn create(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, A
         return Err(AppError::Forbidden("Refunds are made by merchants"));
     };
     let transaction: TransactionId = ctx.path_id("id")?;
-    let key = ctx.request.header("idempotency-key").map(str::to_string);
-    if let Some(key) = &key {
-        idempotency::check_key(key)?;
-    }
+    let key = idempotent::key(&ctx)?;
     let raw: serde_json::Value = if ctx.request.body.is_empty() {
         serde_json::json!({})
     } else {
@@ -35,41 +31,16 @@ pub async fn create(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, A
 
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, principal.scope()).await?;
-    let claim = match &key {
-        Some(key) => match idempotency::claim(
-            &tx,
-            merchant_id,
-            mode,
-            key,
-            idempotency::fingerprint(&ctx.request.path, &raw),
-        )
-        .await?
-        {
-            Ok(claim) => Some(claim),
-            Err(replay) => {
-                tx.commit().await?;
-                let mut response = ApiResponse::json(
-                    replay.status,
-                    &serde_json::from_str(&replay.body).unwrap_or_default(),
-                );
-                response.body = replay.body.into();
-                response.set_header("idempotent-replayed", "true");
-                return Ok(response);
-            }
-        },
-        None => None,
+    let claim = match idempotent::claim(&tx, &ctx, merchant_id, mode, key.as_deref(), &raw).await? {
+        Ok(claim) => claim,
+        Err(replay) => {
+            tx.commit().await?;
+            return Ok(replay);
+        }
     };
     let (view, outbox) = refunds::create(&tx, &app, merchant_id, transaction, refund).await?;
     let response = ApiResponse::created(&view, "Refund requested");
-    if let Some(claim) = &claim {
-        idempotency::complete(
-            &tx,
-            claim,
-            StatusCode::CREATED,
-            &String::from_utf8_lossy(&response.body),
-        )
-        .await?;
-    }
+    idempotent::complete(&tx, claim.as_ref(), &response).await?;
     tx.commit().await?;
     drop(client);
     app.publish(&outbox).await;
