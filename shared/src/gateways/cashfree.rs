@@ -869,6 +869,18 @@ impl Gateway for Cashfree {
 mod tests {
     use super::*;
 
+    // Cashfree Payouts v2 webhooks use the PG's formula (gateway-facts-2, vector C1).
+    #[test]
+    fn payouts_webhook_vector_holds_for_the_same_check() {
+        assert!(verify_signature(
+            "cf_test_client_secret",
+            "1700000000000",
+            br#"{"type":"TRANSFER_SUCCESS","data":{"transfer_id":"T1","cf_transfer_id":"123","status":"SUCCESS"}}"#,
+            "+Yuv5148f1ISRcAupencGxLQXL/TSam/HX7hk/Onwvs=",
+            1_700_000_000_000,
+        ));
+    }
+
     // [CALC] vector from the gateway reference (computed with Python's hmac/base64).
     const SECRET: &str = "cfsk_ma_test_secret";
     const TS: &str = "1746427759733";

@@ -518,6 +518,34 @@ mod tests {
         );
     }
 
+    // The other signatures of the same SDK test file share the HMAC: the subscription variant
+    // signs `payment_id|subscription_id` (the reverse order), payment links four fields.
+    #[test]
+    fn subscription_and_payment_link_vectors_hold_for_the_same_hmac() {
+        let secret = b"EnLs21M47BllR3X8PSFtjtbd";
+        assert_eq!(
+            hmac_sha256_hex(secret, b"pay_IDZNwZZFtnjyym|sub_ID6MOhgkcoHj9I"),
+            "601f383334975c714c91a7d97dd723eb56520318355863dcf3821c0d07a17693"
+        );
+        assert_eq!(
+            hmac_sha256_hex(
+                secret,
+                b"plink_IH3cNucfVEgV68|TSsd1989|paid|pay_IH3d0ara9bSsjQ"
+            ),
+            "07ae18789e35093e51d0a491eb9922646f3f82773547e5b0f67ee3f2d3bf7d5b"
+        );
+    }
+
+    // RazorpayX payout webhooks are signed as the PG's are (gateway-facts-2, vector R1).
+    #[test]
+    fn razorpayx_webhook_vector_holds_for_the_webhook_check() {
+        assert!(verify_webhook_signature(
+            "whsec_x",
+            br#"{"entity":"event","event":"payout.processed"}"#,
+            "19ce38bbe80dbbe778f557fcf5f12258ca84cadd6f7b52649df61680fee7815c"
+        ));
+    }
+
     #[test]
     fn webhook_signature_matches_razorpays_vector() {
         // tests/mocks/fake_payment_authorized_webhook.json, byte for byte (trailing newline included).
