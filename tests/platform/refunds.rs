@@ -117,7 +117,11 @@ async fn partial_then_full_refunds_move_the_payment_and_publish_events() {
     assert_eq!(status, StatusCode::OK, "{list}");
     assert_eq!(list["data"]["items"].as_array().unwrap().len(), 2);
     let transaction = app.transaction(&m, &id).await;
-    assert_eq!(transaction["refunds"].as_array().unwrap().len(), 2, "{transaction}");
+    assert_eq!(
+        transaction["refunds"].as_array().unwrap().len(),
+        2,
+        "{transaction}"
+    );
     assert_eq!(topics(&app, "refund.created").await, 2);
     assert_eq!(topics(&app, "refund.succeeded").await, 2);
 

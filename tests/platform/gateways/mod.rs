@@ -5,6 +5,7 @@ mod admin;
 mod cashfree;
 mod easebuzz;
 mod payu;
+mod phonepe;
 mod razorpay;
 mod stripe;
 

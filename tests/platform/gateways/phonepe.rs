@@ -1,0 +1,1379 @@
+//! PhonePe PG (v1) against a mock that answers as PhonePe documents: `{"request": base64}` bodies
+//! and `X-VERIFY` checksums checked on every call (a wrong one gets `AUTHORIZATION_FAILED`), the
+//! `{success, code, message, data}` envelope, base64 server-to-server callbacks.
+
+use super::{account, dropping_server, platform_with};
+use crate::support::*;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::HeaderMap;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use shared::gateways::endpoints::Endpoints;
+use shared::gateways::phonepe::{PhonePe, merchant_transaction_id, merchant_user_id};
+use shared::gateways::{
+    CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest, RefundRequest, RefundStatus,
+};
+use shared::money::Currency;
+use shared::payments::status::TransactionStatus;
+use std::time::Duration;
+use wiremock::matchers::{header, method, path, path_regex};
+use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
+
+const MERCHANT_ID: &str = "LSPEXAMPLEUAT";
+const SALT_KEY: &str = "00000000-fake-salt-0000-not0real0000";
+const SALT_INDEX: &str = "1";
+const RECEIPT: &str = "att_0196f0c1a2b37c4d8e9f0a1b2c3d4e5f";
+const TRANSACTION: &str = "a_0196f0c1a2b37c4d8e9f0a1b2c3d4e5f";
+const PAY_PAGE: &str = "https://mercury-uat.phonepe.com/transact/uat_v2?token=EXAMPLEtoken";
+
+fn credentials() -> [(&'static str, &'static str); 3] {
+    [
+        ("merchant_id", MERCHANT_ID),
+        ("salt_key", SALT_KEY),
+        ("salt_index", SALT_INDEX),
+    ]
+}
+
+fn wrong_salt() -> [(&'static str, &'static str); 3] {
+    [
+        ("merchant_id", MERCHANT_ID),
+        ("salt_key", "11111111-fake-salt-1111-not1real1111"),
+        ("salt_index", SALT_INDEX),
+    ]
+}
+
+fn connector(base: &str, timeout: Duration) -> PhonePe {
+    PhonePe::new(
+        reqwest::Client::new(),
+        Endpoints::new(Some(base.to_string()), None, timeout),
+    )
+}
+
+fn quick(base: &str) -> PhonePe {
+    connector(base, Duration::from_secs(5))
+}
+
+fn request(receipt: &str, amount: i64) -> OrderRequest {
+    OrderRequest {
+        receipt: receipt.into(),
+        amount,
+        currency: Currency::Inr,
+        customer_name: "Asha Verma".into(),
+        customer_email: "asha@example.in".into(),
+        customer_phone: "+919812345678".into(),
+        description: Some("Masala chai x 2".into()),
+        notify_url: "https://lsp.example/api/v1/webhooks/phonepe".into(),
+        return_url: "https://lsp.example/api/v1/checkout/txn_1/return".into(),
+    }
+}
+
+/// The mock's own checksum, computed independently of the connector.
+fn checksum(message: &str) -> String {
+    format!(
+        "{}###{SALT_INDEX}",
+        hex::encode(Sha256::digest(format!("{message}{SALT_KEY}").as_bytes()))
+    )
+}
+
+/// The base64 `request` of a POST, as sent.
+fn sent_base64(request: &Request) -> String {
+    serde_json::from_slice::<Value>(&request.body).unwrap()["request"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The JSON payload inside a POST's base64 `request`.
+fn sent_payload(request: &Request) -> Value {
+    serde_json::from_slice(&STANDARD.decode(sent_base64(request)).unwrap()).unwrap()
+}
+
+/// Matches only calls whose `X-VERIFY` is PhonePe's checksum: over base64 body + path for a
+/// POST, over the path for a GET.
+struct Verified;
+
+impl Match for Verified {
+    fn matches(&self, request: &Request) -> bool {
+        let Some(presented) = request
+            .headers
+            .get("x-verify")
+            .and_then(|v| v.to_str().ok())
+        else {
+            return false;
+        };
+        let payload = if request.method == http::Method::POST {
+            match serde_json::from_slice::<Value>(&request.body) {
+                Ok(body) => body["request"].as_str().unwrap_or_default().to_string(),
+                Err(_) => return false,
+            }
+        } else {
+            String::new()
+        };
+        presented == checksum(&format!("{payload}{}", request.url.path()))
+    }
+}
+
+fn envelope(success: bool, code: &str, message: &str, data: Value) -> Value {
+    json!({ "success": success, "code": code, "message": message, "data": data })
+}
+
+fn refusal(code: &str, message: &str) -> Value {
+    json!({ "success": false, "code": code, "message": message })
+}
+
+/// Answers a pay request as PhonePe does for `PAY_PAGE`: the pay page URL in `redirectInfo`.
+fn pay_page(request: &Request) -> ResponseTemplate {
+    let sent = sent_payload(request);
+    ResponseTemplate::new(200).set_body_json(envelope(
+        true,
+        "PAYMENT_INITIATED",
+        "Payment initiated",
+        json!({
+            "merchantId": sent["merchantId"], "merchantTransactionId": sent["merchantTransactionId"],
+            "instrumentResponse": { "type": "PAY_PAGE", "redirectInfo": { "url": PAY_PAGE, "method": "GET" } }
+        }),
+    ))
+}
+
+/// A status-shaped answer (the status API, and decoded callbacks) for `transaction`.
+fn status_body(transaction: &str, code: &str, state: &str, payment: &str) -> Value {
+    let message = match code {
+        "PAYMENT_SUCCESS" => "Your payment is successful.",
+        "PAYMENT_PENDING" => "Your payment is in pending state.",
+        _ => "Payment Failed",
+    };
+    envelope(
+        code == "PAYMENT_SUCCESS",
+        code,
+        message,
+        json!({
+            "merchantId": MERCHANT_ID, "merchantTransactionId": transaction, "transactionId": payment,
+            "amount": 49900, "state": state,
+            "responseCode": if code == "PAYMENT_ERROR" { "REQUEST_DECLINE_BY_REQUESTEE" } else { "SUCCESS" },
+            "paymentInstrument": { "type": "UPI", "utr": "206378866112" }
+        }),
+    )
+}
+
+fn not_found() -> Value {
+    refusal(
+        "TRANSACTION_NOT_FOUND",
+        "No Transaction found with the given details.",
+    )
+}
+
+/// The merchantTransactionId in a status path.
+fn asked(request: &Request) -> String {
+    request
+        .url
+        .path()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// What PhonePe answers to a wrong checksum; mounted below every other mock.
+async fn refuse_unverified(server: &MockServer) {
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(401).set_body_json(refusal(
+            "AUTHORIZATION_FAILED",
+            "Authorization failed [X-VERIFY invalid]",
+        )))
+        .with_priority(10)
+        .mount(server)
+        .await;
+}
+
+fn status_path(transaction: &str) -> String {
+    format!("/pg/v1/status/{MERCHANT_ID}/{transaction}")
+}
+
+#[tokio::test]
+async fn creates_a_pay_page_with_a_checked_base64_payload_and_redirects_to_it() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/pg/v1/pay"))
+        .and(header("content-type", "application/json"))
+        .and(Verified)
+        .respond_with(pay_page)
+        .expect(2)
+        .mount(&server)
+        .await;
+    refuse_unverified(&server).await;
+    let gateway = quick(&server.uri());
+    let acc = account(&credentials());
+    let order = request(RECEIPT, 49_900);
+    let created = gateway.create_order(&acc, &order).await.unwrap();
+    assert_eq!(
+        created,
+        CreatedOrder {
+            reference: TRANSACTION.into(),
+            pay_url: Some(PAY_PAGE.into()),
+            checkout_token: None,
+        }
+    );
+    assert_eq!(
+        gateway.handoff(&acc, &order, &created).unwrap(),
+        Handoff::Redirect(PAY_PAGE.into())
+    );
+
+    let mut abroad = request("att_0196f0c1a2b37c4d8e9f0a1b2c3d4e60", 100);
+    abroad.customer_phone = "+14155550123".into();
+    gateway.create_order(&acc, &abroad).await.unwrap();
+
+    let requests = server.received_requests().await.unwrap();
+    let body: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(
+        body.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["request"],
+        "the body is only the base64 payload"
+    );
+    assert_eq!(
+        sent_payload(&requests[0]),
+        json!({
+            "merchantId": MERCHANT_ID,
+            "merchantTransactionId": TRANSACTION,
+            "merchantUserId": merchant_user_id(RECEIPT),
+            "amount": 49900,
+            "redirectUrl": "https://lsp.example/api/v1/checkout/txn_1/return",
+            "redirectMode": "POST",
+            "callbackUrl": "https://lsp.example/api/v1/webhooks/phonepe",
+            "mobileNumber": "9812345678",
+            "paymentInstrument": { "type": "PAY_PAGE" },
+        })
+    );
+    let user = merchant_user_id(RECEIPT);
+    assert!(user.len() < 36 && !user.contains("asha") && !user.contains("9812345678"));
+    let second = sent_payload(&requests[1]);
+    assert_eq!(second["amount"], 100);
+    assert!(
+        second.get("mobileNumber").is_none(),
+        "a number PhonePe cannot take is left out, not sent as null: {second}"
+    );
+}
+
+#[tokio::test]
+async fn amounts_under_a_rupee_are_declined_without_asking_phonepe() {
+    let server = MockServer::start().await;
+    refuse_unverified(&server).await;
+    let gateway = quick(&server.uri());
+    let acc = account(&credentials());
+    let small = gateway
+        .create_order(&acc, &request(RECEIPT, 99))
+        .await
+        .unwrap_err();
+    assert!(matches!(small, GatewayError::Declined(_)), "{small:?}");
+    let refund = gateway
+        .create_refund(
+            &acc,
+            &refund_request("rfd_0196f0c1a2b37c4d8e9f0a1b2c3d4e5f", 99),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(refund, GatewayError::Declined(_)), "{refund:?}");
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/pg/v1/pay"))
+        .respond_with(response)
+        .mount(&server)
+        .await;
+    connector(&server.uri(), timeout)
+        .create_order(&account(&credentials()), &request(RECEIPT, 49_900))
+        .await
+        .unwrap_err()
+}
+
+async fn status_against(response: ResponseTemplate) -> GatewayError {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(response)
+        .mount(&server)
+        .await;
+    quick(&server.uri())
+        .fetch_status(&account(&credentials()), TRANSACTION)
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn documented_errors_are_classified() {
+    let quick_timeout = Duration::from_secs(5);
+    let bad_request = create_against(
+        ResponseTemplate::new(400).set_body_json(refusal(
+            "BAD_REQUEST",
+            "Please check the inputs you have provided.",
+        )),
+        quick_timeout,
+    )
+    .await;
+    assert!(
+        matches!(bad_request, GatewayError::Configuration(_)),
+        "{bad_request:?}"
+    );
+    let declined = create_against(
+        ResponseTemplate::new(200).set_body_json(refusal(
+            "PAYMENT_DECLINED",
+            "Payment declined by the risk engine",
+        )),
+        quick_timeout,
+    )
+    .await;
+    assert!(
+        matches!(declined, GatewayError::Declined(_)),
+        "{declined:?}"
+    );
+    let server_error = create_against(
+        ResponseTemplate::new(500).set_body_json(refusal(
+            "INTERNAL_SERVER_ERROR",
+            "There is an error trying to process your transaction at the moment. Please try again in a while.",
+        )),
+        quick_timeout,
+    )
+    .await;
+    assert!(
+        matches!(server_error, GatewayError::Ambiguous(_)),
+        "a failed write may have happened: {server_error:?}"
+    );
+    let limited = create_against(ResponseTemplate::new(429), quick_timeout).await;
+    assert!(matches!(limited, GatewayError::Ambiguous(_)), "{limited:?}");
+    let gateway_down = create_against(
+        ResponseTemplate::new(502).set_body_string("<html>Bad Gateway</html>"),
+        quick_timeout,
+    )
+    .await;
+    assert!(
+        matches!(gateway_down, GatewayError::Ambiguous(_)),
+        "{gateway_down:?}"
+    );
+    let slow = create_against(
+        ResponseTemplate::new(200)
+            .set_body_json(envelope(
+                true,
+                "PAYMENT_INITIATED",
+                "Payment initiated",
+                json!({}),
+            ))
+            .set_delay(Duration::from_millis(1500)),
+        Duration::from_millis(300),
+    )
+    .await;
+    assert!(matches!(slow, GatewayError::Ambiguous(_)), "{slow:?}");
+
+    let acc = account(&credentials());
+    let dropped = quick(&dropping_server().await)
+        .create_order(&acc, &request(RECEIPT, 49_900))
+        .await
+        .unwrap_err();
+    assert!(matches!(dropped, GatewayError::Ambiguous(_)), "{dropped:?}");
+    let refused = quick(&format!("http://127.0.0.1:{}", free_port()))
+        .create_order(&acc, &request(RECEIPT, 49_900))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, GatewayError::Retryable(_)),
+        "nothing was sent: {refused:?}"
+    );
+
+    // A wrong salt: PhonePe refuses the checksum.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(Verified)
+        .respond_with(pay_page)
+        .mount(&server)
+        .await;
+    refuse_unverified(&server).await;
+    let wrong = quick(&server.uri())
+        .create_order(&account(&wrong_salt()), &request(RECEIPT, 49_900))
+        .await
+        .unwrap_err();
+    assert!(matches!(wrong, GatewayError::Configuration(_)), "{wrong:?}");
+
+    // Reads change nothing: failures on a status query are simply retryable.
+    for response in [
+        ResponseTemplate::new(503),
+        ResponseTemplate::new(500)
+            .set_body_json(refusal("INTERNAL_SERVER_ERROR", "Something went wrong")),
+        ResponseTemplate::new(200).set_body_json(refusal("TIMED_OUT", "Request timed out")),
+        ResponseTemplate::new(429).set_body_json(refusal("TOO_MANY_REQUESTS", "Too many requests")),
+    ] {
+        let read = status_against(response).await;
+        assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
+    }
+    let unauthorised = status_against(
+        ResponseTemplate::new(401)
+            .set_body_json(refusal("AUTHORIZATION_FAILED", "Authorization failed")),
+    )
+    .await;
+    assert!(
+        matches!(unauthorised, GatewayError::Configuration(_)),
+        "{unauthorised:?}"
+    );
+    let dropped_read = quick(&dropping_server().await)
+        .fetch_status(&acc, TRANSACTION)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(dropped_read, GatewayError::Retryable(_)),
+        "{dropped_read:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_duplicate_transaction_id_is_looked_up_never_created_again() {
+    for (lookup, label) in [
+        (
+            ResponseTemplate::new(200).set_body_json(status_body(
+                TRANSACTION,
+                "PAYMENT_PENDING",
+                "PENDING",
+                "T2405061224370000000001",
+            )),
+            "pending",
+        ),
+        // A pay page nobody opened yet may read as not found: the id is taken all the same.
+        (
+            ResponseTemplate::new(200).set_body_json(not_found()),
+            "not started",
+        ),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/pg/v1/pay"))
+            .and(Verified)
+            .respond_with(
+                ResponseTemplate::new(400)
+                    .set_body_json(refusal("INVALID_TRANSACTION_ID", "Duplicate TransactionID")),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(status_path(TRANSACTION)))
+            .and(header("x-merchant-id", MERCHANT_ID))
+            .and(Verified)
+            .respond_with(lookup)
+            .expect(1)
+            .mount(&server)
+            .await;
+        refuse_unverified(&server).await;
+        let gateway = quick(&server.uri());
+        let acc = account(&credentials());
+        let order = request(RECEIPT, 49_900);
+        let created = gateway.create_order(&acc, &order).await.unwrap();
+        assert_eq!(
+            created,
+            CreatedOrder {
+                reference: TRANSACTION.into(),
+                pay_url: None,
+                checkout_token: None,
+            },
+            "{label}"
+        );
+        // The pay page URL came only with the first answer: there is nowhere to send the customer.
+        let handoff = gateway.handoff(&acc, &order, &created).unwrap_err();
+        assert!(
+            matches!(handoff, GatewayError::Configuration(_)),
+            "{handoff:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn finds_an_order_by_its_receipt_without_its_pay_page() {
+    let server = MockServer::start().await;
+    let missing = "att_0196f0c1a2b37c4d8e9f0a1b2c3d4e60";
+    Mock::given(method("GET"))
+        .and(path(status_path(TRANSACTION)))
+        .and(header("x-merchant-id", MERCHANT_ID))
+        .and(Verified)
+        .respond_with(ResponseTemplate::new(200).set_body_json(status_body(
+            TRANSACTION,
+            "PAYMENT_PENDING",
+            "PENDING",
+            "T2405061224370000000001",
+        )))
+        .mount(&server)
+        .await;
+    // Which HTTP status comes with TRANSACTION_NOT_FOUND is not documented: the code decides.
+    Mock::given(method("GET"))
+        .and(path(status_path(&merchant_transaction_id(missing))))
+        .and(Verified)
+        .respond_with(ResponseTemplate::new(404).set_body_json(not_found()))
+        .mount(&server)
+        .await;
+    refuse_unverified(&server).await;
+    let gateway = quick(&server.uri());
+    let acc = account(&credentials());
+    assert_eq!(
+        gateway.find_order(&acc, RECEIPT).await.unwrap(),
+        Some(CreatedOrder {
+            reference: TRANSACTION.into(),
+            pay_url: None,
+            checkout_token: None,
+        })
+    );
+    assert_eq!(gateway.find_order(&acc, missing).await.unwrap(), None);
+    assert!(
+        server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.method == http::Method::GET),
+        "a lookup never creates"
+    );
+}
+
+#[tokio::test]
+async fn every_documented_status_is_mapped() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path_regex(format!("^/pg/v1/status/{MERCHANT_ID}/[A-Za-z0-9_-]+$")))
+        .and(header("x-merchant-id", MERCHANT_ID))
+        .and(Verified)
+        .respond_with(|request: &Request| {
+            let transaction = asked(request);
+            let (status, body) = match transaction.as_str() {
+                "t_success" => (200, status_body(&transaction, "PAYMENT_SUCCESS", "COMPLETED", "T1")),
+                "t_error" => (200, status_body(&transaction, "PAYMENT_ERROR", "FAILED", "T2")),
+                "t_declined" => (200, status_body(&transaction, "PAYMENT_DECLINED", "FAILED", "T3")),
+                "t_pending" => (200, status_body(&transaction, "PAYMENT_PENDING", "PENDING", "T4")),
+                "t_new_code" => (200, envelope(true, "SOME_FUTURE_CODE", "m", json!({
+                    "merchantTransactionId": transaction, "transactionId": "T5", "state": "COMPLETED" }))),
+                "t_unknown" => (200, not_found()),
+                "t_other" => (200, status_body("t_someone_else", "PAYMENT_SUCCESS", "COMPLETED", "T6")),
+                _ => (200, refusal("INTERNAL_SERVER_ERROR", "Something went wrong")),
+            };
+            ResponseTemplate::new(status).set_body_json(body)
+        })
+        .mount(&server)
+        .await;
+    refuse_unverified(&server).await;
+    let gateway = quick(&server.uri());
+    let acc = account(&credentials());
+
+    let succeeded = gateway.fetch_status(&acc, "t_success").await.unwrap();
+    assert_eq!(succeeded.status, TransactionStatus::Succeeded);
+    assert_eq!(succeeded.payment_id.as_deref(), Some("T1"));
+    let failed = gateway.fetch_status(&acc, "t_error").await.unwrap();
+    assert_eq!(failed.status, TransactionStatus::Failed);
+    assert_eq!(
+        failed.failure_reason.as_deref(),
+        Some("phonepe PAYMENT_ERROR (REQUEST_DECLINE_BY_REQUESTEE): Payment Failed")
+    );
+    assert_eq!(
+        gateway
+            .fetch_status(&acc, "t_declined")
+            .await
+            .unwrap()
+            .status,
+        TransactionStatus::Failed
+    );
+    let pending = gateway.fetch_status(&acc, "t_pending").await.unwrap();
+    assert_eq!(pending.status, TransactionStatus::Pending);
+    assert_eq!(pending.payment_id, None);
+    assert_eq!(
+        gateway
+            .fetch_status(&acc, "t_new_code")
+            .await
+            .unwrap()
+            .status,
+        TransactionStatus::Succeeded,
+        "an unknown code falls back on the state"
+    );
+    assert_eq!(
+        gateway
+            .fetch_status(&acc, "t_unknown")
+            .await
+            .unwrap()
+            .status,
+        TransactionStatus::Pending,
+        "not found: the customer has not started"
+    );
+    let other = gateway.fetch_status(&acc, "t_other").await.unwrap_err();
+    assert!(
+        matches!(other, GatewayError::Retryable(_)),
+        "an answer about another transaction is not believed: {other:?}"
+    );
+    let busy = gateway.fetch_status(&acc, "t_busy").await.unwrap_err();
+    assert!(matches!(busy, GatewayError::Retryable(_)), "{busy:?}");
+    let forged = gateway
+        .fetch_status(&acc, "t_x/../../pay")
+        .await
+        .unwrap_err();
+    assert!(matches!(forged, GatewayError::Declined(_)), "{forged:?}");
+}
+
+fn refund_request(refund_id: &str, amount: i64) -> RefundRequest {
+    RefundRequest {
+        refund_id: refund_id.into(),
+        reference: TRANSACTION.into(),
+        payment_id: Some("T2405061224370000000001".into()),
+        receipt: RECEIPT.into(),
+        amount,
+        payment_amount: 49_900,
+        currency: Currency::Inr,
+        reason: Some("Customer changed mind".into()),
+        notify_url: "https://lsp.example/api/v1/webhooks/phonepe".into(),
+    }
+}
+
+#[tokio::test]
+async fn creates_refunds_under_their_own_transaction_id() {
+    let refund_id = "rfd_0196f0c1a2b37c4d8e9f0a1b2c3d4e5f";
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/pg/v1/refund"))
+        .and(header("content-type", "application/json"))
+        .and(Verified)
+        .respond_with(|request: &Request| {
+            let sent = sent_payload(request);
+            ResponseTemplate::new(200).set_body_json(envelope(
+                true,
+                "PAYMENT_PENDING",
+                "Your request has been successfully completed.",
+                json!({ "merchantId": MERCHANT_ID, "merchantTransactionId": sent["merchantTransactionId"],
+                        "transactionId": "TR620471739210623", "amount": sent["amount"], "state": "PENDING",
+                        "responseCode": "PAYMENT_PENDING" }),
+            ))
+        })
+        .expect(1)
+        .mount(&server)
+        .await;
+    refuse_unverified(&server).await;
+    let report = quick(&server.uri())
+        .create_refund(&account(&credentials()), &refund_request(refund_id, 10_000))
+        .await
+        .unwrap();
+    assert_eq!(report.refund_id.as_deref(), Some(refund_id));
+    assert_eq!(
+        report.gateway_refund_id.as_deref(),
+        Some("TR620471739210623")
+    );
+    assert_eq!(report.status, RefundStatus::Pending);
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(
+        sent_payload(&requests[0]),
+        json!({
+            "merchantId": MERCHANT_ID,
+            "merchantUserId": merchant_user_id(RECEIPT),
+            "originalTransactionId": TRANSACTION,
+            "merchantTransactionId": "r_0196f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+            "amount": 10000,
+            "callbackUrl": "https://lsp.example/api/v1/webhooks/phonepe",
+        }),
+        "the payment's user id, a refund id of its own"
+    );
+}
+
+#[tokio::test]
+async fn refund_errors_are_classified_and_a_repeated_id_reads_the_refund_back() {
+    async fn against(
+        response: ResponseTemplate,
+    ) -> Result<shared::gateways::RefundReport, GatewayError> {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/pg/v1/refund"))
+            .and(Verified)
+            .respond_with(response)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(status_path("r_0196f0c1a2b37c4d8e9f0a1b2c3d4e5f")))
+            .and(Verified)
+            .respond_with(ResponseTemplate::new(200).set_body_json(status_body(
+                "r_0196f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+                "PAYMENT_SUCCESS",
+                "COMPLETED",
+                "TR1",
+            )))
+            .mount(&server)
+            .await;
+        refuse_unverified(&server).await;
+        quick(&server.uri())
+            .create_refund(
+                &account(&credentials()),
+                &refund_request("rfd_0196f0c1a2b37c4d8e9f0a1b2c3d4e5f", 10_000),
+            )
+            .await
+    }
+    let window = against(ResponseTemplate::new(400).set_body_json(refusal(
+        "REVERSAL_WINDOW_EXCEEDED",
+        "The time window for refunding the transaction has been breached",
+    )))
+    .await
+    .unwrap_err();
+    assert!(matches!(window, GatewayError::Declined(_)), "{window:?}");
+    let lost = against(ResponseTemplate::new(500).set_body_json(refusal(
+        "INTERNAL_SERVER_ERROR",
+        "Something went wrong. Refund might get initiated",
+    )))
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(lost, GatewayError::Ambiguous(_)),
+        "the refund may exist: {lost:?}"
+    );
+    let timed_out =
+        against(ResponseTemplate::new(200).set_body_json(refusal("TIMED_OUT", "Refund timed out")))
+            .await
+            .unwrap_err();
+    assert!(
+        matches!(timed_out, GatewayError::Ambiguous(_)),
+        "{timed_out:?}"
+    );
+    let existing = against(
+        ResponseTemplate::new(400)
+            .set_body_json(refusal("INVALID_TRANSACTION_ID", "Duplicate TransactionID")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(existing.status, RefundStatus::Succeeded);
+    assert_eq!(existing.gateway_refund_id.as_deref(), Some("TR1"));
+}
+
+#[tokio::test]
+async fn fetches_refunds_by_our_id_through_the_status_api() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path_regex(format!(
+            "^/pg/v1/status/{MERCHANT_ID}/r_[0-9a-f]{{32}}$"
+        )))
+        .and(header("x-merchant-id", MERCHANT_ID))
+        .and(Verified)
+        .respond_with(|request: &Request| {
+            let transaction = asked(request);
+            let body = match &transaction[transaction.len() - 1..] {
+                "1" => status_body(&transaction, "PAYMENT_SUCCESS", "COMPLETED", "TR1"),
+                "2" => status_body(&transaction, "PAYMENT_ERROR", "FAILED", "TR2"),
+                "3" => status_body(&transaction, "PAYMENT_PENDING", "PENDING", "TR3"),
+                _ => not_found(),
+            };
+            ResponseTemplate::new(200).set_body_json(body)
+        })
+        .mount(&server)
+        .await;
+    refuse_unverified(&server).await;
+    let gateway = quick(&server.uri());
+    let acc = account(&credentials());
+    let id = |last: char| format!("rfd_0196f0c1a2b37c4d8e9f0a1b2c3d4e5{last}");
+    for (last, expected, gateway_id) in [
+        ('1', RefundStatus::Succeeded, "TR1"),
+        ('2', RefundStatus::Failed, "TR2"),
+        ('3', RefundStatus::Pending, "TR3"),
+    ] {
+        let report = gateway
+            .fetch_refund(&acc, &refund_request(&id(last), 10_000), Some("ignored"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(report.status, expected, "{last}");
+        assert_eq!(report.refund_id.as_deref(), Some(id(last).as_str()));
+        assert_eq!(report.gateway_refund_id.as_deref(), Some(gateway_id));
+    }
+    let failed = gateway
+        .fetch_refund(&acc, &refund_request(&id('2'), 10_000), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        failed.failure_reason.as_deref(),
+        Some("phonepe PAYMENT_ERROR (REQUEST_DECLINE_BY_REQUESTEE): Payment Failed")
+    );
+    assert_eq!(
+        gateway
+            .fetch_refund(&acc, &refund_request(&id('0'), 10_000), None)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn the_credential_check_moves_no_money() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(status_path("lsp-credential-check")))
+        .and(header("x-merchant-id", MERCHANT_ID))
+        .and(Verified)
+        .respond_with(ResponseTemplate::new(200).set_body_json(not_found()))
+        .mount(&server)
+        .await;
+    refuse_unverified(&server).await;
+    let gateway = quick(&server.uri());
+    gateway
+        .check_credentials(&account(&credentials()))
+        .await
+        .unwrap();
+    let wrong = gateway
+        .check_credentials(&account(&wrong_salt()))
+        .await
+        .unwrap_err();
+    assert!(matches!(wrong, GatewayError::Configuration(_)), "{wrong:?}");
+    let missing = gateway
+        .check_credentials(&account(&[
+            ("merchant_id", MERCHANT_ID),
+            ("salt_key", SALT_KEY),
+        ]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(missing, GatewayError::Configuration(_)),
+        "{missing:?}"
+    );
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(
+        requests.len(),
+        2,
+        "a missing credential is caught before any call"
+    );
+    assert!(requests.iter().all(|r| r.method == http::Method::GET));
+}
+
+/// A callback as PhonePe posts it: `{"response": base64(status JSON)}`.
+fn callback(status: &Value) -> (Vec<u8>, String) {
+    let response = STANDARD.encode(serde_json::to_vec(status).unwrap());
+    let body = serde_json::to_vec(&json!({ "response": response })).unwrap();
+    (body, response)
+}
+
+fn verify_header(value: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("x-verify", value.parse().unwrap());
+    headers
+}
+
+#[test]
+fn callbacks_are_verified_on_the_response_without_a_path_and_parsed() {
+    let gateway = quick("http://mock.invalid");
+    let acc = account(&credentials());
+    let (body, response) = callback(&status_body(
+        TRANSACTION,
+        "PAYMENT_SUCCESS",
+        "COMPLETED",
+        "T2405061224370000000001",
+    ));
+    let good = checksum(&response);
+    assert!(gateway.verify_webhook(&acc, &verify_header(&good), &body));
+    assert!(gateway.verify_webhook(&acc, &verify_header(&good.to_uppercase()), &body));
+    let with_path = checksum(&format!("{response}/api/v1/webhooks/phonepe"));
+    assert!(!gateway.verify_webhook(&acc, &verify_header(&with_path), &body));
+    assert!(!gateway.verify_webhook(&acc, &verify_header(&good.replace("###1", "###2")), &body));
+    assert!(!gateway.verify_webhook(&acc, &HeaderMap::new(), &body));
+    assert!(!gateway.verify_webhook(&account(&wrong_salt()), &verify_header(&good), &body));
+
+    let event = gateway.parse_webhook(&HeaderMap::new(), &body).unwrap();
+    assert_eq!(
+        event.event_id,
+        format!("{TRANSACTION}:T2405061224370000000001:PAYMENT_SUCCESS")
+    );
+    assert_eq!(event.receipt.as_deref(), Some(RECEIPT));
+    assert_eq!(event.reference.as_deref(), Some(TRANSACTION));
+    let report = event.report.unwrap();
+    assert_eq!(report.status, TransactionStatus::Succeeded);
+    assert_eq!(
+        report.payment_id.as_deref(),
+        Some("T2405061224370000000001")
+    );
+
+    let (failed, _) = callback(&status_body(TRANSACTION, "PAYMENT_ERROR", "FAILED", "T9"));
+    let failed = gateway.parse_webhook(&HeaderMap::new(), &failed).unwrap();
+    assert_eq!(failed.report.unwrap().status, TransactionStatus::Failed);
+    assert_eq!(failed.event_id, format!("{TRANSACTION}:T9:PAYMENT_ERROR"));
+    assert!(
+        gateway
+            .parse_webhook(&HeaderMap::new(), br#"{"response":"%%%"}"#)
+            .is_err()
+    );
+    assert!(gateway.parse_webhook(&HeaderMap::new(), b"{}").is_err());
+}
+
+// Through the platform: a merchant whose routing pool has a PhonePe account.
+
+async fn platform(server: &MockServer) -> (TestApp, Merchant) {
+    platform_with(server, "phonepe", &credentials()).await
+}
+
+/// The attempt's id (our receipt) and its gateway reference.
+async fn attempt(app: &TestApp, merchant: &Merchant, id: &str) -> (String, Option<String>) {
+    let transaction = app.transaction(merchant, id).await;
+    let attempt = &transaction["attempts"][0];
+    (
+        attempt["id"].as_str().unwrap().to_string(),
+        attempt["gateway_reference"].as_str().map(str::to_string),
+    )
+}
+
+async fn pays(server: &MockServer) -> Vec<Request> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method == http::Method::POST && r.url.path() == "/pg/v1/pay")
+        .collect()
+}
+
+async fn lookups(server: &MockServer) -> usize {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method == http::Method::GET && r.url.path().starts_with("/pg/v1/status/"))
+        .count()
+}
+
+#[tokio::test]
+async fn an_ambiguous_create_is_looked_up_and_never_made_twice() {
+    let server = MockServer::start().await;
+    // PhonePe makes the pay page but answers too late: the request timed out on our side.
+    Mock::given(method("POST"))
+        .and(path("/pg/v1/pay"))
+        .and(Verified)
+        .respond_with(pay_page)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/pg/v1/pay"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(envelope(
+                    true,
+                    "PAYMENT_INITIATED",
+                    "Payment initiated",
+                    json!({}),
+                ))
+                .set_delay(Duration::from_secs(3)),
+        )
+        .with_priority(1)
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(format!(
+            "^/pg/v1/status/{MERCHANT_ID}/a_[0-9a-f]{{32}}$"
+        )))
+        .and(Verified)
+        .respond_with(|request: &Request| {
+            ResponseTemplate::new(200).set_body_json(status_body(
+                &asked(request),
+                "PAYMENT_PENDING",
+                "PENDING",
+                "T2405061224370000000002",
+            ))
+        })
+        .mount(&server)
+        .await;
+    refuse_unverified(&server).await;
+    let (app, merchant) = platform(&server).await;
+    let (status, body) = app
+        .pay(&merchant, &payment("pp-amb-1", 49_900, false), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_str().unwrap();
+    app.drain().await;
+    let (receipt, reference) = attempt(&app, &merchant, id).await;
+    assert_eq!(
+        reference.as_deref(),
+        Some(merchant_transaction_id(&receipt).as_str()),
+        "found by its deterministic merchantTransactionId"
+    );
+    assert_eq!(
+        pays(&server).await.len(),
+        1,
+        "exactly one create reached PhonePe"
+    );
+    assert!(
+        lookups(&server).await >= 1,
+        "the ambiguous create was followed by a lookup"
+    );
+
+    // The pay page URL was in the answer that never arrived: the checkout cannot hand off, and
+    // still makes no second order.
+    let page = app
+        .http
+        .get(app.url(&format!("/api/v1/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !page.status().is_redirection() && !page.status().is_success(),
+        "{}",
+        page.status()
+    );
+    assert_eq!(pays(&server).await.len(), 1);
+}
+
+#[tokio::test]
+async fn when_the_lookup_finds_nothing_a_retried_create_reuses_the_same_transaction_id() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/pg/v1/pay"))
+        .and(Verified)
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(envelope(
+                    true,
+                    "PAYMENT_INITIATED",
+                    "Payment initiated",
+                    json!({}),
+                ))
+                .set_delay(Duration::from_secs(3)),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    // PhonePe holds the id from then on.
+    Mock::given(method("POST"))
+        .and(path("/pg/v1/pay"))
+        .and(Verified)
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(refusal("INVALID_TRANSACTION_ID", "Duplicate TransactionID")),
+        )
+        .mount(&server)
+        .await;
+    // Nobody opened the pay page: the status API does not show it.
+    Mock::given(method("GET"))
+        .and(path_regex(format!(
+            "^/pg/v1/status/{MERCHANT_ID}/a_[0-9a-f]{{32}}$"
+        )))
+        .and(Verified)
+        .respond_with(ResponseTemplate::new(200).set_body_json(not_found()))
+        .mount(&server)
+        .await;
+    refuse_unverified(&server).await;
+    let (app, merchant) = platform(&server).await;
+    let (status, body) = app
+        .pay(&merchant, &payment("pp-amb-2", 49_900, false), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_str().unwrap();
+    app.drain().await;
+    // The next try (a retried job, or the customer opening the checkout) creates again with the
+    // same id; PhonePe's duplicate refusal settles that the order exists.
+    let page = app
+        .http
+        .get(app.url(&format!("/api/v1/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(!page.status().is_redirection(), "{}", page.status());
+    let (receipt, reference) = attempt(&app, &merchant, id).await;
+    let transaction = merchant_transaction_id(&receipt);
+    assert_eq!(reference.as_deref(), Some(transaction.as_str()));
+    let posts = pays(&server).await;
+    assert!(posts.len() >= 2, "the create was tried again");
+    assert!(
+        posts
+            .iter()
+            .all(|p| sent_payload(p)["merchantTransactionId"] == transaction.as_str()),
+        "every create named the same transaction, so PhonePe can hold only one"
+    );
+}
+
+async fn platform_with_order(
+    server: &MockServer,
+    label: &str,
+) -> (TestApp, Merchant, String, String) {
+    Mock::given(method("POST"))
+        .and(path("/pg/v1/pay"))
+        .and(Verified)
+        .respond_with(pay_page)
+        .mount(server)
+        .await;
+    refuse_unverified(server).await;
+    let (app, merchant) = platform(server).await;
+    let (status, body) = app
+        .pay(&merchant, &payment(label, 49_900, false), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    let (receipt, reference) = attempt(&app, &merchant, &id).await;
+    let transaction = merchant_transaction_id(&receipt);
+    assert_eq!(reference.as_deref(), Some(transaction.as_str()));
+    (app, merchant, id, transaction)
+}
+
+#[tokio::test]
+async fn the_checkout_redirects_to_the_pay_page() {
+    let server = MockServer::start().await;
+    let (app, _merchant, id, transaction) = platform_with_order(&server, "pp-handoff").await;
+    let page = app
+        .http
+        .get(app.url(&format!("/api/v1/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(page.status().is_redirection(), "{}", page.status());
+    assert_eq!(page.headers()["location"], PAY_PAGE);
+    let sent = sent_payload(&pays(&server).await[0]);
+    assert_eq!(sent["merchantTransactionId"], transaction.as_str());
+    assert_eq!(
+        sent["redirectUrl"],
+        app.url(&format!("/api/v1/checkout/{id}/return"))
+    );
+    assert_eq!(sent["callbackUrl"], app.url("/api/v1/webhooks/phonepe"));
+    assert_eq!(sent["redirectMode"], "POST");
+}
+
+async fn deliver(app: &TestApp, body: &[u8], checksum: Option<&str>) -> StatusCode {
+    let mut request = app
+        .http
+        .post(app.url("/api/v1/webhooks/phonepe"))
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    if let Some(checksum) = checksum {
+        request = request.header("X-VERIFY", checksum);
+    }
+    request.send().await.unwrap().status()
+}
+
+async fn topic_count(app: &TestApp, topic: &str) -> i64 {
+    app.db
+        .owner()
+        .await
+        .query_one("SELECT count(*) FROM outbox WHERE topic = $1", &[&topic])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn a_verified_callback_settles_the_payment_once_and_forgeries_change_nothing() {
+    let server = MockServer::start().await;
+    let (app, merchant, id, transaction) = platform_with_order(&server, "pp-webhook").await;
+    let (body, response) = callback(&status_body(
+        &transaction,
+        "PAYMENT_SUCCESS",
+        "COMPLETED",
+        "T2405061224370000000003",
+    ));
+    let good = checksum(&response);
+
+    // The same checksum on another response (a forged success for a made-up payment id).
+    let (tampered, _) = callback(&status_body(
+        &transaction,
+        "PAYMENT_SUCCESS",
+        "COMPLETED",
+        "T2405061224370000000666",
+    ));
+    assert_eq!(
+        deliver(&app, &tampered, Some(&good)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(deliver(&app, &body, None).await, StatusCode::UNAUTHORIZED);
+    let other_salt = format!(
+        "{}###1",
+        hex::encode(Sha256::digest(
+            format!("{response}11111111-fake-salt-1111-not1real1111").as_bytes()
+        ))
+    );
+    assert_eq!(
+        deliver(&app, &body, Some(&other_salt)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        deliver(&app, &body, Some(&good.replace("###1", "###2"))).await,
+        StatusCode::UNAUTHORIZED,
+        "another salt index"
+    );
+    app.drain().await;
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
+    assert_eq!(
+        app.db.count("gateway_events").await,
+        0,
+        "refused callbacks are not stored"
+    );
+
+    for _ in 0..3 {
+        assert_eq!(deliver(&app, &body, Some(&good)).await, StatusCode::OK);
+    }
+    app.drain().await;
+    let settled = app.transaction(&merchant, &id).await;
+    assert_eq!(settled["status"], "succeeded", "{settled}");
+    assert_eq!(
+        settled["attempts"][0]["gateway_payment_id"], "T2405061224370000000003",
+        "{settled}"
+    );
+    assert_eq!(
+        app.db.count("gateway_events").await,
+        1,
+        "a replay is stored once"
+    );
+    assert_eq!(
+        topic_count(&app, "transaction.succeeded").await,
+        1,
+        "one transition, one event"
+    );
+}
+
+#[tokio::test]
+async fn the_return_is_confirmed_by_a_status_query() {
+    let server = MockServer::start().await;
+    let (app, merchant, id, transaction) = platform_with_order(&server, "pp-return").await;
+    Mock::given(method("GET"))
+        .and(path(status_path(&transaction)))
+        .and(header("x-merchant-id", MERCHANT_ID))
+        .and(Verified)
+        .respond_with(ResponseTemplate::new(200).set_body_json(status_body(
+            &transaction,
+            "PAYMENT_SUCCESS",
+            "COMPLETED",
+            "T2405061224370000000004",
+        )))
+        .mount(&server)
+        .await;
+    let url = app.url(&format!("/api/v1/checkout/{id}/return"));
+    // Someone else's (or a made-up) transaction is refused without asking PhonePe.
+    let foreign = app
+        .http
+        .post(&url)
+        .form(&[
+            ("code", "PAYMENT_SUCCESS"),
+            ("merchantId", MERCHANT_ID),
+            ("transactionId", "a_00000000000000000000000000000000"),
+            ("amount", "49900"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), StatusCode::BAD_REQUEST);
+    let bare = app
+        .http
+        .post(&url)
+        .form(&[("code", "PAYMENT_SUCCESS")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
+    assert_eq!(
+        lookups(&server).await,
+        0,
+        "nothing was asked for a return we could not match"
+    );
+
+    // The posted `code` says the payment failed, but only PhonePe's status answer counts.
+    let answer = app
+        .http
+        .post(&url)
+        .form(&[
+            ("code", "PAYMENT_ERROR"),
+            ("merchantId", MERCHANT_ID),
+            ("transactionId", transaction.as_str()),
+            ("amount", "49900"),
+            ("providerReferenceId", "T2405061224370000000004"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let location = answer.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("https://shop.example.in/payments/done?cart=42&")
+            && location.contains("status=succeeded"),
+        "{location}"
+    );
+    let settled = app.transaction(&merchant, &id).await;
+    assert_eq!(settled["status"], "succeeded");
+    assert_eq!(
+        settled["attempts"][0]["gateway_payment_id"],
+        "T2405061224370000000004"
+    );
+    assert_eq!(lookups(&server).await, 1);
+}
+
+#[tokio::test]
+async fn a_refund_is_made_and_settled_by_its_callback() {
+    let server = MockServer::start().await;
+    let (app, merchant, id, transaction) = platform_with_order(&server, "pp-refund").await;
+    let (paid, response) = callback(&status_body(
+        &transaction,
+        "PAYMENT_SUCCESS",
+        "COMPLETED",
+        "T2405061224370000000005",
+    ));
+    assert_eq!(
+        deliver(&app, &paid, Some(&checksum(&response))).await,
+        StatusCode::OK
+    );
+    app.drain().await;
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+
+    Mock::given(method("POST"))
+        .and(path("/pg/v1/refund"))
+        .and(Verified)
+        .respond_with(|request: &Request| {
+            let sent = sent_payload(request);
+            ResponseTemplate::new(200).set_body_json(envelope(
+                true,
+                "PAYMENT_PENDING",
+                "Your request has been successfully completed.",
+                json!({ "merchantId": MERCHANT_ID, "merchantTransactionId": sent["merchantTransactionId"],
+                        "transactionId": "TR2405061300000000000001", "amount": sent["amount"], "state": "PENDING",
+                        "responseCode": "PAYMENT_PENDING" }),
+            ))
+        })
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (status, created) = send(
+        app.http
+            .post(app.url(&format!("/api/v1/transactions/{id}/refunds")))
+            .header("X-Client-Key", &merchant.client_key)
+            .header("X-Client-Secret", &merchant.client_secret)
+            .header("Idempotency-Key", "pp-refund-1")
+            .json(&json!({ "amount": 10_000, "reason": "one cup returned" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let refund_id = created["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    let refund_path = format!("/api/v1/refunds/{refund_id}");
+    let (_, read) = app
+        .get_with_key(&refund_path, &merchant.client_key, &merchant.client_secret)
+        .await;
+    assert_eq!(read["data"]["status"], "pending", "{read}");
+    let sent = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.url.path() == "/pg/v1/refund")
+        .map(|r| sent_payload(&r))
+        .unwrap();
+    let refund_transaction = merchant_transaction_id(&refund_id);
+    assert_eq!(sent["merchantTransactionId"], refund_transaction.as_str());
+    assert_eq!(sent["originalTransactionId"], transaction.as_str());
+    assert_eq!(sent["amount"], 10_000);
+
+    let (done, response) = callback(&status_body(
+        &refund_transaction,
+        "PAYMENT_SUCCESS",
+        "COMPLETED",
+        "TR2405061300000000000001",
+    ));
+    assert_eq!(
+        deliver(&app, &done, Some(&checksum(&response))).await,
+        StatusCode::OK
+    );
+    app.drain().await;
+    let (_, read) = app
+        .get_with_key(&refund_path, &merchant.client_key, &merchant.client_secret)
+        .await;
+    assert_eq!(read["data"]["status"], "succeeded", "{read}");
+    assert_eq!(
+        app.transaction(&merchant, &id).await["status"],
+        "partially_refunded"
+    );
+}
