@@ -454,3 +454,40 @@ async fn chromium_posts_the_payment_form_with_the_right_fields_and_hash() {
         "the salt never reaches the browser"
     );
 }
+
+#[tokio::test]
+async fn slow_and_dropped_answers_are_retryable_reads_and_ambiguous_writes() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(verified("lspSlow", "success", "captured"))
+                .set_delay(Duration::from_millis(1500)),
+        )
+        .mount(&server)
+        .await;
+    let slow = PayU::new(
+        reqwest::Client::new(),
+        Endpoints::new(Some(server.uri()), None, Duration::from_millis(300)),
+    );
+    let acc = account(&credentials());
+    let read = slow.fetch_status(&acc, "lspSlow").await.unwrap_err();
+    assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
+    let write = slow
+        .create_refund(&acc, &refund("rfd_slow", 100))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(write, GatewayError::Ambiguous(_)),
+        "a refund that timed out may have been queued: {write:?}"
+    );
+
+    let dropped = connector(&super::dropping_server().await);
+    let read = dropped.fetch_status(&acc, "lspX").await.unwrap_err();
+    assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
+    let write = dropped
+        .create_refund(&acc, &refund("rfd_dropped", 100))
+        .await
+        .unwrap_err();
+    assert!(matches!(write, GatewayError::Ambiguous(_)), "{write:?}");
+}
