@@ -308,6 +308,16 @@ fn final_page(row: &CheckoutRow, status: TransactionStatus) -> Handoff {
     Handoff::Html(page("Payment", &body))
 }
 
+fn confirming_page(row: &CheckoutRow) -> Handoff {
+    let body = format!(
+        "<p class=\"amount\">{amount}</p><p id=\"status\">We are confirming this payment with the \
+         gateway.</p><p class=\"muted\">If you have paid, you need not pay again: reload this \
+         page in a minute to see how it ended.</p>",
+        amount = rupees(row.amount),
+    );
+    Handoff::Html(page("Payment", &body))
+}
+
 /// The hosted checkout: hands an open payment to its gateway (creating the order if the worker
 /// has not yet), or shows how a finished payment ended.
 pub async fn checkout(app: &App, id: TransactionId) -> Result<Handoff, AppError> {
@@ -322,10 +332,20 @@ pub async fn checkout(app: &App, id: TransactionId) -> Result<Handoff, AppError>
         .attempt
         .ok_or_else(|| AppError::Internal(format!("transaction {id} has no attempt")))?;
     match wait_for_order(app, attempt).await? {
-        OrderState::Ready(ordered) => ordered
-            .gateway
-            .handoff(&ordered.account, &ordered.request, &ordered.order)
-            .map_err(|e| AppError::Internal(e.to_string())),
+        OrderState::Ready(ordered) => {
+            match ordered
+                .gateway
+                .handoff(&ordered.account, &ordered.request, &ordered.order)
+            {
+                Ok(handoff) => Ok(handoff),
+                // The order exists but cannot be shown again (a gateway whose pay page came only
+                // in a create answer that was lost): the payment may still complete there.
+                Err(e) => {
+                    tracing::error!(transaction = %id, error = %e, "cannot hand the customer to the gateway");
+                    Ok(confirming_page(&row))
+                }
+            }
+        }
         OrderState::Busy | OrderState::Closed => {
             let row = load(app, id).await?;
             Ok(final_page(&row, row.status))
