@@ -211,7 +211,12 @@ impl<'a> Transaction<'a> {
              set_config('app.merchant_id', '{merchant}', true), set_config('app.mode', '{mode}', true), \
              set_config('synchronous_commit', '{synchronous_commit}', true)"
         );
-        client.batch_execute(&sql).await?;
+        if let Err(e) = client.batch_execute(&sql).await {
+            // BEGIN may have run before the failure: never hand the pool a connection that is
+            // still inside a (failed) transaction.
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err(e.into());
+        }
         Ok(Transaction { client, open: true })
     }
 
