@@ -113,30 +113,32 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
         return Ok(OrderState::Busy);
     }
     let unconfirmed = row.get::<_, bool>(14);
+    // Marked before the gateway is asked: whatever happens next (a lost answer, a crash, a lease
+    // that runs out), the next try looks the order up before it ever creates one.
     tx.execute_typed(
-        "UPDATE transaction_attempts SET order_lease_until = now() + make_interval(secs => $2) WHERE id = $1",
+        "UPDATE transaction_attempts SET order_lease_until = now() + make_interval(secs => $2),
+                order_unconfirmed_at = coalesce(order_unconfirmed_at, now())
+         WHERE id = $1",
         &[(&attempt.as_uuid(), Type::UUID), (&ORDER_LEASE_SECONDS, Type::FLOAT8)],
     )
     .await?;
     tx.commit().await?;
     drop(client);
 
-    // An earlier create may have reached the gateway: ask before creating, never create twice.
     let mut created = if unconfirmed {
         find_unconfirmed(&*gateway, &account, &request, attempt).await
     } else {
-        Err(GatewayError::Retryable("not created yet".into()))
+        Ok(None)
     };
-    if !unconfirmed || matches!(created, Ok(None)) {
+    if matches!(created, Ok(None)) {
         created = gateway.create_order(&account, &request).await.map(Some);
-    }
-    if let Err(GatewayError::Ambiguous(reason)) = &created {
-        let reason = reason.clone();
-        tracing::warn!(attempt = %attempt, provider = %provider, reason = %reason, "order creation ambiguous; asking the gateway");
-        mark_unconfirmed(app, attempt).await?;
-        created = find_unconfirmed(&*gateway, &account, &request, attempt).await;
-        if matches!(created, Ok(None)) {
-            created = Err(GatewayError::Ambiguous(reason));
+        if let Err(GatewayError::Ambiguous(reason)) = &created {
+            let reason = reason.clone();
+            tracing::warn!(attempt = %attempt, provider = %provider, reason = %reason, "order creation ambiguous; asking the gateway");
+            created = find_unconfirmed(&*gateway, &account, &request, attempt).await;
+            if matches!(created, Ok(None)) {
+                created = Err(GatewayError::Ambiguous(reason));
+            }
         }
     }
     let mut client = app.db.client().await?;
@@ -209,7 +211,11 @@ async fn find_unconfirmed(
     request: &OrderRequest,
     attempt: AttemptId,
 ) -> Result<Option<CreatedOrder>, GatewayError> {
-    let found = gateway.find_order(account, &request.receipt).await;
+    // A lookup that fails says nothing about the order: never let it close the attempt.
+    let found = gateway
+        .find_order(account, &request.receipt)
+        .await
+        .map_err(|e| GatewayError::Retryable(format!("order lookup: {e}")));
     match &found {
         Ok(Some(order)) => {
             tracing::info!(attempt = %attempt, reference = %order.reference, "found the order of an ambiguous create")
@@ -220,18 +226,6 @@ async fn find_unconfirmed(
     found
 }
 
-/// Records that a create may have reached the gateway, before anything else can go wrong.
-async fn mark_unconfirmed(app: &App, attempt: AttemptId) -> Result<(), AppError> {
-    let mut client = app.db.client().await?;
-    let tx = db::begin(&mut client, Scope::System).await?;
-    tx.execute_typed(
-        "UPDATE transaction_attempts SET order_unconfirmed_at = coalesce(order_unconfirmed_at, now()) WHERE id = $1",
-        &[(&attempt.as_uuid(), Type::UUID)],
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
-}
 
 /// Waits briefly for an order another caller is creating (the checkout page).
 async fn wait_for_order(app: &App, attempt: AttemptId) -> Result<OrderState, AppError> {

@@ -128,7 +128,7 @@ pub async fn process(app: &App, event_id: Uuid) -> Result<(), AppError> {
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, Scope::System).await?;
     let row = tx
-        .query_typed_opt("SELECT provider, payload, processed_at IS NOT NULL FROM gateway_events WHERE id = $1 FOR UPDATE", &[(&event_id, Type::UUID)])
+        .query_typed_opt("SELECT provider, payload, processed_at IS NOT NULL, gateway_account_id FROM gateway_events WHERE id = $1 FOR UPDATE", &[(&event_id, Type::UUID)])
         .await?
         .ok_or(AppError::NotFound("gateway event"))?;
     if row.get::<_, bool>(2) {
@@ -136,6 +136,8 @@ pub async fn process(app: &App, event_id: Uuid) -> Result<(), AppError> {
     }
     let provider: String = row.get(0);
     let payload: String = row.get(1);
+    // An event speaks only for payments made through the account whose secret signed it.
+    let account: Uuid = row.get(3);
     let gateway = app
         .gateways
         .get(&provider)
@@ -153,14 +155,20 @@ pub async fn process(app: &App, event_id: Uuid) -> Result<(), AppError> {
         .and_then(|r| r.parse::<AttemptId>().ok());
     let attempt = tx
         .query_typed_opt(
-            "SELECT id FROM transaction_attempts WHERE provider = $1 AND (id = $2 OR gateway_reference = $3) LIMIT 1",
-            &[(&provider, Type::TEXT), (&by_receipt.map(|a| a.as_uuid()), Type::UUID), (&event.reference, Type::TEXT)],
+            "SELECT id FROM transaction_attempts
+             WHERE provider = $1 AND gateway_account_id = $4 AND (id = $2 OR gateway_reference = $3) LIMIT 1",
+            &[
+                (&provider, Type::TEXT),
+                (&by_receipt.map(|a| a.as_uuid()), Type::UUID),
+                (&event.reference, Type::TEXT),
+                (&account, Type::UUID),
+            ],
         )
         .await?
         .map(|r| AttemptId::from_uuid(r.get(0)));
     let mut ids = Vec::new();
     if let Some(report) = &event.refund {
-        let refund = refunds::find(&tx, attempt, report).await?;
+        let refund = refunds::find(&tx, account, report).await?;
         let (outcome, detail) = match refund {
             Some(refund) => {
                 ids = refunds::apply_report(&tx, app, refund, report).await?;

@@ -338,9 +338,17 @@ async fn lease(app: &App, id: RefundId, for_creation: bool) -> Result<Option<Ask
         tx.commit().await?;
         return Ok(None);
     }
+    // Asking for a refund marks it unconfirmed first: whatever happens next (a lost answer, a
+    // crash, a lease that runs out), the next try looks it up before it ever asks again.
     tx.execute_typed(
-        "UPDATE refunds SET lease_until = now() + make_interval(secs => $2) WHERE id = $1",
-        &[(&id.as_uuid(), Type::UUID), (&LEASE_SECONDS, Type::FLOAT8)],
+        "UPDATE refunds SET lease_until = now() + make_interval(secs => $2),
+                unconfirmed_at = CASE WHEN $3 THEN coalesce(unconfirmed_at, now()) ELSE unconfirmed_at END
+         WHERE id = $1",
+        &[
+            (&id.as_uuid(), Type::UUID),
+            (&LEASE_SECONDS, Type::FLOAT8),
+            (&for_creation, Type::BOOL),
+        ],
     )
     .await?;
     let provider: String = row.get(7);
@@ -390,11 +398,18 @@ pub async fn process(app: &App, id: RefundId) -> Result<(), AppError> {
     let Some(ask) = lease(app, id, true).await? else {
         return Ok(());
     };
-    // An earlier ask may have reached the gateway: look before asking again.
+    // A lookup that fails says nothing about the refund: never let it fail the refund.
+    let look = |ask: &Ask| {
+        let (gateway, account, request) = (ask.gateway.clone(), ask.account.clone(), ask.request.clone());
+        async move {
+            gateway
+                .fetch_refund(&account, &request, None)
+                .await
+                .map_err(|e| GatewayError::Retryable(format!("refund lookup: {e}")))
+        }
+    };
     let mut outcome = if ask.unconfirmed {
-        ask.gateway
-            .fetch_refund(&ask.account, &ask.request, None)
-            .await
+        look(&ask).await
     } else {
         Ok(None)
     };
@@ -404,22 +419,13 @@ pub async fn process(app: &App, id: RefundId) -> Result<(), AppError> {
             .create_refund(&ask.account, &ask.request)
             .await
             .map(Some);
-    }
-    if let Err(GatewayError::Ambiguous(reason)) = &outcome {
-        let reason = reason.clone();
-        tracing::warn!(refund = %id, reason = %reason, "refund request ambiguous; asking the gateway");
-        set(
-            app,
-            id,
-            "UPDATE refunds SET unconfirmed_at = coalesce(unconfirmed_at, now()) WHERE id = $1",
-        )
-        .await?;
-        outcome = ask
-            .gateway
-            .fetch_refund(&ask.account, &ask.request, None)
-            .await;
-        if matches!(outcome, Ok(None)) {
-            outcome = Err(GatewayError::Ambiguous(reason));
+        if let Err(GatewayError::Ambiguous(reason)) = &outcome {
+            let reason = reason.clone();
+            tracing::warn!(refund = %id, reason = %reason, "refund request ambiguous; asking the gateway");
+            outcome = look(&ask).await;
+            if matches!(outcome, Ok(None)) {
+                outcome = Err(GatewayError::Ambiguous(reason));
+            }
         }
     }
     let report = match outcome {
@@ -463,8 +469,9 @@ pub async fn poll(app: &App, id: RefundId) -> Result<(), AppError> {
     let Some(ask) = lease(app, id, false).await? else {
         return Ok(());
     };
-    if ask.gateway_refund_id.is_none() && !ask.unconfirmed {
-        // Never reached the gateway (the job was lost or failed): ask now.
+    if ask.gateway_refund_id.is_none() {
+        // Not known at the gateway yet (the job was lost, failed, or its answer was): `process`
+        // looks it up first and asks only if the gateway has none.
         set(
             app,
             id,
@@ -505,26 +512,32 @@ pub async fn poll(app: &App, id: RefundId) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Finds the refund a gateway's report is about: by our id, else by the gateway's.
+/// Finds the refund a gateway's report is about, by our id or the gateway's, among the refunds
+/// of payments made through `account` (the account whose secret signed the event): an event
+/// from one account can never settle another's refund.
 pub async fn find(
     tx: &Transaction<'_>,
-    attempt: Option<AttemptId>,
+    account: Uuid,
     report: &RefundReport,
 ) -> Result<Option<RefundId>, AppError> {
-    if let Some(id) = report
+    let ours = report
         .refund_id
         .as_deref()
         .and_then(|r| r.parse::<RefundId>().ok())
-    {
-        return Ok(Some(id));
-    }
-    let Some(gateway_id) = &report.gateway_refund_id else {
+        .map(|r| r.as_uuid());
+    if ours.is_none() && report.gateway_refund_id.is_none() {
         return Ok(None);
-    };
+    }
     let row = tx
         .query_typed_opt(
-            "SELECT id FROM refunds WHERE gateway_refund_id = $1 AND ($2::uuid IS NULL OR attempt_id = $2) LIMIT 1",
-            &[(gateway_id, Type::TEXT), (&attempt.map(|a| a.as_uuid()), Type::UUID)],
+            "SELECT r.id FROM refunds r JOIN transaction_attempts a ON a.id = r.attempt_id
+             WHERE a.gateway_account_id = $1 AND (r.id = $2 OR r.gateway_refund_id = $3)
+             ORDER BY r.id = $2 DESC NULLS LAST LIMIT 1",
+            &[
+                (&account, Type::UUID),
+                (&ours, Type::UUID),
+                (&report.gateway_refund_id, Type::TEXT),
+            ],
         )
         .await?;
     Ok(row.map(|r| RefundId::from_uuid(r.get(0))))

@@ -910,3 +910,40 @@ async fn the_monitor_settles_a_quiet_pending_refund_by_asking_razorpay() {
         "partially_refunded"
     );
 }
+
+#[tokio::test]
+async fn an_event_signed_by_another_merchants_account_cannot_settle_this_payment() {
+    let server = MockServer::start().await;
+    let (app, merchant, id) = platform_with_order(&server, "order_victim").await;
+    // Another merchant has its own Razorpay account, and so its own webhook secret.
+    let admin = app.admin_token().await;
+    let other = app.create_merchant(&admin, "Other Shop").await;
+    app.add_gateway_account(
+        &other,
+        "razorpay",
+        &[
+            ("key_id", "rzp_test_OTHERKEYID0001"),
+            ("key_secret", "other-key-secret"),
+            ("webhook_secret", "other-webhook-secret"),
+        ],
+    )
+    .await;
+    let body = captured_event("order_victim");
+    let signature = sign("other-webhook-secret", &body);
+    assert_eq!(
+        deliver(&app, &body, Some(&signature), "evt_cross").await,
+        StatusCode::OK,
+        "authentic for the other account, so stored"
+    );
+    app.drain().await;
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
+    let outcome: String = app
+        .db
+        .owner()
+        .await
+        .query_one("SELECT outcome FROM gateway_events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(outcome, "unknown_transaction");
+}
