@@ -119,7 +119,10 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
         "UPDATE transaction_attempts SET order_lease_until = now() + make_interval(secs => $2),
                 order_unconfirmed_at = coalesce(order_unconfirmed_at, now())
          WHERE id = $1",
-        &[(&attempt.as_uuid(), Type::UUID), (&ORDER_LEASE_SECONDS, Type::FLOAT8)],
+        &[
+            (&attempt.as_uuid(), Type::UUID),
+            (&ORDER_LEASE_SECONDS, Type::FLOAT8),
+        ],
     )
     .await?;
     tx.commit().await?;
@@ -225,7 +228,6 @@ async fn find_unconfirmed(
     }
     found
 }
-
 
 /// Waits briefly for an order another caller is creating (the checkout page).
 async fn wait_for_order(app: &App, attempt: AttemptId) -> Result<OrderState, AppError> {

@@ -400,7 +400,11 @@ pub async fn process(app: &App, id: RefundId) -> Result<(), AppError> {
     };
     // A lookup that fails says nothing about the refund: never let it fail the refund.
     let look = |ask: &Ask| {
-        let (gateway, account, request) = (ask.gateway.clone(), ask.account.clone(), ask.request.clone());
+        let (gateway, account, request) = (
+            ask.gateway.clone(),
+            ask.account.clone(),
+            ask.request.clone(),
+        );
         async move {
             gateway
                 .fetch_refund(&account, &request, None)
