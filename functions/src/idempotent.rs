@@ -3,7 +3,6 @@
 //! that response back, marked `Idempotent-Replayed: true`.
 
 use crate::context::RequestContext;
-use http::StatusCode;
 use shared::AppError;
 use shared::db::Transaction;
 use shared::http::ApiResponse;
@@ -48,7 +47,7 @@ pub async fn claim(
     }
 }
 
-/// Stores a created resource's `response` for the claimed key, before `tx` commits.
+/// Stores `response` for the claimed key, before `tx` commits.
 pub async fn complete(
     tx: &Transaction<'_>,
     claim: Option<&Claim>,
@@ -59,7 +58,7 @@ pub async fn complete(
             idempotency::complete(
                 tx,
                 claim,
-                StatusCode::CREATED,
+                response.status,
                 &String::from_utf8_lossy(&response.body),
             )
             .await

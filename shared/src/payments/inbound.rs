@@ -122,9 +122,33 @@ pub async fn receive(
     Ok(received)
 }
 
-/// Applies a stored event once. Events for unknown payments are flagged, not dropped.
+/// Applies a stored event once. Events for unknown payments are flagged, not dropped. Where the
+/// provider's signature leaves part of the report unsigned, the gateway's own status replaces it,
+/// asked with no database connection held.
 pub async fn process(app: &App, event_id: Uuid) -> Result<(), AppError> {
-    let confirmed = confirmation(app, event_id).await?;
+    let Some(ask) = apply(app, event_id, None).await? else {
+        return Ok(());
+    };
+    let report = ask
+        .gateway
+        .fetch_status(&ask.account, &ask.reference)
+        .await
+        .map_err(|e| AppError::GatewayUnavailable(format!("confirming the event: {e}")))?;
+    apply(app, event_id, Some(report)).await.map(|_| ())
+}
+
+/// A status query an event needs before it can be applied.
+struct Confirmation {
+    gateway: std::sync::Arc<dyn crate::gateways::Gateway>,
+    account: crate::gateways::Account,
+    reference: String,
+}
+
+async fn apply(
+    app: &App,
+    event_id: Uuid,
+    confirmed: Option<StatusReport>,
+) -> Result<Option<Confirmation>, AppError> {
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, Scope::System).await?;
     let row = tx
@@ -132,7 +156,7 @@ pub async fn process(app: &App, event_id: Uuid) -> Result<(), AppError> {
         .await?
         .ok_or(AppError::NotFound("gateway event"))?;
     if row.get::<_, bool>(2) {
-        return Ok(());
+        return Ok(None);
     }
     let provider: String = row.get(0);
     let payload: String = row.get(1);
@@ -146,8 +170,23 @@ pub async fn process(app: &App, event_id: Uuid) -> Result<(), AppError> {
     let mut event = gateway
         .parse_webhook(&HeaderMap::new(), payload.as_bytes())
         .map_err(AppError::Internal)?;
-    if let Some(report) = confirmed {
-        event.report = Some(report);
+    match (confirmed, &event.report, &event.reference) {
+        (Some(report), _, _) => event.report = Some(report),
+        (None, Some(_), Some(reference)) if gateway.webhook_needs_confirmation() => {
+            let account = gateway_accounts::open(
+                &tx,
+                &app.config.encryption,
+                GatewayAccountId::from_uuid(account),
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(Some(Confirmation {
+                gateway,
+                account,
+                reference: reference.clone(),
+            }));
+        }
+        _ => {}
     }
     let by_receipt = event
         .receipt
@@ -193,7 +232,7 @@ pub async fn process(app: &App, event_id: Uuid) -> Result<(), AppError> {
         tx.commit().await?;
         drop(client);
         app.publish(&ids).await;
-        return Ok(());
+        return Ok(None);
     }
     let (outcome, detail, transaction) = match (attempt, &event.report) {
         (None, _) => {
@@ -255,57 +294,5 @@ pub async fn process(app: &App, event_id: Uuid) -> Result<(), AppError> {
     tx.commit().await?;
     drop(client);
     app.publish(&ids).await;
-    Ok(())
-}
-
-/// For providers whose webhook signature leaves part of the report unsigned, the gateway's own
-/// status for the event's order, asked before the event is applied (and with no database
-/// connection held); `None` when the event needs no confirmation.
-async fn confirmation(app: &App, event_id: Uuid) -> Result<Option<StatusReport>, AppError> {
-    let (provider, payload, account) = {
-        let mut client = app.db.client().await?;
-        let tx = db::begin(&mut client, Scope::System).await?;
-        let row = tx
-            .query_typed_opt(
-                "SELECT provider, payload, gateway_account_id FROM gateway_events WHERE id = $1 AND processed_at IS NULL",
-                &[(&event_id, Type::UUID)],
-            )
-            .await?;
-        let Some(row) = row else {
-            tx.commit().await?;
-            return Ok(None);
-        };
-        let provider: String = row.get(0);
-        let needs = app
-            .gateways
-            .get(&provider)
-            .is_some_and(|g| g.webhook_needs_confirmation());
-        if !needs {
-            tx.commit().await?;
-            return Ok(None);
-        }
-        let account = gateway_accounts::open(
-            &tx,
-            &app.config.encryption,
-            GatewayAccountId::from_uuid(row.get(2)),
-        )
-        .await?;
-        tx.commit().await?;
-        (provider, row.get::<_, String>(1), account)
-    };
-    let gateway = app
-        .gateways
-        .get(&provider)
-        .ok_or_else(|| AppError::Internal(format!("no connector for {provider}")))?;
-    let event = gateway
-        .parse_webhook(&HeaderMap::new(), payload.as_bytes())
-        .map_err(AppError::Internal)?;
-    let (Some(_), Some(reference)) = (&event.report, &event.reference) else {
-        return Ok(None);
-    };
-    let report = gateway
-        .fetch_status(&account, reference)
-        .await
-        .map_err(|e| AppError::GatewayUnavailable(format!("confirming {provider} event: {e}")))?;
-    Ok(Some(report))
+    Ok(None)
 }
