@@ -160,6 +160,12 @@ impl From<FieldErrors> for AppError {
     }
 }
 
+impl From<crate::db::record::DecodeError> for AppError {
+    fn from(error: crate::db::record::DecodeError) -> Self {
+        AppError::Database(error.into())
+    }
+}
+
 impl From<tokio_postgres::Error> for AppError {
     fn from(error: tokio_postgres::Error) -> Self {
         AppError::Database(error.into())

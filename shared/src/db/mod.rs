@@ -5,6 +5,7 @@
 //! pooler such as Supabase's Supavisor; session state is only ever set with `SET LOCAL`.
 
 pub mod migrate;
+pub mod record;
 mod tls;
 
 use crate::config::{DatabaseConfig, DatabaseTls};
@@ -50,6 +51,9 @@ pub enum DbError {
     /// A statement expected to return one row returned another number.
     #[error("expected one row, the statement returned {0}")]
     RowCount(usize),
+    /// A row could not be read into our types.
+    #[error(transparent)]
+    Decode(#[from] record::DecodeError),
 }
 
 /// tokio-postgres says only "db error"; the server's message and SQLSTATE are what operators need.
