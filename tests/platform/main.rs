@@ -18,6 +18,7 @@ mod rate_limit;
 mod refunds;
 mod sam;
 mod secrets;
+mod source_rules;
 mod support;
 mod tenancy;
 mod validation;
