@@ -7,6 +7,7 @@ use crate::audit::AuditContext;
 use crate::auth::api_keys;
 use crate::crypto::{password, random};
 use crate::db::Transaction;
+use crate::db::record::Record;
 use crate::db::{self, Scope};
 use crate::error::AppError;
 use crate::gateway_accounts::{self, NewGatewayAccount, Ownership};
@@ -140,7 +141,11 @@ async fn still_valid(tx: &Transaction<'_>, previous: &DemoCredentials) -> Result
                 &[(email, Type::TEXT)],
             )
             .await?;
-        if !row.is_some_and(|r| password::verify(pass, r.get(0))) {
+        let hash = row
+            .as_ref()
+            .map(|row| Record::new(row, "users").get::<&str>("password_hash"))
+            .transpose()?;
+        if !hash.is_some_and(|hash| password::verify(pass, hash)) {
             return Ok(false);
         }
     }
@@ -170,7 +175,9 @@ pub async fn sandbox_account(
         )
         .await?;
     let account = match existing {
-        Some(row) => crate::ids::GatewayAccountId::from_uuid(row.get(0)),
+        Some(row) => crate::ids::GatewayAccountId::from_uuid(
+            Record::new(&row, "gateway_accounts").get("id")?,
+        ),
         None => {
             let credentials = [
                 (

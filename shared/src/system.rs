@@ -2,6 +2,7 @@
 
 use crate::app::App;
 use crate::db::migrate;
+use crate::db::record::Record;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -39,11 +40,12 @@ pub async fn status(app: &App) -> SystemStatus {
         let client = app.db.client().await?;
         let row = client
             .query_typed_one(
-                "SELECT max(version)::int8 FROM refinery_schema_history",
+                "SELECT max(version)::int8 AS version FROM refinery_schema_history",
                 &[],
             )
             .await?;
-        Ok::<Option<i64>, crate::AppError>(row.get(0))
+        let version = Record::new(&row, "refinery_schema_history").get("version")?;
+        Ok::<Option<i64>, crate::AppError>(version)
     }
     .await;
     let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;

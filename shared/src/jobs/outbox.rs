@@ -5,7 +5,9 @@
 use super::bus::{DomainEvent, EventBus};
 use super::{JobQueue, QueueError};
 use crate::db::Transaction;
+use crate::db::record::Record;
 use crate::db::{self, Db, Scope};
+use crate::error::AppError;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -38,12 +40,13 @@ pub enum Delivery {
 }
 
 /// Writes outgoing jobs and events in the caller's transaction; returns the outbox ids the relay
-/// must publish after commit (none with [`Delivery::Direct`]).
+/// must publish after commit (none with [`Delivery::Direct`]). An event that cannot be serialized
+/// is an error: storing it as `null` would publish an event nobody can read.
 pub async fn write(
     tx: &Transaction<'_>,
     delivery: Delivery,
     items: &[Outgoing],
-) -> Result<Vec<Uuid>, tokio_postgres::Error> {
+) -> Result<Vec<Uuid>, AppError> {
     if delivery == Delivery::Direct {
         write_direct(tx, items).await?;
         return Ok(Vec::new());
@@ -52,11 +55,7 @@ pub async fn write(
     for item in items {
         let (kind, topic, payload) = match item {
             Outgoing::Job { queue, body } => ("job", queue.to_string(), body.clone()),
-            Outgoing::Event(event) => (
-                "event",
-                event.detail_type.clone(),
-                serde_json::to_value(event).unwrap_or(Value::Null),
-            ),
+            Outgoing::Event(event) => ("event", event.detail_type.clone(), payload_of(event)?),
         };
         let id = Uuid::now_v7();
         tx.execute_typed(
@@ -74,10 +73,13 @@ pub async fn write(
     Ok(ids)
 }
 
-async fn write_direct(
-    tx: &Transaction<'_>,
-    items: &[Outgoing],
-) -> Result<(), tokio_postgres::Error> {
+/// The stored form of `event`.
+fn payload_of(event: &DomainEvent) -> Result<Value, AppError> {
+    serde_json::to_value(event)
+        .map_err(|e| AppError::Internal(format!("serializing event {}: {e}", event.detail_type)))
+}
+
+async fn write_direct(tx: &Transaction<'_>, items: &[Outgoing]) -> Result<(), AppError> {
     let (mut queues, mut bodies) = (Vec::new(), Vec::new());
     let (mut ids, mut topics, mut payloads) = (Vec::new(), Vec::new(), Vec::new());
     for item in items {
@@ -87,7 +89,7 @@ async fn write_direct(
                 bodies.push(body.to_string());
             }
             Outgoing::Event(event) => {
-                let payload = serde_json::to_value(event).unwrap_or(Value::Null);
+                let payload = payload_of(event)?;
                 for queue in super::bus::subscribers(&event.detail_type) {
                     queues.push(queue.to_string());
                     bodies.push(payload.to_string());
@@ -180,20 +182,26 @@ impl Relay<'_> {
         if rows.is_empty() {
             return Ok(0);
         }
-        let mut rows = rows;
-        rows.sort_by_key(|r| r.get::<_, Uuid>(0));
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.get(0)).collect();
+        let mut rows = rows
+            .iter()
+            .map(|row| Ok((Record::new(row, "outbox").get::<Uuid>("id")?, row)))
+            .collect::<Result<Vec<_>, crate::db::record::DecodeError>>()
+            .map_err(|e| err(&e))?;
+        rows.sort_by_key(|(id, _)| *id);
+        let ids: Vec<Uuid> = rows.iter().map(|(id, _)| *id).collect();
         let mut jobs: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut events = Vec::new();
-        for row in &rows {
-            let payload: Value = row.get(3);
-            match row.get::<_, &str>(1) {
+        for (_, row) in &rows {
+            let row = Record::new(row, "outbox");
+            let payload: Value = row.get("payload").map_err(|e| err(&e))?;
+            match row.get::<&str>("kind").map_err(|e| err(&e))? {
                 "job" => jobs
-                    .entry(row.get(2))
+                    .entry(row.get("topic").map_err(|e| err(&e))?)
                     .or_default()
                     .push(payload.to_string()),
-                _ => events
+                "event" => events
                     .push(serde_json::from_value::<DomainEvent>(payload).map_err(|e| err(&e))?),
+                other => return Err(err(&format!("outbox row of unknown kind {other:?}"))),
             }
         }
         let mut outcome = Ok(());

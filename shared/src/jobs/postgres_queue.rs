@@ -2,6 +2,7 @@
 //! count and dead-lettering after `max_receives`, the same semantics as SQS with a redrive policy.
 
 use super::{JobQueue, Message, QueueError};
+use crate::db::record::{DecodeError, Record};
 use crate::db::{self, Db, Scope};
 use async_trait::async_trait;
 use std::time::Duration;
@@ -30,24 +31,28 @@ impl PostgresQueue {
             .map_err(|e| err(&e))?;
         let rows = tx
             .query_typed(
-                "SELECT id, coalesce(receipt::text, ''), body, receive_count FROM job_queue
+                "SELECT id, coalesce(receipt::text, '') AS receipt, body, receive_count FROM job_queue
                  WHERE queue = $1 AND dead_lettered_at IS NOT NULL ORDER BY id",
                 &[(&queue, Type::TEXT)],
             )
             .await
             .map_err(|e| err(&e))?;
         tx.commit().await.map_err(|e| err(&e))?;
-        Ok(rows.iter().map(to_message).collect())
+        rows.iter()
+            .map(to_message)
+            .collect::<Result<_, _>>()
+            .map_err(|e| err(&e))
     }
 }
 
-fn to_message(row: &tokio_postgres::Row) -> Message {
-    Message {
-        id: row.get::<_, i64>(0).to_string(),
-        receipt: row.get(1),
-        body: row.get(2),
-        receive_count: u32::try_from(row.get::<_, i32>(3)).unwrap_or(0),
-    }
+fn to_message(row: &tokio_postgres::Row) -> Result<Message, DecodeError> {
+    let row = Record::new(row, "job_queue");
+    Ok(Message {
+        id: row.get::<i64>("id")?.to_string(),
+        receipt: row.get("receipt")?,
+        body: row.get("body")?,
+        receive_count: u32::try_from(row.get::<i32>("receive_count")?).unwrap_or(0),
+    })
 }
 
 fn seconds(d: Duration) -> f64 {
@@ -118,7 +123,7 @@ impl JobQueue for PostgresQueue {
                        WHERE queue = $1 AND dead_lettered_at IS NULL AND visible_at <= now()
                        ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) picked
                  WHERE q.id = picked.id
-                 RETURNING q.id, q.receipt::text, q.body, q.receive_count",
+                 RETURNING q.id, q.receipt::text AS receipt, q.body, q.receive_count",
                 &[
                     (&queue, Type::TEXT),
                     (&limit, Type::INT8),
@@ -128,7 +133,11 @@ impl JobQueue for PostgresQueue {
             .await
             .map_err(|e| err(&e))?;
         tx.commit().await.map_err(|e| err(&e))?;
-        let mut messages: Vec<Message> = rows.iter().map(to_message).collect();
+        let mut messages: Vec<Message> = rows
+            .iter()
+            .map(to_message)
+            .collect::<Result<_, _>>()
+            .map_err(|e| err(&e))?;
         messages.sort_by_key(|m| m.id.parse::<i64>().unwrap_or(0));
         Ok(messages)
     }
