@@ -4,6 +4,7 @@
 use crate::audit::{self, AuditContext, AuditEvent};
 use crate::auth::api_keys::{self, IssuedCredential};
 use crate::db::Transaction;
+use crate::db::record::{DecodeError, Record};
 use crate::error::AppError;
 use crate::http::pagination::{Page, PageRequest};
 use crate::ids::{MerchantId, UserId};
@@ -41,18 +42,19 @@ pub struct Merchant {
 const COLUMNS: &str = "id, name, email, status, suspended_reason, live_enabled, rate_limit_per_minute, created_at, updated_at";
 
 impl Merchant {
-    fn from_row(row: &Row) -> Merchant {
-        Merchant {
-            id: MerchantId::from_uuid(row.get(0)),
-            name: row.get(1),
-            email: row.get(2),
-            status: row.get(3),
-            suspended_reason: row.get(4),
-            live_enabled: row.get(5),
-            rate_limit_per_minute: row.get(6),
-            created_at: row.get(7),
-            updated_at: row.get(8),
-        }
+    fn from_row(row: &Row) -> Result<Merchant, DecodeError> {
+        let row = Record::new(row, "merchants");
+        Ok(Merchant {
+            id: MerchantId::from_uuid(row.get("id")?),
+            name: row.get("name")?,
+            email: row.get("email")?,
+            status: row.get("status")?,
+            suspended_reason: row.get("suspended_reason")?,
+            live_enabled: row.get("live_enabled")?,
+            rate_limit_per_minute: row.get("rate_limit_per_minute")?,
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
+        })
     }
 
     fn snapshot(&self) -> serde_json::Value {
@@ -180,7 +182,7 @@ pub async fn create(
             "a merchant with email {email} already exists"
         )));
     };
-    let merchant = Merchant::from_row(&row);
+    let merchant = Merchant::from_row(&row)?;
     tx.execute_typed(
         "INSERT INTO routing_pools (merchant_id) VALUES ($1)",
         &[(&id.as_uuid(), Type::UUID)],
@@ -217,7 +219,7 @@ pub async fn get(tx: &Transaction<'_>, id: MerchantId) -> Result<Option<Merchant
             &[(&id.as_uuid(), Type::UUID)],
         )
         .await?;
-    Ok(row.as_ref().map(Merchant::from_row))
+    Ok(row.as_ref().map(Merchant::from_row).transpose()?)
 }
 
 /// Merchants, newest first.
@@ -242,7 +244,9 @@ pub async fn list(
         )
         .await?;
     Ok(Page::from_rows(
-        rows.iter().map(Merchant::from_row).collect(),
+        rows.iter()
+            .map(Merchant::from_row)
+            .collect::<Result<_, _>>()?,
         page.limit,
     ))
 }
@@ -256,6 +260,7 @@ async fn lock(tx: &Transaction<'_>, id: MerchantId) -> Result<Merchant, AppError
         .await?;
     row.as_ref()
         .map(Merchant::from_row)
+        .transpose()?
         .ok_or(AppError::NotFound("merchant"))
 }
 
@@ -277,7 +282,7 @@ async fn store(tx: &Transaction<'_>, m: &Merchant) -> Result<Merchant, AppError>
             ],
         )
         .await?;
-    Ok(Merchant::from_row(&row))
+    Ok(Merchant::from_row(&row)?)
 }
 
 async fn change(

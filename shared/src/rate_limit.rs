@@ -1,6 +1,7 @@
 //! Request rate limits shared by every instance: one counter row per principal in PostgreSQL,
 //! with a one-minute window that opens at the principal's first request.
 
+use crate::db::record::{DecodeError, Record};
 use crate::db::{DbError, Transaction};
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
@@ -43,7 +44,7 @@ const HIT: &str = "INSERT INTO rate_limit_counters AS c (principal, window_start
      ON CONFLICT (principal) DO UPDATE SET
          hits = CASE WHEN c.window_start > now() - interval '1 minute' THEN least(c.hits, 2147483646) + 1 ELSE 1 END,
          window_start = CASE WHEN c.window_start > now() - interval '1 minute' THEN c.window_start ELSE now() END
-     RETURNING hits, window_start + interval '1 minute', now()";
+     RETURNING hits, window_start + interval '1 minute' AS reset_at, now() AS now";
 
 /// Counts one request for `principal` as the last statement of `tx`, commits, and reports the
 /// window's state.
@@ -55,15 +56,16 @@ pub async fn hit_and_commit(
     let row = tx
         .commit_after_query_one(HIT, &[(&principal, Type::TEXT)])
         .await?;
-    Ok(status(&row, limit))
+    Ok(status(&row, limit)?)
 }
 
-fn status(row: &Row, limit: u32) -> RateLimitStatus {
-    let used: i32 = row.get(0);
-    RateLimitStatus {
+fn status(row: &Row, limit: u32) -> Result<RateLimitStatus, DecodeError> {
+    let row = Record::new(row, "rate_limit_counters");
+    let used: i32 = row.get("hits")?;
+    Ok(RateLimitStatus {
         limit,
         used: u32::try_from(used).unwrap_or(u32::MAX),
-        reset_at: row.get(1),
-        now: row.get(2),
-    }
+        reset_at: row.get("reset_at")?,
+        now: row.get("now")?,
+    })
 }

@@ -5,6 +5,7 @@
 
 use crate::crypto::sha256;
 use crate::db::Transaction;
+use crate::db::record::{DecodeError, Record};
 use crate::error::AppError;
 use crate::ids::MerchantId;
 use crate::mode::Mode;
@@ -84,16 +85,25 @@ pub async fn claim(
             &[(&merchant.as_uuid(), Type::UUID), (&mode.as_str(), Type::TEXT), (&key, Type::TEXT)],
         )
         .await?;
-    if row.get::<_, &[u8]>(0) != fingerprint.as_slice() {
+    let row = Record::new(&row, "idempotency_keys");
+    if row.get::<&[u8]>("fingerprint")? != fingerprint.as_slice() {
         return Err(AppError::IdempotencyKeyReused);
     }
     match (
-        row.get::<_, Option<i32>>(1),
-        row.get::<_, Option<String>>(2),
+        row.get::<Option<i32>>("response_status")?,
+        row.get::<Option<String>>("response_body")?,
     ) {
         (Some(status), Some(body)) => Ok(Err(Replay {
-            status: StatusCode::from_u16(u16::try_from(status).unwrap_or(500))
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            // A stored status that is not one is corruption: replaying it as some other status
+            // would tell the client something the first request never answered.
+            status: u16::try_from(status)
+                .ok()
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .ok_or_else(|| DecodeError {
+                    table: "idempotency_keys",
+                    column: "response_status".into(),
+                    reason: format!("{status} is not an HTTP status"),
+                })?,
             body,
         })),
         _ => Err(AppError::IdempotencyInProgress),

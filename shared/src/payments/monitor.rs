@@ -6,6 +6,7 @@ use super::refunds;
 use super::status::TransactionStatus;
 use super::transactions::{self, Applied};
 use crate::app::App;
+use crate::db::record::Record;
 use crate::db::{self, Scope};
 use crate::error::AppError;
 use crate::gateway_accounts;
@@ -39,7 +40,7 @@ pub async fn run(app: &App) -> Result<MonitorRun, AppError> {
     let stale = app.config.payments.stale_after.as_secs_f64();
     let rows = tx
         .query_typed(
-            "SELECT a.id, a.provider, a.gateway_account_id, a.gateway_reference, t.expires_at <= now()
+            "SELECT a.id, a.provider, a.gateway_account_id, a.gateway_reference, t.expires_at <= now() AS past_expiry
              FROM transactions t
              JOIN LATERAL (SELECT * FROM transaction_attempts a WHERE a.transaction_id = t.id ORDER BY a.created_at DESC, a.id DESC LIMIT 1) a ON true
              WHERE t.status IN ('created', 'pending')
@@ -51,11 +52,12 @@ pub async fn run(app: &App) -> Result<MonitorRun, AppError> {
     tx.commit().await?;
     let mut run = MonitorRun::default();
     for row in rows {
-        let attempt = AttemptId::from_uuid(row.get(0));
-        let provider: String = row.get(1);
-        let account = GatewayAccountId::from_uuid(row.get::<_, Uuid>(2));
-        let reference: Option<String> = row.get(3);
-        let past_expiry: bool = row.get(4);
+        let record = Record::new(&row, "transaction_attempts");
+        let attempt = AttemptId::from_uuid(record.get("id")?);
+        let provider: String = record.get("provider")?;
+        let account = GatewayAccountId::from_uuid(record.get::<Uuid>("gateway_account_id")?);
+        let reference: Option<String> = record.get("gateway_reference")?;
+        let past_expiry: bool = record.get("past_expiry")?;
         let report = match &reference {
             Some(reference) => {
                 run.checked += 1;

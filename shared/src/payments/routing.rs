@@ -3,6 +3,7 @@
 //! routing and failover replace it behind the same trait.
 
 use crate::db::Transaction;
+use crate::db::record::Record;
 use crate::error::AppError;
 use crate::ids::{GatewayAccountId, MerchantId};
 use crate::mode::Mode;
@@ -60,9 +61,10 @@ impl Router for PriorityRouter {
                 "no active gateway account can take {mode} payments for this merchant"
             ))
         })?;
+        let row = Record::new(&row, "gateway_accounts");
         Ok(Route {
-            account: GatewayAccountId::from_uuid(row.get(0)),
-            provider: row.get(1),
+            account: GatewayAccountId::from_uuid(row.get("id")?),
+            provider: row.get("provider")?,
         })
     }
 }
