@@ -5,6 +5,7 @@
 use crate::audit::{self, AuditContext, AuditEvent};
 use crate::crypto::cipher::{KeyRing, Sealed};
 use crate::db::Transaction;
+use crate::db::record::{DecodeError, Record};
 use crate::error::AppError;
 use crate::gateways::{Account, Gateways};
 use crate::http::pagination::{Page, PageRequest};
@@ -115,24 +116,21 @@ pub async fn open(
         )
         .await?
         .ok_or(AppError::NotFound("gateway account"))?;
-    let nonce: &[u8] = row.get(2);
+    let row = Record::new(&row, "gateway_accounts");
+    let nonce: &[u8] = row.get("credentials_nonce")?;
     let sealed = Sealed {
-        key_id: row.get(1),
+        key_id: row.get("credentials_key_id")?,
         nonce: nonce
             .try_into()
             .map_err(|_| AppError::Internal("stored nonce has the wrong length".into()))?,
-        ciphertext: row.get(3),
+        ciphertext: row.get("credentials_ciphertext")?,
     };
     let plain = keys
         .open(&sealed, &aad(id))
         .map_err(|e| AppError::Internal(format!("gateway account {id}: {e}")))?;
     let map: BTreeMap<String, String> = serde_json::from_slice(&plain)
         .map_err(|e| AppError::Internal(format!("gateway account {id}: {e}")))?;
-    let environment = if row.get::<_, &str>(0) == "live" {
-        Mode::Live
-    } else {
-        Mode::Test
-    };
+    let environment: Mode = row.parse("environment")?;
     Ok(Account {
         id,
         environment,
@@ -178,25 +176,22 @@ const VIEW_COLUMNS: &str = "id, provider, label, environment, ownership, owner_m
      credentials_hint, created_at, updated_at";
 
 impl GatewayAccountView {
-    fn from_row(row: &Row) -> GatewayAccountView {
-        GatewayAccountView {
-            id: GatewayAccountId::from_uuid(row.get(0)),
-            provider: row.get(1),
-            label: row.get(2),
-            environment: if row.get::<_, &str>(3) == "live" {
-                Mode::Live
-            } else {
-                Mode::Test
-            },
-            ownership: row.get(4),
+    fn from_row(row: &Row) -> Result<GatewayAccountView, DecodeError> {
+        let row = Record::new(row, "gateway_accounts");
+        Ok(GatewayAccountView {
+            id: GatewayAccountId::from_uuid(row.get("id")?),
+            provider: row.get("provider")?,
+            label: row.get("label")?,
+            environment: row.parse("environment")?,
+            ownership: row.get("ownership")?,
             merchant_id: row
-                .get::<_, Option<uuid::Uuid>>(5)
+                .get::<Option<uuid::Uuid>>("owner_merchant_id")?
                 .map(MerchantId::from_uuid),
-            status: row.get(6),
-            credentials: row.get(7),
-            created_at: row.get(8),
-            updated_at: row.get(9),
-        }
+            status: row.get("status")?,
+            credentials: row.get("credentials_hint")?,
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
+        })
     }
 }
 
@@ -339,7 +334,7 @@ pub async fn get(
             &[(&id.as_uuid(), Type::UUID)],
         )
         .await?;
-    Ok(row.as_ref().map(GatewayAccountView::from_row))
+    Ok(row.as_ref().map(GatewayAccountView::from_row).transpose()?)
 }
 
 /// Accounts, newest first, optionally of one provider.
@@ -364,7 +359,9 @@ pub async fn list(
         )
         .await?;
     Ok(Page::from_rows(
-        rows.iter().map(GatewayAccountView::from_row).collect(),
+        rows.iter()
+            .map(GatewayAccountView::from_row)
+            .collect::<Result<_, _>>()?,
         page.limit,
     ))
 }

@@ -13,6 +13,7 @@
 use crate::app::App;
 use crate::crypto::{constant_time_eq, random};
 use crate::db::Transaction;
+use crate::db::record::{DecodeError, Record};
 use crate::db::{self, Scope};
 use crate::error::{AppError, AuthFailure};
 use crate::gateway_accounts::{self, Credentials};
@@ -75,23 +76,24 @@ pub struct Order {
 
 const COLUMNS: &str = "id, amount, currency, receipt, status, payment_id, account_id, customer_email, notify_url, return_url";
 
-fn order_from(app: &App, row: &Row) -> Order {
-    let id: String = row.get(0);
-    let status: String = row.get(4);
-    Order {
+fn order_from(app: &App, row: &Row) -> Result<Order, DecodeError> {
+    let row = Record::new(row, "sandbox_orders");
+    let id: String = row.get("id")?;
+    let status: String = row.get("status")?;
+    Ok(Order {
         pay_url: format!("{}/sandbox/pay/{id}", app.config.sandbox_base_url),
         error_reason: None,
-        amount: row.get(1),
-        currency: row.get(2),
-        receipt: row.get(3),
-        payment_id: row.get(5),
-        account: row.get(6),
-        customer_email: row.get(7),
-        notify_url: row.get(8),
-        return_url: row.get(9),
+        amount: row.get("amount")?,
+        currency: row.get("currency")?,
+        receipt: row.get("receipt")?,
+        payment_id: row.get("payment_id")?,
+        account: row.get("account_id")?,
+        customer_email: row.get("customer_email")?,
+        notify_url: row.get("notify_url")?,
+        return_url: row.get("return_url")?,
         id,
         status,
-    }
+    })
 }
 
 /// The button the customer pressed.
@@ -117,7 +119,7 @@ pub async fn authenticate(
         )
         .await?;
     for row in rows {
-        let id = GatewayAccountId::from_uuid(row.get(0));
+        let id = GatewayAccountId::from_uuid(Record::new(&row, "gateway_accounts").get("id")?);
         let credentials = gateway_accounts::credentials(&tx, &app.config.encryption, id).await?;
         let matches = credentials
             .get("api_key")
@@ -183,7 +185,7 @@ pub async fn create_order(
             ],
         )
         .await?;
-    let mut order = order_from(app, &row);
+    let mut order = order_from(app, &row)?;
     let autopay = order.status == "created" && order.customer_email.contains("+autopay");
     if autopay {
         order = settle(app, &tx, &order.id, Action::Pay).await?;
@@ -208,6 +210,7 @@ pub async fn get_order(app: &App, account: GatewayAccountId, id: &str) -> Result
         .await?;
     tx.commit().await?;
     row.map(|r| order_from(app, &r))
+        .transpose()?
         .ok_or(AppError::NotFound("order"))
 }
 
@@ -226,7 +229,10 @@ pub async fn find_orders(
         )
         .await?;
     tx.commit().await?;
-    Ok(rows.iter().map(|r| order_from(app, r)).collect())
+    Ok(rows
+        .iter()
+        .map(|r| order_from(app, r))
+        .collect::<Result<_, _>>()?)
 }
 
 async fn load(app: &App, tx: &Transaction<'_>, id: &str) -> Result<Order, AppError> {
@@ -237,6 +243,7 @@ async fn load(app: &App, tx: &Transaction<'_>, id: &str) -> Result<Order, AppErr
         )
         .await?;
     row.map(|r| order_from(app, &r))
+        .transpose()?
         .ok_or(AppError::NotFound("order"))
 }
 
@@ -374,6 +381,7 @@ pub async fn pay_page(app: &App, id: &str) -> Result<String, AppError> {
     tx.commit().await?;
     let order = row
         .map(|r| order_from(app, &r))
+        .transpose()?
         .ok_or(AppError::NotFound("order"))?;
     let action = format!("/sandbox/pay/{}", escape(&order.id));
     let body = if order.status == "created" {
@@ -421,14 +429,15 @@ pub struct SandboxRefund {
     pub status: String,
 }
 
-fn refund_from(row: &Row) -> SandboxRefund {
-    SandboxRefund {
-        id: row.get(0),
-        order_id: row.get(1),
-        refund_id: row.get(2),
-        amount: row.get(3),
-        status: row.get(4),
-    }
+fn refund_from(row: &Row) -> Result<SandboxRefund, DecodeError> {
+    let row = Record::new(row, "sandbox_refunds");
+    Ok(SandboxRefund {
+        id: row.get("id")?,
+        order_id: row.get("order_id")?,
+        refund_id: row.get("refund_id")?,
+        amount: row.get("amount")?,
+        status: row.get("status")?,
+    })
 }
 
 /// Refunds part or all of a paid order, once per refund id.
@@ -450,6 +459,7 @@ pub async fn create_refund(
         )
         .await?
         .ok_or(AppError::NotFound("order"))?;
+    let order = Record::new(&order, "sandbox_orders");
     let existing = tx
         .query_typed_opt(
             "SELECT id, order_id, refund_id, amount, status FROM sandbox_refunds WHERE account_id = $1 AND refund_id = $2",
@@ -458,21 +468,21 @@ pub async fn create_refund(
         .await?;
     if let Some(row) = existing {
         tx.commit().await?;
-        return Ok(refund_from(&row));
+        return Ok(refund_from(&row)?);
     }
-    if order.get::<_, &str>(0) != "paid" {
+    if order.get::<&str>("status")? != "paid" {
         return Err(AppError::Conflict(
             "only paid orders can be refunded".into(),
         ));
     }
-    let refunded: i64 = tx
+    let refunded = tx
         .query_typed_one(
-            "SELECT coalesce(sum(amount), 0)::bigint FROM sandbox_refunds WHERE order_id = $1 AND status = 'processed'",
+            "SELECT coalesce(sum(amount), 0)::bigint AS refunded FROM sandbox_refunds WHERE order_id = $1 AND status = 'processed'",
             &[(&order_id, Type::TEXT)],
         )
-        .await?
-        .get(0);
-    if refunded + request.amount > order.get::<_, i64>(1) {
+        .await?;
+    let refunded: i64 = Record::new(&refunded, "sandbox_refunds").get("refunded")?;
+    if refunded + request.amount > order.get::<i64>("amount")? {
         return Err(AppError::Conflict(
             "the refund exceeds the order's amount".into(),
         ));
@@ -497,7 +507,7 @@ pub async fn create_refund(
         )
         .await?;
     tx.commit().await?;
-    Ok(refund_from(&row))
+    Ok(refund_from(&row)?)
 }
 
 /// The refunds of one order of `account`.
@@ -516,5 +526,5 @@ pub async fn refunds(
         )
         .await?;
     tx.commit().await?;
-    Ok(rows.iter().map(refund_from).collect())
+    Ok(rows.iter().map(refund_from).collect::<Result<_, _>>()?)
 }
