@@ -4,7 +4,9 @@
 
 use super::{Identified, MerchantActor, Principal};
 use crate::crypto::{constant_time_eq, random, sha256};
+use crate::db::DbError;
 use crate::db::Transaction;
+use crate::db::record::{DecodeError, Record};
 use crate::error::{AppError, AuthFailure};
 use crate::ids::{CredentialId, MerchantId};
 use crate::mode::Mode;
@@ -60,7 +62,7 @@ pub async fn rotate(
     tx: &Transaction<'_>,
     merchant: MerchantId,
     mode: Mode,
-) -> Result<IssuedCredential, tokio_postgres::Error> {
+) -> Result<IssuedCredential, DbError> {
     let merchant_uuid = merchant.as_uuid();
     let mode_name = mode.as_str();
     tx.execute_typed(
@@ -92,7 +94,7 @@ pub async fn rotate(
         mode,
         client_key,
         client_secret: Secret::new(client_secret),
-        created_at: row.get(0),
+        created_at: Record::new(&row, "merchant_credentials").get("created_at")?,
     })
 }
 
@@ -100,7 +102,7 @@ pub async fn rotate(
 pub async fn list_active(
     tx: &Transaction<'_>,
     merchant: MerchantId,
-) -> Result<Vec<CredentialSummary>, tokio_postgres::Error> {
+) -> Result<Vec<CredentialSummary>, DbError> {
     let rows = tx
         .query_typed(
             "SELECT id, mode, client_key, secret_last4, created_at FROM merchant_credentials
@@ -110,18 +112,17 @@ pub async fn list_active(
         .await?;
     Ok(rows
         .iter()
-        .map(|r| CredentialSummary {
-            id: CredentialId::from_uuid(r.get(0)),
-            mode: if r.get::<_, &str>(1) == "live" {
-                Mode::Live
-            } else {
-                Mode::Test
-            },
-            client_key: r.get(2),
-            secret_last4: r.get(3),
-            created_at: r.get(4),
+        .map(|r| {
+            let r = Record::new(r, "merchant_credentials");
+            Ok(CredentialSummary {
+                id: CredentialId::from_uuid(r.get("id")?),
+                mode: r.parse("mode")?,
+                client_key: r.get("client_key")?,
+                secret_last4: r.get("secret_last4")?,
+                created_at: r.get("created_at")?,
+            })
         })
-        .collect())
+        .collect::<Result<_, DecodeError>>()?)
 }
 
 /// Finds the merchant behind a key pair (runs in system scope: the merchant is not known yet).
@@ -144,23 +145,24 @@ pub(crate) async fn identify(
         )
         .await?;
     let Some(row) = row else { return Err(invalid) };
-    let stored: &[u8] = row.get(3);
+    let row = Record::new(&row, "merchant_credentials");
+    let stored: &[u8] = row.get("secret_hash")?;
     if !constant_time_eq(stored, &presented) {
         return Err(invalid);
     }
-    let stored_mode: &str = row.get(2);
+    let stored_mode: &str = row.get("mode")?;
     if stored_mode != key_mode.as_str() {
         return Err(invalid);
     }
-    if key_mode == Mode::Live && !row.get::<_, bool>(4) {
+    if key_mode == Mode::Live && !row.get::<bool>("live_enabled")? {
         return Err(AppError::Unauthorized(AuthFailure::ModeNotEnabled));
     }
-    let limit: Option<i32> = row.get(5);
+    let limit: Option<i32> = row.get("rate_limit_per_minute")?;
     Ok(Identified {
         principal: Principal::Merchant {
-            merchant_id: MerchantId::from_uuid(row.get(1)),
+            merchant_id: MerchantId::from_uuid(row.get("merchant_id")?),
             mode: key_mode,
-            via: MerchantActor::ApiKey(CredentialId::from_uuid(row.get(0))),
+            via: MerchantActor::ApiKey(CredentialId::from_uuid(row.get("id")?)),
         },
         rate_limit_override: limit.and_then(|l| u32::try_from(l).ok()),
     })

@@ -7,6 +7,7 @@ use crate::app::App;
 use crate::audit::{self, Actor, AuditContext, AuditEvent};
 use crate::crypto::{password, random, sha256};
 use crate::db::Transaction;
+use crate::db::record::Record;
 use crate::db::{self, Scope};
 use crate::error::{AppError, AuthFailure};
 use crate::ids::{MerchantId, UserId};
@@ -60,7 +61,9 @@ pub async fn login(
     // Verify outside any transaction: Argon2 is deliberately slow and must not hold a connection.
     let verified = match &found {
         Some(row) => {
-            password::verify(password_attempt, row.get(1)) && row.get::<_, &str>(4) == "active"
+            let row = Record::new(row, "users");
+            password::verify(password_attempt, row.get("password_hash")?)
+                && row.get::<&str>("status")? == "active"
         }
         None => {
             password::verify_against_dummy(password_attempt);
@@ -71,17 +74,28 @@ pub async fn login(
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, Scope::System).await?;
     let user = match (found, verified) {
-        (Some(row), true) => UserRow {
-            id: UserId::from_uuid(row.get(0)),
-            role: row.get::<_, &str>(2).parse().map_err(AppError::Internal)?,
-            merchant: row.get::<_, Option<Uuid>>(3).map(MerchantId::from_uuid),
-        },
+        (Some(row), true) => {
+            let row = Record::new(&row, "users");
+            UserRow {
+                id: UserId::from_uuid(row.get("id")?),
+                role: row.parse("role")?,
+                merchant: row
+                    .get::<Option<Uuid>>("merchant_id")?
+                    .map(MerchantId::from_uuid),
+            }
+        }
         (row, _) => {
-            let user = row.as_ref().map(|r| UserId::from_uuid(r.get(0)));
-            let merchant = row
-                .as_ref()
-                .and_then(|r| r.get::<_, Option<Uuid>>(3))
-                .map(MerchantId::from_uuid);
+            let (user, merchant) = match &row {
+                Some(row) => {
+                    let row = Record::new(row, "users");
+                    let merchant = row.get::<Option<Uuid>>("merchant_id")?;
+                    (
+                        Some(UserId::from_uuid(row.get("id")?)),
+                        merchant.map(MerchantId::from_uuid),
+                    )
+                }
+                None => (None, None),
+            };
             let ctx = ctx.as_actor(user.map(Actor::User).unwrap_or(Actor::Anonymous));
             let mut event = AuditEvent::failure("auth.login")
                 .merchant(merchant)
@@ -124,16 +138,19 @@ pub async fn refresh(app: &App, token: &str, ctx: &AuditContext) -> Result<Token
     let Some(row) = row else {
         return Err(AppError::Unauthorized(AuthFailure::InvalidRefreshToken));
     };
-    let family: Uuid = row.get(0);
+    let row = Record::new(&row, "refresh_tokens");
+    let family: Uuid = row.get("family_id")?;
     let user = UserRow {
-        id: UserId::from_uuid(row.get(1)),
-        role: row.get::<_, &str>(5).parse().map_err(AppError::Internal)?,
-        merchant: row.get::<_, Option<Uuid>>(6).map(MerchantId::from_uuid),
+        id: UserId::from_uuid(row.get("user_id")?),
+        role: row.parse("role")?,
+        merchant: row
+            .get::<Option<Uuid>>("merchant_id")?
+            .map(MerchantId::from_uuid),
     };
-    let expires_at: DateTime<Utc> = row.get(2);
-    let used_at: Option<DateTime<Utc>> = row.get(3);
-    let revoked_at: Option<DateTime<Utc>> = row.get(4);
-    let active_user = row.get::<_, &str>(7) == "active";
+    let expires_at: DateTime<Utc> = row.get("expires_at")?;
+    let used_at: Option<DateTime<Utc>> = row.get("used_at")?;
+    let revoked_at: Option<DateTime<Utc>> = row.get("revoked_at")?;
+    let active_user = row.get::<&str>("status")? == "active";
 
     let failure = if used_at.is_some() {
         // Someone holds a copy of a spent token: end every session descended from that login.
@@ -239,9 +256,15 @@ pub(crate) async fn identify(
         .await?;
     let inactive = AppError::Unauthorized(AuthFailure::InactiveUser);
     let Some(row) = row else { return Err(inactive) };
-    let role: Role = row.get::<_, &str>(0).parse().map_err(AppError::Internal)?;
-    let merchant = row.get::<_, Option<Uuid>>(1).map(MerchantId::from_uuid);
-    if row.get::<_, &str>(2) != "active" || role != claimed_role || merchant != claimed_merchant {
+    let row = Record::new(&row, "users");
+    let role: Role = row.parse("role")?;
+    let merchant = row
+        .get::<Option<Uuid>>("merchant_id")?
+        .map(MerchantId::from_uuid);
+    if row.get::<&str>("status")? != "active"
+        || role != claimed_role
+        || merchant != claimed_merchant
+    {
         return Err(inactive);
     }
     match (role, merchant) {
@@ -250,7 +273,8 @@ pub(crate) async fn identify(
             rate_limit_override: None,
         }),
         (Role::Merchant, Some(merchant_id)) => {
-            if mode == Mode::Live && !row.get::<_, Option<bool>>(3).unwrap_or(false) {
+            // No merchant row means not enabled: the safe reading, not a guess at a value.
+            if mode == Mode::Live && !row.get::<Option<bool>>("live_enabled")?.unwrap_or(false) {
                 return Err(AppError::Unauthorized(AuthFailure::ModeNotEnabled));
             }
             Ok(Identified {
@@ -260,7 +284,7 @@ pub(crate) async fn identify(
                     via: MerchantActor::User(user),
                 },
                 rate_limit_override: row
-                    .get::<_, Option<i32>>(4)
+                    .get::<Option<i32>>("rate_limit_per_minute")?
                     .and_then(|l| u32::try_from(l).ok()),
             })
         }
