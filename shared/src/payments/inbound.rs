@@ -5,6 +5,7 @@
 use super::refunds;
 use super::transactions::{self, Applied};
 use crate::app::App;
+use crate::db::record::Record;
 use crate::db::{self, Scope};
 use crate::error::{AppError, AuthFailure};
 use crate::gateway_accounts;
@@ -50,7 +51,7 @@ pub async fn receive(
         let account = gateway_accounts::open(
             &tx,
             &app.config.encryption,
-            GatewayAccountId::from_uuid(row.get(0)),
+            GatewayAccountId::from_uuid(Record::new(&row, "gateway_accounts").get("id")?),
         )
         .await?;
         if gateway.verify_webhook(&account, headers, body) {
@@ -105,13 +106,13 @@ pub async fn receive(
             }
         }
         None => {
-            let existing: Uuid = tx
+            let existing = tx
                 .query_typed_one(
                     "SELECT id FROM gateway_events WHERE provider = $1 AND event_id = $2",
                     &[(&provider, Type::TEXT), (&event.event_id, Type::TEXT)],
                 )
-                .await?
-                .get(0);
+                .await?;
+            let existing: Uuid = Record::new(&existing, "gateway_events").get("id")?;
             tx.commit().await?;
             Received {
                 id: existing,
@@ -152,16 +153,17 @@ async fn apply(
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, Scope::System).await?;
     let row = tx
-        .query_typed_opt("SELECT provider, payload, processed_at IS NOT NULL, gateway_account_id FROM gateway_events WHERE id = $1 FOR UPDATE", &[(&event_id, Type::UUID)])
+        .query_typed_opt("SELECT provider, payload, processed_at IS NOT NULL AS processed, gateway_account_id FROM gateway_events WHERE id = $1 FOR UPDATE", &[(&event_id, Type::UUID)])
         .await?
         .ok_or(AppError::NotFound("gateway event"))?;
-    if row.get::<_, bool>(2) {
+    let row = Record::new(&row, "gateway_events");
+    if row.get::<bool>("processed")? {
         return Ok(None);
     }
-    let provider: String = row.get(0);
-    let payload: String = row.get(1);
+    let provider: String = row.get("provider")?;
+    let payload: String = row.get("payload")?;
     // An event speaks only for payments made through the account whose secret signed it.
-    let account: Uuid = row.get(3);
+    let account: Uuid = row.get("gateway_account_id")?;
     let gateway = app
         .gateways
         .get(&provider)
@@ -204,7 +206,9 @@ async fn apply(
             ],
         )
         .await?
-        .map(|r| AttemptId::from_uuid(r.get(0)));
+        .map(|r| Record::new(&r, "transaction_attempts").get("id"))
+        .transpose()?
+        .map(AttemptId::from_uuid);
     let mut ids = Vec::new();
     if let Some(report) = &event.refund {
         let refund = refunds::find(&tx, account, report).await?;
@@ -260,13 +264,14 @@ async fn apply(
             .await?;
             let (applied, written) = transactions::apply_report(&tx, app, attempt, report).await?;
             ids = written;
-            let transaction: Uuid = tx
+            let transaction = tx
                 .query_typed_one(
                     "SELECT transaction_id FROM transaction_attempts WHERE id = $1",
                     &[(&attempt.as_uuid(), Type::UUID)],
                 )
-                .await?
-                .get(0);
+                .await?;
+            let transaction: Uuid =
+                Record::new(&transaction, "transaction_attempts").get("transaction_id")?;
             match applied {
                 Applied::Changed(status) => (
                     "applied",
