@@ -7,6 +7,7 @@ use crate::app::App;
 use crate::audit::{self, Actor, AuditContext, AuditEvent};
 use crate::crypto::{password, random, sha256};
 use crate::db::Transaction;
+use crate::db::record::Record;
 use crate::db::{self, Scope};
 use crate::error::{AppError, AuthFailure};
 use crate::ids::{MerchantId, UserId};
@@ -232,7 +233,8 @@ pub(crate) async fn identify(
     };
     let row = tx
         .query_typed_opt(
-            "SELECT u.role, u.merchant_id, u.status, m.live_enabled, m.rate_limit_per_minute
+            "SELECT u.role, u.merchant_id, u.status, m.live_enabled, m.rate_limit_per_minute,
+                    m.status = 'suspended' AS suspended
              FROM users u LEFT JOIN merchants m ON m.id = u.merchant_id WHERE u.id = $1",
             &[(&user.as_uuid(), Type::UUID)],
         )
@@ -258,6 +260,8 @@ pub(crate) async fn identify(
                     merchant_id,
                     mode,
                     via: MerchantActor::User(user),
+                    suspended: Record::new(&row, "users").get::<Option<bool>>("suspended")?
+                        == Some(true),
                 },
                 rate_limit_override: row
                     .get::<_, Option<i32>>(4)
