@@ -163,6 +163,13 @@ pub static FUNCTIONS: &[Function] = &[
         ]),
     },
     Function {
+        name: "auth-session",
+        description: "The logged-in user's session and second factor",
+        trigger: Trigger::Http(&[
+            route!(POST "/api/v1/auth/logout", MerchantOrAdmin, "End the caller's session", auth::logout, suspended: Allowed),
+        ]),
+    },
+    Function {
         name: "merchant-get",
         description: "A merchant's profile and active keys",
         trigger: Trigger::Http(&[

@@ -63,6 +63,13 @@ pub async fn handle(app: &Arc<App>, routes: &[&'static Route], request: ApiReque
                 principal = Some(who);
                 limit = Some(status);
                 authorize(route.access, &who)?;
+                // An enrolment-only session (an operator without a second factor while
+                // ADMIN_MFA_REQUIRED is on) reaches only the session routes: enrol, log out.
+                if who.is_enrolment_only() && !route.path.starts_with("/api/v1/auth/") {
+                    return Err(AppError::Forbidden(
+                        "Enrol a second factor first: POST /api/v1/auth/mfa/totp",
+                    ));
+                }
                 if who.is_suspended() && route.while_suspended == WhileSuspended::Refused {
                     return Err(AppError::MerchantSuspended);
                 }

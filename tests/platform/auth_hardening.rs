@@ -459,3 +459,133 @@ async fn f5_failed_authentications_are_metered() {
         "one counter per address and per key presented"
     );
 }
+
+fn reason(body: &Value) -> &str {
+    body["error"]["details"]["reason"].as_str().unwrap_or("")
+}
+
+#[tokio::test]
+async fn f14_an_access_token_dies_with_its_session() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "F14 Shop").await;
+    let path = format!("/api/v1/merchant/{}", m.id);
+    let (status, body) = app.login(&m.user_email, &m.user_password).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let access = body["data"]["access_token"].as_str().unwrap().to_string();
+    let refresh = body["data"]["refresh_token"].as_str().unwrap().to_string();
+    let other = m.token(&app).await;
+    assert_eq!(app.get(&path, Some(&access)).await.0, StatusCode::OK);
+
+    let (status, body) = app
+        .post_json("/api/v1/auth/logout", Some(&access), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, body) = app.get(&path, Some(&access)).await;
+    expect_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    assert_eq!(reason(&body), "session_ended");
+    let (status, body) = app
+        .post_json(
+            "/api/v1/auth/refresh",
+            None,
+            json!({ "refresh_token": refresh }),
+        )
+        .await;
+    expect_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    // Another session of the same user is untouched.
+    assert_eq!(app.get(&path, Some(&other)).await.0, StatusCode::OK);
+    // A key pair has no session to end.
+    let (status, body) = post_with_key(
+        &app,
+        "/api/v1/auth/logout",
+        &m.client_key,
+        &m.client_secret,
+        json!({}),
+    )
+    .await;
+    expect_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
+    let logouts: i64 = app
+        .db
+        .owner()
+        .await
+        .query_one(
+            "SELECT count(*) FROM audit_log WHERE action = 'auth.logout' AND outcome = 'success'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(logouts, 1, "the logout is audited");
+}
+
+#[tokio::test]
+async fn f14_refresh_token_reuse_ends_the_sessions_access_tokens() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "F14 Reuse Shop").await;
+    let path = format!("/api/v1/merchant/{}", m.id);
+    let (_, first) = app.login(&m.user_email, &m.user_password).await;
+    let first_access = first["data"]["access_token"].as_str().unwrap().to_string();
+    let first_refresh = first["data"]["refresh_token"].as_str().unwrap().to_string();
+    let (status, second) = app
+        .post_json(
+            "/api/v1/auth/refresh",
+            None,
+            json!({ "refresh_token": first_refresh }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let second_access = second["data"]["access_token"].as_str().unwrap().to_string();
+    assert_eq!(app.get(&path, Some(&first_access)).await.0, StatusCode::OK);
+    assert_eq!(app.get(&path, Some(&second_access)).await.0, StatusCode::OK);
+
+    // Someone replays the spent refresh token: the whole session ends, access tokens included.
+    let (status, body) = app
+        .post_json(
+            "/api/v1/auth/refresh",
+            None,
+            json!({ "refresh_token": first_refresh }),
+        )
+        .await;
+    expect_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    for token in [&first_access, &second_access] {
+        let (status, body) = app.get(&path, Some(token)).await;
+        expect_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+        assert_eq!(reason(&body), "session_ended");
+    }
+}
+
+#[tokio::test]
+async fn f14_tokens_name_their_session_and_live_at_most_an_hour() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    // A validly signed token without a session id could never be revoked: refused.
+    let payload = admin.split('.').nth(1).unwrap();
+    let mut claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(claims["sid"].is_string(), "{claims}");
+    claims.as_object_mut().unwrap().remove("sid");
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let (status, body) = app.get("/api/v1/admin/merchants", Some(&forged)).await;
+    expect_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    assert_eq!(reason(&body), "invalid_token");
+
+    let mut vars = env_for(&app.db);
+    vars.insert("ACCESS_TOKEN_TTL_SECONDS".into(), "86400".into());
+    let error = shared::config::Config::from_lookup(shared::config::lookup_from(vars)).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("ACCESS_TOKEN_TTL_SECONDS must be a whole number from 60 to 3600"),
+        "{error}"
+    );
+}

@@ -32,6 +32,8 @@ pub enum Principal {
     Admin {
         /// The operator.
         user_id: UserId,
+        /// The session may only enrol a second factor (`ADMIN_MFA_REQUIRED`).
+        enrolment_only: bool,
     },
 }
 
@@ -69,7 +71,7 @@ impl Principal {
                 via: MerchantActor::User(id),
                 ..
             } => Actor::User(*id),
-            Principal::Admin { user_id } => Actor::User(*user_id),
+            Principal::Admin { user_id, .. } => Actor::User(*user_id),
         }
     }
 
@@ -92,6 +94,29 @@ impl Principal {
         )
     }
 
+    /// Whether the session may only enrol a second factor.
+    pub fn is_enrolment_only(&self) -> bool {
+        matches!(
+            self,
+            Principal::Admin {
+                enrolment_only: true,
+                ..
+            }
+        )
+    }
+
+    /// The dashboard user behind the principal (none for a key pair).
+    pub fn user_id(&self) -> Option<UserId> {
+        match self {
+            Principal::Merchant {
+                via: MerchantActor::User(user),
+                ..
+            }
+            | Principal::Admin { user_id: user, .. } => Some(*user),
+            Principal::Merchant { .. } => None,
+        }
+    }
+
     /// Whether this is an operator.
     pub fn is_admin(&self) -> bool {
         matches!(self, Principal::Admin { .. })
@@ -109,7 +134,7 @@ impl Principal {
                 via: MerchantActor::User(user),
                 ..
             }
-            | Principal::Admin { user_id: user } => {
+            | Principal::Admin { user_id: user, .. } => {
                 format!("user:{user}")
             }
         }
@@ -130,7 +155,7 @@ impl Principal {
                 via: MerchantActor::User(user),
                 ..
             } => format!("{merchant_id}/{mode}/{user}"),
-            Principal::Admin { user_id } => format!("admin/{user_id}"),
+            Principal::Admin { user_id, .. } => format!("admin/{user_id}"),
         }
     }
 }
@@ -203,7 +228,7 @@ async fn identify(
                 .parse::<Mode>()
                 .map_err(|e| AppError::field("X-Mode", e))?,
         };
-        sessions::identify(tx, &claims, mode).await
+        sessions::identify(tx, &claims, mode, app.config.auth.admin_mfa_required).await
     } else {
         Err(AppError::Unauthorized(AuthFailure::MissingCredentials))
     }
