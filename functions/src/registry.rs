@@ -41,6 +41,16 @@ pub enum Access {
     Admin,
 }
 
+/// What a suspended merchant may do on a route (F3): one check in the pipeline reads this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhileSuspended {
+    /// Still allowed (reads, ending a session).
+    Allowed,
+    /// Refused with `MERCHANT_SUSPENDED` (payments, refunds, key rotation: anything that moves
+    /// money or changes who can act for the merchant).
+    Refused,
+}
+
 /// One HTTP route.
 pub struct Route {
     /// The method.
@@ -49,6 +59,9 @@ pub struct Route {
     pub path: &'static str,
     /// Who may call it.
     pub access: Access,
+    /// Whether a suspended merchant may call it: reads by default, writes refused unless the
+    /// route says otherwise.
+    pub while_suspended: WhileSuspended,
     /// One line for the docs.
     pub summary: &'static str,
     /// The handler.
@@ -97,12 +110,29 @@ impl Function {
     }
 }
 
+// A suspended merchant may read (GET) and nothing else unless a route names `Allowed` itself.
+macro_rules! suspended_default {
+    (GET) => {
+        WhileSuspended::Allowed
+    };
+    ($other:ident) => {
+        WhileSuspended::Refused
+    };
+}
+
 macro_rules! route {
     ($method:ident $path:literal, $access:ident, $summary:literal, $handler:path) => {
+        route!($method $path, $access, $summary, $handler, suspended_default!($method))
+    };
+    ($method:ident $path:literal, $access:ident, $summary:literal, $handler:path, suspended: $while:ident) => {
+        route!($method $path, $access, $summary, $handler, WhileSuspended::$while)
+    };
+    ($method:ident $path:literal, $access:ident, $summary:literal, $handler:path, $while:expr) => {
         Route {
             method: Method::$method,
             path: $path,
             access: Access::$access,
+            while_suspended: $while,
             summary: $summary,
             handler: |app, ctx| Box::pin($handler(app, ctx)),
         }
@@ -130,6 +160,13 @@ pub static FUNCTIONS: &[Function] = &[
         description: "Rotate a refresh token",
         trigger: Trigger::Http(&[
             route!(POST "/api/v1/auth/refresh", Anonymous, "Exchange a refresh token for new tokens", auth::refresh),
+        ]),
+    },
+    Function {
+        name: "auth-session",
+        description: "The logged-in user's session and second factor",
+        trigger: Trigger::Http(&[
+            route!(POST "/api/v1/auth/logout", MerchantOrAdmin, "End the caller's session", auth::logout, suspended: Allowed),
         ]),
     },
     Function {

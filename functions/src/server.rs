@@ -2,7 +2,7 @@
 //! limit, authentication and rate limit, role check, the handler, the envelope and one log line.
 
 use crate::context::RequestContext;
-use crate::registry::{Access, Route};
+use crate::registry::{Access, Route, WhileSuspended};
 use shared::auth::{self, Principal};
 use shared::http::path::{PathParams, match_template};
 use shared::http::request::request_id;
@@ -63,6 +63,16 @@ pub async fn handle(app: &Arc<App>, routes: &[&'static Route], request: ApiReque
                 principal = Some(who);
                 limit = Some(status);
                 authorize(route.access, &who)?;
+                // An enrolment-only session (an operator without a second factor while
+                // ADMIN_MFA_REQUIRED is on) reaches only the session routes: enrol, log out.
+                if who.is_enrolment_only() && !route.path.starts_with("/api/v1/auth/") {
+                    return Err(AppError::Forbidden(
+                        "Enrol a second factor first: POST /api/v1/auth/mfa/totp",
+                    ));
+                }
+                if who.is_suspended() && route.while_suspended == WhileSuspended::Refused {
+                    return Err(AppError::MerchantSuspended);
+                }
             }
         }
         let ctx = RequestContext {

@@ -122,6 +122,10 @@ pub struct AuthConfig {
     pub access_token_ttl: Duration,
     /// Lifetime of a refresh token.
     pub refresh_token_ttl: Duration,
+    /// Failed authentications per minute per source address and per client key before 429.
+    pub failures_per_minute: u32,
+    /// Operators must have a second factor (TOTP) to get a full session.
+    pub admin_mfa_required: bool,
 }
 
 /// HTTP settings.
@@ -270,7 +274,9 @@ impl Config {
         let audience = r
             .optional("JWT_AUDIENCE")
             .unwrap_or_else(|| "lightspeedpay-api".into());
-        let access_ttl = r.number("ACCESS_TOKEN_TTL_SECONDS", 900u64, 60, 86_400);
+        // An access token outlives a logout or revocation by at most one request's identify, but
+        // a stolen one is good until it expires: an hour is the most we accept.
+        let access_ttl = r.number("ACCESS_TOKEN_TTL_SECONDS", 900u64, 60, 3_600);
         let refresh_ttl = r.number(
             "REFRESH_TOKEN_TTL_SECONDS",
             30 * 86_400u64,
@@ -292,6 +298,8 @@ impl Config {
             }
         });
 
+        let failures_per_minute = r.number("AUTH_FAILURES_PER_MINUTE", 20u32, 1, 100_000);
+        let admin_mfa_required = r.switch("ADMIN_MFA_REQUIRED", false);
         let rate_limit_per_minute = r.number("RATE_LIMIT_PER_MINUTE", 100u32, 1, 1_000_000);
         let max_body_bytes = r.number("MAX_BODY_BYTES", 64 * 1024usize, 1024, 6 * 1024 * 1024);
         let public_base_url = r
@@ -375,6 +383,8 @@ impl Config {
                         audience,
                         access_token_ttl: Duration::from_secs(access_ttl),
                         refresh_token_ttl: Duration::from_secs(refresh_ttl),
+                        failures_per_minute,
+                        admin_mfa_required,
                     },
                     encryption,
                     http: HttpConfig {

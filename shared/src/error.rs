@@ -27,6 +27,14 @@ pub enum AuthFailure {
     RefreshTokenReused,
     /// A gateway callback's signature is missing, stale or wrong.
     InvalidSignature,
+    /// The token's session was ended (logout, refresh-token reuse, deactivation).
+    SessionEnded,
+    /// The account has a second factor: send `otp` with the password.
+    OtpRequired,
+    /// The one-time code is wrong, expired or was already used.
+    InvalidOtp,
+    /// Operators must enrol a second factor before they get a full session.
+    MfaRequired,
 }
 
 impl AuthFailure {
@@ -43,6 +51,10 @@ impl AuthFailure {
             AuthFailure::InvalidRefreshToken => "invalid_refresh_token",
             AuthFailure::RefreshTokenReused => "refresh_token_reused",
             AuthFailure::InvalidSignature => "invalid_signature",
+            AuthFailure::SessionEnded => "session_ended",
+            AuthFailure::OtpRequired => "otp_required",
+            AuthFailure::InvalidOtp => "invalid_otp",
+            AuthFailure::MfaRequired => "mfa_required",
         }
     }
 
@@ -63,6 +75,16 @@ impl AuthFailure {
                 "The refresh token was already used; every session from that login has been revoked"
             }
             AuthFailure::InvalidSignature => "The signature is missing, stale or does not match",
+            AuthFailure::SessionEnded => {
+                "The session this token belongs to has ended; log in again"
+            }
+            AuthFailure::OtpRequired => {
+                "This account has a second factor: send otp with the password"
+            }
+            AuthFailure::InvalidOtp => "The one-time code is not valid",
+            AuthFailure::MfaRequired => {
+                "Operators must enrol a second factor: log in and use the enrolment token"
+            }
         }
     }
 }

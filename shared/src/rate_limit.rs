@@ -69,3 +69,37 @@ fn status(row: &Row, limit: u32) -> Result<RateLimitStatus, DecodeError> {
         now: row.get("now")?,
     })
 }
+
+// Every counter in $1 takes one hit; the answer is the one closest to (or furthest over) its
+// limit. Counters are locked in array order and callers always list them in the same order
+// (address before key), so two requests cannot deadlock on them.
+const HIT_ALL: &str = "WITH hit AS (
+         INSERT INTO rate_limit_counters AS c (principal, window_start, hits)
+         SELECT p, now(), 1 FROM unnest($1::text[]) AS p
+         ON CONFLICT (principal) DO UPDATE SET
+             hits = CASE WHEN c.window_start > now() - interval '1 minute' THEN least(c.hits, 2147483646) + 1 ELSE 1 END,
+             window_start = CASE WHEN c.window_start > now() - interval '1 minute' THEN c.window_start ELSE now() END
+         RETURNING hits, window_start)
+     SELECT hits, window_start + interval '1 minute' AS reset_at, now() AS now
+     FROM hit ORDER BY hits DESC LIMIT 1";
+
+/// Counts one hit on each of `principals` (at least one, distinct) as the last statement of
+/// `tx`, commits, and reports the fullest counter.
+pub async fn hit_all_and_commit(
+    tx: Transaction<'_>,
+    principals: &[String],
+    limit: u32,
+) -> Result<RateLimitStatus, DbError> {
+    let principals = principals.to_vec();
+    let row = tx
+        .commit_after_query_one(HIT_ALL, &[(&principals, Type::TEXT_ARRAY)])
+        .await?;
+    let r = Record::new(&row, "rate_limit_counters");
+    let used: i32 = r.get("hits")?;
+    Ok(RateLimitStatus {
+        limit,
+        used: u32::try_from(used).unwrap_or(u32::MAX),
+        reset_at: r.get("reset_at")?,
+        now: r.get("now")?,
+    })
+}

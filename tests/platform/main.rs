@@ -5,6 +5,7 @@
 
 mod audit;
 mod auth;
+mod auth_hardening;
 mod aws;
 mod browser;
 mod cli;

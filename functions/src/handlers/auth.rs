@@ -1,8 +1,9 @@
-//! `POST /api/v1/auth/login` and `POST /api/v1/auth/refresh`.
+//! `POST /api/v1/auth/login`, `POST /api/v1/auth/refresh` and `POST /api/v1/auth/logout`.
 
 use crate::context::RequestContext;
-use serde::Deserialize;
-use shared::auth::sessions;
+use serde::{Deserialize, Serialize};
+use shared::auth::sessions::{self, TokenPair};
+use shared::auth::{self as authn, jwt};
 use shared::http::ApiResponse;
 use shared::validation::{FieldErrors, normalize_email};
 use shared::{App, AppError};
@@ -19,6 +20,28 @@ struct LoginRequest {
 #[serde(deny_unknown_fields)]
 struct RefreshRequest {
     refresh_token: String,
+}
+
+/// The tokens as the client receives them: the only place they leave [`shared::secret::Secret`].
+#[derive(Serialize)]
+struct TokensView<'a> {
+    access_token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+    token_type: &'static str,
+    expires_in: i64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    enrolment_only: bool,
+}
+
+fn view(tokens: &TokenPair) -> TokensView<'_> {
+    TokensView {
+        access_token: tokens.access_token.expose(),
+        refresh_token: tokens.refresh_token.as_ref().map(|t| t.expose().as_str()),
+        token_type: tokens.token_type,
+        expires_in: tokens.expires_in,
+        enrolment_only: tokens.enrolment_only,
+    }
 }
 
 /// Email and password in, access and refresh tokens out.
@@ -41,7 +64,7 @@ pub async fn login(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, Ap
         &ctx.audit(),
     )
     .await?;
-    Ok(ApiResponse::ok(&tokens, "Logged in"))
+    Ok(ApiResponse::ok(&view(&tokens), "Logged in"))
 }
 
 /// A refresh token in, a new pair out; the old refresh token is spent.
@@ -51,5 +74,21 @@ pub async fn refresh(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, 
         return Err(AppError::field("refresh_token", "must be a refresh token"));
     }
     let tokens = sessions::refresh(&app, &body.refresh_token, &ctx.audit()).await?;
-    Ok(ApiResponse::ok(&tokens, "Tokens refreshed"))
+    Ok(ApiResponse::ok(&view(&tokens), "Tokens refreshed"))
+}
+
+/// Ends the caller's session: its refresh tokens and every access token issued from it.
+pub async fn logout(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
+    let principal = ctx.principal()?;
+    let token = match (principal.user_id(), authn::bearer_token(&ctx.request)) {
+        (Some(_), Some(token)) => token,
+        _ => return Err(AppError::Forbidden("Only dashboard sessions log out")),
+    };
+    // Already verified by the pipeline; decoded again only to read its session id.
+    let claims = jwt::decode(&app.jwt, token)?;
+    sessions::logout(&app, &claims, &ctx.audit()).await?;
+    Ok(ApiResponse::ok(
+        &serde_json::json!({ "logged_out": true }),
+        "Logged out",
+    ))
 }

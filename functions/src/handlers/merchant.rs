@@ -5,7 +5,8 @@ use crate::context::RequestContext;
 use serde::{Deserialize, Serialize};
 use shared::audit::{self, AuditEvent};
 use shared::auth::api_keys::{self, CredentialSummary};
-use shared::db;
+use shared::auth::{MerchantActor, Principal};
+use shared::db::{self, Scope};
 use shared::http::ApiResponse;
 use shared::ids::{CredentialId, MerchantId};
 use shared::merchants::{self, Merchant};
@@ -33,7 +34,13 @@ pub async fn get(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppE
     let merchant = merchants::get(&tx, id)
         .await?
         .ok_or(AppError::NotFound("merchant"))?;
-    let credentials = api_keys::list_active(&tx, id).await?;
+    // A merchant caller sees only its own mode's keys (F1): a test key holder learns nothing
+    // about the live pair. Operators see every mode.
+    let mode = match principal {
+        Principal::Merchant { mode, .. } => Some(mode),
+        Principal::Admin { .. } => None,
+    };
+    let credentials = api_keys::list_active(&tx, id, mode).await?;
     tx.commit().await?;
     Ok(ApiResponse::ok(
         &MerchantView {
@@ -44,10 +51,12 @@ pub async fn get(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppE
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RegenerateRequest {
     mode: Option<Mode>,
+    /// How long the old pair keeps working, 0 (default) to 86400 seconds.
+    grace_period_seconds: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -57,29 +66,73 @@ struct IssuedView {
     client_key: String,
     client_secret: String,
     created_at: chrono::DateTime<chrono::Utc>,
+    /// When the previous pair stops working (absent: it stopped at once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// Replaces the key pair of a mode (default: the caller's). The old pair stops working at once.
+/// Replaces the key pair of a mode (default: the caller's). The old pair stops working at once,
+/// or after `grace_period_seconds`.
+///
+/// An API key manages only its own mode's pair, and never a live one: minting a live pair
+/// needs a dashboard user (F1). Test keys sit in CI and on laptops; they must not lead to live
+/// money.
 pub async fn regenerate_credentials(
     app: Arc<App>,
     ctx: RequestContext,
 ) -> Result<ApiResponse, AppError> {
     let principal = ctx.principal()?;
-    let merchant_id = principal
-        .merchant_id()
-        .ok_or(AppError::Forbidden("Only merchants have API keys"))?;
+    let Principal::Merchant {
+        merchant_id,
+        mode: caller_mode,
+        via,
+        ..
+    } = principal
+    else {
+        return Err(AppError::Forbidden("Only merchants have API keys"));
+    };
     let body: RegenerateRequest = if ctx.request.body.is_empty() {
-        RegenerateRequest { mode: None }
+        RegenerateRequest::default()
     } else {
         ctx.body()?
     };
-    let mode = match (body.mode, principal) {
-        (Some(mode), _) => mode,
-        (None, shared::auth::Principal::Merchant { mode, .. }) => mode,
-        (None, _) => Mode::Test,
+    let mode = body.mode.unwrap_or(caller_mode);
+    if let MerchantActor::ApiKey(_) = via {
+        if mode != caller_mode {
+            return Err(AppError::Forbidden(
+                "An API key manages only its own mode's key pair",
+            ));
+        }
+        if mode == Mode::Live {
+            return Err(AppError::Forbidden(
+                "Live key pairs are issued by a dashboard user, not with an API key",
+            ));
+        }
+    }
+    let max_grace = i64::from(api_keys::MAX_GRACE_SECONDS);
+    let grace = match body.grace_period_seconds {
+        None => 0,
+        Some(seconds) if (0..=max_grace).contains(&seconds) => {
+            u32::try_from(seconds).map_err(|e| AppError::Internal(e.to_string()))?
+        }
+        Some(_) => {
+            return Err(AppError::field(
+                "grace_period_seconds",
+                format!("must be a whole number from 0 to {max_grace}"),
+            ));
+        }
     };
     let mut client = app.db.client().await?;
-    let tx = db::begin(&mut client, principal.scope()).await?;
+    // The transaction acts in the target mode: the credentials policy lets a merchant scope touch
+    // only its own mode's rows.
+    let tx = db::begin(
+        &mut client,
+        Scope::Merchant {
+            id: merchant_id,
+            mode,
+        },
+    )
+    .await?;
     let merchant = merchants::get(&tx, merchant_id)
         .await?
         .ok_or(AppError::NotFound("merchant"))?;
@@ -89,7 +142,9 @@ pub async fn regenerate_credentials(
             "live mode is not enabled for this merchant",
         ));
     }
-    let issued = api_keys::rotate(&tx, merchant_id, mode).await?;
+    let issued = api_keys::rotate_with_grace(&tx, merchant_id, mode, grace).await?;
+    let previous_expires_at =
+        (grace > 0).then(|| issued.created_at + chrono::Duration::seconds(i64::from(grace)));
     audit::record(
         &tx,
         &ctx.audit(),
@@ -98,7 +153,11 @@ pub async fn regenerate_credentials(
             .target("credential", issued.id)
             .change(
                 None,
-                Some(serde_json::json!({ "mode": mode, "client_key": issued.client_key })),
+                Some(serde_json::json!({
+                    "mode": mode,
+                    "client_key": issued.client_key,
+                    "grace_period_seconds": grace,
+                })),
             ),
     )
     .await?;
@@ -109,6 +168,7 @@ pub async fn regenerate_credentials(
         client_key: issued.client_key,
         client_secret: issued.client_secret.expose().clone(),
         created_at: issued.created_at,
+        previous_expires_at,
     };
     Ok(ApiResponse::created(
         &view,

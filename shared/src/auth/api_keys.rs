@@ -6,7 +6,7 @@ use super::{Identified, MerchantActor, Principal};
 use crate::crypto::{constant_time_eq, random, sha256};
 use crate::db::DbError;
 use crate::db::Transaction;
-use crate::db::record::{DecodeError, Record};
+use crate::db::record::Record;
 use crate::error::{AppError, AuthFailure};
 use crate::ids::{CredentialId, MerchantId};
 use crate::mode::Mode;
@@ -46,6 +46,8 @@ pub struct CredentialSummary {
     pub secret_last4: String,
     /// When it was issued.
     pub created_at: DateTime<Utc>,
+    /// When a rotated-out pair stops working (`None`: the current pair).
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 fn well_formed_key(key: &str) -> Option<Mode> {
@@ -57,17 +59,50 @@ fn well_formed_key(key: &str) -> Option<Mode> {
     (body.len() == KEY_BODY_LEN && body.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(mode)
 }
 
+/// The longest a rotated-out pair may keep working: long enough to roll a fleet, short enough
+/// that a leaked pair does not outlive its replacement by more than a day.
+pub const MAX_GRACE_SECONDS: u32 = 86_400;
+
 /// Issues a new key pair for `merchant` in `mode`, revoking the active one for that mode.
 pub async fn rotate(
     tx: &Transaction<'_>,
     merchant: MerchantId,
     mode: Mode,
 ) -> Result<IssuedCredential, DbError> {
+    rotate_with_grace(tx, merchant, mode, 0).await
+}
+
+/// Issues a new key pair for `merchant` in `mode`. The active pair keeps working for
+/// `grace_seconds` (0: revoked at once; callers check [`MAX_GRACE_SECONDS`]); a pair still in an
+/// earlier grace period is revoked now, so at most two pairs per mode ever work.
+pub async fn rotate_with_grace(
+    tx: &Transaction<'_>,
+    merchant: MerchantId,
+    mode: Mode,
+    grace_seconds: u32,
+) -> Result<IssuedCredential, DbError> {
     let merchant_uuid = merchant.as_uuid();
     let mode_name = mode.as_str();
+    let grace = f64::from(grace_seconds);
     tx.execute_typed(
-        "UPDATE merchant_credentials SET revoked_at = now() WHERE merchant_id = $1 AND mode = $2 AND revoked_at IS NULL",
-        &[(&merchant_uuid, Type::UUID), (&mode_name, Type::TEXT)],
+        "UPDATE merchant_credentials SET revoked_at = now()
+         WHERE merchant_id = $1 AND mode = $2 AND revoked_at IS NULL
+           AND (expires_at IS NOT NULL OR $3 = 0)",
+        &[
+            (&merchant_uuid, Type::UUID),
+            (&mode_name, Type::TEXT),
+            (&grace, Type::FLOAT8),
+        ],
+    )
+    .await?;
+    tx.execute_typed(
+        "UPDATE merchant_credentials SET expires_at = now() + make_interval(secs => $3)
+         WHERE merchant_id = $1 AND mode = $2 AND revoked_at IS NULL AND expires_at IS NULL",
+        &[
+            (&merchant_uuid, Type::UUID),
+            (&mode_name, Type::TEXT),
+            (&grace, Type::FLOAT8),
+        ],
     )
     .await?;
     let id = CredentialId::generate();
@@ -98,31 +133,36 @@ pub async fn rotate(
     })
 }
 
-/// The merchant's active key pairs.
+/// The merchant's working key pairs (including rotated-out pairs still in their grace period),
+/// only those of `mode` when given: a caller acting in test mode is not shown live keys.
 pub async fn list_active(
     tx: &Transaction<'_>,
     merchant: MerchantId,
-) -> Result<Vec<CredentialSummary>, DbError> {
+    mode: Option<Mode>,
+) -> Result<Vec<CredentialSummary>, AppError> {
+    let mode_name = mode.map(Mode::as_str);
     let rows = tx
         .query_typed(
-            "SELECT id, mode, client_key, secret_last4, created_at FROM merchant_credentials
-             WHERE merchant_id = $1 AND revoked_at IS NULL ORDER BY mode",
-            &[(&merchant.as_uuid(), Type::UUID)],
+            "SELECT id, mode, client_key, secret_last4, created_at, expires_at FROM merchant_credentials
+             WHERE merchant_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+               AND ($2::text IS NULL OR mode = $2)
+             ORDER BY mode, created_at DESC",
+            &[(&merchant.as_uuid(), Type::UUID), (&mode_name, Type::TEXT)],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let r = Record::new(r, "merchant_credentials");
+    rows.iter()
+        .map(|row| {
+            let r = Record::new(row, "merchant_credentials");
             Ok(CredentialSummary {
                 id: CredentialId::from_uuid(r.get("id")?),
                 mode: r.parse("mode")?,
                 client_key: r.get("client_key")?,
                 secret_last4: r.get("secret_last4")?,
                 created_at: r.get("created_at")?,
+                expires_at: r.get("expires_at")?,
             })
         })
-        .collect::<Result<_, DecodeError>>()?)
+        .collect()
 }
 
 /// Finds the merchant behind a key pair (runs in system scope: the merchant is not known yet).
@@ -136,36 +176,46 @@ pub(crate) async fn identify(
         return Err(invalid);
     };
     let presented = sha256(client_secret.as_bytes());
+    // The merchant's status comes with the key, so suspension costs no extra round trip (F3).
     let row = tx
         .query_typed_opt(
-            "SELECT c.id, c.merchant_id, c.mode, c.secret_hash, m.live_enabled, m.rate_limit_per_minute
+            "SELECT c.id, c.merchant_id, c.mode, c.secret_hash, m.live_enabled, m.rate_limit_per_minute,
+                    m.status = 'suspended' AS suspended
              FROM merchant_credentials c JOIN merchants m ON m.id = c.merchant_id
-             WHERE c.client_key = $1 AND c.revoked_at IS NULL",
+             WHERE c.client_key = $1 AND c.revoked_at IS NULL
+               AND (c.expires_at IS NULL OR c.expires_at > now())",
             &[(&client_key, Type::TEXT)],
         )
         .await?;
     let Some(row) = row else { return Err(invalid) };
-    let row = Record::new(&row, "merchant_credentials");
-    let stored: &[u8] = row.get("secret_hash")?;
+    let r = Record::new(&row, "merchant_credentials");
+    let stored: &[u8] = r.get("secret_hash")?;
     if !constant_time_eq(stored, &presented) {
         return Err(invalid);
     }
-    let stored_mode: &str = row.get("mode")?;
-    if stored_mode != key_mode.as_str() {
+    let stored_mode: Mode = r.parse("mode")?;
+    if stored_mode != key_mode {
         return Err(invalid);
     }
-    if key_mode == Mode::Live && !row.get::<bool>("live_enabled")? {
+    if key_mode == Mode::Live && !r.get::<bool>("live_enabled")? {
         return Err(AppError::Unauthorized(AuthFailure::ModeNotEnabled));
     }
-    let limit: Option<i32> = row.get("rate_limit_per_minute")?;
+    let limit: Option<i32> = r.get("rate_limit_per_minute")?;
     Ok(Identified {
         principal: Principal::Merchant {
-            merchant_id: MerchantId::from_uuid(row.get("merchant_id")?),
+            merchant_id: MerchantId::from_uuid(r.get("merchant_id")?),
             mode: key_mode,
-            via: MerchantActor::ApiKey(CredentialId::from_uuid(row.get("id")?)),
+            via: MerchantActor::ApiKey(CredentialId::from_uuid(r.get("id")?)),
+            suspended: r.get("suspended")?,
         },
         rate_limit_override: limit.and_then(|l| u32::try_from(l).ok()),
     })
+}
+
+/// Whether `key` has the shape of a client key, so that it may name a failure counter (anything
+/// else would let a caller choose arbitrary counter names).
+pub(crate) fn is_well_formed(key: &str) -> bool {
+    well_formed_key(key).is_some()
 }
 
 #[cfg(test)]

@@ -29,7 +29,18 @@ pub struct Claims {
     pub exp: i64,
     /// Token id.
     pub jti: String,
+    /// The session (refresh-token family) the token belongs to: it stops working when that
+    /// session is revoked (logout, refresh-token reuse, deactivation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// `mfa_enrolment` for a token that may only enrol a second factor (an operator without one
+    /// while `ADMIN_MFA_REQUIRED` is on); absent for a full session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
+
+/// The `scope` claim of a token that may only enrol a second factor.
+pub const ENROLMENT_SCOPE: &str = "mfa_enrolment";
 
 /// Signing and verification keys with the expected issuer and audience.
 #[derive(Clone)]
@@ -67,23 +78,33 @@ impl JwtKeys {
     }
 }
 
-/// Signs an access token for a user.
-pub fn issue(
-    keys: &JwtKeys,
-    user: UserId,
-    role: Role,
-    merchant: Option<MerchantId>,
-    now: i64,
-) -> Result<String, AppError> {
+/// What an access token is issued for.
+pub struct Subject {
+    /// The user.
+    pub user: UserId,
+    /// The user's role.
+    pub role: Role,
+    /// The user's merchant (merchant users).
+    pub merchant: Option<MerchantId>,
+    /// The session (refresh-token family).
+    pub session: uuid::Uuid,
+    /// Only enrolment of a second factor.
+    pub enrolment_only: bool,
+}
+
+/// Signs an access token for a user's session.
+pub fn issue(keys: &JwtKeys, subject: &Subject, now: i64) -> Result<String, AppError> {
     let claims = Claims {
         iss: keys.issuer.clone(),
         aud: keys.audience.clone(),
-        sub: user.to_string(),
-        role: role.as_str().to_string(),
-        merchant: merchant.map(|m| m.to_string()),
+        sub: subject.user.to_string(),
+        role: subject.role.as_str().to_string(),
+        merchant: subject.merchant.map(|m| m.to_string()),
         iat: now,
         exp: now + keys.ttl_seconds,
         jti: uuid::Uuid::now_v7().simple().to_string(),
+        sid: Some(subject.session.to_string()),
+        scope: subject.enrolment_only.then(|| ENROLMENT_SCOPE.to_string()),
     };
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding)
         .map_err(|e| AppError::Internal(format!("signing access token: {e}")))

@@ -25,11 +25,15 @@ pub enum Principal {
         mode: Mode,
         /// Key pair or user.
         via: MerchantActor,
+        /// The merchant is suspended: routes decide what it may still do (reads, not money).
+        suspended: bool,
     },
     /// A platform operator.
     Admin {
         /// The operator.
         user_id: UserId,
+        /// The session may only enrol a second factor (`ADMIN_MFA_REQUIRED`).
+        enrolment_only: bool,
     },
 }
 
@@ -67,7 +71,7 @@ impl Principal {
                 via: MerchantActor::User(id),
                 ..
             } => Actor::User(*id),
-            Principal::Admin { user_id } => Actor::User(*user_id),
+            Principal::Admin { user_id, .. } => Actor::User(*user_id),
         }
     }
 
@@ -76,6 +80,40 @@ impl Principal {
         match self {
             Principal::Merchant { merchant_id, .. } => Some(*merchant_id),
             Principal::Admin { .. } => None,
+        }
+    }
+
+    /// Whether this is a suspended merchant.
+    pub fn is_suspended(&self) -> bool {
+        matches!(
+            self,
+            Principal::Merchant {
+                suspended: true,
+                ..
+            }
+        )
+    }
+
+    /// Whether the session may only enrol a second factor.
+    pub fn is_enrolment_only(&self) -> bool {
+        matches!(
+            self,
+            Principal::Admin {
+                enrolment_only: true,
+                ..
+            }
+        )
+    }
+
+    /// The dashboard user behind the principal (none for a key pair).
+    pub fn user_id(&self) -> Option<UserId> {
+        match self {
+            Principal::Merchant {
+                via: MerchantActor::User(user),
+                ..
+            }
+            | Principal::Admin { user_id: user, .. } => Some(*user),
+            Principal::Merchant { .. } => None,
         }
     }
 
@@ -96,7 +134,7 @@ impl Principal {
                 via: MerchantActor::User(user),
                 ..
             }
-            | Principal::Admin { user_id: user } => {
+            | Principal::Admin { user_id: user, .. } => {
                 format!("user:{user}")
             }
         }
@@ -109,13 +147,15 @@ impl Principal {
                 merchant_id,
                 mode,
                 via: MerchantActor::ApiKey(key),
+                ..
             } => format!("{merchant_id}/{mode}/{key}"),
             Principal::Merchant {
                 merchant_id,
                 mode,
                 via: MerchantActor::User(user),
+                ..
             } => format!("{merchant_id}/{mode}/{user}"),
-            Principal::Admin { user_id } => format!("admin/{user_id}"),
+            Principal::Admin { user_id, .. } => format!("admin/{user_id}"),
         }
     }
 }
@@ -141,26 +181,24 @@ pub(crate) struct Identified {
 
 /// Authenticates the request's credentials and counts it against the principal's rate limit, in
 /// one short transaction. A request over the limit fails with [`AppError::RateLimited`].
+///
+/// A failed authentication is counted against the source address and the presented client key
+/// instead (F5): past the limit the answer is 429 rather than 401. Only failures are counted, so
+/// the payment path pays nothing for this; and a caller with the right secret is never refused
+/// because of someone else's failures (a client key is public: counting successes against it
+/// would let anyone lock a merchant out).
 pub async fn authenticate(
     app: &App,
     request: &ApiRequest,
 ) -> Result<(Principal, RateLimitStatus), AppError> {
     let mut client = app.db.client().await?;
     let tx = db::begin_relaxed(&mut client, Scope::System).await?;
-    let identified = if let Some(key) = request.header("x-client-key") {
-        let secret = request.header("x-client-secret").unwrap_or("");
-        api_keys::identify(&tx, key, secret).await?
-    } else if let Some(token) = bearer_token(request) {
-        let claims = jwt::decode(&app.jwt, token)?;
-        let mode = match request.header("x-mode") {
-            None => Mode::Test,
-            Some(raw) => raw
-                .parse::<Mode>()
-                .map_err(|e| AppError::field("X-Mode", e))?,
-        };
-        sessions::identify(&tx, &claims, mode).await?
-    } else {
-        return Err(AppError::Unauthorized(AuthFailure::MissingCredentials));
+    let identified = match identify(app, &tx, request).await {
+        Ok(identified) => identified,
+        Err(AppError::Unauthorized(failure)) => {
+            return Err(count_failure(app, tx, request, failure).await);
+        }
+        Err(other) => return Err(other),
     };
     let limit = identified
         .rate_limit_override
@@ -171,6 +209,53 @@ pub async fn authenticate(
         Ok((identified.principal, status))
     } else {
         Err(AppError::RateLimited(status))
+    }
+}
+
+async fn identify(
+    app: &App,
+    tx: &db::Transaction<'_>,
+    request: &ApiRequest,
+) -> Result<Identified, AppError> {
+    if let Some(key) = request.header("x-client-key") {
+        let secret = request.header("x-client-secret").unwrap_or("");
+        api_keys::identify(tx, key, secret).await
+    } else if let Some(token) = bearer_token(request) {
+        let claims = jwt::decode(&app.jwt, token)?;
+        let mode = match request.header("x-mode") {
+            None => Mode::Test,
+            Some(raw) => raw
+                .parse::<Mode>()
+                .map_err(|e| AppError::field("X-Mode", e))?,
+        };
+        sessions::identify(tx, &claims, mode, app.config.auth.admin_mfa_required).await
+    } else {
+        Err(AppError::Unauthorized(AuthFailure::MissingCredentials))
+    }
+}
+
+/// Counts a failed authentication per source address and per (well-formed) client key; the
+/// error to answer: the authentication failure, or 429 once either counter is over its limit.
+async fn count_failure(
+    app: &App,
+    tx: db::Transaction<'_>,
+    request: &ApiRequest,
+    failure: AuthFailure,
+) -> AppError {
+    let mut buckets = vec![format!(
+        "authfail:ip:{}",
+        request.source_ip.as_deref().unwrap_or("unknown")
+    )];
+    if let Some(key) = request
+        .header("x-client-key")
+        .filter(|k| api_keys::is_well_formed(k))
+    {
+        buckets.push(format!("authfail:key:{key}"));
+    }
+    match rate_limit::hit_all_and_commit(tx, &buckets, app.config.auth.failures_per_minute).await {
+        Ok(status) if !status.allowed() => AppError::RateLimited(status),
+        Ok(_) => AppError::Unauthorized(failure),
+        Err(e) => e.into(),
     }
 }
 
@@ -188,7 +273,8 @@ pub async fn meter_anonymous(app: &App, request: &ApiRequest) -> Result<RateLimi
     }
 }
 
-fn bearer_token(request: &ApiRequest) -> Option<&str> {
+/// The token of an `Authorization: Bearer` header.
+pub fn bearer_token(request: &ApiRequest) -> Option<&str> {
     let value = request.header("authorization")?;
     let (scheme, token) = value.split_once(' ')?;
     scheme

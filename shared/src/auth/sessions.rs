@@ -12,24 +12,27 @@ use crate::db::{self, Scope};
 use crate::error::{AppError, AuthFailure};
 use crate::ids::{MerchantId, UserId};
 use crate::mode::Mode;
+use crate::secret::Secret;
 use crate::users::Role;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::json;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 /// What login and refresh return.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct TokenPair {
     /// The JWT for `Authorization: Bearer`.
-    pub access_token: String,
-    /// The single-use refresh token.
-    pub refresh_token: String,
+    pub access_token: Secret<String>,
+    /// The single-use refresh token (none for an enrolment-only session, which cannot be
+    /// refreshed into a full one).
+    pub refresh_token: Option<Secret<String>>,
     /// Always `Bearer`.
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
+    /// The token may only enrol a second factor (`ADMIN_MFA_REQUIRED`).
+    pub enrolment_only: bool,
 }
 
 struct UserRow {
@@ -113,7 +116,7 @@ pub async fn login(
         &[(&user.id.as_uuid(), Type::UUID)],
     )
     .await?;
-    let pair = open_session(app, &tx, &user, Uuid::now_v7()).await?;
+    let pair = open_session(app, &tx, &user, Uuid::now_v7(), false).await?;
     let event = AuditEvent::success("auth.login")
         .target("user", user.id)
         .merchant(user.merchant);
@@ -177,7 +180,7 @@ pub async fn refresh(app: &App, token: &str, ctx: &AuditContext) -> Result<Token
         &[(&hash, Type::BYTEA)],
     )
     .await?;
-    let pair = open_session(app, &tx, &user, family).await?;
+    let pair = open_session(app, &tx, &user, family, false).await?;
     tx.commit().await?;
     Ok(pair)
 }
@@ -200,11 +203,19 @@ async fn open_session(
     tx: &Transaction<'_>,
     user: &UserRow,
     family: Uuid,
+    enrolment_only: bool,
 ) -> Result<TokenPair, AppError> {
     let now = app.clock.now();
     let refresh_token = format!("lsprt_{}", random::base62(48));
-    let ttl = chrono::Duration::from_std(app.config.auth.refresh_token_ttl)
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    // An enrolment-only session still has a row (its access token is checked against it and
+    // dies with it), but its refresh token is never handed out and lives no longer than the
+    // access token.
+    let ttl = if enrolment_only {
+        app.config.auth.access_token_ttl
+    } else {
+        app.config.auth.refresh_token_ttl
+    };
+    let ttl = chrono::Duration::from_std(ttl).map_err(|e| AppError::Internal(e.to_string()))?;
     let expires_at = now + ttl;
     tx.execute_typed(
         "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -218,63 +229,94 @@ async fn open_session(
         ],
     )
     .await?;
-    let access_token = jwt::issue(&app.jwt, user.id, user.role, user.merchant, now.timestamp())?;
+    let subject = jwt::Subject {
+        user: user.id,
+        role: user.role,
+        merchant: user.merchant,
+        session: family,
+        enrolment_only,
+    };
+    let access_token = jwt::issue(&app.jwt, &subject, now.timestamp())?;
     Ok(TokenPair {
-        access_token,
-        refresh_token,
+        access_token: Secret::new(access_token),
+        refresh_token: (!enrolment_only).then(|| Secret::new(refresh_token)),
         token_type: "Bearer",
         expires_in: app.jwt.ttl_seconds(),
+        enrolment_only,
     })
 }
 
 /// Resolves a verified token to its principal, checking that the user is still active and still
-/// has the role and merchant the token names.
+/// has the role and merchant the token names, and that the token's session has not been revoked
+/// (F14: read with the user row, so it costs no extra round trip).
 pub(crate) async fn identify(
     tx: &Transaction<'_>,
     claims: &Claims,
     mode: Mode,
+    admin_mfa_required: bool,
 ) -> Result<Identified, AppError> {
-    let invalid = AppError::Unauthorized(AuthFailure::InvalidToken);
-    let user: UserId = claims.sub.parse().map_err(|_| invalid)?;
-    let claimed_role: Role = claims
-        .role
-        .parse()
-        .map_err(|_| AppError::Unauthorized(AuthFailure::InvalidToken))?;
+    let invalid = || AppError::Unauthorized(AuthFailure::InvalidToken);
+    let user: UserId = claims.sub.parse().map_err(|_| invalid())?;
+    let claimed_role: Role = claims.role.parse().map_err(|_| invalid())?;
     let claimed_merchant = match &claims.merchant {
-        Some(m) => Some(
-            m.parse::<MerchantId>()
-                .map_err(|_| AppError::Unauthorized(AuthFailure::InvalidToken))?,
-        ),
+        Some(m) => Some(m.parse::<MerchantId>().map_err(|_| invalid())?),
         None => None,
+    };
+    // A token without a session could not be revoked: refuse it.
+    let session: Uuid = claims
+        .sid
+        .as_deref()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(invalid)?;
+    let enrolment_only = match claims.scope.as_deref() {
+        None => false,
+        Some(jwt::ENROLMENT_SCOPE) => true,
+        Some(_) => return Err(invalid()),
     };
     let row = tx
         .query_typed_opt(
-            "SELECT u.role, u.merchant_id, u.status, m.live_enabled, m.rate_limit_per_minute
+            "SELECT u.role, u.merchant_id, u.status, u.mfa_enabled_at IS NOT NULL AS mfa_enabled,
+                    m.live_enabled, m.rate_limit_per_minute, m.status = 'suspended' AS suspended,
+                    (SELECT bool_and(t.revoked_at IS NULL) FROM refresh_tokens t
+                      WHERE t.family_id = $2 AND t.user_id = u.id) AS session_active
              FROM users u LEFT JOIN merchants m ON m.id = u.merchant_id WHERE u.id = $1",
-            &[(&user.as_uuid(), Type::UUID)],
+            &[(&user.as_uuid(), Type::UUID), (&session, Type::UUID)],
         )
         .await?;
     let inactive = AppError::Unauthorized(AuthFailure::InactiveUser);
     let Some(row) = row else { return Err(inactive) };
-    let row = Record::new(&row, "users");
-    let role: Role = row.parse("role")?;
-    let merchant = row
+    let r = Record::new(&row, "users");
+    let role: Role = r.parse("role")?;
+    let merchant = r
         .get::<Option<Uuid>>("merchant_id")?
         .map(MerchantId::from_uuid);
-    if row.get::<&str>("status")? != "active"
-        || role != claimed_role
-        || merchant != claimed_merchant
+    if r.get::<&str>("status")? != "active" || role != claimed_role || merchant != claimed_merchant
     {
         return Err(inactive);
     }
+    if r.get::<Option<bool>>("session_active")? != Some(true) {
+        return Err(AppError::Unauthorized(AuthFailure::SessionEnded));
+    }
     match (role, merchant) {
-        (Role::Admin, _) => Ok(Identified {
-            principal: Principal::Admin { user_id: user },
-            rate_limit_override: None,
-        }),
+        (Role::Admin, _) => {
+            // A full token issued before the requirement was switched on (or before enrolment
+            // was confirmed) does not outlive it.
+            if admin_mfa_required && !enrolment_only && !r.get::<bool>("mfa_enabled")? {
+                return Err(AppError::Unauthorized(AuthFailure::MfaRequired));
+            }
+            Ok(Identified {
+                principal: Principal::Admin {
+                    user_id: user,
+                    enrolment_only,
+                },
+                rate_limit_override: None,
+            })
+        }
         (Role::Merchant, Some(merchant_id)) => {
-            // No merchant row means not enabled: the safe reading, not a guess at a value.
-            if mode == Mode::Live && !row.get::<Option<bool>>("live_enabled")?.unwrap_or(false) {
+            if enrolment_only {
+                return Err(invalid());
+            }
+            if mode == Mode::Live && r.get::<Option<bool>>("live_enabled")? != Some(true) {
                 return Err(AppError::Unauthorized(AuthFailure::ModeNotEnabled));
             }
             Ok(Identified {
@@ -282,12 +324,37 @@ pub(crate) async fn identify(
                     merchant_id,
                     mode,
                     via: MerchantActor::User(user),
+                    suspended: r.get::<Option<bool>>("suspended")? == Some(true),
                 },
-                rate_limit_override: row
+                rate_limit_override: r
                     .get::<Option<i32>>("rate_limit_per_minute")?
                     .and_then(|l| u32::try_from(l).ok()),
             })
         }
         (Role::Merchant, None) => Err(inactive),
     }
+}
+
+/// Ends the session (refresh-token family) an access token belongs to: its refresh tokens and
+/// every access token issued from it stop working.
+pub async fn logout(app: &App, claims: &Claims, ctx: &AuditContext) -> Result<(), AppError> {
+    let invalid = || AppError::Unauthorized(AuthFailure::InvalidToken);
+    let user: UserId = claims.sub.parse().map_err(|_| invalid())?;
+    let session: Uuid = claims
+        .sid
+        .as_deref()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(invalid)?;
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::System).await?;
+    tx.execute_typed(
+        "UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = 'logout'
+         WHERE family_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+        &[(&session, Type::UUID), (&user.as_uuid(), Type::UUID)],
+    )
+    .await?;
+    let event = AuditEvent::success("auth.logout").target("user", user);
+    audit::record(&tx, ctx, event).await?;
+    tx.commit().await?;
+    Ok(())
 }
