@@ -95,6 +95,9 @@ pub struct DatabaseConfig {
     /// or session-mode connection: a transaction-mode pooler (Supabase's port 6543) moves a
     /// client between server connections and so cannot keep prepared statements.
     pub statement_cache: bool,
+    /// How long a request waits for a pooled connection, and for a new one to be opened, before
+    /// it answers 503: bounded so that an outage is a prompt retryable answer, not a hang.
+    pub pool_timeout: Duration,
 }
 
 /// Transport security to PostgreSQL.
@@ -259,6 +262,8 @@ impl Config {
         let pool_size = r.number("DATABASE_POOL_SIZE", 2usize, 1, 64);
         let tls = r.tls();
         let statement_cache = r.switch("DATABASE_STATEMENT_CACHE", true);
+        let pool_timeout =
+            Duration::from_secs(r.number("DATABASE_POOL_TIMEOUT_SECONDS", 3u64, 1, 30));
 
         let jwt_secret = r.required(
             "JWT_SECRET",
@@ -376,6 +381,7 @@ impl Config {
                         pool_size,
                         tls,
                         statement_cache,
+                        pool_timeout,
                     },
                     auth: AuthConfig {
                         jwt_secret: Secret::new(jwt_secret.into_bytes()),

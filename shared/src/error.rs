@@ -166,8 +166,14 @@ impl AppError {
             AppError::IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
             AppError::GatewayUnavailable(_) => "GATEWAY_UNAVAILABLE",
             AppError::Conflict(_) => "CONFLICT",
+            AppError::Database(e) if e.is_unavailable() => "SERVICE_UNAVAILABLE",
             AppError::Database(_) | AppError::Internal(_) => "INTERNAL",
         }
+    }
+
+    /// Whether the database could not be reached: a 503 the caller may retry as it was.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, AppError::Database(e) if e.is_unavailable())
     }
 
     /// Shorthand for a single-field validation error.

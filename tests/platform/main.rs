@@ -14,6 +14,7 @@ mod delivery;
 mod dev_runner;
 mod gateways;
 mod inbound;
+mod outage;
 mod payments;
 mod rate_limit;
 mod refunds;

@@ -104,6 +104,28 @@ impl TestDb {
         }
     }
 
+    /// A database migrated from scratch on `cluster` (a private server a test may stop). It goes
+    /// with the cluster; dropping the guard looks for it on the shared server and finds nothing.
+    pub async fn create_on(cluster: &PrivateCluster) -> TestDb {
+        let server = cluster.server_url();
+        let name = format!("lsp_t_{}", uuid::Uuid::new_v4().simple());
+        connect(&with_db(&server, "postgres"))
+            .await
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let owner_url = with_db(&server, &name);
+        // The first migration creates the application role, as on the shared server.
+        migrate::run(&owner_url, &shared::config::DatabaseTls::Disable)
+            .await
+            .expect("migrate the private cluster's database");
+        TestDb {
+            owner_url,
+            app_url: format!("postgres://lsp_app@127.0.0.1:{}/{name}", cluster.port),
+            name,
+        }
+    }
+
     /// A connection as the schema owner (superuser locally): bypasses RLS, for assertions only.
     pub async fn owner(&self) -> tokio_postgres::Client {
         connect(&self.owner_url).await
@@ -221,7 +243,18 @@ impl TestApp {
         if std::env::var_os("TEST_LOG").is_some() {
             shared::telemetry::init();
         }
-        let db = TestDb::create().await;
+        TestApp::spawn_over(TestDb::create().await, extra, ports).await
+    }
+
+    /// The platform over `db` (a database on the shared server or on a private cluster).
+    pub async fn spawn_over(
+        db: TestDb,
+        extra: &[(&str, &str)],
+        ports: Option<(
+            Arc<dyn shared::jobs::JobQueue>,
+            Arc<dyn shared::jobs::bus::EventBus>,
+        )>,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut vars = env_for(&db);
@@ -591,4 +624,132 @@ pub fn temp_dir(label: &str) -> std::path::PathBuf {
         .join(format!("{label}-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// A PostgreSQL cluster of one test's own (initdb + pg_ctl into a temporary directory, trust
+/// authentication, a free port), which the test may stop and start; removed when dropped.
+pub struct PrivateCluster {
+    root: std::path::PathBuf,
+    bin: std::path::PathBuf,
+    pub port: u16,
+}
+
+impl PrivateCluster {
+    /// Initialises and starts a cluster; `None` when no PostgreSQL server binaries are installed.
+    pub fn start() -> Option<PrivateCluster> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .filter(|b| b.join("initdb").is_file() && b.join("pg_ctl").is_file())
+            .max()?;
+        let root = std::env::temp_dir().join(format!("lsp-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&root).unwrap();
+        let cluster = PrivateCluster {
+            root,
+            bin,
+            port: free_port(),
+        };
+        if running_as_root() {
+            // PostgreSQL refuses to run as root: the cluster belongs to the `postgres` user.
+            cluster.expect_ok(
+                std::process::Command::new("chown")
+                    .arg("postgres")
+                    .arg(&cluster.root),
+            );
+        }
+        let data = cluster.data();
+        cluster.expect_ok(cluster.command("initdb").arg("-D").arg(&data).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-instructions",
+        ]));
+        cluster.start_server();
+        Some(cluster)
+    }
+
+    fn data(&self) -> std::path::PathBuf {
+        self.root.join("data")
+    }
+
+    /// `postgres://postgres@127.0.0.1:<port>`.
+    pub fn server_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server and waits until it accepts connections.
+    pub fn start_server(&self) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {}",
+            self.port,
+            self.data().display()
+        );
+        let data = self.data();
+        let log = self.root.join("postgres.log");
+        self.expect_ok(
+            self.command("pg_ctl")
+                .arg("-D")
+                .arg(&data)
+                .arg("-l")
+                .arg(&log)
+                .args(["-o", &options, "-w", "start"]),
+        );
+    }
+
+    /// Stops the server (fast shutdown: open sessions are terminated) and waits until it is down.
+    pub fn stop_server(&self) {
+        let data = self.data();
+        self.expect_ok(
+            self.command("pg_ctl")
+                .arg("-D")
+                .arg(&data)
+                .args(["-m", "fast", "-w", "stop"]),
+        );
+    }
+
+    fn command(&self, program: &str) -> std::process::Command {
+        let path = self.bin.join(program);
+        if running_as_root() {
+            let mut command = std::process::Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path);
+            command
+        } else {
+            std::process::Command::new(path)
+        }
+    }
+
+    fn expect_ok(&self, command: &mut std::process::Command) {
+        let out = command.output().expect("run a PostgreSQL tool");
+        assert!(
+            out.status.success(),
+            "{command:?} failed: {}{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(self.root.join("postgres.log")).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let data = self.data();
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn running_as_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
 }

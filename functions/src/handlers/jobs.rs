@@ -10,11 +10,21 @@ use shared::{App, AppError};
 use std::sync::Arc;
 use uuid::Uuid;
 
-async fn each<F, Fut>(messages: Vec<Message>, work: F) -> Vec<String>
+async fn each<F, Fut>(app: &App, messages: Vec<Message>, work: F) -> Vec<String>
 where
     F: Fn(Message) -> Fut,
     Fut: std::future::Future<Output = Result<(), AppError>>,
 {
+    // One look at the pool first: with the database out of reach every message would fail after
+    // waiting for a connection of its own, holding the batch (and the function) for the pool's
+    // timeout over and over. A warm pool answers this without a round trip.
+    if let Err(e) = app.db.client().await {
+        let e = AppError::from(e);
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, messages = messages.len(), "database unreachable; the whole batch is handed back");
+            return messages.into_iter().map(|m| m.id).collect();
+        }
+    }
     let results = futures::future::join_all(messages.into_iter().map(|m| {
         let id = m.id.clone();
         let fut = work(m);
@@ -45,7 +55,7 @@ struct OrderJob {
 
 /// `transaction-processor`: creates the gateway order of each new attempt.
 pub async fn transaction_processor(app: Arc<App>, messages: Vec<Message>) -> Vec<String> {
-    each(messages, |m| {
+    each(&app, messages, |m| {
         let app = app.clone();
         async move {
             let job: OrderJob = parse(&m)?;
@@ -64,7 +74,7 @@ struct RefundJob {
 
 /// `refund-processor`: asks the gateway for each new refund, once.
 pub async fn refund_processor(app: Arc<App>, messages: Vec<Message>) -> Vec<String> {
-    each(messages, |m| {
+    each(&app, messages, |m| {
         let app = app.clone();
         async move {
             let job: RefundJob = parse(&m)?;
@@ -81,7 +91,7 @@ struct EventJob {
 
 /// `webhook-processor`: applies each stored gateway event.
 pub async fn webhook_processor(app: Arc<App>, messages: Vec<Message>) -> Vec<String> {
-    each(messages, |m| {
+    each(&app, messages, |m| {
         let app = app.clone();
         async move {
             let job: EventJob = parse(&m)?;

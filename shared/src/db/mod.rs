@@ -12,7 +12,6 @@ use crate::config::{DatabaseConfig, DatabaseTls};
 use crate::ids::MerchantId;
 use crate::mode::Mode;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use std::time::Duration;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Row, Statement};
 
@@ -39,9 +38,13 @@ impl std::ops::DerefMut for Client {
 /// A database failure.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    /// No connection could be had from the pool.
+    /// No connection could be had from the pool (a misconfigured pool, not an outage).
     #[error("database pool: {0}")]
     Pool(String),
+    /// The database could not be reached in time: every pooled connection was busy, or a new
+    /// one could not be opened before the pool's timeout.
+    #[error("database unreachable: {0}")]
+    Unavailable(String),
     /// A query or connection failed.
     #[error("{}", describe(.0))]
     Postgres(#[from] tokio_postgres::Error),
@@ -70,12 +73,57 @@ fn describe(error: &tokio_postgres::Error) -> String {
 }
 
 impl DbError {
+    /// Whether the database could not be reached (an outage, a restart, a severed connection),
+    /// as opposed to a statement it refused: the request may be retried shortly as it was.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::Unavailable(_) => true,
+            DbError::Postgres(e) => unreachable(e),
+            DbError::Pool(_) | DbError::Config(_) | DbError::RowCount(_) | DbError::Decode(_) => {
+                false
+            }
+        }
+    }
+
     /// The name of the violated constraint, when this is a constraint violation.
     pub fn constraint(&self) -> Option<&str> {
         match self {
             DbError::Postgres(e) => e.as_db_error().and_then(|d| d.constraint()),
             _ => None,
         }
+    }
+}
+
+/// Whether `error` says the server is out of reach rather than that it refused a statement:
+/// the connection is closed, an I/O error or connect timeout, or a SQLSTATE of class 08
+/// (connection exception), a shutdown or start-up in progress (57P01–57P03) or no connection
+/// slot left (53300). Constraint violations and every other server answer are not.
+fn unreachable(error: &tokio_postgres::Error) -> bool {
+    if let Some(db) = error.as_db_error() {
+        let code = db.code().code();
+        return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300");
+    }
+    if error.is_closed() {
+        return true;
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.is::<std::io::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// A pool failure as a [`DbError`]: a timeout or a connection that could not be opened is an
+/// outage; anything else is the pool's own misconfiguration.
+fn pool_error(error: deadpool_postgres::PoolError) -> DbError {
+    use deadpool_postgres::PoolError;
+    match error {
+        PoolError::Backend(e) => DbError::Postgres(e),
+        PoolError::Timeout(_) | PoolError::Closed => DbError::Unavailable(error.to_string()),
+        other => DbError::Pool(other.to_string()),
     }
 }
 
@@ -121,7 +169,7 @@ impl Db {
             })?;
         pg.application_name("lightspeedpay");
         if pg.get_connect_timeout().is_none() {
-            pg.connect_timeout(Duration::from_secs(5));
+            pg.connect_timeout(config.pool_timeout);
         }
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
@@ -134,8 +182,8 @@ impl Db {
         };
         let pool = Pool::builder(manager)
             .max_size(config.pool_size)
-            .wait_timeout(Some(Duration::from_secs(10)))
-            .create_timeout(Some(Duration::from_secs(10)))
+            .wait_timeout(Some(config.pool_timeout))
+            .create_timeout(Some(config.pool_timeout))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| DbError::Config(e.to_string()))?;
@@ -155,11 +203,7 @@ impl Db {
 
     /// A pooled connection.
     pub async fn client(&self) -> Result<Client, DbError> {
-        let inner = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| DbError::Pool(e.to_string()))?;
+        let inner = self.pool.get().await.map_err(pool_error)?;
         Ok(Client {
             inner,
             statement_cache: self.statement_cache,

@@ -18,6 +18,10 @@ pub struct ApiResponse {
     pub body: Bytes,
 }
 
+/// `Retry-After` while the database is unreachable: a restart takes about a second, and a
+/// retry storm against a recovering server helps nobody.
+pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 2;
+
 fn timestamp() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
@@ -111,6 +115,9 @@ impl ApiResponse {
                 response.set_header("allow", &allowed.join(", "))
             }
             AppError::Unauthorized(_) => response.set_header("www-authenticate", "Bearer"),
+            error if error.is_unavailable() => {
+                response.set_header("retry-after", &UNAVAILABLE_RETRY_AFTER_SECONDS.to_string())
+            }
             _ => {}
         }
         response
@@ -187,6 +194,11 @@ fn describe(error: &AppError) -> (StatusCode, String, Value) {
         AppError::GatewayUnavailable(why) => {
             (StatusCode::SERVICE_UNAVAILABLE, why.clone(), Value::Null)
         }
+        AppError::Database(e) if e.is_unavailable() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The database is unreachable; retry shortly (the same Idempotency-Key is safe)".into(),
+            json!({ "dependency": "database", "retry_after_seconds": UNAVAILABLE_RETRY_AFTER_SECONDS }),
+        ),
         AppError::Database(_) | AppError::Internal(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "An internal error occurred; quote the request id to support".into(),

@@ -1,0 +1,175 @@
+//! A database outage is a retryable answer: with the platform's PostgreSQL stopped, requests
+//! answer 503 `SERVICE_UNAVAILABLE` with `Retry-After` within the pool's timeout (never 500), the
+//! status route says the database is down, a worker hands its batch back at once, and after the
+//! database returns, retries with the same idempotency keys create each payment exactly once.
+
+use crate::support::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// The pool timeout the platform runs with here, and the slack allowed on top of it.
+const POOL_TIMEOUT: Duration = Duration::from_secs(2);
+const MARGIN: Duration = Duration::from_secs(2);
+
+/// Sends `request`, asserting a 503 `SERVICE_UNAVAILABLE` with `Retry-After` within the pool's
+/// timeout; returns the body.
+async fn expect_unavailable(what: &str, request: reqwest::RequestBuilder) -> Value {
+    let started = Instant::now();
+    let response = request.send().await.expect("request");
+    let elapsed = started.elapsed();
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{what}: {body}");
+    assert_eq!(
+        body["error"]["code"], "SERVICE_UNAVAILABLE",
+        "{what}: {body}"
+    );
+    let seconds: u64 = retry_after
+        .unwrap_or_else(|| panic!("{what}: no Retry-After"))
+        .parse()
+        .unwrap();
+    assert!((1..=5).contains(&seconds), "{what}: Retry-After {seconds}");
+    assert!(
+        elapsed < POOL_TIMEOUT + MARGIN,
+        "{what} took {elapsed:?}, over the pool's wait time"
+    );
+    body
+}
+
+#[tokio::test]
+async fn a_database_outage_answers_503_and_retries_create_each_payment_once() {
+    let Some(cluster) = PrivateCluster::start() else {
+        eprintln!(
+            "SKIPPED: no initdb/pg_ctl under /usr/lib/postgresql; install PostgreSQL's server package to run this test"
+        );
+        return;
+    };
+    let db = TestDb::create_on(&cluster).await;
+    let timeout = POOL_TIMEOUT.as_secs().to_string();
+    let app = TestApp::spawn_over(db, &[("DATABASE_POOL_TIMEOUT_SECONDS", &timeout)], None).await;
+    let admin = app.admin_token().await;
+    let merchant = app.create_merchant(&admin, "Chai Point").await;
+    let (status, body) = app
+        .pay(
+            &merchant,
+            &payment("before-outage", 10_000, false),
+            Some("key-before"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let before = body["data"]["id"].as_str().unwrap().to_string();
+
+    cluster.stop_server();
+
+    let orders = ["during-outage-1", "during-outage-2", "during-outage-3"];
+    for order in orders {
+        let body = expect_unavailable(
+            "payment",
+            app.http
+                .post(app.url("/api/v1/pay"))
+                .header("X-Client-Key", &merchant.client_key)
+                .header("X-Client-Secret", &merchant.client_secret)
+                .header("Idempotency-Key", format!("key-{order}"))
+                .json(&payment(order, 25_000, false)),
+        )
+        .await;
+        assert_eq!(body["error"]["details"]["dependency"], "database", "{body}");
+    }
+    expect_unavailable(
+        "read",
+        app.http
+            .get(app.url(&format!("/api/v1/transactions/{before}")))
+            .header("X-Client-Key", &merchant.client_key)
+            .header("X-Client-Secret", &merchant.client_secret),
+    )
+    .await;
+    expect_unavailable(
+        "login",
+        app.http
+            .post(app.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({
+                "email": merchant.user_email, "password": merchant.user_password,
+            })),
+    )
+    .await;
+    // Operators see the outage: the status route answers 503 saying the database is unreachable.
+    let body = expect_unavailable(
+        "system status",
+        app.http
+            .get(app.url("/api/v1/system/status"))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("database is unreachable"),
+        "{body}"
+    );
+    // Liveness does not depend on the database.
+    let (status, _) = app.get("/api/health", None).await;
+    assert_eq!(status, StatusCode::OK);
+    // A worker hands its whole batch back at once instead of waiting per message.
+    let messages: Vec<shared::jobs::Message> = (0..10)
+        .map(|i| shared::jobs::Message {
+            id: format!("m{i}"),
+            receipt: format!("r{i}"),
+            body: format!(
+                "{{\"attempt_id\":\"{}\"}}",
+                shared::ids::AttemptId::from_uuid(uuid::Uuid::now_v7())
+            ),
+            receive_count: 1,
+        })
+        .collect();
+    let started = Instant::now();
+    let failed = functions::handlers::jobs::transaction_processor(app.app.clone(), messages).await;
+    assert_eq!(failed.len(), 10, "every message is handed back");
+    assert!(
+        started.elapsed() < POOL_TIMEOUT + MARGIN,
+        "{:?}",
+        started.elapsed()
+    );
+
+    cluster.start_server();
+
+    // Retries honour Retry-After until the database answers; none may ever be a 500.
+    let mut keys = vec![("before-outage", "key-before".to_string(), 10_000)];
+    keys.extend(orders.iter().map(|o| (*o, format!("key-{o}"), 25_000)));
+    for (order, key, amount) in &keys {
+        for round in 0..2 {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let (status, body) = app
+                    .pay(&merchant, &payment(order, *amount, false), Some(key))
+                    .await;
+                if status == StatusCode::SERVICE_UNAVAILABLE && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+                assert_eq!(status, StatusCode::CREATED, "{order} round {round}: {body}");
+                break;
+            }
+        }
+    }
+    let owner = app.db.owner().await;
+    for (order, _, _) in &keys {
+        let count: i64 = owner
+            .query_one(
+                "SELECT count(*) FROM transactions WHERE order_id = $1",
+                &[order],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(count, 1, "{order} exists exactly once");
+    }
+    let (status, body) = app.get("/api/v1/system/status", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["database"]["reachable"], true, "{body}");
+}
