@@ -208,7 +208,8 @@ pub static FUNCTIONS: &[Function] = &[
         name: "webhooks",
         description: "Signed server-to-server events from gateways",
         trigger: Trigger::Http(&[
-            route!(POST "/api/v1/webhooks/{provider}", Public, "Receive a gateway event", webhooks::receive),
+            route!(POST "/api/v1/webhooks/{provider}/{account_id}", Public, "Receive a gateway event for one account (the notify URL of new orders)", webhooks::receive),
+            route!(POST "/api/v1/webhooks/{provider}", Public, "Receive a gateway event (older provider-wide path)", webhooks::receive),
         ]),
     },
     Function {

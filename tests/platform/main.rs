@@ -14,6 +14,7 @@ mod dev_runner;
 mod gateways;
 mod inbound;
 mod payments;
+mod public_surface;
 mod rate_limit;
 mod refunds;
 mod sam;

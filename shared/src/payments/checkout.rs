@@ -87,7 +87,7 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
         customer_email: row.get(10),
         customer_phone: row.get(11),
         description: row.get(12),
-        notify_url: format!("{base}/api/v1/webhooks/{provider}"),
+        notify_url: format!("{base}/api/v1/webhooks/{provider}/{}", account.id),
         return_url: format!("{base}/api/v1/checkout/{transaction}/return"),
     };
     if let Some(reference) = row.get::<_, Option<String>>(2) {
