@@ -14,3 +14,9 @@ CREATE INDEX gateway_accounts_public_identifier
     ON gateway_accounts (provider, public_identifier) WHERE public_identifier IS NOT NULL;
 CREATE UNIQUE INDEX gateway_accounts_key_fingerprint
     ON gateway_accounts (key_fingerprint) WHERE key_fingerprint IS NOT NULL;
+
+-- A browser return asks the gateway at most once per attempt in a short window: a looped return
+-- URL must not spend the rate limit of a gateway account other merchants share. The return claims
+-- the window with one conditional UPDATE once the return is verified (claiming before would let
+-- an unverified request suppress a real customer's confirmation).
+ALTER TABLE transaction_attempts ADD COLUMN status_queried_at timestamptz;

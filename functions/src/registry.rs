@@ -30,6 +30,8 @@ pub type ScheduleHandler =
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Anyone, unmetered (health checks).
+    Unmetered,
+    /// Anyone, rate-limited by source address (checkout, returns, webhooks, the sandbox).
     Public,
     /// Anyone, rate-limited by client address (login, refresh).
     Anonymous,
@@ -115,7 +117,7 @@ pub static FUNCTIONS: &[Function] = &[
         name: "health",
         description: "Liveness check",
         trigger: Trigger::Http(&[
-            route!(GET "/api/health", Public, "Liveness: the function answers", health::get),
+            route!(GET "/api/health", Unmetered, "Liveness: the function answers", health::get),
         ]),
     },
     Function {

@@ -192,3 +192,97 @@ async fn f17_an_account_that_cannot_be_opened_does_not_fail_the_others() {
     expect_error(status, &answer, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
     assert_eq!(app.db.count("gateway_events").await, 2);
 }
+
+#[tokio::test]
+async fn f5_public_routes_are_metered_per_address() {
+    let app = TestApp::spawn_with(&[("PUBLIC_RATE_LIMIT_PER_MINUTE", "4")]).await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Metered Shop").await;
+    let (_, created) = app
+        .pay(&m, &payment("order-metered", 10_000, false), None)
+        .await;
+    let id = created["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    let before = app.db.count("rate_limit_counters").await;
+
+    // Checkout, return, webhook and sandbox requests from one address share one budget.
+    let paths = [
+        ("GET", format!("/api/v1/checkout/{id}")),
+        ("GET", format!("/api/v1/checkout/{id}/return")),
+        ("POST", "/api/v1/webhooks/sandbox".to_string()),
+        (
+            "GET",
+            "/sandbox/pay/sbx_order_nosuchorder000000001".to_string(),
+        ),
+    ];
+    // (The worker's own call to the sandbox API came from this address too.)
+    let mut previous = None;
+    for (verb, path) in paths.iter().cycle() {
+        let request = match *verb {
+            "GET" => app.http.get(app.url(path)),
+            _ => app.http.post(app.url(path)).body("{}"),
+        };
+        let answer = request.send().await.unwrap();
+        assert!(
+            answer.headers().contains_key("x-ratelimit-limit"),
+            "{path}: {:?}",
+            answer.headers()
+        );
+        if answer.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(previous, Some(0), "{path}");
+            break;
+        }
+        let remaining: u32 = answer.headers()["x-ratelimit-remaining"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        if let Some(previous) = previous {
+            assert_eq!(remaining + 1, previous, "{path}");
+        }
+        previous = Some(remaining);
+    }
+    for (verb, path) in &paths {
+        let request = match *verb {
+            "GET" => app.http.get(app.url(path)),
+            _ => app.http.post(app.url(path)).body("{}"),
+        };
+        let answer = request.send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
+        assert!(answer.headers().contains_key("retry-after"), "{path}");
+        assert_eq!(answer.headers()["x-ratelimit-remaining"], "0");
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "RATE_LIMITED");
+    }
+    // A refused request changes nothing but its counter.
+    let txn = app.transaction(&m, &id).await;
+    assert_eq!(txn["status"], "pending");
+    assert_eq!(app.db.count("gateway_events").await, 0);
+
+    // Another address has its own budget.
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = elsewhere
+        .get(app.url(&format!("/api/v1/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(answer.headers()["x-ratelimit-remaining"], "3");
+    // One more counter: the second address (the first was counted from the worker's call on).
+    assert_eq!(app.db.count("rate_limit_counters").await, before + 1);
+
+    // Health stays unmetered, and the merchant's own API is untouched by the public budget.
+    for _ in 0..3 {
+        let health = app.http.get(app.url("/api/health")).send().await.unwrap();
+        assert_eq!(health.status(), StatusCode::OK);
+        assert!(!health.headers().contains_key("x-ratelimit-limit"));
+    }
+    let (status, body) = app
+        .pay(&m, &payment("order-metered-2", 10_000, false), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
