@@ -321,6 +321,7 @@ async fn main() {
         .env("LSP_DEV_DB_NAME", &db)
         .env("LSP_WORKERS", "off")
         .env("RATE_LIMIT_PER_MINUTE", "1000000")
+        .env("PUBLIC_RATE_LIMIT_PER_MINUTE", "1000000")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

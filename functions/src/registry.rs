@@ -30,6 +30,8 @@ pub type ScheduleHandler =
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Anyone, unmetered (health checks).
+    Unmetered,
+    /// Anyone, rate-limited by source address (checkout, returns, webhooks, the sandbox).
     Public,
     /// Anyone, rate-limited by client address (login, refresh).
     Anonymous,
@@ -145,7 +147,7 @@ pub static FUNCTIONS: &[Function] = &[
         name: "health",
         description: "Liveness check",
         trigger: Trigger::Http(&[
-            route!(GET "/api/health", Public, "Liveness: the function answers", health::get),
+            route!(GET "/api/health", Unmetered, "Liveness: the function answers", health::get),
         ]),
     },
     Function {
@@ -245,7 +247,8 @@ pub static FUNCTIONS: &[Function] = &[
         name: "webhooks",
         description: "Signed server-to-server events from gateways",
         trigger: Trigger::Http(&[
-            route!(POST "/api/v1/webhooks/{provider}", Public, "Receive a gateway event", webhooks::receive),
+            route!(POST "/api/v1/webhooks/{provider}/{account_id}", Public, "Receive a gateway event for one account (the notify URL of new orders)", webhooks::receive),
+            route!(POST "/api/v1/webhooks/{provider}", Public, "Receive a gateway event (older provider-wide path)", webhooks::receive),
         ]),
     },
     Function {

@@ -52,7 +52,14 @@ pub async fn handle(app: &Arc<App>, routes: &[&'static Route], request: ApiReque
             ));
         }
         match route.access {
-            Access::Public => {}
+            Access::Unmetered => {}
+            Access::Public => {
+                let status = meter_public(app, &request).await?;
+                limit = Some(status);
+                if !status.allowed() {
+                    return Err(AppError::RateLimited(status));
+                }
+            }
             Access::Anonymous => limit = Some(auth::meter_anonymous(app, &request).await?),
             Access::Merchant | Access::MerchantOrAdmin | Access::Admin => {
                 let (who, status) = auth::authenticate(app, &request).await.inspect_err(|e| {
@@ -116,6 +123,30 @@ fn authorize(access: Access, principal: &Principal) -> Result<(), AppError> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Counts an unauthenticated request against its source address's public budget, apart from the
+/// login budget so that a flood of checkout or webhook requests cannot lock logins out. IPv6
+/// clients are counted per /64, which one subscriber usually holds whole. The caller refuses a
+/// request over the limit, after noting the status for the response headers.
+async fn meter_public(app: &App, request: &ApiRequest) -> Result<RateLimitStatus, AppError> {
+    let source = request.source_ip.as_deref().unwrap_or("unknown");
+    let address = match source.parse::<std::net::Ipv6Addr>() {
+        Ok(v6) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => source.chars().take(64).collect(),
+    };
+    let mut client = app.db.client().await?;
+    let tx = shared::db::begin_relaxed(&mut client, shared::db::Scope::System).await?;
+    let status = shared::rate_limit::hit_and_commit(
+        tx,
+        &format!("public:{address}"),
+        app.config.http.public_rate_limit_per_minute,
+    )
+    .await?;
+    Ok(status)
 }
 
 fn add_rate_limit_headers(response: &mut ApiResponse, limit: &RateLimitStatus) {

@@ -138,6 +138,9 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Where customers and gateways reach us (checkout and return URLs).
     pub public_base_url: String,
+    /// Requests per minute per source address on the unauthenticated routes (checkout, returns,
+    /// webhooks, the sandbox).
+    pub public_rate_limit_per_minute: u32,
 }
 
 /// Every problem found in the environment, reported together.
@@ -307,6 +310,8 @@ impl Config {
         let admin_mfa_required = r.switch("ADMIN_MFA_REQUIRED", false);
         let rate_limit_per_minute = r.number("RATE_LIMIT_PER_MINUTE", 100u32, 1, 1_000_000);
         let max_body_bytes = r.number("MAX_BODY_BYTES", 64 * 1024usize, 1024, 6 * 1024 * 1024);
+        let public_rate_limit_per_minute =
+            r.number("PUBLIC_RATE_LIMIT_PER_MINUTE", 600u32, 1, 1_000_000);
         let public_base_url = r
             .optional("PUBLIC_BASE_URL")
             .unwrap_or_else(|| "http://127.0.0.1:3000".into());
@@ -396,6 +401,7 @@ impl Config {
                     http: HttpConfig {
                         max_body_bytes,
                         public_base_url: public_base_url.trim_end_matches('/').to_string(),
+                        public_rate_limit_per_minute,
                     },
                     rate_limit_per_minute,
                     payments: PaymentsConfig {

@@ -100,6 +100,7 @@ pub async fn create(
         ],
     )
     .await?;
+    crate::gateway_lookup::record(tx, id, &account.provider, &account.credentials).await?;
     Ok(id)
 }
 

@@ -16,6 +16,7 @@ mod gateways;
 mod inbound;
 mod outage;
 mod payments;
+mod public_surface;
 mod rate_limit;
 mod refunds;
 mod sam;

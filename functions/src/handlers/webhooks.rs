@@ -1,9 +1,12 @@
-//! `POST /api/v1/webhooks/{provider}`: signed gateway events, stored once and answered fast; the
+//! `POST /api/v1/webhooks/{provider}/{account_id}` (and the older provider-wide
+//! `POST /api/v1/webhooks/{provider}`): signed gateway events, stored once and answered fast; the
 //! webhook-processor worker applies them.
 
 use crate::context::RequestContext;
 use serde_json::json;
+use shared::error::AuthFailure;
 use shared::http::ApiResponse;
+use shared::ids::GatewayAccountId;
 use shared::payments::inbound;
 use shared::{App, AppError};
 use std::sync::Arc;
@@ -11,8 +14,22 @@ use std::sync::Arc;
 /// Verifies, stores and queues an event.
 pub async fn receive(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
     let provider = ctx.params.get("provider").unwrap_or_default().to_string();
-    let received =
-        inbound::receive(&app, &provider, &ctx.request.headers, &ctx.request.body).await?;
+    // On the account path, only the named account's secret is tried; a malformed id names none.
+    let named = match ctx.params.get("account_id") {
+        None => None,
+        Some(_) => Some(
+            ctx.path_id::<GatewayAccountId>("account_id")
+                .map_err(|_| AppError::Unauthorized(AuthFailure::InvalidSignature))?,
+        ),
+    };
+    let received = inbound::receive(
+        &app,
+        &provider,
+        named,
+        &ctx.request.headers,
+        &ctx.request.body,
+    )
+    .await?;
     let message = if received.duplicate {
         "Event already received"
     } else {

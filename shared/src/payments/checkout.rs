@@ -5,6 +5,7 @@
 use super::status::TransactionStatus;
 use super::transactions::{self, Applied};
 use crate::app::App;
+use crate::db::record::Record;
 use crate::db::{self, Scope};
 use crate::error::AppError;
 use crate::gateway_accounts;
@@ -87,7 +88,7 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
         customer_email: row.get(10),
         customer_phone: row.get(11),
         description: row.get(12),
-        notify_url: format!("{base}/api/v1/webhooks/{provider}"),
+        notify_url: format!("{base}/api/v1/webhooks/{provider}/{}", account.id),
         return_url: format!("{base}/api/v1/checkout/{transaction}/return"),
     };
     if let Some(reference) = row.get::<_, Option<String>>(2) {
@@ -349,6 +350,32 @@ pub async fn checkout(app: &App, id: TransactionId) -> Result<Handoff, AppError>
     }
 }
 
+/// How long a browser return's status query answers for its attempt.
+const STATUS_QUERY_WINDOW_SECONDS: f64 = 10.0;
+
+/// Takes the attempt's status query window, if no return has asked the gateway within it: one
+/// conditional UPDATE that reads and writes the last query time at once.
+async fn claim_status_query(app: &App, attempt: AttemptId) -> Result<bool, AppError> {
+    let mut client = app.db.client().await?;
+    // A lost mark costs at most one more status query: no need to wait for the WAL flush.
+    let tx = db::begin_relaxed(&mut client, Scope::System).await?;
+    let row = tx
+        .commit_after_query_one(
+            "WITH claimed AS (
+                 UPDATE transaction_attempts SET status_queried_at = now()
+                 WHERE id = $1 AND (status_queried_at IS NULL
+                       OR status_queried_at <= now() - make_interval(secs => $2))
+                 RETURNING id)
+             SELECT EXISTS (SELECT 1 FROM claimed) AS claimed",
+            &[
+                (&attempt.as_uuid(), Type::UUID),
+                (&STATUS_QUERY_WINDOW_SECONDS, Type::FLOAT8),
+            ],
+        )
+        .await?;
+    Ok(Record::new(&row, "transaction_attempts").get("claimed")?)
+}
+
 /// The gateway returned the customer: verify the return, confirm by status query, apply, and
 /// send the customer back to the merchant. An unverifiable return changes nothing.
 pub async fn browser_return(
@@ -372,6 +399,11 @@ pub async fn browser_return(
         return Err(AppError::Unauthorized(
             crate::error::AuthFailure::InvalidSignature,
         ));
+    }
+    if !claim_status_query(app, attempt).await? {
+        tracing::info!(transaction = %id, "browser return within the status query window; not asking the gateway again");
+        let row = load(app, id).await?;
+        return Ok(merchant_return(&row, row.status));
     }
     let report = ordered
         .gateway

@@ -4,6 +4,7 @@
 
 use super::refunds;
 use super::transactions::{self, Applied};
+use super::webhook_accounts;
 use crate::app::App;
 use crate::db::record::Record;
 use crate::db::{self, Scope};
@@ -27,10 +28,14 @@ pub struct Received {
     pub duplicate: bool,
 }
 
-/// Verifies and stores an event; queues it for processing the first time it is seen.
+/// Verifies and stores an event; queues it for processing the first time it is seen. `named` is
+/// the account the webhook URL names; without one, the provider's accounts are narrowed by what
+/// the request says (see [`webhook_accounts`]). An account that cannot be opened is skipped and
+/// logged: one broken account never refuses the others' events.
 pub async fn receive(
     app: &App,
     provider: &str,
+    named: Option<GatewayAccountId>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Received, AppError> {
@@ -40,20 +45,16 @@ pub async fn receive(
         .ok_or(AppError::NotFound("provider"))?;
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, Scope::System).await?;
-    let accounts = tx
-        .query_typed(
-            "SELECT id FROM gateway_accounts WHERE provider = $1 AND status = 'active' ORDER BY id",
-            &[(&provider, Type::TEXT)],
-        )
-        .await?;
+    let accounts = webhook_accounts::candidates(&tx, provider, named, body).await?;
     let mut verified = None;
-    for row in accounts {
-        let account = gateway_accounts::open(
-            &tx,
-            &app.config.encryption,
-            GatewayAccountId::from_uuid(Record::new(&row, "gateway_accounts").get("id")?),
-        )
-        .await?;
+    for id in accounts {
+        let account = match gateway_accounts::open(&tx, &app.config.encryption, id).await {
+            Ok(account) => account,
+            Err(error) => {
+                tracing::error!(provider, account = %id, error = %error, "gateway account cannot be opened; skipped for this webhook");
+                continue;
+            }
+        };
         if gateway.verify_webhook(&account, headers, body) {
             verified = Some(account.id);
             break;

@@ -9,3 +9,4 @@ pub mod refunds;
 pub mod routing;
 pub mod status;
 pub mod transactions;
+pub mod webhook_accounts;

@@ -373,7 +373,7 @@ async fn lease(app: &App, id: RefundId, for_creation: bool) -> Result<Option<Ask
         payment_amount: row.get(12),
         currency: Currency::parse(row.get(2)).unwrap_or(Currency::Inr),
         reason: row.get(3),
-        notify_url: format!("{base}/api/v1/webhooks/{provider}"),
+        notify_url: format!("{base}/api/v1/webhooks/{provider}/{}", account.id),
     };
     Ok(Some(Ask {
         gateway,

@@ -947,3 +947,61 @@ async fn an_event_signed_by_another_merchants_account_cannot_settle_this_payment
         .get(0);
     assert_eq!(outcome, "unknown_transaction");
 }
+
+#[tokio::test]
+async fn f5_browser_returns_do_not_fan_out_to_the_gateway() {
+    let server = MockServer::start().await;
+    let (app, merchant, id) = platform_with_order(&server, "order_fanout").await;
+    Mock::given(method("GET"))
+        .and(path("/v1/orders/order_fanout"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(order(
+            "order_fanout",
+            "att",
+            "attempted",
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/orders/order_fanout/payments"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(collection(vec![])))
+        .mount(&server)
+        .await;
+    let status_queries = || async {
+        server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                r.method == http::Method::GET && r.url.path().starts_with("/v1/orders/order_fanout")
+            })
+            .count()
+    };
+    let signature = return_signature(KEY_SECRET, "order_fanout", "pay_fan");
+    let url = app.url(&format!("/api/v1/checkout/{id}/return"));
+    let return_once = || async {
+        no_redirects()
+            .post(&url)
+            .form(&[
+                ("razorpay_order_id", "order_fanout"),
+                ("razorpay_payment_id", "pay_fan"),
+                ("razorpay_signature", signature.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+    };
+    let first = return_once().await;
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let asked = status_queries().await;
+    assert!(asked >= 1, "the first verified return asks the gateway");
+    // A looped return within the window answers from what we know, without asking again.
+    for _ in 0..5 {
+        let again = return_once().await;
+        assert_eq!(again.status(), StatusCode::SEE_OTHER);
+        let location = again.headers()["location"].to_str().unwrap();
+        assert!(location.contains("status=pending"), "{location}");
+    }
+    assert_eq!(status_queries().await, asked, "one status query per window");
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
+}

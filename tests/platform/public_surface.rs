@@ -1,0 +1,288 @@
+//! The unauthenticated surface: checkout pages, browser returns, gateway webhooks and the
+//! sandbox. Webhooks try only the account they name, public routes are metered, the redirect to
+//! the merchant is signed, pages show no internal detail and carry a CSP, and malformed input
+//! never causes a 5xx or a write a valid request would not make.
+
+use crate::support::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shared::crypto::cipher::KeyRing;
+use shared::db::{self, Scope};
+use shared::gateway_accounts::{self, NewGatewayAccount, Ownership};
+use shared::gateways::sandbox::sign_webhook;
+use shared::ids::GatewayAccountId;
+use shared::secret::Secret;
+
+/// Stores a platform sandbox account with `webhook_secret`, sealed under `keys` (the app's own
+/// ring unless a test wants an account the app cannot open).
+async fn sandbox_account(
+    app: &TestApp,
+    keys: Option<&KeyRing>,
+    api_key: &str,
+    webhook_secret: &str,
+) -> GatewayAccountId {
+    let mut client = app.app.db.client().await.unwrap();
+    let tx = db::begin(&mut client, Scope::System).await.unwrap();
+    let account = NewGatewayAccount {
+        provider: "sandbox".into(),
+        label: "another sandbox".into(),
+        environment: shared::mode::Mode::Test,
+        ownership: Ownership::Platform,
+        credentials: [
+            ("api_key".to_string(), Secret::new(api_key.to_string())),
+            (
+                "webhook_secret".to_string(),
+                Secret::new(webhook_secret.to_string()),
+            ),
+        ]
+        .into(),
+    };
+    let id = gateway_accounts::create(&tx, keys.unwrap_or(&app.app.config.encryption), &account)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+fn sandbox_event(event_id: &str) -> String {
+    json!({
+        "id": event_id, "type": "payment.captured", "created": chrono::Utc::now().timestamp(),
+        "data": { "order_id": "sbx_order_nosuchorder000000001", "receipt": "att_0000000000000000000000000000000a",
+                  "status": "paid", "payment_id": "sbx_pay_test0000000000000001", "error_reason": null,
+                  "amount": 10_000, "currency": "INR" },
+    })
+    .to_string()
+}
+
+async fn post_webhook(app: &TestApp, path: &str, body: &str, secret: &str) -> (StatusCode, Value) {
+    let signature = sign_webhook(secret, chrono::Utc::now().timestamp(), body.as_bytes());
+    send(
+        app.http
+            .post(app.url(path))
+            .header("content-type", "application/json")
+            .header("X-Sandbox-Signature", signature)
+            .body(body.to_string()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn f5_a_webhook_opens_only_the_account_it_names() {
+    let app = TestApp::spawn().await;
+    let seeded = app.sandbox_secret().await;
+    let other_secret = "sbx_whsec_other00000000000000000000001";
+    let other = sandbox_account(&app, None, "sbx_key_other0000000000000001", other_secret).await;
+    let seed_id = {
+        let mut client = app.app.db.client().await.unwrap();
+        let tx = db::begin(&mut client, Scope::System).await.unwrap();
+        let id = shared::seed::sandbox_account(&app.app, &tx).await.unwrap();
+        tx.commit().await.unwrap();
+        id
+    };
+
+    // Signed by the other account but sent to the seeded account's URL: only the named account's
+    // secret is tried, so a secret that is valid for the provider is not enough.
+    let body = sandbox_event("sbx_evt_named000000000000000001");
+    let (status, answer) = post_webhook(
+        &app,
+        &format!("/api/v1/webhooks/sandbox/{seed_id}"),
+        &body,
+        other_secret,
+    )
+    .await;
+    expect_error(status, &answer, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    assert_eq!(app.db.count("gateway_events").await, 0);
+    // An id that names no account (or no sandbox account) verifies nothing either.
+    let (status, _) = post_webhook(
+        &app,
+        &format!("/api/v1/webhooks/sandbox/{}", GatewayAccountId::generate()),
+        &body,
+        &seeded,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) =
+        post_webhook(&app, "/api/v1/webhooks/sandbox/not-an-id", &body, &seeded).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.db.count("gateway_events").await, 0);
+
+    // Sent to its own account's URL, it is stored against that account.
+    let (status, answer) = post_webhook(
+        &app,
+        &format!("/api/v1/webhooks/sandbox/{other}"),
+        &body,
+        other_secret,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let account: uuid::Uuid = app
+        .db
+        .owner()
+        .await
+        .query_one("SELECT gateway_account_id FROM gateway_events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(account, other.as_uuid());
+
+    // The older provider-wide path still takes events, trying the provider's accounts.
+    let body = sandbox_event("sbx_evt_oldpath0000000000000001");
+    let (status, answer) = post_webhook(&app, "/api/v1/webhooks/sandbox", &body, &seeded).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(app.db.count("gateway_events").await, 2);
+
+    // New orders tell the gateway the account-specific URL.
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Named Shop").await;
+    let (_, created) = app
+        .pay(&m, &payment("order-named", 10_000, false), None)
+        .await;
+    app.drain().await;
+    let notify: String = app
+        .db
+        .owner()
+        .await
+        .query_one("SELECT notify_url FROM sandbox_orders", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        notify.ends_with(&format!("/api/v1/webhooks/sandbox/{seed_id}")),
+        "{notify} for {created}"
+    );
+}
+
+#[tokio::test]
+async fn f17_an_account_that_cannot_be_opened_does_not_fail_the_others() {
+    let app = TestApp::spawn().await;
+    // Sealed under a key the platform's ring does not hold (a key removed before a reseal).
+    let removed = KeyRing::parse(&KeyRing::generate_spec("removed"), None).unwrap();
+    let broken = sandbox_account(
+        &app,
+        Some(&removed),
+        "sbx_key_broken000000000000001",
+        "sbx_whsec_broken00000000000000000001",
+    )
+    .await;
+    // Created after the broken one, so the provider-wide path meets the broken account first.
+    let good_secret = "sbx_whsec_good0000000000000000000001";
+    let good = sandbox_account(&app, None, "sbx_key_good00000000000000001", good_secret).await;
+    assert!(broken.as_uuid() < good.as_uuid());
+
+    let body = sandbox_event("sbx_evt_survives0000000000000001");
+    let (status, answer) = post_webhook(&app, "/api/v1/webhooks/sandbox", &body, good_secret).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, answer) = post_webhook(
+        &app,
+        &format!("/api/v1/webhooks/sandbox/{good}"),
+        &sandbox_event("sbx_evt_survives0000000000000002"),
+        good_secret,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(app.db.count("gateway_events").await, 2);
+    // The broken account's own URL is refused, not an internal error, and stores nothing.
+    let (status, answer) = post_webhook(
+        &app,
+        &format!("/api/v1/webhooks/sandbox/{broken}"),
+        &sandbox_event("sbx_evt_broken00000000000000001"),
+        "sbx_whsec_broken00000000000000000001",
+    )
+    .await;
+    expect_error(status, &answer, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    assert_eq!(app.db.count("gateway_events").await, 2);
+}
+
+#[tokio::test]
+async fn f5_public_routes_are_metered_per_address() {
+    let app = TestApp::spawn_with(&[("PUBLIC_RATE_LIMIT_PER_MINUTE", "4")]).await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Metered Shop").await;
+    let (_, created) = app
+        .pay(&m, &payment("order-metered", 10_000, false), None)
+        .await;
+    let id = created["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    let before = app.db.count("rate_limit_counters").await;
+
+    // Checkout, return, webhook and sandbox requests from one address share one budget.
+    let paths = [
+        ("GET", format!("/api/v1/checkout/{id}")),
+        ("GET", format!("/api/v1/checkout/{id}/return")),
+        ("POST", "/api/v1/webhooks/sandbox".to_string()),
+        (
+            "GET",
+            "/sandbox/pay/sbx_order_nosuchorder000000001".to_string(),
+        ),
+    ];
+    // (The worker's own call to the sandbox API came from this address too.)
+    let mut previous = None;
+    for (verb, path) in paths.iter().cycle() {
+        let request = match *verb {
+            "GET" => app.http.get(app.url(path)),
+            _ => app.http.post(app.url(path)).body("{}"),
+        };
+        let answer = request.send().await.unwrap();
+        assert!(
+            answer.headers().contains_key("x-ratelimit-limit"),
+            "{path}: {:?}",
+            answer.headers()
+        );
+        if answer.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(previous, Some(0), "{path}");
+            break;
+        }
+        let remaining: u32 = answer.headers()["x-ratelimit-remaining"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        if let Some(previous) = previous {
+            assert_eq!(remaining + 1, previous, "{path}");
+        }
+        previous = Some(remaining);
+    }
+    for (verb, path) in &paths {
+        let request = match *verb {
+            "GET" => app.http.get(app.url(path)),
+            _ => app.http.post(app.url(path)).body("{}"),
+        };
+        let answer = request.send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
+        assert!(answer.headers().contains_key("retry-after"), "{path}");
+        assert_eq!(answer.headers()["x-ratelimit-remaining"], "0");
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "RATE_LIMITED");
+    }
+    // A refused request changes nothing but its counter.
+    let txn = app.transaction(&m, &id).await;
+    assert_eq!(txn["status"], "pending");
+    assert_eq!(app.db.count("gateway_events").await, 0);
+
+    // Another address has its own budget.
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = elsewhere
+        .get(app.url(&format!("/api/v1/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(answer.headers()["x-ratelimit-remaining"], "3");
+    // One more counter: the second address (the first was counted from the worker's call on).
+    assert_eq!(app.db.count("rate_limit_counters").await, before + 1);
+
+    // Health stays unmetered, and the merchant's own API is untouched by the public budget.
+    for _ in 0..3 {
+        let health = app.http.get(app.url("/api/health")).send().await.unwrap();
+        assert_eq!(health.status(), StatusCode::OK);
+        assert!(!health.headers().contains_key("x-ratelimit-limit"));
+    }
+    let (status, body) = app
+        .pay(&m, &payment("order-metered-2", 10_000, false), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
