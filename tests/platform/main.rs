@@ -16,6 +16,7 @@ mod inbound;
 mod payments;
 mod rate_limit;
 mod refunds;
+mod rows;
 mod sam;
 mod secrets;
 mod source_rules;
