@@ -641,7 +641,7 @@ pub async fn apply_report(
     } else {
         outgoing.push(Outgoing::Event(event("refund.failed", merchant, &view)));
     }
-    Ok(outbox::write(tx, app.delivery, &outgoing).await?)
+    outbox::write(tx, app.delivery, &outgoing).await
 }
 
 /// Pending refunds the monitor should ask about: quiet for `stale` or never sent.
