@@ -28,6 +28,14 @@ impl Currency {
     }
 }
 
+/// Strict parsing, for codes read back from the database: a code we do not support is an error.
+impl std::str::FromStr for Currency {
+    type Err = String;
+    fn from_str(code: &str) -> Result<Self, Self::Err> {
+        Currency::parse(code).ok_or_else(|| format!("unsupported currency '{code}'"))
+    }
+}
+
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())

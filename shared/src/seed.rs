@@ -83,7 +83,9 @@ pub async fn demo(
             &[(&MERCHANT_EMAIL, Type::TEXT)],
         )
         .await?
-        .map(|r| MerchantId::from_uuid(r.get::<_, Uuid>(0)));
+        .map(|r| Record::new(&r, "merchants").get::<Uuid>("id"))
+        .transpose()?
+        .map(MerchantId::from_uuid);
     let (merchant_id, credentials) = match existing {
         Some(id) => {
             users::set_password(&tx, MERCHANT_USER_EMAIL, &user_password).await?;

@@ -19,6 +19,7 @@ mod payments;
 mod public_surface;
 mod rate_limit;
 mod refunds;
+mod rows;
 mod sam;
 mod secrets;
 mod source_rules;

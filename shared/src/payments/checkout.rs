@@ -60,9 +60,9 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
     let tx = db::begin(&mut client, Scope::System).await?;
     let row = tx
         .query_typed_opt(
-            "SELECT a.provider, a.gateway_account_id, a.gateway_reference, a.pay_url, a.status,
-                    t.id, t.status, t.amount, t.currency, t.customer_name, t.customer_email, t.customer_phone, t.description,
-                    (a.order_lease_until IS NULL OR a.order_lease_until < now()), a.order_unconfirmed_at IS NOT NULL,
+            "SELECT a.provider, a.gateway_account_id, a.gateway_reference, a.pay_url, a.status AS attempt_status,
+                    t.id AS transaction_id, t.status AS transaction_status, t.amount, t.currency, t.customer_name, t.customer_email, t.customer_phone, t.description,
+                    (a.order_lease_until IS NULL OR a.order_lease_until < now()) AS lease_free, a.order_unconfirmed_at IS NOT NULL AS unconfirmed,
                     a.checkout_token
              FROM transaction_attempts a JOIN transactions t ON t.id = a.transaction_id
              WHERE a.id = $1 FOR UPDATE OF a",
@@ -70,50 +70,51 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
         )
         .await?
         .ok_or(AppError::NotFound("attempt"))?;
-    let provider: String = row.get(0);
+    let row = Record::new(&row, "transaction_attempts");
+    let provider: String = row.get("provider")?;
     let gateway = gateway(app, &provider)?;
     let account = gateway_accounts::open(
         &tx,
         &app.config.encryption,
-        GatewayAccountId::from_uuid(row.get(1)),
+        GatewayAccountId::from_uuid(row.get("gateway_account_id")?),
     )
     .await?;
-    let transaction = TransactionId::from_uuid(row.get(5));
+    let transaction = TransactionId::from_uuid(row.get("transaction_id")?);
     let base = &app.config.http.public_base_url;
     let request = OrderRequest {
         receipt: attempt.to_string(),
-        amount: row.get(7),
-        currency: Currency::parse(row.get(8)).unwrap_or(Currency::Inr),
-        customer_name: row.get(9),
-        customer_email: row.get(10),
-        customer_phone: row.get(11),
-        description: row.get(12),
+        amount: row.get("amount")?,
+        currency: row.parse::<Currency>("currency")?,
+        customer_name: row.get("customer_name")?,
+        customer_email: row.get("customer_email")?,
+        customer_phone: row.get("customer_phone")?,
+        description: row.get("description")?,
         notify_url: format!("{base}/api/v1/webhooks/{provider}/{}", account.id),
         return_url: format!("{base}/api/v1/checkout/{transaction}/return"),
     };
-    if let Some(reference) = row.get::<_, Option<String>>(2) {
+    if let Some(reference) = row.get::<Option<String>>("gateway_reference")? {
         tx.commit().await?;
         return Ok(OrderState::Ready(Box::new(Ordered {
             request,
             order: CreatedOrder {
                 reference,
-                pay_url: row.get(3),
-                checkout_token: row.get(15),
+                pay_url: row.get("pay_url")?,
+                checkout_token: row.get("checkout_token")?,
             },
             account,
             gateway,
         })));
     }
-    let status: TransactionStatus = row.get::<_, &str>(6).parse().map_err(AppError::Internal)?;
-    if !status.is_open() || row.get::<_, &str>(4) != "created" {
+    let status: TransactionStatus = row.parse("transaction_status")?;
+    if !status.is_open() || row.get::<&str>("attempt_status")? != "created" {
         tx.commit().await?;
         return Ok(OrderState::Closed);
     }
-    if !row.get::<_, bool>(13) {
+    if !row.get::<bool>("lease_free")? {
         tx.commit().await?;
         return Ok(OrderState::Busy);
     }
-    let unconfirmed = row.get::<_, bool>(14);
+    let unconfirmed = row.get::<bool>("unconfirmed")?;
     // Marked before the gateway is asked: whatever happens next (a lost answer, a crash, a lease
     // that runs out), the next try looks the order up before it ever creates one.
     tx.execute_typed(
@@ -259,21 +260,24 @@ async fn load(app: &App, id: TransactionId) -> Result<CheckoutRow, AppError> {
     let row = tx
         .query_typed_opt(
             "SELECT t.status, t.amount, t.order_id, t.return_url, t.expires_at,
-                    (SELECT a.id FROM transaction_attempts a WHERE a.transaction_id = t.id ORDER BY a.created_at DESC, a.id DESC LIMIT 1)
+                    (SELECT a.id FROM transaction_attempts a WHERE a.transaction_id = t.id ORDER BY a.created_at DESC, a.id DESC LIMIT 1) AS attempt_id
              FROM transactions t WHERE t.id = $1",
             &[(&id.as_uuid(), Type::UUID)],
         )
         .await?
         .ok_or(AppError::NotFound("transaction"))?;
     tx.commit().await?;
+    let row = Record::new(&row, "transactions");
     Ok(CheckoutRow {
         transaction: id,
-        status: row.get::<_, &str>(0).parse().map_err(AppError::Internal)?,
-        amount: row.get(1),
-        order_id: row.get(2),
-        return_url: row.get(3),
-        expires_at: row.get(4),
-        attempt: row.get::<_, Option<Uuid>>(5).map(AttemptId::from_uuid),
+        status: row.parse("status")?,
+        amount: row.get("amount")?,
+        order_id: row.get("order_id")?,
+        return_url: row.get("return_url")?,
+        expires_at: row.get("expires_at")?,
+        attempt: row
+            .get::<Option<Uuid>>("attempt_id")?
+            .map(AttemptId::from_uuid),
     })
 }
 

@@ -7,6 +7,7 @@
 use super::status::{TransactionStatus, Transition};
 use super::transactions::check_notes;
 use crate::app::App;
+use crate::db::record::{DecodeError, Record};
 use crate::db::{self, Scope, Transaction};
 use crate::error::AppError;
 use crate::gateway_accounts;
@@ -82,18 +83,19 @@ pub enum RefundState {
     Failed,
 }
 
-impl RefundState {
-    fn parse(s: &str) -> Result<RefundState, AppError> {
+impl std::str::FromStr for RefundState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<RefundState, String> {
         match s {
             "pending" => Ok(RefundState::Pending),
             "succeeded" => Ok(RefundState::Succeeded),
             "failed" => Ok(RefundState::Failed),
-            other => Err(AppError::Internal(format!(
-                "unknown refund status '{other}'"
-            ))),
+            other => Err(format!("unknown refund status '{other}'")),
         }
     }
+}
 
+impl RefundState {
     fn as_str(self) -> &'static str {
         match self {
             RefundState::Pending => "pending",
@@ -134,19 +136,20 @@ const COLUMNS: &str = "id, transaction_id, amount, currency, status, reason, not
      failure_reason, created_at, updated_at";
 
 impl RefundView {
-    fn from_row(row: &Row) -> Result<RefundView, AppError> {
+    fn from_row(row: &Row) -> Result<RefundView, DecodeError> {
+        let row = Record::new(row, "refunds");
         Ok(RefundView {
-            id: RefundId::from_uuid(row.get(0)),
-            transaction_id: TransactionId::from_uuid(row.get(1)),
-            amount: row.get(2),
-            currency: row.get(3),
-            status: RefundState::parse(row.get(4))?,
-            reason: row.get(5),
-            notes: row.get(6),
-            gateway_refund_id: row.get(7),
-            failure_reason: row.get(8),
-            created_at: row.get(9),
-            updated_at: row.get(10),
+            id: RefundId::from_uuid(row.get("id")?),
+            transaction_id: TransactionId::from_uuid(row.get("transaction_id")?),
+            amount: row.get("amount")?,
+            currency: row.get("currency")?,
+            status: row.parse("status")?,
+            reason: row.get("reason")?,
+            notes: row.get("notes")?,
+            gateway_refund_id: row.get("gateway_refund_id")?,
+            failure_reason: row.get("failure_reason")?,
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
         })
     }
 }
@@ -181,13 +184,14 @@ pub async fn create(
         .query_typed_opt(
             "SELECT t.status, t.amount, t.currency, t.refund_reserved,
                     (SELECT a.id FROM transaction_attempts a WHERE a.transaction_id = t.id AND a.status = 'succeeded'
-                      ORDER BY a.created_at DESC LIMIT 1)
+                      ORDER BY a.created_at DESC LIMIT 1) AS attempt_id
              FROM transactions t WHERE t.id = $1 FOR UPDATE OF t",
             &[(&transaction.as_uuid(), Type::UUID)],
         )
         .await?
         .ok_or(AppError::NotFound("transaction"))?;
-    let status: TransactionStatus = row.get::<_, &str>(0).parse().map_err(AppError::Internal)?;
+    let row = Record::new(&row, "transactions");
+    let status: TransactionStatus = row.parse("status")?;
     if !matches!(
         status,
         TransactionStatus::Succeeded | TransactionStatus::PartiallyRefunded
@@ -196,7 +200,7 @@ pub async fn create(
             "The payment is {status}; only captured payments can be refunded"
         )));
     }
-    let (captured, reserved): (i64, i64) = (row.get(1), row.get(3));
+    let (captured, reserved): (i64, i64) = (row.get("amount")?, row.get("refund_reserved")?);
     let refundable = captured - reserved;
     if refundable <= 0 {
         return Err(AppError::RefundNotAllowed(
@@ -208,7 +212,7 @@ pub async fn create(
         return Err(AppError::RefundExceedsCaptured { refundable });
     }
     let attempt: Uuid = row
-        .get::<_, Option<Uuid>>(4)
+        .get::<Option<Uuid>>("attempt_id")?
         .ok_or_else(|| AppError::Internal(format!("{transaction} succeeded without an attempt")))?;
     let id = RefundId::generate();
     let notes = serde_json::to_value(&refund.notes).unwrap_or_else(|_| json!({}));
@@ -269,7 +273,7 @@ pub async fn get(tx: &Transaction<'_>, id: RefundId) -> Result<Option<RefundView
             &[(&id.as_uuid(), Type::UUID)],
         )
         .await?;
-    row.as_ref().map(RefundView::from_row).transpose()
+    Ok(row.as_ref().map(RefundView::from_row).transpose()?)
 }
 
 /// A payment's refunds, newest first (`None` when the payment is not visible).
@@ -295,10 +299,11 @@ pub async fn list_for(
             &[(&transaction.as_uuid(), Type::UUID)],
         )
         .await?;
-    rows.iter()
+    Ok(rows
+        .iter()
         .map(RefundView::from_row)
         .collect::<Result<_, _>>()
-        .map(Some)
+        .map(Some)?)
 }
 
 /// How long one worker may spend asking the gateway before another may try.
@@ -320,9 +325,9 @@ async fn lease(app: &App, id: RefundId, for_creation: bool) -> Result<Option<Ask
     let tx = db::begin(&mut client, Scope::System).await?;
     let Some(row) = tx
         .query_typed_opt(
-            "SELECT r.status, r.amount, r.currency, r.reason, r.gateway_refund_id, r.unconfirmed_at IS NOT NULL,
-                    (r.lease_until IS NULL OR r.lease_until < now()),
-                    a.provider, a.gateway_account_id, a.gateway_reference, a.gateway_payment_id, a.id, t.amount
+            "SELECT r.status, r.amount, r.currency, r.reason, r.gateway_refund_id, r.unconfirmed_at IS NOT NULL AS unconfirmed,
+                    (r.lease_until IS NULL OR r.lease_until < now()) AS lease_free,
+                    a.provider, a.gateway_account_id, a.gateway_reference, a.gateway_payment_id, a.id AS attempt_id, t.amount AS payment_amount
              FROM refunds r JOIN transaction_attempts a ON a.id = r.attempt_id JOIN transactions t ON t.id = r.transaction_id
              WHERE r.id = $1 FOR UPDATE OF r",
             &[(&id.as_uuid(), Type::UUID)],
@@ -331,13 +336,18 @@ async fn lease(app: &App, id: RefundId, for_creation: bool) -> Result<Option<Ask
     else {
         return Err(AppError::NotFound("refund"));
     };
-    let pending = row.get::<_, &str>(0) == "pending";
-    let free = row.get::<_, bool>(6);
-    let gateway_refund_id: Option<String> = row.get(4);
+    let row = Record::new(&row, "refunds");
+    let pending = row.parse::<RefundState>("status")? == RefundState::Pending;
+    let free = row.get::<bool>("lease_free")?;
+    let gateway_refund_id: Option<String> = row.get("gateway_refund_id")?;
     if !pending || !free || (for_creation && gateway_refund_id.is_some()) {
         tx.commit().await?;
         return Ok(None);
     }
+    // Read before the refund is marked: a captured attempt without a gateway reference, or a
+    // currency we do not take, is corruption to report, never a request to send with a blank.
+    let reference: String = row.required("gateway_reference")?;
+    let currency: Currency = row.parse("currency")?;
     // Asking for a refund marks it unconfirmed first: whatever happens next (a lost answer, a
     // crash, a lease that runs out), the next try looks it up before it ever asks again.
     tx.execute_typed(
@@ -351,11 +361,11 @@ async fn lease(app: &App, id: RefundId, for_creation: bool) -> Result<Option<Ask
         ],
     )
     .await?;
-    let provider: String = row.get(7);
+    let provider: String = row.get("provider")?;
     let account = gateway_accounts::open(
         &tx,
         &app.config.encryption,
-        GatewayAccountId::from_uuid(row.get(8)),
+        GatewayAccountId::from_uuid(row.get("gateway_account_id")?),
     )
     .await?;
     tx.commit().await?;
@@ -366,13 +376,13 @@ async fn lease(app: &App, id: RefundId, for_creation: bool) -> Result<Option<Ask
     let base = &app.config.http.public_base_url;
     let request = RefundRequest {
         refund_id: id.to_string(),
-        reference: row.get::<_, Option<String>>(9).unwrap_or_default(),
-        payment_id: row.get(10),
-        receipt: AttemptId::from_uuid(row.get(11)).to_string(),
-        amount: row.get(1),
-        payment_amount: row.get(12),
-        currency: Currency::parse(row.get(2)).unwrap_or(Currency::Inr),
-        reason: row.get(3),
+        reference,
+        payment_id: row.get("gateway_payment_id")?,
+        receipt: AttemptId::from_uuid(row.get("attempt_id")?).to_string(),
+        amount: row.get("amount")?,
+        payment_amount: row.get("payment_amount")?,
+        currency,
+        reason: row.get("reason")?,
         notify_url: format!("{base}/api/v1/webhooks/{provider}/{}", account.id),
     };
     Ok(Some(Ask {
@@ -380,7 +390,7 @@ async fn lease(app: &App, id: RefundId, for_creation: bool) -> Result<Option<Ask
         account,
         request,
         gateway_refund_id,
-        unconfirmed: row.get(5),
+        unconfirmed: row.get("unconfirmed")?,
     }))
 }
 
@@ -544,7 +554,10 @@ pub async fn find(
             ],
         )
         .await?;
-    Ok(row.map(|r| RefundId::from_uuid(r.get(0))))
+    Ok(row
+        .map(|r| Record::new(&r, "refunds").get("id"))
+        .transpose()?
+        .map(RefundId::from_uuid))
 }
 
 /// Applies what the gateway says about a refund; returns the outbox ids to publish. Final
@@ -562,8 +575,9 @@ pub async fn apply_report(
         )
         .await?
         .ok_or(AppError::NotFound("refund"))?;
-    let current = RefundState::parse(row.get(0))?;
-    let merchant = MerchantId::from_uuid(row.get(1));
+    let row = Record::new(&row, "refunds");
+    let current: RefundState = row.parse("status")?;
+    let merchant = MerchantId::from_uuid(row.get("merchant_id")?);
     let next = match report.status {
         RefundStatus::Pending => RefundState::Pending,
         RefundStatus::Succeeded => RefundState::Succeeded,
@@ -604,11 +618,10 @@ pub async fn apply_report(
                 &[(&view.transaction_id.as_uuid(), Type::UUID)],
             )
             .await?;
-        let status: TransactionStatus = payment
-            .get::<_, &str>(0)
-            .parse()
-            .map_err(AppError::Internal)?;
-        let (amount, refunded): (i64, i64) = (payment.get(1), payment.get(2));
+        let payment = Record::new(&payment, "transactions");
+        let status: TransactionStatus = payment.parse("status")?;
+        let (amount, refunded): (i64, i64) =
+            (payment.get("amount")?, payment.get("refunded_amount")?);
         let target = if refunded >= amount {
             TransactionStatus::Refunded
         } else {
@@ -648,5 +661,8 @@ pub async fn stale(
         )
         .await?;
     tx.commit().await?;
-    Ok(rows.iter().map(|r| RefundId::from_uuid(r.get(0))).collect())
+    Ok(rows
+        .iter()
+        .map(|r| Ok(RefundId::from_uuid(Record::new(r, "refunds").get("id")?)))
+        .collect::<Result<_, DecodeError>>()?)
 }

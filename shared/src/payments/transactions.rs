@@ -7,6 +7,7 @@ use super::status::{TransactionStatus, Transition};
 use crate::app::App;
 use crate::config::PaymentsConfig;
 use crate::db::Transaction;
+use crate::db::record::{DecodeError, Record};
 use crate::error::AppError;
 use crate::gateways::StatusReport;
 use crate::http::pagination::{Page, PageRequest};
@@ -241,32 +242,32 @@ pub struct AttemptView {
 const COLUMNS: &str = "id, order_id, status, amount, currency, mode, customer_name, customer_email, customer_phone, description, \
                        return_url, notes, failure_reason, created_at, expires_at, updated_at, merchant_id";
 
-fn view(row: &Row, base_url: &str) -> TransactionView {
-    let id = TransactionId::from_uuid(row.get(0));
-    TransactionView {
+/// A stored status, mode or currency the code does not know is an error, never a guess: a
+/// payment shown as `created` or `test` when it is neither misleads whoever acts on it.
+fn view(row: &Row, base_url: &str) -> Result<TransactionView, DecodeError> {
+    let row = Record::new(row, "transactions");
+    let id = TransactionId::from_uuid(row.get("id")?);
+    Ok(TransactionView {
         checkout_url: checkout_url(base_url, id),
         id,
-        order_id: row.get(1),
-        status: row
-            .get::<_, &str>(2)
-            .parse()
-            .unwrap_or(TransactionStatus::Created),
-        amount: row.get(3),
-        currency: row.get(4),
-        mode: if row.get::<_, &str>(5) == "live" {
-            Mode::Live
-        } else {
-            Mode::Test
-        },
-        customer: json!({ "name": row.get::<_, String>(6), "email": row.get::<_, String>(7), "phone": row.get::<_, String>(8) }),
-        description: row.get(9),
-        return_url: row.get(10),
-        notes: row.get(11),
-        failure_reason: row.get(12),
-        created_at: row.get(13),
-        expires_at: row.get(14),
-        updated_at: row.get(15),
-    }
+        order_id: row.get("order_id")?,
+        status: row.parse("status")?,
+        amount: row.get("amount")?,
+        currency: row.parse::<Currency>("currency")?.code().to_string(),
+        mode: row.parse("mode")?,
+        customer: json!({
+            "name": row.get::<String>("customer_name")?,
+            "email": row.get::<String>("customer_email")?,
+            "phone": row.get::<String>("customer_phone")?,
+        }),
+        description: row.get("description")?,
+        return_url: row.get("return_url")?,
+        notes: row.get("notes")?,
+        failure_reason: row.get("failure_reason")?,
+        created_at: row.get("created_at")?,
+        expires_at: row.get("expires_at")?,
+        updated_at: row.get("updated_at")?,
+    })
 }
 
 /// The hosted checkout page of a transaction.
@@ -298,7 +299,12 @@ pub async fn create(
         merchant_status,
         router.choose(tx, merchant, mode, payment.amount)
     );
-    match status?.map(|r| r.get::<_, String>(0)).as_deref() {
+    let status = status?;
+    let status = status
+        .as_ref()
+        .map(|r| Record::new(r, "merchants").get::<&str>("status"))
+        .transpose()?;
+    match status {
         Some("active") => {}
         Some(_) => return Err(AppError::MerchantSuspended),
         None => return Err(AppError::NotFound("merchant")),
@@ -370,7 +376,7 @@ pub async fn create(
         other => other?,
     };
     let ids = written?;
-    Ok((view(&row, base_url), ids))
+    Ok((view(&row, base_url)?, ids))
 }
 
 /// What a transaction's domain event says about it.
@@ -442,16 +448,19 @@ pub async fn get(
         )
         .await?
         .iter()
-        .map(|r| AttemptView {
-            id: AttemptId::from_uuid(r.get(0)),
-            gateway: r.get(1),
-            status: r.get(2),
-            gateway_reference: r.get(3),
-            gateway_payment_id: r.get(4),
-            created_at: r.get(5),
+        .map(|r| {
+            let r = Record::new(r, "transaction_attempts");
+            Ok(AttemptView {
+                id: AttemptId::from_uuid(r.get("id")?),
+                gateway: r.get("provider")?,
+                status: r.get("status")?,
+                gateway_reference: r.get("gateway_reference")?,
+                gateway_payment_id: r.get("gateway_payment_id")?,
+                created_at: r.get("created_at")?,
+            })
         })
-        .collect();
-    Ok(Some((view(&row, base_url), attempts)))
+        .collect::<Result<_, DecodeError>>()?;
+    Ok(Some((view(&row, base_url)?, attempts)))
 }
 
 /// Filters of `GET /api/v1/transactions`.
@@ -497,7 +506,9 @@ pub async fn list(
         )
         .await?;
     Ok(Page::from_rows(
-        rows.iter().map(|r| view(r, base_url)).collect(),
+        rows.iter()
+            .map(|r| view(r, base_url))
+            .collect::<Result<_, _>>()?,
         page.limit,
     ))
 }
@@ -530,9 +541,10 @@ pub async fn apply_report(
         )
         .await?
         .ok_or(AppError::NotFound("attempt"))?;
-    let transaction = TransactionId::from_uuid(row.get(0));
-    let current: TransactionStatus = row.get::<_, &str>(1).parse().map_err(AppError::Internal)?;
-    let merchant = MerchantId::from_uuid(row.get(2));
+    let row = Record::new(&row, "transactions");
+    let transaction = TransactionId::from_uuid(row.get("id")?);
+    let current: TransactionStatus = row.parse("status")?;
+    let merchant = MerchantId::from_uuid(row.get("merchant_id")?);
     let next = report.status;
     if next == TransactionStatus::Pending || next == TransactionStatus::Created {
         return Ok((Applied::Unchanged, Vec::new()));
@@ -565,7 +577,7 @@ pub async fn apply_report(
             ],
         )
         .await?;
-    let transaction = view(&updated, base_url);
+    let transaction = view(&updated, base_url)?;
     let ids = outbox::write(
         tx,
         app.delivery,
