@@ -14,6 +14,7 @@ use crate::gateways::{
 use crate::html::{escape, page, rupees};
 use crate::ids::{AttemptId, GatewayAccountId, TransactionId};
 use crate::money::Currency;
+use crate::secret::Secret;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -97,7 +98,7 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
             order: CreatedOrder {
                 reference,
                 pay_url: row.get(3),
-                checkout_token: row.get(15),
+                checkout_token: row.get::<_, Option<String>>(15).map(Secret::new),
             },
             account,
             gateway,
@@ -158,7 +159,7 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
                     (&attempt.as_uuid(), Type::UUID),
                     (&order.reference, Type::TEXT),
                     (&order.pay_url, Type::TEXT),
-                    (&order.checkout_token, Type::TEXT),
+                    (&order.checkout_token.as_ref().map(|t| t.expose()), Type::TEXT),
                 ],
             )
             .await?;
