@@ -209,7 +209,7 @@ pub struct AddGatewayAccount {
     /// The merchant that owns it (the gateway settles to the merchant); the platform's otherwise.
     pub merchant_id: Option<String>,
     /// The provider's credential fields.
-    pub credentials: BTreeMap<String, String>,
+    pub credentials: BTreeMap<String, Secret<String>>,
 }
 
 /// Checks an operator's request against what the provider needs; every problem at once.
@@ -248,7 +248,7 @@ pub fn validate(
                 let present = request
                     .credentials
                     .get(*name)
-                    .is_some_and(|v| !v.trim().is_empty());
+                    .is_some_and(|v| !v.expose().trim().is_empty());
                 if !present {
                     errors.add(format!("credentials.{name}"), "is required");
                 }
@@ -266,7 +266,7 @@ pub fn validate(
                 }
             }
             for (name, value) in &request.credentials {
-                if value.len() > 4096 {
+                if value.expose().len() > 4096 {
                     errors.add(format!("credentials.{name}"), "is longer than 4096 bytes");
                 }
             }
@@ -282,7 +282,7 @@ pub fn validate(
             credentials: request
                 .credentials
                 .into_iter()
-                .map(|(k, v)| (k, Secret::new(v.trim().to_string())))
+                .map(|(k, v)| (k, Secret::new(v.expose().trim().to_string())))
                 .collect(),
         }),
         _ => Err(AppError::Internal("validated fields missing".into())),

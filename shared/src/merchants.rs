@@ -9,6 +9,7 @@ use crate::error::AppError;
 use crate::http::pagination::{Page, PageRequest};
 use crate::ids::{MerchantId, UserId};
 use crate::mode::Mode;
+use crate::secret::Secret;
 use crate::users::{self, Role};
 use crate::validation::{FieldErrors, check_length, normalize_email};
 use chrono::{DateTime, Utc};
@@ -91,7 +92,7 @@ pub struct NewUser {
     /// Login email.
     pub email: String,
     /// Initial password.
-    pub password: String,
+    pub password: Secret<String>,
 }
 
 /// `PATCH /api/v1/admin/merchants/{id}`: only the fields sent change; `null` clears the limit.
@@ -155,7 +156,7 @@ pub async fn create(
         if let Err(m) = normalize_email(&user.email) {
             errors.add("user.email", m);
         }
-        users::check_password(&mut errors, "user.password", &user.password);
+        users::check_password(&mut errors, "user.password", user.password.expose());
     }
     errors.into_result()?;
     let email = email.unwrap_or_default();
@@ -190,9 +191,16 @@ pub async fn create(
     .await?;
     let test_credentials = api_keys::rotate(tx, id, Mode::Test).await?;
     let user_id = match &request.user {
-        Some(user) => {
-            Some(users::create(tx, &user.email, &user.password, Role::Merchant, Some(id)).await?)
-        }
+        Some(user) => Some(
+            users::create(
+                tx,
+                &user.email,
+                user.password.expose(),
+                Role::Merchant,
+                Some(id),
+            )
+            .await?,
+        ),
         None => None,
     };
     audit::record(

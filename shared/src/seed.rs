@@ -27,8 +27,9 @@ pub const MERCHANT_EMAIL: &str = "demo-store@lightspeedpay.local";
 /// The demo merchant's dashboard user.
 pub const MERCHANT_USER_EMAIL: &str = "owner@demo-store.local";
 
-/// What the local runner prints and writes to `target/dev-credentials.json`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// What the local runner prints and writes to `target/dev-credentials.json`. It is written out
+/// on purpose, so it stays plain text for serde; `Debug` hides the secrets (F13).
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DemoCredentials {
     /// Operator login.
     pub admin_email: String,
@@ -44,6 +45,20 @@ pub struct DemoCredentials {
     pub client_key: String,
     /// Test-mode client secret.
     pub client_secret: String,
+}
+
+impl std::fmt::Debug for DemoCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoCredentials")
+            .field("admin_email", &self.admin_email)
+            .field("admin_password", &"[redacted]")
+            .field("merchant_id", &self.merchant_id)
+            .field("merchant_user_email", &self.merchant_user_email)
+            .field("merchant_user_password", &"[redacted]")
+            .field("client_key", &self.client_key)
+            .field("client_secret", &"[redacted]")
+            .finish()
+    }
 }
 
 /// Ensures the demo data exists; keeps `previous` if every credential in it still works.
@@ -102,7 +117,7 @@ pub async fn demo(
                     rate_limit_per_minute: None,
                     user: Some(NewUser {
                         email: MERCHANT_USER_EMAIL.into(),
-                        password: user_password.clone(),
+                        password: Secret::new(user_password.clone()),
                     }),
                 },
             )

@@ -589,3 +589,134 @@ async fn f14_tokens_name_their_session_and_live_at_most_an_hour() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn f13_debug_output_never_holds_a_secret() {
+    use shared::auth::api_keys::IssuedCredential;
+    use shared::auth::sessions::TokenPair;
+    use shared::gateway_accounts::{AddGatewayAccount, NewGatewayAccount, Ownership};
+    use shared::gateways::{Account, CreatedOrder};
+    use shared::merchants::CreateMerchant;
+    use shared::secret::Secret;
+    const SECRET: &str = "Sup3r-Secret-Value-9f8e7d";
+
+    fn hides(what: &str, debug: String) {
+        assert!(!debug.contains(SECRET), "{what} shows the secret: {debug}");
+        assert!(
+            !debug.contains("9f8e7d"),
+            "{what} shows part of the secret: {debug}"
+        );
+    }
+
+    let add: AddGatewayAccount = serde_json::from_value(json!({
+        "provider": "razorpay", "label": "x", "environment": "test",
+        "credentials": { "key_id": SECRET, "key_secret": SECRET, "webhook_secret": SECRET },
+    }))
+    .unwrap();
+    hides("AddGatewayAccount", format!("{add:?}"));
+    let credentials: shared::gateway_accounts::Credentials =
+        [("key_secret".to_string(), Secret::new(SECRET.to_string()))].into();
+    hides(
+        "NewGatewayAccount",
+        format!(
+            "{:?}",
+            NewGatewayAccount {
+                provider: "razorpay".into(),
+                label: "x".into(),
+                environment: Mode::Test,
+                ownership: Ownership::Platform,
+                credentials: credentials.clone(),
+            }
+        ),
+    );
+    hides(
+        "Account",
+        format!(
+            "{:?}",
+            Account {
+                id: shared::ids::GatewayAccountId::generate(),
+                environment: Mode::Test,
+                credentials,
+            }
+        ),
+    );
+    let merchant: CreateMerchant = serde_json::from_value(json!({
+        "name": "Shop", "email": "shop@example.in",
+        "user": { "email": "owner@example.in", "password": SECRET },
+    }))
+    .unwrap();
+    hides("CreateMerchant/NewUser", format!("{merchant:?}"));
+    hides(
+        "TokenPair",
+        format!(
+            "{:?}",
+            TokenPair {
+                access_token: Secret::new(SECRET.to_string()),
+                refresh_token: Some(Secret::new(SECRET.to_string())),
+                token_type: "Bearer",
+                expires_in: 900,
+                enrolment_only: false,
+            }
+        ),
+    );
+    hides(
+        "CreatedOrder",
+        format!(
+            "{:?}",
+            CreatedOrder {
+                reference: "pi_1".into(),
+                pay_url: None,
+                checkout_token: Some(SECRET.into()),
+            }
+        ),
+    );
+    hides(
+        "IssuedCredential",
+        format!(
+            "{:?}",
+            IssuedCredential {
+                id: shared::ids::CredentialId::generate(),
+                mode: Mode::Test,
+                client_key: "lsp_test_AAAAAAAAAAAAAAAAAAAAAAAA".into(),
+                client_secret: Secret::new(SECRET.to_string()),
+                created_at: chrono::Utc::now(),
+            }
+        ),
+    );
+    hides(
+        "DemoCredentials",
+        format!(
+            "{:?}",
+            shared::seed::DemoCredentials {
+                admin_email: "a@example.in".into(),
+                admin_password: SECRET.into(),
+                merchant_id: "mer_1".into(),
+                merchant_user_email: "m@example.in".into(),
+                merchant_user_password: SECRET.into(),
+                client_key: "lsp_test_AAAAAAAAAAAAAAAAAAAAAAAA".into(),
+                client_secret: SECRET.into(),
+            }
+        ),
+    );
+    let jwt_secret = format!("{SECRET}-{SECRET}");
+    let config = shared::config::Config::from_lookup(shared::config::lookup_from(
+        [
+            (
+                "DATABASE_URL",
+                format!("postgres://lsp_app:{SECRET}@127.0.0.1/x"),
+            ),
+            ("JWT_SECRET", jwt_secret),
+            ("ENCRYPTION_KEYS", ENCRYPTION_KEYS.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
+    ))
+    .unwrap();
+    let debug = format!("{config:?}");
+    hides("Config", debug.clone());
+    assert!(
+        !debug.contains("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+        "{debug}"
+    );
+}

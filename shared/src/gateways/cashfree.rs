@@ -37,6 +37,7 @@ use crate::html::{escape, page, rupees, script_json};
 use crate::mode::Mode;
 use crate::money::to_major_string;
 use crate::payments::status::TransactionStatus;
+use crate::secret::Secret;
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -394,7 +395,7 @@ struct Order {
     order_id: String,
     #[serde(default)]
     order_status: String,
-    payment_session_id: Option<String>,
+    payment_session_id: Option<Secret<String>>,
 }
 
 impl Order {
@@ -687,12 +688,16 @@ impl Gateway for Cashfree {
         order: &OrderRequest,
         created: &CreatedOrder,
     ) -> Result<Handoff, GatewayError> {
-        let session = created.checkout_token.as_deref().ok_or_else(|| {
-            GatewayError::Configuration(format!(
-                "cashfree order {} has no payment session to hand off",
-                created.reference
-            ))
-        })?;
+        let session = created
+            .checkout_token
+            .as_ref()
+            .map(|t| t.expose().as_str())
+            .ok_or_else(|| {
+                GatewayError::Configuration(format!(
+                    "cashfree order {} has no payment session to hand off",
+                    created.reference
+                ))
+            })?;
         // The payment session id is made for the browser; the client secret never leaves us.
         let options = json!({
             "mode": match account.environment {

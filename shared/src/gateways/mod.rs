@@ -18,6 +18,7 @@ use crate::ids::GatewayAccountId;
 use crate::mode::Mode;
 use crate::money::Currency;
 use crate::payments::status::TransactionStatus;
+use crate::secret::Secret;
 use async_trait::async_trait;
 use endpoints::Endpoints;
 use http::HeaderMap;
@@ -82,7 +83,7 @@ pub struct CreatedOrder {
     pub pay_url: Option<String>,
     /// What the checkout page hands the gateway's browser script (Stripe's PaymentIntent client
     /// secret, Cashfree's payment session id); meant for the customer's browser, never logged.
-    pub checkout_token: Option<String>,
+    pub checkout_token: Option<Secret<String>>,
 }
 
 /// A payment's state at the gateway.

@@ -36,6 +36,7 @@ use super::{
 use crate::html::{escape, page, rupees, script_json};
 use crate::mode::Mode;
 use crate::payments::status::TransactionStatus;
+use crate::secret::Secret;
 use async_trait::async_trait;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, StatusCode};
@@ -260,7 +261,7 @@ struct PaymentError {
 struct PaymentIntent {
     id: String,
     status: String,
-    client_secret: Option<String>,
+    client_secret: Option<Secret<String>>,
     /// A charge id, or the charge itself when expanded.
     latest_charge: Option<Value>,
     last_payment_error: Option<PaymentError>,
@@ -575,12 +576,16 @@ impl Gateway for Stripe {
         order: &OrderRequest,
         created: &CreatedOrder,
     ) -> Result<Handoff, GatewayError> {
-        let client_secret = created.checkout_token.as_deref().ok_or_else(|| {
-            GatewayError::Configuration(format!(
-                "stripe PaymentIntent {} has no client secret to hand off",
-                created.reference
-            ))
-        })?;
+        let client_secret = created
+            .checkout_token
+            .as_ref()
+            .map(|t| t.expose().as_str())
+            .ok_or_else(|| {
+                GatewayError::Configuration(format!(
+                    "stripe PaymentIntent {} has no client secret to hand off",
+                    created.reference
+                ))
+            })?;
         // Only the publishable key and this PaymentIntent's client secret are meant for the
         // browser; the secret key and the webhook secret never leave the server.
         let options = json!({

@@ -15,6 +15,7 @@ use crate::gateways::{
 use crate::html::{escape, page, rupees};
 use crate::ids::{AttemptId, GatewayAccountId, TransactionId};
 use crate::money::Currency;
+use crate::secret::Secret;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -99,7 +100,9 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
             order: CreatedOrder {
                 reference,
                 pay_url: row.get("pay_url")?,
-                checkout_token: row.get("checkout_token")?,
+                checkout_token: row
+                    .get::<Option<String>>("checkout_token")?
+                    .map(Secret::new),
             },
             account,
             gateway,
@@ -160,7 +163,7 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
                     (&attempt.as_uuid(), Type::UUID),
                     (&order.reference, Type::TEXT),
                     (&order.pay_url, Type::TEXT),
-                    (&order.checkout_token, Type::TEXT),
+                    (&order.checkout_token.as_ref().map(|t| t.expose()), Type::TEXT),
                 ],
             )
             .await?;

@@ -170,7 +170,7 @@ async fn creates_an_order_with_the_receipt_as_id_and_an_exact_rupee_amount() {
         CreatedOrder {
             reference: "att_1".into(),
             pay_url: None,
-            checkout_token: Some(session("att_1")),
+            checkout_token: Some(session("att_1").into()),
         }
     );
     gateway
@@ -245,7 +245,7 @@ async fn a_409_for_the_receipt_uses_the_existing_order() {
         .await
         .unwrap();
     assert_eq!(existing.reference, "att_dup");
-    assert_eq!(existing.checkout_token, Some(session("att_dup")));
+    assert_eq!(existing.checkout_token, Some(session("att_dup").into()));
 
     // Said to exist but not readable yet: unsettled, so the platform asks again later.
     let lagging = gateway
@@ -451,7 +451,7 @@ async fn finds_an_order_by_its_receipt() {
         Some(CreatedOrder {
             reference: "att_found".into(),
             pay_url: None,
-            checkout_token: Some(session("att_found")),
+            checkout_token: Some(session("att_found").into()),
         })
     );
     assert_eq!(gateway.find_order(&acc, "att_missing").await.unwrap(), None);
@@ -804,7 +804,7 @@ fn the_handoff_page_opens_cashfree_checkout_with_the_session_only() {
     let created = CreatedOrder {
         reference: "att_1".into(),
         pay_url: None,
-        checkout_token: Some(session("att_1")),
+        checkout_token: Some(session("att_1").into()),
     };
     let Ok(Handoff::Html(html)) = gateway.handoff(
         &account(&credentials()),
