@@ -17,6 +17,8 @@ USAGE:
   lightspeedpay serve                    serve every route with the configuration in the environment
   lightspeedpay migrate                  apply pending database migrations (DATABASE_MIGRATION_URL or DATABASE_URL)
   lightspeedpay create-admin --email E   create an operator; password from LSP_ADMIN_PASSWORD, else generated and printed
+  lightspeedpay reseal                   seal every stored secret again under the active encryption key (ENCRYPTION_ACTIVE_KEY_ID);
+                                         fails, naming the rows, while one needs a key that is not configured
   lightspeedpay routes                   list every function and route of the registry
 
 Configuration comes from the environment and from .env (see README.md).";
@@ -31,6 +33,7 @@ async fn main() -> ExitCode {
         Some("serve") => run_serve().await,
         Some("migrate") => run_migrate().await,
         Some("create-admin") => create_admin(&args[1..]).await,
+        Some("reseal") => run_reseal().await,
         Some("routes") => {
             print_routes();
             Ok(())
@@ -161,6 +164,45 @@ async fn create_admin(args: &[String]) -> Result<(), String> {
     println!("created operator {email} ({id})");
     if generated {
         println!("password (shown once): {password}");
+    }
+    Ok(())
+}
+
+async fn run_reseal() -> Result<(), String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let app = App::new(config).map_err(|e| e.to_string())?;
+    let report = shared::reseal::run(&app).await.map_err(|e| {
+        format!("{e}; nothing is lost: run `lightspeedpay reseal` again to go on where it stopped")
+    })?;
+    for (row, from) in &report.resealed {
+        println!("resealed {row} (was under key '{from}')");
+    }
+    if !report.stuck.is_empty() {
+        let rows: Vec<String> = report
+            .stuck
+            .iter()
+            .map(|s| format!("  {}: {}", s.row, s.reason))
+            .collect();
+        return Err(format!(
+            "{} row(s) are not under the active key '{}' and could not be re-sealed:\n{}\n\
+             Add the key(s) they need to ENCRYPTION_KEYS and run `lightspeedpay reseal` again; \
+             do not remove any key before it succeeds.",
+            report.stuck.len(),
+            report.active_key,
+            rows.join("\n")
+        ));
+    }
+    if report.resealed.is_empty() {
+        println!(
+            "nothing to do: every sealed value is under the active key '{}'",
+            report.active_key
+        );
+    } else {
+        println!(
+            "resealed {} row(s); every sealed value is now under the active key '{}'",
+            report.resealed.len(),
+            report.active_key
+        );
     }
     Ok(())
 }

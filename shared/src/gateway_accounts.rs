@@ -1,6 +1,6 @@
 //! Gateway accounts: a configured account at a payment gateway. Its credentials are sealed with
-//! AES-256-GCM before they reach the database, bound to the account's id, and only their last
-//! four characters are ever shown.
+//! AES-256-GCM before they reach the database, bound to the account's id; secrets are only ever
+//! shown as a keyed fingerprint, public identifiers as their last four characters.
 
 use crate::audit::{self, AuditContext, AuditEvent};
 use crate::crypto::cipher::{KeyRing, Sealed};
@@ -51,14 +51,37 @@ fn aad(id: GatewayAccountId) -> Vec<u8> {
     format!("gateway_account:{id}:credentials").into_bytes()
 }
 
-/// The last four characters of each credential, for operators to recognise them.
-fn hints(credentials: &Credentials) -> Value {
+/// Credential fields that are public identifiers (sent in clear to customers' browsers or in
+/// request headers anyway), so their last four characters may be shown. Every other field is a
+/// secret: a tail of a short secret (a PayU salt, say) is half of it. Keep in step with V8's
+/// migration, which kept only these tails.
+fn is_public(provider: &str, field: &str) -> bool {
+    matches!(
+        (provider, field),
+        ("razorpay", "key_id")
+            | ("payu", "key")
+            | ("easebuzz", "key")
+            | ("cashfree", "client_id")
+            | ("phonepe", "merchant_id")
+            | ("phonepe", "salt_index")
+            | ("stripe", "publishable_key")
+    )
+}
+
+/// How operators recognise each credential: `…` and the last four characters of a public
+/// identifier, `hmac:` and a keyed fingerprint ([`KeyRing::fingerprint`]) of a secret.
+fn hints(keys: &KeyRing, provider: &str, credentials: &Credentials) -> Value {
     let map: Map<String, Value> = credentials
         .iter()
         .map(|(name, value)| {
-            let chars: Vec<char> = value.expose().chars().collect();
-            let tail: String = chars[chars.len().saturating_sub(4)..].iter().collect();
-            (name.clone(), Value::String(format!("…{tail}")))
+            let hint = if is_public(provider, name) {
+                let chars: Vec<char> = value.expose().chars().collect();
+                let tail: String = chars[chars.len().saturating_sub(4)..].iter().collect();
+                format!("…{tail}")
+            } else {
+                format!("hmac:{}", keys.fingerprint(value.expose().as_bytes()))
+            };
+            (name.clone(), Value::String(hint))
         })
         .collect();
     Value::Object(map)
@@ -96,7 +119,10 @@ pub async fn create(
             (&sealed.key_id, Type::TEXT),
             (&sealed.nonce.to_vec(), Type::BYTEA),
             (&sealed.ciphertext, Type::BYTEA),
-            (&hints(&account.credentials), Type::JSONB),
+            (
+                &hints(keys, &account.provider, &account.credentials),
+                Type::JSONB,
+            ),
         ],
     )
     .await?;
@@ -165,7 +191,9 @@ pub struct GatewayAccountView {
     pub merchant_id: Option<MerchantId>,
     /// `active` or `disabled`.
     pub status: String,
-    /// `…` and the last four characters of each credential.
+    /// Per credential field: `…` and the last four characters of a public identifier, `hmac:`
+    /// and a keyed fingerprint of a secret (`null` until `lightspeedpay reseal` computes it for
+    /// an account stored before fingerprints existed).
     pub credentials: Value,
     /// When it was added.
     pub created_at: DateTime<Utc>,
@@ -312,13 +340,20 @@ pub async fn add(
     let view = get(tx, id)
         .await?
         .ok_or(AppError::NotFound("gateway account"))?;
+    // The audit row names the credential fields and nothing about their values: it can never be
+    // altered, so it must never hold anything derived from a secret.
+    let mut after = serde_json::to_value(&view).ok();
+    if let Some(Value::Object(fields)) = after.as_mut() {
+        let names: Vec<&String> = account.credentials.keys().collect();
+        fields.insert("credentials".into(), serde_json::json!(names));
+    }
     audit::record(
         tx,
         ctx,
         AuditEvent::success("gateway_account.created")
             .merchant(view.merchant_id)
             .target("gateway_account", id)
-            .change(None, serde_json::to_value(&view).ok()),
+            .change(None, after),
     )
     .await?;
     Ok(view)
@@ -367,6 +402,120 @@ pub async fn list(
     ))
 }
 
+/// Accounts to re-seal: sealed under another key than the active one, or with a credential whose
+/// fingerprint is still missing (`null` in `credentials_hint`, left by migration V8).
+pub async fn needing_reseal(
+    tx: &Transaction<'_>,
+    keys: &KeyRing,
+) -> Result<Vec<GatewayAccountId>, AppError> {
+    let rows = tx
+        .query_typed(
+            "SELECT id FROM gateway_accounts
+             WHERE credentials_key_id <> $1
+                OR EXISTS (SELECT 1 FROM jsonb_each(credentials_hint) h WHERE h.value = 'null'::jsonb)
+             ORDER BY id",
+            &[(&keys.active_key_id(), Type::TEXT)],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(GatewayAccountId::from_uuid(
+                Record::new(row, "gateway_accounts").get("id")?,
+            ))
+        })
+        .collect()
+}
+
+/// What [`reseal`] did with one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resealed {
+    /// Sealed again under the active key (it was under `from`), fingerprints recomputed.
+    Done {
+        /// The key it was sealed under.
+        from: String,
+    },
+    /// Already under the active key with every fingerprint: nothing to do.
+    Current,
+    /// Sealed under `key_id`, which is not configured: it cannot be opened until it is.
+    MissingKey {
+        /// The key it needs.
+        key_id: String,
+    },
+}
+
+/// Opens one account's credentials and seals them again under the active key, recomputing their
+/// fingerprints, inside `tx` with the row locked (platform scope). Audited.
+pub async fn reseal(
+    tx: &Transaction<'_>,
+    keys: &KeyRing,
+    ctx: &AuditContext,
+    id: GatewayAccountId,
+) -> Result<Resealed, AppError> {
+    let row = tx
+        .query_typed_opt(
+            "SELECT provider, owner_merchant_id, credentials_key_id, credentials_nonce, credentials_ciphertext,
+                    EXISTS (SELECT 1 FROM jsonb_each(credentials_hint) h WHERE h.value = 'null'::jsonb) AS hints_missing
+             FROM gateway_accounts WHERE id = $1 FOR UPDATE",
+            &[(&id.as_uuid(), Type::UUID)],
+        )
+        .await?
+        .ok_or(AppError::NotFound("gateway account"))?;
+    let record = Record::new(&row, "gateway_accounts");
+    let key_id: String = record.get("credentials_key_id")?;
+    let hints_missing: bool = record.get("hints_missing")?;
+    if key_id == keys.active_key_id() && !hints_missing {
+        return Ok(Resealed::Current);
+    }
+    if !keys.has_key(&key_id) {
+        return Ok(Resealed::MissingKey { key_id });
+    }
+    let nonce: &[u8] = record.get("credentials_nonce")?;
+    let sealed = Sealed {
+        key_id: key_id.clone(),
+        nonce: nonce.try_into().map_err(|_| {
+            AppError::Internal(format!(
+                "gateway account {id}: stored nonce has the wrong length"
+            ))
+        })?,
+        ciphertext: record.get("credentials_ciphertext")?,
+    };
+    let plain = keys
+        .open(&sealed, &aad(id))
+        .map_err(|e| AppError::Internal(format!("gateway account {id}: {e}")))?;
+    let map: BTreeMap<String, String> = serde_json::from_slice(&plain)
+        .map_err(|e| AppError::Internal(format!("gateway account {id}: {e}")))?;
+    let credentials: Credentials = map.into_iter().map(|(k, v)| (k, Secret::new(v))).collect();
+    let provider: String = record.get("provider")?;
+    let owner: Option<uuid::Uuid> = record.get("owner_merchant_id")?;
+    let resealed = keys.seal(&plain, &aad(id));
+    tx.execute_typed(
+        "UPDATE gateway_accounts SET credentials_key_id = $2, credentials_nonce = $3,
+             credentials_ciphertext = $4, credentials_hint = $5, updated_at = now()
+         WHERE id = $1",
+        &[
+            (&id.as_uuid(), Type::UUID),
+            (&resealed.key_id, Type::TEXT),
+            (&resealed.nonce.to_vec(), Type::BYTEA),
+            (&resealed.ciphertext, Type::BYTEA),
+            (&hints(keys, &provider, &credentials), Type::JSONB),
+        ],
+    )
+    .await?;
+    audit::record(
+        tx,
+        ctx,
+        AuditEvent::success("gateway_account.resealed")
+            .merchant(owner.map(MerchantId::from_uuid))
+            .target("gateway_account", id)
+            .change(
+                Some(serde_json::json!({ "key_id": key_id })),
+                Some(serde_json::json!({ "key_id": resealed.key_id })),
+            ),
+    )
+    .await?;
+    Ok(Resealed::Done { from: key_id })
+}
+
 /// Adds an account to a merchant's routing pool at `priority` (lower is tried first).
 pub async fn add_to_pool(
     tx: &Transaction<'_>,
@@ -388,14 +537,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hints_show_only_the_last_four_characters() {
-        let creds: Credentials = [(
-            "key_secret".to_string(),
-            Secret::new("abcdefgh1234".to_string()),
-        )]
+    fn hints_show_tails_of_public_identifiers_and_fingerprints_of_secrets() {
+        let keys = KeyRing::parse(&KeyRing::generate_spec("k1"), None).unwrap();
+        let creds: Credentials = [
+            ("key".to_string(), Secret::new("gtKFFx".to_string())),
+            ("salt".to_string(), Secret::new("eCwWELxi".to_string())),
+        ]
         .into();
-        assert_eq!(hints(&creds)["key_secret"], "…1234");
-        let short: Credentials = [("pin".to_string(), Secret::new("12".to_string()))].into();
-        assert_eq!(hints(&short)["pin"], "…12");
+        let shown = hints(&keys, "payu", &creds);
+        assert_eq!(shown["key"], "…KFFx");
+        assert_eq!(
+            shown["salt"],
+            format!("hmac:{}", keys.fingerprint(b"eCwWELxi"))
+        );
+        assert!(!shown.to_string().contains("ELxi"));
+        let short: Credentials = [("key_id".to_string(), Secret::new("12".to_string()))].into();
+        assert_eq!(hints(&keys, "razorpay", &short)["key_id"], "…12");
+        // A field public for one provider is a secret for another.
+        assert!(
+            hints(&keys, "sandbox", &short)["key_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("hmac:")
+        );
     }
 }

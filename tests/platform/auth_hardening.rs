@@ -169,12 +169,17 @@ async fn f1_the_credentials_policy_keeps_a_merchant_scope_to_its_mode() {
     assert_eq!(revoked, 0, "nor can it revoke them");
     let inserted = tx
         .execute(
-            "INSERT INTO merchant_credentials (id, merchant_id, mode, client_key, secret_hash, secret_last4)
-             VALUES (gen_random_uuid(), $1, 'live', 'lsp_live_AAAAAAAAAAAAAAAAAAAAAAAA', decode(repeat('00', 32), 'hex'), 'abcd')",
+            "INSERT INTO merchant_credentials (id, merchant_id, mode, client_key, secret_hash)
+             VALUES (gen_random_uuid(), $1, 'live', 'lsp_live_AAAAAAAAAAAAAAAAAAAAAAAA', decode(repeat('00', 32), 'hex'))",
             &[&merchant_id.as_uuid()],
         )
         .await;
-    assert!(inserted.is_err(), "nor insert one");
+    let refused = inserted.expect_err("nor insert one");
+    assert_eq!(
+        refused.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+        "refused by the row policy: {refused}"
+    );
     drop(tx);
     assert_eq!(credential_rows(&app).await, before, "nothing changed");
     let path = format!("/api/v1/merchant/{}", m.id);

@@ -1,6 +1,6 @@
 //! Operators manage gateway accounts: `/api/v1/admin/gateways[/{id}[/check]]`. Credentials go in
-//! once, are sealed before they reach the database, and come back only as their last four
-//! characters.
+//! once, are sealed before they reach the database, and come back only as keyed fingerprints
+//! (public identifiers as their last four characters).
 
 use crate::context::RequestContext;
 use serde::{Deserialize, Serialize};

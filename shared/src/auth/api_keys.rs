@@ -42,8 +42,10 @@ pub struct CredentialSummary {
     pub mode: Mode,
     /// The public client key.
     pub client_key: String,
-    /// The secret's last four characters, to tell keys apart.
-    pub secret_last4: String,
+    /// The first 8 hex characters of the secret's SHA-256, to tell secrets apart: a merchant can
+    /// compute the same from the secret it holds. No part of the secret itself is kept or shown;
+    /// unlike a short gateway salt, a 238-bit random secret cannot be recovered from its hash.
+    pub secret_fingerprint: String,
     /// When it was issued.
     pub created_at: DateTime<Utc>,
     /// When a rotated-out pair stops working (`None`: the current pair).
@@ -109,18 +111,16 @@ pub async fn rotate_with_grace(
     let client_key = format!("lsp_{mode}_{}", random::base62(KEY_BODY_LEN));
     let client_secret = format!("lsp_{mode}_sk_{}", random::base62(SECRET_BODY_LEN));
     let hash = sha256(client_secret.as_bytes()).to_vec();
-    let last4 = client_secret[client_secret.len() - 4..].to_string();
     let row = tx
         .query_typed_one(
-            "INSERT INTO merchant_credentials (id, merchant_id, mode, client_key, secret_hash, secret_last4)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at",
+            "INSERT INTO merchant_credentials (id, merchant_id, mode, client_key, secret_hash)
+             VALUES ($1, $2, $3, $4, $5) RETURNING created_at",
             &[
                 (&id.as_uuid(), Type::UUID),
                 (&merchant_uuid, Type::UUID),
                 (&mode_name, Type::TEXT),
                 (&client_key, Type::TEXT),
                 (&hash, Type::BYTEA),
-                (&last4, Type::TEXT),
             ],
         )
         .await?;
@@ -143,7 +143,8 @@ pub async fn list_active(
     let mode_name = mode.map(Mode::as_str);
     let rows = tx
         .query_typed(
-            "SELECT id, mode, client_key, secret_last4, created_at, expires_at FROM merchant_credentials
+            "SELECT id, mode, client_key, encode(substr(secret_hash, 1, 4), 'hex') AS secret_fingerprint,
+                    created_at, expires_at FROM merchant_credentials
              WHERE merchant_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
                AND ($2::text IS NULL OR mode = $2)
              ORDER BY mode, created_at DESC",
@@ -157,7 +158,7 @@ pub async fn list_active(
                 id: CredentialId::from_uuid(r.get("id")?),
                 mode: r.parse("mode")?,
                 client_key: r.get("client_key")?,
-                secret_last4: r.get("secret_last4")?,
+                secret_fingerprint: r.get("secret_fingerprint")?,
                 created_at: r.get("created_at")?,
                 expires_at: r.get("expires_at")?,
             })

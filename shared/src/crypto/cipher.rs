@@ -7,6 +7,8 @@
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -36,7 +38,24 @@ pub enum CipherError {
 #[derive(Clone)]
 pub struct KeyRing {
     keys: BTreeMap<String, Aes256Gcm>,
+    /// Per key, a subkey for fingerprints (HMAC of a fixed label under the key): never the
+    /// sealing key itself, so a fingerprint says nothing about the key that seals.
+    fingerprint_keys: BTreeMap<String, [u8; 32]>,
     active: String,
+}
+
+/// The label the fingerprint subkeys are derived with.
+const FINGERPRINT_LABEL: &[u8] = b"lightspeedpay/credential-fingerprint/v1";
+
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    match <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key) {
+        Ok(mut mac) => {
+            mac.update(message);
+            mac.finalize().into_bytes().into()
+        }
+        // HMAC takes keys of any length; this arm cannot be reached.
+        Err(_) => [0; 32],
+    }
 }
 
 impl fmt::Debug for KeyRing {
@@ -52,6 +71,7 @@ impl KeyRing {
     /// Parses `id:base64key[,id:base64key…]`; the active key is `active` or else the first one.
     pub fn parse(spec: &str, active: Option<&str>) -> Result<KeyRing, String> {
         let mut keys = BTreeMap::new();
+        let mut fingerprint_keys = BTreeMap::new();
         let mut first = None;
         for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (id, encoded) = entry
@@ -73,6 +93,7 @@ impl KeyRing {
             if keys.insert(id.to_string(), cipher).is_some() {
                 return Err(format!("key '{id}' is listed twice"));
             }
+            fingerprint_keys.insert(id.to_string(), hmac_sha256(&raw, FINGERPRINT_LABEL));
             first.get_or_insert_with(|| id.to_string());
         }
         let active = match active {
@@ -80,7 +101,11 @@ impl KeyRing {
             Some(id) => return Err(format!("active key '{id}' is not among the keys")),
             None => first.ok_or("at least one key is required")?,
         };
-        Ok(KeyRing { keys, active })
+        Ok(KeyRing {
+            keys,
+            fingerprint_keys,
+            active,
+        })
     }
 
     /// A new random key in the `id:base64` form `parse` reads.
@@ -95,6 +120,24 @@ impl KeyRing {
     /// The id of the key that seals new values.
     pub fn active_key_id(&self) -> &str {
         &self.active
+    }
+
+    /// Whether `key_id` is configured (a value it sealed can be opened).
+    pub fn has_key(&self, key_id: &str) -> bool {
+        self.keys.contains_key(key_id)
+    }
+
+    /// A short keyed fingerprint of a secret, to recognise it without revealing any of it: the
+    /// first 8 hex characters of HMAC-SHA256 under a subkey of the active key. Unlike a tail of
+    /// the value, it cannot be brute-forced offline by whoever sees it (a short gateway salt
+    /// could be): that needs the key.
+    pub fn fingerprint(&self, secret: &[u8]) -> String {
+        let key = self
+            .fingerprint_keys
+            .get(&self.active)
+            .copied()
+            .unwrap_or_default();
+        hex::encode(&hmac_sha256(&key, secret)[..4])
     }
 
     /// Seals `plaintext` with the active key, bound to `aad`.
@@ -178,6 +221,21 @@ mod tests {
         assert_eq!(
             without_old.open(&sealed, b"aad"),
             Err(CipherError::UnknownKey("k1".into()))
+        );
+    }
+
+    #[test]
+    fn fingerprints_are_keyed_short_and_stable() {
+        let ring = KeyRing::parse(&KeyRing::generate_spec("k1"), None).unwrap();
+        let other = KeyRing::parse(&KeyRing::generate_spec("k1"), None).unwrap();
+        let fingerprint = ring.fingerprint(b"salt1234");
+        assert_eq!(fingerprint.len(), 8);
+        assert_eq!(fingerprint, ring.fingerprint(b"salt1234"));
+        assert_ne!(fingerprint, ring.fingerprint(b"salt1235"));
+        assert_ne!(
+            fingerprint,
+            other.fingerprint(b"salt1234"),
+            "another key, another fingerprint"
         );
     }
 

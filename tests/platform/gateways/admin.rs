@@ -1,5 +1,6 @@
 //! `POST/GET /api/v1/admin/gateways`: required credential fields per provider, credentials sealed
-//! at rest and shown only as their last four characters; the credential check.
+//! at rest, secrets shown only as a keyed fingerprint and public identifiers as their last four
+//! characters; the credential check.
 
 use crate::support::*;
 use reqwest::StatusCode;
@@ -105,9 +106,16 @@ async fn credentials_are_sealed_and_shown_only_as_their_last_four_characters() {
     assert_eq!(created["provider"], "razorpay");
     assert_eq!(created["ownership"], "merchant");
     assert_eq!(created["merchant_id"], merchant.id);
-    assert_eq!(created["credentials"]["key_secret"], "…WXYZ");
-    assert_eq!(created["credentials"]["webhook_secret"], "…9876");
+    assert_eq!(created["credentials"]["key_id"], "…ID01");
+    for secret in ["key_secret", "webhook_secret"] {
+        let hint = created["credentials"][secret].as_str().unwrap();
+        assert!(
+            hint.starts_with("hmac:") && hint.len() == 13,
+            "{secret}: {hint}"
+        );
+    }
     assert!(!body.to_string().contains(KEY_SECRET));
+    assert!(!body.to_string().contains("WXYZ") && !body.to_string().contains("9876"));
 
     let (status, read) = app
         .get(&format!("/api/v1/admin/gateways/{id}"), Some(&admin))
