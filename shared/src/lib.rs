@@ -21,6 +21,7 @@ pub mod mode;
 pub mod money;
 pub mod payments;
 pub mod rate_limit;
+pub mod return_signing;
 pub mod sandbox_provider;
 pub mod secret;
 pub mod seed;
