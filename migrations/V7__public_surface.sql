@@ -20,3 +20,24 @@ CREATE UNIQUE INDEX gateway_accounts_key_fingerprint
 -- the window with one conditional UPDATE once the return is verified (claiming before would let
 -- an unverified request suppress a real customer's confirmation).
 ALTER TABLE transaction_attempts ADD COLUMN status_queried_at timestamptz;
+
+-- F6: the redirect to the merchant's return_url is signed (HMAC-SHA256) under a secret per
+-- merchant and mode. We compute with it, so it is sealed (AES-256-GCM, bound to merchant and
+-- mode) like gateway credentials, never hashed. A merchant reads it only in the answer of the
+-- rotate route; its own principal sees only its own mode's row.
+CREATE TABLE merchant_return_secrets (
+    merchant_id       uuid        NOT NULL REFERENCES merchants (id),
+    mode              text        NOT NULL CHECK (mode IN ('test', 'live')),
+    secret_key_id     text        NOT NULL CHECK (length(secret_key_id) BETWEEN 1 AND 64),
+    secret_nonce      bytea       NOT NULL CHECK (length(secret_nonce) = 12),
+    secret_ciphertext bytea       NOT NULL CHECK (length(secret_ciphertext) > 16),
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    rotated_at        timestamptz,
+    PRIMARY KEY (merchant_id, mode)
+);
+ALTER TABLE merchant_return_secrets ENABLE ROW LEVEL SECURITY;
+ALTER TABLE merchant_return_secrets FORCE ROW LEVEL SECURITY;
+CREATE POLICY merchant_return_secrets_access ON merchant_return_secrets FOR ALL
+    USING (app_is_platform() OR (app_is_merchant(merchant_id) AND mode = app_mode()))
+    WITH CHECK (app_is_platform() OR (app_is_merchant(merchant_id) AND mode = app_mode()));
+GRANT SELECT, INSERT, UPDATE ON merchant_return_secrets TO lsp_app;

@@ -5,7 +5,7 @@
 use crate::context::RequestContext;
 use crate::handlers::{
     admin_gateways, admin_merchants, auth, checkout, health, jobs, merchant, pay, refunds,
-    sandbox_gateway, system, transactions, webhooks,
+    return_signing, sandbox_gateway, system, transactions, webhooks,
 };
 use http::Method;
 use shared::http::ApiResponse;
@@ -186,6 +186,16 @@ pub static FUNCTIONS: &[Function] = &[
             Merchant,
             "Replace the key pair of a mode; the secret is shown once",
             merchant::regenerate_credentials
+        )]),
+    },
+    Function {
+        name: "merchant-return-signing-secret",
+        description: "The secret that signs the redirect to the merchant's return_url",
+        trigger: Trigger::Http(&[route!(
+            POST "/api/v1/merchant/return-signing-secret",
+            Merchant,
+            "Create or rotate the caller's mode's return signing secret; shown once",
+            return_signing::rotate
         )]),
     },
     Function {

@@ -22,6 +22,7 @@ pub mod money;
 pub mod payments;
 pub mod rate_limit;
 pub mod reseal;
+pub mod return_signing;
 pub mod sandbox_provider;
 pub mod secret;
 pub mod seed;

@@ -286,3 +286,124 @@ async fn f5_public_routes_are_metered_per_address() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+/// Checks a redirect to the merchant as a merchant would: recompute the HMAC over the canonical
+/// string from the parameters received, with nothing from the platform's code.
+fn verify_return(location: &str, secret: &str) -> bool {
+    use hmac::{Hmac, KeyInit, Mac};
+    let query = location.split_once('?').unwrap().1;
+    let params: std::collections::BTreeMap<String, String> =
+        serde_urlencoded::from_str(query).unwrap();
+    let canonical = [
+        "transaction_id",
+        "order_id",
+        "status",
+        "mode",
+        "amount",
+        "currency",
+        "ts",
+    ]
+    .iter()
+    .map(|name| params[*name].as_str())
+    .collect::<Vec<_>>()
+    .join("|");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(canonical.as_bytes());
+    let signature = hex::decode(&params["signature"]).unwrap_or_default();
+    mac.verify_slice(&signature).is_ok()
+}
+
+#[tokio::test]
+async fn f6_the_return_redirect_is_signed() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Signed Shop").await;
+    let rotate = |m: &Merchant| {
+        app.http
+            .post(app.url("/api/v1/merchant/return-signing-secret"))
+            .header("x-client-key", &m.client_key)
+            .header("x-client-secret", &m.client_secret)
+    };
+    // A first payment's redirect creates a secret nobody has seen; rotating shows a new one once.
+    let (status, body) = send(rotate(&m)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["data"]["mode"], "test");
+    let secret = body["data"]["secret"].as_str().unwrap().to_string();
+    assert!(secret.len() >= 40, "{secret}");
+    let stored = app.db.dump().await;
+    assert!(!stored.contains(&secret), "the secret is stored sealed");
+
+    let (_, created) = app
+        .pay(&m, &payment("order-signed", 10_000, false), None)
+        .await;
+    let id = created["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    let pay_page = app
+        .http
+        .get(app.url(&format!("/api/v1/checkout/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let paid = app
+        .http
+        .post(&pay_page)
+        .form(&[("action", "pay")])
+        .send()
+        .await
+        .unwrap();
+    let back = paid.headers()["location"].to_str().unwrap().to_string();
+    let answer = app.http.get(&back).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let location = answer.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with("https://shop.example.in/payments/done?cart=42&"),
+        "{location}"
+    );
+    let params: std::collections::BTreeMap<String, String> =
+        serde_urlencoded::from_str(location.split_once('?').unwrap().1).unwrap();
+    assert_eq!(params["transaction_id"], id);
+    assert_eq!(params["order_id"], "order-signed");
+    assert_eq!(params["status"], "succeeded");
+    assert_eq!(params["mode"], "test");
+    assert_eq!(params["amount"], "10000");
+    assert_eq!(params["currency"], "INR");
+    let ts: i64 = params["ts"].parse().unwrap();
+    assert!((chrono::Utc::now().timestamp() - ts).abs() < 60);
+    assert!(verify_return(&location, &secret), "{location}");
+
+    // An edited status (or amount) no longer verifies; nor does another secret.
+    let tampered = location.replace("status=succeeded", "status=failed");
+    assert_ne!(tampered, location);
+    assert!(!verify_return(&tampered, &secret));
+    assert!(!verify_return(
+        &location.replace("amount=10000", "amount=1"),
+        &secret
+    ));
+    assert!(!verify_return(&location, "lsp_rss_test_not_the_secret"));
+
+    // After a rotation the finished payment's page links back under the new secret only.
+    let (_, rotated) = send(rotate(&m)).await;
+    let newer = rotated["data"]["secret"].as_str().unwrap().to_string();
+    assert_ne!(newer, secret);
+    let html = app
+        .http
+        .get(app.url(&format!("/api/v1/checkout/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let link = html
+        .split("href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(verify_return(&link, &newer), "{link}");
+    assert!(!verify_return(&link, &secret));
+}

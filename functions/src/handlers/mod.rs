@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod merchant;
 pub mod pay;
 pub mod refunds;
+pub mod return_signing;
 pub mod sandbox_gateway;
 pub mod system;
 pub mod transactions;

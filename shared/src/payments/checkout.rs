@@ -13,8 +13,10 @@ use crate::gateways::{
     Account, CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest, StatusReport,
 };
 use crate::html::{escape, page, rupees};
-use crate::ids::{AttemptId, GatewayAccountId, TransactionId};
+use crate::ids::{AttemptId, GatewayAccountId, MerchantId, TransactionId};
+use crate::mode::Mode;
 use crate::money::Currency;
+use crate::return_signing::{self, ReturnParams};
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -249,49 +251,75 @@ async fn wait_for_order(app: &App, attempt: AttemptId) -> Result<OrderState, App
 
 struct CheckoutRow {
     transaction: TransactionId,
+    mode: Mode,
     status: TransactionStatus,
     amount: i64,
+    currency: String,
     order_id: String,
     return_url: String,
     expires_at: DateTime<Utc>,
     attempt: Option<AttemptId>,
+    return_secret: Secret<String>,
 }
 
 async fn load(app: &App, id: TransactionId) -> Result<CheckoutRow, AppError> {
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, Scope::System).await?;
+    // The merchant's return signing secret comes with the payment: no extra round trip.
     let row = tx
         .query_typed_opt(
-            "SELECT t.status, t.amount, t.order_id, t.return_url, t.expires_at,
-                    (SELECT a.id FROM transaction_attempts a WHERE a.transaction_id = t.id ORDER BY a.created_at DESC, a.id DESC LIMIT 1) AS attempt_id
-             FROM transactions t WHERE t.id = $1",
+            "SELECT t.merchant_id, t.mode, t.status, t.amount, t.currency, t.order_id, t.return_url, t.expires_at,
+                    (SELECT a.id FROM transaction_attempts a WHERE a.transaction_id = t.id ORDER BY a.created_at DESC, a.id DESC LIMIT 1) AS attempt_id,
+                    s.secret_key_id AS return_secret_key_id, s.secret_nonce AS return_secret_nonce,
+                    s.secret_ciphertext AS return_secret_ciphertext
+             FROM transactions t
+             LEFT JOIN merchant_return_secrets s ON s.merchant_id = t.merchant_id AND s.mode = t.mode
+             WHERE t.id = $1",
             &[(&id.as_uuid(), Type::UUID)],
         )
         .await?
         .ok_or(AppError::NotFound("transaction"))?;
+    let record = Record::new(&row, "transactions");
+    let merchant = MerchantId::from_uuid(record.get("merchant_id")?);
+    let mode: Mode = record.parse("mode")?;
+    let keys = &app.config.encryption;
+    let return_secret =
+        match return_signing::open_from(&row, "merchant_return_secrets", keys, merchant, mode)? {
+            Some(secret) => secret,
+            None => return_signing::current_or_create(&tx, keys, merchant, mode).await?,
+        };
     tx.commit().await?;
-    let row = Record::new(&row, "transactions");
     Ok(CheckoutRow {
         transaction: id,
-        status: row.parse("status")?,
-        amount: row.get("amount")?,
-        order_id: row.get("order_id")?,
-        return_url: row.get("return_url")?,
-        expires_at: row.get("expires_at")?,
-        attempt: row
+        mode,
+        status: record.parse("status")?,
+        amount: record.get("amount")?,
+        currency: record.get("currency")?,
+        order_id: record.get("order_id")?,
+        return_url: record.get("return_url")?,
+        expires_at: record.get("expires_at")?,
+        attempt: record
             .get::<Option<Uuid>>("attempt_id")?
             .map(AttemptId::from_uuid),
+        return_secret,
     })
 }
 
-/// Where the customer goes back to the merchant, with the outcome.
-fn merchant_return(row: &CheckoutRow, status: TransactionStatus) -> String {
-    let query = serde_urlencoded::to_string([
-        ("transaction_id", row.transaction.to_string()),
-        ("order_id", row.order_id.clone()),
-        ("status", status.to_string()),
-    ])
-    .unwrap_or_default();
+/// Where the customer goes back to the merchant, with the outcome, signed (see
+/// [`return_signing`]) so that an edited query string is detectable.
+fn merchant_return(app: &App, row: &CheckoutRow, status: TransactionStatus) -> String {
+    let params = ReturnParams {
+        transaction_id: row.transaction,
+        order_id: row.order_id.clone(),
+        status: status.to_string(),
+        mode: row.mode,
+        amount: row.amount,
+        currency: row.currency.clone(),
+        ts: app.clock.now().timestamp(),
+    };
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.signed_query(&row.return_secret))
+        .finish();
     let separator = if row.return_url.contains('?') {
         '&'
     } else {
@@ -300,14 +328,14 @@ fn merchant_return(row: &CheckoutRow, status: TransactionStatus) -> String {
     format!("{}{separator}{query}", row.return_url)
 }
 
-fn final_page(row: &CheckoutRow, status: TransactionStatus) -> Handoff {
+fn final_page(app: &App, row: &CheckoutRow, status: TransactionStatus) -> Handoff {
     let body = format!(
         "<p class=\"amount\">{amount}</p><p>Payment for order {order} is <strong id=\"status\">{status}</strong>.</p>\
          <p><a id=\"return\" href=\"{back}\">Return to the merchant</a></p>",
         amount = rupees(row.amount),
         order = escape(&row.order_id),
         status = escape(status.as_str()),
-        back = escape(&merchant_return(row, status)),
+        back = escape(&merchant_return(app, row, status)),
     );
     Handoff::Html(page("Payment", &body))
 }
@@ -327,10 +355,10 @@ fn confirming_page(row: &CheckoutRow) -> Handoff {
 pub async fn checkout(app: &App, id: TransactionId) -> Result<Handoff, AppError> {
     let row = load(app, id).await?;
     if !row.status.is_open() {
-        return Ok(final_page(&row, row.status));
+        return Ok(final_page(app, &row, row.status));
     }
     if row.expires_at <= app.clock.now() {
-        return Ok(final_page(&row, TransactionStatus::Expired));
+        return Ok(final_page(app, &row, TransactionStatus::Expired));
     }
     let attempt = row
         .attempt
@@ -352,7 +380,7 @@ pub async fn checkout(app: &App, id: TransactionId) -> Result<Handoff, AppError>
         }
         OrderState::Busy | OrderState::Closed => {
             let row = load(app, id).await?;
-            Ok(final_page(&row, row.status))
+            Ok(final_page(app, &row, row.status))
         }
     }
 }
@@ -394,7 +422,7 @@ pub async fn browser_return(
     let attempt = row.attempt.ok_or(AppError::NotFound("attempt"))?;
     let OrderState::Ready(ordered) = wait_for_order(app, attempt).await? else {
         let row = load(app, id).await?;
-        return Ok(merchant_return(&row, row.status));
+        return Ok(merchant_return(app, &row, row.status));
     };
     if ordered
         .gateway
@@ -410,7 +438,7 @@ pub async fn browser_return(
     if !claim_status_query(app, attempt).await? {
         tracing::info!(transaction = %id, "browser return within the status query window; not asking the gateway again");
         let row = load(app, id).await?;
-        return Ok(merchant_return(&row, row.status));
+        return Ok(merchant_return(app, &row, row.status));
     }
     let report = ordered
         .gateway
@@ -427,5 +455,5 @@ pub async fn browser_return(
         Applied::Changed(status) => status,
         Applied::Unchanged | Applied::Refused => load(app, id).await?.status,
     };
-    Ok(merchant_return(&row, status))
+    Ok(merchant_return(app, &row, status))
 }
