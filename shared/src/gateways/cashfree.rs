@@ -35,7 +35,7 @@ use super::{
 use crate::crypto::sha256;
 use crate::html::{escape, page, rupees, script_json};
 use crate::mode::Mode;
-use crate::money::to_major_string;
+use crate::money::{ReportedAmount, parse_major_json, to_major_string};
 use crate::payments::status::TransactionStatus;
 use async_trait::async_trait;
 use base64::Engine;
@@ -423,9 +423,21 @@ struct Payment {
     error_details: Option<PaymentErrorDetails>,
     payment_time: Option<String>,
     payment_completion_time: Option<String>,
+    /// Rupees, a JSON number (`499.5`).
+    payment_amount: Option<Value>,
+    payment_currency: Option<String>,
 }
 
 impl Payment {
+    /// What this attempt says was paid; nothing when either part is missing or unreadable.
+    fn captured(&self) -> Option<ReportedAmount> {
+        let minor = parse_major_json(self.payment_amount.as_ref()?)?;
+        Some(ReportedAmount::new(
+            minor,
+            self.payment_currency.as_deref()?,
+        ))
+    }
+
     /// When it ended (or started), for finding the latest attempt.
     fn time(&self) -> Option<chrono::DateTime<chrono::FixedOffset>> {
         self.payment_completion_time
@@ -467,14 +479,16 @@ fn last_failure(payments: &[Payment]) -> Option<String> {
 /// the latest failed attempt's reason since the customer may try again.
 fn report(order_status: &str, payments: &[Payment]) -> StatusReport {
     match order_status {
-        "PAID" => StatusReport {
-            status: TransactionStatus::Succeeded,
-            payment_id: payments
-                .iter()
-                .find(|p| p.payment_status == "SUCCESS")
-                .and_then(|p| p.cf_payment_id.clone()),
-            failure_reason: None,
-        },
+        // What the successful attempt paid, not the order's own amount: that is what we asked.
+        "PAID" => {
+            let paid = payments.iter().find(|p| p.payment_status == "SUCCESS");
+            StatusReport {
+                status: TransactionStatus::Succeeded,
+                payment_id: paid.and_then(|p| p.cf_payment_id.clone()),
+                failure_reason: None,
+                captured: paid.and_then(Payment::captured),
+            }
+        }
         "EXPIRED" | "TERMINATED" => StatusReport {
             status: TransactionStatus::Failed,
             payment_id: None,
@@ -484,11 +498,13 @@ fn report(order_status: &str, payments: &[Payment]) -> StatusReport {
                     order_status.to_ascii_lowercase()
                 )
             })),
+            captured: None,
         },
         _ => StatusReport {
             status: TransactionStatus::Pending,
             payment_id: None,
             failure_reason: last_failure(payments),
+            captured: None,
         },
     }
 }
@@ -742,6 +758,13 @@ impl Gateway for Cashfree {
         )
     }
 
+    /// Cashfree's signature covers the body, but an order's outcome is confirmed with
+    /// Cashfree itself before it is applied, as for PayU and Easebuzz (F2): a report that the
+    /// merchant's own account could have produced is never the only evidence of a capture.
+    fn webhook_needs_confirmation(&self) -> bool {
+        true
+    }
+
     /// Success settles the order; a failed or abandoned attempt stays open with its reason (the
     /// customer may pay again on the same order); refund events report the refund; other types
     /// are stored and not acted on. The order id is our receipt, so it is both.
@@ -776,6 +799,7 @@ impl Gateway for Cashfree {
                 report = Some(if kind == "PAYMENT_SUCCESS_WEBHOOK" {
                     StatusReport {
                         status: TransactionStatus::Succeeded,
+                        captured: payment.captured(),
                         payment_id: payment.cf_payment_id,
                         failure_reason: None,
                     }
@@ -784,6 +808,7 @@ impl Gateway for Cashfree {
                         status: TransactionStatus::Pending,
                         payment_id: None,
                         failure_reason: Some(payment.reason()),
+                        captured: None,
                     }
                 });
             }
@@ -1021,6 +1046,8 @@ mod tests {
             error_details: None,
             payment_time: Some(time.into()),
             payment_completion_time: None,
+            payment_amount: Some(serde_json::json!(499)),
+            payment_currency: Some("INR".into()),
         }
     }
 

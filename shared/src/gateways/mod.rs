@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::gateway_accounts::Credentials;
 use crate::ids::GatewayAccountId;
 use crate::mode::Mode;
-use crate::money::Currency;
+use crate::money::{Currency, ReportedAmount};
 use crate::payments::status::TransactionStatus;
 use async_trait::async_trait;
 use endpoints::Endpoints;
@@ -94,6 +94,20 @@ pub struct StatusReport {
     pub payment_id: Option<String>,
     /// Why it failed, in the gateway's words.
     pub failure_reason: Option<String>,
+    /// What the gateway says it captured (a success without it is never applied).
+    pub captured: Option<ReportedAmount>,
+}
+
+impl StatusReport {
+    /// A report of `status` with nothing else known.
+    pub fn of(status: TransactionStatus) -> StatusReport {
+        StatusReport {
+            status,
+            payment_id: None,
+            failure_reason: None,
+            captured: None,
+        }
+    }
 }
 
 /// A verified inbound event, parsed.

@@ -18,7 +18,7 @@ use super::{
     RefundReport, RefundRequest, RefundStatus, StatusReport,
 };
 use crate::html::{escape, page, rupees};
-use crate::money::to_major_string;
+use crate::money::{ReportedAmount, parse_major_json, to_major_string};
 use crate::payments::status::TransactionStatus;
 use async_trait::async_trait;
 use http::HeaderMap;
@@ -133,19 +133,37 @@ fn payment_report(details: &Value) -> StatusReport {
             status: TransactionStatus::Succeeded,
             payment_id,
             failure_reason: None,
+            captured: captured(details),
         },
         Some("failure" | "failed") => StatusReport {
             status: TransactionStatus::Failed,
             payment_id,
             failure_reason: reason.or_else(|| text("unmappedstatus").map(str::to_string)),
+            captured: None,
         },
         // `pending`, or nothing yet for a txnid the customer has not submitted.
-        _ => StatusReport {
-            status: TransactionStatus::Pending,
-            payment_id: None,
-            failure_reason: None,
-        },
+        _ => StatusReport::of(TransactionStatus::Pending),
     }
+}
+
+/// What PayU says was paid: `amt` and `transaction_amount` in `verify_payment`, `amount` on a
+/// posted result, rupees as decimal text; the lowest of them counts (`transaction_amount` may
+/// add the customer's charges on top). An unreadable one reports nothing, so the success is
+/// held. PayU India reports INR unless a `currency` is given (multi-currency accounts).
+fn captured(details: &Value) -> Option<ReportedAmount> {
+    let mut lowest: Option<i64> = None;
+    for name in ["amt", "transaction_amount", "amount"] {
+        if let Some(value) = details.get(name) {
+            let minor = parse_major_json(value)?;
+            lowest = Some(lowest.map_or(minor, |l| l.min(minor)));
+        }
+    }
+    let currency = details
+        .get("currency")
+        .and_then(Value::as_str)
+        .filter(|c| !c.trim().is_empty())
+        .unwrap_or("INR");
+    Some(ReportedAmount::new(lowest?, currency))
 }
 
 impl PayU {
@@ -342,11 +360,7 @@ impl Gateway for PayU {
             .get("transaction_details")
             .and_then(|d| d.get(reference))
             .map(payment_report)
-            .unwrap_or(StatusReport {
-                status: TransactionStatus::Pending,
-                payment_id: None,
-                failure_reason: None,
-            }))
+            .unwrap_or(StatusReport::of(TransactionStatus::Pending)))
     }
 
     fn handoff(

@@ -20,6 +20,7 @@ use super::{
 };
 use crate::crypto::sha256;
 use crate::html::{escape, page, rupees, script_json};
+use crate::money::ReportedAmount;
 use crate::payments::status::TransactionStatus;
 use async_trait::async_trait;
 use http::HeaderMap;
@@ -162,6 +163,16 @@ struct Payment {
     error_description: Option<String>,
     #[serde(default)]
     created_at: i64,
+    /// Paise, as Razorpay captured them.
+    amount: Option<i64>,
+    currency: Option<String>,
+}
+
+impl Payment {
+    /// What this payment says was paid.
+    fn captured(&self) -> Option<ReportedAmount> {
+        Some(ReportedAmount::new(self.amount?, self.currency.as_deref()?))
+    }
 }
 
 /// Our view of an order from its payments (`created`, `authorized`, `captured`, `refunded`,
@@ -175,6 +186,7 @@ fn report(order_status: Option<&str>, payments: &[Payment]) -> StatusReport {
             status: TransactionStatus::Succeeded,
             payment_id: Some(payment.id.clone()),
             failure_reason: None,
+            captured: payment.captured(),
         };
     }
     if order_status == Some("paid") {
@@ -182,6 +194,7 @@ fn report(order_status: Option<&str>, payments: &[Payment]) -> StatusReport {
             status: TransactionStatus::Succeeded,
             payment_id: payments.first().map(|p| p.id.clone()),
             failure_reason: None,
+            captured: payments.first().and_then(Payment::captured),
         };
     }
     let last_failure = payments
@@ -193,6 +206,7 @@ fn report(order_status: Option<&str>, payments: &[Payment]) -> StatusReport {
         status: TransactionStatus::Pending,
         payment_id: None,
         failure_reason: last_failure,
+        captured: None,
     }
 }
 
@@ -577,6 +591,8 @@ mod tests {
             order_id: Some("order_1".into()),
             error_description: (status == "failed").then(|| format!("{id} declined")),
             created_at,
+            amount: Some(49_900),
+            currency: Some("INR".into()),
         }
     }
 

@@ -74,7 +74,7 @@ pub async fn receive(
     let inserted = tx
         .query_typed_opt(
             "INSERT INTO gateway_events (id, provider, event_id, gateway_account_id, event_type, payload)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (provider, event_id) DO NOTHING RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (provider, gateway_account_id, event_id) DO NOTHING RETURNING id",
             &[
                 (&id, Type::UUID),
                 (&provider, Type::TEXT),
@@ -107,8 +107,8 @@ pub async fn receive(
         None => {
             let existing: Uuid = tx
                 .query_typed_one(
-                    "SELECT id FROM gateway_events WHERE provider = $1 AND event_id = $2",
-                    &[(&provider, Type::TEXT), (&event.event_id, Type::TEXT)],
+                    "SELECT id FROM gateway_events WHERE provider = $1 AND gateway_account_id = $2 AND event_id = $3",
+                    &[(&provider, Type::TEXT), (&account.as_uuid(), Type::UUID), (&event.event_id, Type::TEXT)],
                 )
                 .await?
                 .get(0);
@@ -281,6 +281,11 @@ async fn apply(
                 Applied::Refused => (
                     "ignored",
                     Some(format!("{} refused by the state machine", report.status)),
+                    Some(transaction),
+                ),
+                Applied::AmountMismatch => (
+                    "amount_mismatch",
+                    Some("the reported amount or currency is not the payment's".to_string()),
                     Some(transaction),
                 ),
             }

@@ -1,6 +1,6 @@
 //! PayU against a mock of its payment page and postservice command API.
 
-use super::{account, no_redirects, platform_with};
+use super::{account, assert_amount_mismatch, no_redirects, platform_with};
 use crate::browser::Browser;
 use crate::support::*;
 use reqwest::StatusCode;
@@ -490,4 +490,70 @@ async fn slow_and_dropped_answers_are_retryable_reads_and_ambiguous_writes() {
         .await
         .unwrap_err();
     assert!(matches!(write, GatewayError::Ambiguous(_)), "{write:?}");
+}
+
+/// The security review's F2 demo: a customer who rewrote the form pays ₹1 for a ₹499 payment;
+/// PayU then honestly reports a success of `1.00`, signed and confirmed by `verify_payment`.
+#[tokio::test]
+async fn f2_payu_a_success_for_a_lower_amount_is_flagged_not_applied() {
+    let server = MockServer::start().await;
+    let (app, merchant) = platform(&server).await;
+    let (id, txnid) = paid_through(&app, &merchant, "payu-f2-amount").await;
+    let mut answer = verified(&txnid, "success", "captured");
+    answer["transaction_details"][&txnid]["amt"] = json!("1.00");
+    answer["transaction_details"][&txnid]["transaction_amount"] = json!("1.00");
+    Mock::given(method("POST"))
+        .and(body_string_contains("command=verify_payment"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+        .mount(&server)
+        .await;
+    let sent = app
+        .http
+        .post(app.url("/api/v1/webhooks/payu"))
+        .form(&result_fields(&txnid, "success", "1.00"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), StatusCode::OK);
+    app.drain().await;
+    assert_amount_mismatch(&app, &merchant, &id).await;
+    let transaction = app.transaction(&merchant, &id).await;
+    assert_eq!(transaction["status"], "pending");
+    assert_eq!(transaction["amount"], 49_900);
+    // The browser return of the same payment goes through the same check.
+    let answer = no_redirects()
+        .post(app.url(&format!("/api/v1/checkout/{id}/return")))
+        .form(&result_fields(&txnid, "success", "1.00"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let location = answer.headers()["location"].to_str().unwrap();
+    assert!(!location.contains("status=succeeded"), "{location}");
+    assert_amount_mismatch(&app, &merchant, &id).await;
+}
+
+#[tokio::test]
+async fn f2_payu_a_success_in_another_currency_is_flagged_not_applied() {
+    let server = MockServer::start().await;
+    let (app, merchant) = platform(&server).await;
+    let (id, txnid) = paid_through(&app, &merchant, "payu-f2-currency").await;
+    let mut answer = verified(&txnid, "success", "captured");
+    answer["transaction_details"][&txnid]["currency"] = json!("USD");
+    Mock::given(method("POST"))
+        .and(body_string_contains("command=verify_payment"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+        .mount(&server)
+        .await;
+    // Through the browser return this time: the status query's answer decides.
+    let answer = no_redirects()
+        .post(app.url(&format!("/api/v1/checkout/{id}/return")))
+        .form(&result_fields(&txnid, "success", "499.00"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let location = answer.headers()["location"].to_str().unwrap();
+    assert!(location.contains("status=pending"), "{location}");
+    assert_amount_mismatch(&app, &merchant, &id).await;
 }

@@ -1,6 +1,9 @@
 //! Razorpay against a mock of its Orders API that answers as the documented one does.
 
-use super::{account, attempt_reference, dropping_server, no_redirects, platform_with};
+use super::{
+    account, assert_amount_mismatch, attempt_reference, dropping_server, no_redirects,
+    platform_with,
+};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
@@ -946,4 +949,45 @@ async fn an_event_signed_by_another_merchants_account_cannot_settle_this_payment
         .unwrap()
         .get(0);
     assert_eq!(outcome, "unknown_transaction");
+}
+
+/// F2: a signed `payment.captured` for this order whose payment is `amount` in `currency`.
+async fn razorpay_capture_reported_as(order_id: &str, amount: i64, currency: &str) {
+    let server = MockServer::start().await;
+    let (app, merchant, id) = platform_with_order(&server, order_id).await;
+    let mut payment = payment_entity("pay_f2", order_id, "captured");
+    payment["amount"] = json!(amount);
+    payment["currency"] = json!(currency);
+    let body = serde_json::to_vec(&json!({
+        "entity": "event", "account_id": "acc_BFQ7uQEaa7j2z7", "event": "payment.captured",
+        "contains": ["payment"], "payload": { "payment": { "entity": payment } },
+        "created_at": 1_764_374_500
+    }))
+    .unwrap();
+    let signature = sign(WEBHOOK_SECRET, &body);
+    assert_eq!(
+        deliver(&app, &body, Some(&signature), "evt_f2").await,
+        StatusCode::OK
+    );
+    app.drain().await;
+    assert_amount_mismatch(&app, &merchant, &id).await;
+    let outcome: String = app
+        .db
+        .owner()
+        .await
+        .query_one("SELECT outcome FROM gateway_events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(outcome, "amount_mismatch");
+}
+
+#[tokio::test]
+async fn f2_razorpay_a_capture_of_a_lower_amount_is_flagged_not_applied() {
+    razorpay_capture_reported_as("order_f2_amount", 100, "INR").await;
+}
+
+#[tokio::test]
+async fn f2_razorpay_a_capture_in_another_currency_is_flagged_not_applied() {
+    razorpay_capture_reported_as("order_f2_currency", 49_900, "USD").await;
 }

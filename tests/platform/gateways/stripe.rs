@@ -1,7 +1,7 @@
 //! Stripe against a mock of its PaymentIntents and Refunds APIs that answers as the documented
 //! ones do: form-encoded requests, JSON answers, `{"error":{…}}` bodies, signed webhooks.
 
-use super::{account, attempt_reference, dropping_server, platform_with};
+use super::{account, assert_amount_mismatch, attempt_reference, dropping_server, platform_with};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
@@ -1365,4 +1365,28 @@ async fn the_return_is_confirmed_by_a_status_query() {
         "{location}"
     );
     assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+}
+
+/// F2: a signed `payment_intent.succeeded` for this intent that received `amount` `currency`.
+async fn stripe_success_reported_as(intent: &'static str, amount: i64, currency: &str) {
+    let server = MockServer::start().await;
+    let (app, merchant, id, receipt) = platform_with_intent(&server, intent).await;
+    let mut object = payment_intent(intent, &receipt, "succeeded");
+    object["amount_received"] = json!(amount);
+    object["currency"] = json!(currency);
+    let body = event("evt_f2", "payment_intent.succeeded", object);
+    let signature = sign(WEBHOOK_SECRET, now(), &body);
+    assert_eq!(deliver(&app, &body, Some(&signature)).await, StatusCode::OK);
+    app.drain().await;
+    assert_amount_mismatch(&app, &merchant, &id).await;
+}
+
+#[tokio::test]
+async fn f2_stripe_a_success_for_a_lower_amount_is_flagged_not_applied() {
+    stripe_success_reported_as("pi_f2amount", 100, "inr").await;
+}
+
+#[tokio::test]
+async fn f2_stripe_a_success_in_another_currency_is_flagged_not_applied() {
+    stripe_success_reported_as("pi_f2currency", 49_900, "usd").await;
 }
