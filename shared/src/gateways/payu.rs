@@ -301,6 +301,42 @@ fn fields_of(body: &[u8]) -> Result<BTreeMap<String, String>, String> {
     serde_urlencoded::from_bytes(body).map_err(|e| format!("unreadable payu callback: {e}"))
 }
 
+/// What an answer to `cancel_refund_transaction` means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RefundAnswer {
+    /// This token was asked for before (106, 109, 227): find what became of it.
+    AlreadyAsked,
+    /// Taken: done (100) or on its way (pending, queued, in progress, …).
+    Accepted(RefundStatus),
+    /// The transaction was locked (120): nothing happened, try again.
+    Locked,
+    /// A documented refusal: nothing was refunded.
+    Refused,
+    /// Not an answer we know: PayU may have queued it, so it must be looked up.
+    Unknown,
+}
+
+/// Classifies an answer by PayU's documented refund-initiation codes ("error codes for refund
+/// initiation"); `status` 1 with no code we know is an acceptance. Anything else, a `status` 0
+/// without a documented refusal code included, is unknown and never a refusal: a refund
+/// wrongly taken as refused gives its reservation back and could be made twice.
+fn refund_answer(status: Option<i64>, code: Option<i64>) -> RefundAnswer {
+    match code {
+        Some(106 | 109 | 227) => RefundAnswer::AlreadyAsked,
+        Some(100) => RefundAnswer::Accepted(RefundStatus::Succeeded),
+        Some(101 | 102 | 107 | 112 | 122 | 123 | 126 | 127 | 225 | 226) => {
+            RefundAnswer::Accepted(RefundStatus::Pending)
+        }
+        Some(120) => RefundAnswer::Locked,
+        // A refusal code beside `status: 1` contradicts itself: not a refusal.
+        Some(
+            103 | 105 | 110 | 111 | 113 | 115 | 116 | 117 | 119 | 121 | 124 | 125 | 128 | 214 | 230,
+        ) if status != Some(1) => RefundAnswer::Refused,
+        _ if status == Some(1) => RefundAnswer::Accepted(RefundStatus::Pending),
+        _ => RefundAnswer::Unknown,
+    }
+}
+
 #[async_trait]
 impl Gateway for PayU {
     fn provider(&self) -> &'static str {
@@ -477,40 +513,44 @@ impl Gateway for PayU {
                 true,
             )
             .await?;
-        let code = body.get("error_code").and_then(|c| match c {
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) => s.trim().parse().ok(),
-            _ => None,
-        });
+        let number = |name: &str| {
+            body.get(name).and_then(|c| match c {
+                Value::Number(n) => n.as_i64(),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            })
+        };
+        let code = number("error_code");
         let message = body
             .get("msg")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        match (body.get("status").and_then(Value::as_i64), code) {
-            // 106/109: this token was already asked for; find what became of it.
-            (_, Some(106 | 109)) => self
+        match refund_answer(number("status"), code) {
+            RefundAnswer::AlreadyAsked => self
                 .fetch_refund(account, refund, None)
                 .await?
                 .ok_or_else(|| GatewayError::Ambiguous(format!("payu: {message}"))),
-            (Some(1), _) | (_, Some(100 | 101 | 102 | 122 | 126 | 127)) => Ok(RefundReport {
+            RefundAnswer::Accepted(status) => Ok(RefundReport {
                 refund_id: Some(refund.refund_id.clone()),
                 gateway_refund_id: body.get("request_id").and_then(|v| match v {
                     Value::String(s) => Some(s.clone()),
                     Value::Number(n) => Some(n.to_string()),
                     _ => None,
                 }),
-                status: if code == Some(100) {
-                    RefundStatus::Succeeded
-                } else {
-                    RefundStatus::Pending
-                },
+                status,
                 failure_reason: None,
             }),
-            (_, Some(120)) => Err(GatewayError::Retryable(format!("payu: {message}"))),
-            _ => Err(GatewayError::Declined(format!(
+            RefundAnswer::Locked => Err(GatewayError::Retryable(format!("payu: {message}"))),
+            RefundAnswer::Refused => Err(GatewayError::Declined(format!(
                 "payu refused the refund ({}): {message}",
                 code.map(|c| c.to_string()).unwrap_or_default()
+            ))),
+            // PayU may have queued it: only a lookup by our token can tell (F16).
+            RefundAnswer::Unknown => Err(GatewayError::Ambiguous(format!(
+                "payu answered the refund with status {:?}, code {:?}: {message}",
+                number("status"),
+                code
             ))),
         }
     }
@@ -664,6 +704,34 @@ mod tests {
         assert!(verify_result(KEY, SALT, &params));
         params.remove("additionalCharges");
         assert!(!verify_result(KEY, SALT, &params));
+    }
+
+    #[test]
+    fn only_documented_refund_refusals_are_refusals() {
+        assert_eq!(refund_answer(Some(0), Some(105)), RefundAnswer::Refused);
+        assert_eq!(refund_answer(Some(0), Some(116)), RefundAnswer::Refused);
+        assert_eq!(
+            refund_answer(Some(1), Some(102)),
+            RefundAnswer::Accepted(RefundStatus::Pending)
+        );
+        assert_eq!(
+            refund_answer(Some(1), None),
+            RefundAnswer::Accepted(RefundStatus::Pending)
+        );
+        assert_eq!(refund_answer(None, Some(109)), RefundAnswer::AlreadyAsked);
+        assert_eq!(refund_answer(Some(0), Some(120)), RefundAnswer::Locked);
+        for (status, code) in [
+            (Some(0), None),
+            (None, None),
+            (Some(0), Some(999)),
+            (Some(0), Some(104)),
+        ] {
+            assert_eq!(
+                refund_answer(status, code),
+                RefundAnswer::Unknown,
+                "{status:?} {code:?}"
+            );
+        }
     }
 
     #[test]

@@ -557,3 +557,103 @@ async fn f2_payu_a_success_in_another_currency_is_flagged_not_applied() {
     assert!(location.contains("status=pending"), "{location}");
     assert_amount_mismatch(&app, &merchant, &id).await;
 }
+
+/// F16: PayU answers the refund with something we do not recognise (a `status` sent as a string,
+/// an undocumented code): the refund may have been queued, so it stays pending with its
+/// reservation held, and PayU is asked where it stands; it is never taken as refused.
+#[tokio::test]
+async fn f16_an_unrecognised_refund_answer_leaves_the_refund_pending_and_its_reservation_held() {
+    for (label, answer) in [
+        (
+            "payu-f16-string",
+            json!({ "status": "0", "msg": "Refund Request Received" }),
+        ),
+        (
+            "payu-f16-code",
+            json!({ "status": 0, "msg": "Unexpected", "error_code": 999 }),
+        ),
+    ] {
+        let server = MockServer::start().await;
+        let (app, merchant) = platform(&server).await;
+        let (id, txnid) = paid_through(&app, &merchant, label).await;
+        Mock::given(method("POST"))
+            .and(body_string_contains("command=verify_payment"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(verified(&txnid, "success", "captured")),
+            )
+            .mount(&server)
+            .await;
+        let sent = app
+            .http
+            .post(app.url("/api/v1/webhooks/payu"))
+            .form(&result_fields(&txnid, "success", "499.00"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), StatusCode::OK);
+        app.drain().await;
+        assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+        Mock::given(method("POST"))
+            .and(body_string_contains("command=cancel_refund_transaction"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(body_string_contains("command=getAllRefundsFromTxnIds"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({ "status": 0, "msg": "No refund found", "Refund Details": {} }),
+            ))
+            .mount(&server)
+            .await;
+        let (status, body) = send(
+            app.http
+                .post(app.url(&format!("/api/v1/transactions/{id}/refunds")))
+                .header("X-Client-Key", &merchant.client_key)
+                .header("X-Client-Secret", &merchant.client_secret)
+                .json(&json!({ "amount": 10_000 })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let refund = body["data"]["id"].as_str().unwrap().to_string();
+        app.drain().await;
+        let (status, body) = app
+            .get_with_key(
+                &format!("/api/v1/refunds/{refund}"),
+                &merchant.client_key,
+                &merchant.client_secret,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["data"]["status"], "pending", "{label}: {body}");
+        let row = app
+            .db
+            .owner()
+            .await
+            .query_one(
+                "SELECT refund_reserved, refunded_amount FROM transactions WHERE order_id = $1",
+                &[&label],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (row.get::<_, i64>(0), row.get::<_, i64>(1)),
+            (10_000, 0),
+            "{label}: the reservation is held"
+        );
+        let requests = server.received_requests().await.unwrap();
+        assert!(
+            requests
+                .iter()
+                .any(|r| String::from_utf8_lossy(&r.body)
+                    .contains("command=getAllRefundsFromTxnIds")),
+            "{label}: a lookup followed"
+        );
+        assert!(
+            !requests
+                .iter()
+                .any(|r| String::from_utf8_lossy(&r.body).contains("var2=")
+                    && !String::from_utf8_lossy(&r.body).contains(&format!("var2={refund}"))),
+            "{label}: only this refund's token was ever sent"
+        );
+    }
+}
