@@ -216,6 +216,48 @@ pub struct AddGatewayAccount {
     pub credentials: BTreeMap<String, String>,
 }
 
+/// Credential fields whose prefix shows the provider's mode: (provider, field, test prefixes,
+/// live prefixes). Only where the provider's own documentation or SDK says so (Stripe's secret,
+/// restricted and publishable keys; Razorpay's key id); the others' keys do not show it.
+const KEY_MODES: &[(&str, &str, &[&str], &[&str])] = &[
+    (
+        "stripe",
+        "secret_key",
+        &["sk_test_", "rk_test_"],
+        &["sk_live_", "rk_live_"],
+    ),
+    ("stripe", "publishable_key", &["pk_test_"], &["pk_live_"]),
+    ("razorpay", "key_id", &["rzp_test_"], &["rzp_live_"]),
+];
+
+/// Why `value` cannot be `provider`'s `field` on an account of `environment` (F10): a live key on
+/// a test account would charge real cards from test traffic, and the reverse fails every call.
+fn key_mode_problem(provider: &str, field: &str, value: &str, environment: Mode) -> Option<String> {
+    let (_, _, test, live) = KEY_MODES
+        .iter()
+        .find(|(p, f, _, _)| *p == provider && *f == field)?;
+    let (wanted, other) = match environment {
+        Mode::Test => (test, live),
+        Mode::Live => (live, test),
+    };
+    let value = value.trim();
+    if wanted.iter().any(|p| value.starts_with(p)) {
+        return None;
+    }
+    Some(if other.iter().any(|p| value.starts_with(p)) {
+        let shown = match environment {
+            Mode::Test => Mode::Live,
+            Mode::Live => Mode::Test,
+        };
+        format!("is a {shown} key; this account's environment is {environment}")
+    } else {
+        format!(
+            "must start with {} for a {environment} account",
+            wanted.join(" or ")
+        )
+    })
+}
+
 /// Checks an operator's request against what the provider needs; every problem at once.
 pub fn validate(
     gateways: &Gateways,
@@ -272,6 +314,10 @@ pub fn validate(
             for (name, value) in &request.credentials {
                 if value.len() > 4096 {
                     errors.add(format!("credentials.{name}"), "is longer than 4096 bytes");
+                } else if let Some(mode) = environment
+                    && let Some(problem) = key_mode_problem(&request.provider, name, value, mode)
+                {
+                    errors.add(format!("credentials.{name}"), problem);
                 }
             }
         }
