@@ -4,7 +4,9 @@
 
 use crate::audit::{self, AuditContext, AuditEvent};
 use crate::crypto::cipher::{KeyRing, Sealed};
+use crate::crypto::constant_time_eq;
 use crate::db::Transaction;
+use crate::db::record::Record;
 use crate::error::AppError;
 use crate::gateways::{Account, Gateways};
 use crate::http::pagination::{Page, PageRequest};
@@ -358,6 +360,7 @@ pub async fn add(
             return Err(AppError::field("merchant_id", "no such merchant"));
         }
     }
+    refuse_shared_webhook_signer(tx, keys, account).await?;
     let id = create(tx, keys, account).await?;
     let view = get(tx, id)
         .await?
@@ -372,6 +375,71 @@ pub async fn add(
     )
     .await?;
     Ok(view)
+}
+
+/// The credentials that decide which account an inbound webhook verifies against, per provider:
+/// two active accounts holding the same ones could not be told apart (F8).
+const WEBHOOK_SIGNERS: &[(&str, &[&str])] = &[
+    ("sandbox", &["webhook_secret"]),
+    ("razorpay", &["webhook_secret"]),
+    ("stripe", &["webhook_secret"]),
+    ("cashfree", &["client_secret"]),
+    ("payu", &["key", "salt"]),
+    ("easebuzz", &["key", "salt"]),
+    ("phonepe", &["merchant_id", "salt_key"]),
+];
+
+/// Refuses a new account whose webhook-signing credentials are those of an active account of
+/// the same provider: its events would be attributed to whichever account is tried first, and
+/// the other's never applied. The existing accounts are opened to compare (adding is rare); one
+/// that cannot be opened is skipped and logged, it cannot verify webhooks either.
+async fn refuse_shared_webhook_signer(
+    tx: &Transaction<'_>,
+    keys: &KeyRing,
+    account: &NewGatewayAccount,
+) -> Result<(), AppError> {
+    let Some((_, fields)) = WEBHOOK_SIGNERS
+        .iter()
+        .find(|(provider, _)| *provider == account.provider)
+    else {
+        return Ok(());
+    };
+    let signer = |credentials: &BTreeMap<String, Secret<String>>| -> Option<Vec<u8>> {
+        let mut joined = Vec::new();
+        for field in *fields {
+            let value = credentials.get(*field)?.expose().as_bytes();
+            joined.extend_from_slice(&(value.len() as u64).to_be_bytes());
+            joined.extend_from_slice(value);
+        }
+        Some(joined)
+    };
+    let Some(new) = signer(&account.credentials) else {
+        return Ok(());
+    };
+    let rows = tx
+        .query_typed(
+            "SELECT id FROM gateway_accounts WHERE provider = $1 AND status = 'active'",
+            &[(&account.provider, Type::TEXT)],
+        )
+        .await?;
+    for row in rows {
+        let id = GatewayAccountId::from_uuid(Record::new(&row, "gateway_accounts").get("id")?);
+        let existing = match open(tx, keys, id).await {
+            Ok(existing) => existing,
+            Err(e) => {
+                tracing::error!(account = %id, error = %e, "gateway account cannot be opened; skipped in the duplicate-secret check");
+                continue;
+            }
+        };
+        if signer(&existing.credentials).is_some_and(|old| constant_time_eq(&old, &new)) {
+            let field = fields.last().copied().unwrap_or("webhook_secret");
+            return Err(AppError::field(
+                format!("credentials.{field}"),
+                "is already used by another active account of this provider",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// One account, as operators see it.

@@ -768,15 +768,13 @@ impl Gateway for Cashfree {
     /// Success settles the order; a failed or abandoned attempt stays open with its reason (the
     /// customer may pay again on the same order); refund events report the refund; other types
     /// are stored and not acted on. The order id is our receipt, so it is both.
-    fn parse_webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<GatewayEvent, String> {
+    fn parse_webhook(&self, _headers: &HeaderMap, body: &[u8]) -> Result<GatewayEvent, String> {
         let EventKind { kind } =
             serde_json::from_slice(body).map_err(|e| format!("unreadable cashfree event: {e}"))?;
-        // Cashfree's idempotency key stays the same across retries of one event; without it,
-        // the body itself is the key.
-        let event_id = header(headers, "x-idempotency-key")
-            .filter(|key| !key.is_empty())
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("sha256:{}", hex::encode(sha256(body))));
+        // Cashfree's `x-idempotency-key` is not covered by the signature (timestamp and body
+        // are), so a captured body could be replayed under fresh keys (F8): the signed body is
+        // the deduplication key. A retry re-signs the same body with a new timestamp.
+        let event_id = format!("sha256:{}", hex::encode(sha256(body)));
         let data = || {
             serde_json::from_slice::<Event>(body)
                 .map(|e| e.data)

@@ -685,11 +685,11 @@ impl Gateway for Easebuzz {
                 .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                 .collect(),
         );
-        // One event per payment and outcome: Easebuzz resends the same result on retries.
-        let event_id = format!(
-            "{txnid}:{}:{status}",
-            fields.get("easepayid").map(String::as_str).unwrap_or("")
-        );
+        // One event per payment and outcome: Easebuzz resends the same result on retries. Only
+        // fields the reverse hash covers make the id (F5c): `easepayid` is not covered, so a
+        // replay with another one is the same event, not a new job and a new status query.
+        let amount = fields.get("amount").map(String::as_str).unwrap_or("");
+        let event_id = format!("{txnid}:{status}:{amount}");
         Ok(GatewayEvent {
             event_id,
             event_type: format!("payment.{status}"),
@@ -1129,7 +1129,10 @@ mod tests {
         for body in [form.as_bytes(), as_json.as_slice()] {
             assert!(gateway.verify_webhook(&account, &headers, body));
             let event = gateway.parse_webhook(&headers, body).unwrap();
-            assert_eq!(event.event_id, "T3SAT0B5OL:E230101ABCDEF:success");
+            assert_eq!(
+                event.event_id, "T3SAT0B5OL:success:100.0",
+                "hashed fields only: not easepayid"
+            );
             assert_eq!(event.reference.as_deref(), Some("T3SAT0B5OL"));
             assert_eq!(event.receipt, None, "not one of our attempt ids");
             assert_eq!(

@@ -255,7 +255,8 @@ pub trait Gateway: Send + Sync {
     fn webhook_needs_confirmation(&self) -> bool {
         false
     }
-    /// Parses an authentic webhook (some providers put the event id in a header).
+    /// Parses an authentic webhook. The event id comes only from what the signature covers: a
+    /// header outside it could be replayed with fresh ids and defeat deduplication.
     fn parse_webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<GatewayEvent, String>;
     /// Asks the gateway to refund part or all of a captured payment. When a create's outcome is
     /// unknown (ambiguous), callers ask [`Gateway::fetch_refund`] without a gateway id before

@@ -475,12 +475,11 @@ impl Gateway for PayU {
                 .collect(),
         );
         let report = payment_report(&details);
-        // One event per payment and outcome: PayU resends the same result on retries.
-        let event_id = format!(
-            "{}:{}:{status}",
-            txnid,
-            fields.get("mihpayid").map(String::as_str).unwrap_or("")
-        );
+        // One event per payment and outcome: PayU resends the same result on retries. Only
+        // fields the reverse hash covers make the id (F5c): `mihpayid` is not covered, so a
+        // replay with another one is the same event, not a new job and a new status query.
+        let amount = fields.get("amount").map(String::as_str).unwrap_or("");
+        let event_id = format!("{txnid}:{status}:{amount}");
         Ok(GatewayEvent {
             event_id,
             event_type: format!("payment.{status}"),

@@ -66,9 +66,10 @@ pub async fn receive(
         );
         return Err(AppError::Unauthorized(AuthFailure::InvalidSignature));
     };
-    let event = gateway
+    let mut event = gateway
         .parse_webhook(headers, body)
         .map_err(|e| AppError::field("body", e))?;
+    event.event_id = usable_event_id(event.event_id, body);
     let payload = String::from_utf8_lossy(body).into_owned();
     let id = Uuid::now_v7();
     let inserted = tx
@@ -120,6 +121,17 @@ pub async fn receive(
         }
     };
     Ok(received)
+}
+
+/// The provider's event id when it can be stored (1 to 255 printable ASCII characters); otherwise
+/// the hash of the signed body, so an odd id can neither fail the insert nor split duplicates.
+fn usable_event_id(id: String, body: &[u8]) -> String {
+    let printable = id.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    if !id.is_empty() && id.len() <= 255 && printable {
+        id
+    } else {
+        format!("sha256:{}", hex::encode(crate::crypto::sha256(body)))
+    }
 }
 
 /// Applies a stored event once. Events for unknown payments are flagged, not dropped. Where the

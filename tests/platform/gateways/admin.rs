@@ -281,3 +281,38 @@ async fn f10_a_live_key_on_a_test_account_and_a_test_key_on_a_live_account_are_r
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
 }
+
+/// F8: two active accounts of a provider with the same webhook secret cannot be told apart (the
+/// first tried would take every event); adding the second is refused and nothing is stored.
+#[tokio::test]
+async fn f8_an_account_whose_webhook_secret_an_active_account_uses_is_refused() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (status, body) = app
+        .post_json("/api/v1/admin/gateways", Some(&admin), razorpay_account())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let before = app.db.count("gateway_accounts").await;
+    let mut twin = razorpay_account();
+    twin["label"] = json!("Razorpay (another key, same webhook secret)");
+    twin["credentials"]["key_id"] = json!("rzp_test_EXAMPLEKEYID02");
+    twin["credentials"]["key_secret"] = json!("another-example-secret");
+    let (status, body) = app
+        .post_json("/api/v1/admin/gateways", Some(&admin), twin.clone())
+        .await;
+    expect_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert!(
+        body["error"]["details"]["credentials.webhook_secret"].is_string(),
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains("example-webhook-secret"),
+        "{body}"
+    );
+    assert_eq!(app.db.count("gateway_accounts").await, before);
+    twin["credentials"]["webhook_secret"] = json!("another-example-webhook-secret");
+    let (status, body) = app
+        .post_json("/api/v1/admin/gateways", Some(&admin), twin)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}

@@ -391,7 +391,11 @@ async fn webhooks_need_the_reverse_hash_and_apply_once() {
         transaction["attempts"][0]["gateway_payment_id"],
         "403993715521889530"
     );
-    assert_eq!(app.db.count("gateway_events").await, 2);
+    assert_eq!(
+        app.db.count("gateway_events").await,
+        1,
+        "the replay with another mihpayid is the same event (F5c)"
+    );
     // A late failure for the same payment is stored but changes nothing.
     assert_eq!(
         post(result_fields(&txnid, "failure", "499.00")).await,
@@ -656,4 +660,71 @@ async fn f16_an_unrecognised_refund_answer_leaves_the_refund_pending_and_its_res
             "{label}: only this refund's token was ever sent"
         );
     }
+}
+
+/// F5(c): the payer's browser holds a validly hashed result; the reverse hash does not cover
+/// `mihpayid`. Replaying it with `mihpayid = 1, 2, 3, …` creates no new event, no job and no
+/// `verify_payment` call.
+#[tokio::test]
+async fn f5_payu_replays_with_new_mihpayid_create_nothing() {
+    let server = MockServer::start().await;
+    let (app, merchant) = platform(&server).await;
+    let (id, txnid) = paid_through(&app, &merchant, "payu-f5-replay").await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("command=verify_payment"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(verified(&txnid, "success", "captured")),
+        )
+        .mount(&server)
+        .await;
+    let post = |mihpayid: String| {
+        let mut fields = result_fields(&txnid, "success", "499.00");
+        for (k, v) in fields.iter_mut() {
+            if k == "mihpayid" {
+                *v = mihpayid.clone();
+            }
+        }
+        let request = app
+            .http
+            .post(app.url("/api/v1/webhooks/payu"))
+            .form(&fields);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(post("403993715521889530".into()).await, StatusCode::OK);
+    app.drain().await;
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+    let asked = || async {
+        server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| String::from_utf8_lossy(&r.body).contains("command=verify_payment"))
+            .count()
+    };
+    let asked_before = asked().await;
+    assert_eq!(app.db.count("gateway_events").await, 1);
+    for i in 1..=20 {
+        assert_eq!(post(i.to_string()).await, StatusCode::OK);
+    }
+    let queued: i64 = app
+        .db
+        .owner()
+        .await
+        .query_one(
+            "SELECT (SELECT count(*) FROM job_queue WHERE queue = 'webhook-processor')
+                  + (SELECT count(*) FROM outbox WHERE kind = 'job' AND published_at IS NULL)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(queued, 0, "no job was queued for a replay");
+    app.drain().await;
+    assert_eq!(app.db.count("gateway_events").await, 1, "no new event");
+    assert_eq!(asked().await, asked_before, "no verify_payment call");
+    assert_eq!(
+        app.transaction(&merchant, &id).await["attempts"][0]["gateway_payment_id"],
+        "403993715521889530"
+    );
 }

@@ -1390,3 +1390,53 @@ async fn f2_stripe_a_success_for_a_lower_amount_is_flagged_not_applied() {
 async fn f2_stripe_a_success_in_another_currency_is_flagged_not_applied() {
     stripe_success_reported_as("pi_f2currency", 49_900, "usd").await;
 }
+
+/// F8: event ids are unique per signing account. Another merchant's Stripe account signs an event
+/// carrying the id this account's next event will have; this account's event still lands.
+#[tokio::test]
+async fn f8_an_event_id_claimed_first_by_another_account_does_not_block_this_accounts_event() {
+    let server = MockServer::start().await;
+    let (app, merchant, id, receipt) = platform_with_intent(&server, "pi_f8victim").await;
+    let admin = app.admin_token().await;
+    let other = app.create_merchant(&admin, "Other Shop").await;
+    app.add_gateway_account(
+        &other,
+        "stripe",
+        &[
+            ("secret_key", "sk_test_OTHER_NOT_REAL"),
+            ("publishable_key", "pk_test_OTHER_NOT_REAL"),
+            ("webhook_secret", "whsec_OTHER_NOT_REAL"),
+        ],
+    )
+    .await;
+    let claim = event(
+        "evt_f8_shared",
+        "payment_intent.succeeded",
+        payment_intent(
+            "pi_f8other",
+            "att_00000000000000000000000000000000",
+            "succeeded",
+        ),
+    );
+    assert_eq!(
+        deliver(
+            &app,
+            &claim,
+            Some(&sign("whsec_OTHER_NOT_REAL", now(), &claim))
+        )
+        .await,
+        StatusCode::OK
+    );
+    let real = event(
+        "evt_f8_shared",
+        "payment_intent.succeeded",
+        payment_intent("pi_f8victim", &receipt, "succeeded"),
+    );
+    assert_eq!(
+        deliver(&app, &real, Some(&sign(WEBHOOK_SECRET, now(), &real))).await,
+        StatusCode::OK
+    );
+    app.drain().await;
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+    assert_eq!(app.db.count("gateway_events").await, 2);
+}
