@@ -4,6 +4,7 @@
 
 use crate::audit::{self, AuditContext, AuditEvent};
 use crate::crypto::cipher::{KeyRing, Sealed};
+use crate::crypto::constant_time_eq;
 use crate::db::Transaction;
 use crate::db::record::{DecodeError, Record};
 use crate::error::AppError;
@@ -240,6 +241,48 @@ pub struct AddGatewayAccount {
     pub credentials: BTreeMap<String, Secret<String>>,
 }
 
+/// Credential fields whose prefix shows the provider's mode: (provider, field, test prefixes,
+/// live prefixes). Only where the provider's own documentation or SDK says so (Stripe's secret,
+/// restricted and publishable keys; Razorpay's key id); the others' keys do not show it.
+const KEY_MODES: &[(&str, &str, &[&str], &[&str])] = &[
+    (
+        "stripe",
+        "secret_key",
+        &["sk_test_", "rk_test_"],
+        &["sk_live_", "rk_live_"],
+    ),
+    ("stripe", "publishable_key", &["pk_test_"], &["pk_live_"]),
+    ("razorpay", "key_id", &["rzp_test_"], &["rzp_live_"]),
+];
+
+/// Why `value` cannot be `provider`'s `field` on an account of `environment` (F10): a live key on
+/// a test account would charge real cards from test traffic, and the reverse fails every call.
+fn key_mode_problem(provider: &str, field: &str, value: &str, environment: Mode) -> Option<String> {
+    let (_, _, test, live) = KEY_MODES
+        .iter()
+        .find(|(p, f, _, _)| *p == provider && *f == field)?;
+    let (wanted, other) = match environment {
+        Mode::Test => (test, live),
+        Mode::Live => (live, test),
+    };
+    let value = value.trim();
+    if wanted.iter().any(|p| value.starts_with(p)) {
+        return None;
+    }
+    Some(if other.iter().any(|p| value.starts_with(p)) {
+        let shown = match environment {
+            Mode::Test => Mode::Live,
+            Mode::Live => Mode::Test,
+        };
+        format!("is a {shown} key; this account's environment is {environment}")
+    } else {
+        format!(
+            "must start with {} for a {environment} account",
+            wanted.join(" or ")
+        )
+    })
+}
+
 /// Checks an operator's request against what the provider needs; every problem at once.
 pub fn validate(
     gateways: &Gateways,
@@ -296,6 +339,10 @@ pub fn validate(
             for (name, value) in &request.credentials {
                 if value.expose().len() > 4096 {
                     errors.add(format!("credentials.{name}"), "is longer than 4096 bytes");
+                } else if let Some(mode) = environment
+                    && let Some(problem) = key_mode_problem(&request.provider, name, value.expose(), mode)
+                {
+                    errors.add(format!("credentials.{name}"), problem);
                 }
             }
         }
@@ -336,6 +383,7 @@ pub async fn add(
             return Err(AppError::field("merchant_id", "no such merchant"));
         }
     }
+    refuse_shared_webhook_signer(tx, keys, account).await?;
     let id = create(tx, keys, account).await?;
     let view = get(tx, id)
         .await?
@@ -357,6 +405,71 @@ pub async fn add(
     )
     .await?;
     Ok(view)
+}
+
+/// The credentials that decide which account an inbound webhook verifies against, per provider:
+/// two active accounts holding the same ones could not be told apart (F8).
+const WEBHOOK_SIGNERS: &[(&str, &[&str])] = &[
+    ("sandbox", &["webhook_secret"]),
+    ("razorpay", &["webhook_secret"]),
+    ("stripe", &["webhook_secret"]),
+    ("cashfree", &["client_secret"]),
+    ("payu", &["key", "salt"]),
+    ("easebuzz", &["key", "salt"]),
+    ("phonepe", &["merchant_id", "salt_key"]),
+];
+
+/// Refuses a new account whose webhook-signing credentials are those of an active account of
+/// the same provider: its events would be attributed to whichever account is tried first, and
+/// the other's never applied. The existing accounts are opened to compare (adding is rare); one
+/// that cannot be opened is skipped and logged, it cannot verify webhooks either.
+async fn refuse_shared_webhook_signer(
+    tx: &Transaction<'_>,
+    keys: &KeyRing,
+    account: &NewGatewayAccount,
+) -> Result<(), AppError> {
+    let Some((_, fields)) = WEBHOOK_SIGNERS
+        .iter()
+        .find(|(provider, _)| *provider == account.provider)
+    else {
+        return Ok(());
+    };
+    let signer = |credentials: &BTreeMap<String, Secret<String>>| -> Option<Vec<u8>> {
+        let mut joined = Vec::new();
+        for field in *fields {
+            let value = credentials.get(*field)?.expose().as_bytes();
+            joined.extend_from_slice(&(value.len() as u64).to_be_bytes());
+            joined.extend_from_slice(value);
+        }
+        Some(joined)
+    };
+    let Some(new) = signer(&account.credentials) else {
+        return Ok(());
+    };
+    let rows = tx
+        .query_typed(
+            "SELECT id FROM gateway_accounts WHERE provider = $1 AND status = 'active'",
+            &[(&account.provider, Type::TEXT)],
+        )
+        .await?;
+    for row in rows {
+        let id = GatewayAccountId::from_uuid(Record::new(&row, "gateway_accounts").get("id")?);
+        let existing = match open(tx, keys, id).await {
+            Ok(existing) => existing,
+            Err(e) => {
+                tracing::error!(account = %id, error = %e, "gateway account cannot be opened; skipped in the duplicate-secret check");
+                continue;
+            }
+        };
+        if signer(&existing.credentials).is_some_and(|old| constant_time_eq(&old, &new)) {
+            let field = fields.last().copied().unwrap_or("webhook_secret");
+            return Err(AppError::field(
+                format!("credentials.{field}"),
+                "is already used by another active account of this provider",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// One account, as operators see it.

@@ -50,9 +50,129 @@ pub fn to_major_string(minor: i64) -> String {
     format!("{sign}{}.{:02}", abs / 100, abs % 100)
 }
 
+/// An amount as a gateway reports it: minor units and the gateway's own ISO 4217 code, kept as
+/// text because a gateway may report a currency we do not take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedAmount {
+    /// Minor units (paise for INR).
+    pub minor: i64,
+    /// The ISO 4217 code the gateway gave, upper-cased.
+    pub currency: String,
+}
+
+impl ReportedAmount {
+    /// An amount in minor units with the gateway's code (any case).
+    pub fn new(minor: i64, currency: &str) -> ReportedAmount {
+        ReportedAmount {
+            minor,
+            currency: currency.trim().to_ascii_uppercase(),
+        }
+    }
+
+    /// Whether this is exactly `minor` in `currency`.
+    pub fn matches(&self, minor: i64, currency: &str) -> bool {
+        self.minor == minor && self.currency == currency
+    }
+}
+
+impl fmt::Display for ReportedAmount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.minor, self.currency)
+    }
+}
+
+/// Parses a non-negative major-unit decimal with a two-place minor unit (`"499.00"`, `"499.5"`,
+/// `"499"`) into minor units, exactly: no floating point. Digits past the second decimal place
+/// must be zeros; signs, exponents, separators and overflow are refused.
+pub fn parse_major(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (whole, fraction) = match text.split_once('.') {
+        Some((whole, fraction)) => (whole, fraction),
+        None => (text, ""),
+    };
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    if text.ends_with('.') {
+        return None;
+    }
+    let (cents, rest) = fraction.split_at(fraction.len().min(2));
+    if rest.bytes().any(|b| b != b'0') {
+        return None;
+    }
+    let mut minor: i64 = whole.parse().ok()?;
+    minor = minor.checked_mul(100)?;
+    let cents: i64 = match cents.len() {
+        0 => 0,
+        1 => cents.parse::<i64>().ok()? * 10,
+        _ => cents.parse().ok()?,
+    };
+    minor.checked_add(cents)
+}
+
+/// [`parse_major`] over a JSON string or number (Cashfree sends `499.5` as a number; its text,
+/// the shortest one that reads back as the same value, is parsed, never the float).
+pub fn parse_major_json(value: &serde_json::Value) -> Option<i64> {
+    match value {
+        serde_json::Value::String(s) => parse_major(s),
+        serde_json::Value::Number(n) => parse_major(&n.to_string()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn major_amounts_parse_exactly() {
+        assert_eq!(parse_major("499.00"), Some(49900));
+        assert_eq!(parse_major("499"), Some(49900));
+        assert_eq!(parse_major("499.5"), Some(49950));
+        assert_eq!(parse_major(" 0.07 "), Some(7));
+        assert_eq!(parse_major("1.000"), Some(100));
+        assert_eq!(parse_major("0.29"), Some(29), "0.29 is not 28.999… paise");
+        assert_eq!(parse_major("92233720368547758.07"), Some(i64::MAX));
+        for bad in [
+            "",
+            ".",
+            "1.",
+            ".5",
+            "-1.00",
+            "+1",
+            "1.001",
+            "1e3",
+            "1,000.00",
+            "12a",
+            "1.2.3",
+            "92233720368547758.08",
+            "NaN",
+        ] {
+            assert_eq!(parse_major(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn json_amounts_parse_from_their_text() {
+        use serde_json::json;
+        assert_eq!(parse_major_json(&json!(499.5)), Some(49950));
+        assert_eq!(parse_major_json(&json!(1)), Some(100));
+        assert_eq!(parse_major_json(&json!(0.1)), Some(10));
+        assert_eq!(parse_major_json(&json!("10.00")), Some(1000));
+        assert_eq!(parse_major_json(&json!(-1)), None);
+        assert_eq!(parse_major_json(&json!(null)), None);
+        assert_eq!(parse_major_json(&json!(1e300)), None);
+    }
+
+    #[test]
+    fn reported_amounts_compare_codes_in_upper_case() {
+        let usd = ReportedAmount::new(100, "usd");
+        assert_eq!(usd.currency, "USD");
+        assert!(usd.matches(100, "USD"));
+        assert!(!usd.matches(100, "INR"));
+        assert!(!ReportedAmount::new(99, "INR").matches(100, "INR"));
+    }
 
     #[test]
     fn major_strings_are_exact() {

@@ -241,3 +241,98 @@ async fn the_monitor_asks_the_gateway_and_expires_abandoned_payments() {
         "an unanswered question is not an answer"
     );
 }
+
+/// A signed sandbox capture of `amount` `currency` for the payment's order.
+fn capture_of(order: &str, receipt: &str, amount: i64, currency: &str) -> String {
+    let mut body: Value = serde_json::from_str(&event(
+        "sbx_evt_f2capture000000000001",
+        order,
+        receipt,
+        "paid",
+    ))
+    .unwrap();
+    body["data"]["amount"] = json!(amount);
+    body["data"]["currency"] = json!(currency);
+    body.to_string()
+}
+
+/// The security review's sandbox demo: whoever holds the sandbox's key reports a capture of one
+/// cent for a ₹100 payment. Then the monitor, asking a sandbox whose order says the same.
+#[tokio::test]
+async fn f2_sandbox_a_capture_of_a_lower_amount_is_flagged_not_applied() {
+    let app = TestApp::spawn_with(&[("PAYMENT_STALE_AFTER_SECONDS", "10")]).await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Underpaid Shop").await;
+    let (id, order, attempt) = open_payment(&app, &m, "order-underpaid").await;
+    let secret = app.sandbox_secret().await;
+    let body = capture_of(&order, &attempt, 1, "INR");
+    let signature = sign_webhook(&secret, chrono::Utc::now().timestamp(), body.as_bytes());
+    assert_eq!(
+        deliver(&app, &body, Some(signature)).await.0,
+        StatusCode::OK
+    );
+    app.drain().await;
+    crate::gateways::assert_amount_mismatch(&app, &m, &id).await;
+    // A redelivery does not tell operators twice.
+    let signature = sign_webhook(&secret, chrono::Utc::now().timestamp(), body.as_bytes());
+    assert_eq!(
+        deliver(&app, &body, Some(signature)).await.0,
+        StatusCode::OK
+    );
+    app.drain().await;
+    crate::gateways::assert_amount_mismatch(&app, &m, &id).await;
+
+    // The monitor's status query goes through the same check.
+    let (quiet, order, _) = open_payment(&app, &m, "order-underpaid-quiet").await;
+    let owner = app.db.owner().await;
+    owner
+        .execute(
+            "UPDATE sandbox_orders SET status = 'paid', amount = 9999, payment_id = 'sbx_pay_quiet000000000000002' WHERE id = $1",
+            &[&order],
+        )
+        .await
+        .unwrap();
+    owner
+        .batch_execute("UPDATE transaction_attempts SET updated_at = now() - interval '1 hour'")
+        .await
+        .unwrap();
+    functions::worker::run_schedule(&app.app, "transaction-monitor")
+        .await
+        .unwrap();
+    crate::gateways::assert_amount_mismatch(&app, &m, &quiet).await;
+    assert_eq!(status_of(&app, &m, &quiet).await, "pending");
+    // Past its expiry, a flagged payment expires as unpaid; the flag stays on the attempt.
+    owner
+        .batch_execute(
+            "UPDATE transactions SET expires_at = now() - interval '1 minute', created_at = now() - interval '2 hours'
+             WHERE order_id = 'order-underpaid-quiet'",
+        )
+        .await
+        .unwrap();
+    let run = functions::worker::run_schedule(&app.app, "transaction-monitor")
+        .await
+        .unwrap();
+    assert_eq!(
+        run["checked"], 0,
+        "a flagged attempt is not asked again: {run}"
+    );
+    assert_eq!(status_of(&app, &m, &quiet).await, "expired");
+    crate::gateways::assert_amount_mismatch(&app, &m, &quiet).await;
+}
+
+#[tokio::test]
+async fn f2_sandbox_a_capture_in_another_currency_is_flagged_not_applied() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Dollar Shop").await;
+    let (id, order, attempt) = open_payment(&app, &m, "order-dollars").await;
+    let secret = app.sandbox_secret().await;
+    let body = capture_of(&order, &attempt, 10_000, "USD");
+    let signature = sign_webhook(&secret, chrono::Utc::now().timestamp(), body.as_bytes());
+    assert_eq!(
+        deliver(&app, &body, Some(signature)).await.0,
+        StatusCode::OK
+    );
+    app.drain().await;
+    crate::gateways::assert_amount_mismatch(&app, &m, &id).await;
+}

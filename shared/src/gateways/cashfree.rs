@@ -35,7 +35,7 @@ use super::{
 use crate::crypto::sha256;
 use crate::html::{escape, page, rupees, script_json};
 use crate::mode::Mode;
-use crate::money::to_major_string;
+use crate::money::{ReportedAmount, parse_major_json, to_major_string};
 use crate::payments::status::TransactionStatus;
 use crate::secret::Secret;
 use async_trait::async_trait;
@@ -424,9 +424,21 @@ struct Payment {
     error_details: Option<PaymentErrorDetails>,
     payment_time: Option<String>,
     payment_completion_time: Option<String>,
+    /// Rupees, a JSON number (`499.5`).
+    payment_amount: Option<Value>,
+    payment_currency: Option<String>,
 }
 
 impl Payment {
+    /// What this attempt says was paid; nothing when either part is missing or unreadable.
+    fn captured(&self) -> Option<ReportedAmount> {
+        let minor = parse_major_json(self.payment_amount.as_ref()?)?;
+        Some(ReportedAmount::new(
+            minor,
+            self.payment_currency.as_deref()?,
+        ))
+    }
+
     /// When it ended (or started), for finding the latest attempt.
     fn time(&self) -> Option<chrono::DateTime<chrono::FixedOffset>> {
         self.payment_completion_time
@@ -468,14 +480,16 @@ fn last_failure(payments: &[Payment]) -> Option<String> {
 /// the latest failed attempt's reason since the customer may try again.
 fn report(order_status: &str, payments: &[Payment]) -> StatusReport {
     match order_status {
-        "PAID" => StatusReport {
-            status: TransactionStatus::Succeeded,
-            payment_id: payments
-                .iter()
-                .find(|p| p.payment_status == "SUCCESS")
-                .and_then(|p| p.cf_payment_id.clone()),
-            failure_reason: None,
-        },
+        // What the successful attempt paid, not the order's own amount: that is what we asked.
+        "PAID" => {
+            let paid = payments.iter().find(|p| p.payment_status == "SUCCESS");
+            StatusReport {
+                status: TransactionStatus::Succeeded,
+                payment_id: paid.and_then(|p| p.cf_payment_id.clone()),
+                failure_reason: None,
+                captured: paid.and_then(Payment::captured),
+            }
+        }
         "EXPIRED" | "TERMINATED" => StatusReport {
             status: TransactionStatus::Failed,
             payment_id: None,
@@ -485,11 +499,13 @@ fn report(order_status: &str, payments: &[Payment]) -> StatusReport {
                     order_status.to_ascii_lowercase()
                 )
             })),
+            captured: None,
         },
         _ => StatusReport {
             status: TransactionStatus::Pending,
             payment_id: None,
             failure_reason: last_failure(payments),
+            captured: None,
         },
     }
 }
@@ -747,18 +763,23 @@ impl Gateway for Cashfree {
         )
     }
 
+    /// Cashfree's signature covers the body, but an order's outcome is confirmed with
+    /// Cashfree itself before it is applied, as for PayU and Easebuzz (F2): a report that the
+    /// merchant's own account could have produced is never the only evidence of a capture.
+    fn webhook_needs_confirmation(&self) -> bool {
+        true
+    }
+
     /// Success settles the order; a failed or abandoned attempt stays open with its reason (the
     /// customer may pay again on the same order); refund events report the refund; other types
     /// are stored and not acted on. The order id is our receipt, so it is both.
-    fn parse_webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<GatewayEvent, String> {
+    fn parse_webhook(&self, _headers: &HeaderMap, body: &[u8]) -> Result<GatewayEvent, String> {
         let EventKind { kind } =
             serde_json::from_slice(body).map_err(|e| format!("unreadable cashfree event: {e}"))?;
-        // Cashfree's idempotency key stays the same across retries of one event; without it,
-        // the body itself is the key.
-        let event_id = header(headers, "x-idempotency-key")
-            .filter(|key| !key.is_empty())
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("sha256:{}", hex::encode(sha256(body))));
+        // Cashfree's `x-idempotency-key` is not covered by the signature (timestamp and body
+        // are), so a captured body could be replayed under fresh keys (F8): the signed body is
+        // the deduplication key. A retry re-signs the same body with a new timestamp.
+        let event_id = format!("sha256:{}", hex::encode(sha256(body)));
         let data = || {
             serde_json::from_slice::<Event>(body)
                 .map(|e| e.data)
@@ -781,6 +802,7 @@ impl Gateway for Cashfree {
                 report = Some(if kind == "PAYMENT_SUCCESS_WEBHOOK" {
                     StatusReport {
                         status: TransactionStatus::Succeeded,
+                        captured: payment.captured(),
                         payment_id: payment.cf_payment_id,
                         failure_reason: None,
                     }
@@ -789,6 +811,7 @@ impl Gateway for Cashfree {
                         status: TransactionStatus::Pending,
                         payment_id: None,
                         failure_reason: Some(payment.reason()),
+                        captured: None,
                     }
                 });
             }
@@ -1026,6 +1049,8 @@ mod tests {
             error_details: None,
             payment_time: Some(time.into()),
             payment_completion_time: None,
+            payment_amount: Some(serde_json::json!(499)),
+            payment_currency: Some("INR".into()),
         }
     }
 

@@ -53,7 +53,7 @@ use super::{
 use crate::crypto::sha256;
 use crate::html::{page, rupees};
 use crate::ids::AttemptId;
-use crate::money::to_major_string;
+use crate::money::{ReportedAmount, parse_major_json, to_major_string};
 use crate::payments::status::TransactionStatus;
 use async_trait::async_trait;
 use http::HeaderMap;
@@ -305,11 +305,20 @@ fn find_transaction<'a>(value: &'a Value, txnid: &str) -> Option<&'a Value> {
 }
 
 fn pending() -> StatusReport {
-    StatusReport {
-        status: TransactionStatus::Pending,
-        payment_id: None,
-        failure_reason: None,
-    }
+    StatusReport::of(TransactionStatus::Pending)
+}
+
+/// What Easebuzz says was paid: `amount`, rupees as decimal text (`"100.0"`), in INR (the
+/// only currency Easebuzz takes) unless the answer names another.
+fn captured(transaction: &Value) -> Option<ReportedAmount> {
+    let minor = parse_major_json(transaction.get("amount")?)?;
+    let currency = match transaction.get("currency") {
+        None | Some(Value::Null) => "INR",
+        Some(Value::String(code)) if !code.trim().is_empty() => code,
+        Some(Value::String(_)) => "INR",
+        Some(_) => return None,
+    };
+    Some(ReportedAmount::new(minor, currency))
 }
 
 /// Our status for an Easebuzz transaction (`success`, `failure`, `userCancelled`, `dropped`,
@@ -322,6 +331,7 @@ fn payment_report(transaction: &Value) -> StatusReport {
             status: TransactionStatus::Succeeded,
             payment_id,
             failure_reason: None,
+            captured: captured(transaction),
         },
         "failure" | "failed" | "usercancelled" | "dropped" | "bounced" => {
             let reason = ["error_Message", "error"]
@@ -334,6 +344,7 @@ fn payment_report(transaction: &Value) -> StatusReport {
                 status: TransactionStatus::Failed,
                 payment_id,
                 failure_reason: Some(reason),
+                captured: None,
             }
         }
         _ => pending(),
@@ -674,11 +685,11 @@ impl Gateway for Easebuzz {
                 .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                 .collect(),
         );
-        // One event per payment and outcome: Easebuzz resends the same result on retries.
-        let event_id = format!(
-            "{txnid}:{}:{status}",
-            fields.get("easepayid").map(String::as_str).unwrap_or("")
-        );
+        // One event per payment and outcome: Easebuzz resends the same result on retries. Only
+        // fields the reverse hash covers make the id (F5c): `easepayid` is not covered, so a
+        // replay with another one is the same event, not a new job and a new status query.
+        let amount = fields.get("amount").map(String::as_str).unwrap_or("");
+        let event_id = format!("{txnid}:{status}:{amount}");
         Ok(GatewayEvent {
             event_id,
             event_type: format!("payment.{status}"),
@@ -1118,7 +1129,10 @@ mod tests {
         for body in [form.as_bytes(), as_json.as_slice()] {
             assert!(gateway.verify_webhook(&account, &headers, body));
             let event = gateway.parse_webhook(&headers, body).unwrap();
-            assert_eq!(event.event_id, "T3SAT0B5OL:E230101ABCDEF:success");
+            assert_eq!(
+                event.event_id, "T3SAT0B5OL:success:100.0",
+                "hashed fields only: not easepayid"
+            );
             assert_eq!(event.reference.as_deref(), Some("T3SAT0B5OL"));
             assert_eq!(event.receipt, None, "not one of our attempt ids");
             assert_eq!(

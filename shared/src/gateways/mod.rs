@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::gateway_accounts::Credentials;
 use crate::ids::GatewayAccountId;
 use crate::mode::Mode;
-use crate::money::Currency;
+use crate::money::{Currency, ReportedAmount};
 use crate::payments::status::TransactionStatus;
 use crate::secret::Secret;
 use async_trait::async_trait;
@@ -95,6 +95,20 @@ pub struct StatusReport {
     pub payment_id: Option<String>,
     /// Why it failed, in the gateway's words.
     pub failure_reason: Option<String>,
+    /// What the gateway says it captured (a success without it is never applied).
+    pub captured: Option<ReportedAmount>,
+}
+
+impl StatusReport {
+    /// A report of `status` with nothing else known.
+    pub fn of(status: TransactionStatus) -> StatusReport {
+        StatusReport {
+            status,
+            payment_id: None,
+            failure_reason: None,
+            captured: None,
+        }
+    }
 }
 
 /// A verified inbound event, parsed.
@@ -242,7 +256,8 @@ pub trait Gateway: Send + Sync {
     fn webhook_needs_confirmation(&self) -> bool {
         false
     }
-    /// Parses an authentic webhook (some providers put the event id in a header).
+    /// Parses an authentic webhook. The event id comes only from what the signature covers: a
+    /// header outside it could be replayed with fresh ids and defeat deduplication.
     fn parse_webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<GatewayEvent, String>;
     /// Asks the gateway to refund part or all of a captured payment. When a create's outcome is
     /// unknown (ambiguous), callers ask [`Gateway::fetch_refund`] without a gateway id before

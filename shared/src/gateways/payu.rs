@@ -18,7 +18,7 @@ use super::{
     RefundReport, RefundRequest, RefundStatus, StatusReport,
 };
 use crate::html::{escape, page, rupees};
-use crate::money::to_major_string;
+use crate::money::{ReportedAmount, parse_major_json, to_major_string};
 use crate::payments::status::TransactionStatus;
 use async_trait::async_trait;
 use http::HeaderMap;
@@ -133,19 +133,37 @@ fn payment_report(details: &Value) -> StatusReport {
             status: TransactionStatus::Succeeded,
             payment_id,
             failure_reason: None,
+            captured: captured(details),
         },
         Some("failure" | "failed") => StatusReport {
             status: TransactionStatus::Failed,
             payment_id,
             failure_reason: reason.or_else(|| text("unmappedstatus").map(str::to_string)),
+            captured: None,
         },
         // `pending`, or nothing yet for a txnid the customer has not submitted.
-        _ => StatusReport {
-            status: TransactionStatus::Pending,
-            payment_id: None,
-            failure_reason: None,
-        },
+        _ => StatusReport::of(TransactionStatus::Pending),
     }
+}
+
+/// What PayU says was paid: `amt` and `transaction_amount` in `verify_payment`, `amount` on a
+/// posted result, rupees as decimal text; the lowest of them counts (`transaction_amount` may
+/// add the customer's charges on top). An unreadable one reports nothing, so the success is
+/// held. PayU India reports INR unless a `currency` is given (multi-currency accounts).
+fn captured(details: &Value) -> Option<ReportedAmount> {
+    let mut lowest: Option<i64> = None;
+    for name in ["amt", "transaction_amount", "amount"] {
+        if let Some(value) = details.get(name) {
+            let minor = parse_major_json(value)?;
+            lowest = Some(lowest.map_or(minor, |l| l.min(minor)));
+        }
+    }
+    let currency = details
+        .get("currency")
+        .and_then(Value::as_str)
+        .filter(|c| !c.trim().is_empty())
+        .unwrap_or("INR");
+    Some(ReportedAmount::new(lowest?, currency))
 }
 
 impl PayU {
@@ -283,6 +301,42 @@ fn fields_of(body: &[u8]) -> Result<BTreeMap<String, String>, String> {
     serde_urlencoded::from_bytes(body).map_err(|e| format!("unreadable payu callback: {e}"))
 }
 
+/// What an answer to `cancel_refund_transaction` means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RefundAnswer {
+    /// This token was asked for before (106, 109, 227): find what became of it.
+    AlreadyAsked,
+    /// Taken: done (100) or on its way (pending, queued, in progress, …).
+    Accepted(RefundStatus),
+    /// The transaction was locked (120): nothing happened, try again.
+    Locked,
+    /// A documented refusal: nothing was refunded.
+    Refused,
+    /// Not an answer we know: PayU may have queued it, so it must be looked up.
+    Unknown,
+}
+
+/// Classifies an answer by PayU's documented refund-initiation codes ("error codes for refund
+/// initiation"); `status` 1 with no code we know is an acceptance. Anything else, a `status` 0
+/// without a documented refusal code included, is unknown and never a refusal: a refund
+/// wrongly taken as refused gives its reservation back and could be made twice.
+fn refund_answer(status: Option<i64>, code: Option<i64>) -> RefundAnswer {
+    match code {
+        Some(106 | 109 | 227) => RefundAnswer::AlreadyAsked,
+        Some(100) => RefundAnswer::Accepted(RefundStatus::Succeeded),
+        Some(101 | 102 | 107 | 112 | 122 | 123 | 126 | 127 | 225 | 226) => {
+            RefundAnswer::Accepted(RefundStatus::Pending)
+        }
+        Some(120) => RefundAnswer::Locked,
+        // A refusal code beside `status: 1` contradicts itself: not a refusal.
+        Some(
+            103 | 105 | 110 | 111 | 113 | 115 | 116 | 117 | 119 | 121 | 124 | 125 | 128 | 214 | 230,
+        ) if status != Some(1) => RefundAnswer::Refused,
+        _ if status == Some(1) => RefundAnswer::Accepted(RefundStatus::Pending),
+        _ => RefundAnswer::Unknown,
+    }
+}
+
 #[async_trait]
 impl Gateway for PayU {
     fn provider(&self) -> &'static str {
@@ -342,11 +396,7 @@ impl Gateway for PayU {
             .get("transaction_details")
             .and_then(|d| d.get(reference))
             .map(payment_report)
-            .unwrap_or(StatusReport {
-                status: TransactionStatus::Pending,
-                payment_id: None,
-                failure_reason: None,
-            }))
+            .unwrap_or(StatusReport::of(TransactionStatus::Pending)))
     }
 
     fn handoff(
@@ -425,12 +475,11 @@ impl Gateway for PayU {
                 .collect(),
         );
         let report = payment_report(&details);
-        // One event per payment and outcome: PayU resends the same result on retries.
-        let event_id = format!(
-            "{}:{}:{status}",
-            txnid,
-            fields.get("mihpayid").map(String::as_str).unwrap_or("")
-        );
+        // One event per payment and outcome: PayU resends the same result on retries. Only
+        // fields the reverse hash covers make the id (F5c): `mihpayid` is not covered, so a
+        // replay with another one is the same event, not a new job and a new status query.
+        let amount = fields.get("amount").map(String::as_str).unwrap_or("");
+        let event_id = format!("{txnid}:{status}:{amount}");
         Ok(GatewayEvent {
             event_id,
             event_type: format!("payment.{status}"),
@@ -463,40 +512,44 @@ impl Gateway for PayU {
                 true,
             )
             .await?;
-        let code = body.get("error_code").and_then(|c| match c {
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) => s.trim().parse().ok(),
-            _ => None,
-        });
+        let number = |name: &str| {
+            body.get(name).and_then(|c| match c {
+                Value::Number(n) => n.as_i64(),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            })
+        };
+        let code = number("error_code");
         let message = body
             .get("msg")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        match (body.get("status").and_then(Value::as_i64), code) {
-            // 106/109: this token was already asked for; find what became of it.
-            (_, Some(106 | 109)) => self
+        match refund_answer(number("status"), code) {
+            RefundAnswer::AlreadyAsked => self
                 .fetch_refund(account, refund, None)
                 .await?
                 .ok_or_else(|| GatewayError::Ambiguous(format!("payu: {message}"))),
-            (Some(1), _) | (_, Some(100 | 101 | 102 | 122 | 126 | 127)) => Ok(RefundReport {
+            RefundAnswer::Accepted(status) => Ok(RefundReport {
                 refund_id: Some(refund.refund_id.clone()),
                 gateway_refund_id: body.get("request_id").and_then(|v| match v {
                     Value::String(s) => Some(s.clone()),
                     Value::Number(n) => Some(n.to_string()),
                     _ => None,
                 }),
-                status: if code == Some(100) {
-                    RefundStatus::Succeeded
-                } else {
-                    RefundStatus::Pending
-                },
+                status,
                 failure_reason: None,
             }),
-            (_, Some(120)) => Err(GatewayError::Retryable(format!("payu: {message}"))),
-            _ => Err(GatewayError::Declined(format!(
+            RefundAnswer::Locked => Err(GatewayError::Retryable(format!("payu: {message}"))),
+            RefundAnswer::Refused => Err(GatewayError::Declined(format!(
                 "payu refused the refund ({}): {message}",
                 code.map(|c| c.to_string()).unwrap_or_default()
+            ))),
+            // PayU may have queued it: only a lookup by our token can tell (F16).
+            RefundAnswer::Unknown => Err(GatewayError::Ambiguous(format!(
+                "payu answered the refund with status {:?}, code {:?}: {message}",
+                number("status"),
+                code
             ))),
         }
     }
@@ -650,6 +703,34 @@ mod tests {
         assert!(verify_result(KEY, SALT, &params));
         params.remove("additionalCharges");
         assert!(!verify_result(KEY, SALT, &params));
+    }
+
+    #[test]
+    fn only_documented_refund_refusals_are_refusals() {
+        assert_eq!(refund_answer(Some(0), Some(105)), RefundAnswer::Refused);
+        assert_eq!(refund_answer(Some(0), Some(116)), RefundAnswer::Refused);
+        assert_eq!(
+            refund_answer(Some(1), Some(102)),
+            RefundAnswer::Accepted(RefundStatus::Pending)
+        );
+        assert_eq!(
+            refund_answer(Some(1), None),
+            RefundAnswer::Accepted(RefundStatus::Pending)
+        );
+        assert_eq!(refund_answer(None, Some(109)), RefundAnswer::AlreadyAsked);
+        assert_eq!(refund_answer(Some(0), Some(120)), RefundAnswer::Locked);
+        for (status, code) in [
+            (Some(0), None),
+            (None, None),
+            (Some(0), Some(999)),
+            (Some(0), Some(104)),
+        ] {
+            assert_eq!(
+                refund_answer(status, code),
+                RefundAnswer::Unknown,
+                "{status:?} {code:?}"
+            );
+        }
     }
 
     #[test]

@@ -70,6 +70,7 @@ use super::{
 };
 use crate::crypto::{constant_time_eq, sha256};
 use crate::ids::{AttemptId, RefundId};
+use crate::money::ReportedAmount;
 use crate::payments::status::TransactionStatus;
 use async_trait::async_trait;
 use base64::Engine;
@@ -450,6 +451,29 @@ struct Data {
     state: Option<String>,
     response_code: Option<String>,
     instrument_response: Option<InstrumentResponse>,
+    /// Paise, a JSON integer; read loosely so that an odd one cannot hide the rest of `data`.
+    amount: Option<Value>,
+    currency: Option<Value>,
+}
+
+impl Data {
+    /// What PhonePe says was paid: `amount` in paise, in INR (PhonePe's only currency) unless
+    /// the answer names another.
+    fn captured(&self) -> Option<ReportedAmount> {
+        let minor = match self.amount.as_ref()? {
+            Value::Number(n) => n.as_i64()?,
+            Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+                s.parse().ok()?
+            }
+            _ => return None,
+        };
+        let currency = match &self.currency {
+            None | Some(Value::Null) => "INR",
+            Some(Value::String(code)) => code,
+            Some(_) => return None,
+        };
+        Some(ReportedAmount::new(minor, currency))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -597,22 +621,23 @@ fn failure_reason(envelope: &Envelope) -> String {
 
 fn payment_report(outcome: Outcome, envelope: &Envelope) -> StatusReport {
     match outcome {
-        Outcome::Succeeded => StatusReport {
-            status: TransactionStatus::Succeeded,
-            payment_id: envelope.data().transaction_id,
-            failure_reason: None,
-        },
+        Outcome::Succeeded => {
+            let data = envelope.data();
+            StatusReport {
+                status: TransactionStatus::Succeeded,
+                captured: data.captured(),
+                payment_id: data.transaction_id,
+                failure_reason: None,
+            }
+        }
         Outcome::Failed => StatusReport {
             status: TransactionStatus::Failed,
             payment_id: None,
             failure_reason: Some(failure_reason(envelope)),
+            captured: None,
         },
         // Not found: the customer has not started paying on the page yet.
-        Outcome::Pending | Outcome::NotFound => StatusReport {
-            status: TransactionStatus::Pending,
-            payment_id: None,
-            failure_reason: None,
-        },
+        Outcome::Pending | Outcome::NotFound => StatusReport::of(TransactionStatus::Pending),
     }
 }
 

@@ -20,6 +20,7 @@ use super::{
 };
 use crate::crypto::sha256;
 use crate::html::{escape, page, rupees, script_json};
+use crate::money::ReportedAmount;
 use crate::payments::status::TransactionStatus;
 use async_trait::async_trait;
 use http::HeaderMap;
@@ -162,6 +163,16 @@ struct Payment {
     error_description: Option<String>,
     #[serde(default)]
     created_at: i64,
+    /// Paise, as Razorpay captured them.
+    amount: Option<i64>,
+    currency: Option<String>,
+}
+
+impl Payment {
+    /// What this payment says was paid.
+    fn captured(&self) -> Option<ReportedAmount> {
+        Some(ReportedAmount::new(self.amount?, self.currency.as_deref()?))
+    }
 }
 
 /// Our view of an order from its payments (`created`, `authorized`, `captured`, `refunded`,
@@ -175,6 +186,7 @@ fn report(order_status: Option<&str>, payments: &[Payment]) -> StatusReport {
             status: TransactionStatus::Succeeded,
             payment_id: Some(payment.id.clone()),
             failure_reason: None,
+            captured: payment.captured(),
         };
     }
     if order_status == Some("paid") {
@@ -182,6 +194,7 @@ fn report(order_status: Option<&str>, payments: &[Payment]) -> StatusReport {
             status: TransactionStatus::Succeeded,
             payment_id: payments.first().map(|p| p.id.clone()),
             failure_reason: None,
+            captured: payments.first().and_then(Payment::captured),
         };
     }
     let last_failure = payments
@@ -193,6 +206,7 @@ fn report(order_status: Option<&str>, payments: &[Payment]) -> StatusReport {
         status: TransactionStatus::Pending,
         payment_id: None,
         failure_reason: last_failure,
+        captured: None,
     }
 }
 
@@ -382,15 +396,13 @@ impl Gateway for Razorpay {
         verify_webhook_signature(secret, body, signature)
     }
 
-    fn parse_webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<GatewayEvent, String> {
+    fn parse_webhook(&self, _headers: &HeaderMap, body: &[u8]) -> Result<GatewayEvent, String> {
         let event: Event =
             serde_json::from_slice(body).map_err(|e| format!("unreadable razorpay event: {e}"))?;
-        // Razorpay's event id header is the deduplication key; without it, the body itself is.
-        let event_id = headers
-            .get("x-razorpay-event-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("sha256:{}", hex::encode(sha256(body))));
+        // `X-Razorpay-Event-Id` is not covered by the signature, so a captured body could be
+        // replayed under fresh ids (F8): the signed body itself is the deduplication key.
+        // Razorpay's retries resend the same event, so they share it.
+        let event_id = format!("sha256:{}", hex::encode(sha256(body)));
         let payment: Option<Payment> = entity(&event.payload, "payment");
         let order: Option<Order> = entity(&event.payload, "order");
         let reference = order
@@ -577,6 +589,8 @@ mod tests {
             order_id: Some("order_1".into()),
             error_description: (status == "failed").then(|| format!("{id} declined")),
             created_at,
+            amount: Some(49_900),
+            currency: Some("INR".into()),
         }
     }
 

@@ -17,6 +17,7 @@ use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
     RefundReport, RefundRequest, RefundStatus, StatusReport,
 };
+use crate::money::ReportedAmount;
 use crate::payments::status::TransactionStatus;
 use async_trait::async_trait;
 use http::HeaderMap;
@@ -57,6 +58,10 @@ pub struct SandboxOrder {
     pub pay_url: String,
     /// Why it failed.
     pub error_reason: Option<String>,
+    /// Paise.
+    pub amount: Option<i64>,
+    /// ISO code.
+    pub currency: Option<String>,
 }
 
 /// A sandbox refund as its API returns it.
@@ -85,6 +90,7 @@ fn report(
     status: &str,
     payment_id: Option<String>,
     error_reason: Option<String>,
+    captured: Option<ReportedAmount>,
 ) -> Result<StatusReport, String> {
     let status = match status {
         "created" => TransactionStatus::Pending,
@@ -96,6 +102,7 @@ fn report(
         status,
         payment_id,
         failure_reason: error_reason,
+        captured: captured.filter(|_| status == TransactionStatus::Succeeded),
     })
 }
 
@@ -251,7 +258,17 @@ impl Gateway for SandboxGateway {
             .await
             .map_err(|e| GatewayError::Retryable(format!("status query: {e}")))?;
         let order: SandboxOrder = read(response).await?;
-        report(&order.status, order.payment_id, order.error_reason).map_err(GatewayError::Ambiguous)
+        let captured = order
+            .amount
+            .zip(order.currency.as_deref())
+            .map(|(minor, currency)| ReportedAmount::new(minor, currency));
+        report(
+            &order.status,
+            order.payment_id,
+            order.error_reason,
+            captured,
+        )
+        .map_err(GatewayError::Ambiguous)
     }
 
     fn handoff(
@@ -295,6 +312,8 @@ impl Gateway for SandboxGateway {
             status: String,
             payment_id: Option<String>,
             error_reason: Option<String>,
+            amount: Option<i64>,
+            currency: Option<String>,
         }
         let event: Event =
             serde_json::from_slice(body).map_err(|e| format!("unreadable sandbox event: {e}"))?;
@@ -303,6 +322,11 @@ impl Gateway for SandboxGateway {
                 &event.data.status,
                 event.data.payment_id,
                 event.data.error_reason,
+                event
+                    .data
+                    .amount
+                    .zip(event.data.currency.as_deref())
+                    .map(|(minor, currency)| ReportedAmount::new(minor, currency)),
             )?),
             _ => None,
         };

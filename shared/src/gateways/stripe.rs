@@ -35,6 +35,7 @@ use super::{
 };
 use crate::html::{escape, page, rupees, script_json};
 use crate::mode::Mode;
+use crate::money::ReportedAmount;
 use crate::payments::status::TransactionStatus;
 use crate::secret::Secret;
 use async_trait::async_trait;
@@ -269,6 +270,10 @@ struct PaymentIntent {
     metadata: Option<BTreeMap<String, String>>,
     #[serde(default)]
     created: i64,
+    /// Minor units Stripe captured.
+    amount_received: Option<i64>,
+    /// Lower-case ISO code.
+    currency: Option<String>,
 }
 
 impl PaymentIntent {
@@ -312,6 +317,7 @@ fn payment_report(intent: &PaymentIntent) -> StatusReport {
             status: TransactionStatus::Pending,
             payment_id: None,
             failure_reason: intent.last_error(),
+            captured: None,
         },
     }
 }
@@ -323,6 +329,10 @@ fn succeeded(intent: &PaymentIntent) -> StatusReport {
         status: TransactionStatus::Succeeded,
         payment_id: Some(intent.charge_id().unwrap_or_else(|| intent.id.clone())),
         failure_reason: None,
+        captured: intent
+            .amount_received
+            .zip(intent.currency.as_deref())
+            .map(|(minor, currency)| ReportedAmount::new(minor, currency)),
     }
 }
 
@@ -337,6 +347,7 @@ fn canceled(intent: &PaymentIntent) -> StatusReport {
         status: TransactionStatus::Failed,
         payment_id: None,
         failure_reason: Some(reason),
+        captured: None,
     }
 }
 
@@ -658,6 +669,7 @@ impl Gateway for Stripe {
                                 .last_error()
                                 .unwrap_or_else(|| "the payment attempt failed".into()),
                         ),
+                        captured: None,
                     },
                     "payment_intent.canceled" => canceled(&intent),
                     _ => succeeded(&intent),
@@ -952,6 +964,8 @@ mod tests {
             cancellation_reason: (status == "canceled").then(|| "abandoned".into()),
             metadata: None,
             created: 0,
+            amount_received: Some(49_900),
+            currency: Some("inr".into()),
         }
     }
 

@@ -185,9 +185,8 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
         Err(GatewayError::Declined(reason) | GatewayError::Configuration(reason)) => {
             tracing::error!(attempt = %attempt, provider = %provider, reason = %reason, "gateway refused the order");
             let report = StatusReport {
-                status: TransactionStatus::Failed,
-                payment_id: None,
                 failure_reason: Some(reason),
+                ..StatusReport::of(TransactionStatus::Failed)
             };
             let (_, ids) = transactions::apply_report(&tx, app, attempt, &report).await?;
             tx.commit().await?;
@@ -453,7 +452,9 @@ pub async fn browser_return(
     app.publish(&ids).await;
     let status = match applied {
         Applied::Changed(status) => status,
-        Applied::Unchanged | Applied::Refused => load(app, id).await?.status,
+        Applied::Unchanged | Applied::Refused | Applied::AmountMismatch => {
+            load(app, id).await?.status
+        }
     };
     Ok(merchant_return(app, &row, status))
 }

@@ -68,15 +68,16 @@ pub async fn receive(
         );
         return Err(AppError::Unauthorized(AuthFailure::InvalidSignature));
     };
-    let event = gateway
+    let mut event = gateway
         .parse_webhook(headers, body)
         .map_err(|e| AppError::field("body", e))?;
+    event.event_id = usable_event_id(event.event_id, body);
     let payload = String::from_utf8_lossy(body).into_owned();
     let id = Uuid::now_v7();
     let inserted = tx
         .query_typed_opt(
             "INSERT INTO gateway_events (id, provider, event_id, gateway_account_id, event_type, payload)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (provider, event_id) DO NOTHING RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (provider, gateway_account_id, event_id) DO NOTHING RETURNING id",
             &[
                 (&id, Type::UUID),
                 (&provider, Type::TEXT),
@@ -109,8 +110,8 @@ pub async fn receive(
         None => {
             let existing = tx
                 .query_typed_one(
-                    "SELECT id FROM gateway_events WHERE provider = $1 AND event_id = $2",
-                    &[(&provider, Type::TEXT), (&event.event_id, Type::TEXT)],
+                    "SELECT id FROM gateway_events WHERE provider = $1 AND gateway_account_id = $2 AND event_id = $3",
+                    &[(&provider, Type::TEXT), (&account.as_uuid(), Type::UUID), (&event.event_id, Type::TEXT)],
                 )
                 .await?;
             let existing: Uuid = Record::new(&existing, "gateway_events").get("id")?;
@@ -122,6 +123,17 @@ pub async fn receive(
         }
     };
     Ok(received)
+}
+
+/// The provider's event id when it can be stored (1 to 255 printable ASCII characters); otherwise
+/// the hash of the signed body, so an odd id can neither fail the insert nor split duplicates.
+fn usable_event_id(id: String, body: &[u8]) -> String {
+    let printable = id.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    if !id.is_empty() && id.len() <= 255 && printable {
+        id
+    } else {
+        format!("sha256:{}", hex::encode(crate::crypto::sha256(body)))
+    }
 }
 
 /// Applies a stored event once. Events for unknown payments are flagged, not dropped. Where the
@@ -287,6 +299,11 @@ async fn apply(
                 Applied::Refused => (
                     "ignored",
                     Some(format!("{} refused by the state machine", report.status)),
+                    Some(transaction),
+                ),
+                Applied::AmountMismatch => (
+                    "amount_mismatch",
+                    Some("the reported amount or currency is not the payment's".to_string()),
                     Some(transaction),
                 ),
             }

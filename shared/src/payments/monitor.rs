@@ -40,11 +40,13 @@ pub async fn run(app: &App) -> Result<MonitorRun, AppError> {
     let stale = app.config.payments.stale_after.as_secs_f64();
     let rows = tx
         .query_typed(
-            "SELECT a.id, a.provider, a.gateway_account_id, a.gateway_reference, t.expires_at <= now() AS past_expiry
+            "SELECT a.id, a.provider, a.gateway_account_id, a.gateway_reference, t.expires_at <= now() AS past_expiry,
+                    a.status = 'amount_mismatch' AS flagged
              FROM transactions t
              JOIN LATERAL (SELECT * FROM transaction_attempts a WHERE a.transaction_id = t.id ORDER BY a.created_at DESC, a.id DESC LIMIT 1) a ON true
              WHERE t.status IN ('created', 'pending')
-               AND (t.expires_at <= now() OR (a.gateway_reference IS NOT NULL AND a.updated_at < now() - make_interval(secs => $1)))
+               AND (t.expires_at <= now() OR (a.gateway_reference IS NOT NULL AND a.status <> 'amount_mismatch'
+                    AND a.updated_at < now() - make_interval(secs => $1)))
              ORDER BY t.expires_at LIMIT $2",
             &[(&stale, Type::FLOAT8), (&BATCH, Type::INT8)],
         )
@@ -58,7 +60,11 @@ pub async fn run(app: &App) -> Result<MonitorRun, AppError> {
         let account = GatewayAccountId::from_uuid(record.get::<Uuid>("gateway_account_id")?);
         let reference: Option<String> = record.get("gateway_reference")?;
         let past_expiry: bool = record.get("past_expiry")?;
+        let flagged: bool = record.get("flagged")?;
         let report = match &reference {
+            // A success that did not match the payment was flagged for operators; asking again
+            // would only repeat it, and the payment expires as if unpaid.
+            Some(_) if flagged => Some(StatusReport::of(TransactionStatus::Pending)),
             Some(reference) => {
                 run.checked += 1;
                 match ask(app, &provider, account, reference).await {
@@ -71,18 +77,13 @@ pub async fn run(app: &App) -> Result<MonitorRun, AppError> {
                 }
             }
             // No order was ever created at a gateway: nothing to ask, nothing can have been paid.
-            None => Some(StatusReport {
-                status: TransactionStatus::Pending,
-                payment_id: None,
-                failure_reason: None,
-            }),
+            None => Some(StatusReport::of(TransactionStatus::Pending)),
         };
         let Some(mut report) = report else { continue };
         if report.status == TransactionStatus::Pending && past_expiry {
             report = StatusReport {
-                status: TransactionStatus::Expired,
-                payment_id: None,
                 failure_reason: Some("expired before payment".into()),
+                ..StatusReport::of(TransactionStatus::Expired)
             };
         }
         let mut client = app.db.client().await?;

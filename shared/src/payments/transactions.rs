@@ -522,10 +522,16 @@ pub enum Applied {
     Unchanged,
     /// Refused by the state machine (late or out of order); logged, not applied.
     Refused,
+    /// A success whose captured amount or currency is not the payment's, or unknown: the
+    /// attempt is flagged `amount_mismatch` and the payment does not succeed.
+    AmountMismatch,
 }
 
 /// Applies a gateway's report on `attempt` to it and its transaction, under row locks, through
 /// the state machine; writes the matching domain event to the outbox. Returns the outbox ids.
+///
+/// Every path that applies reports (webhooks, browser returns, the monitor) comes through here,
+/// so this is the one place a success is checked against what the gateway says it captured.
 pub async fn apply_report(
     tx: &Transaction<'_>,
     app: &App,
@@ -535,16 +541,19 @@ pub async fn apply_report(
     let base_url = &app.config.http.public_base_url;
     let row = tx
         .query_typed_opt(
-            "SELECT t.id, t.status, t.merchant_id FROM transaction_attempts a JOIN transactions t ON t.id = a.transaction_id
+            "SELECT t.id, t.status, t.merchant_id, t.amount, t.currency, a.status AS attempt_status
+             FROM transaction_attempts a JOIN transactions t ON t.id = a.transaction_id
              WHERE a.id = $1 FOR UPDATE OF t, a",
             &[(&attempt.as_uuid(), Type::UUID)],
         )
         .await?
         .ok_or(AppError::NotFound("attempt"))?;
-    let row = Record::new(&row, "transactions");
-    let transaction = TransactionId::from_uuid(row.get("id")?);
-    let current: TransactionStatus = row.parse("status")?;
-    let merchant = MerchantId::from_uuid(row.get("merchant_id")?);
+    let record = Record::new(&row, "transactions");
+    let transaction = TransactionId::from_uuid(record.get("id")?);
+    let current: TransactionStatus = record.parse("status")?;
+    let merchant = MerchantId::from_uuid(record.get("merchant_id")?);
+    let amount: i64 = record.get("amount")?;
+    let currency: String = record.get("currency")?;
     let next = report.status;
     if next == TransactionStatus::Pending || next == TransactionStatus::Created {
         return Ok((Applied::Unchanged, Vec::new()));
@@ -557,9 +566,28 @@ pub async fn apply_report(
         }
         Transition::Apply => {}
     }
+    if next == TransactionStatus::Succeeded
+        && !report
+            .captured
+            .as_ref()
+            .is_some_and(|c| c.matches(amount, &currency))
+    {
+        let attempt_status: String = record.get("attempt_status")?;
+        return flag_amount_mismatch(
+            tx,
+            app,
+            attempt,
+            merchant,
+            report,
+            attempt_status == AMOUNT_MISMATCH,
+        )
+        .await;
+    }
     tx.execute_typed(
-        "UPDATE transaction_attempts SET status = $2, gateway_payment_id = coalesce($3, gateway_payment_id),
-             error_message = $4, updated_at = now() WHERE id = $1",
+        "UPDATE transaction_attempts SET status = CASE WHEN status = 'amount_mismatch' AND $2 <> 'succeeded' THEN status ELSE $2 END,
+             gateway_payment_id = coalesce($3, gateway_payment_id),
+             error_message = CASE WHEN status = 'amount_mismatch' AND $2 <> 'succeeded' THEN error_message ELSE $4 END,
+             updated_at = now() WHERE id = $1",
         &[(&attempt.as_uuid(), Type::UUID), (&next.as_str(), Type::TEXT), (&report.payment_id, Type::TEXT), (&report.failure_reason, Type::TEXT)],
     )
     .await?;
@@ -589,4 +617,61 @@ pub async fn apply_report(
     )
     .await?;
     Ok((Applied::Changed(next), ids))
+}
+
+/// The attempt status of a success that did not match the payment.
+const AMOUNT_MISMATCH: &str = "amount_mismatch";
+
+/// Flags `attempt` as reporting a success the payment cannot take, and tells operators once
+/// (`transaction.amount_mismatch`): the customer may have paid something, which needs a person.
+async fn flag_amount_mismatch(
+    tx: &Transaction<'_>,
+    app: &App,
+    attempt: AttemptId,
+    merchant: MerchantId,
+    report: &StatusReport,
+    already_flagged: bool,
+) -> Result<(Applied, Vec<uuid::Uuid>), AppError> {
+    let reported = report
+        .captured
+        .as_ref()
+        .map_or_else(|| "no amount".to_string(), ToString::to_string);
+    let detail = format!("the gateway reported a success of {reported}");
+    if already_flagged {
+        return Ok((Applied::AmountMismatch, Vec::new()));
+    }
+    tracing::error!(attempt = %attempt, reported = %reported, "gateway success does not match the payment's amount and currency; not applied");
+    tx.execute_typed(
+        "UPDATE transaction_attempts SET status = $2, gateway_payment_id = coalesce($3, gateway_payment_id),
+             error_code = $2, error_message = $4, updated_at = now() WHERE id = $1",
+        &[
+            (&attempt.as_uuid(), Type::UUID),
+            (&AMOUNT_MISMATCH, Type::TEXT),
+            (&report.payment_id, Type::TEXT),
+            (&detail, Type::TEXT),
+        ],
+    )
+    .await?;
+    let row = tx
+        .query_typed_one(
+            &format!(
+                "SELECT {COLUMNS} FROM transactions WHERE id = (SELECT transaction_id FROM transaction_attempts WHERE id = $1)"
+            ),
+            &[(&attempt.as_uuid(), Type::UUID)],
+        )
+        .await?;
+    let transaction = view(&row, &app.config.http.public_base_url)?;
+    let mut event = event(
+        "transaction.amount_mismatch",
+        merchant,
+        EventSubject::from(&transaction),
+    );
+    event.detail["attempt"] = json!({
+        "id": attempt,
+        "gateway_payment_id": report.payment_id,
+        "reported_amount": report.captured.as_ref().map(|c| c.minor),
+        "reported_currency": report.captured.as_ref().map(|c| c.currency.clone()),
+    });
+    let ids = outbox::write(tx, app.delivery, &[Outgoing::Event(event)]).await?;
+    Ok((Applied::AmountMismatch, ids))
 }

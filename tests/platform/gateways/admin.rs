@@ -204,3 +204,123 @@ async fn an_operator_checks_an_accounts_credentials_without_moving_money() {
     let requests = server.received_requests().await.unwrap();
     assert!(requests.iter().all(|r| r.method == http::Method::GET));
 }
+
+/// F10: a key whose prefix shows the other mode is refused on the account, naming the field, and
+/// nothing is stored. Test traffic (autopay included) must never reach live keys.
+#[tokio::test]
+async fn f10_a_live_key_on_a_test_account_and_a_test_key_on_a_live_account_are_refused() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let before = app.db.count("gateway_accounts").await;
+    let stripe = |environment: &str, secret_key: &str, publishable_key: &str| {
+        json!({
+            "provider": "stripe", "label": "Stripe", "environment": environment,
+            "credentials": { "secret_key": secret_key, "publishable_key": publishable_key,
+                             "webhook_secret": "whsec_EXAMPLE_NOT_REAL" },
+        })
+    };
+    let mut live_razorpay_on_test = razorpay_account();
+    live_razorpay_on_test["credentials"]["key_id"] = json!("rzp_live_EXAMPLEKEYID01");
+    let mut test_razorpay_on_live = razorpay_account();
+    test_razorpay_on_live["environment"] = json!("live");
+    let cases = [
+        (live_razorpay_on_test, vec!["credentials.key_id"]),
+        (test_razorpay_on_live, vec!["credentials.key_id"]),
+        (
+            stripe(
+                "test",
+                "sk_live_EXAMPLE_NOT_REAL",
+                "pk_live_EXAMPLE_NOT_REAL",
+            ),
+            vec!["credentials.publishable_key", "credentials.secret_key"],
+        ),
+        (
+            stripe(
+                "test",
+                "rk_live_EXAMPLE_NOT_REAL",
+                "pk_test_EXAMPLE_NOT_REAL",
+            ),
+            vec!["credentials.secret_key"],
+        ),
+        (
+            stripe(
+                "live",
+                "sk_test_EXAMPLE_NOT_REAL",
+                "pk_live_EXAMPLE_NOT_REAL",
+            ),
+            vec!["credentials.secret_key"],
+        ),
+        (
+            stripe("test", "EXAMPLE_NOT_A_KEY", "pk_test_EXAMPLE_NOT_REAL"),
+            vec!["credentials.secret_key"],
+        ),
+    ];
+    for (request, fields) in cases {
+        let (status, body) = app
+            .post_json("/api/v1/admin/gateways", Some(&admin), request.clone())
+            .await;
+        expect_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+        let details = body["error"]["details"].as_object().unwrap();
+        let named: Vec<&str> = details.keys().map(String::as_str).collect();
+        assert_eq!(named, fields, "{request} → {body}");
+        assert!(
+            !body.to_string().contains("EXAMPLE"),
+            "the error never echoes the key: {body}"
+        );
+    }
+    assert_eq!(app.db.count("gateway_accounts").await, before);
+    // The matching keys are taken.
+    for request in [
+        razorpay_account(),
+        stripe(
+            "test",
+            "rk_test_EXAMPLE_NOT_REAL",
+            "pk_test_EXAMPLE_NOT_REAL",
+        ),
+        stripe(
+            "live",
+            "sk_live_EXAMPLE_NOT_REAL",
+            "pk_live_EXAMPLE_NOT_REAL",
+        ),
+    ] {
+        let (status, body) = app
+            .post_json("/api/v1/admin/gateways", Some(&admin), request)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+}
+
+/// F8: two active accounts of a provider with the same webhook secret cannot be told apart (the
+/// first tried would take every event); adding the second is refused and nothing is stored.
+#[tokio::test]
+async fn f8_an_account_whose_webhook_secret_an_active_account_uses_is_refused() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (status, body) = app
+        .post_json("/api/v1/admin/gateways", Some(&admin), razorpay_account())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let before = app.db.count("gateway_accounts").await;
+    let mut twin = razorpay_account();
+    twin["label"] = json!("Razorpay (another key, same webhook secret)");
+    twin["credentials"]["key_id"] = json!("rzp_test_EXAMPLEKEYID02");
+    twin["credentials"]["key_secret"] = json!("another-example-secret");
+    let (status, body) = app
+        .post_json("/api/v1/admin/gateways", Some(&admin), twin.clone())
+        .await;
+    expect_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert!(
+        body["error"]["details"]["credentials.webhook_secret"].is_string(),
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains("example-webhook-secret"),
+        "{body}"
+    );
+    assert_eq!(app.db.count("gateway_accounts").await, before);
+    twin["credentials"]["webhook_secret"] = json!("another-example-webhook-secret");
+    let (status, body) = app
+        .post_json("/api/v1/admin/gateways", Some(&admin), twin)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}

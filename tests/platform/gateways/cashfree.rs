@@ -2,7 +2,10 @@
 //! `x-client-id` / `x-client-secret` / `x-api-version` headers, JSON with rupee amounts,
 //! `{"message","code","type"}` error bodies, and webhooks signed with the client secret.
 
-use super::{account, attempt_reference, dropping_server, no_redirects, platform_with};
+use super::{
+    account, assert_amount_mismatch, attempt_reference, dropping_server, no_redirects,
+    platform_with,
+};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
@@ -968,7 +971,7 @@ fn webhooks_are_parsed_by_type() {
     );
     let keyed = signed_headers(CLIENT_SECRET, now_ms(), &body, Some("idem_EXAMPLE_1"));
     let ok = gateway.parse_webhook(&keyed, &body).unwrap();
-    assert_eq!(ok.event_id, "idem_EXAMPLE_1", "Cashfree's idempotency key");
+    assert!(ok.event_id.starts_with("sha256:"), "{}", ok.event_id);
     assert_eq!(ok.event_type, "PAYMENT_SUCCESS_WEBHOOK");
     assert_eq!(ok.reference.as_deref(), Some("att_1"));
     assert_eq!(ok.receipt.as_deref(), Some("att_1"));
@@ -979,10 +982,9 @@ fn webhooks_are_parsed_by_type() {
 
     let none = HeaderMap::new();
     let unkeyed = gateway.parse_webhook(&none, &body).unwrap();
-    assert!(
-        unkeyed.event_id.starts_with("sha256:"),
-        "{}",
-        unkeyed.event_id
+    assert_eq!(
+        unkeyed.event_id, ok.event_id,
+        "the unsigned idempotency key does not make the id (F8)"
     );
     assert_eq!(
         gateway.parse_webhook(&none, &body).unwrap().event_id,
@@ -1283,6 +1285,19 @@ async fn a_signed_webhook_settles_the_payment_once_and_forgeries_change_nothing(
         "refused events are not stored"
     );
 
+    // The event is confirmed by a status query before it is applied (F2).
+    mount_order(
+        &server,
+        &receipt,
+        "PAID",
+        vec![payment_entity(
+            "5114910000009",
+            &receipt,
+            "SUCCESS",
+            "2025-05-05T12:19:19+05:30",
+        )],
+    )
+    .await;
     // The delivery, Cashfree's retry (signed again, same idempotency key), and a replay of it.
     let retry = signed_headers(CLIENT_SECRET, now_ms() + 1, &body, key);
     for headers in [good, retry.clone(), retry] {
@@ -1371,4 +1386,49 @@ async fn the_return_is_confirmed_by_a_status_query() {
         transaction["attempts"][0]["gateway_payment_id"],
         "5114910000010"
     );
+}
+
+/// F2: a signed success whose payment Cashfree reports for another amount or currency.
+async fn cashfree_success_reported_as(label: &str, amount: Value, currency: &str) {
+    let server = MockServer::start().await;
+    let (app, merchant, id, receipt) = platform_with_order(&server, label).await;
+    let mut paid = payment_entity(
+        "5114910000011",
+        &receipt,
+        "SUCCESS",
+        "2025-05-05T12:19:19+05:30",
+    );
+    paid["payment_amount"] = amount;
+    paid["payment_currency"] = json!(currency);
+    mount_order(&server, &receipt, "PAID", vec![paid]).await;
+    let body = payment_event(
+        "PAYMENT_SUCCESS_WEBHOOK",
+        &receipt,
+        "5114910000011",
+        "SUCCESS",
+    );
+    let headers = signed_headers(CLIENT_SECRET, now_ms(), &body, Some("idem_EXAMPLE_f2"));
+    assert_eq!(deliver(&app, &body, headers).await, StatusCode::OK);
+    app.drain().await;
+    assert_amount_mismatch(&app, &merchant, &id).await;
+    assert!(
+        server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.method == http::Method::GET
+                && r.url.path() == format!("/pg/orders/{receipt}/payments")),
+        "the webhook was confirmed by a status query"
+    );
+}
+
+#[tokio::test]
+async fn f2_cashfree_a_success_for_a_lower_amount_is_flagged_not_applied() {
+    cashfree_success_reported_as("cf-f2-amount", json!(1.00), "INR").await;
+}
+
+#[tokio::test]
+async fn f2_cashfree_a_success_in_another_currency_is_flagged_not_applied() {
+    cashfree_success_reported_as("cf-f2-currency", json!(499), "USD").await;
 }

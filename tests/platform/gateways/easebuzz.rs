@@ -1,7 +1,7 @@
 //! Easebuzz against a mock of its pay and dashboard hosts that checks form bodies and hashes and
 //! answers as Easebuzz's kits document, alone and through the platform.
 
-use super::{account, dropping_server, platform_with};
+use super::{account, assert_amount_mismatch, dropping_server, platform_with};
 use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -850,8 +850,8 @@ async fn webhooks_need_the_reverse_hash_and_apply_once() {
     assert_eq!(transaction["attempts"][0]["gateway_payment_id"], EASEPAYID);
     assert_eq!(
         app.db.count("gateway_events").await,
-        2,
-        "a replay is stored once (the altered copy is another event, confirmed and harmless)"
+        1,
+        "a replay is stored once, with any easepayid (F5c)"
     );
     assert_eq!(succeeded_events(&app).await, 1, "one transition, one event");
 
@@ -977,4 +977,47 @@ async fn an_ambiguous_initiate_link_never_leads_to_a_second_charge() {
     app.drain().await;
     assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
     assert_eq!(succeeded_events(&app).await, 1);
+}
+
+/// F2: a verified success whose transaction Easebuzz's API reports as `amount` rupees (and
+/// `currency`, when given).
+async fn easebuzz_success_reported_as(
+    label: &str,
+    amount: &'static str,
+    currency: Option<&'static str>,
+) {
+    let server = MockServer::start().await;
+    mount(&server, INITIATE, initiate(access_key(0))).await;
+    let (app, merchant) = platform(&server).await;
+    let (id, txnid) = paid_through(&app, &merchant, label).await;
+    mount(&server, RETRIEVE, move |request: &Request| {
+        let txnid = form(request).get("txnid").cloned().unwrap_or_default();
+        let mut found = transaction(&txnid, "success", EASEPAYID);
+        found["amount"] = json!(amount);
+        if let Some(currency) = currency {
+            found["currency"] = json!(currency);
+        }
+        ResponseTemplate::new(200).set_body_json(json!({ "status": true, "msg": found }))
+    })
+    .await;
+    let answer = app
+        .http
+        .post(app.url("/api/v1/webhooks/easebuzz"))
+        .form(&result_fields(&txnid, "success", EASEPAYID))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    app.drain().await;
+    assert_amount_mismatch(&app, &merchant, &id).await;
+}
+
+#[tokio::test]
+async fn f2_easebuzz_a_success_for_a_lower_amount_is_flagged_not_applied() {
+    easebuzz_success_reported_as("ebz-f2-amount", "1.00", None).await;
+}
+
+#[tokio::test]
+async fn f2_easebuzz_a_success_in_another_currency_is_flagged_not_applied() {
+    easebuzz_success_reported_as("ebz-f2-currency", "499.00", Some("USD")).await;
 }

@@ -74,3 +74,39 @@ pub fn no_redirects() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// F2: the payment `id` did not succeed, its (only) attempt is flagged `amount_mismatch`, and
+/// exactly one `transaction.amount_mismatch` event about it is in the outbox.
+pub async fn assert_amount_mismatch(app: &TestApp, merchant: &Merchant, id: &str) {
+    let transaction = app.transaction(merchant, id).await;
+    assert_ne!(transaction["status"], "succeeded", "{transaction}");
+    assert_eq!(
+        transaction["attempts"][0]["status"], "amount_mismatch",
+        "{transaction}"
+    );
+    let events: i64 = app
+        .db
+        .owner()
+        .await
+        .query_one(
+            "SELECT count(*) FROM outbox WHERE topic = 'transaction.amount_mismatch'
+               AND payload->'detail'->'transaction'->>'id' = $1",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(events, 1, "one event for operators");
+    let succeeded: i64 = app
+        .db
+        .owner()
+        .await
+        .query_one(
+            "SELECT count(*) FROM outbox WHERE topic = 'transaction.succeeded'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(succeeded, 0, "no success was announced");
+}

@@ -1,6 +1,6 @@
 //! PayU against a mock of its payment page and postservice command API.
 
-use super::{account, no_redirects, platform_with};
+use super::{account, assert_amount_mismatch, no_redirects, platform_with};
 use crate::browser::Browser;
 use crate::support::*;
 use reqwest::StatusCode;
@@ -391,7 +391,11 @@ async fn webhooks_need_the_reverse_hash_and_apply_once() {
         transaction["attempts"][0]["gateway_payment_id"],
         "403993715521889530"
     );
-    assert_eq!(app.db.count("gateway_events").await, 2);
+    assert_eq!(
+        app.db.count("gateway_events").await,
+        1,
+        "the replay with another mihpayid is the same event (F5c)"
+    );
     // A late failure for the same payment is stored but changes nothing.
     assert_eq!(
         post(result_fields(&txnid, "failure", "499.00")).await,
@@ -490,4 +494,237 @@ async fn slow_and_dropped_answers_are_retryable_reads_and_ambiguous_writes() {
         .await
         .unwrap_err();
     assert!(matches!(write, GatewayError::Ambiguous(_)), "{write:?}");
+}
+
+/// The security review's F2 demo: a customer who rewrote the form pays ₹1 for a ₹499 payment;
+/// PayU then honestly reports a success of `1.00`, signed and confirmed by `verify_payment`.
+#[tokio::test]
+async fn f2_payu_a_success_for_a_lower_amount_is_flagged_not_applied() {
+    let server = MockServer::start().await;
+    let (app, merchant) = platform(&server).await;
+    let (id, txnid) = paid_through(&app, &merchant, "payu-f2-amount").await;
+    let mut answer = verified(&txnid, "success", "captured");
+    answer["transaction_details"][&txnid]["amt"] = json!("1.00");
+    answer["transaction_details"][&txnid]["transaction_amount"] = json!("1.00");
+    Mock::given(method("POST"))
+        .and(body_string_contains("command=verify_payment"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+        .mount(&server)
+        .await;
+    let sent = app
+        .http
+        .post(app.url("/api/v1/webhooks/payu"))
+        .form(&result_fields(&txnid, "success", "1.00"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), StatusCode::OK);
+    app.drain().await;
+    assert_amount_mismatch(&app, &merchant, &id).await;
+    let transaction = app.transaction(&merchant, &id).await;
+    assert_eq!(transaction["status"], "pending");
+    assert_eq!(transaction["amount"], 49_900);
+    // The browser return of the same payment goes through the same check.
+    let answer = no_redirects()
+        .post(app.url(&format!("/api/v1/checkout/{id}/return")))
+        .form(&result_fields(&txnid, "success", "1.00"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let location = answer.headers()["location"].to_str().unwrap();
+    assert!(!location.contains("status=succeeded"), "{location}");
+    assert_amount_mismatch(&app, &merchant, &id).await;
+}
+
+#[tokio::test]
+async fn f2_payu_a_success_in_another_currency_is_flagged_not_applied() {
+    let server = MockServer::start().await;
+    let (app, merchant) = platform(&server).await;
+    let (id, txnid) = paid_through(&app, &merchant, "payu-f2-currency").await;
+    let mut answer = verified(&txnid, "success", "captured");
+    answer["transaction_details"][&txnid]["currency"] = json!("USD");
+    Mock::given(method("POST"))
+        .and(body_string_contains("command=verify_payment"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+        .mount(&server)
+        .await;
+    // Through the browser return this time: the status query's answer decides.
+    let answer = no_redirects()
+        .post(app.url(&format!("/api/v1/checkout/{id}/return")))
+        .form(&result_fields(&txnid, "success", "499.00"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let location = answer.headers()["location"].to_str().unwrap();
+    assert!(location.contains("status=pending"), "{location}");
+    assert_amount_mismatch(&app, &merchant, &id).await;
+}
+
+/// F16: PayU answers the refund with something we do not recognise (a `status` sent as a string,
+/// an undocumented code): the refund may have been queued, so it stays pending with its
+/// reservation held, and PayU is asked where it stands; it is never taken as refused.
+#[tokio::test]
+async fn f16_an_unrecognised_refund_answer_leaves_the_refund_pending_and_its_reservation_held() {
+    for (label, answer) in [
+        (
+            "payu-f16-string",
+            json!({ "status": "0", "msg": "Refund Request Received" }),
+        ),
+        (
+            "payu-f16-code",
+            json!({ "status": 0, "msg": "Unexpected", "error_code": 999 }),
+        ),
+    ] {
+        let server = MockServer::start().await;
+        let (app, merchant) = platform(&server).await;
+        let (id, txnid) = paid_through(&app, &merchant, label).await;
+        Mock::given(method("POST"))
+            .and(body_string_contains("command=verify_payment"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(verified(&txnid, "success", "captured")),
+            )
+            .mount(&server)
+            .await;
+        let sent = app
+            .http
+            .post(app.url("/api/v1/webhooks/payu"))
+            .form(&result_fields(&txnid, "success", "499.00"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), StatusCode::OK);
+        app.drain().await;
+        assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+        Mock::given(method("POST"))
+            .and(body_string_contains("command=cancel_refund_transaction"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(body_string_contains("command=getAllRefundsFromTxnIds"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({ "status": 0, "msg": "No refund found", "Refund Details": {} }),
+            ))
+            .mount(&server)
+            .await;
+        let (status, body) = send(
+            app.http
+                .post(app.url(&format!("/api/v1/transactions/{id}/refunds")))
+                .header("X-Client-Key", &merchant.client_key)
+                .header("X-Client-Secret", &merchant.client_secret)
+                .json(&json!({ "amount": 10_000 })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let refund = body["data"]["id"].as_str().unwrap().to_string();
+        app.drain().await;
+        let (status, body) = app
+            .get_with_key(
+                &format!("/api/v1/refunds/{refund}"),
+                &merchant.client_key,
+                &merchant.client_secret,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["data"]["status"], "pending", "{label}: {body}");
+        let row = app
+            .db
+            .owner()
+            .await
+            .query_one(
+                "SELECT refund_reserved, refunded_amount FROM transactions WHERE order_id = $1",
+                &[&label],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (row.get::<_, i64>(0), row.get::<_, i64>(1)),
+            (10_000, 0),
+            "{label}: the reservation is held"
+        );
+        let requests = server.received_requests().await.unwrap();
+        assert!(
+            requests
+                .iter()
+                .any(|r| String::from_utf8_lossy(&r.body)
+                    .contains("command=getAllRefundsFromTxnIds")),
+            "{label}: a lookup followed"
+        );
+        assert!(
+            !requests
+                .iter()
+                .any(|r| String::from_utf8_lossy(&r.body).contains("var2=")
+                    && !String::from_utf8_lossy(&r.body).contains(&format!("var2={refund}"))),
+            "{label}: only this refund's token was ever sent"
+        );
+    }
+}
+
+/// F5(c): the payer's browser holds a validly hashed result; the reverse hash does not cover
+/// `mihpayid`. Replaying it with `mihpayid = 1, 2, 3, …` creates no new event, no job and no
+/// `verify_payment` call.
+#[tokio::test]
+async fn f5_payu_replays_with_new_mihpayid_create_nothing() {
+    let server = MockServer::start().await;
+    let (app, merchant) = platform(&server).await;
+    let (id, txnid) = paid_through(&app, &merchant, "payu-f5-replay").await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("command=verify_payment"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(verified(&txnid, "success", "captured")),
+        )
+        .mount(&server)
+        .await;
+    let post = |mihpayid: String| {
+        let mut fields = result_fields(&txnid, "success", "499.00");
+        for (k, v) in fields.iter_mut() {
+            if k == "mihpayid" {
+                *v = mihpayid.clone();
+            }
+        }
+        let request = app
+            .http
+            .post(app.url("/api/v1/webhooks/payu"))
+            .form(&fields);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(post("403993715521889530".into()).await, StatusCode::OK);
+    app.drain().await;
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+    let asked = || async {
+        server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| String::from_utf8_lossy(&r.body).contains("command=verify_payment"))
+            .count()
+    };
+    let asked_before = asked().await;
+    assert_eq!(app.db.count("gateway_events").await, 1);
+    for i in 1..=20 {
+        assert_eq!(post(i.to_string()).await, StatusCode::OK);
+    }
+    let queued: i64 = app
+        .db
+        .owner()
+        .await
+        .query_one(
+            "SELECT (SELECT count(*) FROM job_queue WHERE queue = 'webhook-processor')
+                  + (SELECT count(*) FROM outbox WHERE kind = 'job' AND published_at IS NULL)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(queued, 0, "no job was queued for a replay");
+    app.drain().await;
+    assert_eq!(app.db.count("gateway_events").await, 1, "no new event");
+    assert_eq!(asked().await, asked_before, "no verify_payment call");
+    assert_eq!(
+        app.transaction(&merchant, &id).await["attempts"][0]["gateway_payment_id"],
+        "403993715521889530"
+    );
 }

@@ -2,7 +2,7 @@
 //! and `X-VERIFY` checksums checked on every call (a wrong one gets `AUTHORIZATION_FAILED`), the
 //! `{success, code, message, data}` envelope, base64 server-to-server callbacks.
 
-use super::{account, dropping_server, platform_with};
+use super::{account, assert_amount_mismatch, dropping_server, platform_with};
 use crate::support::*;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -1383,4 +1383,39 @@ async fn a_refund_is_made_and_settled_by_its_callback() {
         app.transaction(&merchant, &id).await["status"],
         "partially_refunded"
     );
+}
+
+/// F2: a verified success callback whose data reports `amount` paise (and `currency`, when
+/// given) for this payment.
+async fn phonepe_success_reported_as(label: &str, amount: i64, currency: Option<&str>) {
+    let server = MockServer::start().await;
+    let (app, merchant, id, transaction) = platform_with_order(&server, label).await;
+    let mut status = status_body(
+        &transaction,
+        "PAYMENT_SUCCESS",
+        "COMPLETED",
+        "T2405061224370000000777",
+    );
+    status["data"]["amount"] = json!(amount);
+    if let Some(currency) = currency {
+        status["data"]["currency"] = json!(currency);
+    }
+    let (body, response) = callback(&status);
+    assert_eq!(
+        deliver(&app, &body, Some(&checksum(&response))).await,
+        StatusCode::OK
+    );
+    app.drain().await;
+    assert_amount_mismatch(&app, &merchant, &id).await;
+    assert_eq!(topic_count(&app, "transaction.amount_mismatch").await, 1);
+}
+
+#[tokio::test]
+async fn f2_phonepe_a_success_for_a_lower_amount_is_flagged_not_applied() {
+    phonepe_success_reported_as("pp-f2-amount", 100, None).await;
+}
+
+#[tokio::test]
+async fn f2_phonepe_a_success_in_another_currency_is_flagged_not_applied() {
+    phonepe_success_reported_as("pp-f2-currency", 49_900, Some("USD")).await;
 }

@@ -1,6 +1,9 @@
 //! Razorpay against a mock of its Orders API that answers as the documented one does.
 
-use super::{account, attempt_reference, dropping_server, no_redirects, platform_with};
+use super::{
+    account, assert_amount_mismatch, attempt_reference, dropping_server, no_redirects,
+    platform_with,
+};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
@@ -404,7 +407,14 @@ fn webhooks_are_verified_on_the_raw_body_and_parsed() {
     assert!(!gateway.verify_webhook(&acc, &HeaderMap::new(), &body));
 
     let event = gateway.parse_webhook(&headers, &body).unwrap();
-    assert_eq!(event.event_id, "evt_1");
+    assert!(event.event_id.starts_with("sha256:"), "{}", event.event_id);
+    let mut other_id = headers.clone();
+    other_id.insert("x-razorpay-event-id", "evt_2".parse().unwrap());
+    assert_eq!(
+        gateway.parse_webhook(&other_id, &body).unwrap().event_id,
+        event.event_id,
+        "the unsigned header does not make the id (F8)"
+    );
     assert_eq!(event.reference.as_deref(), Some("order_1"));
     let report = event.report.unwrap();
     assert_eq!(report.status, TransactionStatus::Succeeded);
@@ -1004,4 +1014,81 @@ async fn f5_browser_returns_do_not_fan_out_to_the_gateway() {
     }
     assert_eq!(status_queries().await, asked, "one status query per window");
     assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
+}
+
+/// F2: a signed `payment.captured` for this order whose payment is `amount` in `currency`.
+async fn razorpay_capture_reported_as(order_id: &str, amount: i64, currency: &str) {
+    let server = MockServer::start().await;
+    let (app, merchant, id) = platform_with_order(&server, order_id).await;
+    let mut payment = payment_entity("pay_f2", order_id, "captured");
+    payment["amount"] = json!(amount);
+    payment["currency"] = json!(currency);
+    let body = serde_json::to_vec(&json!({
+        "entity": "event", "account_id": "acc_BFQ7uQEaa7j2z7", "event": "payment.captured",
+        "contains": ["payment"], "payload": { "payment": { "entity": payment } },
+        "created_at": 1_764_374_500
+    }))
+    .unwrap();
+    let signature = sign(WEBHOOK_SECRET, &body);
+    assert_eq!(
+        deliver(&app, &body, Some(&signature), "evt_f2").await,
+        StatusCode::OK
+    );
+    app.drain().await;
+    assert_amount_mismatch(&app, &merchant, &id).await;
+    let outcome: String = app
+        .db
+        .owner()
+        .await
+        .query_one("SELECT outcome FROM gateway_events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(outcome, "amount_mismatch");
+}
+
+#[tokio::test]
+async fn f2_razorpay_a_capture_of_a_lower_amount_is_flagged_not_applied() {
+    razorpay_capture_reported_as("order_f2_amount", 100, "INR").await;
+}
+
+#[tokio::test]
+async fn f2_razorpay_a_capture_in_another_currency_is_flagged_not_applied() {
+    razorpay_capture_reported_as("order_f2_currency", 49_900, "USD").await;
+}
+
+/// A validly signed webhook whose `X-Razorpay-Event-Id` is empty answered 500. The header is not
+/// signed, so it no longer makes the id: empty, 300-byte or non-ASCII, the answer is never a
+/// 5xx and the event is stored once.
+#[tokio::test]
+async fn f8_odd_event_id_headers_are_never_a_5xx_and_store_one_event() {
+    let server = MockServer::start().await;
+    let (app, merchant, id) = platform_with_order(&server, "order_odd_ids").await;
+    let body = captured_event("order_odd_ids");
+    let signature = sign(WEBHOOK_SECRET, &body);
+    let long = "e".repeat(300);
+    let headers: [&[u8]; 4] = [b"", long.as_bytes(), "évt_ü".as_bytes(), b"\xff\xfe"];
+    for value in headers {
+        let answer = app
+            .http
+            .post(app.url("/api/v1/webhooks/razorpay"))
+            .header("content-type", "application/json")
+            .header(
+                "x-razorpay-event-id",
+                reqwest::header::HeaderValue::from_bytes(value).unwrap(),
+            )
+            .header("x-razorpay-signature", &signature)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            answer.status().is_success(),
+            "{value:?}: {}",
+            answer.status()
+        );
+    }
+    app.drain().await;
+    assert_eq!(app.db.count("gateway_events").await, 1);
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
 }

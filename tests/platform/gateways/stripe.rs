@@ -1,7 +1,7 @@
 //! Stripe against a mock of its PaymentIntents and Refunds APIs that answers as the documented
 //! ones do: form-encoded requests, JSON answers, `{"error":{…}}` bodies, signed webhooks.
 
-use super::{account, attempt_reference, dropping_server, platform_with};
+use super::{account, assert_amount_mismatch, attempt_reference, dropping_server, platform_with};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
@@ -1365,4 +1365,78 @@ async fn the_return_is_confirmed_by_a_status_query() {
         "{location}"
     );
     assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+}
+
+/// F2: a signed `payment_intent.succeeded` for this intent that received `amount` `currency`.
+async fn stripe_success_reported_as(intent: &'static str, amount: i64, currency: &str) {
+    let server = MockServer::start().await;
+    let (app, merchant, id, receipt) = platform_with_intent(&server, intent).await;
+    let mut object = payment_intent(intent, &receipt, "succeeded");
+    object["amount_received"] = json!(amount);
+    object["currency"] = json!(currency);
+    let body = event("evt_f2", "payment_intent.succeeded", object);
+    let signature = sign(WEBHOOK_SECRET, now(), &body);
+    assert_eq!(deliver(&app, &body, Some(&signature)).await, StatusCode::OK);
+    app.drain().await;
+    assert_amount_mismatch(&app, &merchant, &id).await;
+}
+
+#[tokio::test]
+async fn f2_stripe_a_success_for_a_lower_amount_is_flagged_not_applied() {
+    stripe_success_reported_as("pi_f2amount", 100, "inr").await;
+}
+
+#[tokio::test]
+async fn f2_stripe_a_success_in_another_currency_is_flagged_not_applied() {
+    stripe_success_reported_as("pi_f2currency", 49_900, "usd").await;
+}
+
+/// F8: event ids are unique per signing account. Another merchant's Stripe account signs an event
+/// carrying the id this account's next event will have; this account's event still lands.
+#[tokio::test]
+async fn f8_an_event_id_claimed_first_by_another_account_does_not_block_this_accounts_event() {
+    let server = MockServer::start().await;
+    let (app, merchant, id, receipt) = platform_with_intent(&server, "pi_f8victim").await;
+    let admin = app.admin_token().await;
+    let other = app.create_merchant(&admin, "Other Shop").await;
+    app.add_gateway_account(
+        &other,
+        "stripe",
+        &[
+            ("secret_key", "sk_test_OTHER_NOT_REAL"),
+            ("publishable_key", "pk_test_OTHER_NOT_REAL"),
+            ("webhook_secret", "whsec_OTHER_NOT_REAL"),
+        ],
+    )
+    .await;
+    let claim = event(
+        "evt_f8_shared",
+        "payment_intent.succeeded",
+        payment_intent(
+            "pi_f8other",
+            "att_00000000000000000000000000000000",
+            "succeeded",
+        ),
+    );
+    assert_eq!(
+        deliver(
+            &app,
+            &claim,
+            Some(&sign("whsec_OTHER_NOT_REAL", now(), &claim))
+        )
+        .await,
+        StatusCode::OK
+    );
+    let real = event(
+        "evt_f8_shared",
+        "payment_intent.succeeded",
+        payment_intent("pi_f8victim", &receipt, "succeeded"),
+    );
+    assert_eq!(
+        deliver(&app, &real, Some(&sign(WEBHOOK_SECRET, now(), &real))).await,
+        StatusCode::OK
+    );
+    app.drain().await;
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+    assert_eq!(app.db.count("gateway_events").await, 2);
 }
