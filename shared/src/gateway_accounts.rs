@@ -340,7 +340,8 @@ pub fn validate(
                 if value.expose().len() > 4096 {
                     errors.add(format!("credentials.{name}"), "is longer than 4096 bytes");
                 } else if let Some(mode) = environment
-                    && let Some(problem) = key_mode_problem(&request.provider, name, value.expose(), mode)
+                    && let Some(problem) =
+                        key_mode_problem(&request.provider, name, value.expose(), mode)
                 {
                     errors.add(format!("credentials.{name}"), problem);
                 }
