@@ -14,6 +14,7 @@ mod dev_runner;
 mod gateways;
 mod hints;
 mod inbound;
+mod operations;
 mod outage;
 mod payments;
 mod rate_limit;

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::json;
 use shared::ids::{AttemptId, RefundId};
 use shared::jobs::Message;
+use shared::maintenance;
 use shared::payments::{checkout, inbound, monitor, refunds};
 use shared::{App, AppError};
 use std::sync::Arc;
@@ -115,4 +116,11 @@ pub async fn outbox_sweeper(app: Arc<App>) -> Result<serde_json::Value, AppError
 pub async fn transaction_monitor(app: Arc<App>) -> Result<serde_json::Value, AppError> {
     let run = monitor::run(&app).await?;
     Ok(serde_json::to_value(run).unwrap_or_default())
+}
+
+/// `maintenance`: deletes expired rate-limit counters and idempotency keys (see
+/// `shared::maintenance::RETENTION`).
+pub async fn maintenance(app: Arc<App>) -> Result<serde_json::Value, AppError> {
+    let pruned = maintenance::prune(&app).await?;
+    Ok(json!({ "pruned": pruned }))
 }
