@@ -240,3 +240,70 @@ async fn refunds_list_follows_the_list_contract() {
     let (status, body) = list("?colour=blue".into()).await;
     expect_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
 }
+
+#[tokio::test]
+async fn a_non_ascii_idempotency_key_is_refused() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Chai Point").await;
+    let pay = |key: reqwest::header::HeaderValue, body: Value| {
+        app.http
+            .post(app.url("/api/v1/pay"))
+            .header("X-Client-Key", &m.client_key)
+            .header("X-Client-Secret", &m.client_secret)
+            .header("Idempotency-Key", key)
+            .json(&body)
+    };
+    let non_ascii = reqwest::header::HeaderValue::from_bytes("clé-42".as_bytes()).unwrap();
+    // Two different bodies under the same unusable key: neither is created.
+    for order in ["na-1", "na-2"] {
+        let (status, body) = send(pay(non_ascii.clone(), payment(order, 10_000, false))).await;
+        let details = expect_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+        assert!(details["Idempotency-Key"].is_string(), "{body}");
+    }
+    // Empty, over 255 characters, or control characters: refused the same way.
+    for bad in [
+        reqwest::header::HeaderValue::from_static(""),
+        reqwest::header::HeaderValue::from_str(&"k".repeat(256)).unwrap(),
+        reqwest::header::HeaderValue::from_bytes(b"tab\there").unwrap(),
+    ] {
+        let (status, body) = send(pay(bad, payment("na-3", 10_000, false))).await;
+        let details = expect_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+        assert!(details["Idempotency-Key"].is_string(), "{body}");
+    }
+    // Sent twice (two values): refused rather than picking one.
+    let (status, body) = send(
+        app.http
+            .post(app.url("/api/v1/pay"))
+            .header("X-Client-Key", &m.client_key)
+            .header("X-Client-Secret", &m.client_secret)
+            .header("Idempotency-Key", "first")
+            .header("Idempotency-Key", "second")
+            .json(&payment("na-4", 10_000, false)),
+    )
+    .await;
+    expect_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert_eq!(app.db.count("transactions").await, 0, "nothing was created");
+    assert_eq!(app.db.count("idempotency_keys").await, 0);
+
+    // Refunds read the key the same way.
+    let id = captured(&app, &m, "na-refund", 10_000).await;
+    let (status, body) = send(
+        app.http
+            .post(app.url(&format!("/api/v1/transactions/{id}/refunds")))
+            .header("X-Client-Key", &m.client_key)
+            .header("X-Client-Secret", &m.client_secret)
+            .header("Idempotency-Key", non_ascii)
+            .json(&json!({ "amount": 1_000 })),
+    )
+    .await;
+    expect_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert_eq!(app.db.count("refunds").await, 0);
+    // A valid key still works.
+    let (status, body) = send(pay(
+        reqwest::header::HeaderValue::from_static("good-key-1"),
+        payment("na-5", 10_000, false),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
