@@ -239,3 +239,47 @@ async fn a_database_outage_answers_503_and_retries_create_each_payment_once() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["database"]["reachable"], true, "{body}");
 }
+
+#[tokio::test]
+async fn a_refused_statement_is_not_an_outage_and_an_unreachable_server_is() {
+    let app = TestApp::spawn().await;
+    // A statement the server refuses (a constraint violation) stays an internal error.
+    let mut client = app.app.db.client().await.unwrap();
+    let tx = shared::db::begin(&mut client, shared::db::Scope::System)
+        .await
+        .unwrap();
+    let refused = tx
+        .execute_typed(
+            "INSERT INTO rate_limit_counters (principal, window_start, hits) VALUES ('x', now(), 0)",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    let error = shared::AppError::from(refused);
+    assert!(!error.is_unavailable(), "{error}");
+    assert_eq!(error.code(), "INTERNAL");
+    drop(tx);
+    // A server nobody answers for is an outage: 503 material.
+    let config = shared::config::Config::from_lookup(shared::config::lookup_from(
+        [
+            (
+                "DATABASE_URL".to_string(),
+                format!("postgres://lsp_app@127.0.0.1:{}/nothing", free_port()),
+            ),
+            ("DATABASE_POOL_TIMEOUT_SECONDS".into(), "1".into()),
+            ("JWT_SECRET".into(), JWT_SECRET.into()),
+            ("ENCRYPTION_KEYS".into(), ENCRYPTION_KEYS.into()),
+        ]
+        .into_iter()
+        .collect(),
+    ))
+    .unwrap();
+    let db = shared::db::Db::connect(&config.database).unwrap();
+    let started = Instant::now();
+    let error = shared::AppError::from(db.client().await.err().unwrap());
+    assert!(started.elapsed() < Duration::from_secs(1) + MARGIN);
+    assert!(error.is_unavailable(), "{error}");
+    let response = shared::http::ApiResponse::error(&error);
+    assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers["retry-after"], "2");
+}
