@@ -10,13 +10,24 @@ use shared::ids::MerchantId;
 use shared::mode::Mode;
 use shared::payments::idempotency::{self, Claim};
 
-/// The request's key, checked before anything is validated or written.
+/// The request's key, checked before anything is validated or written. A key the server cannot
+/// use (not text, not printable ASCII, empty, too long, or sent twice) is refused, never dropped:
+/// dropping it would turn the merchant's retry into a second payment.
 pub fn key(ctx: &RequestContext) -> Result<Option<String>, AppError> {
-    let key = ctx.request.header("idempotency-key").map(str::to_string);
-    if let Some(key) = &key {
-        idempotency::check_key(key)?;
+    let mut values = ctx.request.headers.get_all("idempotency-key").iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(AppError::field("Idempotency-Key", "must be sent once"));
     }
-    Ok(key)
+    // `to_str` fails on bytes outside visible ASCII (what used to drop the key silently).
+    let key = match value.to_str() {
+        Ok(text) => text.trim(),
+        Err(_) => return Err(idempotency::invalid_key()),
+    };
+    idempotency::check_key(key)?;
+    Ok(Some(key.to_string()))
 }
 
 /// Claims `key` in `tx` for a request whose body is `raw`; `Err` is the stored answer to replay

@@ -317,6 +317,15 @@ pub static FUNCTIONS: &[Function] = &[
         },
     },
     Function {
+        name: "maintenance",
+        description: "Deletes expired rate-limit counters and idempotency keys",
+        trigger: Trigger::Schedule {
+            expression: "rate(1 hour)",
+            timezone: "UTC",
+            handler: |app| Box::pin(jobs::maintenance(app)),
+        },
+    },
+    Function {
         name: "system-status",
         description: "Database reachability, latency and migration version",
         trigger: Trigger::Http(&[

@@ -16,6 +16,7 @@ pub mod html;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod maintenance;
 pub mod merchants;
 pub mod mode;
 pub mod money;

@@ -15,6 +15,7 @@ mod dev_runner;
 mod gateways;
 mod hints;
 mod inbound;
+mod operations;
 mod outage;
 mod payments;
 mod public_surface;

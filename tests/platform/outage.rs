@@ -6,7 +6,39 @@
 use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::Value;
+use shared::jobs::{JobQueue, Message, QueueError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// A queue that answers (as SQS does while the database is down) and records what is sent.
+#[derive(Default)]
+struct Recording {
+    sent: Mutex<Vec<(String, Vec<String>, Duration)>>,
+}
+
+#[async_trait::async_trait]
+impl JobQueue for Recording {
+    async fn send(
+        &self,
+        queue: &str,
+        bodies: &[String],
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        self.sent
+            .lock()
+            .unwrap()
+            .push((queue.to_string(), bodies.to_vec(), delay));
+        Ok(())
+    }
+
+    async fn receive(&self, _: &str, _: u32, _: Duration) -> Result<Vec<Message>, QueueError> {
+        Ok(Vec::new())
+    }
+
+    async fn delete(&self, _: &str, _: &[String]) -> Result<(), QueueError> {
+        Ok(())
+    }
+}
 
 /// The pool timeout the platform runs with here, and the slack allowed on top of it.
 const POOL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -116,8 +148,8 @@ async fn a_database_outage_answers_503_and_retries_create_each_payment_once() {
     let (status, _) = app.get("/api/health", None).await;
     assert_eq!(status, StatusCode::OK);
     // A worker hands its whole batch back at once instead of waiting per message.
-    let messages: Vec<shared::jobs::Message> = (0..10)
-        .map(|i| shared::jobs::Message {
+    let messages: Vec<Message> = (0..10)
+        .map(|i| Message {
             id: format!("m{i}"),
             receipt: format!("r{i}"),
             body: format!(
@@ -127,13 +159,47 @@ async fn a_database_outage_answers_503_and_retries_create_each_payment_once() {
             receive_count: 1,
         })
         .collect();
+    // The PostgreSQL queue is in the stopped database too: every message is reported failed.
     let started = Instant::now();
-    let failed = functions::handlers::jobs::transaction_processor(app.app.clone(), messages).await;
+    let failed =
+        functions::handlers::jobs::transaction_processor(app.app.clone(), messages.clone()).await;
     assert_eq!(failed.len(), 10, "every message is handed back");
     assert!(
         started.elapsed() < POOL_TIMEOUT + MARGIN,
         "{:?}",
         started.elapsed()
+    );
+    // A queue that still answers (SQS) gets the batch again with a short delay, and the
+    // originals are done: an outage never walks them to the dead-letter queue.
+    let recording = Arc::new(Recording::default());
+    let queue: Arc<dyn JobQueue> = recording.clone();
+    let config = app.app.config.clone();
+    let over_sqs = Arc::new(
+        shared::App::with_ports(
+            config.clone(),
+            shared::db::Db::connect(&config.database).unwrap(),
+            queue.clone(),
+            Arc::new(shared::jobs::bus::LocalBus::new(queue)),
+        )
+        .unwrap(),
+    );
+    let started = Instant::now();
+    let failed = functions::handlers::jobs::transaction_processor(over_sqs, messages.clone()).await;
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(
+        started.elapsed() < POOL_TIMEOUT + MARGIN,
+        "{:?}",
+        started.elapsed()
+    );
+    let sent = recording.sent.lock().unwrap().clone();
+    let bodies: Vec<String> = messages.iter().map(|m| m.body.clone()).collect();
+    assert_eq!(
+        sent,
+        vec![(
+            "transaction-processor".to_string(),
+            bodies,
+            functions::handlers::jobs::OUTAGE_REDELIVERY
+        )]
     );
 
     cluster.start_server();
@@ -172,4 +238,48 @@ async fn a_database_outage_answers_503_and_retries_create_each_payment_once() {
     let (status, body) = app.get("/api/v1/system/status", Some(&admin)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["database"]["reachable"], true, "{body}");
+}
+
+#[tokio::test]
+async fn a_refused_statement_is_not_an_outage_and_an_unreachable_server_is() {
+    let app = TestApp::spawn().await;
+    // A statement the server refuses (a constraint violation) stays an internal error.
+    let mut client = app.app.db.client().await.unwrap();
+    let tx = shared::db::begin(&mut client, shared::db::Scope::System)
+        .await
+        .unwrap();
+    let refused = tx
+        .execute_typed(
+            "INSERT INTO rate_limit_counters (principal, window_start, hits) VALUES ('x', now(), 0)",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    let error = shared::AppError::from(refused);
+    assert!(!error.is_unavailable(), "{error}");
+    assert_eq!(error.code(), "INTERNAL");
+    drop(tx);
+    // A server nobody answers for is an outage: 503 material.
+    let config = shared::config::Config::from_lookup(shared::config::lookup_from(
+        [
+            (
+                "DATABASE_URL".to_string(),
+                format!("postgres://lsp_app@127.0.0.1:{}/nothing", free_port()),
+            ),
+            ("DATABASE_POOL_TIMEOUT_SECONDS".into(), "1".into()),
+            ("JWT_SECRET".into(), JWT_SECRET.into()),
+            ("ENCRYPTION_KEYS".into(), ENCRYPTION_KEYS.into()),
+        ]
+        .into_iter()
+        .collect(),
+    ))
+    .unwrap();
+    let db = shared::db::Db::connect(&config.database).unwrap();
+    let started = Instant::now();
+    let error = shared::AppError::from(db.client().await.err().unwrap());
+    assert!(started.elapsed() < Duration::from_secs(1) + MARGIN);
+    assert!(error.is_unavailable(), "{error}");
+    let response = shared::http::ApiResponse::error(&error);
+    assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers["retry-after"], "2");
 }

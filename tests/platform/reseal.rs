@@ -133,6 +133,45 @@ async fn f17_reseal_moves_every_row_to_the_new_key_and_the_old_key_can_be_remove
         credentials["key_secret"].expose(),
         "example-reseal-key-secret"
     );
+    drop(tx);
+    // The Razorpay account's webhooks verify with its secret, opened under key B.
+    let event = serde_json::to_vec(&json!({
+        "entity": "event", "account_id": "acc_example", "event": "payment.captured",
+        "contains": ["payment"], "created_at": 1_764_374_500,
+        "payload": { "payment": { "entity": {
+            "id": "pay_after_rotation", "entity": "payment", "amount": 30000, "currency": "INR",
+            "status": "captured", "order_id": "order_unknown", "captured": true, "method": "upi",
+        } } },
+    }))
+    .unwrap();
+    let deliver = |signature: String| {
+        app.http
+            .post(app.url("/api/v1/webhooks/razorpay"))
+            .header("content-type", "application/json")
+            .header("x-razorpay-event-id", "evt_after_rotation")
+            .header("x-razorpay-signature", signature)
+            .body(event.clone())
+            .send()
+    };
+    let forged = deliver(shared::gateways::signature::hmac_sha256_hex(
+        b"not-the-secret",
+        &event,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    let signed = deliver(shared::gateways::signature::hmac_sha256_hex(
+        b"example-reseal-webhook-secret",
+        &event,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        signed.status(),
+        StatusCode::OK,
+        "{}",
+        signed.text().await.unwrap()
+    );
 }
 
 #[tokio::test]

@@ -4,13 +4,17 @@
 use serde::Deserialize;
 use serde_json::json;
 use shared::ids::{AttemptId, RefundId};
-use shared::jobs::Message;
+use shared::jobs::{Message, queues};
+use shared::maintenance;
 use shared::payments::{checkout, inbound, monitor, refunds};
 use shared::{App, AppError};
 use std::sync::Arc;
 use uuid::Uuid;
 
-async fn each<F, Fut>(app: &App, messages: Vec<Message>, work: F) -> Vec<String>
+/// How soon a batch handed back during a database outage is delivered again.
+pub const OUTAGE_REDELIVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn each<F, Fut>(app: &App, queue: &str, messages: Vec<Message>, work: F) -> Vec<String>
 where
     F: Fn(Message) -> Fut,
     Fut: std::future::Future<Output = Result<(), AppError>>,
@@ -21,8 +25,7 @@ where
     if let Err(e) = app.db.client().await {
         let e = AppError::from(e);
         if e.is_unavailable() {
-            tracing::warn!(error = %e, messages = messages.len(), "database unreachable; the whole batch is handed back");
-            return messages.into_iter().map(|m| m.id).collect();
+            return hand_back(app, queue, messages, &e).await;
         }
     }
     let results = futures::future::join_all(messages.into_iter().map(|m| {
@@ -43,6 +46,31 @@ where
         .collect()
 }
 
+/// Gives a batch back during a database outage. Reported as failed, each message would stay
+/// hidden for the whole visibility timeout and, receive after receive, end in the dead-letter
+/// queue through no fault of its own; so the batch is sent again with a short delay (a fresh
+/// message, its receive count at zero) and the originals are reported done. Consumers are
+/// idempotent, so a copy that is also redelivered does no harm. When the queue cannot take them
+/// either (the PostgreSQL queue lives in the unreachable database), all are reported failed.
+async fn hand_back(
+    app: &App,
+    queue: &str,
+    messages: Vec<Message>,
+    error: &AppError,
+) -> Vec<String> {
+    let bodies: Vec<String> = messages.iter().map(|m| m.body.clone()).collect();
+    match app.queue.send(queue, &bodies, OUTAGE_REDELIVERY).await {
+        Ok(()) => {
+            tracing::warn!(queue, error = %error, messages = bodies.len(), "database unreachable; the batch is sent again for later");
+            Vec::new()
+        }
+        Err(send_error) => {
+            tracing::warn!(queue, error = %error, send_error = %send_error, messages = bodies.len(), "database unreachable; the whole batch is reported failed");
+            messages.into_iter().map(|m| m.id).collect()
+        }
+    }
+}
+
 fn parse<T: for<'de> Deserialize<'de>>(message: &Message) -> Result<T, AppError> {
     serde_json::from_str(&message.body)
         .map_err(|e| AppError::Internal(format!("unreadable message {}: {e}", message.id)))
@@ -55,7 +83,7 @@ struct OrderJob {
 
 /// `transaction-processor`: creates the gateway order of each new attempt.
 pub async fn transaction_processor(app: Arc<App>, messages: Vec<Message>) -> Vec<String> {
-    each(&app, messages, |m| {
+    each(&app, queues::TRANSACTION_PROCESSOR, messages, |m| {
         let app = app.clone();
         async move {
             let job: OrderJob = parse(&m)?;
@@ -74,7 +102,7 @@ struct RefundJob {
 
 /// `refund-processor`: asks the gateway for each new refund, once.
 pub async fn refund_processor(app: Arc<App>, messages: Vec<Message>) -> Vec<String> {
-    each(&app, messages, |m| {
+    each(&app, queues::REFUND_PROCESSOR, messages, |m| {
         let app = app.clone();
         async move {
             let job: RefundJob = parse(&m)?;
@@ -91,7 +119,7 @@ struct EventJob {
 
 /// `webhook-processor`: applies each stored gateway event.
 pub async fn webhook_processor(app: Arc<App>, messages: Vec<Message>) -> Vec<String> {
-    each(&app, messages, |m| {
+    each(&app, queues::WEBHOOK_PROCESSOR, messages, |m| {
         let app = app.clone();
         async move {
             let job: EventJob = parse(&m)?;
@@ -115,4 +143,11 @@ pub async fn outbox_sweeper(app: Arc<App>) -> Result<serde_json::Value, AppError
 pub async fn transaction_monitor(app: Arc<App>) -> Result<serde_json::Value, AppError> {
     let run = monitor::run(&app).await?;
     Ok(serde_json::to_value(run).unwrap_or_default())
+}
+
+/// `maintenance`: deletes expired rate-limit counters and idempotency keys (see
+/// `shared::maintenance::RETENTION`).
+pub async fn maintenance(app: Arc<App>) -> Result<serde_json::Value, AppError> {
+    let pruned = maintenance::prune(&app).await?;
+    Ok(json!({ "pruned": pruned }))
 }

@@ -3,8 +3,11 @@
 
 use crate::context::RequestContext;
 use crate::idempotent;
+use serde::Deserialize;
+use shared::audit::{self, AuditEvent};
 use shared::auth::Principal;
 use shared::db;
+use shared::http::pagination::PageRequest;
 use shared::http::{ApiResponse, body};
 use shared::ids::{RefundId, TransactionId};
 use shared::payments::refunds::{self, RefundBody};
@@ -39,6 +42,22 @@ pub async fn create(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, A
         }
     };
     let (view, outbox) = refunds::create(&tx, &app, merchant_id, transaction, refund).await?;
+    // Money leaving a merchant is audited like a change to its keys, in the same transaction.
+    audit::record(
+        &tx,
+        &ctx.audit(),
+        AuditEvent::success("refund.created")
+            .merchant(merchant_id)
+            .target("refund", view.id)
+            .change(
+                None,
+                Some(serde_json::json!({
+                    "transaction_id": view.transaction_id, "amount": view.amount,
+                    "currency": view.currency, "reason": view.reason, "mode": mode,
+                })),
+            ),
+    )
+    .await?;
     let response = ApiResponse::created(&view, "Refund requested");
     idempotent::complete(&tx, claim.as_ref(), &response).await?;
     tx.commit().await?;
@@ -47,20 +66,27 @@ pub async fn create(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, A
     Ok(response)
 }
 
-/// A payment's refunds, newest first.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<String>,
+    starting_after: Option<String>,
+}
+
+/// A payment's refunds, newest first, one page at a time (the list contract).
 pub async fn list(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
+    let query: ListQuery = ctx.query()?;
+    let page =
+        PageRequest::<RefundId>::parse(query.limit.as_deref(), query.starting_after.as_deref())?;
     let principal = ctx.principal()?;
     let transaction: TransactionId = ctx.path_id("id")?;
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, principal.scope()).await?;
-    let items = refunds::list_for(&tx, transaction)
+    let page = refunds::page_for(&tx, transaction, &page)
         .await?
         .ok_or(AppError::NotFound("transaction"))?;
     tx.commit().await?;
-    Ok(ApiResponse::ok(
-        &serde_json::json!({ "items": items }),
-        "Refunds",
-    ))
+    Ok(ApiResponse::ok(&page, "Refunds"))
 }
 
 /// One refund.

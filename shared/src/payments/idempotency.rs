@@ -33,12 +33,17 @@ pub struct Claim {
 /// Checks a key's shape: 1–255 printable ASCII characters.
 pub fn check_key(key: &str) -> Result<(), AppError> {
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(AppError::field(
-            "Idempotency-Key",
-            "must be 1-255 printable ASCII characters",
-        ));
+        return Err(invalid_key());
     }
     Ok(())
+}
+
+/// The refusal of an `Idempotency-Key` the server cannot use.
+pub fn invalid_key() -> AppError {
+    AppError::field(
+        "Idempotency-Key",
+        "must be 1-255 printable ASCII characters",
+    )
 }
 
 /// The fingerprint of a request: its path and its canonical JSON body (key order and spacing

@@ -12,6 +12,7 @@ use crate::db::{self, Scope, Transaction};
 use crate::error::AppError;
 use crate::gateway_accounts;
 use crate::gateways::{Gateway, GatewayError, RefundReport, RefundRequest, RefundStatus};
+use crate::http::pagination::{Page, PageRequest};
 use crate::ids::{AttemptId, GatewayAccountId, MerchantId, RefundId, TransactionId};
 use crate::jobs::bus::DomainEvent;
 use crate::jobs::outbox::{self, Outgoing};
@@ -274,6 +275,45 @@ pub async fn get(tx: &Transaction<'_>, id: RefundId) -> Result<Option<RefundView
         )
         .await?;
     Ok(row.as_ref().map(RefundView::from_row).transpose()?)
+}
+
+/// One page of a payment's refunds, newest first (`None` when the payment is not visible).
+pub async fn page_for(
+    tx: &Transaction<'_>,
+    transaction: TransactionId,
+    page: &PageRequest<RefundId>,
+) -> Result<Option<Page<RefundView>>, AppError> {
+    let visible = tx
+        .query_typed_opt(
+            "SELECT 1 FROM transactions WHERE id = $1",
+            &[(&transaction.as_uuid(), Type::UUID)],
+        )
+        .await?
+        .is_some();
+    if !visible {
+        return Ok(None);
+    }
+    // Refund ids are time-ordered (UUIDv7), so id order is creation order and a stable cursor.
+    let after = page.starting_after.map(|id| id.as_uuid());
+    let rows = tx
+        .query_typed(
+            &format!(
+                "SELECT {COLUMNS} FROM refunds
+                 WHERE transaction_id = $1 AND ($2::uuid IS NULL OR id < $2)
+                 ORDER BY id DESC LIMIT $3"
+            ),
+            &[
+                (&transaction.as_uuid(), Type::UUID),
+                (&after, Type::UUID),
+                (&page.fetch_limit(), Type::INT8),
+            ],
+        )
+        .await?;
+    let items = rows
+        .iter()
+        .map(RefundView::from_row)
+        .collect::<Result<_, _>>()?;
+    Ok(Some(Page::from_rows(items, page.limit)))
 }
 
 /// A payment's refunds, newest first (`None` when the payment is not visible).
