@@ -336,3 +336,25 @@ async fn f2_sandbox_a_capture_in_another_currency_is_flagged_not_applied() {
     app.drain().await;
     crate::gateways::assert_amount_mismatch(&app, &m, &id).await;
 }
+
+/// An event id the provider puts in its signed body can still be unusable (empty, over 255
+/// bytes, not ASCII): it is replaced by the body's hash, never a 5xx, and a redelivery of the
+/// same body is the same event.
+#[tokio::test]
+async fn f8_event_ids_that_cannot_be_stored_are_replaced_never_a_5xx() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Odd Ids Shop").await;
+    let (_, order, attempt) = open_payment(&app, &m, "order-odd-ids").await;
+    let secret = app.sandbox_secret().await;
+    let long = "e".repeat(300);
+    for id in ["", long.as_str(), "évt_ünïcode"] {
+        let body = event(id, &order, &attempt, "failed");
+        for _ in 0..2 {
+            let signature = sign_webhook(&secret, chrono::Utc::now().timestamp(), body.as_bytes());
+            let (status, answer) = deliver(&app, &body, Some(signature)).await;
+            assert_eq!(status, StatusCode::OK, "{id:?}: {answer}");
+        }
+    }
+    assert_eq!(app.db.count("gateway_events").await, 3);
+}

@@ -252,7 +252,8 @@ pub trait Gateway: Send + Sync {
     fn verify_webhook(&self, account: &Account, headers: &HeaderMap, body: &[u8]) -> bool;
     /// Whether a payment webhook's report must be confirmed by a status query before it is
     /// applied: true where the signature does not cover everything the report carries (PayU's
-    /// and Easebuzz's reverse hashes leave out the payment id).
+    /// and Easebuzz's reverse hashes leave out the payment id), or where the gateway's own
+    /// answer should be the evidence of a capture (Cashfree).
     fn webhook_needs_confirmation(&self) -> bool {
         false
     }

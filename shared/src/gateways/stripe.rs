@@ -676,7 +676,8 @@ impl Gateway for Stripe {
                 });
                 Some(intent.id)
             }
-            "refund.created" | "refund.updated" | "refund.failed" => {
+            // `charge.refund.updated` is the older name of `refund.updated`.
+            "refund.created" | "refund.updated" | "refund.failed" | "charge.refund.updated" => {
                 let found: Refund = object(&event)?;
                 let reference = found.payment_intent.clone();
                 refund = Some(refund_report(found)?);

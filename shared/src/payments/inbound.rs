@@ -181,7 +181,7 @@ async fn apply(
         .gateways
         .get(&provider)
         .ok_or_else(|| AppError::Internal(format!("no connector for {provider}")))?;
-    // The stored row has the event id `receive` took from the headers; the body has the rest.
+    // The stored row has the event id `receive` settled on; the body has the rest.
     let mut event = gateway
         .parse_webhook(&HeaderMap::new(), payload.as_bytes())
         .map_err(AppError::Internal)?;

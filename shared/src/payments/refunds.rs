@@ -601,7 +601,9 @@ pub async fn find(
 }
 
 /// Applies what the gateway says about a refund; returns the outbox ids to publish. Final
-/// refunds do not change again; a success moves the payment to partially or fully refunded.
+/// refunds do not change again, except a success the gateway later reports failed (Stripe's
+/// refunds can go `succeeded → failed` when the bank returns the money): that gives the amount
+/// back to the payment. A success moves the payment to partially or fully refunded.
 pub async fn apply_report(
     tx: &Transaction<'_>,
     app: &App,
@@ -629,7 +631,8 @@ pub async fn apply_report(
         &[(&id.as_uuid(), Type::UUID), (&report.gateway_refund_id, Type::TEXT)],
     )
     .await?;
-    if current != RefundState::Pending || next == RefundState::Pending {
+    let reversed = current == RefundState::Succeeded && next == RefundState::Failed;
+    if (current != RefundState::Pending || next == RefundState::Pending) && !reversed {
         if current != next && next != RefundState::Pending {
             tracing::warn!(refund = %id, from = current.as_str(), to = next.as_str(), "refund report refused: refunds are final");
         }
@@ -679,9 +682,48 @@ pub async fn apply_report(
         }
         outgoing.push(Outgoing::Event(event("refund.succeeded", merchant, &view)));
     } else {
+        if reversed {
+            restore_refundable(tx, view.transaction_id).await?;
+            tracing::warn!(refund = %id, "a succeeded refund failed at the gateway; its amount is refundable again");
+        }
         outgoing.push(Outgoing::Event(event("refund.failed", merchant, &view)));
     }
     outbox::write(tx, app.delivery, &outgoing).await
+}
+
+/// After a succeeded refund failed (the trigger has taken it out of `refund_reserved` and
+/// `refunded_amount`), moves the payment back to what its refunded sum says: `succeeded` with
+/// nothing refunded, else `partially_refunded`. Outside the state machine on purpose: it only
+/// ever moves forward, and this is the gateway undoing a step.
+async fn restore_refundable(
+    tx: &Transaction<'_>,
+    transaction: TransactionId,
+) -> Result<(), AppError> {
+    let row = tx
+        .query_typed_one(
+            "SELECT status, refunded_amount FROM transactions WHERE id = $1 FOR UPDATE",
+            &[(&transaction.as_uuid(), Type::UUID)],
+        )
+        .await?;
+    let record = Record::new(&row, "transactions");
+    let status: TransactionStatus = record.parse("status")?;
+    let refunded: i64 = record.get("refunded_amount")?;
+    let target = if refunded == 0 {
+        TransactionStatus::Succeeded
+    } else {
+        TransactionStatus::PartiallyRefunded
+    };
+    if status != target {
+        tx.execute_typed(
+            "UPDATE transactions SET status = $2, updated_at = now() WHERE id = $1",
+            &[
+                (&transaction.as_uuid(), Type::UUID),
+                (&target.as_str(), Type::TEXT),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Pending refunds the monitor should ask about: quiet for `stale` or never sent.

@@ -216,7 +216,7 @@ async fn f10_a_live_key_on_a_test_account_and_a_test_key_on_a_live_account_are_r
         json!({
             "provider": "stripe", "label": "Stripe", "environment": environment,
             "credentials": { "secret_key": secret_key, "publishable_key": publishable_key,
-                             "webhook_secret": "whsec_EXAMPLE_NOT_REAL" },
+                             "webhook_secret": format!("whsec_{secret_key}") },
         })
     };
     let mut live_razorpay_on_test = razorpay_account();

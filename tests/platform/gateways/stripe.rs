@@ -1440,3 +1440,104 @@ async fn f8_an_event_id_claimed_first_by_another_account_does_not_block_this_acc
     assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
     assert_eq!(app.db.count("gateway_events").await, 2);
 }
+
+/// F18: Stripe refunds can go `succeeded → failed` (the customer's bank returned the money). The
+/// failure gives the amount back (reservation and refunded sum), the payment is no longer shown
+/// refunded, `refund.failed` is published, and the money can be refunded again.
+#[tokio::test]
+async fn f18_a_stripe_refund_that_fails_after_succeeding_restores_the_refundable_amount() {
+    let server = MockServer::start().await;
+    let (app, merchant, id, receipt) = platform_with_intent(&server, "pi_f18").await;
+    let paid = event(
+        "evt_f18_paid",
+        "payment_intent.succeeded",
+        payment_intent("pi_f18", &receipt, "succeeded"),
+    );
+    assert_eq!(
+        deliver(&app, &paid, Some(&sign(WEBHOOK_SECRET, now(), &paid))).await,
+        StatusCode::OK
+    );
+    app.drain().await;
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+    Mock::given(method("POST"))
+        .and(path("/v1/refunds"))
+        .respond_with(|request: &Request| {
+            let sent = form(request);
+            ResponseTemplate::new(200).set_body_json(refund(
+                "re_f18",
+                &sent["payment_intent"],
+                "succeeded",
+                &sent["metadata[refund_id]"],
+                1_764_380_000,
+            ))
+        })
+        .mount(&server)
+        .await;
+    let ask = |amount: i64| {
+        let request = app
+            .http
+            .post(app.url(&format!("/api/v1/transactions/{id}/refunds")))
+            .header("X-Client-Key", &merchant.client_key)
+            .header("X-Client-Secret", &merchant.client_secret)
+            .json(&json!({ "amount": amount }));
+        async move { send(request).await }
+    };
+    let (status, body) = ask(10_000).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let refund_id = body["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    let sums = || async {
+        let row = app
+            .db
+            .owner()
+            .await
+            .query_one(
+                "SELECT status, refund_reserved, refunded_amount FROM transactions WHERE order_id = 'pi_f18'",
+                &[],
+            )
+            .await
+            .unwrap();
+        (
+            row.get::<_, String>(0),
+            row.get::<_, i64>(1),
+            row.get::<_, i64>(2),
+        )
+    };
+    assert_eq!(sums().await, ("partially_refunded".into(), 10_000, 10_000));
+
+    let failed = event(
+        "evt_f18_failed",
+        "charge.refund.updated",
+        refund("re_f18", "pi_f18", "failed", &refund_id, 1_764_380_000),
+    );
+    assert_eq!(
+        deliver(&app, &failed, Some(&sign(WEBHOOK_SECRET, now(), &failed))).await,
+        StatusCode::OK
+    );
+    app.drain().await;
+    assert_eq!(sums().await, ("succeeded".into(), 0, 0));
+    let (status, body) = app
+        .get_with_key(
+            &format!("/api/v1/refunds/{refund_id}"),
+            &merchant.client_key,
+            &merchant.client_secret,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["status"], "failed", "{body}");
+    let failures: i64 = app
+        .db
+        .owner()
+        .await
+        .query_one(
+            "SELECT count(*) FROM outbox WHERE topic = 'refund.failed' AND payload->'detail'->'refund'->>'id' = $1",
+            &[&refund_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(failures, 1, "refund.failed is published");
+    // The whole payment is refundable again.
+    let (status, body) = ask(49_900).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
