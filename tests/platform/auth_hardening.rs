@@ -698,6 +698,16 @@ async fn f13_debug_output_never_holds_a_secret() {
             }
         ),
     );
+    hides(
+        "Enrolment",
+        format!(
+            "{:?}",
+            shared::auth::mfa::Enrolment {
+                secret: Secret::new(SECRET.to_string()),
+                otpauth_uri: Secret::new(format!("otpauth://totp/x?secret={SECRET}")),
+            }
+        ),
+    );
     let jwt_secret = format!("{SECRET}-{SECRET}");
     let config = shared::config::Config::from_lookup(shared::config::lookup_from(
         [
