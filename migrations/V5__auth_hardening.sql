@@ -59,7 +59,5 @@ CREATE POLICY login_failures_platform ON login_failures FOR ALL
     USING (app_is_platform()) WITH CHECK (app_is_platform());
 GRANT SELECT, INSERT, DELETE ON login_failures TO lsp_app;
 
--- ---------------------------------------------------------------------------------------------
--- F14: access tokens name their refresh family; the per-request user lookup checks that the
--- family has not been revoked (logout, reuse, deactivation).
-CREATE INDEX refresh_tokens_revoked_family_idx ON refresh_tokens (family_id) WHERE revoked_at IS NOT NULL;
+-- F14 needs no schema change: access tokens name their refresh family, and the per-request user
+-- lookup checks it through refresh_tokens_family_idx.

@@ -4,8 +4,8 @@
 
 use crate::context::RequestContext;
 use crate::handlers::{
-    admin_gateways, admin_merchants, auth, checkout, health, jobs, merchant, pay, refunds,
-    return_signing, sandbox_gateway, system, transactions, webhooks,
+    admin_gateways, admin_merchants, admin_users, auth, checkout, health, jobs, merchant, pay,
+    refunds, return_signing, sandbox_gateway, system, transactions, webhooks,
 };
 use http::Method;
 use shared::http::ApiResponse;
@@ -169,6 +169,8 @@ pub static FUNCTIONS: &[Function] = &[
         description: "The logged-in user's session and second factor",
         trigger: Trigger::Http(&[
             route!(POST "/api/v1/auth/logout", MerchantOrAdmin, "End the caller's session", auth::logout, suspended: Allowed),
+            route!(POST "/api/v1/auth/mfa/totp", MerchantOrAdmin, "Start TOTP enrolment; the secret is shown once", auth::start_totp, suspended: Allowed),
+            route!(POST "/api/v1/auth/mfa/totp/confirm", MerchantOrAdmin, "Confirm TOTP enrolment with a code", auth::confirm_totp, suspended: Allowed),
         ]),
     },
     Function {
@@ -208,6 +210,13 @@ pub static FUNCTIONS: &[Function] = &[
             route!(PATCH "/api/v1/admin/merchants/{id}", Admin, "Change name, live mode or rate limit", admin_merchants::update),
             route!(POST "/api/v1/admin/merchants/{id}/suspend", Admin, "Suspend a merchant", admin_merchants::suspend),
             route!(POST "/api/v1/admin/merchants/{id}/reactivate", Admin, "Lift a suspension", admin_merchants::reactivate),
+        ]),
+    },
+    Function {
+        name: "admin-users",
+        description: "Operators manage dashboard users",
+        trigger: Trigger::Http(&[
+            route!(POST "/api/v1/admin/users/{id}/unlock", Admin, "Lift a lockout after failed logins (audited)", admin_users::unlock),
         ]),
     },
     Function {

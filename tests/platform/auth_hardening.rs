@@ -703,6 +703,16 @@ async fn f13_debug_output_never_holds_a_secret() {
             }
         ),
     );
+    hides(
+        "Enrolment",
+        format!(
+            "{:?}",
+            shared::auth::mfa::Enrolment {
+                secret: Secret::new(SECRET.to_string()),
+                otpauth_uri: Secret::new(format!("otpauth://totp/x?secret={SECRET}")),
+            }
+        ),
+    );
     let jwt_secret = format!("{SECRET}-{SECRET}");
     let config = shared::config::Config::from_lookup(shared::config::lookup_from(
         [
@@ -724,4 +734,289 @@ async fn f13_debug_output_never_holds_a_secret() {
         !debug.contains("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
         "{debug}"
     );
+}
+
+async fn user_id(app: &TestApp, email: &str) -> String {
+    let id: uuid::Uuid = app
+        .db
+        .owner()
+        .await
+        .query_one("SELECT id FROM users WHERE email = $1", &[&email])
+        .await
+        .unwrap()
+        .get(0);
+    shared::ids::UserId::from_uuid(id).to_string()
+}
+
+async fn scalar(app: &TestApp, sql: &str) -> i64 {
+    app.db
+        .owner()
+        .await
+        .query_one(sql, &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn f7_an_account_locks_after_failed_logins_and_an_operator_unlock_is_audited() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "F7 Lock Shop").await;
+    for _ in 0..5 {
+        let (status, body) = app.login(&m.user_email, "not-the-password-1").await;
+        expect_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+        assert_eq!(reason(&body), "invalid_login");
+    }
+    // Locked: even the right password answers exactly like a wrong one.
+    let (status, body) = app.login(&m.user_email, &m.user_password).await;
+    expect_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    assert_eq!(reason(&body), "invalid_login");
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT count(*) FROM login_failures WHERE user_id IS NOT NULL"
+        )
+        .await,
+        6
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT count(*) FROM login_failures WHERE reason = 'locked'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT count(*) FROM audit_log WHERE action = 'user.locked'"
+        )
+        .await,
+        1
+    );
+    // Unknown emails go to the pruned table only, never to the append-only audit log.
+    let audit_before = app.db.count("audit_log").await;
+    let (status, _) = app
+        .login("nobody@merchant.test", "not-the-password-1")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.db.count("audit_log").await, audit_before);
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT count(*) FROM login_failures WHERE user_id IS NULL"
+        )
+        .await,
+        1
+    );
+
+    let id = user_id(&app, &m.user_email).await;
+    let unlock = format!("/api/v1/admin/users/{id}/unlock");
+    // Only operators unlock.
+    let (status, body) =
+        post_with_key(&app, &unlock, &m.client_key, &m.client_secret, json!({})).await;
+    expect_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
+    let (status, body) = app.login(&m.user_email, &m.user_password).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "still locked: {body}");
+
+    let (status, body) = app.post_json(&unlock, Some(&admin), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let row = app
+        .db
+        .owner()
+        .await
+        .query_one(
+            "SELECT actor_type, before->>'failed_logins' FROM audit_log WHERE action = 'user.unlocked'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, &str>(0), "user");
+    assert_eq!(row.get::<_, Option<&str>>(1), Some("5"));
+    let (status, body) = app.login(&m.user_email, &m.user_password).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT count(*) FROM users WHERE failed_logins > 0 OR locked_until IS NOT NULL"
+        )
+        .await,
+        0
+    );
+}
+
+fn base32_decode(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0);
+    for c in text.bytes() {
+        let v = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+            .iter()
+            .position(|x| *x == c)
+            .unwrap() as u32;
+        buffer = (buffer << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// The code of `secret` (base32) `offset` steps from now.
+fn code(secret: &str, offset: i64) -> String {
+    use shared::auth::totp;
+    let step = totp::step_at(chrono::Utc::now().timestamp()) + offset;
+    format!("{:06}", totp::hotp(&base32_decode(secret), step as u64, 6))
+}
+
+async fn login_otp(app: &TestApp, email: &str, password: &str, otp: &str) -> (StatusCode, Value) {
+    app.post_json(
+        "/api/v1/auth/login",
+        None,
+        json!({ "email": email, "password": password, "otp": otp }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn f7_operator_mfa_is_required_when_configured() {
+    let app = TestApp::spawn_with(&[("ADMIN_MFA_REQUIRED", "true")]).await;
+    let email = "mfa-ops@lightspeedpay.test";
+    app.create_admin(email).await;
+    let (status, body) = app.login(email, ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["enrolment_only"], true, "{body}");
+    assert!(
+        body["data"]["refresh_token"].is_null(),
+        "no refresh into a full session"
+    );
+    let restricted = body["data"]["access_token"].as_str().unwrap().to_string();
+    let (status, body) = app.get("/api/v1/admin/merchants", Some(&restricted)).await;
+    expect_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
+    let (status, body) = app
+        .post_json(
+            "/api/v1/admin/merchants",
+            Some(&restricted),
+            json!({"name": "x", "email": "x@x.in"}),
+        )
+        .await;
+    expect_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
+    assert_eq!(app.db.count("merchants").await, 0);
+
+    let (status, body) = app
+        .post_json("/api/v1/auth/mfa/totp", Some(&restricted), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let secret = body["data"]["secret"].as_str().unwrap().to_string();
+    let uri = body["data"]["otpauth_uri"].as_str().unwrap();
+    assert!(
+        uri.starts_with("otpauth://totp/") && uri.contains(&secret),
+        "{uri}"
+    );
+    assert!(
+        !app.db.dump().await.contains(&secret),
+        "the secret is stored sealed"
+    );
+
+    let (status, body) = app
+        .post_json(
+            "/api/v1/auth/mfa/totp/confirm",
+            Some(&restricted),
+            json!({ "otp": "000000" }),
+        )
+        .await;
+    if code(&secret, 0) != "000000" {
+        expect_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    }
+    let confirm_code = code(&secret, 0);
+    let (status, body) = app
+        .post_json(
+            "/api/v1/auth/mfa/totp/confirm",
+            Some(&restricted),
+            json!({ "otp": confirm_code }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, body) = app.login(email, ADMIN_PASSWORD).await;
+    expect_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    assert_eq!(reason(&body), "otp_required");
+    // The code used to confirm cannot be used again.
+    let (status, body) = login_otp(&app, email, ADMIN_PASSWORD, &confirm_code).await;
+    expect_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    assert_eq!(reason(&body), "invalid_otp");
+    let (status, body) = login_otp(&app, email, ADMIN_PASSWORD, &code(&secret, 1)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["data"].get("enrolment_only").is_none(), "{body}");
+    assert!(body["data"]["refresh_token"].is_string(), "{body}");
+    let full = body["data"]["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.get("/api/v1/admin/merchants", Some(&full)).await.0,
+        StatusCode::OK
+    );
+    let enabled = scalar(
+        &app,
+        "SELECT count(*) FROM audit_log WHERE action = 'auth.mfa_enabled'",
+    )
+    .await;
+    assert_eq!(enabled, 1);
+}
+
+#[tokio::test]
+async fn f7_wrong_and_replayed_codes_are_refused() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "F7 MFA Shop").await;
+    let owner = m.token(&app).await;
+    let (status, body) = app
+        .post_json("/api/v1/auth/mfa/totp", Some(&owner), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let secret = body["data"]["secret"].as_str().unwrap().to_string();
+    // Not in force before it is confirmed.
+    assert_eq!(
+        app.login(&m.user_email, &m.user_password).await.0,
+        StatusCode::OK
+    );
+    let (status, body) = app
+        .post_json(
+            "/api/v1/auth/mfa/totp/confirm",
+            Some(&owner),
+            json!({ "otp": code(&secret, -1) }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let now = code(&secret, 0);
+    let wrong = format!("{:06}", (now.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let stale = code(&secret, -3);
+    for bad in [wrong.as_str(), stale.as_str(), "12345", "abcdef"] {
+        if bad == now {
+            continue;
+        }
+        let (status, body) = login_otp(&app, &m.user_email, &m.user_password, bad).await;
+        expect_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+        assert_eq!(reason(&body), "invalid_otp", "{bad}");
+    }
+    let (status, body) = login_otp(&app, &m.user_email, &m.user_password, &now).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = login_otp(&app, &m.user_email, &m.user_password, &now).await;
+    expect_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    assert_eq!(reason(&body), "invalid_otp", "a code works once");
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT count(*) FROM login_failures WHERE reason = 'invalid_otp'"
+        )
+        .await,
+        5
+    );
+    // Enrolment cannot be restarted over an enabled factor.
+    let (status, body) = app
+        .post_json("/api/v1/auth/mfa/totp", Some(&owner), json!({}))
+        .await;
+    expect_error(status, &body, StatusCode::CONFLICT, "CONFLICT");
 }

@@ -3,7 +3,7 @@
 use crate::context::RequestContext;
 use serde::{Deserialize, Serialize};
 use shared::auth::sessions::{self, TokenPair};
-use shared::auth::{self as authn, jwt};
+use shared::auth::{self as authn, jwt, mfa};
 use shared::http::ApiResponse;
 use shared::validation::{FieldErrors, normalize_email};
 use shared::{App, AppError};
@@ -14,6 +14,8 @@ use std::sync::Arc;
 struct LoginRequest {
     email: String,
     password: String,
+    /// The current TOTP code, for accounts with a second factor.
+    otp: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -61,6 +63,7 @@ pub async fn login(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, Ap
         &app,
         &email.unwrap_or_default(),
         &body.password,
+        body.otp.as_deref(),
         &ctx.audit(),
     )
     .await?;
@@ -90,5 +93,57 @@ pub async fn logout(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, A
     Ok(ApiResponse::ok(
         &serde_json::json!({ "logged_out": true }),
         "Logged out",
+    ))
+}
+
+/// The enrolment answer: shown once; the secret is stored only sealed.
+#[derive(Serialize)]
+struct EnrolmentView<'a> {
+    secret: &'a str,
+    otpauth_uri: &'a str,
+    algorithm: &'static str,
+    digits: u32,
+    period: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfirmRequest {
+    otp: String,
+}
+
+fn session_user(ctx: &RequestContext) -> Result<shared::ids::UserId, AppError> {
+    ctx.principal()?.user_id().ok_or(AppError::Forbidden(
+        "Second factors belong to dashboard users",
+    ))
+}
+
+/// Starts TOTP enrolment for the logged-in user: a new secret, shown once.
+pub async fn start_totp(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
+    let user = session_user(&ctx)?;
+    let enrolment = mfa::start(&app, user, &ctx.audit()).await?;
+    Ok(ApiResponse::created(
+        &EnrolmentView {
+            secret: enrolment.secret.expose(),
+            otpauth_uri: enrolment.otpauth_uri.expose(),
+            algorithm: "SHA1",
+            digits: authn::totp::DIGITS,
+            period: authn::totp::STEP_SECONDS,
+        },
+        "Add the secret to an authenticator app, then confirm with a code: it is shown only once",
+    ))
+}
+
+/// Confirms TOTP enrolment with a current code; later logins need a code.
+pub async fn confirm_totp(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
+    let user = session_user(&ctx)?;
+    let body: ConfirmRequest = ctx.body()?;
+    if body.otp.len() > 16 {
+        return Err(AppError::field("otp", "is not a valid code"));
+    }
+    mfa::confirm(&app, user, &body.otp, &ctx.audit()).await?;
+    Ok(ApiResponse::ok(
+        &serde_json::json!({ "mfa_enabled": true }),
+        "Second factor enabled: log in again with a code",
     ))
 }

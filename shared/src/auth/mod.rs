@@ -3,7 +3,9 @@
 
 pub mod api_keys;
 pub mod jwt;
+pub mod mfa;
 pub mod sessions;
+pub mod totp;
 
 use crate::app::App;
 use crate::audit::{Actor, AuditContext};

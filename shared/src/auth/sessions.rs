@@ -41,11 +41,34 @@ struct UserRow {
     merchant: Option<MerchantId>,
 }
 
-/// Checks an email and password and opens a session. Both outcomes are audited.
+/// Consecutive failures after which an account is locked.
+const LOCK_AFTER_FAILURES: i32 = 5;
+
+/// What login needs of a user row.
+struct Candidate {
+    user: UserRow,
+    password_hash: String,
+    active: bool,
+    locked: bool,
+    mfa_enabled: bool,
+    mfa_last_step: Option<i64>,
+    sealed_mfa: Option<crate::crypto::cipher::Sealed>,
+}
+
+/// Checks an email and password (and a TOTP code when the user has a second factor) and opens a
+/// session.
+///
+/// F7: consecutive failures lock the account, the lock doubling from one minute after the fifth
+/// failure up to a day; an operator can lift it. A locked account answers exactly like a wrong
+/// password (401 `invalid_login`), not 429 or "locked": a distinct answer would tell a guesser
+/// that the email exists and that the lock is on, and when to come back. Failures go to
+/// `login_failures` (pruned); the audit log, which is never pruned, gets failures of existing,
+/// unlocked accounts and the lockouts themselves, which the lock bounds to a few a day.
 pub async fn login(
     app: &App,
     email: &str,
     password_attempt: &str,
+    otp: Option<&str>,
     ctx: &AuditContext,
 ) -> Result<TokenPair, AppError> {
     let email = email.trim().to_ascii_lowercase();
@@ -54,75 +77,182 @@ pub async fn login(
         let tx = db::begin(&mut client, Scope::System).await?;
         let row = tx
             .query_typed_opt(
-                "SELECT id, password_hash, role, merchant_id, status FROM users WHERE email = $1",
+                "SELECT id, password_hash, role, merchant_id, status,
+                        coalesce(locked_until > now(), false) AS locked,
+                        mfa_enabled_at IS NOT NULL AS mfa_enabled, mfa_last_step,
+                        mfa_key_id, mfa_nonce, mfa_ciphertext
+                 FROM users WHERE email = $1",
                 &[(&email, Type::TEXT)],
             )
             .await?;
         tx.commit().await?;
-        row
+        match row {
+            None => None,
+            Some(row) => {
+                let r = Record::new(&row, "users");
+                Some(Candidate {
+                    user: UserRow {
+                        id: UserId::from_uuid(r.get("id")?),
+                        role: r.parse("role")?,
+                        merchant: r
+                            .get::<Option<Uuid>>("merchant_id")?
+                            .map(MerchantId::from_uuid),
+                    },
+                    password_hash: r.get("password_hash")?,
+                    active: r.get::<&str>("status")? == "active",
+                    locked: r.get("locked")?,
+                    mfa_enabled: r.get("mfa_enabled")?,
+                    mfa_last_step: r.get("mfa_last_step")?,
+                    sealed_mfa: super::mfa::sealed_secret(&row)?,
+                })
+            }
+        }
     };
     // Verify outside any transaction: Argon2 is deliberately slow and must not hold a connection.
+    // A locked account is not checked at all (the dummy keeps the timing the same).
     let verified = match &found {
-        Some(row) => {
-            let row = Record::new(row, "users");
-            password::verify(password_attempt, row.get("password_hash")?)
-                && row.get::<&str>("status")? == "active"
-        }
-        None => {
+        Some(c) if !c.locked => password::verify(password_attempt, &c.password_hash) && c.active,
+        _ => {
             password::verify_against_dummy(password_attempt);
             false
         }
     };
-
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, Scope::System).await?;
-    let user = match (found, verified) {
-        (Some(row), true) => {
-            let row = Record::new(&row, "users");
-            UserRow {
-                id: UserId::from_uuid(row.get("id")?),
-                role: row.parse("role")?,
-                merchant: row
-                    .get::<Option<Uuid>>("merchant_id")?
-                    .map(MerchantId::from_uuid),
-            }
-        }
-        (row, _) => {
-            let (user, merchant) = match &row {
-                Some(row) => {
-                    let row = Record::new(row, "users");
-                    let merchant = row.get::<Option<Uuid>>("merchant_id")?;
-                    (
-                        Some(UserId::from_uuid(row.get("id")?)),
-                        merchant.map(MerchantId::from_uuid),
-                    )
-                }
-                None => (None, None),
+    let candidate = match found {
+        Some(candidate) if verified => candidate,
+        other => {
+            let failure = match &other {
+                Some(c) if c.locked => Failure::Locked,
+                _ => Failure::Password,
             };
-            let ctx = ctx.as_actor(user.map(Actor::User).unwrap_or(Actor::Anonymous));
-            let mut event = AuditEvent::failure("auth.login")
-                .merchant(merchant)
-                .change(None, Some(json!({ "email": email })));
-            if let Some(user) = user {
-                event = event.target("user", user);
-            }
-            audit::record(&tx, &ctx, event).await?;
+            fail(&tx, ctx, &email, other.as_ref().map(|c| &c.user), failure).await?;
             tx.commit().await?;
             return Err(AppError::Unauthorized(AuthFailure::InvalidLogin));
         }
     };
-    tx.execute_typed(
-        "UPDATE users SET last_login_at = now() WHERE id = $1",
-        &[(&user.id.as_uuid(), Type::UUID)],
-    )
-    .await?;
-    let pair = open_session(app, &tx, &user, Uuid::now_v7(), false).await?;
+    let user = candidate.user;
+    let mut step = None;
+    if candidate.mfa_enabled {
+        let Some(code) = otp else {
+            return Err(AppError::Unauthorized(AuthFailure::OtpRequired));
+        };
+        let sealed = candidate
+            .sealed_mfa
+            .as_ref()
+            .ok_or_else(|| AppError::Internal(format!("user {} has MFA but no secret", user.id)))?;
+        step = super::mfa::check_code(
+            &app.config.encryption,
+            user.id,
+            sealed,
+            code,
+            app.clock.now(),
+            candidate.mfa_last_step,
+        )?;
+        if step.is_none() {
+            fail(&tx, ctx, &email, Some(&user), Failure::Otp).await?;
+            tx.commit().await?;
+            return Err(AppError::Unauthorized(AuthFailure::InvalidOtp));
+        }
+    }
+    // The step is recorded only if it is later than the last one used: of two logins racing with
+    // one code, one wins.
+    let updated = tx
+        .execute_typed(
+            "UPDATE users SET last_login_at = now(), failed_logins = 0, locked_until = NULL,
+                 mfa_last_step = coalesce($2, mfa_last_step)
+             WHERE id = $1 AND ($2::int8 IS NULL OR mfa_last_step IS NULL OR mfa_last_step < $2)",
+            &[(&user.id.as_uuid(), Type::UUID), (&step, Type::INT8)],
+        )
+        .await?;
+    if updated == 0 {
+        fail(&tx, ctx, &email, Some(&user), Failure::Otp).await?;
+        tx.commit().await?;
+        return Err(AppError::Unauthorized(AuthFailure::InvalidOtp));
+    }
+    // An operator without a second factor, while one is required, gets a token that can only
+    // enrol one (and log out); after confirming, they log in again with a code.
+    let enrolment_only =
+        user.role == Role::Admin && app.config.auth.admin_mfa_required && !candidate.mfa_enabled;
+    let pair = open_session(app, &tx, &user, Uuid::now_v7(), enrolment_only).await?;
     let event = AuditEvent::success("auth.login")
         .target("user", user.id)
         .merchant(user.merchant);
     audit::record(&tx, &ctx.as_actor(Actor::User(user.id)), event).await?;
     tx.commit().await?;
     Ok(pair)
+}
+
+/// Why a login failed, as `login_failures.reason`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    Password,
+    Locked,
+    Otp,
+}
+
+/// Records a failed login: a `login_failures` row always; for an existing account that was not
+/// already locked, one more consecutive failure (locking it from the fifth) and an audit row.
+async fn fail(
+    tx: &Transaction<'_>,
+    ctx: &AuditContext,
+    email: &str,
+    user: Option<&UserRow>,
+    failure: Failure,
+) -> Result<(), AppError> {
+    let reason = match failure {
+        Failure::Password => "invalid_login",
+        Failure::Locked => "locked",
+        Failure::Otp => "invalid_otp",
+    };
+    let user_uuid = user.map(|u| u.id.as_uuid());
+    let stored_email: String = email.chars().take(254).collect();
+    tx.execute_typed(
+        "INSERT INTO login_failures (user_id, email, reason, source_ip, request_id) VALUES ($1, $2, $3, $4, $5)",
+        &[
+            (&user_uuid, Type::UUID),
+            (&stored_email, Type::TEXT),
+            (&reason, Type::TEXT),
+            (&ctx.source_ip, Type::TEXT),
+            (&ctx.request_id, Type::TEXT),
+        ],
+    )
+    .await?;
+    let Some(user) = user else { return Ok(()) };
+    if failure == Failure::Locked {
+        return Ok(());
+    }
+    let row = tx
+        .query_typed_one(
+            "UPDATE users SET failed_logins = failed_logins + 1,
+                 locked_until = CASE WHEN failed_logins + 1 >= $2
+                     THEN now() + least(interval '1 minute' * power(2, failed_logins + 1 - $2), interval '1 day')
+                     ELSE locked_until END
+             WHERE id = $1
+             RETURNING failed_logins, locked_until",
+            &[(&user.id.as_uuid(), Type::UUID), (&LOCK_AFTER_FAILURES, Type::INT4)],
+        )
+        .await?;
+    let r = Record::new(&row, "users");
+    let failed: i32 = r.get("failed_logins")?;
+    let locked_until: Option<DateTime<Utc>> = r.get("locked_until")?;
+    let ctx = ctx.as_actor(Actor::User(user.id));
+    let event = AuditEvent::failure("auth.login")
+        .target("user", user.id)
+        .merchant(user.merchant)
+        .change(None, Some(json!({ "email": email, "reason": reason })));
+    audit::record(tx, &ctx, event).await?;
+    if failed >= LOCK_AFTER_FAILURES {
+        let event = AuditEvent::success("user.locked")
+            .target("user", user.id)
+            .merchant(user.merchant)
+            .change(
+                None,
+                Some(json!({ "failed_logins": failed, "locked_until": locked_until })),
+            );
+        audit::record(tx, &ctx.as_actor(Actor::System), event).await?;
+    }
+    Ok(())
 }
 
 /// Exchanges a refresh token for a new pair. A token that was already used revokes its family.

@@ -704,16 +704,12 @@ impl Gateway for Cashfree {
         order: &OrderRequest,
         created: &CreatedOrder,
     ) -> Result<Handoff, GatewayError> {
-        let session = created
-            .checkout_token
-            .as_ref()
-            .map(|t| t.expose().as_str())
-            .ok_or_else(|| {
-                GatewayError::Configuration(format!(
-                    "cashfree order {} has no payment session to hand off",
-                    created.reference
-                ))
-            })?;
+        let session = created.exposed_checkout_token().ok_or_else(|| {
+            GatewayError::Configuration(format!(
+                "cashfree order {} has no payment session to hand off",
+                created.reference
+            ))
+        })?;
         // The payment session id is made for the browser; the client secret never leaves us.
         let options = json!({
             "mode": match account.environment {

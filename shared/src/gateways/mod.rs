@@ -86,6 +86,13 @@ pub struct CreatedOrder {
     pub checkout_token: Option<Secret<String>>,
 }
 
+impl CreatedOrder {
+    /// The checkout token in plain text, for the page that hands it to the customer's browser.
+    pub fn exposed_checkout_token(&self) -> Option<&str> {
+        self.checkout_token.as_ref().map(|t| t.expose().as_str())
+    }
+}
+
 /// A payment's state at the gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusReport {

@@ -587,16 +587,12 @@ impl Gateway for Stripe {
         order: &OrderRequest,
         created: &CreatedOrder,
     ) -> Result<Handoff, GatewayError> {
-        let client_secret = created
-            .checkout_token
-            .as_ref()
-            .map(|t| t.expose().as_str())
-            .ok_or_else(|| {
-                GatewayError::Configuration(format!(
-                    "stripe PaymentIntent {} has no client secret to hand off",
-                    created.reference
-                ))
-            })?;
+        let client_secret = created.exposed_checkout_token().ok_or_else(|| {
+            GatewayError::Configuration(format!(
+                "stripe PaymentIntent {} has no client secret to hand off",
+                created.reference
+            ))
+        })?;
         // Only the publishable key and this PaymentIntent's client secret are meant for the
         // browser; the secret key and the webhook secret never leave the server.
         let options = json!({
