@@ -32,6 +32,12 @@ pub const RETENTION: &[Retention] = &[
         column: "created_at",
         keep: Duration::from_secs(24 * 3_600),
     },
+    // Failed logins feed the lockout (the last day at most) and investigations (a month).
+    Retention {
+        table: "login_failures",
+        column: "created_at",
+        keep: Duration::from_secs(30 * 24 * 3_600),
+    },
 ];
 
 /// Rows deleted per statement: short transactions, no long lock on a busy table.

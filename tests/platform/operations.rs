@@ -126,15 +126,36 @@ async fn f18_maintenance_prunes_expired_rows() {
         )
         .await
         .unwrap();
+    owner
+        .batch_execute(
+            "INSERT INTO login_failures (email, reason, created_at) VALUES
+                 ('old@example.in', 'invalid_login', now() - interval '31 days'),
+                 ('recent@example.in', 'invalid_login', now() - interval '29 days')",
+        )
+        .await
+        .unwrap();
 
     let summary = functions::worker::run_schedule(&app.app, "maintenance")
         .await
         .unwrap();
+    let failures: Vec<String> = owner
+        .query("SELECT email FROM login_failures ORDER BY email", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        failures,
+        ["recent@example.in"],
+        "30 days of failed logins are kept"
+    );
     assert_eq!(
         summary["pruned"],
         json!([
             { "table": "rate_limit_counters", "deleted": 2 },
             { "table": "idempotency_keys", "deleted": 1 },
+            { "table": "login_failures", "deleted": 1 },
         ]),
         "{summary}"
     );
