@@ -407,3 +407,167 @@ async fn f6_the_return_redirect_is_signed() {
     assert!(verify_return(&link, &newer), "{link}");
     assert!(!verify_return(&link, &secret));
 }
+
+async fn create_sandbox_order(
+    app: &TestApp,
+    api_key: &str,
+    notify_url: &str,
+    return_url: &str,
+) -> (StatusCode, Value) {
+    send(
+        app.http
+            .post(app.url("/sandbox/v1/orders"))
+            .basic_auth(api_key, Some(""))
+            .json(&json!({
+                "amount": 10_000, "currency": "INR", "receipt": "att_f9",
+                "customer_email": "asha@example.in",
+                "notify_url": notify_url, "return_url": return_url,
+            })),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn f9_the_sandbox_is_test_only_and_sends_only_to_the_platform() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let accounts = app.db.count("gateway_accounts").await;
+    let (status, body) = app
+        .post_json(
+            "/api/v1/admin/gateways",
+            Some(&admin),
+            json!({ "provider": "sandbox", "label": "live sandbox", "environment": "live",
+                    "credentials": { "api_key": "sbx_key_live000000000000001",
+                                     "webhook_secret": "sbx_whsec_live00000000000000000001" } }),
+        )
+        .await;
+    expect_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert!(
+        body["error"]["details"]["environment"]
+            .as_str()
+            .unwrap()
+            .contains("test"),
+        "{body}"
+    );
+    assert_eq!(app.db.count("gateway_accounts").await, accounts);
+    // The database refuses one too, whatever the application does.
+    let refused = app
+        .db
+        .owner()
+        .await
+        .execute(
+            "UPDATE gateway_accounts SET environment = 'live' WHERE provider = 'sandbox'",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("gateway_accounts_sandbox_is_test")
+            || format!("{refused:?}").contains("gateway_accounts_sandbox_is_test"),
+        "{refused:?}"
+    );
+
+    // The sandbox API sends webhooks and customers only to the platform.
+    let key = "sbx_key_pinned000000000000001";
+    sandbox_account(&app, None, key, "sbx_whsec_pinned0000000000000000001").await;
+    let orders = app.db.count("sandbox_orders").await;
+    let ours = |path: &str| app.url(path);
+    for (notify, back) in [
+        (
+            "http://169.254.169.254/latest/meta-data".to_string(),
+            ours("/api/v1/checkout/x/return"),
+        ),
+        (
+            ours("/api/v1/webhooks/sandbox"),
+            "https://evil.example/phish".to_string(),
+        ),
+        (
+            format!("{}.evil.example/hook", app.base),
+            ours("/api/v1/checkout/x/return"),
+        ),
+    ] {
+        let (status, body) = create_sandbox_order(&app, key, &notify, &back).await;
+        expect_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    }
+    assert_eq!(app.db.count("sandbox_orders").await, orders);
+    let (status, body) = create_sandbox_order(
+        &app,
+        key,
+        &ours("/api/v1/webhooks/sandbox"),
+        &ours("/api/v1/checkout/x/return"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(app.db.count("sandbox_orders").await, orders + 1);
+}
+
+#[tokio::test]
+async fn f9_the_sandbox_finds_its_caller_by_key_fingerprint() {
+    let app = TestApp::spawn().await;
+    // An account the platform cannot open is never opened for another account's caller.
+    let removed = KeyRing::parse(&KeyRing::generate_spec("removed"), None).unwrap();
+    sandbox_account(
+        &app,
+        Some(&removed),
+        "sbx_key_unopenable00000000001",
+        "sbx_whsec_unopenable000000000000001",
+    )
+    .await;
+    let key = "sbx_key_fingerprinted00000001";
+    let account = sandbox_account(&app, None, key, "sbx_whsec_fp000000000000000000000001").await;
+    let fingerprint = |id: GatewayAccountId| {
+        let db = &app.db;
+        async move {
+            db.owner()
+                .await
+                .query_one(
+                    "SELECT key_fingerprint FROM gateway_accounts WHERE id = $1",
+                    &[&id.as_uuid()],
+                )
+                .await
+                .unwrap()
+                .get::<_, Option<Vec<u8>>>(0)
+        }
+    };
+    assert!(fingerprint(account).await.is_some());
+    let platform = |path: &str| app.url(path);
+    let (status, body) = create_sandbox_order(
+        &app,
+        key,
+        &platform("/api/v1/webhooks/sandbox"),
+        &platform("/api/v1/checkout/x/return"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = create_sandbox_order(
+        &app,
+        "sbx_key_wrong0000000000000001",
+        &platform("/api/v1/webhooks/sandbox"),
+        &platform("/api/v1/checkout/x/return"),
+    )
+    .await;
+    expect_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+
+    // An account stored before fingerprints existed is found once the slow way, then by its
+    // fingerprint.
+    app.db
+        .owner()
+        .await
+        .execute(
+            "UPDATE gateway_accounts SET key_fingerprint = NULL WHERE id = $1",
+            &[&account.as_uuid()],
+        )
+        .await
+        .unwrap();
+    let (status, body) = create_sandbox_order(
+        &app,
+        key,
+        &platform("/api/v1/webhooks/sandbox"),
+        &platform("/api/v1/checkout/x/return"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(fingerprint(account).await.is_some());
+}
