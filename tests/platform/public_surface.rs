@@ -571,3 +571,75 @@ async fn f9_the_sandbox_finds_its_caller_by_key_fingerprint() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(fingerprint(account).await.is_some());
 }
+
+#[tokio::test]
+async fn f12_pages_carry_a_content_security_policy_and_every_response_nosniff() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Headed Shop").await;
+    let (_, created) = app
+        .pay(&m, &payment("order-csp", 10_000, false), None)
+        .await;
+    let id = created["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    let handoff = app
+        .http
+        .get(app.url(&format!("/api/v1/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(handoff.status(), StatusCode::SEE_OTHER);
+    assert_eq!(handoff.headers()["x-content-type-options"], "nosniff");
+    let pay_page = handoff.headers()["location"].to_str().unwrap().to_string();
+    let page = app.http.get(&pay_page).send().await.unwrap();
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for directive in [
+        "default-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "script-src 'none'",
+        "style-src 'sha256-",
+        "form-action 'self'",
+    ] {
+        assert!(csp.contains(directive), "{directive} missing from {csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    // JSON answers and errors carry nosniff too.
+    let health = app.http.get(app.url("/api/health")).send().await.unwrap();
+    assert_eq!(health.headers()["x-content-type-options"], "nosniff");
+    let missing = app
+        .http
+        .get(app.url("/api/v1/transactions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(missing.headers()["x-content-type-options"], "nosniff");
+    // A finished payment's page: CSP on the HTML that links back to the merchant.
+    let paid = app
+        .http
+        .post(&pay_page)
+        .form(&[("action", "pay")])
+        .send()
+        .await
+        .unwrap();
+    let back = paid.headers()["location"].to_str().unwrap().to_string();
+    app.http.get(&back).send().await.unwrap();
+    let done = app
+        .http
+        .get(app.url(&format!("/api/v1/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    assert!(
+        done.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+}
