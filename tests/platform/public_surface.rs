@@ -643,3 +643,187 @@ async fn f12_pages_carry_a_content_security_policy_and_every_response_nosniff() 
             .contains("default-src 'none'")
     );
 }
+
+/// The tables a malformed request must never write to.
+const WATCHED: &[&str] = &[
+    "transactions",
+    "transaction_attempts",
+    "gateway_events",
+    "refunds",
+    "outbox",
+    "job_queue",
+    "sandbox_orders",
+    "sandbox_refunds",
+    "gateway_accounts",
+    "merchant_return_secrets",
+    "audit_log",
+];
+
+async fn counts(app: &TestApp) -> Vec<(&'static str, i64)> {
+    let mut out = Vec::new();
+    for table in WATCHED {
+        out.push((*table, app.db.count(table).await));
+    }
+    out
+}
+
+#[tokio::test]
+async fn malformed_input_never_causes_a_5xx_on_unauthenticated_routes() {
+    use functions::registry::{Access, all_routes};
+    let app = TestApp::spawn_with(&[("PUBLIC_RATE_LIMIT_PER_MINUTE", "1000000")]).await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Swept Shop").await;
+    let (_, created) = app
+        .pay(&m, &payment("order-swept", 10_000, false), None)
+        .await;
+    let id = created["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    let order: String = app
+        .db
+        .owner()
+        .await
+        .query_one("SELECT id FROM sandbox_orders", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let account: uuid::Uuid = app
+        .db
+        .owner()
+        .await
+        .query_one(
+            "SELECT id FROM gateway_accounts WHERE provider = 'sandbox' ORDER BY id LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let account = GatewayAccountId::from_uuid(account).to_string();
+    let providers = app.app.gateways.names();
+
+    // Every unauthenticated route of the registry, with real ids and every provider, so that a
+    // route added later is swept too.
+    let mut targets = Vec::new();
+    for route in all_routes() {
+        if !matches!(route.access, Access::Public | Access::Unmetered) {
+            continue;
+        }
+        let names: Vec<&str> = if route.path.contains("{provider}") {
+            providers.clone()
+        } else {
+            vec![""]
+        };
+        for provider in names {
+            let path = route
+                .path
+                .replace("{provider}", provider)
+                .replace("{account_id}", &account)
+                .replace("{order_id}", &order)
+                .replace("{id}", &id);
+            assert!(
+                !path.contains('{'),
+                "{} has an unknown parameter",
+                route.path
+            );
+            targets.push((route.method.clone(), path));
+        }
+    }
+    assert!(targets.len() >= 11 + 2 * providers.len(), "{targets:?}");
+
+    // A valid visit first: it writes what a visit writes (the merchant's first return signing
+    // secret), so that what follows must write nothing at all.
+    let visit = app
+        .http
+        .get(app.url(&format!("/api/v1/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(visit.status(), StatusCode::SEE_OTHER);
+    let before = counts(&app).await;
+    let status_before = app.transaction(&m, &id).await["status"].clone();
+    let megabyte = vec![b'a'; 1024 * 1024];
+    let binary: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 13) as u8).collect();
+    let long = "x".repeat(8 * 1024);
+    let signature_headers = [
+        "x-sandbox-signature",
+        "x-razorpay-signature",
+        "x-razorpay-event-id",
+        "stripe-signature",
+        "x-webhook-signature",
+        "x-webhook-timestamp",
+        "x-webhook-version",
+        "x-verify",
+        "x-request-id",
+        "authorization",
+    ];
+    let mut checked = 0;
+    for (method, path) in &targets {
+        let url = app.url(path);
+        let base = || app.http.request(method.clone(), &url);
+        let cases: Vec<(&str, reqwest::RequestBuilder)> = vec![
+            (
+                "empty body",
+                base().header("content-type", "application/json"),
+            ),
+            ("missing headers", base()),
+            ("1 MB body", base().body(megabyte.clone())),
+            (
+                "binary body",
+                base()
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(binary.clone()),
+            ),
+            (
+                "wrong content type",
+                base()
+                    .header("content-type", "application/xml")
+                    .body("<order><action>pay</action></order>"),
+            ),
+            (
+                "JSON where a form is expected",
+                base()
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body("{\"action\":\"pay\",\"status\":\"paid\"}"),
+            ),
+            ("oversized headers", {
+                let mut request = base().header("content-type", "application/json").body("{}");
+                for name in signature_headers {
+                    request = request.header(name, long.as_str());
+                }
+                request
+            }),
+            ("over-255-byte ids and signatures", {
+                let mut request = base().header("content-type", "application/json").body("{}");
+                for name in signature_headers {
+                    request = request.header(name, "7".repeat(300));
+                }
+                request
+            }),
+            ("non-ASCII header values", {
+                let mut request = base().header("content-type", "application/json").body("{}");
+                for name in signature_headers {
+                    request = request.header(
+                        name,
+                        reqwest::header::HeaderValue::from_bytes(b"\xe2\x82\xb9\xff\xfe").unwrap(),
+                    );
+                }
+                request
+            }),
+        ];
+        for (label, request) in cases {
+            let answer = request.send().await;
+            // A connection the server refuses outright (headers too large) is not a 5xx.
+            let Ok(answer) = answer else { continue };
+            let status = answer.status();
+            let body = answer.text().await.unwrap_or_default();
+            assert!(
+                !status.is_server_error(),
+                "{method} {path} with {label}: {status} {body}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= targets.len() * 7, "{checked}");
+    app.drain().await;
+    assert_eq!(counts(&app).await, before, "malformed requests wrote rows");
+    assert_eq!(app.transaction(&m, &id).await["status"], status_before);
+}
