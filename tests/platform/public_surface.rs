@@ -827,3 +827,75 @@ async fn malformed_input_never_causes_a_5xx_on_unauthenticated_routes() {
     assert_eq!(counts(&app).await, before, "malformed requests wrote rows");
     assert_eq!(app.transaction(&m, &id).await["status"], status_before);
 }
+
+#[tokio::test]
+async fn f15_control_characters_are_refused_in_every_free_text_field() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Controlled Shop").await;
+    let mut body = payment("order-f15", 10_000, false);
+    body["customer"]["name"] = json!("Asha\u{7}Verma");
+    body["description"] = json!("chai\u{85}|amount=1");
+    body["notes"] = json!({ "cart": "42\n43" });
+    let (status, answer) = app.pay(&m, &body, None).await;
+    expect_error(status, &answer, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    let details = &answer["error"]["details"];
+    for field in ["customer.name", "description", "notes.cart"] {
+        assert!(details[field].is_string(), "{field} not named: {answer}");
+    }
+    let mut body = payment("order\u{0}f15", 10_000, false);
+    body["customer"]["email"] = json!("asha\u{1b}@example.in");
+    let (status, answer) = app.pay(&m, &body, None).await;
+    expect_error(status, &answer, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert!(
+        answer["error"]["details"]["order_id"].is_string(),
+        "{answer}"
+    );
+    assert!(
+        answer["error"]["details"]["customer.email"].is_string(),
+        "{answer}"
+    );
+
+    // The return URL is parsed as the URL standard does: what it refuses is refused here.
+    for url in [
+        "https://shop.example.in/\u{1}done",
+        "https://sh%zzop.example.in/done",
+        "https://[::1/done",
+        "https://shop.example.in:99999/done",
+    ] {
+        let mut body = payment("order-f15-url", 10_000, false);
+        body["return_url"] = json!(url);
+        let (status, answer) = app.pay(&m, &body, None).await;
+        expect_error(status, &answer, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+        assert!(
+            answer["error"]["details"]["return_url"].is_string(),
+            "{url}: {answer}"
+        );
+    }
+    // Operators' free text too, and form bodies.
+    let (status, answer) = app
+        .post_json(
+            &format!("/api/v1/admin/merchants/{}/suspend", m.id),
+            Some(&admin),
+            json!({ "reason": "fraud\u{9b}31m" }),
+        )
+        .await;
+    expect_error(status, &answer, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert!(answer["error"]["details"]["reason"].is_string(), "{answer}");
+    let (status, answer) = send(
+        app.http
+            .post(app.url("/api/v1/auth/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("email=a%07%40example.in&password=whatever-password"),
+    )
+    .await;
+    expect_error(status, &answer, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert!(answer["error"]["details"]["email"].is_string(), "{answer}");
+
+    assert_eq!(app.db.count("transactions").await, 0);
+    let merchant = app
+        .get(&format!("/api/v1/admin/merchants/{}", m.id), Some(&admin))
+        .await
+        .1;
+    assert_eq!(merchant["data"]["status"], "active", "{merchant}");
+}

@@ -227,3 +227,24 @@ fn capitalize(text: &str) -> String {
         None => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f15_a_redirect_never_drops_its_location_silently() {
+        let fine = ApiResponse::redirect("https://shop.example/done?status=succeeded");
+        assert_eq!(fine.status, StatusCode::SEE_OTHER);
+        assert_eq!(
+            fine.headers["location"],
+            "https://shop.example/done?status=succeeded"
+        );
+        let broken = ApiResponse::redirect("https://shop.example/\u{1}done\r\nset-cookie: x=1");
+        assert_ne!(broken.status, StatusCode::SEE_OTHER);
+        assert!(!broken.status.is_server_error());
+        assert!(!broken.headers.contains_key("location"));
+        assert!(!broken.headers.contains_key("set-cookie"));
+        assert!(String::from_utf8_lossy(&broken.body).contains("id=\"error\""));
+    }
+}
