@@ -41,3 +41,7 @@ CREATE POLICY merchant_return_secrets_access ON merchant_return_secrets FOR ALL
     USING (app_is_platform() OR (app_is_merchant(merchant_id) AND mode = app_mode()))
     WITH CHECK (app_is_platform() OR (app_is_merchant(merchant_id) AND mode = app_mode()));
 GRANT SELECT, INSERT, UPDATE ON merchant_return_secrets TO lsp_app;
+
+-- F9: the sandbox pays whatever anyone presses Pay on, so it never holds live money.
+ALTER TABLE gateway_accounts ADD CONSTRAINT gateway_accounts_sandbox_is_test
+    CHECK (provider <> 'sandbox' OR environment = 'test');

@@ -348,6 +348,13 @@ pub fn validate(
             }
         }
     }
+    // The sandbox pays anything anyone presses Pay on: it must never hold live money (F9).
+    if request.provider == "sandbox" && environment == Some(Mode::Live) {
+        errors.add(
+            "environment",
+            "the sandbox is a test gateway: its accounts must be 'test'",
+        );
+    }
     errors.into_result()?;
     match (environment, ownership) {
         (Some(environment), Some(ownership)) => Ok(NewGatewayAccount {

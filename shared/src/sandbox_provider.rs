@@ -17,6 +17,7 @@ use crate::db::record::{DecodeError, Record};
 use crate::db::{self, Scope};
 use crate::error::{AppError, AuthFailure};
 use crate::gateway_accounts::{self, Credentials};
+use crate::gateway_lookup;
 use crate::gateways::sandbox::{sign_return, sign_webhook};
 use crate::html::{escape, page, rupees};
 use crate::ids::GatewayAccountId;
@@ -105,26 +106,49 @@ pub enum Action {
     Fail,
 }
 
-/// Finds the sandbox account whose `api_key` this is (HTTP Basic user name).
+/// Finds the sandbox account whose `api_key` this is (HTTP Basic user name) by the key's
+/// fingerprint, opening only that account. Accounts stored before fingerprints were recorded are
+/// tried the slow way and get their fingerprint when they match; one that cannot be opened is
+/// skipped and logged.
 pub async fn authenticate(
     app: &App,
     api_key: &str,
 ) -> Result<(GatewayAccountId, Credentials), AppError> {
+    let fingerprint = gateway_lookup::key_fingerprint(api_key);
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, Scope::System).await?;
     let rows = tx
         .query_typed(
-            "SELECT id FROM gateway_accounts WHERE provider = 'sandbox' AND status = 'active'",
-            &[],
+            "SELECT id, key_fingerprint IS NULL AS unfingerprinted FROM gateway_accounts
+             WHERE provider = 'sandbox' AND status = 'active'
+               AND (key_fingerprint = $1 OR key_fingerprint IS NULL)
+             ORDER BY key_fingerprint IS NULL, id",
+            &[(&fingerprint, Type::BYTEA)],
         )
         .await?;
     for row in rows {
-        let id = GatewayAccountId::from_uuid(Record::new(&row, "gateway_accounts").get("id")?);
-        let credentials = gateway_accounts::credentials(&tx, &app.config.encryption, id).await?;
+        let record = Record::new(&row, "gateway_accounts");
+        let id = GatewayAccountId::from_uuid(record.get("id")?);
+        let unfingerprinted: bool = record.get("unfingerprinted")?;
+        let credentials = match gateway_accounts::credentials(&tx, &app.config.encryption, id).await
+        {
+            Ok(credentials) => credentials,
+            Err(error) => {
+                tracing::error!(account = %id, error = %error, "sandbox account cannot be opened; skipped");
+                continue;
+            }
+        };
         let matches = credentials
             .get("api_key")
             .is_some_and(|k| constant_time_eq(k.expose().as_bytes(), api_key.as_bytes()));
         if matches {
+            if unfingerprinted {
+                tx.execute_typed(
+                    "UPDATE gateway_accounts SET key_fingerprint = $2 WHERE id = $1",
+                    &[(&id.as_uuid(), Type::UUID), (&fingerprint, Type::BYTEA)],
+                )
+                .await?;
+            }
             tx.commit().await?;
             return Ok((id, credentials));
         }
@@ -132,7 +156,14 @@ pub async fn authenticate(
     Err(AppError::Unauthorized(AuthFailure::InvalidCredentials))
 }
 
-fn check(request: &CreateOrder) -> Result<(), AppError> {
+/// Where the sandbox may send webhooks and customers: the platform itself, never elsewhere (a
+/// notify URL anywhere else would make the sandbox a request forger for its key holders).
+fn is_platform_url(url: &str, base: &str) -> bool {
+    url.strip_prefix(base)
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
+fn check(request: &CreateOrder, base: &str) -> Result<(), AppError> {
     let mut errors = FieldErrors::new();
     if request.amount <= 0 {
         errors.add("amount", "must be a positive number of paise");
@@ -147,8 +178,8 @@ fn check(request: &CreateOrder) -> Result<(), AppError> {
         ("notify_url", &request.notify_url),
         ("return_url", &request.return_url),
     ] {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            errors.add(field, "must be an http(s) URL");
+        if !is_platform_url(url, base) {
+            errors.add(field, format!("must be a URL under {base}/"));
         }
     }
     errors.into_result().map_err(AppError::from)
@@ -161,7 +192,7 @@ pub async fn create_order(
     credentials: &Credentials,
     request: CreateOrder,
 ) -> Result<Order, AppError> {
-    check(&request)?;
+    check(&request, &app.config.http.public_base_url)?;
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, Scope::System).await?;
     let id = format!("sbx_order_{}", random::base62(20));

@@ -407,3 +407,495 @@ async fn f6_the_return_redirect_is_signed() {
     assert!(verify_return(&link, &newer), "{link}");
     assert!(!verify_return(&link, &secret));
 }
+
+async fn create_sandbox_order(
+    app: &TestApp,
+    api_key: &str,
+    notify_url: &str,
+    return_url: &str,
+) -> (StatusCode, Value) {
+    send(
+        app.http
+            .post(app.url("/sandbox/v1/orders"))
+            .basic_auth(api_key, Some(""))
+            .json(&json!({
+                "amount": 10_000, "currency": "INR", "receipt": "att_f9",
+                "customer_email": "asha@example.in",
+                "notify_url": notify_url, "return_url": return_url,
+            })),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn f9_the_sandbox_is_test_only_and_sends_only_to_the_platform() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let accounts = app.db.count("gateway_accounts").await;
+    let (status, body) = app
+        .post_json(
+            "/api/v1/admin/gateways",
+            Some(&admin),
+            json!({ "provider": "sandbox", "label": "live sandbox", "environment": "live",
+                    "credentials": { "api_key": "sbx_key_live000000000000001",
+                                     "webhook_secret": "sbx_whsec_live00000000000000000001" } }),
+        )
+        .await;
+    expect_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert!(
+        body["error"]["details"]["environment"]
+            .as_str()
+            .unwrap()
+            .contains("test"),
+        "{body}"
+    );
+    assert_eq!(app.db.count("gateway_accounts").await, accounts);
+    // The database refuses one too, whatever the application does.
+    let refused = app
+        .db
+        .owner()
+        .await
+        .execute(
+            "UPDATE gateway_accounts SET environment = 'live' WHERE provider = 'sandbox'",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("gateway_accounts_sandbox_is_test")
+            || format!("{refused:?}").contains("gateway_accounts_sandbox_is_test"),
+        "{refused:?}"
+    );
+
+    // The sandbox API sends webhooks and customers only to the platform.
+    let key = "sbx_key_pinned000000000000001";
+    sandbox_account(&app, None, key, "sbx_whsec_pinned0000000000000000001").await;
+    let orders = app.db.count("sandbox_orders").await;
+    let ours = |path: &str| app.url(path);
+    for (notify, back) in [
+        (
+            "http://169.254.169.254/latest/meta-data".to_string(),
+            ours("/api/v1/checkout/x/return"),
+        ),
+        (
+            ours("/api/v1/webhooks/sandbox"),
+            "https://evil.example/phish".to_string(),
+        ),
+        (
+            format!("{}.evil.example/hook", app.base),
+            ours("/api/v1/checkout/x/return"),
+        ),
+    ] {
+        let (status, body) = create_sandbox_order(&app, key, &notify, &back).await;
+        expect_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    }
+    assert_eq!(app.db.count("sandbox_orders").await, orders);
+    let (status, body) = create_sandbox_order(
+        &app,
+        key,
+        &ours("/api/v1/webhooks/sandbox"),
+        &ours("/api/v1/checkout/x/return"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(app.db.count("sandbox_orders").await, orders + 1);
+}
+
+#[tokio::test]
+async fn f9_the_sandbox_finds_its_caller_by_key_fingerprint() {
+    let app = TestApp::spawn().await;
+    // An account the platform cannot open is never opened for another account's caller.
+    let removed = KeyRing::parse(&KeyRing::generate_spec("removed"), None).unwrap();
+    sandbox_account(
+        &app,
+        Some(&removed),
+        "sbx_key_unopenable00000000001",
+        "sbx_whsec_unopenable000000000000001",
+    )
+    .await;
+    let key = "sbx_key_fingerprinted00000001";
+    let account = sandbox_account(&app, None, key, "sbx_whsec_fp000000000000000000000001").await;
+    let fingerprint = |id: GatewayAccountId| {
+        let db = &app.db;
+        async move {
+            db.owner()
+                .await
+                .query_one(
+                    "SELECT key_fingerprint FROM gateway_accounts WHERE id = $1",
+                    &[&id.as_uuid()],
+                )
+                .await
+                .unwrap()
+                .get::<_, Option<Vec<u8>>>(0)
+        }
+    };
+    assert!(fingerprint(account).await.is_some());
+    let platform = |path: &str| app.url(path);
+    let (status, body) = create_sandbox_order(
+        &app,
+        key,
+        &platform("/api/v1/webhooks/sandbox"),
+        &platform("/api/v1/checkout/x/return"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = create_sandbox_order(
+        &app,
+        "sbx_key_wrong0000000000000001",
+        &platform("/api/v1/webhooks/sandbox"),
+        &platform("/api/v1/checkout/x/return"),
+    )
+    .await;
+    expect_error(status, &body, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+
+    // An account stored before fingerprints existed is found once the slow way, then by its
+    // fingerprint.
+    app.db
+        .owner()
+        .await
+        .execute(
+            "UPDATE gateway_accounts SET key_fingerprint = NULL WHERE id = $1",
+            &[&account.as_uuid()],
+        )
+        .await
+        .unwrap();
+    let (status, body) = create_sandbox_order(
+        &app,
+        key,
+        &platform("/api/v1/webhooks/sandbox"),
+        &platform("/api/v1/checkout/x/return"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(fingerprint(account).await.is_some());
+}
+
+#[tokio::test]
+async fn f12_pages_carry_a_content_security_policy_and_every_response_nosniff() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Headed Shop").await;
+    let (_, created) = app
+        .pay(&m, &payment("order-csp", 10_000, false), None)
+        .await;
+    let id = created["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    let handoff = app
+        .http
+        .get(app.url(&format!("/api/v1/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(handoff.status(), StatusCode::SEE_OTHER);
+    assert_eq!(handoff.headers()["x-content-type-options"], "nosniff");
+    let pay_page = handoff.headers()["location"].to_str().unwrap().to_string();
+    let page = app.http.get(&pay_page).send().await.unwrap();
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for directive in [
+        "default-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "script-src 'none'",
+        "style-src 'sha256-",
+        "form-action 'self'",
+    ] {
+        assert!(csp.contains(directive), "{directive} missing from {csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    // JSON answers and errors carry nosniff too.
+    let health = app.http.get(app.url("/api/health")).send().await.unwrap();
+    assert_eq!(health.headers()["x-content-type-options"], "nosniff");
+    let missing = app
+        .http
+        .get(app.url("/api/v1/transactions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(missing.headers()["x-content-type-options"], "nosniff");
+    // A finished payment's page: CSP on the HTML that links back to the merchant.
+    let paid = app
+        .http
+        .post(&pay_page)
+        .form(&[("action", "pay")])
+        .send()
+        .await
+        .unwrap();
+    let back = paid.headers()["location"].to_str().unwrap().to_string();
+    app.http.get(&back).send().await.unwrap();
+    let done = app
+        .http
+        .get(app.url(&format!("/api/v1/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    assert!(
+        done.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+}
+
+/// The tables a malformed request must never write to.
+const WATCHED: &[&str] = &[
+    "transactions",
+    "transaction_attempts",
+    "gateway_events",
+    "refunds",
+    "outbox",
+    "job_queue",
+    "sandbox_orders",
+    "sandbox_refunds",
+    "gateway_accounts",
+    "merchant_return_secrets",
+    "audit_log",
+];
+
+async fn counts(app: &TestApp) -> Vec<(&'static str, i64)> {
+    let mut out = Vec::new();
+    for table in WATCHED {
+        out.push((*table, app.db.count(table).await));
+    }
+    out
+}
+
+#[tokio::test]
+async fn malformed_input_never_causes_a_5xx_on_unauthenticated_routes() {
+    use functions::registry::{Access, all_routes};
+    let app = TestApp::spawn_with(&[("PUBLIC_RATE_LIMIT_PER_MINUTE", "1000000")]).await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Swept Shop").await;
+    let (_, created) = app
+        .pay(&m, &payment("order-swept", 10_000, false), None)
+        .await;
+    let id = created["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    let order: String = app
+        .db
+        .owner()
+        .await
+        .query_one("SELECT id FROM sandbox_orders", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let account: uuid::Uuid = app
+        .db
+        .owner()
+        .await
+        .query_one(
+            "SELECT id FROM gateway_accounts WHERE provider = 'sandbox' ORDER BY id LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let account = GatewayAccountId::from_uuid(account).to_string();
+    let providers = app.app.gateways.names();
+
+    // Every unauthenticated route of the registry, with real ids and every provider, so that a
+    // route added later is swept too.
+    let mut targets = Vec::new();
+    for route in all_routes() {
+        if !matches!(route.access, Access::Public | Access::Unmetered) {
+            continue;
+        }
+        let names: Vec<&str> = if route.path.contains("{provider}") {
+            providers.clone()
+        } else {
+            vec![""]
+        };
+        for provider in names {
+            let path = route
+                .path
+                .replace("{provider}", provider)
+                .replace("{account_id}", &account)
+                .replace("{order_id}", &order)
+                .replace("{id}", &id);
+            assert!(
+                !path.contains('{'),
+                "{} has an unknown parameter",
+                route.path
+            );
+            targets.push((route.method.clone(), path));
+        }
+    }
+    assert!(targets.len() >= 11 + 2 * providers.len(), "{targets:?}");
+
+    // A valid visit first: it writes what a visit writes (the merchant's first return signing
+    // secret), so that what follows must write nothing at all.
+    let visit = app
+        .http
+        .get(app.url(&format!("/api/v1/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(visit.status(), StatusCode::SEE_OTHER);
+    let before = counts(&app).await;
+    let status_before = app.transaction(&m, &id).await["status"].clone();
+    let megabyte = vec![b'a'; 1024 * 1024];
+    let binary: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 13) as u8).collect();
+    let long = "x".repeat(8 * 1024);
+    let signature_headers = [
+        "x-sandbox-signature",
+        "x-razorpay-signature",
+        "x-razorpay-event-id",
+        "stripe-signature",
+        "x-webhook-signature",
+        "x-webhook-timestamp",
+        "x-webhook-version",
+        "x-verify",
+        "x-request-id",
+        "authorization",
+    ];
+    let mut checked = 0;
+    for (method, path) in &targets {
+        let url = app.url(path);
+        let base = || app.http.request(method.clone(), &url);
+        let cases: Vec<(&str, reqwest::RequestBuilder)> = vec![
+            (
+                "empty body",
+                base().header("content-type", "application/json"),
+            ),
+            ("missing headers", base()),
+            ("1 MB body", base().body(megabyte.clone())),
+            (
+                "binary body",
+                base()
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(binary.clone()),
+            ),
+            (
+                "wrong content type",
+                base()
+                    .header("content-type", "application/xml")
+                    .body("<order><action>pay</action></order>"),
+            ),
+            (
+                "JSON where a form is expected",
+                base()
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body("{\"action\":\"pay\",\"status\":\"paid\"}"),
+            ),
+            ("oversized headers", {
+                let mut request = base().header("content-type", "application/json").body("{}");
+                for name in signature_headers {
+                    request = request.header(name, long.as_str());
+                }
+                request
+            }),
+            ("over-255-byte ids and signatures", {
+                let mut request = base().header("content-type", "application/json").body("{}");
+                for name in signature_headers {
+                    request = request.header(name, "7".repeat(300));
+                }
+                request
+            }),
+            ("non-ASCII header values", {
+                let mut request = base().header("content-type", "application/json").body("{}");
+                for name in signature_headers {
+                    request = request.header(
+                        name,
+                        reqwest::header::HeaderValue::from_bytes(b"\xe2\x82\xb9\xff\xfe").unwrap(),
+                    );
+                }
+                request
+            }),
+        ];
+        for (label, request) in cases {
+            let answer = request.send().await;
+            // A connection the server refuses outright (headers too large) is not a 5xx.
+            let Ok(answer) = answer else { continue };
+            let status = answer.status();
+            let body = answer.text().await.unwrap_or_default();
+            assert!(
+                !status.is_server_error(),
+                "{method} {path} with {label}: {status} {body}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= targets.len() * 7, "{checked}");
+    app.drain().await;
+    assert_eq!(counts(&app).await, before, "malformed requests wrote rows");
+    assert_eq!(app.transaction(&m, &id).await["status"], status_before);
+}
+
+#[tokio::test]
+async fn f15_control_characters_are_refused_in_every_free_text_field() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Controlled Shop").await;
+    let mut body = payment("order-f15", 10_000, false);
+    body["customer"]["name"] = json!("Asha\u{7}Verma");
+    body["description"] = json!("chai\u{85}|amount=1");
+    body["notes"] = json!({ "cart": "42\n43" });
+    let (status, answer) = app.pay(&m, &body, None).await;
+    expect_error(status, &answer, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    let details = &answer["error"]["details"];
+    for field in ["customer.name", "description", "notes.cart"] {
+        assert!(details[field].is_string(), "{field} not named: {answer}");
+    }
+    let mut body = payment("order\u{0}f15", 10_000, false);
+    body["customer"]["email"] = json!("asha\u{1b}@example.in");
+    let (status, answer) = app.pay(&m, &body, None).await;
+    expect_error(status, &answer, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert!(
+        answer["error"]["details"]["order_id"].is_string(),
+        "{answer}"
+    );
+    assert!(
+        answer["error"]["details"]["customer.email"].is_string(),
+        "{answer}"
+    );
+
+    // The return URL is parsed as the URL standard does: what it refuses is refused here.
+    for url in [
+        "https://shop.example.in/\u{1}done",
+        "https://sh%zzop.example.in/done",
+        "https://[::1/done",
+        "https://shop.example.in:99999/done",
+    ] {
+        let mut body = payment("order-f15-url", 10_000, false);
+        body["return_url"] = json!(url);
+        let (status, answer) = app.pay(&m, &body, None).await;
+        expect_error(status, &answer, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+        assert!(
+            answer["error"]["details"]["return_url"].is_string(),
+            "{url}: {answer}"
+        );
+    }
+    // Operators' free text too, and form bodies.
+    let (status, answer) = app
+        .post_json(
+            &format!("/api/v1/admin/merchants/{}/suspend", m.id),
+            Some(&admin),
+            json!({ "reason": "fraud\u{9b}31m" }),
+        )
+        .await;
+    expect_error(status, &answer, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert!(answer["error"]["details"]["reason"].is_string(), "{answer}");
+    let (status, answer) = send(
+        app.http
+            .post(app.url("/api/v1/auth/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("email=a%07%40example.in&password=whatever-password"),
+    )
+    .await;
+    expect_error(status, &answer, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert!(answer["error"]["details"]["email"].is_string(), "{answer}");
+
+    assert_eq!(app.db.count("transactions").await, 0);
+    let merchant = app
+        .get(&format!("/api/v1/admin/merchants/{}", m.id), Some(&admin))
+        .await
+        .1;
+    assert_eq!(merchant["data"]["status"], "active", "{merchant}");
+}

@@ -21,6 +21,28 @@ fn error_page(status: StatusCode, message: &str) -> ApiResponse {
     )
 }
 
+/// Any other failure: a generic page with the request id. The details (attempt ids, gateway and
+/// transport errors, which may name internal URLs) go only to the log.
+fn failure_page(ctx: &RequestContext, error: &AppError) -> ApiResponse {
+    tracing::error!(request_id = %ctx.request_id, path = %ctx.request.path, error = %error, "checkout page failed");
+    let status = match error {
+        AppError::GatewayUnavailable(_) | AppError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let mut page = error_page(
+        status,
+        &format!(
+            "We could not load this payment right now. If you have paid, you need not pay again. \
+             Please try again in a minute (reference {}).",
+            ctx.request_id
+        ),
+    );
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        page.set_header("retry-after", "30");
+    }
+    page
+}
+
 /// Hands the customer to the gateway, or shows how the payment ended.
 pub async fn page_for(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
     let Ok(id) = ctx.path_id::<TransactionId>("id") else {
@@ -36,7 +58,7 @@ pub async fn page_for(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse,
             StatusCode::NOT_FOUND,
             "This payment link is not valid.",
         )),
-        Err(e) => Err(e),
+        Err(e) => Ok(failure_page(&ctx, &e)),
     }
 }
 
@@ -66,6 +88,6 @@ pub async fn browser_return(app: Arc<App>, ctx: RequestContext) -> Result<ApiRes
             StatusCode::NOT_FOUND,
             "This payment link is not valid.",
         )),
-        Err(e) => Err(e),
+        Err(e) => Ok(failure_page(&ctx, &e)),
     }
 }

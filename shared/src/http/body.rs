@@ -49,8 +49,51 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Ap
     if !value.is_object() {
         return Err(AppError::field("body", "must be a JSON object"));
     }
+    refuse_control_characters(&value)?;
     serde_path_to_error::deserialize(value)
         .map_err(|e| field_error(e.path().to_string(), &e.inner().to_string()))
+}
+
+/// Refuses C0 and C1 control characters (and DEL) in every string of a request, naming each field:
+/// free text ends up in pages, logs and gateways' pipe-joined hash strings, where they have no
+/// business.
+fn refuse_control_characters(value: &serde_json::Value) -> Result<(), AppError> {
+    fn walk(value: &serde_json::Value, path: &str, errors: &mut FieldErrors) {
+        let join = |name: &str| {
+            if path.is_empty() {
+                name.to_string()
+            } else {
+                format!("{path}.{name}")
+            }
+        };
+        match value {
+            serde_json::Value::String(text) if text.contains(char::is_control) => errors.add(
+                if path.is_empty() { "body" } else { path },
+                "must not contain control characters",
+            ),
+            serde_json::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, &format!("{path}[{i}]"), errors);
+                }
+            }
+            serde_json::Value::Object(fields) => {
+                for (name, item) in fields {
+                    if name.contains(char::is_control) {
+                        errors.add(
+                            join(&name.escape_debug().to_string()),
+                            "field names must not contain control characters",
+                        );
+                    } else {
+                        walk(item, &join(name), errors);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut errors = FieldErrors::new();
+    walk(value, "", &mut errors);
+    errors.into_result().map_err(AppError::from)
 }
 
 /// Parses the query string as `T` (unknown parameters are errors when `T` denies them).
@@ -59,6 +102,16 @@ pub fn parse_query<T: DeserializeOwned>(request: &ApiRequest) -> Result<T, AppEr
 }
 
 fn parse_form<T: DeserializeOwned>(bytes: &[u8], root: &str) -> Result<T, AppError> {
+    let mut errors = FieldErrors::new();
+    for (name, value) in form_urlencoded::parse(bytes) {
+        if name.contains(char::is_control) || value.contains(char::is_control) {
+            errors.add(
+                name.escape_debug().to_string(),
+                "must not contain control characters",
+            );
+        }
+    }
+    errors.into_result().map_err(AppError::from)?;
     let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(bytes));
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let path = e.path().to_string();

@@ -4,6 +4,7 @@
 //! drive the same handlers.
 
 pub mod body;
+pub mod csp;
 pub mod pagination;
 pub mod path;
 pub mod request;

@@ -22,6 +22,9 @@ pub struct ApiResponse {
 /// retry storm against a recovering server helps nobody.
 pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 2;
 
+/// Browsers must not guess a type other than the one declared (every response carries it).
+const NOSNIFF: (&str, &str) = ("x-content-type-options", "nosniff");
+
 fn timestamp() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
@@ -55,6 +58,7 @@ impl ApiResponse {
             http::header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         );
+        headers.insert(NOSNIFF.0, HeaderValue::from_static(NOSNIFF.1));
         ApiResponse {
             status,
             headers,
@@ -75,26 +79,47 @@ impl ApiResponse {
         );
         headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
         headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-        ApiResponse {
+        headers.insert(NOSNIFF.0, HeaderValue::from_static(NOSNIFF.1));
+        let mut response = ApiResponse {
             status,
             headers,
-            body: Bytes::from(page),
-        }
-    }
-
-    /// A `303 See Other` to `location` (after a form post, and to hand browsers over).
-    pub fn redirect(location: &str) -> ApiResponse {
-        let mut response = ApiResponse {
-            status: StatusCode::SEE_OTHER,
-            headers: HeaderMap::new(),
             body: Bytes::new(),
         };
-        response.set_header("location", location);
-        response.headers.insert(
+        response.set_header("content-security-policy", &super::csp::for_page(&page));
+        response.body = Bytes::from(page);
+        response
+    }
+
+    /// A `303 See Other` to `location` (after a form post, and to hand browsers over). A target
+    /// that cannot be a header value is never dropped silently (a 303 with nowhere to go): the
+    /// customer gets a page saying so, and the target is logged.
+    pub fn redirect(location: &str) -> ApiResponse {
+        let Ok(target) = HeaderValue::from_str(location) else {
+            tracing::error!(
+                location = %location.escape_debug(),
+                "redirect target is not a valid header value"
+            );
+            return ApiResponse::html(
+                StatusCode::BAD_REQUEST,
+                crate::html::page(
+                    "Payment",
+                    "<p id=\"error\">We could not send you on from here. If you paid, the \
+                     merchant will be told; nothing more is needed from you.</p>",
+                ),
+            );
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::LOCATION, target);
+        headers.insert(
             http::header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         );
-        response
+        headers.insert(NOSNIFF.0, HeaderValue::from_static(NOSNIFF.1));
+        ApiResponse {
+            status: StatusCode::SEE_OTHER,
+            headers,
+            body: Bytes::new(),
+        }
     }
 
     /// `{success: false, error: {code, message, details}, timestamp}` for `error`.
@@ -212,5 +237,26 @@ fn capitalize(text: &str) -> String {
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f15_a_redirect_never_drops_its_location_silently() {
+        let fine = ApiResponse::redirect("https://shop.example/done?status=succeeded");
+        assert_eq!(fine.status, StatusCode::SEE_OTHER);
+        assert_eq!(
+            fine.headers["location"],
+            "https://shop.example/done?status=succeeded"
+        );
+        let broken = ApiResponse::redirect("https://shop.example/\u{1}done\r\nset-cookie: x=1");
+        assert_ne!(broken.status, StatusCode::SEE_OTHER);
+        assert!(!broken.status.is_server_error());
+        assert!(!broken.headers.contains_key("location"));
+        assert!(!broken.headers.contains_key("set-cookie"));
+        assert!(String::from_utf8_lossy(&broken.body).contains("id=\"error\""));
     }
 }

@@ -146,9 +146,16 @@ impl PayRequest {
         let url = self.return_url.trim();
         let scheme_ok =
             url.starts_with("https://") || (mode == Mode::Test && url.starts_with("http://"));
+        // The redirect must reach a real host: what the URL standard refuses (control
+        // characters, bad hosts, bad escapes) is refused here, never dropped at redirect time.
+        let parsed = url::Url::parse(url)
+            .ok()
+            .filter(|u| u.host_str().is_some_and(|h| !h.is_empty()));
         if !scheme_ok
+            || parsed.is_none()
             || url.len() > 2048
             || url.contains(char::is_whitespace)
+            || url.contains(char::is_control)
             || url.split("://").nth(1).is_none_or(str::is_empty)
         {
             e.add(

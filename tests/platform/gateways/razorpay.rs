@@ -1092,3 +1092,56 @@ async fn f8_odd_event_id_headers_are_never_a_5xx_and_store_one_event() {
     assert_eq!(app.db.count("gateway_events").await, 1);
     assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
 }
+
+#[tokio::test]
+async fn f11_checkout_pages_never_show_internal_errors() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/orders"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("upstream exploded at 10.0.0.7"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/orders"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(collection(vec![])))
+        .mount(&server)
+        .await;
+    let (app, merchant) = platform(&server).await;
+    let (status, body) = app
+        .pay(&merchant, &payment("rzp-f11", 49_900, false), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_str().unwrap();
+    let attempt = app.transaction(&merchant, id).await["attempts"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let page = app
+        .http
+        .get(app.url(&format!("/api/v1/checkout/{id}")))
+        .header("x-request-id", "req-f11-check")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = page.text().await.unwrap();
+    for leak in [
+        attempt.as_str(),
+        "att_",
+        "creating the order",
+        "exploded",
+        "10.0.0.7",
+        &server.uri(),
+        "127.0.0.1",
+    ] {
+        assert!(!html.contains(leak), "{leak} leaked: {html}");
+    }
+    assert!(html.contains("req-f11-check"), "{html}");
+    assert_eq!(app.transaction(&merchant, id).await["status"], "created");
+}
