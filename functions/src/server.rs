@@ -60,7 +60,16 @@ pub async fn handle(app: &Arc<App>, routes: &[&'static Route], request: ApiReque
                     return Err(AppError::RateLimited(status));
                 }
             }
-            Access::Anonymous => limit = Some(auth::meter_anonymous(app, &request).await?),
+            Access::Anonymous => {
+                let status = auth::meter_anonymous(app, &request)
+                    .await
+                    .inspect_err(|e| {
+                        if let AppError::RateLimited(status) = e {
+                            limit = Some(*status);
+                        }
+                    })?;
+                limit = Some(status);
+            }
             Access::Merchant | Access::MerchantOrAdmin | Access::Admin => {
                 let (who, status) = auth::authenticate(app, &request).await.inspect_err(|e| {
                     if let AppError::RateLimited(status) = e {

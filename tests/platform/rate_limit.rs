@@ -137,3 +137,26 @@ async fn a_merchant_override_replaces_the_default() {
     // Operators have their own buckets.
     assert_eq!(app.get(&path, Some(&admin)).await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_login_over_the_address_limit_says_when_to_come_back() {
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_PER_MINUTE", "2")]).await;
+    let login = || async {
+        app.http
+            .post(app.url("/api/v1/auth/login"))
+            .json(&json!({"email": "nobody@example.in", "password": "wrong-password-1"}))
+            .send()
+            .await
+            .unwrap()
+    };
+    for _ in 0..2 {
+        assert_eq!(login().await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let refused = login().await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let headers = refused.headers();
+    assert_eq!(headers["x-ratelimit-limit"], "2");
+    assert_eq!(headers["x-ratelimit-remaining"], "0");
+    assert!(headers.contains_key("x-ratelimit-reset"), "{headers:?}");
+    assert!(headers.contains_key("retry-after"), "{headers:?}");
+}
