@@ -12,6 +12,7 @@ use crate::gateways::{Account, Gateways};
 use crate::http::pagination::{Page, PageRequest};
 use crate::ids::{GatewayAccountId, MerchantId};
 use crate::mode::Mode;
+use crate::reseal::Resealed;
 use crate::secret::Secret;
 use crate::validation::FieldErrors;
 use chrono::{DateTime, Utc};
@@ -545,23 +546,6 @@ pub async fn needing_reseal(
             ))
         })
         .collect()
-}
-
-/// What [`reseal`] did with one account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resealed {
-    /// Sealed again under the active key (it was under `from`), fingerprints recomputed.
-    Done {
-        /// The key it was sealed under.
-        from: String,
-    },
-    /// Already under the active key with every fingerprint: nothing to do.
-    Current,
-    /// Sealed under `key_id`, which is not configured: it cannot be opened until it is.
-    MissingKey {
-        /// The key it needs.
-        key_id: String,
-    },
 }
 
 /// Opens one account's credentials and seals them again under the active key, recomputing their

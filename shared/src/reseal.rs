@@ -3,14 +3,135 @@
 //! an interrupted run loses nothing and the next one goes on where it stopped; rows already under
 //! the active key are skipped, so a second run has nothing to do.
 //!
-//! Sealed columns today: `gateway_accounts.credentials_*`. A new sealed column gets its own
-//! `needing_reseal`/`reseal` pair and a loop here.
+//! Sealed values today (one [`SealedRow`] variant each): gateway credentials
+//! (`gateway_accounts.credentials_*`), merchants' return signing secrets
+//! (`merchant_return_secrets.secret_*`) and dashboard users' TOTP secrets (`users.mfa_*`). Each
+//! kind keeps its `needing_reseal`/`reseal` pair next to the code that seals it; a new sealed
+//! column gets its own pair and a variant here.
 
 use crate::app::App;
 use crate::audit::AuditContext;
-use crate::db::{self, Scope};
+use crate::auth::mfa;
+use crate::crypto::cipher::{KeyRing, Sealed};
+use crate::db::{self, Scope, Transaction};
 use crate::error::AppError;
-use crate::gateway_accounts::{self, Resealed};
+use crate::gateway_accounts;
+use crate::ids::{GatewayAccountId, MerchantId, UserId};
+use crate::mode::Mode;
+use crate::return_signing;
+use crate::secret::Secret;
+use std::fmt;
+
+/// What re-sealing one row did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resealed {
+    /// Sealed again under the active key (it was under `from`).
+    Done {
+        /// The key it was sealed under.
+        from: String,
+    },
+    /// Already under the active key (or gone since it was listed): nothing to do.
+    Current,
+    /// Sealed under `key_id`, which is not configured: it cannot be opened until it is.
+    MissingKey {
+        /// The key it needs.
+        key_id: String,
+    },
+}
+
+/// What to do with one sealed value: leave it (with why), or store it sealed anew.
+pub(crate) enum Plan {
+    /// Nothing to store: already current, or its key is missing.
+    Leave(Resealed),
+    /// The same plaintext sealed under the active key.
+    Store(Sealed),
+}
+
+/// Opens `sealed` (bound to `aad`) and seals it again under the active key, unless it is already
+/// there or its key is not configured; `row` names it in an error.
+pub(crate) fn plan(
+    keys: &KeyRing,
+    sealed: &Sealed,
+    aad: &[u8],
+    row: &str,
+) -> Result<Plan, AppError> {
+    if sealed.key_id == keys.active_key_id() {
+        return Ok(Plan::Leave(Resealed::Current));
+    }
+    if !keys.has_key(&sealed.key_id) {
+        return Ok(Plan::Leave(Resealed::MissingKey {
+            key_id: sealed.key_id.clone(),
+        }));
+    }
+    let plain = Secret::new(
+        keys.open(sealed, aad)
+            .map_err(|e| AppError::Internal(format!("{row}: {e}")))?,
+    );
+    Ok(Plan::Store(keys.seal(plain.expose(), aad)))
+}
+
+/// One row holding a sealed value, by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedRow {
+    /// A gateway account's credentials.
+    GatewayAccount(GatewayAccountId),
+    /// A merchant's return signing secret for one mode.
+    ReturnSecret(MerchantId, Mode),
+    /// A dashboard user's TOTP secret.
+    Totp(UserId),
+}
+
+impl fmt::Display for SealedRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SealedRow::GatewayAccount(id) => write!(f, "gateway_accounts {id}"),
+            SealedRow::ReturnSecret(merchant, mode) => {
+                write!(f, "merchant_return_secrets {merchant}/{mode}")
+            }
+            SealedRow::Totp(user) => write!(f, "users {user} (TOTP secret)"),
+        }
+    }
+}
+
+impl SealedRow {
+    /// Every row of every kind not under the active key yet.
+    async fn needing(tx: &Transaction<'_>, keys: &KeyRing) -> Result<Vec<SealedRow>, AppError> {
+        let mut rows: Vec<SealedRow> = gateway_accounts::needing_reseal(tx, keys)
+            .await?
+            .into_iter()
+            .map(SealedRow::GatewayAccount)
+            .collect();
+        rows.extend(
+            return_signing::needing_reseal(tx, keys)
+                .await?
+                .into_iter()
+                .map(|(merchant, mode)| SealedRow::ReturnSecret(merchant, mode)),
+        );
+        rows.extend(
+            mfa::needing_reseal(tx, keys)
+                .await?
+                .into_iter()
+                .map(SealedRow::Totp),
+        );
+        Ok(rows)
+    }
+
+    /// Re-seals this row inside `tx`, with the row locked; audited.
+    async fn reseal(
+        self,
+        tx: &Transaction<'_>,
+        keys: &KeyRing,
+        ctx: &AuditContext,
+    ) -> Result<Resealed, AppError> {
+        match self {
+            SealedRow::GatewayAccount(id) => gateway_accounts::reseal(tx, keys, ctx, id).await,
+            SealedRow::ReturnSecret(merchant, mode) => {
+                return_signing::reseal(tx, keys, ctx, merchant, mode).await
+            }
+            SealedRow::Totp(user) => mfa::reseal(tx, keys, ctx, user).await,
+        }
+    }
+}
 
 /// A row that could not be re-sealed, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +153,7 @@ pub struct ResealReport {
     pub stuck: Vec<Stuck>,
 }
 
-/// Re-seals every row that is not under the active key yet.
+/// Re-seals every row of every kind that is not under the active key yet.
 pub async fn run(app: &App) -> Result<ResealReport, AppError> {
     let keys = &app.config.encryption;
     let mut report = ResealReport {
@@ -42,16 +163,16 @@ pub async fn run(app: &App) -> Result<ResealReport, AppError> {
     let candidates = {
         let mut client = app.db.client().await?;
         let tx = db::begin(&mut client, Scope::System).await?;
-        let ids = gateway_accounts::needing_reseal(&tx, keys).await?;
+        let rows = SealedRow::needing(&tx, keys).await?;
         tx.commit().await?;
-        ids
+        rows
     };
     let ctx = AuditContext::system();
-    for id in candidates {
-        let row = format!("gateway_accounts {id}");
+    for candidate in candidates {
+        let row = candidate.to_string();
         let mut client = app.db.client().await?;
         let tx = db::begin(&mut client, Scope::System).await?;
-        match gateway_accounts::reseal(&tx, keys, &ctx, id).await {
+        match candidate.reseal(&tx, keys, &ctx).await {
             Ok(Resealed::Done { from }) => {
                 tx.commit().await?;
                 report.resealed.push((row, from));

@@ -10,6 +10,7 @@
 //! it, so a hash would not do). A merchant without one gets one at its first payment's redirect;
 //! it is shown only by the rotate route, which replaces it and answers the new one once.
 
+use crate::audit::{self, AuditContext, AuditEvent};
 use crate::crypto::cipher::{KeyRing, Sealed};
 use crate::crypto::random;
 use crate::db::Transaction;
@@ -18,8 +19,10 @@ use crate::error::AppError;
 use crate::gateways::signature::hmac_sha256_hex;
 use crate::ids::{MerchantId, TransactionId};
 use crate::mode::Mode;
+use crate::reseal::{self, Plan, Resealed};
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
+use serde_json::json;
 use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 
@@ -81,6 +84,24 @@ impl ReturnParams {
     }
 }
 
+/// The sealed secret of a row holding `return_secret_key_id`, `return_secret_nonce` and
+/// `return_secret_ciphertext` (NULL when the merchant has none yet).
+fn sealed_from(row: &Row, table: &'static str) -> Result<Option<Sealed>, AppError> {
+    let record = Record::new(row, table);
+    let Some(key_id) = record.get::<Option<String>>("return_secret_key_id")? else {
+        return Ok(None);
+    };
+    let nonce: Vec<u8> = record.required("return_secret_nonce")?;
+    Ok(Some(Sealed {
+        key_id,
+        nonce: nonce
+            .as_slice()
+            .try_into()
+            .map_err(|_| AppError::Internal("stored nonce has the wrong length".into()))?,
+        ciphertext: record.required("return_secret_ciphertext")?,
+    }))
+}
+
 /// Opens a secret from a row holding `return_secret_key_id`, `return_secret_nonce` and
 /// `return_secret_ciphertext` (NULL when the merchant has none yet).
 pub fn open_from(
@@ -90,18 +111,8 @@ pub fn open_from(
     merchant: MerchantId,
     mode: Mode,
 ) -> Result<Option<Secret<String>>, AppError> {
-    let record = Record::new(row, table);
-    let Some(key_id) = record.get::<Option<String>>("return_secret_key_id")? else {
+    let Some(sealed) = sealed_from(row, table)? else {
         return Ok(None);
-    };
-    let nonce: Vec<u8> = record.required("return_secret_nonce")?;
-    let sealed = Sealed {
-        key_id,
-        nonce: nonce
-            .as_slice()
-            .try_into()
-            .map_err(|_| AppError::Internal("stored nonce has the wrong length".into()))?,
-        ciphertext: record.required("return_secret_ciphertext")?,
     };
     let plain = keys
         .open(&sealed, &aad(merchant, mode))
@@ -173,4 +184,88 @@ pub async fn rotate(
         .await?;
     let issued_at = Record::new(&row, "merchant_return_secrets").get("issued_at")?;
     Ok((secret, issued_at))
+}
+
+/// Secrets to re-seal: sealed under another key than the active one (platform scope).
+pub async fn needing_reseal(
+    tx: &Transaction<'_>,
+    keys: &KeyRing,
+) -> Result<Vec<(MerchantId, Mode)>, AppError> {
+    let rows = tx
+        .query_typed(
+            "SELECT merchant_id, mode FROM merchant_return_secrets WHERE secret_key_id <> $1
+             ORDER BY merchant_id, mode",
+            &[(&keys.active_key_id(), Type::TEXT)],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let record = Record::new(row, "merchant_return_secrets");
+            Ok((
+                MerchantId::from_uuid(record.get("merchant_id")?),
+                record.parse::<Mode>("mode")?,
+            ))
+        })
+        .collect()
+}
+
+/// Seals one secret again under the active key, inside `tx` with the row locked (platform
+/// scope). The secret itself does not change, so the merchant's copy still verifies. Audited.
+pub async fn reseal(
+    tx: &Transaction<'_>,
+    keys: &KeyRing,
+    ctx: &AuditContext,
+    merchant: MerchantId,
+    mode: Mode,
+) -> Result<Resealed, AppError> {
+    let row = tx
+        .query_typed_opt(
+            "SELECT secret_key_id AS return_secret_key_id, secret_nonce AS return_secret_nonce,
+                    secret_ciphertext AS return_secret_ciphertext
+             FROM merchant_return_secrets WHERE merchant_id = $1 AND mode = $2 FOR UPDATE",
+            &[
+                (&merchant.as_uuid(), Type::UUID),
+                (&mode.as_str(), Type::TEXT),
+            ],
+        )
+        .await?;
+    let Some(sealed) = row
+        .map(|row| sealed_from(&row, "merchant_return_secrets"))
+        .transpose()?
+        .flatten()
+    else {
+        return Ok(Resealed::Current);
+    };
+    let row_name = format!("return signing secret of {merchant} ({mode})");
+    let resealed = match reseal::plan(keys, &sealed, &aad(merchant, mode), &row_name)? {
+        Plan::Leave(outcome) => return Ok(outcome),
+        Plan::Store(resealed) => resealed,
+    };
+    tx.execute_typed(
+        "UPDATE merchant_return_secrets SET secret_key_id = $3, secret_nonce = $4, secret_ciphertext = $5
+         WHERE merchant_id = $1 AND mode = $2",
+        &[
+            (&merchant.as_uuid(), Type::UUID),
+            (&mode.as_str(), Type::TEXT),
+            (&resealed.key_id, Type::TEXT),
+            (&resealed.nonce.to_vec(), Type::BYTEA),
+            (&resealed.ciphertext, Type::BYTEA),
+        ],
+    )
+    .await?;
+    audit::record(
+        tx,
+        ctx,
+        AuditEvent::success("merchant_return_secret.resealed")
+            .merchant(merchant)
+            .target("merchant_return_secret", format!("{merchant}/{mode}"))
+            .change(
+                Some(json!({ "key_id": sealed.key_id })),
+                Some(json!({ "key_id": resealed.key_id })),
+            ),
+    )
+    .await?;
+    Ok(Resealed::Done {
+        from: sealed.key_id,
+    })
 }

@@ -866,7 +866,7 @@ fn base32_decode(text: &str) -> Vec<u8> {
 }
 
 /// The code of `secret` (base32) `offset` steps from now.
-fn code(secret: &str, offset: i64) -> String {
+pub(crate) fn code(secret: &str, offset: i64) -> String {
     use shared::auth::totp;
     let step = totp::step_at(chrono::Utc::now().timestamp()) + offset;
     format!("{:06}", totp::hotp(&base32_decode(secret), step as u64, 6))

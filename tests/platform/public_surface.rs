@@ -289,7 +289,7 @@ async fn f5_public_routes_are_metered_per_address() {
 
 /// Checks a redirect to the merchant as a merchant would: recompute the HMAC over the canonical
 /// string from the parameters received, with nothing from the platform's code.
-fn verify_return(location: &str, secret: &str) -> bool {
+pub(crate) fn verify_return(location: &str, secret: &str) -> bool {
     use hmac::{Hmac, KeyInit, Mac};
     let query = location.split_once('?').unwrap().1;
     let params: std::collections::BTreeMap<String, String> =

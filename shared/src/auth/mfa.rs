@@ -9,7 +9,8 @@ use crate::crypto::cipher::{KeyRing, Sealed};
 use crate::db::record::{DecodeError, Record};
 use crate::db::{self, Scope, Transaction};
 use crate::error::AppError;
-use crate::ids::UserId;
+use crate::ids::{MerchantId, UserId};
+use crate::reseal::{self, Plan, Resealed};
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -208,4 +209,72 @@ pub async fn unlock(
     )
     .await?;
     Ok(())
+}
+
+/// Users whose TOTP secret is sealed under another key than the active one (platform scope).
+pub async fn needing_reseal(tx: &Transaction<'_>, keys: &KeyRing) -> Result<Vec<UserId>, AppError> {
+    let rows = tx
+        .query_typed(
+            "SELECT id FROM users WHERE mfa_key_id <> $1 ORDER BY id",
+            &[(&keys.active_key_id(), Type::TEXT)],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| Ok(UserId::from_uuid(Record::new(row, "users").get("id")?)))
+        .collect()
+}
+
+/// Seals one user's TOTP secret (enabled or still being enrolled) again under the active key,
+/// inside `tx` with the row locked (platform scope). The secret itself does not change, so the
+/// user's authenticator app keeps working. Audited.
+pub async fn reseal(
+    tx: &Transaction<'_>,
+    keys: &KeyRing,
+    ctx: &AuditContext,
+    user: UserId,
+) -> Result<Resealed, AppError> {
+    let Some(row) = tx
+        .query_typed_opt(
+            "SELECT merchant_id, mfa_key_id, mfa_nonce, mfa_ciphertext FROM users WHERE id = $1 FOR UPDATE",
+            &[(&user.as_uuid(), Type::UUID)],
+        )
+        .await?
+    else {
+        return Ok(Resealed::Current);
+    };
+    let Some(sealed) = sealed_secret(&row)? else {
+        return Ok(Resealed::Current);
+    };
+    let merchant: Option<uuid::Uuid> = Record::new(&row, "users").get("merchant_id")?;
+    let row_name = format!("second factor of {user}");
+    let resealed = match reseal::plan(keys, &sealed, &aad(user), &row_name)? {
+        Plan::Leave(outcome) => return Ok(outcome),
+        Plan::Store(resealed) => resealed,
+    };
+    tx.execute_typed(
+        "UPDATE users SET mfa_key_id = $2, mfa_nonce = $3, mfa_ciphertext = $4, updated_at = now()
+         WHERE id = $1",
+        &[
+            (&user.as_uuid(), Type::UUID),
+            (&resealed.key_id, Type::TEXT),
+            (&resealed.nonce.to_vec(), Type::BYTEA),
+            (&resealed.ciphertext, Type::BYTEA),
+        ],
+    )
+    .await?;
+    audit::record(
+        tx,
+        ctx,
+        AuditEvent::success("user.mfa_resealed")
+            .merchant(merchant.map(MerchantId::from_uuid))
+            .target("user", user)
+            .change(
+                Some(json!({ "key_id": sealed.key_id })),
+                Some(json!({ "key_id": resealed.key_id })),
+            ),
+    )
+    .await?;
+    Ok(Resealed::Done {
+        from: sealed.key_id,
+    })
 }
