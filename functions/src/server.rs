@@ -148,7 +148,7 @@ async fn meter_public(app: &App, request: &ApiRequest) -> Result<RateLimitStatus
         _ => source.chars().take(64).collect(),
     };
     let mut client = app.db.client().await?;
-    let tx = shared::db::begin_relaxed(&mut client, shared::db::Scope::System).await?;
+    let tx = shared::db::begin_relaxed(&mut client, shared::db::Scope::Public).await?;
     let status = shared::rate_limit::hit_and_commit(
         tx,
         &format!("public:{address}"),

@@ -116,7 +116,7 @@ pub async fn authenticate(
 ) -> Result<(GatewayAccountId, Credentials), AppError> {
     let fingerprint = gateway_lookup::key_fingerprint(api_key);
     let mut client = app.db.client().await?;
-    let tx = db::begin(&mut client, Scope::System).await?;
+    let tx = db::begin(&mut client, Scope::Public).await?;
     let rows = tx
         .query_typed(
             "SELECT id, key_fingerprint IS NULL AS unfingerprinted FROM gateway_accounts
@@ -194,7 +194,7 @@ pub async fn create_order(
 ) -> Result<Order, AppError> {
     check(&request, &app.config.http.public_base_url)?;
     let mut client = app.db.client().await?;
-    let tx = db::begin(&mut client, Scope::System).await?;
+    let tx = db::begin(&mut client, Scope::Public).await?;
     let id = format!("sbx_order_{}", random::base62(20));
     let row = tx
         .query_typed_one(
@@ -232,7 +232,7 @@ pub async fn create_order(
 /// One order of `account`.
 pub async fn get_order(app: &App, account: GatewayAccountId, id: &str) -> Result<Order, AppError> {
     let mut client = app.db.client().await?;
-    let tx = db::begin(&mut client, Scope::System).await?;
+    let tx = db::begin(&mut client, Scope::Public).await?;
     let row = tx
         .query_typed_opt(
             &format!("SELECT {COLUMNS} FROM sandbox_orders WHERE id = $1 AND account_id = $2"),
@@ -252,7 +252,7 @@ pub async fn find_orders(
     receipt: &str,
 ) -> Result<Vec<Order>, AppError> {
     let mut client = app.db.client().await?;
-    let tx = db::begin(&mut client, Scope::System).await?;
+    let tx = db::begin(&mut client, Scope::Public).await?;
     let rows = tx
         .query_typed(
             &format!("SELECT {COLUMNS} FROM sandbox_orders WHERE account_id = $1 AND receipt = $2"),
@@ -360,7 +360,7 @@ async fn send_webhook(app: &App, credentials: &Credentials, order: &Order) {
 /// The customer pressed a button on the pay page; returns where to send the browser.
 pub async fn submit(app: &App, id: &str, action: Action) -> Result<String, AppError> {
     let mut client = app.db.client().await?;
-    let tx = db::begin(&mut client, Scope::System).await?;
+    let tx = db::begin(&mut client, Scope::Public).await?;
     let order = load(app, &tx, id).await?;
     let credentials = gateway_accounts::credentials(
         &tx,
@@ -402,7 +402,7 @@ fn return_location(credentials: &Credentials, order: &Order) -> Result<String, A
 /// The sandbox's pay page for an order.
 pub async fn pay_page(app: &App, id: &str) -> Result<String, AppError> {
     let mut client = app.db.client().await?;
-    let tx = db::begin(&mut client, Scope::System).await?;
+    let tx = db::begin(&mut client, Scope::Public).await?;
     let row = tx
         .query_typed_opt(
             &format!("SELECT {COLUMNS} FROM sandbox_orders WHERE id = $1"),
@@ -482,7 +482,7 @@ pub async fn create_refund(
         return Err(AppError::field("amount", "must be positive"));
     }
     let mut client = app.db.client().await?;
-    let tx = db::begin(&mut client, Scope::System).await?;
+    let tx = db::begin(&mut client, Scope::Public).await?;
     let order = tx
         .query_typed_opt(
             "SELECT status, amount FROM sandbox_orders WHERE id = $1 AND account_id = $2 FOR UPDATE",
@@ -548,7 +548,7 @@ pub async fn refunds(
     order_id: &str,
 ) -> Result<Vec<SandboxRefund>, AppError> {
     let mut client = app.db.client().await?;
-    let tx = db::begin(&mut client, Scope::System).await?;
+    let tx = db::begin(&mut client, Scope::Public).await?;
     let rows = tx
         .query_typed(
             "SELECT id, order_id, refund_id, amount, status FROM sandbox_refunds

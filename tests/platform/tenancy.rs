@@ -167,3 +167,124 @@ async fn queries_without_a_merchant_filter_see_only_the_scoped_merchant() {
         .unwrap();
     assert_eq!(changed, 0);
 }
+
+/// F18: checkout, returns, webhooks and the sandbox run as `Scope::Public`, which sees none of the
+/// secrets, identities or idempotency state that `system` sees, yet does what checkout needs.
+#[tokio::test]
+async fn f18_public_routes_run_in_a_narrower_scope() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Shop").await;
+    let _ = m.token(&app).await;
+    let (status, body) = app
+        .pay(&m, &payment("order-f18", 10_000, false), Some("key-f18"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id: shared::ids::TransactionId = body["data"]["id"].as_str().unwrap().parse().unwrap();
+
+    let hidden = [
+        "SELECT count(*) FROM merchant_credentials",
+        "SELECT count(*) FROM users",
+        "SELECT count(*) FROM idempotency_keys",
+        "SELECT count(*) FROM refresh_tokens",
+        "SELECT count(*) FROM merchants",
+        "SELECT count(*) FROM audit_log",
+    ];
+    let count = |rows: Vec<tokio_postgres::Row>| rows[0].get::<_, i64>(0);
+    let mut client = app.app.db.client().await.unwrap();
+    // The same queries as `system` see rows: the zeros below are the scope, not an empty table.
+    let tx = db::begin(&mut client, Scope::System).await.unwrap();
+    for sql in hidden {
+        assert!(
+            count(tx.query(sql, &[]).await.unwrap()) > 0,
+            "{sql} as system"
+        );
+    }
+    tx.commit().await.unwrap();
+
+    let tx = db::begin(&mut client, Scope::Public).await.unwrap();
+    for sql in hidden
+        .iter()
+        .chain(&["SELECT count(*) FROM login_failures"])
+    {
+        assert_eq!(
+            count(tx.query(*sql, &[]).await.unwrap()),
+            0,
+            "{sql} as public"
+        );
+    }
+    // Writes to what it cannot see change nothing or are refused.
+    let revoked = tx
+        .execute("UPDATE merchant_credentials SET revoked_at = now()", &[])
+        .await
+        .unwrap();
+    assert_eq!(revoked, 0);
+    assert_eq!(
+        tx.execute("UPDATE merchants SET status = status", &[])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        tx.execute("DELETE FROM idempotency_keys", &[])
+            .await
+            .unwrap(),
+        0
+    );
+    // What checkout needs: the payment, its attempt and the attempt's gateway account.
+    let row = tx
+        .query_one(
+            "SELECT t.amount, a.status, g.provider FROM transactions t
+             JOIN transaction_attempts a ON a.transaction_id = t.id
+             JOIN gateway_accounts g ON g.id = a.gateway_account_id
+             WHERE t.id = $1",
+            &[&id.as_uuid()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 10_000);
+    assert_eq!(
+        tx.execute(
+            "UPDATE transaction_attempts SET status_queried_at = now() WHERE transaction_id = $1",
+            &[&id.as_uuid()]
+        )
+        .await
+        .unwrap(),
+        1
+    );
+    tx.commit().await.unwrap();
+
+    // An audit row is refused outright (no public path writes one).
+    let tx = db::begin(&mut client, Scope::Public).await.unwrap();
+    let refused = tx
+        .execute(
+            "INSERT INTO audit_log (actor_type, action, outcome) VALUES ('anonymous', 'checkout.viewed', 'success')",
+            &[],
+        )
+        .await;
+    assert!(refused.is_err(), "public wrote an audit row");
+    drop(tx);
+    drop(client);
+
+    // Nothing above changed what `system` sees, and the checkout page still works in this scope.
+    let owner = app.db.owner().await;
+    let active: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM merchant_credentials WHERE revoked_at IS NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(active > 0);
+    let page = app
+        .http
+        .get(app.url(&format!("/api/v1/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    // The sandbox hands the customer over with a redirect to its pay page.
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+    let location = page.headers()["location"].to_str().unwrap();
+    assert!(location.contains("/sandbox/"), "{location}");
+}

@@ -87,7 +87,7 @@ pub async fn transaction_processor(app: Arc<App>, messages: Vec<Message>) -> Vec
         let app = app.clone();
         async move {
             let job: OrderJob = parse(&m)?;
-            checkout::ensure_order(&app, job.attempt_id)
+            checkout::ensure_order(&app, job.attempt_id, shared::db::Scope::System)
                 .await
                 .map(|_| ())
         }

@@ -132,6 +132,10 @@ fn pool_error(error: deadpool_postgres::PoolError) -> DbError {
 pub enum Scope {
     /// Internal work across merchants (authentication lookups, workers, seeding).
     System,
+    /// The unauthenticated surface (checkout, browser returns, gateway webhooks, the sandbox):
+    /// only the tables and operations those routes need (see migration V9), never credentials,
+    /// users, sessions or idempotency keys.
+    Public,
     /// An operator (role `admin`).
     Admin,
     /// One merchant in one mode.
@@ -147,6 +151,7 @@ impl Scope {
     fn settings(&self) -> (&'static str, String, &'static str) {
         match self {
             Scope::System => ("system", String::new(), ""),
+            Scope::Public => ("public", String::new(), ""),
             Scope::Admin => ("admin", String::new(), ""),
             Scope::Merchant { id, mode } => ("merchant", id.as_uuid().to_string(), mode.as_str()),
         }

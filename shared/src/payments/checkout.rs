@@ -57,10 +57,15 @@ pub enum OrderState {
 
 /// Makes sure the attempt's order exists at its gateway, creating it at most once: the caller
 /// first takes a short lease on the attempt (worker and checkout page race for it), then calls
-/// the gateway without holding a database connection, then records the order.
-pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, AppError> {
+/// the gateway without holding a database connection, then records the order. `scope` is
+/// [`Scope::Public`] from the checkout page and [`Scope::System`] from the worker.
+pub async fn ensure_order(
+    app: &App,
+    attempt: AttemptId,
+    scope: Scope,
+) -> Result<OrderState, AppError> {
     let mut client = app.db.client().await?;
-    let tx = db::begin(&mut client, Scope::System).await?;
+    let tx = db::begin(&mut client, scope).await?;
     let row = tx
         .query_typed_opt(
             "SELECT a.provider, a.gateway_account_id, a.gateway_reference, a.pay_url, a.status AS attempt_status,
@@ -152,7 +157,7 @@ pub async fn ensure_order(app: &App, attempt: AttemptId) -> Result<OrderState, A
         }
     }
     let mut client = app.db.client().await?;
-    let tx = db::begin(&mut client, Scope::System).await?;
+    let tx = db::begin(&mut client, scope).await?;
     match created {
         Ok(Some(order)) => {
             tx.execute_typed(
@@ -238,7 +243,7 @@ async fn find_unconfirmed(
 /// Waits briefly for an order another caller is creating (the checkout page).
 async fn wait_for_order(app: &App, attempt: AttemptId) -> Result<OrderState, AppError> {
     for _ in 0..40 {
-        match ensure_order(app, attempt).await? {
+        match ensure_order(app, attempt, Scope::Public).await? {
             OrderState::Busy => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
             other => return Ok(other),
         }
@@ -263,7 +268,7 @@ struct CheckoutRow {
 
 async fn load(app: &App, id: TransactionId) -> Result<CheckoutRow, AppError> {
     let mut client = app.db.client().await?;
-    let tx = db::begin(&mut client, Scope::System).await?;
+    let tx = db::begin(&mut client, Scope::Public).await?;
     // The merchant's return signing secret comes with the payment: no extra round trip.
     let row = tx
         .query_typed_opt(
@@ -392,7 +397,7 @@ const STATUS_QUERY_WINDOW_SECONDS: f64 = 10.0;
 async fn claim_status_query(app: &App, attempt: AttemptId) -> Result<bool, AppError> {
     let mut client = app.db.client().await?;
     // A lost mark costs at most one more status query: no need to wait for the WAL flush.
-    let tx = db::begin_relaxed(&mut client, Scope::System).await?;
+    let tx = db::begin_relaxed(&mut client, Scope::Public).await?;
     let row = tx
         .commit_after_query_one(
             "WITH claimed AS (
@@ -445,7 +450,7 @@ pub async fn browser_return(
         .await
         .map_err(|e| AppError::GatewayUnavailable(format!("could not confirm the payment: {e}")))?;
     let mut client = app.db.client().await?;
-    let tx = db::begin(&mut client, Scope::System).await?;
+    let tx = db::begin(&mut client, Scope::Public).await?;
     let (applied, ids) = transactions::apply_report(&tx, app, attempt, &report).await?;
     tx.commit().await?;
     drop(client);

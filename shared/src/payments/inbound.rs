@@ -44,7 +44,7 @@ pub async fn receive(
         .get(provider)
         .ok_or(AppError::NotFound("provider"))?;
     let mut client = app.db.client().await?;
-    let tx = db::begin(&mut client, Scope::System).await?;
+    let tx = db::begin(&mut client, Scope::Public).await?;
     let accounts = webhook_accounts::candidates(&tx, provider, named, body).await?;
     let mut verified = None;
     for id in accounts {
