@@ -94,12 +94,5 @@ pub async fn hit_all_and_commit(
     let row = tx
         .commit_after_query_one(HIT_ALL, &[(&principals, Type::TEXT_ARRAY)])
         .await?;
-    let r = Record::new(&row, "rate_limit_counters");
-    let used: i32 = r.get("hits")?;
-    Ok(RateLimitStatus {
-        limit,
-        used: u32::try_from(used).unwrap_or(u32::MAX),
-        reset_at: r.get("reset_at")?,
-        now: r.get("now")?,
-    })
+    Ok(status(&row, limit)?)
 }
