@@ -2,6 +2,8 @@
 //! deployment fails with one message naming every missing or invalid variable, and no values.
 
 use crate::crypto::cipher::KeyRing;
+use crate::gateways::provider::Provider;
+use crate::mode::Mode;
 use crate::secret::Secret;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -29,15 +31,10 @@ pub struct Config {
     pub sandbox_base_url: String,
     /// Origins replacing a real gateway's hosts, by `provider:environment` (from
     /// `GATEWAY_<PROVIDER>_<TEST|LIVE>_URL`): a gateway's own test host, a proxy, or a mock.
-    pub gateway_urls: BTreeMap<String, String>,
+    pub gateway_urls: BTreeMap<(Provider, Mode), String>,
     /// How long one call to a gateway may take before it counts as a timeout.
     pub gateway_timeout: Duration,
 }
-
-/// The providers whose hosts configuration may replace.
-pub const GATEWAY_PROVIDERS: [&str; 6] = [
-    "razorpay", "payu", "cashfree", "phonepe", "easebuzz", "stripe",
-];
 
 /// Where jobs and events go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,6 +229,16 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
     }
 }
 
+/// The variable that replaces `provider`'s hosts in `environment`, e.g.
+/// `GATEWAY_RAZORPAY_TEST_URL`.
+pub fn gateway_url_variable(provider: Provider, environment: Mode) -> String {
+    format!(
+        "GATEWAY_{}_{}_URL",
+        provider.as_str().to_uppercase(),
+        environment.as_str().to_uppercase()
+    )
+}
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -356,19 +363,15 @@ impl Config {
             .unwrap_or_else(|| public_base_url.clone());
         let gateway_timeout = r.number("GATEWAY_TIMEOUT_SECONDS", 15u64, 1, 60);
         let mut gateway_urls = BTreeMap::new();
-        for provider in GATEWAY_PROVIDERS {
-            for environment in ["test", "live"] {
-                let name = format!(
-                    "GATEWAY_{}_{}_URL",
-                    provider.to_uppercase(),
-                    environment.to_uppercase()
-                );
+        for provider in Provider::external() {
+            for environment in [Mode::Test, Mode::Live] {
+                let name = gateway_url_variable(provider, environment);
                 let Some(url) = r.optional(&name) else {
                     continue;
                 };
                 if url.starts_with("https://") || url.starts_with("http://") {
                     gateway_urls.insert(
-                        format!("{provider}:{environment}"),
+                        (provider, environment),
                         url.trim_end_matches('/').to_string(),
                     );
                 } else {
@@ -515,5 +518,38 @@ mod tests {
         assert_eq!(config.rate_limit_per_minute, 100);
         assert_eq!(config.auth.access_token_ttl, Duration::from_secs(900));
         assert_eq!(config.encryption.active_key_id(), "k1");
+    }
+
+    #[test]
+    fn every_external_provider_and_no_other_has_host_overrides() {
+        let mut pairs = vec![
+            (
+                "DATABASE_URL".to_string(),
+                "postgres://lsp_app@127.0.0.1/db".to_string(),
+            ),
+            (
+                "JWT_SECRET".to_string(),
+                "0123456789abcdef0123456789abcdef".to_string(),
+            ),
+            ("ENCRYPTION_KEYS".to_string(), KEY.to_string()),
+        ];
+        for provider in Provider::ALL {
+            for environment in [Mode::Test, Mode::Live] {
+                pairs.push((
+                    gateway_url_variable(provider, environment),
+                    format!("http://127.0.0.1:9/{provider}/{environment}/"),
+                ));
+            }
+        }
+        let config = Config::from_lookup(lookup_from(pairs.into_iter().collect())).unwrap();
+        let expected: BTreeMap<(Provider, Mode), String> = Provider::external()
+            .flat_map(|p| [Mode::Test, Mode::Live].map(|m| (p, m)))
+            .map(|(p, m)| ((p, m), format!("http://127.0.0.1:9/{p}/{m}")))
+            .collect();
+        assert_eq!(config.gateway_urls, expected);
+        assert_eq!(
+            gateway_url_variable(Provider::PayU, Mode::Live),
+            "GATEWAY_PAYU_LIVE_URL"
+        );
     }
 }

@@ -8,7 +8,7 @@ use crate::crypto::constant_time_eq;
 use crate::db::Transaction;
 use crate::db::record::{DecodeError, Record};
 use crate::error::AppError;
-use crate::gateways::{Account, Gateways};
+use crate::gateways::{Account, Credentials, Gateways};
 use crate::http::pagination::{Page, PageRequest};
 use crate::ids::{GatewayAccountId, MerchantId};
 use crate::mode::Mode;
@@ -21,9 +21,6 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use tokio_postgres::Row;
 use tokio_postgres::types::Type;
-
-/// Gateway credentials by field name (`key_id`, `key_secret`, `webhook_secret`, …).
-pub type Credentials = BTreeMap<String, Secret<String>>;
 
 /// Who receives the money an account collects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

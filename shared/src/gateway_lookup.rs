@@ -7,7 +7,7 @@
 use crate::crypto::sha256;
 use crate::db::Transaction;
 use crate::error::AppError;
-use crate::gateway_accounts::Credentials;
+use crate::gateways::Credentials;
 use crate::ids::GatewayAccountId;
 use tokio_postgres::types::Type;
 

@@ -619,7 +619,7 @@ async fn f13_debug_output_never_holds_a_secret() {
     }))
     .unwrap();
     hides("AddGatewayAccount", format!("{add:?}"));
-    let credentials: shared::gateway_accounts::Credentials =
+    let credentials: shared::gateways::Credentials =
         [("key_secret".to_string(), Secret::new(SECRET.to_string()))].into();
     hides(
         "NewGatewayAccount",

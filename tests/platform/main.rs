@@ -18,6 +18,7 @@ mod inbound;
 mod operations;
 mod outage;
 mod payments;
+mod providers;
 mod public_surface;
 mod rate_limit;
 mod refunds;

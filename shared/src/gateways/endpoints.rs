@@ -3,6 +3,7 @@
 //! the provider's own), which is how tests point a connector at a local mock server.
 
 use crate::config::Config;
+use crate::gateways::provider::Provider;
 use crate::mode::Mode;
 use std::time::Duration;
 
@@ -26,16 +27,10 @@ pub struct Endpoints {
 
 impl Endpoints {
     /// The replacements configured for `provider`.
-    pub fn from_config(config: &Config, provider: &str) -> Endpoints {
+    pub fn from_config(config: &Config, provider: Provider) -> Endpoints {
         Endpoints {
-            test: config
-                .gateway_urls
-                .get(&format!("{provider}:test"))
-                .cloned(),
-            live: config
-                .gateway_urls
-                .get(&format!("{provider}:live"))
-                .cloned(),
+            test: config.gateway_urls.get(&(provider, Mode::Test)).cloned(),
+            live: config.gateway_urls.get(&(provider, Mode::Live)).cloned(),
             timeout: config.gateway_timeout,
         }
     }

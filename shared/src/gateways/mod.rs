@@ -3,27 +3,32 @@
 //! report a payment's status. Errors are classified so callers know whether a retry is safe.
 
 pub mod cashfree;
+pub mod connectors;
 pub mod easebuzz;
 pub mod endpoints;
 pub mod payu;
 pub mod phonepe;
+pub mod provider;
 pub mod razorpay;
 pub mod sandbox;
 pub mod signature;
 pub mod stripe;
 
 use crate::config::Config;
-use crate::gateway_accounts::Credentials;
 use crate::ids::GatewayAccountId;
 use crate::mode::Mode;
 use crate::money::{Currency, ReportedAmount};
 use crate::payments::status::TransactionStatus;
 use crate::secret::Secret;
 use async_trait::async_trait;
-use endpoints::Endpoints;
 use http::HeaderMap;
+pub use provider::Provider;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// Gateway credentials by field name (`key_id`, `key_secret`, `webhook_secret`, …): what a
+/// connector needs from an account, so the port owns the type and account storage uses it.
+pub type Credentials = BTreeMap<String, Secret<String>>;
 
 /// A gateway account with its opened credentials, for one call.
 #[derive(Debug, Clone)]
@@ -291,54 +296,28 @@ pub trait Gateway: Send + Sync {
 /// The configured providers.
 #[derive(Clone)]
 pub struct Gateways {
-    providers: BTreeMap<&'static str, Arc<dyn Gateway>>,
+    providers: BTreeMap<Provider, Arc<dyn Gateway>>,
 }
 
 impl Gateways {
     /// Every provider, talking HTTP through `client` to the hosts `config` names.
     pub fn new(client: reqwest::Client, config: &Config) -> Gateways {
-        let connectors: Vec<Arc<dyn Gateway>> = vec![
-            Arc::new(sandbox::SandboxGateway::new(
-                client.clone(),
-                &config.sandbox_base_url,
-            )),
-            Arc::new(payu::PayU::new(
-                client.clone(),
-                Endpoints::from_config(config, "payu"),
-            )),
-            Arc::new(razorpay::Razorpay::new(
-                client.clone(),
-                Endpoints::from_config(config, "razorpay"),
-            )),
-            Arc::new(phonepe::PhonePe::new(
-                client.clone(),
-                Endpoints::from_config(config, "phonepe"),
-            )),
-            Arc::new(stripe::Stripe::new(
-                client.clone(),
-                Endpoints::from_config(config, "stripe"),
-            )),
-            Arc::new(easebuzz::Easebuzz::new(
-                client.clone(),
-                Endpoints::from_config(config, "easebuzz"),
-            )),
-            Arc::new(cashfree::Cashfree::new(
-                client.clone(),
-                Endpoints::from_config(config, "cashfree"),
-            )),
-        ];
         Gateways {
-            providers: connectors.into_iter().map(|c| (c.provider(), c)).collect(),
+            providers: Provider::ALL
+                .into_iter()
+                .map(|provider| (provider, connectors::connector(provider, &client, config)))
+                .collect(),
         }
     }
 
     /// The providers' names.
     pub fn names(&self) -> Vec<&'static str> {
-        self.providers.keys().copied().collect()
+        self.providers.keys().map(|p| p.as_str()).collect()
     }
 
     /// The provider called `name`.
     pub fn get(&self, name: &str) -> Option<Arc<dyn Gateway>> {
-        self.providers.get(name).cloned()
+        let provider: Provider = name.parse().ok()?;
+        self.providers.get(&provider).cloned()
     }
 }
