@@ -194,6 +194,13 @@ impl From<crate::db::record::DecodeError> for AppError {
     }
 }
 
+impl From<crate::gateways::NoConnector> for AppError {
+    fn from(error: crate::gateways::NoConnector) -> Self {
+        // Stored rows name only providers the database check allows, and each has a connector.
+        AppError::Internal(error.to_string())
+    }
+}
+
 impl From<tokio_postgres::Error> for AppError {
     fn from(error: tokio_postgres::Error) -> Self {
         AppError::Database(error.into())

@@ -87,10 +87,7 @@ pub async fn check(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, Ap
         tx.commit().await?;
         (account, view.provider)
     };
-    let gateway = app
-        .gateways
-        .get(&provider)
-        .ok_or_else(|| AppError::Internal(format!("no connector for {provider}")))?;
+    let gateway = app.gateways.connector(&provider)?;
     // No database connection is held while the gateway answers.
     let result = match gateway.check_credentials(&account).await {
         Ok(()) => CheckResult {

@@ -320,4 +320,14 @@ impl Gateways {
         let provider: Provider = name.parse().ok()?;
         self.providers.get(&provider).cloned()
     }
+
+    /// The connector of a provider named by a stored row, which must exist.
+    pub fn connector(&self, name: &str) -> Result<Arc<dyn Gateway>, NoConnector> {
+        self.get(name).ok_or_else(|| NoConnector(name.to_string()))
+    }
 }
+
+/// A stored provider name with no connector in this build.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no connector for provider '{0}'")]
+pub struct NoConnector(pub String);

@@ -25,9 +25,7 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 fn gateway(app: &App, provider: &str) -> Result<Arc<dyn Gateway>, AppError> {
-    app.gateways
-        .get(provider)
-        .ok_or_else(|| AppError::Internal(format!("no connector for provider '{provider}'")))
+    Ok(app.gateways.connector(provider)?)
 }
 
 /// The gateway side of an attempt, once its order exists.

@@ -177,10 +177,7 @@ async fn apply(
     let payload: String = row.get("payload")?;
     // An event speaks only for payments made through the account whose secret signed it.
     let account: Uuid = row.get("gateway_account_id")?;
-    let gateway = app
-        .gateways
-        .get(&provider)
-        .ok_or_else(|| AppError::Internal(format!("no connector for {provider}")))?;
+    let gateway = app.gateways.connector(&provider)?;
     // The stored row has the event id `receive` settled on; the body has the rest.
     let mut event = gateway
         .parse_webhook(&HeaderMap::new(), payload.as_bytes())

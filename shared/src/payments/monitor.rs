@@ -123,10 +123,7 @@ async fn ask(
     account: GatewayAccountId,
     reference: &str,
 ) -> Result<StatusReport, AppError> {
-    let gateway = app
-        .gateways
-        .get(provider)
-        .ok_or_else(|| AppError::Internal(format!("no connector for {provider}")))?;
+    let gateway = app.gateways.connector(provider)?;
     let account = {
         let mut client = app.db.client().await?;
         let tx = db::begin(&mut client, Scope::System).await?;

@@ -409,10 +409,7 @@ async fn lease(app: &App, id: RefundId, for_creation: bool) -> Result<Option<Ask
     )
     .await?;
     tx.commit().await?;
-    let gateway = app
-        .gateways
-        .get(&provider)
-        .ok_or_else(|| AppError::Internal(format!("no connector for provider '{provider}'")))?;
+    let gateway = app.gateways.connector(&provider)?;
     let base = &app.config.http.public_base_url;
     let request = RefundRequest {
         refund_id: id.to_string(),
