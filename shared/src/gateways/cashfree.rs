@@ -28,6 +28,8 @@
 //! session, so only `PAID` (success) and `EXPIRED` / `TERMINATED` (failure) are final here.
 
 use super::endpoints::{Endpoints, Hosts};
+use super::signature::hmac_sha256;
+use super::transport::{Call, Transport, path_id, unsettled};
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
     RefundReport, RefundRequest, RefundStatus, StatusReport,
@@ -41,7 +43,7 @@ use crate::secret::Secret;
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
@@ -84,19 +86,17 @@ impl Cashfree {
         format!("{}{path}", self.endpoints.base(account.environment, API))
     }
 
-    async fn send_get(
+    /// A GET of `path`. Reading changes nothing at Cashfree: any failure may simply be retried.
+    fn get_request(
         &self,
         account: &Account,
         path: &str,
-    ) -> Result<reqwest::Response, GatewayError> {
-        self.client
+    ) -> Result<reqwest::RequestBuilder, GatewayError> {
+        Ok(self
+            .client
             .get(self.api(account, path))
             .headers(auth_headers(account)?)
-            .timeout(self.endpoints.timeout)
-            .send()
-            .await
-            // Reading changes nothing at Cashfree: any failure may simply be retried.
-            .map_err(|e| GatewayError::Retryable(format!("cashfree: {e}")))
+            .timeout(self.endpoints.timeout))
     }
 
     async fn get<T: DeserializeOwned>(
@@ -104,7 +104,9 @@ impl Cashfree {
         account: &Account,
         path: &str,
     ) -> Result<T, GatewayError> {
-        read(self.send_get(account, path).await?, Call::Read).await
+        CASHFREE
+            .read(self.get_request(account, path)?, Call::Read)
+            .await
     }
 
     /// A read where Cashfree's 404 means "no such order or refund" rather than a refusal.
@@ -113,28 +115,23 @@ impl Cashfree {
         account: &Account,
         path: &str,
     ) -> Result<Option<T>, GatewayError> {
-        let response = self.send_get(account, path).await?;
-        if response.status() == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        read(response, Call::Read).await.map(Some)
+        CASHFREE.lookup(self.get_request(account, path)?).await
     }
 
-    async fn post(
+    /// A POST of the JSON `body` to `path`.
+    fn post(
         &self,
         account: &Account,
         path: &str,
         body: String,
-    ) -> Result<reqwest::Response, GatewayError> {
-        self.client
+    ) -> Result<reqwest::RequestBuilder, GatewayError> {
+        Ok(self
+            .client
             .post(self.api(account, path))
             .headers(auth_headers(account)?)
             .header(CONTENT_TYPE, "application/json")
             .body(body)
-            .timeout(self.endpoints.timeout)
-            .send()
-            .await
-            .map_err(|e| GatewayError::from_transport(&e))
+            .timeout(self.endpoints.timeout))
     }
 
     async fn order(
@@ -186,13 +183,6 @@ fn auth_headers(account: &Account) -> Result<HeaderMap, GatewayError> {
     Ok(headers)
 }
 
-/// Whether a failed call could have changed something at Cashfree.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Call {
-    Read,
-    Write,
-}
-
 /// Cashfree's error body: `{"message","code","type"}`, sometimes with `help`.
 #[derive(Debug, Default, Deserialize)]
 struct ErrorBody {
@@ -202,59 +192,8 @@ struct ErrorBody {
     kind: Option<String>,
 }
 
-/// An answer Cashfree gave as an error, kept so a caller can act on a specific one (409).
-#[derive(Debug)]
-struct Refusal {
-    status: u16,
-    detail: ErrorBody,
-}
-
-impl Refusal {
-    fn classify(&self, call: Call) -> GatewayError {
-        classify(self.status, &self.detail, call)
-    }
-}
-
-/// Reads an answer: the entity, or Cashfree's refusal; a body that cannot be read leaves the
-/// outcome open.
-async fn answer<T: DeserializeOwned>(
-    response: reqwest::Response,
-    call: Call,
-) -> Result<Result<T, Refusal>, GatewayError> {
-    let status = response.status();
-    let text = response.text().await.map_err(|e| {
-        unsettled(
-            call,
-            format!("cashfree: reading the answer to {status} failed: {e}"),
-        )
-    })?;
-    if status.is_success() {
-        return serde_json::from_str(&text)
-            .map(Ok)
-            .map_err(|e| unsettled(call, format!("cashfree: unreadable answer: {e}")));
-    }
-    Ok(Err(Refusal {
-        status: status.as_u16(),
-        detail: serde_json::from_str(&text).unwrap_or_default(),
-    }))
-}
-
-async fn read<T: DeserializeOwned>(
-    response: reqwest::Response,
-    call: Call,
-) -> Result<T, GatewayError> {
-    answer(response, call)
-        .await?
-        .map_err(|refusal| refusal.classify(call))
-}
-
-/// A failure after which Cashfree may or may not have acted.
-fn unsettled(call: Call, message: String) -> GatewayError {
-    match call {
-        Call::Write => GatewayError::Ambiguous(message),
-        Call::Read => GatewayError::Retryable(message),
-    }
-}
+/// Cashfree's transport; its refusals go to [`classify`].
+const CASHFREE: Transport<ErrorBody> = Transport::new("cashfree", classify);
 
 /// By HTTP status first and the error `type` second. A 429 on a write is read as unsettled: the
 /// docs do not say that a throttled request was never executed.
@@ -282,17 +221,11 @@ fn classify(status: u16, detail: &ErrorBody, call: Call) -> GatewayError {
 /// Order and refund ids go into URL paths; Cashfree allows letters, digits, `_` and `-` in
 /// them, and anything else is refused here rather than escaped.
 fn cashfree_id(id: &str) -> Result<&str, GatewayError> {
-    if !id.is_empty()
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        Ok(id)
-    } else {
-        Err(GatewayError::Declined(format!(
-            "'{id}' cannot be a cashfree order or refund id"
-        )))
-    }
+    path_id(
+        id,
+        |b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-',
+        "a cashfree order or refund id",
+    )
 }
 
 /// A JSON object whose first member is `field`: the rupee amount of `paise`, written as a JSON
@@ -552,18 +485,14 @@ fn refund_report(refund: Refund) -> Result<RefundReport, String> {
 /// The standard base64 HMAC-SHA256 of `timestamp` followed by `body` under `secret`: what
 /// Cashfree puts in `x-webhook-signature`.
 pub fn webhook_signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
-    match webhook_mac(secret, timestamp, body) {
-        Some(mac) => STANDARD.encode(mac.finalize().into_bytes()),
-        None => String::new(),
-    }
+    STANDARD.encode(webhook_mac(secret, timestamp, body).finalize().into_bytes())
 }
 
-fn webhook_mac(secret: &str, timestamp: &str, body: &[u8]) -> Option<Hmac<Sha256>> {
-    // HMAC takes keys of any length, so this never fails in practice.
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).ok()?;
+fn webhook_mac(secret: &str, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
+    let mut mac = hmac_sha256(secret.as_bytes());
     mac.update(timestamp.as_bytes());
     mac.update(body);
-    Some(mac)
+    mac
 }
 
 /// Whether `signature` (an `x-webhook-signature`) signs `timestamp` (the `x-webhook-timestamp`,
@@ -589,7 +518,9 @@ pub fn verify_signature(
     let Ok(presented) = STANDARD.decode(signature) else {
         return false;
     };
-    webhook_mac(secret, timestamp, body).is_some_and(|mac| mac.verify_slice(&presented).is_ok())
+    webhook_mac(secret, timestamp, body)
+        .verify_slice(&presented)
+        .is_ok()
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -640,10 +571,8 @@ impl Gateway for Cashfree {
         order: &OrderRequest,
     ) -> Result<CreatedOrder, GatewayError> {
         let order_id = cashfree_id(&order.receipt)?;
-        let response = self
-            .post(account, "/pg/orders", order_body(order, order_id))
-            .await?;
-        match answer::<Order>(response, Call::Write).await? {
+        let request = self.post(account, "/pg/orders", order_body(order, order_id))?;
+        match CASHFREE.answer::<Order>(request, Call::Write).await? {
             Ok(created) if created.payment_session_id.is_none() => {
                 Err(GatewayError::Ambiguous(format!(
                     "cashfree: order {} came without a payment session",
@@ -651,15 +580,17 @@ impl Gateway for Cashfree {
                 )))
             }
             Ok(created) => Ok(created.created()),
-            Err(refusal) if refusal.status == 409 => match self.order(account, order_id).await? {
-                Some(existing) => Ok(existing.created()),
-                // Said to exist but not readable yet: the next try will find it.
-                None => Err(GatewayError::Ambiguous(format!(
-                    "cashfree reports order {order_id} exists but cannot find it yet: {}",
-                    refusal.classify(Call::Write)
-                ))),
-            },
-            Err(refusal) => Err(refusal.classify(Call::Write)),
+            Err(refusal) if refusal.status == StatusCode::CONFLICT => {
+                match self.order(account, order_id).await? {
+                    Some(existing) => Ok(existing.created()),
+                    // Said to exist but not readable yet: the next try will find it.
+                    None => Err(GatewayError::Ambiguous(format!(
+                        "cashfree reports order {order_id} exists but cannot find it yet: {}",
+                        CASHFREE.refused(&refusal, Call::Write)
+                    ))),
+                }
+            }
+            Err(refusal) => Err(CASHFREE.refused(&refusal, Call::Write)),
         }
     }
 
@@ -675,13 +606,9 @@ impl Gateway for Cashfree {
     /// configuration error). Test and live have separate hosts and keys, so a key of the other
     /// environment is refused like a wrong one.
     async fn check_credentials(&self, account: &Account) -> Result<(), GatewayError> {
-        let response = self
-            .send_get(account, &format!("/pg/orders/{CREDENTIAL_PROBE}"))
+        let _: Option<Order> = self
+            .get_optional(account, &format!("/pg/orders/{CREDENTIAL_PROBE}"))
             .await?;
-        if response.status() == StatusCode::NOT_FOUND {
-            return Ok(());
-        }
-        let _: Order = read(response, Call::Read).await?;
         Ok(())
     }
 
@@ -845,20 +772,20 @@ impl Gateway for Cashfree {
         if let Some(reason) = refund.reason.as_deref().filter(|r| !r.is_empty()) {
             rest.insert("refund_note".into(), json!(reason));
         }
-        let response = self
-            .post(
-                account,
-                &format!("/pg/orders/{order_id}/refunds"),
-                json_with_amount("refund_amount", refund.amount, rest),
-            )
-            .await?;
-        match answer::<Refund>(response, Call::Write).await? {
+        let request = self.post(
+            account,
+            &format!("/pg/orders/{order_id}/refunds"),
+            json_with_amount("refund_amount", refund.amount, rest),
+        )?;
+        match CASHFREE.answer::<Refund>(request, Call::Write).await? {
             Ok(created) => refund_report(created).map_err(GatewayError::Ambiguous),
-            Err(refusal) if refusal.status == 409 => match self.refund(account, refund).await? {
-                Some(existing) => refund_report(existing).map_err(GatewayError::Ambiguous),
-                None => Err(refusal.classify(Call::Write)),
-            },
-            Err(refusal) => Err(refusal.classify(Call::Write)),
+            Err(refusal) if refusal.status == StatusCode::CONFLICT => {
+                match self.refund(account, refund).await? {
+                    Some(existing) => refund_report(existing).map_err(GatewayError::Ambiguous),
+                    None => Err(CASHFREE.refused(&refusal, Call::Write)),
+                }
+            }
+            Err(refusal) => Err(CASHFREE.refused(&refusal, Call::Write)),
         }
     }
 

@@ -14,6 +14,7 @@
 
 use super::endpoints::{Endpoints, Hosts};
 use super::signature::{hmac_sha256_hex, verify_hmac_sha256_hex};
+use super::transport::{Call, Transport, unsettled};
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
     RefundReport, RefundRequest, RefundStatus, StatusReport,
@@ -23,7 +24,7 @@ use crate::html::{escape, page, rupees, script_json};
 use crate::money::ReportedAmount;
 use crate::payments::status::TransactionStatus;
 use async_trait::async_trait;
-use http::HeaderMap;
+use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -54,91 +55,91 @@ impl Razorpay {
         format!("{}{path}", self.endpoints.base(account.environment, API))
     }
 
+    /// A `method` request to `path` with HTTP Basic `key_id:key_secret`.
+    fn request(
+        &self,
+        method: reqwest::Method,
+        account: &Account,
+        path: &str,
+    ) -> Result<reqwest::RequestBuilder, GatewayError> {
+        Ok(self
+            .client
+            .request(method, self.api(account, path))
+            .basic_auth(
+                account.credential("key_id")?,
+                Some(account.credential("key_secret")?),
+            )
+            .timeout(self.endpoints.timeout))
+    }
+
+    /// Reading changes nothing at Razorpay: any failure may simply be retried.
     async fn get<T: DeserializeOwned>(
         &self,
         account: &Account,
         path: &str,
     ) -> Result<T, GatewayError> {
-        let response = self
-            .client
-            .get(self.api(account, path))
-            .basic_auth(
-                account.credential("key_id")?,
-                Some(account.credential("key_secret")?),
-            )
-            .timeout(self.endpoints.timeout)
-            .send()
-            .await
-            // Reading changes nothing at Razorpay: any failure may simply be retried.
-            .map_err(|e| GatewayError::Retryable(format!("razorpay: {e}")))?;
-        read(response, Call::Read).await
+        let request = self.request(reqwest::Method::GET, account, path)?;
+        RAZORPAY.read(request, Call::Read).await
+    }
+
+    /// Creates something at Razorpay from the JSON `body`.
+    async fn post<T: DeserializeOwned>(
+        &self,
+        account: &Account,
+        path: &str,
+        body: &Value,
+    ) -> Result<T, GatewayError> {
+        let request = self
+            .request(reqwest::Method::POST, account, path)?
+            .json(body);
+        RAZORPAY.read(request, Call::Write).await
     }
 }
 
-/// Whether a failed call could have changed something at Razorpay.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Call {
-    Read,
-    Write,
-}
+/// Razorpay's transport; its refusals go to [`classify`].
+const RAZORPAY: Transport<ErrorBody> = Transport::new("razorpay", classify);
 
 /// Razorpay's error body: `{"error":{"code","description","source","step","reason",…}}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct ErrorBody {
     error: ErrorDetail,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct ErrorDetail {
     code: Option<String>,
     description: Option<String>,
     reason: Option<String>,
 }
 
-/// Classifies an answer: the documented error codes decide whether a retry can help.
-async fn read<T: DeserializeOwned>(
-    response: reqwest::Response,
-    call: Call,
-) -> Result<T, GatewayError> {
-    let status = response.status();
-    let text = response.text().await.map_err(|e| {
-        GatewayError::Ambiguous(format!("razorpay: reading the answer to {status}: {e}"))
-    })?;
-    if status.is_success() {
-        return serde_json::from_str(&text)
-            .map_err(|e| GatewayError::Ambiguous(format!("razorpay: unreadable answer: {e}")));
-    }
-    let detail = serde_json::from_str::<ErrorBody>(&text)
-        .ok()
-        .map(|b| b.error);
-    let code = detail
-        .as_ref()
-        .and_then(|d| d.code.clone())
-        .unwrap_or_default();
+/// Classifies a refusal: the documented error codes decide whether a retry can help.
+fn classify(status: u16, body: &ErrorBody, call: Call) -> GatewayError {
+    let detail = &body.error;
+    let code = detail.code.as_deref().unwrap_or_default();
+    let reason = detail.reason.as_deref().unwrap_or_default();
+    // Named as HTTP names it ("400 Bad Request"), as the messages always have been.
+    let status_line =
+        StatusCode::from_u16(status).map_or_else(|_| status.to_string(), |s| s.to_string());
     let description = detail
-        .as_ref()
-        .and_then(|d| d.description.clone())
-        .unwrap_or_else(|| format!("HTTP {status}"));
-    let reason = detail.and_then(|d| d.reason).unwrap_or_default();
-    let message = format!("razorpay {code} ({status}): {description}");
-    Err(match (status.as_u16(), code.as_str()) {
+        .description
+        .clone()
+        .unwrap_or_else(|| format!("HTTP {status_line}"));
+    let message = format!("razorpay {code} ({status_line}): {description}");
+    match (status, code) {
         (401 | 403, _) => GatewayError::Configuration(message),
         (429, _) => GatewayError::Retryable(message),
         // The invalid-key answer comes as a 400 BAD_REQUEST_ERROR.
         (400, _) if description.to_ascii_lowercase().contains("api key") => {
             GatewayError::Configuration(message)
         }
-        (_, "GATEWAY_ERROR" | "SERVER_ERROR") | (500..=599, _) => match call {
-            // A write the server failed on may still have happened.
-            Call::Write => GatewayError::Ambiguous(message),
-            Call::Read => GatewayError::Retryable(message),
-        },
+        // A write the server failed on may still have happened.
+        (_, "GATEWAY_ERROR" | "SERVER_ERROR") | (500..=599, _) => unsettled(call, message),
         (_, "BAD_REQUEST_ERROR") if !reason.is_empty() && reason != "NA" => {
             GatewayError::Declined(message)
         }
         (400..=499, _) => GatewayError::Declined(message),
         _ => GatewayError::Retryable(message),
-    })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -281,19 +282,7 @@ impl Gateway for Razorpay {
             "receipt": order.receipt,
             "notes": { "attempt": order.receipt },
         });
-        let response = self
-            .client
-            .post(self.api(account, "/v1/orders"))
-            .basic_auth(
-                account.credential("key_id")?,
-                Some(account.credential("key_secret")?),
-            )
-            .json(&body)
-            .timeout(self.endpoints.timeout)
-            .send()
-            .await
-            .map_err(|e| GatewayError::from_transport(&e))?;
-        let created: Order = read(response, Call::Write).await?;
+        let created: Order = self.post(account, "/v1/orders", &body).await?;
         Ok(CreatedOrder {
             reference: created.id,
             pay_url: None,
@@ -452,19 +441,9 @@ impl Gateway for Razorpay {
         if let Some(reason) = &refund.reason {
             body["notes"]["reason"] = json!(reason);
         }
-        let response = self
-            .client
-            .post(self.api(account, &format!("/v1/payments/{payment_id}/refund")))
-            .basic_auth(
-                account.credential("key_id")?,
-                Some(account.credential("key_secret")?),
-            )
-            .json(&body)
-            .timeout(self.endpoints.timeout)
-            .send()
-            .await
-            .map_err(|e| GatewayError::from_transport(&e))?;
-        let created: Refund = read(response, Call::Write).await?;
+        let created: Refund = self
+            .post(account, &format!("/v1/payments/{payment_id}/refund"), &body)
+            .await?;
         refund_report(created).map_err(GatewayError::Ambiguous)
     }
 

@@ -13,6 +13,7 @@
 //!   `signature = hex HMAC-SHA256(webhook_secret, "<order_id>|<status>|<payment_id>")`.
 
 use super::signature::{hmac_sha256_hex, verify_hmac_sha256_hex};
+use super::transport::{self, Call, Refusal};
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
     RefundReport, RefundRequest, RefundStatus, StatusReport,
@@ -29,6 +30,9 @@ use std::time::Duration;
 /// Webhooks older (or newer) than this are refused as replays.
 pub const SIGNATURE_TOLERANCE_SECONDS: i64 = 300;
 
+/// How long one call to the sandbox may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The sandbox connector.
 pub struct SandboxGateway {
     client: reqwest::Client,
@@ -42,6 +46,32 @@ impl SandboxGateway {
             client,
             base_url: base_url.trim_end_matches('/').to_string(),
         }
+    }
+
+    /// A `method` request to `path` with HTTP Basic, the account's `api_key`.
+    fn request(
+        &self,
+        method: reqwest::Method,
+        account: &Account,
+        path: &str,
+    ) -> Result<reqwest::RequestBuilder, GatewayError> {
+        Ok(self
+            .client
+            .request(method, format!("{}{path}", self.base_url))
+            .basic_auth(account.credential("api_key")?, Some(""))
+            .timeout(TIMEOUT))
+    }
+
+    /// Sends `request` and reads the answer as `T`; a refusal is classified by [`refused`].
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        call: Call,
+    ) -> Result<T, GatewayError> {
+        let response = transport::send(request, call, "sandbox").await?;
+        transport::answer(response, call, "sandbox")
+            .await?
+            .map_err(|refusal| refused(&refusal))
     }
 }
 
@@ -148,26 +178,19 @@ pub fn verify_webhook_signature(secret: &str, header: &str, body: &[u8], now: i6
         .any(|s| verify_hmac_sha256_hex(secret.as_bytes(), &message, s))
 }
 
-async fn read<T: serde::de::DeserializeOwned>(
-    response: reqwest::Response,
-) -> Result<T, GatewayError> {
-    let status = response.status();
-    let text = response
-        .text()
-        .await
-        .map_err(|e| GatewayError::Ambiguous(format!("reading the answer: {e}")))?;
+/// Classifies a refusal by its HTTP status alone. The sandbox makes an order once per receipt and
+/// a refund once per refund id, so even a failed write may be repeated.
+fn refused(refusal: &Refusal) -> GatewayError {
+    let status = refusal.status;
     match status.as_u16() {
-        200..=299 => serde_json::from_str(&text)
-            .map_err(|e| GatewayError::Ambiguous(format!("unreadable answer: {e}"))),
-        401 | 403 => Err(GatewayError::Configuration(format!(
-            "sandbox refused the credentials ({status})"
-        ))),
-        400..=499 if status.as_u16() != 429 => Err(GatewayError::Configuration(format!(
-            "sandbox refused the request ({status}): {text}"
-        ))),
-        _ => Err(GatewayError::Retryable(format!(
-            "sandbox answered {status}"
-        ))),
+        401 | 403 => {
+            GatewayError::Configuration(format!("sandbox refused the credentials ({status})"))
+        }
+        400..=499 if status.as_u16() != 429 => GatewayError::Configuration(format!(
+            "sandbox refused the request ({status}): {}",
+            refusal.body
+        )),
+        _ => GatewayError::Retryable(format!("sandbox answered {status}")),
     }
 }
 
@@ -194,16 +217,10 @@ impl Gateway for SandboxGateway {
             "notify_url": order.notify_url,
             "return_url": order.return_url,
         });
-        let response = self
-            .client
-            .post(format!("{}/sandbox/v1/orders", self.base_url))
-            .basic_auth(account.credential("api_key")?, Some(""))
-            .json(&body)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|e| GatewayError::from_transport(&e))?;
-        let created: SandboxOrder = read(response).await?;
+        let request = self
+            .request(reqwest::Method::POST, account, "/sandbox/v1/orders")?
+            .json(&body);
+        let created: SandboxOrder = self.call(request, Call::Write).await?;
         Ok(CreatedOrder {
             reference: created.id,
             pay_url: Some(created.pay_url),
@@ -220,16 +237,10 @@ impl Gateway for SandboxGateway {
         struct Found {
             items: Vec<SandboxOrder>,
         }
-        let response = self
-            .client
-            .get(format!("{}/sandbox/v1/orders", self.base_url))
-            .query(&[("receipt", receipt)])
-            .basic_auth(account.credential("api_key")?, Some(""))
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|e| GatewayError::Retryable(format!("order lookup: {e}")))?;
-        let found: Found = read(response).await?;
+        let request = self
+            .request(reqwest::Method::GET, account, "/sandbox/v1/orders")?
+            .query(&[("receipt", receipt)]);
+        let found: Found = self.call(request, Call::Read).await?;
         Ok(found.items.into_iter().next().map(|o| CreatedOrder {
             reference: o.id,
             pay_url: Some(o.pay_url),
@@ -249,15 +260,12 @@ impl Gateway for SandboxGateway {
         account: &Account,
         reference: &str,
     ) -> Result<StatusReport, GatewayError> {
-        let response = self
-            .client
-            .get(format!("{}/sandbox/v1/orders/{reference}", self.base_url))
-            .basic_auth(account.credential("api_key")?, Some(""))
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|e| GatewayError::Retryable(format!("status query: {e}")))?;
-        let order: SandboxOrder = read(response).await?;
+        let request = self.request(
+            reqwest::Method::GET,
+            account,
+            &format!("/sandbox/v1/orders/{reference}"),
+        )?;
+        let order: SandboxOrder = self.call(request, Call::Read).await?;
         let captured = order
             .amount
             .zip(order.currency.as_deref())
@@ -345,19 +353,14 @@ impl Gateway for SandboxGateway {
         account: &Account,
         refund: &RefundRequest,
     ) -> Result<RefundReport, GatewayError> {
-        let response = self
-            .client
-            .post(format!(
-                "{}/sandbox/v1/orders/{}/refunds",
-                self.base_url, refund.reference
-            ))
-            .basic_auth(account.credential("api_key")?, Some(""))
-            .json(&json!({ "refund_id": refund.refund_id, "amount": refund.amount }))
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|e| GatewayError::from_transport(&e))?;
-        let created: SandboxRefund = read(response).await?;
+        let request = self
+            .request(
+                reqwest::Method::POST,
+                account,
+                &format!("/sandbox/v1/orders/{}/refunds", refund.reference),
+            )?
+            .json(&json!({ "refund_id": refund.refund_id, "amount": refund.amount }));
+        let created: SandboxRefund = self.call(request, Call::Write).await?;
         refund_report(created).map_err(GatewayError::Ambiguous)
     }
 
@@ -371,18 +374,12 @@ impl Gateway for SandboxGateway {
         struct Listed {
             items: Vec<SandboxRefund>,
         }
-        let response = self
-            .client
-            .get(format!(
-                "{}/sandbox/v1/orders/{}/refunds",
-                self.base_url, refund.reference
-            ))
-            .basic_auth(account.credential("api_key")?, Some(""))
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|e| GatewayError::Retryable(format!("refund lookup: {e}")))?;
-        let listed: Listed = read(response).await?;
+        let request = self.request(
+            reqwest::Method::GET,
+            account,
+            &format!("/sandbox/v1/orders/{}/refunds", refund.reference),
+        )?;
+        let listed: Listed = self.call(request, Call::Read).await?;
         listed
             .items
             .into_iter()

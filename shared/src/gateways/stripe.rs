@@ -29,6 +29,7 @@
 
 use super::endpoints::{Endpoints, Hosts};
 use super::signature::verify_hmac_sha256_hex;
+use super::transport::{Call, Transport, path_id, unsettled};
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
     RefundReport, RefundRequest, RefundStatus, StatusReport,
@@ -39,8 +40,8 @@ use crate::money::ReportedAmount;
 use crate::payments::status::TransactionStatus;
 use crate::secret::Secret;
 use async_trait::async_trait;
+use http::HeaderMap;
 use http::header::{CONTENT_TYPE, HeaderValue};
-use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -77,19 +78,18 @@ impl Stripe {
         format!("{}{path}", self.endpoints.base(account.environment, API))
     }
 
-    async fn send_get(
+    /// A GET of `path` with the secret key. Reading changes nothing at Stripe: any failure may
+    /// simply be retried.
+    fn get_request(
         &self,
         account: &Account,
         path: &str,
-    ) -> Result<reqwest::Response, GatewayError> {
-        self.client
+    ) -> Result<reqwest::RequestBuilder, GatewayError> {
+        Ok(self
+            .client
             .get(self.api(account, path))
             .basic_auth(account.credential("secret_key")?, Some(""))
-            .timeout(self.endpoints.timeout)
-            .send()
-            .await
-            // Reading changes nothing at Stripe: any failure may simply be retried.
-            .map_err(|e| GatewayError::Retryable(format!("stripe: {e}")))
+            .timeout(self.endpoints.timeout))
     }
 
     async fn get<T: DeserializeOwned>(
@@ -97,7 +97,9 @@ impl Stripe {
         account: &Account,
         path: &str,
     ) -> Result<T, GatewayError> {
-        read(self.send_get(account, path).await?, Call::Read).await
+        STRIPE
+            .read(self.get_request(account, path)?, Call::Read)
+            .await
     }
 
     /// A read where Stripe's 404 means "no such object" rather than a refused request.
@@ -106,11 +108,7 @@ impl Stripe {
         account: &Account,
         path: &str,
     ) -> Result<Option<T>, GatewayError> {
-        let response = self.send_get(account, path).await?;
-        if response.status() == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        read(response, Call::Read).await.map(Some)
+        STRIPE.lookup(self.get_request(account, path)?).await
     }
 
     async fn post<T: DeserializeOwned>(
@@ -129,30 +127,25 @@ impl Stripe {
                 "stripe: '{idempotency_key}' cannot be an idempotency key"
             ))
         })?;
-        let response = self
+        let request = self
             .client
             .post(self.api(account, path))
             .basic_auth(account.credential("secret_key")?, Some(""))
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header("Idempotency-Key", key)
             .body(body)
-            .timeout(self.endpoints.timeout)
-            .send()
-            .await
-            .map_err(|e| GatewayError::from_transport(&e))?;
-        read(response, Call::Write).await
+            .timeout(self.endpoints.timeout);
+        STRIPE.read(request, Call::Write).await
     }
 }
 
-/// Whether a failed call could have changed something at Stripe.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Call {
-    Read,
-    Write,
-}
+/// Stripe's transport; its refusals go to [`classify`].
+const STRIPE: Transport<ErrorBody> = Transport::new("stripe", |status, body, call| {
+    classify(status, &body.error, call)
+});
 
 /// Stripe's error body: `{"error":{"type","code","decline_code","message","param",…}}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct ErrorBody {
     error: ErrorDetail,
 }
@@ -166,36 +159,7 @@ struct ErrorDetail {
     message: Option<String>,
 }
 
-/// Classifies an answer by HTTP status first and Stripe's error `type` / `code` second.
-async fn read<T: DeserializeOwned>(
-    response: reqwest::Response,
-    call: Call,
-) -> Result<T, GatewayError> {
-    let status = response.status();
-    let text = response.text().await.map_err(|e| {
-        unsettled(
-            call,
-            format!("stripe: reading the answer to {status} failed: {e}"),
-        )
-    })?;
-    if status.is_success() {
-        return serde_json::from_str(&text)
-            .map_err(|e| unsettled(call, format!("stripe: unreadable answer: {e}")));
-    }
-    let detail = serde_json::from_str::<ErrorBody>(&text)
-        .map(|b| b.error)
-        .unwrap_or_default();
-    Err(classify(status.as_u16(), &detail, call))
-}
-
-/// A failure after which Stripe may or may not have acted.
-fn unsettled(call: Call, message: String) -> GatewayError {
-    match call {
-        Call::Write => GatewayError::Ambiguous(message),
-        Call::Read => GatewayError::Retryable(message),
-    }
-}
-
+/// Classifies a refusal by HTTP status first and Stripe's error `type` / `code` second.
 fn classify(status: u16, detail: &ErrorDetail, call: Call) -> GatewayError {
     let kind = detail.kind.as_deref().unwrap_or("");
     let code = detail.code.as_deref().unwrap_or("");
@@ -233,13 +197,11 @@ fn classify(status: u16, detail: &ErrorDetail, call: Call) -> GatewayError {
 
 /// Stripe ids go into URL paths; anything outside their alphabet is refused, never escaped.
 fn stripe_id(id: &str) -> Result<&str, GatewayError> {
-    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        Ok(id)
-    } else {
-        Err(GatewayError::Declined(format!(
-            "'{id}' is not a stripe object id"
-        )))
-    }
+    path_id(
+        id,
+        |b| b.is_ascii_alphanumeric() || b == b'_',
+        "a stripe object id",
+    )
 }
 
 /// A value inside a single-quoted search-query string.
