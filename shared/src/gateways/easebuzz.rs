@@ -45,7 +45,8 @@
 //! - **Amounts under ₹1.00** are refused before calling: the kit rejects them.
 
 use super::endpoints::{Endpoints, Hosts};
-use super::signature::{sha512_pipe_hex, verify_sha512_pipe_hex};
+use super::payu_family::{Family, details, payment_event};
+use super::signature::sha512_pipe_hex;
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
     RefundReport, RefundRequest, RefundStatus, StatusReport,
@@ -68,9 +69,14 @@ const DASHBOARD: Hosts = Hosts {
     test: "https://testdashboard.easebuzz.in",
     live: "https://dashboard.easebuzz.in",
 };
-const UDFS: [&str; 10] = [
-    "udf1", "udf2", "udf3", "udf4", "udf5", "udf6", "udf7", "udf8", "udf9", "udf10",
-];
+/// Easebuzz names all ten UDFs and has no `additionalCharges`; a callback body that opens with
+/// `{` must be a JSON object.
+const FAMILY: Family = Family {
+    name: "easebuzz",
+    udfs: 10,
+    charges_lead_reverse_hash: false,
+    braced_body_is_json: true,
+};
 const TXNID_MAX: usize = 40;
 const PRODUCTINFO_MAX: usize = 45;
 const FIRSTNAME_MAX: usize = 150;
@@ -162,17 +168,7 @@ pub fn sequence_hash(values: &[&str], salt: &str) -> String {
 
 /// The hash of an `initiateLink` form: `key|txnid|amount|productinfo|firstname|email|udf1..udf10`.
 pub fn request_hash(key: &str, salt: &str, form: &BTreeMap<&str, String>) -> String {
-    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
-    let mut values = vec![
-        key,
-        field("txnid"),
-        field("amount"),
-        field("productinfo"),
-        field("firstname"),
-        field("email"),
-    ];
-    values.extend(UDFS.iter().map(|u| field(u)));
-    sequence_hash(&values, salt)
+    FAMILY.request_hash(key, salt, form)
 }
 
 /// The hash of a v2 transaction retrieve: `key|txnid`.
@@ -194,35 +190,6 @@ pub fn refund_hash(
 /// The hash of a refund-status query: `key|easebuzz_id`.
 pub fn refund_status_hash(key: &str, salt: &str, easebuzz_id: &str) -> String {
     sequence_hash(&[key, easebuzz_id], salt)
-}
-
-/// The reverse hash's fields, in order, for `params` as posted.
-fn reverse_fields<'a>(salt: &'a str, params: &'a BTreeMap<String, String>) -> Vec<&'a str> {
-    let field = |name: &str| params.get(name).map(String::as_str).unwrap_or("");
-    let mut fields = vec![salt, field("status")];
-    fields.extend(UDFS.iter().rev().map(|u| field(u)));
-    fields.extend(
-        [
-            "email",
-            "firstname",
-            "productinfo",
-            "amount",
-            "txnid",
-            "key",
-        ]
-        .into_iter()
-        .map(field),
-    );
-    fields
-}
-
-/// Whether a posted result (return or webhook) carries Easebuzz's reverse hash for this account.
-pub fn verify_result(key: &str, salt: &str, params: &BTreeMap<String, String>) -> bool {
-    let Some(hash) = params.get("hash") else {
-        return false;
-    };
-    params.get("key").map(String::as_str) == Some(key)
-        && verify_sha512_pipe_hex(&reverse_fields(salt, params), hash)
 }
 
 /// Whether `value` looks like the access key `initiateLink` answers: 64 lower-case hex digits.
@@ -402,27 +369,6 @@ fn find_refunds<'a>(
             .for_each(|v| find_refunds(v, refund_id, gateway_refund_id, found)),
         _ => {}
     }
-}
-
-/// A posted result as text fields: form-encoded, or a JSON object.
-fn fields_of(body: &[u8]) -> Result<BTreeMap<String, String>, String> {
-    if body.trim_ascii_start().starts_with(b"{") {
-        let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
-            return Err("unreadable easebuzz callback: not a JSON object".into());
-        };
-        return Ok(map
-            .into_iter()
-            .map(|(k, v)| {
-                let text = match v {
-                    Value::String(s) => s,
-                    Value::Null => String::new(),
-                    other => other.to_string(),
-                };
-                (k, text)
-            })
-            .collect());
-    }
-    serde_urlencoded::from_bytes(body).map_err(|e| format!("unreadable easebuzz callback: {e}"))
 }
 
 /// Whether a failed call could have changed something at Easebuzz.
@@ -661,10 +607,7 @@ impl Gateway for Easebuzz {
     }
 
     fn verify_webhook(&self, account: &Account, _headers: &HeaderMap, body: &[u8]) -> bool {
-        let (Ok(key), Ok(salt)) = (account.credential("key"), account.credential("salt")) else {
-            return false;
-        };
-        fields_of(body).is_ok_and(|fields| verify_result(key, salt, &fields))
+        FAMILY.verify_webhook(account, body)
     }
 
     fn webhook_needs_confirmation(&self) -> bool {
@@ -672,32 +615,18 @@ impl Gateway for Easebuzz {
     }
 
     fn parse_webhook(&self, _headers: &HeaderMap, body: &[u8]) -> Result<GatewayEvent, String> {
-        let fields = fields_of(body)?;
+        let fields = FAMILY.fields_of(body)?;
         let txnid = fields
             .get("txnid")
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty())
             .ok_or("easebuzz callback without a txnid")?;
-        let status = fields.get("status").cloned().unwrap_or_default();
-        let details = Value::Object(
-            fields
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect(),
-        );
+        let receipt = txnid.parse::<AttemptId>().is_ok().then(|| txnid.clone());
         // One event per payment and outcome: Easebuzz resends the same result on retries. Only
         // fields the reverse hash covers make the id (F5c): `easepayid` is not covered, so a
         // replay with another one is the same event, not a new job and a new status query.
-        let amount = fields.get("amount").map(String::as_str).unwrap_or("");
-        let event_id = format!("{txnid}:{status}:{amount}");
-        Ok(GatewayEvent {
-            event_id,
-            event_type: format!("payment.{status}"),
-            receipt: txnid.parse::<AttemptId>().is_ok().then(|| txnid.clone()),
-            reference: Some(txnid),
-            report: Some(payment_report(&details)),
-            refund: None,
-        })
+        let report = payment_report(&details(&fields));
+        Ok(payment_event(txnid, receipt, &fields, report))
     }
 
     async fn create_refund(
@@ -794,9 +723,7 @@ impl Gateway for Easebuzz {
         account: &Account,
         params: &BTreeMap<String, String>,
     ) -> Option<String> {
-        let key = account.credential("key").ok()?;
-        let salt = account.credential("salt").ok()?;
-        verify_result(key, salt, params).then(|| params.get("txnid").cloned())?
+        FAMILY.verify_return(account, params)
     }
 }
 
@@ -811,6 +738,10 @@ mod tests {
     // The official kit README's sample credentials (reference notes §1.8); not a real account.
     const KEY: &str = "10PBP71ABZ2";
     const SALT: &str = "ABC55E8IBW";
+
+    fn verify_result(key: &str, salt: &str, params: &BTreeMap<String, String>) -> bool {
+        FAMILY.verify_result(key, salt, params)
+    }
 
     const E1: &str = "417de08d0fda2944b1b26dcd9d1badf0836379e8c368cf761adf8e2c4c6ed2e5a9c01b227d22ac1e89ef7be7a7563125a34ba7c55167d43f70aadde7f7afcc72";
     const E2: &str = "0ce4a225afb38af049489483f5dc247dfb71f424fea2269e8f51c0f7d7d965a85f8d5e79acd3b5429f65b7003797c76562575ba83ef05385e54a38cdb0f83f5d";

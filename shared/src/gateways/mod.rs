@@ -6,6 +6,7 @@ pub mod cashfree;
 pub mod easebuzz;
 pub mod endpoints;
 pub mod payu;
+pub mod payu_family;
 pub mod phonepe;
 pub mod razorpay;
 pub mod sandbox;

@@ -12,7 +12,8 @@
 //! - The return is only a hint: the status always comes from `verify_payment`.
 
 use super::endpoints::{Endpoints, Hosts};
-use super::signature::{sha512_pipe_hex, verify_sha512_pipe_hex};
+use super::payu_family::{Family, details, payment_event};
+use super::signature::sha512_pipe_hex;
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
     RefundReport, RefundRequest, RefundStatus, StatusReport,
@@ -33,7 +34,14 @@ const COMMANDS: Hosts = Hosts {
     test: "https://test.payu.in",
     live: "https://info.payu.in",
 };
-const UDF_COUNT: usize = 5;
+/// PayU names five UDFs (`udf1..udf5||||||salt`) and may lead the reverse hash with
+/// `additionalCharges`; a callback body that is not a JSON object is read as a form.
+const FAMILY: Family = Family {
+    name: "payu",
+    udfs: 5,
+    charges_lead_reverse_hash: true,
+    braced_body_is_json: false,
+};
 
 /// The PayU connector.
 pub struct PayU {
@@ -62,53 +70,7 @@ pub fn txnid(receipt: &str) -> String {
 
 /// The request hash of the payment form.
 pub fn request_hash(key: &str, salt: &str, form: &BTreeMap<&str, String>) -> String {
-    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
-    let mut fields = vec![
-        key,
-        field("txnid"),
-        field("amount"),
-        field("productinfo"),
-        field("firstname"),
-        field("email"),
-    ];
-    let udfs: Vec<String> = (1..=UDF_COUNT).map(|i| format!("udf{i}")).collect();
-    fields.extend(udfs.iter().map(|u| field(u)));
-    fields.extend(["", "", "", "", ""]);
-    fields.push(salt);
-    sha512_pipe_hex(&fields)
-}
-
-/// The fields of the reverse hash PayU puts on a result, in order, for `params` as posted.
-fn reverse_fields<'a>(salt: &'a str, params: &'a BTreeMap<String, String>) -> Vec<&'a str> {
-    let field = |name: &str| params.get(name).map(String::as_str).unwrap_or("");
-    let mut fields = Vec::new();
-    if let Some(charges) = params.get("additionalCharges").filter(|c| !c.is_empty()) {
-        fields.push(charges.as_str());
-    }
-    fields.extend([salt, field("status"), "", "", "", "", ""]);
-    fields.extend([
-        field("udf5"),
-        field("udf4"),
-        field("udf3"),
-        field("udf2"),
-        field("udf1"),
-        field("email"),
-        field("firstname"),
-        field("productinfo"),
-        field("amount"),
-        field("txnid"),
-        field("key"),
-    ]);
-    fields
-}
-
-/// Whether a posted result carries PayU's reverse hash for this account.
-pub fn verify_result(key: &str, salt: &str, params: &BTreeMap<String, String>) -> bool {
-    let Some(hash) = params.get("hash") else {
-        return false;
-    };
-    params.get("key").map(String::as_str) == Some(key)
-        && verify_sha512_pipe_hex(&reverse_fields(salt, params), hash)
+    FAMILY.request_hash(key, salt, form)
 }
 
 /// The hash of a postservice command.
@@ -283,24 +245,6 @@ fn find_by_token<'a>(value: &'a Value, refund_id: &str, found: &mut Vec<&'a Valu
     }
 }
 
-/// A posted result (form or JSON object) as text fields.
-fn fields_of(body: &[u8]) -> Result<BTreeMap<String, String>, String> {
-    if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) {
-        return Ok(map
-            .into_iter()
-            .map(|(k, v)| {
-                let text = match v {
-                    Value::String(s) => s,
-                    Value::Null => String::new(),
-                    other => other.to_string(),
-                };
-                (k, text)
-            })
-            .collect());
-    }
-    serde_urlencoded::from_bytes(body).map_err(|e| format!("unreadable payu callback: {e}"))
-}
-
 /// What an answer to `cancel_refund_transaction` means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RefundAnswer {
@@ -451,10 +395,7 @@ impl Gateway for PayU {
     }
 
     fn verify_webhook(&self, account: &Account, _headers: &HeaderMap, body: &[u8]) -> bool {
-        let (Ok(key), Ok(salt)) = (account.credential("key"), account.credential("salt")) else {
-            return false;
-        };
-        fields_of(body).is_ok_and(|fields| verify_result(key, salt, &fields))
+        FAMILY.verify_webhook(account, body)
     }
 
     fn webhook_needs_confirmation(&self) -> bool {
@@ -462,32 +403,16 @@ impl Gateway for PayU {
     }
 
     fn parse_webhook(&self, _headers: &HeaderMap, body: &[u8]) -> Result<GatewayEvent, String> {
-        let fields = fields_of(body)?;
+        let fields = FAMILY.fields_of(body)?;
         let txnid = fields
             .get("txnid")
             .cloned()
             .ok_or("payu callback without a txnid")?;
-        let status = fields.get("status").cloned().unwrap_or_default();
-        let details = Value::Object(
-            fields
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect(),
-        );
-        let report = payment_report(&details);
+        let report = payment_report(&details(&fields));
         // One event per payment and outcome: PayU resends the same result on retries. Only
         // fields the reverse hash covers make the id (F5c): `mihpayid` is not covered, so a
         // replay with another one is the same event, not a new job and a new status query.
-        let amount = fields.get("amount").map(String::as_str).unwrap_or("");
-        let event_id = format!("{txnid}:{status}:{amount}");
-        Ok(GatewayEvent {
-            event_id,
-            event_type: format!("payment.{status}"),
-            receipt: None,
-            reference: Some(txnid),
-            report: Some(report),
-            refund: None,
-        })
+        Ok(payment_event(txnid, None, &fields, report))
     }
 
     async fn create_refund(
@@ -582,9 +507,7 @@ impl Gateway for PayU {
         account: &Account,
         params: &BTreeMap<String, String>,
     ) -> Option<String> {
-        let key = account.credential("key").ok()?;
-        let salt = account.credential("salt").ok()?;
-        verify_result(key, salt, params).then(|| params.get("txnid").cloned())?
+        FAMILY.verify_return(account, params)
     }
 }
 
@@ -595,6 +518,10 @@ mod tests {
 
     const KEY: &str = "JPM7Fg";
     const SALT: &str = "TuxqAugd";
+
+    fn verify_result(key: &str, salt: &str, params: &BTreeMap<String, String>) -> bool {
+        FAMILY.verify_result(key, salt, params)
+    }
 
     // Vectors P1–P6 of the reference notes (P1–P3 published by PayU).
     #[test]
@@ -696,7 +623,7 @@ mod tests {
     fn additional_charges_lead_the_reverse_hash() {
         let mut params = result("");
         params.insert("additionalCharges".into(), "2.00".into());
-        let fields = reverse_fields(SALT, &params);
+        let fields = FAMILY.reverse_fields(SALT, &params);
         assert_eq!(fields[0], "2.00");
         let hash = sha512_pipe_hex(&fields);
         params.insert("hash".into(), hash);
