@@ -12,6 +12,7 @@ pub mod razorpay;
 pub mod sandbox;
 pub mod signature;
 pub mod stripe;
+pub mod transport;
 
 use crate::config::Config;
 use crate::gateway_accounts::Credentials;
