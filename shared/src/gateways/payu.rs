@@ -14,6 +14,7 @@
 use super::endpoints::{Endpoints, Hosts};
 use super::payu_family::{Family, details, payment_event};
 use super::signature::sha512_pipe_hex;
+use super::transport::{Call, Transport, unsettled};
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
     RefundReport, RefundRequest, RefundStatus, StatusReport,
@@ -34,6 +35,7 @@ const COMMANDS: Hosts = Hosts {
     test: "https://test.payu.in",
     live: "https://info.payu.in",
 };
+const TRANSPORT: Transport<Value> = Transport::new("payu", classify);
 /// PayU names five UDFs (`udf1..udf5||||||salt`) and may lead the reverse hash with
 /// `additionalCharges`; a callback body that is not a JSON object is read as a form.
 const FAMILY: Family = Family {
@@ -140,7 +142,7 @@ impl PayU {
         account: &Account,
         command: &str,
         vars: &[(&str, &str)],
-        write: bool,
+        call: Call,
     ) -> Result<Value, GatewayError> {
         let key = account.credential("key")?;
         let salt = account.credential("salt")?;
@@ -156,38 +158,12 @@ impl PayU {
             "{}/merchant/postservice.php?form=2",
             self.endpoints.base(account.environment, COMMANDS)
         );
-        let sent = self
+        let request = self
             .client
             .post(url)
             .form(&form)
-            .timeout(self.endpoints.timeout)
-            .send()
-            .await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(e) if write => return Err(GatewayError::from_transport(&e)),
-            Err(e) => return Err(GatewayError::Retryable(format!("payu {command}: {e}"))),
-        };
-        let status = response.status();
-        let text = response.text().await.map_err(|e| {
-            GatewayError::Ambiguous(format!("payu {command}: reading the answer: {e}"))
-        })?;
-        if status.as_u16() == 429 || status.is_server_error() {
-            let message = format!("payu {command} answered {status}");
-            return Err(if write {
-                GatewayError::Ambiguous(message)
-            } else {
-                GatewayError::Retryable(message)
-            });
-        }
-        if !status.is_success() {
-            return Err(GatewayError::Configuration(format!(
-                "payu {command} answered {status}: {text}"
-            )));
-        }
-        let body: Value = serde_json::from_str(&text).map_err(|e| {
-            GatewayError::Ambiguous(format!("payu {command}: unreadable answer: {e}"))
-        })?;
+            .timeout(self.endpoints.timeout);
+        let body: Value = TRANSPORT.read(request, call).await?;
         // A wrong key or hash is said in words (`"Invalid Hash."`, `"Invalid key"`).
         let message = body.get("msg").and_then(Value::as_str).unwrap_or("");
         let lower = message.to_ascii_lowercase();
@@ -199,6 +175,19 @@ impl PayU {
             )));
         }
         Ok(body)
+    }
+}
+
+/// Classifies a non-2xx answer of the command API: an overloaded or failing PayU may have acted
+/// on a write; any other refusal is of a request as we built it.
+fn classify(status: u16, body: &Value, call: Call) -> GatewayError {
+    let message = match body {
+        Value::Null => format!("payu answered {status}"),
+        _ => format!("payu answered {status}: {body}"),
+    };
+    match status {
+        429 | 500..=599 => unsettled(call, message),
+        _ => GatewayError::Configuration(message),
     }
 }
 
@@ -322,7 +311,7 @@ impl Gateway for PayU {
             account,
             "verify_payment",
             &[("var1", "lsp-credential-check")],
-            false,
+            Call::Read,
         )
         .await
         .map(|_| ())
@@ -334,7 +323,12 @@ impl Gateway for PayU {
         reference: &str,
     ) -> Result<StatusReport, GatewayError> {
         let body = self
-            .command(account, "verify_payment", &[("var1", reference)], false)
+            .command(
+                account,
+                "verify_payment",
+                &[("var1", reference)],
+                Call::Read,
+            )
             .await?;
         Ok(body
             .get("transaction_details")
@@ -434,7 +428,7 @@ impl Gateway for PayU {
                     ("var3", amount.as_str()),
                     ("var5", refund.notify_url.as_str()),
                 ],
-                true,
+                Call::Write,
             )
             .await?;
         let number = |name: &str| {
@@ -492,7 +486,7 @@ impl Gateway for PayU {
                 account,
                 "getAllRefundsFromTxnIds",
                 &[("var1", refund.reference.as_str())],
-                false,
+                Call::Read,
             )
             .await?;
         let mut found = Vec::new();
