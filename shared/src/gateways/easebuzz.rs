@@ -47,6 +47,7 @@
 use super::endpoints::{Endpoints, Hosts};
 use super::payu_family::{Family, details, payment_event};
 use super::signature::sha512_pipe_hex;
+use super::transport::{Call, Transport, unsettled};
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
     RefundReport, RefundRequest, RefundStatus, StatusReport,
@@ -84,6 +85,7 @@ const FIRSTNAME_MAX: usize = 150;
 const MIN_AMOUNT: i64 = 100;
 /// A txnid nobody pays with: asking about it moves no money.
 const CREDENTIAL_CHECK_TXNID: &str = "lsp-credential-check";
+const TRANSPORT: Transport<Value> = Transport::new("easebuzz", classify);
 
 /// The Easebuzz connector.
 pub struct Easebuzz {
@@ -371,19 +373,18 @@ fn find_refunds<'a>(
     }
 }
 
-/// Whether a failed call could have changed something at Easebuzz.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Call {
-    Read,
-    Write,
-}
-
-/// A failure after the request may have been sent: a write's outcome is unknown, a read is
-/// simply repeated.
-fn unsure(call: Call, message: String) -> GatewayError {
-    match call {
-        Call::Write => GatewayError::Ambiguous(message),
-        Call::Read => GatewayError::Retryable(message),
+/// Classifies a non-2xx answer by its status: an overloaded or failing Easebuzz may have acted
+/// on a write; refused credentials, or a refused read, are our configuration; any other refused
+/// write is a refusal of the payment or refund.
+fn classify(status: u16, body: &Value, call: Call) -> GatewayError {
+    let text = format!(
+        "easebuzz answered {status}: {}",
+        message(body).unwrap_or("no message")
+    );
+    match (status, call) {
+        (429 | 500..=599, _) => unsettled(call, text),
+        (401 | 403, _) | (_, Call::Read) => GatewayError::Configuration(text),
+        (_, Call::Write) => GatewayError::Declined(text),
     }
 }
 
@@ -406,36 +407,12 @@ impl Easebuzz {
         what: &str,
         call: Call,
     ) -> Result<Value, GatewayError> {
-        let sent = self
+        let request = self
             .client
             .post(url)
             .form(form)
-            .timeout(self.endpoints.timeout)
-            .send()
-            .await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(e) if call == Call::Write => return Err(GatewayError::from_transport(&e)),
-            Err(e) => return Err(GatewayError::Retryable(format!("easebuzz {what}: {e}"))),
-        };
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| unsure(call, format!("easebuzz {what}: reading the answer: {e}")))?;
-        if status.as_u16() == 429 || status.is_server_error() {
-            return Err(unsure(call, format!("easebuzz {what} answered {status}")));
-        }
-        if !status.is_success() {
-            let excerpt: String = text.chars().take(200).collect();
-            let message = format!("easebuzz {what} answered {status}: {excerpt}");
-            return Err(match (status.as_u16(), call) {
-                (401 | 403, _) | (_, Call::Read) => GatewayError::Configuration(message),
-                (_, Call::Write) => GatewayError::Declined(message),
-            });
-        }
-        let body: Value = serde_json::from_str(&text)
-            .map_err(|e| unsure(call, format!("easebuzz {what}: unreadable answer: {e}")))?;
+            .timeout(self.endpoints.timeout);
+        let body: Value = TRANSPORT.read(request, call).await?;
         if !accepted(&body)
             && let Some(refusal) = message(&body).filter(|m| credential_complaint(m))
         {
