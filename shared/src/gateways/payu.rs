@@ -80,14 +80,19 @@ pub fn command_hash(key: &str, salt: &str, command: &str, var1: &str) -> String 
     sha512_pipe_hex(&[key, command, var1, salt])
 }
 
-/// Our status for PayU's `status` / `unmappedstatus` pair.
-fn payment_report(details: &Value) -> StatusReport {
-    let text = |name: &str| details.get(name).and_then(Value::as_str).map(str::trim);
-    let payment_id = details.get("mihpayid").and_then(|v| match v {
+/// An id field, which PayU may send as a string (trimmed) or a number.
+fn id_text(value: &Value, name: &str) -> Option<String> {
+    match value.get(name)? {
         Value::String(s) => Some(s.trim().to_string()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
-    });
+    }
+}
+
+/// Our status for PayU's `status` / `unmappedstatus` pair.
+fn payment_report(details: &Value) -> StatusReport {
+    let text = |name: &str| details.get(name).and_then(Value::as_str).map(str::trim);
+    let payment_id = id_text(details, "mihpayid");
     let reason = text("error_Message")
         .or(text("field9"))
         .filter(|r| !r.is_empty() && !r.eq_ignore_ascii_case("no error"))
@@ -201,11 +206,7 @@ fn refund_report(entry: &Value, refund_id: &str) -> RefundReport {
     };
     RefundReport {
         refund_id: Some(refund_id.to_string()),
-        gateway_refund_id: entry.get("request_id").and_then(|v| match v {
-            Value::String(s) => Some(s.trim().to_string()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }),
+        gateway_refund_id: id_text(entry, "request_id"),
         status,
         failure_reason: (status == RefundStatus::Failed).then(|| {
             text("remark")
