@@ -45,7 +45,9 @@
 //! - **Amounts under ₹1.00** are refused before calling: the kit rejects them.
 
 use super::endpoints::{Endpoints, Hosts};
-use super::signature::{sha512_pipe_hex, verify_sha512_pipe_hex};
+use super::payu_family::{Family, details, payment_event};
+use super::signature::sha512_pipe_hex;
+use super::transport::{Call, Transport, unsettled};
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
     RefundReport, RefundRequest, RefundStatus, StatusReport,
@@ -68,9 +70,14 @@ const DASHBOARD: Hosts = Hosts {
     test: "https://testdashboard.easebuzz.in",
     live: "https://dashboard.easebuzz.in",
 };
-const UDFS: [&str; 10] = [
-    "udf1", "udf2", "udf3", "udf4", "udf5", "udf6", "udf7", "udf8", "udf9", "udf10",
-];
+/// Easebuzz names all ten UDFs and has no `additionalCharges`; a callback body that opens with
+/// `{` must be a JSON object.
+const FAMILY: Family = Family {
+    name: "easebuzz",
+    udfs: 10,
+    charges_lead_reverse_hash: false,
+    braced_body_is_json: true,
+};
 const TXNID_MAX: usize = 40;
 const PRODUCTINFO_MAX: usize = 45;
 const FIRSTNAME_MAX: usize = 150;
@@ -78,6 +85,7 @@ const FIRSTNAME_MAX: usize = 150;
 const MIN_AMOUNT: i64 = 100;
 /// A txnid nobody pays with: asking about it moves no money.
 const CREDENTIAL_CHECK_TXNID: &str = "lsp-credential-check";
+const TRANSPORT: Transport<Value> = Transport::new("easebuzz", classify);
 
 /// The Easebuzz connector.
 pub struct Easebuzz {
@@ -162,17 +170,7 @@ pub fn sequence_hash(values: &[&str], salt: &str) -> String {
 
 /// The hash of an `initiateLink` form: `key|txnid|amount|productinfo|firstname|email|udf1..udf10`.
 pub fn request_hash(key: &str, salt: &str, form: &BTreeMap<&str, String>) -> String {
-    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
-    let mut values = vec![
-        key,
-        field("txnid"),
-        field("amount"),
-        field("productinfo"),
-        field("firstname"),
-        field("email"),
-    ];
-    values.extend(UDFS.iter().map(|u| field(u)));
-    sequence_hash(&values, salt)
+    FAMILY.request_hash(key, salt, form)
 }
 
 /// The hash of a v2 transaction retrieve: `key|txnid`.
@@ -194,35 +192,6 @@ pub fn refund_hash(
 /// The hash of a refund-status query: `key|easebuzz_id`.
 pub fn refund_status_hash(key: &str, salt: &str, easebuzz_id: &str) -> String {
     sequence_hash(&[key, easebuzz_id], salt)
-}
-
-/// The reverse hash's fields, in order, for `params` as posted.
-fn reverse_fields<'a>(salt: &'a str, params: &'a BTreeMap<String, String>) -> Vec<&'a str> {
-    let field = |name: &str| params.get(name).map(String::as_str).unwrap_or("");
-    let mut fields = vec![salt, field("status")];
-    fields.extend(UDFS.iter().rev().map(|u| field(u)));
-    fields.extend(
-        [
-            "email",
-            "firstname",
-            "productinfo",
-            "amount",
-            "txnid",
-            "key",
-        ]
-        .into_iter()
-        .map(field),
-    );
-    fields
-}
-
-/// Whether a posted result (return or webhook) carries Easebuzz's reverse hash for this account.
-pub fn verify_result(key: &str, salt: &str, params: &BTreeMap<String, String>) -> bool {
-    let Some(hash) = params.get("hash") else {
-        return false;
-    };
-    params.get("key").map(String::as_str) == Some(key)
-        && verify_sha512_pipe_hex(&reverse_fields(salt, params), hash)
 }
 
 /// Whether `value` looks like the access key `initiateLink` answers: 64 lower-case hex digits.
@@ -404,40 +373,18 @@ fn find_refunds<'a>(
     }
 }
 
-/// A posted result as text fields: form-encoded, or a JSON object.
-fn fields_of(body: &[u8]) -> Result<BTreeMap<String, String>, String> {
-    if body.trim_ascii_start().starts_with(b"{") {
-        let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
-            return Err("unreadable easebuzz callback: not a JSON object".into());
-        };
-        return Ok(map
-            .into_iter()
-            .map(|(k, v)| {
-                let text = match v {
-                    Value::String(s) => s,
-                    Value::Null => String::new(),
-                    other => other.to_string(),
-                };
-                (k, text)
-            })
-            .collect());
-    }
-    serde_urlencoded::from_bytes(body).map_err(|e| format!("unreadable easebuzz callback: {e}"))
-}
-
-/// Whether a failed call could have changed something at Easebuzz.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Call {
-    Read,
-    Write,
-}
-
-/// A failure after the request may have been sent: a write's outcome is unknown, a read is
-/// simply repeated.
-fn unsure(call: Call, message: String) -> GatewayError {
-    match call {
-        Call::Write => GatewayError::Ambiguous(message),
-        Call::Read => GatewayError::Retryable(message),
+/// Classifies a non-2xx answer by its status: an overloaded or failing Easebuzz may have acted
+/// on a write; refused credentials, or a refused read, are our configuration; any other refused
+/// write is a refusal of the payment or refund.
+fn classify(status: u16, body: &Value, call: Call) -> GatewayError {
+    let text = format!(
+        "easebuzz answered {status}: {}",
+        message(body).unwrap_or("no message")
+    );
+    match (status, call) {
+        (429 | 500..=599, _) => unsettled(call, text),
+        (401 | 403, _) | (_, Call::Read) => GatewayError::Configuration(text),
+        (_, Call::Write) => GatewayError::Declined(text),
     }
 }
 
@@ -460,36 +407,12 @@ impl Easebuzz {
         what: &str,
         call: Call,
     ) -> Result<Value, GatewayError> {
-        let sent = self
+        let request = self
             .client
             .post(url)
             .form(form)
-            .timeout(self.endpoints.timeout)
-            .send()
-            .await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(e) if call == Call::Write => return Err(GatewayError::from_transport(&e)),
-            Err(e) => return Err(GatewayError::Retryable(format!("easebuzz {what}: {e}"))),
-        };
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| unsure(call, format!("easebuzz {what}: reading the answer: {e}")))?;
-        if status.as_u16() == 429 || status.is_server_error() {
-            return Err(unsure(call, format!("easebuzz {what} answered {status}")));
-        }
-        if !status.is_success() {
-            let excerpt: String = text.chars().take(200).collect();
-            let message = format!("easebuzz {what} answered {status}: {excerpt}");
-            return Err(match (status.as_u16(), call) {
-                (401 | 403, _) | (_, Call::Read) => GatewayError::Configuration(message),
-                (_, Call::Write) => GatewayError::Declined(message),
-            });
-        }
-        let body: Value = serde_json::from_str(&text)
-            .map_err(|e| unsure(call, format!("easebuzz {what}: unreadable answer: {e}")))?;
+            .timeout(self.endpoints.timeout);
+        let body: Value = TRANSPORT.read(request, call).await?;
         if !accepted(&body)
             && let Some(refusal) = message(&body).filter(|m| credential_complaint(m))
         {
@@ -661,10 +584,7 @@ impl Gateway for Easebuzz {
     }
 
     fn verify_webhook(&self, account: &Account, _headers: &HeaderMap, body: &[u8]) -> bool {
-        let (Ok(key), Ok(salt)) = (account.credential("key"), account.credential("salt")) else {
-            return false;
-        };
-        fields_of(body).is_ok_and(|fields| verify_result(key, salt, &fields))
+        FAMILY.verify_webhook(account, body)
     }
 
     fn webhook_needs_confirmation(&self) -> bool {
@@ -672,32 +592,18 @@ impl Gateway for Easebuzz {
     }
 
     fn parse_webhook(&self, _headers: &HeaderMap, body: &[u8]) -> Result<GatewayEvent, String> {
-        let fields = fields_of(body)?;
+        let fields = FAMILY.fields_of(body)?;
         let txnid = fields
             .get("txnid")
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty())
             .ok_or("easebuzz callback without a txnid")?;
-        let status = fields.get("status").cloned().unwrap_or_default();
-        let details = Value::Object(
-            fields
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect(),
-        );
+        let receipt = txnid.parse::<AttemptId>().is_ok().then(|| txnid.clone());
         // One event per payment and outcome: Easebuzz resends the same result on retries. Only
         // fields the reverse hash covers make the id (F5c): `easepayid` is not covered, so a
         // replay with another one is the same event, not a new job and a new status query.
-        let amount = fields.get("amount").map(String::as_str).unwrap_or("");
-        let event_id = format!("{txnid}:{status}:{amount}");
-        Ok(GatewayEvent {
-            event_id,
-            event_type: format!("payment.{status}"),
-            receipt: txnid.parse::<AttemptId>().is_ok().then(|| txnid.clone()),
-            reference: Some(txnid),
-            report: Some(payment_report(&details)),
-            refund: None,
-        })
+        let report = payment_report(&details(&fields));
+        Ok(payment_event(txnid, receipt, &fields, report))
     }
 
     async fn create_refund(
@@ -794,9 +700,7 @@ impl Gateway for Easebuzz {
         account: &Account,
         params: &BTreeMap<String, String>,
     ) -> Option<String> {
-        let key = account.credential("key").ok()?;
-        let salt = account.credential("salt").ok()?;
-        verify_result(key, salt, params).then(|| params.get("txnid").cloned())?
+        FAMILY.verify_return(account, params)
     }
 }
 
@@ -811,6 +715,10 @@ mod tests {
     // The official kit README's sample credentials (reference notes §1.8); not a real account.
     const KEY: &str = "10PBP71ABZ2";
     const SALT: &str = "ABC55E8IBW";
+
+    fn verify_result(key: &str, salt: &str, params: &BTreeMap<String, String>) -> bool {
+        FAMILY.verify_result(key, salt, params)
+    }
 
     const E1: &str = "417de08d0fda2944b1b26dcd9d1badf0836379e8c368cf761adf8e2c4c6ed2e5a9c01b227d22ac1e89ef7be7a7563125a34ba7c55167d43f70aadde7f7afcc72";
     const E2: &str = "0ce4a225afb38af049489483f5dc247dfb71f424fea2269e8f51c0f7d7d965a85f8d5e79acd3b5429f65b7003797c76562575ba83ef05385e54a38cdb0f83f5d";

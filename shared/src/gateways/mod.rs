@@ -7,6 +7,7 @@ pub mod connectors;
 pub mod easebuzz;
 pub mod endpoints;
 pub mod payu;
+pub mod payu_family;
 pub mod phonepe;
 pub mod provider;
 pub mod razorpay;

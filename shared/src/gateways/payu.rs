@@ -12,7 +12,9 @@
 //! - The return is only a hint: the status always comes from `verify_payment`.
 
 use super::endpoints::{Endpoints, Hosts};
-use super::signature::{sha512_pipe_hex, verify_sha512_pipe_hex};
+use super::payu_family::{Family, details, payment_event};
+use super::signature::sha512_pipe_hex;
+use super::transport::{Call, Transport, unsettled};
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
     RefundReport, RefundRequest, RefundStatus, StatusReport,
@@ -33,7 +35,15 @@ const COMMANDS: Hosts = Hosts {
     test: "https://test.payu.in",
     live: "https://info.payu.in",
 };
-const UDF_COUNT: usize = 5;
+const TRANSPORT: Transport<Value> = Transport::new("payu", classify);
+/// PayU names five UDFs (`udf1..udf5||||||salt`) and may lead the reverse hash with
+/// `additionalCharges`; a callback body that is not a JSON object is read as a form.
+const FAMILY: Family = Family {
+    name: "payu",
+    udfs: 5,
+    charges_lead_reverse_hash: true,
+    braced_body_is_json: false,
+};
 
 /// The PayU connector.
 pub struct PayU {
@@ -62,53 +72,7 @@ pub fn txnid(receipt: &str) -> String {
 
 /// The request hash of the payment form.
 pub fn request_hash(key: &str, salt: &str, form: &BTreeMap<&str, String>) -> String {
-    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
-    let mut fields = vec![
-        key,
-        field("txnid"),
-        field("amount"),
-        field("productinfo"),
-        field("firstname"),
-        field("email"),
-    ];
-    let udfs: Vec<String> = (1..=UDF_COUNT).map(|i| format!("udf{i}")).collect();
-    fields.extend(udfs.iter().map(|u| field(u)));
-    fields.extend(["", "", "", "", ""]);
-    fields.push(salt);
-    sha512_pipe_hex(&fields)
-}
-
-/// The fields of the reverse hash PayU puts on a result, in order, for `params` as posted.
-fn reverse_fields<'a>(salt: &'a str, params: &'a BTreeMap<String, String>) -> Vec<&'a str> {
-    let field = |name: &str| params.get(name).map(String::as_str).unwrap_or("");
-    let mut fields = Vec::new();
-    if let Some(charges) = params.get("additionalCharges").filter(|c| !c.is_empty()) {
-        fields.push(charges.as_str());
-    }
-    fields.extend([salt, field("status"), "", "", "", "", ""]);
-    fields.extend([
-        field("udf5"),
-        field("udf4"),
-        field("udf3"),
-        field("udf2"),
-        field("udf1"),
-        field("email"),
-        field("firstname"),
-        field("productinfo"),
-        field("amount"),
-        field("txnid"),
-        field("key"),
-    ]);
-    fields
-}
-
-/// Whether a posted result carries PayU's reverse hash for this account.
-pub fn verify_result(key: &str, salt: &str, params: &BTreeMap<String, String>) -> bool {
-    let Some(hash) = params.get("hash") else {
-        return false;
-    };
-    params.get("key").map(String::as_str) == Some(key)
-        && verify_sha512_pipe_hex(&reverse_fields(salt, params), hash)
+    FAMILY.request_hash(key, salt, form)
 }
 
 /// The hash of a postservice command.
@@ -116,14 +80,19 @@ pub fn command_hash(key: &str, salt: &str, command: &str, var1: &str) -> String 
     sha512_pipe_hex(&[key, command, var1, salt])
 }
 
-/// Our status for PayU's `status` / `unmappedstatus` pair.
-fn payment_report(details: &Value) -> StatusReport {
-    let text = |name: &str| details.get(name).and_then(Value::as_str).map(str::trim);
-    let payment_id = details.get("mihpayid").and_then(|v| match v {
+/// An id field, which PayU may send as a string (trimmed) or a number.
+fn id_text(value: &Value, name: &str) -> Option<String> {
+    match value.get(name)? {
         Value::String(s) => Some(s.trim().to_string()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
-    });
+    }
+}
+
+/// Our status for PayU's `status` / `unmappedstatus` pair.
+fn payment_report(details: &Value) -> StatusReport {
+    let text = |name: &str| details.get(name).and_then(Value::as_str).map(str::trim);
+    let payment_id = id_text(details, "mihpayid");
     let reason = text("error_Message")
         .or(text("field9"))
         .filter(|r| !r.is_empty() && !r.eq_ignore_ascii_case("no error"))
@@ -178,7 +147,7 @@ impl PayU {
         account: &Account,
         command: &str,
         vars: &[(&str, &str)],
-        write: bool,
+        call: Call,
     ) -> Result<Value, GatewayError> {
         let key = account.credential("key")?;
         let salt = account.credential("salt")?;
@@ -194,38 +163,12 @@ impl PayU {
             "{}/merchant/postservice.php?form=2",
             self.endpoints.base(account.environment, COMMANDS)
         );
-        let sent = self
+        let request = self
             .client
             .post(url)
             .form(&form)
-            .timeout(self.endpoints.timeout)
-            .send()
-            .await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(e) if write => return Err(GatewayError::from_transport(&e)),
-            Err(e) => return Err(GatewayError::Retryable(format!("payu {command}: {e}"))),
-        };
-        let status = response.status();
-        let text = response.text().await.map_err(|e| {
-            GatewayError::Ambiguous(format!("payu {command}: reading the answer: {e}"))
-        })?;
-        if status.as_u16() == 429 || status.is_server_error() {
-            let message = format!("payu {command} answered {status}");
-            return Err(if write {
-                GatewayError::Ambiguous(message)
-            } else {
-                GatewayError::Retryable(message)
-            });
-        }
-        if !status.is_success() {
-            return Err(GatewayError::Configuration(format!(
-                "payu {command} answered {status}: {text}"
-            )));
-        }
-        let body: Value = serde_json::from_str(&text).map_err(|e| {
-            GatewayError::Ambiguous(format!("payu {command}: unreadable answer: {e}"))
-        })?;
+            .timeout(self.endpoints.timeout);
+        let body: Value = TRANSPORT.read(request, call).await?;
         // A wrong key or hash is said in words (`"Invalid Hash."`, `"Invalid key"`).
         let message = body.get("msg").and_then(Value::as_str).unwrap_or("");
         let lower = message.to_ascii_lowercase();
@@ -240,6 +183,19 @@ impl PayU {
     }
 }
 
+/// Classifies a non-2xx answer of the command API: an overloaded or failing PayU may have acted
+/// on a write; any other refusal is of a request as we built it.
+fn classify(status: u16, body: &Value, call: Call) -> GatewayError {
+    let message = match body {
+        Value::Null => format!("payu answered {status}"),
+        _ => format!("payu answered {status}: {body}"),
+    };
+    match status {
+        429 | 500..=599 => unsettled(call, message),
+        _ => GatewayError::Configuration(message),
+    }
+}
+
 /// Our status for a refund entry of PayU's refund APIs.
 fn refund_report(entry: &Value, refund_id: &str) -> RefundReport {
     let text = |name: &str| entry.get(name).and_then(Value::as_str).map(str::trim);
@@ -250,11 +206,7 @@ fn refund_report(entry: &Value, refund_id: &str) -> RefundReport {
     };
     RefundReport {
         refund_id: Some(refund_id.to_string()),
-        gateway_refund_id: entry.get("request_id").and_then(|v| match v {
-            Value::String(s) => Some(s.trim().to_string()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }),
+        gateway_refund_id: id_text(entry, "request_id"),
         status,
         failure_reason: (status == RefundStatus::Failed).then(|| {
             text("remark")
@@ -281,24 +233,6 @@ fn find_by_token<'a>(value: &'a Value, refund_id: &str, found: &mut Vec<&'a Valu
             .for_each(|v| find_by_token(v, refund_id, found)),
         _ => {}
     }
-}
-
-/// A posted result (form or JSON object) as text fields.
-fn fields_of(body: &[u8]) -> Result<BTreeMap<String, String>, String> {
-    if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) {
-        return Ok(map
-            .into_iter()
-            .map(|(k, v)| {
-                let text = match v {
-                    Value::String(s) => s,
-                    Value::Null => String::new(),
-                    other => other.to_string(),
-                };
-                (k, text)
-            })
-            .collect());
-    }
-    serde_urlencoded::from_bytes(body).map_err(|e| format!("unreadable payu callback: {e}"))
 }
 
 /// What an answer to `cancel_refund_transaction` means.
@@ -378,7 +312,7 @@ impl Gateway for PayU {
             account,
             "verify_payment",
             &[("var1", "lsp-credential-check")],
-            false,
+            Call::Read,
         )
         .await
         .map(|_| ())
@@ -390,7 +324,12 @@ impl Gateway for PayU {
         reference: &str,
     ) -> Result<StatusReport, GatewayError> {
         let body = self
-            .command(account, "verify_payment", &[("var1", reference)], false)
+            .command(
+                account,
+                "verify_payment",
+                &[("var1", reference)],
+                Call::Read,
+            )
             .await?;
         Ok(body
             .get("transaction_details")
@@ -451,10 +390,7 @@ impl Gateway for PayU {
     }
 
     fn verify_webhook(&self, account: &Account, _headers: &HeaderMap, body: &[u8]) -> bool {
-        let (Ok(key), Ok(salt)) = (account.credential("key"), account.credential("salt")) else {
-            return false;
-        };
-        fields_of(body).is_ok_and(|fields| verify_result(key, salt, &fields))
+        FAMILY.verify_webhook(account, body)
     }
 
     fn webhook_needs_confirmation(&self) -> bool {
@@ -462,32 +398,16 @@ impl Gateway for PayU {
     }
 
     fn parse_webhook(&self, _headers: &HeaderMap, body: &[u8]) -> Result<GatewayEvent, String> {
-        let fields = fields_of(body)?;
+        let fields = FAMILY.fields_of(body)?;
         let txnid = fields
             .get("txnid")
             .cloned()
             .ok_or("payu callback without a txnid")?;
-        let status = fields.get("status").cloned().unwrap_or_default();
-        let details = Value::Object(
-            fields
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect(),
-        );
-        let report = payment_report(&details);
+        let report = payment_report(&details(&fields));
         // One event per payment and outcome: PayU resends the same result on retries. Only
         // fields the reverse hash covers make the id (F5c): `mihpayid` is not covered, so a
         // replay with another one is the same event, not a new job and a new status query.
-        let amount = fields.get("amount").map(String::as_str).unwrap_or("");
-        let event_id = format!("{txnid}:{status}:{amount}");
-        Ok(GatewayEvent {
-            event_id,
-            event_type: format!("payment.{status}"),
-            receipt: None,
-            reference: Some(txnid),
-            report: Some(report),
-            refund: None,
-        })
+        Ok(payment_event(txnid, None, &fields, report))
     }
 
     async fn create_refund(
@@ -509,7 +429,7 @@ impl Gateway for PayU {
                     ("var3", amount.as_str()),
                     ("var5", refund.notify_url.as_str()),
                 ],
-                true,
+                Call::Write,
             )
             .await?;
         let number = |name: &str| {
@@ -567,7 +487,7 @@ impl Gateway for PayU {
                 account,
                 "getAllRefundsFromTxnIds",
                 &[("var1", refund.reference.as_str())],
-                false,
+                Call::Read,
             )
             .await?;
         let mut found = Vec::new();
@@ -582,9 +502,7 @@ impl Gateway for PayU {
         account: &Account,
         params: &BTreeMap<String, String>,
     ) -> Option<String> {
-        let key = account.credential("key").ok()?;
-        let salt = account.credential("salt").ok()?;
-        verify_result(key, salt, params).then(|| params.get("txnid").cloned())?
+        FAMILY.verify_return(account, params)
     }
 }
 
@@ -595,6 +513,10 @@ mod tests {
 
     const KEY: &str = "JPM7Fg";
     const SALT: &str = "TuxqAugd";
+
+    fn verify_result(key: &str, salt: &str, params: &BTreeMap<String, String>) -> bool {
+        FAMILY.verify_result(key, salt, params)
+    }
 
     // Vectors P1–P6 of the reference notes (P1–P3 published by PayU).
     #[test]
@@ -696,7 +618,7 @@ mod tests {
     fn additional_charges_lead_the_reverse_hash() {
         let mut params = result("");
         params.insert("additionalCharges".into(), "2.00".into());
-        let fields = reverse_fields(SALT, &params);
+        let fields = FAMILY.reverse_fields(SALT, &params);
         assert_eq!(fields[0], "2.00");
         let hash = sha512_pipe_hex(&fields);
         params.insert("hash".into(), hash);

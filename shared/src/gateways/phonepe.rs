@@ -64,6 +64,7 @@
 //! 100 is accepted).
 
 use super::endpoints::{Endpoints, Hosts};
+use super::transport::{self, Call, unsettled};
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
     RefundReport, RefundRequest, RefundStatus, StatusReport,
@@ -83,6 +84,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
+const PROVIDER: &str = "phonepe";
 const API: Hosts = Hosts {
     test: "https://api-preprod.phonepe.com/apis/pg-sandbox",
     live: "https://api.phonepe.com/apis/hermes",
@@ -142,17 +144,14 @@ impl PhonePe {
             .map_err(|e| GatewayError::Configuration(format!("phonepe: encoding {path}: {e}")))?;
         let request = STANDARD.encode(payload);
         let checksum = x_verify(&request, path, keys.salt_key, keys.salt_index);
-        let response = self
+        let request = self
             .client
             .post(self.url(account, path))
             .header(CONTENT_TYPE, "application/json")
             .header("X-VERIFY", checksum)
             .json(&json!({ "request": request }))
-            .timeout(self.endpoints.timeout)
-            .send()
-            .await
-            .map_err(|e| GatewayError::from_transport(&e))?;
-        answer(response, Call::Write).await
+            .timeout(self.endpoints.timeout);
+        answer(request, Call::Write).await
     }
 
     async fn status(
@@ -162,7 +161,7 @@ impl PhonePe {
         transaction: &str,
     ) -> Result<Answer, GatewayError> {
         let path = status_path(keys.merchant_id, transaction);
-        let response = self
+        let request = self
             .client
             .get(self.url(account, &path))
             .header(CONTENT_TYPE, "application/json")
@@ -171,12 +170,9 @@ impl PhonePe {
                 x_verify("", &path, keys.salt_key, keys.salt_index),
             )
             .header("X-MERCHANT-ID", keys.merchant_id)
-            .timeout(self.endpoints.timeout)
-            .send()
-            .await
-            // Reading changes nothing at PhonePe: any failure may simply be retried.
-            .map_err(|e| GatewayError::Retryable(format!("phonepe: {e}")))?;
-        answer(response, Call::Read).await
+            .timeout(self.endpoints.timeout);
+        // Reading changes nothing at PhonePe: any failure may simply be retried.
+        answer(request, Call::Read).await
     }
 
     /// What PhonePe knows of `transaction`, a payment's or a refund's merchantTransactionId.
@@ -411,13 +407,6 @@ struct RefundPayload<'a> {
     callback_url: &'a str,
 }
 
-/// Whether a failed call could have changed something at PhonePe.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Call {
-    Read,
-    Write,
-}
-
 /// PhonePe's envelope, `{success, code, message, data}`, read leniently: unknown fields are
 /// ignored (the docs ask for it) and a field of an unexpected type reads as absent.
 #[derive(Debug, Default, Deserialize)]
@@ -512,14 +501,11 @@ impl Answer {
     }
 }
 
-async fn answer(response: reqwest::Response, call: Call) -> Result<Answer, GatewayError> {
-    let status = response.status();
-    let text = response.text().await.map_err(|e| {
-        unsettled(
-            call,
-            format!("phonepe: reading the answer to {status} failed: {e}"),
-        )
-    })?;
+/// Sends `request` and reads PhonePe's envelope whatever the HTTP status: its refusals carry a
+/// `code` too (`TRANSACTION_NOT_FOUND` may come with a 4xx), which decides before the status.
+async fn answer(request: reqwest::RequestBuilder, call: Call) -> Result<Answer, GatewayError> {
+    let response = transport::send(request, call, PROVIDER).await?;
+    let (status, text) = transport::text(response, call, PROVIDER).await?;
     match serde_json::from_str::<Envelope>(&text) {
         Ok(envelope) => Ok(Answer { status, envelope }),
         Err(_) if status.is_success() => Err(unsettled(
@@ -527,14 +513,6 @@ async fn answer(response: reqwest::Response, call: Call) -> Result<Answer, Gatew
             format!("phonepe: unreadable answer ({status})"),
         )),
         Err(_) => Err(classify(status.as_u16(), "", "not a phonepe answer", call)),
-    }
-}
-
-/// A failure after which PhonePe may or may not have acted.
-fn unsettled(call: Call, message: String) -> GatewayError {
-    match call {
-        Call::Write => GatewayError::Ambiguous(message),
-        Call::Read => GatewayError::Retryable(message),
     }
 }
 
