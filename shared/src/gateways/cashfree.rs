@@ -35,10 +35,10 @@ use super::{
     RefundReport, RefundRequest, RefundStatus, StatusReport,
 };
 use crate::crypto::sha256;
+use crate::gateways::PaymentOutcome;
 use crate::html::{escape, page, rupees, script_json};
 use crate::mode::Mode;
 use crate::money::{ReportedAmount, parse_major_json, to_major_string};
-use crate::payments::status::TransactionStatus;
 use crate::secret::Secret;
 use async_trait::async_trait;
 use base64::Engine;
@@ -417,14 +417,14 @@ fn report(order_status: &str, payments: &[Payment]) -> StatusReport {
         "PAID" => {
             let paid = payments.iter().find(|p| p.payment_status == "SUCCESS");
             StatusReport {
-                status: TransactionStatus::Succeeded,
+                status: PaymentOutcome::Succeeded,
                 payment_id: paid.and_then(|p| p.cf_payment_id.clone()),
                 failure_reason: None,
                 captured: paid.and_then(Payment::captured),
             }
         }
         "EXPIRED" | "TERMINATED" => StatusReport {
-            status: TransactionStatus::Failed,
+            status: PaymentOutcome::Failed,
             payment_id: None,
             failure_reason: Some(last_failure(payments).unwrap_or_else(|| {
                 format!(
@@ -435,7 +435,7 @@ fn report(order_status: &str, payments: &[Payment]) -> StatusReport {
             captured: None,
         },
         _ => StatusReport {
-            status: TransactionStatus::Pending,
+            status: PaymentOutcome::Pending,
             payment_id: None,
             failure_reason: last_failure(payments),
             captured: None,
@@ -724,14 +724,14 @@ impl Gateway for Cashfree {
                 let payment = data.payment.unwrap_or_default();
                 report = Some(if kind == "PAYMENT_SUCCESS_WEBHOOK" {
                     StatusReport {
-                        status: TransactionStatus::Succeeded,
+                        status: PaymentOutcome::Succeeded,
                         captured: payment.captured(),
                         payment_id: payment.cf_payment_id,
                         failure_reason: None,
                     }
                 } else {
                     StatusReport {
-                        status: TransactionStatus::Pending,
+                        status: PaymentOutcome::Pending,
                         payment_id: None,
                         failure_reason: Some(payment.reason()),
                         captured: None,
@@ -987,7 +987,7 @@ mod tests {
         let open = report("ACTIVE", &tried);
         assert_eq!(
             open.status,
-            TransactionStatus::Pending,
+            PaymentOutcome::Pending,
             "the customer may retry"
         );
         assert_eq!(
@@ -997,12 +997,9 @@ mod tests {
         assert_eq!(report("ACTIVE", &[]).failure_reason, None);
         assert_eq!(
             report("TERMINATION_REQUESTED", &[]).status,
-            TransactionStatus::Pending
+            PaymentOutcome::Pending
         );
-        assert_eq!(
-            report("SOMETHING_NEW", &[]).status,
-            TransactionStatus::Pending
-        );
+        assert_eq!(report("SOMETHING_NEW", &[]).status, PaymentOutcome::Pending);
 
         let paid = report(
             "PAID",
@@ -1011,17 +1008,17 @@ mod tests {
                 payment("9", "SUCCESS", "2025-05-05T12:10:00+05:30", None),
             ],
         );
-        assert_eq!(paid.status, TransactionStatus::Succeeded);
+        assert_eq!(paid.status, PaymentOutcome::Succeeded);
         assert_eq!(paid.payment_id.as_deref(), Some("9"));
 
         let expired = report("EXPIRED", &[]);
-        assert_eq!(expired.status, TransactionStatus::Failed);
+        assert_eq!(expired.status, PaymentOutcome::Failed);
         assert_eq!(
             expired.failure_reason.as_deref(),
             Some("the cashfree order is expired")
         );
         let terminated = report("TERMINATED", &tried[..1]);
-        assert_eq!(terminated.status, TransactionStatus::Failed);
+        assert_eq!(terminated.status, PaymentOutcome::Failed);
         assert_eq!(terminated.failure_reason.as_deref(), Some("first"));
     }
 

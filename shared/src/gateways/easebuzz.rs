@@ -53,10 +53,10 @@ use super::{
     RefundReport, RefundRequest, RefundStatus, StatusReport,
 };
 use crate::crypto::sha256;
+use crate::gateways::PaymentOutcome;
 use crate::html::{page, rupees};
 use crate::ids::AttemptId;
 use crate::money::{ReportedAmount, parse_major_json, to_major_string};
-use crate::payments::status::TransactionStatus;
 use async_trait::async_trait;
 use http::HeaderMap;
 use serde_json::Value;
@@ -274,7 +274,7 @@ fn find_transaction<'a>(value: &'a Value, txnid: &str) -> Option<&'a Value> {
 }
 
 fn pending() -> StatusReport {
-    StatusReport::of(TransactionStatus::Pending)
+    StatusReport::of(PaymentOutcome::Pending)
 }
 
 /// What Easebuzz says was paid: `amount`, rupees as decimal text (`"100.0"`), in INR (the
@@ -297,7 +297,7 @@ fn payment_report(transaction: &Value) -> StatusReport {
     let payment_id = id_text(transaction, "easepayid");
     match status.to_ascii_lowercase().as_str() {
         "success" => StatusReport {
-            status: TransactionStatus::Succeeded,
+            status: PaymentOutcome::Succeeded,
             payment_id,
             failure_reason: None,
             captured: captured(transaction),
@@ -310,7 +310,7 @@ fn payment_report(transaction: &Value) -> StatusReport {
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("easebuzz status '{status}'"));
             StatusReport {
-                status: TransactionStatus::Failed,
+                status: PaymentOutcome::Failed,
                 payment_id,
                 failure_reason: Some(reason),
                 captured: None,
@@ -452,7 +452,7 @@ impl Easebuzz {
         }
         let body = self.retrieve(account, &refund.reference).await?;
         Ok(find_transaction(&body, &refund.reference)
-            .filter(|t| payment_report(t).status == TransactionStatus::Succeeded)
+            .filter(|t| payment_report(t).status == PaymentOutcome::Succeeded)
             .and_then(|t| id_text(t, "easepayid")))
     }
 }
@@ -929,11 +929,11 @@ mod tests {
     #[test]
     fn statuses_map_to_ours() {
         let success = payment_report(&transaction("success"));
-        assert_eq!(success.status, TransactionStatus::Succeeded);
+        assert_eq!(success.status, PaymentOutcome::Succeeded);
         assert_eq!(success.payment_id.as_deref(), Some("E1"));
         for failed in ["failure", "userCancelled", "dropped", "bounced"] {
             let report = payment_report(&transaction(failed));
-            assert_eq!(report.status, TransactionStatus::Failed, "{failed}");
+            assert_eq!(report.status, PaymentOutcome::Failed, "{failed}");
             assert_eq!(report.failure_reason.as_deref(), Some("Bank declined"));
         }
         let cancelled = payment_report(&json!({ "txnid": "T1", "status": "userCancelled" }));
@@ -1045,7 +1045,7 @@ mod tests {
             assert_eq!(event.receipt, None, "not one of our attempt ids");
             assert_eq!(
                 event.report.map(|r| r.status),
-                Some(TransactionStatus::Succeeded)
+                Some(PaymentOutcome::Succeeded)
             );
         }
         let tampered = form.replace("amount=100.0", "amount=1.0");

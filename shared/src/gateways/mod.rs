@@ -20,12 +20,12 @@ use crate::config::Config;
 use crate::ids::GatewayAccountId;
 use crate::mode::Mode;
 use crate::money::{Currency, ReportedAmount};
-use crate::payments::status::TransactionStatus;
 use crate::secret::Secret;
 use async_trait::async_trait;
 use http::HeaderMap;
 pub use provider::Provider;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
 /// Gateway credentials by field name (`key_id`, `key_secret`, `webhook_secret`, …): what a
@@ -100,11 +100,33 @@ impl CreatedOrder {
     }
 }
 
+/// Where a payment stands at the gateway, in the gateway's terms; the payments domain decides
+/// what it means for a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    /// Not finished: the customer may still be paying, or the gateway is still deciding.
+    Pending,
+    /// The gateway captured the money.
+    Succeeded,
+    /// The payment failed or was given up.
+    Failed,
+}
+
+impl fmt::Display for PaymentOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PaymentOutcome::Pending => "pending",
+            PaymentOutcome::Succeeded => "succeeded",
+            PaymentOutcome::Failed => "failed",
+        })
+    }
+}
+
 /// A payment's state at the gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusReport {
     /// Our status for it; `Pending` while the customer has not finished.
-    pub status: TransactionStatus,
+    pub status: PaymentOutcome,
     /// The gateway's payment id, once there is one.
     pub payment_id: Option<String>,
     /// Why it failed, in the gateway's words.
@@ -115,7 +137,7 @@ pub struct StatusReport {
 
 impl StatusReport {
     /// A report of `status` with nothing else known.
-    pub fn of(status: TransactionStatus) -> StatusReport {
+    pub fn of(status: PaymentOutcome) -> StatusReport {
         StatusReport {
             status,
             payment_id: None,

@@ -19,9 +19,9 @@ use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
     RefundReport, RefundRequest, RefundStatus, StatusReport,
 };
+use crate::gateways::PaymentOutcome;
 use crate::html::{escape, page, rupees};
 use crate::money::{ReportedAmount, parse_major_json, to_major_string};
-use crate::payments::status::TransactionStatus;
 use async_trait::async_trait;
 use http::HeaderMap;
 use serde_json::Value;
@@ -99,19 +99,19 @@ fn payment_report(details: &Value) -> StatusReport {
         .map(str::to_string);
     match text("status").map(str::to_ascii_lowercase).as_deref() {
         Some("success") => StatusReport {
-            status: TransactionStatus::Succeeded,
+            status: PaymentOutcome::Succeeded,
             payment_id,
             failure_reason: None,
             captured: captured(details),
         },
         Some("failure" | "failed") => StatusReport {
-            status: TransactionStatus::Failed,
+            status: PaymentOutcome::Failed,
             payment_id,
             failure_reason: reason.or_else(|| text("unmappedstatus").map(str::to_string)),
             captured: None,
         },
         // `pending`, or nothing yet for a txnid the customer has not submitted.
-        _ => StatusReport::of(TransactionStatus::Pending),
+        _ => StatusReport::of(PaymentOutcome::Pending),
     }
 }
 
@@ -335,7 +335,7 @@ impl Gateway for PayU {
             .get("transaction_details")
             .and_then(|d| d.get(reference))
             .map(payment_report)
-            .unwrap_or(StatusReport::of(TransactionStatus::Pending)))
+            .unwrap_or(StatusReport::of(PaymentOutcome::Pending)))
     }
 
     fn handoff(

@@ -70,9 +70,9 @@ use super::{
     RefundReport, RefundRequest, RefundStatus, StatusReport,
 };
 use crate::crypto::{constant_time_eq, sha256};
+use crate::gateways::PaymentOutcome;
 use crate::ids::{AttemptId, RefundId};
 use crate::money::ReportedAmount;
-use crate::payments::status::TransactionStatus;
 use async_trait::async_trait;
 use base64::Engine;
 use base64::alphabet;
@@ -602,20 +602,20 @@ fn payment_report(outcome: Outcome, envelope: &Envelope) -> StatusReport {
         Outcome::Succeeded => {
             let data = envelope.data();
             StatusReport {
-                status: TransactionStatus::Succeeded,
+                status: PaymentOutcome::Succeeded,
                 captured: data.captured(),
                 payment_id: data.transaction_id,
                 failure_reason: None,
             }
         }
         Outcome::Failed => StatusReport {
-            status: TransactionStatus::Failed,
+            status: PaymentOutcome::Failed,
             payment_id: None,
             failure_reason: Some(failure_reason(envelope)),
             captured: None,
         },
         // Not found: the customer has not started paying on the page yet.
-        Outcome::Pending | Outcome::NotFound => StatusReport::of(TransactionStatus::Pending),
+        Outcome::Pending | Outcome::NotFound => StatusReport::of(PaymentOutcome::Pending),
     }
 }
 
@@ -1105,7 +1105,7 @@ mod tests {
         assert_eq!(event.receipt.as_deref(), Some("MT7850590068188104"));
         assert_eq!(event.refund, None);
         let report = event.report.unwrap();
-        assert_eq!(report.status, TransactionStatus::Succeeded);
+        assert_eq!(report.status, PaymentOutcome::Succeeded);
         assert_eq!(
             report.payment_id.as_deref(),
             Some("T2111221437456190170379")
@@ -1245,14 +1245,14 @@ mod tests {
         }))
         .unwrap();
         let report = payment_report(Failed, &failed);
-        assert_eq!(report.status, TransactionStatus::Failed);
+        assert_eq!(report.status, PaymentOutcome::Failed);
         assert_eq!(
             report.failure_reason.as_deref(),
             Some("phonepe PAYMENT_ERROR (REQUEST_DECLINE_BY_REQUESTEE): Payment Failed")
         );
         assert_eq!(
             payment_report(NotFound, &Envelope::default()).status,
-            TransactionStatus::Pending,
+            PaymentOutcome::Pending,
             "not started yet"
         );
     }

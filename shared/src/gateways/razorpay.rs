@@ -20,9 +20,9 @@ use super::{
     RefundReport, RefundRequest, RefundStatus, StatusReport,
 };
 use crate::crypto::sha256;
+use crate::gateways::PaymentOutcome;
 use crate::html::{escape, page, rupees, script_json};
 use crate::money::ReportedAmount;
-use crate::payments::status::TransactionStatus;
 use async_trait::async_trait;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
@@ -184,7 +184,7 @@ fn report(order_status: Option<&str>, payments: &[Payment]) -> StatusReport {
         .find(|p| p.status == "captured" || p.status == "refunded");
     if let Some(payment) = captured {
         return StatusReport {
-            status: TransactionStatus::Succeeded,
+            status: PaymentOutcome::Succeeded,
             payment_id: Some(payment.id.clone()),
             failure_reason: None,
             captured: payment.captured(),
@@ -192,7 +192,7 @@ fn report(order_status: Option<&str>, payments: &[Payment]) -> StatusReport {
     }
     if order_status == Some("paid") {
         return StatusReport {
-            status: TransactionStatus::Succeeded,
+            status: PaymentOutcome::Succeeded,
             payment_id: payments.first().map(|p| p.id.clone()),
             failure_reason: None,
             captured: payments.first().and_then(Payment::captured),
@@ -204,7 +204,7 @@ fn report(order_status: Option<&str>, payments: &[Payment]) -> StatusReport {
         .max_by_key(|p| p.created_at)
         .and_then(|p| p.error_description.clone());
     StatusReport {
-        status: TransactionStatus::Pending,
+        status: PaymentOutcome::Pending,
         payment_id: None,
         failure_reason: last_failure,
         captured: None,
@@ -575,20 +575,17 @@ mod tests {
 
     #[test]
     fn only_captured_money_is_a_success() {
-        assert_eq!(
-            report(Some("created"), &[]).status,
-            TransactionStatus::Pending
-        );
+        assert_eq!(report(Some("created"), &[]).status, PaymentOutcome::Pending);
         let tried = [payment("pay_1", "failed", 1), payment("pay_2", "failed", 2)];
         let open = report(Some("attempted"), &tried);
         assert_eq!(
             open.status,
-            TransactionStatus::Pending,
+            PaymentOutcome::Pending,
             "the customer may retry"
         );
         assert_eq!(open.failure_reason.as_deref(), Some("pay_2 declined"));
         let authorized = report(Some("attempted"), &[payment("pay_3", "authorized", 3)]);
-        assert_eq!(authorized.status, TransactionStatus::Pending);
+        assert_eq!(authorized.status, PaymentOutcome::Pending);
         let paid = report(
             Some("paid"),
             &[
@@ -596,9 +593,9 @@ mod tests {
                 payment("pay_4", "captured", 4),
             ],
         );
-        assert_eq!(paid.status, TransactionStatus::Succeeded);
+        assert_eq!(paid.status, PaymentOutcome::Succeeded);
         assert_eq!(paid.payment_id.as_deref(), Some("pay_4"));
         let refunded = report(Some("paid"), &[payment("pay_5", "refunded", 5)]);
-        assert_eq!(refunded.status, TransactionStatus::Succeeded);
+        assert_eq!(refunded.status, PaymentOutcome::Succeeded);
     }
 }

@@ -18,8 +18,8 @@ use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
     RefundReport, RefundRequest, RefundStatus, StatusReport,
 };
+use crate::gateways::PaymentOutcome;
 use crate::money::ReportedAmount;
-use crate::payments::status::TransactionStatus;
 use async_trait::async_trait;
 use http::HeaderMap;
 use serde::Deserialize;
@@ -123,16 +123,16 @@ fn report(
     captured: Option<ReportedAmount>,
 ) -> Result<StatusReport, String> {
     let status = match status {
-        "created" => TransactionStatus::Pending,
-        "paid" => TransactionStatus::Succeeded,
-        "failed" => TransactionStatus::Failed,
+        "created" => PaymentOutcome::Pending,
+        "paid" => PaymentOutcome::Succeeded,
+        "failed" => PaymentOutcome::Failed,
         other => return Err(format!("unknown sandbox status '{other}'")),
     };
     Ok(StatusReport {
         status,
         payment_id,
         failure_reason: error_reason,
-        captured: captured.filter(|_| status == TransactionStatus::Succeeded),
+        captured: captured.filter(|_| status == PaymentOutcome::Succeeded),
     })
 }
 

@@ -34,10 +34,10 @@ use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
     RefundReport, RefundRequest, RefundStatus, StatusReport,
 };
+use crate::gateways::PaymentOutcome;
 use crate::html::{escape, page, rupees, script_json};
 use crate::mode::Mode;
 use crate::money::ReportedAmount;
-use crate::payments::status::TransactionStatus;
 use crate::secret::Secret;
 use async_trait::async_trait;
 use http::HeaderMap;
@@ -276,7 +276,7 @@ fn payment_report(intent: &PaymentIntent) -> StatusReport {
         // requires_payment_method, requires_confirmation, requires_action, processing,
         // requires_capture, and anything newer.
         _ => StatusReport {
-            status: TransactionStatus::Pending,
+            status: PaymentOutcome::Pending,
             payment_id: None,
             failure_reason: intent.last_error(),
             captured: None,
@@ -288,7 +288,7 @@ fn payment_report(intent: &PaymentIntent) -> StatusReport {
 /// id stands in for it.
 fn succeeded(intent: &PaymentIntent) -> StatusReport {
     StatusReport {
-        status: TransactionStatus::Succeeded,
+        status: PaymentOutcome::Succeeded,
         payment_id: Some(intent.charge_id().unwrap_or_else(|| intent.id.clone())),
         failure_reason: None,
         captured: intent
@@ -306,7 +306,7 @@ fn canceled(intent: &PaymentIntent) -> StatusReport {
         .or_else(|| intent.last_error())
         .unwrap_or_else(|| "the payment was canceled".into());
     StatusReport {
-        status: TransactionStatus::Failed,
+        status: PaymentOutcome::Failed,
         payment_id: None,
         failure_reason: Some(reason),
         captured: None,
@@ -620,7 +620,7 @@ impl Gateway for Stripe {
                 receipt = intent.receipt();
                 report = Some(match event.kind.as_str() {
                     "payment_intent.payment_failed" => StatusReport {
-                        status: TransactionStatus::Pending,
+                        status: PaymentOutcome::Pending,
                         payment_id: None,
                         failure_reason: Some(
                             intent
@@ -931,7 +931,7 @@ mod tests {
     #[test]
     fn every_documented_status_is_mapped() {
         let succeeded = payment_report(&intent("succeeded", None));
-        assert_eq!(succeeded.status, TransactionStatus::Succeeded);
+        assert_eq!(succeeded.status, PaymentOutcome::Succeeded);
         assert_eq!(succeeded.payment_id.as_deref(), Some("ch_1"));
         let mut no_charge = intent("succeeded", None);
         no_charge.latest_charge = None;
@@ -947,7 +947,7 @@ mod tests {
         );
 
         let canceled = payment_report(&intent("canceled", None));
-        assert_eq!(canceled.status, TransactionStatus::Failed);
+        assert_eq!(canceled.status, PaymentOutcome::Failed);
         assert_eq!(
             canceled.failure_reason.as_deref(),
             Some("canceled: abandoned")
@@ -959,7 +959,7 @@ mod tests {
         ));
         assert_eq!(
             retry.status,
-            TransactionStatus::Pending,
+            PaymentOutcome::Pending,
             "the customer may retry"
         );
         assert_eq!(
@@ -975,7 +975,7 @@ mod tests {
             "some_future_status",
         ] {
             let report = payment_report(&intent(open, None));
-            assert_eq!(report.status, TransactionStatus::Pending, "{open}");
+            assert_eq!(report.status, PaymentOutcome::Pending, "{open}");
             assert_eq!(report.payment_id, None, "{open}");
         }
     }

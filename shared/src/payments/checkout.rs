@@ -10,7 +10,8 @@ use crate::db::{self, Scope};
 use crate::error::AppError;
 use crate::gateway_accounts;
 use crate::gateways::{
-    Account, CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest, StatusReport,
+    Account, CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest, PaymentOutcome,
+    StatusReport,
 };
 use crate::html::{escape, page, rupees};
 use crate::ids::{AttemptId, GatewayAccountId, MerchantId, TransactionId};
@@ -189,7 +190,7 @@ pub async fn ensure_order(
             tracing::error!(attempt = %attempt, provider = %provider, reason = %reason, "gateway refused the order");
             let report = StatusReport {
                 failure_reason: Some(reason),
-                ..StatusReport::of(TransactionStatus::Failed)
+                ..StatusReport::of(PaymentOutcome::Failed)
             };
             let (_, ids) = transactions::apply_report(&tx, app, attempt, &report).await?;
             tx.commit().await?;

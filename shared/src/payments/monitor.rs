@@ -10,7 +10,7 @@ use crate::db::record::Record;
 use crate::db::{self, Scope};
 use crate::error::AppError;
 use crate::gateway_accounts;
-use crate::gateways::StatusReport;
+use crate::gateways::{PaymentOutcome, StatusReport};
 use crate::ids::{AttemptId, GatewayAccountId};
 use serde::Serialize;
 use tokio_postgres::types::Type;
@@ -64,7 +64,7 @@ pub async fn run(app: &App) -> Result<MonitorRun, AppError> {
         let report = match &reference {
             // A success that did not match the payment was flagged for operators; asking again
             // would only repeat it, and the payment expires as if unpaid.
-            Some(_) if flagged => Some(StatusReport::of(TransactionStatus::Pending)),
+            Some(_) if flagged => Some(StatusReport::of(PaymentOutcome::Pending)),
             Some(reference) => {
                 run.checked += 1;
                 match ask(app, &provider, account, reference).await {
@@ -77,18 +77,16 @@ pub async fn run(app: &App) -> Result<MonitorRun, AppError> {
                 }
             }
             // No order was ever created at a gateway: nothing to ask, nothing can have been paid.
-            None => Some(StatusReport::of(TransactionStatus::Pending)),
+            None => Some(StatusReport::of(PaymentOutcome::Pending)),
         };
-        let Some(mut report) = report else { continue };
-        if report.status == TransactionStatus::Pending && past_expiry {
-            report = StatusReport {
-                failure_reason: Some("expired before payment".into()),
-                ..StatusReport::of(TransactionStatus::Expired)
-            };
-        }
+        let Some(report) = report else { continue };
         let mut client = app.db.client().await?;
         let tx = db::begin(&mut client, Scope::System).await?;
-        let (applied, ids) = transactions::apply_report(&tx, app, attempt, &report).await?;
+        let (applied, ids) = if report.status == PaymentOutcome::Pending && past_expiry {
+            transactions::apply_expiry(&tx, app, attempt).await?
+        } else {
+            transactions::apply_report(&tx, app, attempt, &report).await?
+        };
         if applied == Applied::Unchanged {
             // Still pending: wait another stale period before asking again.
             tx.execute_typed(

@@ -1,6 +1,7 @@
 //! The transaction state machine: `created → pending → succeeded | failed | expired`, then
 //! `succeeded → partially_refunded → refunded`. Anything else is refused.
 
+use crate::gateways::PaymentOutcome;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -23,6 +24,16 @@ pub enum TransactionStatus {
     PartiallyRefunded,
     /// All of it was refunded.
     Refunded,
+}
+
+impl From<PaymentOutcome> for TransactionStatus {
+    fn from(outcome: PaymentOutcome) -> TransactionStatus {
+        match outcome {
+            PaymentOutcome::Pending => TransactionStatus::Pending,
+            PaymentOutcome::Succeeded => TransactionStatus::Succeeded,
+            PaymentOutcome::Failed => TransactionStatus::Failed,
+        }
+    }
 }
 
 /// What applying a gateway-reported status does.

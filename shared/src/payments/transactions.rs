@@ -9,7 +9,7 @@ use crate::config::PaymentsConfig;
 use crate::db::Transaction;
 use crate::db::record::{DecodeError, Record};
 use crate::error::AppError;
-use crate::gateways::StatusReport;
+use crate::gateways::{PaymentOutcome, StatusReport};
 use crate::http::pagination::{Page, PageRequest};
 use crate::ids::{AttemptId, MerchantId, TransactionId};
 use crate::jobs::bus::DomainEvent;
@@ -545,6 +545,32 @@ pub async fn apply_report(
     attempt: AttemptId,
     report: &StatusReport,
 ) -> Result<(Applied, Vec<uuid::Uuid>), AppError> {
+    apply(tx, app, attempt, report.status.into(), report).await
+}
+
+/// Expires the payment of `attempt`, which nobody paid before its expiry: the platform's own
+/// decision, through the same state machine and events as a gateway's report.
+pub async fn apply_expiry(
+    tx: &Transaction<'_>,
+    app: &App,
+    attempt: AttemptId,
+) -> Result<(Applied, Vec<uuid::Uuid>), AppError> {
+    let report = StatusReport {
+        failure_reason: Some("expired before payment".into()),
+        ..StatusReport::of(PaymentOutcome::Pending)
+    };
+    apply(tx, app, attempt, TransactionStatus::Expired, &report).await
+}
+
+/// Moves `attempt` and its transaction to `next`, with what `report` adds (payment id, failure
+/// reason, captured amount).
+async fn apply(
+    tx: &Transaction<'_>,
+    app: &App,
+    attempt: AttemptId,
+    next: TransactionStatus,
+    report: &StatusReport,
+) -> Result<(Applied, Vec<uuid::Uuid>), AppError> {
     let base_url = &app.config.http.public_base_url;
     let row = tx
         .query_typed_opt(
@@ -561,7 +587,6 @@ pub async fn apply_report(
     let merchant = MerchantId::from_uuid(record.get("merchant_id")?);
     let amount: i64 = record.get("amount")?;
     let currency: String = record.get("currency")?;
-    let next = report.status;
     if next == TransactionStatus::Pending || next == TransactionStatus::Created {
         return Ok((Applied::Unchanged, Vec::new()));
     }

@@ -10,6 +10,7 @@ use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use shared::gateways::PaymentOutcome;
 use shared::gateways::cashfree::{Cashfree, webhook_signature};
 use shared::gateways::endpoints::Endpoints;
 use shared::gateways::{
@@ -17,7 +18,6 @@ use shared::gateways::{
 };
 use shared::mode::Mode;
 use shared::money::Currency;
-use shared::payments::status::TransactionStatus;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use wiremock::matchers::{header, method, path, path_regex};
@@ -546,14 +546,14 @@ async fn status_comes_from_the_order_and_its_payments() {
     let acc = account(&credentials());
 
     let paid = gateway.fetch_status(&acc, "att_paid").await.unwrap();
-    assert_eq!(paid.status, TransactionStatus::Succeeded);
+    assert_eq!(paid.status, PaymentOutcome::Succeeded);
     assert_eq!(paid.payment_id.as_deref(), Some("5114910000001"));
     assert_eq!(paid.failure_reason, None);
 
     let open = gateway.fetch_status(&acc, "att_open").await.unwrap();
     assert_eq!(
         open.status,
-        TransactionStatus::Pending,
+        PaymentOutcome::Pending,
         "the customer may retry on the same order"
     );
     assert_eq!(open.payment_id, None);
@@ -563,17 +563,17 @@ async fn status_comes_from_the_order_and_its_payments() {
         "the latest failed attempt's message"
     );
     let new = gateway.fetch_status(&acc, "att_new").await.unwrap();
-    assert_eq!(new.status, TransactionStatus::Pending);
+    assert_eq!(new.status, PaymentOutcome::Pending);
     assert_eq!(new.failure_reason, None);
 
     let expired = gateway.fetch_status(&acc, "att_expired").await.unwrap();
-    assert_eq!(expired.status, TransactionStatus::Failed);
+    assert_eq!(expired.status, PaymentOutcome::Failed);
     assert_eq!(
         expired.failure_reason.as_deref(),
         Some("Customer closed the payment page")
     );
     let terminated = gateway.fetch_status(&acc, "att_terminated").await.unwrap();
-    assert_eq!(terminated.status, TransactionStatus::Failed);
+    assert_eq!(terminated.status, PaymentOutcome::Failed);
     assert_eq!(
         terminated.failure_reason.as_deref(),
         Some("the cashfree order is terminated")
@@ -976,7 +976,7 @@ fn webhooks_are_parsed_by_type() {
     assert_eq!(ok.reference.as_deref(), Some("att_1"));
     assert_eq!(ok.receipt.as_deref(), Some("att_1"));
     let report = ok.report.unwrap();
-    assert_eq!(report.status, TransactionStatus::Succeeded);
+    assert_eq!(report.status, PaymentOutcome::Succeeded);
     assert_eq!(report.payment_id.as_deref(), Some("5114910000001"));
     assert_eq!(ok.refund, None);
 
@@ -1014,7 +1014,7 @@ fn webhooks_are_parsed_by_type() {
         let report = parsed.report.unwrap();
         assert_eq!(
             report.status,
-            TransactionStatus::Pending,
+            PaymentOutcome::Pending,
             "{kind}: the customer may retry"
         );
         assert_eq!(report.payment_id, None, "{kind}");

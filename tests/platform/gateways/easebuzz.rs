@@ -5,6 +5,7 @@ use super::{account, assert_amount_mismatch, dropping_server, platform_with};
 use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use shared::gateways::PaymentOutcome;
 use shared::gateways::easebuzz::{
     Easebuzz, refund_hash, refund_status_hash, request_hash, retrieve_hash,
 };
@@ -14,7 +15,6 @@ use shared::gateways::{
     CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest, RefundRequest, RefundStatus,
 };
 use shared::money::Currency;
-use shared::payments::status::TransactionStatus;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use wiremock::matchers::{method, path};
@@ -335,11 +335,11 @@ async fn status_comes_from_the_v2_transaction_api() {
     let acc = account(&credentials());
 
     let paid = gateway.fetch_status(&acc, "ebzPaid").await.unwrap();
-    assert_eq!(paid.status, TransactionStatus::Succeeded);
+    assert_eq!(paid.status, PaymentOutcome::Succeeded);
     assert_eq!(paid.payment_id.as_deref(), Some(EASEPAYID));
     for txnid in ["ebzFailed", "ebzCancelled", "ebzDropped", "ebzBounced"] {
         let report = gateway.fetch_status(&acc, txnid).await.unwrap();
-        assert_eq!(report.status, TransactionStatus::Failed, "{txnid}");
+        assert_eq!(report.status, PaymentOutcome::Failed, "{txnid}");
         assert_eq!(
             report.failure_reason.as_deref(),
             Some("Payment declined by the bank")
@@ -347,7 +347,7 @@ async fn status_comes_from_the_v2_transaction_api() {
     }
     for txnid in ["ebzInitiated", "ebzPending", "ebzNobodyKnows"] {
         let report = gateway.fetch_status(&acc, txnid).await.unwrap();
-        assert_eq!(report.status, TransactionStatus::Pending, "{txnid}");
+        assert_eq!(report.status, PaymentOutcome::Pending, "{txnid}");
         assert_eq!(report.payment_id, None);
     }
     let asked = requests_to(&server, RETRIEVE).await;
@@ -403,7 +403,7 @@ async fn a_list_shaped_answer_is_read_too() {
         .fetch_status(&account(&credentials()), "ebzPaid")
         .await
         .unwrap();
-    assert_eq!(report.status, TransactionStatus::Succeeded);
+    assert_eq!(report.status, PaymentOutcome::Succeeded);
     assert_eq!(report.payment_id.as_deref(), Some(EASEPAYID));
 }
 

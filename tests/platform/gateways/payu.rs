@@ -5,12 +5,12 @@ use crate::browser::Browser;
 use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use shared::gateways::PaymentOutcome;
 use shared::gateways::endpoints::Endpoints;
 use shared::gateways::payu::{PayU, command_hash, request_hash};
 use shared::gateways::signature::sha512_pipe_hex;
 use shared::gateways::{Gateway, GatewayError, RefundRequest, RefundStatus};
 use shared::money::Currency;
-use shared::payments::status::TransactionStatus;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use wiremock::matchers::{body_string_contains, method, path};
@@ -141,20 +141,16 @@ async fn status_comes_from_verify_payment_with_the_command_hash() {
     let gateway = connector(&server.uri());
     let acc = account(&credentials());
     let paid = gateway.fetch_status(&acc, "lspPaid").await.unwrap();
-    assert_eq!(paid.status, TransactionStatus::Succeeded);
+    assert_eq!(paid.status, PaymentOutcome::Succeeded);
     assert_eq!(paid.payment_id.as_deref(), Some("403993715521889530"));
     let failed = gateway.fetch_status(&acc, "lspFailed").await.unwrap();
-    assert_eq!(failed.status, TransactionStatus::Failed);
+    assert_eq!(failed.status, PaymentOutcome::Failed);
     assert_eq!(
         failed.failure_reason.as_deref(),
         Some("Bank was unable to authenticate.")
     );
     let unpaid = gateway.fetch_status(&acc, "lspUnpaid").await.unwrap();
-    assert_eq!(
-        unpaid.status,
-        TransactionStatus::Pending,
-        "not submitted yet"
-    );
+    assert_eq!(unpaid.status, PaymentOutcome::Pending, "not submitted yet");
 }
 
 #[tokio::test]

@@ -10,13 +10,13 @@ use http::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use shared::gateways::PaymentOutcome;
 use shared::gateways::endpoints::Endpoints;
 use shared::gateways::phonepe::{PhonePe, merchant_transaction_id, merchant_user_id};
 use shared::gateways::{
     CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest, RefundRequest, RefundStatus,
 };
 use shared::money::Currency;
-use shared::payments::status::TransactionStatus;
 use std::time::Duration;
 use wiremock::matchers::{header, method, path, path_regex};
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
@@ -560,10 +560,10 @@ async fn every_documented_status_is_mapped() {
     let acc = account(&credentials());
 
     let succeeded = gateway.fetch_status(&acc, "t_success").await.unwrap();
-    assert_eq!(succeeded.status, TransactionStatus::Succeeded);
+    assert_eq!(succeeded.status, PaymentOutcome::Succeeded);
     assert_eq!(succeeded.payment_id.as_deref(), Some("T1"));
     let failed = gateway.fetch_status(&acc, "t_error").await.unwrap();
-    assert_eq!(failed.status, TransactionStatus::Failed);
+    assert_eq!(failed.status, PaymentOutcome::Failed);
     assert_eq!(
         failed.failure_reason.as_deref(),
         Some("phonepe PAYMENT_ERROR (REQUEST_DECLINE_BY_REQUESTEE): Payment Failed")
@@ -574,10 +574,10 @@ async fn every_documented_status_is_mapped() {
             .await
             .unwrap()
             .status,
-        TransactionStatus::Failed
+        PaymentOutcome::Failed
     );
     let pending = gateway.fetch_status(&acc, "t_pending").await.unwrap();
-    assert_eq!(pending.status, TransactionStatus::Pending);
+    assert_eq!(pending.status, PaymentOutcome::Pending);
     assert_eq!(pending.payment_id, None);
     assert_eq!(
         gateway
@@ -585,7 +585,7 @@ async fn every_documented_status_is_mapped() {
             .await
             .unwrap()
             .status,
-        TransactionStatus::Succeeded,
+        PaymentOutcome::Succeeded,
         "an unknown code falls back on the state"
     );
     assert_eq!(
@@ -594,7 +594,7 @@ async fn every_documented_status_is_mapped() {
             .await
             .unwrap()
             .status,
-        TransactionStatus::Pending,
+        PaymentOutcome::Pending,
         "not found: the customer has not started"
     );
     let other = gateway.fetch_status(&acc, "t_other").await.unwrap_err();
@@ -877,7 +877,7 @@ fn callbacks_are_verified_on_the_response_without_a_path_and_parsed() {
     assert_eq!(event.receipt.as_deref(), Some(RECEIPT));
     assert_eq!(event.reference.as_deref(), Some(TRANSACTION));
     let report = event.report.unwrap();
-    assert_eq!(report.status, TransactionStatus::Succeeded);
+    assert_eq!(report.status, PaymentOutcome::Succeeded);
     assert_eq!(
         report.payment_id.as_deref(),
         Some("T2405061224370000000001")
@@ -885,7 +885,7 @@ fn callbacks_are_verified_on_the_response_without_a_path_and_parsed() {
 
     let (failed, _) = callback(&status_body(TRANSACTION, "PAYMENT_ERROR", "FAILED", "T9"));
     let failed = gateway.parse_webhook(&HeaderMap::new(), &failed).unwrap();
-    assert_eq!(failed.report.unwrap().status, TransactionStatus::Failed);
+    assert_eq!(failed.report.unwrap().status, PaymentOutcome::Failed);
     assert_eq!(failed.event_id, format!("{TRANSACTION}:T9:PAYMENT_ERROR"));
     assert!(
         gateway

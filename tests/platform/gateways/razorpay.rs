@@ -8,12 +8,12 @@ use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use shared::gateways::PaymentOutcome;
 use shared::gateways::endpoints::Endpoints;
 use shared::gateways::razorpay::{Razorpay, return_signature};
 use shared::gateways::signature::hmac_sha256_hex;
 use shared::gateways::{CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest};
 use shared::money::Currency;
-use shared::payments::status::TransactionStatus;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};
@@ -297,12 +297,12 @@ async fn status_comes_from_the_orders_payments() {
     let gateway = connector(&server.uri(), Duration::from_secs(5));
     let acc = account(&credentials());
     let paid = gateway.fetch_status(&acc, "order_paid").await.unwrap();
-    assert_eq!(paid.status, TransactionStatus::Succeeded);
+    assert_eq!(paid.status, PaymentOutcome::Succeeded);
     assert_eq!(paid.payment_id.as_deref(), Some("pay_ok"));
     let open = gateway.fetch_status(&acc, "order_open").await.unwrap();
     assert_eq!(
         open.status,
-        TransactionStatus::Pending,
+        PaymentOutcome::Pending,
         "the customer may retry on the same order"
     );
     assert_eq!(
@@ -417,7 +417,7 @@ fn webhooks_are_verified_on_the_raw_body_and_parsed() {
     );
     assert_eq!(event.reference.as_deref(), Some("order_1"));
     let report = event.report.unwrap();
-    assert_eq!(report.status, TransactionStatus::Succeeded);
+    assert_eq!(report.status, PaymentOutcome::Succeeded);
     assert_eq!(report.payment_id.as_deref(), Some("pay_webhook"));
 }
 

@@ -6,6 +6,7 @@ use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use shared::gateways::PaymentOutcome;
 use shared::gateways::endpoints::Endpoints;
 use shared::gateways::signature::hmac_sha256_hex;
 use shared::gateways::stripe::Stripe;
@@ -14,7 +15,6 @@ use shared::gateways::{
 };
 use shared::mode::Mode;
 use shared::money::Currency;
-use shared::payments::status::TransactionStatus;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use wiremock::matchers::{header, method, path, query_param};
@@ -503,12 +503,12 @@ async fn every_documented_status_is_mapped() {
     let acc = account(&credentials());
 
     let ok = gateway.fetch_status(&acc, "pi_ok").await.unwrap();
-    assert_eq!(ok.status, TransactionStatus::Succeeded);
+    assert_eq!(ok.status, PaymentOutcome::Succeeded);
     assert_eq!(ok.payment_id.as_deref(), Some("ch_ok"), "the latest charge");
     let retry = gateway.fetch_status(&acc, "pi_retry").await.unwrap();
     assert_eq!(
         retry.status,
-        TransactionStatus::Pending,
+        PaymentOutcome::Pending,
         "the customer may retry"
     );
     assert_eq!(
@@ -523,11 +523,11 @@ async fn every_documented_status_is_mapped() {
         "pi_capture",
     ] {
         let report = gateway.fetch_status(&acc, id).await.unwrap();
-        assert_eq!(report.status, TransactionStatus::Pending, "{id}");
+        assert_eq!(report.status, PaymentOutcome::Pending, "{id}");
         assert_eq!(report.failure_reason, None, "{id}");
     }
     let canceled = gateway.fetch_status(&acc, "pi_canceled").await.unwrap();
-    assert_eq!(canceled.status, TransactionStatus::Failed);
+    assert_eq!(canceled.status, PaymentOutcome::Failed);
     assert_eq!(
         canceled.failure_reason.as_deref(),
         Some("canceled: abandoned")
@@ -944,7 +944,7 @@ fn webhooks_are_parsed_by_type() {
     assert_eq!(ok.receipt.as_deref(), Some("att_1"));
     assert_eq!(ok.reference.as_deref(), Some("pi_1"));
     let report = ok.report.unwrap();
-    assert_eq!(report.status, TransactionStatus::Succeeded);
+    assert_eq!(report.status, PaymentOutcome::Succeeded);
     assert_eq!(report.payment_id.as_deref(), Some("ch_1"));
     assert_eq!(ok.refund, None);
 
@@ -962,7 +962,7 @@ fn webhooks_are_parsed_by_type() {
         .unwrap();
     assert_eq!(
         failed.status,
-        TransactionStatus::Pending,
+        PaymentOutcome::Pending,
         "the customer may retry"
     );
     assert_eq!(
@@ -982,7 +982,7 @@ fn webhooks_are_parsed_by_type() {
         .unwrap()
         .report
         .unwrap();
-    assert_eq!(canceled.status, TransactionStatus::Failed);
+    assert_eq!(canceled.status, PaymentOutcome::Failed);
 
     for kind in ["refund.created", "refund.updated", "refund.failed"] {
         let status = if kind == "refund.failed" {
