@@ -561,6 +561,55 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn refusals_are_classified_by_status_and_code() {
+        let body = |code: &str, description: &str, reason: &str| ErrorBody {
+            error: ErrorDetail {
+                code: Some(code.into()),
+                description: Some(description.into()),
+                reason: Some(reason.into()),
+            },
+        };
+        let none = ErrorBody::default();
+        assert!(matches!(
+            classify(401, &none, Call::Read),
+            GatewayError::Configuration(_)
+        ));
+        assert!(matches!(
+            classify(
+                400,
+                &body("BAD_REQUEST_ERROR", "The api key provided is invalid", "NA"),
+                Call::Write
+            ),
+            GatewayError::Configuration(_)
+        ));
+        assert!(matches!(
+            classify(429, &none, Call::Write),
+            GatewayError::Retryable(_)
+        ));
+        let server = body("SERVER_ERROR", "down", "NA");
+        assert!(matches!(
+            classify(500, &server, Call::Write),
+            GatewayError::Ambiguous(_)
+        ));
+        assert!(matches!(
+            classify(500, &server, Call::Read),
+            GatewayError::Retryable(_)
+        ));
+        assert!(matches!(
+            classify(
+                400,
+                &body("BAD_REQUEST_ERROR", "declined", "payment_failed"),
+                Call::Write
+            ),
+            GatewayError::Declined(_)
+        ));
+        assert_eq!(
+            classify(404, &none, Call::Read),
+            GatewayError::Declined("razorpay  (404 Not Found): HTTP 404 Not Found".into())
+        );
+    }
+
     fn payment(id: &str, status: &str, created_at: i64) -> Payment {
         Payment {
             id: id.into(),
