@@ -144,14 +144,14 @@ impl PhonePe {
             .map_err(|e| GatewayError::Configuration(format!("phonepe: encoding {path}: {e}")))?;
         let request = STANDARD.encode(payload);
         let checksum = x_verify(&request, path, keys.salt_key, keys.salt_index);
-        let request = self
+        let builder = self
             .client
             .post(self.url(account, path))
             .header(CONTENT_TYPE, "application/json")
             .header("X-VERIFY", checksum)
             .json(&json!({ "request": request }))
             .timeout(self.endpoints.timeout);
-        answer(request, Call::Write).await
+        answer(builder, Call::Write).await
     }
 
     async fn status(
