@@ -237,17 +237,6 @@ pub enum GatewayError {
     Ambiguous(String),
 }
 
-impl GatewayError {
-    /// Classifies a transport failure: only a connection never made is safe to repeat blindly.
-    pub fn from_transport(error: &reqwest::Error) -> GatewayError {
-        if error.is_connect() {
-            GatewayError::Retryable(format!("connecting: {error}"))
-        } else {
-            GatewayError::Ambiguous(format!("request may have reached the gateway: {error}"))
-        }
-    }
-}
-
 /// One payment gateway.
 #[async_trait]
 pub trait Gateway: Send + Sync {
