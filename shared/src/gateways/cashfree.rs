@@ -27,6 +27,7 @@
 //! A failed attempt does not close a Cashfree order: the customer may pay again on the same
 //! session, so only `PAID` (success) and `EXPIRED` / `TERMINATED` (failure) are final here.
 
+use super::Provider;
 use super::endpoints::{Endpoints, Hosts};
 use super::signature::hmac_sha256;
 use super::transport::{Call, Transport, path_id, unsettled};
@@ -554,8 +555,8 @@ struct EventOrder {
 
 #[async_trait]
 impl Gateway for Cashfree {
-    fn provider(&self) -> &'static str {
-        "cashfree"
+    fn provider(&self) -> Provider {
+        Provider::Cashfree
     }
 
     fn required_credentials(&self) -> &'static [&'static str] {

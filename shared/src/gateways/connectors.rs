@@ -27,3 +27,31 @@ pub fn connector(
         Provider::Stripe => Arc::new(stripe::Stripe::new(client, endpoints)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::lookup_from;
+
+    #[test]
+    fn each_provider_gets_its_own_connector() {
+        let config = Config::from_lookup(lookup_from(
+            [
+                ("DATABASE_URL", "postgres://lsp_app@127.0.0.1/db"),
+                ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+                (
+                    "ENCRYPTION_KEYS",
+                    "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+                ),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ))
+        .unwrap();
+        let client = reqwest::Client::new();
+        for provider in Provider::ALL {
+            assert_eq!(connector(provider, &client, &config).provider(), provider);
+        }
+    }
+}

@@ -44,6 +44,7 @@
 //!   the merchant refund id was already used is answered by looking the refund up.
 //! - **Amounts under ₹1.00** are refused before calling: the kit rejects them.
 
+use super::Provider;
 use super::endpoints::{Endpoints, Hosts};
 use super::payu_family::{Family, details, payment_event};
 use super::signature::sha512_pipe_hex;
@@ -459,8 +460,8 @@ impl Easebuzz {
 
 #[async_trait]
 impl Gateway for Easebuzz {
-    fn provider(&self) -> &'static str {
-        "easebuzz"
+    fn provider(&self) -> Provider {
+        Provider::Easebuzz
     }
 
     fn required_credentials(&self) -> &'static [&'static str] {

@@ -241,7 +241,7 @@ pub enum GatewayError {
 #[async_trait]
 pub trait Gateway: Send + Sync {
     /// The provider's name (`sandbox`, `razorpay`, …).
-    fn provider(&self) -> &'static str;
+    fn provider(&self) -> Provider;
     /// The credential fields an account of this provider must have.
     fn required_credentials(&self) -> &'static [&'static str];
     /// Creates an order. Callers never create twice for one receipt without first asking

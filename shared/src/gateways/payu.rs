@@ -11,6 +11,7 @@
 //!   signed, so it is refused like any unverifiable call; refunds are confirmed by polling.
 //! - The return is only a hint: the status always comes from `verify_payment`.
 
+use super::Provider;
 use super::endpoints::{Endpoints, Hosts};
 use super::payu_family::{Family, details, payment_event};
 use super::signature::sha512_pipe_hex;
@@ -273,8 +274,8 @@ fn refund_answer(status: Option<i64>, code: Option<i64>) -> RefundAnswer {
 
 #[async_trait]
 impl Gateway for PayU {
-    fn provider(&self) -> &'static str {
-        "payu"
+    fn provider(&self) -> Provider {
+        Provider::PayU
     }
 
     fn required_credentials(&self) -> &'static [&'static str] {

@@ -63,6 +63,7 @@
 //! minimum amount (docs say "greater than 100" paise in one place and "minimum 100" in another:
 //! 100 is accepted).
 
+use super::Provider;
 use super::endpoints::{Endpoints, Hosts};
 use super::transport::{self, Call, unsettled};
 use super::{
@@ -653,8 +654,8 @@ fn is_refund_id(id: &str) -> bool {
 
 #[async_trait]
 impl Gateway for PhonePe {
-    fn provider(&self) -> &'static str {
-        "phonepe"
+    fn provider(&self) -> Provider {
+        Provider::PhonePe
     }
 
     fn required_credentials(&self) -> &'static [&'static str] {

@@ -12,6 +12,7 @@
 //! same order, so only a captured payment (or a paid order) is final here; an order nobody pays
 //! ends with the transaction's expiry.
 
+use super::Provider;
 use super::endpoints::{Endpoints, Hosts};
 use super::signature::{hmac_sha256_hex, verify_hmac_sha256_hex};
 use super::transport::{Call, Transport, unsettled};
@@ -263,8 +264,8 @@ fn entity<T: DeserializeOwned>(payload: &Value, name: &str) -> Option<T> {
 
 #[async_trait]
 impl Gateway for Razorpay {
-    fn provider(&self) -> &'static str {
-        "razorpay"
+    fn provider(&self) -> Provider {
+        Provider::Razorpay
     }
 
     fn required_credentials(&self) -> &'static [&'static str] {

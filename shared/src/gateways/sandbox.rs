@@ -12,6 +12,7 @@
 //! - Browser returns carry `order_id`, `status`, `payment_id` and
 //!   `signature = hex HMAC-SHA256(webhook_secret, "<order_id>|<status>|<payment_id>")`.
 
+use super::Provider;
 use super::signature::{hmac_sha256_hex, verify_hmac_sha256_hex};
 use super::transport::{self, Call, Refusal};
 use super::{
@@ -196,8 +197,8 @@ fn refused(refusal: &Refusal) -> GatewayError {
 
 #[async_trait]
 impl Gateway for SandboxGateway {
-    fn provider(&self) -> &'static str {
-        "sandbox"
+    fn provider(&self) -> Provider {
+        Provider::Sandbox
     }
 
     fn required_credentials(&self) -> &'static [&'static str] {

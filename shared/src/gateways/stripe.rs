@@ -27,6 +27,7 @@
 //! the Payment Element lets the customer try again, so only `succeeded` and `canceled` are final
 //! here; a PaymentIntent nobody pays ends with the transaction's expiry.
 
+use super::Provider;
 use super::endpoints::{Endpoints, Hosts};
 use super::signature::verify_hmac_sha256_hex;
 use super::transport::{Call, Transport, path_id, unsettled};
@@ -420,8 +421,8 @@ fn object<T: DeserializeOwned>(event: &Event) -> Result<T, String> {
 
 #[async_trait]
 impl Gateway for Stripe {
-    fn provider(&self) -> &'static str {
-        "stripe"
+    fn provider(&self) -> Provider {
+        Provider::Stripe
     }
 
     fn required_credentials(&self) -> &'static [&'static str] {
