@@ -10,11 +10,11 @@ use crate::handlers::{
     refunds, return_signing, sandbox_gateway, system, transactions, webhooks,
 };
 use http::Method;
-use shared::http::ApiResponse;
-use shared::jobs::{Message, queues};
 use shared::app::{Adapters, GatewaysFn};
 use shared::gateways::Gateways;
+use shared::http::ApiResponse;
 use shared::jobs::aws;
+use shared::jobs::{Message, queues};
 use shared::{App, AppError};
 use std::future::Future;
 use std::pin::Pin;
