@@ -18,27 +18,26 @@ use std::sync::Arc;
 /// Error type of a function binary's `main`.
 pub type Error = lambda_http::Error;
 
-/// Builds the shared state during init and opens the first database connection.
-async fn init(name: &str) -> Result<(&'static registry::Function, Arc<App>), Error> {
+/// Builds the shared state during init, with only the adapters the function's entry names, and
+/// opens the first database connection.
+async fn init(function: &'static registry::Function) -> Result<Arc<App>, Error> {
     telemetry::init();
-    let function =
-        registry::find(name).ok_or_else(|| format!("function '{name}' is not in the registry"))?;
     let config = Config::from_env().map_err(|e| e.to_string())?;
-    let app = Arc::new(App::connect(config).await?);
+    let app = Arc::new(App::connect_with(config, function.adapters()).await?);
     if let Err(e) = app.db.warm().await {
         // Requests will retry the connection; failing init would only make Lambda retry it.
         tracing::warn!(error = %e, "could not open a database connection during init");
     }
-    Ok((function, app))
+    Ok(app)
 }
 
-/// Runs the worker `name`: SQS batches in, partial batch failures out (the event source mapping
-/// must enable `ReportBatchItemFailures`).
-pub async fn run_worker(name: &'static str) -> Result<(), Error> {
-    let (function, app) = init(name).await?;
+/// Runs a worker: SQS batches in, partial batch failures out (the event source mapping must
+/// enable `ReportBatchItemFailures`).
+pub async fn run_worker(function: &'static registry::Function) -> Result<(), Error> {
     let registry::Trigger::Worker { handler, .. } = function.trigger else {
-        return Err(format!("{name} is not a worker").into());
+        return Err(format!("{} is not a worker", function.name).into());
     };
+    let app = init(function).await?;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<SqsEvent>| {
             let app = app.clone();
@@ -76,12 +75,12 @@ fn message(record: aws_lambda_events::sqs::SqsMessage) -> Message {
     }
 }
 
-/// Runs the scheduled job `name` for each scheduler invocation.
-pub async fn run_schedule(name: &'static str) -> Result<(), Error> {
-    let (function, app) = init(name).await?;
+/// Runs a scheduled job for each scheduler invocation.
+pub async fn run_schedule(function: &'static registry::Function) -> Result<(), Error> {
     let registry::Trigger::Schedule { handler, .. } = function.trigger else {
-        return Err(format!("{name} is not a scheduled job").into());
+        return Err(format!("{} is not a scheduled job", function.name).into());
     };
+    let app = init(function).await?;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |_event: LambdaEvent<serde_json::Value>| {
             let app = app.clone();
@@ -91,9 +90,9 @@ pub async fn run_schedule(name: &'static str) -> Result<(), Error> {
     .await
 }
 
-/// Runs the HTTP function `name` from the registry until the Lambda runtime stops it.
-pub async fn run_http(name: &'static str) -> Result<(), Error> {
-    let (function, app) = init(name).await?;
+/// Runs an HTTP function until the Lambda runtime stops it.
+pub async fn run_http(function: &'static registry::Function) -> Result<(), Error> {
+    let app = init(function).await?;
     let routes: Vec<&'static Route> = function.routes().iter().collect();
     let routes = Arc::new(routes);
     lambda_http::run(service_fn(move |request: Request| {

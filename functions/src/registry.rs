@@ -1,6 +1,8 @@
-//! The registry: one table naming every function, what triggers it and, for HTTP functions, the
-//! routes it serves. The Lambda binaries, the local runner, the docs and the test that holds
-//! `template.yaml` to account all read it; nothing about routing is written anywhere else.
+//! The registry: one entry per function naming what triggers it, the routes it serves and what it
+//! may touch beyond the database. The Lambda binaries, the local runner, the docs and the tests
+//! that hold `template.yaml` to account all read it; nothing about routing or grants is written
+//! anywhere else. Each binary references only its own entry, so it links only its own handlers
+//! and the adapters its grants name.
 
 use crate::context::RequestContext;
 use crate::handlers::{
@@ -8,7 +10,10 @@ use crate::handlers::{
     refunds, return_signing, sandbox_gateway, system, transactions, webhooks,
 };
 use http::Method;
+use shared::app::{Adapters, GatewaysFn};
+use shared::gateways::Gateways;
 use shared::http::ApiResponse;
+use shared::jobs::aws;
 use shared::jobs::{Message, queues};
 use shared::{App, AppError};
 use std::future::Future;
@@ -100,9 +105,59 @@ pub struct Function {
     pub description: &'static str,
     /// What invokes it.
     pub trigger: Trigger,
+    /// What it may touch beyond the database.
+    pub grants: Grants,
+    /// The adapters its Lambda builds, chosen from `grants` at compile time (see `function!`).
+    adapters: Adapters,
+}
+
+/// What a function may touch beyond its database. `template.yaml` grants it exactly this (a test
+/// holds the two together both ways), and its Lambda links only the adapters named here.
+#[derive(Debug, Clone, Copy)]
+pub struct Grants {
+    /// Queues it sends jobs to (SQS `GetQueueUrl` and `SendMessage`). A worker's own queue, which
+    /// it consumes through its event source, is in its trigger.
+    pub sends_to: &'static [&'static str],
+    /// Whether it publishes domain events (EventBridge `PutEvents` on the platform's bus).
+    pub publishes_events: bool,
+    /// Whether it calls payment gateways (the connectors; outbound HTTPS, no IAM grant).
+    pub calls_gateways: bool,
+}
+
+impl Grants {
+    /// Nothing beyond the database.
+    pub const NONE: Grants = Grants {
+        sends_to: &[],
+        publishes_events: false,
+        calls_gateways: false,
+    };
+
+    /// The adapters these grants ask for. Evaluated when the registry's statics are built, so
+    /// an entry holds only the constructors it names and a binary references no other.
+    const fn adapters(&self) -> Adapters {
+        let sqs = !self.sends_to.is_empty();
+        Adapters {
+            gateways: if self.calls_gateways {
+                Some(Gateways::new as GatewaysFn)
+            } else {
+                None
+            },
+            aws: match (sqs, self.publishes_events) {
+                (true, true) => Some(aws::sqs_and_eventbridge),
+                (true, false) => Some(aws::sqs),
+                (false, true) => Some(aws::eventbridge),
+                (false, false) => None,
+            },
+        }
+    }
 }
 
 impl Function {
+    /// The adapters its Lambda builds (the local runner and the tests build them all).
+    pub fn adapters(&self) -> Adapters {
+        self.adapters
+    }
+
     /// Its HTTP routes (empty for workers and schedules).
     pub fn routes(&self) -> &'static [Route] {
         match self.trigger {
@@ -110,6 +165,20 @@ impl Function {
             Trigger::Worker { .. } | Trigger::Schedule { .. } => &[],
         }
     }
+}
+
+// An entry: the adapters are derived from the grants here, in the static's initializer, so the two
+// cannot disagree and the choice costs nothing at run time.
+macro_rules! function {
+    (name: $name:literal, description: $description:literal, trigger: $trigger:expr, grants: $grants:expr $(,)?) => {
+        Function {
+            name: $name,
+            description: $description,
+            trigger: $trigger,
+            grants: $grants,
+            adapters: $grants.adapters(),
+        }
+    };
 }
 
 // A suspended merchant may read (GET) and nothing else unless a route names `Allowed` itself.
@@ -141,211 +210,351 @@ macro_rules! route {
     };
 }
 
-/// Every function of the platform.
-pub static FUNCTIONS: &[Function] = &[
-    Function {
-        name: "health",
-        description: "Liveness check",
-        trigger: Trigger::Http(&[
-            route!(GET "/api/health", Unmetered, "Liveness: the function answers", health::get),
-        ]),
+/// `health`: Liveness check.
+pub static HEALTH: Function = function! {
+    name: "health",
+    description: "Liveness check",
+    trigger: Trigger::Http(&[
+        route!(GET "/api/health", Unmetered, "Liveness: the function answers", health::get),
+    ]),
+    grants: Grants::NONE,
+};
+
+/// `auth-login`: Dashboard login with email and password.
+pub static AUTH_LOGIN: Function = function! {
+    name: "auth-login",
+    description: "Dashboard login with email and password",
+    trigger: Trigger::Http(&[
+        route!(POST "/api/v1/auth/login", Anonymous, "Exchange email and password for tokens", auth::login),
+    ]),
+    grants: Grants::NONE,
+};
+
+/// `auth-refresh`: Rotate a refresh token.
+pub static AUTH_REFRESH: Function = function! {
+    name: "auth-refresh",
+    description: "Rotate a refresh token",
+    trigger: Trigger::Http(&[
+        route!(POST "/api/v1/auth/refresh", Anonymous, "Exchange a refresh token for new tokens", auth::refresh),
+    ]),
+    grants: Grants::NONE,
+};
+
+/// `auth-session`: The logged-in user's session and second factor.
+pub static AUTH_SESSION: Function = function! {
+    name: "auth-session",
+    description: "The logged-in user's session and second factor",
+    trigger: Trigger::Http(&[
+        route!(POST "/api/v1/auth/logout", MerchantOrAdmin, "End the caller's session", auth::logout, suspended: Allowed),
+        route!(POST "/api/v1/auth/mfa/totp", MerchantOrAdmin, "Start TOTP enrolment; the secret is shown once", auth::start_totp, suspended: Allowed),
+        route!(POST "/api/v1/auth/mfa/totp/confirm", MerchantOrAdmin, "Confirm TOTP enrolment with a code", auth::confirm_totp, suspended: Allowed),
+    ]),
+    grants: Grants::NONE,
+};
+
+/// `merchant-get`: A merchant's profile and active keys.
+pub static MERCHANT_GET: Function = function! {
+    name: "merchant-get",
+    description: "A merchant's profile and active keys",
+    trigger: Trigger::Http(&[
+        route!(GET "/api/v1/merchant/{id}", MerchantOrAdmin, "Read a merchant", merchant::get),
+    ]),
+    grants: Grants::NONE,
+};
+
+/// `merchant-credentials-regenerate`: Issue a new API key pair.
+pub static MERCHANT_CREDENTIALS_REGENERATE: Function = function! {
+    name: "merchant-credentials-regenerate",
+    description: "Issue a new API key pair",
+    trigger: Trigger::Http(&[route!(
+        POST "/api/v1/merchant/credentials/regenerate",
+        Merchant,
+        "Replace the key pair of a mode; the secret is shown once",
+        merchant::regenerate_credentials
+    )]),
+    grants: Grants::NONE,
+};
+
+/// `merchant-return-signing-secret`: The secret that signs the redirect to the merchant's return_url.
+pub static MERCHANT_RETURN_SIGNING_SECRET: Function = function! {
+    name: "merchant-return-signing-secret",
+    description: "The secret that signs the redirect to the merchant's return_url",
+    trigger: Trigger::Http(&[route!(
+        POST "/api/v1/merchant/return-signing-secret",
+        Merchant,
+        "Create or rotate the caller's mode's return signing secret; shown once",
+        return_signing::rotate
+    )]),
+    grants: Grants::NONE,
+};
+
+/// `admin-merchants`: Operators manage merchants.
+pub static ADMIN_MERCHANTS: Function = function! {
+    name: "admin-merchants",
+    description: "Operators manage merchants",
+    trigger: Trigger::Http(&[
+        route!(POST "/api/v1/admin/merchants", Admin, "Onboard a merchant", admin_merchants::create),
+        route!(GET "/api/v1/admin/merchants", Admin, "List merchants", admin_merchants::list),
+        route!(GET "/api/v1/admin/merchants/{id}", Admin, "Read a merchant", admin_merchants::get),
+        route!(PATCH "/api/v1/admin/merchants/{id}", Admin, "Change name, live mode or rate limit", admin_merchants::update),
+        route!(POST "/api/v1/admin/merchants/{id}/suspend", Admin, "Suspend a merchant", admin_merchants::suspend),
+        route!(POST "/api/v1/admin/merchants/{id}/reactivate", Admin, "Lift a suspension", admin_merchants::reactivate),
+    ]),
+    grants: Grants::NONE,
+};
+
+/// `admin-users`: Operators manage dashboard users.
+pub static ADMIN_USERS: Function = function! {
+    name: "admin-users",
+    description: "Operators manage dashboard users",
+    trigger: Trigger::Http(&[
+        route!(POST "/api/v1/admin/users/{id}/unlock", Admin, "Lift a lockout after failed logins (audited)", admin_users::unlock),
+    ]),
+    grants: Grants::NONE,
+};
+
+/// `admin-gateways`: Operators manage gateway accounts.
+pub static ADMIN_GATEWAYS: Function = function! {
+    name: "admin-gateways",
+    description: "Operators manage gateway accounts",
+    trigger: Trigger::Http(&[
+        route!(POST "/api/v1/admin/gateways", Admin, "Add a gateway account (credentials sealed)", admin_gateways::create),
+        route!(GET "/api/v1/admin/gateways", Admin, "List gateway accounts", admin_gateways::list),
+        route!(GET "/api/v1/admin/gateways/{id}", Admin, "Read a gateway account", admin_gateways::get),
+        route!(POST "/api/v1/admin/gateways/{id}/check", Admin, "Check its credentials without moving money", admin_gateways::check),
+    ]),
+    grants: Grants {
+        sends_to: &[],
+        publishes_events: false,
+        calls_gateways: true,
     },
-    Function {
-        name: "auth-login",
-        description: "Dashboard login with email and password",
-        trigger: Trigger::Http(&[
-            route!(POST "/api/v1/auth/login", Anonymous, "Exchange email and password for tokens", auth::login),
-        ]),
+};
+
+/// `pay`: Create a payment.
+pub static PAY: Function = function! {
+    name: "pay",
+    description: "Create a payment",
+    trigger: Trigger::Http(&[
+        route!(POST "/api/v1/pay", Merchant, "Create a payment; answers its checkout_url", pay::create),
+    ]),
+    grants: Grants {
+        sends_to: &[queues::TRANSACTION_PROCESSOR],
+        publishes_events: true,
+        calls_gateways: false,
     },
-    Function {
-        name: "auth-refresh",
-        description: "Rotate a refresh token",
-        trigger: Trigger::Http(&[
-            route!(POST "/api/v1/auth/refresh", Anonymous, "Exchange a refresh token for new tokens", auth::refresh),
-        ]),
+};
+
+/// `transactions`: Read payments.
+pub static TRANSACTIONS: Function = function! {
+    name: "transactions",
+    description: "Read payments",
+    trigger: Trigger::Http(&[
+        route!(GET "/api/v1/transactions", MerchantOrAdmin, "List payments", transactions::list),
+        route!(GET "/api/v1/transactions/{id}", MerchantOrAdmin, "Read a payment with its attempts", transactions::get),
+    ]),
+    grants: Grants::NONE,
+};
+
+/// `refunds`: Refund captured payments.
+pub static REFUNDS: Function = function! {
+    name: "refunds",
+    description: "Refund captured payments",
+    trigger: Trigger::Http(&[
+        route!(POST "/api/v1/transactions/{id}/refunds", Merchant, "Refund part or all of a captured payment", refunds::create),
+        route!(GET "/api/v1/transactions/{id}/refunds", MerchantOrAdmin, "A payment's refunds", refunds::list),
+        route!(GET "/api/v1/refunds/{id}", MerchantOrAdmin, "Read a refund", refunds::get),
+    ]),
+    grants: Grants {
+        sends_to: &[queues::REFUND_PROCESSOR],
+        publishes_events: true,
+        calls_gateways: false,
     },
-    Function {
-        name: "auth-session",
-        description: "The logged-in user's session and second factor",
-        trigger: Trigger::Http(&[
-            route!(POST "/api/v1/auth/logout", MerchantOrAdmin, "End the caller's session", auth::logout, suspended: Allowed),
-            route!(POST "/api/v1/auth/mfa/totp", MerchantOrAdmin, "Start TOTP enrolment; the secret is shown once", auth::start_totp, suspended: Allowed),
-            route!(POST "/api/v1/auth/mfa/totp/confirm", MerchantOrAdmin, "Confirm TOTP enrolment with a code", auth::confirm_totp, suspended: Allowed),
-        ]),
+};
+
+/// `checkout`: The hosted checkout page and the gateways' browser return.
+pub static CHECKOUT: Function = function! {
+    name: "checkout",
+    description: "The hosted checkout page and the gateways' browser return",
+    trigger: Trigger::Http(&[
+        route!(GET "/api/v1/checkout/{id}", Public, "Hand the customer to the gateway", checkout::page_for),
+        route!(GET "/api/v1/checkout/{id}/return", Public, "Gateway browser return (GET)", checkout::browser_return),
+        route!(POST "/api/v1/checkout/{id}/return", Public, "Gateway browser return (form POST)", checkout::browser_return),
+    ]),
+    grants: Grants {
+        sends_to: &[],
+        publishes_events: true,
+        calls_gateways: true,
     },
-    Function {
-        name: "merchant-get",
-        description: "A merchant's profile and active keys",
-        trigger: Trigger::Http(&[
-            route!(GET "/api/v1/merchant/{id}", MerchantOrAdmin, "Read a merchant", merchant::get),
-        ]),
+};
+
+/// `webhooks`: Signed server-to-server events from gateways.
+pub static WEBHOOKS: Function = function! {
+    name: "webhooks",
+    description: "Signed server-to-server events from gateways",
+    trigger: Trigger::Http(&[
+        route!(POST "/api/v1/webhooks/{provider}/{account_id}", Public, "Receive a gateway event for one account (the notify URL of new orders)", webhooks::receive),
+        route!(POST "/api/v1/webhooks/{provider}", Public, "Receive a gateway event (older provider-wide path)", webhooks::receive),
+    ]),
+    grants: Grants {
+        sends_to: &[queues::WEBHOOK_PROCESSOR],
+        publishes_events: false,
+        calls_gateways: true,
     },
-    Function {
-        name: "merchant-credentials-regenerate",
-        description: "Issue a new API key pair",
-        trigger: Trigger::Http(&[route!(
-            POST "/api/v1/merchant/credentials/regenerate",
-            Merchant,
-            "Replace the key pair of a mode; the secret is shown once",
-            merchant::regenerate_credentials
-        )]),
+};
+
+/// `sandbox-gateway`: The built-in sandbox payment gateway.
+pub static SANDBOX_GATEWAY: Function = function! {
+    name: "sandbox-gateway",
+    description: "The built-in sandbox payment gateway",
+    trigger: Trigger::Http(&[
+        route!(POST "/sandbox/v1/orders", Public, "Sandbox API: create an order", sandbox_gateway::create_order),
+        route!(GET "/sandbox/v1/orders", Public, "Sandbox API: orders by receipt", sandbox_gateway::find_orders),
+        route!(GET "/sandbox/v1/orders/{order_id}", Public, "Sandbox API: order status", sandbox_gateway::get_order),
+        route!(POST "/sandbox/v1/orders/{order_id}/refunds", Public, "Sandbox API: refund an order", sandbox_gateway::create_refund),
+        route!(GET "/sandbox/v1/orders/{order_id}/refunds", Public, "Sandbox API: an order's refunds", sandbox_gateway::list_refunds),
+        route!(GET "/sandbox/pay/{order_id}", Public, "Sandbox pay page", sandbox_gateway::pay_page),
+        route!(POST "/sandbox/pay/{order_id}", Public, "Sandbox pay page buttons", sandbox_gateway::submit),
+    ]),
+    grants: Grants::NONE,
+};
+
+/// `transaction-processor`: Creates gateway orders for new payments.
+pub static TRANSACTION_PROCESSOR: Function = function! {
+    name: "transaction-processor",
+    description: "Creates gateway orders for new payments",
+    trigger: Trigger::Worker {
+        queue: queues::TRANSACTION_PROCESSOR,
+        handler: |app, messages| Box::pin(jobs::transaction_processor(app, messages)),
     },
-    Function {
-        name: "merchant-return-signing-secret",
-        description: "The secret that signs the redirect to the merchant's return_url",
-        trigger: Trigger::Http(&[route!(
-            POST "/api/v1/merchant/return-signing-secret",
-            Merchant,
-            "Create or rotate the caller's mode's return signing secret; shown once",
-            return_signing::rotate
-        )]),
+    grants: Grants {
+        // Its own queue: a batch is sent again there during a database outage.
+        sends_to: &[queues::TRANSACTION_PROCESSOR],
+        publishes_events: true,
+        calls_gateways: true,
     },
-    Function {
-        name: "admin-merchants",
-        description: "Operators manage merchants",
-        trigger: Trigger::Http(&[
-            route!(POST "/api/v1/admin/merchants", Admin, "Onboard a merchant", admin_merchants::create),
-            route!(GET "/api/v1/admin/merchants", Admin, "List merchants", admin_merchants::list),
-            route!(GET "/api/v1/admin/merchants/{id}", Admin, "Read a merchant", admin_merchants::get),
-            route!(PATCH "/api/v1/admin/merchants/{id}", Admin, "Change name, live mode or rate limit", admin_merchants::update),
-            route!(POST "/api/v1/admin/merchants/{id}/suspend", Admin, "Suspend a merchant", admin_merchants::suspend),
-            route!(POST "/api/v1/admin/merchants/{id}/reactivate", Admin, "Lift a suspension", admin_merchants::reactivate),
-        ]),
+};
+
+/// `refund-processor`: Asks gateways for new refunds.
+pub static REFUND_PROCESSOR: Function = function! {
+    name: "refund-processor",
+    description: "Asks gateways for new refunds",
+    trigger: Trigger::Worker {
+        queue: queues::REFUND_PROCESSOR,
+        handler: |app, messages| Box::pin(jobs::refund_processor(app, messages)),
     },
-    Function {
-        name: "admin-users",
-        description: "Operators manage dashboard users",
-        trigger: Trigger::Http(&[
-            route!(POST "/api/v1/admin/users/{id}/unlock", Admin, "Lift a lockout after failed logins (audited)", admin_users::unlock),
-        ]),
+    grants: Grants {
+        // Its own queue: a batch is sent again there during a database outage.
+        sends_to: &[queues::REFUND_PROCESSOR],
+        publishes_events: true,
+        calls_gateways: true,
     },
-    Function {
-        name: "admin-gateways",
-        description: "Operators manage gateway accounts",
-        trigger: Trigger::Http(&[
-            route!(POST "/api/v1/admin/gateways", Admin, "Add a gateway account (credentials sealed)", admin_gateways::create),
-            route!(GET "/api/v1/admin/gateways", Admin, "List gateway accounts", admin_gateways::list),
-            route!(GET "/api/v1/admin/gateways/{id}", Admin, "Read a gateway account", admin_gateways::get),
-            route!(POST "/api/v1/admin/gateways/{id}/check", Admin, "Check its credentials without moving money", admin_gateways::check),
-        ]),
+};
+
+/// `webhook-processor`: Applies verified gateway events.
+pub static WEBHOOK_PROCESSOR: Function = function! {
+    name: "webhook-processor",
+    description: "Applies verified gateway events",
+    trigger: Trigger::Worker {
+        queue: queues::WEBHOOK_PROCESSOR,
+        handler: |app, messages| Box::pin(jobs::webhook_processor(app, messages)),
     },
-    Function {
-        name: "pay",
-        description: "Create a payment",
-        trigger: Trigger::Http(&[
-            route!(POST "/api/v1/pay", Merchant, "Create a payment; answers its checkout_url", pay::create),
-        ]),
+    grants: Grants {
+        // Its own queue: a batch is sent again there during a database outage.
+        sends_to: &[queues::WEBHOOK_PROCESSOR],
+        publishes_events: true,
+        calls_gateways: true,
     },
-    Function {
-        name: "transactions",
-        description: "Read payments",
-        trigger: Trigger::Http(&[
-            route!(GET "/api/v1/transactions", MerchantOrAdmin, "List payments", transactions::list),
-            route!(GET "/api/v1/transactions/{id}", MerchantOrAdmin, "Read a payment with its attempts", transactions::get),
-        ]),
+};
+
+/// `outbox-sweeper`: Publishes outbox rows the relay left behind.
+pub static OUTBOX_SWEEPER: Function = function! {
+    name: "outbox-sweeper",
+    description: "Publishes outbox rows the relay left behind",
+    trigger: Trigger::Schedule {
+        expression: "rate(1 minute)",
+        timezone: "UTC",
+        handler: |app| Box::pin(jobs::outbox_sweeper(app)),
     },
-    Function {
-        name: "refunds",
-        description: "Refund captured payments",
-        trigger: Trigger::Http(&[
-            route!(POST "/api/v1/transactions/{id}/refunds", Merchant, "Refund part or all of a captured payment", refunds::create),
-            route!(GET "/api/v1/transactions/{id}/refunds", MerchantOrAdmin, "A payment's refunds", refunds::list),
-            route!(GET "/api/v1/refunds/{id}", MerchantOrAdmin, "Read a refund", refunds::get),
-        ]),
+    grants: Grants {
+        sends_to: &[
+            queues::TRANSACTION_PROCESSOR,
+            queues::REFUND_PROCESSOR,
+            queues::WEBHOOK_PROCESSOR,
+        ],
+        publishes_events: true,
+        calls_gateways: false,
     },
-    Function {
-        name: "checkout",
-        description: "The hosted checkout page and the gateways' browser return",
-        trigger: Trigger::Http(&[
-            route!(GET "/api/v1/checkout/{id}", Public, "Hand the customer to the gateway", checkout::page_for),
-            route!(GET "/api/v1/checkout/{id}/return", Public, "Gateway browser return (GET)", checkout::browser_return),
-            route!(POST "/api/v1/checkout/{id}/return", Public, "Gateway browser return (form POST)", checkout::browser_return),
-        ]),
+};
+
+/// `transaction-monitor`: Asks gateways about quiet payments and expires abandoned ones.
+pub static TRANSACTION_MONITOR: Function = function! {
+    name: "transaction-monitor",
+    description: "Asks gateways about quiet payments and expires abandoned ones",
+    trigger: Trigger::Schedule {
+        expression: "rate(5 minutes)",
+        timezone: "UTC",
+        handler: |app| Box::pin(jobs::transaction_monitor(app)),
     },
-    Function {
-        name: "webhooks",
-        description: "Signed server-to-server events from gateways",
-        trigger: Trigger::Http(&[
-            route!(POST "/api/v1/webhooks/{provider}/{account_id}", Public, "Receive a gateway event for one account (the notify URL of new orders)", webhooks::receive),
-            route!(POST "/api/v1/webhooks/{provider}", Public, "Receive a gateway event (older provider-wide path)", webhooks::receive),
-        ]),
+    grants: Grants {
+        sends_to: &[],
+        publishes_events: true,
+        calls_gateways: true,
     },
-    Function {
-        name: "sandbox-gateway",
-        description: "The built-in sandbox payment gateway",
-        trigger: Trigger::Http(&[
-            route!(POST "/sandbox/v1/orders", Public, "Sandbox API: create an order", sandbox_gateway::create_order),
-            route!(GET "/sandbox/v1/orders", Public, "Sandbox API: orders by receipt", sandbox_gateway::find_orders),
-            route!(GET "/sandbox/v1/orders/{order_id}", Public, "Sandbox API: order status", sandbox_gateway::get_order),
-            route!(POST "/sandbox/v1/orders/{order_id}/refunds", Public, "Sandbox API: refund an order", sandbox_gateway::create_refund),
-            route!(GET "/sandbox/v1/orders/{order_id}/refunds", Public, "Sandbox API: an order's refunds", sandbox_gateway::list_refunds),
-            route!(GET "/sandbox/pay/{order_id}", Public, "Sandbox pay page", sandbox_gateway::pay_page),
-            route!(POST "/sandbox/pay/{order_id}", Public, "Sandbox pay page buttons", sandbox_gateway::submit),
-        ]),
+};
+
+/// `maintenance`: Deletes expired rate-limit counters and idempotency keys.
+pub static MAINTENANCE: Function = function! {
+    name: "maintenance",
+    description: "Deletes expired rate-limit counters and idempotency keys",
+    trigger: Trigger::Schedule {
+        expression: "rate(1 hour)",
+        timezone: "UTC",
+        handler: |app| Box::pin(jobs::maintenance(app)),
     },
-    Function {
-        name: "transaction-processor",
-        description: "Creates gateway orders for new payments",
-        trigger: Trigger::Worker {
-            queue: queues::TRANSACTION_PROCESSOR,
-            handler: |app, messages| Box::pin(jobs::transaction_processor(app, messages)),
-        },
-    },
-    Function {
-        name: "refund-processor",
-        description: "Asks gateways for new refunds",
-        trigger: Trigger::Worker {
-            queue: queues::REFUND_PROCESSOR,
-            handler: |app, messages| Box::pin(jobs::refund_processor(app, messages)),
-        },
-    },
-    Function {
-        name: "webhook-processor",
-        description: "Applies verified gateway events",
-        trigger: Trigger::Worker {
-            queue: queues::WEBHOOK_PROCESSOR,
-            handler: |app, messages| Box::pin(jobs::webhook_processor(app, messages)),
-        },
-    },
-    Function {
-        name: "outbox-sweeper",
-        description: "Publishes outbox rows the relay left behind",
-        trigger: Trigger::Schedule {
-            expression: "rate(1 minute)",
-            timezone: "UTC",
-            handler: |app| Box::pin(jobs::outbox_sweeper(app)),
-        },
-    },
-    Function {
-        name: "transaction-monitor",
-        description: "Asks gateways about quiet payments and expires abandoned ones",
-        trigger: Trigger::Schedule {
-            expression: "rate(5 minutes)",
-            timezone: "UTC",
-            handler: |app| Box::pin(jobs::transaction_monitor(app)),
-        },
-    },
-    Function {
-        name: "maintenance",
-        description: "Deletes expired rate-limit counters and idempotency keys",
-        trigger: Trigger::Schedule {
-            expression: "rate(1 hour)",
-            timezone: "UTC",
-            handler: |app| Box::pin(jobs::maintenance(app)),
-        },
-    },
-    Function {
-        name: "system-status",
-        description: "Database reachability, latency and migration version",
-        trigger: Trigger::Http(&[
-            route!(GET "/api/v1/system/status", Admin, "Platform status", system::status),
-        ]),
-    },
+    grants: Grants::NONE,
+};
+
+/// `system-status`: Database reachability, latency and migration version.
+pub static SYSTEM_STATUS: Function = function! {
+    name: "system-status",
+    description: "Database reachability, latency and migration version",
+    trigger: Trigger::Http(&[
+        route!(GET "/api/v1/system/status", Admin, "Platform status", system::status),
+    ]),
+    grants: Grants::NONE,
+};
+
+/// Every function of the platform: the local runner, the docs and the tests read this list; a
+/// Lambda binary references only its own entry, so it links only its own handlers.
+pub static FUNCTIONS: &[&Function] = &[
+    &HEALTH,
+    &AUTH_LOGIN,
+    &AUTH_REFRESH,
+    &AUTH_SESSION,
+    &MERCHANT_GET,
+    &MERCHANT_CREDENTIALS_REGENERATE,
+    &MERCHANT_RETURN_SIGNING_SECRET,
+    &ADMIN_MERCHANTS,
+    &ADMIN_USERS,
+    &ADMIN_GATEWAYS,
+    &PAY,
+    &TRANSACTIONS,
+    &REFUNDS,
+    &CHECKOUT,
+    &WEBHOOKS,
+    &SANDBOX_GATEWAY,
+    &TRANSACTION_PROCESSOR,
+    &REFUND_PROCESSOR,
+    &WEBHOOK_PROCESSOR,
+    &OUTBOX_SWEEPER,
+    &TRANSACTION_MONITOR,
+    &MAINTENANCE,
+    &SYSTEM_STATUS,
 ];
 
 /// The function called `name`.
 pub fn find(name: &str) -> Option<&'static Function> {
-    FUNCTIONS.iter().find(|f| f.name == name)
+    FUNCTIONS.iter().copied().find(|f| f.name == name)
 }
 
 /// Every HTTP route of every function.
@@ -374,20 +583,58 @@ mod tests {
     }
 
     #[test]
-    fn every_function_has_a_binary() {
+    fn every_function_has_a_binary_running_its_own_entry() {
         let manifest = include_str!("../Cargo.toml");
+        let registry = include_str!("registry.rs");
         for f in FUNCTIONS {
             assert!(
                 manifest.contains(&format!("name = \"{}\"", f.name)),
                 "{} has no [[bin]]",
                 f.name
             );
+            // The entry's static is the function's name in capitals: the binary names it, and so
+            // references no other entry.
+            let entry = f.name.to_uppercase().replace('-', "_");
+            assert!(
+                registry.contains(&format!(
+                    "pub static {entry}: Function = function! {{\n    name: \"{}\",",
+                    f.name
+                )),
+                "the entry of {} is not the static {entry}",
+                f.name
+            );
+            let runner = match f.trigger {
+                Trigger::Http(_) => "run_http",
+                Trigger::Worker { .. } => "run_worker",
+                Trigger::Schedule { .. } => "run_schedule",
+            };
             let path = format!("{}/src/bin/{}.rs", env!("CARGO_MANIFEST_DIR"), f.name);
             let source =
                 std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{path} missing"));
             assert!(
-                source.contains(&format!("\"{}\"", f.name)),
-                "{path} does not run {}",
+                source.contains(&format!(
+                    "functions::lambda::{runner}(&functions::registry::{entry})"
+                )),
+                "{path} does not run {} with {runner}",
+                f.name
+            );
+        }
+    }
+
+    #[test]
+    fn adapters_follow_the_grants() {
+        for f in FUNCTIONS {
+            let adapters = f.adapters();
+            assert_eq!(
+                adapters.gateways.is_some(),
+                f.grants.calls_gateways,
+                "{}",
+                f.name
+            );
+            assert_eq!(
+                adapters.aws.is_some(),
+                !f.grants.sends_to.is_empty() || f.grants.publishes_events,
+                "{}",
                 f.name
             );
         }

@@ -8,11 +8,10 @@ use crate::config::{Backends, Config};
 use crate::db::{Db, DbError};
 use crate::gateways::Gateways;
 use crate::jobs::JobQueue;
+use crate::jobs::aws;
 use crate::jobs::bus::{EventBus, LocalBus};
-use crate::jobs::eventbridge::EventBridgeBus;
 use crate::jobs::outbox::{Delivery, Relay};
 use crate::jobs::postgres_queue::PostgresQueue;
-use crate::jobs::sqs::SqsQueue;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,15 +51,44 @@ pub struct App {
     pub delivery: Delivery,
 }
 
+/// Builds the gateway connectors over the outbound HTTP client.
+pub type GatewaysFn = fn(reqwest::Client, &Config) -> Gateways;
+/// Builds the `aws` backend's queue and bus from the queue prefix and the bus name.
+pub type AwsPortsFn = fn(String, String) -> aws::PortsFuture;
+
+/// The adapters a process links beyond the database and outbound HTTP. Each is a constructor the
+/// caller names, not a flag: a Lambda whose registry entry names none of them does not reference
+/// the gateway connectors or the AWS SDK, so the linker leaves them out of its binary.
+#[derive(Clone, Copy)]
+pub struct Adapters {
+    /// The gateway connectors; `None`: the process calls no gateway (it gets none).
+    pub gateways: Option<GatewaysFn>,
+    /// On the `aws` backend, SQS and/or EventBridge; `None`: the process touches neither (its
+    /// queue and bus refuse every call).
+    pub aws: Option<AwsPortsFn>,
+}
+
+impl Adapters {
+    /// Everything: the local runner, the operations CLI and the tests.
+    pub const ALL: Adapters = Adapters {
+        gateways: Some(Gateways::new),
+        aws: Some(aws::sqs_and_eventbridge),
+    };
+}
+
 impl App {
     /// Builds the state with the PostgreSQL queue and the in-process bus (the pool connects
     /// lazily; see [`Db::warm`]).
     pub fn new(config: Config) -> Result<App, StartupError> {
+        App::local(config, Adapters::ALL.gateways)
+    }
+
+    fn local(config: Config, gateways: Option<GatewaysFn>) -> Result<App, StartupError> {
         let db = Db::connect(&config.database)?;
         let queue: Arc<dyn JobQueue> =
             Arc::new(PostgresQueue::new(db.clone(), config.jobs.max_receives));
         let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(queue.clone()));
-        let mut app = App::with_ports(config, db, queue, bus)?;
+        let mut app = App::assemble(config, db, queue, bus, gateways)?;
         app.delivery = Delivery::Direct;
         Ok(app)
     }
@@ -68,22 +96,24 @@ impl App {
     /// Builds the state with the backends the configuration names: on `aws`, SQS and EventBridge
     /// through the SDK's default credentials, region and endpoint (`AWS_ENDPOINT_URL` for moto).
     pub async fn connect(config: Config) -> Result<App, StartupError> {
+        App::connect_with(config, Adapters::ALL).await
+    }
+
+    /// As [`App::connect`], with only the given adapters (a Lambda's, from its registry entry).
+    pub async fn connect_with(config: Config, adapters: Adapters) -> Result<App, StartupError> {
         let Backends::Aws {
             queue_prefix,
             bus_name,
         } = config.jobs.backends.clone()
         else {
-            return App::new(config);
+            return App::local(config, adapters.gateways);
         };
-        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let ports = match adapters.aws {
+            Some(build) => build(queue_prefix, bus_name).await,
+            None => aws::Ports::undeclared(),
+        };
         let db = Db::connect(&config.database)?;
-        let queue: Arc<dyn JobQueue> =
-            Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), &queue_prefix));
-        let bus: Arc<dyn EventBus> = Arc::new(EventBridgeBus::new(
-            aws_sdk_eventbridge::Client::new(&aws),
-            &bus_name,
-        ));
-        App::with_ports(config, db, queue, bus)
+        App::assemble(config, db, ports.queue, ports.bus, adapters.gateways)
     }
 
     /// Builds the state over the given queue and bus.
@@ -93,6 +123,16 @@ impl App {
         queue: Arc<dyn JobQueue>,
         bus: Arc<dyn EventBus>,
     ) -> Result<App, StartupError> {
+        App::assemble(config, db, queue, bus, Adapters::ALL.gateways)
+    }
+
+    fn assemble(
+        config: Config,
+        db: Db,
+        queue: Arc<dyn JobQueue>,
+        bus: Arc<dyn EventBus>,
+        gateways: Option<GatewaysFn>,
+    ) -> Result<App, StartupError> {
         let jwt = JwtKeys::new(&config.auth).map_err(|e| StartupError::Jwt(e.to_string()))?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
@@ -100,7 +140,10 @@ impl App {
             .user_agent(concat!("lightspeedpay/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| StartupError::Http(e.to_string()))?;
-        let gateways = Gateways::new(http.clone(), &config);
+        let gateways = match gateways {
+            Some(build) => build(http.clone(), &config),
+            None => Gateways::none(),
+        };
         Ok(App {
             config,
             db,

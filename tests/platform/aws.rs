@@ -18,7 +18,7 @@ fn moto() -> String {
 }
 
 async fn aws() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    shared::jobs::aws::loader()
         .endpoint_url(moto())
         .region(Region::new("ap-south-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))

@@ -1,7 +1,8 @@
 //! `template.yaml` and `events/` are held to the registry; cfn-lint checks the template.
 
-use functions::registry::{FUNCTIONS, Trigger, find};
+use functions::registry::{FUNCTIONS, Grants, Trigger, find};
 use serde_yaml::Value;
+use serde_yaml::value::TaggedValue;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -119,6 +120,200 @@ fn template_declares_exactly_the_registry() {
             "{name} is not a secret reference: {value}"
         );
     }
+}
+
+/// The target of `!GetAtt Logical.Attribute` or `!Ref Logical`, as (tag, text).
+fn intrinsic(v: &Value) -> Option<(String, String)> {
+    match v {
+        Value::Tagged(tagged) => {
+            let TaggedValue { tag, value } = tagged.as_ref();
+            Some((tag.to_string(), text(value)))
+        }
+        _ => None,
+    }
+}
+
+/// The registry's name of the queue `!GetAtt <Logical>.<attribute>` points at.
+fn queue_of(resources: &Value, reference: &Value, attribute: &str) -> Result<String, String> {
+    let (tag, target) =
+        intrinsic(reference).ok_or_else(|| format!("not a !GetAtt: {reference:?}"))?;
+    let logical = target
+        .strip_suffix(&format!(".{attribute}"))
+        .filter(|_| tag == "!GetAtt")
+        .ok_or_else(|| format!("not a !GetAtt of a queue's {attribute}: {tag} {target}"))?;
+    let queue = &resources[logical];
+    if text(&queue["Type"]) != "AWS::SQS::Queue" {
+        return Err(format!("{logical} is not a queue"));
+    }
+    let (_, name) = intrinsic(&queue["Properties"]["QueueName"])
+        .ok_or_else(|| format!("{logical} has no !Sub QueueName"))?;
+    name.rsplit("}-")
+        .next()
+        .map(str::to_string)
+        .ok_or_else(|| format!("{logical}: unexpected name {name}"))
+}
+
+/// What one function's `Policies` grant, in the registry's terms: `send <queue>`,
+/// `queue url <queue>`, `put events`; anything else is reported as it is, so it counts as extra.
+fn granted(resources: &Value, policies: &Value) -> BTreeSet<String> {
+    let mut granted = BTreeSet::new();
+    for policy in policies.as_sequence().into_iter().flatten() {
+        let mut found = Vec::new();
+        if let Some(send) = policy.get("SQSSendMessagePolicy") {
+            found.push(
+                queue_of(resources, &send["QueueName"], "QueueName").map(|q| format!("send {q}")),
+            );
+        } else if let Some(put) = policy.get("EventBridgePutEventsPolicy") {
+            found.push(match intrinsic(&put["EventBusName"]) {
+                Some((tag, bus))
+                    if tag == "!Ref"
+                        && text(&resources[bus.as_str()]["Type"]) == "AWS::Events::EventBus" =>
+                {
+                    Ok("put events".to_string())
+                }
+                other => Err(format!(
+                    "PutEvents on something else than the bus: {other:?}"
+                )),
+            });
+        } else if let Some(statements) = policy.get("Statement").and_then(Value::as_sequence) {
+            for statement in statements {
+                if text(&statement["Effect"]) != "Allow"
+                    || text(&statement["Action"]) != "sqs:GetQueueUrl"
+                {
+                    found.push(Err(format!("statement {statement:?}")));
+                    continue;
+                }
+                let resource = &statement["Resource"];
+                let arns = match resource.as_sequence() {
+                    Some(list) => list.iter().collect(),
+                    None => vec![resource],
+                };
+                for arn in arns {
+                    found.push(queue_of(resources, arn, "Arn").map(|q| format!("queue url {q}")));
+                }
+            }
+        } else {
+            found.push(Err(format!("policy {policy:?}")));
+        }
+        granted.extend(
+            found
+                .into_iter()
+                .map(|g| g.unwrap_or_else(|e| format!("unrecognised {e}"))),
+        );
+    }
+    granted
+}
+
+/// What a registry entry's grants ask of the template.
+fn declared(grants: &Grants) -> BTreeSet<String> {
+    let mut declared = BTreeSet::new();
+    for queue in grants.sends_to {
+        declared.insert(format!("send {queue}"));
+        declared.insert(format!("queue url {queue}"));
+    }
+    if grants.publishes_events {
+        declared.insert("put events".to_string());
+    }
+    declared
+}
+
+/// Every difference between the template's `Policies` and the registry's grants, both ways.
+fn grant_problems(template: &Value) -> Vec<String> {
+    let resources = &template["Resources"];
+    let mut problems = Vec::new();
+    for (logical, resource) in resources.as_mapping().into_iter().flatten() {
+        if text(&resource["Type"]) != "AWS::Serverless::Function" {
+            continue;
+        }
+        let binary = text(&resource["Metadata"]["BuildProperties"]["Binary"]);
+        let Some(function) = find(&binary) else {
+            problems.push(format!(
+                "{logical:?} builds '{binary}', which is not in the registry"
+            ));
+            continue;
+        };
+        let granted = granted(resources, &resource["Properties"]["Policies"]);
+        let declared = declared(&function.grants);
+        for missing in declared.difference(&granted) {
+            problems.push(format!("{binary}: the template does not grant '{missing}'"));
+        }
+        for extra in granted.difference(&declared) {
+            problems.push(format!(
+                "{binary}: the template grants '{extra}', which the registry does not declare"
+            ));
+        }
+    }
+    problems
+}
+
+#[test]
+fn template_grants_exactly_what_the_registry_declares() {
+    let problems = grant_problems(&template());
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// The policies of one function resource of `template`, to mutate.
+fn policies<'a>(template: &'a mut Value, logical: &str) -> &'a mut Vec<Value> {
+    let properties = &mut template["Resources"][logical]["Properties"];
+    if properties.get("Policies").is_none() {
+        properties["Policies"] = Value::Sequence(Vec::new());
+    }
+    properties["Policies"].as_sequence_mut().unwrap()
+}
+
+#[test]
+fn the_grant_check_fails_on_a_missing_or_an_undeclared_grant() {
+    let yaml = |s: &str| -> Value { serde_yaml::from_str(s).unwrap() };
+    let fails = |template: &Value, expected: &str| {
+        let problems = grant_problems(template);
+        assert!(
+            problems.iter().any(|p| p.contains(expected)),
+            "expected a problem containing {expected:?}, got {problems:#?}"
+        );
+    };
+
+    // A grant removed: pay's send to the transaction-processor queue, then its GetQueueUrl.
+    let mut t = template();
+    policies(&mut t, "PayFunction").retain(|p| p.get("SQSSendMessagePolicy").is_none());
+    fails(
+        &t,
+        "pay: the template does not grant 'send transaction-processor'",
+    );
+    let mut t = template();
+    policies(&mut t, "PayFunction").retain(|p| p.get("Statement").is_none());
+    fails(
+        &t,
+        "pay: the template does not grant 'queue url transaction-processor'",
+    );
+    // The bus removed from a worker.
+    let mut t = template();
+    policies(&mut t, "WebhookProcessorFunction")
+        .retain(|p| p.get("EventBridgePutEventsPolicy").is_none());
+    fails(
+        &t,
+        "webhook-processor: the template does not grant 'put events'",
+    );
+
+    // A grant added without a declaration: the bus for health, another queue for pay, an
+    // unrelated statement for maintenance.
+    let mut t = template();
+    policies(&mut t, "HealthFunction").push(yaml(
+        "EventBridgePutEventsPolicy:\n  EventBusName: !Ref EventBus",
+    ));
+    fails(&t, "health: the template grants 'put events'");
+    let mut t = template();
+    policies(&mut t, "PayFunction").push(yaml(
+        "SQSSendMessagePolicy:\n  QueueName: !GetAtt RefundProcessorQueue.QueueName",
+    ));
+    fails(&t, "pay: the template grants 'send refund-processor'");
+    let mut t = template();
+    policies(&mut t, "MaintenanceFunction").push(yaml(
+        "Statement:\n  - Effect: Allow\n    Action: sqs:PurgeQueue\n    Resource: '*'",
+    ));
+    fails(
+        &t,
+        "maintenance: the template grants 'unrecognised statement",
+    );
 }
 
 fn cfn_lint() -> std::path::PathBuf {

@@ -1,6 +1,7 @@
 //! Lambda `health`: see its entry in the registry.
 
-#[tokio::main]
+// One invocation at a time: the single-threaded runtime starts no worker threads at init.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), functions::lambda::Error> {
-    functions::lambda::run_http("health").await
+    functions::lambda::run_http(&functions::registry::HEALTH).await
 }

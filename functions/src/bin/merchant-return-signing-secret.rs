@@ -1,6 +1,7 @@
 //! Lambda `merchant-return-signing-secret`: see its entry in the registry.
 
-#[tokio::main]
+// One invocation at a time: the single-threaded runtime starts no worker threads at init.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), functions::lambda::Error> {
-    functions::lambda::run_http("merchant-return-signing-secret").await
+    functions::lambda::run_http(&functions::registry::MERCHANT_RETURN_SIGNING_SECRET).await
 }

@@ -1,6 +1,7 @@
 //! Lambda `transaction-processor` (SQS worker): see its entry in the registry.
 
-#[tokio::main]
+// One invocation at a time: the single-threaded runtime starts no worker threads at init.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), functions::lambda::Error> {
-    functions::lambda::run_worker("transaction-processor").await
+    functions::lambda::run_worker(&functions::registry::TRANSACTION_PROCESSOR).await
 }

@@ -323,6 +323,13 @@ impl Gateways {
         }
     }
 
+    /// No provider: a process whose registry entry calls no gateway.
+    pub fn none() -> Gateways {
+        Gateways {
+            providers: BTreeMap::new(),
+        }
+    }
+
     /// The providers' names.
     pub fn names(&self) -> Vec<&'static str> {
         self.providers.keys().map(|p| p.as_str()).collect()

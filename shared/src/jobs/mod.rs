@@ -3,6 +3,7 @@
 //! transaction; the relay publishes right after commit, and a scheduled sweeper publishes
 //! whatever a crash or an outage left behind. Consumers are idempotent on a business key.
 
+pub mod aws;
 pub mod bus;
 pub mod eventbridge;
 pub mod outbox;
