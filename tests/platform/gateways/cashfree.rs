@@ -2,6 +2,7 @@
 //! `x-client-id` / `x-client-secret` / `x-api-version` headers, JSON with rupee amounts,
 //! `{"message","code","type"}` error bodies, and webhooks signed with the client secret.
 
+use super::contract::{BrowserReturn, Delivery, Order, Paid};
 use super::{
     account, assert_amount_mismatch, attempt_reference, dropping_server, no_redirects,
     platform_with,
@@ -1431,4 +1432,134 @@ async fn f2_cashfree_a_success_for_a_lower_amount_is_flagged_not_applied() {
 #[tokio::test]
 async fn f2_cashfree_a_success_in_another_currency_is_flagged_not_applied() {
     cashfree_success_reported_as("cf-f2-currency", json!(499), "USD").await;
+}
+
+/// Cashfree as the connector contract drives it (`contract::cashfree::…`).
+pub struct Contract;
+
+/// The payment id Cashfree gives the contract's captures.
+const CONTRACT_PAYMENT: &str = "5114910000009";
+
+impl super::contract::Fixture for Contract {
+    const PROVIDER: &'static str = "cashfree";
+    const CONFIRMS_WEBHOOKS: bool = true;
+
+    async fn platform(server: &MockServer) -> (TestApp, Merchant) {
+        platform(server).await
+    }
+
+    async fn mount_create(server: &MockServer, _label: &str) {
+        Mock::given(method("POST"))
+            .and(path("/pg/orders"))
+            .respond_with(echo_order)
+            .mount(server)
+            .await;
+    }
+
+    /// The order is made under our receipt.
+    fn expected_reference(_label: &str, receipt: &str) -> Option<String> {
+        Some(receipt.to_string())
+    }
+
+    async fn mount_captured(_app: &TestApp, server: &MockServer, order: &Order, paid: Paid) {
+        let mut payment = payment_entity(
+            CONTRACT_PAYMENT,
+            &order.reference,
+            "SUCCESS",
+            "2025-05-05T12:19:19+05:30",
+        );
+        payment["payment_amount"] = if paid.amount % 100 == 0 {
+            json!(paid.amount / 100)
+        } else {
+            json!(paid.amount as f64 / 100.0)
+        };
+        payment["payment_currency"] = json!(paid.currency);
+        mount_order(server, &order.reference, "PAID", vec![payment]).await;
+    }
+
+    async fn status_queries(server: &MockServer, order: &Order) -> Option<usize> {
+        let asked = format!("/pg/orders/{}/payments", order.reference);
+        Some(
+            server
+                .received_requests()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|r| r.method == http::Method::GET && r.url.path() == asked)
+                .count(),
+        )
+    }
+
+    fn payment_id(_order: &Order) -> String {
+        CONTRACT_PAYMENT.into()
+    }
+
+    /// The webhook's own amounts are the order's; the status query reports what was paid.
+    async fn captured_webhook(_app: &TestApp, order: &Order, _paid: Paid) -> Delivery {
+        signed_delivery(CLIENT_SECRET, now_ms(), contract_event(order))
+    }
+
+    async fn forged_webhooks(app: &TestApp, order: &Order) -> Vec<(&'static str, Delivery)> {
+        let good = Self::captured_webhook(app, order, Paid::IN_FULL).await;
+        vec![
+            ("tampered", good.clone().tampered()),
+            ("unsigned", good.clone().without("x-webhook-signature")),
+            (
+                "another secret",
+                signed_delivery("cfsk_ma_test_NOT_THE_SECRET", now_ms(), good.body.clone()),
+            ),
+            (
+                "stale: a replay",
+                signed_delivery(CLIENT_SECRET, now_ms() - 600_000, good.body),
+            ),
+        ]
+    }
+
+    /// The delivery, Cashfree's retry (signed again, same idempotency key), and a replay of it.
+    async fn repeated_webhooks(_app: &TestApp, order: &Order) -> Vec<Delivery> {
+        let body = contract_event(order);
+        let retry = signed_delivery(CLIENT_SECRET, now_ms() + 1, body.clone());
+        vec![
+            signed_delivery(CLIENT_SECRET, now_ms(), body),
+            retry.clone(),
+            retry,
+        ]
+    }
+
+    async fn forged_returns(_app: &TestApp, _order: &Order) -> Vec<(&'static str, BrowserReturn)> {
+        vec![
+            (
+                "another order",
+                BrowserReturn::get(&[("order_id", "att_00000000000000000000000000000000")]),
+            ),
+            ("bare", BrowserReturn::get(&[])),
+        ]
+    }
+
+    async fn real_return(_app: &TestApp, order: &Order) -> BrowserReturn {
+        BrowserReturn::get(&[("order_id", order.reference.as_str())])
+    }
+}
+
+/// The success webhook of the contract's capture of `order`.
+fn contract_event(order: &Order) -> Vec<u8> {
+    payment_event(
+        "PAYMENT_SUCCESS_WEBHOOK",
+        &order.reference,
+        CONTRACT_PAYMENT,
+        "SUCCESS",
+    )
+}
+
+/// `body` as Cashfree delivers it, signed with `secret` at `timestamp` (milliseconds).
+fn signed_delivery(secret: &str, timestamp: i64, body: Vec<u8>) -> Delivery {
+    Delivery {
+        headers: {
+            let mut headers =
+                signed_headers(secret, timestamp, &body, Some("idem_EXAMPLE_webhook"));
+            headers.insert("content-type", "application/json".parse().unwrap());
+            headers
+        },
+        body,
+    }
 }

@@ -1,6 +1,7 @@
 //! Easebuzz against a mock of its pay and dashboard hosts that checks form bodies and hashes and
 //! answers as Easebuzz's kits document, alone and through the platform.
 
+use super::contract::{BrowserReturn, Delivery, Order, Paid};
 use super::{account, assert_amount_mismatch, dropping_server, platform_with};
 use crate::support::*;
 use reqwest::StatusCode;
@@ -1020,4 +1021,137 @@ async fn f2_easebuzz_a_success_for_a_lower_amount_is_flagged_not_applied() {
 #[tokio::test]
 async fn f2_easebuzz_a_success_in_another_currency_is_flagged_not_applied() {
     easebuzz_success_reported_as("ebz-f2-currency", "499.00", Some("USD")).await;
+}
+
+/// Easebuzz as the connector contract drives it (`contract::easebuzz::…`): results carry a
+/// reverse hash, and the transaction API confirms every one of them.
+pub struct Contract;
+
+impl super::contract::Fixture for Contract {
+    const PROVIDER: &'static str = "easebuzz";
+    const CONFIRMS_WEBHOOKS: bool = true;
+
+    async fn platform(server: &MockServer) -> (TestApp, Merchant) {
+        platform(server).await
+    }
+
+    async fn mount_create(server: &MockServer, _label: &str) {
+        mount(server, INITIATE, initiate(access_key(0))).await;
+    }
+
+    /// The attempt id is the txnid.
+    fn expected_reference(_label: &str, receipt: &str) -> Option<String> {
+        Some(receipt.to_string())
+    }
+
+    async fn mount_captured(_app: &TestApp, server: &MockServer, _order: &Order, paid: Paid) {
+        if paid.amount == Paid::IN_FULL.amount && paid.currency == Paid::IN_FULL.currency {
+            mount(server, RETRIEVE, retrieve(|_| Some("success"))).await;
+            return;
+        }
+        let amount = format!("{}.{:02}", paid.amount / 100, paid.amount % 100);
+        mount(server, RETRIEVE, move |request: &Request| {
+            let txnid = form(request).get("txnid").cloned().unwrap_or_default();
+            let mut found = transaction(&txnid, "success", EASEPAYID);
+            found["amount"] = json!(amount);
+            if paid.currency != "INR" {
+                found["currency"] = json!(paid.currency);
+            }
+            ResponseTemplate::new(200).set_body_json(json!({ "status": true, "msg": found }))
+        })
+        .await;
+    }
+
+    async fn status_queries(server: &MockServer, _order: &Order) -> Option<usize> {
+        Some(requests_to(server, RETRIEVE).await.len())
+    }
+
+    fn payment_id(_order: &Order) -> String {
+        EASEPAYID.into()
+    }
+
+    /// The result's own amount is the payment's; the transaction API reports what was paid.
+    async fn captured_webhook(_app: &TestApp, order: &Order, _paid: Paid) -> Delivery {
+        Delivery::form(&result_fields(&order.reference, "success", EASEPAYID))
+    }
+
+    async fn forged_webhooks(_app: &TestApp, order: &Order) -> Vec<(&'static str, Delivery)> {
+        let txnid = order.reference.as_str();
+        let good = result_fields(txnid, "success", EASEPAYID);
+        let other_account = with(
+            with(good.clone(), "key", Some("OTHERKEY")),
+            "hash",
+            Some(reverse_hash("other-salt", "OTHERKEY", "success", "499.00", txnid).as_str()),
+        );
+        vec![
+            (
+                "tampered amount",
+                Delivery::form(&with(good.clone(), "amount", Some("4.99"))),
+            ),
+            (
+                "tampered status",
+                Delivery::form(&with(good.clone(), "status", Some("failure"))),
+            ),
+            ("unsigned", Delivery::form(&with(good, "hash", None))),
+            ("another account", Delivery::form(&other_account)),
+        ]
+    }
+
+    /// A replay with another easepayid arrives first (the reverse hash does not cover it, so it
+    /// must not plant it); then the result three times, and once as a JSON object.
+    async fn repeated_webhooks(_app: &TestApp, order: &Order) -> Vec<Delivery> {
+        let good = result_fields(&order.reference, "success", EASEPAYID);
+        let as_json: BTreeMap<String, String> = good.iter().cloned().collect();
+        vec![
+            Delivery::form(&with(
+                good.clone(),
+                "easepayid",
+                Some("E_PLANTED_BY_A_REPLAY"),
+            )),
+            Delivery::form(&good),
+            Delivery::form(&good),
+            Delivery::form(&good),
+            Delivery::new(
+                "application/json",
+                &[],
+                serde_json::to_vec(&as_json).unwrap(),
+            ),
+        ]
+    }
+
+    async fn late_failure(_app: &TestApp, order: &Order) -> Option<Delivery> {
+        Some(Delivery::form(&result_fields(
+            &order.reference,
+            "failure",
+            EASEPAYID,
+        )))
+    }
+
+    async fn forged_returns(_app: &TestApp, order: &Order) -> Vec<(&'static str, BrowserReturn)> {
+        let txnid = order.reference.as_str();
+        let good = result_fields(txnid, "success", "E_FROM_RETURN");
+        let failed = result_fields(txnid, "failure", "E_FROM_RETURN");
+        let other_salt = with(
+            good.clone(),
+            "hash",
+            Some(reverse_hash("other-salt", KEY, "success", "499.00", txnid).as_str()),
+        );
+        vec![
+            (
+                "tampered amount",
+                BrowserReturn::Post(with(good.clone(), "amount", Some("4.99"))),
+            ),
+            (
+                "status changed after hashing",
+                BrowserReturn::Post(with(failed, "status", Some("success"))),
+            ),
+            ("unsigned", BrowserReturn::Post(with(good, "hash", None))),
+            ("another salt", BrowserReturn::Post(other_salt)),
+        ]
+    }
+
+    /// The browser's easepayid is not the one recorded: the status query's is.
+    async fn real_return(_app: &TestApp, order: &Order) -> BrowserReturn {
+        BrowserReturn::Post(result_fields(&order.reference, "success", "E_FROM_RETURN"))
+    }
 }

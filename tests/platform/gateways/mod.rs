@@ -3,10 +3,12 @@
 
 mod admin;
 mod cashfree;
+mod contract;
 mod easebuzz;
 mod payu;
 mod phonepe;
 mod razorpay;
+mod sandbox;
 mod stripe;
 
 use crate::support::{Merchant, TestApp};

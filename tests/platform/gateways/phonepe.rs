@@ -2,6 +2,7 @@
 //! and `X-VERIFY` checksums checked on every call (a wrong one gets `AUTHORIZATION_FAILED`), the
 //! `{success, code, message, data}` envelope, base64 server-to-server callbacks.
 
+use super::contract::{BrowserReturn, Delivery, Order, Paid};
 use super::{account, assert_amount_mismatch, dropping_server, platform_with};
 use crate::support::*;
 use base64::Engine;
@@ -1418,4 +1419,140 @@ async fn f2_phonepe_a_success_for_a_lower_amount_is_flagged_not_applied() {
 #[tokio::test]
 async fn f2_phonepe_a_success_in_another_currency_is_flagged_not_applied() {
     phonepe_success_reported_as("pp-f2-currency", 49_900, Some("USD")).await;
+}
+
+/// PhonePe as the connector contract drives it (`contract::phonepe::…`).
+pub struct Contract;
+
+/// PhonePe's transaction id for the contract's captures.
+const CONTRACT_PAYMENT: &str = "T2405061224370000000003";
+
+impl super::contract::Fixture for Contract {
+    const PROVIDER: &'static str = "phonepe";
+
+    async fn platform(server: &MockServer) -> (TestApp, Merchant) {
+        platform(server).await
+    }
+
+    async fn mount_create(server: &MockServer, _label: &str) {
+        Mock::given(method("POST"))
+            .and(path("/pg/v1/pay"))
+            .and(Verified)
+            .respond_with(pay_page)
+            .mount(server)
+            .await;
+        refuse_unverified(server).await;
+    }
+
+    fn expected_reference(_label: &str, receipt: &str) -> Option<String> {
+        Some(merchant_transaction_id(receipt))
+    }
+
+    async fn mount_captured(_app: &TestApp, server: &MockServer, order: &Order, paid: Paid) {
+        Mock::given(method("GET"))
+            .and(path(status_path(&order.reference)))
+            .and(header("x-merchant-id", MERCHANT_ID))
+            .and(Verified)
+            .respond_with(ResponseTemplate::new(200).set_body_json(captured(order, paid)))
+            .mount(server)
+            .await;
+    }
+
+    async fn status_queries(server: &MockServer, order: &Order) -> Option<usize> {
+        let asked = status_path(&order.reference);
+        Some(
+            server
+                .received_requests()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|r| r.method == http::Method::GET && r.url.path() == asked)
+                .count(),
+        )
+    }
+
+    fn payment_id(_order: &Order) -> String {
+        CONTRACT_PAYMENT.into()
+    }
+
+    async fn captured_webhook(_app: &TestApp, order: &Order, paid: Paid) -> Delivery {
+        let (body, response) = callback(&captured(order, paid));
+        verified_delivery(&checksum(&response), body)
+    }
+
+    async fn forged_webhooks(_app: &TestApp, order: &Order) -> Vec<(&'static str, Delivery)> {
+        let (body, response) = callback(&captured(order, Paid::IN_FULL));
+        let good = checksum(&response);
+        // The same checksum on another response: a forged success for a made-up payment id.
+        let mut made_up = captured(order, Paid::IN_FULL);
+        made_up["data"]["transactionId"] = json!("T2405061224370000000666");
+        let (tampered, _) = callback(&made_up);
+        let other_salt = format!(
+            "{}###1",
+            hex::encode(Sha256::digest(
+                format!("{response}11111111-fake-salt-1111-not1real1111").as_bytes()
+            ))
+        );
+        vec![
+            ("tampered", verified_delivery(&good, tampered)),
+            (
+                "unsigned",
+                Delivery::new("application/json", &[], body.clone()),
+            ),
+            (
+                "another salt key",
+                verified_delivery(&other_salt, body.clone()),
+            ),
+            (
+                "another salt index",
+                verified_delivery(&good.replace("###1", "###2"), body),
+            ),
+        ]
+    }
+
+    async fn forged_returns(_app: &TestApp, _order: &Order) -> Vec<(&'static str, BrowserReturn)> {
+        vec![
+            (
+                "another transaction",
+                BrowserReturn::post(&[
+                    ("code", "PAYMENT_SUCCESS"),
+                    ("merchantId", MERCHANT_ID),
+                    ("transactionId", "a_00000000000000000000000000000000"),
+                    ("amount", "49900"),
+                ]),
+            ),
+            ("bare", BrowserReturn::post(&[("code", "PAYMENT_SUCCESS")])),
+        ]
+    }
+
+    /// The posted `code` says the payment failed, but only PhonePe's status answer counts.
+    async fn real_return(_app: &TestApp, order: &Order) -> BrowserReturn {
+        BrowserReturn::post(&[
+            ("code", "PAYMENT_ERROR"),
+            ("merchantId", MERCHANT_ID),
+            ("transactionId", order.reference.as_str()),
+            ("amount", "49900"),
+            ("providerReferenceId", CONTRACT_PAYMENT),
+        ])
+    }
+}
+
+/// The status answer (and decoded callback) of `order` captured as `paid`.
+fn captured(order: &Order, paid: Paid) -> Value {
+    let mut status = status_body(
+        &order.reference,
+        "PAYMENT_SUCCESS",
+        "COMPLETED",
+        CONTRACT_PAYMENT,
+    );
+    status["data"]["amount"] = json!(paid.amount);
+    if paid.currency != "INR" {
+        status["data"]["currency"] = json!(paid.currency);
+    }
+    status
+}
+
+/// A callback `body` as PhonePe delivers it, with `x_verify` as its checksum.
+fn verified_delivery(x_verify: &str, body: Vec<u8>) -> Delivery {
+    Delivery::new("application/json", &[("x-verify", x_verify)], body)
 }

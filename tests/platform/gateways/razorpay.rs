@@ -1,5 +1,6 @@
 //! Razorpay against a mock of its Orders API that answers as the documented one does.
 
+use super::contract::{BrowserReturn, Delivery, Order, Paid};
 use super::{
     account, assert_amount_mismatch, attempt_reference, dropping_server, no_redirects,
     platform_with,
@@ -1144,4 +1145,136 @@ async fn f11_checkout_pages_never_show_internal_errors() {
     }
     assert!(html.contains("req-f11-check"), "{html}");
     assert_eq!(app.transaction(&merchant, id).await["status"], "created");
+}
+
+/// Razorpay as the connector contract drives it (`contract::razorpay::…`).
+pub struct Contract;
+
+impl super::contract::Fixture for Contract {
+    const PROVIDER: &'static str = "razorpay";
+
+    async fn platform(server: &MockServer) -> (TestApp, Merchant) {
+        platform(server).await
+    }
+
+    async fn mount_create(server: &MockServer, label: &str) {
+        Mock::given(method("POST"))
+            .and(path("/v1/orders"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(order(
+                &format!("order_{label}"),
+                "att",
+                "created",
+            )))
+            .mount(server)
+            .await;
+    }
+
+    fn expected_reference(label: &str, _receipt: &str) -> Option<String> {
+        Some(format!("order_{label}"))
+    }
+
+    async fn mount_captured(_app: &TestApp, server: &MockServer, order: &Order, paid: Paid) {
+        let reference = order.reference.as_str();
+        Mock::given(method("GET"))
+            .and(path(format!("/v1/orders/{reference}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(self::order(
+                reference,
+                &order.receipt,
+                "paid",
+            )))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("/v1/orders/{reference}/payments")))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(collection(vec![captured_payment(reference, paid)])),
+            )
+            .mount(server)
+            .await;
+    }
+
+    async fn status_queries(server: &MockServer, order: &Order) -> Option<usize> {
+        let asked = format!("/v1/orders/{}", order.reference);
+        Some(
+            server
+                .received_requests()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|r| r.method == http::Method::GET && r.url.path() == asked)
+                .count(),
+        )
+    }
+
+    fn payment_id(_order: &Order) -> String {
+        "pay_webhook".into()
+    }
+
+    async fn captured_webhook(_app: &TestApp, order: &Order, paid: Paid) -> Delivery {
+        let body = serde_json::to_vec(&json!({
+            "entity": "event", "account_id": "acc_BFQ7uQEaa7j2z7", "event": "payment.captured",
+            "contains": ["payment"],
+            "payload": { "payment": { "entity": captured_payment(&order.reference, paid) } },
+            "created_at": 1_764_374_500
+        }))
+        .unwrap();
+        signed_delivery(WEBHOOK_SECRET, body)
+    }
+
+    async fn forged_webhooks(app: &TestApp, order: &Order) -> Vec<(&'static str, Delivery)> {
+        let good = Self::captured_webhook(app, order, Paid::IN_FULL).await;
+        vec![
+            ("tampered", good.clone().tampered()),
+            ("unsigned", good.clone().without("x-razorpay-signature")),
+            (
+                "another secret",
+                signed_delivery("not-the-secret", good.body),
+            ),
+        ]
+    }
+
+    async fn forged_returns(_app: &TestApp, order: &Order) -> Vec<(&'static str, BrowserReturn)> {
+        let reference = order.reference.as_str();
+        let guessed = return_signature("guess", reference, "pay_webhook");
+        vec![(
+            "signed with a guessed secret",
+            BrowserReturn::post(&[
+                ("razorpay_order_id", reference),
+                ("razorpay_payment_id", "pay_webhook"),
+                ("razorpay_signature", guessed.as_str()),
+            ]),
+        )]
+    }
+
+    async fn real_return(_app: &TestApp, order: &Order) -> BrowserReturn {
+        let reference = order.reference.as_str();
+        let signature = return_signature(KEY_SECRET, reference, "pay_webhook");
+        BrowserReturn::post(&[
+            ("razorpay_order_id", reference),
+            ("razorpay_payment_id", "pay_webhook"),
+            ("razorpay_signature", signature.as_str()),
+        ])
+    }
+}
+
+/// The captured payment of `order_id`, for `paid`.
+fn captured_payment(order_id: &str, paid: Paid) -> Value {
+    let mut payment = payment_entity("pay_webhook", order_id, "captured");
+    payment["amount"] = json!(paid.amount);
+    payment["currency"] = json!(paid.currency);
+    payment
+}
+
+/// `body` as Razorpay delivers it, signed with `secret`.
+fn signed_delivery(secret: &str, body: Vec<u8>) -> Delivery {
+    let signature = sign(secret, &body);
+    Delivery::new(
+        "application/json",
+        &[
+            ("x-razorpay-event-id", "evt_captured_1"),
+            ("x-razorpay-signature", signature.as_str()),
+        ],
+        body,
+    )
 }

@@ -1,6 +1,7 @@
 //! Stripe against a mock of its PaymentIntents and Refunds APIs that answers as the documented
 //! ones do: form-encoded requests, JSON answers, `{"error":{…}}` bodies, signed webhooks.
 
+use super::contract::{BrowserReturn, Delivery, Order, Paid};
 use super::{account, assert_amount_mismatch, attempt_reference, dropping_server, platform_with};
 use crate::support::*;
 use http::HeaderMap;
@@ -1540,4 +1541,130 @@ async fn f18_a_stripe_refund_that_fails_after_succeeding_restores_the_refundable
     // The whole payment is refundable again.
     let (status, body) = ask(49_900).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// Stripe as the connector contract drives it (`contract::stripe::…`).
+pub struct Contract;
+
+impl super::contract::Fixture for Contract {
+    const PROVIDER: &'static str = "stripe";
+
+    async fn platform(server: &MockServer) -> (TestApp, Merchant) {
+        platform(server).await
+    }
+
+    async fn mount_create(server: &MockServer, label: &str) {
+        let id = format!("pi_{label}");
+        Mock::given(method("POST"))
+            .and(path("/v1/payment_intents"))
+            .respond_with(move |request: &Request| {
+                let receipt = form(request)
+                    .get("metadata[receipt]")
+                    .cloned()
+                    .unwrap_or_default();
+                ResponseTemplate::new(200).set_body_json(payment_intent(
+                    &id,
+                    &receipt,
+                    "requires_payment_method",
+                ))
+            })
+            .mount(server)
+            .await;
+    }
+
+    fn expected_reference(label: &str, _receipt: &str) -> Option<String> {
+        Some(format!("pi_{label}"))
+    }
+
+    async fn mount_captured(_app: &TestApp, server: &MockServer, order: &Order, paid: Paid) {
+        Mock::given(method("GET"))
+            .and(path(format!("/v1/payment_intents/{}", order.reference)))
+            .respond_with(ResponseTemplate::new(200).set_body_json(succeeded(order, paid)))
+            .mount(server)
+            .await;
+    }
+
+    async fn status_queries(server: &MockServer, order: &Order) -> Option<usize> {
+        let asked = format!("/v1/payment_intents/{}", order.reference);
+        Some(
+            server
+                .received_requests()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|r| r.method == http::Method::GET && r.url.path() == asked)
+                .count(),
+        )
+    }
+
+    fn payment_id(order: &Order) -> String {
+        format!("ch_{}", &order.reference[3..])
+    }
+
+    async fn captured_webhook(_app: &TestApp, order: &Order, paid: Paid) -> Delivery {
+        let body = event(
+            "evt_succeeded_1",
+            "payment_intent.succeeded",
+            succeeded(order, paid),
+        );
+        signed_delivery(WEBHOOK_SECRET, now(), body)
+    }
+
+    async fn forged_webhooks(app: &TestApp, order: &Order) -> Vec<(&'static str, Delivery)> {
+        let good = Self::captured_webhook(app, order, Paid::IN_FULL).await;
+        vec![
+            ("tampered", good.clone().tampered()),
+            ("unsigned", good.clone().without("stripe-signature")),
+            (
+                "another secret",
+                signed_delivery("whsec_not_the_secret", now(), good.body.clone()),
+            ),
+            (
+                "stale: a replay",
+                signed_delivery(WEBHOOK_SECRET, now() - 600, good.body),
+            ),
+        ]
+    }
+
+    async fn forged_returns(_app: &TestApp, _order: &Order) -> Vec<(&'static str, BrowserReturn)> {
+        vec![
+            (
+                "another PaymentIntent",
+                BrowserReturn::get(&[
+                    ("payment_intent", "pi_someone_else"),
+                    ("payment_intent_client_secret", "pi_someone_else_secret_x"),
+                    ("redirect_status", "succeeded"),
+                ]),
+            ),
+            ("bare", BrowserReturn::get(&[])),
+        ]
+    }
+
+    /// `redirect_status` says failed, but only Stripe's own answer counts.
+    async fn real_return(_app: &TestApp, order: &Order) -> BrowserReturn {
+        let secret = format!("{}_secret_EXAMPLEsecret", order.reference);
+        BrowserReturn::get(&[
+            ("payment_intent", order.reference.as_str()),
+            ("payment_intent_client_secret", secret.as_str()),
+            ("redirect_status", "failed"),
+        ])
+    }
+}
+
+/// `order`'s PaymentIntent, succeeded with `paid` received.
+fn succeeded(order: &Order, paid: Paid) -> Value {
+    let mut object = payment_intent(&order.reference, &order.receipt, "succeeded");
+    object["amount_received"] = json!(paid.amount);
+    object["currency"] = json!(paid.currency.to_lowercase());
+    object
+}
+
+/// `body` as Stripe delivers it, signed with `secret` at `t`.
+fn signed_delivery(secret: &str, t: i64, body: Vec<u8>) -> Delivery {
+    let signature = sign(secret, t, &body);
+    Delivery::new(
+        "application/json; charset=utf-8",
+        &[("stripe-signature", signature.as_str())],
+        body,
+    )
 }
