@@ -2,7 +2,7 @@
 //! answers as Easebuzz's kits document, alone and through the platform.
 
 use super::contract::{BrowserReturn, Delivery, Order, Paid};
-use super::{account, assert_amount_mismatch, dropping_server, platform_with};
+use super::{account, dropping_server, platform_with};
 use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -712,53 +712,6 @@ async fn the_checkout_redirects_to_the_payment_link_made_for_the_attempt() {
 }
 
 #[tokio::test]
-async fn the_return_is_checked_by_reverse_hash_then_confirmed_by_the_transaction_api() {
-    let server = MockServer::start().await;
-    mount(&server, INITIATE, initiate(access_key(0))).await;
-    mount(&server, RETRIEVE, retrieve(|_| Some("success"))).await;
-    let (app, merchant) = platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "ebz-return").await;
-    let url = app.url(&format!("/api/v1/checkout/{id}/return"));
-    let post = |fields: Vec<(String, String)>| {
-        let request = app.http.post(&url).form(&fields);
-        async move { request.send().await.unwrap() }
-    };
-
-    let good = result_fields(&txnid, "success", "E_FROM_RETURN");
-    let failed = result_fields(&txnid, "failure", "E_FROM_RETURN");
-    let other_salt = with(
-        good.clone(),
-        "hash",
-        Some(reverse_hash("other-salt", KEY, "success", "499.00", &txnid).as_str()),
-    );
-    for forged in [
-        with(good.clone(), "amount", Some("4.99")),
-        with(failed, "status", Some("success")),
-        with(good.clone(), "hash", None),
-        other_salt,
-    ] {
-        assert_eq!(post(forged).await.status(), StatusCode::BAD_REQUEST);
-    }
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
-    assert!(
-        requests_to(&server, RETRIEVE).await.is_empty(),
-        "nothing unverified reaches the status query"
-    );
-
-    let answer = post(good).await;
-    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
-    let location = answer.headers()["location"].to_str().unwrap();
-    assert!(location.contains("status=succeeded"), "{location}");
-    let transaction = app.transaction(&merchant, &id).await;
-    assert_eq!(transaction["status"], "succeeded");
-    assert_eq!(
-        transaction["attempts"][0]["gateway_payment_id"], EASEPAYID,
-        "the payment id is the status query's, not the browser's"
-    );
-    assert_eq!(requests_to(&server, RETRIEVE).await.len(), 1);
-}
-
-#[tokio::test]
 async fn a_return_the_status_query_does_not_confirm_changes_nothing() {
     let server = MockServer::start().await;
     mount(&server, INITIATE, initiate(access_key(0))).await;
@@ -776,94 +729,6 @@ async fn a_return_the_status_query_does_not_confirm_changes_nothing() {
     let location = answer.headers()["location"].to_str().unwrap();
     assert!(location.contains("status=pending"), "{location}");
     assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
-}
-
-async fn succeeded_events(app: &TestApp) -> i64 {
-    app.db
-        .owner()
-        .await
-        .query_one(
-            "SELECT count(*) FROM outbox WHERE topic = 'transaction.succeeded'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0)
-}
-
-#[tokio::test]
-async fn webhooks_need_the_reverse_hash_and_apply_once() {
-    let server = MockServer::start().await;
-    mount(&server, INITIATE, initiate(access_key(0))).await;
-    let (app, merchant) = platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "ebz-webhook").await;
-    let webhook = app.url("/api/v1/webhooks/easebuzz");
-    let post = |fields: Vec<(String, String)>| {
-        let request = app.http.post(&webhook).form(&fields);
-        async move { request.send().await.unwrap().status() }
-    };
-
-    let good = result_fields(&txnid, "success", EASEPAYID);
-    let other_account = with(
-        with(good.clone(), "key", Some("OTHERKEY")),
-        "hash",
-        Some(reverse_hash("other-salt", "OTHERKEY", "success", "499.00", &txnid).as_str()),
-    );
-    for forged in [
-        with(good.clone(), "amount", Some("4.99")),
-        with(good.clone(), "status", Some("failure")),
-        with(good.clone(), "hash", None),
-        other_account,
-    ] {
-        assert_eq!(post(forged).await, StatusCode::UNAUTHORIZED);
-    }
-    app.drain().await;
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
-    assert_eq!(
-        app.db.count("gateway_events").await,
-        0,
-        "refused events are not stored"
-    );
-
-    // Easebuzz's transaction API confirms each result before it is applied (the reverse hash
-    // does not cover easepayid, so a replayed result with another id must not plant it).
-    mount(&server, RETRIEVE, retrieve(|_| Some("success"))).await;
-    // A replay with another easepayid arrives first.
-    assert_eq!(
-        post(with(
-            good.clone(),
-            "easepayid",
-            Some("E_PLANTED_BY_A_REPLAY")
-        ))
-        .await,
-        StatusCode::OK
-    );
-    for _ in 0..3 {
-        assert_eq!(post(good.clone()).await, StatusCode::OK);
-    }
-    // The same result as a JSON object is the same event.
-    let as_json: BTreeMap<String, String> = good.iter().cloned().collect();
-    let json_answer = app.http.post(&webhook).json(&as_json).send().await.unwrap();
-    assert_eq!(json_answer.status(), StatusCode::OK);
-    app.drain().await;
-    let transaction = app.transaction(&merchant, &id).await;
-    assert_eq!(transaction["status"], "succeeded");
-    assert_eq!(transaction["attempts"][0]["gateway_payment_id"], EASEPAYID);
-    assert_eq!(
-        app.db.count("gateway_events").await,
-        1,
-        "a replay is stored once, with any easepayid (F5c)"
-    );
-    assert_eq!(succeeded_events(&app).await, 1, "one transition, one event");
-
-    // A late failure for the same txnid is stored but changes nothing.
-    assert_eq!(
-        post(result_fields(&txnid, "failure", EASEPAYID)).await,
-        StatusCode::OK
-    );
-    app.drain().await;
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
-    assert_eq!(succeeded_events(&app).await, 1);
 }
 
 #[tokio::test]
@@ -977,50 +842,7 @@ async fn an_ambiguous_initiate_link_never_leads_to_a_second_charge() {
     }
     app.drain().await;
     assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
-    assert_eq!(succeeded_events(&app).await, 1);
-}
-
-/// F2: a verified success whose transaction Easebuzz's API reports as `amount` rupees (and
-/// `currency`, when given).
-async fn easebuzz_success_reported_as(
-    label: &str,
-    amount: &'static str,
-    currency: Option<&'static str>,
-) {
-    let server = MockServer::start().await;
-    mount(&server, INITIATE, initiate(access_key(0))).await;
-    let (app, merchant) = platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, label).await;
-    mount(&server, RETRIEVE, move |request: &Request| {
-        let txnid = form(request).get("txnid").cloned().unwrap_or_default();
-        let mut found = transaction(&txnid, "success", EASEPAYID);
-        found["amount"] = json!(amount);
-        if let Some(currency) = currency {
-            found["currency"] = json!(currency);
-        }
-        ResponseTemplate::new(200).set_body_json(json!({ "status": true, "msg": found }))
-    })
-    .await;
-    let answer = app
-        .http
-        .post(app.url("/api/v1/webhooks/easebuzz"))
-        .form(&result_fields(&txnid, "success", EASEPAYID))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), StatusCode::OK);
-    app.drain().await;
-    assert_amount_mismatch(&app, &merchant, &id).await;
-}
-
-#[tokio::test]
-async fn f2_easebuzz_a_success_for_a_lower_amount_is_flagged_not_applied() {
-    easebuzz_success_reported_as("ebz-f2-amount", "1.00", None).await;
-}
-
-#[tokio::test]
-async fn f2_easebuzz_a_success_in_another_currency_is_flagged_not_applied() {
-    easebuzz_success_reported_as("ebz-f2-currency", "499.00", Some("USD")).await;
+    assert_eq!(app.db.outbox_count("transaction.succeeded").await, 1);
 }
 
 /// Easebuzz as the connector contract drives it (`contract::easebuzz::…`): results carry a
