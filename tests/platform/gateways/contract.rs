@@ -3,11 +3,13 @@
 //! its documented payloads, its signing. A test reads
 //! `gateways::contract::<provider>::<scenario>`.
 
-use super::{assert_amount_mismatch, attempt_reference};
+use super::{assert_amount_mismatch, attempt_reference, dropping_server};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
-use wiremock::MockServer;
+use shared::gateways::GatewayError;
+use std::time::Duration;
+use wiremock::{MockServer, ResponseTemplate};
 
 /// What every contract payment costs, in minor units.
 pub const PRICE: i64 = 49_900;
@@ -354,10 +356,49 @@ pub async fn the_return_is_confirmed_by_a_status_query<F: Fixture>() {
     }
 }
 
-/// Runs every scenario for one provider's fixture, as `contract::<provider>::<scenario>`.
+/// A provider whose orders are made by a call to its API (PayU's form and the sandbox's fixed
+/// ten-second wait are not), for the connector-level scenarios.
+#[allow(async_fn_in_trait)]
+pub trait Creates: Fixture {
+    /// The create's documented success answer.
+    fn created() -> ResponseTemplate;
+    /// Asks the connector, against a mock whose create answers `response`, waiting `timeout`.
+    async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError;
+    /// Asks the connector at `base` to create an order; it must fail.
+    async fn create_at(base: &str) -> GatewayError;
+}
+
+/// A create that may have reached the gateway (answered too late, connection dropped after
+/// sending) is ambiguous: it is looked up, never repeated blindly. A connection never made is
+/// safe to retry.
+pub async fn a_create_that_may_have_reached_the_gateway_is_ambiguous<F: Creates>() {
+    let slow = F::create_against(
+        F::created().set_delay(Duration::from_millis(1500)),
+        Duration::from_millis(300),
+    )
+    .await;
+    assert!(matches!(slow, GatewayError::Ambiguous(_)), "{slow:?}");
+    let dropped = F::create_at(&dropping_server().await).await;
+    assert!(matches!(dropped, GatewayError::Ambiguous(_)), "{dropped:?}");
+    let refused = F::create_at(&format!("http://127.0.0.1:{}", free_port())).await;
+    assert!(
+        matches!(refused, GatewayError::Retryable(_)),
+        "nothing was sent: {refused:?}"
+    );
+}
+
+/// Runs every scenario for one provider's fixture, as `contract::<provider>::<scenario>`, plus
+/// the named scenarios that need more of the fixture (such as [`Creates`]).
 macro_rules! contract {
-    ($provider:ident, $fixture:ty) => {
+    ($provider:ident, $fixture:ty $(, $scenario:ident)*) => {
         mod $provider {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario::<$fixture>().await;
+                }
+            )*
+
             #[tokio::test]
             async fn a_signed_webhook_settles_the_payment_once_and_forgeries_change_nothing() {
                 super::a_signed_webhook_settles_the_payment_once_and_forgeries_change_nothing::<
@@ -384,10 +425,30 @@ macro_rules! contract {
     };
 }
 
-contract!(razorpay, crate::gateways::razorpay::Contract);
-contract!(stripe, crate::gateways::stripe::Contract);
-contract!(cashfree, crate::gateways::cashfree::Contract);
-contract!(phonepe, crate::gateways::phonepe::Contract);
+contract!(
+    razorpay,
+    crate::gateways::razorpay::Contract,
+    a_create_that_may_have_reached_the_gateway_is_ambiguous
+);
+contract!(
+    stripe,
+    crate::gateways::stripe::Contract,
+    a_create_that_may_have_reached_the_gateway_is_ambiguous
+);
+contract!(
+    cashfree,
+    crate::gateways::cashfree::Contract,
+    a_create_that_may_have_reached_the_gateway_is_ambiguous
+);
+contract!(
+    phonepe,
+    crate::gateways::phonepe::Contract,
+    a_create_that_may_have_reached_the_gateway_is_ambiguous
+);
 contract!(payu, crate::gateways::payu::Contract);
-contract!(easebuzz, crate::gateways::easebuzz::Contract);
+contract!(
+    easebuzz,
+    crate::gateways::easebuzz::Contract,
+    a_create_that_may_have_reached_the_gateway_is_ambiguous
+);
 contract!(sandbox, crate::gateways::sandbox::Contract);

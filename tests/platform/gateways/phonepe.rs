@@ -353,34 +353,8 @@ async fn documented_errors_are_classified() {
         matches!(gateway_down, GatewayError::Ambiguous(_)),
         "{gateway_down:?}"
     );
-    let slow = create_against(
-        ResponseTemplate::new(200)
-            .set_body_json(envelope(
-                true,
-                "PAYMENT_INITIATED",
-                "Payment initiated",
-                json!({}),
-            ))
-            .set_delay(Duration::from_millis(1500)),
-        Duration::from_millis(300),
-    )
-    .await;
-    assert!(matches!(slow, GatewayError::Ambiguous(_)), "{slow:?}");
-
+    // Slow, dropped and refused creates: `contract::phonepe::a_create_that_may_have_reached…`.
     let acc = account(&credentials());
-    let dropped = quick(&dropping_server().await)
-        .create_order(&acc, &request(RECEIPT, 49_900))
-        .await
-        .unwrap_err();
-    assert!(matches!(dropped, GatewayError::Ambiguous(_)), "{dropped:?}");
-    let refused = quick(&format!("http://127.0.0.1:{}", free_port()))
-        .create_order(&acc, &request(RECEIPT, 49_900))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(refused, GatewayError::Retryable(_)),
-        "nothing was sent: {refused:?}"
-    );
 
     // A wrong salt: PhonePe refuses the checksum.
     let server = MockServer::start().await;
@@ -1365,4 +1339,26 @@ fn captured(order: &Order, paid: Paid) -> Value {
 /// A callback `body` as PhonePe delivers it, with `x_verify` as its checksum.
 fn verified_delivery(x_verify: &str, body: Vec<u8>) -> Delivery {
     Delivery::new("application/json", &[("x-verify", x_verify)], body)
+}
+
+impl super::contract::Creates for Contract {
+    fn created() -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(envelope(
+            true,
+            "PAYMENT_INITIATED",
+            "Payment initiated",
+            json!({}),
+        ))
+    }
+
+    async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
+        create_against(response, timeout).await
+    }
+
+    async fn create_at(base: &str) -> GatewayError {
+        quick(base)
+            .create_order(&account(&credentials()), &request(RECEIPT, 49_900))
+            .await
+            .unwrap_err()
+    }
 }

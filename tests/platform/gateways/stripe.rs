@@ -353,32 +353,7 @@ async fn documented_errors_are_classified() {
         matches!(server_error, GatewayError::Ambiguous(_)),
         "a failed write may have happened: {server_error:?}"
     );
-    let slow = create_against(
-        ResponseTemplate::new(200)
-            .set_body_json(payment_intent(
-                "pi_slow",
-                "att_err",
-                "requires_payment_method",
-            ))
-            .set_delay(Duration::from_millis(1500)),
-        Duration::from_millis(300),
-    )
-    .await;
-    assert!(matches!(slow, GatewayError::Ambiguous(_)), "{slow:?}");
-
-    let dropped = quick(&dropping_server().await)
-        .create_order(&account(&credentials()), &request("att_err"))
-        .await
-        .unwrap_err();
-    assert!(matches!(dropped, GatewayError::Ambiguous(_)), "{dropped:?}");
-    let refused_connection = quick(&format!("http://127.0.0.1:{}", free_port()))
-        .create_order(&account(&credentials()), &request("att_err"))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(refused_connection, GatewayError::Retryable(_)),
-        "nothing was sent: {refused_connection:?}"
-    );
+    // Slow, dropped and refused creates: `contract::stripe::a_create_that_may_have_reached…`.
 
     // Reads change nothing: a server error or a timeout on a status query is simply retryable.
     let server = MockServer::start().await;
@@ -1520,4 +1495,25 @@ fn signed_delivery(secret: &str, t: i64, body: Vec<u8>) -> Delivery {
         &[("stripe-signature", signature.as_str())],
         body,
     )
+}
+
+impl super::contract::Creates for Contract {
+    fn created() -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(payment_intent(
+            "pi_slow",
+            "att_err",
+            "requires_payment_method",
+        ))
+    }
+
+    async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
+        create_against(response, timeout).await
+    }
+
+    async fn create_at(base: &str) -> GatewayError {
+        quick(base)
+            .create_order(&account(&credentials()), &request("att_err"))
+            .await
+            .unwrap_err()
+    }
 }
