@@ -734,51 +734,6 @@ async fn fetches_refunds_by_our_id() {
     assert!(requests.iter().all(|r| r.method == http::Method::GET));
 }
 
-#[tokio::test]
-async fn the_credential_check_moves_no_money() {
-    let server = MockServer::start().await;
-    authenticated(Mock::given(method("GET")).and(path_regex("^/pg/orders/[A-Za-z0-9_-]+$")))
-        .respond_with(ResponseTemplate::new(404).set_body_json(error(
-            "invalid_request_error",
-            "order_not_found",
-            "order not found",
-        )))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(error(
-            "authentication_error",
-            "request_failed",
-            "authentication Failed",
-        )))
-        .mount(&server)
-        .await;
-    let gateway = quick(&server.uri());
-    gateway
-        .check_credentials(&account(&credentials()))
-        .await
-        .unwrap();
-    let wrong = gateway
-        .check_credentials(&account(&[
-            ("client_id", CLIENT_ID),
-            ("client_secret", "cfsk_ma_test_WRONG"),
-        ]))
-        .await
-        .unwrap_err();
-    assert!(matches!(wrong, GatewayError::Configuration(_)), "{wrong:?}");
-    let missing = gateway
-        .check_credentials(&account(&[("client_id", CLIENT_ID)]))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(missing, GatewayError::Configuration(_)),
-        "{missing:?}"
-    );
-    let requests = server.received_requests().await.unwrap();
-    assert_eq!(requests.len(), 2, "nothing is sent without a secret");
-    assert!(requests.iter().all(|r| r.method == http::Method::GET));
-}
-
 #[test]
 fn the_handoff_page_opens_cashfree_checkout_with_the_session_only() {
     let gateway = quick("http://mock.invalid");
@@ -1316,5 +1271,49 @@ impl super::contract::Creates for Contract {
             .create_order(&account(&credentials()), &request("att_err", 49_900))
             .await
             .unwrap_err()
+    }
+}
+
+impl super::contract::ChecksCredentials for Contract {
+    async fn mount_credential_check(server: &MockServer) {
+        authenticated(Mock::given(method("GET")).and(path_regex("^/pg/orders/[A-Za-z0-9_-]+$")))
+            .respond_with(ResponseTemplate::new(404).set_body_json(error(
+                "invalid_request_error",
+                "order_not_found",
+                "order not found",
+            )))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(401).set_body_json(error(
+                "authentication_error",
+                "request_failed",
+                "authentication Failed",
+            )))
+            .mount(server)
+            .await;
+    }
+
+    async fn check(base: &str, credentials: &[(&str, &str)]) -> Result<(), GatewayError> {
+        quick(base).check_credentials(&account(credentials)).await
+    }
+
+    fn right() -> Vec<(&'static str, &'static str)> {
+        credentials().to_vec()
+    }
+
+    fn wrong() -> Vec<Vec<(&'static str, &'static str)>> {
+        vec![vec![
+            ("client_id", CLIENT_ID),
+            ("client_secret", "cfsk_ma_test_WRONG"),
+        ]]
+    }
+
+    fn incomplete() -> Vec<(&'static str, &'static str)> {
+        vec![("client_id", CLIENT_ID)]
+    }
+
+    fn moves_no_money(request: &wiremock::Request) -> bool {
+        request.method == http::Method::GET
     }
 }

@@ -387,6 +387,49 @@ pub async fn a_create_that_may_have_reached_the_gateway_is_ambiguous<F: Creates>
     );
 }
 
+/// A provider whose credential check is a call to its API (the sandbox answers in-process).
+#[allow(async_fn_in_trait)]
+pub trait ChecksCredentials: Fixture {
+    /// Mounts what the provider answers to the check: yes to the fixture's credentials, a
+    /// refusal to anything else.
+    async fn mount_credential_check(server: &MockServer);
+    /// Checks `credentials` with a connector at `base`.
+    async fn check(base: &str, credentials: &[(&str, &str)]) -> Result<(), GatewayError>;
+    /// The fixture's (right) credentials.
+    fn right() -> Vec<(&'static str, &'static str)>;
+    /// Credentials the provider refuses.
+    fn wrong() -> Vec<Vec<(&'static str, &'static str)>>;
+    /// An account missing a credential the check needs.
+    fn incomplete() -> Vec<(&'static str, &'static str)>;
+    /// Whether `request` is one that cannot move money.
+    fn moves_no_money(request: &wiremock::Request) -> bool;
+}
+
+/// The credential check accepts the right credentials and calls wrong ones a configuration
+/// error, with calls that move no money; an incomplete account is refused without a call.
+pub async fn the_credential_check_moves_no_money<F: ChecksCredentials>() {
+    let server = MockServer::start().await;
+    F::mount_credential_check(&server).await;
+    F::check(&server.uri(), &F::right()).await.unwrap();
+    let wrong = F::wrong();
+    for credentials in &wrong {
+        let error = F::check(&server.uri(), credentials).await.unwrap_err();
+        assert!(matches!(error, GatewayError::Configuration(_)), "{error:?}");
+    }
+    let missing = F::check(&server.uri(), &F::incomplete()).await.unwrap_err();
+    assert!(
+        matches!(missing, GatewayError::Configuration(_)),
+        "{missing:?}"
+    );
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(
+        requests.len(),
+        1 + wrong.len(),
+        "a missing credential is caught before any call"
+    );
+    assert!(requests.iter().all(F::moves_no_money), "{requests:?}");
+}
+
 /// Runs every scenario for one provider's fixture, as `contract::<provider>::<scenario>`, plus
 /// the named scenarios that need more of the fixture (such as [`Creates`]).
 macro_rules! contract {
@@ -428,27 +471,32 @@ macro_rules! contract {
 contract!(
     razorpay,
     crate::gateways::razorpay::Contract,
-    a_create_that_may_have_reached_the_gateway_is_ambiguous
+    a_create_that_may_have_reached_the_gateway_is_ambiguous,
+    the_credential_check_moves_no_money
 );
 contract!(
     stripe,
     crate::gateways::stripe::Contract,
-    a_create_that_may_have_reached_the_gateway_is_ambiguous
+    a_create_that_may_have_reached_the_gateway_is_ambiguous,
+    the_credential_check_moves_no_money
 );
 contract!(
     cashfree,
     crate::gateways::cashfree::Contract,
-    a_create_that_may_have_reached_the_gateway_is_ambiguous
+    a_create_that_may_have_reached_the_gateway_is_ambiguous,
+    the_credential_check_moves_no_money
 );
 contract!(
     phonepe,
     crate::gateways::phonepe::Contract,
-    a_create_that_may_have_reached_the_gateway_is_ambiguous
+    a_create_that_may_have_reached_the_gateway_is_ambiguous,
+    the_credential_check_moves_no_money
 );
 contract!(payu, crate::gateways::payu::Contract);
 contract!(
     easebuzz,
     crate::gateways::easebuzz::Contract,
-    a_create_that_may_have_reached_the_gateway_is_ambiguous
+    a_create_that_may_have_reached_the_gateway_is_ambiguous,
+    the_credential_check_moves_no_money
 );
 contract!(sandbox, crate::gateways::sandbox::Contract);

@@ -421,35 +421,6 @@ async fn reads_are_retryable_when_easebuzz_is_down() {
     }
 }
 
-#[tokio::test]
-async fn credentials_are_checked_with_a_call_that_moves_no_money() {
-    let server = MockServer::start().await;
-    mount(&server, RETRIEVE, retrieve(known)).await;
-    let gateway = connector(&server.uri(), Duration::from_secs(5));
-    gateway
-        .check_credentials(&account(&credentials()))
-        .await
-        .unwrap();
-    for wrong in [
-        account(&[("key", KEY), ("salt", "wrong")]),
-        account(&[("key", "OTHERKEY"), ("salt", SALT)]),
-    ] {
-        let error = gateway.check_credentials(&wrong).await.unwrap_err();
-        assert!(matches!(error, GatewayError::Configuration(_)), "{error:?}");
-    }
-    let missing = gateway
-        .check_credentials(&account(&[("key", KEY)]))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(missing, GatewayError::Configuration(_)),
-        "{missing:?}"
-    );
-    let requests = server.received_requests().await.unwrap();
-    assert_eq!(requests.len(), 3, "the salt-less account never called");
-    assert!(requests.iter().all(|r| r.url.path() == RETRIEVE));
-}
-
 fn refund(refund_id: &str, amount: i64, payment_id: Option<&str>) -> RefundRequest {
     RefundRequest {
         refund_id: refund_id.into(),
@@ -980,5 +951,37 @@ impl super::contract::Creates for Contract {
             .create_order(&account(&credentials()), &request("att_drop"))
             .await
             .unwrap_err()
+    }
+}
+
+impl super::contract::ChecksCredentials for Contract {
+    async fn mount_credential_check(server: &MockServer) {
+        mount(server, RETRIEVE, retrieve(known)).await;
+    }
+
+    async fn check(base: &str, credentials: &[(&str, &str)]) -> Result<(), GatewayError> {
+        connector(base, Duration::from_secs(5))
+            .check_credentials(&account(credentials))
+            .await
+    }
+
+    fn right() -> Vec<(&'static str, &'static str)> {
+        credentials().to_vec()
+    }
+
+    fn wrong() -> Vec<Vec<(&'static str, &'static str)>> {
+        vec![
+            vec![("key", KEY), ("salt", "wrong")],
+            vec![("key", "OTHERKEY"), ("salt", SALT)],
+        ]
+    }
+
+    fn incomplete() -> Vec<(&'static str, &'static str)> {
+        vec![("key", KEY)]
+    }
+
+    /// The transaction API only reads.
+    fn moves_no_money(request: &wiremock::Request) -> bool {
+        request.url.path() == RETRIEVE
     }
 }

@@ -771,47 +771,6 @@ async fn fetches_refunds_by_our_id_through_the_status_api() {
     );
 }
 
-#[tokio::test]
-async fn the_credential_check_moves_no_money() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(status_path("lsp-credential-check")))
-        .and(header("x-merchant-id", MERCHANT_ID))
-        .and(Verified)
-        .respond_with(ResponseTemplate::new(200).set_body_json(not_found()))
-        .mount(&server)
-        .await;
-    refuse_unverified(&server).await;
-    let gateway = quick(&server.uri());
-    gateway
-        .check_credentials(&account(&credentials()))
-        .await
-        .unwrap();
-    let wrong = gateway
-        .check_credentials(&account(&wrong_salt()))
-        .await
-        .unwrap_err();
-    assert!(matches!(wrong, GatewayError::Configuration(_)), "{wrong:?}");
-    let missing = gateway
-        .check_credentials(&account(&[
-            ("merchant_id", MERCHANT_ID),
-            ("salt_key", SALT_KEY),
-        ]))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(missing, GatewayError::Configuration(_)),
-        "{missing:?}"
-    );
-    let requests = server.received_requests().await.unwrap();
-    assert_eq!(
-        requests.len(),
-        2,
-        "a missing credential is caught before any call"
-    );
-    assert!(requests.iter().all(|r| r.method == http::Method::GET));
-}
-
 /// A callback as PhonePe posts it: `{"response": base64(status JSON)}`.
 fn callback(status: &Value) -> (Vec<u8>, String) {
     let response = STANDARD.encode(serde_json::to_vec(status).unwrap());
@@ -1360,5 +1319,38 @@ impl super::contract::Creates for Contract {
             .create_order(&account(&credentials()), &request(RECEIPT, 49_900))
             .await
             .unwrap_err()
+    }
+}
+
+impl super::contract::ChecksCredentials for Contract {
+    async fn mount_credential_check(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path(status_path("lsp-credential-check")))
+            .and(header("x-merchant-id", MERCHANT_ID))
+            .and(Verified)
+            .respond_with(ResponseTemplate::new(200).set_body_json(not_found()))
+            .mount(server)
+            .await;
+        refuse_unverified(server).await;
+    }
+
+    async fn check(base: &str, credentials: &[(&str, &str)]) -> Result<(), GatewayError> {
+        quick(base).check_credentials(&account(credentials)).await
+    }
+
+    fn right() -> Vec<(&'static str, &'static str)> {
+        credentials().to_vec()
+    }
+
+    fn wrong() -> Vec<Vec<(&'static str, &'static str)>> {
+        vec![wrong_salt().to_vec()]
+    }
+
+    fn incomplete() -> Vec<(&'static str, &'static str)> {
+        vec![("merchant_id", MERCHANT_ID), ("salt_key", SALT_KEY)]
+    }
+
+    fn moves_no_money(request: &wiremock::Request) -> bool {
+        request.method == http::Method::GET
     }
 }

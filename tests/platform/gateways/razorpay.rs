@@ -287,39 +287,6 @@ async fn status_comes_from_the_orders_payments() {
     );
 }
 
-#[tokio::test]
-async fn the_credential_check_moves_no_money() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/orders"))
-        .and(query_param("count", "1"))
-        .and(header("authorization", BASIC))
-        .respond_with(ResponseTemplate::new(200).set_body_json(collection(vec![])))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/orders"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(error(
-            "BAD_REQUEST_ERROR",
-            "The api key provided is invalid",
-            "NA",
-        )))
-        .mount(&server)
-        .await;
-    let gateway = connector(&server.uri(), Duration::from_secs(5));
-    gateway
-        .check_credentials(&account(&credentials()))
-        .await
-        .unwrap();
-    let wrong = gateway
-        .check_credentials(&account(&[("key_id", KEY_ID), ("key_secret", "wrong")]))
-        .await
-        .unwrap_err();
-    assert!(matches!(wrong, GatewayError::Configuration(_)), "{wrong:?}");
-    let requests = server.received_requests().await.unwrap();
-    assert!(requests.iter().all(|r| r.method == http::Method::GET));
-}
-
 #[test]
 fn the_handoff_page_opens_checkout_with_the_order_and_key_id_only() {
     let gateway = connector("http://mock.invalid", Duration::from_secs(5));
@@ -1109,5 +1076,48 @@ impl super::contract::Creates for Contract {
             .create_order(&account(&credentials()), &request("att_err"))
             .await
             .unwrap_err()
+    }
+}
+
+impl super::contract::ChecksCredentials for Contract {
+    async fn mount_credential_check(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/v1/orders"))
+            .and(query_param("count", "1"))
+            .and(header("authorization", BASIC))
+            .respond_with(ResponseTemplate::new(200).set_body_json(collection(vec![])))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/orders"))
+            .respond_with(ResponseTemplate::new(401).set_body_json(error(
+                "BAD_REQUEST_ERROR",
+                "The api key provided is invalid",
+                "NA",
+            )))
+            .mount(server)
+            .await;
+    }
+
+    async fn check(base: &str, credentials: &[(&str, &str)]) -> Result<(), GatewayError> {
+        connector(base, Duration::from_secs(5))
+            .check_credentials(&account(credentials))
+            .await
+    }
+
+    fn right() -> Vec<(&'static str, &'static str)> {
+        credentials().to_vec()
+    }
+
+    fn wrong() -> Vec<Vec<(&'static str, &'static str)>> {
+        vec![vec![("key_id", KEY_ID), ("key_secret", "wrong")]]
+    }
+
+    fn incomplete() -> Vec<(&'static str, &'static str)> {
+        vec![("key_id", KEY_ID)]
+    }
+
+    fn moves_no_money(request: &wiremock::Request) -> bool {
+        request.method == http::Method::GET
     }
 }

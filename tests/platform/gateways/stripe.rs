@@ -684,7 +684,7 @@ async fn fetches_refunds_by_stripes_id_or_finds_them_by_ours() {
 }
 
 #[tokio::test]
-async fn the_credential_check_moves_no_money_and_checks_the_keys_mode() {
+async fn the_credential_check_refuses_live_mode_keys_on_a_test_account() {
     let server = MockServer::start().await;
     let balance = |livemode: bool| {
         json!({ "object": "balance", "livemode": livemode,
@@ -713,20 +713,8 @@ async fn the_credential_check_moves_no_money_and_checks_the_keys_mode() {
             "type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****rong" } })))
         .mount(&server)
         .await;
+    // Right and wrong keys, and calls that move no money: `contract::stripe::the_credential_check…`.
     let gateway = quick(&server.uri());
-    gateway
-        .check_credentials(&account(&credentials()))
-        .await
-        .unwrap();
-    let wrong = gateway
-        .check_credentials(&account(&[
-            ("secret_key", "sk_test_wrong"),
-            ("publishable_key", PUBLISHABLE_KEY),
-            ("webhook_secret", WEBHOOK_SECRET),
-        ]))
-        .await
-        .unwrap_err();
-    assert!(matches!(wrong, GatewayError::Configuration(_)), "{wrong:?}");
     let live_key = gateway
         .check_credentials(&account(&[
             ("secret_key", "sk_live_EXAMPLE_NOT_REAL"),
@@ -1515,5 +1503,52 @@ impl super::contract::Creates for Contract {
             .create_order(&account(&credentials()), &request("att_err"))
             .await
             .unwrap_err()
+    }
+}
+
+impl super::contract::ChecksCredentials for Contract {
+    async fn mount_credential_check(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/v1/balance"))
+            .and(header("authorization", BASIC))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "object": "balance", "livemode": false,
+                "available": [{ "amount": 0, "currency": "inr", "source_types": { "card": 0 } }],
+                "pending": [{ "amount": 0, "currency": "inr", "source_types": { "card": 0 } }] })))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/balance"))
+            .respond_with(ResponseTemplate::new(401).set_body_json(json!({ "error": {
+                "type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****rong" } })))
+            .mount(server)
+            .await;
+    }
+
+    async fn check(base: &str, credentials: &[(&str, &str)]) -> Result<(), GatewayError> {
+        quick(base).check_credentials(&account(credentials)).await
+    }
+
+    fn right() -> Vec<(&'static str, &'static str)> {
+        credentials().to_vec()
+    }
+
+    fn wrong() -> Vec<Vec<(&'static str, &'static str)>> {
+        vec![vec![
+            ("secret_key", "sk_test_wrong"),
+            ("publishable_key", PUBLISHABLE_KEY),
+            ("webhook_secret", WEBHOOK_SECRET),
+        ]]
+    }
+
+    fn incomplete() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("publishable_key", PUBLISHABLE_KEY),
+            ("webhook_secret", WEBHOOK_SECRET),
+        ]
+    }
+
+    fn moves_no_money(request: &wiremock::Request) -> bool {
+        request.method == http::Method::GET
     }
 }
