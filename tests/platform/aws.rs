@@ -223,18 +223,11 @@ async fn the_same_sqs_message_delivered_three_times_is_applied_once() {
     app.drain().await;
     let txn = app.transaction(&m, &id).await;
     assert_eq!(txn["status"], "succeeded");
-    let succeeded: i64 = app
-        .db
-        .owner()
-        .await
-        .query_one(
-            "SELECT count(*) FROM outbox WHERE topic = 'transaction.succeeded'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(succeeded, 1, "one transition");
+    assert_eq!(
+        app.db.outbox_count("transaction.succeeded").await,
+        1,
+        "one transition"
+    );
     assert_eq!(aws.observed_events().await.len(), 1, "one event on the bus");
 }
 

@@ -36,16 +36,6 @@ async fn refund(
     send(request).await
 }
 
-async fn topics(app: &TestApp, topic: &str) -> i64 {
-    app.db
-        .owner()
-        .await
-        .query_one("SELECT count(*) FROM outbox WHERE topic = $1", &[&topic])
-        .await
-        .unwrap()
-        .get(0)
-}
-
 #[tokio::test]
 async fn partial_then_full_refunds_move_the_payment_and_publish_events() {
     let app = TestApp::spawn().await;
@@ -122,8 +112,8 @@ async fn partial_then_full_refunds_move_the_payment_and_publish_events() {
         2,
         "{transaction}"
     );
-    assert_eq!(topics(&app, "refund.created").await, 2);
-    assert_eq!(topics(&app, "refund.succeeded").await, 2);
+    assert_eq!(app.db.outbox_count("refund.created").await, 2);
+    assert_eq!(app.db.outbox_count("refund.succeeded").await, 2);
 
     let (status, body) = refund(&app, &m, &id, &json!({ "amount": 100 }), None).await;
     expect_error(status, &body, StatusCode::CONFLICT, "REFUND_NOT_ALLOWED");
@@ -298,7 +288,7 @@ async fn a_failed_refund_gives_the_amount_back() {
         .await;
     assert_eq!(read["data"]["status"], "failed");
     assert!(read["data"]["failure_reason"].is_string());
-    assert_eq!(topics(&app, "refund.failed").await, 1);
+    assert_eq!(app.db.outbox_count("refund.failed").await, 1);
     assert_eq!(app.transaction(&m, &id).await["status"], "succeeded");
     // The whole amount is refundable again.
     let (status, body) = refund(&app, &m, &id, &json!({}), None).await;

@@ -146,6 +146,16 @@ impl TestDb {
             .get(0)
     }
 
+    /// The number of `outbox` rows published under `topic`.
+    pub async fn outbox_count(&self, topic: &str) -> i64 {
+        self.owner()
+            .await
+            .query_one("SELECT count(*) FROM outbox WHERE topic = $1", &[&topic])
+            .await
+            .unwrap()
+            .get(0)
+    }
+
     /// Every row of every table in the schema, as text: for searching for leaked secrets.
     pub async fn dump(&self) -> String {
         dump_tables(&self.owner_url).await

@@ -2,10 +2,8 @@
 //! `x-client-id` / `x-client-secret` / `x-api-version` headers, JSON with rupee amounts,
 //! `{"message","code","type"}` error bodies, and webhooks signed with the client secret.
 
-use super::{
-    account, assert_amount_mismatch, attempt_reference, dropping_server, no_redirects,
-    platform_with,
-};
+use super::contract::{BrowserReturn, Delivery, Order, Paid};
+use super::{account, attempt_reference, dropping_server, platform_with};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
@@ -353,14 +351,7 @@ async fn documented_errors_are_classified() {
         matches!(limited, GatewayError::Ambiguous(_)),
         "a throttled write is looked up, not assumed unsent: {limited:?}"
     );
-    let slow = create_against(
-        ResponseTemplate::new(200)
-            .set_body_json(order_entity("att_err", "ACTIVE"))
-            .set_delay(Duration::from_millis(1500)),
-        Duration::from_millis(300),
-    )
-    .await;
-    assert!(matches!(slow, GatewayError::Ambiguous(_)), "{slow:?}");
+    // Slow, dropped and refused creates: `contract::cashfree::a_create_that_may_have_reached…`.
     let no_session = create_against(
         ResponseTemplate::new(200)
             .set_body_json(json!({ "order_id": "att_err", "order_status": "ACTIVE" })),
@@ -373,19 +364,6 @@ async fn documented_errors_are_classified() {
     );
 
     let acc = account(&credentials());
-    let dropped = quick(&dropping_server().await)
-        .create_order(&acc, &request("att_err", 49_900))
-        .await
-        .unwrap_err();
-    assert!(matches!(dropped, GatewayError::Ambiguous(_)), "{dropped:?}");
-    let refused = quick(&format!("http://127.0.0.1:{}", free_port()))
-        .create_order(&acc, &request("att_err", 49_900))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(refused, GatewayError::Retryable(_)),
-        "nothing was sent: {refused:?}"
-    );
     let odd = quick("http://mock.invalid")
         .create_order(&acc, &request("att 1/../x", 49_900))
         .await
@@ -753,51 +731,6 @@ async fn fetches_refunds_by_our_id() {
         None
     );
     let requests = server.received_requests().await.unwrap();
-    assert!(requests.iter().all(|r| r.method == http::Method::GET));
-}
-
-#[tokio::test]
-async fn the_credential_check_moves_no_money() {
-    let server = MockServer::start().await;
-    authenticated(Mock::given(method("GET")).and(path_regex("^/pg/orders/[A-Za-z0-9_-]+$")))
-        .respond_with(ResponseTemplate::new(404).set_body_json(error(
-            "invalid_request_error",
-            "order_not_found",
-            "order not found",
-        )))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(error(
-            "authentication_error",
-            "request_failed",
-            "authentication Failed",
-        )))
-        .mount(&server)
-        .await;
-    let gateway = quick(&server.uri());
-    gateway
-        .check_credentials(&account(&credentials()))
-        .await
-        .unwrap();
-    let wrong = gateway
-        .check_credentials(&account(&[
-            ("client_id", CLIENT_ID),
-            ("client_secret", "cfsk_ma_test_WRONG"),
-        ]))
-        .await
-        .unwrap_err();
-    assert!(matches!(wrong, GatewayError::Configuration(_)), "{wrong:?}");
-    let missing = gateway
-        .check_credentials(&account(&[("client_id", CLIENT_ID)]))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(missing, GatewayError::Configuration(_)),
-        "{missing:?}"
-    );
-    let requests = server.received_requests().await.unwrap();
-    assert_eq!(requests.len(), 2, "nothing is sent without a secret");
     assert!(requests.iter().all(|r| r.method == http::Method::GET));
 }
 
@@ -1194,241 +1127,193 @@ async fn when_the_lookup_lags_a_retried_create_gets_409_and_uses_the_first_order
     );
 }
 
-async fn platform_with_order(
-    server: &MockServer,
-    label: &str,
-) -> (TestApp, Merchant, String, String) {
-    Mock::given(method("POST"))
-        .and(path("/pg/orders"))
-        .respond_with(echo_order)
-        .mount(server)
-        .await;
-    let (app, merchant) = platform(server).await;
-    let (status, body) = app
-        .pay(&merchant, &payment(label, 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap().to_string();
-    app.drain().await;
-    let receipt = sent_json(&creates(server).await[0])["order_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        attempt_reference(&app, &merchant, &id).await.as_deref(),
-        Some(receipt.as_str())
-    );
-    (app, merchant, id, receipt)
-}
+/// Cashfree as the connector contract drives it (`contract::cashfree::…`).
+pub struct Contract;
 
-async fn deliver(app: &TestApp, body: &[u8], headers: HeaderMap) -> StatusCode {
-    app.http
-        .post(app.url("/api/v1/webhooks/cashfree"))
-        .header("content-type", "application/json")
-        .headers(headers)
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap()
-        .status()
-}
+/// The payment id Cashfree gives the contract's captures.
+const CONTRACT_PAYMENT: &str = "5114910000009";
 
-#[tokio::test]
-async fn a_signed_webhook_settles_the_payment_once_and_forgeries_change_nothing() {
-    let server = MockServer::start().await;
-    let (app, merchant, id, receipt) = platform_with_order(&server, "cf-webhook").await;
-    let body = payment_event(
-        "PAYMENT_SUCCESS_WEBHOOK",
-        &receipt,
-        "5114910000009",
-        "SUCCESS",
-    );
-    let key = Some("idem_EXAMPLE_webhook");
+impl super::contract::Fixture for Contract {
+    const PROVIDER: &'static str = "cashfree";
+    const CONFIRMS_WEBHOOKS: bool = true;
 
-    let mut tampered = body.clone();
-    tampered.extend_from_slice(b"\n");
-    let good = signed_headers(CLIENT_SECRET, now_ms(), &body, key);
-    assert_eq!(
-        deliver(&app, &tampered, good.clone()).await,
-        StatusCode::UNAUTHORIZED
-    );
-    let mut unsigned = good.clone();
-    unsigned.remove("x-webhook-signature");
-    assert_eq!(
-        deliver(&app, &body, unsigned).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        deliver(
-            &app,
-            &body,
-            signed_headers("cfsk_ma_test_NOT_THE_SECRET", now_ms(), &body, key)
-        )
-        .await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        deliver(
-            &app,
-            &body,
-            signed_headers(CLIENT_SECRET, now_ms() - 600_000, &body, key)
-        )
-        .await,
-        StatusCode::UNAUTHORIZED,
-        "a stale signature is a replay"
-    );
-    app.drain().await;
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
-    assert_eq!(
-        app.db.count("gateway_events").await,
-        0,
-        "refused events are not stored"
-    );
+    async fn platform(server: &MockServer) -> (TestApp, Merchant) {
+        platform(server).await
+    }
 
-    // The event is confirmed by a status query before it is applied (F2).
-    mount_order(
-        &server,
-        &receipt,
-        "PAID",
-        vec![payment_entity(
-            "5114910000009",
-            &receipt,
+    async fn mount_create(server: &MockServer, _label: &str) {
+        Mock::given(method("POST"))
+            .and(path("/pg/orders"))
+            .respond_with(echo_order)
+            .mount(server)
+            .await;
+    }
+
+    /// The order is made under our receipt.
+    fn expected_reference(_label: &str, receipt: &str) -> Option<String> {
+        Some(receipt.to_string())
+    }
+
+    async fn mount_captured(_app: &TestApp, server: &MockServer, order: &Order, paid: Paid) {
+        let mut payment = payment_entity(
+            CONTRACT_PAYMENT,
+            &order.reference,
             "SUCCESS",
             "2025-05-05T12:19:19+05:30",
-        )],
-    )
-    .await;
-    // The delivery, Cashfree's retry (signed again, same idempotency key), and a replay of it.
-    let retry = signed_headers(CLIENT_SECRET, now_ms() + 1, &body, key);
-    for headers in [good, retry.clone(), retry] {
-        assert_eq!(deliver(&app, &body, headers).await, StatusCode::OK);
+        );
+        payment["payment_amount"] = if paid.amount % 100 == 0 {
+            json!(paid.amount / 100)
+        } else {
+            json!(paid.amount as f64 / 100.0)
+        };
+        payment["payment_currency"] = json!(paid.currency);
+        mount_order(server, &order.reference, "PAID", vec![payment]).await;
     }
-    app.drain().await;
-    let transaction = app.transaction(&merchant, &id).await;
-    assert_eq!(transaction["status"], "succeeded", "{transaction}");
-    assert_eq!(
-        transaction["attempts"][0]["gateway_payment_id"], "5114910000009",
-        "{transaction}"
-    );
-    assert_eq!(
-        app.db.count("gateway_events").await,
-        1,
-        "a replay is stored once"
-    );
-    let owner = app.db.owner().await;
-    let events: i64 = owner
-        .query_one(
-            "SELECT count(*) FROM outbox WHERE topic = 'transaction.succeeded'",
-            &[],
+
+    async fn status_queries(server: &MockServer, order: &Order) -> Option<usize> {
+        let asked = format!("/pg/orders/{}/payments", order.reference);
+        Some(
+            server
+                .received_requests()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|r| r.method == http::Method::GET && r.url.path() == asked)
+                .count(),
         )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(events, 1, "one transition, one event");
+    }
+
+    fn payment_id(_order: &Order) -> String {
+        CONTRACT_PAYMENT.into()
+    }
+
+    /// The webhook's own amounts are the order's; the status query reports what was paid.
+    async fn captured_webhook(_app: &TestApp, order: &Order, _paid: Paid) -> Delivery {
+        signed_delivery(CLIENT_SECRET, now_ms(), contract_event(order))
+    }
+
+    async fn forged_webhooks(app: &TestApp, order: &Order) -> Vec<(&'static str, Delivery)> {
+        let good = Self::captured_webhook(app, order, Paid::IN_FULL).await;
+        vec![
+            ("tampered", good.clone().tampered()),
+            ("unsigned", good.clone().without("x-webhook-signature")),
+            (
+                "another secret",
+                signed_delivery("cfsk_ma_test_NOT_THE_SECRET", now_ms(), good.body.clone()),
+            ),
+            (
+                "stale: a replay",
+                signed_delivery(CLIENT_SECRET, now_ms() - 600_000, good.body),
+            ),
+        ]
+    }
+
+    /// The delivery, Cashfree's retry (signed again, same idempotency key), and a replay of it.
+    async fn repeated_webhooks(_app: &TestApp, order: &Order) -> Vec<Delivery> {
+        let body = contract_event(order);
+        let retry = signed_delivery(CLIENT_SECRET, now_ms() + 1, body.clone());
+        vec![
+            signed_delivery(CLIENT_SECRET, now_ms(), body),
+            retry.clone(),
+            retry,
+        ]
+    }
+
+    async fn forged_returns(_app: &TestApp, _order: &Order) -> Vec<(&'static str, BrowserReturn)> {
+        vec![
+            (
+                "another order",
+                BrowserReturn::get(&[("order_id", "att_00000000000000000000000000000000")]),
+            ),
+            ("bare", BrowserReturn::get(&[])),
+        ]
+    }
+
+    async fn real_return(_app: &TestApp, order: &Order) -> BrowserReturn {
+        BrowserReturn::get(&[("order_id", order.reference.as_str())])
+    }
 }
 
-#[tokio::test]
-async fn the_return_is_confirmed_by_a_status_query() {
-    let server = MockServer::start().await;
-    let (app, merchant, id, receipt) = platform_with_order(&server, "cf-return").await;
-    mount_order(
-        &server,
-        &receipt,
-        "PAID",
-        vec![payment_entity(
-            "5114910000010",
-            &receipt,
-            "SUCCESS",
-            "2025-05-05T12:03:00+05:30",
-        )],
-    )
-    .await;
-    let url = app.url(&format!("/api/v1/checkout/{id}/return"));
-    // Another order (someone else's, or made up) is refused without asking Cashfree.
-    let foreign = app
-        .http
-        .get(format!(
-            "{url}?order_id=att_00000000000000000000000000000000"
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(foreign.status(), StatusCode::BAD_REQUEST);
-    let bare = app.http.get(&url).send().await.unwrap();
-    assert_eq!(bare.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
-    assert!(
-        !server
-            .received_requests()
-            .await
-            .unwrap()
-            .iter()
-            .any(|r| r.method == http::Method::GET),
-        "nothing was asked for a return we could not match"
-    );
-
-    let no_redirects = no_redirects();
-    let answer = no_redirects
-        .get(format!("{url}?order_id={receipt}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
-    let location = answer.headers()["location"].to_str().unwrap();
-    assert!(
-        location.starts_with("https://shop.example.in/payments/done?cart=42&")
-            && location.contains("status=succeeded"),
-        "{location}"
-    );
-    let transaction = app.transaction(&merchant, &id).await;
-    assert_eq!(transaction["status"], "succeeded");
-    assert_eq!(
-        transaction["attempts"][0]["gateway_payment_id"],
-        "5114910000010"
-    );
-}
-
-/// F2: a signed success whose payment Cashfree reports for another amount or currency.
-async fn cashfree_success_reported_as(label: &str, amount: Value, currency: &str) {
-    let server = MockServer::start().await;
-    let (app, merchant, id, receipt) = platform_with_order(&server, label).await;
-    let mut paid = payment_entity(
-        "5114910000011",
-        &receipt,
-        "SUCCESS",
-        "2025-05-05T12:19:19+05:30",
-    );
-    paid["payment_amount"] = amount;
-    paid["payment_currency"] = json!(currency);
-    mount_order(&server, &receipt, "PAID", vec![paid]).await;
-    let body = payment_event(
+/// The success webhook of the contract's capture of `order`.
+fn contract_event(order: &Order) -> Vec<u8> {
+    payment_event(
         "PAYMENT_SUCCESS_WEBHOOK",
-        &receipt,
-        "5114910000011",
+        &order.reference,
+        CONTRACT_PAYMENT,
         "SUCCESS",
-    );
-    let headers = signed_headers(CLIENT_SECRET, now_ms(), &body, Some("idem_EXAMPLE_f2"));
-    assert_eq!(deliver(&app, &body, headers).await, StatusCode::OK);
-    app.drain().await;
-    assert_amount_mismatch(&app, &merchant, &id).await;
-    assert!(
-        server
-            .received_requests()
+    )
+}
+
+/// `body` as Cashfree delivers it, signed with `secret` at `timestamp` (milliseconds).
+fn signed_delivery(secret: &str, timestamp: i64, body: Vec<u8>) -> Delivery {
+    Delivery {
+        headers: {
+            let mut headers =
+                signed_headers(secret, timestamp, &body, Some("idem_EXAMPLE_webhook"));
+            headers.insert("content-type", "application/json".parse().unwrap());
+            headers
+        },
+        body,
+    }
+}
+
+impl super::contract::Creates for Contract {
+    fn created() -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(order_entity("att_err", "ACTIVE"))
+    }
+
+    async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
+        create_against(response, timeout).await
+    }
+
+    async fn create_at(base: &str) -> GatewayError {
+        quick(base)
+            .create_order(&account(&credentials()), &request("att_err", 49_900))
             .await
-            .unwrap()
-            .iter()
-            .any(|r| r.method == http::Method::GET
-                && r.url.path() == format!("/pg/orders/{receipt}/payments")),
-        "the webhook was confirmed by a status query"
-    );
+            .unwrap_err()
+    }
 }
 
-#[tokio::test]
-async fn f2_cashfree_a_success_for_a_lower_amount_is_flagged_not_applied() {
-    cashfree_success_reported_as("cf-f2-amount", json!(1.00), "INR").await;
-}
+impl super::contract::ChecksCredentials for Contract {
+    async fn mount_credential_check(server: &MockServer) {
+        authenticated(Mock::given(method("GET")).and(path_regex("^/pg/orders/[A-Za-z0-9_-]+$")))
+            .respond_with(ResponseTemplate::new(404).set_body_json(error(
+                "invalid_request_error",
+                "order_not_found",
+                "order not found",
+            )))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(401).set_body_json(error(
+                "authentication_error",
+                "request_failed",
+                "authentication Failed",
+            )))
+            .mount(server)
+            .await;
+    }
 
-#[tokio::test]
-async fn f2_cashfree_a_success_in_another_currency_is_flagged_not_applied() {
-    cashfree_success_reported_as("cf-f2-currency", json!(499), "USD").await;
+    async fn check(base: &str, credentials: &[(&str, &str)]) -> Result<(), GatewayError> {
+        quick(base).check_credentials(&account(credentials)).await
+    }
+
+    fn right() -> Vec<(&'static str, &'static str)> {
+        credentials().to_vec()
+    }
+
+    fn wrong() -> Vec<Vec<(&'static str, &'static str)>> {
+        vec![vec![
+            ("client_id", CLIENT_ID),
+            ("client_secret", "cfsk_ma_test_WRONG"),
+        ]]
+    }
+
+    fn incomplete() -> Vec<(&'static str, &'static str)> {
+        vec![("client_id", CLIENT_ID)]
+    }
+
+    fn moves_no_money(request: &wiremock::Request) -> bool {
+        request.method == http::Method::GET
+    }
 }

@@ -1,7 +1,8 @@
 //! Easebuzz against a mock of its pay and dashboard hosts that checks form bodies and hashes and
 //! answers as Easebuzz's kits document, alone and through the platform.
 
-use super::{account, assert_amount_mismatch, dropping_server, platform_with};
+use super::contract::{BrowserReturn, Delivery, Order, Paid};
+use super::{account, dropping_server, platform_with};
 use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -299,19 +300,7 @@ async fn initiate_link_failures_are_classified() {
     )
     .await;
     assert!(matches!(bad, GatewayError::Declined(_)), "{bad:?}");
-    let slow = create_against(
-        ResponseTemplate::new(200)
-            .set_body_json(json!({ "status": 1, "data": access_key(1) }))
-            .set_delay(Duration::from_millis(1500)),
-        quick,
-    )
-    .await;
-    assert!(matches!(slow, GatewayError::Ambiguous(_)), "{slow:?}");
-    let dropped = connector(&dropping_server().await, quick)
-        .create_order(&account(&credentials()), &request("att_drop"))
-        .await
-        .unwrap_err();
-    assert!(matches!(dropped, GatewayError::Ambiguous(_)), "{dropped:?}");
+    // Slow, dropped and refused creates: `contract::easebuzz::a_create_that_may_have_reached…`.
 }
 
 fn known(txnid: &str) -> Option<&'static str> {
@@ -430,35 +419,6 @@ async fn reads_are_retryable_when_easebuzz_is_down() {
             .unwrap_err();
         assert!(matches!(error, GatewayError::Retryable(_)), "{error:?}");
     }
-}
-
-#[tokio::test]
-async fn credentials_are_checked_with_a_call_that_moves_no_money() {
-    let server = MockServer::start().await;
-    mount(&server, RETRIEVE, retrieve(known)).await;
-    let gateway = connector(&server.uri(), Duration::from_secs(5));
-    gateway
-        .check_credentials(&account(&credentials()))
-        .await
-        .unwrap();
-    for wrong in [
-        account(&[("key", KEY), ("salt", "wrong")]),
-        account(&[("key", "OTHERKEY"), ("salt", SALT)]),
-    ] {
-        let error = gateway.check_credentials(&wrong).await.unwrap_err();
-        assert!(matches!(error, GatewayError::Configuration(_)), "{error:?}");
-    }
-    let missing = gateway
-        .check_credentials(&account(&[("key", KEY)]))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(missing, GatewayError::Configuration(_)),
-        "{missing:?}"
-    );
-    let requests = server.received_requests().await.unwrap();
-    assert_eq!(requests.len(), 3, "the salt-less account never called");
-    assert!(requests.iter().all(|r| r.url.path() == RETRIEVE));
 }
 
 fn refund(refund_id: &str, amount: i64, payment_id: Option<&str>) -> RefundRequest {
@@ -711,53 +671,6 @@ async fn the_checkout_redirects_to_the_payment_link_made_for_the_attempt() {
 }
 
 #[tokio::test]
-async fn the_return_is_checked_by_reverse_hash_then_confirmed_by_the_transaction_api() {
-    let server = MockServer::start().await;
-    mount(&server, INITIATE, initiate(access_key(0))).await;
-    mount(&server, RETRIEVE, retrieve(|_| Some("success"))).await;
-    let (app, merchant) = platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "ebz-return").await;
-    let url = app.url(&format!("/api/v1/checkout/{id}/return"));
-    let post = |fields: Vec<(String, String)>| {
-        let request = app.http.post(&url).form(&fields);
-        async move { request.send().await.unwrap() }
-    };
-
-    let good = result_fields(&txnid, "success", "E_FROM_RETURN");
-    let failed = result_fields(&txnid, "failure", "E_FROM_RETURN");
-    let other_salt = with(
-        good.clone(),
-        "hash",
-        Some(reverse_hash("other-salt", KEY, "success", "499.00", &txnid).as_str()),
-    );
-    for forged in [
-        with(good.clone(), "amount", Some("4.99")),
-        with(failed, "status", Some("success")),
-        with(good.clone(), "hash", None),
-        other_salt,
-    ] {
-        assert_eq!(post(forged).await.status(), StatusCode::BAD_REQUEST);
-    }
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
-    assert!(
-        requests_to(&server, RETRIEVE).await.is_empty(),
-        "nothing unverified reaches the status query"
-    );
-
-    let answer = post(good).await;
-    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
-    let location = answer.headers()["location"].to_str().unwrap();
-    assert!(location.contains("status=succeeded"), "{location}");
-    let transaction = app.transaction(&merchant, &id).await;
-    assert_eq!(transaction["status"], "succeeded");
-    assert_eq!(
-        transaction["attempts"][0]["gateway_payment_id"], EASEPAYID,
-        "the payment id is the status query's, not the browser's"
-    );
-    assert_eq!(requests_to(&server, RETRIEVE).await.len(), 1);
-}
-
-#[tokio::test]
 async fn a_return_the_status_query_does_not_confirm_changes_nothing() {
     let server = MockServer::start().await;
     mount(&server, INITIATE, initiate(access_key(0))).await;
@@ -775,94 +688,6 @@ async fn a_return_the_status_query_does_not_confirm_changes_nothing() {
     let location = answer.headers()["location"].to_str().unwrap();
     assert!(location.contains("status=pending"), "{location}");
     assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
-}
-
-async fn succeeded_events(app: &TestApp) -> i64 {
-    app.db
-        .owner()
-        .await
-        .query_one(
-            "SELECT count(*) FROM outbox WHERE topic = 'transaction.succeeded'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0)
-}
-
-#[tokio::test]
-async fn webhooks_need_the_reverse_hash_and_apply_once() {
-    let server = MockServer::start().await;
-    mount(&server, INITIATE, initiate(access_key(0))).await;
-    let (app, merchant) = platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "ebz-webhook").await;
-    let webhook = app.url("/api/v1/webhooks/easebuzz");
-    let post = |fields: Vec<(String, String)>| {
-        let request = app.http.post(&webhook).form(&fields);
-        async move { request.send().await.unwrap().status() }
-    };
-
-    let good = result_fields(&txnid, "success", EASEPAYID);
-    let other_account = with(
-        with(good.clone(), "key", Some("OTHERKEY")),
-        "hash",
-        Some(reverse_hash("other-salt", "OTHERKEY", "success", "499.00", &txnid).as_str()),
-    );
-    for forged in [
-        with(good.clone(), "amount", Some("4.99")),
-        with(good.clone(), "status", Some("failure")),
-        with(good.clone(), "hash", None),
-        other_account,
-    ] {
-        assert_eq!(post(forged).await, StatusCode::UNAUTHORIZED);
-    }
-    app.drain().await;
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
-    assert_eq!(
-        app.db.count("gateway_events").await,
-        0,
-        "refused events are not stored"
-    );
-
-    // Easebuzz's transaction API confirms each result before it is applied (the reverse hash
-    // does not cover easepayid, so a replayed result with another id must not plant it).
-    mount(&server, RETRIEVE, retrieve(|_| Some("success"))).await;
-    // A replay with another easepayid arrives first.
-    assert_eq!(
-        post(with(
-            good.clone(),
-            "easepayid",
-            Some("E_PLANTED_BY_A_REPLAY")
-        ))
-        .await,
-        StatusCode::OK
-    );
-    for _ in 0..3 {
-        assert_eq!(post(good.clone()).await, StatusCode::OK);
-    }
-    // The same result as a JSON object is the same event.
-    let as_json: BTreeMap<String, String> = good.iter().cloned().collect();
-    let json_answer = app.http.post(&webhook).json(&as_json).send().await.unwrap();
-    assert_eq!(json_answer.status(), StatusCode::OK);
-    app.drain().await;
-    let transaction = app.transaction(&merchant, &id).await;
-    assert_eq!(transaction["status"], "succeeded");
-    assert_eq!(transaction["attempts"][0]["gateway_payment_id"], EASEPAYID);
-    assert_eq!(
-        app.db.count("gateway_events").await,
-        1,
-        "a replay is stored once, with any easepayid (F5c)"
-    );
-    assert_eq!(succeeded_events(&app).await, 1, "one transition, one event");
-
-    // A late failure for the same txnid is stored but changes nothing.
-    assert_eq!(
-        post(result_fields(&txnid, "failure", EASEPAYID)).await,
-        StatusCode::OK
-    );
-    app.drain().await;
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
-    assert_eq!(succeeded_events(&app).await, 1);
 }
 
 #[tokio::test]
@@ -976,48 +801,187 @@ async fn an_ambiguous_initiate_link_never_leads_to_a_second_charge() {
     }
     app.drain().await;
     assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
-    assert_eq!(succeeded_events(&app).await, 1);
+    assert_eq!(app.db.outbox_count("transaction.succeeded").await, 1);
 }
 
-/// F2: a verified success whose transaction Easebuzz's API reports as `amount` rupees (and
-/// `currency`, when given).
-async fn easebuzz_success_reported_as(
-    label: &str,
-    amount: &'static str,
-    currency: Option<&'static str>,
-) {
-    let server = MockServer::start().await;
-    mount(&server, INITIATE, initiate(access_key(0))).await;
-    let (app, merchant) = platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, label).await;
-    mount(&server, RETRIEVE, move |request: &Request| {
-        let txnid = form(request).get("txnid").cloned().unwrap_or_default();
-        let mut found = transaction(&txnid, "success", EASEPAYID);
-        found["amount"] = json!(amount);
-        if let Some(currency) = currency {
-            found["currency"] = json!(currency);
+/// Easebuzz as the connector contract drives it (`contract::easebuzz::…`): results carry a
+/// reverse hash, and the transaction API confirms every one of them.
+pub struct Contract;
+
+impl super::contract::Fixture for Contract {
+    const PROVIDER: &'static str = "easebuzz";
+    const CONFIRMS_WEBHOOKS: bool = true;
+
+    async fn platform(server: &MockServer) -> (TestApp, Merchant) {
+        platform(server).await
+    }
+
+    async fn mount_create(server: &MockServer, _label: &str) {
+        mount(server, INITIATE, initiate(access_key(0))).await;
+    }
+
+    /// The attempt id is the txnid.
+    fn expected_reference(_label: &str, receipt: &str) -> Option<String> {
+        Some(receipt.to_string())
+    }
+
+    async fn mount_captured(_app: &TestApp, server: &MockServer, _order: &Order, paid: Paid) {
+        if paid.amount == Paid::IN_FULL.amount && paid.currency == Paid::IN_FULL.currency {
+            mount(server, RETRIEVE, retrieve(|_| Some("success"))).await;
+            return;
         }
-        ResponseTemplate::new(200).set_body_json(json!({ "status": true, "msg": found }))
-    })
-    .await;
-    let answer = app
-        .http
-        .post(app.url("/api/v1/webhooks/easebuzz"))
-        .form(&result_fields(&txnid, "success", EASEPAYID))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), StatusCode::OK);
-    app.drain().await;
-    assert_amount_mismatch(&app, &merchant, &id).await;
+        let amount = format!("{}.{:02}", paid.amount / 100, paid.amount % 100);
+        mount(server, RETRIEVE, move |request: &Request| {
+            let txnid = form(request).get("txnid").cloned().unwrap_or_default();
+            let mut found = transaction(&txnid, "success", EASEPAYID);
+            found["amount"] = json!(amount);
+            if paid.currency != "INR" {
+                found["currency"] = json!(paid.currency);
+            }
+            ResponseTemplate::new(200).set_body_json(json!({ "status": true, "msg": found }))
+        })
+        .await;
+    }
+
+    async fn status_queries(server: &MockServer, _order: &Order) -> Option<usize> {
+        Some(requests_to(server, RETRIEVE).await.len())
+    }
+
+    fn payment_id(_order: &Order) -> String {
+        EASEPAYID.into()
+    }
+
+    /// The result's own amount is the payment's; the transaction API reports what was paid.
+    async fn captured_webhook(_app: &TestApp, order: &Order, _paid: Paid) -> Delivery {
+        Delivery::form(&result_fields(&order.reference, "success", EASEPAYID))
+    }
+
+    async fn forged_webhooks(_app: &TestApp, order: &Order) -> Vec<(&'static str, Delivery)> {
+        let txnid = order.reference.as_str();
+        let good = result_fields(txnid, "success", EASEPAYID);
+        let other_account = with(
+            with(good.clone(), "key", Some("OTHERKEY")),
+            "hash",
+            Some(reverse_hash("other-salt", "OTHERKEY", "success", "499.00", txnid).as_str()),
+        );
+        vec![
+            (
+                "tampered amount",
+                Delivery::form(&with(good.clone(), "amount", Some("4.99"))),
+            ),
+            (
+                "tampered status",
+                Delivery::form(&with(good.clone(), "status", Some("failure"))),
+            ),
+            ("unsigned", Delivery::form(&with(good, "hash", None))),
+            ("another account", Delivery::form(&other_account)),
+        ]
+    }
+
+    /// A replay with another easepayid arrives first (the reverse hash does not cover it, so it
+    /// must not plant it); then the result three times, and once as a JSON object.
+    async fn repeated_webhooks(_app: &TestApp, order: &Order) -> Vec<Delivery> {
+        let good = result_fields(&order.reference, "success", EASEPAYID);
+        let as_json: BTreeMap<String, String> = good.iter().cloned().collect();
+        vec![
+            Delivery::form(&with(
+                good.clone(),
+                "easepayid",
+                Some("E_PLANTED_BY_A_REPLAY"),
+            )),
+            Delivery::form(&good),
+            Delivery::form(&good),
+            Delivery::form(&good),
+            Delivery::new(
+                "application/json",
+                &[],
+                serde_json::to_vec(&as_json).unwrap(),
+            ),
+        ]
+    }
+
+    async fn late_failure(_app: &TestApp, order: &Order) -> Option<Delivery> {
+        Some(Delivery::form(&result_fields(
+            &order.reference,
+            "failure",
+            EASEPAYID,
+        )))
+    }
+
+    async fn forged_returns(_app: &TestApp, order: &Order) -> Vec<(&'static str, BrowserReturn)> {
+        let txnid = order.reference.as_str();
+        let good = result_fields(txnid, "success", "E_FROM_RETURN");
+        let failed = result_fields(txnid, "failure", "E_FROM_RETURN");
+        let other_salt = with(
+            good.clone(),
+            "hash",
+            Some(reverse_hash("other-salt", KEY, "success", "499.00", txnid).as_str()),
+        );
+        vec![
+            (
+                "tampered amount",
+                BrowserReturn::Post(with(good.clone(), "amount", Some("4.99"))),
+            ),
+            (
+                "status changed after hashing",
+                BrowserReturn::Post(with(failed, "status", Some("success"))),
+            ),
+            ("unsigned", BrowserReturn::Post(with(good, "hash", None))),
+            ("another salt", BrowserReturn::Post(other_salt)),
+        ]
+    }
+
+    /// The browser's easepayid is not the one recorded: the status query's is.
+    async fn real_return(_app: &TestApp, order: &Order) -> BrowserReturn {
+        BrowserReturn::Post(result_fields(&order.reference, "success", "E_FROM_RETURN"))
+    }
 }
 
-#[tokio::test]
-async fn f2_easebuzz_a_success_for_a_lower_amount_is_flagged_not_applied() {
-    easebuzz_success_reported_as("ebz-f2-amount", "1.00", None).await;
+impl super::contract::Creates for Contract {
+    fn created() -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(json!({ "status": 1, "data": access_key(1) }))
+    }
+
+    async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
+        create_against(response, timeout).await
+    }
+
+    async fn create_at(base: &str) -> GatewayError {
+        connector(base, Duration::from_millis(500))
+            .create_order(&account(&credentials()), &request("att_drop"))
+            .await
+            .unwrap_err()
+    }
 }
 
-#[tokio::test]
-async fn f2_easebuzz_a_success_in_another_currency_is_flagged_not_applied() {
-    easebuzz_success_reported_as("ebz-f2-currency", "499.00", Some("USD")).await;
+impl super::contract::ChecksCredentials for Contract {
+    async fn mount_credential_check(server: &MockServer) {
+        mount(server, RETRIEVE, retrieve(known)).await;
+    }
+
+    async fn check(base: &str, credentials: &[(&str, &str)]) -> Result<(), GatewayError> {
+        connector(base, Duration::from_secs(5))
+            .check_credentials(&account(credentials))
+            .await
+    }
+
+    fn right() -> Vec<(&'static str, &'static str)> {
+        credentials().to_vec()
+    }
+
+    fn wrong() -> Vec<Vec<(&'static str, &'static str)>> {
+        vec![
+            vec![("key", KEY), ("salt", "wrong")],
+            vec![("key", "OTHERKEY"), ("salt", SALT)],
+        ]
+    }
+
+    fn incomplete() -> Vec<(&'static str, &'static str)> {
+        vec![("key", KEY)]
+    }
+
+    /// The transaction API only reads.
+    fn moves_no_money(request: &wiremock::Request) -> bool {
+        request.url.path() == RETRIEVE
+    }
 }

@@ -1,5 +1,6 @@
 //! PayU against a mock of its payment page and postservice command API.
 
+use super::contract::{BrowserReturn, Delivery, Order, Paid};
 use super::{account, assert_amount_mismatch, no_redirects, platform_with};
 use crate::browser::Browser;
 use crate::support::*;
@@ -290,115 +291,6 @@ async fn paid_through(app: &TestApp, merchant: &Merchant, order_id: &str) -> (St
         .unwrap()
         .to_string();
     (id, txnid)
-}
-
-#[tokio::test]
-async fn the_return_is_checked_by_reverse_hash_then_confirmed_by_verify_payment() {
-    let server = MockServer::start().await;
-    let (app, merchant) = platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "payu-return").await;
-    assert!(txnid.len() <= 25, "{txnid}");
-    Mock::given(method("POST"))
-        .and(body_string_contains("command=verify_payment"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(verified(&txnid, "success", "captured")),
-        )
-        .mount(&server)
-        .await;
-    let no_redirects = no_redirects();
-    let url = app.url(&format!("/api/v1/checkout/{id}/return"));
-
-    // A result whose status was changed after PayU hashed it.
-    let mut forged = result_fields(&txnid, "failure", "499.00");
-    for (k, v) in forged.iter_mut() {
-        if k == "status" {
-            *v = "success".into();
-        }
-    }
-    let answer = no_redirects.post(&url).form(&forged).send().await.unwrap();
-    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
-
-    let answer = no_redirects
-        .post(&url)
-        .form(&result_fields(&txnid, "success", "499.00"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
-    let location = answer.headers()["location"].to_str().unwrap();
-    assert!(location.contains("status=succeeded"), "{location}");
-    let transaction = app.transaction(&merchant, &id).await;
-    assert_eq!(transaction["status"], "succeeded");
-    assert_eq!(
-        transaction["attempts"][0]["gateway_payment_id"],
-        "403993715521889530"
-    );
-}
-
-#[tokio::test]
-async fn webhooks_need_the_reverse_hash_and_apply_once() {
-    let server = MockServer::start().await;
-    let (app, merchant) = platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "payu-webhook").await;
-    let post = |fields: Vec<(String, String)>| {
-        let request = app
-            .http
-            .post(app.url("/api/v1/webhooks/payu"))
-            .form(&fields);
-        async move { request.send().await.unwrap().status() }
-    };
-    let mut tampered = result_fields(&txnid, "success", "499.00");
-    tampered.retain(|(k, _)| k != "amount");
-    tampered.push(("amount".into(), "4.99".into()));
-    assert_eq!(post(tampered).await, StatusCode::UNAUTHORIZED);
-    let mut unsigned = result_fields(&txnid, "success", "499.00");
-    unsigned.retain(|(k, _)| k != "hash");
-    assert_eq!(post(unsigned).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.db.count("gateway_events").await, 0);
-
-    // verify_payment confirms each result before it is applied: the reverse hash does not cover
-    // mihpayid, so a replayed result carrying another id must not plant it.
-    Mock::given(method("POST"))
-        .and(body_string_contains("command=verify_payment"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(verified(&txnid, "success", "captured")),
-        )
-        .mount(&server)
-        .await;
-    // A replay with another mihpayid arrives first.
-    let mut planted = result_fields(&txnid, "success", "499.00");
-    for (k, v) in planted.iter_mut() {
-        if k == "mihpayid" {
-            *v = "111111111111".into();
-        }
-    }
-    assert_eq!(post(planted).await, StatusCode::OK);
-    for _ in 0..3 {
-        assert_eq!(
-            post(result_fields(&txnid, "success", "499.00")).await,
-            StatusCode::OK
-        );
-    }
-    app.drain().await;
-    let transaction = app.transaction(&merchant, &id).await;
-    assert_eq!(transaction["status"], "succeeded");
-    assert_eq!(
-        transaction["attempts"][0]["gateway_payment_id"],
-        "403993715521889530"
-    );
-    assert_eq!(
-        app.db.count("gateway_events").await,
-        1,
-        "the replay with another mihpayid is the same event (F5c)"
-    );
-    // A late failure for the same payment is stored but changes nothing.
-    assert_eq!(
-        post(result_fields(&txnid, "failure", "499.00")).await,
-        StatusCode::OK
-    );
-    app.drain().await;
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
 }
 
 #[tokio::test]
@@ -723,4 +615,127 @@ async fn f5_payu_replays_with_new_mihpayid_create_nothing() {
         app.transaction(&merchant, &id).await["attempts"][0]["gateway_payment_id"],
         "403993715521889530"
     );
+}
+
+/// PayU as the connector contract drives it (`contract::payu::…`): the payment form is made on
+/// our side, results carry a reverse hash, and `verify_payment` confirms every one of them.
+pub struct Contract;
+
+/// PayU's payment id for the contract's captures.
+const CONTRACT_PAYMENT: &str = "403993715521889530";
+
+impl super::contract::Fixture for Contract {
+    const PROVIDER: &'static str = "payu";
+    const CONFIRMS_WEBHOOKS: bool = true;
+
+    async fn platform(server: &MockServer) -> (TestApp, Merchant) {
+        platform(server).await
+    }
+
+    /// PayU has no create call: the txnid is made on our side.
+    async fn mount_create(_server: &MockServer, _label: &str) {}
+
+    fn expected_reference(_label: &str, _receipt: &str) -> Option<String> {
+        None
+    }
+
+    async fn mount_captured(_app: &TestApp, server: &MockServer, order: &Order, paid: Paid) {
+        let txnid = order.reference.as_str();
+        let mut answer = verified(txnid, "success", "captured");
+        let amount = rupees(paid.amount);
+        answer["transaction_details"][txnid]["amt"] = json!(amount);
+        answer["transaction_details"][txnid]["transaction_amount"] = json!(amount);
+        if paid.currency != "INR" {
+            answer["transaction_details"][txnid]["currency"] = json!(paid.currency);
+        }
+        Mock::given(method("POST"))
+            .and(body_string_contains("command=verify_payment"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+            .mount(server)
+            .await;
+    }
+
+    async fn status_queries(server: &MockServer, _order: &Order) -> Option<usize> {
+        Some(
+            server
+                .received_requests()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|r| String::from_utf8_lossy(&r.body).contains("command=verify_payment"))
+                .count(),
+        )
+    }
+
+    fn payment_id(_order: &Order) -> String {
+        CONTRACT_PAYMENT.into()
+    }
+
+    async fn captured_webhook(_app: &TestApp, order: &Order, paid: Paid) -> Delivery {
+        let amount = if paid.currency == "INR" {
+            rupees(paid.amount)
+        } else {
+            "499.00".into()
+        };
+        Delivery::form(&result_fields(&order.reference, "success", &amount))
+    }
+
+    async fn forged_webhooks(_app: &TestApp, order: &Order) -> Vec<(&'static str, Delivery)> {
+        let mut tampered = result_fields(&order.reference, "success", "499.00");
+        tampered.retain(|(k, _)| k != "amount");
+        tampered.push(("amount".into(), "4.99".into()));
+        let mut unsigned = result_fields(&order.reference, "success", "499.00");
+        unsigned.retain(|(k, _)| k != "hash");
+        vec![
+            ("tampered amount", Delivery::form(&tampered)),
+            ("unsigned", Delivery::form(&unsigned)),
+        ]
+    }
+
+    /// A replay carrying another mihpayid arrives first: the reverse hash does not cover it, so
+    /// it must not plant it, and it is the same event (F5c).
+    async fn repeated_webhooks(_app: &TestApp, order: &Order) -> Vec<Delivery> {
+        let good = result_fields(&order.reference, "success", "499.00");
+        let mut planted = good.clone();
+        for (k, v) in planted.iter_mut() {
+            if k == "mihpayid" {
+                *v = "111111111111".into();
+            }
+        }
+        vec![
+            Delivery::form(&planted),
+            Delivery::form(&good),
+            Delivery::form(&good),
+            Delivery::form(&good),
+        ]
+    }
+
+    async fn late_failure(_app: &TestApp, order: &Order) -> Option<Delivery> {
+        Some(Delivery::form(&result_fields(
+            &order.reference,
+            "failure",
+            "499.00",
+        )))
+    }
+
+    /// A result whose status was changed after PayU hashed it.
+    async fn forged_returns(_app: &TestApp, order: &Order) -> Vec<(&'static str, BrowserReturn)> {
+        let mut forged = result_fields(&order.reference, "failure", "499.00");
+        for (k, v) in forged.iter_mut() {
+            if k == "status" {
+                *v = "success".into();
+            }
+        }
+        vec![("status changed after hashing", BrowserReturn::Post(forged))]
+    }
+
+    async fn real_return(_app: &TestApp, order: &Order) -> BrowserReturn {
+        assert!(order.reference.len() <= 25, "{}", order.reference);
+        BrowserReturn::Post(result_fields(&order.reference, "success", "499.00"))
+    }
+}
+
+/// Minor units as PayU writes rupees (`499.00`).
+fn rupees(minor: i64) -> String {
+    format!("{}.{:02}", minor / 100, minor % 100)
 }

@@ -2,7 +2,8 @@
 //! and `X-VERIFY` checksums checked on every call (a wrong one gets `AUTHORIZATION_FAILED`), the
 //! `{success, code, message, data}` envelope, base64 server-to-server callbacks.
 
-use super::{account, assert_amount_mismatch, dropping_server, platform_with};
+use super::contract::{BrowserReturn, Delivery, Order, Paid};
+use super::{account, dropping_server, platform_with};
 use crate::support::*;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -352,34 +353,8 @@ async fn documented_errors_are_classified() {
         matches!(gateway_down, GatewayError::Ambiguous(_)),
         "{gateway_down:?}"
     );
-    let slow = create_against(
-        ResponseTemplate::new(200)
-            .set_body_json(envelope(
-                true,
-                "PAYMENT_INITIATED",
-                "Payment initiated",
-                json!({}),
-            ))
-            .set_delay(Duration::from_millis(1500)),
-        Duration::from_millis(300),
-    )
-    .await;
-    assert!(matches!(slow, GatewayError::Ambiguous(_)), "{slow:?}");
-
+    // Slow, dropped and refused creates: `contract::phonepe::a_create_that_may_have_reached…`.
     let acc = account(&credentials());
-    let dropped = quick(&dropping_server().await)
-        .create_order(&acc, &request(RECEIPT, 49_900))
-        .await
-        .unwrap_err();
-    assert!(matches!(dropped, GatewayError::Ambiguous(_)), "{dropped:?}");
-    let refused = quick(&format!("http://127.0.0.1:{}", free_port()))
-        .create_order(&acc, &request(RECEIPT, 49_900))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(refused, GatewayError::Retryable(_)),
-        "nothing was sent: {refused:?}"
-    );
 
     // A wrong salt: PhonePe refuses the checksum.
     let server = MockServer::start().await;
@@ -796,47 +771,6 @@ async fn fetches_refunds_by_our_id_through_the_status_api() {
     );
 }
 
-#[tokio::test]
-async fn the_credential_check_moves_no_money() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(status_path("lsp-credential-check")))
-        .and(header("x-merchant-id", MERCHANT_ID))
-        .and(Verified)
-        .respond_with(ResponseTemplate::new(200).set_body_json(not_found()))
-        .mount(&server)
-        .await;
-    refuse_unverified(&server).await;
-    let gateway = quick(&server.uri());
-    gateway
-        .check_credentials(&account(&credentials()))
-        .await
-        .unwrap();
-    let wrong = gateway
-        .check_credentials(&account(&wrong_salt()))
-        .await
-        .unwrap_err();
-    assert!(matches!(wrong, GatewayError::Configuration(_)), "{wrong:?}");
-    let missing = gateway
-        .check_credentials(&account(&[
-            ("merchant_id", MERCHANT_ID),
-            ("salt_key", SALT_KEY),
-        ]))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(missing, GatewayError::Configuration(_)),
-        "{missing:?}"
-    );
-    let requests = server.received_requests().await.unwrap();
-    assert_eq!(
-        requests.len(),
-        2,
-        "a missing credential is caught before any call"
-    );
-    assert!(requests.iter().all(|r| r.method == http::Method::GET));
-}
-
 /// A callback as PhonePe posts it: `{"response": base64(status JSON)}`.
 fn callback(status: &Value) -> (Vec<u8>, String) {
     let response = STANDARD.encode(serde_json::to_vec(status).unwrap());
@@ -1145,161 +1079,6 @@ async fn deliver(app: &TestApp, body: &[u8], checksum: Option<&str>) -> StatusCo
     request.send().await.unwrap().status()
 }
 
-async fn topic_count(app: &TestApp, topic: &str) -> i64 {
-    app.db
-        .owner()
-        .await
-        .query_one("SELECT count(*) FROM outbox WHERE topic = $1", &[&topic])
-        .await
-        .unwrap()
-        .get(0)
-}
-
-#[tokio::test]
-async fn a_verified_callback_settles_the_payment_once_and_forgeries_change_nothing() {
-    let server = MockServer::start().await;
-    let (app, merchant, id, transaction) = platform_with_order(&server, "pp-webhook").await;
-    let (body, response) = callback(&status_body(
-        &transaction,
-        "PAYMENT_SUCCESS",
-        "COMPLETED",
-        "T2405061224370000000003",
-    ));
-    let good = checksum(&response);
-
-    // The same checksum on another response (a forged success for a made-up payment id).
-    let (tampered, _) = callback(&status_body(
-        &transaction,
-        "PAYMENT_SUCCESS",
-        "COMPLETED",
-        "T2405061224370000000666",
-    ));
-    assert_eq!(
-        deliver(&app, &tampered, Some(&good)).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(deliver(&app, &body, None).await, StatusCode::UNAUTHORIZED);
-    let other_salt = format!(
-        "{}###1",
-        hex::encode(Sha256::digest(
-            format!("{response}11111111-fake-salt-1111-not1real1111").as_bytes()
-        ))
-    );
-    assert_eq!(
-        deliver(&app, &body, Some(&other_salt)).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        deliver(&app, &body, Some(&good.replace("###1", "###2"))).await,
-        StatusCode::UNAUTHORIZED,
-        "another salt index"
-    );
-    app.drain().await;
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
-    assert_eq!(
-        app.db.count("gateway_events").await,
-        0,
-        "refused callbacks are not stored"
-    );
-
-    for _ in 0..3 {
-        assert_eq!(deliver(&app, &body, Some(&good)).await, StatusCode::OK);
-    }
-    app.drain().await;
-    let settled = app.transaction(&merchant, &id).await;
-    assert_eq!(settled["status"], "succeeded", "{settled}");
-    assert_eq!(
-        settled["attempts"][0]["gateway_payment_id"], "T2405061224370000000003",
-        "{settled}"
-    );
-    assert_eq!(
-        app.db.count("gateway_events").await,
-        1,
-        "a replay is stored once"
-    );
-    assert_eq!(
-        topic_count(&app, "transaction.succeeded").await,
-        1,
-        "one transition, one event"
-    );
-}
-
-#[tokio::test]
-async fn the_return_is_confirmed_by_a_status_query() {
-    let server = MockServer::start().await;
-    let (app, merchant, id, transaction) = platform_with_order(&server, "pp-return").await;
-    Mock::given(method("GET"))
-        .and(path(status_path(&transaction)))
-        .and(header("x-merchant-id", MERCHANT_ID))
-        .and(Verified)
-        .respond_with(ResponseTemplate::new(200).set_body_json(status_body(
-            &transaction,
-            "PAYMENT_SUCCESS",
-            "COMPLETED",
-            "T2405061224370000000004",
-        )))
-        .mount(&server)
-        .await;
-    let url = app.url(&format!("/api/v1/checkout/{id}/return"));
-    // Someone else's (or a made-up) transaction is refused without asking PhonePe.
-    let foreign = app
-        .http
-        .post(&url)
-        .form(&[
-            ("code", "PAYMENT_SUCCESS"),
-            ("merchantId", MERCHANT_ID),
-            ("transactionId", "a_00000000000000000000000000000000"),
-            ("amount", "49900"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(foreign.status(), StatusCode::BAD_REQUEST);
-    let bare = app
-        .http
-        .post(&url)
-        .form(&[("code", "PAYMENT_SUCCESS")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bare.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
-    assert_eq!(
-        lookups(&server).await,
-        0,
-        "nothing was asked for a return we could not match"
-    );
-
-    // The posted `code` says the payment failed, but only PhonePe's status answer counts.
-    let answer = app
-        .http
-        .post(&url)
-        .form(&[
-            ("code", "PAYMENT_ERROR"),
-            ("merchantId", MERCHANT_ID),
-            ("transactionId", transaction.as_str()),
-            ("amount", "49900"),
-            ("providerReferenceId", "T2405061224370000000004"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
-    let location = answer.headers()["location"].to_str().unwrap();
-    assert!(
-        location.starts_with("https://shop.example.in/payments/done?cart=42&")
-            && location.contains("status=succeeded"),
-        "{location}"
-    );
-    let settled = app.transaction(&merchant, &id).await;
-    assert_eq!(settled["status"], "succeeded");
-    assert_eq!(
-        settled["attempts"][0]["gateway_payment_id"],
-        "T2405061224370000000004"
-    );
-    assert_eq!(lookups(&server).await, 1);
-}
-
 #[tokio::test]
 async fn a_refund_is_made_and_settled_by_its_callback() {
     let server = MockServer::start().await;
@@ -1385,37 +1164,193 @@ async fn a_refund_is_made_and_settled_by_its_callback() {
     );
 }
 
-/// F2: a verified success callback whose data reports `amount` paise (and `currency`, when
-/// given) for this payment.
-async fn phonepe_success_reported_as(label: &str, amount: i64, currency: Option<&str>) {
-    let server = MockServer::start().await;
-    let (app, merchant, id, transaction) = platform_with_order(&server, label).await;
+/// PhonePe as the connector contract drives it (`contract::phonepe::…`).
+pub struct Contract;
+
+/// PhonePe's transaction id for the contract's captures.
+const CONTRACT_PAYMENT: &str = "T2405061224370000000003";
+
+impl super::contract::Fixture for Contract {
+    const PROVIDER: &'static str = "phonepe";
+
+    async fn platform(server: &MockServer) -> (TestApp, Merchant) {
+        platform(server).await
+    }
+
+    async fn mount_create(server: &MockServer, _label: &str) {
+        Mock::given(method("POST"))
+            .and(path("/pg/v1/pay"))
+            .and(Verified)
+            .respond_with(pay_page)
+            .mount(server)
+            .await;
+        refuse_unverified(server).await;
+    }
+
+    fn expected_reference(_label: &str, receipt: &str) -> Option<String> {
+        Some(merchant_transaction_id(receipt))
+    }
+
+    async fn mount_captured(_app: &TestApp, server: &MockServer, order: &Order, paid: Paid) {
+        Mock::given(method("GET"))
+            .and(path(status_path(&order.reference)))
+            .and(header("x-merchant-id", MERCHANT_ID))
+            .and(Verified)
+            .respond_with(ResponseTemplate::new(200).set_body_json(captured(order, paid)))
+            .mount(server)
+            .await;
+    }
+
+    async fn status_queries(server: &MockServer, order: &Order) -> Option<usize> {
+        let asked = status_path(&order.reference);
+        Some(
+            server
+                .received_requests()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|r| r.method == http::Method::GET && r.url.path() == asked)
+                .count(),
+        )
+    }
+
+    fn payment_id(_order: &Order) -> String {
+        CONTRACT_PAYMENT.into()
+    }
+
+    async fn captured_webhook(_app: &TestApp, order: &Order, paid: Paid) -> Delivery {
+        let (body, response) = callback(&captured(order, paid));
+        verified_delivery(&checksum(&response), body)
+    }
+
+    async fn forged_webhooks(_app: &TestApp, order: &Order) -> Vec<(&'static str, Delivery)> {
+        let (body, response) = callback(&captured(order, Paid::IN_FULL));
+        let good = checksum(&response);
+        // The same checksum on another response: a forged success for a made-up payment id.
+        let mut made_up = captured(order, Paid::IN_FULL);
+        made_up["data"]["transactionId"] = json!("T2405061224370000000666");
+        let (tampered, _) = callback(&made_up);
+        let other_salt = format!(
+            "{}###1",
+            hex::encode(Sha256::digest(
+                format!("{response}11111111-fake-salt-1111-not1real1111").as_bytes()
+            ))
+        );
+        vec![
+            ("tampered", verified_delivery(&good, tampered)),
+            (
+                "unsigned",
+                Delivery::new("application/json", &[], body.clone()),
+            ),
+            (
+                "another salt key",
+                verified_delivery(&other_salt, body.clone()),
+            ),
+            (
+                "another salt index",
+                verified_delivery(&good.replace("###1", "###2"), body),
+            ),
+        ]
+    }
+
+    async fn forged_returns(_app: &TestApp, _order: &Order) -> Vec<(&'static str, BrowserReturn)> {
+        vec![
+            (
+                "another transaction",
+                BrowserReturn::post(&[
+                    ("code", "PAYMENT_SUCCESS"),
+                    ("merchantId", MERCHANT_ID),
+                    ("transactionId", "a_00000000000000000000000000000000"),
+                    ("amount", "49900"),
+                ]),
+            ),
+            ("bare", BrowserReturn::post(&[("code", "PAYMENT_SUCCESS")])),
+        ]
+    }
+
+    /// The posted `code` says the payment failed, but only PhonePe's status answer counts.
+    async fn real_return(_app: &TestApp, order: &Order) -> BrowserReturn {
+        BrowserReturn::post(&[
+            ("code", "PAYMENT_ERROR"),
+            ("merchantId", MERCHANT_ID),
+            ("transactionId", order.reference.as_str()),
+            ("amount", "49900"),
+            ("providerReferenceId", CONTRACT_PAYMENT),
+        ])
+    }
+}
+
+/// The status answer (and decoded callback) of `order` captured as `paid`.
+fn captured(order: &Order, paid: Paid) -> Value {
     let mut status = status_body(
-        &transaction,
+        &order.reference,
         "PAYMENT_SUCCESS",
         "COMPLETED",
-        "T2405061224370000000777",
+        CONTRACT_PAYMENT,
     );
-    status["data"]["amount"] = json!(amount);
-    if let Some(currency) = currency {
-        status["data"]["currency"] = json!(currency);
+    status["data"]["amount"] = json!(paid.amount);
+    if paid.currency != "INR" {
+        status["data"]["currency"] = json!(paid.currency);
     }
-    let (body, response) = callback(&status);
-    assert_eq!(
-        deliver(&app, &body, Some(&checksum(&response))).await,
-        StatusCode::OK
-    );
-    app.drain().await;
-    assert_amount_mismatch(&app, &merchant, &id).await;
-    assert_eq!(topic_count(&app, "transaction.amount_mismatch").await, 1);
+    status
 }
 
-#[tokio::test]
-async fn f2_phonepe_a_success_for_a_lower_amount_is_flagged_not_applied() {
-    phonepe_success_reported_as("pp-f2-amount", 100, None).await;
+/// A callback `body` as PhonePe delivers it, with `x_verify` as its checksum.
+fn verified_delivery(x_verify: &str, body: Vec<u8>) -> Delivery {
+    Delivery::new("application/json", &[("x-verify", x_verify)], body)
 }
 
-#[tokio::test]
-async fn f2_phonepe_a_success_in_another_currency_is_flagged_not_applied() {
-    phonepe_success_reported_as("pp-f2-currency", 49_900, Some("USD")).await;
+impl super::contract::Creates for Contract {
+    fn created() -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(envelope(
+            true,
+            "PAYMENT_INITIATED",
+            "Payment initiated",
+            json!({}),
+        ))
+    }
+
+    async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
+        create_against(response, timeout).await
+    }
+
+    async fn create_at(base: &str) -> GatewayError {
+        quick(base)
+            .create_order(&account(&credentials()), &request(RECEIPT, 49_900))
+            .await
+            .unwrap_err()
+    }
+}
+
+impl super::contract::ChecksCredentials for Contract {
+    async fn mount_credential_check(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path(status_path("lsp-credential-check")))
+            .and(header("x-merchant-id", MERCHANT_ID))
+            .and(Verified)
+            .respond_with(ResponseTemplate::new(200).set_body_json(not_found()))
+            .mount(server)
+            .await;
+        refuse_unverified(server).await;
+    }
+
+    async fn check(base: &str, credentials: &[(&str, &str)]) -> Result<(), GatewayError> {
+        quick(base).check_credentials(&account(credentials)).await
+    }
+
+    fn right() -> Vec<(&'static str, &'static str)> {
+        credentials().to_vec()
+    }
+
+    fn wrong() -> Vec<Vec<(&'static str, &'static str)>> {
+        vec![wrong_salt().to_vec()]
+    }
+
+    fn incomplete() -> Vec<(&'static str, &'static str)> {
+        vec![("merchant_id", MERCHANT_ID), ("salt_key", SALT_KEY)]
+    }
+
+    fn moves_no_money(request: &wiremock::Request) -> bool {
+        request.method == http::Method::GET
+    }
 }

@@ -1,9 +1,7 @@
 //! Razorpay against a mock of its Orders API that answers as the documented one does.
 
-use super::{
-    account, assert_amount_mismatch, attempt_reference, dropping_server, no_redirects,
-    platform_with,
-};
+use super::contract::{BrowserReturn, Delivery, Order, Paid};
+use super::{account, attempt_reference, no_redirects, platform_with};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
@@ -178,29 +176,7 @@ async fn documented_errors_are_classified() {
     )
     .await;
     assert!(matches!(limited, GatewayError::Retryable(_)), "{limited:?}");
-    let slow = create_against(
-        ResponseTemplate::new(200)
-            .set_body_json(order("order_slow", "att_err", "created"))
-            .set_delay(Duration::from_millis(1500)),
-        Duration::from_millis(300),
-    )
-    .await;
-    assert!(matches!(slow, GatewayError::Ambiguous(_)), "{slow:?}");
-
-    let gateway = connector(&dropping_server().await, quick);
-    let dropped = gateway
-        .create_order(&account(&credentials()), &request("att_err"))
-        .await
-        .unwrap_err();
-    assert!(matches!(dropped, GatewayError::Ambiguous(_)), "{dropped:?}");
-    let refused = connector(&format!("http://127.0.0.1:{}", free_port()), quick)
-        .create_order(&account(&credentials()), &request("att_err"))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(refused, GatewayError::Retryable(_)),
-        "nothing was sent: {refused:?}"
-    );
+    // Slow, dropped and refused creates: `contract::razorpay::a_create_that_may_have_reached…`.
 
     // Reads change nothing: a server error on a status query is simply retryable.
     let server = MockServer::start().await;
@@ -309,39 +285,6 @@ async fn status_comes_from_the_orders_payments() {
         open.failure_reason.as_deref(),
         Some("Payment failed due to insufficient balance")
     );
-}
-
-#[tokio::test]
-async fn the_credential_check_moves_no_money() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/orders"))
-        .and(query_param("count", "1"))
-        .and(header("authorization", BASIC))
-        .respond_with(ResponseTemplate::new(200).set_body_json(collection(vec![])))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/orders"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(error(
-            "BAD_REQUEST_ERROR",
-            "The api key provided is invalid",
-            "NA",
-        )))
-        .mount(&server)
-        .await;
-    let gateway = connector(&server.uri(), Duration::from_secs(5));
-    gateway
-        .check_credentials(&account(&credentials()))
-        .await
-        .unwrap();
-    let wrong = gateway
-        .check_credentials(&account(&[("key_id", KEY_ID), ("key_secret", "wrong")]))
-        .await
-        .unwrap_err();
-    assert!(matches!(wrong, GatewayError::Configuration(_)), "{wrong:?}");
-    let requests = server.received_requests().await.unwrap();
-    assert!(requests.iter().all(|r| r.method == http::Method::GET));
 }
 
 #[test]
@@ -545,124 +488,6 @@ async fn deliver(
         request = request.header("x-razorpay-signature", signature);
     }
     request.send().await.unwrap().status()
-}
-
-#[tokio::test]
-async fn a_signed_webhook_settles_the_payment_once_and_forgeries_change_nothing() {
-    let server = MockServer::start().await;
-    let (app, merchant, id) = platform_with_order(&server, "order_webhook").await;
-    let body = captured_event("order_webhook");
-    let good = sign(WEBHOOK_SECRET, &body);
-
-    let mut tampered = body.clone();
-    tampered.extend_from_slice(b"\n");
-    assert_eq!(
-        deliver(&app, &tampered, Some(&good), "evt_t").await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        deliver(&app, &body, None, "evt_m").await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        deliver(&app, &body, Some(&sign("not-the-secret", &body)), "evt_w").await,
-        StatusCode::UNAUTHORIZED
-    );
-    app.drain().await;
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
-    assert_eq!(
-        app.db.count("gateway_events").await,
-        0,
-        "refused events are not stored"
-    );
-
-    for _ in 0..3 {
-        assert_eq!(
-            deliver(&app, &body, Some(&good), "evt_captured_1").await,
-            StatusCode::OK
-        );
-    }
-    app.drain().await;
-    let transaction = app.transaction(&merchant, &id).await;
-    assert_eq!(transaction["status"], "succeeded");
-    assert_eq!(
-        app.db.count("gateway_events").await,
-        1,
-        "a replay is stored once"
-    );
-    let owner = app.db.owner().await;
-    let events: i64 = owner
-        .query_one(
-            "SELECT count(*) FROM outbox WHERE topic = 'transaction.succeeded'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(events, 1, "one transition, one event");
-}
-
-#[tokio::test]
-async fn a_verified_return_is_confirmed_by_a_status_query() {
-    let server = MockServer::start().await;
-    let (app, merchant, id) = platform_with_order(&server, "order_return").await;
-    Mock::given(method("GET"))
-        .and(path("/v1/orders/order_return"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(order(
-            "order_return",
-            "att",
-            "paid",
-        )))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/orders/order_return/payments"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(collection(vec![payment_entity(
-                "pay_ret",
-                "order_return",
-                "captured",
-            )])),
-        )
-        .mount(&server)
-        .await;
-    let no_redirects = no_redirects();
-    let url = app.url(&format!("/api/v1/checkout/{id}/return"));
-    let forged = no_redirects
-        .post(&url)
-        .form(&[
-            ("razorpay_order_id", "order_return"),
-            ("razorpay_payment_id", "pay_ret"),
-            (
-                "razorpay_signature",
-                return_signature("guess", "order_return", "pay_ret").as_str(),
-            ),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
-
-    let signature = return_signature(KEY_SECRET, "order_return", "pay_ret");
-    let answer = no_redirects
-        .post(&url)
-        .form(&[
-            ("razorpay_order_id", "order_return"),
-            ("razorpay_payment_id", "pay_ret"),
-            ("razorpay_signature", signature.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
-    let location = answer.headers()["location"].to_str().unwrap();
-    assert!(
-        location.starts_with("https://shop.example.in/payments/done?cart=42&")
-            && location.contains("status=succeeded"),
-        "{location}"
-    );
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
 }
 
 /// Stands in for `checkout.js`: records the options Checkout was opened with in the page.
@@ -1016,47 +841,6 @@ async fn f5_browser_returns_do_not_fan_out_to_the_gateway() {
     assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
 }
 
-/// F2: a signed `payment.captured` for this order whose payment is `amount` in `currency`.
-async fn razorpay_capture_reported_as(order_id: &str, amount: i64, currency: &str) {
-    let server = MockServer::start().await;
-    let (app, merchant, id) = platform_with_order(&server, order_id).await;
-    let mut payment = payment_entity("pay_f2", order_id, "captured");
-    payment["amount"] = json!(amount);
-    payment["currency"] = json!(currency);
-    let body = serde_json::to_vec(&json!({
-        "entity": "event", "account_id": "acc_BFQ7uQEaa7j2z7", "event": "payment.captured",
-        "contains": ["payment"], "payload": { "payment": { "entity": payment } },
-        "created_at": 1_764_374_500
-    }))
-    .unwrap();
-    let signature = sign(WEBHOOK_SECRET, &body);
-    assert_eq!(
-        deliver(&app, &body, Some(&signature), "evt_f2").await,
-        StatusCode::OK
-    );
-    app.drain().await;
-    assert_amount_mismatch(&app, &merchant, &id).await;
-    let outcome: String = app
-        .db
-        .owner()
-        .await
-        .query_one("SELECT outcome FROM gateway_events", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(outcome, "amount_mismatch");
-}
-
-#[tokio::test]
-async fn f2_razorpay_a_capture_of_a_lower_amount_is_flagged_not_applied() {
-    razorpay_capture_reported_as("order_f2_amount", 100, "INR").await;
-}
-
-#[tokio::test]
-async fn f2_razorpay_a_capture_in_another_currency_is_flagged_not_applied() {
-    razorpay_capture_reported_as("order_f2_currency", 49_900, "USD").await;
-}
-
 /// A validly signed webhook whose `X-Razorpay-Event-Id` is empty answered 500. The header is not
 /// signed, so it no longer makes the id: empty, 300-byte or non-ASCII, the answer is never a
 /// 5xx and the event is stored once.
@@ -1144,4 +928,196 @@ async fn f11_checkout_pages_never_show_internal_errors() {
     }
     assert!(html.contains("req-f11-check"), "{html}");
     assert_eq!(app.transaction(&merchant, id).await["status"], "created");
+}
+
+/// Razorpay as the connector contract drives it (`contract::razorpay::…`).
+pub struct Contract;
+
+impl super::contract::Fixture for Contract {
+    const PROVIDER: &'static str = "razorpay";
+
+    async fn platform(server: &MockServer) -> (TestApp, Merchant) {
+        platform(server).await
+    }
+
+    async fn mount_create(server: &MockServer, label: &str) {
+        Mock::given(method("POST"))
+            .and(path("/v1/orders"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(order(
+                &format!("order_{label}"),
+                "att",
+                "created",
+            )))
+            .mount(server)
+            .await;
+    }
+
+    fn expected_reference(label: &str, _receipt: &str) -> Option<String> {
+        Some(format!("order_{label}"))
+    }
+
+    async fn mount_captured(_app: &TestApp, server: &MockServer, order: &Order, paid: Paid) {
+        let reference = order.reference.as_str();
+        Mock::given(method("GET"))
+            .and(path(format!("/v1/orders/{reference}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(self::order(
+                reference,
+                &order.receipt,
+                "paid",
+            )))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("/v1/orders/{reference}/payments")))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(collection(vec![captured_payment(reference, paid)])),
+            )
+            .mount(server)
+            .await;
+    }
+
+    async fn status_queries(server: &MockServer, order: &Order) -> Option<usize> {
+        let asked = format!("/v1/orders/{}", order.reference);
+        Some(
+            server
+                .received_requests()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|r| r.method == http::Method::GET && r.url.path() == asked)
+                .count(),
+        )
+    }
+
+    fn payment_id(_order: &Order) -> String {
+        "pay_webhook".into()
+    }
+
+    async fn captured_webhook(_app: &TestApp, order: &Order, paid: Paid) -> Delivery {
+        let body = serde_json::to_vec(&json!({
+            "entity": "event", "account_id": "acc_BFQ7uQEaa7j2z7", "event": "payment.captured",
+            "contains": ["payment"],
+            "payload": { "payment": { "entity": captured_payment(&order.reference, paid) } },
+            "created_at": 1_764_374_500
+        }))
+        .unwrap();
+        signed_delivery(WEBHOOK_SECRET, body)
+    }
+
+    async fn forged_webhooks(app: &TestApp, order: &Order) -> Vec<(&'static str, Delivery)> {
+        let good = Self::captured_webhook(app, order, Paid::IN_FULL).await;
+        vec![
+            ("tampered", good.clone().tampered()),
+            ("unsigned", good.clone().without("x-razorpay-signature")),
+            (
+                "another secret",
+                signed_delivery("not-the-secret", good.body),
+            ),
+        ]
+    }
+
+    async fn forged_returns(_app: &TestApp, order: &Order) -> Vec<(&'static str, BrowserReturn)> {
+        let reference = order.reference.as_str();
+        let guessed = return_signature("guess", reference, "pay_webhook");
+        vec![(
+            "signed with a guessed secret",
+            BrowserReturn::post(&[
+                ("razorpay_order_id", reference),
+                ("razorpay_payment_id", "pay_webhook"),
+                ("razorpay_signature", guessed.as_str()),
+            ]),
+        )]
+    }
+
+    async fn real_return(_app: &TestApp, order: &Order) -> BrowserReturn {
+        let reference = order.reference.as_str();
+        let signature = return_signature(KEY_SECRET, reference, "pay_webhook");
+        BrowserReturn::post(&[
+            ("razorpay_order_id", reference),
+            ("razorpay_payment_id", "pay_webhook"),
+            ("razorpay_signature", signature.as_str()),
+        ])
+    }
+}
+
+/// The captured payment of `order_id`, for `paid`.
+fn captured_payment(order_id: &str, paid: Paid) -> Value {
+    let mut payment = payment_entity("pay_webhook", order_id, "captured");
+    payment["amount"] = json!(paid.amount);
+    payment["currency"] = json!(paid.currency);
+    payment
+}
+
+/// `body` as Razorpay delivers it, signed with `secret`.
+fn signed_delivery(secret: &str, body: Vec<u8>) -> Delivery {
+    let signature = sign(secret, &body);
+    Delivery::new(
+        "application/json",
+        &[
+            ("x-razorpay-event-id", "evt_captured_1"),
+            ("x-razorpay-signature", signature.as_str()),
+        ],
+        body,
+    )
+}
+
+impl super::contract::Creates for Contract {
+    fn created() -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(order("order_slow", "att_err", "created"))
+    }
+
+    async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
+        create_against(response, timeout).await
+    }
+
+    async fn create_at(base: &str) -> GatewayError {
+        connector(base, Duration::from_secs(5))
+            .create_order(&account(&credentials()), &request("att_err"))
+            .await
+            .unwrap_err()
+    }
+}
+
+impl super::contract::ChecksCredentials for Contract {
+    async fn mount_credential_check(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/v1/orders"))
+            .and(query_param("count", "1"))
+            .and(header("authorization", BASIC))
+            .respond_with(ResponseTemplate::new(200).set_body_json(collection(vec![])))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/orders"))
+            .respond_with(ResponseTemplate::new(401).set_body_json(error(
+                "BAD_REQUEST_ERROR",
+                "The api key provided is invalid",
+                "NA",
+            )))
+            .mount(server)
+            .await;
+    }
+
+    async fn check(base: &str, credentials: &[(&str, &str)]) -> Result<(), GatewayError> {
+        connector(base, Duration::from_secs(5))
+            .check_credentials(&account(credentials))
+            .await
+    }
+
+    fn right() -> Vec<(&'static str, &'static str)> {
+        credentials().to_vec()
+    }
+
+    fn wrong() -> Vec<Vec<(&'static str, &'static str)>> {
+        vec![vec![("key_id", KEY_ID), ("key_secret", "wrong")]]
+    }
+
+    fn incomplete() -> Vec<(&'static str, &'static str)> {
+        vec![("key_id", KEY_ID)]
+    }
+
+    fn moves_no_money(request: &wiremock::Request) -> bool {
+        request.method == http::Method::GET
+    }
 }

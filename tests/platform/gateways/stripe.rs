@@ -1,7 +1,8 @@
 //! Stripe against a mock of its PaymentIntents and Refunds APIs that answers as the documented
 //! ones do: form-encoded requests, JSON answers, `{"error":{…}}` bodies, signed webhooks.
 
-use super::{account, assert_amount_mismatch, attempt_reference, dropping_server, platform_with};
+use super::contract::{BrowserReturn, Delivery, Order, Paid};
+use super::{account, attempt_reference, dropping_server, platform_with};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
@@ -352,32 +353,7 @@ async fn documented_errors_are_classified() {
         matches!(server_error, GatewayError::Ambiguous(_)),
         "a failed write may have happened: {server_error:?}"
     );
-    let slow = create_against(
-        ResponseTemplate::new(200)
-            .set_body_json(payment_intent(
-                "pi_slow",
-                "att_err",
-                "requires_payment_method",
-            ))
-            .set_delay(Duration::from_millis(1500)),
-        Duration::from_millis(300),
-    )
-    .await;
-    assert!(matches!(slow, GatewayError::Ambiguous(_)), "{slow:?}");
-
-    let dropped = quick(&dropping_server().await)
-        .create_order(&account(&credentials()), &request("att_err"))
-        .await
-        .unwrap_err();
-    assert!(matches!(dropped, GatewayError::Ambiguous(_)), "{dropped:?}");
-    let refused_connection = quick(&format!("http://127.0.0.1:{}", free_port()))
-        .create_order(&account(&credentials()), &request("att_err"))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(refused_connection, GatewayError::Retryable(_)),
-        "nothing was sent: {refused_connection:?}"
-    );
+    // Slow, dropped and refused creates: `contract::stripe::a_create_that_may_have_reached…`.
 
     // Reads change nothing: a server error or a timeout on a status query is simply retryable.
     let server = MockServer::start().await;
@@ -708,7 +684,7 @@ async fn fetches_refunds_by_stripes_id_or_finds_them_by_ours() {
 }
 
 #[tokio::test]
-async fn the_credential_check_moves_no_money_and_checks_the_keys_mode() {
+async fn the_credential_check_refuses_live_mode_keys_on_a_test_account() {
     let server = MockServer::start().await;
     let balance = |livemode: bool| {
         json!({ "object": "balance", "livemode": livemode,
@@ -737,20 +713,8 @@ async fn the_credential_check_moves_no_money_and_checks_the_keys_mode() {
             "type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****rong" } })))
         .mount(&server)
         .await;
+    // Right and wrong keys, and calls that move no money: `contract::stripe::the_credential_check…`.
     let gateway = quick(&server.uri());
-    gateway
-        .check_credentials(&account(&credentials()))
-        .await
-        .unwrap();
-    let wrong = gateway
-        .check_credentials(&account(&[
-            ("secret_key", "sk_test_wrong"),
-            ("publishable_key", PUBLISHABLE_KEY),
-            ("webhook_secret", WEBHOOK_SECRET),
-        ]))
-        .await
-        .unwrap_err();
-    assert!(matches!(wrong, GatewayError::Configuration(_)), "{wrong:?}");
     let live_key = gateway
         .check_credentials(&account(&[
             ("secret_key", "sk_live_EXAMPLE_NOT_REAL"),
@@ -1244,153 +1208,6 @@ async fn deliver(app: &TestApp, body: &[u8], signature: Option<&str>) -> StatusC
     request.send().await.unwrap().status()
 }
 
-#[tokio::test]
-async fn a_signed_webhook_settles_the_payment_once_and_forgeries_change_nothing() {
-    let server = MockServer::start().await;
-    let (app, merchant, id, receipt) = platform_with_intent(&server, "pi_webhook").await;
-    let body = event(
-        "evt_succeeded_1",
-        "payment_intent.succeeded",
-        payment_intent("pi_webhook", &receipt, "succeeded"),
-    );
-    let good = sign(WEBHOOK_SECRET, now(), &body);
-
-    let mut tampered = body.clone();
-    tampered.extend_from_slice(b"\n");
-    assert_eq!(
-        deliver(&app, &tampered, Some(&good)).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(deliver(&app, &body, None).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        deliver(
-            &app,
-            &body,
-            Some(&sign("whsec_not_the_secret", now(), &body))
-        )
-        .await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        deliver(&app, &body, Some(&sign(WEBHOOK_SECRET, now() - 600, &body))).await,
-        StatusCode::UNAUTHORIZED,
-        "a stale signature is a replay"
-    );
-    app.drain().await;
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
-    assert_eq!(
-        app.db.count("gateway_events").await,
-        0,
-        "refused events are not stored"
-    );
-
-    for _ in 0..3 {
-        assert_eq!(deliver(&app, &body, Some(&good)).await, StatusCode::OK);
-    }
-    app.drain().await;
-    let transaction = app.transaction(&merchant, &id).await;
-    assert_eq!(transaction["status"], "succeeded", "{transaction}");
-    assert_eq!(
-        transaction["attempts"][0]["gateway_payment_id"], "ch_webhook",
-        "{transaction}"
-    );
-    assert_eq!(
-        app.db.count("gateway_events").await,
-        1,
-        "a replay is stored once"
-    );
-    let owner = app.db.owner().await;
-    let events: i64 = owner
-        .query_one(
-            "SELECT count(*) FROM outbox WHERE topic = 'transaction.succeeded'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(events, 1, "one transition, one event");
-}
-
-#[tokio::test]
-async fn the_return_is_confirmed_by_a_status_query() {
-    let server = MockServer::start().await;
-    let (app, merchant, id, receipt) = platform_with_intent(&server, "pi_return").await;
-    Mock::given(method("GET"))
-        .and(path("/v1/payment_intents/pi_return"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(payment_intent(
-            "pi_return",
-            &receipt,
-            "succeeded",
-        )))
-        .mount(&server)
-        .await;
-    let url = app.url(&format!("/api/v1/checkout/{id}/return"));
-    // Another PaymentIntent (someone else's, or made up) is refused without asking Stripe.
-    let foreign = app
-        .http
-        .get(format!(
-            "{url}?payment_intent=pi_someone_else&payment_intent_client_secret=pi_someone_else_secret_x&redirect_status=succeeded"
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(foreign.status(), StatusCode::BAD_REQUEST);
-    let bare = app.http.get(&url).send().await.unwrap();
-    assert_eq!(bare.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
-    assert!(
-        !server
-            .received_requests()
-            .await
-            .unwrap()
-            .iter()
-            .any(|r| r.method == http::Method::GET),
-        "nothing was asked for a return we could not match"
-    );
-
-    // `redirect_status` says failed, but only Stripe's own answer counts.
-    let answer = app
-        .http
-        .get(format!(
-            "{url}?payment_intent=pi_return&payment_intent_client_secret=pi_return_secret_EXAMPLEsecret&redirect_status=failed"
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
-    let location = answer.headers()["location"].to_str().unwrap();
-    assert!(
-        location.starts_with("https://shop.example.in/payments/done?cart=42&")
-            && location.contains("status=succeeded"),
-        "{location}"
-    );
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
-}
-
-/// F2: a signed `payment_intent.succeeded` for this intent that received `amount` `currency`.
-async fn stripe_success_reported_as(intent: &'static str, amount: i64, currency: &str) {
-    let server = MockServer::start().await;
-    let (app, merchant, id, receipt) = platform_with_intent(&server, intent).await;
-    let mut object = payment_intent(intent, &receipt, "succeeded");
-    object["amount_received"] = json!(amount);
-    object["currency"] = json!(currency);
-    let body = event("evt_f2", "payment_intent.succeeded", object);
-    let signature = sign(WEBHOOK_SECRET, now(), &body);
-    assert_eq!(deliver(&app, &body, Some(&signature)).await, StatusCode::OK);
-    app.drain().await;
-    assert_amount_mismatch(&app, &merchant, &id).await;
-}
-
-#[tokio::test]
-async fn f2_stripe_a_success_for_a_lower_amount_is_flagged_not_applied() {
-    stripe_success_reported_as("pi_f2amount", 100, "inr").await;
-}
-
-#[tokio::test]
-async fn f2_stripe_a_success_in_another_currency_is_flagged_not_applied() {
-    stripe_success_reported_as("pi_f2currency", 49_900, "usd").await;
-}
-
 /// F8: event ids are unique per signing account. Another merchant's Stripe account signs an event
 /// carrying the id this account's next event will have; this account's event still lands.
 #[tokio::test]
@@ -1540,4 +1357,198 @@ async fn f18_a_stripe_refund_that_fails_after_succeeding_restores_the_refundable
     // The whole payment is refundable again.
     let (status, body) = ask(49_900).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// Stripe as the connector contract drives it (`contract::stripe::…`).
+pub struct Contract;
+
+impl super::contract::Fixture for Contract {
+    const PROVIDER: &'static str = "stripe";
+
+    async fn platform(server: &MockServer) -> (TestApp, Merchant) {
+        platform(server).await
+    }
+
+    async fn mount_create(server: &MockServer, label: &str) {
+        let id = format!("pi_{label}");
+        Mock::given(method("POST"))
+            .and(path("/v1/payment_intents"))
+            .respond_with(move |request: &Request| {
+                let receipt = form(request)
+                    .get("metadata[receipt]")
+                    .cloned()
+                    .unwrap_or_default();
+                ResponseTemplate::new(200).set_body_json(payment_intent(
+                    &id,
+                    &receipt,
+                    "requires_payment_method",
+                ))
+            })
+            .mount(server)
+            .await;
+    }
+
+    fn expected_reference(label: &str, _receipt: &str) -> Option<String> {
+        Some(format!("pi_{label}"))
+    }
+
+    async fn mount_captured(_app: &TestApp, server: &MockServer, order: &Order, paid: Paid) {
+        Mock::given(method("GET"))
+            .and(path(format!("/v1/payment_intents/{}", order.reference)))
+            .respond_with(ResponseTemplate::new(200).set_body_json(succeeded(order, paid)))
+            .mount(server)
+            .await;
+    }
+
+    async fn status_queries(server: &MockServer, order: &Order) -> Option<usize> {
+        let asked = format!("/v1/payment_intents/{}", order.reference);
+        Some(
+            server
+                .received_requests()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|r| r.method == http::Method::GET && r.url.path() == asked)
+                .count(),
+        )
+    }
+
+    fn payment_id(order: &Order) -> String {
+        format!("ch_{}", &order.reference[3..])
+    }
+
+    async fn captured_webhook(_app: &TestApp, order: &Order, paid: Paid) -> Delivery {
+        let body = event(
+            "evt_succeeded_1",
+            "payment_intent.succeeded",
+            succeeded(order, paid),
+        );
+        signed_delivery(WEBHOOK_SECRET, now(), body)
+    }
+
+    async fn forged_webhooks(app: &TestApp, order: &Order) -> Vec<(&'static str, Delivery)> {
+        let good = Self::captured_webhook(app, order, Paid::IN_FULL).await;
+        vec![
+            ("tampered", good.clone().tampered()),
+            ("unsigned", good.clone().without("stripe-signature")),
+            (
+                "another secret",
+                signed_delivery("whsec_not_the_secret", now(), good.body.clone()),
+            ),
+            (
+                "stale: a replay",
+                signed_delivery(WEBHOOK_SECRET, now() - 600, good.body),
+            ),
+        ]
+    }
+
+    async fn forged_returns(_app: &TestApp, _order: &Order) -> Vec<(&'static str, BrowserReturn)> {
+        vec![
+            (
+                "another PaymentIntent",
+                BrowserReturn::get(&[
+                    ("payment_intent", "pi_someone_else"),
+                    ("payment_intent_client_secret", "pi_someone_else_secret_x"),
+                    ("redirect_status", "succeeded"),
+                ]),
+            ),
+            ("bare", BrowserReturn::get(&[])),
+        ]
+    }
+
+    /// `redirect_status` says failed, but only Stripe's own answer counts.
+    async fn real_return(_app: &TestApp, order: &Order) -> BrowserReturn {
+        let secret = format!("{}_secret_EXAMPLEsecret", order.reference);
+        BrowserReturn::get(&[
+            ("payment_intent", order.reference.as_str()),
+            ("payment_intent_client_secret", secret.as_str()),
+            ("redirect_status", "failed"),
+        ])
+    }
+}
+
+/// `order`'s PaymentIntent, succeeded with `paid` received.
+fn succeeded(order: &Order, paid: Paid) -> Value {
+    let mut object = payment_intent(&order.reference, &order.receipt, "succeeded");
+    object["amount_received"] = json!(paid.amount);
+    object["currency"] = json!(paid.currency.to_lowercase());
+    object
+}
+
+/// `body` as Stripe delivers it, signed with `secret` at `t`.
+fn signed_delivery(secret: &str, t: i64, body: Vec<u8>) -> Delivery {
+    let signature = sign(secret, t, &body);
+    Delivery::new(
+        "application/json; charset=utf-8",
+        &[("stripe-signature", signature.as_str())],
+        body,
+    )
+}
+
+impl super::contract::Creates for Contract {
+    fn created() -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(payment_intent(
+            "pi_slow",
+            "att_err",
+            "requires_payment_method",
+        ))
+    }
+
+    async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
+        create_against(response, timeout).await
+    }
+
+    async fn create_at(base: &str) -> GatewayError {
+        quick(base)
+            .create_order(&account(&credentials()), &request("att_err"))
+            .await
+            .unwrap_err()
+    }
+}
+
+impl super::contract::ChecksCredentials for Contract {
+    async fn mount_credential_check(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/v1/balance"))
+            .and(header("authorization", BASIC))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "object": "balance", "livemode": false,
+                "available": [{ "amount": 0, "currency": "inr", "source_types": { "card": 0 } }],
+                "pending": [{ "amount": 0, "currency": "inr", "source_types": { "card": 0 } }] })))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/balance"))
+            .respond_with(ResponseTemplate::new(401).set_body_json(json!({ "error": {
+                "type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****rong" } })))
+            .mount(server)
+            .await;
+    }
+
+    async fn check(base: &str, credentials: &[(&str, &str)]) -> Result<(), GatewayError> {
+        quick(base).check_credentials(&account(credentials)).await
+    }
+
+    fn right() -> Vec<(&'static str, &'static str)> {
+        credentials().to_vec()
+    }
+
+    fn wrong() -> Vec<Vec<(&'static str, &'static str)>> {
+        vec![vec![
+            ("secret_key", "sk_test_wrong"),
+            ("publishable_key", PUBLISHABLE_KEY),
+            ("webhook_secret", WEBHOOK_SECRET),
+        ]]
+    }
+
+    fn incomplete() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("publishable_key", PUBLISHABLE_KEY),
+            ("webhook_secret", WEBHOOK_SECRET),
+        ]
+    }
+
+    fn moves_no_money(request: &wiremock::Request) -> bool {
+        request.method == http::Method::GET
+    }
 }

@@ -1,0 +1,180 @@
+//! The sandbox (the provider of test mode, served by the platform itself) as the connector
+//! contract drives it. Its other tests live with the flows they exercise (`inbound.rs`,
+//! `payments.rs`, `refunds.rs`).
+
+use super::contract::{BrowserReturn, Delivery, Order, Paid};
+use crate::support::*;
+use serde_json::json;
+use shared::gateways::sandbox::{sign_return, sign_webhook};
+use wiremock::MockServer;
+
+/// The sandbox's payment id for the contract's captures.
+const CONTRACT_PAYMENT: &str = "sbx_pay_test0000000000000001";
+
+/// The sandbox as the connector contract drives it (`contract::sandbox::…`).
+pub struct Contract;
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A sandbox event about `order`: `payment.captured` of `paid`, or `payment.failed`.
+fn event(event_id: &str, order: &Order, paid: Option<Paid>) -> Vec<u8> {
+    let data = match paid {
+        Some(paid) => json!({
+            "order_id": order.reference, "receipt": order.receipt, "status": "paid",
+            "payment_id": CONTRACT_PAYMENT, "error_reason": null,
+            "amount": paid.amount, "currency": paid.currency }),
+        None => json!({
+            "order_id": order.reference, "receipt": order.receipt, "status": "failed",
+            "payment_id": null, "error_reason": "card_declined",
+            "amount": Paid::IN_FULL.amount, "currency": Paid::IN_FULL.currency }),
+    };
+    let kind = if paid.is_some() {
+        "payment.captured"
+    } else {
+        "payment.failed"
+    };
+    serde_json::to_vec(&json!({ "id": event_id, "type": kind, "created": now(), "data": data }))
+        .unwrap()
+}
+
+/// `body` as the sandbox delivers it, with `signature` (if any) as `X-Sandbox-Signature`.
+fn delivery(signature: Option<&str>, body: Vec<u8>) -> Delivery {
+    match signature {
+        Some(signature) => Delivery::new(
+            "application/json",
+            &[("x-sandbox-signature", signature)],
+            body,
+        ),
+        None => Delivery::new("application/json", &[], body),
+    }
+}
+
+impl super::contract::Fixture for Contract {
+    const PROVIDER: &'static str = "sandbox";
+
+    /// The platform's own sandbox account routes every new merchant's payments.
+    async fn platform(_server: &MockServer) -> (TestApp, Merchant) {
+        let app = TestApp::spawn().await;
+        let admin = app.admin_token().await;
+        let merchant = app.create_merchant(&admin, "Chai Point").await;
+        (app, merchant)
+    }
+
+    async fn mount_create(_server: &MockServer, _label: &str) {}
+
+    fn expected_reference(_label: &str, _receipt: &str) -> Option<String> {
+        None
+    }
+
+    /// The sandbox's order is its own row: marked paid there, its status query reports it.
+    async fn mount_captured(app: &TestApp, _server: &MockServer, order: &Order, paid: Paid) {
+        app.db
+            .owner()
+            .await
+            .execute(
+                "UPDATE sandbox_orders SET status = 'paid', payment_id = $2, amount = $3, currency = $4
+                  WHERE id = $1",
+                &[&order.reference, &CONTRACT_PAYMENT, &paid.amount, &paid.currency],
+            )
+            .await
+            .unwrap();
+    }
+
+    /// The sandbox answers in-process: its status queries are not counted.
+    async fn status_queries(_server: &MockServer, _order: &Order) -> Option<usize> {
+        None
+    }
+
+    fn payment_id(_order: &Order) -> String {
+        CONTRACT_PAYMENT.into()
+    }
+
+    async fn captured_webhook(app: &TestApp, order: &Order, paid: Paid) -> Delivery {
+        let body = event("sbx_evt_contract0000000000001", order, Some(paid));
+        let signature = sign_webhook(&app.sandbox_secret().await, now(), &body);
+        delivery(Some(&signature), body)
+    }
+
+    async fn forged_webhooks(app: &TestApp, order: &Order) -> Vec<(&'static str, Delivery)> {
+        let secret = app.sandbox_secret().await;
+        let body = event("sbx_evt_contract0000000000001", order, Some(Paid::IN_FULL));
+        let signed = |secret: &str, at: i64| sign_webhook(secret, at, &body);
+        vec![
+            ("unsigned", delivery(None, body.clone())),
+            ("garbage", delivery(Some("nonsense"), body.clone())),
+            (
+                "another secret",
+                delivery(
+                    Some(&signed("sbx_whsec_not_the_real_one", now())),
+                    body.clone(),
+                ),
+            ),
+            (
+                "tampered",
+                delivery(Some(&signed(&secret, now())), body.clone()).tampered(),
+            ),
+            (
+                "stale",
+                delivery(Some(&signed(&secret, now() - 3600)), body.clone()),
+            ),
+            (
+                "from the future",
+                delivery(Some(&signed(&secret, now() + 3600)), body.clone()),
+            ),
+        ]
+    }
+
+    async fn late_failure(app: &TestApp, order: &Order) -> Option<Delivery> {
+        let body = event("sbx_evt_contract_late_failure01", order, None);
+        let signature = sign_webhook(&app.sandbox_secret().await, now(), &body);
+        Some(delivery(Some(&signature), body))
+    }
+
+    async fn forged_returns(app: &TestApp, order: &Order) -> Vec<(&'static str, BrowserReturn)> {
+        let secret = app.sandbox_secret().await;
+        let reference = order.reference.as_str();
+        let guessed = sign_return(
+            "sbx_whsec_not_the_real_one",
+            reference,
+            "paid",
+            CONTRACT_PAYMENT,
+        );
+        let failed = sign_return(&secret, reference, "failed", CONTRACT_PAYMENT);
+        vec![
+            (
+                "another secret",
+                BrowserReturn::get(&[
+                    ("order_id", reference),
+                    ("status", "paid"),
+                    ("payment_id", CONTRACT_PAYMENT),
+                    ("signature", guessed.as_str()),
+                ]),
+            ),
+            (
+                "status changed after signing",
+                BrowserReturn::get(&[
+                    ("order_id", reference),
+                    ("status", "paid"),
+                    ("payment_id", CONTRACT_PAYMENT),
+                    ("signature", failed.as_str()),
+                ]),
+            ),
+            ("bare", BrowserReturn::get(&[])),
+        ]
+    }
+
+    /// The return says failed, but only the sandbox's status answer counts.
+    async fn real_return(app: &TestApp, order: &Order) -> BrowserReturn {
+        let secret = app.sandbox_secret().await;
+        let reference = order.reference.as_str();
+        let signature = sign_return(&secret, reference, "failed", CONTRACT_PAYMENT);
+        BrowserReturn::get(&[
+            ("order_id", reference),
+            ("status", "failed"),
+            ("payment_id", CONTRACT_PAYMENT),
+            ("signature", signature.as_str()),
+        ])
+    }
+}
