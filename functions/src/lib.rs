@@ -1,4 +1,4 @@
-//! Every LightSpeedPay function. Each Lambda is a thin binary in `src/bin/` that names itself in
+//! Every LightSpeedPay function. Each Lambda is a thin binary in `src/bin/` that runs its own entry of
 //! the [`registry`]; the handlers live here, so Lambda, the local runner and tests run the same
 //! code.
 
