@@ -1,6 +1,6 @@
-//! Every LightSpeedPay function. Each Lambda is a thin binary in `src/bin/` that names itself in
-//! the [`registry`]; the handlers live here, so Lambda, the local runner and tests run the same
-//! code.
+//! Every LightSpeedPay function. Each Lambda is a thin binary in `src/bin/` that runs its own
+//! entry of the [`registry`]; the handlers live here, so Lambda, the local runner and tests run
+//! the same code.
 
 pub mod context;
 pub mod handlers;
