@@ -387,6 +387,102 @@ pub async fn a_create_that_may_have_reached_the_gateway_is_ambiguous<F: Creates>
     );
 }
 
+/// A provider whose failed calls are classified by the kit's rules, through its documented
+/// error answers.
+#[allow(async_fn_in_trait)]
+pub trait ClassifiesErrors: Creates {
+    /// Whether a 429 on a create may have been acted on (looked up, not resent blindly).
+    const THROTTLED_CREATE_IS_AMBIGUOUS: bool;
+    /// The provider's documented answer to a server error.
+    fn server_error() -> ResponseTemplate;
+    /// The provider's documented answer to too many requests.
+    fn too_many_requests() -> ResponseTemplate;
+    /// Asks the connector, against a mock whose status query answers `response`, for a status.
+    async fn status_against(response: ResponseTemplate) -> GatewayError;
+    /// Asks the connector at `base` for a status; it must fail.
+    async fn status_at(base: &str) -> GatewayError;
+}
+
+/// A failed create may have happened (a server error is ambiguous; throttling per the
+/// provider's documented meaning); a failed status query changed nothing and is retryable.
+pub async fn errors_are_classified_by_whether_the_call_could_have_acted<F: ClassifiesErrors>() {
+    let patient = Duration::from_secs(5);
+    let server_error = F::create_against(F::server_error(), patient).await;
+    assert!(
+        matches!(server_error, GatewayError::Ambiguous(_)),
+        "a failed write may have happened: {server_error:?}"
+    );
+    let throttled = F::create_against(F::too_many_requests(), patient).await;
+    if F::THROTTLED_CREATE_IS_AMBIGUOUS {
+        assert!(
+            matches!(throttled, GatewayError::Ambiguous(_)),
+            "a throttled write is looked up, not assumed unsent: {throttled:?}"
+        );
+    } else {
+        assert!(
+            matches!(throttled, GatewayError::Retryable(_)),
+            "{throttled:?}"
+        );
+    }
+    for response in [F::server_error(), F::too_many_requests()] {
+        let read = F::status_against(response).await;
+        assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
+    }
+    let dropped = F::status_at(&dropping_server().await).await;
+    assert!(matches!(dropped, GatewayError::Retryable(_)), "{dropped:?}");
+}
+
+/// A provider that can find an order by our receipt, so a create whose answer was lost is
+/// looked up rather than repeated.
+#[allow(async_fn_in_trait)]
+pub trait FindsByReceipt: Fixture {
+    /// Mounts a create that makes the order but answers too late, and a lookup by receipt that
+    /// finds it.
+    async fn mount_late_create_found_by_lookup(server: &MockServer);
+    /// Whether `request` is an order create.
+    fn is_create(request: &wiremock::Request) -> bool;
+    /// Whether `request` looks up the order made for `receipt`.
+    fn is_lookup(request: &wiremock::Request, receipt: &str) -> bool;
+    /// Checks the create's request shape for the attempt `receipt` (amount, receipt, key).
+    fn assert_create_request(request: &wiremock::Request, receipt: &str);
+    /// The reference the lookup reports for `receipt`.
+    fn found_reference(receipt: &str) -> String;
+}
+
+/// A create whose answer never arrived is looked up by its receipt; the order found is used and
+/// no second create is sent.
+pub async fn an_ambiguous_create_is_found_by_receipt_never_made_twice<F: FindsByReceipt>() {
+    let server = MockServer::start().await;
+    F::mount_late_create_found_by_lookup(&server).await;
+    let (app, merchant) = F::platform(&server).await;
+    let (status, body) = app
+        .pay(
+            &merchant,
+            &payment("contract_ambiguous", PRICE, false),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_str().unwrap();
+    app.drain().await;
+    let transaction = app.transaction(&merchant, id).await;
+    let receipt = transaction["attempts"][0]["id"].as_str().unwrap();
+    assert!(receipt.starts_with("att_"), "{receipt}");
+    assert_eq!(
+        attempt_reference(&app, &merchant, id).await,
+        Some(F::found_reference(receipt)),
+        "{transaction}"
+    );
+    let requests = server.received_requests().await.unwrap();
+    let creates: Vec<_> = requests.iter().filter(|r| F::is_create(r)).collect();
+    assert_eq!(creates.len(), 1, "exactly one create reached the gateway");
+    F::assert_create_request(creates[0], receipt);
+    assert!(
+        requests.iter().any(|r| F::is_lookup(r, receipt)),
+        "the ambiguous create was followed by a lookup"
+    );
+}
+
 /// A provider whose credential check is a call to its API (the sandbox answers in-process).
 #[allow(async_fn_in_trait)]
 pub trait ChecksCredentials: Fixture {
@@ -472,24 +568,32 @@ contract!(
     razorpay,
     crate::gateways::razorpay::Contract,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
+    errors_are_classified_by_whether_the_call_could_have_acted,
+    an_ambiguous_create_is_found_by_receipt_never_made_twice,
     the_credential_check_moves_no_money
 );
 contract!(
     stripe,
     crate::gateways::stripe::Contract,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
+    errors_are_classified_by_whether_the_call_could_have_acted,
+    an_ambiguous_create_is_found_by_receipt_never_made_twice,
     the_credential_check_moves_no_money
 );
 contract!(
     cashfree,
     crate::gateways::cashfree::Contract,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
+    errors_are_classified_by_whether_the_call_could_have_acted,
+    an_ambiguous_create_is_found_by_receipt_never_made_twice,
     the_credential_check_moves_no_money
 );
 contract!(
     phonepe,
     crate::gateways::phonepe::Contract,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
+    errors_are_classified_by_whether_the_call_could_have_acted,
+    an_ambiguous_create_is_found_by_receipt_never_made_twice,
     the_credential_check_moves_no_money
 );
 contract!(payu, crate::gateways::payu::Contract);

@@ -2,7 +2,7 @@
 //! ones do: form-encoded requests, JSON answers, `{"error":{…}}` bodies, signed webhooks.
 
 use super::contract::{BrowserReturn, Delivery, Order, Paid};
-use super::{account, attempt_reference, dropping_server, platform_with};
+use super::{account, attempt_reference, platform_with};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
@@ -333,36 +333,11 @@ async fn documented_errors_are_classified() {
         matches!(in_use, GatewayError::Ambiguous(_)),
         "the other request may create it: {in_use:?}"
     );
-    let limited = create_against(
-        ResponseTemplate::new(429).set_body_json(error(
-            "invalid_request_error",
-            "rate_limit",
-            "Too many requests hit the API too quickly.",
-        )),
-        patient,
-    )
-    .await;
-    assert!(matches!(limited, GatewayError::Retryable(_)), "{limited:?}");
-    let server_error = create_against(
-        ResponseTemplate::new(500).set_body_json(json!({ "error": {
-            "type": "api_error", "message": "Something went wrong on Stripe's end." } })),
-        patient,
-    )
-    .await;
-    assert!(
-        matches!(server_error, GatewayError::Ambiguous(_)),
-        "a failed write may have happened: {server_error:?}"
-    );
-    // Slow, dropped and refused creates: `contract::stripe::a_create_that_may_have_reached…`.
+    // Server errors, throttling, failed and dropped reads: `contract::stripe::errors_are…`;
+    // slow, dropped and refused creates: `contract::stripe::a_create_that_may_have_reached…`.
 
-    // Reads change nothing: a server error or a timeout on a status query is simply retryable.
+    // A timeout on a status query is simply retryable.
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/payment_intents/pi_down"))
-        .respond_with(ResponseTemplate::new(503).set_body_json(json!({ "error": {
-            "type": "api_error", "message": "unavailable" } })))
-        .mount(&server)
-        .await;
     Mock::given(method("GET"))
         .and(path("/v1/payment_intents/pi_slow"))
         .respond_with(
@@ -374,20 +349,10 @@ async fn documented_errors_are_classified() {
         .await;
     let gateway = connector(&server.uri(), Duration::from_millis(300));
     let acc = account(&credentials());
-    let read = gateway.fetch_status(&acc, "pi_down").await.unwrap_err();
-    assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
     let slow_read = gateway.fetch_status(&acc, "pi_slow").await.unwrap_err();
     assert!(
         matches!(slow_read, GatewayError::Retryable(_)),
         "{slow_read:?}"
-    );
-    let dropped_read = quick(&dropping_server().await)
-        .fetch_status(&acc, "pi_1")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(dropped_read, GatewayError::Retryable(_)),
-        "{dropped_read:?}"
     );
 }
 
@@ -1030,74 +995,6 @@ async fn creates(server: &MockServer) -> Vec<Request> {
 }
 
 #[tokio::test]
-async fn an_ambiguous_create_is_found_by_search_and_never_made_twice() {
-    let server = MockServer::start().await;
-    // Stripe makes the PaymentIntent but answers too late: the request timed out on our side.
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(payment_intent(
-                    "pi_late",
-                    "ignored",
-                    "requires_payment_method",
-                ))
-                .set_delay(Duration::from_secs(3)),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/payment_intents/search"))
-        .respond_with(|request: &Request| {
-            let query = request
-                .url
-                .query_pairs()
-                .find(|(k, _)| k == "query")
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default();
-            let receipt = query
-                .strip_prefix("metadata['receipt']:'")
-                .and_then(|q| q.strip_suffix('\''))
-                .unwrap_or_default()
-                .to_string();
-            ResponseTemplate::new(200).set_body_json(search_result(vec![payment_intent(
-                "pi_late",
-                &receipt,
-                "requires_payment_method",
-            )]))
-        })
-        .mount(&server)
-        .await;
-    let (app, merchant) = platform(&server).await;
-    let (status, body) = app
-        .pay(&merchant, &payment("stripe-amb-1", 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap();
-    app.drain().await;
-    assert_eq!(
-        attempt_reference(&app, &merchant, id).await.as_deref(),
-        Some("pi_late")
-    );
-    let posts = creates(&server).await;
-    assert_eq!(posts.len(), 1, "exactly one create reached Stripe");
-    let receipt = form(&posts[0])["metadata[receipt]"].clone();
-    assert!(receipt.starts_with("att_"), "{receipt}");
-    assert_eq!(idempotency_key(&posts[0]), Some(receipt));
-    let lookups = server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.method == http::Method::GET && r.url.path() == "/v1/payment_intents/search")
-        .count();
-    assert!(
-        lookups >= 1,
-        "the ambiguous create was followed by a lookup"
-    );
-}
-
-#[tokio::test]
 async fn when_search_lags_the_retry_reuses_the_key_and_stripe_replays_the_same_intent() {
     let server = MockServer::start().await;
     // The first create times out on our side; Stripe replays the same PaymentIntent to any
@@ -1550,5 +1447,107 @@ impl super::contract::ChecksCredentials for Contract {
 
     fn moves_no_money(request: &wiremock::Request) -> bool {
         request.method == http::Method::GET
+    }
+}
+
+impl super::contract::FindsByReceipt for Contract {
+    /// Stripe makes the PaymentIntent but answers too late: the request timed out on our side.
+    async fn mount_late_create_found_by_lookup(server: &MockServer) {
+        Mock::given(method("POST"))
+            .and(path("/v1/payment_intents"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(payment_intent(
+                        "pi_late",
+                        "ignored",
+                        "requires_payment_method",
+                    ))
+                    .set_delay(Duration::from_secs(3)),
+            )
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/payment_intents/search"))
+            .respond_with(|request: &Request| {
+                let query = request
+                    .url
+                    .query_pairs()
+                    .find(|(k, _)| k == "query")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                let receipt = query
+                    .strip_prefix("metadata['receipt']:'")
+                    .and_then(|q| q.strip_suffix('\''))
+                    .unwrap_or_default()
+                    .to_string();
+                ResponseTemplate::new(200).set_body_json(search_result(vec![payment_intent(
+                    "pi_late",
+                    &receipt,
+                    "requires_payment_method",
+                )]))
+            })
+            .mount(server)
+            .await;
+    }
+
+    fn is_create(request: &Request) -> bool {
+        request.method == http::Method::POST && request.url.path() == "/v1/payment_intents"
+    }
+
+    fn is_lookup(request: &Request, receipt: &str) -> bool {
+        let query = format!("metadata['receipt']:'{receipt}'");
+        request.method == http::Method::GET
+            && request.url.path() == "/v1/payment_intents/search"
+            && request
+                .url
+                .query_pairs()
+                .any(|(k, v)| k == "query" && v == query)
+    }
+
+    /// The receipt is in the metadata and is the idempotency key.
+    fn assert_create_request(request: &Request, receipt: &str) {
+        assert_eq!(form(request)["metadata[receipt]"], receipt);
+        assert_eq!(idempotency_key(request).as_deref(), Some(receipt));
+    }
+
+    fn found_reference(_receipt: &str) -> String {
+        "pi_late".into()
+    }
+}
+
+impl super::contract::ClassifiesErrors for Contract {
+    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = false;
+
+    fn server_error() -> ResponseTemplate {
+        ResponseTemplate::new(500).set_body_json(json!({ "error": {
+            "type": "api_error", "message": "Something went wrong on Stripe's end." } }))
+    }
+
+    fn too_many_requests() -> ResponseTemplate {
+        ResponseTemplate::new(429).set_body_json(error(
+            "invalid_request_error",
+            "rate_limit",
+            "Too many requests hit the API too quickly.",
+        ))
+    }
+
+    async fn status_against(response: ResponseTemplate) -> GatewayError {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v1/payment_intents/pi_down"))
+            .respond_with(response)
+            .mount(&server)
+            .await;
+        quick(&server.uri())
+            .fetch_status(&account(&credentials()), "pi_down")
+            .await
+            .unwrap_err()
+    }
+
+    async fn status_at(base: &str) -> GatewayError {
+        quick(base)
+            .fetch_status(&account(&credentials()), "pi_1")
+            .await
+            .unwrap_err()
     }
 }
