@@ -2,7 +2,7 @@
 //! `x-client-id` / `x-client-secret` / `x-api-version` headers, JSON with rupee amounts,
 //! `{"message","code","type"}` error bodies, and webhooks signed with the client secret.
 
-use super::contract::{BrowserReturn, Delivery, Order, Paid};
+use super::contract::{BrowserReturn, Delivery, Documented, Order, Paid};
 use super::{account, attempt_reference, dropping_server, platform_with};
 use crate::support::*;
 use http::HeaderMap;
@@ -13,6 +13,7 @@ use shared::gateways::cashfree::{Cashfree, webhook_signature};
 use shared::gateways::endpoints::Endpoints;
 use shared::gateways::{
     CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest, RefundRequest, RefundStatus,
+    StatusReport,
 };
 use shared::mode::Mode;
 use shared::money::Currency;
@@ -420,107 +421,6 @@ async fn mount_order(server: &MockServer, order_id: &str, status: &str, payments
         .respond_with(ResponseTemplate::new(200).set_body_json(Value::Array(payments)))
         .mount(server)
         .await;
-}
-
-#[tokio::test]
-async fn status_comes_from_the_order_and_its_payments() {
-    let server = MockServer::start().await;
-    mount_order(
-        &server,
-        "att_paid",
-        "PAID",
-        vec![
-            payment_entity(
-                "5114910000000",
-                "att_paid",
-                "FAILED",
-                "2025-05-05T12:01:00+05:30",
-            ),
-            payment_entity(
-                "5114910000001",
-                "att_paid",
-                "SUCCESS",
-                "2025-05-05T12:03:00+05:30",
-            ),
-        ],
-    )
-    .await;
-    mount_order(
-        &server,
-        "att_open",
-        "ACTIVE",
-        vec![
-            payment_entity(
-                "5114910000002",
-                "att_open",
-                "USER_DROPPED",
-                "2025-05-05T12:01:00+05:30",
-            ),
-            payment_entity(
-                "5114910000003",
-                "att_open",
-                "FAILED",
-                "2025-05-05T12:04:00+05:30",
-            ),
-            payment_entity(
-                "5114910000004",
-                "att_open",
-                "NOT_ATTEMPTED",
-                "2025-05-05T12:09:00+05:30",
-            ),
-        ],
-    )
-    .await;
-    mount_order(&server, "att_new", "ACTIVE", vec![]).await;
-    mount_order(
-        &server,
-        "att_expired",
-        "EXPIRED",
-        vec![payment_entity(
-            "5114910000005",
-            "att_expired",
-            "USER_DROPPED",
-            "2025-05-05T12:01:00+05:30",
-        )],
-    )
-    .await;
-    mount_order(&server, "att_terminated", "TERMINATED", vec![]).await;
-    let gateway = quick(&server.uri());
-    let acc = account(&credentials());
-
-    let paid = gateway.fetch_status(&acc, "att_paid").await.unwrap();
-    assert_eq!(paid.status, PaymentOutcome::Succeeded);
-    assert_eq!(paid.payment_id.as_deref(), Some("5114910000001"));
-    assert_eq!(paid.failure_reason, None);
-
-    let open = gateway.fetch_status(&acc, "att_open").await.unwrap();
-    assert_eq!(
-        open.status,
-        PaymentOutcome::Pending,
-        "the customer may retry on the same order"
-    );
-    assert_eq!(open.payment_id, None);
-    assert_eq!(
-        open.failure_reason.as_deref(),
-        Some("Transaction declined by the bank"),
-        "the latest failed attempt's message"
-    );
-    let new = gateway.fetch_status(&acc, "att_new").await.unwrap();
-    assert_eq!(new.status, PaymentOutcome::Pending);
-    assert_eq!(new.failure_reason, None);
-
-    let expired = gateway.fetch_status(&acc, "att_expired").await.unwrap();
-    assert_eq!(expired.status, PaymentOutcome::Failed);
-    assert_eq!(
-        expired.failure_reason.as_deref(),
-        Some("Customer closed the payment page")
-    );
-    let terminated = gateway.fetch_status(&acc, "att_terminated").await.unwrap();
-    assert_eq!(terminated.status, PaymentOutcome::Failed);
-    assert_eq!(
-        terminated.failure_reason.as_deref(),
-        Some("the cashfree order is terminated")
-    );
 }
 
 fn refund_request(refund_id: &str, reason: Option<&str>) -> RefundRequest {
@@ -1301,5 +1201,51 @@ impl super::contract::ClassifiesErrors for Contract {
             .fetch_status(&account(&credentials()), "att_1")
             .await
             .unwrap_err()
+    }
+}
+
+impl super::contract::MapsStatus for Contract {
+    async fn mount_statuses(server: &MockServer) {
+        let at = |id: &str, order: &str, status: &str, time: &str| {
+            payment_entity(id, order, status, &format!("2025-05-05T12:{time}:00+05:30"))
+        };
+        let paid = vec![
+            at("5114910000000", "att_paid", "FAILED", "01"),
+            at("5114910000001", "att_paid", "SUCCESS", "03"),
+        ];
+        mount_order(server, "att_paid", "PAID", paid).await;
+        let open = vec![
+            at("5114910000002", "att_open", "USER_DROPPED", "01"),
+            at("5114910000003", "att_open", "FAILED", "04"),
+            at("5114910000004", "att_open", "NOT_ATTEMPTED", "09"),
+        ];
+        mount_order(server, "att_open", "ACTIVE", open).await;
+        mount_order(server, "att_new", "ACTIVE", vec![]).await;
+        let expired = vec![at("5114910000005", "att_expired", "USER_DROPPED", "01")];
+        mount_order(server, "att_expired", "EXPIRED", expired).await;
+        mount_order(server, "att_terminated", "TERMINATED", vec![]).await;
+    }
+
+    fn documented() -> Vec<Documented> {
+        vec![
+            Documented::is("att_paid", PaymentOutcome::Succeeded)
+                .paid_as(Some("5114910000001"))
+                .failing(None),
+            Documented::is("att_open", PaymentOutcome::Pending)
+                .paid_as(None)
+                .failing(Some("Transaction declined by the bank"))
+                .because("the customer may retry on the same order; the latest failure's message"),
+            Documented::is("att_new", PaymentOutcome::Pending).failing(None),
+            Documented::is("att_expired", PaymentOutcome::Failed)
+                .failing(Some("Customer closed the payment page")),
+            Documented::is("att_terminated", PaymentOutcome::Failed)
+                .failing(Some("the cashfree order is terminated")),
+        ]
+    }
+
+    async fn fetch_status(base: &str, reference: &str) -> Result<StatusReport, GatewayError> {
+        quick(base)
+            .fetch_status(&account(&credentials()), reference)
+            .await
     }
 }

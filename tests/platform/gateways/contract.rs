@@ -7,7 +7,7 @@ use super::{assert_amount_mismatch, attempt_reference, dropping_server};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
-use shared::gateways::GatewayError;
+use shared::gateways::{GatewayError, PaymentOutcome, StatusReport};
 use std::time::Duration;
 use wiremock::{MockServer, ResponseTemplate};
 
@@ -387,6 +387,143 @@ pub async fn a_create_that_may_have_reached_the_gateway_is_ambiguous<F: Creates>
     );
 }
 
+/// What a status query must give: a report with this outcome, or a failure of this kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    /// A report with this outcome.
+    Is(PaymentOutcome),
+    /// A refusal to ask (or to believe the answer): never retried.
+    Declined,
+    /// A failure that changed nothing: asked again later.
+    Retryable,
+}
+
+/// One documented status answer (mounted by the fixture) and what the connector makes of it.
+#[derive(Debug, Clone)]
+pub struct Documented {
+    /// The reference the status query is asked about.
+    pub reference: &'static str,
+    /// What it must give.
+    pub expected: Expected,
+    /// The payment id the report carries, when checked.
+    pub payment_id: Option<Option<&'static str>>,
+    /// The failure reason the report carries, when checked.
+    pub failure_reason: Option<Option<&'static str>>,
+    /// What the report says was captured, when checked.
+    pub captured: Option<Paid>,
+    /// Why, for the assertion message.
+    pub why: &'static str,
+}
+
+impl Documented {
+    /// The answer about `reference` is reported as `outcome`.
+    pub fn is(reference: &'static str, outcome: PaymentOutcome) -> Documented {
+        Documented::gives(reference, Expected::Is(outcome))
+    }
+
+    /// Asking about `reference` gives `expected`.
+    pub fn gives(reference: &'static str, expected: Expected) -> Documented {
+        Documented {
+            reference,
+            expected,
+            payment_id: None,
+            failure_reason: None,
+            captured: None,
+            why: "",
+        }
+    }
+
+    /// …carrying the payment id `id` (`None`: none).
+    pub fn paid_as(mut self, id: Option<&'static str>) -> Documented {
+        self.payment_id = Some(id);
+        self
+    }
+
+    /// …carrying the failure reason `reason` (`None`: none).
+    pub fn failing(mut self, reason: Option<&'static str>) -> Documented {
+        self.failure_reason = Some(reason);
+        self
+    }
+
+    /// …saying `paid` was captured.
+    pub fn capturing(mut self, paid: Paid) -> Documented {
+        self.captured = Some(paid);
+        self
+    }
+
+    /// …for this reason (the assertion message).
+    pub fn because(mut self, why: &'static str) -> Documented {
+        self.why = why;
+        self
+    }
+}
+
+/// A provider whose status query the contract drives with its documented answers.
+#[allow(async_fn_in_trait)]
+pub trait MapsStatus: Fixture {
+    /// Whether a status query can report a payment failed (Razorpay's orders never fail: the
+    /// customer may retry on them).
+    const REPORTS_FAILURE: bool = true;
+    /// Mounts the documented status answers of [`MapsStatus::documented`].
+    async fn mount_statuses(server: &MockServer);
+    /// The documented answers and what each must give.
+    fn documented() -> Vec<Documented>;
+    /// Asks the connector at `base` for the status of `reference`.
+    async fn fetch_status(base: &str, reference: &str) -> Result<StatusReport, GatewayError>;
+}
+
+/// Every documented status answer maps to our outcome (captured, failed, pending), with the
+/// gateway's payment id, failure reason and captured amount; answers that cannot be believed or
+/// asked are refused.
+pub async fn every_documented_status_is_mapped<F: MapsStatus>() {
+    let server = MockServer::start().await;
+    F::mount_statuses(&server).await;
+    let documented = F::documented();
+    let mut outcomes = vec![PaymentOutcome::Succeeded, PaymentOutcome::Pending];
+    if F::REPORTS_FAILURE {
+        outcomes.push(PaymentOutcome::Failed);
+    }
+    for outcome in outcomes {
+        assert!(
+            documented
+                .iter()
+                .any(|d| d.expected == Expected::Is(outcome)),
+            "the fixture documents a {outcome} answer"
+        );
+    }
+    for case in documented {
+        let (reference, why) = (case.reference, case.why);
+        let answer = F::fetch_status(&server.uri(), reference).await;
+        let report = match (case.expected, answer) {
+            (Expected::Is(outcome), Ok(report)) => {
+                assert_eq!(report.status, outcome, "{reference}: {why}");
+                report
+            }
+            (Expected::Declined, Err(GatewayError::Declined(_)))
+            | (Expected::Retryable, Err(GatewayError::Retryable(_))) => continue,
+            (expected, answer) => panic!("{reference}: {why}: {answer:?}, not {expected:?}"),
+        };
+        if let Some(id) = case.payment_id {
+            assert_eq!(report.payment_id.as_deref(), id, "{reference}: {why}");
+        }
+        if let Some(reason) = case.failure_reason {
+            assert_eq!(
+                report.failure_reason.as_deref(),
+                reason,
+                "{reference}: {why}"
+            );
+        }
+        if let Some(paid) = case.captured {
+            let captured = report.captured.as_ref().expect(reference);
+            assert_eq!(
+                (captured.minor, captured.currency.as_str()),
+                (paid.amount, paid.currency),
+                "{reference}: {why}"
+            );
+        }
+    }
+}
+
 /// A provider whose failed calls are classified by the kit's rules, through its documented
 /// error answers.
 #[allow(async_fn_in_trait)]
@@ -568,6 +705,7 @@ contract!(
     razorpay,
     crate::gateways::razorpay::Contract,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
+    every_documented_status_is_mapped,
     errors_are_classified_by_whether_the_call_could_have_acted,
     an_ambiguous_create_is_found_by_receipt_never_made_twice,
     the_credential_check_moves_no_money
@@ -576,6 +714,7 @@ contract!(
     stripe,
     crate::gateways::stripe::Contract,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
+    every_documented_status_is_mapped,
     errors_are_classified_by_whether_the_call_could_have_acted,
     an_ambiguous_create_is_found_by_receipt_never_made_twice,
     the_credential_check_moves_no_money
@@ -584,6 +723,7 @@ contract!(
     cashfree,
     crate::gateways::cashfree::Contract,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
+    every_documented_status_is_mapped,
     errors_are_classified_by_whether_the_call_could_have_acted,
     an_ambiguous_create_is_found_by_receipt_never_made_twice,
     the_credential_check_moves_no_money
@@ -592,6 +732,7 @@ contract!(
     phonepe,
     crate::gateways::phonepe::Contract,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
+    every_documented_status_is_mapped,
     errors_are_classified_by_whether_the_call_could_have_acted,
     an_ambiguous_create_is_found_by_receipt_never_made_twice,
     the_credential_check_moves_no_money

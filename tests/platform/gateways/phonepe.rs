@@ -2,7 +2,7 @@
 //! and `X-VERIFY` checksums checked on every call (a wrong one gets `AUTHORIZATION_FAILED`), the
 //! `{success, code, message, data}` envelope, base64 server-to-server callbacks.
 
-use super::contract::{BrowserReturn, Delivery, Order, Paid};
+use super::contract::{BrowserReturn, Delivery, Documented, Expected, Order, Paid};
 use super::{account, platform_with};
 use crate::support::*;
 use base64::Engine;
@@ -16,6 +16,7 @@ use shared::gateways::endpoints::Endpoints;
 use shared::gateways::phonepe::{PhonePe, merchant_transaction_id, merchant_user_id};
 use shared::gateways::{
     CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest, RefundRequest, RefundStatus,
+    StatusReport,
 };
 use shared::money::Currency;
 use std::time::Duration;
@@ -480,86 +481,6 @@ async fn finds_an_order_by_its_receipt_without_its_pay_page() {
             .all(|r| r.method == http::Method::GET),
         "a lookup never creates"
     );
-}
-
-#[tokio::test]
-async fn every_documented_status_is_mapped() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path_regex(format!("^/pg/v1/status/{MERCHANT_ID}/[A-Za-z0-9_-]+$")))
-        .and(header("x-merchant-id", MERCHANT_ID))
-        .and(Verified)
-        .respond_with(|request: &Request| {
-            let transaction = asked(request);
-            let (status, body) = match transaction.as_str() {
-                "t_success" => (200, status_body(&transaction, "PAYMENT_SUCCESS", "COMPLETED", "T1")),
-                "t_error" => (200, status_body(&transaction, "PAYMENT_ERROR", "FAILED", "T2")),
-                "t_declined" => (200, status_body(&transaction, "PAYMENT_DECLINED", "FAILED", "T3")),
-                "t_pending" => (200, status_body(&transaction, "PAYMENT_PENDING", "PENDING", "T4")),
-                "t_new_code" => (200, envelope(true, "SOME_FUTURE_CODE", "m", json!({
-                    "merchantTransactionId": transaction, "transactionId": "T5", "state": "COMPLETED" }))),
-                "t_unknown" => (200, not_found()),
-                "t_other" => (200, status_body("t_someone_else", "PAYMENT_SUCCESS", "COMPLETED", "T6")),
-                _ => (200, refusal("INTERNAL_SERVER_ERROR", "Something went wrong")),
-            };
-            ResponseTemplate::new(status).set_body_json(body)
-        })
-        .mount(&server)
-        .await;
-    refuse_unverified(&server).await;
-    let gateway = quick(&server.uri());
-    let acc = account(&credentials());
-
-    let succeeded = gateway.fetch_status(&acc, "t_success").await.unwrap();
-    assert_eq!(succeeded.status, PaymentOutcome::Succeeded);
-    assert_eq!(succeeded.payment_id.as_deref(), Some("T1"));
-    let failed = gateway.fetch_status(&acc, "t_error").await.unwrap();
-    assert_eq!(failed.status, PaymentOutcome::Failed);
-    assert_eq!(
-        failed.failure_reason.as_deref(),
-        Some("phonepe PAYMENT_ERROR (REQUEST_DECLINE_BY_REQUESTEE): Payment Failed")
-    );
-    assert_eq!(
-        gateway
-            .fetch_status(&acc, "t_declined")
-            .await
-            .unwrap()
-            .status,
-        PaymentOutcome::Failed
-    );
-    let pending = gateway.fetch_status(&acc, "t_pending").await.unwrap();
-    assert_eq!(pending.status, PaymentOutcome::Pending);
-    assert_eq!(pending.payment_id, None);
-    assert_eq!(
-        gateway
-            .fetch_status(&acc, "t_new_code")
-            .await
-            .unwrap()
-            .status,
-        PaymentOutcome::Succeeded,
-        "an unknown code falls back on the state"
-    );
-    assert_eq!(
-        gateway
-            .fetch_status(&acc, "t_unknown")
-            .await
-            .unwrap()
-            .status,
-        PaymentOutcome::Pending,
-        "not found: the customer has not started"
-    );
-    let other = gateway.fetch_status(&acc, "t_other").await.unwrap_err();
-    assert!(
-        matches!(other, GatewayError::Retryable(_)),
-        "an answer about another transaction is not believed: {other:?}"
-    );
-    let busy = gateway.fetch_status(&acc, "t_busy").await.unwrap_err();
-    assert!(matches!(busy, GatewayError::Retryable(_)), "{busy:?}");
-    let forged = gateway
-        .fetch_status(&acc, "t_x/../../pay")
-        .await
-        .unwrap_err();
-    assert!(matches!(forged, GatewayError::Declined(_)), "{forged:?}");
 }
 
 fn refund_request(refund_id: &str, amount: i64) -> RefundRequest {
@@ -1367,5 +1288,57 @@ impl super::contract::ClassifiesErrors for Contract {
             .fetch_status(&account(&credentials()), TRANSACTION)
             .await
             .unwrap_err()
+    }
+}
+
+impl super::contract::MapsStatus for Contract {
+    async fn mount_statuses(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path_regex(format!("^/pg/v1/status/{MERCHANT_ID}/[A-Za-z0-9_-]+$")))
+            .and(header("x-merchant-id", MERCHANT_ID))
+            .and(Verified)
+            .respond_with(|request: &Request| {
+                let transaction = asked(request);
+                let body = match transaction.as_str() {
+                    "t_success" => status_body(&transaction, "PAYMENT_SUCCESS", "COMPLETED", "T1"),
+                    "t_error" => status_body(&transaction, "PAYMENT_ERROR", "FAILED", "T2"),
+                    "t_declined" => status_body(&transaction, "PAYMENT_DECLINED", "FAILED", "T3"),
+                    "t_pending" => status_body(&transaction, "PAYMENT_PENDING", "PENDING", "T4"),
+                    "t_new_code" => envelope(true, "SOME_FUTURE_CODE", "m", json!({
+                        "merchantTransactionId": transaction, "transactionId": "T5", "state": "COMPLETED" })),
+                    "t_unknown" => not_found(),
+                    "t_other" => status_body("t_someone_else", "PAYMENT_SUCCESS", "COMPLETED", "T6"),
+                    _ => refusal("INTERNAL_SERVER_ERROR", "Something went wrong"),
+                };
+                ResponseTemplate::new(200).set_body_json(body)
+            })
+            .mount(server)
+            .await;
+        refuse_unverified(server).await;
+    }
+
+    fn documented() -> Vec<Documented> {
+        vec![
+            Documented::is("t_success", PaymentOutcome::Succeeded).paid_as(Some("T1")),
+            Documented::is("t_error", PaymentOutcome::Failed).failing(Some(
+                "phonepe PAYMENT_ERROR (REQUEST_DECLINE_BY_REQUESTEE): Payment Failed",
+            )),
+            Documented::is("t_declined", PaymentOutcome::Failed),
+            Documented::is("t_pending", PaymentOutcome::Pending).paid_as(None),
+            Documented::is("t_new_code", PaymentOutcome::Succeeded)
+                .because("an unknown code falls back on the state"),
+            Documented::is("t_unknown", PaymentOutcome::Pending)
+                .because("not found: the customer has not started"),
+            Documented::gives("t_other", Expected::Retryable)
+                .because("an answer about another transaction is not believed"),
+            Documented::gives("t_busy", Expected::Retryable),
+            Documented::gives("t_x/../../pay", Expected::Declined),
+        ]
+    }
+
+    async fn fetch_status(base: &str, reference: &str) -> Result<StatusReport, GatewayError> {
+        quick(base)
+            .fetch_status(&account(&credentials()), reference)
+            .await
     }
 }

@@ -1,6 +1,6 @@
 //! Razorpay against a mock of its Orders API that answers as the documented one does.
 
-use super::contract::{BrowserReturn, Delivery, Order, Paid};
+use super::contract::{BrowserReturn, Delivery, Documented, Order, Paid};
 use super::{account, attempt_reference, no_redirects, platform_with};
 use crate::support::*;
 use http::HeaderMap;
@@ -10,7 +10,7 @@ use shared::gateways::PaymentOutcome;
 use shared::gateways::endpoints::Endpoints;
 use shared::gateways::razorpay::{Razorpay, return_signature};
 use shared::gateways::signature::hmac_sha256_hex;
-use shared::gateways::{CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest};
+use shared::gateways::{CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest, StatusReport};
 use shared::money::Currency;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -190,63 +190,6 @@ async fn finds_an_order_by_its_receipt() {
         "order_found"
     );
     assert_eq!(gateway.find_order(&acc, "att_missing").await.unwrap(), None);
-}
-
-#[tokio::test]
-async fn status_comes_from_the_orders_payments() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/orders/order_paid"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(order(
-            "order_paid",
-            "att_1",
-            "paid",
-        )))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/orders/order_paid/payments"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(collection(vec![
-            payment_entity("pay_failed", "order_paid", "failed"),
-            payment_entity("pay_ok", "order_paid", "captured"),
-        ])))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/orders/order_open"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(order(
-            "order_open",
-            "att_2",
-            "attempted",
-        )))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/orders/order_open/payments"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(collection(vec![payment_entity(
-                "pay_failed",
-                "order_open",
-                "failed",
-            )])),
-        )
-        .mount(&server)
-        .await;
-    let gateway = connector(&server.uri(), Duration::from_secs(5));
-    let acc = account(&credentials());
-    let paid = gateway.fetch_status(&acc, "order_paid").await.unwrap();
-    assert_eq!(paid.status, PaymentOutcome::Succeeded);
-    assert_eq!(paid.payment_id.as_deref(), Some("pay_ok"));
-    let open = gateway.fetch_status(&acc, "order_open").await.unwrap();
-    assert_eq!(
-        open.status,
-        PaymentOutcome::Pending,
-        "the customer may retry on the same order"
-    );
-    assert_eq!(
-        open.failure_reason.as_deref(),
-        Some("Payment failed due to insufficient balance")
-    );
 }
 
 #[test]
@@ -1112,5 +1055,55 @@ impl super::contract::ClassifiesErrors for Contract {
             .fetch_status(&account(&credentials()), "order_1")
             .await
             .unwrap_err()
+    }
+}
+
+impl super::contract::MapsStatus for Contract {
+    const REPORTS_FAILURE: bool = false;
+
+    async fn mount_statuses(server: &MockServer) {
+        let orders = [
+            (
+                order("order_paid", "att_1", "paid"),
+                vec![
+                    payment_entity("pay_failed", "order_paid", "failed"),
+                    payment_entity("pay_ok", "order_paid", "captured"),
+                ],
+            ),
+            (
+                order("order_open", "att_2", "attempted"),
+                vec![payment_entity("pay_failed", "order_open", "failed")],
+            ),
+        ];
+        for (order, payments) in orders {
+            let id = order["id"].as_str().unwrap().to_string();
+            Mock::given(method("GET"))
+                .and(path(format!("/v1/orders/{id}")))
+                .respond_with(ResponseTemplate::new(200).set_body_json(order))
+                .mount(server)
+                .await;
+            Mock::given(method("GET"))
+                .and(path(format!("/v1/orders/{id}/payments")))
+                .respond_with(ResponseTemplate::new(200).set_body_json(collection(payments)))
+                .mount(server)
+                .await;
+        }
+    }
+
+    fn documented() -> Vec<Documented> {
+        vec![
+            Documented::is("order_paid", PaymentOutcome::Succeeded)
+                .paid_as(Some("pay_ok"))
+                .capturing(Paid::IN_FULL),
+            Documented::is("order_open", PaymentOutcome::Pending)
+                .failing(Some("Payment failed due to insufficient balance"))
+                .because("the customer may retry on the same order"),
+        ]
+    }
+
+    async fn fetch_status(base: &str, reference: &str) -> Result<StatusReport, GatewayError> {
+        connector(base, Duration::from_secs(5))
+            .fetch_status(&account(&credentials()), reference)
+            .await
     }
 }

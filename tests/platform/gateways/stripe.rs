@@ -1,7 +1,7 @@
 //! Stripe against a mock of its PaymentIntents and Refunds APIs that answers as the documented
 //! ones do: form-encoded requests, JSON answers, `{"error":{…}}` bodies, signed webhooks.
 
-use super::contract::{BrowserReturn, Delivery, Order, Paid};
+use super::contract::{BrowserReturn, Delivery, Documented, Expected, Order, Paid};
 use super::{account, attempt_reference, platform_with};
 use crate::support::*;
 use http::HeaderMap;
@@ -13,6 +13,7 @@ use shared::gateways::signature::hmac_sha256_hex;
 use shared::gateways::stripe::Stripe;
 use shared::gateways::{
     CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest, RefundRequest, RefundStatus,
+    StatusReport,
 };
 use shared::mode::Mode;
 use shared::money::Currency;
@@ -405,80 +406,6 @@ async fn finds_a_payment_intent_by_its_receipt_with_search() {
         gateway.find_order(&acc, "att_unsearchable").await.unwrap(),
         None,
         "a refused search falls back to the idempotent create, never fails the payment"
-    );
-}
-
-#[tokio::test]
-async fn every_documented_status_is_mapped() {
-    let server = MockServer::start().await;
-    let ids = [
-        ("pi_ok", "succeeded"),
-        ("pi_retry", "requires_payment_method"),
-        ("pi_new", "requires_payment_method"),
-        ("pi_confirm", "requires_confirmation"),
-        ("pi_action", "requires_action"),
-        ("pi_processing", "processing"),
-        ("pi_capture", "requires_capture"),
-        ("pi_canceled", "canceled"),
-    ];
-    for (id, status) in ids {
-        Mock::given(method("GET"))
-            .and(path(format!("/v1/payment_intents/{id}")))
-            .and(header("authorization", BASIC))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(payment_intent(id, "att_s", status)),
-            )
-            .mount(&server)
-            .await;
-    }
-    Mock::given(method("GET"))
-        .and(path("/v1/payment_intents/pi_gone"))
-        .respond_with(ResponseTemplate::new(404).set_body_json(error(
-            "invalid_request_error",
-            "resource_missing",
-            "No such payment_intent: 'pi_gone'",
-        )))
-        .mount(&server)
-        .await;
-    let gateway = quick(&server.uri());
-    let acc = account(&credentials());
-
-    let ok = gateway.fetch_status(&acc, "pi_ok").await.unwrap();
-    assert_eq!(ok.status, PaymentOutcome::Succeeded);
-    assert_eq!(ok.payment_id.as_deref(), Some("ch_ok"), "the latest charge");
-    let retry = gateway.fetch_status(&acc, "pi_retry").await.unwrap();
-    assert_eq!(
-        retry.status,
-        PaymentOutcome::Pending,
-        "the customer may retry"
-    );
-    assert_eq!(
-        retry.failure_reason.as_deref(),
-        Some("Your card has insufficient funds.")
-    );
-    for id in [
-        "pi_new",
-        "pi_confirm",
-        "pi_action",
-        "pi_processing",
-        "pi_capture",
-    ] {
-        let report = gateway.fetch_status(&acc, id).await.unwrap();
-        assert_eq!(report.status, PaymentOutcome::Pending, "{id}");
-        assert_eq!(report.failure_reason, None, "{id}");
-    }
-    let canceled = gateway.fetch_status(&acc, "pi_canceled").await.unwrap();
-    assert_eq!(canceled.status, PaymentOutcome::Failed);
-    assert_eq!(
-        canceled.failure_reason.as_deref(),
-        Some("canceled: abandoned")
-    );
-    let gone = gateway.fetch_status(&acc, "pi_gone").await.unwrap_err();
-    assert!(matches!(gone, GatewayError::Declined(_)), "{gone:?}");
-    let odd = gateway.fetch_status(&acc, "pi_1/../../v1/balance").await;
-    assert!(
-        matches!(odd, Err(GatewayError::Declined(_))),
-        "never put a foreign string into a path: {odd:?}"
     );
 }
 
@@ -1549,5 +1476,74 @@ impl super::contract::ClassifiesErrors for Contract {
             .fetch_status(&account(&credentials()), "pi_1")
             .await
             .unwrap_err()
+    }
+}
+
+impl super::contract::MapsStatus for Contract {
+    async fn mount_statuses(server: &MockServer) {
+        let ids = [
+            ("pi_ok", "succeeded"),
+            ("pi_retry", "requires_payment_method"),
+            ("pi_new", "requires_payment_method"),
+            ("pi_confirm", "requires_confirmation"),
+            ("pi_action", "requires_action"),
+            ("pi_processing", "processing"),
+            ("pi_capture", "requires_capture"),
+            ("pi_canceled", "canceled"),
+        ];
+        for (id, status) in ids {
+            Mock::given(method("GET"))
+                .and(path(format!("/v1/payment_intents/{id}")))
+                .and(header("authorization", BASIC))
+                .respond_with(
+                    ResponseTemplate::new(200).set_body_json(payment_intent(id, "att_s", status)),
+                )
+                .mount(server)
+                .await;
+        }
+        Mock::given(method("GET"))
+            .and(path("/v1/payment_intents/pi_gone"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(error(
+                "invalid_request_error",
+                "resource_missing",
+                "No such payment_intent: 'pi_gone'",
+            )))
+            .mount(server)
+            .await;
+    }
+
+    fn documented() -> Vec<Documented> {
+        let mut documented = vec![
+            Documented::is("pi_ok", PaymentOutcome::Succeeded)
+                .paid_as(Some("ch_ok"))
+                .capturing(Paid::IN_FULL)
+                .because("the latest charge"),
+            Documented::is("pi_retry", PaymentOutcome::Pending)
+                .failing(Some("Your card has insufficient funds."))
+                .because("the customer may retry"),
+        ];
+        for id in [
+            "pi_new",
+            "pi_confirm",
+            "pi_action",
+            "pi_processing",
+            "pi_capture",
+        ] {
+            documented.push(Documented::is(id, PaymentOutcome::Pending).failing(None));
+        }
+        documented.extend([
+            Documented::is("pi_canceled", PaymentOutcome::Failed)
+                .failing(Some("canceled: abandoned")),
+            Documented::gives("pi_gone", Expected::Declined),
+            Documented::gives("pi_1/../../v1/balance", Expected::Declined)
+                .because("never put a foreign string into a path"),
+        ]);
+        documented
+    }
+
+    async fn fetch_status(base: &str, reference: &str) -> Result<StatusReport, GatewayError> {
+        quick(base)
+            .fetch_status(&account(&credentials()), reference)
+            .await
     }
 }
