@@ -2,8 +2,8 @@
 //! `x-client-id` / `x-client-secret` / `x-api-version` headers, JSON with rupee amounts,
 //! `{"message","code","type"}` error bodies, and webhooks signed with the client secret.
 
-use super::contract::{BrowserReturn, Delivery, Documented, Order, Paid};
-use super::{account, attempt_reference, dropping_server, platform_with};
+use super::contract::{BrowserReturn, Connects, Delivery, Documented, Fixture, Order, Paid, quick};
+use super::{account, attempt_reference, dropping_server};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
@@ -13,7 +13,6 @@ use shared::gateways::cashfree::{Cashfree, webhook_signature};
 use shared::gateways::endpoints::Endpoints;
 use shared::gateways::{
     CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest, RefundRequest, RefundStatus,
-    StatusReport,
 };
 use shared::mode::Mode;
 use shared::money::Currency;
@@ -24,21 +23,6 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const CLIENT_ID: &str = "TEST_EXAMPLE_CLIENT_ID_NOT_REAL";
 const CLIENT_SECRET: &str = "cfsk_ma_test_EXAMPLE_NOT_REAL";
-
-fn credentials() -> [(&'static str, &'static str); 2] {
-    [("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET)]
-}
-
-fn connector(base: &str, timeout: Duration) -> Cashfree {
-    Cashfree::new(
-        reqwest::Client::new(),
-        Endpoints::new(Some(base.to_string()), None, timeout),
-    )
-}
-
-fn quick(base: &str) -> Cashfree {
-    connector(base, Duration::from_secs(5))
-}
 
 fn request(receipt: &str, amount: i64) -> OrderRequest {
     OrderRequest {
@@ -161,8 +145,8 @@ async fn creates_an_order_with_the_receipt_as_id_and_an_exact_rupee_amount() {
         .expect(3)
         .mount(&server)
         .await;
-    let gateway = quick(&server.uri());
-    let acc = account(&credentials());
+    let gateway = quick::<Contract>(&server.uri());
+    let acc = account(&Contract::credentials());
     let created = gateway
         .create_order(&acc, &request("att_1", 49_900))
         .await
@@ -240,8 +224,8 @@ async fn a_409_for_the_receipt_uses_the_existing_order() {
         .expect(1)
         .mount(&server)
         .await;
-    let gateway = quick(&server.uri());
-    let acc = account(&credentials());
+    let gateway = quick::<Contract>(&server.uri());
+    let acc = account(&Contract::credentials());
     let existing = gateway
         .create_order(&acc, &request("att_dup", 49_900))
         .await
@@ -272,8 +256,11 @@ async fn create_against(response: ResponseTemplate, timeout: Duration) -> Gatewa
         .respond_with(response)
         .mount(&server)
         .await;
-    connector(&server.uri(), timeout)
-        .create_order(&account(&credentials()), &request("att_err", 49_900))
+    Contract::connector(&server.uri(), timeout)
+        .create_order(
+            &account(&Contract::credentials()),
+            &request("att_err", 49_900),
+        )
         .await
         .unwrap_err()
 }
@@ -284,8 +271,8 @@ async fn status_against(response: ResponseTemplate) -> GatewayError {
         .respond_with(response)
         .mount(&server)
         .await;
-    quick(&server.uri())
-        .fetch_status(&account(&credentials()), "att_1")
+    quick::<Contract>(&server.uri())
+        .fetch_status(&account(&Contract::credentials()), "att_1")
         .await
         .unwrap_err()
 }
@@ -337,13 +324,13 @@ async fn documented_errors_are_classified() {
         "{no_session:?}"
     );
 
-    let acc = account(&credentials());
-    let odd = quick("http://mock.invalid")
+    let acc = account(&Contract::credentials());
+    let odd = quick::<Contract>("http://mock.invalid")
         .create_order(&acc, &request("att 1/../x", 49_900))
         .await
         .unwrap_err();
     assert!(matches!(odd, GatewayError::Declined(_)), "{odd:?}");
-    let unusable = quick(&dropping_server().await)
+    let unusable = quick::<Contract>(&dropping_server().await)
         .create_order(
             &account(&[("client_id", CLIENT_ID), ("client_secret", "line\nbreak")]),
             &request("att_err", 49_900),
@@ -391,8 +378,8 @@ async fn finds_an_order_by_its_receipt() {
         )))
         .mount(&server)
         .await;
-    let gateway = quick(&server.uri());
-    let acc = account(&credentials());
+    let gateway = quick::<Contract>(&server.uri());
+    let acc = account(&Contract::credentials());
     assert_eq!(
         gateway.find_order(&acc, "att_found").await.unwrap(),
         Some(CreatedOrder {
@@ -452,8 +439,8 @@ async fn creates_refunds_with_our_id_and_an_exact_amount() {
         })
         .mount(&server)
         .await;
-    let gateway = quick(&server.uri());
-    let acc = account(&credentials());
+    let gateway = quick::<Contract>(&server.uri());
+    let acc = account(&Contract::credentials());
     let report = gateway
         .create_refund(
             &acc,
@@ -484,8 +471,11 @@ async fn create_refund_against(server: &MockServer, response: ResponseTemplate) 
         .respond_with(response)
         .mount(server)
         .await;
-    quick(&server.uri())
-        .create_refund(&account(&credentials()), &refund_request("rfd_x", None))
+    quick::<Contract>(&server.uri())
+        .create_refund(
+            &account(&Contract::credentials()),
+            &refund_request("rfd_x", None),
+        )
         .await
         .unwrap_err()
 }
@@ -525,8 +515,11 @@ async fn refund_errors_are_classified_and_a_repeated_id_reads_the_refund_back() 
         )
         .mount(&server)
         .await;
-    let existing = quick(&server.uri())
-        .create_refund(&account(&credentials()), &refund_request("rfd_x", None))
+    let existing = quick::<Contract>(&server.uri())
+        .create_refund(
+            &account(&Contract::credentials()),
+            &refund_request("rfd_x", None),
+        )
         .await
         .unwrap();
     assert_eq!(existing.status, RefundStatus::Succeeded);
@@ -562,8 +555,8 @@ async fn fetches_refunds_by_our_id() {
         )))
         .mount(&server)
         .await;
-    let gateway = quick(&server.uri());
-    let acc = account(&credentials());
+    let gateway = quick::<Contract>(&server.uri());
+    let acc = account(&Contract::credentials());
     for (refund_id, expected) in [
         ("rfd_ok", RefundStatus::Succeeded),
         ("rfd_pending", RefundStatus::Pending),
@@ -601,14 +594,14 @@ async fn fetches_refunds_by_our_id() {
 
 #[test]
 fn the_handoff_page_opens_cashfree_checkout_with_the_session_only() {
-    let gateway = quick("http://mock.invalid");
+    let gateway = quick::<Contract>("http://mock.invalid");
     let created = CreatedOrder {
         reference: "att_1".into(),
         pay_url: None,
         checkout_token: Some(session("att_1").into()),
     };
     let Ok(Handoff::Html(html)) = gateway.handoff(
-        &account(&credentials()),
+        &account(&Contract::credentials()),
         &request("att_1", 49_900),
         &created,
     ) else {
@@ -636,13 +629,13 @@ fn the_handoff_page_opens_cashfree_checkout_with_the_session_only() {
     assert!(
         gateway
             .handoff(
-                &account(&credentials()),
+                &account(&Contract::credentials()),
                 &request("att_1", 49_900),
                 &without_session
             )
             .is_err()
     );
-    let mut live = account(&credentials());
+    let mut live = account(&Contract::credentials());
     live.environment = Mode::Live;
     let Ok(Handoff::Html(real)) = gateway.handoff(&live, &request("att_1", 49_900), &created)
     else {
@@ -657,8 +650,8 @@ fn the_handoff_page_opens_cashfree_checkout_with_the_session_only() {
 
 #[test]
 fn the_return_is_accepted_only_when_it_names_an_order() {
-    let gateway = quick("http://mock.invalid");
-    let acc = account(&credentials());
+    let gateway = quick::<Contract>("http://mock.invalid");
+    let acc = account(&Contract::credentials());
     let params = BTreeMap::from([("order_id".to_string(), "att_1".to_string())]);
     assert_eq!(
         gateway.verify_return(&acc, &params).as_deref(),
@@ -711,8 +704,8 @@ fn signed_headers(secret: &str, timestamp: i64, body: &[u8], key: Option<&str>) 
 
 #[test]
 fn webhooks_are_verified_on_the_raw_body_with_a_fresh_millisecond_timestamp() {
-    let gateway = quick("http://mock.invalid");
-    let acc = account(&credentials());
+    let gateway = quick::<Contract>("http://mock.invalid");
+    let acc = account(&Contract::credentials());
     let body = payment_event(
         "PAYMENT_SUCCESS_WEBHOOK",
         "att_1",
@@ -760,7 +753,7 @@ fn webhooks_are_verified_on_the_raw_body_with_a_fresh_millisecond_timestamp() {
 
 #[test]
 fn webhooks_are_parsed_by_type() {
-    let gateway = quick("http://mock.invalid");
+    let gateway = quick::<Contract>("http://mock.invalid");
     let body = payment_event(
         "PAYMENT_SUCCESS_WEBHOOK",
         "att_1",
@@ -849,10 +842,6 @@ fn webhooks_are_parsed_by_type() {
 
 // Through the platform: a merchant whose routing pool has a Cashfree account.
 
-async fn platform(server: &MockServer) -> (TestApp, Merchant) {
-    platform_with(server, "cashfree", &credentials()).await
-}
-
 async fn creates(server: &MockServer) -> Vec<Request> {
     server
         .received_requests()
@@ -899,7 +888,7 @@ async fn when_the_lookup_lags_a_retried_create_gets_409_and_uses_the_first_order
         .respond_with(echo_read("ACTIVE"))
         .mount(&server)
         .await;
-    let (app, merchant) = platform(&server).await;
+    let (app, merchant) = Contract::platform(&server).await;
     let (status, body) = app
         .pay(&merchant, &payment("cf-amb-2", 49_900, false), None)
         .await;
@@ -953,11 +942,11 @@ const CONTRACT_PAYMENT: &str = "5114910000009";
 
 impl super::contract::Fixture for Contract {
     const PROVIDER: &'static str = "cashfree";
-    const CONFIRMS_WEBHOOKS: bool = true;
 
-    async fn platform(server: &MockServer) -> (TestApp, Merchant) {
-        platform(server).await
+    fn credentials() -> Vec<(&'static str, &'static str)> {
+        vec![("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET)]
     }
+    const CONFIRMS_WEBHOOKS: bool = true;
 
     async fn mount_create(server: &MockServer, _label: &str) {
         Mock::given(method("POST"))
@@ -1085,8 +1074,11 @@ impl super::contract::Creates for Contract {
     }
 
     async fn create_at(base: &str) -> GatewayError {
-        quick(base)
-            .create_order(&account(&credentials()), &request("att_err", 49_900))
+        quick::<Contract>(base)
+            .create_order(
+                &account(&Contract::credentials()),
+                &request("att_err", 49_900),
+            )
             .await
             .unwrap_err()
     }
@@ -1110,14 +1102,6 @@ impl super::contract::ChecksCredentials for Contract {
             )))
             .mount(server)
             .await;
-    }
-
-    async fn check(base: &str, credentials: &[(&str, &str)]) -> Result<(), GatewayError> {
-        quick(base).check_credentials(&account(credentials)).await
-    }
-
-    fn right() -> Vec<(&'static str, &'static str)> {
-        credentials().to_vec()
     }
 
     fn wrong() -> Vec<Vec<(&'static str, &'static str)>> {
@@ -1197,8 +1181,8 @@ impl super::contract::ClassifiesErrors for Contract {
     }
 
     async fn status_at(base: &str) -> GatewayError {
-        quick(base)
-            .fetch_status(&account(&credentials()), "att_1")
+        quick::<Contract>(base)
+            .fetch_status(&account(&Contract::credentials()), "att_1")
             .await
             .unwrap_err()
     }
@@ -1242,10 +1226,15 @@ impl super::contract::MapsStatus for Contract {
                 .failing(Some("the cashfree order is terminated")),
         ]
     }
+}
 
-    async fn fetch_status(base: &str, reference: &str) -> Result<StatusReport, GatewayError> {
-        quick(base)
-            .fetch_status(&account(&credentials()), reference)
-            .await
+impl super::contract::Connects for Contract {
+    type Connector = Cashfree;
+
+    fn connector(base: &str, timeout: Duration) -> Cashfree {
+        Cashfree::new(
+            reqwest::Client::new(),
+            Endpoints::new(Some(base.to_string()), None, timeout),
+        )
     }
 }

@@ -3,11 +3,11 @@
 //! its documented payloads, its signing. A test reads
 //! `gateways::contract::<provider>::<scenario>`.
 
-use super::{assert_amount_mismatch, attempt_reference, dropping_server};
+use super::{account, assert_amount_mismatch, attempt_reference, dropping_server, platform_with};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
-use shared::gateways::{GatewayError, PaymentOutcome, StatusReport};
+use shared::gateways::{Gateway, GatewayError, PaymentOutcome, StatusReport};
 use std::time::Duration;
 use wiremock::{MockServer, ResponseTemplate};
 
@@ -121,8 +121,13 @@ pub trait Fixture {
     /// Whether a webhook's report is confirmed by a status query before it is applied.
     const CONFIRMS_WEBHOOKS: bool = false;
 
-    /// The platform with this provider's account first in a new merchant's routing pool.
-    async fn platform(server: &MockServer) -> (TestApp, Merchant);
+    /// The fixture account's credentials.
+    fn credentials() -> Vec<(&'static str, &'static str)>;
+    /// The platform with this provider's test hosts at `server` and the fixture's account first
+    /// in a new merchant's routing pool.
+    async fn platform(server: &MockServer) -> (TestApp, Merchant) {
+        platform_with(server, Self::PROVIDER, &Self::credentials()).await
+    }
     /// Mounts the create endpoint, answering as the provider does for the payment `label`.
     async fn mount_create(server: &MockServer, label: &str);
     /// The gateway reference the attempt `receipt` of payment `label` must get, when known.
@@ -151,6 +156,24 @@ pub trait Fixture {
     async fn forged_returns(app: &TestApp, order: &Order) -> Vec<(&'static str, BrowserReturn)>;
     /// An authentic browser return for `order` (whatever it claims, the status query decides).
     async fn real_return(app: &TestApp, order: &Order) -> BrowserReturn;
+}
+
+/// A provider whose connector the contract drives directly (the sandbox answers in-process).
+pub trait Connects: Fixture {
+    /// The connector under test.
+    type Connector: Gateway;
+    /// The connector with the provider's hosts at `base`, waiting at most `timeout`.
+    fn connector(base: &str, timeout: Duration) -> Self::Connector;
+}
+
+/// `F`'s connector at `base`, patient enough for any mock.
+pub fn quick<F: Connects + ?Sized>(base: &str) -> F::Connector {
+    F::connector(base, Duration::from_secs(5))
+}
+
+/// `F`'s fixture account, as a connector receives it.
+pub fn fixture_account<F: Fixture + ?Sized>() -> shared::gateways::Account {
+    account(&F::credentials())
 }
 
 /// The platform with a payment whose order exists at the gateway.
@@ -359,7 +382,7 @@ pub async fn the_return_is_confirmed_by_a_status_query<F: Fixture>() {
 /// A provider whose orders are made by a call to its API (PayU's form and the sandbox's fixed
 /// ten-second wait are not), for the connector-level scenarios.
 #[allow(async_fn_in_trait)]
-pub trait Creates: Fixture {
+pub trait Creates: Connects {
     /// The create's documented success answer.
     fn created() -> ResponseTemplate;
     /// Asks the connector, against a mock whose create answers `response`, waiting `timeout`.
@@ -460,7 +483,7 @@ impl Documented {
 
 /// A provider whose status query the contract drives with its documented answers.
 #[allow(async_fn_in_trait)]
-pub trait MapsStatus: Fixture {
+pub trait MapsStatus: Connects {
     /// Whether a status query can report a payment failed (Razorpay's orders never fail: the
     /// customer may retry on them).
     const REPORTS_FAILURE: bool = true;
@@ -469,7 +492,11 @@ pub trait MapsStatus: Fixture {
     /// The documented answers and what each must give.
     fn documented() -> Vec<Documented>;
     /// Asks the connector at `base` for the status of `reference`.
-    async fn fetch_status(base: &str, reference: &str) -> Result<StatusReport, GatewayError>;
+    async fn fetch_status(base: &str, reference: &str) -> Result<StatusReport, GatewayError> {
+        quick::<Self>(base)
+            .fetch_status(&fixture_account::<Self>(), reference)
+            .await
+    }
 }
 
 /// Every documented status answer maps to our outcome (captured, failed, pending), with the
@@ -622,14 +649,20 @@ pub async fn an_ambiguous_create_is_found_by_receipt_never_made_twice<F: FindsBy
 
 /// A provider whose credential check is a call to its API (the sandbox answers in-process).
 #[allow(async_fn_in_trait)]
-pub trait ChecksCredentials: Fixture {
+pub trait ChecksCredentials: Connects {
     /// Mounts what the provider answers to the check: yes to the fixture's credentials, a
     /// refusal to anything else.
     async fn mount_credential_check(server: &MockServer);
     /// Checks `credentials` with a connector at `base`.
-    async fn check(base: &str, credentials: &[(&str, &str)]) -> Result<(), GatewayError>;
+    async fn check(base: &str, credentials: &[(&str, &str)]) -> Result<(), GatewayError> {
+        quick::<Self>(base)
+            .check_credentials(&account(credentials))
+            .await
+    }
     /// The fixture's (right) credentials.
-    fn right() -> Vec<(&'static str, &'static str)>;
+    fn right() -> Vec<(&'static str, &'static str)> {
+        Self::credentials()
+    }
     /// Credentials the provider refuses.
     fn wrong() -> Vec<Vec<(&'static str, &'static str)>>;
     /// An account missing a credential the check needs.

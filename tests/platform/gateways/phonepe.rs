@@ -2,8 +2,10 @@
 //! and `X-VERIFY` checksums checked on every call (a wrong one gets `AUTHORIZATION_FAILED`), the
 //! `{success, code, message, data}` envelope, base64 server-to-server callbacks.
 
-use super::contract::{BrowserReturn, Delivery, Documented, Expected, Order, Paid};
-use super::{account, platform_with};
+use super::account;
+use super::contract::{
+    BrowserReturn, Connects, Delivery, Documented, Expected, Fixture, Order, Paid, quick,
+};
 use crate::support::*;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -16,7 +18,6 @@ use shared::gateways::endpoints::Endpoints;
 use shared::gateways::phonepe::{PhonePe, merchant_transaction_id, merchant_user_id};
 use shared::gateways::{
     CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest, RefundRequest, RefundStatus,
-    StatusReport,
 };
 use shared::money::Currency;
 use std::time::Duration;
@@ -30,31 +31,12 @@ const RECEIPT: &str = "att_0196f0c1a2b37c4d8e9f0a1b2c3d4e5f";
 const TRANSACTION: &str = "a_0196f0c1a2b37c4d8e9f0a1b2c3d4e5f";
 const PAY_PAGE: &str = "https://mercury-uat.phonepe.com/transact/uat_v2?token=EXAMPLEtoken";
 
-fn credentials() -> [(&'static str, &'static str); 3] {
-    [
-        ("merchant_id", MERCHANT_ID),
-        ("salt_key", SALT_KEY),
-        ("salt_index", SALT_INDEX),
-    ]
-}
-
 fn wrong_salt() -> [(&'static str, &'static str); 3] {
     [
         ("merchant_id", MERCHANT_ID),
         ("salt_key", "11111111-fake-salt-1111-not1real1111"),
         ("salt_index", SALT_INDEX),
     ]
-}
-
-fn connector(base: &str, timeout: Duration) -> PhonePe {
-    PhonePe::new(
-        reqwest::Client::new(),
-        Endpoints::new(Some(base.to_string()), None, timeout),
-    )
-}
-
-fn quick(base: &str) -> PhonePe {
-    connector(base, Duration::from_secs(5))
 }
 
 fn request(receipt: &str, amount: i64) -> OrderRequest {
@@ -205,8 +187,8 @@ async fn creates_a_pay_page_with_a_checked_base64_payload_and_redirects_to_it() 
         .mount(&server)
         .await;
     refuse_unverified(&server).await;
-    let gateway = quick(&server.uri());
-    let acc = account(&credentials());
+    let gateway = quick::<Contract>(&server.uri());
+    let acc = account(&Contract::credentials());
     let order = request(RECEIPT, 49_900);
     let created = gateway.create_order(&acc, &order).await.unwrap();
     assert_eq!(
@@ -261,8 +243,8 @@ async fn creates_a_pay_page_with_a_checked_base64_payload_and_redirects_to_it() 
 async fn amounts_under_a_rupee_are_declined_without_asking_phonepe() {
     let server = MockServer::start().await;
     refuse_unverified(&server).await;
-    let gateway = quick(&server.uri());
-    let acc = account(&credentials());
+    let gateway = quick::<Contract>(&server.uri());
+    let acc = account(&Contract::credentials());
     let small = gateway
         .create_order(&acc, &request(RECEIPT, 99))
         .await
@@ -286,8 +268,11 @@ async fn create_against(response: ResponseTemplate, timeout: Duration) -> Gatewa
         .respond_with(response)
         .mount(&server)
         .await;
-    connector(&server.uri(), timeout)
-        .create_order(&account(&credentials()), &request(RECEIPT, 49_900))
+    Contract::connector(&server.uri(), timeout)
+        .create_order(
+            &account(&Contract::credentials()),
+            &request(RECEIPT, 49_900),
+        )
         .await
         .unwrap_err()
 }
@@ -298,8 +283,8 @@ async fn status_against(response: ResponseTemplate) -> GatewayError {
         .respond_with(response)
         .mount(&server)
         .await;
-    quick(&server.uri())
-        .fetch_status(&account(&credentials()), TRANSACTION)
+    quick::<Contract>(&server.uri())
+        .fetch_status(&account(&Contract::credentials()), TRANSACTION)
         .await
         .unwrap_err()
 }
@@ -351,7 +336,7 @@ async fn documented_errors_are_classified() {
         .mount(&server)
         .await;
     refuse_unverified(&server).await;
-    let wrong = quick(&server.uri())
+    let wrong = quick::<Contract>(&server.uri())
         .create_order(&account(&wrong_salt()), &request(RECEIPT, 49_900))
         .await
         .unwrap_err();
@@ -415,8 +400,8 @@ async fn a_duplicate_transaction_id_is_looked_up_never_created_again() {
             .mount(&server)
             .await;
         refuse_unverified(&server).await;
-        let gateway = quick(&server.uri());
-        let acc = account(&credentials());
+        let gateway = quick::<Contract>(&server.uri());
+        let acc = account(&Contract::credentials());
         let order = request(RECEIPT, 49_900);
         let created = gateway.create_order(&acc, &order).await.unwrap();
         assert_eq!(
@@ -461,8 +446,8 @@ async fn finds_an_order_by_its_receipt_without_its_pay_page() {
         .mount(&server)
         .await;
     refuse_unverified(&server).await;
-    let gateway = quick(&server.uri());
-    let acc = account(&credentials());
+    let gateway = quick::<Contract>(&server.uri());
+    let acc = account(&Contract::credentials());
     assert_eq!(
         gateway.find_order(&acc, RECEIPT).await.unwrap(),
         Some(CreatedOrder {
@@ -520,8 +505,11 @@ async fn creates_refunds_under_their_own_transaction_id() {
         .mount(&server)
         .await;
     refuse_unverified(&server).await;
-    let report = quick(&server.uri())
-        .create_refund(&account(&credentials()), &refund_request(refund_id, 10_000))
+    let report = quick::<Contract>(&server.uri())
+        .create_refund(
+            &account(&Contract::credentials()),
+            &refund_request(refund_id, 10_000),
+        )
         .await
         .unwrap();
     assert_eq!(report.refund_id.as_deref(), Some(refund_id));
@@ -569,9 +557,9 @@ async fn refund_errors_are_classified_and_a_repeated_id_reads_the_refund_back() 
             .mount(&server)
             .await;
         refuse_unverified(&server).await;
-        quick(&server.uri())
+        quick::<Contract>(&server.uri())
             .create_refund(
-                &account(&credentials()),
+                &account(&Contract::credentials()),
                 &refund_request("rfd_0196f0c1a2b37c4d8e9f0a1b2c3d4e5f", 10_000),
             )
             .await
@@ -633,8 +621,8 @@ async fn fetches_refunds_by_our_id_through_the_status_api() {
         .mount(&server)
         .await;
     refuse_unverified(&server).await;
-    let gateway = quick(&server.uri());
-    let acc = account(&credentials());
+    let gateway = quick::<Contract>(&server.uri());
+    let acc = account(&Contract::credentials());
     let id = |last: char| format!("rfd_0196f0c1a2b37c4d8e9f0a1b2c3d4e5{last}");
     for (last, expected, gateway_id) in [
         ('1', RefundStatus::Succeeded, "TR1"),
@@ -683,8 +671,8 @@ fn verify_header(value: &str) -> HeaderMap {
 
 #[test]
 fn callbacks_are_verified_on_the_response_without_a_path_and_parsed() {
-    let gateway = quick("http://mock.invalid");
-    let acc = account(&credentials());
+    let gateway = quick::<Contract>("http://mock.invalid");
+    let acc = account(&Contract::credentials());
     let (body, response) = callback(&status_body(
         TRANSACTION,
         "PAYMENT_SUCCESS",
@@ -728,10 +716,6 @@ fn callbacks_are_verified_on_the_response_without_a_path_and_parsed() {
 
 // Through the platform: a merchant whose routing pool has a PhonePe account.
 
-async fn platform(server: &MockServer) -> (TestApp, Merchant) {
-    platform_with(server, "phonepe", &credentials()).await
-}
-
 /// The attempt's id (our receipt) and its gateway reference.
 async fn attempt(app: &TestApp, merchant: &Merchant, id: &str) -> (String, Option<String>) {
     let transaction = app.transaction(merchant, id).await;
@@ -759,7 +743,7 @@ async fn pays(server: &MockServer) -> Vec<Request> {
 async fn after_an_ambiguous_create_the_checkout_waits_for_confirmation() {
     let server = MockServer::start().await;
     <Contract as super::contract::FindsByReceipt>::mount_late_create_found_by_lookup(&server).await;
-    let (app, merchant) = platform(&server).await;
+    let (app, merchant) = Contract::platform(&server).await;
     let (status, body) = app
         .pay(&merchant, &payment("pp-amb-1", 49_900, false), None)
         .await;
@@ -826,7 +810,7 @@ async fn when_the_lookup_finds_nothing_a_retried_create_reuses_the_same_transact
         .mount(&server)
         .await;
     refuse_unverified(&server).await;
-    let (app, merchant) = platform(&server).await;
+    let (app, merchant) = Contract::platform(&server).await;
     let (status, body) = app
         .pay(&merchant, &payment("pp-amb-2", 49_900, false), None)
         .await;
@@ -866,7 +850,7 @@ async fn platform_with_order(
         .mount(server)
         .await;
     refuse_unverified(server).await;
-    let (app, merchant) = platform(server).await;
+    let (app, merchant) = Contract::platform(server).await;
     let (status, body) = app
         .pay(&merchant, &payment(label, 49_900, false), None)
         .await;
@@ -1012,8 +996,12 @@ const CONTRACT_PAYMENT: &str = "T2405061224370000000003";
 impl super::contract::Fixture for Contract {
     const PROVIDER: &'static str = "phonepe";
 
-    async fn platform(server: &MockServer) -> (TestApp, Merchant) {
-        platform(server).await
+    fn credentials() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("merchant_id", MERCHANT_ID),
+            ("salt_key", SALT_KEY),
+            ("salt_index", SALT_INDEX),
+        ]
     }
 
     async fn mount_create(server: &MockServer, _label: &str) {
@@ -1154,8 +1142,11 @@ impl super::contract::Creates for Contract {
     }
 
     async fn create_at(base: &str) -> GatewayError {
-        quick(base)
-            .create_order(&account(&credentials()), &request(RECEIPT, 49_900))
+        quick::<Contract>(base)
+            .create_order(
+                &account(&Contract::credentials()),
+                &request(RECEIPT, 49_900),
+            )
             .await
             .unwrap_err()
     }
@@ -1171,14 +1162,6 @@ impl super::contract::ChecksCredentials for Contract {
             .mount(server)
             .await;
         refuse_unverified(server).await;
-    }
-
-    async fn check(base: &str, credentials: &[(&str, &str)]) -> Result<(), GatewayError> {
-        quick(base).check_credentials(&account(credentials)).await
-    }
-
-    fn right() -> Vec<(&'static str, &'static str)> {
-        credentials().to_vec()
     }
 
     fn wrong() -> Vec<Vec<(&'static str, &'static str)>> {
@@ -1284,8 +1267,8 @@ impl super::contract::ClassifiesErrors for Contract {
     }
 
     async fn status_at(base: &str) -> GatewayError {
-        quick(base)
-            .fetch_status(&account(&credentials()), TRANSACTION)
+        quick::<Contract>(base)
+            .fetch_status(&account(&Contract::credentials()), TRANSACTION)
             .await
             .unwrap_err()
     }
@@ -1335,10 +1318,15 @@ impl super::contract::MapsStatus for Contract {
             Documented::gives("t_x/../../pay", Expected::Declined),
         ]
     }
+}
 
-    async fn fetch_status(base: &str, reference: &str) -> Result<StatusReport, GatewayError> {
-        quick(base)
-            .fetch_status(&account(&credentials()), reference)
-            .await
+impl super::contract::Connects for Contract {
+    type Connector = PhonePe;
+
+    fn connector(base: &str, timeout: Duration) -> PhonePe {
+        PhonePe::new(
+            reqwest::Client::new(),
+            Endpoints::new(Some(base.to_string()), None, timeout),
+        )
     }
 }

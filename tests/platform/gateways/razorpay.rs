@@ -1,7 +1,7 @@
 //! Razorpay against a mock of its Orders API that answers as the documented one does.
 
-use super::contract::{BrowserReturn, Delivery, Documented, Order, Paid};
-use super::{account, attempt_reference, no_redirects, platform_with};
+use super::contract::{BrowserReturn, Connects, Delivery, Documented, Fixture, Order, Paid};
+use super::{account, attempt_reference, no_redirects};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
@@ -10,7 +10,7 @@ use shared::gateways::PaymentOutcome;
 use shared::gateways::endpoints::Endpoints;
 use shared::gateways::razorpay::{Razorpay, return_signature};
 use shared::gateways::signature::hmac_sha256_hex;
-use shared::gateways::{CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest, StatusReport};
+use shared::gateways::{CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest};
 use shared::money::Currency;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -22,21 +22,6 @@ const KEY_SECRET: &str = "example-key-secret-not-real";
 const WEBHOOK_SECRET: &str = "example-webhook-secret";
 // base64("rzp_test_EXAMPLEKEYID01:example-key-secret-not-real")
 const BASIC: &str = "Basic cnpwX3Rlc3RfRVhBTVBMRUtFWUlEMDE6ZXhhbXBsZS1rZXktc2VjcmV0LW5vdC1yZWFs";
-
-fn credentials() -> [(&'static str, &'static str); 3] {
-    [
-        ("key_id", KEY_ID),
-        ("key_secret", KEY_SECRET),
-        ("webhook_secret", WEBHOOK_SECRET),
-    ]
-}
-
-fn connector(base: &str, timeout: Duration) -> Razorpay {
-    Razorpay::new(
-        reqwest::Client::new(),
-        Endpoints::new(Some(base.to_string()), None, timeout),
-    )
-}
 
 fn request(receipt: &str) -> OrderRequest {
     OrderRequest {
@@ -100,8 +85,8 @@ async fn creates_an_order_in_paise_with_basic_auth() {
         .expect(1)
         .mount(&server)
         .await;
-    let created = connector(&server.uri(), Duration::from_secs(5))
-        .create_order(&account(&credentials()), &request("att_1"))
+    let created = Contract::connector(&server.uri(), Duration::from_secs(5))
+        .create_order(&account(&Contract::credentials()), &request("att_1"))
         .await
         .unwrap();
     assert_eq!(
@@ -121,8 +106,8 @@ async fn create_against(response: ResponseTemplate, timeout: Duration) -> Gatewa
         .respond_with(response)
         .mount(&server)
         .await;
-    connector(&server.uri(), timeout)
-        .create_order(&account(&credentials()), &request("att_err"))
+    Contract::connector(&server.uri(), timeout)
+        .create_order(&account(&Contract::credentials()), &request("att_err"))
         .await
         .unwrap_err()
 }
@@ -178,8 +163,8 @@ async fn finds_an_order_by_its_receipt() {
         .respond_with(ResponseTemplate::new(200).set_body_json(collection(vec![])))
         .mount(&server)
         .await;
-    let gateway = connector(&server.uri(), Duration::from_secs(5));
-    let acc = account(&credentials());
+    let gateway = Contract::connector(&server.uri(), Duration::from_secs(5));
+    let acc = account(&Contract::credentials());
     assert_eq!(
         gateway
             .find_order(&acc, "att_found")
@@ -194,15 +179,17 @@ async fn finds_an_order_by_its_receipt() {
 
 #[test]
 fn the_handoff_page_opens_checkout_with_the_order_and_key_id_only() {
-    let gateway = connector("http://mock.invalid", Duration::from_secs(5));
+    let gateway = Contract::connector("http://mock.invalid", Duration::from_secs(5));
     let created = CreatedOrder {
         reference: "order_EKwxwAgItmmXdp".into(),
         pay_url: None,
         checkout_token: None,
     };
-    let Ok(Handoff::Html(html)) =
-        gateway.handoff(&account(&credentials()), &request("att_1"), &created)
-    else {
+    let Ok(Handoff::Html(html)) = gateway.handoff(
+        &account(&Contract::credentials()),
+        &request("att_1"),
+        &created,
+    ) else {
         panic!("Razorpay hands off with a page")
     };
     assert!(html.contains("http://mock.invalid/v1/checkout.js"));
@@ -230,8 +217,8 @@ fn captured_event(order_id: &str) -> Vec<u8> {
 
 #[test]
 fn webhooks_are_verified_on_the_raw_body_and_parsed() {
-    let gateway = connector("http://mock.invalid", Duration::from_secs(5));
-    let acc = account(&credentials());
+    let gateway = Contract::connector("http://mock.invalid", Duration::from_secs(5));
+    let acc = account(&Contract::credentials());
     let body = captured_event("order_1");
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -271,8 +258,8 @@ fn webhooks_are_verified_on_the_raw_body_and_parsed() {
 
 #[test]
 fn the_browser_return_is_verified_with_the_key_secret() {
-    let gateway = connector("http://mock.invalid", Duration::from_secs(5));
-    let acc = account(&credentials());
+    let gateway = Contract::connector("http://mock.invalid", Duration::from_secs(5));
+    let acc = account(&Contract::credentials());
     let mut params = BTreeMap::from([
         ("razorpay_order_id".to_string(), "order_1".to_string()),
         ("razorpay_payment_id".to_string(), "pay_1".to_string()),
@@ -293,17 +280,13 @@ fn the_browser_return_is_verified_with_the_key_secret() {
 
 // Through the platform: a merchant whose routing pool has a Razorpay account.
 
-async fn platform(server: &MockServer) -> (TestApp, Merchant) {
-    platform_with(server, "razorpay", &credentials()).await
-}
-
 async fn platform_with_order(server: &MockServer, order_id: &str) -> (TestApp, Merchant, String) {
     Mock::given(method("POST"))
         .and(path("/v1/orders"))
         .respond_with(ResponseTemplate::new(200).set_body_json(order(order_id, "att", "created")))
         .mount(server)
         .await;
-    let (app, merchant) = platform(server).await;
+    let (app, merchant) = Contract::platform(server).await;
     let (status, body) = app
         .pay(&merchant, &payment(order_id, 49_900, false), None)
         .await;
@@ -735,7 +718,7 @@ async fn f11_checkout_pages_never_show_internal_errors() {
         .respond_with(ResponseTemplate::new(200).set_body_json(collection(vec![])))
         .mount(&server)
         .await;
-    let (app, merchant) = platform(&server).await;
+    let (app, merchant) = Contract::platform(&server).await;
     let (status, body) = app
         .pay(&merchant, &payment("rzp-f11", 49_900, false), None)
         .await;
@@ -781,8 +764,12 @@ pub struct Contract;
 impl super::contract::Fixture for Contract {
     const PROVIDER: &'static str = "razorpay";
 
-    async fn platform(server: &MockServer) -> (TestApp, Merchant) {
-        platform(server).await
+    fn credentials() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("key_id", KEY_ID),
+            ("key_secret", KEY_SECRET),
+            ("webhook_secret", WEBHOOK_SECRET),
+        ]
     }
 
     async fn mount_create(server: &MockServer, label: &str) {
@@ -917,8 +904,8 @@ impl super::contract::Creates for Contract {
     }
 
     async fn create_at(base: &str) -> GatewayError {
-        connector(base, Duration::from_secs(5))
-            .create_order(&account(&credentials()), &request("att_err"))
+        Contract::connector(base, Duration::from_secs(5))
+            .create_order(&account(&Contract::credentials()), &request("att_err"))
             .await
             .unwrap_err()
     }
@@ -942,16 +929,6 @@ impl super::contract::ChecksCredentials for Contract {
             )))
             .mount(server)
             .await;
-    }
-
-    async fn check(base: &str, credentials: &[(&str, &str)]) -> Result<(), GatewayError> {
-        connector(base, Duration::from_secs(5))
-            .check_credentials(&account(credentials))
-            .await
-    }
-
-    fn right() -> Vec<(&'static str, &'static str)> {
-        credentials().to_vec()
     }
 
     fn wrong() -> Vec<Vec<(&'static str, &'static str)>> {
@@ -1051,8 +1028,8 @@ impl super::contract::ClassifiesErrors for Contract {
     }
 
     async fn status_at(base: &str) -> GatewayError {
-        connector(base, Duration::from_secs(5))
-            .fetch_status(&account(&credentials()), "order_1")
+        Contract::connector(base, Duration::from_secs(5))
+            .fetch_status(&account(&Contract::credentials()), "order_1")
             .await
             .unwrap_err()
     }
@@ -1100,10 +1077,15 @@ impl super::contract::MapsStatus for Contract {
                 .because("the customer may retry on the same order"),
         ]
     }
+}
 
-    async fn fetch_status(base: &str, reference: &str) -> Result<StatusReport, GatewayError> {
-        connector(base, Duration::from_secs(5))
-            .fetch_status(&account(&credentials()), reference)
-            .await
+impl super::contract::Connects for Contract {
+    type Connector = Razorpay;
+
+    fn connector(base: &str, timeout: Duration) -> Razorpay {
+        Razorpay::new(
+            reqwest::Client::new(),
+            Endpoints::new(Some(base.to_string()), None, timeout),
+        )
     }
 }

@@ -1,8 +1,10 @@
 //! Stripe against a mock of its PaymentIntents and Refunds APIs that answers as the documented
 //! ones do: form-encoded requests, JSON answers, `{"error":{…}}` bodies, signed webhooks.
 
-use super::contract::{BrowserReturn, Delivery, Documented, Expected, Order, Paid};
-use super::{account, attempt_reference, platform_with};
+use super::contract::{
+    BrowserReturn, Connects, Delivery, Documented, Expected, Fixture, Order, Paid, quick,
+};
+use super::{account, attempt_reference};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
@@ -13,7 +15,6 @@ use shared::gateways::signature::hmac_sha256_hex;
 use shared::gateways::stripe::Stripe;
 use shared::gateways::{
     CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest, RefundRequest, RefundStatus,
-    StatusReport,
 };
 use shared::mode::Mode;
 use shared::money::Currency;
@@ -27,25 +28,6 @@ const PUBLISHABLE_KEY: &str = "pk_test_EXAMPLE_NOT_REAL";
 const WEBHOOK_SECRET: &str = "whsec_EXAMPLE_NOT_REAL";
 // base64("sk_test_EXAMPLE_NOT_REAL:"): the secret key as the username, an empty password.
 const BASIC: &str = "Basic c2tfdGVzdF9FWEFNUExFX05PVF9SRUFMOg==";
-
-fn credentials() -> [(&'static str, &'static str); 3] {
-    [
-        ("secret_key", SECRET_KEY),
-        ("publishable_key", PUBLISHABLE_KEY),
-        ("webhook_secret", WEBHOOK_SECRET),
-    ]
-}
-
-fn connector(base: &str, timeout: Duration) -> Stripe {
-    Stripe::new(
-        reqwest::Client::new(),
-        Endpoints::new(Some(base.to_string()), None, timeout),
-    )
-}
-
-fn quick(base: &str) -> Stripe {
-    connector(base, Duration::from_secs(5))
-}
 
 fn request(receipt: &str) -> OrderRequest {
     OrderRequest {
@@ -158,8 +140,8 @@ async fn creates_a_payment_intent_form_encoded_with_basic_auth_and_an_idempotenc
         .expect(1)
         .mount(&server)
         .await;
-    let created = quick(&server.uri())
-        .create_order(&account(&credentials()), &request("att_1"))
+    let created = quick::<Contract>(&server.uri())
+        .create_order(&account(&Contract::credentials()), &request("att_1"))
         .await
         .unwrap();
     assert_eq!(
@@ -219,8 +201,8 @@ async fn a_retried_create_sends_the_same_key_and_parameters_so_stripe_replays_it
         )))
         .mount(&server)
         .await;
-    let gateway = connector(&server.uri(), Duration::from_millis(300));
-    let acc = account(&credentials());
+    let gateway = Contract::connector(&server.uri(), Duration::from_millis(300));
+    let acc = account(&Contract::credentials());
     let first = gateway
         .create_order(&acc, &request("att_r"))
         .await
@@ -245,8 +227,8 @@ async fn create_against(response: ResponseTemplate, timeout: Duration) -> Gatewa
         .respond_with(response)
         .mount(&server)
         .await;
-    connector(&server.uri(), timeout)
-        .create_order(&account(&credentials()), &request("att_err"))
+    Contract::connector(&server.uri(), timeout)
+        .create_order(&account(&Contract::credentials()), &request("att_err"))
         .await
         .unwrap_err()
 }
@@ -348,8 +330,8 @@ async fn documented_errors_are_classified() {
         )
         .mount(&server)
         .await;
-    let gateway = connector(&server.uri(), Duration::from_millis(300));
-    let acc = account(&credentials());
+    let gateway = Contract::connector(&server.uri(), Duration::from_millis(300));
+    let acc = account(&Contract::credentials());
     let slow_read = gateway.fetch_status(&acc, "pi_slow").await.unwrap_err();
     assert!(
         matches!(slow_read, GatewayError::Retryable(_)),
@@ -389,8 +371,8 @@ async fn finds_a_payment_intent_by_its_receipt_with_search() {
         )))
         .mount(&server)
         .await;
-    let gateway = quick(&server.uri());
-    let acc = account(&credentials());
+    let gateway = quick::<Contract>(&server.uri());
+    let acc = account(&Contract::credentials());
     let found = gateway
         .find_order(&acc, "att_found")
         .await
@@ -441,8 +423,8 @@ async fn creates_refunds_with_our_id_as_key_and_only_documented_reasons() {
         })
         .mount(&server)
         .await;
-    let gateway = quick(&server.uri());
-    let acc = account(&credentials());
+    let gateway = quick::<Contract>(&server.uri());
+    let acc = account(&Contract::credentials());
     let report = gateway
         .create_refund(
             &acc,
@@ -497,8 +479,11 @@ async fn create_refund_against(response: ResponseTemplate) -> GatewayError {
         .respond_with(response)
         .mount(&server)
         .await;
-    quick(&server.uri())
-        .create_refund(&account(&credentials()), &refund_request("rfd_x", None))
+    quick::<Contract>(&server.uri())
+        .create_refund(
+            &account(&Contract::credentials()),
+            &refund_request("rfd_x", None),
+        )
         .await
         .unwrap_err()
 }
@@ -538,8 +523,8 @@ async fn fetches_refunds_by_stripes_id_or_finds_them_by_ours() {
         )))
         .mount(&server)
         .await;
-    let gateway = quick(&server.uri());
-    let acc = account(&credentials());
+    let gateway = quick::<Contract>(&server.uri());
+    let acc = account(&Contract::credentials());
     let done = gateway
         .fetch_refund(&acc, &refund_request("rfd_1", None), Some("re_done"))
         .await
@@ -606,7 +591,7 @@ async fn the_credential_check_refuses_live_mode_keys_on_a_test_account() {
         .mount(&server)
         .await;
     // Right and wrong keys, and calls that move no money: `contract::stripe::the_credential_check…`.
-    let gateway = quick(&server.uri());
+    let gateway = quick::<Contract>(&server.uri());
     let live_key = gateway
         .check_credentials(&account(&[
             ("secret_key", "sk_live_EXAMPLE_NOT_REAL"),
@@ -637,15 +622,17 @@ async fn the_credential_check_refuses_live_mode_keys_on_a_test_account() {
 
 #[test]
 fn the_handoff_page_mounts_the_payment_element_with_public_values_only() {
-    let gateway = quick("http://mock.invalid");
+    let gateway = quick::<Contract>("http://mock.invalid");
     let created = CreatedOrder {
         reference: "pi_3MtwBwLkdIwHu7ix28a3tqPa".into(),
         pay_url: None,
         checkout_token: Some("pi_3MtwBwLkdIwHu7ix28a3tqPa_secret_EXAMPLEsecret".into()),
     };
-    let Ok(Handoff::Html(html)) =
-        gateway.handoff(&account(&credentials()), &request("att_1"), &created)
-    else {
+    let Ok(Handoff::Html(html)) = gateway.handoff(
+        &account(&Contract::credentials()),
+        &request("att_1"),
+        &created,
+    ) else {
         panic!("Stripe hands off with a page")
     };
     assert!(html.contains("<script src=\"http://mock.invalid/v3/\"></script>"));
@@ -668,12 +655,16 @@ fn the_handoff_page_mounts_the_payment_element_with_public_values_only() {
     };
     assert!(
         gateway
-            .handoff(&account(&credentials()), &request("att_1"), &without_secret)
+            .handoff(
+                &account(&Contract::credentials()),
+                &request("att_1"),
+                &without_secret
+            )
             .is_err()
     );
-    let mut live = account(&credentials());
+    let mut live = account(&Contract::credentials());
     live.environment = Mode::Live;
-    let Ok(Handoff::Html(real)) = quick("http://mock.invalid").handoff(
+    let Ok(Handoff::Html(real)) = quick::<Contract>("http://mock.invalid").handoff(
         &live,
         &request("att_1"),
         &CreatedOrder {
@@ -692,8 +683,8 @@ fn the_handoff_page_mounts_the_payment_element_with_public_values_only() {
 
 #[test]
 fn the_return_is_accepted_only_when_it_names_a_payment_intent() {
-    let gateway = quick("http://mock.invalid");
-    let acc = account(&credentials());
+    let gateway = quick::<Contract>("http://mock.invalid");
+    let acc = account(&Contract::credentials());
     let params = BTreeMap::from([
         ("payment_intent".to_string(), "pi_1".to_string()),
         (
@@ -739,8 +730,8 @@ fn signed_headers(signature: &str) -> HeaderMap {
 
 #[test]
 fn webhooks_are_verified_on_the_raw_body_with_a_fresh_timestamp() {
-    let gateway = quick("http://mock.invalid");
-    let acc = account(&credentials());
+    let gateway = quick::<Contract>("http://mock.invalid");
+    let acc = account(&Contract::credentials());
     let body = event(
         "evt_1",
         "payment_intent.succeeded",
@@ -783,7 +774,7 @@ fn webhooks_are_verified_on_the_raw_body_with_a_fresh_timestamp() {
 
 #[test]
 fn webhooks_are_parsed_by_type() {
-    let gateway = quick("http://mock.invalid");
+    let gateway = quick::<Contract>("http://mock.invalid");
     let none = HeaderMap::new();
 
     let body = event(
@@ -907,10 +898,6 @@ fn webhooks_are_parsed_by_type() {
 
 // Through the platform: a merchant whose routing pool has a Stripe account.
 
-async fn platform(server: &MockServer) -> (TestApp, Merchant) {
-    platform_with(server, "stripe", &credentials()).await
-}
-
 async fn creates(server: &MockServer) -> Vec<Request> {
     server
         .received_requests()
@@ -951,7 +938,7 @@ async fn when_search_lags_the_retry_reuses_the_key_and_stripe_replays_the_same_i
         .respond_with(ResponseTemplate::new(200).set_body_json(search_result(vec![])))
         .mount(&server)
         .await;
-    let (app, merchant) = platform(&server).await;
+    let (app, merchant) = Contract::platform(&server).await;
     let (status, body) = app
         .pay(&merchant, &payment("stripe-amb-2", 49_900, false), None)
         .await;
@@ -1005,7 +992,7 @@ async fn platform_with_intent(
         .respond_with(echo_created(intent))
         .mount(server)
         .await;
-    let (app, merchant) = platform(server).await;
+    let (app, merchant) = Contract::platform(server).await;
     let (status, body) = app
         .pay(&merchant, &payment(intent, 49_900, false), None)
         .await;
@@ -1189,8 +1176,12 @@ pub struct Contract;
 impl super::contract::Fixture for Contract {
     const PROVIDER: &'static str = "stripe";
 
-    async fn platform(server: &MockServer) -> (TestApp, Merchant) {
-        platform(server).await
+    fn credentials() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("secret_key", SECRET_KEY),
+            ("publishable_key", PUBLISHABLE_KEY),
+            ("webhook_secret", WEBHOOK_SECRET),
+        ]
     }
 
     async fn mount_create(server: &MockServer, label: &str) {
@@ -1323,8 +1314,8 @@ impl super::contract::Creates for Contract {
     }
 
     async fn create_at(base: &str) -> GatewayError {
-        quick(base)
-            .create_order(&account(&credentials()), &request("att_err"))
+        quick::<Contract>(base)
+            .create_order(&account(&Contract::credentials()), &request("att_err"))
             .await
             .unwrap_err()
     }
@@ -1347,14 +1338,6 @@ impl super::contract::ChecksCredentials for Contract {
                 "type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****rong" } })))
             .mount(server)
             .await;
-    }
-
-    async fn check(base: &str, credentials: &[(&str, &str)]) -> Result<(), GatewayError> {
-        quick(base).check_credentials(&account(credentials)).await
-    }
-
-    fn right() -> Vec<(&'static str, &'static str)> {
-        credentials().to_vec()
     }
 
     fn wrong() -> Vec<Vec<(&'static str, &'static str)>> {
@@ -1465,15 +1448,15 @@ impl super::contract::ClassifiesErrors for Contract {
             .respond_with(response)
             .mount(&server)
             .await;
-        quick(&server.uri())
-            .fetch_status(&account(&credentials()), "pi_down")
+        quick::<Contract>(&server.uri())
+            .fetch_status(&account(&Contract::credentials()), "pi_down")
             .await
             .unwrap_err()
     }
 
     async fn status_at(base: &str) -> GatewayError {
-        quick(base)
-            .fetch_status(&account(&credentials()), "pi_1")
+        quick::<Contract>(base)
+            .fetch_status(&account(&Contract::credentials()), "pi_1")
             .await
             .unwrap_err()
     }
@@ -1540,10 +1523,15 @@ impl super::contract::MapsStatus for Contract {
         ]);
         documented
     }
+}
 
-    async fn fetch_status(base: &str, reference: &str) -> Result<StatusReport, GatewayError> {
-        quick(base)
-            .fetch_status(&account(&credentials()), reference)
-            .await
+impl super::contract::Connects for Contract {
+    type Connector = Stripe;
+
+    fn connector(base: &str, timeout: Duration) -> Stripe {
+        Stripe::new(
+            reqwest::Client::new(),
+            Endpoints::new(Some(base.to_string()), None, timeout),
+        )
     }
 }
