@@ -647,13 +647,7 @@ async fn fetches_refunds_by_our_id_through_the_status_api() {
         failed.failure_reason.as_deref(),
         Some("phonepe PAYMENT_ERROR (REQUEST_DECLINE_BY_REQUESTEE): Payment Failed")
     );
-    assert_eq!(
-        gateway
-            .fetch_refund(&acc, &refund_request(&id('0'), 10_000), None)
-            .await
-            .unwrap(),
-        None
-    );
+    // A refund PhonePe never had: `contract::phonepe::an_ambiguous_refund_is_found_by_our_id…`.
 }
 
 /// A callback as PhonePe posts it: `{"response": base64(status JSON)}`.
@@ -1328,5 +1322,44 @@ impl super::contract::Connects for Contract {
             reqwest::Client::new(),
             Endpoints::new(Some(base.to_string()), None, timeout),
         )
+    }
+}
+
+impl super::contract::RefundsAmbiguously for Contract {
+    const FOUND: &'static str = "rfd_0196f0c1a2b37c4d8e9f0a1b2c3d4e51";
+    const MISSING: &'static str = "rfd_0196f0c1a2b37c4d8e9f0a1b2c3d4e50";
+
+    fn refund(refund_id: &str) -> RefundRequest {
+        refund_request(refund_id, 10_000)
+    }
+
+    /// A refund is a transaction of its own: the status API knows it by its transaction id.
+    async fn mount_refund_lookup(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path_regex(format!(
+                "^/pg/v1/status/{MERCHANT_ID}/r_[0-9a-f]{{32}}$"
+            )))
+            .and(header("x-merchant-id", MERCHANT_ID))
+            .and(Verified)
+            .respond_with(|request: &Request| {
+                let transaction = asked(request);
+                let body = if transaction.ends_with('1') {
+                    status_body(&transaction, "PAYMENT_SUCCESS", "COMPLETED", "TR1")
+                } else {
+                    not_found()
+                };
+                ResponseTemplate::new(200).set_body_json(body)
+            })
+            .mount(server)
+            .await;
+        refuse_unverified(server).await;
+    }
+
+    fn found_as() -> (&'static str, RefundStatus) {
+        ("TR1", RefundStatus::Succeeded)
+    }
+
+    fn is_refund_create(request: &Request) -> bool {
+        request.method == http::Method::POST
     }
 }
