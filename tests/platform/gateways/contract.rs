@@ -8,7 +8,8 @@ use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
 use shared::gateways::{
-    Gateway, GatewayError, PaymentOutcome, RefundRequest, RefundStatus, StatusReport,
+    CreatedOrder, Gateway, GatewayError, OrderRequest, PaymentOutcome, RefundRequest, RefundStatus,
+    StatusReport,
 };
 use std::time::Duration;
 use wiremock::{MockServer, ResponseTemplate};
@@ -379,6 +380,37 @@ pub async fn the_return_is_confirmed_by_a_status_query<F: Fixture>() {
     if let Some(asked) = F::status_queries(&server, &order).await {
         assert_eq!(asked, 1, "one status query");
     }
+}
+
+/// A provider whose create the contract checks against its documented request and answer.
+#[allow(async_fn_in_trait)]
+pub trait CreatesOrders: Connects {
+    /// The receipt (our attempt id) the order is created for.
+    const RECEIPT: &'static str = "att_1";
+    /// Mounts the create endpoint, matching only the documented request (authentication,
+    /// encoding, key) and answering as documented.
+    async fn mount_documented_create(server: &MockServer);
+    /// The order request for `receipt`.
+    fn order_request(receipt: &str) -> OrderRequest;
+    /// What the connector must make of the documented answer.
+    fn created() -> CreatedOrder;
+    /// Checks what was sent beyond what the mock matched (body fields, encoding).
+    fn assert_sent(request: &wiremock::Request);
+}
+
+/// An order is created with one request as documented, and the answer gives its reference
+/// (and the pay URL or checkout token the provider hands off with).
+pub async fn an_order_is_created_with_the_documented_request<F: CreatesOrders>() {
+    let server = MockServer::start().await;
+    F::mount_documented_create(&server).await;
+    let created = quick::<F>(&server.uri())
+        .create_order(&fixture_account::<F>(), &F::order_request(F::RECEIPT))
+        .await
+        .unwrap();
+    assert_eq!(created, F::created());
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1, "one create: {requests:?}");
+    F::assert_sent(&requests[0]);
 }
 
 /// A provider whose orders are made by a call to its API (PayU's form and the sandbox's fixed
@@ -792,6 +824,7 @@ contract!(
     razorpay,
     crate::gateways::razorpay::Contract,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
+    an_order_is_created_with_the_documented_request,
     every_documented_status_is_mapped,
     errors_are_classified_by_whether_the_call_could_have_acted,
     an_ambiguous_create_is_found_by_receipt_never_made_twice,
@@ -801,6 +834,7 @@ contract!(
     stripe,
     crate::gateways::stripe::Contract,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
+    an_order_is_created_with_the_documented_request,
     an_ambiguous_refund_is_found_by_our_id_never_asked_twice,
     every_documented_status_is_mapped,
     errors_are_classified_by_whether_the_call_could_have_acted,
