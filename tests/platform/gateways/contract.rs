@@ -8,8 +8,8 @@ use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
 use shared::gateways::{
-    CreatedOrder, Gateway, GatewayError, OrderRequest, PaymentOutcome, RefundRequest, RefundStatus,
-    StatusReport,
+    CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest, PaymentOutcome, RefundRequest,
+    RefundStatus, StatusReport,
 };
 use std::time::Duration;
 use wiremock::{MockServer, ResponseTemplate};
@@ -411,6 +411,40 @@ pub async fn an_order_is_created_with_the_documented_request<F: CreatesOrders>()
     let requests = server.received_requests().await.unwrap();
     assert_eq!(requests.len(), 1, "one create: {requests:?}");
     F::assert_sent(&requests[0]);
+}
+
+/// A provider that hands the customer off with a page of its own checkout script.
+pub trait HandsOffWithAPage: CreatesOrders {
+    /// The credentials a browser may see (everything else is secret).
+    const PUBLIC_CREDENTIALS: &'static [&'static str];
+    /// What the page must carry for [`CreatesOrders::created`], with the provider's hosts at
+    /// `http://mock.invalid`: the script's address, the public values it is opened with.
+    fn page_carries() -> Vec<String>;
+}
+
+/// The hand-off page opens the provider's checkout with what the fixture expects, shows no
+/// secret, and the order's description cannot close its script.
+pub async fn the_handoff_page_carries_public_values_only<F: HandsOffWithAPage>() {
+    let handoff = quick::<F>("http://mock.invalid").handoff(
+        &fixture_account::<F>(),
+        &F::order_request(F::RECEIPT),
+        &F::created(),
+    );
+    let Ok(Handoff::Html(html)) = handoff else {
+        panic!("{} hands off with a page: {handoff:?}", F::PROVIDER)
+    };
+    for expected in F::page_carries() {
+        assert!(html.contains(&expected), "{expected} in {html}");
+    }
+    for (name, value) in F::credentials() {
+        if !F::PUBLIC_CREDENTIALS.contains(&name) {
+            assert!(!html.contains(value), "the {name} reaches the browser");
+        }
+    }
+    assert!(
+        !html.contains("</script> x 2"),
+        "the description cannot close the script"
+    );
 }
 
 /// A provider whose orders are made by a call to its API (PayU's form and the sandbox's fixed
@@ -824,6 +858,7 @@ contract!(
     razorpay,
     crate::gateways::razorpay::Contract,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
+    the_handoff_page_carries_public_values_only,
     an_order_is_created_with_the_documented_request,
     every_documented_status_is_mapped,
     errors_are_classified_by_whether_the_call_could_have_acted,
@@ -834,6 +869,7 @@ contract!(
     stripe,
     crate::gateways::stripe::Contract,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
+    the_handoff_page_carries_public_values_only,
     an_order_is_created_with_the_documented_request,
     an_ambiguous_refund_is_found_by_our_id_never_asked_twice,
     every_documented_status_is_mapped,
