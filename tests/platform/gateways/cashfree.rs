@@ -147,18 +147,11 @@ async fn creates_an_order_with_the_receipt_as_id_and_an_exact_rupee_amount() {
         .await;
     let gateway = quick::<Contract>(&server.uri());
     let acc = account(&Contract::credentials());
-    let created = gateway
+    // The first create's answer and fields: `contract::cashfree::an_order_is_created_with…`.
+    gateway
         .create_order(&acc, &request("att_1", 49_900))
         .await
         .unwrap();
-    assert_eq!(
-        created,
-        CreatedOrder {
-            reference: "att_1".into(),
-            pay_url: None,
-            checkout_token: Some(session("att_1").into()),
-        }
-    );
     gateway
         .create_order(&acc, &request("att_2", 10_001))
         .await
@@ -169,19 +162,10 @@ async fn creates_an_order_with_the_receipt_as_id_and_an_exact_rupee_amount() {
         .unwrap();
 
     let requests = server.received_requests().await.unwrap();
-    let raw = raw_body(&requests[0]);
-    assert!(raw.contains("\"order_amount\":499.00"), "{raw}");
     assert!(raw_body(&requests[1]).contains("\"order_amount\":100.01"));
     assert!(raw_body(&requests[2]).contains("\"order_amount\":0.07"));
     let sent = sent_json(&requests[0]);
-    assert!(sent["order_amount"].is_number(), "a number, not a string");
-    assert_eq!(sent["order_id"], "att_1");
-    assert_eq!(sent["order_currency"], "INR");
-    assert_eq!(sent["order_note"], "Masala chai </script> x 2");
     let customer = &sent["customer_details"];
-    assert_eq!(customer["customer_phone"], "9812345678");
-    assert_eq!(customer["customer_name"], "Asha Verma");
-    assert_eq!(customer["customer_email"], "asha@example.in");
     let customer_id = customer["customer_id"].as_str().unwrap();
     assert!(
         !customer_id.is_empty()
@@ -196,14 +180,6 @@ async fn creates_an_order_with_the_receipt_as_id_and_an_exact_rupee_amount() {
         sent_json(&requests[1])["customer_details"]["customer_id"],
         customer_id,
         "the same customer, the same id"
-    );
-    assert_eq!(
-        sent["order_meta"]["return_url"],
-        "https://lsp.example/api/v1/checkout/txn_1/return?order_id=att_1"
-    );
-    assert_eq!(
-        sent["order_meta"]["notify_url"],
-        "https://lsp.example/api/v1/webhooks/cashfree"
     );
 }
 
@@ -578,35 +554,10 @@ async fn fetches_refunds_by_our_id() {
 }
 
 #[test]
-fn the_handoff_page_opens_cashfree_checkout_with_the_session_only() {
+fn the_handoff_page_needs_the_session_and_uses_the_real_host_in_live_mode() {
+    // The page itself: `contract::cashfree::the_handoff_page_carries_public_values_only`.
     let gateway = quick::<Contract>("http://mock.invalid");
-    let created = CreatedOrder {
-        reference: "att_1".into(),
-        pay_url: None,
-        checkout_token: Some(session("att_1").into()),
-    };
-    let Ok(Handoff::Html(html)) = gateway.handoff(
-        &account(&Contract::credentials()),
-        &request("att_1", 49_900),
-        &created,
-    ) else {
-        panic!("Cashfree hands off with a page")
-    };
-    assert!(html.contains("<script src=\"http://mock.invalid/js/v3/cashfree.js\"></script>"));
-    assert!(html.contains("\"mode\":\"sandbox\""));
-    assert!(html.contains(&format!("\"paymentSessionId\":\"{}\"", session("att_1"))));
-    assert!(html.contains("Cashfree({ mode: options.mode }).checkout("));
-    assert!(html.contains("redirectTarget: \"_self\""));
-    assert!(html.contains("₹499.00"));
-    assert!(
-        !html.contains(CLIENT_SECRET),
-        "no secret reaches the browser"
-    );
-    assert!(
-        !html.contains("</script> x 2"),
-        "the description cannot close the script"
-    );
-
+    let created = <Contract as super::contract::CreatesOrders>::created();
     let without_session = CreatedOrder {
         checkout_token: None,
         ..created.clone()
@@ -1258,5 +1209,68 @@ impl super::contract::RefundsAmbiguously for Contract {
 
     fn is_refund_create(request: &Request) -> bool {
         request.method == http::Method::POST
+    }
+}
+
+impl super::contract::CreatesOrders for Contract {
+    /// JSON with the API version and both credentials as headers; Cashfree echoes the order.
+    async fn mount_documented_create(server: &MockServer) {
+        authenticated(Mock::given(method("POST")).and(path("/pg/orders")))
+            .and(header("content-type", "application/json"))
+            .respond_with(echo_order)
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+
+    fn order_request(receipt: &str) -> OrderRequest {
+        request(receipt, 49_900)
+    }
+
+    /// The receipt is the order id; the session is the checkout token.
+    fn created() -> CreatedOrder {
+        CreatedOrder {
+            reference: "att_1".into(),
+            pay_url: None,
+            checkout_token: Some(session("att_1").into()),
+        }
+    }
+
+    fn assert_sent(request: &Request) {
+        let raw = raw_body(request);
+        assert!(raw.contains("\"order_amount\":499.00"), "{raw}");
+        let sent = sent_json(request);
+        assert!(sent["order_amount"].is_number(), "a number, not a string");
+        assert_eq!(sent["order_id"], "att_1");
+        assert_eq!(sent["order_currency"], "INR");
+        assert_eq!(sent["order_note"], "Masala chai </script> x 2");
+        let customer = &sent["customer_details"];
+        assert_eq!(customer["customer_phone"], "9812345678");
+        assert_eq!(customer["customer_name"], "Asha Verma");
+        assert_eq!(customer["customer_email"], "asha@example.in");
+        assert_eq!(
+            sent["order_meta"]["return_url"],
+            "https://lsp.example/api/v1/checkout/txn_1/return?order_id=att_1"
+        );
+        assert_eq!(
+            sent["order_meta"]["notify_url"],
+            "https://lsp.example/api/v1/webhooks/cashfree"
+        );
+    }
+}
+
+impl super::contract::HandsOffWithAPage for Contract {
+    const PUBLIC_CREDENTIALS: &'static [&'static str] = &["client_id"];
+
+    /// Cashfree's checkout opened in sandbox mode on the session, with the amount shown.
+    fn page_carries() -> Vec<String> {
+        vec![
+            "<script src=\"http://mock.invalid/js/v3/cashfree.js\"></script>".into(),
+            "\"mode\":\"sandbox\"".into(),
+            format!("\"paymentSessionId\":\"{}\"", session("att_1")),
+            "Cashfree({ mode: options.mode }).checkout(".into(),
+            "redirectTarget: \"_self\"".into(),
+            "₹499.00".into(),
+        ]
     }
 }

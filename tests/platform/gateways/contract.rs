@@ -881,6 +881,8 @@ contract!(
     cashfree,
     crate::gateways::cashfree::Contract,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
+    an_order_is_created_with_the_documented_request,
+    the_handoff_page_carries_public_values_only,
     an_ambiguous_refund_is_found_by_our_id_never_asked_twice,
     every_documented_status_is_mapped,
     errors_are_classified_by_whether_the_call_could_have_acted,
