@@ -2,7 +2,7 @@
 //! `x-client-id` / `x-client-secret` / `x-api-version` headers, JSON with rupee amounts,
 //! `{"message","code","type"}` error bodies, and webhooks signed with the client secret.
 
-use super::contract::{BrowserReturn, Connects, Delivery, Documented, Fixture, Order, Paid, quick};
+use super::contract::{BrowserReturn, Creates, Delivery, Documented, Fixture, Order, Paid, quick};
 use super::{account, attempt_reference, dropping_server};
 use crate::support::*;
 use http::HeaderMap;
@@ -225,22 +225,6 @@ async fn a_409_for_the_receipt_uses_the_existing_order() {
     assert_eq!(posts, 2, "each create was sent once, never repeated");
 }
 
-async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/pg/orders"))
-        .respond_with(response)
-        .mount(&server)
-        .await;
-    Contract::connector(&server.uri(), timeout)
-        .create_order(
-            &account(&Contract::credentials()),
-            &request("att_err", 49_900),
-        )
-        .await
-        .unwrap_err()
-}
-
 async fn status_against(response: ResponseTemplate) -> GatewayError {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
@@ -256,7 +240,7 @@ async fn status_against(response: ResponseTemplate) -> GatewayError {
 #[tokio::test]
 async fn documented_errors_are_classified() {
     let quick_timeout = Duration::from_secs(5);
-    let declined = create_against(
+    let declined = Contract::create_against(
         ResponseTemplate::new(400).set_body_json(error(
             "invalid_request_error",
             "order_amount_invalid",
@@ -269,7 +253,7 @@ async fn documented_errors_are_classified() {
         matches!(&declined, GatewayError::Declined(m) if m.contains("order_amount")),
         "{declined:?}"
     );
-    let bad_key = create_against(
+    let bad_key = Contract::create_against(
         ResponseTemplate::new(401).set_body_json(error(
             "authentication_error",
             "request_failed",
@@ -283,13 +267,13 @@ async fn documented_errors_are_classified() {
         "{bad_key:?}"
     );
     // A 500, throttling, failed and dropped reads: `contract::cashfree::errors_are_classified…`.
-    let bad_gateway = create_against(ResponseTemplate::new(502), quick_timeout).await;
+    let bad_gateway = Contract::create_against(ResponseTemplate::new(502), quick_timeout).await;
     assert!(
         matches!(bad_gateway, GatewayError::Ambiguous(_)),
         "{bad_gateway:?}"
     );
     // Slow, dropped and refused creates: `contract::cashfree::a_create_that_may_have_reached…`.
-    let no_session = create_against(
+    let no_session = Contract::create_against(
         ResponseTemplate::new(200)
             .set_body_json(json!({ "order_id": "att_err", "order_status": "ACTIVE" })),
         quick_timeout,
@@ -1001,22 +985,10 @@ fn signed_delivery(secret: &str, timestamp: i64, body: Vec<u8>) -> Delivery {
 }
 
 impl super::contract::Creates for Contract {
+    const CREATE_PATH: &'static str = "/pg/orders";
+
     fn created() -> ResponseTemplate {
         ResponseTemplate::new(200).set_body_json(order_entity("att_err", "ACTIVE"))
-    }
-
-    async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
-        create_against(response, timeout).await
-    }
-
-    async fn create_at(base: &str) -> GatewayError {
-        quick::<Contract>(base)
-            .create_order(
-                &account(&Contract::credentials()),
-                &request("att_err", 49_900),
-            )
-            .await
-            .unwrap_err()
     }
 }
 
@@ -1173,6 +1145,10 @@ impl super::contract::Connects for Contract {
             Endpoints::new(Some(base.to_string()), None, timeout),
         )
     }
+
+    fn order_request(receipt: &str) -> OrderRequest {
+        request(receipt, 49_900)
+    }
 }
 
 impl super::contract::RefundsAmbiguously for Contract {
@@ -1221,10 +1197,6 @@ impl super::contract::CreatesOrders for Contract {
             .expect(1)
             .mount(server)
             .await;
-    }
-
-    fn order_request(receipt: &str) -> OrderRequest {
-        request(receipt, 49_900)
     }
 
     /// The receipt is the order id; the session is the checkout token.

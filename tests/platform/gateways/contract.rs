@@ -167,6 +167,8 @@ pub trait Connects: Fixture {
     type Connector: Gateway;
     /// The connector with the provider's hosts at `base`, waiting at most `timeout`.
     fn connector(base: &str, timeout: Duration) -> Self::Connector;
+    /// An order request for the attempt `receipt`, at the contract price.
+    fn order_request(receipt: &str) -> OrderRequest;
 }
 
 /// `F`'s connector at `base`, patient enough for any mock.
@@ -390,8 +392,6 @@ pub trait CreatesOrders: Connects {
     /// Mounts the create endpoint, matching only the documented request (authentication,
     /// encoding, key) and answering as documented.
     async fn mount_documented_create(server: &MockServer);
-    /// The order request for `receipt`.
-    fn order_request(receipt: &str) -> OrderRequest;
     /// What the connector must make of the documented answer.
     fn created() -> CreatedOrder;
     /// Checks what was sent beyond what the mock matched (body fields, encoding).
@@ -451,12 +451,38 @@ pub async fn the_handoff_page_carries_public_values_only<F: HandsOffWithAPage>()
 /// ten-second wait are not), for the connector-level scenarios.
 #[allow(async_fn_in_trait)]
 pub trait Creates: Connects {
+    /// The path of the create endpoint.
+    const CREATE_PATH: &'static str;
+    /// The receipt of the creates made to fail.
+    const FAILING_RECEIPT: &'static str = "att_err";
     /// The create's documented success answer.
     fn created() -> ResponseTemplate;
     /// Asks the connector, against a mock whose create answers `response`, waiting `timeout`.
-    async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError;
+    async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
+        let server = MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .and(wiremock::matchers::path(Self::CREATE_PATH))
+            .respond_with(response)
+            .mount(&server)
+            .await;
+        Self::connector(&server.uri(), timeout)
+            .create_order(
+                &fixture_account::<Self>(),
+                &Self::order_request(Self::FAILING_RECEIPT),
+            )
+            .await
+            .unwrap_err()
+    }
     /// Asks the connector at `base` to create an order; it must fail.
-    async fn create_at(base: &str) -> GatewayError;
+    async fn create_at(base: &str) -> GatewayError {
+        quick::<Self>(base)
+            .create_order(
+                &fixture_account::<Self>(),
+                &Self::order_request(Self::FAILING_RECEIPT),
+            )
+            .await
+            .unwrap_err()
+    }
 }
 
 /// A create that may have reached the gateway (answered too late, connection dropped after

@@ -923,6 +923,8 @@ impl super::contract::Fixture for Contract {
 }
 
 impl super::contract::Creates for Contract {
+    const CREATE_PATH: &'static str = INITIATE;
+
     fn created() -> ResponseTemplate {
         ResponseTemplate::new(200).set_body_json(json!({ "status": 1, "data": access_key(1) }))
     }
@@ -969,5 +971,9 @@ impl super::contract::Connects for Contract {
             reqwest::Client::new(),
             Endpoints::new(Some(base.to_string()), None, timeout),
         )
+    }
+
+    fn order_request(receipt: &str) -> OrderRequest {
+        request(receipt)
     }
 }

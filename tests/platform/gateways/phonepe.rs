@@ -4,7 +4,7 @@
 
 use super::account;
 use super::contract::{
-    BrowserReturn, Connects, Delivery, Documented, Expected, Fixture, Order, Paid, quick,
+    BrowserReturn, Creates, Delivery, Documented, Expected, Fixture, Order, Paid, quick,
 };
 use crate::support::*;
 use base64::Engine;
@@ -261,22 +261,6 @@ async fn amounts_under_a_rupee_are_declined_without_asking_phonepe() {
     assert!(server.received_requests().await.unwrap().is_empty());
 }
 
-async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/pg/v1/pay"))
-        .respond_with(response)
-        .mount(&server)
-        .await;
-    Contract::connector(&server.uri(), timeout)
-        .create_order(
-            &account(&Contract::credentials()),
-            &request(RECEIPT, 49_900),
-        )
-        .await
-        .unwrap_err()
-}
-
 async fn status_against(response: ResponseTemplate) -> GatewayError {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
@@ -292,7 +276,7 @@ async fn status_against(response: ResponseTemplate) -> GatewayError {
 #[tokio::test]
 async fn documented_errors_are_classified() {
     let quick_timeout = Duration::from_secs(5);
-    let bad_request = create_against(
+    let bad_request = Contract::create_against(
         ResponseTemplate::new(400).set_body_json(refusal(
             "BAD_REQUEST",
             "Please check the inputs you have provided.",
@@ -304,7 +288,7 @@ async fn documented_errors_are_classified() {
         matches!(bad_request, GatewayError::Configuration(_)),
         "{bad_request:?}"
     );
-    let declined = create_against(
+    let declined = Contract::create_against(
         ResponseTemplate::new(200).set_body_json(refusal(
             "PAYMENT_DECLINED",
             "Payment declined by the risk engine",
@@ -317,7 +301,7 @@ async fn documented_errors_are_classified() {
         "{declined:?}"
     );
     // A 500, throttling, failed and dropped reads: `contract::phonepe::errors_are_classified…`.
-    let gateway_down = create_against(
+    let gateway_down = Contract::create_against(
         ResponseTemplate::new(502).set_body_string("<html>Bad Gateway</html>"),
         quick_timeout,
     )
@@ -1122,6 +1106,9 @@ fn verified_delivery(x_verify: &str, body: Vec<u8>) -> Delivery {
 }
 
 impl super::contract::Creates for Contract {
+    const CREATE_PATH: &'static str = "/pg/v1/pay";
+    const FAILING_RECEIPT: &'static str = RECEIPT;
+
     fn created() -> ResponseTemplate {
         ResponseTemplate::new(200).set_body_json(envelope(
             true,
@@ -1129,20 +1116,6 @@ impl super::contract::Creates for Contract {
             "Payment initiated",
             json!({}),
         ))
-    }
-
-    async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
-        create_against(response, timeout).await
-    }
-
-    async fn create_at(base: &str) -> GatewayError {
-        quick::<Contract>(base)
-            .create_order(
-                &account(&Contract::credentials()),
-                &request(RECEIPT, 49_900),
-            )
-            .await
-            .unwrap_err()
     }
 }
 
@@ -1322,6 +1295,10 @@ impl super::contract::Connects for Contract {
             reqwest::Client::new(),
             Endpoints::new(Some(base.to_string()), None, timeout),
         )
+    }
+
+    fn order_request(receipt: &str) -> OrderRequest {
+        request(receipt, 49_900)
     }
 }
 

@@ -1,6 +1,8 @@
 //! Razorpay against a mock of its Orders API that answers as the documented one does.
 
-use super::contract::{BrowserReturn, Connects, Delivery, Documented, Fixture, Order, Paid};
+use super::contract::{
+    BrowserReturn, Connects, Creates, Delivery, Documented, Fixture, Order, Paid,
+};
 use super::{account, attempt_reference, no_redirects};
 use crate::support::*;
 use http::HeaderMap;
@@ -68,23 +70,10 @@ fn error(code: &str, description: &str, reason: &str) -> Value {
                        "reason": reason, "metadata": {} } })
 }
 
-async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/orders"))
-        .respond_with(response)
-        .mount(&server)
-        .await;
-    Contract::connector(&server.uri(), timeout)
-        .create_order(&account(&Contract::credentials()), &request("att_err"))
-        .await
-        .unwrap_err()
-}
-
 #[tokio::test]
 async fn documented_errors_are_classified() {
     let quick = Duration::from_secs(5);
-    let declined = create_against(
+    let declined = Contract::create_against(
         ResponseTemplate::new(400).set_body_json(json!({ "error": {
             "code": "BAD_REQUEST_ERROR", "description": "The amount is invalid", "field": "amount" } })),
         quick,
@@ -94,7 +83,7 @@ async fn documented_errors_are_classified() {
         matches!(declined, GatewayError::Declined(_)),
         "{declined:?}"
     );
-    let bad_key = create_against(
+    let bad_key = Contract::create_against(
         ResponseTemplate::new(401).set_body_json(error(
             "BAD_REQUEST_ERROR",
             "The api key provided is invalid",
@@ -839,19 +828,10 @@ fn signed_delivery(secret: &str, body: Vec<u8>) -> Delivery {
 }
 
 impl super::contract::Creates for Contract {
+    const CREATE_PATH: &'static str = "/v1/orders";
+
     fn created() -> ResponseTemplate {
         ResponseTemplate::new(200).set_body_json(order("order_slow", "att_err", "created"))
-    }
-
-    async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
-        create_against(response, timeout).await
-    }
-
-    async fn create_at(base: &str) -> GatewayError {
-        Contract::connector(base, Duration::from_secs(5))
-            .create_order(&account(&Contract::credentials()), &request("att_err"))
-            .await
-            .unwrap_err()
     }
 }
 
@@ -1032,6 +1012,10 @@ impl super::contract::Connects for Contract {
             Endpoints::new(Some(base.to_string()), None, timeout),
         )
     }
+
+    fn order_request(receipt: &str) -> OrderRequest {
+        request(receipt)
+    }
 }
 
 impl super::contract::CreatesOrders for Contract {
@@ -1051,10 +1035,6 @@ impl super::contract::CreatesOrders for Contract {
             .expect(1)
             .mount(server)
             .await;
-    }
-
-    fn order_request(receipt: &str) -> OrderRequest {
-        request(receipt)
     }
 
     fn created() -> CreatedOrder {

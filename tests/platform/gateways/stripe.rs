@@ -2,7 +2,7 @@
 //! ones do: form-encoded requests, JSON answers, `{"error":{…}}` bodies, signed webhooks.
 
 use super::contract::{
-    BrowserReturn, Connects, Delivery, Documented, Expected, Fixture, Order, Paid, quick,
+    BrowserReturn, Connects, Creates, Delivery, Documented, Expected, Fixture, Order, Paid, quick,
 };
 use super::{account, attempt_reference};
 use crate::support::*;
@@ -170,23 +170,10 @@ async fn a_retried_create_sends_the_same_key_and_parameters_so_stripe_replays_it
     );
 }
 
-async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(response)
-        .mount(&server)
-        .await;
-    Contract::connector(&server.uri(), timeout)
-        .create_order(&account(&Contract::credentials()), &request("att_err"))
-        .await
-        .unwrap_err()
-}
-
 #[tokio::test]
 async fn documented_errors_are_classified() {
     let patient = Duration::from_secs(5);
-    let refused = create_against(
+    let refused = Contract::create_against(
         ResponseTemplate::new(400).set_body_json(error(
             "invalid_request_error",
             "parameter_invalid_integer",
@@ -199,7 +186,7 @@ async fn documented_errors_are_classified() {
         matches!(&refused, GatewayError::Declined(m) if m.contains("refused")),
         "{refused:?}"
     );
-    let bad_key = create_against(
+    let bad_key = Contract::create_against(
         ResponseTemplate::new(401).set_body_json(json!({ "error": {
             "type": "invalid_request_error",
             "message": "Invalid API Key provided: sk_test_****REAL" } })),
@@ -210,7 +197,7 @@ async fn documented_errors_are_classified() {
         matches!(bad_key, GatewayError::Configuration(_)),
         "{bad_key:?}"
     );
-    let forbidden = create_against(
+    let forbidden = Contract::create_against(
         ResponseTemplate::new(403).set_body_json(error(
             "invalid_request_error",
             "secret_key_required",
@@ -223,7 +210,7 @@ async fn documented_errors_are_classified() {
         matches!(forbidden, GatewayError::Configuration(_)),
         "{forbidden:?}"
     );
-    let card = create_against(
+    let card = Contract::create_against(
         ResponseTemplate::new(402).set_body_json(json!({ "error": {
             "type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
             "message": "Your card was declined." } })),
@@ -231,7 +218,7 @@ async fn documented_errors_are_classified() {
     )
     .await;
     assert!(matches!(card, GatewayError::Declined(_)), "{card:?}");
-    let misused_key = create_against(
+    let misused_key = Contract::create_against(
         ResponseTemplate::new(400).set_body_json(json!({ "error": {
             "type": "idempotency_error",
             "message": "Keys for idempotent requests can only be used with the same parameters they were first used with." } })),
@@ -242,7 +229,7 @@ async fn documented_errors_are_classified() {
         matches!(misused_key, GatewayError::Configuration(_)),
         "{misused_key:?}"
     );
-    let conflict = create_against(
+    let conflict = Contract::create_against(
         ResponseTemplate::new(409).set_body_json(json!({ "error": {
             "type": "idempotency_error",
             "message": "Keys for idempotent requests can only be used with the same parameters they were first used with." } })),
@@ -253,7 +240,7 @@ async fn documented_errors_are_classified() {
         matches!(conflict, GatewayError::Configuration(_)),
         "{conflict:?}"
     );
-    let in_use = create_against(
+    let in_use = Contract::create_against(
         ResponseTemplate::new(409).set_body_json(error(
             "invalid_request_error",
             "idempotency_key_in_use",
@@ -1218,23 +1205,14 @@ fn signed_delivery(secret: &str, t: i64, body: Vec<u8>) -> Delivery {
 }
 
 impl super::contract::Creates for Contract {
+    const CREATE_PATH: &'static str = "/v1/payment_intents";
+
     fn created() -> ResponseTemplate {
         ResponseTemplate::new(200).set_body_json(payment_intent(
             "pi_slow",
             "att_err",
             "requires_payment_method",
         ))
-    }
-
-    async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
-        create_against(response, timeout).await
-    }
-
-    async fn create_at(base: &str) -> GatewayError {
-        quick::<Contract>(base)
-            .create_order(&account(&Contract::credentials()), &request("att_err"))
-            .await
-            .unwrap_err()
     }
 }
 
@@ -1451,6 +1429,10 @@ impl super::contract::Connects for Contract {
             Endpoints::new(Some(base.to_string()), None, timeout),
         )
     }
+
+    fn order_request(receipt: &str) -> OrderRequest {
+        request(receipt)
+    }
 }
 
 impl super::contract::RefundsAmbiguously for Contract {
@@ -1502,10 +1484,6 @@ impl super::contract::CreatesOrders for Contract {
             .expect(1)
             .mount(server)
             .await;
-    }
-
-    fn order_request(receipt: &str) -> OrderRequest {
-        request(receipt)
     }
 
     fn created() -> CreatedOrder {
