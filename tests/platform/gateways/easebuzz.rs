@@ -1,8 +1,8 @@
 //! Easebuzz against a mock of its pay and dashboard hosts that checks form bodies and hashes and
 //! answers as Easebuzz's kits document, alone and through the platform.
 
-use super::contract::{BrowserReturn, Delivery, Order, Paid};
-use super::{account, dropping_server, platform_with};
+use super::contract::{BrowserReturn, Connects, Delivery, Fixture, Order, Paid};
+use super::{account, dropping_server};
 use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -31,19 +31,8 @@ const EASEPAYID: &str = "E2611290ABCD12";
 /// What the platform's test payments are for, as Easebuzz echoes it back.
 const PRODUCT: &str = "Masala chai x 2";
 
-fn credentials() -> [(&'static str, &'static str); 2] {
-    [("key", KEY), ("salt", SALT)]
-}
-
 fn access_key(n: usize) -> String {
     ["a1b2c3d4", "e5f60718", "9a0b1c2d"][n % 3].repeat(8)
-}
-
-fn connector(base: &str, timeout: Duration) -> Easebuzz {
-    Easebuzz::new(
-        reqwest::Client::new(),
-        Endpoints::new(Some(base.to_string()), None, timeout),
-    )
 }
 
 fn request(receipt: &str) -> OrderRequest {
@@ -175,8 +164,8 @@ async fn creates_a_payment_link_with_the_documented_form_and_hash() {
         .expect(1)
         .mount(&server)
         .await;
-    let gateway = connector(&server.uri(), Duration::from_secs(5));
-    let acc = account(&credentials());
+    let gateway = Contract::connector(&server.uri(), Duration::from_secs(5));
+    let acc = account(&Contract::credentials());
     let order = request("att_0196f0c2a1b27c3d8e9f0a1b2c3d4e5f");
     let created = gateway.create_order(&acc, &order).await.unwrap();
     let pay_url = format!("{}/pay/{}", server.uri(), access_key(0));
@@ -227,8 +216,8 @@ async fn creates_a_payment_link_with_the_documented_form_and_hash() {
 async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
     let server = MockServer::start().await;
     mount(&server, INITIATE, response).await;
-    connector(&server.uri(), timeout)
-        .create_order(&account(&credentials()), &request("att_err"))
+    Contract::connector(&server.uri(), timeout)
+        .create_order(&account(&Contract::credentials()), &request("att_err"))
         .await
         .unwrap_err()
 }
@@ -237,7 +226,7 @@ async fn create_against(response: ResponseTemplate, timeout: Duration) -> Gatewa
 async fn initiate_link_failures_are_classified() {
     let server = MockServer::start().await;
     mount(&server, INITIATE, initiate(access_key(0))).await;
-    let gateway = connector(&server.uri(), Duration::from_secs(5));
+    let gateway = Contract::connector(&server.uri(), Duration::from_secs(5));
     let wrong_salt = gateway
         .create_order(
             &account(&[("key", KEY), ("salt", "wrong")]),
@@ -252,7 +241,7 @@ async fn initiate_link_failures_are_classified() {
     let mut no_email = request("att_email");
     no_email.customer_email = String::new();
     let refused = gateway
-        .create_order(&account(&credentials()), &no_email)
+        .create_order(&account(&Contract::credentials()), &no_email)
         .await
         .unwrap_err();
     assert!(
@@ -262,7 +251,7 @@ async fn initiate_link_failures_are_classified() {
     let mut tiny = request("att_tiny");
     tiny.amount = 99;
     let too_small = gateway
-        .create_order(&account(&credentials()), &tiny)
+        .create_order(&account(&Contract::credentials()), &tiny)
         .await
         .unwrap_err();
     assert!(
@@ -320,8 +309,8 @@ fn known(txnid: &str) -> Option<&'static str> {
 async fn status_comes_from_the_v2_transaction_api() {
     let server = MockServer::start().await;
     mount(&server, RETRIEVE, retrieve(known)).await;
-    let gateway = connector(&server.uri(), Duration::from_secs(5));
-    let acc = account(&credentials());
+    let gateway = Contract::connector(&server.uri(), Duration::from_secs(5));
+    let acc = account(&Contract::credentials());
 
     let paid = gateway.fetch_status(&acc, "ebzPaid").await.unwrap();
     assert_eq!(paid.status, PaymentOutcome::Succeeded);
@@ -388,8 +377,8 @@ async fn a_list_shaped_answer_is_read_too() {
             "data": [transaction("ebzOther", "failure", "E1"), transaction("ebzPaid", "success", EASEPAYID)] })),
     )
     .await;
-    let report = connector(&server.uri(), Duration::from_secs(5))
-        .fetch_status(&account(&credentials()), "ebzPaid")
+    let report = Contract::connector(&server.uri(), Duration::from_secs(5))
+        .fetch_status(&account(&Contract::credentials()), "ebzPaid")
         .await
         .unwrap();
     assert_eq!(report.status, PaymentOutcome::Succeeded);
@@ -411,9 +400,9 @@ async fn reads_are_retryable_when_easebuzz_is_down() {
     )
     .await;
     let dropping = dropping_server().await;
-    let acc = account(&credentials());
+    let acc = account(&Contract::credentials());
     for base in [down.uri(), slow.uri(), dropping] {
-        let error = connector(&base, quick)
+        let error = Contract::connector(&base, quick)
             .fetch_status(&acc, "ebzPaid")
             .await
             .unwrap_err();
@@ -486,8 +475,8 @@ async fn refunds_are_requested_and_found_by_our_refund_id() {
     mount(&server, REFUND, refund_api).await;
     mount(&server, REFUND_STATUS, refund_status_api).await;
     mount(&server, RETRIEVE, retrieve(known)).await;
-    let gateway = connector(&server.uri(), Duration::from_secs(5));
-    let acc = account(&credentials());
+    let gateway = Contract::connector(&server.uri(), Duration::from_secs(5));
+    let acc = account(&Contract::credentials());
 
     let accepted = gateway
         .create_refund(&acc, &refund("rfd_1", 10_050, Some(EASEPAYID)))
@@ -552,15 +541,11 @@ async fn refunds_are_requested_and_found_by_our_refund_id() {
 
     let down = MockServer::start().await;
     mount(&down, REFUND, ResponseTemplate::new(503)).await;
-    let lost = connector(&down.uri(), Duration::from_secs(5))
+    let lost = Contract::connector(&down.uri(), Duration::from_secs(5))
         .create_refund(&acc, &refund("rfd_2", 100, Some(EASEPAYID)))
         .await
         .unwrap_err();
     assert!(matches!(lost, GatewayError::Ambiguous(_)), "{lost:?}");
-}
-
-async fn platform(server: &MockServer) -> (TestApp, Merchant) {
-    platform_with(server, "easebuzz", &credentials()).await
 }
 
 async fn attempt(app: &TestApp, merchant: &Merchant, id: &str) -> Value {
@@ -640,7 +625,7 @@ fn with(
 async fn the_checkout_redirects_to_the_payment_link_made_for_the_attempt() {
     let server = MockServer::start().await;
     mount(&server, INITIATE, initiate(access_key(0))).await;
-    let (app, merchant) = platform(&server).await;
+    let (app, merchant) = Contract::platform(&server).await;
     let (id, txnid) = paid_through(&app, &merchant, "ebz-checkout").await;
     assert!(
         txnid.starts_with("att_") && txnid.len() <= 40,
@@ -675,7 +660,7 @@ async fn a_return_the_status_query_does_not_confirm_changes_nothing() {
     let server = MockServer::start().await;
     mount(&server, INITIATE, initiate(access_key(0))).await;
     mount(&server, RETRIEVE, retrieve(|_| Some("pending"))).await;
-    let (app, merchant) = platform(&server).await;
+    let (app, merchant) = Contract::platform(&server).await;
     let (id, txnid) = paid_through(&app, &merchant, "ebz-return-get").await;
     let query = serde_urlencoded::to_string(result_fields(&txnid, "success", EASEPAYID)).unwrap();
     let answer = app
@@ -694,7 +679,7 @@ async fn a_return_the_status_query_does_not_confirm_changes_nothing() {
 async fn a_user_cancelled_webhook_fails_the_payment() {
     let server = MockServer::start().await;
     mount(&server, INITIATE, initiate(access_key(0))).await;
-    let (app, merchant) = platform(&server).await;
+    let (app, merchant) = Contract::platform(&server).await;
     let (id, txnid) = paid_through(&app, &merchant, "ebz-cancel").await;
     mount(&server, RETRIEVE, retrieve(|_| Some("userCancelled"))).await;
     let fields = result_fields(&txnid, "userCancelled", "");
@@ -733,7 +718,7 @@ async fn an_ambiguous_initiate_link_never_leads_to_a_second_charge() {
     mount(&server, INITIATE, initiate(access_key(2))).await;
     // The unused first link is not visible in the transaction API.
     mount(&server, RETRIEVE, retrieve(|_| None)).await;
-    let (app, merchant) = platform(&server).await;
+    let (app, merchant) = Contract::platform(&server).await;
     let (status, body) = app
         .pay(&merchant, &payment("ebz-ambiguous", 49_900, false), None)
         .await;
@@ -810,11 +795,11 @@ pub struct Contract;
 
 impl super::contract::Fixture for Contract {
     const PROVIDER: &'static str = "easebuzz";
-    const CONFIRMS_WEBHOOKS: bool = true;
 
-    async fn platform(server: &MockServer) -> (TestApp, Merchant) {
-        platform(server).await
+    fn credentials() -> Vec<(&'static str, &'static str)> {
+        vec![("key", KEY), ("salt", SALT)]
     }
+    const CONFIRMS_WEBHOOKS: bool = true;
 
     async fn mount_create(server: &MockServer, _label: &str) {
         mount(server, INITIATE, initiate(access_key(0))).await;
@@ -938,6 +923,8 @@ impl super::contract::Fixture for Contract {
 }
 
 impl super::contract::Creates for Contract {
+    const CREATE_PATH: &'static str = INITIATE;
+
     fn created() -> ResponseTemplate {
         ResponseTemplate::new(200).set_body_json(json!({ "status": 1, "data": access_key(1) }))
     }
@@ -947,8 +934,8 @@ impl super::contract::Creates for Contract {
     }
 
     async fn create_at(base: &str) -> GatewayError {
-        connector(base, Duration::from_millis(500))
-            .create_order(&account(&credentials()), &request("att_drop"))
+        Contract::connector(base, Duration::from_millis(500))
+            .create_order(&account(&Contract::credentials()), &request("att_drop"))
             .await
             .unwrap_err()
     }
@@ -957,16 +944,6 @@ impl super::contract::Creates for Contract {
 impl super::contract::ChecksCredentials for Contract {
     async fn mount_credential_check(server: &MockServer) {
         mount(server, RETRIEVE, retrieve(known)).await;
-    }
-
-    async fn check(base: &str, credentials: &[(&str, &str)]) -> Result<(), GatewayError> {
-        connector(base, Duration::from_secs(5))
-            .check_credentials(&account(credentials))
-            .await
-    }
-
-    fn right() -> Vec<(&'static str, &'static str)> {
-        credentials().to_vec()
     }
 
     fn wrong() -> Vec<Vec<(&'static str, &'static str)>> {
@@ -983,5 +960,20 @@ impl super::contract::ChecksCredentials for Contract {
     /// The transaction API only reads.
     fn moves_no_money(request: &wiremock::Request) -> bool {
         request.url.path() == RETRIEVE
+    }
+}
+
+impl super::contract::Connects for Contract {
+    type Connector = Easebuzz;
+
+    fn connector(base: &str, timeout: Duration) -> Easebuzz {
+        Easebuzz::new(
+            reqwest::Client::new(),
+            Endpoints::new(Some(base.to_string()), None, timeout),
+        )
+    }
+
+    fn order_request(receipt: &str) -> OrderRequest {
+        request(receipt)
     }
 }

@@ -1,7 +1,7 @@
 //! PayU against a mock of its payment page and postservice command API.
 
-use super::contract::{BrowserReturn, Delivery, Order, Paid};
-use super::{account, assert_amount_mismatch, no_redirects, platform_with};
+use super::contract::{BrowserReturn, Delivery, Fixture, Order, Paid};
+use super::{account, assert_amount_mismatch, no_redirects};
 use crate::browser::Browser;
 use crate::support::*;
 use reqwest::StatusCode;
@@ -19,10 +19,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const KEY: &str = "EXAMPLEKEY";
 const SALT: &str = "example-salt-not-real";
-
-fn credentials() -> [(&'static str, &'static str); 2] {
-    [("key", KEY), ("salt", SALT)]
-}
 
 fn connector(base: &str) -> PayU {
     PayU::new(
@@ -140,7 +136,7 @@ async fn status_comes_from_verify_payment_with_the_command_hash() {
         .mount(&server)
         .await;
     let gateway = connector(&server.uri());
-    let acc = account(&credentials());
+    let acc = account(&Contract::credentials());
     let paid = gateway.fetch_status(&acc, "lspPaid").await.unwrap();
     assert_eq!(paid.status, PaymentOutcome::Succeeded);
     assert_eq!(paid.payment_id.as_deref(), Some("403993715521889530"));
@@ -178,7 +174,7 @@ async fn a_wrong_key_or_salt_is_a_configuration_error_and_outages_are_retryable(
         .await;
     let gateway = connector(&server.uri());
     gateway
-        .check_credentials(&account(&credentials()))
+        .check_credentials(&account(&Contract::credentials()))
         .await
         .unwrap();
     let wrong = gateway
@@ -193,7 +189,7 @@ async fn a_wrong_key_or_salt_is_a_configuration_error_and_outages_are_retryable(
         .mount(&down)
         .await;
     let read = connector(&down.uri())
-        .fetch_status(&account(&credentials()), "lspX")
+        .fetch_status(&account(&Contract::credentials()), "lspX")
         .await
         .unwrap_err();
     assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
@@ -247,7 +243,7 @@ async fn refunds_are_queued_with_a_token_and_found_by_it() {
         .mount(&server)
         .await;
     let gateway = connector(&server.uri());
-    let acc = account(&credentials());
+    let acc = account(&Contract::credentials());
     let queued = gateway
         .create_refund(&acc, &refund("rfd_1", 10_050))
         .await
@@ -272,10 +268,6 @@ async fn refunds_are_queued_with_a_token_and_found_by_it() {
             .unwrap(),
         None
     );
-}
-
-async fn platform(server: &MockServer) -> (TestApp, Merchant) {
-    platform_with(server, "payu", &credentials()).await
 }
 
 async fn paid_through(app: &TestApp, merchant: &Merchant, order_id: &str) -> (String, String) {
@@ -304,7 +296,7 @@ async fn chromium_posts_the_payment_form_with_the_right_fields_and_hash() {
         ))
         .mount(&server)
         .await;
-    let (app, merchant) = platform(&server).await;
+    let (app, merchant) = Contract::platform(&server).await;
     let (id, txnid) = paid_through(&app, &merchant, "payu-chromium").await;
     let checkout = app.url(&format!("/api/v1/checkout/{id}"));
 
@@ -362,7 +354,7 @@ async fn slow_and_dropped_answers_are_retryable_reads_and_ambiguous_writes() {
         reqwest::Client::new(),
         Endpoints::new(Some(server.uri()), None, Duration::from_millis(300)),
     );
-    let acc = account(&credentials());
+    let acc = account(&Contract::credentials());
     let read = slow.fetch_status(&acc, "lspSlow").await.unwrap_err();
     assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
     let write = slow
@@ -389,7 +381,7 @@ async fn slow_and_dropped_answers_are_retryable_reads_and_ambiguous_writes() {
 #[tokio::test]
 async fn f2_payu_a_success_for_a_lower_amount_is_flagged_not_applied() {
     let server = MockServer::start().await;
-    let (app, merchant) = platform(&server).await;
+    let (app, merchant) = Contract::platform(&server).await;
     let (id, txnid) = paid_through(&app, &merchant, "payu-f2-amount").await;
     let mut answer = verified(&txnid, "success", "captured");
     answer["transaction_details"][&txnid]["amt"] = json!("1.00");
@@ -428,7 +420,7 @@ async fn f2_payu_a_success_for_a_lower_amount_is_flagged_not_applied() {
 #[tokio::test]
 async fn f2_payu_a_success_in_another_currency_is_flagged_not_applied() {
     let server = MockServer::start().await;
-    let (app, merchant) = platform(&server).await;
+    let (app, merchant) = Contract::platform(&server).await;
     let (id, txnid) = paid_through(&app, &merchant, "payu-f2-currency").await;
     let mut answer = verified(&txnid, "success", "captured");
     answer["transaction_details"][&txnid]["currency"] = json!("USD");
@@ -466,7 +458,7 @@ async fn f16_an_unrecognised_refund_answer_leaves_the_refund_pending_and_its_res
         ),
     ] {
         let server = MockServer::start().await;
-        let (app, merchant) = platform(&server).await;
+        let (app, merchant) = Contract::platform(&server).await;
         let (id, txnid) = paid_through(&app, &merchant, label).await;
         Mock::given(method("POST"))
             .and(body_string_contains("command=verify_payment"))
@@ -556,7 +548,7 @@ async fn f16_an_unrecognised_refund_answer_leaves_the_refund_pending_and_its_res
 #[tokio::test]
 async fn f5_payu_replays_with_new_mihpayid_create_nothing() {
     let server = MockServer::start().await;
-    let (app, merchant) = platform(&server).await;
+    let (app, merchant) = Contract::platform(&server).await;
     let (id, txnid) = paid_through(&app, &merchant, "payu-f5-replay").await;
     Mock::given(method("POST"))
         .and(body_string_contains("command=verify_payment"))
@@ -628,8 +620,8 @@ impl super::contract::Fixture for Contract {
     const PROVIDER: &'static str = "payu";
     const CONFIRMS_WEBHOOKS: bool = true;
 
-    async fn platform(server: &MockServer) -> (TestApp, Merchant) {
-        platform(server).await
+    fn credentials() -> Vec<(&'static str, &'static str)> {
+        vec![("key", KEY), ("salt", SALT)]
     }
 
     /// PayU has no create call: the txnid is made on our side.

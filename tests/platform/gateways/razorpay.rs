@@ -1,7 +1,9 @@
 //! Razorpay against a mock of its Orders API that answers as the documented one does.
 
-use super::contract::{BrowserReturn, Delivery, Order, Paid};
-use super::{account, attempt_reference, no_redirects, platform_with};
+use super::contract::{
+    BrowserReturn, Connects, Creates, Delivery, Documented, Fixture, Order, Paid,
+};
+use super::{account, attempt_reference, no_redirects};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
@@ -10,7 +12,7 @@ use shared::gateways::PaymentOutcome;
 use shared::gateways::endpoints::Endpoints;
 use shared::gateways::razorpay::{Razorpay, return_signature};
 use shared::gateways::signature::hmac_sha256_hex;
-use shared::gateways::{CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest};
+use shared::gateways::{CreatedOrder, Gateway, GatewayError, OrderRequest};
 use shared::money::Currency;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -22,21 +24,6 @@ const KEY_SECRET: &str = "example-key-secret-not-real";
 const WEBHOOK_SECRET: &str = "example-webhook-secret";
 // base64("rzp_test_EXAMPLEKEYID01:example-key-secret-not-real")
 const BASIC: &str = "Basic cnpwX3Rlc3RfRVhBTVBMRUtFWUlEMDE6ZXhhbXBsZS1rZXktc2VjcmV0LW5vdC1yZWFs";
-
-fn credentials() -> [(&'static str, &'static str); 3] {
-    [
-        ("key_id", KEY_ID),
-        ("key_secret", KEY_SECRET),
-        ("webhook_secret", WEBHOOK_SECRET),
-    ]
-}
-
-fn connector(base: &str, timeout: Duration) -> Razorpay {
-    Razorpay::new(
-        reqwest::Client::new(),
-        Endpoints::new(Some(base.to_string()), None, timeout),
-    )
-}
 
 fn request(receipt: &str) -> OrderRequest {
     OrderRequest {
@@ -84,53 +71,9 @@ fn error(code: &str, description: &str, reason: &str) -> Value {
 }
 
 #[tokio::test]
-async fn creates_an_order_in_paise_with_basic_auth() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/orders"))
-        .and(header("authorization", BASIC))
-        .and(body_partial_json(
-            json!({ "amount": 49900, "currency": "INR", "receipt": "att_1" }),
-        ))
-        .respond_with(ResponseTemplate::new(200).set_body_json(order(
-            "order_EKwxwAgItmmXdp",
-            "att_1",
-            "created",
-        )))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let created = connector(&server.uri(), Duration::from_secs(5))
-        .create_order(&account(&credentials()), &request("att_1"))
-        .await
-        .unwrap();
-    assert_eq!(
-        created,
-        CreatedOrder {
-            reference: "order_EKwxwAgItmmXdp".into(),
-            pay_url: None,
-            checkout_token: None,
-        }
-    );
-}
-
-async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/orders"))
-        .respond_with(response)
-        .mount(&server)
-        .await;
-    connector(&server.uri(), timeout)
-        .create_order(&account(&credentials()), &request("att_err"))
-        .await
-        .unwrap_err()
-}
-
-#[tokio::test]
 async fn documented_errors_are_classified() {
     let quick = Duration::from_secs(5);
-    let declined = create_against(
+    let declined = Contract::create_against(
         ResponseTemplate::new(400).set_body_json(json!({ "error": {
             "code": "BAD_REQUEST_ERROR", "description": "The amount is invalid", "field": "amount" } })),
         quick,
@@ -140,7 +83,7 @@ async fn documented_errors_are_classified() {
         matches!(declined, GatewayError::Declined(_)),
         "{declined:?}"
     );
-    let bad_key = create_against(
+    let bad_key = Contract::create_against(
         ResponseTemplate::new(401).set_body_json(error(
             "BAD_REQUEST_ERROR",
             "The api key provided is invalid",
@@ -153,46 +96,8 @@ async fn documented_errors_are_classified() {
         matches!(bad_key, GatewayError::Configuration(_)),
         "{bad_key:?}"
     );
-    let server_error = create_against(
-        ResponseTemplate::new(500).set_body_json(error(
-            "SERVER_ERROR",
-            "The server encountered an error",
-            "NA",
-        )),
-        quick,
-    )
-    .await;
-    assert!(
-        matches!(server_error, GatewayError::Ambiguous(_)),
-        "a failed write may have happened: {server_error:?}"
-    );
-    let limited = create_against(
-        ResponseTemplate::new(429).set_body_json(error(
-            "BAD_REQUEST_ERROR",
-            "Too many requests",
-            "NA",
-        )),
-        quick,
-    )
-    .await;
-    assert!(matches!(limited, GatewayError::Retryable(_)), "{limited:?}");
-    // Slow, dropped and refused creates: `contract::razorpay::a_create_that_may_have_reached…`.
-
-    // Reads change nothing: a server error on a status query is simply retryable.
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(503).set_body_json(error(
-            "SERVER_ERROR",
-            "unavailable",
-            "NA",
-        )))
-        .mount(&server)
-        .await;
-    let read = connector(&server.uri(), quick)
-        .fetch_status(&account(&credentials()), "order_1")
-        .await
-        .unwrap_err();
-    assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
+    // Server errors, throttling and failed reads: `contract::razorpay::errors_are_classified…`;
+    // slow, dropped and refused creates: `contract::razorpay::a_create_that_may_have_reached…`.
 }
 
 #[tokio::test]
@@ -216,8 +121,8 @@ async fn finds_an_order_by_its_receipt() {
         .respond_with(ResponseTemplate::new(200).set_body_json(collection(vec![])))
         .mount(&server)
         .await;
-    let gateway = connector(&server.uri(), Duration::from_secs(5));
-    let acc = account(&credentials());
+    let gateway = Contract::connector(&server.uri(), Duration::from_secs(5));
+    let acc = account(&Contract::credentials());
     assert_eq!(
         gateway
             .find_order(&acc, "att_found")
@@ -228,86 +133,6 @@ async fn finds_an_order_by_its_receipt() {
         "order_found"
     );
     assert_eq!(gateway.find_order(&acc, "att_missing").await.unwrap(), None);
-}
-
-#[tokio::test]
-async fn status_comes_from_the_orders_payments() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/orders/order_paid"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(order(
-            "order_paid",
-            "att_1",
-            "paid",
-        )))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/orders/order_paid/payments"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(collection(vec![
-            payment_entity("pay_failed", "order_paid", "failed"),
-            payment_entity("pay_ok", "order_paid", "captured"),
-        ])))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/orders/order_open"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(order(
-            "order_open",
-            "att_2",
-            "attempted",
-        )))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/orders/order_open/payments"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(collection(vec![payment_entity(
-                "pay_failed",
-                "order_open",
-                "failed",
-            )])),
-        )
-        .mount(&server)
-        .await;
-    let gateway = connector(&server.uri(), Duration::from_secs(5));
-    let acc = account(&credentials());
-    let paid = gateway.fetch_status(&acc, "order_paid").await.unwrap();
-    assert_eq!(paid.status, PaymentOutcome::Succeeded);
-    assert_eq!(paid.payment_id.as_deref(), Some("pay_ok"));
-    let open = gateway.fetch_status(&acc, "order_open").await.unwrap();
-    assert_eq!(
-        open.status,
-        PaymentOutcome::Pending,
-        "the customer may retry on the same order"
-    );
-    assert_eq!(
-        open.failure_reason.as_deref(),
-        Some("Payment failed due to insufficient balance")
-    );
-}
-
-#[test]
-fn the_handoff_page_opens_checkout_with_the_order_and_key_id_only() {
-    let gateway = connector("http://mock.invalid", Duration::from_secs(5));
-    let created = CreatedOrder {
-        reference: "order_EKwxwAgItmmXdp".into(),
-        pay_url: None,
-        checkout_token: None,
-    };
-    let Ok(Handoff::Html(html)) =
-        gateway.handoff(&account(&credentials()), &request("att_1"), &created)
-    else {
-        panic!("Razorpay hands off with a page")
-    };
-    assert!(html.contains("http://mock.invalid/v1/checkout.js"));
-    assert!(html.contains("\"order_id\":\"order_EKwxwAgItmmXdp\""));
-    assert!(html.contains(&format!("\"key\":\"{KEY_ID}\"")));
-    assert!(!html.contains(KEY_SECRET) && !html.contains(WEBHOOK_SECRET));
-    assert!(
-        !html.contains("</script> x 2"),
-        "the description cannot close the script"
-    );
 }
 
 fn sign(secret: &str, body: &[u8]) -> String {
@@ -325,8 +150,8 @@ fn captured_event(order_id: &str) -> Vec<u8> {
 
 #[test]
 fn webhooks_are_verified_on_the_raw_body_and_parsed() {
-    let gateway = connector("http://mock.invalid", Duration::from_secs(5));
-    let acc = account(&credentials());
+    let gateway = Contract::connector("http://mock.invalid", Duration::from_secs(5));
+    let acc = account(&Contract::credentials());
     let body = captured_event("order_1");
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -366,8 +191,8 @@ fn webhooks_are_verified_on_the_raw_body_and_parsed() {
 
 #[test]
 fn the_browser_return_is_verified_with_the_key_secret() {
-    let gateway = connector("http://mock.invalid", Duration::from_secs(5));
-    let acc = account(&credentials());
+    let gateway = Contract::connector("http://mock.invalid", Duration::from_secs(5));
+    let acc = account(&Contract::credentials());
     let mut params = BTreeMap::from([
         ("razorpay_order_id".to_string(), "order_1".to_string()),
         ("razorpay_payment_id".to_string(), "pay_1".to_string()),
@@ -388,77 +213,13 @@ fn the_browser_return_is_verified_with_the_key_secret() {
 
 // Through the platform: a merchant whose routing pool has a Razorpay account.
 
-async fn platform(server: &MockServer) -> (TestApp, Merchant) {
-    platform_with(server, "razorpay", &credentials()).await
-}
-
-#[tokio::test]
-async fn an_ambiguous_create_leads_to_a_lookup_never_to_a_second_order() {
-    let server = MockServer::start().await;
-    // Razorpay makes the order but answers too late: the request timed out on our side.
-    Mock::given(method("POST"))
-        .and(path("/v1/orders"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(order("order_late", "ignored", "created"))
-                .set_delay(Duration::from_secs(3)),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/orders"))
-        .respond_with(move |request: &wiremock::Request| {
-            let receipt = request
-                .url
-                .query_pairs()
-                .find(|(k, _)| k == "receipt")
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default();
-            ResponseTemplate::new(200).set_body_json(collection(vec![order(
-                "order_late",
-                &receipt,
-                "created",
-            )]))
-        })
-        .mount(&server)
-        .await;
-    let (app, merchant) = platform(&server).await;
-    let (status, body) = app
-        .pay(&merchant, &payment("rzp-amb-1", 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap();
-    app.drain().await;
-    assert_eq!(
-        attempt_reference(&app, &merchant, id).await.as_deref(),
-        Some("order_late")
-    );
-    let requests = server.received_requests().await.unwrap();
-    let creates = requests
-        .iter()
-        .filter(|r| r.method == http::Method::POST)
-        .count();
-    let lookups = requests
-        .iter()
-        .filter(|r| {
-            r.method == http::Method::GET
-                && r.url.query().is_some_and(|q| q.contains("receipt=att_"))
-        })
-        .count();
-    assert_eq!(creates, 1, "never a second order");
-    assert!(
-        lookups >= 1,
-        "the ambiguous create was followed by a lookup"
-    );
-}
-
 async fn platform_with_order(server: &MockServer, order_id: &str) -> (TestApp, Merchant, String) {
     Mock::given(method("POST"))
         .and(path("/v1/orders"))
         .respond_with(ResponseTemplate::new(200).set_body_json(order(order_id, "att", "created")))
         .mount(server)
         .await;
-    let (app, merchant) = platform(server).await;
+    let (app, merchant) = Contract::platform(server).await;
     let (status, body) = app
         .pay(&merchant, &payment(order_id, 49_900, false), None)
         .await;
@@ -890,7 +651,7 @@ async fn f11_checkout_pages_never_show_internal_errors() {
         .respond_with(ResponseTemplate::new(200).set_body_json(collection(vec![])))
         .mount(&server)
         .await;
-    let (app, merchant) = platform(&server).await;
+    let (app, merchant) = Contract::platform(&server).await;
     let (status, body) = app
         .pay(&merchant, &payment("rzp-f11", 49_900, false), None)
         .await;
@@ -936,8 +697,12 @@ pub struct Contract;
 impl super::contract::Fixture for Contract {
     const PROVIDER: &'static str = "razorpay";
 
-    async fn platform(server: &MockServer) -> (TestApp, Merchant) {
-        platform(server).await
+    fn credentials() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("key_id", KEY_ID),
+            ("key_secret", KEY_SECRET),
+            ("webhook_secret", WEBHOOK_SECRET),
+        ]
     }
 
     async fn mount_create(server: &MockServer, label: &str) {
@@ -1063,19 +828,10 @@ fn signed_delivery(secret: &str, body: Vec<u8>) -> Delivery {
 }
 
 impl super::contract::Creates for Contract {
+    const CREATE_PATH: &'static str = "/v1/orders";
+
     fn created() -> ResponseTemplate {
         ResponseTemplate::new(200).set_body_json(order("order_slow", "att_err", "created"))
-    }
-
-    async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
-        create_against(response, timeout).await
-    }
-
-    async fn create_at(base: &str) -> GatewayError {
-        connector(base, Duration::from_secs(5))
-            .create_order(&account(&credentials()), &request("att_err"))
-            .await
-            .unwrap_err()
     }
 }
 
@@ -1099,16 +855,6 @@ impl super::contract::ChecksCredentials for Contract {
             .await;
     }
 
-    async fn check(base: &str, credentials: &[(&str, &str)]) -> Result<(), GatewayError> {
-        connector(base, Duration::from_secs(5))
-            .check_credentials(&account(credentials))
-            .await
-    }
-
-    fn right() -> Vec<(&'static str, &'static str)> {
-        credentials().to_vec()
-    }
-
     fn wrong() -> Vec<Vec<(&'static str, &'static str)>> {
         vec![vec![("key_id", KEY_ID), ("key_secret", "wrong")]]
     }
@@ -1119,5 +865,198 @@ impl super::contract::ChecksCredentials for Contract {
 
     fn moves_no_money(request: &wiremock::Request) -> bool {
         request.method == http::Method::GET
+    }
+}
+
+impl super::contract::FindsByReceipt for Contract {
+    /// Razorpay makes the order but answers too late: the request timed out on our side.
+    async fn mount_late_create_found_by_lookup(server: &MockServer) {
+        Mock::given(method("POST"))
+            .and(path("/v1/orders"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(order("order_late", "ignored", "created"))
+                    .set_delay(Duration::from_secs(3)),
+            )
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/orders"))
+            .respond_with(move |request: &wiremock::Request| {
+                let receipt = request
+                    .url
+                    .query_pairs()
+                    .find(|(k, _)| k == "receipt")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                ResponseTemplate::new(200).set_body_json(collection(vec![order(
+                    "order_late",
+                    &receipt,
+                    "created",
+                )]))
+            })
+            .mount(server)
+            .await;
+    }
+
+    fn is_create(request: &wiremock::Request) -> bool {
+        request.method == http::Method::POST && request.url.path() == "/v1/orders"
+    }
+
+    fn is_lookup(request: &wiremock::Request, receipt: &str) -> bool {
+        request.method == http::Method::GET
+            && request.url.path() == "/v1/orders"
+            && request
+                .url
+                .query_pairs()
+                .any(|(k, v)| k == "receipt" && v == receipt)
+    }
+
+    fn assert_create_request(request: &wiremock::Request, receipt: &str) {
+        let sent: Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(sent["receipt"], receipt, "{sent}");
+        assert_eq!(sent["amount"], 49_900, "{sent}");
+    }
+
+    fn found_reference(_receipt: &str) -> String {
+        "order_late".into()
+    }
+}
+
+impl super::contract::ClassifiesErrors for Contract {
+    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = false;
+
+    fn server_error() -> ResponseTemplate {
+        ResponseTemplate::new(500).set_body_json(error(
+            "SERVER_ERROR",
+            "The server encountered an error",
+            "NA",
+        ))
+    }
+
+    fn too_many_requests() -> ResponseTemplate {
+        ResponseTemplate::new(429).set_body_json(error(
+            "BAD_REQUEST_ERROR",
+            "Too many requests",
+            "NA",
+        ))
+    }
+
+    async fn status_against(response: ResponseTemplate) -> GatewayError {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(response)
+            .mount(&server)
+            .await;
+        Self::status_at(&server.uri()).await
+    }
+
+    async fn status_at(base: &str) -> GatewayError {
+        Contract::connector(base, Duration::from_secs(5))
+            .fetch_status(&account(&Contract::credentials()), "order_1")
+            .await
+            .unwrap_err()
+    }
+}
+
+impl super::contract::MapsStatus for Contract {
+    const REPORTS_FAILURE: bool = false;
+
+    async fn mount_statuses(server: &MockServer) {
+        let orders = [
+            (
+                order("order_paid", "att_1", "paid"),
+                vec![
+                    payment_entity("pay_failed", "order_paid", "failed"),
+                    payment_entity("pay_ok", "order_paid", "captured"),
+                ],
+            ),
+            (
+                order("order_open", "att_2", "attempted"),
+                vec![payment_entity("pay_failed", "order_open", "failed")],
+            ),
+        ];
+        for (order, payments) in orders {
+            let id = order["id"].as_str().unwrap().to_string();
+            Mock::given(method("GET"))
+                .and(path(format!("/v1/orders/{id}")))
+                .respond_with(ResponseTemplate::new(200).set_body_json(order))
+                .mount(server)
+                .await;
+            Mock::given(method("GET"))
+                .and(path(format!("/v1/orders/{id}/payments")))
+                .respond_with(ResponseTemplate::new(200).set_body_json(collection(payments)))
+                .mount(server)
+                .await;
+        }
+    }
+
+    fn documented() -> Vec<Documented> {
+        vec![
+            Documented::is("order_paid", PaymentOutcome::Succeeded)
+                .paid_as(Some("pay_ok"))
+                .capturing(Paid::IN_FULL),
+            Documented::is("order_open", PaymentOutcome::Pending)
+                .failing(Some("Payment failed due to insufficient balance"))
+                .because("the customer may retry on the same order"),
+        ]
+    }
+}
+
+impl super::contract::Connects for Contract {
+    type Connector = Razorpay;
+
+    fn connector(base: &str, timeout: Duration) -> Razorpay {
+        Razorpay::new(
+            reqwest::Client::new(),
+            Endpoints::new(Some(base.to_string()), None, timeout),
+        )
+    }
+
+    fn order_request(receipt: &str) -> OrderRequest {
+        request(receipt)
+    }
+}
+
+impl super::contract::CreatesOrders for Contract {
+    /// JSON in paise, with Basic authentication.
+    async fn mount_documented_create(server: &MockServer) {
+        Mock::given(method("POST"))
+            .and(path("/v1/orders"))
+            .and(header("authorization", BASIC))
+            .and(body_partial_json(
+                json!({ "amount": 49900, "currency": "INR", "receipt": "att_1" }),
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(order(
+                "order_EKwxwAgItmmXdp",
+                "att_1",
+                "created",
+            )))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+
+    fn created() -> CreatedOrder {
+        CreatedOrder {
+            reference: "order_EKwxwAgItmmXdp".into(),
+            pay_url: None,
+            checkout_token: None,
+        }
+    }
+
+    fn assert_sent(_request: &wiremock::Request) {}
+}
+
+impl super::contract::HandsOffWithAPage for Contract {
+    const PUBLIC_CREDENTIALS: &'static [&'static str] = &["key_id"];
+
+    /// Checkout opened on the order with the key id.
+    fn page_carries() -> Vec<String> {
+        vec![
+            "http://mock.invalid/v1/checkout.js".into(),
+            "\"order_id\":\"order_EKwxwAgItmmXdp\"".into(),
+            format!("\"key\":\"{KEY_ID}\""),
+        ]
     }
 }

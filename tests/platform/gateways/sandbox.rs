@@ -54,6 +54,11 @@ fn delivery(signature: Option<&str>, body: Vec<u8>) -> Delivery {
 impl super::contract::Fixture for Contract {
     const PROVIDER: &'static str = "sandbox";
 
+    /// The sandbox account is the platform's own: there is nothing to configure.
+    fn credentials() -> Vec<(&'static str, &'static str)> {
+        Vec::new()
+    }
+
     /// The platform's own sandbox account routes every new merchant's payments.
     async fn platform(_server: &MockServer) -> (TestApp, Merchant) {
         let app = TestApp::spawn().await;

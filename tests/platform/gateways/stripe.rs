@@ -1,8 +1,10 @@
 //! Stripe against a mock of its PaymentIntents and Refunds APIs that answers as the documented
 //! ones do: form-encoded requests, JSON answers, `{"error":{…}}` bodies, signed webhooks.
 
-use super::contract::{BrowserReturn, Delivery, Order, Paid};
-use super::{account, attempt_reference, dropping_server, platform_with};
+use super::contract::{
+    BrowserReturn, Connects, Creates, Delivery, Documented, Expected, Fixture, Order, Paid, quick,
+};
+use super::{account, attempt_reference};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
@@ -26,25 +28,6 @@ const PUBLISHABLE_KEY: &str = "pk_test_EXAMPLE_NOT_REAL";
 const WEBHOOK_SECRET: &str = "whsec_EXAMPLE_NOT_REAL";
 // base64("sk_test_EXAMPLE_NOT_REAL:"): the secret key as the username, an empty password.
 const BASIC: &str = "Basic c2tfdGVzdF9FWEFNUExFX05PVF9SRUFMOg==";
-
-fn credentials() -> [(&'static str, &'static str); 3] {
-    [
-        ("secret_key", SECRET_KEY),
-        ("publishable_key", PUBLISHABLE_KEY),
-        ("webhook_secret", WEBHOOK_SECRET),
-    ]
-}
-
-fn connector(base: &str, timeout: Duration) -> Stripe {
-    Stripe::new(
-        reqwest::Client::new(),
-        Endpoints::new(Some(base.to_string()), None, timeout),
-    )
-}
-
-fn quick(base: &str) -> Stripe {
-    connector(base, Duration::from_secs(5))
-}
 
 fn request(receipt: &str) -> OrderRequest {
     OrderRequest {
@@ -142,56 +125,6 @@ fn echo_created(id: &'static str) -> impl Fn(&Request) -> ResponseTemplate + Sen
 }
 
 #[tokio::test]
-async fn creates_a_payment_intent_form_encoded_with_basic_auth_and_an_idempotency_key() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .and(header("authorization", BASIC))
-        .and(header("content-type", "application/x-www-form-urlencoded"))
-        .and(header("idempotency-key", "att_1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(payment_intent(
-            "pi_3MtwBwLkdIwHu7ix28a3tqPa",
-            "att_1",
-            "requires_payment_method",
-        )))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let created = quick(&server.uri())
-        .create_order(&account(&credentials()), &request("att_1"))
-        .await
-        .unwrap();
-    assert_eq!(
-        created,
-        CreatedOrder {
-            reference: "pi_3MtwBwLkdIwHu7ix28a3tqPa".into(),
-            pay_url: None,
-            checkout_token: Some("pi_3MtwBwLkdIwHu7ix28a3tqPa_secret_EXAMPLEsecret".into()),
-        }
-    );
-    let requests = server.received_requests().await.unwrap();
-    let sent = form(&requests[0]);
-    let expected: BTreeMap<String, String> = [
-        ("amount", "49900"),
-        ("currency", "inr"),
-        ("automatic_payment_methods[enabled]", "true"),
-        ("description", "Masala chai </script> x 2"),
-        ("receipt_email", "asha@example.in"),
-        ("metadata[receipt]", "att_1"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    assert_eq!(sent, expected, "integer minor units, lowercase currency");
-    let raw = String::from_utf8(requests[0].body.clone()).unwrap();
-    assert!(
-        raw.contains("automatic_payment_methods%5Benabled%5D=true")
-            && raw.contains("metadata%5Breceipt%5D=att_1"),
-        "bracket keys, form-encoded: {raw}"
-    );
-}
-
-#[tokio::test]
 async fn a_retried_create_sends_the_same_key_and_parameters_so_stripe_replays_it() {
     let server = MockServer::start().await;
     // The first answer is lost (too slow); Stripe has made the PaymentIntent all the same.
@@ -218,8 +151,8 @@ async fn a_retried_create_sends_the_same_key_and_parameters_so_stripe_replays_it
         )))
         .mount(&server)
         .await;
-    let gateway = connector(&server.uri(), Duration::from_millis(300));
-    let acc = account(&credentials());
+    let gateway = Contract::connector(&server.uri(), Duration::from_millis(300));
+    let acc = account(&Contract::credentials());
     let first = gateway
         .create_order(&acc, &request("att_r"))
         .await
@@ -237,23 +170,10 @@ async fn a_retried_create_sends_the_same_key_and_parameters_so_stripe_replays_it
     );
 }
 
-async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(response)
-        .mount(&server)
-        .await;
-    connector(&server.uri(), timeout)
-        .create_order(&account(&credentials()), &request("att_err"))
-        .await
-        .unwrap_err()
-}
-
 #[tokio::test]
 async fn documented_errors_are_classified() {
     let patient = Duration::from_secs(5);
-    let refused = create_against(
+    let refused = Contract::create_against(
         ResponseTemplate::new(400).set_body_json(error(
             "invalid_request_error",
             "parameter_invalid_integer",
@@ -266,7 +186,7 @@ async fn documented_errors_are_classified() {
         matches!(&refused, GatewayError::Declined(m) if m.contains("refused")),
         "{refused:?}"
     );
-    let bad_key = create_against(
+    let bad_key = Contract::create_against(
         ResponseTemplate::new(401).set_body_json(json!({ "error": {
             "type": "invalid_request_error",
             "message": "Invalid API Key provided: sk_test_****REAL" } })),
@@ -277,7 +197,7 @@ async fn documented_errors_are_classified() {
         matches!(bad_key, GatewayError::Configuration(_)),
         "{bad_key:?}"
     );
-    let forbidden = create_against(
+    let forbidden = Contract::create_against(
         ResponseTemplate::new(403).set_body_json(error(
             "invalid_request_error",
             "secret_key_required",
@@ -290,7 +210,7 @@ async fn documented_errors_are_classified() {
         matches!(forbidden, GatewayError::Configuration(_)),
         "{forbidden:?}"
     );
-    let card = create_against(
+    let card = Contract::create_against(
         ResponseTemplate::new(402).set_body_json(json!({ "error": {
             "type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
             "message": "Your card was declined." } })),
@@ -298,7 +218,7 @@ async fn documented_errors_are_classified() {
     )
     .await;
     assert!(matches!(card, GatewayError::Declined(_)), "{card:?}");
-    let misused_key = create_against(
+    let misused_key = Contract::create_against(
         ResponseTemplate::new(400).set_body_json(json!({ "error": {
             "type": "idempotency_error",
             "message": "Keys for idempotent requests can only be used with the same parameters they were first used with." } })),
@@ -309,7 +229,7 @@ async fn documented_errors_are_classified() {
         matches!(misused_key, GatewayError::Configuration(_)),
         "{misused_key:?}"
     );
-    let conflict = create_against(
+    let conflict = Contract::create_against(
         ResponseTemplate::new(409).set_body_json(json!({ "error": {
             "type": "idempotency_error",
             "message": "Keys for idempotent requests can only be used with the same parameters they were first used with." } })),
@@ -320,7 +240,7 @@ async fn documented_errors_are_classified() {
         matches!(conflict, GatewayError::Configuration(_)),
         "{conflict:?}"
     );
-    let in_use = create_against(
+    let in_use = Contract::create_against(
         ResponseTemplate::new(409).set_body_json(error(
             "invalid_request_error",
             "idempotency_key_in_use",
@@ -333,36 +253,11 @@ async fn documented_errors_are_classified() {
         matches!(in_use, GatewayError::Ambiguous(_)),
         "the other request may create it: {in_use:?}"
     );
-    let limited = create_against(
-        ResponseTemplate::new(429).set_body_json(error(
-            "invalid_request_error",
-            "rate_limit",
-            "Too many requests hit the API too quickly.",
-        )),
-        patient,
-    )
-    .await;
-    assert!(matches!(limited, GatewayError::Retryable(_)), "{limited:?}");
-    let server_error = create_against(
-        ResponseTemplate::new(500).set_body_json(json!({ "error": {
-            "type": "api_error", "message": "Something went wrong on Stripe's end." } })),
-        patient,
-    )
-    .await;
-    assert!(
-        matches!(server_error, GatewayError::Ambiguous(_)),
-        "a failed write may have happened: {server_error:?}"
-    );
-    // Slow, dropped and refused creates: `contract::stripe::a_create_that_may_have_reached…`.
+    // Server errors, throttling, failed and dropped reads: `contract::stripe::errors_are…`;
+    // slow, dropped and refused creates: `contract::stripe::a_create_that_may_have_reached…`.
 
-    // Reads change nothing: a server error or a timeout on a status query is simply retryable.
+    // A timeout on a status query is simply retryable.
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/payment_intents/pi_down"))
-        .respond_with(ResponseTemplate::new(503).set_body_json(json!({ "error": {
-            "type": "api_error", "message": "unavailable" } })))
-        .mount(&server)
-        .await;
     Mock::given(method("GET"))
         .and(path("/v1/payment_intents/pi_slow"))
         .respond_with(
@@ -372,22 +267,12 @@ async fn documented_errors_are_classified() {
         )
         .mount(&server)
         .await;
-    let gateway = connector(&server.uri(), Duration::from_millis(300));
-    let acc = account(&credentials());
-    let read = gateway.fetch_status(&acc, "pi_down").await.unwrap_err();
-    assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
+    let gateway = Contract::connector(&server.uri(), Duration::from_millis(300));
+    let acc = account(&Contract::credentials());
     let slow_read = gateway.fetch_status(&acc, "pi_slow").await.unwrap_err();
     assert!(
         matches!(slow_read, GatewayError::Retryable(_)),
         "{slow_read:?}"
-    );
-    let dropped_read = quick(&dropping_server().await)
-        .fetch_status(&acc, "pi_1")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(dropped_read, GatewayError::Retryable(_)),
-        "{dropped_read:?}"
     );
 }
 
@@ -423,8 +308,8 @@ async fn finds_a_payment_intent_by_its_receipt_with_search() {
         )))
         .mount(&server)
         .await;
-    let gateway = quick(&server.uri());
-    let acc = account(&credentials());
+    let gateway = quick::<Contract>(&server.uri());
+    let acc = account(&Contract::credentials());
     let found = gateway
         .find_order(&acc, "att_found")
         .await
@@ -440,80 +325,6 @@ async fn finds_a_payment_intent_by_its_receipt_with_search() {
         gateway.find_order(&acc, "att_unsearchable").await.unwrap(),
         None,
         "a refused search falls back to the idempotent create, never fails the payment"
-    );
-}
-
-#[tokio::test]
-async fn every_documented_status_is_mapped() {
-    let server = MockServer::start().await;
-    let ids = [
-        ("pi_ok", "succeeded"),
-        ("pi_retry", "requires_payment_method"),
-        ("pi_new", "requires_payment_method"),
-        ("pi_confirm", "requires_confirmation"),
-        ("pi_action", "requires_action"),
-        ("pi_processing", "processing"),
-        ("pi_capture", "requires_capture"),
-        ("pi_canceled", "canceled"),
-    ];
-    for (id, status) in ids {
-        Mock::given(method("GET"))
-            .and(path(format!("/v1/payment_intents/{id}")))
-            .and(header("authorization", BASIC))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(payment_intent(id, "att_s", status)),
-            )
-            .mount(&server)
-            .await;
-    }
-    Mock::given(method("GET"))
-        .and(path("/v1/payment_intents/pi_gone"))
-        .respond_with(ResponseTemplate::new(404).set_body_json(error(
-            "invalid_request_error",
-            "resource_missing",
-            "No such payment_intent: 'pi_gone'",
-        )))
-        .mount(&server)
-        .await;
-    let gateway = quick(&server.uri());
-    let acc = account(&credentials());
-
-    let ok = gateway.fetch_status(&acc, "pi_ok").await.unwrap();
-    assert_eq!(ok.status, PaymentOutcome::Succeeded);
-    assert_eq!(ok.payment_id.as_deref(), Some("ch_ok"), "the latest charge");
-    let retry = gateway.fetch_status(&acc, "pi_retry").await.unwrap();
-    assert_eq!(
-        retry.status,
-        PaymentOutcome::Pending,
-        "the customer may retry"
-    );
-    assert_eq!(
-        retry.failure_reason.as_deref(),
-        Some("Your card has insufficient funds.")
-    );
-    for id in [
-        "pi_new",
-        "pi_confirm",
-        "pi_action",
-        "pi_processing",
-        "pi_capture",
-    ] {
-        let report = gateway.fetch_status(&acc, id).await.unwrap();
-        assert_eq!(report.status, PaymentOutcome::Pending, "{id}");
-        assert_eq!(report.failure_reason, None, "{id}");
-    }
-    let canceled = gateway.fetch_status(&acc, "pi_canceled").await.unwrap();
-    assert_eq!(canceled.status, PaymentOutcome::Failed);
-    assert_eq!(
-        canceled.failure_reason.as_deref(),
-        Some("canceled: abandoned")
-    );
-    let gone = gateway.fetch_status(&acc, "pi_gone").await.unwrap_err();
-    assert!(matches!(gone, GatewayError::Declined(_)), "{gone:?}");
-    let odd = gateway.fetch_status(&acc, "pi_1/../../v1/balance").await;
-    assert!(
-        matches!(odd, Err(GatewayError::Declined(_))),
-        "never put a foreign string into a path: {odd:?}"
     );
 }
 
@@ -549,8 +360,8 @@ async fn creates_refunds_with_our_id_as_key_and_only_documented_reasons() {
         })
         .mount(&server)
         .await;
-    let gateway = quick(&server.uri());
-    let acc = account(&credentials());
+    let gateway = quick::<Contract>(&server.uri());
+    let acc = account(&Contract::credentials());
     let report = gateway
         .create_refund(
             &acc,
@@ -605,8 +416,11 @@ async fn create_refund_against(response: ResponseTemplate) -> GatewayError {
         .respond_with(response)
         .mount(&server)
         .await;
-    quick(&server.uri())
-        .create_refund(&account(&credentials()), &refund_request("rfd_x", None))
+    quick::<Contract>(&server.uri())
+        .create_refund(
+            &account(&Contract::credentials()),
+            &refund_request("rfd_x", None),
+        )
         .await
         .unwrap_err()
 }
@@ -646,8 +460,8 @@ async fn fetches_refunds_by_stripes_id_or_finds_them_by_ours() {
         )))
         .mount(&server)
         .await;
-    let gateway = quick(&server.uri());
-    let acc = account(&credentials());
+    let gateway = quick::<Contract>(&server.uri());
+    let acc = account(&Contract::credentials());
     let done = gateway
         .fetch_refund(&acc, &refund_request("rfd_1", None), Some("re_done"))
         .await
@@ -666,18 +480,10 @@ async fn fetches_refunds_by_stripes_id_or_finds_them_by_ours() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(found.gateway_refund_id.as_deref(), Some("re_failed"));
-    assert_eq!(found.status, RefundStatus::Failed);
+    // Its id and status, and a refund Stripe never had: `contract::stripe::an_ambiguous_refund…`.
     assert_eq!(
         found.failure_reason.as_deref(),
         Some("stripe refund failed: expired_or_canceled_card")
-    );
-    assert_eq!(
-        gateway
-            .fetch_refund(&acc, &refund_request("rfd_never", None), None)
-            .await
-            .unwrap(),
-        None
     );
     let requests = server.received_requests().await.unwrap();
     assert!(requests.iter().all(|r| r.method == http::Method::GET));
@@ -714,7 +520,7 @@ async fn the_credential_check_refuses_live_mode_keys_on_a_test_account() {
         .mount(&server)
         .await;
     // Right and wrong keys, and calls that move no money: `contract::stripe::the_credential_check…`.
-    let gateway = quick(&server.uri());
+    let gateway = quick::<Contract>(&server.uri());
     let live_key = gateway
         .check_credentials(&account(&[
             ("secret_key", "sk_live_EXAMPLE_NOT_REAL"),
@@ -743,45 +549,26 @@ async fn the_credential_check_refuses_live_mode_keys_on_a_test_account() {
     assert!(requests.iter().all(|r| r.method == http::Method::GET));
 }
 
+/// The page itself: `contract::stripe::the_handoff_page_carries_public_values_only`.
 #[test]
-fn the_handoff_page_mounts_the_payment_element_with_public_values_only() {
-    let gateway = quick("http://mock.invalid");
-    let created = CreatedOrder {
-        reference: "pi_3MtwBwLkdIwHu7ix28a3tqPa".into(),
-        pay_url: None,
-        checkout_token: Some("pi_3MtwBwLkdIwHu7ix28a3tqPa_secret_EXAMPLEsecret".into()),
-    };
-    let Ok(Handoff::Html(html)) =
-        gateway.handoff(&account(&credentials()), &request("att_1"), &created)
-    else {
-        panic!("Stripe hands off with a page")
-    };
-    assert!(html.contains("<script src=\"http://mock.invalid/v3/\"></script>"));
-    assert!(html.contains(&format!("\"publishableKey\":\"{PUBLISHABLE_KEY}\"")));
-    assert!(html.contains("\"clientSecret\":\"pi_3MtwBwLkdIwHu7ix28a3tqPa_secret_EXAMPLEsecret\""));
-    assert!(html.contains("\"returnUrl\":\"https://lsp.example/api/v1/checkout/txn_1/return\""));
-    assert!(html.contains("Stripe(options.publishableKey)"));
-    assert!(html.contains("elements.create('payment')"));
-    assert!(html.contains("stripe.confirmPayment("));
-    assert!(html.contains("return_url: options.returnUrl"));
-    assert!(!html.contains(SECRET_KEY) && !html.contains(WEBHOOK_SECRET));
-    assert!(
-        !html.contains("</script> x 2"),
-        "the description cannot close the script"
-    );
-
+fn the_handoff_page_needs_the_client_secret_and_uses_the_real_host_in_live_mode() {
+    let gateway = quick::<Contract>("http://mock.invalid");
     let without_secret = CreatedOrder {
         checkout_token: None,
-        ..created
+        ..<Contract as super::contract::CreatesOrders>::created()
     };
     assert!(
         gateway
-            .handoff(&account(&credentials()), &request("att_1"), &without_secret)
+            .handoff(
+                &account(&Contract::credentials()),
+                &request("att_1"),
+                &without_secret
+            )
             .is_err()
     );
-    let mut live = account(&credentials());
+    let mut live = account(&Contract::credentials());
     live.environment = Mode::Live;
-    let Ok(Handoff::Html(real)) = quick("http://mock.invalid").handoff(
+    let Ok(Handoff::Html(real)) = quick::<Contract>("http://mock.invalid").handoff(
         &live,
         &request("att_1"),
         &CreatedOrder {
@@ -800,8 +587,8 @@ fn the_handoff_page_mounts_the_payment_element_with_public_values_only() {
 
 #[test]
 fn the_return_is_accepted_only_when_it_names_a_payment_intent() {
-    let gateway = quick("http://mock.invalid");
-    let acc = account(&credentials());
+    let gateway = quick::<Contract>("http://mock.invalid");
+    let acc = account(&Contract::credentials());
     let params = BTreeMap::from([
         ("payment_intent".to_string(), "pi_1".to_string()),
         (
@@ -847,8 +634,8 @@ fn signed_headers(signature: &str) -> HeaderMap {
 
 #[test]
 fn webhooks_are_verified_on_the_raw_body_with_a_fresh_timestamp() {
-    let gateway = quick("http://mock.invalid");
-    let acc = account(&credentials());
+    let gateway = quick::<Contract>("http://mock.invalid");
+    let acc = account(&Contract::credentials());
     let body = event(
         "evt_1",
         "payment_intent.succeeded",
@@ -891,7 +678,7 @@ fn webhooks_are_verified_on_the_raw_body_with_a_fresh_timestamp() {
 
 #[test]
 fn webhooks_are_parsed_by_type() {
-    let gateway = quick("http://mock.invalid");
+    let gateway = quick::<Contract>("http://mock.invalid");
     let none = HeaderMap::new();
 
     let body = event(
@@ -1015,10 +802,6 @@ fn webhooks_are_parsed_by_type() {
 
 // Through the platform: a merchant whose routing pool has a Stripe account.
 
-async fn platform(server: &MockServer) -> (TestApp, Merchant) {
-    platform_with(server, "stripe", &credentials()).await
-}
-
 async fn creates(server: &MockServer) -> Vec<Request> {
     server
         .received_requests()
@@ -1027,74 +810,6 @@ async fn creates(server: &MockServer) -> Vec<Request> {
         .into_iter()
         .filter(|r| r.method == http::Method::POST && r.url.path() == "/v1/payment_intents")
         .collect()
-}
-
-#[tokio::test]
-async fn an_ambiguous_create_is_found_by_search_and_never_made_twice() {
-    let server = MockServer::start().await;
-    // Stripe makes the PaymentIntent but answers too late: the request timed out on our side.
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(payment_intent(
-                    "pi_late",
-                    "ignored",
-                    "requires_payment_method",
-                ))
-                .set_delay(Duration::from_secs(3)),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/payment_intents/search"))
-        .respond_with(|request: &Request| {
-            let query = request
-                .url
-                .query_pairs()
-                .find(|(k, _)| k == "query")
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default();
-            let receipt = query
-                .strip_prefix("metadata['receipt']:'")
-                .and_then(|q| q.strip_suffix('\''))
-                .unwrap_or_default()
-                .to_string();
-            ResponseTemplate::new(200).set_body_json(search_result(vec![payment_intent(
-                "pi_late",
-                &receipt,
-                "requires_payment_method",
-            )]))
-        })
-        .mount(&server)
-        .await;
-    let (app, merchant) = platform(&server).await;
-    let (status, body) = app
-        .pay(&merchant, &payment("stripe-amb-1", 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap();
-    app.drain().await;
-    assert_eq!(
-        attempt_reference(&app, &merchant, id).await.as_deref(),
-        Some("pi_late")
-    );
-    let posts = creates(&server).await;
-    assert_eq!(posts.len(), 1, "exactly one create reached Stripe");
-    let receipt = form(&posts[0])["metadata[receipt]"].clone();
-    assert!(receipt.starts_with("att_"), "{receipt}");
-    assert_eq!(idempotency_key(&posts[0]), Some(receipt));
-    let lookups = server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.method == http::Method::GET && r.url.path() == "/v1/payment_intents/search")
-        .count();
-    assert!(
-        lookups >= 1,
-        "the ambiguous create was followed by a lookup"
-    );
 }
 
 #[tokio::test]
@@ -1127,7 +842,7 @@ async fn when_search_lags_the_retry_reuses_the_key_and_stripe_replays_the_same_i
         .respond_with(ResponseTemplate::new(200).set_body_json(search_result(vec![])))
         .mount(&server)
         .await;
-    let (app, merchant) = platform(&server).await;
+    let (app, merchant) = Contract::platform(&server).await;
     let (status, body) = app
         .pay(&merchant, &payment("stripe-amb-2", 49_900, false), None)
         .await;
@@ -1181,7 +896,7 @@ async fn platform_with_intent(
         .respond_with(echo_created(intent))
         .mount(server)
         .await;
-    let (app, merchant) = platform(server).await;
+    let (app, merchant) = Contract::platform(server).await;
     let (status, body) = app
         .pay(&merchant, &payment(intent, 49_900, false), None)
         .await;
@@ -1365,8 +1080,12 @@ pub struct Contract;
 impl super::contract::Fixture for Contract {
     const PROVIDER: &'static str = "stripe";
 
-    async fn platform(server: &MockServer) -> (TestApp, Merchant) {
-        platform(server).await
+    fn credentials() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("secret_key", SECRET_KEY),
+            ("publishable_key", PUBLISHABLE_KEY),
+            ("webhook_secret", WEBHOOK_SECRET),
+        ]
     }
 
     async fn mount_create(server: &MockServer, label: &str) {
@@ -1486,23 +1205,14 @@ fn signed_delivery(secret: &str, t: i64, body: Vec<u8>) -> Delivery {
 }
 
 impl super::contract::Creates for Contract {
+    const CREATE_PATH: &'static str = "/v1/payment_intents";
+
     fn created() -> ResponseTemplate {
         ResponseTemplate::new(200).set_body_json(payment_intent(
             "pi_slow",
             "att_err",
             "requires_payment_method",
         ))
-    }
-
-    async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
-        create_against(response, timeout).await
-    }
-
-    async fn create_at(base: &str) -> GatewayError {
-        quick(base)
-            .create_order(&account(&credentials()), &request("att_err"))
-            .await
-            .unwrap_err()
     }
 }
 
@@ -1525,14 +1235,6 @@ impl super::contract::ChecksCredentials for Contract {
             .await;
     }
 
-    async fn check(base: &str, credentials: &[(&str, &str)]) -> Result<(), GatewayError> {
-        quick(base).check_credentials(&account(credentials)).await
-    }
-
-    fn right() -> Vec<(&'static str, &'static str)> {
-        credentials().to_vec()
-    }
-
     fn wrong() -> Vec<Vec<(&'static str, &'static str)>> {
         vec![vec![
             ("secret_key", "sk_test_wrong"),
@@ -1550,5 +1252,288 @@ impl super::contract::ChecksCredentials for Contract {
 
     fn moves_no_money(request: &wiremock::Request) -> bool {
         request.method == http::Method::GET
+    }
+}
+
+impl super::contract::FindsByReceipt for Contract {
+    /// Stripe makes the PaymentIntent but answers too late: the request timed out on our side.
+    async fn mount_late_create_found_by_lookup(server: &MockServer) {
+        Mock::given(method("POST"))
+            .and(path("/v1/payment_intents"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(payment_intent(
+                        "pi_late",
+                        "ignored",
+                        "requires_payment_method",
+                    ))
+                    .set_delay(Duration::from_secs(3)),
+            )
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/payment_intents/search"))
+            .respond_with(|request: &Request| {
+                let query = request
+                    .url
+                    .query_pairs()
+                    .find(|(k, _)| k == "query")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                let receipt = query
+                    .strip_prefix("metadata['receipt']:'")
+                    .and_then(|q| q.strip_suffix('\''))
+                    .unwrap_or_default()
+                    .to_string();
+                ResponseTemplate::new(200).set_body_json(search_result(vec![payment_intent(
+                    "pi_late",
+                    &receipt,
+                    "requires_payment_method",
+                )]))
+            })
+            .mount(server)
+            .await;
+    }
+
+    fn is_create(request: &Request) -> bool {
+        request.method == http::Method::POST && request.url.path() == "/v1/payment_intents"
+    }
+
+    fn is_lookup(request: &Request, receipt: &str) -> bool {
+        let query = format!("metadata['receipt']:'{receipt}'");
+        request.method == http::Method::GET
+            && request.url.path() == "/v1/payment_intents/search"
+            && request
+                .url
+                .query_pairs()
+                .any(|(k, v)| k == "query" && v == query)
+    }
+
+    /// The receipt is in the metadata and is the idempotency key.
+    fn assert_create_request(request: &Request, receipt: &str) {
+        assert_eq!(form(request)["metadata[receipt]"], receipt);
+        assert_eq!(idempotency_key(request).as_deref(), Some(receipt));
+    }
+
+    fn found_reference(_receipt: &str) -> String {
+        "pi_late".into()
+    }
+}
+
+impl super::contract::ClassifiesErrors for Contract {
+    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = false;
+
+    fn server_error() -> ResponseTemplate {
+        ResponseTemplate::new(500).set_body_json(json!({ "error": {
+            "type": "api_error", "message": "Something went wrong on Stripe's end." } }))
+    }
+
+    fn too_many_requests() -> ResponseTemplate {
+        ResponseTemplate::new(429).set_body_json(error(
+            "invalid_request_error",
+            "rate_limit",
+            "Too many requests hit the API too quickly.",
+        ))
+    }
+
+    async fn status_against(response: ResponseTemplate) -> GatewayError {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v1/payment_intents/pi_down"))
+            .respond_with(response)
+            .mount(&server)
+            .await;
+        quick::<Contract>(&server.uri())
+            .fetch_status(&account(&Contract::credentials()), "pi_down")
+            .await
+            .unwrap_err()
+    }
+
+    async fn status_at(base: &str) -> GatewayError {
+        quick::<Contract>(base)
+            .fetch_status(&account(&Contract::credentials()), "pi_1")
+            .await
+            .unwrap_err()
+    }
+}
+
+impl super::contract::MapsStatus for Contract {
+    async fn mount_statuses(server: &MockServer) {
+        let ids = [
+            ("pi_ok", "succeeded"),
+            ("pi_retry", "requires_payment_method"),
+            ("pi_new", "requires_payment_method"),
+            ("pi_confirm", "requires_confirmation"),
+            ("pi_action", "requires_action"),
+            ("pi_processing", "processing"),
+            ("pi_capture", "requires_capture"),
+            ("pi_canceled", "canceled"),
+        ];
+        for (id, status) in ids {
+            Mock::given(method("GET"))
+                .and(path(format!("/v1/payment_intents/{id}")))
+                .and(header("authorization", BASIC))
+                .respond_with(
+                    ResponseTemplate::new(200).set_body_json(payment_intent(id, "att_s", status)),
+                )
+                .mount(server)
+                .await;
+        }
+        Mock::given(method("GET"))
+            .and(path("/v1/payment_intents/pi_gone"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(error(
+                "invalid_request_error",
+                "resource_missing",
+                "No such payment_intent: 'pi_gone'",
+            )))
+            .mount(server)
+            .await;
+    }
+
+    fn documented() -> Vec<Documented> {
+        let mut documented = vec![
+            Documented::is("pi_ok", PaymentOutcome::Succeeded)
+                .paid_as(Some("ch_ok"))
+                .capturing(Paid::IN_FULL)
+                .because("the latest charge"),
+            Documented::is("pi_retry", PaymentOutcome::Pending)
+                .failing(Some("Your card has insufficient funds."))
+                .because("the customer may retry"),
+        ];
+        for id in [
+            "pi_new",
+            "pi_confirm",
+            "pi_action",
+            "pi_processing",
+            "pi_capture",
+        ] {
+            documented.push(Documented::is(id, PaymentOutcome::Pending).failing(None));
+        }
+        documented.extend([
+            Documented::is("pi_canceled", PaymentOutcome::Failed)
+                .failing(Some("canceled: abandoned")),
+            Documented::gives("pi_gone", Expected::Declined),
+            Documented::gives("pi_1/../../v1/balance", Expected::Declined)
+                .because("never put a foreign string into a path"),
+        ]);
+        documented
+    }
+}
+
+impl super::contract::Connects for Contract {
+    type Connector = Stripe;
+
+    fn connector(base: &str, timeout: Duration) -> Stripe {
+        Stripe::new(
+            reqwest::Client::new(),
+            Endpoints::new(Some(base.to_string()), None, timeout),
+        )
+    }
+
+    fn order_request(receipt: &str) -> OrderRequest {
+        request(receipt)
+    }
+}
+
+impl super::contract::RefundsAmbiguously for Contract {
+    const FOUND: &'static str = "rfd_2";
+    const MISSING: &'static str = "rfd_never";
+
+    fn refund(refund_id: &str) -> RefundRequest {
+        refund_request(refund_id, None)
+    }
+
+    /// Stripe lists the PaymentIntent's refunds; ours carry our id in their metadata.
+    async fn mount_refund_lookup(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/v1/refunds"))
+            .and(query_param("payment_intent", "pi_paid"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(list(
+                "/v1/refunds",
+                vec![
+                    refund("re_other", "pi_paid", "succeeded", "rfd_other", 3),
+                    refund("re_failed", "pi_paid", "failed", "rfd_2", 2),
+                ],
+            )))
+            .mount(server)
+            .await;
+    }
+
+    fn found_as() -> (&'static str, RefundStatus) {
+        ("re_failed", RefundStatus::Failed)
+    }
+
+    fn is_refund_create(request: &Request) -> bool {
+        request.method == http::Method::POST
+    }
+}
+
+impl super::contract::CreatesOrders for Contract {
+    /// Form-encoded, with Basic authentication and the receipt as the idempotency key.
+    async fn mount_documented_create(server: &MockServer) {
+        Mock::given(method("POST"))
+            .and(path("/v1/payment_intents"))
+            .and(header("authorization", BASIC))
+            .and(header("content-type", "application/x-www-form-urlencoded"))
+            .and(header("idempotency-key", "att_1"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(payment_intent(
+                "pi_3MtwBwLkdIwHu7ix28a3tqPa",
+                "att_1",
+                "requires_payment_method",
+            )))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+
+    fn created() -> CreatedOrder {
+        CreatedOrder {
+            reference: "pi_3MtwBwLkdIwHu7ix28a3tqPa".into(),
+            pay_url: None,
+            checkout_token: Some("pi_3MtwBwLkdIwHu7ix28a3tqPa_secret_EXAMPLEsecret".into()),
+        }
+    }
+
+    fn assert_sent(request: &Request) {
+        let expected: BTreeMap<String, String> = [
+            ("amount", "49900"),
+            ("currency", "inr"),
+            ("automatic_payment_methods[enabled]", "true"),
+            ("description", "Masala chai </script> x 2"),
+            ("receipt_email", "asha@example.in"),
+            ("metadata[receipt]", "att_1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(
+            form(request),
+            expected,
+            "integer minor units, lowercase currency"
+        );
+        let raw = String::from_utf8(request.body.clone()).unwrap();
+        assert!(
+            raw.contains("automatic_payment_methods%5Benabled%5D=true")
+                && raw.contains("metadata%5Breceipt%5D=att_1"),
+            "bracket keys, form-encoded: {raw}"
+        );
+    }
+}
+
+impl super::contract::HandsOffWithAPage for Contract {
+    const PUBLIC_CREDENTIALS: &'static [&'static str] = &["publishable_key"];
+
+    /// The Payment Element mounted with the publishable key and the PaymentIntent's secret.
+    fn page_carries() -> Vec<String> {
+        vec![
+            "<script src=\"http://mock.invalid/v3/\"></script>".into(),
+            format!("\"publishableKey\":\"{PUBLISHABLE_KEY}\""),
+            "\"clientSecret\":\"pi_3MtwBwLkdIwHu7ix28a3tqPa_secret_EXAMPLEsecret\"".into(),
+            "\"returnUrl\":\"https://lsp.example/api/v1/checkout/txn_1/return\"".into(),
+            "Stripe(options.publishableKey)".into(),
+            "elements.create('payment')".into(),
+            "stripe.confirmPayment(".into(),
+            "return_url: options.returnUrl".into(),
+        ]
     }
 }
