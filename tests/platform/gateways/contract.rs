@@ -883,6 +883,7 @@ macro_rules! contract {
 contract!(
     razorpay,
     crate::gateways::razorpay::Contract,
+    an_ambiguous_refund_is_found_by_our_id_never_asked_twice,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
     the_handoff_page_carries_public_values_only,
     an_order_is_created_with_the_documented_request,
@@ -925,11 +926,17 @@ contract!(
     an_ambiguous_create_is_found_by_receipt_never_made_twice,
     the_credential_check_moves_no_money
 );
-contract!(payu, crate::gateways::payu::Contract);
+contract!(
+    payu,
+    crate::gateways::payu::Contract,
+    every_documented_status_is_mapped
+);
 contract!(
     easebuzz,
     crate::gateways::easebuzz::Contract,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
+    every_documented_status_is_mapped,
+    errors_are_classified_by_whether_the_call_could_have_acted,
     the_credential_check_moves_no_money
 );
 contract!(sandbox, crate::gateways::sandbox::Contract);

@@ -1,6 +1,6 @@
 //! PayU against a mock of its payment page and postservice command API.
 
-use super::contract::{BrowserReturn, Delivery, Fixture, Order, Paid};
+use super::contract::{BrowserReturn, Delivery, Documented, Fixture, Order, Paid};
 use super::{account, assert_amount_mismatch, no_redirects};
 use crate::browser::Browser;
 use crate::support::*;
@@ -10,7 +10,7 @@ use shared::gateways::PaymentOutcome;
 use shared::gateways::endpoints::Endpoints;
 use shared::gateways::payu::{PayU, command_hash, request_hash};
 use shared::gateways::signature::sha512_pipe_hex;
-use shared::gateways::{Gateway, GatewayError, RefundRequest, RefundStatus};
+use shared::gateways::{Gateway, GatewayError, OrderRequest, RefundRequest, RefundStatus};
 use shared::money::Currency;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -101,53 +101,6 @@ fn result_fields(txnid: &str, status: &str, amount: &str) -> Vec<(String, String
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
-}
-
-#[tokio::test]
-async fn status_comes_from_verify_payment_with_the_command_hash() {
-    let server = MockServer::start().await;
-    let hash = command_hash(KEY, SALT, "verify_payment", "lspPaid");
-    Mock::given(method("POST"))
-        .and(path("/merchant/postservice.php"))
-        .and(body_string_contains("command=verify_payment"))
-        .and(body_string_contains("var1=lspPaid"))
-        .and(body_string_contains(format!("hash={hash}")))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(verified("lspPaid", "success", "captured")),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/merchant/postservice.php"))
-        .and(body_string_contains("var1=lspFailed"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(verified(
-            "lspFailed",
-            "failure",
-            "bounced",
-        )))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/merchant/postservice.php"))
-        .and(body_string_contains("var1=lspUnpaid"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "status": 0, "msg": "0 out of 1 Transactions Fetched Successfully",
-            "transaction_details": { "lspUnpaid": { "mihpayid": "Not Found", "status": "Not Found" } } })))
-        .mount(&server)
-        .await;
-    let gateway = connector(&server.uri());
-    let acc = account(&Contract::credentials());
-    let paid = gateway.fetch_status(&acc, "lspPaid").await.unwrap();
-    assert_eq!(paid.status, PaymentOutcome::Succeeded);
-    assert_eq!(paid.payment_id.as_deref(), Some("403993715521889530"));
-    let failed = gateway.fetch_status(&acc, "lspFailed").await.unwrap();
-    assert_eq!(failed.status, PaymentOutcome::Failed);
-    assert_eq!(
-        failed.failure_reason.as_deref(),
-        Some("Bank was unable to authenticate.")
-    );
-    let unpaid = gateway.fetch_status(&acc, "lspUnpaid").await.unwrap();
-    assert_eq!(unpaid.status, PaymentOutcome::Pending, "not submitted yet");
 }
 
 #[tokio::test]
@@ -724,6 +677,77 @@ impl super::contract::Fixture for Contract {
     async fn real_return(_app: &TestApp, order: &Order) -> BrowserReturn {
         assert!(order.reference.len() <= 25, "{}", order.reference);
         BrowserReturn::Post(result_fields(&order.reference, "success", "499.00"))
+    }
+}
+
+impl super::contract::Connects for Contract {
+    type Connector = PayU;
+
+    fn connector(base: &str, timeout: Duration) -> PayU {
+        PayU::new(
+            reqwest::Client::new(),
+            Endpoints::new(Some(base.to_string()), None, timeout),
+        )
+    }
+
+    fn order_request(receipt: &str) -> OrderRequest {
+        OrderRequest {
+            receipt: receipt.into(),
+            amount: 49_900,
+            currency: Currency::Inr,
+            customer_name: "Asha Verma".into(),
+            customer_email: "asha@example.in".into(),
+            customer_phone: "+919812345678".into(),
+            description: Some("Masala chai </script> x 2".into()),
+            notify_url: "https://lsp.example/api/v1/webhooks/payu".into(),
+            return_url: "https://lsp.example/api/v1/checkout/txn_1/return".into(),
+        }
+    }
+}
+
+impl super::contract::MapsStatus for Contract {
+    /// `verify_payment` answers only a request signed with the command hash for `lspPaid`.
+    async fn mount_statuses(server: &MockServer) {
+        let hash = command_hash(KEY, SALT, "verify_payment", "lspPaid");
+        Mock::given(method("POST"))
+            .and(path("/merchant/postservice.php"))
+            .and(body_string_contains("command=verify_payment"))
+            .and(body_string_contains("var1=lspPaid"))
+            .and(body_string_contains(format!("hash={hash}")))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(verified("lspPaid", "success", "captured")),
+            )
+            .mount(server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/merchant/postservice.php"))
+            .and(body_string_contains("var1=lspFailed"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(verified(
+                "lspFailed",
+                "failure",
+                "bounced",
+            )))
+            .mount(server)
+            .await;
+        Mock::given(method("POST"))
+        .and(path("/merchant/postservice.php"))
+        .and(body_string_contains("var1=lspUnpaid"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "status": 0, "msg": "0 out of 1 Transactions Fetched Successfully",
+            "transaction_details": { "lspUnpaid": { "mihpayid": "Not Found", "status": "Not Found" } } })))
+        .mount(server)
+        .await;
+    }
+
+    fn documented() -> Vec<Documented> {
+        vec![
+            Documented::is("lspPaid", PaymentOutcome::Succeeded)
+                .paid_as(Some("403993715521889530")),
+            Documented::is("lspFailed", PaymentOutcome::Failed)
+                .failing(Some("Bank was unable to authenticate.")),
+            Documented::is("lspUnpaid", PaymentOutcome::Pending).because("not submitted yet"),
+        ]
     }
 }
 

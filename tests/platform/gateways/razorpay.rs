@@ -12,7 +12,9 @@ use shared::gateways::PaymentOutcome;
 use shared::gateways::endpoints::Endpoints;
 use shared::gateways::razorpay::{Razorpay, return_signature};
 use shared::gateways::signature::hmac_sha256_hex;
-use shared::gateways::{CreatedOrder, Gateway, GatewayError, OrderRequest};
+use shared::gateways::{
+    CreatedOrder, Gateway, GatewayError, OrderRequest, RefundRequest, RefundStatus,
+};
 use shared::money::Currency;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -1000,6 +1002,46 @@ impl super::contract::MapsStatus for Contract {
                 .failing(Some("Payment failed due to insufficient balance"))
                 .because("the customer may retry on the same order"),
         ]
+    }
+}
+
+impl super::contract::RefundsAmbiguously for Contract {
+    const FOUND: &'static str = "rfd_2";
+    const MISSING: &'static str = "rfd_never";
+
+    fn refund(refund_id: &str) -> RefundRequest {
+        RefundRequest {
+            refund_id: refund_id.into(),
+            reference: "order_paid".into(),
+            payment_id: Some("pay_webhook".into()),
+            receipt: "att_paid".into(),
+            amount: 10_000,
+            payment_amount: 49_900,
+            currency: Currency::Inr,
+            reason: None,
+            notify_url: "https://lsp.example/api/v1/webhooks/razorpay".into(),
+        }
+    }
+
+    /// Razorpay lists the payment's refunds; ours carry our id as their receipt.
+    async fn mount_refund_lookup(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/v1/payments/pay_webhook/refunds"))
+            .and(header("authorization", BASIC))
+            .respond_with(ResponseTemplate::new(200).set_body_json(collection(vec![
+                refund_entity("rfnd_other", "rfd_other", 5_000, "processed"),
+                refund_entity("rfnd_FP8DDKxqJif6ca", "rfd_2", 10_000, "pending"),
+            ])))
+            .mount(server)
+            .await;
+    }
+
+    fn found_as() -> (&'static str, RefundStatus) {
+        ("rfnd_FP8DDKxqJif6ca", RefundStatus::Pending)
+    }
+
+    fn is_refund_create(request: &wiremock::Request) -> bool {
+        request.method == http::Method::POST
     }
 }
 
