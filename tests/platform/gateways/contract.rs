@@ -929,7 +929,8 @@ contract!(
 contract!(
     payu,
     crate::gateways::payu::Contract,
-    every_documented_status_is_mapped
+    every_documented_status_is_mapped,
+    an_ambiguous_refund_is_found_by_our_id_never_asked_twice
 );
 contract!(
     easebuzz,
@@ -937,6 +938,7 @@ contract!(
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
     every_documented_status_is_mapped,
     errors_are_classified_by_whether_the_call_could_have_acted,
+    an_ambiguous_refund_is_found_by_our_id_never_asked_twice,
     the_credential_check_moves_no_money
 );
 contract!(sandbox, crate::gateways::sandbox::Contract);
