@@ -541,7 +541,7 @@ async fn fetches_refunds_by_our_id() {
 fn the_handoff_page_needs_the_session_and_uses_the_real_host_in_live_mode() {
     // The page itself: `contract::cashfree::the_handoff_page_carries_public_values_only`.
     let gateway = quick::<Contract>("http://mock.invalid");
-    let created = <Contract as super::contract::CreatesOrders>::created();
+    let created = <Contract as super::contract::CreatesOrders>::created("http://mock.invalid");
     let without_session = CreatedOrder {
         checkout_token: None,
         ..created.clone()
@@ -1200,7 +1200,7 @@ impl super::contract::CreatesOrders for Contract {
     }
 
     /// The receipt is the order id; the session is the checkout token.
-    fn created() -> CreatedOrder {
+    fn created(_base: &str) -> CreatedOrder {
         CreatedOrder {
             reference: "att_1".into(),
             pay_url: None,

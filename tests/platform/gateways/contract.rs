@@ -392,8 +392,8 @@ pub trait CreatesOrders: Connects {
     /// Mounts the create endpoint, matching only the documented request (authentication,
     /// encoding, key) and answering as documented.
     async fn mount_documented_create(server: &MockServer);
-    /// What the connector must make of the documented answer.
-    fn created() -> CreatedOrder;
+    /// What the connector must make of the documented answer, from a mock at `base`.
+    fn created(base: &str) -> CreatedOrder;
     /// Checks what was sent beyond what the mock matched (body fields, encoding).
     fn assert_sent(request: &wiremock::Request);
 }
@@ -407,7 +407,7 @@ pub async fn an_order_is_created_with_the_documented_request<F: CreatesOrders>()
         .create_order(&fixture_account::<F>(), &F::order_request(F::RECEIPT))
         .await
         .unwrap();
-    assert_eq!(created, F::created());
+    assert_eq!(created, F::created(&server.uri()));
     let requests = server.received_requests().await.unwrap();
     assert_eq!(requests.len(), 1, "one create: {requests:?}");
     F::assert_sent(&requests[0]);
@@ -428,7 +428,7 @@ pub async fn the_handoff_page_carries_public_values_only<F: HandsOffWithAPage>()
     let handoff = quick::<F>("http://mock.invalid").handoff(
         &fixture_account::<F>(),
         &F::order_request(F::RECEIPT),
-        &F::created(),
+        &F::created("http://mock.invalid"),
     );
     let Ok(Handoff::Html(html)) = handoff else {
         panic!("{} hands off with a page: {handoff:?}", F::PROVIDER)
@@ -445,6 +445,24 @@ pub async fn the_handoff_page_carries_public_values_only<F: HandsOffWithAPage>()
         !html.contains("</script> x 2"),
         "the description cannot close the script"
     );
+}
+
+/// The hand-off sends the browser to the pay page the create answered with, nothing else.
+pub async fn the_handoff_redirects_to_the_pay_page<F: CreatesOrders>() {
+    let base = "http://mock.invalid";
+    let created = F::created(base);
+    let pay_page = created
+        .pay_url
+        .clone()
+        .expect("the create answers a pay page");
+    let handoff = quick::<F>(base)
+        .handoff(
+            &fixture_account::<F>(),
+            &F::order_request(F::RECEIPT),
+            &created,
+        )
+        .unwrap();
+    assert_eq!(handoff, Handoff::Redirect(pay_page));
 }
 
 /// A provider whose orders are made by a call to its API (PayU's form and the sandbox's fixed
@@ -919,6 +937,8 @@ contract!(
 contract!(
     phonepe,
     crate::gateways::phonepe::Contract,
+    an_order_is_created_with_the_documented_request,
+    the_handoff_redirects_to_the_pay_page,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
     an_ambiguous_refund_is_found_by_our_id_never_asked_twice,
     every_documented_status_is_mapped,
@@ -935,6 +955,8 @@ contract!(
 contract!(
     easebuzz,
     crate::gateways::easebuzz::Contract,
+    an_order_is_created_with_the_documented_request,
+    the_handoff_redirects_to_the_pay_page,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
     every_documented_status_is_mapped,
     errors_are_classified_by_whether_the_call_could_have_acted,

@@ -1079,7 +1079,7 @@ impl super::contract::CreatesOrders for Contract {
             .await;
     }
 
-    fn created() -> CreatedOrder {
+    fn created(_base: &str) -> CreatedOrder {
         CreatedOrder {
             reference: "order_EKwxwAgItmmXdp".into(),
             pay_url: None,

@@ -555,7 +555,7 @@ fn the_handoff_page_needs_the_client_secret_and_uses_the_real_host_in_live_mode(
     let gateway = quick::<Contract>("http://mock.invalid");
     let without_secret = CreatedOrder {
         checkout_token: None,
-        ..<Contract as super::contract::CreatesOrders>::created()
+        ..<Contract as super::contract::CreatesOrders>::created("http://mock.invalid")
     };
     assert!(
         gateway
@@ -1486,7 +1486,7 @@ impl super::contract::CreatesOrders for Contract {
             .await;
     }
 
-    fn created() -> CreatedOrder {
+    fn created(_base: &str) -> CreatedOrder {
         CreatedOrder {
             reference: "pi_3MtwBwLkdIwHu7ix28a3tqPa".into(),
             pay_url: None,
