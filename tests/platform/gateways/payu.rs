@@ -8,9 +8,11 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::gateways::PaymentOutcome;
 use shared::gateways::endpoints::Endpoints;
-use shared::gateways::payu::{PayU, command_hash, request_hash};
+use shared::gateways::payu::{PayU, command_hash, request_hash, txnid};
 use shared::gateways::signature::sha512_pipe_hex;
-use shared::gateways::{Gateway, GatewayError, OrderRequest, RefundRequest, RefundStatus};
+use shared::gateways::{
+    CreatedOrder, Gateway, GatewayError, OrderRequest, RefundRequest, RefundStatus,
+};
 use shared::money::Currency;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -680,6 +682,58 @@ impl super::contract::Connects for Contract {
             notify_url: "https://lsp.example/api/v1/webhooks/payu".into(),
             return_url: "https://lsp.example/api/v1/checkout/txn_1/return".into(),
         }
+    }
+}
+
+impl super::contract::CreatesOrders for Contract {
+    const RECEIPT: &'static str = "att_0196f0c2a1b27c3d8e9f0a1b2c3d4e5f";
+    /// The order comes into being when the customer's browser posts the form.
+    const CREATE_CALLS: usize = 0;
+
+    async fn mount_documented_create(_server: &MockServer) {}
+
+    /// The txnid is made from the receipt, within PayU's 25 characters.
+    fn created(_base: &str) -> CreatedOrder {
+        CreatedOrder {
+            reference: txnid(Self::RECEIPT),
+            pay_url: None,
+            checkout_token: None,
+        }
+    }
+
+    fn assert_sent(request: &wiremock::Request) {
+        panic!("PayU's create calls nobody: {request:?}")
+    }
+}
+
+impl super::contract::HandsOffWithAPage for Contract {
+    const PUBLIC_CREDENTIALS: &'static [&'static str] = &["key"];
+
+    /// A form posting to PayU's payment page, signed with the request hash over its fields.
+    fn page_carries() -> Vec<String> {
+        let reference = txnid(<Self as super::contract::CreatesOrders>::RECEIPT);
+        let mut form: BTreeMap<&str, String> = BTreeMap::new();
+        for (name, value) in [
+            ("key", KEY),
+            ("txnid", reference.as_str()),
+            ("amount", "499.00"),
+            ("productinfo", "Masala chai </script> x 2"),
+            ("firstname", "Asha Verma"),
+            ("email", "asha@example.in"),
+            ("phone", "+919812345678"),
+            ("surl", "https://lsp.example/api/v1/checkout/txn_1/return"),
+            ("furl", "https://lsp.example/api/v1/checkout/txn_1/return"),
+        ] {
+            form.insert(name, value.to_string());
+        }
+        vec![
+            "action=\"http://mock.invalid/_payment\"".to_string(),
+            format!("name=\"txnid\" value=\"{reference}\""),
+            "name=\"amount\" value=\"499.00\"".to_string(),
+            format!("name=\"key\" value=\"{KEY}\""),
+            format!("name=\"hash\" value=\"{}\"", request_hash(KEY, SALT, &form)),
+            "document.getElementById('payu').submit();".to_string(),
+        ]
     }
 }
 
