@@ -969,4 +969,10 @@ contract!(
     an_ambiguous_refund_is_found_by_our_id_never_asked_twice,
     the_credential_check_moves_no_money
 );
-contract!(sandbox, crate::gateways::sandbox::Contract);
+contract!(
+    sandbox,
+    crate::gateways::sandbox::Contract,
+    an_order_is_created_with_the_documented_request,
+    the_handoff_redirects_to_the_pay_page,
+    every_documented_status_is_mapped
+);
