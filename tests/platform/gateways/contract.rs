@@ -974,5 +974,6 @@ contract!(
     crate::gateways::sandbox::Contract,
     an_order_is_created_with_the_documented_request,
     the_handoff_redirects_to_the_pay_page,
-    every_documented_status_is_mapped
+    every_documented_status_is_mapped,
+    an_ambiguous_refund_is_found_by_our_id_never_asked_twice
 );

@@ -6,7 +6,7 @@ use super::contract::{BrowserReturn, Delivery, Documented, Order, Paid};
 use crate::support::*;
 use serde_json::{Value, json};
 use shared::gateways::sandbox::{SandboxGateway, sign_return, sign_webhook};
-use shared::gateways::{CreatedOrder, OrderRequest, PaymentOutcome};
+use shared::gateways::{CreatedOrder, OrderRequest, PaymentOutcome, RefundRequest, RefundStatus};
 use shared::money::Currency;
 use std::time::Duration;
 use wiremock::matchers::{header, method, path};
@@ -293,5 +293,45 @@ impl super::contract::MapsStatus for Contract {
             Documented::is("sbx_failed", PaymentOutcome::Failed).failing(Some("card declined")),
             Documented::is("sbx_created", PaymentOutcome::Pending).paid_as(None),
         ]
+    }
+}
+
+impl super::contract::RefundsAmbiguously for Contract {
+    const FOUND: &'static str = "rfd_2";
+    const MISSING: &'static str = "rfd_never";
+
+    fn refund(refund_id: &str) -> RefundRequest {
+        RefundRequest {
+            refund_id: refund_id.into(),
+            reference: "sbx_paid".into(),
+            payment_id: Some(CONTRACT_PAYMENT.into()),
+            receipt: "att_paid".into(),
+            amount: 10_000,
+            payment_amount: 49_900,
+            currency: Currency::Inr,
+            reason: None,
+            notify_url: "https://lsp.example/api/v1/webhooks/sandbox".into(),
+        }
+    }
+
+    /// The sandbox lists the order's refunds, each with our id.
+    async fn mount_refund_lookup(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/sandbox/v1/orders/sbx_paid/refunds"))
+            .and(header("authorization", BASIC))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "items": [
+                { "id": "sbx_rfnd_other", "refund_id": "rfd_other", "status": "processed" },
+                { "id": "sbx_rfnd_2", "refund_id": "rfd_2", "status": "failed" },
+            ] })))
+            .mount(server)
+            .await;
+    }
+
+    fn found_as() -> (&'static str, RefundStatus) {
+        ("sbx_rfnd_2", RefundStatus::Failed)
+    }
+
+    fn is_refund_create(request: &wiremock::Request) -> bool {
+        request.method == http::Method::POST
     }
 }
