@@ -25,17 +25,7 @@ const CLIENT_ID: &str = "TEST_EXAMPLE_CLIENT_ID_NOT_REAL";
 const CLIENT_SECRET: &str = "cfsk_ma_test_EXAMPLE_NOT_REAL";
 
 fn request(receipt: &str, amount: i64) -> OrderRequest {
-    OrderRequest {
-        receipt: receipt.into(),
-        amount,
-        currency: Currency::Inr,
-        customer_name: "Asha Verma".into(),
-        customer_email: "asha@example.in".into(),
-        customer_phone: "+919812345678".into(),
-        description: Some("Masala chai </script> x 2".into()),
-        notify_url: "https://lsp.example/api/v1/webhooks/cashfree".into(),
-        return_url: "https://lsp.example/api/v1/checkout/txn_1/return".into(),
-    }
+    super::contract::order_request_to("cashfree", receipt, amount)
 }
 
 fn session(order_id: &str) -> String {

@@ -168,7 +168,25 @@ pub trait Connects: Fixture {
     /// The connector with the provider's hosts at `base`, waiting at most `timeout`.
     fn connector(base: &str, timeout: Duration) -> Self::Connector;
     /// An order request for the attempt `receipt`, at the contract price.
-    fn order_request(receipt: &str) -> OrderRequest;
+    fn order_request(receipt: &str) -> OrderRequest {
+        order_request_to(Self::PROVIDER, receipt, PRICE)
+    }
+}
+
+/// The contract's order request to `provider` for the attempt `receipt`, of `amount` minor units:
+/// a description that tries to close a script, an Indian phone number.
+pub fn order_request_to(provider: &str, receipt: &str, amount: i64) -> OrderRequest {
+    OrderRequest {
+        receipt: receipt.into(),
+        amount,
+        currency: shared::money::Currency::Inr,
+        customer_name: "Asha Verma".into(),
+        customer_email: "asha@example.in".into(),
+        customer_phone: "+919812345678".into(),
+        description: Some("Masala chai </script> x 2".into()),
+        notify_url: format!("https://lsp.example/api/v1/webhooks/{provider}"),
+        return_url: "https://lsp.example/api/v1/checkout/txn_1/return".into(),
+    }
 }
 
 /// `F`'s connector at `base`, patient enough for any mock.

@@ -12,9 +12,7 @@ use shared::gateways::easebuzz::{
 };
 use shared::gateways::endpoints::Endpoints;
 use shared::gateways::signature::sha512_pipe_hex;
-use shared::gateways::{
-    CreatedOrder, Gateway, GatewayError, OrderRequest, RefundRequest, RefundStatus,
-};
+use shared::gateways::{CreatedOrder, Gateway, GatewayError, RefundRequest, RefundStatus};
 use shared::money::Currency;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -33,20 +31,6 @@ const PRODUCT: &str = "Masala chai x 2";
 
 fn access_key(n: usize) -> String {
     ["a1b2c3d4", "e5f60718", "9a0b1c2d"][n % 3].repeat(8)
-}
-
-fn request(receipt: &str) -> OrderRequest {
-    OrderRequest {
-        receipt: receipt.into(),
-        amount: 49_900,
-        currency: Currency::Inr,
-        customer_name: "Asha Verma".into(),
-        customer_email: "asha@example.in".into(),
-        customer_phone: "+919812345678".into(),
-        description: Some("Masala chai </script> x 2".into()),
-        notify_url: "https://lsp.example/api/v1/webhooks/easebuzz".into(),
-        return_url: "https://lsp.example/api/v1/checkout/txn_1/return".into(),
-    }
 }
 
 fn form(request: &Request) -> BTreeMap<String, String> {
@@ -159,7 +143,10 @@ async fn create_against(response: ResponseTemplate, timeout: Duration) -> Gatewa
     let server = MockServer::start().await;
     mount(&server, INITIATE, response).await;
     Contract::connector(&server.uri(), timeout)
-        .create_order(&account(&Contract::credentials()), &request("att_err"))
+        .create_order(
+            &account(&Contract::credentials()),
+            &Contract::order_request("att_err"),
+        )
         .await
         .unwrap_err()
 }
@@ -172,7 +159,7 @@ async fn initiate_link_failures_are_classified() {
     let wrong_salt = gateway
         .create_order(
             &account(&[("key", KEY), ("salt", "wrong")]),
-            &request("att_salt"),
+            &Contract::order_request("att_salt"),
         )
         .await
         .unwrap_err();
@@ -180,7 +167,7 @@ async fn initiate_link_failures_are_classified() {
         matches!(wrong_salt, GatewayError::Configuration(_)),
         "{wrong_salt:?}"
     );
-    let mut no_email = request("att_email");
+    let mut no_email = Contract::order_request("att_email");
     no_email.customer_email = String::new();
     let refused = gateway
         .create_order(&account(&Contract::credentials()), &no_email)
@@ -190,7 +177,7 @@ async fn initiate_link_failures_are_classified() {
         matches!(&refused, GatewayError::Declined(m) if m.contains("'email'")),
         "{refused:?}"
     );
-    let mut tiny = request("att_tiny");
+    let mut tiny = Contract::order_request("att_tiny");
     tiny.amount = 99;
     let too_small = gateway
         .create_order(&account(&Contract::credentials()), &tiny)
@@ -848,7 +835,10 @@ impl super::contract::Creates for Contract {
 
     async fn create_at(base: &str) -> GatewayError {
         Contract::connector(base, Duration::from_millis(500))
-            .create_order(&account(&Contract::credentials()), &request("att_drop"))
+            .create_order(
+                &account(&Contract::credentials()),
+                &Contract::order_request("att_drop"),
+            )
             .await
             .unwrap_err()
     }
@@ -1015,9 +1005,5 @@ impl super::contract::Connects for Contract {
             reqwest::Client::new(),
             Endpoints::new(Some(base.to_string()), None, timeout),
         )
-    }
-
-    fn order_request(receipt: &str) -> OrderRequest {
-        request(receipt)
     }
 }

@@ -10,9 +10,7 @@ use shared::gateways::PaymentOutcome;
 use shared::gateways::endpoints::Endpoints;
 use shared::gateways::payu::{PayU, command_hash, request_hash, txnid};
 use shared::gateways::signature::sha512_pipe_hex;
-use shared::gateways::{
-    CreatedOrder, Gateway, GatewayError, OrderRequest, RefundRequest, RefundStatus,
-};
+use shared::gateways::{CreatedOrder, Gateway, GatewayError, RefundRequest, RefundStatus};
 use shared::money::Currency;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -668,20 +666,6 @@ impl super::contract::Connects for Contract {
             reqwest::Client::new(),
             Endpoints::new(Some(base.to_string()), None, timeout),
         )
-    }
-
-    fn order_request(receipt: &str) -> OrderRequest {
-        OrderRequest {
-            receipt: receipt.into(),
-            amount: 49_900,
-            currency: Currency::Inr,
-            customer_name: "Asha Verma".into(),
-            customer_email: "asha@example.in".into(),
-            customer_phone: "+919812345678".into(),
-            description: Some("Masala chai </script> x 2".into()),
-            notify_url: "https://lsp.example/api/v1/webhooks/payu".into(),
-            return_url: "https://lsp.example/api/v1/checkout/txn_1/return".into(),
-        }
     }
 }
 

@@ -39,17 +39,11 @@ fn wrong_salt() -> [(&'static str, &'static str); 3] {
     ]
 }
 
+/// PhonePe's test orders carry a plain description.
 fn request(receipt: &str, amount: i64) -> OrderRequest {
     OrderRequest {
-        receipt: receipt.into(),
-        amount,
-        currency: Currency::Inr,
-        customer_name: "Asha Verma".into(),
-        customer_email: "asha@example.in".into(),
-        customer_phone: "+919812345678".into(),
         description: Some("Masala chai x 2".into()),
-        notify_url: "https://lsp.example/api/v1/webhooks/phonepe".into(),
-        return_url: "https://lsp.example/api/v1/checkout/txn_1/return".into(),
+        ..super::contract::order_request_to("phonepe", receipt, amount)
     }
 }
 

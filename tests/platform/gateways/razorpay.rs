@@ -12,9 +12,7 @@ use shared::gateways::PaymentOutcome;
 use shared::gateways::endpoints::Endpoints;
 use shared::gateways::razorpay::{Razorpay, return_signature};
 use shared::gateways::signature::hmac_sha256_hex;
-use shared::gateways::{
-    CreatedOrder, Gateway, GatewayError, OrderRequest, RefundRequest, RefundStatus,
-};
+use shared::gateways::{CreatedOrder, Gateway, GatewayError, RefundRequest, RefundStatus};
 use shared::money::Currency;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,20 +24,6 @@ const KEY_SECRET: &str = "example-key-secret-not-real";
 const WEBHOOK_SECRET: &str = "example-webhook-secret";
 // base64("rzp_test_EXAMPLEKEYID01:example-key-secret-not-real")
 const BASIC: &str = "Basic cnpwX3Rlc3RfRVhBTVBMRUtFWUlEMDE6ZXhhbXBsZS1rZXktc2VjcmV0LW5vdC1yZWFs";
-
-fn request(receipt: &str) -> OrderRequest {
-    OrderRequest {
-        receipt: receipt.into(),
-        amount: 49_900,
-        currency: Currency::Inr,
-        customer_name: "Asha Verma".into(),
-        customer_email: "asha@example.in".into(),
-        customer_phone: "+919812345678".into(),
-        description: Some("Masala chai </script> x 2".into()),
-        notify_url: "https://lsp.example/api/v1/webhooks/razorpay".into(),
-        return_url: "https://lsp.example/api/v1/checkout/txn_1/return".into(),
-    }
-}
 
 /// An order entity as `POST /v1/orders` and `GET /v1/orders/{id}` return it.
 fn order(id: &str, receipt: &str, status: &str) -> Value {
@@ -1053,10 +1037,6 @@ impl super::contract::Connects for Contract {
             reqwest::Client::new(),
             Endpoints::new(Some(base.to_string()), None, timeout),
         )
-    }
-
-    fn order_request(receipt: &str) -> OrderRequest {
-        request(receipt)
     }
 }
 

@@ -6,7 +6,7 @@ use super::contract::{BrowserReturn, Delivery, Documented, Order, Paid};
 use crate::support::*;
 use serde_json::{Value, json};
 use shared::gateways::sandbox::{SandboxGateway, sign_return, sign_webhook};
-use shared::gateways::{CreatedOrder, OrderRequest, PaymentOutcome, RefundRequest, RefundStatus};
+use shared::gateways::{CreatedOrder, PaymentOutcome, RefundRequest, RefundStatus};
 use shared::money::Currency;
 use std::time::Duration;
 use wiremock::matchers::{header, method, path};
@@ -209,20 +209,6 @@ impl super::contract::Connects for Contract {
     /// The sandbox connector has its own fixed timeout.
     fn connector(base: &str, _timeout: Duration) -> SandboxGateway {
         SandboxGateway::new(reqwest::Client::new(), base)
-    }
-
-    fn order_request(receipt: &str) -> OrderRequest {
-        OrderRequest {
-            receipt: receipt.into(),
-            amount: 49_900,
-            currency: Currency::Inr,
-            customer_name: "Asha Verma".into(),
-            customer_email: "asha@example.in".into(),
-            customer_phone: "+919812345678".into(),
-            description: Some("Masala chai </script> x 2".into()),
-            notify_url: "https://lsp.example/api/v1/webhooks/sandbox".into(),
-            return_url: "https://lsp.example/api/v1/checkout/txn_1/return".into(),
-        }
     }
 }
 
