@@ -1,6 +1,6 @@
 //! PayU against a mock of its payment page and postservice command API.
 
-use super::contract::{BrowserReturn, Delivery, Documented, Fixture, Order, Paid};
+use super::contract::{BrowserReturn, Delivery, Documented, Fixture, Order, Paid, quick};
 use super::{account, assert_amount_mismatch, no_redirects};
 use crate::browser::Browser;
 use crate::support::*;
@@ -19,13 +19,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const KEY: &str = "EXAMPLEKEY";
 const SALT: &str = "example-salt-not-real";
-
-fn connector(base: &str) -> PayU {
-    PayU::new(
-        reqwest::Client::new(),
-        Endpoints::new(Some(base.to_string()), None, Duration::from_secs(5)),
-    )
-}
 
 /// `verify_payment`'s answer for one txnid, as PayU documents it.
 fn verified(txnid: &str, status: &str, unmapped: &str) -> Value {
@@ -125,7 +118,7 @@ async fn a_wrong_key_or_salt_is_a_configuration_error_and_outages_are_retryable(
         )
         .mount(&server)
         .await;
-    let gateway = connector(&server.uri());
+    let gateway = quick::<Contract>(&server.uri());
     gateway
         .check_credentials(&account(&Contract::credentials()))
         .await
@@ -141,7 +134,7 @@ async fn a_wrong_key_or_salt_is_a_configuration_error_and_outages_are_retryable(
         .respond_with(ResponseTemplate::new(503))
         .mount(&down)
         .await;
-    let read = connector(&down.uri())
+    let read = quick::<Contract>(&down.uri())
         .fetch_status(&account(&Contract::credentials()), "lspX")
         .await
         .unwrap_err();
@@ -185,7 +178,7 @@ async fn refunds_are_queued_with_a_token_and_found_by_it() {
             "status": 0, "msg": "Invalid amount", "error_code": 105 })))
         .mount(&server)
         .await;
-    let gateway = connector(&server.uri());
+    let gateway = quick::<Contract>(&server.uri());
     let acc = account(&Contract::credentials());
     let queued = gateway
         .create_refund(&acc, &refund("rfd_1", 10_050))
@@ -297,7 +290,7 @@ async fn slow_and_dropped_answers_are_retryable_reads_and_ambiguous_writes() {
         "a refund that timed out may have been queued: {write:?}"
     );
 
-    let dropped = connector(&super::dropping_server().await);
+    let dropped = quick::<Contract>(&super::dropping_server().await);
     let read = dropped.fetch_status(&acc, "lspX").await.unwrap_err();
     assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
     let write = dropped
