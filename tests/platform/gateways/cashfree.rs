@@ -25,17 +25,7 @@ const CLIENT_ID: &str = "TEST_EXAMPLE_CLIENT_ID_NOT_REAL";
 const CLIENT_SECRET: &str = "cfsk_ma_test_EXAMPLE_NOT_REAL";
 
 fn request(receipt: &str, amount: i64) -> OrderRequest {
-    OrderRequest {
-        receipt: receipt.into(),
-        amount,
-        currency: Currency::Inr,
-        customer_name: "Asha Verma".into(),
-        customer_email: "asha@example.in".into(),
-        customer_phone: "+919812345678".into(),
-        description: Some("Masala chai </script> x 2".into()),
-        notify_url: "https://lsp.example/api/v1/webhooks/cashfree".into(),
-        return_url: "https://lsp.example/api/v1/checkout/txn_1/return".into(),
-    }
+    super::contract::order_request_to("cashfree", receipt, amount)
 }
 
 fn session(order_id: &str) -> String {
@@ -541,7 +531,7 @@ async fn fetches_refunds_by_our_id() {
 fn the_handoff_page_needs_the_session_and_uses_the_real_host_in_live_mode() {
     // The page itself: `contract::cashfree::the_handoff_page_carries_public_values_only`.
     let gateway = quick::<Contract>("http://mock.invalid");
-    let created = <Contract as super::contract::CreatesOrders>::created();
+    let created = <Contract as super::contract::CreatesOrders>::created("http://mock.invalid");
     let without_session = CreatedOrder {
         checkout_token: None,
         ..created.clone()
@@ -1200,7 +1190,7 @@ impl super::contract::CreatesOrders for Contract {
     }
 
     /// The receipt is the order id; the session is the checkout token.
-    fn created() -> CreatedOrder {
+    fn created(_base: &str) -> CreatedOrder {
         CreatedOrder {
             reference: "att_1".into(),
             pay_url: None,

@@ -168,7 +168,25 @@ pub trait Connects: Fixture {
     /// The connector with the provider's hosts at `base`, waiting at most `timeout`.
     fn connector(base: &str, timeout: Duration) -> Self::Connector;
     /// An order request for the attempt `receipt`, at the contract price.
-    fn order_request(receipt: &str) -> OrderRequest;
+    fn order_request(receipt: &str) -> OrderRequest {
+        order_request_to(Self::PROVIDER, receipt, PRICE)
+    }
+}
+
+/// The contract's order request to `provider` for the attempt `receipt`, of `amount` minor units:
+/// a description that tries to close a script, an Indian phone number.
+pub fn order_request_to(provider: &str, receipt: &str, amount: i64) -> OrderRequest {
+    OrderRequest {
+        receipt: receipt.into(),
+        amount,
+        currency: shared::money::Currency::Inr,
+        customer_name: "Asha Verma".into(),
+        customer_email: "asha@example.in".into(),
+        customer_phone: "+919812345678".into(),
+        description: Some("Masala chai </script> x 2".into()),
+        notify_url: format!("https://lsp.example/api/v1/webhooks/{provider}"),
+        return_url: "https://lsp.example/api/v1/checkout/txn_1/return".into(),
+    }
 }
 
 /// `F`'s connector at `base`, patient enough for any mock.
@@ -389,11 +407,13 @@ pub async fn the_return_is_confirmed_by_a_status_query<F: Fixture>() {
 pub trait CreatesOrders: Connects {
     /// The receipt (our attempt id) the order is created for.
     const RECEIPT: &'static str = "att_1";
+    /// How many calls a create makes (PayU builds its order on our side: none).
+    const CREATE_CALLS: usize = 1;
     /// Mounts the create endpoint, matching only the documented request (authentication,
     /// encoding, key) and answering as documented.
     async fn mount_documented_create(server: &MockServer);
-    /// What the connector must make of the documented answer.
-    fn created() -> CreatedOrder;
+    /// What the connector must make of the documented answer, from a mock at `base`.
+    fn created(base: &str) -> CreatedOrder;
     /// Checks what was sent beyond what the mock matched (body fields, encoding).
     fn assert_sent(request: &wiremock::Request);
 }
@@ -407,10 +427,12 @@ pub async fn an_order_is_created_with_the_documented_request<F: CreatesOrders>()
         .create_order(&fixture_account::<F>(), &F::order_request(F::RECEIPT))
         .await
         .unwrap();
-    assert_eq!(created, F::created());
+    assert_eq!(created, F::created(&server.uri()));
     let requests = server.received_requests().await.unwrap();
-    assert_eq!(requests.len(), 1, "one create: {requests:?}");
-    F::assert_sent(&requests[0]);
+    assert_eq!(requests.len(), F::CREATE_CALLS, "{requests:?}");
+    if let Some(create) = requests.first() {
+        F::assert_sent(create);
+    }
 }
 
 /// A provider that hands the customer off with a page of its own checkout script.
@@ -428,7 +450,7 @@ pub async fn the_handoff_page_carries_public_values_only<F: HandsOffWithAPage>()
     let handoff = quick::<F>("http://mock.invalid").handoff(
         &fixture_account::<F>(),
         &F::order_request(F::RECEIPT),
-        &F::created(),
+        &F::created("http://mock.invalid"),
     );
     let Ok(Handoff::Html(html)) = handoff else {
         panic!("{} hands off with a page: {handoff:?}", F::PROVIDER)
@@ -445,6 +467,24 @@ pub async fn the_handoff_page_carries_public_values_only<F: HandsOffWithAPage>()
         !html.contains("</script> x 2"),
         "the description cannot close the script"
     );
+}
+
+/// The hand-off sends the browser to the pay page the create answered with, nothing else.
+pub async fn the_handoff_redirects_to_the_pay_page<F: CreatesOrders>() {
+    let base = "http://mock.invalid";
+    let created = F::created(base);
+    let pay_page = created
+        .pay_url
+        .clone()
+        .expect("the create answers a pay page");
+    let handoff = quick::<F>(base)
+        .handoff(
+            &fixture_account::<F>(),
+            &F::order_request(F::RECEIPT),
+            &created,
+        )
+        .unwrap();
+    assert_eq!(handoff, Handoff::Redirect(pay_page));
 }
 
 /// A provider whose orders are made by a call to its API (PayU's form and the sandbox's fixed
@@ -883,6 +923,7 @@ macro_rules! contract {
 contract!(
     razorpay,
     crate::gateways::razorpay::Contract,
+    an_ambiguous_refund_is_found_by_our_id_never_asked_twice,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
     the_handoff_page_carries_public_values_only,
     an_order_is_created_with_the_documented_request,
@@ -918,6 +959,8 @@ contract!(
 contract!(
     phonepe,
     crate::gateways::phonepe::Contract,
+    an_order_is_created_with_the_documented_request,
+    the_handoff_redirects_to_the_pay_page,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
     an_ambiguous_refund_is_found_by_our_id_never_asked_twice,
     every_documented_status_is_mapped,
@@ -925,11 +968,30 @@ contract!(
     an_ambiguous_create_is_found_by_receipt_never_made_twice,
     the_credential_check_moves_no_money
 );
-contract!(payu, crate::gateways::payu::Contract);
+contract!(
+    payu,
+    crate::gateways::payu::Contract,
+    an_order_is_created_with_the_documented_request,
+    the_handoff_page_carries_public_values_only,
+    every_documented_status_is_mapped,
+    an_ambiguous_refund_is_found_by_our_id_never_asked_twice
+);
 contract!(
     easebuzz,
     crate::gateways::easebuzz::Contract,
+    an_order_is_created_with_the_documented_request,
+    the_handoff_redirects_to_the_pay_page,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
+    every_documented_status_is_mapped,
+    errors_are_classified_by_whether_the_call_could_have_acted,
+    an_ambiguous_refund_is_found_by_our_id_never_asked_twice,
     the_credential_check_moves_no_money
 );
-contract!(sandbox, crate::gateways::sandbox::Contract);
+contract!(
+    sandbox,
+    crate::gateways::sandbox::Contract,
+    an_order_is_created_with_the_documented_request,
+    the_handoff_redirects_to_the_pay_page,
+    every_documented_status_is_mapped,
+    an_ambiguous_refund_is_found_by_our_id_never_asked_twice
+);

@@ -1,8 +1,8 @@
 //! Easebuzz against a mock of its pay and dashboard hosts that checks form bodies and hashes and
 //! answers as Easebuzz's kits document, alone and through the platform.
 
-use super::contract::{BrowserReturn, Connects, Delivery, Fixture, Order, Paid};
-use super::{account, dropping_server};
+use super::account;
+use super::contract::{BrowserReturn, Connects, Delivery, Documented, Fixture, Order, Paid};
 use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -12,9 +12,7 @@ use shared::gateways::easebuzz::{
 };
 use shared::gateways::endpoints::Endpoints;
 use shared::gateways::signature::sha512_pipe_hex;
-use shared::gateways::{
-    CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest, RefundRequest, RefundStatus,
-};
+use shared::gateways::{CreatedOrder, Gateway, GatewayError, RefundRequest, RefundStatus};
 use shared::money::Currency;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -33,20 +31,6 @@ const PRODUCT: &str = "Masala chai x 2";
 
 fn access_key(n: usize) -> String {
     ["a1b2c3d4", "e5f60718", "9a0b1c2d"][n % 3].repeat(8)
-}
-
-fn request(receipt: &str) -> OrderRequest {
-    OrderRequest {
-        receipt: receipt.into(),
-        amount: 49_900,
-        currency: Currency::Inr,
-        customer_name: "Asha Verma".into(),
-        customer_email: "asha@example.in".into(),
-        customer_phone: "+919812345678".into(),
-        description: Some("Masala chai </script> x 2".into()),
-        notify_url: "https://lsp.example/api/v1/webhooks/easebuzz".into(),
-        return_url: "https://lsp.example/api/v1/checkout/txn_1/return".into(),
-    }
 }
 
 fn form(request: &Request) -> BTreeMap<String, String> {
@@ -155,69 +139,14 @@ async fn mount(server: &MockServer, at: &str, responder: impl wiremock::Respond 
         .await;
 }
 
-#[tokio::test]
-async fn creates_a_payment_link_with_the_documented_form_and_hash() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(INITIATE))
-        .respond_with(initiate(access_key(0)))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let gateway = Contract::connector(&server.uri(), Duration::from_secs(5));
-    let acc = account(&Contract::credentials());
-    let order = request("att_0196f0c2a1b27c3d8e9f0a1b2c3d4e5f");
-    let created = gateway.create_order(&acc, &order).await.unwrap();
-    let pay_url = format!("{}/pay/{}", server.uri(), access_key(0));
-    assert_eq!(
-        created,
-        CreatedOrder {
-            reference: "att_0196f0c2a1b27c3d8e9f0a1b2c3d4e5f".into(),
-            pay_url: Some(pay_url.clone()),
-            checkout_token: None,
-        }
-    );
-    assert_eq!(
-        gateway.handoff(&acc, &order, &created).unwrap(),
-        Handoff::Redirect(pay_url)
-    );
-
-    let posted = requests_to(&server, INITIATE).await;
-    assert_eq!(
-        posted[0].headers["content-type"],
-        "application/x-www-form-urlencoded"
-    );
-    let fields = form(&posted[0]);
-    for (name, value) in [
-        ("key", KEY),
-        ("txnid", "att_0196f0c2a1b27c3d8e9f0a1b2c3d4e5f"),
-        ("amount", "499.00"),
-        ("productinfo", "Masala chai script x 2"),
-        ("firstname", "Asha Verma"),
-        ("email", "asha@example.in"),
-        ("phone", "919812345678"),
-        ("surl", "https://lsp.example/api/v1/checkout/txn_1/return"),
-        ("furl", "https://lsp.example/api/v1/checkout/txn_1/return"),
-    ] {
-        assert_eq!(fields.get(name).map(String::as_str), Some(value), "{name}");
-    }
-    let hashed: BTreeMap<&str, String> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.clone()))
-        .collect();
-    assert_eq!(fields["hash"], request_hash(KEY, SALT, &hashed));
-    assert!(
-        !fields.keys().any(|k| k.starts_with("udf")),
-        "empty UDFs are hashed, not sent"
-    );
-    assert!(!String::from_utf8_lossy(&posted[0].body).contains(SALT));
-}
-
 async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
     let server = MockServer::start().await;
     mount(&server, INITIATE, response).await;
     Contract::connector(&server.uri(), timeout)
-        .create_order(&account(&Contract::credentials()), &request("att_err"))
+        .create_order(
+            &account(&Contract::credentials()),
+            &Contract::order_request("att_err"),
+        )
         .await
         .unwrap_err()
 }
@@ -230,7 +159,7 @@ async fn initiate_link_failures_are_classified() {
     let wrong_salt = gateway
         .create_order(
             &account(&[("key", KEY), ("salt", "wrong")]),
-            &request("att_salt"),
+            &Contract::order_request("att_salt"),
         )
         .await
         .unwrap_err();
@@ -238,7 +167,7 @@ async fn initiate_link_failures_are_classified() {
         matches!(wrong_salt, GatewayError::Configuration(_)),
         "{wrong_salt:?}"
     );
-    let mut no_email = request("att_email");
+    let mut no_email = Contract::order_request("att_email");
     no_email.customer_email = String::new();
     let refused = gateway
         .create_order(&account(&Contract::credentials()), &no_email)
@@ -248,7 +177,7 @@ async fn initiate_link_failures_are_classified() {
         matches!(&refused, GatewayError::Declined(m) if m.contains("'email'")),
         "{refused:?}"
     );
-    let mut tiny = request("att_tiny");
+    let mut tiny = Contract::order_request("att_tiny");
     tiny.amount = 99;
     let too_small = gateway
         .create_order(&account(&Contract::credentials()), &tiny)
@@ -271,7 +200,8 @@ async fn initiate_link_failures_are_classified() {
     )
     .await;
     assert!(matches!(odd, GatewayError::Ambiguous(_)), "{odd:?}");
-    for status in [500, 502, 503, 429] {
+    // 503 and 429: `contract::easebuzz::errors_are_classified_by_whether_the_call_could_have_acted`.
+    for status in [500, 502] {
         let error = create_against(ResponseTemplate::new(status), quick).await;
         assert!(
             matches!(error, GatewayError::Ambiguous(_)),
@@ -305,29 +235,16 @@ fn known(txnid: &str) -> Option<&'static str> {
     }
 }
 
+/// Status mapping: `contract::easebuzz::every_documented_status_is_mapped`. Here: the query's
+/// signed form, `find_order`'s reading of it, and a wrong salt.
 #[tokio::test]
-async fn status_comes_from_the_v2_transaction_api() {
+async fn status_queries_are_signed_and_find_order_counts_only_payments() {
     let server = MockServer::start().await;
     mount(&server, RETRIEVE, retrieve(known)).await;
     let gateway = Contract::connector(&server.uri(), Duration::from_secs(5));
     let acc = account(&Contract::credentials());
 
-    let paid = gateway.fetch_status(&acc, "ebzPaid").await.unwrap();
-    assert_eq!(paid.status, PaymentOutcome::Succeeded);
-    assert_eq!(paid.payment_id.as_deref(), Some(EASEPAYID));
-    for txnid in ["ebzFailed", "ebzCancelled", "ebzDropped", "ebzBounced"] {
-        let report = gateway.fetch_status(&acc, txnid).await.unwrap();
-        assert_eq!(report.status, PaymentOutcome::Failed, "{txnid}");
-        assert_eq!(
-            report.failure_reason.as_deref(),
-            Some("Payment declined by the bank")
-        );
-    }
-    for txnid in ["ebzInitiated", "ebzPending", "ebzNobodyKnows"] {
-        let report = gateway.fetch_status(&acc, txnid).await.unwrap();
-        assert_eq!(report.status, PaymentOutcome::Pending, "{txnid}");
-        assert_eq!(report.payment_id, None);
-    }
+    gateway.fetch_status(&acc, "ebzPaid").await.unwrap();
     let asked = requests_to(&server, RETRIEVE).await;
     let fields = form(&asked[0]);
     assert_eq!(fields["key"], KEY);
@@ -385,11 +302,10 @@ async fn a_list_shaped_answer_is_read_too() {
     assert_eq!(report.payment_id.as_deref(), Some(EASEPAYID));
 }
 
+/// A 5xx, a 429 and a dropped connection on a read:
+/// `contract::easebuzz::errors_are_classified_by_whether_the_call_could_have_acted`.
 #[tokio::test]
-async fn reads_are_retryable_when_easebuzz_is_down() {
-    let quick = Duration::from_millis(500);
-    let down = MockServer::start().await;
-    mount(&down, RETRIEVE, ResponseTemplate::new(503)).await;
+async fn a_status_answer_too_slow_is_retryable() {
     let slow = MockServer::start().await;
     mount(
         &slow,
@@ -399,15 +315,11 @@ async fn reads_are_retryable_when_easebuzz_is_down() {
             .set_delay(Duration::from_millis(1500)),
     )
     .await;
-    let dropping = dropping_server().await;
-    let acc = account(&Contract::credentials());
-    for base in [down.uri(), slow.uri(), dropping] {
-        let error = Contract::connector(&base, quick)
-            .fetch_status(&acc, "ebzPaid")
-            .await
-            .unwrap_err();
-        assert!(matches!(error, GatewayError::Retryable(_)), "{error:?}");
-    }
+    let error = Contract::connector(&slow.uri(), Duration::from_millis(500))
+        .fetch_status(&account(&Contract::credentials()), "ebzPaid")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, GatewayError::Retryable(_)), "{error:?}");
 }
 
 fn refund(refund_id: &str, amount: i64, payment_id: Option<&str>) -> RefundRequest {
@@ -502,12 +414,7 @@ async fn refunds_are_requested_and_found_by_our_refund_id() {
     assert_eq!(again.status, RefundStatus::Pending, "found, not made twice");
     assert_eq!(again.gateway_refund_id.as_deref(), Some("R2611290002"));
 
-    let done = gateway
-        .fetch_refund(&acc, &refund("rfd_1", 10_050, Some(EASEPAYID)), None)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(done.status, RefundStatus::Succeeded);
+    // Found (and not found) by our id: `contract::easebuzz::an_ambiguous_refund_is_found_by…`.
     let reversed = gateway
         .fetch_refund(
             &acc,
@@ -518,13 +425,6 @@ async fn refunds_are_requested_and_found_by_our_refund_id() {
         .unwrap()
         .unwrap();
     assert_eq!(reversed.status, RefundStatus::Failed);
-    assert_eq!(
-        gateway
-            .fetch_refund(&acc, &refund("rfd_unknown", 100, Some(EASEPAYID)), None)
-            .await
-            .unwrap(),
-        None
-    );
     // Without a stored payment id, the transaction API names the payment.
     let found = gateway
         .fetch_refund(&acc, &refund("rfd_1", 10_050, None), None)
@@ -935,7 +835,141 @@ impl super::contract::Creates for Contract {
 
     async fn create_at(base: &str) -> GatewayError {
         Contract::connector(base, Duration::from_millis(500))
-            .create_order(&account(&Contract::credentials()), &request("att_drop"))
+            .create_order(
+                &account(&Contract::credentials()),
+                &Contract::order_request("att_drop"),
+            )
+            .await
+            .unwrap_err()
+    }
+}
+
+impl super::contract::CreatesOrders for Contract {
+    const RECEIPT: &'static str = "att_0196f0c2a1b27c3d8e9f0a1b2c3d4e5f";
+
+    /// A form with the kit's mandatory fields, the key and the request hash, checked by
+    /// [`initiate`]; the answer is the access key of the pay page.
+    async fn mount_documented_create(server: &MockServer) {
+        Mock::given(method("POST"))
+            .and(path(INITIATE))
+            .respond_with(initiate(access_key(0)))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+
+    /// The receipt is the txnid; the pay page is the access key's.
+    fn created(base: &str) -> CreatedOrder {
+        CreatedOrder {
+            reference: Self::RECEIPT.into(),
+            pay_url: Some(format!("{base}/pay/{}", access_key(0))),
+            checkout_token: None,
+        }
+    }
+
+    fn assert_sent(request: &Request) {
+        assert_eq!(
+            request.headers["content-type"],
+            "application/x-www-form-urlencoded"
+        );
+        let fields = form(request);
+        for (name, value) in [
+            ("key", KEY),
+            ("txnid", "att_0196f0c2a1b27c3d8e9f0a1b2c3d4e5f"),
+            ("amount", "499.00"),
+            ("productinfo", "Masala chai script x 2"),
+            ("firstname", "Asha Verma"),
+            ("email", "asha@example.in"),
+            ("phone", "919812345678"),
+            ("surl", "https://lsp.example/api/v1/checkout/txn_1/return"),
+            ("furl", "https://lsp.example/api/v1/checkout/txn_1/return"),
+        ] {
+            assert_eq!(fields.get(name).map(String::as_str), Some(value), "{name}");
+        }
+        let hashed: BTreeMap<&str, String> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        assert_eq!(fields["hash"], request_hash(KEY, SALT, &hashed));
+        assert!(
+            !fields.keys().any(|k| k.starts_with("udf")),
+            "empty UDFs are hashed, not sent"
+        );
+        assert!(!String::from_utf8_lossy(&request.body).contains(SALT));
+    }
+}
+
+impl super::contract::RefundsAmbiguously for Contract {
+    const FOUND: &'static str = "rfd_1";
+    const MISSING: &'static str = "rfd_unknown";
+
+    fn refund(refund_id: &str) -> RefundRequest {
+        refund(refund_id, 10_050, Some(EASEPAYID))
+    }
+
+    /// The refund-status API lists the transaction's refunds with our merchant refund ids.
+    async fn mount_refund_lookup(server: &MockServer) {
+        mount(server, REFUND_STATUS, refund_status_api).await;
+        mount(server, RETRIEVE, retrieve(known)).await;
+    }
+
+    fn found_as() -> (&'static str, RefundStatus) {
+        ("R2611290001", RefundStatus::Succeeded)
+    }
+
+    fn is_refund_create(request: &Request) -> bool {
+        request.url.path() == REFUND
+    }
+}
+
+impl super::contract::MapsStatus for Contract {
+    async fn mount_statuses(server: &MockServer) {
+        mount(server, RETRIEVE, retrieve(known)).await;
+    }
+
+    fn documented() -> Vec<Documented> {
+        let declined = Some("Payment declined by the bank");
+        let mut documented = vec![
+            Documented::is("ebzPaid", PaymentOutcome::Succeeded)
+                .paid_as(Some(EASEPAYID))
+                .capturing(Paid::IN_FULL),
+        ];
+        for txnid in ["ebzFailed", "ebzCancelled", "ebzDropped", "ebzBounced"] {
+            documented.push(Documented::is(txnid, PaymentOutcome::Failed).failing(declined));
+        }
+        for txnid in ["ebzInitiated", "ebzPending", "ebzNobodyKnows"] {
+            documented.push(
+                Documented::is(txnid, PaymentOutcome::Pending)
+                    .paid_as(None)
+                    .because("not paid yet, or unknown to Easebuzz"),
+            );
+        }
+        documented
+    }
+}
+
+/// Easebuzz answers a 503 and a 429 with no documented body; a throttled initiate may have
+/// made the link, so it is looked up.
+impl super::contract::ClassifiesErrors for Contract {
+    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = true;
+
+    fn server_error() -> ResponseTemplate {
+        ResponseTemplate::new(503)
+    }
+
+    fn too_many_requests() -> ResponseTemplate {
+        ResponseTemplate::new(429)
+    }
+
+    async fn status_against(response: ResponseTemplate) -> GatewayError {
+        let server = MockServer::start().await;
+        mount(&server, RETRIEVE, response).await;
+        Contract::status_at(&server.uri()).await
+    }
+
+    async fn status_at(base: &str) -> GatewayError {
+        Contract::connector(base, Duration::from_millis(500))
+            .fetch_status(&account(&Contract::credentials()), "ebzPaid")
             .await
             .unwrap_err()
     }
@@ -971,9 +1005,5 @@ impl super::contract::Connects for Contract {
             reqwest::Client::new(),
             Endpoints::new(Some(base.to_string()), None, timeout),
         )
-    }
-
-    fn order_request(receipt: &str) -> OrderRequest {
-        request(receipt)
     }
 }

@@ -1,6 +1,6 @@
 //! PayU against a mock of its payment page and postservice command API.
 
-use super::contract::{BrowserReturn, Delivery, Fixture, Order, Paid};
+use super::contract::{BrowserReturn, Delivery, Documented, Fixture, Order, Paid, quick};
 use super::{account, assert_amount_mismatch, no_redirects};
 use crate::browser::Browser;
 use crate::support::*;
@@ -8,9 +8,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::gateways::PaymentOutcome;
 use shared::gateways::endpoints::Endpoints;
-use shared::gateways::payu::{PayU, command_hash, request_hash};
+use shared::gateways::payu::{PayU, command_hash, request_hash, txnid};
 use shared::gateways::signature::sha512_pipe_hex;
-use shared::gateways::{Gateway, GatewayError, RefundRequest, RefundStatus};
+use shared::gateways::{CreatedOrder, Gateway, GatewayError, RefundRequest, RefundStatus};
 use shared::money::Currency;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,13 +19,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const KEY: &str = "EXAMPLEKEY";
 const SALT: &str = "example-salt-not-real";
-
-fn connector(base: &str) -> PayU {
-    PayU::new(
-        reqwest::Client::new(),
-        Endpoints::new(Some(base.to_string()), None, Duration::from_secs(5)),
-    )
-}
 
 /// `verify_payment`'s answer for one txnid, as PayU documents it.
 fn verified(txnid: &str, status: &str, unmapped: &str) -> Value {
@@ -104,53 +97,6 @@ fn result_fields(txnid: &str, status: &str, amount: &str) -> Vec<(String, String
 }
 
 #[tokio::test]
-async fn status_comes_from_verify_payment_with_the_command_hash() {
-    let server = MockServer::start().await;
-    let hash = command_hash(KEY, SALT, "verify_payment", "lspPaid");
-    Mock::given(method("POST"))
-        .and(path("/merchant/postservice.php"))
-        .and(body_string_contains("command=verify_payment"))
-        .and(body_string_contains("var1=lspPaid"))
-        .and(body_string_contains(format!("hash={hash}")))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(verified("lspPaid", "success", "captured")),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/merchant/postservice.php"))
-        .and(body_string_contains("var1=lspFailed"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(verified(
-            "lspFailed",
-            "failure",
-            "bounced",
-        )))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/merchant/postservice.php"))
-        .and(body_string_contains("var1=lspUnpaid"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "status": 0, "msg": "0 out of 1 Transactions Fetched Successfully",
-            "transaction_details": { "lspUnpaid": { "mihpayid": "Not Found", "status": "Not Found" } } })))
-        .mount(&server)
-        .await;
-    let gateway = connector(&server.uri());
-    let acc = account(&Contract::credentials());
-    let paid = gateway.fetch_status(&acc, "lspPaid").await.unwrap();
-    assert_eq!(paid.status, PaymentOutcome::Succeeded);
-    assert_eq!(paid.payment_id.as_deref(), Some("403993715521889530"));
-    let failed = gateway.fetch_status(&acc, "lspFailed").await.unwrap();
-    assert_eq!(failed.status, PaymentOutcome::Failed);
-    assert_eq!(
-        failed.failure_reason.as_deref(),
-        Some("Bank was unable to authenticate.")
-    );
-    let unpaid = gateway.fetch_status(&acc, "lspUnpaid").await.unwrap();
-    assert_eq!(unpaid.status, PaymentOutcome::Pending, "not submitted yet");
-}
-
-#[tokio::test]
 async fn a_wrong_key_or_salt_is_a_configuration_error_and_outages_are_retryable() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
@@ -172,7 +118,7 @@ async fn a_wrong_key_or_salt_is_a_configuration_error_and_outages_are_retryable(
         )
         .mount(&server)
         .await;
-    let gateway = connector(&server.uri());
+    let gateway = quick::<Contract>(&server.uri());
     gateway
         .check_credentials(&account(&Contract::credentials()))
         .await
@@ -188,7 +134,7 @@ async fn a_wrong_key_or_salt_is_a_configuration_error_and_outages_are_retryable(
         .respond_with(ResponseTemplate::new(503))
         .mount(&down)
         .await;
-    let read = connector(&down.uri())
+    let read = quick::<Contract>(&down.uri())
         .fetch_status(&account(&Contract::credentials()), "lspX")
         .await
         .unwrap_err();
@@ -232,17 +178,7 @@ async fn refunds_are_queued_with_a_token_and_found_by_it() {
             "status": 0, "msg": "Invalid amount", "error_code": 105 })))
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(body_string_contains("command=getAllRefundsFromTxnIds"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "status": 1, "msg": "Refund Details Fetched",
-            "Refund Details": { "lspPaid": [
-                { "mihpayid": "403993715521889530", "request_id": "11865427756", "token": "rfd_1",
-                  "amt": "100.50", "action": "refund", "status": "success", "bank_ref_num": "308239782136" }
-            ] } })))
-        .mount(&server)
-        .await;
-    let gateway = connector(&server.uri());
+    let gateway = quick::<Contract>(&server.uri());
     let acc = account(&Contract::credentials());
     let queued = gateway
         .create_refund(&acc, &refund("rfd_1", 10_050))
@@ -255,19 +191,7 @@ async fn refunds_are_queued_with_a_token_and_found_by_it() {
         .await
         .unwrap_err();
     assert!(matches!(refused, GatewayError::Declined(_)), "{refused:?}");
-    let found = gateway
-        .fetch_refund(&acc, &refund("rfd_1", 10_050), None)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(found.status, RefundStatus::Succeeded);
-    assert_eq!(
-        gateway
-            .fetch_refund(&acc, &refund("rfd_unknown", 100), None)
-            .await
-            .unwrap(),
-        None
-    );
+    // Found (and not found) by its token: `contract::payu::an_ambiguous_refund_is_found_by…`.
 }
 
 async fn paid_through(app: &TestApp, merchant: &Merchant, order_id: &str) -> (String, String) {
@@ -366,7 +290,7 @@ async fn slow_and_dropped_answers_are_retryable_reads_and_ambiguous_writes() {
         "a refund that timed out may have been queued: {write:?}"
     );
 
-    let dropped = connector(&super::dropping_server().await);
+    let dropped = quick::<Contract>(&super::dropping_server().await);
     let read = dropped.fetch_status(&acc, "lspX").await.unwrap_err();
     assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
     let write = dropped
@@ -724,6 +648,146 @@ impl super::contract::Fixture for Contract {
     async fn real_return(_app: &TestApp, order: &Order) -> BrowserReturn {
         assert!(order.reference.len() <= 25, "{}", order.reference);
         BrowserReturn::Post(result_fields(&order.reference, "success", "499.00"))
+    }
+}
+
+impl super::contract::Connects for Contract {
+    type Connector = PayU;
+
+    fn connector(base: &str, timeout: Duration) -> PayU {
+        PayU::new(
+            reqwest::Client::new(),
+            Endpoints::new(Some(base.to_string()), None, timeout),
+        )
+    }
+}
+
+impl super::contract::CreatesOrders for Contract {
+    const RECEIPT: &'static str = "att_0196f0c2a1b27c3d8e9f0a1b2c3d4e5f";
+    /// The order comes into being when the customer's browser posts the form.
+    const CREATE_CALLS: usize = 0;
+
+    async fn mount_documented_create(_server: &MockServer) {}
+
+    /// The txnid is made from the receipt, within PayU's 25 characters.
+    fn created(_base: &str) -> CreatedOrder {
+        CreatedOrder {
+            reference: txnid(Self::RECEIPT),
+            pay_url: None,
+            checkout_token: None,
+        }
+    }
+
+    fn assert_sent(request: &wiremock::Request) {
+        panic!("PayU's create calls nobody: {request:?}")
+    }
+}
+
+impl super::contract::HandsOffWithAPage for Contract {
+    const PUBLIC_CREDENTIALS: &'static [&'static str] = &["key"];
+
+    /// A form posting to PayU's payment page, signed with the request hash over its fields.
+    fn page_carries() -> Vec<String> {
+        let reference = txnid(<Self as super::contract::CreatesOrders>::RECEIPT);
+        let mut form: BTreeMap<&str, String> = BTreeMap::new();
+        for (name, value) in [
+            ("key", KEY),
+            ("txnid", reference.as_str()),
+            ("amount", "499.00"),
+            ("productinfo", "Masala chai </script> x 2"),
+            ("firstname", "Asha Verma"),
+            ("email", "asha@example.in"),
+            ("phone", "+919812345678"),
+            ("surl", "https://lsp.example/api/v1/checkout/txn_1/return"),
+            ("furl", "https://lsp.example/api/v1/checkout/txn_1/return"),
+        ] {
+            form.insert(name, value.to_string());
+        }
+        vec![
+            "action=\"http://mock.invalid/_payment\"".to_string(),
+            format!("name=\"txnid\" value=\"{reference}\""),
+            "name=\"amount\" value=\"499.00\"".to_string(),
+            format!("name=\"key\" value=\"{KEY}\""),
+            format!("name=\"hash\" value=\"{}\"", request_hash(KEY, SALT, &form)),
+            "document.getElementById('payu').submit();".to_string(),
+        ]
+    }
+}
+
+impl super::contract::RefundsAmbiguously for Contract {
+    const FOUND: &'static str = "rfd_1";
+    const MISSING: &'static str = "rfd_unknown";
+
+    fn refund(refund_id: &str) -> RefundRequest {
+        refund(refund_id, 10_050)
+    }
+
+    /// PayU lists the transaction's refunds; ours carry our id as their token.
+    async fn mount_refund_lookup(server: &MockServer) {
+        Mock::given(method("POST"))
+        .and(body_string_contains("command=getAllRefundsFromTxnIds"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "status": 1, "msg": "Refund Details Fetched",
+            "Refund Details": { "lspPaid": [
+                { "mihpayid": "403993715521889530", "request_id": "11865427756", "token": "rfd_1",
+                  "amt": "100.50", "action": "refund", "status": "success", "bank_ref_num": "308239782136" }
+            ] } })))
+        .mount(server)
+        .await;
+    }
+
+    fn found_as() -> (&'static str, RefundStatus) {
+        ("11865427756", RefundStatus::Succeeded)
+    }
+
+    fn is_refund_create(request: &wiremock::Request) -> bool {
+        String::from_utf8_lossy(&request.body).contains("command=cancel_refund_transaction")
+    }
+}
+
+impl super::contract::MapsStatus for Contract {
+    /// `verify_payment` answers only a request signed with the command hash for `lspPaid`.
+    async fn mount_statuses(server: &MockServer) {
+        let hash = command_hash(KEY, SALT, "verify_payment", "lspPaid");
+        Mock::given(method("POST"))
+            .and(path("/merchant/postservice.php"))
+            .and(body_string_contains("command=verify_payment"))
+            .and(body_string_contains("var1=lspPaid"))
+            .and(body_string_contains(format!("hash={hash}")))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(verified("lspPaid", "success", "captured")),
+            )
+            .mount(server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/merchant/postservice.php"))
+            .and(body_string_contains("var1=lspFailed"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(verified(
+                "lspFailed",
+                "failure",
+                "bounced",
+            )))
+            .mount(server)
+            .await;
+        Mock::given(method("POST"))
+        .and(path("/merchant/postservice.php"))
+        .and(body_string_contains("var1=lspUnpaid"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "status": 0, "msg": "0 out of 1 Transactions Fetched Successfully",
+            "transaction_details": { "lspUnpaid": { "mihpayid": "Not Found", "status": "Not Found" } } })))
+        .mount(server)
+        .await;
+    }
+
+    fn documented() -> Vec<Documented> {
+        vec![
+            Documented::is("lspPaid", PaymentOutcome::Succeeded)
+                .paid_as(Some("403993715521889530")),
+            Documented::is("lspFailed", PaymentOutcome::Failed)
+                .failing(Some("Bank was unable to authenticate.")),
+            Documented::is("lspUnpaid", PaymentOutcome::Pending).because("not submitted yet"),
+        ]
     }
 }
 

@@ -17,7 +17,7 @@ use shared::gateways::PaymentOutcome;
 use shared::gateways::endpoints::Endpoints;
 use shared::gateways::phonepe::{PhonePe, merchant_transaction_id, merchant_user_id};
 use shared::gateways::{
-    CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest, RefundRequest, RefundStatus,
+    CreatedOrder, Gateway, GatewayError, OrderRequest, RefundRequest, RefundStatus,
 };
 use shared::money::Currency;
 use std::time::Duration;
@@ -39,17 +39,11 @@ fn wrong_salt() -> [(&'static str, &'static str); 3] {
     ]
 }
 
+/// PhonePe's test orders carry a plain description.
 fn request(receipt: &str, amount: i64) -> OrderRequest {
     OrderRequest {
-        receipt: receipt.into(),
-        amount,
-        currency: Currency::Inr,
-        customer_name: "Asha Verma".into(),
-        customer_email: "asha@example.in".into(),
-        customer_phone: "+919812345678".into(),
         description: Some("Masala chai x 2".into()),
-        notify_url: "https://lsp.example/api/v1/webhooks/phonepe".into(),
-        return_url: "https://lsp.example/api/v1/checkout/txn_1/return".into(),
+        ..super::contract::order_request_to("phonepe", receipt, amount)
     }
 }
 
@@ -175,63 +169,28 @@ fn status_path(transaction: &str) -> String {
     format!("/pg/v1/status/{MERCHANT_ID}/{transaction}")
 }
 
+/// The documented create and its redirect: `contract::phonepe::an_order_is_created_with…` and
+/// `contract::phonepe::the_handoff_redirects_to_the_pay_page`.
 #[tokio::test]
-async fn creates_a_pay_page_with_a_checked_base64_payload_and_redirects_to_it() {
+async fn a_phone_number_phonepe_cannot_take_is_left_out() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/pg/v1/pay"))
         .and(header("content-type", "application/json"))
         .and(Verified)
         .respond_with(pay_page)
-        .expect(2)
+        .expect(1)
         .mount(&server)
         .await;
     refuse_unverified(&server).await;
-    let gateway = quick::<Contract>(&server.uri());
-    let acc = account(&Contract::credentials());
-    let order = request(RECEIPT, 49_900);
-    let created = gateway.create_order(&acc, &order).await.unwrap();
-    assert_eq!(
-        created,
-        CreatedOrder {
-            reference: TRANSACTION.into(),
-            pay_url: Some(PAY_PAGE.into()),
-            checkout_token: None,
-        }
-    );
-    assert_eq!(
-        gateway.handoff(&acc, &order, &created).unwrap(),
-        Handoff::Redirect(PAY_PAGE.into())
-    );
-
     let mut abroad = request("att_0196f0c1a2b37c4d8e9f0a1b2c3d4e60", 100);
     abroad.customer_phone = "+14155550123".into();
-    gateway.create_order(&acc, &abroad).await.unwrap();
-
+    quick::<Contract>(&server.uri())
+        .create_order(&account(&Contract::credentials()), &abroad)
+        .await
+        .unwrap();
     let requests = server.received_requests().await.unwrap();
-    let body: Value = serde_json::from_slice(&requests[0].body).unwrap();
-    assert_eq!(
-        body.as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["request"],
-        "the body is only the base64 payload"
-    );
-    assert_eq!(
-        sent_payload(&requests[0]),
-        json!({
-            "merchantId": MERCHANT_ID,
-            "merchantTransactionId": TRANSACTION,
-            "merchantUserId": merchant_user_id(RECEIPT),
-            "amount": 49900,
-            "redirectUrl": "https://lsp.example/api/v1/checkout/txn_1/return",
-            "redirectMode": "POST",
-            "callbackUrl": "https://lsp.example/api/v1/webhooks/phonepe",
-            "mobileNumber": "9812345678",
-            "paymentInstrument": { "type": "PAY_PAGE" },
-        })
-    );
-    let user = merchant_user_id(RECEIPT);
-    assert!(user.len() < 36 && !user.contains("asha") && !user.contains("9812345678"));
-    let second = sent_payload(&requests[1]);
+    let second = sent_payload(&requests[0]);
     assert_eq!(second["amount"], 100);
     assert!(
         second.get("mobileNumber").is_none(),
@@ -1238,6 +1197,57 @@ impl super::contract::ClassifiesErrors for Contract {
             .fetch_status(&account(&Contract::credentials()), TRANSACTION)
             .await
             .unwrap_err()
+    }
+}
+
+impl super::contract::CreatesOrders for Contract {
+    const RECEIPT: &'static str = RECEIPT;
+
+    /// JSON whose only field is the base64 payload, with a verified X-VERIFY checksum.
+    async fn mount_documented_create(server: &MockServer) {
+        Mock::given(method("POST"))
+            .and(path("/pg/v1/pay"))
+            .and(header("content-type", "application/json"))
+            .and(Verified)
+            .respond_with(pay_page)
+            .expect(1)
+            .mount(server)
+            .await;
+        refuse_unverified(server).await;
+    }
+
+    /// The transaction id derived from the receipt; PhonePe's pay page to redirect to.
+    fn created(_base: &str) -> CreatedOrder {
+        CreatedOrder {
+            reference: TRANSACTION.into(),
+            pay_url: Some(PAY_PAGE.into()),
+            checkout_token: None,
+        }
+    }
+
+    fn assert_sent(request: &Request) {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(
+            body.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["request"],
+            "the body is only the base64 payload"
+        );
+        assert_eq!(
+            sent_payload(request),
+            json!({
+                "merchantId": MERCHANT_ID,
+                "merchantTransactionId": TRANSACTION,
+                "merchantUserId": merchant_user_id(RECEIPT),
+                "amount": 49900,
+                "redirectUrl": "https://lsp.example/api/v1/checkout/txn_1/return",
+                "redirectMode": "POST",
+                "callbackUrl": "https://lsp.example/api/v1/webhooks/phonepe",
+                "mobileNumber": "9812345678",
+                "paymentInstrument": { "type": "PAY_PAGE" },
+            })
+        );
+        let user = merchant_user_id(RECEIPT);
+        assert!(user.len() < 36 && !user.contains("asha") && !user.contains("9812345678"));
     }
 }
 

@@ -12,7 +12,7 @@ use shared::gateways::PaymentOutcome;
 use shared::gateways::endpoints::Endpoints;
 use shared::gateways::razorpay::{Razorpay, return_signature};
 use shared::gateways::signature::hmac_sha256_hex;
-use shared::gateways::{CreatedOrder, Gateway, GatewayError, OrderRequest};
+use shared::gateways::{CreatedOrder, Gateway, GatewayError, RefundRequest, RefundStatus};
 use shared::money::Currency;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -24,20 +24,6 @@ const KEY_SECRET: &str = "example-key-secret-not-real";
 const WEBHOOK_SECRET: &str = "example-webhook-secret";
 // base64("rzp_test_EXAMPLEKEYID01:example-key-secret-not-real")
 const BASIC: &str = "Basic cnpwX3Rlc3RfRVhBTVBMRUtFWUlEMDE6ZXhhbXBsZS1rZXktc2VjcmV0LW5vdC1yZWFs";
-
-fn request(receipt: &str) -> OrderRequest {
-    OrderRequest {
-        receipt: receipt.into(),
-        amount: 49_900,
-        currency: Currency::Inr,
-        customer_name: "Asha Verma".into(),
-        customer_email: "asha@example.in".into(),
-        customer_phone: "+919812345678".into(),
-        description: Some("Masala chai </script> x 2".into()),
-        notify_url: "https://lsp.example/api/v1/webhooks/razorpay".into(),
-        return_url: "https://lsp.example/api/v1/checkout/txn_1/return".into(),
-    }
-}
 
 /// An order entity as `POST /v1/orders` and `GET /v1/orders/{id}` return it.
 fn order(id: &str, receipt: &str, status: &str) -> Value {
@@ -1003,6 +989,46 @@ impl super::contract::MapsStatus for Contract {
     }
 }
 
+impl super::contract::RefundsAmbiguously for Contract {
+    const FOUND: &'static str = "rfd_2";
+    const MISSING: &'static str = "rfd_never";
+
+    fn refund(refund_id: &str) -> RefundRequest {
+        RefundRequest {
+            refund_id: refund_id.into(),
+            reference: "order_paid".into(),
+            payment_id: Some("pay_webhook".into()),
+            receipt: "att_paid".into(),
+            amount: 10_000,
+            payment_amount: 49_900,
+            currency: Currency::Inr,
+            reason: None,
+            notify_url: "https://lsp.example/api/v1/webhooks/razorpay".into(),
+        }
+    }
+
+    /// Razorpay lists the payment's refunds; ours carry our id as their receipt.
+    async fn mount_refund_lookup(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/v1/payments/pay_webhook/refunds"))
+            .and(header("authorization", BASIC))
+            .respond_with(ResponseTemplate::new(200).set_body_json(collection(vec![
+                refund_entity("rfnd_other", "rfd_other", 5_000, "processed"),
+                refund_entity("rfnd_FP8DDKxqJif6ca", "rfd_2", 10_000, "pending"),
+            ])))
+            .mount(server)
+            .await;
+    }
+
+    fn found_as() -> (&'static str, RefundStatus) {
+        ("rfnd_FP8DDKxqJif6ca", RefundStatus::Pending)
+    }
+
+    fn is_refund_create(request: &wiremock::Request) -> bool {
+        request.method == http::Method::POST
+    }
+}
+
 impl super::contract::Connects for Contract {
     type Connector = Razorpay;
 
@@ -1011,10 +1037,6 @@ impl super::contract::Connects for Contract {
             reqwest::Client::new(),
             Endpoints::new(Some(base.to_string()), None, timeout),
         )
-    }
-
-    fn order_request(receipt: &str) -> OrderRequest {
-        request(receipt)
     }
 }
 
@@ -1037,7 +1059,7 @@ impl super::contract::CreatesOrders for Contract {
             .await;
     }
 
-    fn created() -> CreatedOrder {
+    fn created(_base: &str) -> CreatedOrder {
         CreatedOrder {
             reference: "order_EKwxwAgItmmXdp".into(),
             pay_url: None,

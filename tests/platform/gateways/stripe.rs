@@ -13,9 +13,7 @@ use shared::gateways::PaymentOutcome;
 use shared::gateways::endpoints::Endpoints;
 use shared::gateways::signature::hmac_sha256_hex;
 use shared::gateways::stripe::Stripe;
-use shared::gateways::{
-    CreatedOrder, Gateway, GatewayError, Handoff, OrderRequest, RefundRequest, RefundStatus,
-};
+use shared::gateways::{CreatedOrder, Gateway, GatewayError, Handoff, RefundRequest, RefundStatus};
 use shared::mode::Mode;
 use shared::money::Currency;
 use std::collections::BTreeMap;
@@ -28,20 +26,6 @@ const PUBLISHABLE_KEY: &str = "pk_test_EXAMPLE_NOT_REAL";
 const WEBHOOK_SECRET: &str = "whsec_EXAMPLE_NOT_REAL";
 // base64("sk_test_EXAMPLE_NOT_REAL:"): the secret key as the username, an empty password.
 const BASIC: &str = "Basic c2tfdGVzdF9FWEFNUExFX05PVF9SRUFMOg==";
-
-fn request(receipt: &str) -> OrderRequest {
-    OrderRequest {
-        receipt: receipt.into(),
-        amount: 49_900,
-        currency: Currency::Inr,
-        customer_name: "Asha Verma".into(),
-        customer_email: "asha@example.in".into(),
-        customer_phone: "+919812345678".into(),
-        description: Some("Masala chai </script> x 2".into()),
-        notify_url: "https://lsp.example/api/v1/webhooks/stripe".into(),
-        return_url: "https://lsp.example/api/v1/checkout/txn_1/return".into(),
-    }
-}
 
 /// A PaymentIntent as `POST /v1/payment_intents` and `GET /v1/payment_intents/{id}` return it.
 fn payment_intent(id: &str, receipt: &str, status: &str) -> Value {
@@ -154,11 +138,14 @@ async fn a_retried_create_sends_the_same_key_and_parameters_so_stripe_replays_it
     let gateway = Contract::connector(&server.uri(), Duration::from_millis(300));
     let acc = account(&Contract::credentials());
     let first = gateway
-        .create_order(&acc, &request("att_r"))
+        .create_order(&acc, &Contract::order_request("att_r"))
         .await
         .unwrap_err();
     assert!(matches!(first, GatewayError::Ambiguous(_)), "{first:?}");
-    let again = gateway.create_order(&acc, &request("att_r")).await.unwrap();
+    let again = gateway
+        .create_order(&acc, &Contract::order_request("att_r"))
+        .await
+        .unwrap();
     assert_eq!(again.reference, "pi_once");
     let requests = server.received_requests().await.unwrap();
     assert_eq!(requests.len(), 2);
@@ -555,13 +542,13 @@ fn the_handoff_page_needs_the_client_secret_and_uses_the_real_host_in_live_mode(
     let gateway = quick::<Contract>("http://mock.invalid");
     let without_secret = CreatedOrder {
         checkout_token: None,
-        ..<Contract as super::contract::CreatesOrders>::created()
+        ..<Contract as super::contract::CreatesOrders>::created("http://mock.invalid")
     };
     assert!(
         gateway
             .handoff(
                 &account(&Contract::credentials()),
-                &request("att_1"),
+                &Contract::order_request("att_1"),
                 &without_secret
             )
             .is_err()
@@ -570,7 +557,7 @@ fn the_handoff_page_needs_the_client_secret_and_uses_the_real_host_in_live_mode(
     live.environment = Mode::Live;
     let Ok(Handoff::Html(real)) = quick::<Contract>("http://mock.invalid").handoff(
         &live,
-        &request("att_1"),
+        &Contract::order_request("att_1"),
         &CreatedOrder {
             reference: "pi_1".into(),
             pay_url: None,
@@ -1429,10 +1416,6 @@ impl super::contract::Connects for Contract {
             Endpoints::new(Some(base.to_string()), None, timeout),
         )
     }
-
-    fn order_request(receipt: &str) -> OrderRequest {
-        request(receipt)
-    }
 }
 
 impl super::contract::RefundsAmbiguously for Contract {
@@ -1486,7 +1469,7 @@ impl super::contract::CreatesOrders for Contract {
             .await;
     }
 
-    fn created() -> CreatedOrder {
+    fn created(_base: &str) -> CreatedOrder {
         CreatedOrder {
             reference: "pi_3MtwBwLkdIwHu7ix28a3tqPa".into(),
             pay_url: None,
