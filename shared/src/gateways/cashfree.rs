@@ -27,16 +27,14 @@
 //! A failed attempt does not close a Cashfree order: the customer may pay again on the same
 //! session, so only `PAID` (success) and `EXPIRED` / `TERMINATED` (failure) are final here.
 
-use super::Provider;
 use super::endpoints::{Endpoints, Hosts};
 use super::signature::hmac_sha256;
 use super::transport::{Call, Transport, path_id, unsettled};
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
-    RefundReport, RefundRequest, RefundStatus, StatusReport,
+    PaymentOutcome, Provider, RefundReport, RefundRequest, RefundStatus, StatusReport,
 };
 use crate::crypto::sha256;
-use crate::gateways::PaymentOutcome;
 use crate::html::{escape, page, rupees, script_json};
 use crate::mode::Mode;
 use crate::money::{ReportedAmount, parse_major_json, to_major_string};

@@ -44,17 +44,15 @@
 //!   the merchant refund id was already used is answered by looking the refund up.
 //! - **Amounts under ₹1.00** are refused before calling: the kit rejects them.
 
-use super::Provider;
 use super::endpoints::{Endpoints, Hosts};
 use super::payu_family::{Family, details, payment_event};
 use super::signature::sha512_pipe_hex;
 use super::transport::{Call, Transport, unsettled};
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
-    RefundReport, RefundRequest, RefundStatus, StatusReport,
+    PaymentOutcome, Provider, RefundReport, RefundRequest, RefundStatus, StatusReport,
 };
 use crate::crypto::sha256;
-use crate::gateways::PaymentOutcome;
 use crate::html::{page, rupees};
 use crate::ids::AttemptId;
 use crate::money::{ReportedAmount, parse_major_json, to_major_string};

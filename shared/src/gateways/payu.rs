@@ -11,16 +11,14 @@
 //!   signed, so it is refused like any unverifiable call; refunds are confirmed by polling.
 //! - The return is only a hint: the status always comes from `verify_payment`.
 
-use super::Provider;
 use super::endpoints::{Endpoints, Hosts};
 use super::payu_family::{Family, details, payment_event};
 use super::signature::sha512_pipe_hex;
 use super::transport::{Call, Transport, unsettled};
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
-    RefundReport, RefundRequest, RefundStatus, StatusReport,
+    PaymentOutcome, Provider, RefundReport, RefundRequest, RefundStatus, StatusReport,
 };
-use crate::gateways::PaymentOutcome;
 use crate::html::{escape, page, rupees};
 use crate::money::{ReportedAmount, parse_major_json, to_major_string};
 use async_trait::async_trait;

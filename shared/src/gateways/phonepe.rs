@@ -63,15 +63,13 @@
 //! minimum amount (docs say "greater than 100" paise in one place and "minimum 100" in another:
 //! 100 is accepted).
 
-use super::Provider;
 use super::endpoints::{Endpoints, Hosts};
 use super::transport::{self, Call, unsettled};
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
-    RefundReport, RefundRequest, RefundStatus, StatusReport,
+    PaymentOutcome, Provider, RefundReport, RefundRequest, RefundStatus, StatusReport,
 };
 use crate::crypto::{constant_time_eq, sha256};
-use crate::gateways::PaymentOutcome;
 use crate::ids::{AttemptId, RefundId};
 use crate::money::ReportedAmount;
 use async_trait::async_trait;

@@ -12,16 +12,14 @@
 //! same order, so only a captured payment (or a paid order) is final here; an order nobody pays
 //! ends with the transaction's expiry.
 
-use super::Provider;
 use super::endpoints::{Endpoints, Hosts};
 use super::signature::{hmac_sha256_hex, verify_hmac_sha256_hex};
 use super::transport::{Call, Transport, unsettled};
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
-    RefundReport, RefundRequest, RefundStatus, StatusReport,
+    PaymentOutcome, Provider, RefundReport, RefundRequest, RefundStatus, StatusReport,
 };
 use crate::crypto::sha256;
-use crate::gateways::PaymentOutcome;
 use crate::html::{escape, page, rupees, script_json};
 use crate::money::ReportedAmount;
 use async_trait::async_trait;

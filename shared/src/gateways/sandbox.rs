@@ -12,14 +12,12 @@
 //! - Browser returns carry `order_id`, `status`, `payment_id` and
 //!   `signature = hex HMAC-SHA256(webhook_secret, "<order_id>|<status>|<payment_id>")`.
 
-use super::Provider;
 use super::signature::{hmac_sha256_hex, verify_hmac_sha256_hex};
 use super::transport::{self, Call, Refusal};
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
-    RefundReport, RefundRequest, RefundStatus, StatusReport,
+    PaymentOutcome, Provider, RefundReport, RefundRequest, RefundStatus, StatusReport,
 };
-use crate::gateways::PaymentOutcome;
 use crate::money::ReportedAmount;
 use async_trait::async_trait;
 use http::HeaderMap;

@@ -27,15 +27,13 @@
 //! the Payment Element lets the customer try again, so only `succeeded` and `canceled` are final
 //! here; a PaymentIntent nobody pays ends with the transaction's expiry.
 
-use super::Provider;
 use super::endpoints::{Endpoints, Hosts};
 use super::signature::verify_hmac_sha256_hex;
 use super::transport::{Call, Transport, path_id, unsettled};
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
-    RefundReport, RefundRequest, RefundStatus, StatusReport,
+    PaymentOutcome, Provider, RefundReport, RefundRequest, RefundStatus, StatusReport,
 };
-use crate::gateways::PaymentOutcome;
 use crate::html::{escape, page, rupees, script_json};
 use crate::mode::Mode;
 use crate::money::ReportedAmount;
