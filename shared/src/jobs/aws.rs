@@ -46,16 +46,26 @@ impl Ports {
 /// What a port builder answers.
 pub type PortsFuture = Pin<Box<dyn Future<Output = Ports> + Send>>;
 
+/// The SQS queues named `<queue_prefix><queue>`.
+fn sqs_queue(sdk: &aws_config::SdkConfig, queue_prefix: &str) -> Arc<dyn JobQueue> {
+    Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), queue_prefix))
+}
+
+/// The EventBridge bus `bus_name`.
+fn eventbridge_bus(sdk: &aws_config::SdkConfig, bus_name: &str) -> Arc<dyn EventBus> {
+    Arc::new(EventBridgeBus::new(
+        aws_sdk_eventbridge::Client::new(sdk),
+        bus_name,
+    ))
+}
+
 /// SQS queues named `<queue_prefix><queue>` and the EventBridge bus `bus_name`.
 pub fn sqs_and_eventbridge(queue_prefix: String, bus_name: String) -> PortsFuture {
     Box::pin(async move {
         let sdk = loader().load().await;
         Ports {
-            queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &queue_prefix)),
-            bus: Arc::new(EventBridgeBus::new(
-                aws_sdk_eventbridge::Client::new(&sdk),
-                &bus_name,
-            )),
+            queue: sqs_queue(&sdk, &queue_prefix),
+            bus: eventbridge_bus(&sdk, &bus_name),
         }
     })
 }
@@ -65,7 +75,7 @@ pub fn sqs(queue_prefix: String, _bus_name: String) -> PortsFuture {
     Box::pin(async move {
         let sdk = loader().load().await;
         Ports {
-            queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &queue_prefix)),
+            queue: sqs_queue(&sdk, &queue_prefix),
             bus: Arc::new(Undeclared),
         }
     })
@@ -77,10 +87,7 @@ pub fn eventbridge(_queue_prefix: String, bus_name: String) -> PortsFuture {
         let sdk = loader().load().await;
         Ports {
             queue: Arc::new(Undeclared),
-            bus: Arc::new(EventBridgeBus::new(
-                aws_sdk_eventbridge::Client::new(&sdk),
-                &bus_name,
-            )),
+            bus: eventbridge_bus(&sdk, &bus_name),
         }
     })
 }
