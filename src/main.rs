@@ -20,6 +20,7 @@ USAGE:
   lightspeedpay reseal                   seal every stored secret again under the active encryption key (ENCRYPTION_ACTIVE_KEY_ID);
                                          fails, naming the rows, while one needs a key that is not configured
   lightspeedpay routes                   list every function and route of the registry
+  lightspeedpay openapi                  print the OpenAPI 3.1 document of the HTTP API (docs/openapi.json is its checked-in copy)
 
 Configuration comes from the environment and from .env (see README.md).";
 
@@ -36,6 +37,10 @@ async fn main() -> ExitCode {
         Some("reseal") => run_reseal().await,
         Some("routes") => {
             print_routes();
+            Ok(())
+        }
+        Some("openapi") => {
+            print!("{}", functions::openapi::json());
             Ok(())
         }
         Some("help" | "--help" | "-h") | None => {

@@ -4,6 +4,7 @@
 //! anywhere else. Each binary references only its own entry, so it links only its own handlers
 //! and the adapters its grants name.
 
+use crate::api::Api;
 use crate::context::RequestContext;
 use crate::handlers::{
     admin_gateways, admin_merchants, admin_users, auth, checkout, health, jobs, merchant, pay,
@@ -11,10 +12,20 @@ use crate::handlers::{
 };
 use http::Method;
 use shared::app::{Adapters, GatewaysFn};
+use shared::error::ErrorCode;
+use shared::gateway_accounts::{AddGatewayAccount, GatewayAccountView};
 use shared::gateways::Gateways;
 use shared::http::ApiResponse;
 use shared::jobs::aws;
 use shared::jobs::{Message, queues};
+use shared::merchants::{CreateMerchant, Merchant, SuspendMerchant, UpdateMerchant};
+use shared::payments::refunds::{RefundBody, RefundView};
+use shared::payments::transactions::{PayRequest, TransactionView};
+use shared::sandbox_provider::{
+    CreateOrder, CreateRefund, Order as SandboxOrder, Orders as SandboxOrders,
+    Refunds as SandboxRefunds, SandboxRefund,
+};
+use shared::system::SystemStatus;
 use shared::{App, AppError};
 use std::future::Future;
 use std::pin::Pin;
@@ -73,6 +84,10 @@ pub struct Route {
     pub summary: &'static str,
     /// The handler.
     pub handler: Handler,
+    /// The handler's module and name (`pay.create`): the API document's `operationId`.
+    pub operation: &'static str,
+    /// What it takes and answers, for the API document.
+    pub api: Api,
 }
 
 /// What invokes a function.
@@ -192,21 +207,24 @@ macro_rules! suspended_default {
 }
 
 macro_rules! route {
-    ($method:ident $path:literal, $access:ident, $summary:literal, $handler:path) => {
-        route!($method $path, $access, $summary, $handler, suspended_default!($method))
-    };
-    ($method:ident $path:literal, $access:ident, $summary:literal, $handler:path, suspended: $while:ident) => {
-        route!($method $path, $access, $summary, $handler, WhileSuspended::$while)
-    };
-    ($method:ident $path:literal, $access:ident, $summary:literal, $handler:path, $while:expr) => {
+    (@build $method:ident $path:literal, $access:ident, $summary:literal, $module:ident::$name:ident, $while:expr, $api:expr) => {
         Route {
             method: Method::$method,
             path: $path,
             access: Access::$access,
             while_suspended: $while,
             summary: $summary,
-            handler: |app, ctx| Box::pin($handler(app, ctx)),
+            handler: |app, ctx| Box::pin($module::$name(app, ctx)),
+            // `pay::create` is `pay.create`.
+            operation: concat!(stringify!($module), ".", stringify!($name)),
+            api: $api,
         }
+    };
+    ($method:ident $path:literal, $access:ident, $summary:literal, $module:ident::$name:ident, suspended: $while:ident, $api:expr) => {
+        route!(@build $method $path, $access, $summary, $module::$name, WhileSuspended::$while, $api)
+    };
+    ($method:ident $path:literal, $access:ident, $summary:literal, $module:ident::$name:ident, $api:expr) => {
+        route!(@build $method $path, $access, $summary, $module::$name, suspended_default!($method), $api)
     };
 }
 
@@ -215,7 +233,7 @@ pub static HEALTH: Function = function! {
     name: "health",
     description: "Liveness check",
     trigger: Trigger::Http(&[
-        route!(GET "/api/health", Unmetered, "Liveness: the function answers", health::get),
+        route!(GET "/api/health", Unmetered, "Liveness: the function answers", health::get, Api::data::<health::Health>(200)),
     ]),
     grants: Grants::NONE,
 };
@@ -225,7 +243,7 @@ pub static AUTH_LOGIN: Function = function! {
     name: "auth-login",
     description: "Dashboard login with email and password",
     trigger: Trigger::Http(&[
-        route!(POST "/api/v1/auth/login", Anonymous, "Exchange email and password for tokens", auth::login),
+        route!(POST "/api/v1/auth/login", Anonymous, "Exchange email and password for tokens", auth::login, Api::data::<auth::TokensView<'static>>(200).takes::<auth::LoginRequest>().fails(&[ErrorCode::Unauthorized])),
     ]),
     grants: Grants::NONE,
 };
@@ -235,7 +253,7 @@ pub static AUTH_REFRESH: Function = function! {
     name: "auth-refresh",
     description: "Rotate a refresh token",
     trigger: Trigger::Http(&[
-        route!(POST "/api/v1/auth/refresh", Anonymous, "Exchange a refresh token for new tokens", auth::refresh),
+        route!(POST "/api/v1/auth/refresh", Anonymous, "Exchange a refresh token for new tokens", auth::refresh, Api::data::<auth::TokensView<'static>>(200).takes::<auth::RefreshRequest>().fails(&[ErrorCode::Unauthorized])),
     ]),
     grants: Grants::NONE,
 };
@@ -245,9 +263,9 @@ pub static AUTH_SESSION: Function = function! {
     name: "auth-session",
     description: "The logged-in user's session and second factor",
     trigger: Trigger::Http(&[
-        route!(POST "/api/v1/auth/logout", MerchantOrAdmin, "End the caller's session", auth::logout, suspended: Allowed),
-        route!(POST "/api/v1/auth/mfa/totp", MerchantOrAdmin, "Start TOTP enrolment; the secret is shown once", auth::start_totp, suspended: Allowed),
-        route!(POST "/api/v1/auth/mfa/totp/confirm", MerchantOrAdmin, "Confirm TOTP enrolment with a code", auth::confirm_totp, suspended: Allowed),
+        route!(POST "/api/v1/auth/logout", MerchantOrAdmin, "End the caller's session", auth::logout, suspended: Allowed, Api::data::<auth::LoggedOut>(200)),
+        route!(POST "/api/v1/auth/mfa/totp", MerchantOrAdmin, "Start TOTP enrolment; the secret is shown once", auth::start_totp, suspended: Allowed, Api::data::<auth::EnrolmentView<'static>>(201).fails(&[ErrorCode::Conflict])),
+        route!(POST "/api/v1/auth/mfa/totp/confirm", MerchantOrAdmin, "Confirm TOTP enrolment with a code", auth::confirm_totp, suspended: Allowed, Api::data::<auth::MfaEnabled>(200).takes::<auth::ConfirmRequest>()),
     ]),
     grants: Grants::NONE,
 };
@@ -257,7 +275,7 @@ pub static MERCHANT_GET: Function = function! {
     name: "merchant-get",
     description: "A merchant's profile and active keys",
     trigger: Trigger::Http(&[
-        route!(GET "/api/v1/merchant/{id}", MerchantOrAdmin, "Read a merchant", merchant::get),
+        route!(GET "/api/v1/merchant/{id}", MerchantOrAdmin, "Read a merchant", merchant::get, Api::data::<merchant::MerchantView>(200)),
     ]),
     grants: Grants::NONE,
 };
@@ -270,7 +288,8 @@ pub static MERCHANT_CREDENTIALS_REGENERATE: Function = function! {
         POST "/api/v1/merchant/credentials/regenerate",
         Merchant,
         "Replace the key pair of a mode; the secret is shown once",
-        merchant::regenerate_credentials
+        merchant::regenerate_credentials,
+        Api::data::<merchant::IssuedView>(201).may_take::<merchant::RegenerateRequest>()
     )]),
     grants: Grants::NONE,
 };
@@ -283,7 +302,8 @@ pub static MERCHANT_RETURN_SIGNING_SECRET: Function = function! {
         POST "/api/v1/merchant/return-signing-secret",
         Merchant,
         "Create or rotate the caller's mode's return signing secret; shown once",
-        return_signing::rotate
+        return_signing::rotate,
+        Api::data::<return_signing::IssuedSecret>(201)
     )]),
     grants: Grants::NONE,
 };
@@ -293,12 +313,12 @@ pub static ADMIN_MERCHANTS: Function = function! {
     name: "admin-merchants",
     description: "Operators manage merchants",
     trigger: Trigger::Http(&[
-        route!(POST "/api/v1/admin/merchants", Admin, "Onboard a merchant", admin_merchants::create),
-        route!(GET "/api/v1/admin/merchants", Admin, "List merchants", admin_merchants::list),
-        route!(GET "/api/v1/admin/merchants/{id}", Admin, "Read a merchant", admin_merchants::get),
-        route!(PATCH "/api/v1/admin/merchants/{id}", Admin, "Change name, live mode or rate limit", admin_merchants::update),
-        route!(POST "/api/v1/admin/merchants/{id}/suspend", Admin, "Suspend a merchant", admin_merchants::suspend),
-        route!(POST "/api/v1/admin/merchants/{id}/reactivate", Admin, "Lift a suspension", admin_merchants::reactivate),
+        route!(POST "/api/v1/admin/merchants", Admin, "Onboard a merchant", admin_merchants::create, Api::data::<admin_merchants::Created>(201).takes::<CreateMerchant>().fails(&[ErrorCode::Conflict])),
+        route!(GET "/api/v1/admin/merchants", Admin, "List merchants", admin_merchants::list, Api::page::<Merchant>().query::<admin_merchants::ListQuery>()),
+        route!(GET "/api/v1/admin/merchants/{id}", Admin, "Read a merchant", admin_merchants::get, Api::data::<Merchant>(200)),
+        route!(PATCH "/api/v1/admin/merchants/{id}", Admin, "Change name, live mode or rate limit", admin_merchants::update, Api::data::<Merchant>(200).takes::<UpdateMerchant>()),
+        route!(POST "/api/v1/admin/merchants/{id}/suspend", Admin, "Suspend a merchant", admin_merchants::suspend, Api::data::<Merchant>(200).takes::<SuspendMerchant>()),
+        route!(POST "/api/v1/admin/merchants/{id}/reactivate", Admin, "Lift a suspension", admin_merchants::reactivate, Api::data::<Merchant>(200)),
     ]),
     grants: Grants::NONE,
 };
@@ -308,7 +328,7 @@ pub static ADMIN_USERS: Function = function! {
     name: "admin-users",
     description: "Operators manage dashboard users",
     trigger: Trigger::Http(&[
-        route!(POST "/api/v1/admin/users/{id}/unlock", Admin, "Lift a lockout after failed logins (audited)", admin_users::unlock),
+        route!(POST "/api/v1/admin/users/{id}/unlock", Admin, "Lift a lockout after failed logins (audited)", admin_users::unlock, Api::data::<admin_users::Unlocked>(200)),
     ]),
     grants: Grants::NONE,
 };
@@ -318,10 +338,10 @@ pub static ADMIN_GATEWAYS: Function = function! {
     name: "admin-gateways",
     description: "Operators manage gateway accounts",
     trigger: Trigger::Http(&[
-        route!(POST "/api/v1/admin/gateways", Admin, "Add a gateway account (credentials sealed)", admin_gateways::create),
-        route!(GET "/api/v1/admin/gateways", Admin, "List gateway accounts", admin_gateways::list),
-        route!(GET "/api/v1/admin/gateways/{id}", Admin, "Read a gateway account", admin_gateways::get),
-        route!(POST "/api/v1/admin/gateways/{id}/check", Admin, "Check its credentials without moving money", admin_gateways::check),
+        route!(POST "/api/v1/admin/gateways", Admin, "Add a gateway account (credentials sealed)", admin_gateways::create, Api::data::<GatewayAccountView>(201).takes::<AddGatewayAccount>()),
+        route!(GET "/api/v1/admin/gateways", Admin, "List gateway accounts", admin_gateways::list, Api::page::<GatewayAccountView>().query::<admin_gateways::ListQuery>()),
+        route!(GET "/api/v1/admin/gateways/{id}", Admin, "Read a gateway account", admin_gateways::get, Api::data::<GatewayAccountView>(200)),
+        route!(POST "/api/v1/admin/gateways/{id}/check", Admin, "Check its credentials without moving money", admin_gateways::check, Api::data::<admin_gateways::CheckResult>(200)),
     ]),
     grants: Grants {
         sends_to: &[],
@@ -335,7 +355,7 @@ pub static PAY: Function = function! {
     name: "pay",
     description: "Create a payment",
     trigger: Trigger::Http(&[
-        route!(POST "/api/v1/pay", Merchant, "Create a payment; answers its checkout_url", pay::create),
+        route!(POST "/api/v1/pay", Merchant, "Create a payment; answers its checkout_url", pay::create, Api::data::<TransactionView>(201).takes::<PayRequest>().idempotent().fails(&[ErrorCode::DuplicateOrderId, ErrorCode::GatewayUnavailable])),
     ]),
     grants: Grants {
         sends_to: &[queues::TRANSACTION_PROCESSOR],
@@ -349,8 +369,8 @@ pub static TRANSACTIONS: Function = function! {
     name: "transactions",
     description: "Read payments",
     trigger: Trigger::Http(&[
-        route!(GET "/api/v1/transactions", MerchantOrAdmin, "List payments", transactions::list),
-        route!(GET "/api/v1/transactions/{id}", MerchantOrAdmin, "Read a payment with its attempts", transactions::get),
+        route!(GET "/api/v1/transactions", MerchantOrAdmin, "List payments", transactions::list, Api::page::<TransactionView>().query::<transactions::ListQuery>()),
+        route!(GET "/api/v1/transactions/{id}", MerchantOrAdmin, "Read a payment with its attempts", transactions::get, Api::data::<transactions::TransactionDetail>(200)),
     ]),
     grants: Grants::NONE,
 };
@@ -360,9 +380,9 @@ pub static REFUNDS: Function = function! {
     name: "refunds",
     description: "Refund captured payments",
     trigger: Trigger::Http(&[
-        route!(POST "/api/v1/transactions/{id}/refunds", Merchant, "Refund part or all of a captured payment", refunds::create),
-        route!(GET "/api/v1/transactions/{id}/refunds", MerchantOrAdmin, "A payment's refunds", refunds::list),
-        route!(GET "/api/v1/refunds/{id}", MerchantOrAdmin, "Read a refund", refunds::get),
+        route!(POST "/api/v1/transactions/{id}/refunds", Merchant, "Refund part or all of a captured payment", refunds::create, Api::data::<RefundView>(201).may_take::<RefundBody>().idempotent().fails(&[ErrorCode::RefundNotAllowed, ErrorCode::RefundExceedsCaptured])),
+        route!(GET "/api/v1/transactions/{id}/refunds", MerchantOrAdmin, "A payment's refunds", refunds::list, Api::page::<RefundView>()),
+        route!(GET "/api/v1/refunds/{id}", MerchantOrAdmin, "Read a refund", refunds::get, Api::data::<RefundView>(200)),
     ]),
     grants: Grants {
         sends_to: &[queues::REFUND_PROCESSOR],
@@ -376,9 +396,9 @@ pub static CHECKOUT: Function = function! {
     name: "checkout",
     description: "The hosted checkout page and the gateways' browser return",
     trigger: Trigger::Http(&[
-        route!(GET "/api/v1/checkout/{id}", Public, "Hand the customer to the gateway", checkout::page_for),
-        route!(GET "/api/v1/checkout/{id}/return", Public, "Gateway browser return (GET)", checkout::browser_return),
-        route!(POST "/api/v1/checkout/{id}/return", Public, "Gateway browser return (form POST)", checkout::browser_return),
+        route!(GET "/api/v1/checkout/{id}", Public, "Hand the customer to the gateway", checkout::page_for, Api::html()),
+        route!(GET "/api/v1/checkout/{id}/return", Public, "Gateway browser return (GET)", checkout::browser_return, Api::redirect()),
+        route!(POST "/api/v1/checkout/{id}/return", Public, "Gateway browser return (form POST)", checkout::browser_return_form, Api::redirect().callback()),
     ]),
     grants: Grants {
         sends_to: &[],
@@ -392,8 +412,8 @@ pub static WEBHOOKS: Function = function! {
     name: "webhooks",
     description: "Signed server-to-server events from gateways",
     trigger: Trigger::Http(&[
-        route!(POST "/api/v1/webhooks/{provider}/{account_id}", Public, "Receive a gateway event for one account (the notify URL of new orders)", webhooks::receive),
-        route!(POST "/api/v1/webhooks/{provider}", Public, "Receive a gateway event (older provider-wide path)", webhooks::receive),
+        route!(POST "/api/v1/webhooks/{provider}/{account_id}", Public, "Receive a gateway event for one account (the notify URL of new orders)", webhooks::receive, Api::data::<webhooks::Received>(200).callback().fails(&[ErrorCode::Unauthorized])),
+        route!(POST "/api/v1/webhooks/{provider}", Public, "Receive a gateway event (older provider-wide path)", webhooks::receive_provider_wide, Api::data::<webhooks::Received>(200).callback().fails(&[ErrorCode::Unauthorized])),
     ]),
     grants: Grants {
         sends_to: &[queues::WEBHOOK_PROCESSOR],
@@ -407,13 +427,13 @@ pub static SANDBOX_GATEWAY: Function = function! {
     name: "sandbox-gateway",
     description: "The built-in sandbox payment gateway",
     trigger: Trigger::Http(&[
-        route!(POST "/sandbox/v1/orders", Public, "Sandbox API: create an order", sandbox_gateway::create_order),
-        route!(GET "/sandbox/v1/orders", Public, "Sandbox API: orders by receipt", sandbox_gateway::find_orders),
-        route!(GET "/sandbox/v1/orders/{order_id}", Public, "Sandbox API: order status", sandbox_gateway::get_order),
-        route!(POST "/sandbox/v1/orders/{order_id}/refunds", Public, "Sandbox API: refund an order", sandbox_gateway::create_refund),
-        route!(GET "/sandbox/v1/orders/{order_id}/refunds", Public, "Sandbox API: an order's refunds", sandbox_gateway::list_refunds),
-        route!(GET "/sandbox/pay/{order_id}", Public, "Sandbox pay page", sandbox_gateway::pay_page),
-        route!(POST "/sandbox/pay/{order_id}", Public, "Sandbox pay page buttons", sandbox_gateway::submit),
+        route!(POST "/sandbox/v1/orders", Public, "Sandbox API: create an order", sandbox_gateway::create_order, Api::raw::<SandboxOrder>(200).takes::<CreateOrder>().sandbox_key().fails(&[ErrorCode::Unauthorized])),
+        route!(GET "/sandbox/v1/orders", Public, "Sandbox API: orders by receipt", sandbox_gateway::find_orders, Api::raw::<SandboxOrders>(200).query::<sandbox_gateway::ByReceipt>().sandbox_key().fails(&[ErrorCode::Unauthorized])),
+        route!(GET "/sandbox/v1/orders/{order_id}", Public, "Sandbox API: order status", sandbox_gateway::get_order, Api::raw::<SandboxOrder>(200).sandbox_key().fails(&[ErrorCode::Unauthorized])),
+        route!(POST "/sandbox/v1/orders/{order_id}/refunds", Public, "Sandbox API: refund an order", sandbox_gateway::create_refund, Api::raw::<SandboxRefund>(200).takes::<CreateRefund>().sandbox_key().fails(&[ErrorCode::Unauthorized, ErrorCode::Conflict])),
+        route!(GET "/sandbox/v1/orders/{order_id}/refunds", Public, "Sandbox API: an order's refunds", sandbox_gateway::list_refunds, Api::raw::<SandboxRefunds>(200).sandbox_key().fails(&[ErrorCode::Unauthorized])),
+        route!(GET "/sandbox/pay/{order_id}", Public, "Sandbox pay page", sandbox_gateway::pay_page, Api::html()),
+        route!(POST "/sandbox/pay/{order_id}", Public, "Sandbox pay page buttons", sandbox_gateway::submit, Api::redirect().form::<sandbox_gateway::Pressed>()),
     ]),
     grants: Grants::NONE,
 };
@@ -519,7 +539,7 @@ pub static SYSTEM_STATUS: Function = function! {
     name: "system-status",
     description: "Database reachability, latency and migration version",
     trigger: Trigger::Http(&[
-        route!(GET "/api/v1/system/status", Admin, "Platform status", system::status),
+        route!(GET "/api/v1/system/status", Admin, "Platform status", system::status, Api::data::<SystemStatus>(200).degraded_503()),
     ]),
     grants: Grants::NONE,
 };

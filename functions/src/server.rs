@@ -118,7 +118,7 @@ pub async fn handle(app: &Arc<App>, routes: &[&'static Route], request: ApiReque
         ),
         _ => tracing::info!(
             request_id = %id, method = %method, path = %path, route = template, status = response.status.as_u16(),
-            principal = %who, latency_ms, code = outcome.as_ref().err().map(AppError::code).unwrap_or(""), "request"
+            principal = %who, latency_ms, code = outcome.as_ref().err().map(|e| e.code().as_str()).unwrap_or(""), "request"
         ),
     }
     response

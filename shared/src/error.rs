@@ -1,8 +1,9 @@
-//! The one error type of the platform. Each variant has a stable code; `http::response` maps it to
-//! a status in one place.
+//! The one error type of the platform. Each variant has a stable [`ErrorCode`], and each code one
+//! HTTP status; `http::response` writes the body.
 
 use crate::rate_limit::RateLimitStatus;
 use crate::validation::FieldErrors;
+use http::StatusCode;
 
 /// Why a request was not authenticated; sent as `error.details.reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,26 +149,131 @@ pub enum AppError {
     Internal(String),
 }
 
+/// The stable codes of `error.code`, each answered with one HTTP status. Clients branch on
+/// these; the API document lists them. Never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorCode {
+    /// 400: the request is malformed; `details` names the fields.
+    Validation,
+    /// 401: no or bad credentials.
+    Unauthorized,
+    /// 403: authenticated, but not allowed.
+    Forbidden,
+    /// 404: no such resource, or not the caller's.
+    NotFound,
+    /// 405: the path does not take this method.
+    MethodNotAllowed,
+    /// 429: too many requests; see `Retry-After`.
+    RateLimited,
+    /// 403: the merchant is suspended.
+    MerchantSuspended,
+    /// 409: another payment already uses the `order_id`.
+    DuplicateOrderId,
+    /// 409: the payment cannot be refunded.
+    RefundNotAllowed,
+    /// 422: the refund exceeds what is left to refund.
+    RefundExceedsCaptured,
+    /// 422: the `Idempotency-Key` was used with a different request.
+    IdempotencyKeyReused,
+    /// 409: a request with this `Idempotency-Key` is still in progress.
+    IdempotencyInProgress,
+    /// 503: no gateway can take the payment now.
+    GatewayUnavailable,
+    /// 409: the request conflicts with existing state.
+    Conflict,
+    /// 503: a dependency is unreachable; retry after `Retry-After`.
+    ServiceUnavailable,
+    /// 500: our fault; quote the request id to support.
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code.
+    pub const ALL: [ErrorCode; 16] = [
+        ErrorCode::Validation,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::RateLimited,
+        ErrorCode::MerchantSuspended,
+        ErrorCode::DuplicateOrderId,
+        ErrorCode::RefundNotAllowed,
+        ErrorCode::RefundExceedsCaptured,
+        ErrorCode::IdempotencyKeyReused,
+        ErrorCode::IdempotencyInProgress,
+        ErrorCode::GatewayUnavailable,
+        ErrorCode::Conflict,
+        ErrorCode::ServiceUnavailable,
+        ErrorCode::Internal,
+    ];
+
+    /// The code as sent.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Validation => "VALIDATION_ERROR",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::MerchantSuspended => "MERCHANT_SUSPENDED",
+            ErrorCode::DuplicateOrderId => "DUPLICATE_ORDER_ID",
+            ErrorCode::RefundNotAllowed => "REFUND_NOT_ALLOWED",
+            ErrorCode::RefundExceedsCaptured => "REFUND_EXCEEDS_CAPTURED",
+            ErrorCode::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            ErrorCode::IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
+            ErrorCode::GatewayUnavailable => "GATEWAY_UNAVAILABLE",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+
+    /// The HTTP status it is answered with: the one place that says so.
+    pub const fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::Validation => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden | ErrorCode::MerchantSuspended => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::DuplicateOrderId
+            | ErrorCode::RefundNotAllowed
+            | ErrorCode::IdempotencyInProgress
+            | ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::RefundExceedsCaptured | ErrorCode::IdempotencyKeyReused => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ErrorCode::GatewayUnavailable | ErrorCode::ServiceUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
 impl AppError {
     /// The stable code sent as `error.code`.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AppError::Validation(_) => "VALIDATION_ERROR",
-            AppError::Unauthorized(_) => "UNAUTHORIZED",
-            AppError::Forbidden(_) => "FORBIDDEN",
-            AppError::NotFound(_) | AppError::RouteNotFound => "NOT_FOUND",
-            AppError::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
-            AppError::RateLimited(_) => "RATE_LIMITED",
-            AppError::MerchantSuspended => "MERCHANT_SUSPENDED",
-            AppError::DuplicateOrderId => "DUPLICATE_ORDER_ID",
-            AppError::RefundNotAllowed(_) => "REFUND_NOT_ALLOWED",
-            AppError::RefundExceedsCaptured { .. } => "REFUND_EXCEEDS_CAPTURED",
-            AppError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
-            AppError::IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
-            AppError::GatewayUnavailable(_) => "GATEWAY_UNAVAILABLE",
-            AppError::Conflict(_) => "CONFLICT",
-            AppError::Database(e) if e.is_unavailable() => "SERVICE_UNAVAILABLE",
-            AppError::Database(_) | AppError::Internal(_) => "INTERNAL",
+            AppError::Validation(_) => ErrorCode::Validation,
+            AppError::Unauthorized(_) => ErrorCode::Unauthorized,
+            AppError::Forbidden(_) => ErrorCode::Forbidden,
+            AppError::NotFound(_) | AppError::RouteNotFound => ErrorCode::NotFound,
+            AppError::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
+            AppError::RateLimited(_) => ErrorCode::RateLimited,
+            AppError::MerchantSuspended => ErrorCode::MerchantSuspended,
+            AppError::DuplicateOrderId => ErrorCode::DuplicateOrderId,
+            AppError::RefundNotAllowed(_) => ErrorCode::RefundNotAllowed,
+            AppError::RefundExceedsCaptured { .. } => ErrorCode::RefundExceedsCaptured,
+            AppError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+            AppError::IdempotencyInProgress => ErrorCode::IdempotencyInProgress,
+            AppError::GatewayUnavailable(_) => ErrorCode::GatewayUnavailable,
+            AppError::Conflict(_) => ErrorCode::Conflict,
+            AppError::Database(e) if e.is_unavailable() => ErrorCode::ServiceUnavailable,
+            AppError::Database(_) | AppError::Internal(_) => ErrorCode::Internal,
         }
     }
 

@@ -174,25 +174,29 @@ pub async fn credentials(
 }
 
 /// A gateway account as operators see it: its credentials only as their last four characters.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GatewayAccountView {
     /// The account.
     pub id: GatewayAccountId,
     /// `razorpay`, `payu`, …
+    #[schema(value_type = crate::gateways::Provider)]
     pub provider: String,
     /// A name for operators.
     pub label: String,
     /// Test or live environment of the gateway.
     pub environment: Mode,
     /// `platform` or `merchant`.
+    #[schema(pattern = "^(platform|merchant)$")]
     pub ownership: String,
     /// The owning merchant, for merchant-owned accounts.
     pub merchant_id: Option<MerchantId>,
     /// `active` or `disabled`.
+    #[schema(pattern = "^(active|disabled)$")]
     pub status: String,
     /// Per credential field: `…` and the last four characters of a public identifier, `hmac:`
     /// and a keyed fingerprint of a secret (`null` until `lightspeedpay reseal` computes it for
     /// an account stored before fingerprints existed).
+    #[schema(value_type = BTreeMap<String, Option<String>>)]
     pub credentials: Value,
     /// When it was added.
     pub created_at: DateTime<Utc>,
@@ -224,18 +228,23 @@ impl GatewayAccountView {
 }
 
 /// What an operator sends to add an account.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddGatewayAccount {
     /// `razorpay`, `payu`, `cashfree`, `phonepe`, `easebuzz`, `stripe` or `sandbox`.
+    #[schema(value_type = crate::gateways::Provider)]
     pub provider: String,
     /// A name for operators.
+    #[schema(min_length = 1, max_length = 200)]
     pub label: String,
     /// `test` or `live`.
+    #[schema(value_type = Mode)]
     pub environment: String,
     /// The merchant that owns it (the gateway settles to the merchant); the platform's otherwise.
+    #[schema(value_type = Option<crate::ids::MerchantId>)]
     pub merchant_id: Option<String>,
-    /// The provider's credential fields.
+    /// The provider's credential fields (which ones depends on the provider).
+    #[schema(value_type = BTreeMap<String, String>)]
     pub credentials: BTreeMap<String, Secret<String>>,
 }
 

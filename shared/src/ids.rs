@@ -65,6 +65,18 @@ macro_rules! typed_id {
             }
         }
 
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                id_schema($prefix, $kind)
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
+        }
+
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 let raw = String::deserialize(deserializer)?;
@@ -72,6 +84,19 @@ macro_rules! typed_id {
             }
         }
     };
+}
+
+/// The API document's schema of an id: its prefix, an underscore and 32 hexadecimal characters.
+fn id_schema(prefix: &str, kind: &str) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!("^{prefix}_[0-9a-f]{{32}}$")))
+        .description(Some(format!("A {kind} id")))
+        .examples([serde_json::json!(format!(
+            "{prefix}_0190f0c2a4b87c3e9d1f2a3b4c5d6e7f"
+        ))])
+        .into()
 }
 
 fn parse_prefixed(s: &str, prefix: &str) -> Option<Uuid> {

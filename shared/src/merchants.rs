@@ -18,7 +18,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 
 /// A merchant as the API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Merchant {
     /// Its id.
     pub id: MerchantId,
@@ -27,6 +27,7 @@ pub struct Merchant {
     /// Contact email.
     pub email: String,
     /// `active` or `suspended`.
+    #[schema(pattern = "^(active|suspended)$")]
     pub status: String,
     /// Why it is suspended.
     pub suspended_reason: Option<String>,
@@ -69,50 +70,58 @@ impl Merchant {
 }
 
 /// `POST /api/v1/admin/merchants`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMerchant {
     /// Business name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Contact email (unique).
+    #[schema(format = Email)]
     pub email: String,
     /// Activate live mode now.
     #[serde(default)]
     pub live_enabled: bool,
     /// Its own requests-per-minute limit.
+    #[schema(minimum = 1, maximum = 1000000)]
     pub rate_limit_per_minute: Option<u32>,
     /// A first dashboard user for the merchant.
     pub user: Option<NewUser>,
 }
 
 /// A dashboard user created with a merchant.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Login email.
+    #[schema(format = Email)]
     pub email: String,
     /// Initial password.
+    #[schema(value_type = String, format = Password)]
     pub password: Secret<String>,
 }
 
 /// `PATCH /api/v1/admin/merchants/{id}`: only the fields sent change; `null` clears the limit.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMerchant {
     /// New business name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     /// Activate or deactivate live mode.
     pub live_enabled: Option<bool>,
     /// New limit, or `null` for the platform default.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 1000000)]
     pub rate_limit_per_minute: Option<Option<u32>>,
 }
 
 /// `POST /api/v1/admin/merchants/{id}/suspend`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SuspendMerchant {
     /// Why, for the merchant and the audit log.
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
 }
 

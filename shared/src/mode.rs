@@ -5,7 +5,19 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Whether a merchant acts in test (sandbox) or live (real money) mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Sandbox gateways only; no money moves.

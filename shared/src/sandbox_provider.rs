@@ -30,7 +30,8 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 /// `POST /sandbox/v1/orders`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = SandboxCreateOrder)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrder {
     /// Paise.
@@ -48,7 +49,8 @@ pub struct CreateOrder {
 }
 
 /// An order as the sandbox API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = SandboxOrder)]
 pub struct Order {
     /// `sbx_order_…`
     pub id: String,
@@ -437,7 +439,8 @@ pub async fn pay_page(app: &App, id: &str) -> Result<String, AppError> {
 }
 
 /// `POST /sandbox/v1/orders/{id}/refunds`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = SandboxCreateRefund)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRefund {
     /// The merchant's (our) refund id; one refund per id.
@@ -446,8 +449,24 @@ pub struct CreateRefund {
     pub amount: i64,
 }
 
+/// `GET /sandbox/v1/orders?receipt=…`: the orders made for a receipt.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = SandboxOrders)]
+pub struct Orders {
+    /// At most one: one order per receipt.
+    pub items: Vec<Order>,
+}
+
+/// `GET /sandbox/v1/orders/{id}/refunds`: an order's refunds.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = SandboxRefunds)]
+pub struct Refunds {
+    /// Oldest first.
+    pub items: Vec<SandboxRefund>,
+}
+
 /// A refund as the sandbox API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SandboxRefund {
     /// `sbx_rfnd_…`
     pub id: String,

@@ -7,7 +7,7 @@ use serde::Serialize;
 use std::time::Instant;
 
 /// The database as seen from this instance.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DatabaseStatus {
     /// Whether a query succeeded.
     pub reachable: bool,
@@ -23,7 +23,7 @@ pub struct DatabaseStatus {
 }
 
 /// The platform's state.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SystemStatus {
     /// `ok` or `degraded`.
     pub status: &'static str,

@@ -257,7 +257,7 @@ async fn a_refused_statement_is_not_an_outage_and_an_unreachable_server_is() {
         .unwrap_err();
     let error = shared::AppError::from(refused);
     assert!(!error.is_unavailable(), "{error}");
-    assert_eq!(error.code(), "INTERNAL");
+    assert_eq!(error.code().as_str(), "INTERNAL");
     drop(tx);
     // A server nobody answers for is an outage: 503 material.
     let config = shared::config::Config::from_lookup(shared::config::lookup_from(

@@ -24,11 +24,17 @@ pub async fn create(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, A
     Ok(ApiResponse::created(&view, "Gateway account added"))
 }
 
-#[derive(Deserialize)]
+/// The query of `GET /api/v1/admin/gateways`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+pub struct ListQuery {
+    #[param(ignore)]
     limit: Option<String>,
+    #[param(ignore)]
     starting_after: Option<String>,
+    /// Only accounts at this provider.
+    #[param(value_type = Option<shared::gateways::Provider>)]
     provider: Option<String>,
 }
 
@@ -66,11 +72,16 @@ pub async fn get(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppE
     Ok(ApiResponse::ok(&account, "Gateway account"))
 }
 
-#[derive(Serialize)]
-struct CheckResult {
+/// What the gateway said to a call that moves no money.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = CredentialCheck)]
+pub struct CheckResult {
+    /// Whether the credentials work.
     ok: bool,
     /// `retryable`, `declined`, `configuration` or `ambiguous` when not ok.
+    #[schema(pattern = "^(retryable|declined|configuration|ambiguous)$")]
     problem: Option<&'static str>,
+    /// The gateway's answer, when not ok.
     detail: Option<String>,
 }
 

@@ -11,19 +11,30 @@ use shared::mode::Mode;
 use shared::{App, AppError};
 use std::sync::Arc;
 
-#[derive(Serialize)]
-struct KeyPair {
+/// A merchant's first key pair: the secret is shown only here.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = OnboardingKeyPair)]
+pub struct KeyPair {
+    /// The credential.
     id: CredentialId,
+    /// Always `test`: live keys come once live mode is enabled.
     mode: Mode,
+    /// `X-Client-Key`.
     client_key: String,
+    /// `X-Client-Secret`: store it now.
     client_secret: String,
 }
 
-#[derive(Serialize)]
-struct Created {
+/// A new merchant with its test key pair and first user.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = OnboardedMerchant)]
+pub struct Created {
+    /// The merchant.
     #[serde(flatten)]
     merchant: Merchant,
+    /// Its test key pair.
     test_credentials: KeyPair,
+    /// The dashboard user created with it, if one was asked for.
     user_id: Option<UserId>,
 }
 
@@ -51,11 +62,17 @@ pub async fn create(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, A
     ))
 }
 
-#[derive(Deserialize)]
+/// The query of `GET /api/v1/admin/merchants`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+pub struct ListQuery {
+    #[param(ignore)]
     limit: Option<String>,
+    #[param(ignore)]
     starting_after: Option<String>,
+    /// Only merchants in this state.
+    #[param(pattern = "^(active|suspended)$")]
     status: Option<String>,
 }
 

@@ -8,6 +8,17 @@ use shared::ids::UserId;
 use shared::{App, AppError};
 use std::sync::Arc;
 
+/// The user may log in again.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Unlocked {
+    /// The user.
+    id: UserId,
+    /// Failed logins counted: zero.
+    failed_logins: u32,
+    /// When the lockout ends: none now.
+    locked_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// Lifts a lockout after failed logins; audited with what it cleared.
 pub async fn unlock(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
     let id: UserId = ctx.path_id("id")?;
@@ -17,7 +28,11 @@ pub async fn unlock(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, A
     mfa::unlock(&tx, &ctx.audit(), id).await?;
     tx.commit().await?;
     Ok(ApiResponse::ok(
-        &serde_json::json!({ "id": id, "failed_logins": 0, "locked_until": null }),
+        &Unlocked {
+            id,
+            failed_logins: 0,
+            locked_until: None,
+        },
         "Account unlocked",
     ))
 }

@@ -8,32 +8,61 @@ use shared::http::ApiResponse;
 use shared::validation::{FieldErrors, normalize_email};
 use shared::{App, AppError};
 use std::sync::Arc;
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+/// The body of `POST /api/v1/auth/login`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LoginRequest {
+pub struct LoginRequest {
+    /// The user's email.
+    #[schema(format = Email)]
     email: String,
+    /// The password.
+    #[schema(format = Password, min_length = 1, max_length = 1024)]
     password: String,
     /// The current TOTP code, for accounts with a second factor.
     otp: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /api/v1/auth/refresh`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RefreshRequest {
+pub struct RefreshRequest {
+    /// The refresh token of the last login or refresh; each is used once.
+    #[schema(min_length = 1, max_length = 256)]
     refresh_token: String,
 }
 
 /// The tokens as the client receives them: the only place they leave [`shared::secret::Secret`].
-#[derive(Serialize)]
-struct TokensView<'a> {
+#[derive(Serialize, ToSchema)]
+#[schema(as = Tokens)]
+pub struct TokensView<'a> {
+    /// A bearer JWT for `Authorization: Bearer …`.
     access_token: &'a str,
+    /// Exchanges for new tokens at `/api/v1/auth/refresh`; absent on an enrolment-only session.
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<&'a str>,
+    /// Always `Bearer`.
     token_type: &'static str,
+    /// Seconds until the access token expires.
     expires_in: i64,
+    /// Present (true) when the token may only enrol the second factor the user's role requires.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     enrolment_only: bool,
+}
+
+/// `POST /api/v1/auth/logout` ended the session.
+#[derive(Serialize, ToSchema)]
+pub struct LoggedOut {
+    /// Always true.
+    logged_out: bool,
+}
+
+/// `POST /api/v1/auth/mfa/totp/confirm` enabled the second factor.
+#[derive(Serialize, ToSchema)]
+pub struct MfaEnabled {
+    /// Always true.
+    mfa_enabled: bool,
 }
 
 fn view(tokens: &TokenPair) -> TokensView<'_> {
@@ -91,24 +120,33 @@ pub async fn logout(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, A
     let claims = jwt::decode(&app.jwt, token)?;
     sessions::logout(&app, &claims, &ctx.audit()).await?;
     Ok(ApiResponse::ok(
-        &serde_json::json!({ "logged_out": true }),
+        &LoggedOut { logged_out: true },
         "Logged out",
     ))
 }
 
 /// The enrolment answer: shown once; the secret is stored only sealed.
-#[derive(Serialize)]
-struct EnrolmentView<'a> {
+#[derive(Serialize, ToSchema)]
+#[schema(as = TotpEnrolment)]
+pub struct EnrolmentView<'a> {
+    /// The base32 secret for the authenticator app.
     secret: &'a str,
+    /// The same as an `otpauth://` URI (for a QR code).
     otpauth_uri: &'a str,
+    /// Always `SHA1`.
     algorithm: &'static str,
+    /// Digits per code.
     digits: u32,
+    /// Seconds per code.
     period: i64,
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /api/v1/auth/mfa/totp/confirm`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ConfirmRequest {
+pub struct ConfirmRequest {
+    /// A current code from the authenticator app.
+    #[schema(max_length = 16)]
     otp: String,
 }
 
@@ -143,7 +181,7 @@ pub async fn confirm_totp(app: Arc<App>, ctx: RequestContext) -> Result<ApiRespo
     }
     mfa::confirm(&app, user, &body.otp, &ctx.audit()).await?;
     Ok(ApiResponse::ok(
-        &serde_json::json!({ "mfa_enabled": true }),
+        &MfaEnabled { mfa_enabled: true },
         "Second factor enabled: log in again with a code",
     ))
 }

@@ -91,3 +91,12 @@ pub async fn browser_return(app: Arc<App>, ctx: RequestContext) -> Result<ApiRes
         Err(e) => Ok(failure_page(&ctx, &e)),
     }
 }
+
+/// The browser return as a form POST, as several gateways send it: the same as
+/// [`browser_return`], reading the form too.
+pub async fn browser_return_form(
+    app: Arc<App>,
+    ctx: RequestContext,
+) -> Result<ApiResponse, AppError> {
+    browser_return(app, ctx).await
+}

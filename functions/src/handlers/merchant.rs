@@ -15,7 +15,8 @@ use shared::{App, AppError};
 use std::sync::Arc;
 
 /// A merchant with its active key pairs (never secrets).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = MerchantWithKeys)]
 pub struct MerchantView {
     /// The merchant.
     #[serde(flatten)]
@@ -51,20 +52,31 @@ pub async fn get(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppE
     ))
 }
 
-#[derive(Deserialize, Default)]
+/// The (optional) body of `POST /api/v1/merchant/credentials/regenerate`.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RegenerateRequest {
+pub struct RegenerateRequest {
+    /// The mode whose pair is replaced (default: the caller's; an API key manages only its own
+    /// test pair).
     mode: Option<Mode>,
     /// How long the old pair keeps working, 0 (default) to 86400 seconds.
+    #[schema(minimum = 0, maximum = 86400)]
     grace_period_seconds: Option<i64>,
 }
 
-#[derive(Serialize)]
-struct IssuedView {
+/// A new key pair: the secret is shown only here.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = IssuedKeyPair)]
+pub struct IssuedView {
+    /// The credential.
     id: CredentialId,
+    /// Its mode.
     mode: Mode,
+    /// `X-Client-Key`.
     client_key: String,
+    /// `X-Client-Secret`: store it now.
     client_secret: String,
+    /// When it was issued.
     created_at: chrono::DateTime<chrono::Utc>,
     /// When the previous pair stops working (absent: it stopped at once).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -12,10 +12,15 @@ use shared::return_signing;
 use shared::{App, AppError};
 use std::sync::Arc;
 
-#[derive(Serialize)]
-struct IssuedSecret {
+/// A new return signing secret: shown only here.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ReturnSigningSecret)]
+pub struct IssuedSecret {
+    /// The mode it signs returns of.
     mode: Mode,
+    /// The secret: store it now.
     secret: String,
+    /// When it was made.
     created_at: chrono::DateTime<chrono::Utc>,
 }
 

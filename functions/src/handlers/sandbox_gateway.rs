@@ -8,7 +8,7 @@ use serde::Deserialize;
 use shared::error::AuthFailure;
 use shared::html::{escape, page};
 use shared::http::ApiResponse;
-use shared::sandbox_provider::{self, Action, CreateOrder, CreateRefund};
+use shared::sandbox_provider::{self, Action, CreateOrder, CreateRefund, Orders, Refunds};
 use shared::{App, AppError};
 use std::sync::Arc;
 
@@ -39,8 +39,11 @@ pub async fn create_order(app: Arc<App>, ctx: RequestContext) -> Result<ApiRespo
     ))
 }
 
-#[derive(Deserialize)]
-struct ByReceipt {
+/// The query of `GET /sandbox/v1/orders`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ByReceipt {
+    /// The receipt the order was made for.
     receipt: String,
 }
 
@@ -51,7 +54,7 @@ pub async fn find_orders(app: Arc<App>, ctx: RequestContext) -> Result<ApiRespon
     let orders = sandbox_provider::find_orders(&app, account, &query.receipt).await?;
     Ok(ApiResponse::json(
         StatusCode::OK,
-        &serde_json::json!({ "items": orders }),
+        &serde_json::to_value(Orders { items: orders }).unwrap_or_default(),
     ))
 }
 
@@ -74,7 +77,7 @@ pub async fn list_refunds(app: Arc<App>, ctx: RequestContext) -> Result<ApiRespo
     let refunds = sandbox_provider::refunds(&app, account, order).await?;
     Ok(ApiResponse::json(
         StatusCode::OK,
-        &serde_json::json!({ "items": refunds }),
+        &serde_json::to_value(Refunds { items: refunds }).unwrap_or_default(),
     ))
 }
 
@@ -105,8 +108,12 @@ pub async fn pay_page(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse,
     }
 }
 
-#[derive(Deserialize)]
-struct Pressed {
+/// The sandbox pay page's form.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = SandboxPayForm)]
+pub struct Pressed {
+    /// The button: `pay` or `fail`.
+    #[schema(pattern = "^(pay|fail)$")]
     action: String,
 }
 

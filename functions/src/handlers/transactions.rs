@@ -3,29 +3,54 @@
 
 use crate::context::RequestContext;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use shared::db;
 use shared::http::ApiResponse;
 use shared::http::pagination::PageRequest;
 use shared::ids::{MerchantId, TransactionId};
 use shared::payments::refunds;
+use shared::payments::refunds::RefundView;
 use shared::payments::status::TransactionStatus;
-use shared::payments::transactions::{self, ListFilter};
+use shared::payments::transactions::{self, AttemptView, ListFilter, TransactionView};
 use shared::validation::FieldErrors;
 use shared::{App, AppError};
 use std::sync::Arc;
 
-#[derive(Deserialize)]
+/// The query of `GET /api/v1/transactions`: every filter optional.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+pub struct ListQuery {
+    /// Only payments in this state.
+    #[param(value_type = Option<TransactionStatus>)]
     status: Option<String>,
+    /// Only the payment with this `order_id`.
     order_id: Option<String>,
+    /// Created at or after this time (RFC 3339).
+    #[param(value_type = Option<DateTime<Utc>>)]
     created_from: Option<String>,
+    /// Created before this time (RFC 3339).
+    #[param(value_type = Option<DateTime<Utc>>)]
     created_to: Option<String>,
+    /// Operators only: one merchant's payments.
+    #[param(value_type = Option<MerchantId>)]
     merchant_id: Option<String>,
+    #[param(ignore)]
     limit: Option<String>,
+    #[param(ignore)]
     starting_after: Option<String>,
+}
+
+/// A payment with its attempts and refunds.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TransactionDetail {
+    /// The payment.
+    #[serde(flatten)]
+    transaction: TransactionView,
+    /// Its tries at gateways, oldest first.
+    attempts: Vec<AttemptView>,
+    /// Its refunds, oldest first.
+    refunds: Vec<RefundView>,
 }
 
 fn time(errors: &mut FieldErrors, field: &str, raw: Option<&str>) -> Option<DateTime<Utc>> {
@@ -91,9 +116,10 @@ pub async fn get(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppE
     let (transaction, attempts) = found.ok_or(AppError::NotFound("transaction"))?;
     let refunds = refunds::list_for(&tx, id).await?.unwrap_or_default();
     tx.commit().await?;
-    let mut data =
-        serde_json::to_value(&transaction).map_err(|e| AppError::Internal(e.to_string()))?;
-    data["attempts"] = json!(attempts);
-    data["refunds"] = json!(refunds);
-    Ok(ApiResponse::ok(&data, "Transaction"))
+    let detail = TransactionDetail {
+        transaction,
+        attempts,
+        refunds,
+    };
+    Ok(ApiResponse::ok(&detail, "Transaction"))
 }

@@ -3,13 +3,23 @@
 //! webhook-processor worker applies them.
 
 use crate::context::RequestContext;
-use serde_json::json;
+use serde::Serialize;
 use shared::error::AuthFailure;
 use shared::http::ApiResponse;
 use shared::ids::GatewayAccountId;
 use shared::payments::inbound;
 use shared::{App, AppError};
 use std::sync::Arc;
+
+/// The event is stored; the gateway need not send it again.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookReceived)]
+pub struct Received {
+    /// Always true.
+    received: bool,
+    /// Whether it had been received before (a redelivery, stored once).
+    duplicate: bool,
+}
 
 /// Verifies, stores and queues an event.
 pub async fn receive(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
@@ -36,7 +46,19 @@ pub async fn receive(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, 
         "Event received"
     };
     Ok(ApiResponse::ok(
-        &json!({ "received": true, "duplicate": received.duplicate }),
+        &Received {
+            received: true,
+            duplicate: received.duplicate,
+        },
         message,
     ))
+}
+
+/// The older provider-wide path, kept for orders made before per-account notify URLs: the same
+/// as [`receive`], trying each of the provider's accounts.
+pub async fn receive_provider_wide(
+    app: Arc<App>,
+    ctx: RequestContext,
+) -> Result<ApiResponse, AppError> {
+    receive(app, ctx).await
 }

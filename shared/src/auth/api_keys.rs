@@ -34,7 +34,7 @@ pub struct IssuedCredential {
 }
 
 /// A stored key pair as merchants and operators may see it: never the secret.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CredentialSummary {
     /// The credential row.
     pub id: CredentialId,

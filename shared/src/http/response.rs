@@ -124,10 +124,11 @@ impl ApiResponse {
 
     /// `{success: false, error: {code, message, details}, timestamp}` for `error`.
     pub fn error(error: &AppError) -> ApiResponse {
-        let (status, message, details) = describe(error);
+        let status = error.code().status();
+        let (message, details) = describe(error);
         let body = json!({
             "success": false,
-            "error": { "code": error.code(), "message": message, "details": details },
+            "error": { "code": error.code().as_str(), "message": message, "details": details },
             "timestamp": timestamp(),
         });
         let mut response = ApiResponse::json(status, &body);
@@ -156,76 +157,49 @@ impl ApiResponse {
     }
 }
 
-fn describe(error: &AppError) -> (StatusCode, String, Value) {
+fn describe(error: &AppError) -> (String, Value) {
     match error {
-        AppError::Validation(fields) => (
-            StatusCode::BAD_REQUEST,
-            "The request is not valid".into(),
-            json!(fields.fields()),
-        ),
-        AppError::Unauthorized(why) => (
-            StatusCode::UNAUTHORIZED,
-            why.message().into(),
-            json!({ "reason": why.reason() }),
-        ),
-        AppError::Forbidden(why) => (StatusCode::FORBIDDEN, (*why).into(), Value::Null),
-        AppError::NotFound(what) => (
-            StatusCode::NOT_FOUND,
-            format!("{} not found", capitalize(what)),
-            Value::Null,
-        ),
-        AppError::RouteNotFound => (
-            StatusCode::NOT_FOUND,
-            "No route matches this path".into(),
-            Value::Null,
-        ),
+        AppError::Validation(fields) => ("The request is not valid".into(), json!(fields.fields())),
+        AppError::Unauthorized(why) => (why.message().into(), json!({ "reason": why.reason() })),
+        AppError::Forbidden(why) => ((*why).into(), Value::Null),
+        AppError::NotFound(what) => (format!("{} not found", capitalize(what)), Value::Null),
+        AppError::RouteNotFound => ("No route matches this path".into(), Value::Null),
         AppError::MethodNotAllowed(allowed) => (
-            StatusCode::METHOD_NOT_ALLOWED,
             "This path does not accept that method".into(),
             json!({ "allowed": allowed }),
         ),
         AppError::RateLimited(limit) => (
-            StatusCode::TOO_MANY_REQUESTS,
             format!("Rate limit of {} requests per minute exceeded", limit.limit),
             json!({ "limit": limit.limit, "retry_after_seconds": limit.retry_after_seconds() }),
         ),
         AppError::MerchantSuspended => (
-            StatusCode::FORBIDDEN,
             "The merchant is suspended; contact support".into(),
             Value::Null,
         ),
-        AppError::Conflict(why) => (StatusCode::CONFLICT, why.clone(), Value::Null),
+        AppError::Conflict(why) => (why.clone(), Value::Null),
         AppError::DuplicateOrderId => (
-            StatusCode::CONFLICT,
             "Another payment already uses this order_id".into(),
             json!({ "order_id": "is already used by another payment" }),
         ),
-        AppError::RefundNotAllowed(why) => (StatusCode::CONFLICT, why.clone(), Value::Null),
+        AppError::RefundNotAllowed(why) => (why.clone(), Value::Null),
         AppError::RefundExceedsCaptured { refundable } => (
-            StatusCode::UNPROCESSABLE_ENTITY,
             format!("The refund exceeds what is left to refund ({refundable} paise)"),
             json!({ "amount": format!("must be at most {refundable}"), "refundable": refundable }),
         ),
         AppError::IdempotencyKeyReused => (
-            StatusCode::UNPROCESSABLE_ENTITY,
             "This Idempotency-Key was used with a different request".into(),
             Value::Null,
         ),
         AppError::IdempotencyInProgress => (
-            StatusCode::CONFLICT,
             "A request with this Idempotency-Key is still in progress; retry shortly".into(),
             Value::Null,
         ),
-        AppError::GatewayUnavailable(why) => {
-            (StatusCode::SERVICE_UNAVAILABLE, why.clone(), Value::Null)
-        }
+        AppError::GatewayUnavailable(why) => (why.clone(), Value::Null),
         AppError::Database(e) if e.is_unavailable() => (
-            StatusCode::SERVICE_UNAVAILABLE,
             "The database is unreachable; retry shortly (the same Idempotency-Key is safe)".into(),
             json!({ "dependency": "database", "retry_after_seconds": UNAVAILABLE_RETRY_AFTER_SECONDS }),
         ),
         AppError::Database(_) | AppError::Internal(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
             "An internal error occurred; quote the request id to support".into(),
             Value::Null,
         ),

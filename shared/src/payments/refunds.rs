@@ -28,14 +28,16 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 /// `POST /api/v1/transactions/{id}/refunds`: everything optional; no amount refunds the rest.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundBody {
     /// Paise to refund; the whole refundable amount when absent.
+    #[schema(minimum = 1)]
     pub amount: Option<i64>,
     /// Why, in the merchant's words.
+    #[schema(max_length = 255)]
     pub reason: Option<String>,
-    /// The merchant's notes.
+    /// The merchant's notes (as for payments: at most 15 pairs).
     pub notes: Option<BTreeMap<String, String>>,
 }
 
@@ -73,7 +75,7 @@ impl RefundBody {
 }
 
 /// Where a refund stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RefundState {
     /// Asked for; the money has not gone back yet.
@@ -107,7 +109,7 @@ impl RefundState {
 }
 
 /// A refund as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RefundView {
     /// `rfd_…`
     pub id: RefundId,
@@ -116,12 +118,14 @@ pub struct RefundView {
     /// Paise.
     pub amount: i64,
     /// ISO code.
+    #[schema(value_type = crate::money::Currency)]
     pub currency: String,
     /// Where it stands.
     pub status: RefundState,
     /// Why, in the merchant's words.
     pub reason: Option<String>,
     /// The merchant's notes.
+    #[schema(value_type = BTreeMap<String, String>)]
     pub notes: Value,
     /// The gateway's id for the refund, once it has one.
     pub gateway_refund_id: Option<String>,

@@ -7,7 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Where a payment stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TransactionStatus {
     /// Accepted by us; no order at a gateway yet.

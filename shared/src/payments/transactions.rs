@@ -28,36 +28,56 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 /// The body of `POST /api/v1/pay`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "amount": 49900,
+    "currency": "INR",
+    "order_id": "order_1042",
+    "customer": { "name": "Asha Verma", "email": "asha@example.in", "phone": "+919812345678" },
+    "description": "Masala chai x 2",
+    "return_url": "https://shop.example/orders/1042/paid",
+    "notes": { "table": "7" },
+    "expires_in": 1800
+}))]
 pub struct PayRequest {
-    /// Paise, a whole number.
+    /// Paise, a whole number within the platform's limits (by default ₹1 to ₹10,00,000).
+    #[schema(minimum = 1)]
     pub amount: i64,
     /// ISO code; INR when absent.
+    #[schema(value_type = Option<Currency>)]
     pub currency: Option<String>,
     /// The merchant's reference, unique per merchant and mode.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:/-]+$")]
     pub order_id: String,
     /// Who pays.
     pub customer: Customer,
     /// Shown to the customer.
+    #[schema(max_length = 255)]
     pub description: Option<String>,
-    /// Where the customer returns after paying.
+    /// Where the customer returns after paying: https (http too in test mode).
+    #[schema(format = "uri", max_length = 2048)]
     pub return_url: String,
-    /// Free-form string pairs for the merchant.
+    /// Free-form string pairs for the merchant: at most 15, keys of 1–40 characters, values of at
+    /// most 256.
     pub notes: Option<BTreeMap<String, String>>,
-    /// Seconds until the payment expires.
+    /// Seconds until the payment expires (default 1800).
+    #[schema(minimum = 60, maximum = 604800)]
     pub expires_in: Option<i64>,
 }
 
 /// The paying customer.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Customer {
     /// Full name.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// Email address.
+    #[schema(format = Email)]
     pub email: String,
-    /// Phone number, digits with an optional leading `+`.
+    /// Phone number: 10–15 digits with an optional leading `+` (spaces and dashes are ignored).
+    #[schema(example = "+919812345678")]
     pub phone: String,
 }
 
@@ -195,7 +215,7 @@ impl PayRequest {
 }
 
 /// A transaction as the API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct TransactionView {
     /// `txn_…`
     pub id: TransactionId,
@@ -206,18 +226,22 @@ pub struct TransactionView {
     /// Paise.
     pub amount: i64,
     /// ISO code.
+    #[schema(value_type = Currency)]
     pub currency: String,
     /// Test or live.
     pub mode: Mode,
     /// Where the customer pays.
+    #[schema(format = "uri")]
     pub checkout_url: String,
     /// The customer.
-    pub customer: Value,
+    pub customer: CustomerView,
     /// Shown to the customer.
     pub description: Option<String>,
     /// Where the customer returns.
+    #[schema(format = "uri")]
     pub return_url: String,
     /// The merchant's notes.
+    #[schema(value_type = BTreeMap<String, String>)]
     pub notes: Value,
     /// Why it failed.
     pub failure_reason: Option<String>,
@@ -229,14 +253,28 @@ pub struct TransactionView {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The paying customer, as stored.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct CustomerView {
+    /// Full name.
+    pub name: String,
+    /// Email address, lower case.
+    pub email: String,
+    /// Phone number without spaces or dashes.
+    pub phone: String,
+}
+
 /// An attempt as the API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AttemptView {
     /// `att_…`
     pub id: AttemptId,
     /// The provider.
+    #[schema(value_type = crate::gateways::Provider)]
     pub gateway: String,
-    /// Its status.
+    /// Its status: `amount_mismatch` when the gateway reported a capture of another amount or
+    /// currency than asked (held for operators, never applied).
+    #[schema(pattern = "^(created|pending|succeeded|failed|expired|amount_mismatch)$")]
     pub status: String,
     /// The gateway's order id.
     pub gateway_reference: Option<String>,
@@ -262,11 +300,11 @@ fn view(row: &Row, base_url: &str) -> Result<TransactionView, DecodeError> {
         amount: row.get("amount")?,
         currency: row.parse::<Currency>("currency")?.code().to_string(),
         mode: row.parse("mode")?,
-        customer: json!({
-            "name": row.get::<String>("customer_name")?,
-            "email": row.get::<String>("customer_email")?,
-            "phone": row.get::<String>("customer_phone")?,
-        }),
+        customer: CustomerView {
+            name: row.get("customer_name")?,
+            email: row.get("customer_email")?,
+            phone: row.get("customer_phone")?,
+        },
         description: row.get("description")?,
         return_url: row.get("return_url")?,
         notes: row.get("notes")?,

@@ -1,0 +1,431 @@
+//! The OpenAPI 3.1 document of the platform's HTTP API, built from the registry: each route's
+//! path, method, summary and access level, and the Rust types its entry names (their schemas
+//! come from the types' derives). `lightspeedpay openapi` prints it; `docs/openapi.json` is the
+//! checked-in copy the docs function serves, held to this by a test.
+
+use crate::api::{Answer, Api, Body, Schemas};
+use crate::registry::{Access, FUNCTIONS, Function, Route};
+use serde_json::{Map, Value, json};
+use shared::error::ErrorCode;
+use shared::http::pagination::{DEFAULT_LIMIT, MAX_LIMIT};
+use std::collections::BTreeMap;
+use utoipa::openapi::{RefOr, Schema};
+
+/// The checked-in copy of the document: what the docs function serves.
+pub const CHECKED_IN: &str = include_str!("../../docs/openapi.json");
+
+const ERROR: &str = "#/components/schemas/Error";
+
+/// The document as pretty-printed JSON with a final newline (the form checked in).
+pub fn json() -> String {
+    let mut text = serde_json::to_string_pretty(&document()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut schemas = Schemas::new();
+    let mut paths: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+    let mut tags = Vec::new();
+    for function in FUNCTIONS.iter().copied() {
+        if function.routes().is_empty() {
+            continue;
+        }
+        tags.push(tag(function));
+        for route in function.routes() {
+            let operation = operation(function, route, &mut schemas);
+            paths
+                .entry(route.path)
+                .or_default()
+                .insert(route.method.as_str().to_lowercase(), operation);
+        }
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "LightSpeedPay API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "summary": "One API for Indian merchants over many payment gateways.",
+            "description": DESCRIPTION,
+        },
+        "servers": [{ "url": "/", "description": "This deployment" }],
+        "tags": tags,
+        "paths": paths,
+        "components": {
+            "schemas": components(schemas),
+            "headers": headers(),
+            "securitySchemes": {
+                "clientKey": {
+                    "type": "apiKey", "in": "header", "name": "X-Client-Key",
+                    "description": "A merchant's client key (`lsp_test_…` or `lsp_live_…`); sent with `X-Client-Secret`.",
+                },
+                "clientSecret": {
+                    "type": "apiKey", "in": "header", "name": "X-Client-Secret",
+                    "description": "The secret of the key pair, shown once when the pair is issued.",
+                },
+                "bearer": {
+                    "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                    "description": "An access token from `POST /api/v1/auth/login` (dashboard users and operators).",
+                },
+                "sandboxKey": {
+                    "type": "http", "scheme": "basic",
+                    "description": "The sandbox gateway's own API: a sandbox account's `api_key` as the user name.",
+                },
+            },
+        },
+    })
+}
+
+const DESCRIPTION: &str = "Merchants create payments with a key pair, send the customer to the \
+payment's `checkout_url`, and read payments and refunds; operators manage merchants and gateway \
+accounts with a bearer token. Every JSON answer is an envelope: `{success: true, data, message, \
+timestamp}` or `{success: false, error: {code, message, details}, timestamp}`, where `error.code` \
+is one of a fixed set of codes. Amounts are whole paise. Lists are newest first, a page at a \
+time: pass the last id of a page as `starting_after` while `has_more` is true. Every answer \
+carries `X-Request-Id` (yours, if you sent a sane one); metered answers carry \
+`X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`. Routes tagged `checkout`, \
+`webhooks` and `sandbox-gateway` are for browsers, gateways and the built-in test gateway, not \
+for merchants' servers.";
+
+fn tag(function: &Function) -> Value {
+    json!({ "name": function.name, "description": function.description })
+}
+
+/// Gathered schemas by name (a type referred to twice is gathered twice, identically), with the
+/// error envelope every error answer refers to.
+fn components(schemas: Schemas) -> BTreeMap<String, Value> {
+    let mut named: BTreeMap<String, Value> = schemas
+        .into_iter()
+        .map(|(name, schema)| (name, schema_json(&schema)))
+        .collect();
+    named.insert("Error".into(), error_schema());
+    named
+}
+
+fn schema_json(schema: &RefOr<Schema>) -> Value {
+    serde_json::to_value(schema).unwrap_or_default()
+}
+
+fn error_schema() -> Value {
+    let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    json!({
+        "type": "object",
+        "description": "Every error answer: a stable code to branch on, a message for people.",
+        "required": ["success", "error", "timestamp"],
+        "properties": {
+            "success": { "type": "boolean", "const": false },
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "details"],
+                "properties": {
+                    "code": { "type": "string", "enum": codes },
+                    "message": { "type": "string" },
+                    "details": {
+                        "description": "Per field for VALIDATION_ERROR (`{field: message}`), a `reason` for UNAUTHORIZED, else more about the error or null.",
+                    },
+                },
+            },
+            "timestamp": { "type": "string", "format": "date-time" },
+        },
+    })
+}
+
+fn operation(function: &Function, route: &Route, schemas: &mut Schemas) -> Value {
+    let api = &route.api;
+    let mut op = Map::new();
+    op.insert("operationId".into(), json!(route.operation));
+    op.insert("summary".into(), json!(route.summary));
+    op.insert("tags".into(), json!([function.name]));
+    op.insert("security".into(), security(route.access, api));
+    let parameters = parameters(route, api);
+    if !parameters.is_empty() {
+        op.insert("parameters".into(), Value::Array(parameters));
+    }
+    if let Some(body) = request_body(api.body, schemas) {
+        op.insert("requestBody".into(), body);
+    }
+    op.insert("responses".into(), responses(route, api, schemas));
+    Value::Object(op)
+}
+
+/// Who may call it: a merchant's key pair (both headers), a bearer token, the sandbox's Basic
+/// key, or anyone (`[]`).
+fn security(access: Access, api: &Api) -> Value {
+    let key_pair = json!({ "clientKey": [], "clientSecret": [] });
+    let bearer = json!({ "bearer": [] });
+    match access {
+        Access::Merchant | Access::MerchantOrAdmin => json!([key_pair, bearer]),
+        Access::Admin => json!([bearer]),
+        Access::Unmetered | Access::Public | Access::Anonymous if api.sandbox_key => {
+            json!([{ "sandboxKey": [] }])
+        }
+        Access::Unmetered | Access::Public | Access::Anonymous => json!([]),
+    }
+}
+
+fn parameters(route: &Route, api: &Api) -> Vec<Value> {
+    let mut out: Vec<Value> = path_names(route.path)
+        .map(|name| {
+            json!({
+                "name": name, "in": "path", "required": true,
+                "schema": { "type": "string" },
+            })
+        })
+        .collect();
+    if api.paginated {
+        out.push(json!({
+            "name": "limit", "in": "query", "required": false,
+            "description": format!("Items per page (default {DEFAULT_LIMIT})."),
+            "schema": { "type": "integer", "minimum": 1, "maximum": MAX_LIMIT },
+        }));
+        out.push(json!({
+            "name": "starting_after", "in": "query", "required": false,
+            "description": "The id of the last item of the previous page.",
+            "schema": { "type": "string" },
+        }));
+    }
+    if let Some(query) = api.query {
+        out.extend(
+            query()
+                .iter()
+                .map(|p| serde_json::to_value(p).unwrap_or_default()),
+        );
+    }
+    if api.idempotent {
+        out.push(json!({
+            "name": "Idempotency-Key", "in": "header", "required": false,
+            "description": "Makes a retry safe: the first answer to a key is stored and replayed \
+                            (with `Idempotent-Replayed: true`) for 24 hours; the same key with \
+                            another body is refused.",
+            "schema": { "type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$" },
+        }));
+    }
+    out.push(json!({
+        "name": "X-Request-Id", "in": "header", "required": false,
+        "description": "Your id for the request, echoed back; one is made when absent or unusable.",
+        "schema": { "type": "string", "maxLength": 128, "pattern": "^[A-Za-z0-9._:-]+$" },
+    }));
+    out
+}
+
+/// The `{name}` segments of a path template.
+fn path_names(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+}
+
+fn request_body(body: Body, schemas: &mut Schemas) -> Option<Value> {
+    let json_content = |schema: Value| json!({ "application/json": { "schema": schema } });
+    Some(match body {
+        Body::Empty => return None,
+        Body::Json(schema) => json!({
+            "required": true,
+            "content": json_content(schema_json(&schema(schemas))),
+        }),
+        Body::OptionalJson(schema) => json!({
+            "required": false,
+            "content": json_content(schema_json(&schema(schemas))),
+        }),
+        Body::Form(schema) => json!({
+            "required": true,
+            "content": { "application/x-www-form-urlencoded": { "schema": schema_json(&schema(schemas)) } },
+        }),
+        Body::Callback => json!({
+            "required": true,
+            "description": "As the gateway sends it; verified by its signature.",
+            "content": {
+                "application/json": { "schema": {} },
+                "application/x-www-form-urlencoded": { "schema": { "type": "object" } },
+            },
+        }),
+    })
+}
+
+fn responses(route: &Route, api: &Api, schemas: &mut Schemas) -> Value {
+    let metered = route.access != Access::Unmetered;
+    let mut out = Map::new();
+    let headers = |extra: &[&str]| {
+        let mut names = vec!["X-Request-Id"];
+        if metered {
+            names.extend([
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "X-RateLimit-Reset",
+            ]);
+        }
+        names.extend(extra);
+        let h: Map<String, Value> = names
+            .into_iter()
+            .map(|name| {
+                (
+                    name.to_string(),
+                    json!({ "$ref": format!("#/components/headers/{name}") }),
+                )
+            })
+            .collect();
+        Value::Object(h)
+    };
+    let replayed: &[&str] = if api.idempotent {
+        &["Idempotent-Replayed"]
+    } else {
+        &[]
+    };
+    match api.answer {
+        Answer::Data { status, data } => {
+            let envelope = envelope(schema_json(&data(schemas)));
+            out.insert(
+                status.to_string(),
+                json!({
+                    "description": route.summary,
+                    "headers": headers(replayed),
+                    "content": { "application/json": { "schema": envelope.clone() } },
+                }),
+            );
+            if api.degraded_503 {
+                out.insert(
+                    "503".into(),
+                    json!({
+                        "description": "Degraded: the same report, or an error when the database cannot be asked.",
+                        "headers": headers(&[]),
+                        "content": { "application/json": { "schema": { "oneOf": [envelope, { "$ref": ERROR }] } } },
+                    }),
+                );
+            }
+        }
+        Answer::Raw { status, body } => {
+            out.insert(
+                status.to_string(),
+                json!({
+                    "description": route.summary,
+                    "headers": headers(&[]),
+                    "content": { "application/json": { "schema": schema_json(&body(schemas)) } },
+                }),
+            );
+        }
+        Answer::Page => {
+            out.insert(
+                "200".into(),
+                json!({
+                    "description": "An HTML page for the customer's browser.",
+                    "headers": headers(&[]),
+                    "content": { "text/html": { "schema": { "type": "string" } } },
+                }),
+            );
+            out.insert("303".into(), redirect(&headers));
+        }
+        Answer::Redirect => {
+            out.insert("303".into(), redirect(&headers));
+        }
+    }
+    let page_errors = matches!(api.answer, Answer::Page | Answer::Redirect);
+    for (status, codes) in errors(route, api) {
+        let key = status.to_string();
+        if out.contains_key(&key) {
+            continue;
+        }
+        let extra: &[&str] = if status == 429 || status == 503 {
+            &["Retry-After"]
+        } else {
+            &[]
+        };
+        let listed: Vec<String> = codes.iter().map(|c| format!("`{}`", c.as_str())).collect();
+        let mut content = Map::new();
+        content.insert(
+            "application/json".into(),
+            json!({ "schema": { "$ref": ERROR } }),
+        );
+        if page_errors {
+            // The customer's browser gets a page saying what went wrong; the pipeline's own
+            // refusals (rate limit, an unreachable database) stay JSON.
+            content.insert(
+                "text/html".into(),
+                json!({ "schema": { "type": "string" } }),
+            );
+        }
+        out.insert(
+            key,
+            json!({
+                "description": listed.join(", "),
+                "headers": headers(extra),
+                "content": content,
+            }),
+        );
+    }
+    Value::Object(out)
+}
+
+fn redirect(headers: &dyn Fn(&[&str]) -> Value) -> Value {
+    json!({
+        "description": "The browser is sent on (to the gateway, or back to the merchant).",
+        "headers": headers(&["Location"]),
+    })
+}
+
+/// The response headers operations refer to.
+fn headers() -> Value {
+    let header =
+        |description: &str, schema: Value| json!({ "description": description, "schema": schema });
+    json!({
+        "X-Request-Id": header("The request's id; quote it to support.", json!({ "type": "string" })),
+        "X-RateLimit-Limit": header("Requests allowed per minute.", json!({ "type": "integer" })),
+        "X-RateLimit-Remaining": header("Requests left in this minute.", json!({ "type": "integer" })),
+        "X-RateLimit-Reset": header("When the minute ends (Unix seconds).", json!({ "type": "integer" })),
+        "Retry-After": header("Seconds to wait before retrying.", json!({ "type": "integer" })),
+        "Idempotent-Replayed": header(
+            "`true` when this is the stored answer to an earlier request with the same key.",
+            json!({ "type": "string", "enum": ["true"] }),
+        ),
+        "Location": header("Where the browser goes next.", json!({ "type": "string" })),
+    })
+}
+
+/// `{success: true, data, message, timestamp}` around `data`.
+fn envelope(data: Value) -> Value {
+    json!({
+        "type": "object",
+        "required": ["success", "data", "message", "timestamp"],
+        "properties": {
+            "success": { "type": "boolean", "const": true },
+            "data": data,
+            "message": { "type": "string" },
+            "timestamp": { "type": "string", "format": "date-time" },
+        },
+    })
+}
+
+/// The errors a route may answer, by status: those of every route (a malformed request, an
+/// unreachable database), of its access level, of its shape, and those its entry names.
+pub fn errors(route: &Route, api: &Api) -> BTreeMap<u16, Vec<ErrorCode>> {
+    let mut codes = vec![ErrorCode::Validation, ErrorCode::ServiceUnavailable];
+    if route.access != Access::Unmetered {
+        codes.push(ErrorCode::RateLimited);
+    }
+    if matches!(
+        route.access,
+        Access::Merchant | Access::MerchantOrAdmin | Access::Admin
+    ) {
+        codes.extend([ErrorCode::Unauthorized, ErrorCode::Forbidden]);
+        if route.access != Access::Admin {
+            codes.push(ErrorCode::MerchantSuspended);
+        }
+    }
+    if path_names(route.path).next().is_some() {
+        codes.push(ErrorCode::NotFound);
+    }
+    if api.idempotent {
+        codes.extend([
+            ErrorCode::IdempotencyKeyReused,
+            ErrorCode::IdempotencyInProgress,
+        ]);
+    }
+    codes.extend(api.errors.iter().copied());
+    let mut by_status: BTreeMap<u16, Vec<ErrorCode>> = BTreeMap::new();
+    for code in codes {
+        let listed = by_status.entry(code.status().as_u16()).or_default();
+        if !listed.contains(&code) {
+            listed.push(code);
+        }
+    }
+    by_status
+}
