@@ -80,6 +80,8 @@ pub enum Answer {
     Page,
     /// A `303 See Other` sending the browser on.
     Redirect,
+    /// A static file of the docs page (HTML, CSS, JavaScript or an icon).
+    File,
     /// The sandbox gateway's own JSON, not in the envelope (it plays a provider's API).
     Raw {
         /// 200 or 201.
@@ -146,6 +148,11 @@ impl Api {
     /// Answers a redirect.
     pub const fn redirect() -> Api {
         Api::answering(Answer::Redirect)
+    }
+
+    /// Answers a static file.
+    pub const fn file() -> Api {
+        Api::answering(Answer::File)
     }
 
     /// Answers `T` as it is, outside the envelope.

@@ -130,10 +130,14 @@ pub fn from_lambda(request: Request) -> ApiRequest {
     }
 }
 
+/// Text stays text; anything else (the docs page's icons) goes as binary, which API Gateway
+/// sends base64-encoded and decodes for the client, never mangled into replacement characters.
 fn to_lambda(response: shared::http::ApiResponse) -> Response<Body> {
-    let mut out = Response::new(Body::Text(
-        String::from_utf8_lossy(&response.body).into_owned(),
-    ));
+    let body = match String::from_utf8(response.body.to_vec()) {
+        Ok(text) => Body::Text(text),
+        Err(bytes) => Body::Binary(bytes.into_bytes()),
+    };
+    let mut out = Response::new(body);
     *out.status_mut() = response.status;
     *out.headers_mut() = response.headers;
     out

@@ -317,6 +317,17 @@ fn responses(route: &Route, api: &Api, schemas: &mut Schemas) -> Value {
         Answer::Redirect => {
             out.insert("303".into(), redirect(&headers));
         }
+        Answer::File => {
+            let content: Map<String, Value> =
+                ["text/html", "text/css", "text/javascript", "image/png"]
+                    .into_iter()
+                    .map(|media| (media.to_string(), json!({ "schema": { "type": "string" } })))
+                    .collect();
+            out.insert(
+                "200".into(),
+                json!({ "description": route.summary, "headers": headers(&[]), "content": content }),
+            );
+        }
     }
     let page_errors = matches!(api.answer, Answer::Page | Answer::Redirect);
     for (status, codes) in errors(route, api) {
@@ -428,4 +439,100 @@ pub fn errors(route: &Route, api: &Api) -> BTreeMap<u16, Vec<ErrorCode>> {
         }
     }
     by_status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::all_routes;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn the_checked_in_copy_is_what_the_code_builds() {
+        let built = json();
+        if built != CHECKED_IN {
+            let first = built
+                .lines()
+                .zip(CHECKED_IN.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
+            panic!(
+                "docs/openapi.json is out of date (first difference at line {}): regenerate it \
+                 with `cargo run -q --bin lightspeedpay -- openapi > docs/openapi.json` and \
+                 commit the diff",
+                first + 1
+            );
+        }
+    }
+
+    #[test]
+    fn every_route_is_one_operation_and_every_operation_a_route() {
+        let document = document();
+        let mut documented = BTreeSet::new();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                documented.insert(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+        let routes: BTreeSet<String> = all_routes()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        assert_eq!(documented, routes);
+        let ids: BTreeSet<&str> = all_routes().iter().map(|r| r.operation).collect();
+        assert_eq!(ids.len(), all_routes().len(), "operation ids are unique");
+    }
+
+    #[test]
+    fn security_follows_each_routes_access_level() {
+        let document = document();
+        for route in all_routes() {
+            let op = &document["paths"][route.path][route.method.as_str().to_lowercase()];
+            let schemes: BTreeSet<String> = op["security"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|requirement| requirement.as_object().unwrap().keys().cloned())
+                .collect();
+            let expected: &[&str] = match route.access {
+                Access::Merchant | Access::MerchantOrAdmin => {
+                    &["bearer", "clientKey", "clientSecret"]
+                }
+                Access::Admin => &["bearer"],
+                Access::Public if route.api.sandbox_key => &["sandboxKey"],
+                Access::Unmetered | Access::Public | Access::Anonymous => &[],
+            };
+            let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
+            assert_eq!(schemes, expected, "{} {}", route.method, route.path);
+            let responses = op["responses"].as_object().unwrap();
+            if !expected.is_empty() {
+                assert!(
+                    responses.contains_key("401"),
+                    "{} {}: needs credentials, so it may answer 401",
+                    route.method,
+                    route.path
+                );
+            }
+            for (status, answer) in responses {
+                if status.starts_with('4') || status == "500" {
+                    assert_eq!(
+                        answer["content"]["application/json"]["schema"]["$ref"], ERROR,
+                        "{} {} {status}",
+                        route.method, route.path
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_error_code_has_one_status_and_is_in_the_envelope() {
+        let document = document();
+        let listed = &document["components"]["schemas"]["Error"]["properties"]["error"]["properties"]
+            ["code"]["enum"];
+        assert_eq!(listed.as_array().unwrap().len(), ErrorCode::ALL.len());
+        for code in ErrorCode::ALL {
+            assert!(code.status().is_client_error() || code.status().is_server_error());
+        }
+    }
 }

@@ -7,8 +7,8 @@
 use crate::api::Api;
 use crate::context::RequestContext;
 use crate::handlers::{
-    admin_gateways, admin_merchants, admin_users, auth, checkout, health, jobs, merchant, pay,
-    refunds, return_signing, sandbox_gateway, system, transactions, webhooks,
+    admin_gateways, admin_merchants, admin_users, auth, checkout, docs, health, jobs, merchant,
+    pay, refunds, return_signing, sandbox_gateway, system, transactions, webhooks,
 };
 use http::Method;
 use shared::app::{Adapters, GatewaysFn};
@@ -544,6 +544,18 @@ pub static SYSTEM_STATUS: Function = function! {
     grants: Grants::NONE,
 };
 
+/// `docs`: The API document and the page to read it.
+pub static DOCS: Function = function! {
+    name: "docs",
+    description: "The API document and the page to read it",
+    trigger: Trigger::Http(&[
+        route!(GET "/api/v1/openapi.json", Unmetered, "The OpenAPI 3.1 document of this API", docs::document, Api::raw::<docs::OpenApiDocument>(200)),
+        route!(GET "/docs", Unmetered, "The API documentation page", docs::index, Api::redirect()),
+        route!(GET "/docs/{file}", Unmetered, "A file of the documentation page", docs::file, Api::file()),
+    ]),
+    grants: Grants::NONE,
+};
+
 /// Every function of the platform: the local runner, the docs and the tests read this list; a
 /// Lambda binary references only its own entry, so it links only its own handlers.
 pub static FUNCTIONS: &[&Function] = &[
@@ -570,6 +582,7 @@ pub static FUNCTIONS: &[&Function] = &[
     &TRANSACTION_MONITOR,
     &MAINTENANCE,
     &SYSTEM_STATUS,
+    &DOCS,
 ];
 
 /// The function called `name`.

@@ -17,6 +17,20 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start(profile: &std::path::Path) -> Browser {
+        Browser::launch(profile, &[]).await
+    }
+
+    /// A Chromium that can reach only this machine: every other host name fails to resolve, so
+    /// a page that needs the internet (a CDN, say) shows it.
+    pub async fn start_offline(profile: &std::path::Path) -> Browser {
+        Browser::launch(
+            profile,
+            &["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"],
+        )
+        .await
+    }
+
+    async fn launch(profile: &std::path::Path, extra: &[&str]) -> Browser {
         let binary =
             std::env::var("LSP_TEST_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
         let port = free_port();
@@ -34,13 +48,27 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let mut args: Vec<String> = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|a| a.to_string())
+        .collect();
+        args.push(format!("--user-data-dir={}", profile.display()));
         let capabilities = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": std::env::var("LSP_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
-                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                         "--disable-dev-shm-usage", format!("--user-data-dir={}", profile.display())],
+                "args": args,
             },
         }}});
         let created: Value = http
@@ -138,6 +166,27 @@ impl Browser {
             .as_str()
             .unwrap_or_default()
             .to_string()
+    }
+
+    /// Runs `script` in the page; its return value.
+    pub async fn execute(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+        .await
+    }
+
+    /// Waits until the page's markup contains `needle`; whether it did.
+    pub async fn wait_for_text(&self, needle: &str) -> bool {
+        for _ in 0..150 {
+            if self.source().await.contains(needle) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
     }
 
     /// Waits until the current URL starts with `prefix`; gives the URL.

@@ -12,6 +12,7 @@ mod cli;
 mod db;
 mod delivery;
 mod dev_runner;
+mod docs;
 mod gateways;
 mod hints;
 mod inbound;

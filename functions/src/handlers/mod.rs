@@ -6,6 +6,7 @@ pub mod admin_merchants;
 pub mod admin_users;
 pub mod auth;
 pub mod checkout;
+pub mod docs;
 pub mod health;
 pub mod jobs;
 pub mod merchant;
