@@ -111,6 +111,36 @@ pub struct Api {
     pub sandbox_key: bool,
     /// Whether it answers its data with a 503 too, while the platform is degraded.
     pub degraded_503: bool,
+    /// Whether only a dashboard session (a bearer token) may call it, never a key pair.
+    pub session_only: bool,
+    /// Operations a client may call next with a value from the successful answer.
+    pub links: &'static [Link],
+}
+
+/// A follow-up call: the operation `operation` takes `parameter` from the answer's body at
+/// `pointer` (a JSON pointer, e.g. `/data/id`).
+#[derive(Clone, Copy)]
+pub struct Link {
+    /// The link's name in the document.
+    pub name: &'static str,
+    /// The operation id called next.
+    pub operation: &'static str,
+    /// Its path parameter.
+    pub parameter: &'static str,
+    /// Where in the answer's body the value is.
+    pub pointer: &'static str,
+}
+
+impl Link {
+    /// `operation` with its `{id}` from the answer's `data.id`.
+    pub const fn by_id(name: &'static str, operation: &'static str) -> Link {
+        Link {
+            name,
+            operation,
+            parameter: "id",
+            pointer: "/data/id",
+        }
+    }
 }
 
 impl Api {
@@ -181,6 +211,8 @@ impl Api {
             errors: &[],
             sandbox_key: false,
             degraded_503: false,
+            session_only: false,
+            links: &[],
         }
     }
 
@@ -229,6 +261,18 @@ impl Api {
     /// Answers its data with a 503 while the platform is degraded.
     pub const fn degraded_503(mut self) -> Api {
         self.degraded_503 = true;
+        self
+    }
+
+    /// May be called only with a dashboard session's bearer token.
+    pub const fn session_only(mut self) -> Api {
+        self.session_only = true;
+        self
+    }
+
+    /// Names the calls a client may make next with values from the answer.
+    pub const fn links(mut self, links: &'static [Link]) -> Api {
+        self.links = links;
         self
     }
 

@@ -26,6 +26,7 @@ pub fn json() -> String {
 /// The whole document.
 pub fn document() -> Value {
     let mut schemas = Schemas::new();
+    let mut request_schemas = Vec::new();
     let mut paths: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
     let mut tags = Vec::new();
     for function in FUNCTIONS.iter().copied() {
@@ -35,12 +36,15 @@ pub fn document() -> Value {
         tags.push(tag(function));
         for route in function.routes() {
             let operation = operation(function, route, &mut schemas);
+            request_schemas.extend(refs(&operation["requestBody"]));
             paths
                 .entry(route.path)
                 .or_default()
                 .insert(route.method.as_str().to_lowercase(), operation);
         }
     }
+    let mut components = components(schemas);
+    forbid_control_characters(&mut components, request_schemas);
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -53,7 +57,7 @@ pub fn document() -> Value {
         "tags": tags,
         "paths": paths,
         "components": {
-            "schemas": components(schemas),
+            "schemas": components,
             "headers": headers(),
             "securitySchemes": {
                 "clientKey": {
@@ -101,6 +105,68 @@ fn components(schemas: Schemas) -> BTreeMap<String, Value> {
         .collect();
     named.insert("Error".into(), error_schema());
     named
+}
+
+/// The component names `value` refers to (`$ref`s), anywhere inside it.
+fn refs(value: &Value) -> Vec<String> {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .flat_map(|(key, inner)| match (key.as_str(), inner.as_str()) {
+                ("$ref", Some(target)) => target
+                    .strip_prefix("#/components/schemas/")
+                    .map(str::to_string)
+                    .into_iter()
+                    .collect(),
+                _ => refs(inner),
+            })
+            .collect(),
+        Value::Array(items) => items.iter().flat_map(refs).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Every string a request body carries, names of map entries included, is refused when it
+/// holds a control character (`shared::http::body`): the request schemas say so, so that
+/// clients and generators know it. Applied to the request body components and those they refer
+/// to; strings with a pattern of their own already exclude them.
+fn forbid_control_characters(components: &mut BTreeMap<String, Value>, roots: Vec<String>) {
+    const PRINTABLE: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$";
+    fn mark(schema: &mut Value, found: &mut Vec<String>) {
+        let Value::Object(map) = schema else { return };
+        if let Some(target) = map.get("$ref").and_then(Value::as_str) {
+            found.extend(
+                target
+                    .strip_prefix("#/components/schemas/")
+                    .map(str::to_string),
+            );
+        }
+        let is_string = match map.get("type") {
+            Some(Value::String(t)) => t == "string",
+            Some(Value::Array(ts)) => ts.iter().any(|t| t == "string"),
+            _ => false,
+        };
+        if is_string && !map.contains_key("pattern") && !map.contains_key("enum") {
+            map.insert("pattern".into(), json!(PRINTABLE));
+        }
+        for inner in map.values_mut() {
+            match inner {
+                Value::Object(_) => mark(inner, found),
+                Value::Array(items) => items.iter_mut().for_each(|item| mark(item, found)),
+                _ => {}
+            }
+        }
+    }
+    let mut pending = roots;
+    let mut done = std::collections::BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if !done.insert(name.clone()) {
+            continue;
+        }
+        if let Some(schema) = components.get_mut(&name) {
+            mark(schema, &mut pending);
+        }
+    }
 }
 
 fn schema_json(schema: &RefOr<Schema>) -> Value {
@@ -155,6 +221,7 @@ fn security(access: Access, api: &Api) -> Value {
     let key_pair = json!({ "clientKey": [], "clientSecret": [] });
     let bearer = json!({ "bearer": [] });
     match access {
+        Access::Merchant | Access::MerchantOrAdmin if api.session_only => json!([bearer]),
         Access::Merchant | Access::MerchantOrAdmin => json!([key_pair, bearer]),
         Access::Admin => json!([bearer]),
         Access::Unmetered | Access::Public | Access::Anonymous if api.sandbox_key => {
@@ -165,12 +232,10 @@ fn security(access: Access, api: &Api) -> Value {
 }
 
 fn parameters(route: &Route, api: &Api) -> Vec<Value> {
-    let mut out: Vec<Value> = path_names(route.path)
-        .map(|name| {
-            json!({
-                "name": name, "in": "path", "required": true,
-                "schema": { "type": "string" },
-            })
+    let mut out: Vec<Value> = path_parameters(route.path)
+        .into_iter()
+        .map(|(name, schema)| {
+            json!({ "name": name, "in": "path", "required": true, "schema": schema })
         })
         .collect();
     if api.paginated {
@@ -213,6 +278,38 @@ fn parameters(route: &Route, api: &Api) -> Vec<Value> {
 fn path_names(path: &str) -> impl Iterator<Item = &str> {
     path.split('/')
         .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+}
+
+/// Each path parameter with its schema. An `{id}` is the id of the collection before it (typed
+/// ids have their own schemas); the others are named for what they hold.
+fn path_parameters(path: &str) -> Vec<(&str, Value)> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut out = Vec::new();
+    for (at, segment) in segments.iter().enumerate() {
+        if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            let before = at.checked_sub(1).map_or("", |i| segments[i]);
+            out.push((name, parameter_schema(name, before)));
+        }
+    }
+    out
+}
+
+fn parameter_schema(name: &str, collection: &str) -> Value {
+    let id = match (name, collection) {
+        ("id", "transactions" | "checkout") => Some("TransactionId"),
+        ("id", "refunds") => Some("RefundId"),
+        ("id", "merchant" | "merchants") => Some("MerchantId"),
+        ("id", "gateways") => Some("GatewayAccountId"),
+        ("id", "users") => Some("UserId"),
+        ("account_id", _) => Some("GatewayAccountId"),
+        ("provider", _) => Some("Provider"),
+        _ => None,
+    };
+    match id {
+        Some(schema) => json!({ "$ref": format!("#/components/schemas/{schema}") }),
+        // The sandbox's order ids and the docs page's file names are plain names.
+        None => json!({ "type": "string", "pattern": "^[A-Za-z0-9._-]+$" }),
+    }
 }
 
 fn request_body(body: Body, schemas: &mut Schemas) -> Option<Value> {
@@ -274,14 +371,30 @@ fn responses(route: &Route, api: &Api, schemas: &mut Schemas) -> Value {
     match api.answer {
         Answer::Data { status, data } => {
             let envelope = envelope(schema_json(&data(schemas)));
-            out.insert(
-                status.to_string(),
-                json!({
-                    "description": route.summary,
-                    "headers": headers(replayed),
-                    "content": { "application/json": { "schema": envelope.clone() } },
-                }),
-            );
+            let mut answer = json!({
+                "description": route.summary,
+                "headers": headers(replayed),
+                "content": { "application/json": { "schema": envelope.clone() } },
+            });
+            if !api.links.is_empty() {
+                let links: Map<String, Value> = api
+                    .links
+                    .iter()
+                    .map(|link| {
+                        (
+                            link.name.to_string(),
+                            json!({
+                                "operationId": link.operation,
+                                "parameters": {
+                                    link.parameter: format!("$response.body#{}", link.pointer),
+                                },
+                            }),
+                        )
+                    })
+                    .collect();
+                answer["links"] = Value::Object(links);
+            }
+            out.insert(status.to_string(), answer);
             if api.degraded_503 {
                 out.insert(
                     "503".into(),
@@ -495,6 +608,7 @@ mod tests {
                 .flat_map(|requirement| requirement.as_object().unwrap().keys().cloned())
                 .collect();
             let expected: &[&str] = match route.access {
+                Access::Merchant | Access::MerchantOrAdmin if route.api.session_only => &["bearer"],
                 Access::Merchant | Access::MerchantOrAdmin => {
                     &["bearer", "clientKey", "clientSecret"]
                 }
@@ -519,6 +633,44 @@ mod tests {
                         answer["content"]["application/json"]["schema"]["$ref"], ERROR,
                         "{} {} {status}",
                         route.method, route.path
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_link_and_path_parameter_names_something_real() {
+        let document = document();
+        let schemas = document["components"]["schemas"].as_object().unwrap();
+        for route in all_routes() {
+            for link in route.api.links {
+                let target = all_routes()
+                    .into_iter()
+                    .find(|r| r.operation == link.operation)
+                    .unwrap_or_else(|| {
+                        panic!("{}: no operation {}", route.operation, link.operation)
+                    });
+                assert!(
+                    path_names(target.path).any(|name| name == link.parameter),
+                    "{} has no {{{}}}",
+                    target.path,
+                    link.parameter
+                );
+            }
+            for (name, schema) in path_parameters(route.path) {
+                if let Some(reference) = schema["$ref"].as_str() {
+                    let named = reference.trim_start_matches("#/components/schemas/");
+                    assert!(
+                        schemas.contains_key(named),
+                        "{}: {name} → {named}",
+                        route.path
+                    );
+                } else {
+                    assert!(
+                        ["order_id", "file"].contains(&name),
+                        "{}: {{{name}}} has no schema of its own",
+                        route.path
                     );
                 }
             }

@@ -4,7 +4,7 @@
 //! anywhere else. Each binary references only its own entry, so it links only its own handlers
 //! and the adapters its grants name.
 
-use crate::api::Api;
+use crate::api::{Api, Link};
 use crate::context::RequestContext;
 use crate::handlers::{
     admin_gateways, admin_merchants, admin_users, auth, checkout, docs, health, jobs, merchant,
@@ -263,9 +263,9 @@ pub static AUTH_SESSION: Function = function! {
     name: "auth-session",
     description: "The logged-in user's session and second factor",
     trigger: Trigger::Http(&[
-        route!(POST "/api/v1/auth/logout", MerchantOrAdmin, "End the caller's session", auth::logout, suspended: Allowed, Api::data::<auth::LoggedOut>(200)),
-        route!(POST "/api/v1/auth/mfa/totp", MerchantOrAdmin, "Start TOTP enrolment; the secret is shown once", auth::start_totp, suspended: Allowed, Api::data::<auth::EnrolmentView<'static>>(201).fails(&[ErrorCode::Conflict])),
-        route!(POST "/api/v1/auth/mfa/totp/confirm", MerchantOrAdmin, "Confirm TOTP enrolment with a code", auth::confirm_totp, suspended: Allowed, Api::data::<auth::MfaEnabled>(200).takes::<auth::ConfirmRequest>()),
+        route!(POST "/api/v1/auth/logout", MerchantOrAdmin, "End the caller's session", auth::logout, suspended: Allowed, Api::data::<auth::LoggedOut>(200).session_only()),
+        route!(POST "/api/v1/auth/mfa/totp", MerchantOrAdmin, "Start TOTP enrolment; the secret is shown once", auth::start_totp, suspended: Allowed, Api::data::<auth::EnrolmentView<'static>>(201).session_only().fails(&[ErrorCode::Conflict])),
+        route!(POST "/api/v1/auth/mfa/totp/confirm", MerchantOrAdmin, "Confirm TOTP enrolment with a code", auth::confirm_totp, suspended: Allowed, Api::data::<auth::MfaEnabled>(200).takes::<auth::ConfirmRequest>().session_only()),
     ]),
     grants: Grants::NONE,
 };
@@ -313,7 +313,13 @@ pub static ADMIN_MERCHANTS: Function = function! {
     name: "admin-merchants",
     description: "Operators manage merchants",
     trigger: Trigger::Http(&[
-        route!(POST "/api/v1/admin/merchants", Admin, "Onboard a merchant", admin_merchants::create, Api::data::<admin_merchants::Created>(201).takes::<CreateMerchant>().fails(&[ErrorCode::Conflict])),
+        route!(POST "/api/v1/admin/merchants", Admin, "Onboard a merchant", admin_merchants::create, Api::data::<admin_merchants::Created>(201).takes::<CreateMerchant>().links(&[
+            Link::by_id("ReadMerchant", "admin_merchants.get"),
+            Link::by_id("UpdateMerchant", "admin_merchants.update"),
+            Link::by_id("SuspendMerchant", "admin_merchants.suspend"),
+            Link::by_id("ReactivateMerchant", "admin_merchants.reactivate"),
+            Link::by_id("ReadMerchantWithKeys", "merchant.get"),
+        ]).fails(&[ErrorCode::Conflict])),
         route!(GET "/api/v1/admin/merchants", Admin, "List merchants", admin_merchants::list, Api::page::<Merchant>().query::<admin_merchants::ListQuery>()),
         route!(GET "/api/v1/admin/merchants/{id}", Admin, "Read a merchant", admin_merchants::get, Api::data::<Merchant>(200)),
         route!(PATCH "/api/v1/admin/merchants/{id}", Admin, "Change name, live mode or rate limit", admin_merchants::update, Api::data::<Merchant>(200).takes::<UpdateMerchant>()),
@@ -338,7 +344,10 @@ pub static ADMIN_GATEWAYS: Function = function! {
     name: "admin-gateways",
     description: "Operators manage gateway accounts",
     trigger: Trigger::Http(&[
-        route!(POST "/api/v1/admin/gateways", Admin, "Add a gateway account (credentials sealed)", admin_gateways::create, Api::data::<GatewayAccountView>(201).takes::<AddGatewayAccount>()),
+        route!(POST "/api/v1/admin/gateways", Admin, "Add a gateway account (credentials sealed)", admin_gateways::create, Api::data::<GatewayAccountView>(201).takes::<AddGatewayAccount>().links(&[
+            Link::by_id("ReadGatewayAccount", "admin_gateways.get"),
+            Link::by_id("CheckGatewayAccount", "admin_gateways.check"),
+        ])),
         route!(GET "/api/v1/admin/gateways", Admin, "List gateway accounts", admin_gateways::list, Api::page::<GatewayAccountView>().query::<admin_gateways::ListQuery>()),
         route!(GET "/api/v1/admin/gateways/{id}", Admin, "Read a gateway account", admin_gateways::get, Api::data::<GatewayAccountView>(200)),
         route!(POST "/api/v1/admin/gateways/{id}/check", Admin, "Check its credentials without moving money", admin_gateways::check, Api::data::<admin_gateways::CheckResult>(200)),
@@ -355,7 +364,12 @@ pub static PAY: Function = function! {
     name: "pay",
     description: "Create a payment",
     trigger: Trigger::Http(&[
-        route!(POST "/api/v1/pay", Merchant, "Create a payment; answers its checkout_url", pay::create, Api::data::<TransactionView>(201).takes::<PayRequest>().idempotent().fails(&[ErrorCode::DuplicateOrderId, ErrorCode::GatewayUnavailable])),
+        route!(POST "/api/v1/pay", Merchant, "Create a payment; answers its checkout_url", pay::create, Api::data::<TransactionView>(201).takes::<PayRequest>().idempotent().links(&[
+            Link::by_id("ReadPayment", "transactions.get"),
+            Link::by_id("RefundPayment", "refunds.create"),
+            Link::by_id("ListRefunds", "refunds.list"),
+            Link::by_id("OpenCheckout", "checkout.page_for"),
+        ]).fails(&[ErrorCode::DuplicateOrderId, ErrorCode::GatewayUnavailable])),
     ]),
     grants: Grants {
         sends_to: &[queues::TRANSACTION_PROCESSOR],
@@ -380,7 +394,7 @@ pub static REFUNDS: Function = function! {
     name: "refunds",
     description: "Refund captured payments",
     trigger: Trigger::Http(&[
-        route!(POST "/api/v1/transactions/{id}/refunds", Merchant, "Refund part or all of a captured payment", refunds::create, Api::data::<RefundView>(201).may_take::<RefundBody>().idempotent().fails(&[ErrorCode::RefundNotAllowed, ErrorCode::RefundExceedsCaptured])),
+        route!(POST "/api/v1/transactions/{id}/refunds", Merchant, "Refund part or all of a captured payment", refunds::create, Api::data::<RefundView>(201).may_take::<RefundBody>().idempotent().links(&[Link::by_id("ReadRefund", "refunds.get")]).fails(&[ErrorCode::RefundNotAllowed, ErrorCode::RefundExceedsCaptured])),
         route!(GET "/api/v1/transactions/{id}/refunds", MerchantOrAdmin, "A payment's refunds", refunds::list, Api::page::<RefundView>()),
         route!(GET "/api/v1/refunds/{id}", MerchantOrAdmin, "Read a refund", refunds::get, Api::data::<RefundView>(200)),
     ]),

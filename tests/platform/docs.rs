@@ -119,3 +119,28 @@ async fn the_docs_page_shows_the_pay_operation_and_its_request_schema_offline() 
         );
     }
 }
+
+/// `openapi-spec-validator` (from the Python package index, installed by `scripts/test`) checks
+/// the checked-in document against the OpenAPI 3.1 specification's own schema and rules.
+#[test]
+fn a_third_party_validator_accepts_the_document() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv = root.join("target/venv/bin/openapi-spec-validator");
+    let validator = if venv.exists() {
+        venv
+    } else {
+        "openapi-spec-validator".into()
+    };
+    let output = std::process::Command::new(validator)
+        .arg(root.join("docs/openapi.json"))
+        .output()
+        .expect(
+            "openapi-spec-validator must be installed: scripts/test installs it into target/venv",
+        );
+    assert!(
+        output.status.success(),
+        "the document is not valid OpenAPI 3.1:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

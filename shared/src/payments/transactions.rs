@@ -41,8 +41,9 @@ use uuid::Uuid;
     "expires_in": 1800
 }))]
 pub struct PayRequest {
-    /// Paise, a whole number within the platform's limits (by default ₹1 to ₹10,00,000).
-    #[schema(minimum = 1)]
+    /// Paise, a whole number within the platform's limits (by default ₹1 to ₹5,00,000; a
+    /// deployment may set others).
+    #[schema(minimum = 100, maximum = 50000000)]
     pub amount: i64,
     /// ISO code; INR when absent.
     #[schema(value_type = Option<Currency>)]
@@ -55,8 +56,13 @@ pub struct PayRequest {
     /// Shown to the customer.
     #[schema(max_length = 255)]
     pub description: Option<String>,
-    /// Where the customer returns after paying: https (http too in test mode).
-    #[schema(format = "uri", max_length = 2048)]
+    /// Where the customer returns after paying: an https URL with a host (http too in test mode),
+    /// without spaces or control characters.
+    #[schema(
+        format = "uri",
+        max_length = 2048,
+        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:[0-9]{1,4})?(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?(\?[A-Za-z0-9._~%!$&'()*+,;=:@/?-]*)?$"
+    )]
     pub return_url: String,
     /// Free-form string pairs for the merchant: at most 15, keys of 1–40 characters, values of at
     /// most 256.
@@ -74,10 +80,14 @@ pub struct Customer {
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// Email address.
-    #[schema(format = Email)]
+    #[schema(
+        format = Email,
+        max_length = 254,
+        pattern = r"^[A-Za-z0-9_%+'-]+(\.[A-Za-z0-9_%+'-]+)*@([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}$"
+    )]
     pub email: String,
     /// Phone number: 10–15 digits with an optional leading `+` (spaces and dashes are ignored).
-    #[schema(example = "+919812345678")]
+    #[schema(example = "+919812345678", pattern = r"^\+?[0-9]{10,15}$")]
     pub phone: String,
 }
 
