@@ -2,11 +2,13 @@
 //! `x-client-id` / `x-client-secret` / `x-api-version` headers, JSON with rupee amounts,
 //! `{"message","code","type"}` error bodies, and webhooks signed with the client secret.
 
-use super::contract::{BrowserReturn, Creates, Delivery, Documented, Fixture, Order, Paid, quick};
-use super::{account, attempt_reference, dropping_server};
+use super::contract::{
+    BrowserReturn, Delivery, Documented, DocumentedError, Fixture, Kind, Order, Paid, Retried,
+    quick,
+};
+use super::{account, dropping_server};
 use crate::support::*;
 use http::HeaderMap;
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::gateways::PaymentOutcome;
 use shared::gateways::cashfree::{Cashfree, webhook_signature};
@@ -215,65 +217,10 @@ async fn a_409_for_the_receipt_uses_the_existing_order() {
     assert_eq!(posts, 2, "each create was sent once, never repeated");
 }
 
-async fn status_against(response: ResponseTemplate) -> GatewayError {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(response)
-        .mount(&server)
-        .await;
-    quick::<Contract>(&server.uri())
-        .fetch_status(&account(&Contract::credentials()), "att_1")
-        .await
-        .unwrap_err()
-}
-
+/// The documented error answers: `contract::cashfree::a_failed_create_is_classified…` and
+/// `contract::cashfree::a_failed_status_query…`. Here: what is refused before anything is sent.
 #[tokio::test]
-async fn documented_errors_are_classified() {
-    let quick_timeout = Duration::from_secs(5);
-    let declined = Contract::create_against(
-        ResponseTemplate::new(400).set_body_json(error(
-            "invalid_request_error",
-            "order_amount_invalid",
-            "order_amount : invalid value provided",
-        )),
-        quick_timeout,
-    )
-    .await;
-    assert!(
-        matches!(&declined, GatewayError::Declined(m) if m.contains("order_amount")),
-        "{declined:?}"
-    );
-    let bad_key = Contract::create_against(
-        ResponseTemplate::new(401).set_body_json(error(
-            "authentication_error",
-            "request_failed",
-            "authentication Failed",
-        )),
-        quick_timeout,
-    )
-    .await;
-    assert!(
-        matches!(bad_key, GatewayError::Configuration(_)),
-        "{bad_key:?}"
-    );
-    // A 500, throttling, failed and dropped reads: `contract::cashfree::errors_are_classified…`.
-    let bad_gateway = Contract::create_against(ResponseTemplate::new(502), quick_timeout).await;
-    assert!(
-        matches!(bad_gateway, GatewayError::Ambiguous(_)),
-        "{bad_gateway:?}"
-    );
-    // Slow, dropped and refused creates: `contract::cashfree::a_create_that_may_have_reached…`.
-    let no_session = Contract::create_against(
-        ResponseTemplate::new(200)
-            .set_body_json(json!({ "order_id": "att_err", "order_status": "ACTIVE" })),
-        quick_timeout,
-    )
-    .await;
-    assert!(
-        matches!(no_session, GatewayError::Ambiguous(_)),
-        "{no_session:?}"
-    );
-
+async fn an_order_id_or_a_secret_cashfree_cannot_take_is_refused_before_sending() {
     let acc = account(&Contract::credentials());
     let odd = quick::<Contract>("http://mock.invalid")
         .create_order(&acc, &request("att 1/../x", 49_900))
@@ -291,60 +238,6 @@ async fn documented_errors_are_classified() {
         matches!(unusable, GatewayError::Configuration(_)),
         "refused before sending: {unusable:?}"
     );
-
-    // An outage on a status query is simply retryable.
-    let read = status_against(ResponseTemplate::new(503).set_body_json(error(
-        "api_error",
-        "unavailable",
-        "down",
-    )))
-    .await;
-    assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
-    let unauthorized = status_against(ResponseTemplate::new(401).set_body_json(error(
-        "authentication_error",
-        "request_failed",
-        "authentication Failed",
-    )))
-    .await;
-    assert!(
-        matches!(unauthorized, GatewayError::Configuration(_)),
-        "{unauthorized:?}"
-    );
-}
-
-#[tokio::test]
-async fn finds_an_order_by_its_receipt() {
-    let server = MockServer::start().await;
-    authenticated(Mock::given(method("GET")).and(path("/pg/orders/att_found")))
-        .respond_with(echo_read("ACTIVE"))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/pg/orders/att_missing"))
-        .respond_with(ResponseTemplate::new(404).set_body_json(error(
-            "invalid_request_error",
-            "order_not_found",
-            "order not found",
-        )))
-        .mount(&server)
-        .await;
-    let gateway = quick::<Contract>(&server.uri());
-    let acc = account(&Contract::credentials());
-    assert_eq!(
-        gateway.find_order(&acc, "att_found").await.unwrap(),
-        Some(CreatedOrder {
-            reference: "att_found".into(),
-            pay_url: None,
-            checkout_token: Some(session("att_found").into()),
-        })
-    );
-    assert_eq!(gateway.find_order(&acc, "att_missing").await.unwrap(), None);
-    assert_eq!(
-        gateway.find_order(&acc, "att/../x").await.unwrap(),
-        None,
-        "an id Cashfree refuses cannot exist"
-    );
-    assert_eq!(server.received_requests().await.unwrap().len(), 2);
 }
 
 async fn mount_order(server: &MockServer, order_id: &str, status: &str, payments: Vec<Value>) {
@@ -750,100 +643,6 @@ fn webhooks_are_parsed_by_type() {
     );
 }
 
-// Through the platform: a merchant whose routing pool has a Cashfree account.
-
-async fn creates(server: &MockServer) -> Vec<Request> {
-    server
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.method == http::Method::POST && r.url.path() == "/pg/orders")
-        .collect()
-}
-
-#[tokio::test]
-async fn when_the_lookup_lags_a_retried_create_gets_409_and_uses_the_first_order() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/pg/orders"))
-        .respond_with(|request: &Request| echo_order(request).set_delay(Duration::from_secs(3)))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/pg/orders"))
-        .respond_with(ResponseTemplate::new(409).set_body_json(error(
-            "invalid_request_error",
-            "order_already_exists",
-            "order with same id is already present",
-        )))
-        .mount(&server)
-        .await;
-    // The order is not readable at first (neither the lookup after the timeout nor the one
-    // before the next try finds it)...
-    Mock::given(method("GET"))
-        .and(path_regex("^/pg/orders/att_[0-9a-f]+$"))
-        .respond_with(ResponseTemplate::new(404).set_body_json(error(
-            "invalid_request_error",
-            "order_not_found",
-            "order not found",
-        )))
-        .up_to_n_times(2)
-        .mount(&server)
-        .await;
-    // ...and is afterwards.
-    Mock::given(method("GET"))
-        .and(path_regex("^/pg/orders/att_[0-9a-f]+$"))
-        .respond_with(echo_read("ACTIVE"))
-        .mount(&server)
-        .await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (status, body) = app
-        .pay(&merchant, &payment("cf-amb-2", 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap();
-    app.drain().await;
-
-    // The next try (a retried job or the customer opening the checkout) asks again, finds
-    // nothing, and creates again with the same order id: Cashfree refuses it with a 409, which
-    // reads the first order back.
-    let page = app
-        .http
-        .get(app.url(&format!("/api/v1/checkout/{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
-    let html = page.text().await.unwrap();
-    let posts = creates(&server).await;
-    assert_eq!(
-        posts.len(),
-        2,
-        "the lookup found nothing, so the create was tried again and Cashfree refused it"
-    );
-    let receipt = sent_json(&posts[0])["order_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        html.contains(&format!("\"paymentSessionId\":\"{}\"", session(&receipt))),
-        "{html}"
-    );
-    assert!(!html.contains(CLIENT_SECRET));
-    assert_eq!(
-        attempt_reference(&app, &merchant, id).await.as_deref(),
-        Some(receipt.as_str())
-    );
-    assert!(
-        posts
-            .iter()
-            .all(|p| sent_json(p)["order_id"] == receipt.as_str()),
-        "every create named the same order, so Cashfree can hold only one"
-    );
-}
-
 /// Cashfree as the connector contract drives it (`contract::cashfree::…`).
 pub struct Contract;
 
@@ -1018,7 +817,46 @@ impl super::contract::ChecksCredentials for Contract {
     }
 }
 
+impl super::contract::LooksUpOrders for Contract {
+    fn is_lookup(request: &Request, receipt: &str) -> bool {
+        request.method == http::Method::GET && request.url.path() == format!("/pg/orders/{receipt}")
+    }
+}
+
 impl super::contract::FindsByReceipt for Contract {
+    const RECEIPT_FOUND: &'static str = "att_found";
+    const RECEIPT_MISSING: &'static str = "att_missing";
+
+    /// The receipt is the order id: the lookup reads the order.
+    async fn mount_lookups(server: &MockServer) {
+        authenticated(Mock::given(method("GET")).and(path("/pg/orders/att_found")))
+            .respond_with(echo_read("ACTIVE"))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/pg/orders/att_missing"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(error(
+                "invalid_request_error",
+                "order_not_found",
+                "order not found",
+            )))
+            .mount(server)
+            .await;
+    }
+
+    /// With the payment session the checkout needs.
+    fn found() -> CreatedOrder {
+        CreatedOrder {
+            reference: "att_found".into(),
+            pay_url: None,
+            checkout_token: Some(session("att_found").into()),
+        }
+    }
+
+    fn never_found() -> Vec<(&'static str, &'static str)> {
+        vec![("att/../x", "an id Cashfree refuses cannot exist")]
+    }
+
     /// Cashfree makes the order but answers too late: the request timed out on our side.
     async fn mount_late_create_found_by_lookup(server: &MockServer) {
         Mock::given(method("POST"))
@@ -1033,14 +871,6 @@ impl super::contract::FindsByReceipt for Contract {
             .await;
     }
 
-    fn is_create(request: &Request) -> bool {
-        request.method == http::Method::POST && request.url.path() == "/pg/orders"
-    }
-
-    fn is_lookup(request: &Request, receipt: &str) -> bool {
-        request.method == http::Method::GET && request.url.path() == format!("/pg/orders/{receipt}")
-    }
-
     /// The receipt is the order id; the amount is exact rupees.
     fn assert_create_request(request: &Request, receipt: &str) {
         assert_eq!(sent_json(request)["order_id"], receipt);
@@ -1053,8 +883,61 @@ impl super::contract::FindsByReceipt for Contract {
     }
 }
 
-impl super::contract::ClassifiesErrors for Contract {
-    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = true;
+impl super::contract::RetriesCreates for Contract {
+    /// The first create times out on our side; Cashfree refuses the order id from then on
+    /// (409). The order is not readable at first (neither the lookup after the timeout nor the
+    /// one before the next try finds it), and is afterwards: the 409 reads it back.
+    async fn mount_lagging_create(server: &MockServer, _label: &str) {
+        Mock::given(method("POST"))
+            .and(path("/pg/orders"))
+            .respond_with(|request: &Request| echo_order(request).set_delay(Duration::from_secs(3)))
+            .up_to_n_times(1)
+            .mount(server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/pg/orders"))
+            .respond_with(ResponseTemplate::new(409).set_body_json(error(
+                "invalid_request_error",
+                "order_already_exists",
+                "order with same id is already present",
+            )))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path_regex("^/pg/orders/att_[0-9a-f]+$"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(error(
+                "invalid_request_error",
+                "order_not_found",
+                "order not found",
+            )))
+            .up_to_n_times(2)
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path_regex("^/pg/orders/att_[0-9a-f]+$"))
+            .respond_with(echo_read("ACTIVE"))
+            .mount(server)
+            .await;
+    }
+
+    /// The receipt is the order id, which Cashfree holds once.
+    fn made_for(request: &Request, receipt: &str) -> bool {
+        sent_json(request)["order_id"] == receipt
+    }
+
+    fn retried_handoff(_base: &str, order: &Order) -> Retried {
+        Retried::Page {
+            shows: vec![format!(
+                "\"paymentSessionId\":\"{}\"",
+                session(&order.reference)
+            )],
+            hides: vec![CLIENT_SECRET],
+        }
+    }
+}
+
+impl super::contract::ClassifiesReadErrors for Contract {
+    const ASKED: &'static str = "att_1";
 
     fn server_error() -> ResponseTemplate {
         ResponseTemplate::new(500).set_body_json(error(
@@ -1074,15 +957,65 @@ impl super::contract::ClassifiesErrors for Contract {
             ))
     }
 
-    async fn status_against(response: ResponseTemplate) -> GatewayError {
-        status_against(response).await
+    async fn mount_status_answer(server: &MockServer, answer: ResponseTemplate) {
+        Mock::given(method("GET"))
+            .respond_with(answer)
+            .mount(server)
+            .await;
     }
 
-    async fn status_at(base: &str) -> GatewayError {
-        quick::<Contract>(base)
-            .fetch_status(&account(&Contract::credentials()), "att_1")
-            .await
-            .unwrap_err()
+    fn documented_read_errors() -> Vec<DocumentedError> {
+        vec![
+            DocumentedError::new(
+                "an outage",
+                ResponseTemplate::new(503).set_body_json(error("api_error", "unavailable", "down")),
+                Kind::Retryable,
+            ),
+            DocumentedError::new(
+                "wrong credentials",
+                ResponseTemplate::new(401).set_body_json(error(
+                    "authentication_error",
+                    "request_failed",
+                    "authentication Failed",
+                )),
+                Kind::Configuration,
+            ),
+        ]
+    }
+}
+
+impl super::contract::ClassifiesCreateErrors for Contract {
+    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = true;
+
+    fn documented_errors() -> Vec<DocumentedError> {
+        vec![
+            DocumentedError::new(
+                "an invalid amount",
+                ResponseTemplate::new(400).set_body_json(error(
+                    "invalid_request_error",
+                    "order_amount_invalid",
+                    "order_amount : invalid value provided",
+                )),
+                Kind::Declined,
+            )
+            .mentioning("order_amount"),
+            DocumentedError::new(
+                "wrong credentials",
+                ResponseTemplate::new(401).set_body_json(error(
+                    "authentication_error",
+                    "request_failed",
+                    "authentication Failed",
+                )),
+                Kind::Configuration,
+            ),
+            DocumentedError::new("a bad gateway", ResponseTemplate::new(502), Kind::Ambiguous),
+            DocumentedError::new(
+                "an order without its payment session",
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({ "order_id": "att_err", "order_status": "ACTIVE" })),
+                Kind::Ambiguous,
+            ),
+        ]
     }
 }
 

@@ -549,49 +549,61 @@ contract!(
     the_handoff_page_carries_public_values_only,
     an_order_is_created_with_the_documented_request,
     every_documented_status_is_mapped,
-    errors_are_classified_by_whether_the_call_could_have_acted,
+    a_failed_status_query_changed_nothing_and_is_retryable,
+    a_failed_create_is_classified_by_whether_it_could_have_acted,
     an_ambiguous_create_is_found_by_receipt_never_made_twice,
+    finds_an_order_by_its_receipt,
     the_credential_check_moves_no_money
 );
 contract!(
     stripe,
     crate::gateways::stripe::Contract,
+    when_the_lookup_finds_nothing_the_retried_create_makes_one_order,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
     the_handoff_page_carries_public_values_only,
     an_order_is_created_with_the_documented_request,
     an_ambiguous_refund_is_found_by_our_id_never_asked_twice,
     every_documented_status_is_mapped,
-    errors_are_classified_by_whether_the_call_could_have_acted,
+    a_failed_status_query_changed_nothing_and_is_retryable,
+    a_failed_create_is_classified_by_whether_it_could_have_acted,
     an_ambiguous_create_is_found_by_receipt_never_made_twice,
+    finds_an_order_by_its_receipt,
     the_credential_check_moves_no_money
 );
 contract!(
     cashfree,
     crate::gateways::cashfree::Contract,
+    when_the_lookup_finds_nothing_the_retried_create_makes_one_order,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
     an_order_is_created_with_the_documented_request,
     the_handoff_page_carries_public_values_only,
     an_ambiguous_refund_is_found_by_our_id_never_asked_twice,
     every_documented_status_is_mapped,
-    errors_are_classified_by_whether_the_call_could_have_acted,
+    a_failed_status_query_changed_nothing_and_is_retryable,
+    a_failed_create_is_classified_by_whether_it_could_have_acted,
     an_ambiguous_create_is_found_by_receipt_never_made_twice,
+    finds_an_order_by_its_receipt,
     the_credential_check_moves_no_money
 );
 contract!(
     phonepe,
     crate::gateways::phonepe::Contract,
+    when_the_lookup_finds_nothing_the_retried_create_makes_one_order,
     an_order_is_created_with_the_documented_request,
     the_handoff_redirects_to_the_pay_page,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
     an_ambiguous_refund_is_found_by_our_id_never_asked_twice,
     every_documented_status_is_mapped,
-    errors_are_classified_by_whether_the_call_could_have_acted,
+    a_failed_status_query_changed_nothing_and_is_retryable,
+    a_failed_create_is_classified_by_whether_it_could_have_acted,
     an_ambiguous_create_is_found_by_receipt_never_made_twice,
+    finds_an_order_by_its_receipt,
     the_credential_check_moves_no_money
 );
 contract!(
     payu,
     crate::gateways::payu::Contract,
+    a_failed_status_query_changed_nothing_and_is_retryable,
     an_order_is_created_with_the_documented_request,
     the_handoff_page_carries_public_values_only,
     every_documented_status_is_mapped,
@@ -600,11 +612,13 @@ contract!(
 contract!(
     easebuzz,
     crate::gateways::easebuzz::Contract,
+    when_the_lookup_finds_nothing_the_retried_create_makes_one_order,
     an_order_is_created_with_the_documented_request,
     the_handoff_redirects_to_the_pay_page,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
     every_documented_status_is_mapped,
-    errors_are_classified_by_whether_the_call_could_have_acted,
+    a_failed_status_query_changed_nothing_and_is_retryable,
+    a_failed_create_is_classified_by_whether_it_could_have_acted,
     an_ambiguous_refund_is_found_by_our_id_never_asked_twice,
     the_credential_check_moves_no_money
 );

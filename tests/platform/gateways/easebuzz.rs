@@ -2,7 +2,10 @@
 //! answers as Easebuzz's kits document, alone and through the platform.
 
 use super::account;
-use super::contract::{BrowserReturn, Connects, Delivery, Documented, Fixture, Order, Paid};
+use super::contract::{
+    BrowserReturn, Connects, Delivery, Documented, DocumentedError, Fixture, Kind, Order, Paid,
+    Retried,
+};
 use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -139,18 +142,8 @@ async fn mount(server: &MockServer, at: &str, responder: impl wiremock::Respond 
         .await;
 }
 
-async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
-    let server = MockServer::start().await;
-    mount(&server, INITIATE, response).await;
-    Contract::connector(&server.uri(), timeout)
-        .create_order(
-            &account(&Contract::credentials()),
-            &Contract::order_request("att_err"),
-        )
-        .await
-        .unwrap_err()
-}
-
+/// What `initiateLink` refuses, checked by a mock that validates as Easebuzz does; the
+/// documented error answers: `contract::easebuzz::a_failed_create_is_classified…`.
 #[tokio::test]
 async fn initiate_link_failures_are_classified() {
     let server = MockServer::start().await;
@@ -192,34 +185,6 @@ async fn initiate_link_failures_are_classified() {
         2,
         "under ₹1.00 is refused before calling"
     );
-
-    let quick = Duration::from_millis(500);
-    let odd = create_against(
-        ResponseTemplate::new(200).set_body_json(json!({ "status": 1, "data": "not-a-key" })),
-        quick,
-    )
-    .await;
-    assert!(matches!(odd, GatewayError::Ambiguous(_)), "{odd:?}");
-    // 503 and 429: `contract::easebuzz::errors_are_classified_by_whether_the_call_could_have_acted`.
-    for status in [500, 502] {
-        let error = create_against(ResponseTemplate::new(status), quick).await;
-        assert!(
-            matches!(error, GatewayError::Ambiguous(_)),
-            "{status}: {error:?}"
-        );
-    }
-    let unauthorized = create_against(ResponseTemplate::new(401), quick).await;
-    assert!(
-        matches!(unauthorized, GatewayError::Configuration(_)),
-        "{unauthorized:?}"
-    );
-    let bad = create_against(
-        ResponseTemplate::new(400).set_body_string("bad request"),
-        quick,
-    )
-    .await;
-    assert!(matches!(bad, GatewayError::Declined(_)), "{bad:?}");
-    // Slow, dropped and refused creates: `contract::easebuzz::a_create_that_may_have_reached…`.
 }
 
 fn known(txnid: &str) -> Option<&'static str> {
@@ -300,26 +265,6 @@ async fn a_list_shaped_answer_is_read_too() {
         .unwrap();
     assert_eq!(report.status, PaymentOutcome::Succeeded);
     assert_eq!(report.payment_id.as_deref(), Some(EASEPAYID));
-}
-
-/// A 5xx, a 429 and a dropped connection on a read:
-/// `contract::easebuzz::errors_are_classified_by_whether_the_call_could_have_acted`.
-#[tokio::test]
-async fn a_status_answer_too_slow_is_retryable() {
-    let slow = MockServer::start().await;
-    mount(
-        &slow,
-        RETRIEVE,
-        ResponseTemplate::new(200)
-            .set_body_json(json!({ "status": false, "msg": "Transaction not found" }))
-            .set_delay(Duration::from_millis(1500)),
-    )
-    .await;
-    let error = Contract::connector(&slow.uri(), Duration::from_millis(500))
-        .fetch_status(&account(&Contract::credentials()), "ebzPaid")
-        .await
-        .unwrap_err();
-    assert!(matches!(error, GatewayError::Retryable(_)), "{error:?}");
 }
 
 fn refund(refund_id: &str, amount: i64, payment_id: Option<&str>) -> RefundRequest {
@@ -601,94 +546,6 @@ async fn a_user_cancelled_webhook_fails_the_payment() {
     );
 }
 
-#[tokio::test]
-async fn an_ambiguous_initiate_link_never_leads_to_a_second_charge() {
-    let server = MockServer::start().await;
-    // Easebuzz makes the first link but answers too late: the request timed out on our side.
-    Mock::given(method("POST"))
-        .and(path(INITIATE))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({ "status": 1, "data": access_key(1) }))
-                .set_delay(Duration::from_secs(3)),
-        )
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    mount(&server, INITIATE, initiate(access_key(2))).await;
-    // The unused first link is not visible in the transaction API.
-    mount(&server, RETRIEVE, retrieve(|_| None)).await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (status, body) = app
-        .pay(&merchant, &payment("ebz-ambiguous", 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap().to_string();
-    app.drain().await;
-    assert_eq!(
-        attempt(&app, &merchant, &id).await["gateway_reference"],
-        Value::Null,
-        "not confirmed yet"
-    );
-
-    // The customer opens the checkout: the platform asks Easebuzz, then initiates again.
-    let checkout = app.url(&format!("/api/v1/checkout/{id}"));
-    let page = app.http.get(&checkout).send().await.unwrap();
-    assert_eq!(page.status(), StatusCode::SEE_OTHER);
-    let second_link = format!("{}/pay/{}", server.uri(), access_key(2));
-    assert_eq!(page.headers()["location"].to_str().unwrap(), second_link);
-    let again = app.http.get(&checkout).send().await.unwrap();
-    assert_eq!(again.headers()["location"].to_str().unwrap(), second_link);
-
-    let requests = server.received_requests().await.unwrap();
-    let initiates: Vec<usize> = (0..requests.len())
-        .filter(|i| requests[*i].url.path() == INITIATE)
-        .collect();
-    assert_eq!(initiates.len(), 2, "one lost answer, one retry, no more");
-    let bodies: Vec<BTreeMap<String, String>> =
-        initiates.iter().map(|i| form(&requests[*i])).collect();
-    let txnid = bodies[0]["txnid"].clone();
-    assert!(txnid.starts_with("att_"), "{txnid}");
-    assert_eq!(
-        bodies[0], bodies[1],
-        "the retry is the same request: the same txnid, amount and hash"
-    );
-    let lookup = requests
-        .iter()
-        .position(|r| r.url.path() == RETRIEVE && form(r)["txnid"] == txnid);
-    assert!(
-        lookup.is_some_and(|l| l > initiates[0] && l < initiates[1]),
-        "Easebuzz was asked before the link was made again"
-    );
-    assert_eq!(
-        attempt(&app, &merchant, &id).await["gateway_reference"],
-        txnid.as_str()
-    );
-
-    // The customer pays on the one link they were shown; the payment settles once.
-    Mock::given(method("POST"))
-        .and(path(RETRIEVE))
-        .respond_with(retrieve(|_| Some("success")))
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    let paid = result_fields(&txnid, "success", EASEPAYID);
-    for _ in 0..2 {
-        let status = app
-            .http
-            .post(app.url("/api/v1/webhooks/easebuzz"))
-            .form(&paid)
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, StatusCode::OK);
-    }
-    app.drain().await;
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
-    assert_eq!(app.db.outbox_count("transaction.succeeded").await, 1);
-}
-
 /// Easebuzz as the connector contract drives it (`contract::easebuzz::…`): results carry a
 /// reverse hash, and the transaction API confirms every one of them.
 pub struct Contract;
@@ -828,19 +685,42 @@ impl super::contract::Creates for Contract {
     fn created() -> ResponseTemplate {
         ResponseTemplate::new(200).set_body_json(json!({ "status": 1, "data": access_key(1) }))
     }
+}
 
-    async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
-        create_against(response, timeout).await
+impl super::contract::LooksUpOrders for Contract {
+    /// The transaction API, asked about the txnid (our receipt).
+    fn is_lookup(request: &Request, receipt: &str) -> bool {
+        request.url.path() == RETRIEVE
+            && form(request).get("txnid").map(String::as_str) == Some(receipt)
+    }
+}
+
+impl super::contract::RetriesCreates for Contract {
+    /// Easebuzz makes the first link but answers too late: the request timed out on our side.
+    /// The unused link is not visible in the transaction API; a second initiate makes another.
+    async fn mount_lagging_create(server: &MockServer, _label: &str) {
+        Mock::given(method("POST"))
+            .and(path(INITIATE))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({ "status": 1, "data": access_key(1) }))
+                    .set_delay(Duration::from_secs(3)),
+            )
+            .up_to_n_times(1)
+            .mount(server)
+            .await;
+        mount(server, INITIATE, initiate(access_key(2))).await;
+        mount(server, RETRIEVE, retrieve(|_| None)).await;
     }
 
-    async fn create_at(base: &str) -> GatewayError {
-        Contract::connector(base, Duration::from_millis(500))
-            .create_order(
-                &account(&Contract::credentials()),
-                &Contract::order_request("att_drop"),
-            )
-            .await
-            .unwrap_err()
+    /// The txnid is our receipt: the same txnid, amount and hash, so one charge at most.
+    fn made_for(request: &Request, receipt: &str) -> bool {
+        form(request).get("txnid").map(String::as_str) == Some(receipt)
+    }
+
+    /// The customer is shown the second link, the only one they can pay on.
+    fn retried_handoff(base: &str, _order: &Order) -> Retried {
+        Retried::Redirect(format!("{base}/pay/{}", access_key(2)))
     }
 }
 
@@ -948,10 +828,9 @@ impl super::contract::MapsStatus for Contract {
     }
 }
 
-/// Easebuzz answers a 503 and a 429 with no documented body; a throttled initiate may have
-/// made the link, so it is looked up.
-impl super::contract::ClassifiesErrors for Contract {
-    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = true;
+/// Easebuzz answers a 503 and a 429 with no documented body.
+impl super::contract::ClassifiesReadErrors for Contract {
+    const ASKED: &'static str = "ebzPaid";
 
     fn server_error() -> ResponseTemplate {
         ResponseTemplate::new(503)
@@ -961,17 +840,36 @@ impl super::contract::ClassifiesErrors for Contract {
         ResponseTemplate::new(429)
     }
 
-    async fn status_against(response: ResponseTemplate) -> GatewayError {
-        let server = MockServer::start().await;
-        mount(&server, RETRIEVE, response).await;
-        Contract::status_at(&server.uri()).await
+    async fn mount_status_answer(server: &MockServer, answer: ResponseTemplate) {
+        mount(server, RETRIEVE, answer).await;
     }
+}
 
-    async fn status_at(base: &str) -> GatewayError {
-        Contract::connector(base, Duration::from_millis(500))
-            .fetch_status(&account(&Contract::credentials()), "ebzPaid")
-            .await
-            .unwrap_err()
+/// A throttled initiate may have made the link, so it is looked up.
+impl super::contract::ClassifiesCreateErrors for Contract {
+    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = true;
+
+    fn documented_errors() -> Vec<DocumentedError> {
+        vec![
+            DocumentedError::new(
+                "an answer that is not an access key",
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({ "status": 1, "data": "not-a-key" })),
+                Kind::Ambiguous,
+            ),
+            DocumentedError::new("a 500", ResponseTemplate::new(500), Kind::Ambiguous),
+            DocumentedError::new("a 502", ResponseTemplate::new(502), Kind::Ambiguous),
+            DocumentedError::new(
+                "unauthorized",
+                ResponseTemplate::new(401),
+                Kind::Configuration,
+            ),
+            DocumentedError::new(
+                "a bad request",
+                ResponseTemplate::new(400).set_body_string("bad request"),
+                Kind::Declined,
+            ),
+        ]
     }
 }
 

@@ -4,7 +4,8 @@
 
 use super::account;
 use super::contract::{
-    BrowserReturn, Creates, Delivery, Documented, Expected, Fixture, Order, Paid, quick,
+    BrowserReturn, Delivery, Documented, DocumentedError, Expected, Fixture, Kind, Order, Paid,
+    Retried, quick,
 };
 use crate::support::*;
 use base64::Engine;
@@ -220,58 +221,11 @@ async fn amounts_under_a_rupee_are_declined_without_asking_phonepe() {
     assert!(server.received_requests().await.unwrap().is_empty());
 }
 
-async fn status_against(response: ResponseTemplate) -> GatewayError {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(response)
-        .mount(&server)
-        .await;
-    quick::<Contract>(&server.uri())
-        .fetch_status(&account(&Contract::credentials()), TRANSACTION)
-        .await
-        .unwrap_err()
-}
-
+/// The documented error answers: `contract::phonepe::a_failed_create_is_classified…` and
+/// `contract::phonepe::a_failed_status_query…`. Here: a wrong salt, refused by PhonePe's
+/// checksum check.
 #[tokio::test]
-async fn documented_errors_are_classified() {
-    let quick_timeout = Duration::from_secs(5);
-    let bad_request = Contract::create_against(
-        ResponseTemplate::new(400).set_body_json(refusal(
-            "BAD_REQUEST",
-            "Please check the inputs you have provided.",
-        )),
-        quick_timeout,
-    )
-    .await;
-    assert!(
-        matches!(bad_request, GatewayError::Configuration(_)),
-        "{bad_request:?}"
-    );
-    let declined = Contract::create_against(
-        ResponseTemplate::new(200).set_body_json(refusal(
-            "PAYMENT_DECLINED",
-            "Payment declined by the risk engine",
-        )),
-        quick_timeout,
-    )
-    .await;
-    assert!(
-        matches!(declined, GatewayError::Declined(_)),
-        "{declined:?}"
-    );
-    // A 500, throttling, failed and dropped reads: `contract::phonepe::errors_are_classified…`.
-    let gateway_down = Contract::create_against(
-        ResponseTemplate::new(502).set_body_string("<html>Bad Gateway</html>"),
-        quick_timeout,
-    )
-    .await;
-    assert!(
-        matches!(gateway_down, GatewayError::Ambiguous(_)),
-        "{gateway_down:?}"
-    );
-    // Slow, dropped and refused creates: `contract::phonepe::a_create_that_may_have_reached…`.
-
-    // A wrong salt: PhonePe refuses the checksum.
+async fn a_wrong_salt_is_a_configuration_error() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(Verified)
@@ -284,25 +238,6 @@ async fn documented_errors_are_classified() {
         .await
         .unwrap_err();
     assert!(matches!(wrong, GatewayError::Configuration(_)), "{wrong:?}");
-
-    // Reads change nothing: failures on a status query are simply retryable.
-    for response in [
-        ResponseTemplate::new(503),
-        ResponseTemplate::new(200).set_body_json(refusal("TIMED_OUT", "Request timed out")),
-        ResponseTemplate::new(429).set_body_json(refusal("TOO_MANY_REQUESTS", "Too many requests")),
-    ] {
-        let read = status_against(response).await;
-        assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
-    }
-    let unauthorised = status_against(
-        ResponseTemplate::new(401)
-            .set_body_json(refusal("AUTHORIZATION_FAILED", "Authorization failed")),
-    )
-    .await;
-    assert!(
-        matches!(unauthorised, GatewayError::Configuration(_)),
-        "{unauthorised:?}"
-    );
 }
 
 #[tokio::test]
@@ -363,52 +298,6 @@ async fn a_duplicate_transaction_id_is_looked_up_never_created_again() {
             "{handoff:?}"
         );
     }
-}
-
-#[tokio::test]
-async fn finds_an_order_by_its_receipt_without_its_pay_page() {
-    let server = MockServer::start().await;
-    let missing = "att_0196f0c1a2b37c4d8e9f0a1b2c3d4e60";
-    Mock::given(method("GET"))
-        .and(path(status_path(TRANSACTION)))
-        .and(header("x-merchant-id", MERCHANT_ID))
-        .and(Verified)
-        .respond_with(ResponseTemplate::new(200).set_body_json(status_body(
-            TRANSACTION,
-            "PAYMENT_PENDING",
-            "PENDING",
-            "T2405061224370000000001",
-        )))
-        .mount(&server)
-        .await;
-    // Which HTTP status comes with TRANSACTION_NOT_FOUND is not documented: the code decides.
-    Mock::given(method("GET"))
-        .and(path(status_path(&merchant_transaction_id(missing))))
-        .and(Verified)
-        .respond_with(ResponseTemplate::new(404).set_body_json(not_found()))
-        .mount(&server)
-        .await;
-    refuse_unverified(&server).await;
-    let gateway = quick::<Contract>(&server.uri());
-    let acc = account(&Contract::credentials());
-    assert_eq!(
-        gateway.find_order(&acc, RECEIPT).await.unwrap(),
-        Some(CreatedOrder {
-            reference: TRANSACTION.into(),
-            pay_url: None,
-            checkout_token: None,
-        })
-    );
-    assert_eq!(gateway.find_order(&acc, missing).await.unwrap(), None);
-    assert!(
-        server
-            .received_requests()
-            .await
-            .unwrap()
-            .iter()
-            .all(|r| r.method == http::Method::GET),
-        "a lookup never creates"
-    );
 }
 
 fn refund_request(refund_id: &str, amount: i64) -> RefundRequest {
@@ -706,74 +595,6 @@ async fn after_an_ambiguous_create_the_checkout_waits_for_confirmation() {
             .contains("We are confirming this payment")
     );
     assert_eq!(pays(&server).await.len(), 1);
-}
-
-#[tokio::test]
-async fn when_the_lookup_finds_nothing_a_retried_create_reuses_the_same_transaction_id() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/pg/v1/pay"))
-        .and(Verified)
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(envelope(
-                    true,
-                    "PAYMENT_INITIATED",
-                    "Payment initiated",
-                    json!({}),
-                ))
-                .set_delay(Duration::from_secs(3)),
-        )
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    // PhonePe holds the id from then on.
-    Mock::given(method("POST"))
-        .and(path("/pg/v1/pay"))
-        .and(Verified)
-        .respond_with(
-            ResponseTemplate::new(400)
-                .set_body_json(refusal("INVALID_TRANSACTION_ID", "Duplicate TransactionID")),
-        )
-        .mount(&server)
-        .await;
-    // Nobody opened the pay page: the status API does not show it.
-    Mock::given(method("GET"))
-        .and(path_regex(format!(
-            "^/pg/v1/status/{MERCHANT_ID}/a_[0-9a-f]{{32}}$"
-        )))
-        .and(Verified)
-        .respond_with(ResponseTemplate::new(200).set_body_json(not_found()))
-        .mount(&server)
-        .await;
-    refuse_unverified(&server).await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (status, body) = app
-        .pay(&merchant, &payment("pp-amb-2", 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap();
-    app.drain().await;
-    // The next try (a retried job, or the customer opening the checkout) creates again with the
-    // same id; PhonePe's duplicate refusal settles that the order exists.
-    let page = app
-        .http
-        .get(app.url(&format!("/api/v1/checkout/{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert!(!page.status().is_redirection(), "{}", page.status());
-    let (receipt, reference) = attempt(&app, &merchant, id).await;
-    let transaction = merchant_transaction_id(&receipt);
-    assert_eq!(reference.as_deref(), Some(transaction.as_str()));
-    let posts = pays(&server).await;
-    assert!(posts.len() >= 2, "the create was tried again");
-    assert!(
-        posts
-            .iter()
-            .all(|p| sent_payload(p)["merchantTransactionId"] == transaction.as_str()),
-        "every create named the same transaction, so PhonePe can hold only one"
-    );
 }
 
 async fn platform_with_order(
@@ -1103,7 +924,52 @@ impl super::contract::ChecksCredentials for Contract {
     }
 }
 
+impl super::contract::LooksUpOrders for Contract {
+    fn is_lookup(request: &Request, receipt: &str) -> bool {
+        request.method == http::Method::GET
+            && request.url.path() == status_path(&merchant_transaction_id(receipt))
+    }
+}
+
 impl super::contract::FindsByReceipt for Contract {
+    const RECEIPT_FOUND: &'static str = RECEIPT;
+    const RECEIPT_MISSING: &'static str = "att_0196f0c1a2b37c4d8e9f0a1b2c3d4e60";
+
+    /// The status API knows a payment by its deterministic merchantTransactionId.
+    async fn mount_lookups(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path(status_path(TRANSACTION)))
+            .and(header("x-merchant-id", MERCHANT_ID))
+            .and(Verified)
+            .respond_with(ResponseTemplate::new(200).set_body_json(status_body(
+                TRANSACTION,
+                "PAYMENT_PENDING",
+                "PENDING",
+                "T2405061224370000000001",
+            )))
+            .mount(server)
+            .await;
+        // Which HTTP status comes with TRANSACTION_NOT_FOUND is not documented: the code decides.
+        Mock::given(method("GET"))
+            .and(path(status_path(&merchant_transaction_id(
+                Self::RECEIPT_MISSING,
+            ))))
+            .and(Verified)
+            .respond_with(ResponseTemplate::new(404).set_body_json(not_found()))
+            .mount(server)
+            .await;
+        refuse_unverified(server).await;
+    }
+
+    /// Without its pay page: that came only with the create's answer.
+    fn found() -> CreatedOrder {
+        CreatedOrder {
+            reference: TRANSACTION.into(),
+            pay_url: None,
+            checkout_token: None,
+        }
+    }
+
     /// PhonePe makes the pay page but answers too late: the request timed out on our side. The
     /// status API knows the payment by its deterministic merchantTransactionId.
     async fn mount_late_create_found_by_lookup(server: &MockServer) {
@@ -1115,16 +981,7 @@ impl super::contract::FindsByReceipt for Contract {
             .await;
         Mock::given(method("POST"))
             .and(path("/pg/v1/pay"))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(envelope(
-                        true,
-                        "PAYMENT_INITIATED",
-                        "Payment initiated",
-                        json!({}),
-                    ))
-                    .set_delay(Duration::from_secs(3)),
-            )
+            .respond_with(lost_answer())
             .with_priority(1)
             .up_to_n_times(1)
             .mount(server)
@@ -1147,15 +1004,6 @@ impl super::contract::FindsByReceipt for Contract {
         refuse_unverified(server).await;
     }
 
-    fn is_create(request: &Request) -> bool {
-        request.method == http::Method::POST && request.url.path() == "/pg/v1/pay"
-    }
-
-    fn is_lookup(request: &Request, receipt: &str) -> bool {
-        request.method == http::Method::GET
-            && request.url.path() == status_path(&merchant_transaction_id(receipt))
-    }
-
     /// The checked payload carries the receipt's merchantTransactionId and the amount in paise.
     fn assert_create_request(request: &Request, receipt: &str) {
         let sent = sent_payload(request);
@@ -1173,8 +1021,63 @@ impl super::contract::FindsByReceipt for Contract {
     }
 }
 
-impl super::contract::ClassifiesErrors for Contract {
-    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = true;
+/// A pay request's answer that comes too late to be read.
+fn lost_answer() -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .set_body_json(envelope(
+            true,
+            "PAYMENT_INITIATED",
+            "Payment initiated",
+            json!({}),
+        ))
+        .set_delay(Duration::from_secs(3))
+}
+
+impl super::contract::RetriesCreates for Contract {
+    /// The first pay request times out on our side; PhonePe holds the id from then on. Nobody
+    /// opened the pay page: the status API does not show it.
+    async fn mount_lagging_create(server: &MockServer, _label: &str) {
+        Mock::given(method("POST"))
+            .and(path("/pg/v1/pay"))
+            .and(Verified)
+            .respond_with(lost_answer())
+            .up_to_n_times(1)
+            .mount(server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/pg/v1/pay"))
+            .and(Verified)
+            .respond_with(
+                ResponseTemplate::new(400)
+                    .set_body_json(refusal("INVALID_TRANSACTION_ID", "Duplicate TransactionID")),
+            )
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path_regex(format!(
+                "^/pg/v1/status/{MERCHANT_ID}/a_[0-9a-f]{{32}}$"
+            )))
+            .and(Verified)
+            .respond_with(ResponseTemplate::new(200).set_body_json(not_found()))
+            .mount(server)
+            .await;
+        refuse_unverified(server).await;
+    }
+
+    /// The merchantTransactionId is made from the receipt, and PhonePe holds it once.
+    fn made_for(request: &Request, receipt: &str) -> bool {
+        sent_payload(request)["merchantTransactionId"] == merchant_transaction_id(receipt).as_str()
+    }
+
+    /// PhonePe's duplicate refusal settles that the order exists, but its pay page came only
+    /// with the answer that was lost.
+    fn retried_handoff(_base: &str, _order: &Order) -> Retried {
+        Retried::NoPayPage
+    }
+}
+
+impl super::contract::ClassifiesReadErrors for Contract {
+    const ASKED: &'static str = TRANSACTION;
 
     fn server_error() -> ResponseTemplate {
         ResponseTemplate::new(500).set_body_json(refusal(
@@ -1188,15 +1091,64 @@ impl super::contract::ClassifiesErrors for Contract {
         ResponseTemplate::new(429)
     }
 
-    async fn status_against(response: ResponseTemplate) -> GatewayError {
-        status_against(response).await
+    async fn mount_status_answer(server: &MockServer, answer: ResponseTemplate) {
+        Mock::given(method("GET"))
+            .respond_with(answer)
+            .mount(server)
+            .await;
     }
 
-    async fn status_at(base: &str) -> GatewayError {
-        quick::<Contract>(base)
-            .fetch_status(&account(&Contract::credentials()), TRANSACTION)
-            .await
-            .unwrap_err()
+    fn documented_read_errors() -> Vec<DocumentedError> {
+        vec![
+            DocumentedError::new("an outage", ResponseTemplate::new(503), Kind::Retryable),
+            DocumentedError::new(
+                "a timeout at PhonePe",
+                ResponseTemplate::new(200).set_body_json(refusal("TIMED_OUT", "Request timed out")),
+                Kind::Retryable,
+            ),
+            DocumentedError::new(
+                "throttling, as a refusal",
+                ResponseTemplate::new(429)
+                    .set_body_json(refusal("TOO_MANY_REQUESTS", "Too many requests")),
+                Kind::Retryable,
+            ),
+            DocumentedError::new(
+                "a checksum refused",
+                ResponseTemplate::new(401)
+                    .set_body_json(refusal("AUTHORIZATION_FAILED", "Authorization failed")),
+                Kind::Configuration,
+            ),
+        ]
+    }
+}
+
+impl super::contract::ClassifiesCreateErrors for Contract {
+    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = true;
+
+    fn documented_errors() -> Vec<DocumentedError> {
+        vec![
+            DocumentedError::new(
+                "a bad request",
+                ResponseTemplate::new(400).set_body_json(refusal(
+                    "BAD_REQUEST",
+                    "Please check the inputs you have provided.",
+                )),
+                Kind::Configuration,
+            ),
+            DocumentedError::new(
+                "a decline",
+                ResponseTemplate::new(200).set_body_json(refusal(
+                    "PAYMENT_DECLINED",
+                    "Payment declined by the risk engine",
+                )),
+                Kind::Declined,
+            ),
+            DocumentedError::new(
+                "a gateway down",
+                ResponseTemplate::new(502).set_body_string("<html>Bad Gateway</html>"),
+                Kind::Ambiguous,
+            ),
+        ]
     }
 }
 

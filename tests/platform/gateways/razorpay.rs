@@ -1,7 +1,7 @@
 //! Razorpay against a mock of its Orders API that answers as the documented one does.
 
 use super::contract::{
-    BrowserReturn, Connects, Creates, Delivery, Documented, Fixture, Order, Paid,
+    BrowserReturn, Connects, Delivery, Documented, DocumentedError, Fixture, Kind, Order, Paid,
 };
 use super::{account, attempt_reference, no_redirects};
 use crate::support::*;
@@ -12,7 +12,7 @@ use shared::gateways::PaymentOutcome;
 use shared::gateways::endpoints::Endpoints;
 use shared::gateways::razorpay::{Razorpay, return_signature};
 use shared::gateways::signature::hmac_sha256_hex;
-use shared::gateways::{CreatedOrder, Gateway, GatewayError, RefundRequest, RefundStatus};
+use shared::gateways::{CreatedOrder, Gateway, RefundRequest, RefundStatus};
 use shared::money::Currency;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -54,71 +54,6 @@ fn collection(items: Vec<Value>) -> Value {
 fn error(code: &str, description: &str, reason: &str) -> Value {
     json!({ "error": { "code": code, "description": description, "source": "NA", "step": "NA",
                        "reason": reason, "metadata": {} } })
-}
-
-#[tokio::test]
-async fn documented_errors_are_classified() {
-    let quick = Duration::from_secs(5);
-    let declined = Contract::create_against(
-        ResponseTemplate::new(400).set_body_json(json!({ "error": {
-            "code": "BAD_REQUEST_ERROR", "description": "The amount is invalid", "field": "amount" } })),
-        quick,
-    )
-    .await;
-    assert!(
-        matches!(declined, GatewayError::Declined(_)),
-        "{declined:?}"
-    );
-    let bad_key = Contract::create_against(
-        ResponseTemplate::new(401).set_body_json(error(
-            "BAD_REQUEST_ERROR",
-            "The api key provided is invalid",
-            "NA",
-        )),
-        quick,
-    )
-    .await;
-    assert!(
-        matches!(bad_key, GatewayError::Configuration(_)),
-        "{bad_key:?}"
-    );
-    // Server errors, throttling and failed reads: `contract::razorpay::errors_are_classified…`;
-    // slow, dropped and refused creates: `contract::razorpay::a_create_that_may_have_reached…`.
-}
-
-#[tokio::test]
-async fn finds_an_order_by_its_receipt() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/orders"))
-        .and(query_param("receipt", "att_found"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(collection(vec![order(
-                "order_found",
-                "att_found",
-                "created",
-            )])),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/orders"))
-        .and(query_param("receipt", "att_missing"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(collection(vec![])))
-        .mount(&server)
-        .await;
-    let gateway = Contract::connector(&server.uri(), Duration::from_secs(5));
-    let acc = account(&Contract::credentials());
-    assert_eq!(
-        gateway
-            .find_order(&acc, "att_found")
-            .await
-            .unwrap()
-            .unwrap()
-            .reference,
-        "order_found"
-    );
-    assert_eq!(gateway.find_order(&acc, "att_missing").await.unwrap(), None);
 }
 
 fn sign(secret: &str, body: &[u8]) -> String {
@@ -854,7 +789,51 @@ impl super::contract::ChecksCredentials for Contract {
     }
 }
 
+impl super::contract::LooksUpOrders for Contract {
+    fn is_lookup(request: &wiremock::Request, receipt: &str) -> bool {
+        request.method == http::Method::GET
+            && request.url.path() == "/v1/orders"
+            && request
+                .url
+                .query_pairs()
+                .any(|(k, v)| k == "receipt" && v == receipt)
+    }
+}
+
 impl super::contract::FindsByReceipt for Contract {
+    const RECEIPT_FOUND: &'static str = "att_found";
+    const RECEIPT_MISSING: &'static str = "att_missing";
+
+    /// Razorpay lists the orders made with a receipt.
+    async fn mount_lookups(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/v1/orders"))
+            .and(query_param("receipt", "att_found"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(collection(vec![order(
+                    "order_found",
+                    "att_found",
+                    "created",
+                )])),
+            )
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/orders"))
+            .and(query_param("receipt", "att_missing"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(collection(vec![])))
+            .mount(server)
+            .await;
+    }
+
+    fn found() -> CreatedOrder {
+        CreatedOrder {
+            reference: "order_found".into(),
+            pay_url: None,
+            checkout_token: None,
+        }
+    }
+
     /// Razorpay makes the order but answers too late: the request timed out on our side.
     async fn mount_late_create_found_by_lookup(server: &MockServer) {
         Mock::given(method("POST"))
@@ -885,19 +864,6 @@ impl super::contract::FindsByReceipt for Contract {
             .await;
     }
 
-    fn is_create(request: &wiremock::Request) -> bool {
-        request.method == http::Method::POST && request.url.path() == "/v1/orders"
-    }
-
-    fn is_lookup(request: &wiremock::Request, receipt: &str) -> bool {
-        request.method == http::Method::GET
-            && request.url.path() == "/v1/orders"
-            && request
-                .url
-                .query_pairs()
-                .any(|(k, v)| k == "receipt" && v == receipt)
-    }
-
     fn assert_create_request(request: &wiremock::Request, receipt: &str) {
         let sent: Value = serde_json::from_slice(&request.body).unwrap();
         assert_eq!(sent["receipt"], receipt, "{sent}");
@@ -909,8 +875,8 @@ impl super::contract::FindsByReceipt for Contract {
     }
 }
 
-impl super::contract::ClassifiesErrors for Contract {
-    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = false;
+impl super::contract::ClassifiesReadErrors for Contract {
+    const ASKED: &'static str = "order_1";
 
     fn server_error() -> ResponseTemplate {
         ResponseTemplate::new(500).set_body_json(error(
@@ -928,20 +894,35 @@ impl super::contract::ClassifiesErrors for Contract {
         ))
     }
 
-    async fn status_against(response: ResponseTemplate) -> GatewayError {
-        let server = MockServer::start().await;
+    async fn mount_status_answer(server: &MockServer, answer: ResponseTemplate) {
         Mock::given(method("GET"))
-            .respond_with(response)
-            .mount(&server)
+            .respond_with(answer)
+            .mount(server)
             .await;
-        Self::status_at(&server.uri()).await
     }
+}
 
-    async fn status_at(base: &str) -> GatewayError {
-        Contract::connector(base, Duration::from_secs(5))
-            .fetch_status(&account(&Contract::credentials()), "order_1")
-            .await
-            .unwrap_err()
+impl super::contract::ClassifiesCreateErrors for Contract {
+    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = false;
+
+    fn documented_errors() -> Vec<DocumentedError> {
+        vec![
+            DocumentedError::new(
+                "an invalid amount",
+                ResponseTemplate::new(400).set_body_json(json!({ "error": {
+                    "code": "BAD_REQUEST_ERROR", "description": "The amount is invalid", "field": "amount" } })),
+                Kind::Declined,
+            ),
+            DocumentedError::new(
+                "an invalid key",
+                ResponseTemplate::new(401).set_body_json(error(
+                    "BAD_REQUEST_ERROR",
+                    "The api key provided is invalid",
+                    "NA",
+                )),
+                Kind::Configuration,
+            ),
+        ]
     }
 }
 

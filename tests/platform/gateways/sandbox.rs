@@ -203,10 +203,11 @@ impl super::contract::Fixture for Contract {
     }
 }
 
-/// Not in `errors_are_classified_by_whether_the_call_could_have_acted`: the sandbox connector
+/// Not in `a_failed_create_is_classified_by_whether_it_could_have_acted`: the sandbox connector
 /// classifies a 5xx on a create as retryable (`shared::gateways::sandbox`'s `refused`), where
 /// the kit's rule for the providers says ambiguous, and issue 9 keeps behaviour as it is. Not in
-/// the slow-create scenario either: its connector's timeout is fixed.
+/// the slow-create scenario nor `a_failed_status_query_changed_nothing_and_is_retryable` (a
+/// slow read) either: its connector's timeout is fixed.
 impl super::contract::Connects for Contract {
     type Connector = SandboxGateway;
 

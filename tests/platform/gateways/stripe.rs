@@ -2,7 +2,8 @@
 //! ones do: form-encoded requests, JSON answers, `{"error":{…}}` bodies, signed webhooks.
 
 use super::contract::{
-    BrowserReturn, Connects, Creates, Delivery, Documented, Expected, Fixture, Order, Paid, quick,
+    BrowserReturn, Connects, Delivery, Documented, DocumentedError, Expected, Fixture, Kind, Order,
+    Paid, Retried, quick,
 };
 use super::{account, attempt_reference};
 use crate::support::*;
@@ -154,164 +155,6 @@ async fn a_retried_create_sends_the_same_key_and_parameters_so_stripe_replays_it
     assert_eq!(
         requests[0].body, requests[1].body,
         "Stripe refuses a key reused with other parameters"
-    );
-}
-
-#[tokio::test]
-async fn documented_errors_are_classified() {
-    let patient = Duration::from_secs(5);
-    let refused = Contract::create_against(
-        ResponseTemplate::new(400).set_body_json(error(
-            "invalid_request_error",
-            "parameter_invalid_integer",
-            "Invalid integer: 499.00",
-        )),
-        patient,
-    )
-    .await;
-    assert!(
-        matches!(&refused, GatewayError::Declined(m) if m.contains("refused")),
-        "{refused:?}"
-    );
-    let bad_key = Contract::create_against(
-        ResponseTemplate::new(401).set_body_json(json!({ "error": {
-            "type": "invalid_request_error",
-            "message": "Invalid API Key provided: sk_test_****REAL" } })),
-        patient,
-    )
-    .await;
-    assert!(
-        matches!(bad_key, GatewayError::Configuration(_)),
-        "{bad_key:?}"
-    );
-    let forbidden = Contract::create_against(
-        ResponseTemplate::new(403).set_body_json(error(
-            "invalid_request_error",
-            "secret_key_required",
-            "This API call cannot be made with a publishable API key.",
-        )),
-        patient,
-    )
-    .await;
-    assert!(
-        matches!(forbidden, GatewayError::Configuration(_)),
-        "{forbidden:?}"
-    );
-    let card = Contract::create_against(
-        ResponseTemplate::new(402).set_body_json(json!({ "error": {
-            "type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
-            "message": "Your card was declined." } })),
-        patient,
-    )
-    .await;
-    assert!(matches!(card, GatewayError::Declined(_)), "{card:?}");
-    let misused_key = Contract::create_against(
-        ResponseTemplate::new(400).set_body_json(json!({ "error": {
-            "type": "idempotency_error",
-            "message": "Keys for idempotent requests can only be used with the same parameters they were first used with." } })),
-        patient,
-    )
-    .await;
-    assert!(
-        matches!(misused_key, GatewayError::Configuration(_)),
-        "{misused_key:?}"
-    );
-    let conflict = Contract::create_against(
-        ResponseTemplate::new(409).set_body_json(json!({ "error": {
-            "type": "idempotency_error",
-            "message": "Keys for idempotent requests can only be used with the same parameters they were first used with." } })),
-        patient,
-    )
-    .await;
-    assert!(
-        matches!(conflict, GatewayError::Configuration(_)),
-        "{conflict:?}"
-    );
-    let in_use = Contract::create_against(
-        ResponseTemplate::new(409).set_body_json(error(
-            "invalid_request_error",
-            "idempotency_key_in_use",
-            "There is currently another in-progress request using this Idempotency-Key.",
-        )),
-        patient,
-    )
-    .await;
-    assert!(
-        matches!(in_use, GatewayError::Ambiguous(_)),
-        "the other request may create it: {in_use:?}"
-    );
-    // Server errors, throttling, failed and dropped reads: `contract::stripe::errors_are…`;
-    // slow, dropped and refused creates: `contract::stripe::a_create_that_may_have_reached…`.
-
-    // A timeout on a status query is simply retryable.
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/payment_intents/pi_slow"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(payment_intent("pi_slow", "att", "processing"))
-                .set_delay(Duration::from_millis(1500)),
-        )
-        .mount(&server)
-        .await;
-    let gateway = Contract::connector(&server.uri(), Duration::from_millis(300));
-    let acc = account(&Contract::credentials());
-    let slow_read = gateway.fetch_status(&acc, "pi_slow").await.unwrap_err();
-    assert!(
-        matches!(slow_read, GatewayError::Retryable(_)),
-        "{slow_read:?}"
-    );
-}
-
-#[tokio::test]
-async fn finds_a_payment_intent_by_its_receipt_with_search() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/payment_intents/search"))
-        .and(query_param("query", "metadata['receipt']:'att_found'"))
-        .and(header("authorization", BASIC))
-        .respond_with(ResponseTemplate::new(200).set_body_json(search_result(vec![
-            payment_intent("pi_found", "att_found", "requires_payment_method"),
-        ])))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/payment_intents/search"))
-        .and(query_param("query", "metadata['receipt']:'att_missing'"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(search_result(vec![])))
-        .mount(&server)
-        .await;
-    // Search is not offered to every account (Stripe: not to merchants in India).
-    Mock::given(method("GET"))
-        .and(path("/v1/payment_intents/search"))
-        .and(query_param(
-            "query",
-            "metadata['receipt']:'att_unsearchable'",
-        ))
-        .respond_with(ResponseTemplate::new(400).set_body_json(error(
-            "invalid_request_error",
-            "feature_not_enabled",
-            "Search is not available for this account.",
-        )))
-        .mount(&server)
-        .await;
-    let gateway = quick::<Contract>(&server.uri());
-    let acc = account(&Contract::credentials());
-    let found = gateway
-        .find_order(&acc, "att_found")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(found.reference, "pi_found");
-    assert_eq!(
-        found.checkout_token.as_ref().map(|t| t.expose().as_str()),
-        Some("pi_found_secret_EXAMPLEsecret")
-    );
-    assert_eq!(gateway.find_order(&acc, "att_missing").await.unwrap(), None);
-    assert_eq!(
-        gateway.find_order(&acc, "att_unsearchable").await.unwrap(),
-        None,
-        "a refused search falls back to the idempotent create, never fails the payment"
     );
 }
 
@@ -799,81 +642,6 @@ async fn creates(server: &MockServer) -> Vec<Request> {
         .collect()
 }
 
-#[tokio::test]
-async fn when_search_lags_the_retry_reuses_the_key_and_stripe_replays_the_same_intent() {
-    let server = MockServer::start().await;
-    // The first create times out on our side; Stripe replays the same PaymentIntent to any
-    // retry with the same key.
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(payment_intent(
-                    "pi_replayed",
-                    "ignored",
-                    "requires_payment_method",
-                ))
-                .set_delay(Duration::from_secs(3)),
-        )
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(echo_created("pi_replayed"))
-        .mount(&server)
-        .await;
-    // Search has not caught up (or is not offered): it finds nothing.
-    Mock::given(method("GET"))
-        .and(path("/v1/payment_intents/search"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(search_result(vec![])))
-        .mount(&server)
-        .await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (status, body) = app
-        .pay(&merchant, &payment("stripe-amb-2", 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap();
-    app.drain().await;
-    assert_eq!(
-        attempt_reference(&app, &merchant, id).await,
-        None,
-        "not confirmed yet"
-    );
-
-    // The customer opens the checkout: the platform asks again, then creates with the same key.
-    let page = app
-        .http
-        .get(app.url(&format!("/api/v1/checkout/{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
-    let html = page.text().await.unwrap();
-    assert!(
-        html.contains("\"clientSecret\":\"pi_replayed_secret_EXAMPLEsecret\""),
-        "{html}"
-    );
-    assert!(!html.contains(SECRET_KEY) && !html.contains(WEBHOOK_SECRET));
-    assert_eq!(
-        attempt_reference(&app, &merchant, id).await.as_deref(),
-        Some("pi_replayed")
-    );
-    let posts = creates(&server).await;
-    assert!(posts.len() >= 2, "the create was retried");
-    let keys: Vec<Option<String>> = posts.iter().map(idempotency_key).collect();
-    assert!(keys[0].as_deref().is_some_and(|k| k.starts_with("att_")));
-    assert!(
-        keys.iter().all(|k| *k == keys[0]),
-        "every create carried the same key: {keys:?}"
-    );
-    assert!(
-        posts.iter().all(|p| p.body == posts[0].body),
-        "and the same parameters"
-    );
-}
-
 async fn platform_with_intent(
     server: &MockServer,
     intent: &'static str,
@@ -1242,7 +1010,71 @@ impl super::contract::ChecksCredentials for Contract {
     }
 }
 
+impl super::contract::LooksUpOrders for Contract {
+    fn is_lookup(request: &Request, receipt: &str) -> bool {
+        let query = format!("metadata['receipt']:'{receipt}'");
+        request.method == http::Method::GET
+            && request.url.path() == "/v1/payment_intents/search"
+            && request
+                .url
+                .query_pairs()
+                .any(|(k, v)| k == "query" && v == query)
+    }
+}
+
 impl super::contract::FindsByReceipt for Contract {
+    const RECEIPT_FOUND: &'static str = "att_found";
+    const RECEIPT_MISSING: &'static str = "att_missing";
+
+    /// Stripe's search over the receipt in the metadata.
+    async fn mount_lookups(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/v1/payment_intents/search"))
+            .and(query_param("query", "metadata['receipt']:'att_found'"))
+            .and(header("authorization", BASIC))
+            .respond_with(ResponseTemplate::new(200).set_body_json(search_result(vec![
+                payment_intent("pi_found", "att_found", "requires_payment_method"),
+            ])))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/payment_intents/search"))
+            .and(query_param("query", "metadata['receipt']:'att_missing'"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(search_result(vec![])))
+            .mount(server)
+            .await;
+        // Search is not offered to every account (Stripe: not to merchants in India).
+        Mock::given(method("GET"))
+            .and(path("/v1/payment_intents/search"))
+            .and(query_param(
+                "query",
+                "metadata['receipt']:'att_unsearchable'",
+            ))
+            .respond_with(ResponseTemplate::new(400).set_body_json(error(
+                "invalid_request_error",
+                "feature_not_enabled",
+                "Search is not available for this account.",
+            )))
+            .mount(server)
+            .await;
+    }
+
+    /// With the client secret the checkout needs.
+    fn found() -> CreatedOrder {
+        CreatedOrder {
+            reference: "pi_found".into(),
+            pay_url: None,
+            checkout_token: Some("pi_found_secret_EXAMPLEsecret".into()),
+        }
+    }
+
+    fn never_found() -> Vec<(&'static str, &'static str)> {
+        vec![(
+            "att_unsearchable",
+            "a refused search falls back to the idempotent create, never fails the payment",
+        )]
+    }
+
     /// Stripe makes the PaymentIntent but answers too late: the request timed out on our side.
     async fn mount_late_create_found_by_lookup(server: &MockServer) {
         Mock::given(method("POST"))
@@ -1282,20 +1114,6 @@ impl super::contract::FindsByReceipt for Contract {
             .await;
     }
 
-    fn is_create(request: &Request) -> bool {
-        request.method == http::Method::POST && request.url.path() == "/v1/payment_intents"
-    }
-
-    fn is_lookup(request: &Request, receipt: &str) -> bool {
-        let query = format!("metadata['receipt']:'{receipt}'");
-        request.method == http::Method::GET
-            && request.url.path() == "/v1/payment_intents/search"
-            && request
-                .url
-                .query_pairs()
-                .any(|(k, v)| k == "query" && v == query)
-    }
-
     /// The receipt is in the metadata and is the idempotency key.
     fn assert_create_request(request: &Request, receipt: &str) {
         assert_eq!(form(request)["metadata[receipt]"], receipt);
@@ -1307,8 +1125,48 @@ impl super::contract::FindsByReceipt for Contract {
     }
 }
 
-impl super::contract::ClassifiesErrors for Contract {
-    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = false;
+impl super::contract::RetriesCreates for Contract {
+    /// The first create times out on our side; Stripe replays the same PaymentIntent to any
+    /// retry with the same key. Search has not caught up (or is not offered): it finds nothing.
+    async fn mount_lagging_create(server: &MockServer, label: &str) {
+        let id = format!("pi_{label}");
+        Mock::given(method("POST"))
+            .and(path("/v1/payment_intents"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(payment_intent(&id, "ignored", "requires_payment_method"))
+                    .set_delay(Duration::from_secs(3)),
+            )
+            .up_to_n_times(1)
+            .mount(server)
+            .await;
+        Self::mount_create(server, label).await;
+        Mock::given(method("GET"))
+            .and(path("/v1/payment_intents/search"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(search_result(vec![])))
+            .mount(server)
+            .await;
+    }
+
+    /// The receipt is the idempotency key (and Stripe refuses a key reused with other
+    /// parameters).
+    fn made_for(request: &Request, receipt: &str) -> bool {
+        idempotency_key(request).as_deref() == Some(receipt)
+    }
+
+    fn retried_handoff(_base: &str, order: &Order) -> Retried {
+        Retried::Page {
+            shows: vec![format!(
+                "\"clientSecret\":\"{}_secret_EXAMPLEsecret\"",
+                order.reference
+            )],
+            hides: vec![SECRET_KEY, WEBHOOK_SECRET],
+        }
+    }
+}
+
+impl super::contract::ClassifiesReadErrors for Contract {
+    const ASKED: &'static str = "pi_down";
 
     fn server_error() -> ResponseTemplate {
         ResponseTemplate::new(500).set_body_json(json!({ "error": {
@@ -1323,24 +1181,76 @@ impl super::contract::ClassifiesErrors for Contract {
         ))
     }
 
-    async fn status_against(response: ResponseTemplate) -> GatewayError {
-        let server = MockServer::start().await;
+    async fn mount_status_answer(server: &MockServer, answer: ResponseTemplate) {
         Mock::given(method("GET"))
             .and(path("/v1/payment_intents/pi_down"))
-            .respond_with(response)
-            .mount(&server)
+            .respond_with(answer)
+            .mount(server)
             .await;
-        quick::<Contract>(&server.uri())
-            .fetch_status(&account(&Contract::credentials()), "pi_down")
-            .await
-            .unwrap_err()
     }
+}
 
-    async fn status_at(base: &str) -> GatewayError {
-        quick::<Contract>(base)
-            .fetch_status(&account(&Contract::credentials()), "pi_1")
-            .await
-            .unwrap_err()
+impl super::contract::ClassifiesCreateErrors for Contract {
+    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = false;
+
+    fn documented_errors() -> Vec<DocumentedError> {
+        let misused = "Keys for idempotent requests can only be used with the same parameters they were first used with.";
+        vec![
+            DocumentedError::new(
+                "an invalid parameter",
+                ResponseTemplate::new(400).set_body_json(error(
+                    "invalid_request_error",
+                    "parameter_invalid_integer",
+                    "Invalid integer: 499.00",
+                )),
+                Kind::Declined,
+            )
+            .mentioning("refused"),
+            DocumentedError::new(
+                "an invalid key",
+                ResponseTemplate::new(401).set_body_json(json!({ "error": {
+                    "type": "invalid_request_error",
+                    "message": "Invalid API Key provided: sk_test_****REAL" } })),
+                Kind::Configuration,
+            ),
+            DocumentedError::new(
+                "a publishable key",
+                ResponseTemplate::new(403).set_body_json(error(
+                    "invalid_request_error",
+                    "secret_key_required",
+                    "This API call cannot be made with a publishable API key.",
+                )),
+                Kind::Configuration,
+            ),
+            DocumentedError::new(
+                "a card declined",
+                ResponseTemplate::new(402).set_body_json(json!({ "error": {
+                    "type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
+                    "message": "Your card was declined." } })),
+                Kind::Declined,
+            ),
+            DocumentedError::new(
+                "a key reused with other parameters",
+                ResponseTemplate::new(400).set_body_json(json!({ "error": {
+                    "type": "idempotency_error", "message": misused } })),
+                Kind::Configuration,
+            ),
+            DocumentedError::new(
+                "a key reused with other parameters, as a conflict",
+                ResponseTemplate::new(409).set_body_json(json!({ "error": {
+                    "type": "idempotency_error", "message": misused } })),
+                Kind::Configuration,
+            ),
+            DocumentedError::new(
+                "a key in use by another request, which may create it",
+                ResponseTemplate::new(409).set_body_json(error(
+                    "invalid_request_error",
+                    "idempotency_key_in_use",
+                    "There is currently another in-progress request using this Idempotency-Key.",
+                )),
+                Kind::Ambiguous,
+            ),
+        ]
     }
 }
 

@@ -2,7 +2,7 @@
 //! that may have happened, lookups by receipt, status mapping, and how failed calls are
 //! classified.
 
-use super::{Connects, Fixture, PRICE, Paid, fixture_account, quick};
+use super::{Connects, Order, PRICE, Paid, deliver, fixture_account, quick, status_of};
 use crate::gateways::{attempt_reference, dropping_server};
 use crate::support::*;
 use reqwest::StatusCode;
@@ -295,25 +295,149 @@ pub async fn every_documented_status_is_mapped<F: MapsStatus>() {
     }
 }
 
-/// A provider whose failed calls are classified by the kit's rules, through its documented
-/// error answers.
+/// What a connector makes of a failed call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Changed nothing: asked again later.
+    Retryable,
+    /// The gateway or the bank said no.
+    Declined,
+    /// Our configuration is wrong.
+    Configuration,
+    /// May have happened: looked up, never repeated blindly.
+    Ambiguous,
+}
+
+impl Kind {
+    /// The kind of `error`.
+    pub fn of(error: &GatewayError) -> Kind {
+        match error {
+            GatewayError::Retryable(_) => Kind::Retryable,
+            GatewayError::Declined(_) => Kind::Declined,
+            GatewayError::Configuration(_) => Kind::Configuration,
+            GatewayError::Ambiguous(_) => Kind::Ambiguous,
+        }
+    }
+}
+
+/// One documented failing answer and what the connector must make of it.
+pub struct DocumentedError {
+    /// What the answer is, for the assertion message.
+    pub label: &'static str,
+    /// The gateway's answer.
+    pub answer: ResponseTemplate,
+    /// The kind of error it must give.
+    pub kind: Kind,
+    /// A text the error's message must carry, when checked.
+    pub mentions: Option<&'static str>,
+}
+
+impl DocumentedError {
+    /// The answer `label` gives an error of `kind`.
+    pub fn new(label: &'static str, answer: ResponseTemplate, kind: Kind) -> DocumentedError {
+        DocumentedError {
+            label,
+            answer,
+            kind,
+            mentions: None,
+        }
+    }
+
+    /// …whose message carries `text`.
+    pub fn mentioning(mut self, text: &'static str) -> DocumentedError {
+        self.mentions = Some(text);
+        self
+    }
+
+    /// Checks that `error` is what this answer must give.
+    fn check(&self, error: &GatewayError) {
+        assert_eq!(Kind::of(error), self.kind, "{}: {error:?}", self.label);
+        if let Some(text) = self.mentions {
+            assert!(
+                error.to_string().contains(text),
+                "{}: {error:?}",
+                self.label
+            );
+        }
+    }
+}
+
+/// A provider whose failed status queries are classified by the kit's rules: a read changed
+/// nothing, so its failures are retried (PayU too: its only writes are refunds).
 #[allow(async_fn_in_trait)]
-pub trait ClassifiesErrors: Creates {
-    /// Whether a 429 on a create may have been acted on (looked up, not resent blindly).
-    const THROTTLED_CREATE_IS_AMBIGUOUS: bool;
+pub trait ClassifiesReadErrors: Connects {
+    /// The reference the failing status queries ask about.
+    const ASKED: &'static str;
     /// The provider's documented answer to a server error.
     fn server_error() -> ResponseTemplate;
     /// The provider's documented answer to too many requests.
     fn too_many_requests() -> ResponseTemplate;
-    /// Asks the connector, against a mock whose status query answers `response`, for a status.
-    async fn status_against(response: ResponseTemplate) -> GatewayError;
-    /// Asks the connector at `base` for a status; it must fail.
-    async fn status_at(base: &str) -> GatewayError;
+    /// Mounts `answer` as the answer to the status query about [`ClassifiesReadErrors::ASKED`].
+    async fn mount_status_answer(server: &MockServer, answer: ResponseTemplate);
+    /// The provider's other documented failing answers to a status query.
+    fn documented_read_errors() -> Vec<DocumentedError> {
+        Vec::new()
+    }
+}
+
+/// `F`'s connector, waiting at most `timeout`, asks a mock answering `answer` for a status; it
+/// must fail.
+async fn status_against<F: ClassifiesReadErrors>(
+    answer: ResponseTemplate,
+    timeout: Duration,
+) -> GatewayError {
+    let server = MockServer::start().await;
+    F::mount_status_answer(&server, answer).await;
+    status_at::<F>(&server.uri(), timeout).await
+}
+
+/// `F`'s connector at `base`, waiting at most `timeout`, asks for a status; it must fail.
+async fn status_at<F: ClassifiesReadErrors>(base: &str, timeout: Duration) -> GatewayError {
+    F::connector(base, timeout)
+        .fetch_status(&fixture_account::<F>(), F::ASKED)
+        .await
+        .unwrap_err()
+}
+
+/// A failed status query changed nothing and is retryable: a server error, throttling, a dropped
+/// connection, an answer too slow; the provider's other documented failures are as documented.
+pub async fn a_failed_status_query_changed_nothing_and_is_retryable<F: ClassifiesReadErrors>() {
+    let patient = Duration::from_secs(5);
+    for answer in [F::server_error(), F::too_many_requests()] {
+        let read = status_against::<F>(answer, patient).await;
+        assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
+    }
+    let dropped = status_at::<F>(&dropping_server().await, patient).await;
+    assert!(matches!(dropped, GatewayError::Retryable(_)), "{dropped:?}");
+    let slow = status_against::<F>(
+        ResponseTemplate::new(200).set_delay(Duration::from_millis(1500)),
+        Duration::from_millis(300),
+    )
+    .await;
+    assert!(
+        matches!(slow, GatewayError::Retryable(_)),
+        "a read too slow is simply asked again: {slow:?}"
+    );
+    for case in F::documented_read_errors() {
+        let error = status_against::<F>(case.answer.clone(), patient).await;
+        case.check(&error);
+    }
+}
+
+/// A provider whose failed creates are classified by whether they could have acted.
+pub trait ClassifiesCreateErrors: Creates + ClassifiesReadErrors {
+    /// Whether a 429 on a create may have been acted on (looked up, not resent blindly).
+    const THROTTLED_CREATE_IS_AMBIGUOUS: bool;
+    /// The provider's documented failing answers to a create, beyond a server error and
+    /// throttling.
+    fn documented_errors() -> Vec<DocumentedError>;
 }
 
 /// A failed create may have happened (a server error is ambiguous; throttling per the
-/// provider's documented meaning); a failed status query changed nothing and is retryable.
-pub async fn errors_are_classified_by_whether_the_call_could_have_acted<F: ClassifiesErrors>() {
+/// provider's documented meaning); the provider's other documented failures are as documented.
+pub async fn a_failed_create_is_classified_by_whether_it_could_have_acted<
+    F: ClassifiesCreateErrors,
+>() {
     let patient = Duration::from_secs(5);
     let server_error = F::create_against(F::server_error(), patient).await;
     assert!(
@@ -332,29 +456,87 @@ pub async fn errors_are_classified_by_whether_the_call_could_have_acted<F: Class
             "{throttled:?}"
         );
     }
-    for response in [F::server_error(), F::too_many_requests()] {
-        let read = F::status_against(response).await;
-        assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
+    for case in F::documented_errors() {
+        let error = F::create_against(case.answer.clone(), patient).await;
+        case.check(&error);
     }
-    let dropped = F::status_at(&dropping_server().await).await;
-    assert!(matches!(dropped, GatewayError::Retryable(_)), "{dropped:?}");
+}
+
+/// Whether `request` is one of `F`'s order creates.
+fn is_create<F: Creates>(request: &wiremock::Request) -> bool {
+    request.method == http::Method::POST && request.url.path() == F::CREATE_PATH
+}
+
+/// A provider whose orders can be looked up by our receipt.
+pub trait LooksUpOrders: Creates {
+    /// Whether `request` looks up the order made for `receipt`.
+    fn is_lookup(request: &wiremock::Request, receipt: &str) -> bool;
 }
 
 /// A provider that can find an order by our receipt, so a create whose answer was lost is
 /// looked up rather than repeated.
 #[allow(async_fn_in_trait)]
-pub trait FindsByReceipt: Fixture {
+pub trait FindsByReceipt: LooksUpOrders {
+    /// A receipt the gateway has an order for, in [`FindsByReceipt::mount_lookups`].
+    const RECEIPT_FOUND: &'static str;
+    /// A receipt the gateway has no order for.
+    const RECEIPT_MISSING: &'static str;
+    /// Mounts the lookup by receipt: [`FindsByReceipt::RECEIPT_FOUND`] finds
+    /// [`FindsByReceipt::found`], [`FindsByReceipt::RECEIPT_MISSING`] nothing.
+    async fn mount_lookups(server: &MockServer);
+    /// The order found for [`FindsByReceipt::RECEIPT_FOUND`].
+    fn found() -> CreatedOrder;
+    /// Further receipts that find no order (ids the gateway refuses, searches it refuses), and
+    /// why.
+    fn never_found() -> Vec<(&'static str, &'static str)> {
+        Vec::new()
+    }
     /// Mounts a create that makes the order but answers too late, and a lookup by receipt that
     /// finds it.
     async fn mount_late_create_found_by_lookup(server: &MockServer);
-    /// Whether `request` is an order create.
-    fn is_create(request: &wiremock::Request) -> bool;
-    /// Whether `request` looks up the order made for `receipt`.
-    fn is_lookup(request: &wiremock::Request, receipt: &str) -> bool;
     /// Checks the create's request shape for the attempt `receipt` (amount, receipt, key).
     fn assert_create_request(request: &wiremock::Request, receipt: &str);
     /// The reference the lookup reports for `receipt`.
     fn found_reference(receipt: &str) -> String;
+}
+
+/// An order is found by the receipt it was made for, with what the checkout needs; a receipt the
+/// gateway has (or can have) no order for finds none. A lookup only looks up.
+pub async fn finds_an_order_by_its_receipt<F: FindsByReceipt>() {
+    let server = MockServer::start().await;
+    F::mount_lookups(&server).await;
+    let gateway = quick::<F>(&server.uri());
+    let account = fixture_account::<F>();
+    let found = gateway
+        .find_order(&account, F::RECEIPT_FOUND)
+        .await
+        .unwrap();
+    assert_eq!(found, Some(F::found()));
+    let missing = gateway.find_order(&account, F::RECEIPT_MISSING).await;
+    assert_eq!(missing.unwrap(), None);
+    let never = F::never_found();
+    for (receipt, why) in &never {
+        assert_eq!(
+            gateway.find_order(&account, receipt).await.unwrap(),
+            None,
+            "{why}"
+        );
+    }
+    let requests = server.received_requests().await.unwrap();
+    let asked: Vec<&str> = [F::RECEIPT_FOUND, F::RECEIPT_MISSING]
+        .into_iter()
+        .chain(never.iter().map(|(receipt, _)| *receipt))
+        .collect();
+    for request in &requests {
+        assert!(
+            asked.iter().any(|receipt| F::is_lookup(request, receipt)),
+            "only lookups of the receipts asked about reach the gateway: {request:?}"
+        );
+    }
+    for receipt in [F::RECEIPT_FOUND, F::RECEIPT_MISSING] {
+        let lookups = requests.iter().filter(|r| F::is_lookup(r, receipt)).count();
+        assert_eq!(lookups, 1, "{receipt} is looked up once");
+    }
 }
 
 /// A create whose answer never arrived is looked up by its receipt; the order found is used and
@@ -382,11 +564,140 @@ pub async fn an_ambiguous_create_is_found_by_receipt_never_made_twice<F: FindsBy
         "{transaction}"
     );
     let requests = server.received_requests().await.unwrap();
-    let creates: Vec<_> = requests.iter().filter(|r| F::is_create(r)).collect();
+    let creates: Vec<_> = requests.iter().filter(|r| is_create::<F>(r)).collect();
     assert_eq!(creates.len(), 1, "exactly one create reached the gateway");
     F::assert_create_request(creates[0], receipt);
     assert!(
         requests.iter().any(|r| F::is_lookup(r, receipt)),
         "the ambiguous create was followed by a lookup"
     );
+}
+
+/// What the checkout shows once a retried create settled which order the payment is on.
+pub enum Retried {
+    /// The provider's page, showing these (the order's hand-off) and none of `hides`.
+    Page {
+        /// What the page must carry.
+        shows: Vec<String>,
+        /// The secrets it must not.
+        hides: Vec<&'static str>,
+    },
+    /// A redirect to this pay page, every time the checkout is opened.
+    Redirect(String),
+    /// No redirect: the pay page was in the answer that was lost.
+    NoPayPage,
+}
+
+/// A provider whose create can be sent again for the same attempt without making a second
+/// order (an idempotency key, an order id the gateway holds once), so a create whose answer was
+/// lost and that the lookup cannot see yet is simply sent again.
+#[allow(async_fn_in_trait)]
+pub trait RetriesCreates: LooksUpOrders {
+    /// Mounts a create for the payment `label` that makes the order but answers too late the
+    /// first time and as the provider answers a repeat afterwards, and a lookup that finds
+    /// nothing.
+    async fn mount_lagging_create(server: &MockServer, label: &str);
+    /// Whether the create `request` is made under the key of the attempt `receipt`.
+    fn made_for(request: &wiremock::Request, receipt: &str) -> bool;
+    /// What the checkout shows for `order`, with the provider's hosts at `base`.
+    fn retried_handoff(base: &str, order: &Order) -> Retried;
+}
+
+/// When the lookup after a lost create answer finds nothing, the next try sends the same create
+/// under the same key: the gateway makes one order, the payment stays on it and settles once.
+pub async fn when_the_lookup_finds_nothing_the_retried_create_makes_one_order<F: RetriesCreates>() {
+    let label = "contract_retried";
+    let server = MockServer::start().await;
+    F::mount_lagging_create(&server, label).await;
+    let (app, merchant) = F::platform(&server).await;
+    let (status, body) = app
+        .pay(&merchant, &payment(label, PRICE, false), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    assert_eq!(
+        attempt_reference(&app, &merchant, &id).await,
+        None,
+        "not confirmed yet"
+    );
+    let transaction = app.transaction(&merchant, &id).await;
+    let receipt = transaction["attempts"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(receipt.starts_with("att_"), "{receipt}");
+    let reference = F::expected_reference(label, &receipt).expect("the order's id is known");
+    let order = Order {
+        id,
+        receipt,
+        reference,
+    };
+
+    // The customer opens the checkout: the platform asks again, then creates again.
+    let checkout = app.url(&format!("/api/v1/checkout/{}", order.id));
+    let page = app.http.get(&checkout).send().await.unwrap();
+    match F::retried_handoff(&server.uri(), &order) {
+        Retried::Page { shows, hides } => {
+            assert_eq!(page.status(), StatusCode::OK);
+            let html = page.text().await.unwrap();
+            for expected in shows {
+                assert!(html.contains(&expected), "{expected} in {html}");
+            }
+            for secret in hides {
+                assert!(!html.contains(secret), "a secret reaches the browser");
+            }
+        }
+        Retried::Redirect(pay_page) => {
+            assert_eq!(page.status(), StatusCode::SEE_OTHER);
+            assert_eq!(page.headers()["location"].to_str().unwrap(), pay_page);
+            let again = app.http.get(&checkout).send().await.unwrap();
+            assert_eq!(again.headers()["location"].to_str().unwrap(), pay_page);
+        }
+        Retried::NoPayPage => {
+            assert!(!page.status().is_redirection(), "{}", page.status());
+        }
+    }
+    assert_eq!(
+        attempt_reference(&app, &merchant, &order.id)
+            .await
+            .as_deref(),
+        Some(order.reference.as_str()),
+        "the payment is on the first order"
+    );
+    let requests = server.received_requests().await.unwrap();
+    let creates: Vec<usize> = (0..requests.len())
+        .filter(|i| is_create::<F>(&requests[*i]))
+        .collect();
+    assert_eq!(creates.len(), 2, "one lost answer, one retry, no more");
+    for i in &creates {
+        assert!(
+            F::made_for(&requests[*i], &order.receipt),
+            "every create names the same order, so the gateway can hold only one"
+        );
+    }
+    assert_eq!(
+        requests[creates[0]].body, requests[creates[1]].body,
+        "the retry is the same request"
+    );
+    let lookup = requests
+        .iter()
+        .position(|r| F::is_lookup(r, &order.receipt));
+    assert!(
+        lookup.is_some_and(|l| l > creates[0] && l < creates[1]),
+        "the gateway was asked before the create was sent again"
+    );
+
+    // The customer pays on that order: the payment settles, once.
+    server.reset().await;
+    if F::CONFIRMS_WEBHOOKS {
+        F::mount_captured(&app, &server, &order, Paid::IN_FULL).await;
+    }
+    let paid = F::captured_webhook(&app, &order, Paid::IN_FULL).await;
+    for _ in 0..2 {
+        assert_eq!(deliver::<F>(&app, &paid).await, StatusCode::OK);
+    }
+    app.drain().await;
+    assert_eq!(status_of(&app, &merchant, &order).await, "succeeded");
+    assert_eq!(app.db.outbox_count("transaction.succeeded").await, 1);
 }
