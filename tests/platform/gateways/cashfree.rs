@@ -3,8 +3,8 @@
 //! `{"message","code","type"}` error bodies, and webhooks signed with the client secret.
 
 use super::contract::{
-    BrowserReturn, Delivery, Documented, DocumentedError, Fixture, Kind, Order, Paid, Retried,
-    quick,
+    BrowserReturn, Delivery, Documented, DocumentedError, DocumentedWebhook, Fixture, Kind, Order,
+    Paid, ParsesAs, Retried, quick,
 };
 use super::{account, dropping_server};
 use crate::support::*;
@@ -554,8 +554,9 @@ fn webhooks_are_verified_on_the_raw_body_with_a_fresh_millisecond_timestamp() {
     assert!(!gateway.verify_webhook(&acc, &HeaderMap::new(), &body));
 }
 
+/// Parsing by type: `contract::cashfree::webhooks_are_parsed_by_type`.
 #[test]
-fn webhooks_are_parsed_by_type() {
+fn the_event_id_is_the_bodys_hash_not_the_unsigned_key() {
     let gateway = quick::<Contract>("http://mock.invalid");
     let body = payment_event(
         "PAYMENT_SUCCESS_WEBHOOK",
@@ -566,80 +567,10 @@ fn webhooks_are_parsed_by_type() {
     let keyed = signed_headers(CLIENT_SECRET, now_ms(), &body, Some("idem_EXAMPLE_1"));
     let ok = gateway.parse_webhook(&keyed, &body).unwrap();
     assert!(ok.event_id.starts_with("sha256:"), "{}", ok.event_id);
-    assert_eq!(ok.event_type, "PAYMENT_SUCCESS_WEBHOOK");
-    assert_eq!(ok.reference.as_deref(), Some("att_1"));
-    assert_eq!(ok.receipt.as_deref(), Some("att_1"));
-    let report = ok.report.unwrap();
-    assert_eq!(report.status, PaymentOutcome::Succeeded);
-    assert_eq!(report.payment_id.as_deref(), Some("5114910000001"));
-    assert_eq!(ok.refund, None);
-
-    let none = HeaderMap::new();
-    let unkeyed = gateway.parse_webhook(&none, &body).unwrap();
+    let unkeyed = gateway.parse_webhook(&HeaderMap::new(), &body).unwrap();
     assert_eq!(
         unkeyed.event_id, ok.event_id,
         "the unsigned idempotency key does not make the id (F8)"
-    );
-    assert_eq!(
-        gateway.parse_webhook(&none, &body).unwrap().event_id,
-        unkeyed.event_id,
-        "the same body, the same id"
-    );
-
-    for (kind, status, reason) in [
-        (
-            "PAYMENT_FAILED_WEBHOOK",
-            "FAILED",
-            "Transaction declined by the bank",
-        ),
-        (
-            "PAYMENT_USER_DROPPED_WEBHOOK",
-            "USER_DROPPED",
-            "Customer closed the payment page",
-        ),
-    ] {
-        let parsed = gateway
-            .parse_webhook(
-                &none,
-                &payment_event(kind, "att_2", "5114910000002", status),
-            )
-            .unwrap();
-        assert_eq!(parsed.reference.as_deref(), Some("att_2"), "{kind}");
-        let report = parsed.report.unwrap();
-        assert_eq!(
-            report.status,
-            PaymentOutcome::Pending,
-            "{kind}: the customer may retry"
-        );
-        assert_eq!(report.payment_id, None, "{kind}");
-        assert_eq!(report.failure_reason.as_deref(), Some(reason), "{kind}");
-    }
-
-    // The refund webhook sample in Cashfree's docs has numeric ids.
-    let refund = br#"{"data":{"refund":{"cf_refund_id":11325632,"cf_payment_id":789727431,"refund_id":"rfd_1","order_id":"att_1","refund_amount":2.00,"refund_currency":"INR","entity":"Refund","refund_type":"MERCHANT_INITIATED","refund_arn":"205907014017","refund_status":"SUCCESS","status_description":"Refund processed successfully","created_at":"2025-05-06T12:54:25+05:30","processed_at":"2025-05-06T13:04:27+05:30","refund_charge":0,"refund_note":"Test","refund_splits":[],"metadata":null,"refund_mode":"STANDARD"}},"event_time":"2025-05-06T13:04:28+05:30","type":"REFUND_STATUS_WEBHOOK"}"#;
-    let parsed = gateway.parse_webhook(&none, refund).unwrap();
-    assert_eq!(parsed.reference.as_deref(), Some("att_1"));
-    assert_eq!(parsed.report, None);
-    let refund = parsed.refund.unwrap();
-    assert_eq!(refund.status, RefundStatus::Succeeded);
-    assert_eq!(refund.refund_id.as_deref(), Some("rfd_1"));
-    assert_eq!(refund.gateway_refund_id.as_deref(), Some("11325632"));
-
-    let other = gateway
-        .parse_webhook(
-            &none,
-            br#"{"data":{"charges":[{"amount":1.18}]},"event_time":"2025-05-05T12:19:20+05:30","type":"PAYMENT_CHARGES_WEBHOOK"}"#,
-        )
-        .unwrap();
-    assert_eq!(other.event_type, "PAYMENT_CHARGES_WEBHOOK");
-    assert_eq!(other.report, None);
-    assert_eq!(other.refund, None);
-    assert!(gateway.parse_webhook(&none, b"not json").is_err());
-    assert!(
-        gateway
-            .parse_webhook(&none, br#"{"data":{},"type":"PAYMENT_SUCCESS_WEBHOOK"}"#)
-            .is_err(),
-        "a success without its order cannot be applied"
     );
 }
 
@@ -933,6 +864,74 @@ impl super::contract::RetriesCreates for Contract {
             )],
             hides: vec![CLIENT_SECRET],
         }
+    }
+}
+
+impl super::contract::ParsesWebhooks for Contract {
+    fn documented_webhooks() -> Vec<DocumentedWebhook> {
+        let payment = |kind: &'static str, order: &'static str, id: &str, status: &str| {
+            let (outcome, payment_id, failure_reason) = match status {
+                "SUCCESS" => (PaymentOutcome::Succeeded, Some("5114910000001"), None),
+                // The customer may retry.
+                "FAILED" => (
+                    PaymentOutcome::Pending,
+                    None,
+                    Some("Transaction declined by the bank"),
+                ),
+                _ => (
+                    PaymentOutcome::Pending,
+                    None,
+                    Some("Customer closed the payment page"),
+                ),
+            };
+            DocumentedWebhook {
+                event_type: kind,
+                body: payment_event(kind, order, id, status),
+                parses_as: ParsesAs::Payment {
+                    reference: order,
+                    receipt: order,
+                    outcome,
+                    payment_id,
+                    failure_reason,
+                },
+            }
+        };
+        vec![
+            payment("PAYMENT_SUCCESS_WEBHOOK", "att_1", "5114910000001", "SUCCESS"),
+            payment("PAYMENT_FAILED_WEBHOOK", "att_2", "5114910000002", "FAILED"),
+            payment(
+                "PAYMENT_USER_DROPPED_WEBHOOK",
+                "att_2",
+                "5114910000002",
+                "USER_DROPPED",
+            ),
+            // The refund webhook sample in Cashfree's docs has numeric ids.
+            DocumentedWebhook {
+                event_type: "REFUND_STATUS_WEBHOOK",
+                body: br#"{"data":{"refund":{"cf_refund_id":11325632,"cf_payment_id":789727431,"refund_id":"rfd_1","order_id":"att_1","refund_amount":2.00,"refund_currency":"INR","entity":"Refund","refund_type":"MERCHANT_INITIATED","refund_arn":"205907014017","refund_status":"SUCCESS","status_description":"Refund processed successfully","created_at":"2025-05-06T12:54:25+05:30","processed_at":"2025-05-06T13:04:27+05:30","refund_charge":0,"refund_note":"Test","refund_splits":[],"metadata":null,"refund_mode":"STANDARD"}},"event_time":"2025-05-06T13:04:28+05:30","type":"REFUND_STATUS_WEBHOOK"}"#.to_vec(),
+                parses_as: ParsesAs::Refund {
+                    reference: "att_1",
+                    refund_id: "rfd_1",
+                    gateway_refund_id: Some("11325632"),
+                    status: RefundStatus::Succeeded,
+                },
+            },
+            DocumentedWebhook {
+                event_type: "PAYMENT_CHARGES_WEBHOOK",
+                body: br#"{"data":{"charges":[{"amount":1.18}]},"event_time":"2025-05-05T12:19:20+05:30","type":"PAYMENT_CHARGES_WEBHOOK"}"#.to_vec(),
+                parses_as: ParsesAs::Other { reference: None },
+            },
+        ]
+    }
+
+    fn unreadable_webhooks() -> Vec<(&'static str, Vec<u8>)> {
+        vec![
+            ("not JSON", b"not json".to_vec()),
+            (
+                "a success without its order cannot be applied",
+                br#"{"data":{},"type":"PAYMENT_SUCCESS_WEBHOOK"}"#.to_vec(),
+            ),
+        ]
     }
 }
 

@@ -4,7 +4,9 @@
 //! `gateways::contract::<provider>::<scenario>`.
 
 mod creates;
+mod webhooks;
 pub use creates::*;
+pub use webhooks::*;
 
 use super::{account, assert_amount_mismatch, attempt_reference, dropping_server, platform_with};
 use crate::support::*;
@@ -558,6 +560,7 @@ contract!(
 contract!(
     stripe,
     crate::gateways::stripe::Contract,
+    webhooks_are_parsed_by_type,
     when_the_lookup_finds_nothing_the_retried_create_makes_one_order,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
     the_handoff_page_carries_public_values_only,
@@ -573,6 +576,7 @@ contract!(
 contract!(
     cashfree,
     crate::gateways::cashfree::Contract,
+    webhooks_are_parsed_by_type,
     when_the_lookup_finds_nothing_the_retried_create_makes_one_order,
     a_create_that_may_have_reached_the_gateway_is_ambiguous,
     an_order_is_created_with_the_documented_request,

@@ -2,8 +2,8 @@
 //! ones do: form-encoded requests, JSON answers, `{"error":{…}}` bodies, signed webhooks.
 
 use super::contract::{
-    BrowserReturn, Connects, Delivery, Documented, DocumentedError, Expected, Fixture, Kind, Order,
-    Paid, Retried, quick,
+    BrowserReturn, Connects, Delivery, Documented, DocumentedError, DocumentedWebhook, Expected,
+    Fixture, Kind, Order, Paid, ParsesAs, Retried, quick,
 };
 use super::{account, attempt_reference};
 use crate::support::*;
@@ -506,128 +506,21 @@ fn webhooks_are_verified_on_the_raw_body_with_a_fresh_timestamp() {
     assert!(gateway.verify_webhook(&acc, &signed_headers(&rolled), &body));
 }
 
+/// Parsing by type: `contract::stripe::webhooks_are_parsed_by_type`.
 #[test]
-fn webhooks_are_parsed_by_type() {
-    let gateway = quick::<Contract>("http://mock.invalid");
-    let none = HeaderMap::new();
-
+fn the_event_id_is_the_bodys_own() {
     let body = event(
         "evt_ok",
         "payment_intent.succeeded",
         payment_intent("pi_1", "att_1", "succeeded"),
     );
-    let ok = gateway.parse_webhook(&none, &body).unwrap();
+    let ok = quick::<Contract>("http://mock.invalid")
+        .parse_webhook(&HeaderMap::new(), &body)
+        .unwrap();
     assert_eq!(
         ok.event_id, "evt_ok",
         "the body's id, with or without headers"
     );
-    assert_eq!(ok.event_type, "payment_intent.succeeded");
-    assert_eq!(ok.receipt.as_deref(), Some("att_1"));
-    assert_eq!(ok.reference.as_deref(), Some("pi_1"));
-    let report = ok.report.unwrap();
-    assert_eq!(report.status, PaymentOutcome::Succeeded);
-    assert_eq!(report.payment_id.as_deref(), Some("ch_1"));
-    assert_eq!(ok.refund, None);
-
-    let failed = gateway
-        .parse_webhook(
-            &none,
-            &event(
-                "evt_f",
-                "payment_intent.payment_failed",
-                payment_intent("pi_retry", "att_2", "requires_payment_method"),
-            ),
-        )
-        .unwrap()
-        .report
-        .unwrap();
-    assert_eq!(
-        failed.status,
-        PaymentOutcome::Pending,
-        "the customer may retry"
-    );
-    assert_eq!(
-        failed.failure_reason.as_deref(),
-        Some("Your card has insufficient funds.")
-    );
-
-    let canceled = gateway
-        .parse_webhook(
-            &none,
-            &event(
-                "evt_c",
-                "payment_intent.canceled",
-                payment_intent("pi_3", "att_3", "canceled"),
-            ),
-        )
-        .unwrap()
-        .report
-        .unwrap();
-    assert_eq!(canceled.status, PaymentOutcome::Failed);
-
-    for kind in ["refund.created", "refund.updated", "refund.failed"] {
-        let status = if kind == "refund.failed" {
-            "failed"
-        } else {
-            "succeeded"
-        };
-        let parsed = gateway
-            .parse_webhook(
-                &none,
-                &event("evt_r", kind, refund("re_1", "pi_1", status, "rfd_1", 1)),
-            )
-            .unwrap();
-        assert_eq!(parsed.reference.as_deref(), Some("pi_1"), "{kind}");
-        assert_eq!(parsed.report, None, "{kind}");
-        let refund = parsed.refund.unwrap();
-        assert_eq!(refund.refund_id.as_deref(), Some("rfd_1"), "{kind}");
-        assert_eq!(refund.gateway_refund_id.as_deref(), Some("re_1"), "{kind}");
-        let expected = if kind == "refund.failed" {
-            RefundStatus::Failed
-        } else {
-            RefundStatus::Succeeded
-        };
-        assert_eq!(refund.status, expected, "{kind}");
-    }
-
-    let charge = json!({
-        "id": "ch_1", "object": "charge", "amount": 49900, "amount_refunded": 20000,
-        "payment_intent": "pi_1", "refunded": false,
-        "refunds": { "object": "list", "has_more": false, "url": "/v1/charges/ch_1/refunds", "data": [
-            refund("re_1", "pi_1", "succeeded", "rfd_1", 1),
-            refund("re_2", "pi_1", "pending", "rfd_2", 2),
-        ] }
-    });
-    let refunded = gateway
-        .parse_webhook(&none, &event("evt_cr", "charge.refunded", charge))
-        .unwrap();
-    assert_eq!(refunded.reference.as_deref(), Some("pi_1"));
-    let latest = refunded.refund.unwrap();
-    assert_eq!(latest.refund_id.as_deref(), Some("rfd_2"));
-    assert_eq!(latest.status, RefundStatus::Pending);
-    let bare =
-        json!({ "id": "ch_1", "object": "charge", "payment_intent": "pi_1", "refunded": true });
-    let bare = gateway
-        .parse_webhook(&none, &event("evt_cb", "charge.refunded", bare))
-        .unwrap();
-    assert_eq!(bare.reference.as_deref(), Some("pi_1"));
-    assert_eq!(bare.refund, None, "the refund.* events carry it");
-
-    let other = gateway
-        .parse_webhook(
-            &none,
-            &event(
-                "evt_o",
-                "payment_intent.created",
-                payment_intent("pi_4", "att_4", "requires_payment_method"),
-            ),
-        )
-        .unwrap();
-    assert_eq!(other.event_type, "payment_intent.created");
-    assert_eq!(other.report, None);
-    assert_eq!(other.refund, None);
-    assert_eq!(other.reference.as_deref(), Some("pi_4"));
-    assert!(gateway.parse_webhook(&none, b"not json").is_err());
 }
 
 // Through the platform: a merchant whose routing pool has a Stripe account.
@@ -1162,6 +1055,111 @@ impl super::contract::RetriesCreates for Contract {
             )],
             hides: vec![SECRET_KEY, WEBHOOK_SECRET],
         }
+    }
+}
+
+impl super::contract::ParsesWebhooks for Contract {
+    fn documented_webhooks() -> Vec<DocumentedWebhook> {
+        let payment = |kind: &'static str, intent: Value, parses_as: ParsesAs| DocumentedWebhook {
+            event_type: kind,
+            body: event("evt_p", kind, intent),
+            parses_as,
+        };
+        let mut documented = vec![
+            payment(
+                "payment_intent.succeeded",
+                payment_intent("pi_1", "att_1", "succeeded"),
+                ParsesAs::Payment {
+                    reference: "pi_1",
+                    receipt: "att_1",
+                    outcome: PaymentOutcome::Succeeded,
+                    payment_id: Some("ch_1"),
+                    failure_reason: None,
+                },
+            ),
+            payment(
+                "payment_intent.payment_failed",
+                payment_intent("pi_retry", "att_2", "requires_payment_method"),
+                ParsesAs::Payment {
+                    reference: "pi_retry",
+                    receipt: "att_2",
+                    // The customer may retry.
+                    outcome: PaymentOutcome::Pending,
+                    payment_id: None,
+                    failure_reason: Some("Your card has insufficient funds."),
+                },
+            ),
+            payment(
+                "payment_intent.canceled",
+                payment_intent("pi_3", "att_3", "canceled"),
+                ParsesAs::Payment {
+                    reference: "pi_3",
+                    receipt: "att_3",
+                    outcome: PaymentOutcome::Failed,
+                    payment_id: None,
+                    failure_reason: Some("canceled: abandoned"),
+                },
+            ),
+        ];
+        for (kind, status, expected) in [
+            ("refund.created", "succeeded", RefundStatus::Succeeded),
+            ("refund.updated", "succeeded", RefundStatus::Succeeded),
+            ("refund.failed", "failed", RefundStatus::Failed),
+        ] {
+            documented.push(DocumentedWebhook {
+                event_type: kind,
+                body: event("evt_r", kind, refund("re_1", "pi_1", status, "rfd_1", 1)),
+                parses_as: ParsesAs::Refund {
+                    reference: "pi_1",
+                    refund_id: "rfd_1",
+                    gateway_refund_id: Some("re_1"),
+                    status: expected,
+                },
+            });
+        }
+        // A charge lists its refunds: the latest is the news.
+        let charge = json!({
+            "id": "ch_1", "object": "charge", "amount": 49900, "amount_refunded": 20000,
+            "payment_intent": "pi_1", "refunded": false,
+            "refunds": { "object": "list", "has_more": false, "url": "/v1/charges/ch_1/refunds", "data": [
+                refund("re_1", "pi_1", "succeeded", "rfd_1", 1),
+                refund("re_2", "pi_1", "pending", "rfd_2", 2),
+            ] }
+        });
+        // Without its refunds: the refund.* events carry them.
+        let bare =
+            json!({ "id": "ch_1", "object": "charge", "payment_intent": "pi_1", "refunded": true });
+        documented.extend([
+            DocumentedWebhook {
+                event_type: "charge.refunded",
+                body: event("evt_cr", "charge.refunded", charge),
+                parses_as: ParsesAs::Refund {
+                    reference: "pi_1",
+                    refund_id: "rfd_2",
+                    gateway_refund_id: None,
+                    status: RefundStatus::Pending,
+                },
+            },
+            DocumentedWebhook {
+                event_type: "charge.refunded",
+                body: event("evt_cb", "charge.refunded", bare),
+                parses_as: ParsesAs::Other {
+                    reference: Some("pi_1"),
+                },
+            },
+            payment(
+                "payment_intent.created",
+                payment_intent("pi_4", "att_4", "requires_payment_method"),
+                ParsesAs::Other {
+                    reference: Some("pi_4"),
+                },
+            ),
+        ]);
+        documented
+    }
+
+    fn unreadable_webhooks() -> Vec<(&'static str, Vec<u8>)> {
+        vec![("not JSON", b"not json".to_vec())]
     }
 }
 
