@@ -880,7 +880,9 @@ contract!(
     every_documented_status_is_mapped,
     errors_are_classified_by_whether_the_call_could_have_acted,
     an_ambiguous_create_is_found_by_receipt_never_made_twice,
-    the_credential_check_moves_no_money
+    the_credential_check_moves_no_money,
+    a_refund_is_created_with_our_id_and_the_exact_amount,
+    fetches_a_refund_by_our_id
 );
 contract!(
     stripe,
@@ -892,7 +894,10 @@ contract!(
     every_documented_status_is_mapped,
     errors_are_classified_by_whether_the_call_could_have_acted,
     an_ambiguous_create_is_found_by_receipt_never_made_twice,
-    the_credential_check_moves_no_money
+    the_credential_check_moves_no_money,
+    a_refund_is_created_with_our_id_and_the_exact_amount,
+    refund_errors_are_classified_and_a_repeated_id_reads_the_refund_back,
+    fetches_a_refund_by_our_id
 );
 contract!(
     cashfree,
@@ -904,7 +909,10 @@ contract!(
     every_documented_status_is_mapped,
     errors_are_classified_by_whether_the_call_could_have_acted,
     an_ambiguous_create_is_found_by_receipt_never_made_twice,
-    the_credential_check_moves_no_money
+    the_credential_check_moves_no_money,
+    a_refund_is_created_with_our_id_and_the_exact_amount,
+    refund_errors_are_classified_and_a_repeated_id_reads_the_refund_back,
+    fetches_a_refund_by_our_id
 );
 contract!(
     phonepe,
@@ -916,7 +924,10 @@ contract!(
     every_documented_status_is_mapped,
     errors_are_classified_by_whether_the_call_could_have_acted,
     an_ambiguous_create_is_found_by_receipt_never_made_twice,
-    the_credential_check_moves_no_money
+    the_credential_check_moves_no_money,
+    a_refund_is_created_with_our_id_and_the_exact_amount,
+    refund_errors_are_classified_and_a_repeated_id_reads_the_refund_back,
+    fetches_a_refund_by_our_id
 );
 contract!(
     payu,
@@ -924,7 +935,9 @@ contract!(
     an_order_is_created_with_the_documented_request,
     the_handoff_page_carries_public_values_only,
     every_documented_status_is_mapped,
-    an_ambiguous_refund_is_found_by_our_id_never_asked_twice
+    an_ambiguous_refund_is_found_by_our_id_never_asked_twice,
+    a_refund_is_created_with_our_id_and_the_exact_amount,
+    refund_errors_are_classified_and_a_repeated_id_reads_the_refund_back
 );
 contract!(
     easebuzz,
@@ -935,7 +948,10 @@ contract!(
     every_documented_status_is_mapped,
     errors_are_classified_by_whether_the_call_could_have_acted,
     an_ambiguous_refund_is_found_by_our_id_never_asked_twice,
-    the_credential_check_moves_no_money
+    the_credential_check_moves_no_money,
+    a_refund_is_created_with_our_id_and_the_exact_amount,
+    refund_errors_are_classified_and_a_repeated_id_reads_the_refund_back,
+    fetches_a_refund_by_our_id
 );
 contract!(
     sandbox,
@@ -943,5 +959,6 @@ contract!(
     an_order_is_created_with_the_documented_request,
     the_handoff_redirects_to_the_pay_page,
     every_documented_status_is_mapped,
-    an_ambiguous_refund_is_found_by_our_id_never_asked_twice
+    an_ambiguous_refund_is_found_by_our_id_never_asked_twice,
+    a_refund_is_created_with_our_id_and_the_exact_amount
 );

@@ -155,45 +155,6 @@ fn refund(refund_id: &str, amount: i64) -> RefundRequest {
     }
 }
 
-#[tokio::test]
-async fn refunds_are_queued_with_a_token_and_found_by_it() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(body_string_contains("command=cancel_refund_transaction"))
-        .and(body_string_contains("var1=403993715521889530"))
-        .and(body_string_contains("var2=rfd_1"))
-        .and(body_string_contains("var3=100.50"))
-        .and(body_string_contains(format!(
-            "hash={}",
-            command_hash(KEY, SALT, "cancel_refund_transaction", "403993715521889530")
-        )))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "status": 1, "msg": "Refund Request Queued", "request_id": "11865427756",
-            "bank_ref_num": null, "mihpayid": 403993715521889530u64, "error_code": 102 })))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(body_string_contains("var2=rfd_too_much"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "status": 0, "msg": "Invalid amount", "error_code": 105 })))
-        .mount(&server)
-        .await;
-    let gateway = quick::<Contract>(&server.uri());
-    let acc = account(&Contract::credentials());
-    let queued = gateway
-        .create_refund(&acc, &refund("rfd_1", 10_050))
-        .await
-        .unwrap();
-    assert_eq!(queued.status, RefundStatus::Pending);
-    assert_eq!(queued.gateway_refund_id.as_deref(), Some("11865427756"));
-    let refused = gateway
-        .create_refund(&acc, &refund("rfd_too_much", 9_999_900))
-        .await
-        .unwrap_err();
-    assert!(matches!(refused, GatewayError::Declined(_)), "{refused:?}");
-    // Found (and not found) by its token: `contract::payu::an_ambiguous_refund_is_found_by…`.
-}
-
 async fn paid_through(app: &TestApp, merchant: &Merchant, order_id: &str) -> (String, String) {
     let (status, body) = app
         .pay(merchant, &payment(order_id, 49_900, false), None)
@@ -742,6 +703,60 @@ impl super::contract::RefundsAmbiguously for Contract {
 
     fn is_refund_create(request: &wiremock::Request) -> bool {
         String::from_utf8_lossy(&request.body).contains("command=cancel_refund_transaction")
+    }
+}
+
+impl super::contract::CreatesRefunds for Contract {
+    const CREATED_AS: &'static str = "11865427756";
+
+    /// `cancel_refund_transaction` on the payment, our id as its token, the amount in rupees,
+    /// signed with the command hash; PayU queues it.
+    async fn mount_documented_refund(server: &MockServer) {
+        Mock::given(method("POST"))
+            .and(body_string_contains("command=cancel_refund_transaction"))
+            .and(body_string_contains("var1=403993715521889530"))
+            .and(body_string_contains("var2=rfd_1"))
+            .and(body_string_contains("var3=100.50"))
+            .and(body_string_contains(format!(
+                "hash={}",
+                command_hash(KEY, SALT, "cancel_refund_transaction", "403993715521889530")
+            )))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "status": 1, "msg": "Refund Request Queued", "request_id": "11865427756",
+                "bank_ref_num": null, "mihpayid": 403993715521889530u64, "error_code": 102 })))
+            .mount(server)
+            .await;
+    }
+
+    /// The mock matched the whole documented request; the key names the merchant.
+    fn assert_refund_sent(request: &wiremock::Request) {
+        let sent = String::from_utf8_lossy(&request.body);
+        assert!(sent.contains(&format!("key={KEY}")), "{sent}");
+    }
+}
+
+impl super::contract::ClassifiesRefundErrors for Contract {
+    async fn mount_refund_answer(server: &MockServer, response: ResponseTemplate) {
+        Mock::given(method("POST"))
+            .and(body_string_contains("command=cancel_refund_transaction"))
+            .respond_with(response)
+            .mount(server)
+            .await;
+    }
+
+    fn refund_refused() -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(json!({
+            "status": 0, "msg": "Invalid amount", "error_code": 105 }))
+    }
+
+    /// Slow and dropped answers: `slow_and_dropped_answers_are_retryable_reads_and_ambiguous…`.
+    fn refund_maybe_made() -> Vec<ResponseTemplate> {
+        vec![]
+    }
+
+    /// PayU has no documented answer to a repeated token.
+    fn repeated_id() -> Option<(ResponseTemplate, &'static str, RefundStatus)> {
+        None
     }
 }
 

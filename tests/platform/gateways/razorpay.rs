@@ -1,7 +1,7 @@
 //! Razorpay against a mock of its Orders API that answers as the documented one does.
 
 use super::contract::{
-    BrowserReturn, Connects, Creates, Delivery, Documented, Fixture, Order, Paid,
+    BrowserReturn, Connects, Creates, Delivery, Documented, Fixture, KnownRefund, Order, Paid,
 };
 use super::{account, attempt_reference, no_redirects};
 use crate::support::*;
@@ -1026,6 +1026,57 @@ impl super::contract::RefundsAmbiguously for Contract {
 
     fn is_refund_create(request: &wiremock::Request) -> bool {
         request.method == http::Method::POST
+    }
+}
+
+impl super::contract::CreatesRefunds for Contract {
+    const CREATED_AS: &'static str = "rfnd_FP8DDKxqJif6ca";
+
+    /// JSON in paise at normal speed with our id as the receipt, with Basic authentication.
+    async fn mount_documented_refund(server: &MockServer) {
+        Mock::given(method("POST"))
+            .and(path("/v1/payments/pay_webhook/refund"))
+            .and(header("authorization", BASIC))
+            .and(body_partial_json(
+                json!({ "amount": 10_000, "speed": "normal", "receipt": "rfd_1" }),
+            ))
+            .respond_with(echo_refund("pending", Duration::ZERO))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+
+    fn assert_refund_sent(request: &wiremock::Request) {
+        let sent: Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(sent["notes"]["refund_id"], "rfd_1", "{sent}");
+    }
+}
+
+impl super::contract::FetchesRefunds for Contract {
+    /// Once known, a refund is read by Razorpay's id.
+    async fn mount_refund_statuses(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/v1/refunds/rfnd_FP8DDKxqJif6ca"))
+            .and(header("authorization", BASIC))
+            .respond_with(ResponseTemplate::new(200).set_body_json(refund_entity(
+                "rfnd_FP8DDKxqJif6ca",
+                "rfd_1",
+                10_000,
+                "processed",
+            )))
+            .mount(server)
+            .await;
+    }
+
+    fn known_refunds() -> Vec<KnownRefund> {
+        vec![
+            KnownRefund::is(
+                "rfd_1",
+                Some("rfnd_FP8DDKxqJif6ca"),
+                RefundStatus::Succeeded,
+            )
+            .known_as("rfnd_FP8DDKxqJif6ca"),
+        ]
     }
 }
 

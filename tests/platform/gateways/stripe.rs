@@ -2,7 +2,8 @@
 //! ones do: form-encoded requests, JSON answers, `{"error":{…}}` bodies, signed webhooks.
 
 use super::contract::{
-    BrowserReturn, Connects, Creates, Delivery, Documented, Expected, Fixture, Order, Paid, quick,
+    BrowserReturn, Connects, Creates, CreatesRefunds, Delivery, Documented, Expected, Fixture,
+    KnownRefund, Order, Paid, quick,
 };
 use super::{account, attempt_reference};
 use crate::support::*;
@@ -329,151 +330,27 @@ fn refund_request(refund_id: &str, reason: Option<&str>) -> RefundRequest {
     }
 }
 
+/// The documented create: `contract::stripe::a_refund_is_created_with_our_id…`. Stripe refuses
+/// reasons outside its enum, so any other reason travels in the metadata.
 #[tokio::test]
-async fn creates_refunds_with_our_id_as_key_and_only_documented_reasons() {
+async fn a_reason_outside_stripes_enum_goes_to_the_metadata() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/refunds"))
-        .and(header("authorization", BASIC))
-        .respond_with(|request: &Request| {
-            let sent = form(request);
-            ResponseTemplate::new(200).set_body_json(refund(
-                "re_1",
-                &sent["payment_intent"],
-                "pending",
-                &sent["metadata[refund_id]"],
-                1_764_380_000,
-            ))
-        })
-        .mount(&server)
-        .await;
-    let gateway = quick::<Contract>(&server.uri());
-    let acc = account(&Contract::credentials());
-    let report = gateway
+    <Contract as CreatesRefunds>::mount_documented_refund(&server).await;
+    quick::<Contract>(&server.uri())
         .create_refund(
-            &acc,
-            &refund_request("rfd_1", Some("requested_by_customer")),
-        )
-        .await
-        .unwrap();
-    assert_eq!(report.status, RefundStatus::Pending);
-    assert_eq!(report.refund_id.as_deref(), Some("rfd_1"));
-    assert_eq!(report.gateway_refund_id.as_deref(), Some("re_1"));
-    gateway
-        .create_refund(
-            &acc,
+            &account(&Contract::credentials()),
             &refund_request("rfd_2", Some("Customer changed mind")),
         )
         .await
         .unwrap();
-
     let requests = server.received_requests().await.unwrap();
-    assert_eq!(idempotency_key(&requests[0]).as_deref(), Some("rfd_1"));
-    let first = form(&requests[0]);
-    assert_eq!(first["payment_intent"], "pi_paid");
-    assert_eq!(first["amount"], "10000");
-    assert_eq!(first["metadata[refund_id]"], "rfd_1");
-    assert_eq!(first["reason"], "requested_by_customer");
-    assert_eq!(idempotency_key(&requests[1]).as_deref(), Some("rfd_2"));
-    let second = form(&requests[1]);
+    assert_eq!(idempotency_key(&requests[0]).as_deref(), Some("rfd_2"));
+    let second = form(&requests[0]);
     assert!(
         !second.contains_key("reason"),
         "Stripe refuses reasons outside its enum"
     );
     assert_eq!(second["metadata[reason]"], "Customer changed mind");
-
-    let refused = create_refund_against(ResponseTemplate::new(400).set_body_json(error(
-        "invalid_request_error",
-        "charge_already_refunded",
-        "Charge ch_paid has already been refunded.",
-    )))
-    .await;
-    assert!(matches!(refused, GatewayError::Declined(_)), "{refused:?}");
-    let lost = create_refund_against(ResponseTemplate::new(502)).await;
-    assert!(
-        matches!(lost, GatewayError::Ambiguous(_)),
-        "the refund may exist: {lost:?}"
-    );
-}
-
-async fn create_refund_against(response: ResponseTemplate) -> GatewayError {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/refunds"))
-        .respond_with(response)
-        .mount(&server)
-        .await;
-    quick::<Contract>(&server.uri())
-        .create_refund(
-            &account(&Contract::credentials()),
-            &refund_request("rfd_x", None),
-        )
-        .await
-        .unwrap_err()
-}
-
-#[tokio::test]
-async fn fetches_refunds_by_stripes_id_or_finds_them_by_ours() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/refunds/re_done"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(refund(
-            "re_done",
-            "pi_paid",
-            "succeeded",
-            "rfd_1",
-            1,
-        )))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/refunds/re_missing"))
-        .respond_with(ResponseTemplate::new(404).set_body_json(error(
-            "invalid_request_error",
-            "resource_missing",
-            "No such refund: 're_missing'",
-        )))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/refunds"))
-        .and(query_param("payment_intent", "pi_paid"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(list(
-            "/v1/refunds",
-            vec![
-                refund("re_other", "pi_paid", "succeeded", "rfd_other", 3),
-                refund("re_failed", "pi_paid", "failed", "rfd_2", 2),
-            ],
-        )))
-        .mount(&server)
-        .await;
-    let gateway = quick::<Contract>(&server.uri());
-    let acc = account(&Contract::credentials());
-    let done = gateway
-        .fetch_refund(&acc, &refund_request("rfd_1", None), Some("re_done"))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(done.status, RefundStatus::Succeeded);
-    assert_eq!(
-        gateway
-            .fetch_refund(&acc, &refund_request("rfd_1", None), Some("re_missing"))
-            .await
-            .unwrap(),
-        None
-    );
-    let found = gateway
-        .fetch_refund(&acc, &refund_request("rfd_2", None), None)
-        .await
-        .unwrap()
-        .unwrap();
-    // Its id and status, and a refund Stripe never had: `contract::stripe::an_ambiguous_refund…`.
-    assert_eq!(
-        found.failure_reason.as_deref(),
-        Some("stripe refund failed: expired_or_canceled_card")
-    );
-    let requests = server.received_requests().await.unwrap();
-    assert!(requests.iter().all(|r| r.method == http::Method::GET));
 }
 
 #[tokio::test]
@@ -1448,6 +1325,119 @@ impl super::contract::RefundsAmbiguously for Contract {
 
     fn is_refund_create(request: &Request) -> bool {
         request.method == http::Method::POST
+    }
+}
+
+/// Answers a refund create as Stripe does, as `id` at `status`, for what was asked.
+fn echo_refund(
+    id: &'static str,
+    status: &'static str,
+) -> impl Fn(&Request) -> ResponseTemplate + Send + Sync {
+    move |request: &Request| {
+        let sent = form(request);
+        let mut created = refund(
+            id,
+            &sent["payment_intent"],
+            status,
+            &sent["metadata[refund_id]"],
+            1_764_380_000,
+        );
+        created["amount"] = json!(sent["amount"].parse::<i64>().unwrap());
+        ResponseTemplate::new(200).set_body_json(created)
+    }
+}
+
+impl super::contract::CreatesRefunds for Contract {
+    const CREATED_AS: &'static str = "re_1";
+
+    /// With a reason from Stripe's enum.
+    fn documented_refund() -> RefundRequest {
+        refund_request("rfd_1", Some("requested_by_customer"))
+    }
+
+    /// Form-encoded with Basic authentication.
+    async fn mount_documented_refund(server: &MockServer) {
+        Mock::given(method("POST"))
+            .and(path("/v1/refunds"))
+            .and(header("authorization", BASIC))
+            .respond_with(echo_refund("re_1", "pending"))
+            .mount(server)
+            .await;
+    }
+
+    /// Our id is the idempotency key and in the metadata; the amount in paise.
+    fn assert_refund_sent(request: &Request) {
+        assert_eq!(idempotency_key(request).as_deref(), Some("rfd_1"));
+        let sent = form(request);
+        assert_eq!(sent["payment_intent"], "pi_paid");
+        assert_eq!(sent["amount"], "10000");
+        assert_eq!(sent["metadata[refund_id]"], "rfd_1");
+        assert_eq!(sent["reason"], "requested_by_customer");
+    }
+}
+
+impl super::contract::ClassifiesRefundErrors for Contract {
+    async fn mount_refund_answer(server: &MockServer, response: ResponseTemplate) {
+        Mock::given(method("POST"))
+            .and(path("/v1/refunds"))
+            .respond_with(response)
+            .mount(server)
+            .await;
+    }
+
+    fn refund_refused() -> ResponseTemplate {
+        ResponseTemplate::new(400).set_body_json(error(
+            "invalid_request_error",
+            "charge_already_refunded",
+            "Charge ch_paid has already been refunded.",
+        ))
+    }
+
+    fn refund_maybe_made() -> Vec<ResponseTemplate> {
+        vec![ResponseTemplate::new(502)]
+    }
+
+    /// Stripe replays the first answer to a repeated idempotency key.
+    fn repeated_id() -> Option<(ResponseTemplate, &'static str, RefundStatus)> {
+        None
+    }
+}
+
+impl super::contract::FetchesRefunds for Contract {
+    /// By Stripe's id once known (a 404 when it has none); otherwise found among the
+    /// PaymentIntent's refunds by our id in their metadata.
+    async fn mount_refund_statuses(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/v1/refunds/re_done"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(refund(
+                "re_done",
+                "pi_paid",
+                "succeeded",
+                "rfd_1",
+                1,
+            )))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/refunds/re_missing"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(error(
+                "invalid_request_error",
+                "resource_missing",
+                "No such refund: 're_missing'",
+            )))
+            .mount(server)
+            .await;
+        <Contract as super::contract::RefundsAmbiguously>::mount_refund_lookup(server).await;
+    }
+
+    fn known_refunds() -> Vec<KnownRefund> {
+        vec![
+            KnownRefund::is("rfd_1", Some("re_done"), RefundStatus::Succeeded).known_as("re_done"),
+            KnownRefund::unknown("rfd_1", Some("re_missing")),
+            KnownRefund::is("rfd_2", None, RefundStatus::Failed)
+                .known_as("re_failed")
+                .failing("stripe refund failed: expired_or_canceled_card"),
+        ]
     }
 }
 

@@ -1,9 +1,9 @@
-//! Refunds as the contract drives them: at the connector, a refund create whose answer was lost
-//! is looked up by our refund id.
+//! Refunds as the contract drives them at the connector: created, classified, fetched, looked up
+//! after a lost answer.
 
 use super::{Connects, dropping_server, fixture_account, quick};
 use shared::gateways::{Gateway, GatewayError, RefundRequest, RefundStatus};
-use wiremock::MockServer;
+use wiremock::{MockServer, ResponseTemplate};
 
 /// A provider whose refunds can be found by our refund id, so a refund create whose answer was
 /// lost is looked up rather than asked again.
@@ -54,5 +54,193 @@ pub async fn an_ambiguous_refund_is_found_by_our_id_never_asked_twice<F: Refunds
     assert!(
         !requests.iter().any(F::is_refund_create),
         "a lookup never asks for the refund: {requests:?}"
+    );
+}
+
+/// A provider whose refund create the contract checks against its documented request and answer.
+#[allow(async_fn_in_trait)]
+pub trait CreatesRefunds: RefundsAmbiguously {
+    /// Our id of the refund created.
+    const CREATED: &'static str = "rfd_1";
+    /// The gateway's id for the refund created.
+    const CREATED_AS: &'static str;
+    /// Where the documented answer says the refund stands (the sandbox settles at once).
+    const CREATED_STATUS: RefundStatus = RefundStatus::Pending;
+    /// The refund asked for: [`RefundsAmbiguously::refund`] of [`CreatesRefunds::CREATED`],
+    /// unless the documented request carries more (a reason).
+    fn documented_refund() -> RefundRequest {
+        Self::refund(Self::CREATED)
+    }
+    /// Mounts the refund create, matching only the documented request (authentication,
+    /// encoding, hash, amount) and answering as documented.
+    async fn mount_documented_refund(server: &MockServer);
+    /// Checks what was sent beyond what the mock matched (our id, the exact amount, encoding).
+    fn assert_refund_sent(request: &wiremock::Request);
+}
+
+/// A refund is created with one request as documented, under our id and for the exact amount;
+/// the answer gives the gateway's id and where the refund stands.
+pub async fn a_refund_is_created_with_our_id_and_the_exact_amount<F: CreatesRefunds>() {
+    let server = MockServer::start().await;
+    F::mount_documented_refund(&server).await;
+    let refund = F::documented_refund();
+    let report = quick::<F>(&server.uri())
+        .create_refund(&fixture_account::<F>(), &refund)
+        .await
+        .unwrap();
+    assert_eq!(report.status, F::CREATED_STATUS);
+    assert_eq!(report.refund_id.as_deref(), Some(refund.refund_id.as_str()));
+    assert_eq!(report.gateway_refund_id.as_deref(), Some(F::CREATED_AS));
+    let requests = server.received_requests().await.unwrap();
+    let creates: Vec<_> = requests.iter().filter(|r| F::is_refund_create(r)).collect();
+    assert_eq!(creates.len(), 1, "one request: {requests:?}");
+    F::assert_refund_sent(creates[0]);
+}
+
+/// A provider whose refund create's failures the contract classifies through its documented
+/// error answers.
+#[allow(async_fn_in_trait)]
+pub trait ClassifiesRefundErrors: CreatesRefunds {
+    /// Our id of the refund asked for (and, when repeated, read back).
+    const REPEATED: &'static str = "rfd_x";
+    /// Mounts the refund create answering `response`, and the read the connector makes after a
+    /// repeated id.
+    async fn mount_refund_answer(server: &MockServer, response: ResponseTemplate);
+    /// The provider's documented refusal of a refund (too large, out of its window, done).
+    fn refund_refused() -> ResponseTemplate;
+    /// Answers after which the refund may exist (server errors, the provider's timeouts).
+    fn refund_maybe_made() -> Vec<ResponseTemplate>;
+    /// The documented answer to an id already used, and what reading the refund back gives:
+    /// the gateway's id and the status (`None`: the provider replays the first answer instead).
+    fn repeated_id() -> Option<(ResponseTemplate, &'static str, RefundStatus)>;
+}
+
+/// A refused refund is declined (never retried); one that may have been made is ambiguous (looked
+/// up, never asked again blindly); an id already used reads the refund back, not an error.
+pub async fn refund_errors_are_classified_and_a_repeated_id_reads_the_refund_back<
+    F: ClassifiesRefundErrors,
+>() {
+    async fn against<F: ClassifiesRefundErrors>(
+        response: ResponseTemplate,
+    ) -> Result<shared::gateways::RefundReport, GatewayError> {
+        let server = MockServer::start().await;
+        F::mount_refund_answer(&server, response).await;
+        quick::<F>(&server.uri())
+            .create_refund(&fixture_account::<F>(), &F::refund(F::REPEATED))
+            .await
+    }
+    let refused = against::<F>(F::refund_refused()).await.unwrap_err();
+    assert!(matches!(refused, GatewayError::Declined(_)), "{refused:?}");
+    for response in F::refund_maybe_made() {
+        let lost = against::<F>(response).await.unwrap_err();
+        assert!(
+            matches!(lost, GatewayError::Ambiguous(_)),
+            "the refund may exist: {lost:?}"
+        );
+    }
+    if let Some((response, gateway_id, status)) = F::repeated_id() {
+        let existing = against::<F>(response).await.unwrap();
+        assert_eq!(existing.status, status);
+        assert_eq!(existing.refund_id.as_deref(), Some(F::REPEATED));
+        assert_eq!(existing.gateway_refund_id.as_deref(), Some(gateway_id));
+    }
+}
+
+/// One documented refund answer (mounted by the fixture) and what the connector makes of it.
+#[derive(Debug, Clone)]
+pub struct KnownRefund {
+    /// Our id of the refund asked about.
+    pub refund_id: &'static str,
+    /// The gateway's id it is asked with, once the platform has one.
+    pub asked_with: Option<&'static str>,
+    /// Where it stands (`None`: the gateway has no such refund).
+    pub status: Option<RefundStatus>,
+    /// The gateway's id the report carries, when checked.
+    pub gateway_refund_id: Option<&'static str>,
+    /// The failure reason the report carries, when checked.
+    pub failure_reason: Option<&'static str>,
+}
+
+impl KnownRefund {
+    /// Our refund `refund_id`, asked about with the gateway's id `asked_with`, stands at `status`.
+    pub fn is(
+        refund_id: &'static str,
+        asked_with: Option<&'static str>,
+        status: RefundStatus,
+    ) -> KnownRefund {
+        KnownRefund {
+            refund_id,
+            asked_with,
+            status: Some(status),
+            gateway_refund_id: None,
+            failure_reason: None,
+        }
+    }
+
+    /// Asking about our refund `refund_id` with the gateway's id `asked_with` finds nothing.
+    pub fn unknown(refund_id: &'static str, asked_with: Option<&'static str>) -> KnownRefund {
+        KnownRefund {
+            status: None,
+            ..KnownRefund::is(refund_id, asked_with, RefundStatus::Pending)
+        }
+    }
+
+    /// …carrying the gateway's id `id`.
+    pub fn known_as(mut self, id: &'static str) -> KnownRefund {
+        self.gateway_refund_id = Some(id);
+        self
+    }
+
+    /// …carrying the failure reason `reason`.
+    pub fn failing(mut self, reason: &'static str) -> KnownRefund {
+        self.failure_reason = Some(reason);
+        self
+    }
+}
+
+/// A provider whose refund status answers the contract maps.
+#[allow(async_fn_in_trait)]
+pub trait FetchesRefunds: RefundsAmbiguously {
+    /// Mounts the documented refund answers of [`FetchesRefunds::known_refunds`].
+    async fn mount_refund_statuses(server: &MockServer);
+    /// The documented refund answers and what each must give.
+    fn known_refunds() -> Vec<KnownRefund>;
+}
+
+/// Every documented refund answer maps to where the refund stands, with its ids and failure
+/// reason; fetching never asks for a refund.
+pub async fn fetches_a_refund_by_our_id<F: FetchesRefunds>() {
+    let server = MockServer::start().await;
+    F::mount_refund_statuses(&server).await;
+    let gateway = quick::<F>(&server.uri());
+    let account = fixture_account::<F>();
+    for case in F::known_refunds() {
+        let (refund_id, asked_with) = (case.refund_id, case.asked_with);
+        let report = gateway
+            .fetch_refund(&account, &F::refund(refund_id), asked_with)
+            .await
+            .unwrap();
+        let Some(status) = case.status else {
+            assert_eq!(report, None, "{refund_id} ({asked_with:?}) is unknown");
+            continue;
+        };
+        let report = report.unwrap_or_else(|| panic!("{refund_id} ({asked_with:?}) is found"));
+        assert_eq!(report.status, status, "{refund_id} ({asked_with:?})");
+        assert_eq!(report.refund_id.as_deref(), Some(refund_id));
+        if let Some(id) = case.gateway_refund_id {
+            assert_eq!(report.gateway_refund_id.as_deref(), Some(id), "{refund_id}");
+        }
+        if let Some(reason) = case.failure_reason {
+            assert_eq!(
+                report.failure_reason.as_deref(),
+                Some(reason),
+                "{refund_id}"
+            );
+        }
+    }
+    let requests = server.received_requests().await.unwrap();
+    assert!(
+        !requests.iter().any(F::is_refund_create),
+        "fetching never asks for a refund: {requests:?}"
     );
 }
