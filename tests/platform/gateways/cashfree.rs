@@ -4,7 +4,7 @@
 
 use super::contract::{
     BrowserReturn, Creates, CreatesRefunds, Delivery, Documented, Fixture, KnownRefund, Order,
-    Paid, quick,
+    Paid, RefundReports, quick,
 };
 use super::{account, attempt_reference, dropping_server};
 use crate::support::*;
@@ -1040,7 +1040,7 @@ impl super::contract::RefundsAmbiguously for Contract {
     }
 
     fn is_refund_create(request: &Request) -> bool {
-        request.method == http::Method::POST
+        request.method == http::Method::POST && request.url.path().ends_with("/refunds")
     }
 }
 
@@ -1158,6 +1158,104 @@ impl super::contract::FetchesRefunds for Contract {
             KnownRefund::is("rfd_failed", None, RefundStatus::Failed)
                 .failing("cashfree refund FAILED: Bank account is closed"),
         ]
+    }
+}
+
+/// Cashfree's id for the refunds the platform asks for.
+const PLATFORM_REFUND: &str = "cf_rfd_contract";
+
+/// `order`'s refund `refund` of `amount` as Cashfree shows it, at `status`.
+fn platform_refund(order: &Order, refund: &str, amount: i64, status: &str) -> Value {
+    let mut entity = refund_entity(refund, &order.reference, status);
+    entity["cf_refund_id"] = json!(PLATFORM_REFUND);
+    entity["refund_amount"] = json!(amount as f64 / 100.0);
+    entity
+}
+
+impl super::contract::SettlesRefunds for Contract {
+    const GATEWAY_REFUND: &'static str = PLATFORM_REFUND;
+
+    async fn mount_refund_accepted(server: &MockServer, order: &Order, delay: Duration) {
+        let order = order.clone();
+        Mock::given(method("POST"))
+            .and(path(format!("/pg/orders/{}/refunds", order.reference)))
+            .respond_with(move |request: &Request| {
+                let sent = sent_json(request);
+                let refund = sent["refund_id"].as_str().unwrap_or_default();
+                let amount = (sent["refund_amount"].as_f64().unwrap() * 100.0).round() as i64;
+                ResponseTemplate::new(200)
+                    .set_body_json(platform_refund(&order, refund, amount, "PENDING"))
+                    .set_delay(delay)
+            })
+            .mount(server)
+            .await;
+    }
+
+    /// Under the order, our id as the refund id, the amount in exact rupees.
+    fn assert_refund_asked(request: &Request, order: &Order, refund: &str, amount: i64) {
+        assert_eq!(
+            request.url.path(),
+            format!("/pg/orders/{}/refunds", order.reference)
+        );
+        assert_eq!(request.headers["x-client-secret"], CLIENT_SECRET);
+        let sent = sent_json(request);
+        assert_eq!(sent["refund_id"], refund);
+        let rupees = format!("\"refund_amount\":{}.{:02}", amount / 100, amount % 100);
+        assert!(raw_body(request).contains(&rupees), "{sent}");
+    }
+
+    async fn mount_refund_found(server: &MockServer, order: &Order, refund: &str, amount: i64) {
+        Mock::given(method("GET"))
+            .and(path(format!(
+                "/pg/orders/{}/refunds/{refund}",
+                order.reference
+            )))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(platform_refund(order, refund, amount, "SUCCESS")),
+            )
+            .mount(server)
+            .await;
+    }
+
+    async fn mount_refund_settled(server: &MockServer, order: &Order, refund: &str, amount: i64) {
+        Mock::given(method("GET"))
+            .and(path(format!(
+                "/pg/orders/{}/refunds/{refund}",
+                order.reference
+            )))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(platform_refund(order, refund, amount, "SUCCESS")),
+            )
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+
+    /// A signed `REFUND_STATUS_WEBHOOK`.
+    async fn refund_reports(
+        _app: &TestApp,
+        order: &Order,
+        refund: &str,
+        amount: i64,
+    ) -> Option<RefundReports> {
+        let body = serde_json::to_vec(&json!({
+            "data": { "refund": platform_refund(order, refund, amount, "SUCCESS") },
+            "event_time": "2025-05-06T13:04:28+05:30", "type": "REFUND_STATUS_WEBHOOK"
+        }))
+        .unwrap();
+        let authentic = signed_delivery(CLIENT_SECRET, now_ms(), body.clone());
+        Some(RefundReports {
+            forged: vec![
+                ("tampered", authentic.clone().tampered()),
+                (
+                    "another secret",
+                    signed_delivery("cfsk_ma_test_NOT_THE_SECRET", now_ms(), body),
+                ),
+            ],
+            authentic,
+        })
     }
 }
 

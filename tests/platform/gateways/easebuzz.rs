@@ -3,7 +3,7 @@
 
 use super::account;
 use super::contract::{
-    BrowserReturn, Connects, Delivery, Documented, Fixture, KnownRefund, Order, Paid,
+    BrowserReturn, Connects, Delivery, Documented, Fixture, KnownRefund, Order, Paid, open,
 };
 use crate::support::*;
 use reqwest::StatusCode;
@@ -403,21 +403,6 @@ async fn attempt(app: &TestApp, merchant: &Merchant, id: &str) -> Value {
     app.transaction(merchant, id).await["attempts"][0].clone()
 }
 
-/// A payment through the platform whose link Easebuzz has made; its id and txnid.
-async fn paid_through(app: &TestApp, merchant: &Merchant, order_id: &str) -> (String, String) {
-    let (status, body) = app
-        .pay(merchant, &payment(order_id, 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap().to_string();
-    app.drain().await;
-    let txnid = attempt(app, merchant, &id).await["gateway_reference"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (id, txnid)
-}
-
 /// The fields Easebuzz posts to `surl`/`furl` and to the webhook, with its reverse hash.
 fn result_fields(txnid: &str, status: &str, easepayid: &str) -> Vec<(String, String)> {
     let hash = reverse_hash(SALT, KEY, status, "499.00", txnid);
@@ -474,10 +459,8 @@ fn with(
 
 #[tokio::test]
 async fn the_checkout_redirects_to_the_payment_link_made_for_the_attempt() {
-    let server = MockServer::start().await;
-    mount(&server, INITIATE, initiate(access_key(0))).await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "ebz-checkout").await;
+    let (server, app, _merchant, order) = open::<Contract>("ebz-checkout").await;
+    let (id, txnid) = (order.id, order.reference);
     assert!(
         txnid.starts_with("att_") && txnid.len() <= 40,
         "the attempt id is the txnid: {txnid}"
@@ -508,11 +491,9 @@ async fn the_checkout_redirects_to_the_payment_link_made_for_the_attempt() {
 
 #[tokio::test]
 async fn a_return_the_status_query_does_not_confirm_changes_nothing() {
-    let server = MockServer::start().await;
-    mount(&server, INITIATE, initiate(access_key(0))).await;
+    let (server, app, merchant, order) = open::<Contract>("ebz-return-get").await;
+    let (id, txnid) = (order.id, order.reference);
     mount(&server, RETRIEVE, retrieve(|_| Some("pending"))).await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "ebz-return-get").await;
     let query = serde_urlencoded::to_string(result_fields(&txnid, "success", EASEPAYID)).unwrap();
     let answer = app
         .http
@@ -528,10 +509,8 @@ async fn a_return_the_status_query_does_not_confirm_changes_nothing() {
 
 #[tokio::test]
 async fn a_user_cancelled_webhook_fails_the_payment() {
-    let server = MockServer::start().await;
-    mount(&server, INITIATE, initiate(access_key(0))).await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "ebz-cancel").await;
+    let (server, app, merchant, order) = open::<Contract>("ebz-cancel").await;
+    let (id, txnid) = (order.id, order.reference);
     mount(&server, RETRIEVE, retrieve(|_| Some("userCancelled"))).await;
     let fields = result_fields(&txnid, "userCancelled", "");
     let status = app

@@ -1,6 +1,6 @@
 //! PayU against a mock of its payment page and postservice command API.
 
-use super::contract::{BrowserReturn, Delivery, Documented, Fixture, Order, Paid, quick};
+use super::contract::{BrowserReturn, Delivery, Documented, Fixture, Order, Paid, open, quick};
 use super::{account, assert_amount_mismatch, no_redirects};
 use crate::browser::Browser;
 use crate::support::*;
@@ -155,24 +155,10 @@ fn refund(refund_id: &str, amount: i64) -> RefundRequest {
     }
 }
 
-async fn paid_through(app: &TestApp, merchant: &Merchant, order_id: &str) -> (String, String) {
-    let (status, body) = app
-        .pay(merchant, &payment(order_id, 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap().to_string();
-    app.drain().await;
-    let transaction = app.transaction(merchant, &id).await;
-    let txnid = transaction["attempts"][0]["gateway_reference"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (id, txnid)
-}
-
 #[tokio::test]
 async fn chromium_posts_the_payment_form_with_the_right_fields_and_hash() {
-    let server = MockServer::start().await;
+    let (server, app, _merchant, order) = open::<Contract>("payu-chromium").await;
+    let (id, txnid) = (order.id, order.reference);
     Mock::given(method("POST"))
         .and(path("/_payment"))
         .respond_with(ResponseTemplate::new(200).set_body_raw(
@@ -181,8 +167,6 @@ async fn chromium_posts_the_payment_form_with_the_right_fields_and_hash() {
         ))
         .mount(&server)
         .await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "payu-chromium").await;
     let checkout = app.url(&format!("/api/v1/checkout/{id}"));
 
     let profile = temp_dir("payu-chromium");
@@ -265,9 +249,8 @@ async fn slow_and_dropped_answers_are_retryable_reads_and_ambiguous_writes() {
 /// PayU then honestly reports a success of `1.00`, signed and confirmed by `verify_payment`.
 #[tokio::test]
 async fn f2_payu_a_success_for_a_lower_amount_is_flagged_not_applied() {
-    let server = MockServer::start().await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "payu-f2-amount").await;
+    let (server, app, merchant, order) = open::<Contract>("payu-f2-amount").await;
+    let (id, txnid) = (order.id, order.reference);
     let mut answer = verified(&txnid, "success", "captured");
     answer["transaction_details"][&txnid]["amt"] = json!("1.00");
     answer["transaction_details"][&txnid]["transaction_amount"] = json!("1.00");
@@ -304,9 +287,8 @@ async fn f2_payu_a_success_for_a_lower_amount_is_flagged_not_applied() {
 
 #[tokio::test]
 async fn f2_payu_a_success_in_another_currency_is_flagged_not_applied() {
-    let server = MockServer::start().await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "payu-f2-currency").await;
+    let (server, app, merchant, order) = open::<Contract>("payu-f2-currency").await;
+    let (id, txnid) = (order.id, order.reference);
     let mut answer = verified(&txnid, "success", "captured");
     answer["transaction_details"][&txnid]["currency"] = json!("USD");
     Mock::given(method("POST"))
@@ -342,9 +324,8 @@ async fn f16_an_unrecognised_refund_answer_leaves_the_refund_pending_and_its_res
             json!({ "status": 0, "msg": "Unexpected", "error_code": 999 }),
         ),
     ] {
-        let server = MockServer::start().await;
-        let (app, merchant) = Contract::platform(&server).await;
-        let (id, txnid) = paid_through(&app, &merchant, label).await;
+        let (server, app, merchant, order) = open::<Contract>(label).await;
+        let (id, txnid) = (order.id, order.reference);
         Mock::given(method("POST"))
             .and(body_string_contains("command=verify_payment"))
             .respond_with(
@@ -432,9 +413,8 @@ async fn f16_an_unrecognised_refund_answer_leaves_the_refund_pending_and_its_res
 /// `verify_payment` call.
 #[tokio::test]
 async fn f5_payu_replays_with_new_mihpayid_create_nothing() {
-    let server = MockServer::start().await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "payu-f5-replay").await;
+    let (server, app, merchant, order) = open::<Contract>("payu-f5-replay").await;
+    let (id, txnid) = (order.id, order.reference);
     Mock::given(method("POST"))
         .and(body_string_contains("command=verify_payment"))
         .respond_with(

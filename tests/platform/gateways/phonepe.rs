@@ -5,7 +5,7 @@
 use super::account;
 use super::contract::{
     BrowserReturn, Creates, Delivery, Documented, Expected, Fixture, KnownRefund, Order, Paid,
-    quick,
+    RefundReports, open, quick,
 };
 use crate::support::*;
 use base64::Engine;
@@ -609,34 +609,10 @@ async fn when_the_lookup_finds_nothing_a_retried_create_reuses_the_same_transact
     );
 }
 
-async fn platform_with_order(
-    server: &MockServer,
-    label: &str,
-) -> (TestApp, Merchant, String, String) {
-    Mock::given(method("POST"))
-        .and(path("/pg/v1/pay"))
-        .and(Verified)
-        .respond_with(pay_page)
-        .mount(server)
-        .await;
-    refuse_unverified(server).await;
-    let (app, merchant) = Contract::platform(server).await;
-    let (status, body) = app
-        .pay(&merchant, &payment(label, 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap().to_string();
-    app.drain().await;
-    let (receipt, reference) = attempt(&app, &merchant, &id).await;
-    let transaction = merchant_transaction_id(&receipt);
-    assert_eq!(reference.as_deref(), Some(transaction.as_str()));
-    (app, merchant, id, transaction)
-}
-
 #[tokio::test]
 async fn the_checkout_redirects_to_the_pay_page() {
-    let server = MockServer::start().await;
-    let (app, _merchant, id, transaction) = platform_with_order(&server, "pp-handoff").await;
+    let (server, app, _merchant, order) = open::<Contract>("pp-handoff").await;
+    let (id, transaction) = (order.id, order.reference);
     let page = app
         .http
         .get(app.url(&format!("/api/v1/checkout/{id}")))
@@ -658,103 +634,6 @@ async fn the_checkout_redirects_to_the_pay_page() {
         "{callback}"
     );
     assert_eq!(sent["redirectMode"], "POST");
-}
-
-async fn deliver(app: &TestApp, body: &[u8], checksum: Option<&str>) -> StatusCode {
-    let mut request = app
-        .http
-        .post(app.url("/api/v1/webhooks/phonepe"))
-        .header("content-type", "application/json")
-        .body(body.to_vec());
-    if let Some(checksum) = checksum {
-        request = request.header("X-VERIFY", checksum);
-    }
-    request.send().await.unwrap().status()
-}
-
-#[tokio::test]
-async fn a_refund_is_made_and_settled_by_its_callback() {
-    let server = MockServer::start().await;
-    let (app, merchant, id, transaction) = platform_with_order(&server, "pp-refund").await;
-    let (paid, response) = callback(&status_body(
-        &transaction,
-        "PAYMENT_SUCCESS",
-        "COMPLETED",
-        "T2405061224370000000005",
-    ));
-    assert_eq!(
-        deliver(&app, &paid, Some(&checksum(&response))).await,
-        StatusCode::OK
-    );
-    app.drain().await;
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
-
-    Mock::given(method("POST"))
-        .and(path("/pg/v1/refund"))
-        .and(Verified)
-        .respond_with(|request: &Request| {
-            let sent = sent_payload(request);
-            ResponseTemplate::new(200).set_body_json(envelope(
-                true,
-                "PAYMENT_PENDING",
-                "Your request has been successfully completed.",
-                json!({ "merchantId": MERCHANT_ID, "merchantTransactionId": sent["merchantTransactionId"],
-                        "transactionId": "TR2405061300000000000001", "amount": sent["amount"], "state": "PENDING",
-                        "responseCode": "PAYMENT_PENDING" }),
-            ))
-        })
-        .expect(1)
-        .mount(&server)
-        .await;
-    let (status, created) = send(
-        app.http
-            .post(app.url(&format!("/api/v1/transactions/{id}/refunds")))
-            .header("X-Client-Key", &merchant.client_key)
-            .header("X-Client-Secret", &merchant.client_secret)
-            .header("Idempotency-Key", "pp-refund-1")
-            .json(&json!({ "amount": 10_000, "reason": "one cup returned" })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let refund_id = created["data"]["id"].as_str().unwrap().to_string();
-    app.drain().await;
-    let refund_path = format!("/api/v1/refunds/{refund_id}");
-    let (_, read) = app
-        .get_with_key(&refund_path, &merchant.client_key, &merchant.client_secret)
-        .await;
-    assert_eq!(read["data"]["status"], "pending", "{read}");
-    let sent = server
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|r| r.url.path() == "/pg/v1/refund")
-        .map(|r| sent_payload(&r))
-        .unwrap();
-    let refund_transaction = merchant_transaction_id(&refund_id);
-    assert_eq!(sent["merchantTransactionId"], refund_transaction.as_str());
-    assert_eq!(sent["originalTransactionId"], transaction.as_str());
-    assert_eq!(sent["amount"], 10_000);
-
-    let (done, response) = callback(&status_body(
-        &refund_transaction,
-        "PAYMENT_SUCCESS",
-        "COMPLETED",
-        "TR2405061300000000000001",
-    ));
-    assert_eq!(
-        deliver(&app, &done, Some(&checksum(&response))).await,
-        StatusCode::OK
-    );
-    app.drain().await;
-    let (_, read) = app
-        .get_with_key(&refund_path, &merchant.client_key, &merchant.client_secret)
-        .await;
-    assert_eq!(read["data"]["status"], "succeeded", "{read}");
-    assert_eq!(
-        app.transaction(&merchant, &id).await["status"],
-        "partially_refunded"
-    );
 }
 
 /// PhonePe as the connector contract drives it (`contract::phonepe::…`).
@@ -1180,7 +1059,7 @@ impl super::contract::RefundsAmbiguously for Contract {
     }
 
     fn is_refund_create(request: &Request) -> bool {
-        request.method == http::Method::POST
+        request.method == http::Method::POST && request.url.path() == "/pg/v1/refund"
     }
 }
 
@@ -1324,5 +1203,94 @@ impl super::contract::FetchesRefunds for Contract {
             KnownRefund::is(failed, None, RefundStatus::Failed)
                 .failing("phonepe PAYMENT_ERROR (REQUEST_DECLINE_BY_REQUESTEE): Payment Failed"),
         ]
+    }
+}
+
+/// PhonePe's transaction id for the refunds the platform asks for.
+const PLATFORM_REFUND: &str = "TR2405061300000000000001";
+
+/// The status answer (and decoded callback) of the refund `refund` of `amount`, completed.
+fn refund_completed(refund: &str, amount: i64) -> Value {
+    let mut status = status_body(
+        &merchant_transaction_id(refund),
+        "PAYMENT_SUCCESS",
+        "COMPLETED",
+        PLATFORM_REFUND,
+    );
+    status["data"]["amount"] = json!(amount);
+    status
+}
+
+impl super::contract::SettlesRefunds for Contract {
+    const GATEWAY_REFUND: &'static str = PLATFORM_REFUND;
+
+    async fn mount_refund_accepted(server: &MockServer, _order: &Order, delay: Duration) {
+        let accepted = refund_accepted(PLATFORM_REFUND);
+        Mock::given(method("POST"))
+            .and(path("/pg/v1/refund"))
+            .and(Verified)
+            .respond_with(move |request: &Request| accepted(request).set_delay(delay))
+            .mount(server)
+            .await;
+    }
+
+    /// A refund transaction of its own, naming the payment's.
+    fn assert_refund_asked(request: &Request, order: &Order, refund: &str, amount: i64) {
+        let sent = sent_payload(request);
+        assert_eq!(
+            sent["merchantTransactionId"],
+            merchant_transaction_id(refund).as_str()
+        );
+        assert_eq!(sent["originalTransactionId"], order.reference.as_str());
+        assert_eq!(sent["amount"], amount);
+    }
+
+    async fn mount_refund_found(server: &MockServer, _order: &Order, refund: &str, amount: i64) {
+        Mock::given(method("GET"))
+            .and(path(status_path(&merchant_transaction_id(refund))))
+            .and(header("x-merchant-id", MERCHANT_ID))
+            .and(Verified)
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(refund_completed(refund, amount)),
+            )
+            .mount(server)
+            .await;
+    }
+
+    async fn mount_refund_settled(server: &MockServer, _order: &Order, refund: &str, amount: i64) {
+        Mock::given(method("GET"))
+            .and(path(status_path(&merchant_transaction_id(refund))))
+            .and(header("x-merchant-id", MERCHANT_ID))
+            .and(Verified)
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(refund_completed(refund, amount)),
+            )
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+
+    /// The refund's callback, checksummed with the salt key.
+    async fn refund_reports(
+        _app: &TestApp,
+        _order: &Order,
+        refund: &str,
+        amount: i64,
+    ) -> Option<RefundReports> {
+        let (body, response) = callback(&refund_completed(refund, amount));
+        let good = checksum(&response);
+        Some(RefundReports {
+            forged: vec![
+                (
+                    "unsigned",
+                    Delivery::new("application/json", &[], body.clone()),
+                ),
+                (
+                    "another salt index",
+                    verified_delivery(&good.replace("###1", "###2"), body.clone()),
+                ),
+            ],
+            authentic: verified_delivery(&good, body),
+        })
     }
 }

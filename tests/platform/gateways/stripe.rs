@@ -3,7 +3,8 @@
 
 use super::contract::{
     BrowserReturn, Connects, Creates, CreatesRefunds, Delivery, Documented, Expected, Fixture,
-    KnownRefund, Order, Paid, quick,
+    KnownRefund, Order, Paid, RefundReports, ask_refund, captured, deliver, open, quick,
+    read_refund,
 };
 use super::{account, attempt_reference};
 use crate::support::*;
@@ -751,48 +752,11 @@ async fn when_search_lags_the_retry_reuses_the_key_and_stripe_replays_the_same_i
     );
 }
 
-async fn platform_with_intent(
-    server: &MockServer,
-    intent: &'static str,
-) -> (TestApp, Merchant, String, String) {
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(echo_created(intent))
-        .mount(server)
-        .await;
-    let (app, merchant) = Contract::platform(server).await;
-    let (status, body) = app
-        .pay(&merchant, &payment(intent, 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap().to_string();
-    app.drain().await;
-    assert_eq!(
-        attempt_reference(&app, &merchant, &id).await.as_deref(),
-        Some(intent)
-    );
-    let receipt = form(&creates(server).await[0])["metadata[receipt]"].clone();
-    (app, merchant, id, receipt)
-}
-
-async fn deliver(app: &TestApp, body: &[u8], signature: Option<&str>) -> StatusCode {
-    let mut request = app
-        .http
-        .post(app.url("/api/v1/webhooks/stripe"))
-        .header("content-type", "application/json; charset=utf-8")
-        .body(body.to_vec());
-    if let Some(signature) = signature {
-        request = request.header("stripe-signature", signature);
-    }
-    request.send().await.unwrap().status()
-}
-
 /// F8: event ids are unique per signing account. Another merchant's Stripe account signs an event
 /// carrying the id this account's next event will have; this account's event still lands.
 #[tokio::test]
 async fn f8_an_event_id_claimed_first_by_another_account_does_not_block_this_accounts_event() {
-    let server = MockServer::start().await;
-    let (app, merchant, id, receipt) = platform_with_intent(&server, "pi_f8victim").await;
+    let (_server, app, merchant, order) = open::<Contract>("f8victim").await;
     let admin = app.admin_token().await;
     let other = app.create_merchant(&admin, "Other Shop").await;
     app.add_gateway_account(
@@ -814,26 +778,20 @@ async fn f8_an_event_id_claimed_first_by_another_account_does_not_block_this_acc
             "succeeded",
         ),
     );
-    assert_eq!(
-        deliver(
-            &app,
-            &claim,
-            Some(&sign("whsec_OTHER_NOT_REAL", now(), &claim))
-        )
-        .await,
-        StatusCode::OK
-    );
+    let claim = signed_delivery("whsec_OTHER_NOT_REAL", now(), claim);
+    assert_eq!(deliver::<Contract>(&app, &claim).await, StatusCode::OK);
     let real = event(
         "evt_f8_shared",
         "payment_intent.succeeded",
-        payment_intent("pi_f8victim", &receipt, "succeeded"),
+        payment_intent("pi_f8victim", &order.receipt, "succeeded"),
     );
-    assert_eq!(
-        deliver(&app, &real, Some(&sign(WEBHOOK_SECRET, now(), &real))).await,
-        StatusCode::OK
-    );
+    let real = signed_delivery(WEBHOOK_SECRET, now(), real);
+    assert_eq!(deliver::<Contract>(&app, &real).await, StatusCode::OK);
     app.drain().await;
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+    assert_eq!(
+        app.transaction(&merchant, &order.id).await["status"],
+        "succeeded"
+    );
     assert_eq!(app.db.count("gateway_events").await, 2);
 }
 
@@ -842,19 +800,7 @@ async fn f8_an_event_id_claimed_first_by_another_account_does_not_block_this_acc
 /// refunded, `refund.failed` is published, and the money can be refunded again.
 #[tokio::test]
 async fn f18_a_stripe_refund_that_fails_after_succeeding_restores_the_refundable_amount() {
-    let server = MockServer::start().await;
-    let (app, merchant, id, receipt) = platform_with_intent(&server, "pi_f18").await;
-    let paid = event(
-        "evt_f18_paid",
-        "payment_intent.succeeded",
-        payment_intent("pi_f18", &receipt, "succeeded"),
-    );
-    assert_eq!(
-        deliver(&app, &paid, Some(&sign(WEBHOOK_SECRET, now(), &paid))).await,
-        StatusCode::OK
-    );
-    app.drain().await;
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+    let (server, app, merchant, order) = captured::<Contract>("f18").await;
     Mock::given(method("POST"))
         .and(path("/v1/refunds"))
         .respond_with(|request: &Request| {
@@ -869,18 +815,7 @@ async fn f18_a_stripe_refund_that_fails_after_succeeding_restores_the_refundable
         })
         .mount(&server)
         .await;
-    let ask = |amount: i64| {
-        let request = app
-            .http
-            .post(app.url(&format!("/api/v1/transactions/{id}/refunds")))
-            .header("X-Client-Key", &merchant.client_key)
-            .header("X-Client-Secret", &merchant.client_secret)
-            .json(&json!({ "amount": amount }));
-        async move { send(request).await }
-    };
-    let (status, body) = ask(10_000).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let refund_id = body["data"]["id"].as_str().unwrap().to_string();
+    let refund_id = ask_refund(&app, &merchant, &order.id, 10_000).await;
     app.drain().await;
     let sums = || async {
         let row = app
@@ -888,7 +823,7 @@ async fn f18_a_stripe_refund_that_fails_after_succeeding_restores_the_refundable
             .owner()
             .await
             .query_one(
-                "SELECT status, refund_reserved, refunded_amount FROM transactions WHERE order_id = 'pi_f18'",
+                "SELECT status, refund_reserved, refunded_amount FROM transactions WHERE order_id = 'f18'",
                 &[],
             )
             .await
@@ -904,23 +839,20 @@ async fn f18_a_stripe_refund_that_fails_after_succeeding_restores_the_refundable
     let failed = event(
         "evt_f18_failed",
         "charge.refund.updated",
-        refund("re_f18", "pi_f18", "failed", &refund_id, 1_764_380_000),
+        refund(
+            "re_f18",
+            &order.reference,
+            "failed",
+            &refund_id,
+            1_764_380_000,
+        ),
     );
-    assert_eq!(
-        deliver(&app, &failed, Some(&sign(WEBHOOK_SECRET, now(), &failed))).await,
-        StatusCode::OK
-    );
+    let failed = signed_delivery(WEBHOOK_SECRET, now(), failed);
+    assert_eq!(deliver::<Contract>(&app, &failed).await, StatusCode::OK);
     app.drain().await;
     assert_eq!(sums().await, ("succeeded".into(), 0, 0));
-    let (status, body) = app
-        .get_with_key(
-            &format!("/api/v1/refunds/{refund_id}"),
-            &merchant.client_key,
-            &merchant.client_secret,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["data"]["status"], "failed", "{body}");
+    let read = read_refund(&app, &merchant, &refund_id).await;
+    assert_eq!(read["status"], "failed", "{read}");
     let failures: i64 = app
         .db
         .owner()
@@ -934,8 +866,7 @@ async fn f18_a_stripe_refund_that_fails_after_succeeding_restores_the_refundable
         .get(0);
     assert_eq!(failures, 1, "refund.failed is published");
     // The whole payment is refundable again.
-    let (status, body) = ask(49_900).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    ask_refund(&app, &merchant, &order.id, 49_900).await;
 }
 
 /// Stripe as the connector contract drives it (`contract::stripe::…`).
@@ -1324,7 +1255,7 @@ impl super::contract::RefundsAmbiguously for Contract {
     }
 
     fn is_refund_create(request: &Request) -> bool {
-        request.method == http::Method::POST
+        request.method == http::Method::POST && request.url.path() == "/v1/refunds"
     }
 }
 
@@ -1438,6 +1369,78 @@ impl super::contract::FetchesRefunds for Contract {
                 .known_as("re_failed")
                 .failing("stripe refund failed: expired_or_canceled_card"),
         ]
+    }
+}
+
+impl super::contract::SettlesRefunds for Contract {
+    const GATEWAY_REFUND: &'static str = "re_contract";
+
+    async fn mount_refund_accepted(server: &MockServer, _order: &Order, delay: Duration) {
+        let accepted = echo_refund("re_contract", "pending");
+        Mock::given(method("POST"))
+            .and(path("/v1/refunds"))
+            .respond_with(move |request: &Request| accepted(request).set_delay(delay))
+            .mount(server)
+            .await;
+    }
+
+    /// The PaymentIntent's refund, our id as the idempotency key, with Basic authentication.
+    fn assert_refund_asked(request: &Request, order: &Order, refund: &str, amount: i64) {
+        assert_eq!(request.headers["authorization"], BASIC);
+        assert_eq!(idempotency_key(request).as_deref(), Some(refund));
+        let sent = form(request);
+        assert_eq!(sent["payment_intent"], order.reference);
+        assert_eq!(sent["amount"], amount.to_string());
+        assert_eq!(sent["metadata[refund_id]"], refund);
+    }
+
+    async fn mount_refund_found(server: &MockServer, order: &Order, refund: &str, amount: i64) {
+        let mut found = self::refund("re_contract", &order.reference, "succeeded", refund, 1);
+        found["amount"] = json!(amount);
+        Mock::given(method("GET"))
+            .and(path("/v1/refunds"))
+            .and(query_param("payment_intent", order.reference.as_str()))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(list("/v1/refunds", vec![found])),
+            )
+            .mount(server)
+            .await;
+    }
+
+    async fn mount_refund_settled(server: &MockServer, order: &Order, refund: &str, amount: i64) {
+        let mut settled = self::refund("re_contract", &order.reference, "succeeded", refund, 1);
+        settled["amount"] = json!(amount);
+        Mock::given(method("GET"))
+            .and(path("/v1/refunds/re_contract"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(settled))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+
+    /// A signed `charge.refund.updated`.
+    async fn refund_reports(
+        _app: &TestApp,
+        order: &Order,
+        refund: &str,
+        amount: i64,
+    ) -> Option<RefundReports> {
+        let mut settled = self::refund("re_contract", &order.reference, "succeeded", refund, 1);
+        settled["amount"] = json!(amount);
+        let body = event("evt_refund_1", "charge.refund.updated", settled);
+        Some(RefundReports {
+            forged: vec![
+                (
+                    "another secret",
+                    signed_delivery("whsec_not_the_secret", now(), body.clone()),
+                ),
+                (
+                    "stale: a replay",
+                    signed_delivery(WEBHOOK_SECRET, now() - 600, body.clone()),
+                ),
+            ],
+            authentic: signed_delivery(WEBHOOK_SECRET, now(), body),
+        })
     }
 }
 

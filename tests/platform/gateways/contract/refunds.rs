@@ -1,9 +1,58 @@
-//! Refunds as the contract drives them at the connector: created, classified, fetched, looked up
-//! after a lost answer.
+//! Refunds as the contract drives them: at the connector (created, classified, fetched, looked
+//! up after a lost answer) and through the platform (asked once, settled by the provider's
+//! report or by the monitor asking).
 
-use super::{Connects, dropping_server, fixture_account, quick};
+use super::{
+    Connects, Delivery, Fixture, Order, PRICE, Paid, deliver, dropping_server, fixture_account,
+    open, quick, status_of,
+};
+use crate::support::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
 use shared::gateways::{Gateway, GatewayError, RefundRequest, RefundStatus};
+use std::time::Duration;
 use wiremock::{MockServer, ResponseTemplate};
+
+/// A payment captured through the platform: [`open`], then an authentic capture webhook
+/// (confirmed by the status query where the provider needs that), applied.
+pub async fn captured<F: Fixture>(label: &str) -> (MockServer, TestApp, Merchant, Order) {
+    let (server, app, merchant, order) = open::<F>(label).await;
+    if F::CONFIRMS_WEBHOOKS {
+        F::mount_captured(&app, &server, &order, Paid::IN_FULL).await;
+    }
+    let delivery = F::captured_webhook(&app, &order, Paid::IN_FULL).await;
+    assert_eq!(deliver::<F>(&app, &delivery).await, StatusCode::OK);
+    app.drain().await;
+    assert_eq!(status_of(&app, &merchant, &order).await, "succeeded");
+    (server, app, merchant, order)
+}
+
+/// Asks the merchant's API for a refund of `amount` of the payment `id`; our refund id.
+pub async fn ask_refund(app: &TestApp, merchant: &Merchant, id: &str, amount: i64) -> String {
+    let (status, body) = send(
+        app.http
+            .post(app.url(&format!("/api/v1/transactions/{id}/refunds")))
+            .header("X-Client-Key", &merchant.client_key)
+            .header("X-Client-Secret", &merchant.client_secret)
+            .json(&json!({ "amount": amount })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["data"]["id"].as_str().unwrap().to_string()
+}
+
+/// The refund `refund`, as the merchant's API shows it.
+pub async fn read_refund(app: &TestApp, merchant: &Merchant, refund: &str) -> Value {
+    let (status, body) = app
+        .get_with_key(
+            &format!("/api/v1/refunds/{refund}"),
+            &merchant.client_key,
+            &merchant.client_secret,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"].clone()
+}
 
 /// A provider whose refunds can be found by our refund id, so a refund create whose answer was
 /// lost is looked up rather than asked again.
@@ -242,5 +291,137 @@ pub async fn fetches_a_refund_by_our_id<F: FetchesRefunds>() {
     assert!(
         !requests.iter().any(F::is_refund_create),
         "fetching never asks for a refund: {requests:?}"
+    );
+}
+
+/// What the provider reports about a settled refund: the authentic report and its forgeries.
+#[derive(Debug, Clone)]
+pub struct RefundReports {
+    /// The authentic report (webhook, callback) that the refund succeeded.
+    pub authentic: Delivery,
+    /// Reports that must be refused: tampered, signed with another secret…
+    pub forged: Vec<(&'static str, Delivery)>,
+}
+
+/// A provider whose refunds the contract follows through the platform: asked once, settled by
+/// the provider's report, or by the monitor asking.
+#[allow(async_fn_in_trait)]
+pub trait SettlesRefunds: RefundsAmbiguously {
+    /// The gateway's id for the refunds it accepts.
+    const GATEWAY_REFUND: &'static str;
+    /// Mounts the refund create for `order`'s capture: any refund is accepted, pending under
+    /// [`SettlesRefunds::GATEWAY_REFUND`], answered after `delay`.
+    async fn mount_refund_accepted(server: &MockServer, order: &Order, delay: Duration);
+    /// Checks the refund create's request: `order`'s payment, our id `refund`, `amount`.
+    fn assert_refund_asked(request: &wiremock::Request, order: &Order, refund: &str, amount: i64);
+    /// Mounts the gateway's lookup by our id `refund`: it succeeded, for `amount`.
+    async fn mount_refund_found(server: &MockServer, order: &Order, refund: &str, amount: i64);
+    /// Mounts the gateway's status answer for the refund `refund` it accepted: it succeeded,
+    /// for `amount`; asked once.
+    async fn mount_refund_settled(server: &MockServer, order: &Order, refund: &str, amount: i64);
+    /// The provider's report that `refund` of `amount` succeeded (`None`: it sends none).
+    async fn refund_reports(
+        app: &TestApp,
+        order: &Order,
+        refund: &str,
+        amount: i64,
+    ) -> Option<RefundReports>;
+}
+
+/// The requests that asked the gateway for a refund.
+async fn refund_asks<F: SettlesRefunds>(server: &MockServer) -> Vec<wiremock::Request> {
+    let requests = server.received_requests().await.unwrap();
+    requests.into_iter().filter(F::is_refund_create).collect()
+}
+
+/// A refund is asked of the gateway once, as documented, and stays pending; forged reports are
+/// refused; the authentic report, however often it comes, settles it.
+pub async fn a_refund_is_asked_once_and_settled_by_the_providers_report<F: SettlesRefunds>() {
+    let (server, app, merchant, order) = captured::<F>("contract_refund").await;
+    F::mount_refund_accepted(&server, &order, Duration::ZERO).await;
+    let refund = ask_refund(&app, &merchant, &order.id, 10_000).await;
+    app.drain().await;
+    let pending = read_refund(&app, &merchant, &refund).await;
+    assert_eq!(pending["status"], "pending", "{pending}");
+    assert_eq!(pending["gateway_refund_id"], F::GATEWAY_REFUND, "{pending}");
+    let asks = refund_asks::<F>(&server).await;
+    assert_eq!(asks.len(), 1, "the refund is asked once");
+    F::assert_refund_asked(&asks[0], &order, &refund, 10_000);
+
+    let Some(reports) = F::refund_reports(&app, &order, &refund, 10_000).await else {
+        return;
+    };
+    for (label, forged) in reports.forged {
+        assert_eq!(
+            deliver::<F>(&app, &forged).await,
+            StatusCode::UNAUTHORIZED,
+            "{label}"
+        );
+    }
+    for _ in 0..2 {
+        assert_eq!(deliver::<F>(&app, &reports.authentic).await, StatusCode::OK);
+    }
+    app.drain().await;
+    assert_eq!(
+        read_refund(&app, &merchant, &refund).await["status"],
+        "succeeded"
+    );
+    assert_eq!(
+        status_of(&app, &merchant, &order).await,
+        "partially_refunded"
+    );
+}
+
+/// A refund create whose answer never arrived is looked up by our id and found settled; it is
+/// never asked for twice.
+pub async fn an_ambiguous_refund_is_looked_up_never_asked_twice<F: SettlesRefunds>() {
+    let (server, app, merchant, order) = captured::<F>("contract_refund_lost").await;
+    F::mount_refund_accepted(&server, &order, Duration::from_secs(3)).await;
+    let refund = ask_refund(&app, &merchant, &order.id, PRICE).await;
+    F::mount_refund_found(&server, &order, &refund, PRICE).await;
+    app.drain().await;
+    assert_eq!(
+        read_refund(&app, &merchant, &refund).await["status"],
+        "succeeded"
+    );
+    assert_eq!(status_of(&app, &merchant, &order).await, "refunded");
+    assert_eq!(
+        refund_asks::<F>(&server).await.len(),
+        1,
+        "a refund is never asked for twice"
+    );
+}
+
+/// A pending refund no report settles is asked about by the monitor once it has been quiet long
+/// enough, and the gateway's answer settles it.
+pub async fn the_monitor_settles_a_quiet_pending_refund_by_asking_the_gateway<F: SettlesRefunds>() {
+    let (server, app, merchant, order) = captured::<F>("contract_refund_poll").await;
+    F::mount_refund_accepted(&server, &order, Duration::ZERO).await;
+    let refund = ask_refund(&app, &merchant, &order.id, 20_000).await;
+    app.drain().await;
+    assert_eq!(
+        read_refund(&app, &merchant, &refund).await["status"],
+        "pending"
+    );
+    F::mount_refund_settled(&server, &order, &refund, 20_000).await;
+    // No report comes; once the refund has been quiet long enough the monitor asks.
+    app.db
+        .owner()
+        .await
+        .execute(
+            "UPDATE refunds SET updated_at = now() - interval '1 hour'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let run = shared::payments::monitor::run(&app.app).await.unwrap();
+    assert_eq!(run.refunds_checked, 1);
+    assert_eq!(
+        read_refund(&app, &merchant, &refund).await["status"],
+        "succeeded"
+    );
+    assert_eq!(
+        status_of(&app, &merchant, &order).await,
+        "partially_refunded"
     );
 }
