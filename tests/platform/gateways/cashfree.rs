@@ -1218,21 +1218,6 @@ impl super::contract::SettlesRefunds for Contract {
             .await;
     }
 
-    async fn mount_refund_settled(server: &MockServer, order: &Order, refund: &str, amount: i64) {
-        Mock::given(method("GET"))
-            .and(path(format!(
-                "/pg/orders/{}/refunds/{refund}",
-                order.reference
-            )))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(platform_refund(order, refund, amount, "SUCCESS")),
-            )
-            .expect(1)
-            .mount(server)
-            .await;
-    }
-
     /// A signed `REFUND_STATUS_WEBHOOK`.
     async fn refund_reports(
         _app: &TestApp,

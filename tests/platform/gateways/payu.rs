@@ -715,6 +715,7 @@ impl super::contract::CreatesRefunds for Contract {
     }
 }
 
+/// No repeated-id answer: PayU documents none for a repeated token.
 impl super::contract::ClassifiesRefundErrors for Contract {
     async fn mount_refund_answer(server: &MockServer, response: ResponseTemplate) {
         Mock::given(method("POST"))
@@ -732,11 +733,6 @@ impl super::contract::ClassifiesRefundErrors for Contract {
     /// Slow and dropped answers: `slow_and_dropped_answers_are_retryable_reads_and_ambiguous…`.
     fn refund_maybe_made() -> Vec<ResponseTemplate> {
         vec![]
-    }
-
-    /// PayU has no documented answer to a repeated token.
-    fn repeated_id() -> Option<(ResponseTemplate, &'static str, RefundStatus)> {
-        None
     }
 }
 

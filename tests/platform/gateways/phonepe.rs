@@ -1257,19 +1257,6 @@ impl super::contract::SettlesRefunds for Contract {
             .await;
     }
 
-    async fn mount_refund_settled(server: &MockServer, _order: &Order, refund: &str, amount: i64) {
-        Mock::given(method("GET"))
-            .and(path(status_path(&merchant_transaction_id(refund))))
-            .and(header("x-merchant-id", MERCHANT_ID))
-            .and(Verified)
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(refund_completed(refund, amount)),
-            )
-            .expect(1)
-            .mount(server)
-            .await;
-    }
-
     /// The refund's callback, checksummed with the salt key.
     async fn refund_reports(
         _app: &TestApp,

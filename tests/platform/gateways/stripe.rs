@@ -1307,6 +1307,7 @@ impl super::contract::CreatesRefunds for Contract {
     }
 }
 
+/// No repeated-id answer: Stripe replays the first answer to a repeated idempotency key.
 impl super::contract::ClassifiesRefundErrors for Contract {
     async fn mount_refund_answer(server: &MockServer, response: ResponseTemplate) {
         Mock::given(method("POST"))
@@ -1326,11 +1327,6 @@ impl super::contract::ClassifiesRefundErrors for Contract {
 
     fn refund_maybe_made() -> Vec<ResponseTemplate> {
         vec![ResponseTemplate::new(502)]
-    }
-
-    /// Stripe replays the first answer to a repeated idempotency key.
-    fn repeated_id() -> Option<(ResponseTemplate, &'static str, RefundStatus)> {
-        None
     }
 }
 

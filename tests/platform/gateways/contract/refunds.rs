@@ -160,8 +160,11 @@ pub trait ClassifiesRefundErrors: CreatesRefunds {
     /// Answers after which the refund may exist (server errors, the provider's timeouts).
     fn refund_maybe_made() -> Vec<ResponseTemplate>;
     /// The documented answer to an id already used, and what reading the refund back gives:
-    /// the gateway's id and the status (`None`: the provider replays the first answer instead).
-    fn repeated_id() -> Option<(ResponseTemplate, &'static str, RefundStatus)>;
+    /// the gateway's id and the status (`None`: none is documented, or the provider replays
+    /// the first answer).
+    fn repeated_id() -> Option<(ResponseTemplate, &'static str, RefundStatus)> {
+        None
+    }
 }
 
 /// A refused refund is declined (never retried); one that may have been made is ambiguous (looked
@@ -317,8 +320,10 @@ pub trait SettlesRefunds: RefundsAmbiguously {
     /// Mounts the gateway's lookup by our id `refund`: it succeeded, for `amount`.
     async fn mount_refund_found(server: &MockServer, order: &Order, refund: &str, amount: i64);
     /// Mounts the gateway's status answer for the refund `refund` it accepted: it succeeded,
-    /// for `amount`; asked once.
-    async fn mount_refund_settled(server: &MockServer, order: &Order, refund: &str, amount: i64);
+    /// for `amount`. By default the lookup by our id, for gateways that read refunds by it.
+    async fn mount_refund_settled(server: &MockServer, order: &Order, refund: &str, amount: i64) {
+        Self::mount_refund_found(server, order, refund, amount).await;
+    }
     /// The provider's report that `refund` of `amount` succeeded (`None`: it sends none).
     async fn refund_reports(
         app: &TestApp,
@@ -414,8 +419,14 @@ pub async fn the_monitor_settles_a_quiet_pending_refund_by_asking_the_gateway<F:
         )
         .await
         .unwrap();
+    let before = server.received_requests().await.unwrap().len();
     let run = shared::payments::monitor::run(&app.app).await.unwrap();
     assert_eq!(run.refunds_checked, 1);
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        before + 1,
+        "the monitor asks the gateway once"
+    );
     assert_eq!(
         read_refund(&app, &merchant, &refund).await["status"],
         "succeeded"
