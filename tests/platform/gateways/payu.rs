@@ -1,6 +1,9 @@
 //! PayU against a mock of its payment page and postservice command API.
 
-use super::contract::{BrowserReturn, Delivery, Documented, Fixture, Order, Paid, open, quick};
+use super::contract::{
+    BrowserReturn, Delivery, Documented, Fixture, Order, Paid, ask_refund, captured, open, quick,
+    read_refund,
+};
 use super::{account, assert_amount_mismatch, no_redirects};
 use crate::browser::Browser;
 use crate::support::*;
@@ -324,25 +327,7 @@ async fn f16_an_unrecognised_refund_answer_leaves_the_refund_pending_and_its_res
             json!({ "status": 0, "msg": "Unexpected", "error_code": 999 }),
         ),
     ] {
-        let (server, app, merchant, order) = open::<Contract>(label).await;
-        let (id, txnid) = (order.id, order.reference);
-        Mock::given(method("POST"))
-            .and(body_string_contains("command=verify_payment"))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(verified(&txnid, "success", "captured")),
-            )
-            .mount(&server)
-            .await;
-        let sent = app
-            .http
-            .post(app.url("/api/v1/webhooks/payu"))
-            .form(&result_fields(&txnid, "success", "499.00"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(sent.status(), StatusCode::OK);
-        app.drain().await;
-        assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+        let (server, app, merchant, order) = captured::<Contract>(label).await;
         Mock::given(method("POST"))
             .and(body_string_contains("command=cancel_refund_transaction"))
             .respond_with(ResponseTemplate::new(200).set_body_json(answer))
@@ -355,26 +340,10 @@ async fn f16_an_unrecognised_refund_answer_leaves_the_refund_pending_and_its_res
             ))
             .mount(&server)
             .await;
-        let (status, body) = send(
-            app.http
-                .post(app.url(&format!("/api/v1/transactions/{id}/refunds")))
-                .header("X-Client-Key", &merchant.client_key)
-                .header("X-Client-Secret", &merchant.client_secret)
-                .json(&json!({ "amount": 10_000 })),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        let refund = body["data"]["id"].as_str().unwrap().to_string();
+        let refund = ask_refund(&app, &merchant, &order.id, 10_000).await;
         app.drain().await;
-        let (status, body) = app
-            .get_with_key(
-                &format!("/api/v1/refunds/{refund}"),
-                &merchant.client_key,
-                &merchant.client_secret,
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(body["data"]["status"], "pending", "{label}: {body}");
+        let read = read_refund(&app, &merchant, &refund).await;
+        assert_eq!(read["status"], "pending", "{label}: {read}");
         let row = app
             .db
             .owner()

@@ -803,16 +803,7 @@ async fn f18_a_stripe_refund_that_fails_after_succeeding_restores_the_refundable
     let (server, app, merchant, order) = captured::<Contract>("f18").await;
     Mock::given(method("POST"))
         .and(path("/v1/refunds"))
-        .respond_with(|request: &Request| {
-            let sent = form(request);
-            ResponseTemplate::new(200).set_body_json(refund(
-                "re_f18",
-                &sent["payment_intent"],
-                "succeeded",
-                &sent["metadata[refund_id]"],
-                1_764_380_000,
-            ))
-        })
+        .respond_with(echo_refund("re_f18", "succeeded"))
         .mount(&server)
         .await;
     let refund_id = ask_refund(&app, &merchant, &order.id, 10_000).await;
