@@ -949,7 +949,10 @@ contract!(
     every_documented_status_is_mapped,
     an_ambiguous_refund_is_found_by_our_id_never_asked_twice,
     a_refund_is_created_with_our_id_and_the_exact_amount,
-    refund_errors_are_classified_and_a_repeated_id_reads_the_refund_back
+    refund_errors_are_classified_and_a_repeated_id_reads_the_refund_back,
+    a_refund_is_asked_once_and_settled_by_the_providers_report,
+    an_ambiguous_refund_is_looked_up_never_asked_twice,
+    the_monitor_settles_a_quiet_pending_refund_by_asking_the_gateway
 );
 contract!(
     easebuzz,
@@ -963,7 +966,10 @@ contract!(
     the_credential_check_moves_no_money,
     a_refund_is_created_with_our_id_and_the_exact_amount,
     refund_errors_are_classified_and_a_repeated_id_reads_the_refund_back,
-    fetches_a_refund_by_our_id
+    fetches_a_refund_by_our_id,
+    a_refund_is_asked_once_and_settled_by_the_providers_report,
+    an_ambiguous_refund_is_looked_up_never_asked_twice,
+    the_monitor_settles_a_quiet_pending_refund_by_asking_the_gateway
 );
 contract!(
     sandbox,

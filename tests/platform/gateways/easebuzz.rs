@@ -2,7 +2,8 @@
 //! answers as Easebuzz's kits document, alone and through the platform.
 
 use super::contract::{
-    BrowserReturn, Connects, Delivery, Documented, Fixture, KnownRefund, Order, Paid, open,
+    BrowserReturn, Connects, Delivery, Documented, Fixture, KnownRefund, Order, Paid,
+    RefundReports, open,
 };
 use super::{account, attempt_reference};
 use crate::support::*;
@@ -905,6 +906,64 @@ impl super::contract::FetchesRefunds for Contract {
             KnownRefund::is("rfd_back", Some("R2611290003"), RefundStatus::Failed)
                 .known_as("R2611290003"),
         ]
+    }
+}
+
+/// Easebuzz's id for the refunds the platform asks for.
+const PLATFORM_REFUND: &str = "R2611290009";
+
+/// Easebuzz sends no refund report: the monitor and the lookups settle its refunds.
+impl super::contract::SettlesRefunds for Contract {
+    const GATEWAY_REFUND: &'static str = PLATFORM_REFUND;
+
+    async fn mount_refund_accepted(server: &MockServer, _order: &Order, delay: Duration) {
+        mount(server, REFUND, move |request: &Request| {
+            let fields = form(request);
+            ResponseTemplate::new(200)
+                .set_body_json(json!({
+                    "status": true, "reason": "Refund request initiated successfully",
+                    "easebuzz_id": fields["easebuzz_id"], "refund_id": PLATFORM_REFUND,
+                    "refund_amount": fields["refund_amount"] }))
+                .set_delay(delay)
+        })
+        .await;
+    }
+
+    /// Signed with the refund hash, on the captured payment, the amount in exact rupees.
+    fn assert_refund_asked(request: &Request, _order: &Order, refund: &str, amount: i64) {
+        let asked = form(request);
+        let rupees = format!("{}.{:02}", amount / 100, amount % 100);
+        assert_eq!(asked["merchant_refund_id"], refund);
+        assert_eq!(asked["easebuzz_id"], EASEPAYID);
+        assert_eq!(asked["refund_amount"], rupees);
+        assert_eq!(
+            asked["hash"],
+            refund_hash(KEY, SALT, refund, EASEPAYID, &rupees)
+        );
+    }
+
+    async fn mount_refund_found(server: &MockServer, _order: &Order, refund: &str, amount: i64) {
+        let listed = json!({
+            "status": true, "easebuzz_id": EASEPAYID,
+            "refunds": [{ "refund_id": PLATFORM_REFUND, "refund_status": "refunded",
+                          "merchant_refund_id": refund,
+                          "refund_amount": format!("{}.{:02}", amount / 100, amount % 100) }]
+        });
+        mount(
+            server,
+            REFUND_STATUS,
+            ResponseTemplate::new(200).set_body_json(listed),
+        )
+        .await;
+    }
+
+    async fn refund_reports(
+        _app: &TestApp,
+        _order: &Order,
+        _refund: &str,
+        _amount: i64,
+    ) -> Option<RefundReports> {
+        None
     }
 }
 

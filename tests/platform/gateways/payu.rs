@@ -1,8 +1,8 @@
 //! PayU against a mock of its payment page and postservice command API.
 
 use super::contract::{
-    BrowserReturn, Delivery, Documented, Fixture, Order, Paid, ask_refund, captured, open, quick,
-    read_refund,
+    BrowserReturn, Delivery, Documented, Fixture, Order, Paid, RefundReports, ask_refund, captured,
+    open, quick, read_refund,
 };
 use super::{account, assert_amount_mismatch, no_redirects};
 use crate::browser::Browser;
@@ -702,6 +702,62 @@ impl super::contract::ClassifiesRefundErrors for Contract {
     /// Slow and dropped answers: `slow_and_dropped_answers_are_retryable_reads_and_ambiguous…`.
     fn refund_maybe_made() -> Vec<ResponseTemplate> {
         vec![]
+    }
+}
+
+/// PayU's id for the refunds the platform asks for.
+const PLATFORM_REFUND: &str = "11865427799";
+
+/// PayU sends no refund report: the monitor and the lookups settle its refunds.
+impl super::contract::SettlesRefunds for Contract {
+    const GATEWAY_REFUND: &'static str = PLATFORM_REFUND;
+
+    async fn mount_refund_accepted(server: &MockServer, _order: &Order, delay: Duration) {
+        Mock::given(method("POST"))
+            .and(body_string_contains("command=cancel_refund_transaction"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({
+                        "status": 1, "msg": "Refund Request Queued", "request_id": PLATFORM_REFUND,
+                        "bank_ref_num": null, "mihpayid": 403993715521889530u64, "error_code": 102 }))
+                    .set_delay(delay),
+            )
+            .mount(server)
+            .await;
+    }
+
+    /// On the captured payment, our id as the token, the amount in rupees, the command hash.
+    fn assert_refund_asked(request: &wiremock::Request, _order: &Order, refund: &str, amount: i64) {
+        let sent: BTreeMap<String, String> = serde_urlencoded::from_bytes(&request.body).unwrap();
+        assert_eq!(sent["var1"], "403993715521889530");
+        assert_eq!(sent["var2"], refund);
+        assert_eq!(sent["var3"], rupees(amount));
+        let hash = command_hash(KEY, SALT, "cancel_refund_transaction", "403993715521889530");
+        assert_eq!(sent["hash"], hash);
+    }
+
+    async fn mount_refund_found(server: &MockServer, order: &Order, refund: &str, amount: i64) {
+        let found = json!({
+            "status": 1, "msg": "Refund Details Fetched",
+            "Refund Details": { order.reference.as_str(): [
+                { "mihpayid": "403993715521889530", "request_id": PLATFORM_REFUND, "token": refund,
+                  "amt": rupees(amount), "action": "refund", "status": "success",
+                  "bank_ref_num": "308239782136" }
+            ] } });
+        Mock::given(method("POST"))
+            .and(body_string_contains("command=getAllRefundsFromTxnIds"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(found))
+            .mount(server)
+            .await;
+    }
+
+    async fn refund_reports(
+        _app: &TestApp,
+        _order: &Order,
+        _refund: &str,
+        _amount: i64,
+    ) -> Option<RefundReports> {
+        None
     }
 }
 
