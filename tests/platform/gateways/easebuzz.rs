@@ -2,8 +2,7 @@
 //! answers as Easebuzz's kits document, alone and through the platform.
 
 use super::contract::{
-    BrowserReturn, Connects, Delivery, Documented, Fixture, KnownRefund, Order, Paid,
-    RefundReports, open,
+    BrowserReturn, Connects, Delivery, Documented, Fixture, KnownRefund, Order, Paid, open,
 };
 use super::{account, attempt_reference};
 use crate::support::*;
@@ -955,15 +954,6 @@ impl super::contract::SettlesRefunds for Contract {
             ResponseTemplate::new(200).set_body_json(listed),
         )
         .await;
-    }
-
-    async fn refund_reports(
-        _app: &TestApp,
-        _order: &Order,
-        _refund: &str,
-        _amount: i64,
-    ) -> Option<RefundReports> {
-        None
     }
 }
 

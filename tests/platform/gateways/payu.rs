@@ -1,8 +1,8 @@
 //! PayU against a mock of its payment page and postservice command API.
 
 use super::contract::{
-    BrowserReturn, Delivery, Documented, Fixture, Order, Paid, RefundReports, ask_refund, captured,
-    open, quick, read_refund,
+    BrowserReturn, Delivery, Documented, Fixture, Order, Paid, ask_refund, captured, open, quick,
+    read_refund,
 };
 use super::{account, assert_amount_mismatch, no_redirects};
 use crate::browser::Browser;
@@ -749,15 +749,6 @@ impl super::contract::SettlesRefunds for Contract {
             .respond_with(ResponseTemplate::new(200).set_body_json(found))
             .mount(server)
             .await;
-    }
-
-    async fn refund_reports(
-        _app: &TestApp,
-        _order: &Order,
-        _refund: &str,
-        _amount: i64,
-    ) -> Option<RefundReports> {
-        None
     }
 }
 
