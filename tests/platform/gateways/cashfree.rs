@@ -3,8 +3,8 @@
 //! `{"message","code","type"}` error bodies, and webhooks signed with the client secret.
 
 use super::contract::{
-    BrowserReturn, Delivery, Documented, DocumentedError, DocumentedWebhook, Fixture, Kind, Order,
-    Paid, ParsesAs, Retried, quick,
+    BrowserReturn, CreatesRefunds, Delivery, Documented, DocumentedError, DocumentedWebhook,
+    Fixture, Kind, KnownRefund, Order, Paid, ParsesAs, RefundReports, Retried, quick,
 };
 use super::{account, dropping_server};
 use crate::support::*;
@@ -267,157 +267,20 @@ fn refund_request(refund_id: &str, reason: Option<&str>) -> RefundRequest {
     }
 }
 
+/// The documented create: `contract::cashfree::a_refund_is_created_with_our_id…`.
 #[tokio::test]
-async fn creates_refunds_with_our_id_and_an_exact_amount() {
+async fn a_refund_without_a_reason_sends_no_note() {
     let server = MockServer::start().await;
-    authenticated(Mock::given(method("POST")).and(path("/pg/orders/att_paid/refunds")))
-        .and(header("content-type", "application/json"))
-        .respond_with(|request: &Request| {
-            let sent = sent_json(request);
-            ResponseTemplate::new(200).set_body_json(refund_entity(
-                sent["refund_id"].as_str().unwrap_or_default(),
-                "att_paid",
-                "PENDING",
-            ))
-        })
-        .mount(&server)
-        .await;
-    let gateway = quick::<Contract>(&server.uri());
-    let acc = account(&Contract::credentials());
-    let report = gateway
-        .create_refund(
-            &acc,
-            &refund_request("rfd_1", Some("Customer changed mind")),
-        )
-        .await
-        .unwrap();
-    assert_eq!(report.status, RefundStatus::Pending);
-    assert_eq!(report.refund_id.as_deref(), Some("rfd_1"));
-    assert_eq!(report.gateway_refund_id.as_deref(), Some("cf_rfd_1"));
-    gateway
-        .create_refund(&acc, &refund_request("rfd_2", None))
-        .await
-        .unwrap();
-
-    let requests = server.received_requests().await.unwrap();
-    let raw = raw_body(&requests[0]);
-    assert!(raw.contains("\"refund_amount\":100.00"), "{raw}");
-    let first = sent_json(&requests[0]);
-    assert_eq!(first["refund_id"], "rfd_1");
-    assert_eq!(first["refund_note"], "Customer changed mind");
-    assert!(sent_json(&requests[1]).get("refund_note").is_none());
-}
-
-async fn create_refund_against(server: &MockServer, response: ResponseTemplate) -> GatewayError {
-    Mock::given(method("POST"))
-        .and(path("/pg/orders/att_paid/refunds"))
-        .respond_with(response)
-        .mount(server)
-        .await;
+    <Contract as CreatesRefunds>::mount_documented_refund(&server).await;
     quick::<Contract>(&server.uri())
         .create_refund(
             &account(&Contract::credentials()),
-            &refund_request("rfd_x", None),
-        )
-        .await
-        .unwrap_err()
-}
-
-#[tokio::test]
-async fn refund_errors_are_classified_and_a_repeated_id_reads_the_refund_back() {
-    let refused = create_refund_against(
-        &MockServer::start().await,
-        ResponseTemplate::new(400).set_body_json(error(
-            "invalid_request_error",
-            "refund_amount_invalid",
-            "refund amount is greater than the refundable amount",
-        )),
-    )
-    .await;
-    assert!(matches!(refused, GatewayError::Declined(_)), "{refused:?}");
-    let lost = create_refund_against(&MockServer::start().await, ResponseTemplate::new(502)).await;
-    assert!(
-        matches!(lost, GatewayError::Ambiguous(_)),
-        "the refund may exist: {lost:?}"
-    );
-
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/pg/orders/att_paid/refunds"))
-        .respond_with(ResponseTemplate::new(409).set_body_json(error(
-            "invalid_request_error",
-            "refund_already_exists",
-            "refund with same id is already present",
-        )))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/pg/orders/att_paid/refunds/rfd_x"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(refund_entity("rfd_x", "att_paid", "SUCCESS")),
-        )
-        .mount(&server)
-        .await;
-    let existing = quick::<Contract>(&server.uri())
-        .create_refund(
-            &account(&Contract::credentials()),
-            &refund_request("rfd_x", None),
+            &refund_request("rfd_2", None),
         )
         .await
         .unwrap();
-    assert_eq!(existing.status, RefundStatus::Succeeded);
-    assert_eq!(existing.refund_id.as_deref(), Some("rfd_x"));
-}
-
-#[tokio::test]
-async fn fetches_refunds_by_our_id() {
-    let server = MockServer::start().await;
-    for (refund_id, status) in [
-        ("rfd_ok", "SUCCESS"),
-        ("rfd_pending", "PENDING"),
-        ("rfd_hold", "ONHOLD"),
-        ("rfd_cancelled", "CANCELLED"),
-        ("rfd_failed", "FAILED"),
-    ] {
-        authenticated(
-            Mock::given(method("GET"))
-                .and(path(format!("/pg/orders/att_paid/refunds/{refund_id}"))),
-        )
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(refund_entity(refund_id, "att_paid", status)),
-        )
-        .mount(&server)
-        .await;
-    }
-    let gateway = quick::<Contract>(&server.uri());
-    let acc = account(&Contract::credentials());
-    for (refund_id, expected) in [
-        ("rfd_ok", RefundStatus::Succeeded),
-        ("rfd_pending", RefundStatus::Pending),
-        ("rfd_hold", RefundStatus::Pending),
-        ("rfd_cancelled", RefundStatus::Failed),
-        ("rfd_failed", RefundStatus::Failed),
-    ] {
-        let report = gateway
-            .fetch_refund(&acc, &refund_request(refund_id, None), Some("cf_ignored"))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(report.status, expected, "{refund_id}");
-        assert_eq!(report.refund_id.as_deref(), Some(refund_id));
-    }
-    let failed = gateway
-        .fetch_refund(&acc, &refund_request("rfd_failed", None), None)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        failed.failure_reason.as_deref(),
-        Some("cashfree refund FAILED: Bank account is closed")
-    );
-    // A refund Cashfree never had: `contract::cashfree::an_ambiguous_refund_is_found…`.
     let requests = server.received_requests().await.unwrap();
-    assert!(requests.iter().all(|r| r.method == http::Method::GET));
+    assert!(sent_json(&requests[0]).get("refund_note").is_none());
 }
 
 #[test]
@@ -1106,7 +969,207 @@ impl super::contract::RefundsAmbiguously for Contract {
     }
 
     fn is_refund_create(request: &Request) -> bool {
-        request.method == http::Method::POST
+        request.method == http::Method::POST && request.url.path().ends_with("/refunds")
+    }
+}
+
+/// Answers a refund create as Cashfree does: the refund carries the id it was made with.
+fn echo_refund(request: &Request) -> ResponseTemplate {
+    let sent = sent_json(request);
+    ResponseTemplate::new(200).set_body_json(refund_entity(
+        sent["refund_id"].as_str().unwrap_or_default(),
+        "att_paid",
+        "PENDING",
+    ))
+}
+
+impl super::contract::CreatesRefunds for Contract {
+    const CREATED_AS: &'static str = "cf_rfd_1";
+
+    /// With a reason, sent as the refund's note.
+    fn documented_refund() -> RefundRequest {
+        refund_request("rfd_1", Some("Customer changed mind"))
+    }
+
+    /// JSON under the order, with the API version and both credentials as headers.
+    async fn mount_documented_refund(server: &MockServer) {
+        authenticated(Mock::given(method("POST")).and(path("/pg/orders/att_paid/refunds")))
+            .and(header("content-type", "application/json"))
+            .respond_with(echo_refund)
+            .mount(server)
+            .await;
+    }
+
+    /// Our id; the amount in exact rupees; the reason as the note.
+    fn assert_refund_sent(request: &Request) {
+        let raw = raw_body(request);
+        assert!(raw.contains("\"refund_amount\":100.00"), "{raw}");
+        let sent = sent_json(request);
+        assert_eq!(sent["refund_id"], "rfd_1");
+        assert_eq!(sent["refund_note"], "Customer changed mind");
+    }
+}
+
+impl super::contract::ClassifiesRefundErrors for Contract {
+    /// After a 409 for the id, the refund is read back under the order.
+    async fn mount_refund_answer(server: &MockServer, response: ResponseTemplate) {
+        Mock::given(method("POST"))
+            .and(path("/pg/orders/att_paid/refunds"))
+            .respond_with(response)
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/pg/orders/att_paid/refunds/rfd_x"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(refund_entity("rfd_x", "att_paid", "SUCCESS")),
+            )
+            .mount(server)
+            .await;
+    }
+
+    fn refund_refused() -> ResponseTemplate {
+        ResponseTemplate::new(400).set_body_json(error(
+            "invalid_request_error",
+            "refund_amount_invalid",
+            "refund amount is greater than the refundable amount",
+        ))
+    }
+
+    fn refund_maybe_made() -> Vec<ResponseTemplate> {
+        vec![ResponseTemplate::new(502)]
+    }
+
+    fn repeated_id() -> Option<(ResponseTemplate, &'static str, RefundStatus)> {
+        Some((
+            ResponseTemplate::new(409).set_body_json(error(
+                "invalid_request_error",
+                "refund_already_exists",
+                "refund with same id is already present",
+            )),
+            "cf_rfd_x",
+            RefundStatus::Succeeded,
+        ))
+    }
+}
+
+impl super::contract::FetchesRefunds for Contract {
+    /// Cashfree reads refunds by our id under the order, whatever its own id is.
+    async fn mount_refund_statuses(server: &MockServer) {
+        for (refund_id, status) in [
+            ("rfd_ok", "SUCCESS"),
+            ("rfd_pending", "PENDING"),
+            ("rfd_hold", "ONHOLD"),
+            ("rfd_cancelled", "CANCELLED"),
+            ("rfd_failed", "FAILED"),
+        ] {
+            authenticated(
+                Mock::given(method("GET"))
+                    .and(path(format!("/pg/orders/att_paid/refunds/{refund_id}"))),
+            )
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(refund_entity(refund_id, "att_paid", status)),
+            )
+            .mount(server)
+            .await;
+        }
+    }
+
+    fn known_refunds() -> Vec<KnownRefund> {
+        let asked = Some("cf_ignored");
+        vec![
+            KnownRefund::is("rfd_ok", asked, RefundStatus::Succeeded),
+            KnownRefund::is("rfd_pending", asked, RefundStatus::Pending),
+            KnownRefund::is("rfd_hold", asked, RefundStatus::Pending),
+            KnownRefund::is("rfd_cancelled", asked, RefundStatus::Failed),
+            KnownRefund::is("rfd_failed", asked, RefundStatus::Failed),
+            KnownRefund::is("rfd_failed", None, RefundStatus::Failed)
+                .failing("cashfree refund FAILED: Bank account is closed"),
+        ]
+    }
+}
+
+/// Cashfree's id for the refunds the platform asks for.
+const PLATFORM_REFUND: &str = "cf_rfd_contract";
+
+/// `order`'s refund `refund` of `amount` as Cashfree shows it, at `status`.
+fn platform_refund(order: &Order, refund: &str, amount: i64, status: &str) -> Value {
+    let mut entity = refund_entity(refund, &order.reference, status);
+    entity["cf_refund_id"] = json!(PLATFORM_REFUND);
+    entity["refund_amount"] = json!(amount as f64 / 100.0);
+    entity
+}
+
+impl super::contract::SettlesRefunds for Contract {
+    const GATEWAY_REFUND: &'static str = PLATFORM_REFUND;
+
+    async fn mount_refund_accepted(server: &MockServer, order: &Order, delay: Duration) {
+        let order = order.clone();
+        Mock::given(method("POST"))
+            .and(path(format!("/pg/orders/{}/refunds", order.reference)))
+            .respond_with(move |request: &Request| {
+                let sent = sent_json(request);
+                let refund = sent["refund_id"].as_str().unwrap_or_default();
+                let amount = (sent["refund_amount"].as_f64().unwrap() * 100.0).round() as i64;
+                ResponseTemplate::new(200)
+                    .set_body_json(platform_refund(&order, refund, amount, "PENDING"))
+                    .set_delay(delay)
+            })
+            .mount(server)
+            .await;
+    }
+
+    /// Under the order, our id as the refund id, the amount in exact rupees.
+    fn assert_refund_asked(request: &Request, order: &Order, refund: &str, amount: i64) {
+        assert_eq!(
+            request.url.path(),
+            format!("/pg/orders/{}/refunds", order.reference)
+        );
+        assert_eq!(request.headers["x-client-secret"], CLIENT_SECRET);
+        let sent = sent_json(request);
+        assert_eq!(sent["refund_id"], refund);
+        let rupees = format!("\"refund_amount\":{}.{:02}", amount / 100, amount % 100);
+        assert!(raw_body(request).contains(&rupees), "{sent}");
+    }
+
+    async fn mount_refund_found(server: &MockServer, order: &Order, refund: &str, amount: i64) {
+        Mock::given(method("GET"))
+            .and(path(format!(
+                "/pg/orders/{}/refunds/{refund}",
+                order.reference
+            )))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(platform_refund(order, refund, amount, "SUCCESS")),
+            )
+            .mount(server)
+            .await;
+    }
+
+    /// A signed `REFUND_STATUS_WEBHOOK`.
+    async fn refund_reports(
+        _app: &TestApp,
+        order: &Order,
+        refund: &str,
+        amount: i64,
+    ) -> Option<RefundReports> {
+        let body = serde_json::to_vec(&json!({
+            "data": { "refund": platform_refund(order, refund, amount, "SUCCESS") },
+            "event_time": "2025-05-06T13:04:28+05:30", "type": "REFUND_STATUS_WEBHOOK"
+        }))
+        .unwrap();
+        let authentic = signed_delivery(CLIENT_SECRET, now_ms(), body.clone());
+        Some(RefundReports {
+            forged: vec![
+                ("tampered", authentic.clone().tampered()),
+                (
+                    "another secret",
+                    signed_delivery("cfsk_ma_test_NOT_THE_SECRET", now_ms(), body),
+                ),
+            ],
+            authentic,
+        })
     }
 }
 

@@ -4,15 +4,17 @@
 //! `gateways::contract::<provider>::<scenario>`.
 
 mod creates;
+mod refunds;
 mod webhooks;
 pub use creates::*;
+pub use refunds::*;
 pub use webhooks::*;
 
 use super::{account, assert_amount_mismatch, attempt_reference, dropping_server, platform_with};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
-use shared::gateways::{Gateway, GatewayError, OrderRequest, RefundRequest, RefundStatus};
+use shared::gateways::{Gateway, GatewayError, OrderRequest};
 use std::time::Duration;
 use wiremock::MockServer;
 
@@ -404,58 +406,6 @@ pub async fn the_return_is_confirmed_by_a_status_query<F: Fixture>() {
     }
 }
 
-/// A provider whose refunds can be found by our refund id, so a refund create whose answer was
-/// lost is looked up rather than asked again.
-#[allow(async_fn_in_trait)]
-pub trait RefundsAmbiguously: Connects {
-    /// Our id of a refund the gateway has (its create's answer was lost).
-    const FOUND: &'static str;
-    /// Our id of a refund the gateway never had.
-    const MISSING: &'static str;
-    /// A refund of the fixture's captured payment under our id `refund_id`.
-    fn refund(refund_id: &str) -> RefundRequest;
-    /// Mounts the gateway's refund lookup by our id: [`RefundsAmbiguously::FOUND`] is known,
-    /// [`RefundsAmbiguously::MISSING`] is not.
-    async fn mount_refund_lookup(server: &MockServer);
-    /// The gateway's id and the status of the refund found.
-    fn found_as() -> (&'static str, RefundStatus);
-    /// Whether `request` asks the gateway for a refund.
-    fn is_refund_create(request: &wiremock::Request) -> bool;
-}
-
-/// A refund create whose answer was lost is ambiguous; the later lookup by our refund id finds
-/// it (or finds there is none) without ever asking for the refund again.
-pub async fn an_ambiguous_refund_is_found_by_our_id_never_asked_twice<F: RefundsAmbiguously>() {
-    let account = fixture_account::<F>();
-    let lost = quick::<F>(&dropping_server().await)
-        .create_refund(&account, &F::refund(F::FOUND))
-        .await
-        .unwrap_err();
-    assert!(matches!(lost, GatewayError::Ambiguous(_)), "{lost:?}");
-
-    let server = MockServer::start().await;
-    F::mount_refund_lookup(&server).await;
-    let gateway = quick::<F>(&server.uri());
-    let found = gateway
-        .fetch_refund(&account, &F::refund(F::FOUND), None)
-        .await
-        .unwrap()
-        .expect("the refund is found by our id");
-    let (gateway_id, status) = F::found_as();
-    assert_eq!(found.gateway_refund_id.as_deref(), Some(gateway_id));
-    assert_eq!(found.status, status);
-    let missing = gateway
-        .fetch_refund(&account, &F::refund(F::MISSING), None)
-        .await
-        .unwrap();
-    assert_eq!(missing, None, "the gateway never had it: safe to ask");
-    let requests = server.received_requests().await.unwrap();
-    assert!(
-        !requests.iter().any(F::is_refund_create),
-        "a lookup never asks for the refund: {requests:?}"
-    );
-}
-
 /// A provider whose credential check is a call to its API (the sandbox answers in-process).
 #[allow(async_fn_in_trait)]
 pub trait ChecksCredentials: Connects {
@@ -555,7 +505,12 @@ contract!(
     a_failed_create_is_classified_by_whether_it_could_have_acted,
     an_ambiguous_create_is_found_by_receipt_never_made_twice,
     finds_an_order_by_its_receipt,
-    the_credential_check_moves_no_money
+    the_credential_check_moves_no_money,
+    a_refund_is_created_with_our_id_and_the_exact_amount,
+    fetches_a_refund_by_our_id,
+    a_refund_is_asked_once_and_settled_by_the_providers_report,
+    an_ambiguous_refund_is_looked_up_never_asked_twice,
+    the_monitor_settles_a_quiet_pending_refund_by_asking_the_gateway
 );
 contract!(
     stripe,
@@ -571,7 +526,13 @@ contract!(
     a_failed_create_is_classified_by_whether_it_could_have_acted,
     an_ambiguous_create_is_found_by_receipt_never_made_twice,
     finds_an_order_by_its_receipt,
-    the_credential_check_moves_no_money
+    the_credential_check_moves_no_money,
+    a_refund_is_created_with_our_id_and_the_exact_amount,
+    refund_errors_are_classified_and_a_repeated_id_reads_the_refund_back,
+    fetches_a_refund_by_our_id,
+    a_refund_is_asked_once_and_settled_by_the_providers_report,
+    an_ambiguous_refund_is_looked_up_never_asked_twice,
+    the_monitor_settles_a_quiet_pending_refund_by_asking_the_gateway
 );
 contract!(
     cashfree,
@@ -587,7 +548,13 @@ contract!(
     a_failed_create_is_classified_by_whether_it_could_have_acted,
     an_ambiguous_create_is_found_by_receipt_never_made_twice,
     finds_an_order_by_its_receipt,
-    the_credential_check_moves_no_money
+    the_credential_check_moves_no_money,
+    a_refund_is_created_with_our_id_and_the_exact_amount,
+    refund_errors_are_classified_and_a_repeated_id_reads_the_refund_back,
+    fetches_a_refund_by_our_id,
+    a_refund_is_asked_once_and_settled_by_the_providers_report,
+    an_ambiguous_refund_is_looked_up_never_asked_twice,
+    the_monitor_settles_a_quiet_pending_refund_by_asking_the_gateway
 );
 contract!(
     phonepe,
@@ -602,7 +569,13 @@ contract!(
     a_failed_create_is_classified_by_whether_it_could_have_acted,
     an_ambiguous_create_is_found_by_receipt_never_made_twice,
     finds_an_order_by_its_receipt,
-    the_credential_check_moves_no_money
+    the_credential_check_moves_no_money,
+    a_refund_is_created_with_our_id_and_the_exact_amount,
+    refund_errors_are_classified_and_a_repeated_id_reads_the_refund_back,
+    fetches_a_refund_by_our_id,
+    a_refund_is_asked_once_and_settled_by_the_providers_report,
+    an_ambiguous_refund_is_looked_up_never_asked_twice,
+    the_monitor_settles_a_quiet_pending_refund_by_asking_the_gateway
 );
 contract!(
     payu,
@@ -611,7 +584,12 @@ contract!(
     an_order_is_created_with_the_documented_request,
     the_handoff_page_carries_public_values_only,
     every_documented_status_is_mapped,
-    an_ambiguous_refund_is_found_by_our_id_never_asked_twice
+    an_ambiguous_refund_is_found_by_our_id_never_asked_twice,
+    a_refund_is_created_with_our_id_and_the_exact_amount,
+    refund_errors_are_classified_and_a_repeated_id_reads_the_refund_back,
+    a_refund_is_asked_once_and_settled_by_the_providers_report,
+    an_ambiguous_refund_is_looked_up_never_asked_twice,
+    the_monitor_settles_a_quiet_pending_refund_by_asking_the_gateway
 );
 contract!(
     easebuzz,
@@ -624,7 +602,13 @@ contract!(
     a_failed_status_query_changed_nothing_and_is_retryable,
     a_failed_create_is_classified_by_whether_it_could_have_acted,
     an_ambiguous_refund_is_found_by_our_id_never_asked_twice,
-    the_credential_check_moves_no_money
+    the_credential_check_moves_no_money,
+    a_refund_is_created_with_our_id_and_the_exact_amount,
+    refund_errors_are_classified_and_a_repeated_id_reads_the_refund_back,
+    fetches_a_refund_by_our_id,
+    a_refund_is_asked_once_and_settled_by_the_providers_report,
+    an_ambiguous_refund_is_looked_up_never_asked_twice,
+    the_monitor_settles_a_quiet_pending_refund_by_asking_the_gateway
 );
 contract!(
     sandbox,
@@ -632,5 +616,6 @@ contract!(
     an_order_is_created_with_the_documented_request,
     the_handoff_redirects_to_the_pay_page,
     every_documented_status_is_mapped,
-    an_ambiguous_refund_is_found_by_our_id_never_asked_twice
+    an_ambiguous_refund_is_found_by_our_id_never_asked_twice,
+    a_refund_is_created_with_our_id_and_the_exact_amount
 );

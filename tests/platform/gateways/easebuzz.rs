@@ -3,8 +3,8 @@
 
 use super::account;
 use super::contract::{
-    BrowserReturn, Connects, Delivery, Documented, DocumentedError, Fixture, Kind, Order, Paid,
-    Retried,
+    BrowserReturn, Connects, Delivery, Documented, DocumentedError, Fixture, Kind, KnownRefund,
+    Order, Paid, Retried, open,
 };
 use crate::support::*;
 use reqwest::StatusCode;
@@ -281,7 +281,7 @@ fn refund(refund_id: &str, amount: i64, payment_id: Option<&str>) -> RefundReque
     }
 }
 
-/// The v2 refund API: hash checked; a used merchant refund id and too large an amount refused.
+/// The v2 refund API: hash checked; the refund accepted.
 fn refund_api(request: &Request) -> ResponseTemplate {
     let fields = form(request);
     let get = |name: &str| fields.get(name).cloned().unwrap_or_default();
@@ -294,18 +294,9 @@ fn refund_api(request: &Request) -> ResponseTemplate {
         return ResponseTemplate::new(200)
             .set_body_json(json!({ "status": false, "reason": "Invalid hash" }));
     }
-    let body = match (id.as_str(), amount.as_str()) {
-        ("rfd_dup", _) => {
-            json!({ "status": false, "reason": "Refund request with this merchant_refund_id already exists" })
-        }
-        (_, "99999.00") => {
-            json!({ "status": false, "reason": "Refund amount is greater than the transaction amount" })
-        }
-        _ => json!({
-            "status": true, "reason": "Refund request initiated successfully",
-            "easebuzz_id": easebuzz_id, "refund_id": "R2611290001", "refund_amount": amount }),
-    };
-    ResponseTemplate::new(200).set_body_json(body)
+    ResponseTemplate::new(200).set_body_json(json!({
+        "status": true, "reason": "Refund request initiated successfully",
+        "easebuzz_id": easebuzz_id, "refund_id": "R2611290001", "refund_amount": amount }))
 }
 
 /// The refund-status API: hash checked; the transaction's refunds.
@@ -326,53 +317,19 @@ fn refund_status_api(request: &Request) -> ResponseTemplate {
     }))
 }
 
+/// Created, refused, found by our id: `contract::easebuzz::…refund…`. Without a stored payment
+/// id, the transaction API names the payment the refund is looked up under.
 #[tokio::test]
-async fn refunds_are_requested_and_found_by_our_refund_id() {
+async fn without_a_payment_id_a_refund_is_found_under_the_transactions_payment() {
     let server = MockServer::start().await;
-    mount(&server, REFUND, refund_api).await;
     mount(&server, REFUND_STATUS, refund_status_api).await;
     mount(&server, RETRIEVE, retrieve(known)).await;
-    let gateway = Contract::connector(&server.uri(), Duration::from_secs(5));
-    let acc = account(&Contract::credentials());
-
-    let accepted = gateway
-        .create_refund(&acc, &refund("rfd_1", 10_050, Some(EASEPAYID)))
-        .await
-        .unwrap();
-    assert_eq!(accepted.status, RefundStatus::Pending);
-    assert_eq!(accepted.refund_id.as_deref(), Some("rfd_1"));
-    assert_eq!(accepted.gateway_refund_id.as_deref(), Some("R2611290001"));
-    let asked = form(&requests_to(&server, REFUND).await[0]);
-    assert_eq!(asked["refund_amount"], "100.50");
-    assert_eq!(asked["easebuzz_id"], EASEPAYID);
-    assert_eq!(asked["merchant_refund_id"], "rfd_1");
-
-    let refused = gateway
-        .create_refund(&acc, &refund("rfd_big", 9_999_900, Some(EASEPAYID)))
-        .await
-        .unwrap_err();
-    assert!(matches!(refused, GatewayError::Declined(_)), "{refused:?}");
-    let again = gateway
-        .create_refund(&acc, &refund("rfd_dup", 1_000, Some(EASEPAYID)))
-        .await
-        .unwrap();
-    assert_eq!(again.status, RefundStatus::Pending, "found, not made twice");
-    assert_eq!(again.gateway_refund_id.as_deref(), Some("R2611290002"));
-
-    // Found (and not found) by our id: `contract::easebuzz::an_ambiguous_refund_is_found_by…`.
-    let reversed = gateway
+    let found = Contract::connector(&server.uri(), Duration::from_secs(5))
         .fetch_refund(
-            &acc,
-            &refund("rfd_back", 500, Some(EASEPAYID)),
-            Some("R2611290003"),
+            &account(&Contract::credentials()),
+            &refund("rfd_1", 10_050, None),
+            None,
         )
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(reversed.status, RefundStatus::Failed);
-    // Without a stored payment id, the transaction API names the payment.
-    let found = gateway
-        .fetch_refund(&acc, &refund("rfd_1", 10_050, None), None)
         .await
         .unwrap()
         .unwrap();
@@ -383,33 +340,6 @@ async fn refunds_are_requested_and_found_by_our_refund_id() {
             .iter()
             .all(|r| form(r)["easebuzz_id"] == EASEPAYID)
     );
-
-    let down = MockServer::start().await;
-    mount(&down, REFUND, ResponseTemplate::new(503)).await;
-    let lost = Contract::connector(&down.uri(), Duration::from_secs(5))
-        .create_refund(&acc, &refund("rfd_2", 100, Some(EASEPAYID)))
-        .await
-        .unwrap_err();
-    assert!(matches!(lost, GatewayError::Ambiguous(_)), "{lost:?}");
-}
-
-async fn attempt(app: &TestApp, merchant: &Merchant, id: &str) -> Value {
-    app.transaction(merchant, id).await["attempts"][0].clone()
-}
-
-/// A payment through the platform whose link Easebuzz has made; its id and txnid.
-async fn paid_through(app: &TestApp, merchant: &Merchant, order_id: &str) -> (String, String) {
-    let (status, body) = app
-        .pay(merchant, &payment(order_id, 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap().to_string();
-    app.drain().await;
-    let txnid = attempt(app, merchant, &id).await["gateway_reference"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (id, txnid)
 }
 
 /// The fields Easebuzz posts to `surl`/`furl` and to the webhook, with its reverse hash.
@@ -468,10 +398,8 @@ fn with(
 
 #[tokio::test]
 async fn the_checkout_redirects_to_the_payment_link_made_for_the_attempt() {
-    let server = MockServer::start().await;
-    mount(&server, INITIATE, initiate(access_key(0))).await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "ebz-checkout").await;
+    let (server, app, _merchant, order) = open::<Contract>("ebz-checkout").await;
+    let (id, txnid) = (order.id, order.reference);
     assert!(
         txnid.starts_with("att_") && txnid.len() <= 40,
         "the attempt id is the txnid: {txnid}"
@@ -502,11 +430,9 @@ async fn the_checkout_redirects_to_the_payment_link_made_for_the_attempt() {
 
 #[tokio::test]
 async fn a_return_the_status_query_does_not_confirm_changes_nothing() {
-    let server = MockServer::start().await;
-    mount(&server, INITIATE, initiate(access_key(0))).await;
+    let (server, app, merchant, order) = open::<Contract>("ebz-return-get").await;
+    let (id, txnid) = (order.id, order.reference);
     mount(&server, RETRIEVE, retrieve(|_| Some("pending"))).await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "ebz-return-get").await;
     let query = serde_urlencoded::to_string(result_fields(&txnid, "success", EASEPAYID)).unwrap();
     let answer = app
         .http
@@ -522,10 +448,8 @@ async fn a_return_the_status_query_does_not_confirm_changes_nothing() {
 
 #[tokio::test]
 async fn a_user_cancelled_webhook_fails_the_payment() {
-    let server = MockServer::start().await;
-    mount(&server, INITIATE, initiate(access_key(0))).await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "ebz-cancel").await;
+    let (server, app, merchant, order) = open::<Contract>("ebz-cancel").await;
+    let (id, txnid) = (order.id, order.reference);
     mount(&server, RETRIEVE, retrieve(|_| Some("userCancelled"))).await;
     let fields = result_fields(&txnid, "userCancelled", "");
     let status = app
@@ -799,6 +723,115 @@ impl super::contract::RefundsAmbiguously for Contract {
 
     fn is_refund_create(request: &Request) -> bool {
         request.url.path() == REFUND
+    }
+}
+
+impl super::contract::CreatesRefunds for Contract {
+    const CREATED_AS: &'static str = "R2611290001";
+
+    /// A form signed with the refund hash, on the dashboard host.
+    async fn mount_documented_refund(server: &MockServer) {
+        mount(server, REFUND, refund_api).await;
+    }
+
+    /// Our id as the merchant refund id; the amount in exact rupees; the payment's id.
+    fn assert_refund_sent(request: &Request) {
+        let asked = form(request);
+        assert_eq!(asked["refund_amount"], "100.50");
+        assert_eq!(asked["easebuzz_id"], EASEPAYID);
+        assert_eq!(asked["merchant_refund_id"], "rfd_1");
+    }
+}
+
+impl super::contract::ClassifiesRefundErrors for Contract {
+    const REPEATED: &'static str = "rfd_dup";
+
+    /// After a used id, the refund is read back from the refund-status API.
+    async fn mount_refund_answer(server: &MockServer, response: ResponseTemplate) {
+        mount(server, REFUND, response).await;
+        mount(server, REFUND_STATUS, refund_status_api).await;
+    }
+
+    fn refund_refused() -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(
+            json!({ "status": false, "reason": "Refund amount is greater than the transaction amount" }),
+        )
+    }
+
+    fn refund_maybe_made() -> Vec<ResponseTemplate> {
+        vec![ResponseTemplate::new(503)]
+    }
+
+    fn repeated_id() -> Option<(ResponseTemplate, &'static str, RefundStatus)> {
+        Some((
+            ResponseTemplate::new(200).set_body_json(
+                json!({ "status": false, "reason": "Refund request with this merchant_refund_id already exists" }),
+            ),
+            "R2611290002",
+            RefundStatus::Pending,
+        ))
+    }
+}
+
+impl super::contract::FetchesRefunds for Contract {
+    async fn mount_refund_statuses(server: &MockServer) {
+        mount(server, REFUND_STATUS, refund_status_api).await;
+    }
+
+    fn known_refunds() -> Vec<KnownRefund> {
+        vec![
+            KnownRefund::is("rfd_back", Some("R2611290003"), RefundStatus::Failed)
+                .known_as("R2611290003"),
+        ]
+    }
+}
+
+/// Easebuzz's id for the refunds the platform asks for.
+const PLATFORM_REFUND: &str = "R2611290009";
+
+/// Easebuzz sends no refund report: the monitor and the lookups settle its refunds.
+impl super::contract::SettlesRefunds for Contract {
+    const GATEWAY_REFUND: &'static str = PLATFORM_REFUND;
+
+    async fn mount_refund_accepted(server: &MockServer, _order: &Order, delay: Duration) {
+        mount(server, REFUND, move |request: &Request| {
+            let fields = form(request);
+            ResponseTemplate::new(200)
+                .set_body_json(json!({
+                    "status": true, "reason": "Refund request initiated successfully",
+                    "easebuzz_id": fields["easebuzz_id"], "refund_id": PLATFORM_REFUND,
+                    "refund_amount": fields["refund_amount"] }))
+                .set_delay(delay)
+        })
+        .await;
+    }
+
+    /// Signed with the refund hash, on the captured payment, the amount in exact rupees.
+    fn assert_refund_asked(request: &Request, _order: &Order, refund: &str, amount: i64) {
+        let asked = form(request);
+        let rupees = format!("{}.{:02}", amount / 100, amount % 100);
+        assert_eq!(asked["merchant_refund_id"], refund);
+        assert_eq!(asked["easebuzz_id"], EASEPAYID);
+        assert_eq!(asked["refund_amount"], rupees);
+        assert_eq!(
+            asked["hash"],
+            refund_hash(KEY, SALT, refund, EASEPAYID, &rupees)
+        );
+    }
+
+    async fn mount_refund_found(server: &MockServer, _order: &Order, refund: &str, amount: i64) {
+        let listed = json!({
+            "status": true, "easebuzz_id": EASEPAYID,
+            "refunds": [{ "refund_id": PLATFORM_REFUND, "refund_status": "refunded",
+                          "merchant_refund_id": refund,
+                          "refund_amount": format!("{}.{:02}", amount / 100, amount % 100) }]
+        });
+        mount(
+            server,
+            REFUND_STATUS,
+            ResponseTemplate::new(200).set_body_json(listed),
+        )
+        .await;
     }
 }
 

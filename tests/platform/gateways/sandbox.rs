@@ -326,3 +326,27 @@ impl super::contract::RefundsAmbiguously for Contract {
         request.method == http::Method::POST
     }
 }
+
+impl super::contract::CreatesRefunds for Contract {
+    const CREATED_AS: &'static str = "sbx_rfnd_1";
+    /// The sandbox settles a refund as it is asked.
+    const CREATED_STATUS: RefundStatus = RefundStatus::Succeeded;
+
+    /// JSON under the order with the api key as HTTP Basic; the answer is the refund.
+    async fn mount_documented_refund(server: &MockServer) {
+        Mock::given(method("POST"))
+            .and(path("/sandbox/v1/orders/sbx_paid/refunds"))
+            .and(header("authorization", BASIC))
+            .and(header("content-type", "application/json"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+                "id": "sbx_rfnd_1", "refund_id": "rfd_1", "status": "processed" })))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+
+    fn assert_refund_sent(request: &wiremock::Request) {
+        let sent: Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(sent, json!({ "refund_id": "rfd_1", "amount": 10_000 }));
+    }
+}

@@ -1,11 +1,12 @@
 //! Stripe against a mock of its PaymentIntents and Refunds APIs that answers as the documented
 //! ones do: form-encoded requests, JSON answers, `{"error":{…}}` bodies, signed webhooks.
 
+use super::account;
 use super::contract::{
-    BrowserReturn, Connects, Delivery, Documented, DocumentedError, DocumentedWebhook, Expected,
-    Fixture, Kind, Order, Paid, ParsesAs, Retried, quick,
+    BrowserReturn, Connects, CreatesRefunds, Delivery, Documented, DocumentedError,
+    DocumentedWebhook, Expected, Fixture, Kind, KnownRefund, Order, Paid, ParsesAs, RefundReports,
+    Retried, ask_refund, captured, deliver, open, quick, read_refund,
 };
-use super::{account, attempt_reference};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
@@ -94,21 +95,6 @@ fn idempotency_key(request: &Request) -> Option<String> {
         .map(|v| v.to_str().unwrap().to_string())
 }
 
-/// Answers a create as Stripe does: the PaymentIntent carries the receipt it was made with.
-fn echo_created(id: &'static str) -> impl Fn(&Request) -> ResponseTemplate + Send + Sync {
-    move |request: &Request| {
-        let receipt = form(request)
-            .get("metadata[receipt]")
-            .cloned()
-            .unwrap_or_default();
-        ResponseTemplate::new(200).set_body_json(payment_intent(
-            id,
-            &receipt,
-            "requires_payment_method",
-        ))
-    }
-}
-
 #[tokio::test]
 async fn a_retried_create_sends_the_same_key_and_parameters_so_stripe_replays_it() {
     let server = MockServer::start().await;
@@ -172,151 +158,27 @@ fn refund_request(refund_id: &str, reason: Option<&str>) -> RefundRequest {
     }
 }
 
+/// The documented create: `contract::stripe::a_refund_is_created_with_our_id…`. Stripe refuses
+/// reasons outside its enum, so any other reason travels in the metadata.
 #[tokio::test]
-async fn creates_refunds_with_our_id_as_key_and_only_documented_reasons() {
+async fn a_reason_outside_stripes_enum_goes_to_the_metadata() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/refunds"))
-        .and(header("authorization", BASIC))
-        .respond_with(|request: &Request| {
-            let sent = form(request);
-            ResponseTemplate::new(200).set_body_json(refund(
-                "re_1",
-                &sent["payment_intent"],
-                "pending",
-                &sent["metadata[refund_id]"],
-                1_764_380_000,
-            ))
-        })
-        .mount(&server)
-        .await;
-    let gateway = quick::<Contract>(&server.uri());
-    let acc = account(&Contract::credentials());
-    let report = gateway
+    <Contract as CreatesRefunds>::mount_documented_refund(&server).await;
+    quick::<Contract>(&server.uri())
         .create_refund(
-            &acc,
-            &refund_request("rfd_1", Some("requested_by_customer")),
-        )
-        .await
-        .unwrap();
-    assert_eq!(report.status, RefundStatus::Pending);
-    assert_eq!(report.refund_id.as_deref(), Some("rfd_1"));
-    assert_eq!(report.gateway_refund_id.as_deref(), Some("re_1"));
-    gateway
-        .create_refund(
-            &acc,
+            &account(&Contract::credentials()),
             &refund_request("rfd_2", Some("Customer changed mind")),
         )
         .await
         .unwrap();
-
     let requests = server.received_requests().await.unwrap();
-    assert_eq!(idempotency_key(&requests[0]).as_deref(), Some("rfd_1"));
-    let first = form(&requests[0]);
-    assert_eq!(first["payment_intent"], "pi_paid");
-    assert_eq!(first["amount"], "10000");
-    assert_eq!(first["metadata[refund_id]"], "rfd_1");
-    assert_eq!(first["reason"], "requested_by_customer");
-    assert_eq!(idempotency_key(&requests[1]).as_deref(), Some("rfd_2"));
-    let second = form(&requests[1]);
+    assert_eq!(idempotency_key(&requests[0]).as_deref(), Some("rfd_2"));
+    let second = form(&requests[0]);
     assert!(
         !second.contains_key("reason"),
         "Stripe refuses reasons outside its enum"
     );
     assert_eq!(second["metadata[reason]"], "Customer changed mind");
-
-    let refused = create_refund_against(ResponseTemplate::new(400).set_body_json(error(
-        "invalid_request_error",
-        "charge_already_refunded",
-        "Charge ch_paid has already been refunded.",
-    )))
-    .await;
-    assert!(matches!(refused, GatewayError::Declined(_)), "{refused:?}");
-    let lost = create_refund_against(ResponseTemplate::new(502)).await;
-    assert!(
-        matches!(lost, GatewayError::Ambiguous(_)),
-        "the refund may exist: {lost:?}"
-    );
-}
-
-async fn create_refund_against(response: ResponseTemplate) -> GatewayError {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/refunds"))
-        .respond_with(response)
-        .mount(&server)
-        .await;
-    quick::<Contract>(&server.uri())
-        .create_refund(
-            &account(&Contract::credentials()),
-            &refund_request("rfd_x", None),
-        )
-        .await
-        .unwrap_err()
-}
-
-#[tokio::test]
-async fn fetches_refunds_by_stripes_id_or_finds_them_by_ours() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/refunds/re_done"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(refund(
-            "re_done",
-            "pi_paid",
-            "succeeded",
-            "rfd_1",
-            1,
-        )))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/refunds/re_missing"))
-        .respond_with(ResponseTemplate::new(404).set_body_json(error(
-            "invalid_request_error",
-            "resource_missing",
-            "No such refund: 're_missing'",
-        )))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/refunds"))
-        .and(query_param("payment_intent", "pi_paid"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(list(
-            "/v1/refunds",
-            vec![
-                refund("re_other", "pi_paid", "succeeded", "rfd_other", 3),
-                refund("re_failed", "pi_paid", "failed", "rfd_2", 2),
-            ],
-        )))
-        .mount(&server)
-        .await;
-    let gateway = quick::<Contract>(&server.uri());
-    let acc = account(&Contract::credentials());
-    let done = gateway
-        .fetch_refund(&acc, &refund_request("rfd_1", None), Some("re_done"))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(done.status, RefundStatus::Succeeded);
-    assert_eq!(
-        gateway
-            .fetch_refund(&acc, &refund_request("rfd_1", None), Some("re_missing"))
-            .await
-            .unwrap(),
-        None
-    );
-    let found = gateway
-        .fetch_refund(&acc, &refund_request("rfd_2", None), None)
-        .await
-        .unwrap()
-        .unwrap();
-    // Its id and status, and a refund Stripe never had: `contract::stripe::an_ambiguous_refund…`.
-    assert_eq!(
-        found.failure_reason.as_deref(),
-        Some("stripe refund failed: expired_or_canceled_card")
-    );
-    let requests = server.received_requests().await.unwrap();
-    assert!(requests.iter().all(|r| r.method == http::Method::GET));
 }
 
 #[tokio::test]
@@ -525,58 +387,11 @@ fn the_event_id_is_the_bodys_own() {
 
 // Through the platform: a merchant whose routing pool has a Stripe account.
 
-async fn creates(server: &MockServer) -> Vec<Request> {
-    server
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.method == http::Method::POST && r.url.path() == "/v1/payment_intents")
-        .collect()
-}
-
-async fn platform_with_intent(
-    server: &MockServer,
-    intent: &'static str,
-) -> (TestApp, Merchant, String, String) {
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(echo_created(intent))
-        .mount(server)
-        .await;
-    let (app, merchant) = Contract::platform(server).await;
-    let (status, body) = app
-        .pay(&merchant, &payment(intent, 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap().to_string();
-    app.drain().await;
-    assert_eq!(
-        attempt_reference(&app, &merchant, &id).await.as_deref(),
-        Some(intent)
-    );
-    let receipt = form(&creates(server).await[0])["metadata[receipt]"].clone();
-    (app, merchant, id, receipt)
-}
-
-async fn deliver(app: &TestApp, body: &[u8], signature: Option<&str>) -> StatusCode {
-    let mut request = app
-        .http
-        .post(app.url("/api/v1/webhooks/stripe"))
-        .header("content-type", "application/json; charset=utf-8")
-        .body(body.to_vec());
-    if let Some(signature) = signature {
-        request = request.header("stripe-signature", signature);
-    }
-    request.send().await.unwrap().status()
-}
-
 /// F8: event ids are unique per signing account. Another merchant's Stripe account signs an event
 /// carrying the id this account's next event will have; this account's event still lands.
 #[tokio::test]
 async fn f8_an_event_id_claimed_first_by_another_account_does_not_block_this_accounts_event() {
-    let server = MockServer::start().await;
-    let (app, merchant, id, receipt) = platform_with_intent(&server, "pi_f8victim").await;
+    let (_server, app, merchant, order) = open::<Contract>("f8victim").await;
     let admin = app.admin_token().await;
     let other = app.create_merchant(&admin, "Other Shop").await;
     app.add_gateway_account(
@@ -598,26 +413,20 @@ async fn f8_an_event_id_claimed_first_by_another_account_does_not_block_this_acc
             "succeeded",
         ),
     );
-    assert_eq!(
-        deliver(
-            &app,
-            &claim,
-            Some(&sign("whsec_OTHER_NOT_REAL", now(), &claim))
-        )
-        .await,
-        StatusCode::OK
-    );
+    let claim = signed_delivery("whsec_OTHER_NOT_REAL", now(), claim);
+    assert_eq!(deliver::<Contract>(&app, &claim).await, StatusCode::OK);
     let real = event(
         "evt_f8_shared",
         "payment_intent.succeeded",
-        payment_intent("pi_f8victim", &receipt, "succeeded"),
+        payment_intent("pi_f8victim", &order.receipt, "succeeded"),
     );
-    assert_eq!(
-        deliver(&app, &real, Some(&sign(WEBHOOK_SECRET, now(), &real))).await,
-        StatusCode::OK
-    );
+    let real = signed_delivery(WEBHOOK_SECRET, now(), real);
+    assert_eq!(deliver::<Contract>(&app, &real).await, StatusCode::OK);
     app.drain().await;
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+    assert_eq!(
+        app.transaction(&merchant, &order.id).await["status"],
+        "succeeded"
+    );
     assert_eq!(app.db.count("gateway_events").await, 2);
 }
 
@@ -626,45 +435,13 @@ async fn f8_an_event_id_claimed_first_by_another_account_does_not_block_this_acc
 /// refunded, `refund.failed` is published, and the money can be refunded again.
 #[tokio::test]
 async fn f18_a_stripe_refund_that_fails_after_succeeding_restores_the_refundable_amount() {
-    let server = MockServer::start().await;
-    let (app, merchant, id, receipt) = platform_with_intent(&server, "pi_f18").await;
-    let paid = event(
-        "evt_f18_paid",
-        "payment_intent.succeeded",
-        payment_intent("pi_f18", &receipt, "succeeded"),
-    );
-    assert_eq!(
-        deliver(&app, &paid, Some(&sign(WEBHOOK_SECRET, now(), &paid))).await,
-        StatusCode::OK
-    );
-    app.drain().await;
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+    let (server, app, merchant, order) = captured::<Contract>("f18").await;
     Mock::given(method("POST"))
         .and(path("/v1/refunds"))
-        .respond_with(|request: &Request| {
-            let sent = form(request);
-            ResponseTemplate::new(200).set_body_json(refund(
-                "re_f18",
-                &sent["payment_intent"],
-                "succeeded",
-                &sent["metadata[refund_id]"],
-                1_764_380_000,
-            ))
-        })
+        .respond_with(echo_refund("re_f18", "succeeded"))
         .mount(&server)
         .await;
-    let ask = |amount: i64| {
-        let request = app
-            .http
-            .post(app.url(&format!("/api/v1/transactions/{id}/refunds")))
-            .header("X-Client-Key", &merchant.client_key)
-            .header("X-Client-Secret", &merchant.client_secret)
-            .json(&json!({ "amount": amount }));
-        async move { send(request).await }
-    };
-    let (status, body) = ask(10_000).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let refund_id = body["data"]["id"].as_str().unwrap().to_string();
+    let refund_id = ask_refund(&app, &merchant, &order.id, 10_000).await;
     app.drain().await;
     let sums = || async {
         let row = app
@@ -672,7 +449,7 @@ async fn f18_a_stripe_refund_that_fails_after_succeeding_restores_the_refundable
             .owner()
             .await
             .query_one(
-                "SELECT status, refund_reserved, refunded_amount FROM transactions WHERE order_id = 'pi_f18'",
+                "SELECT status, refund_reserved, refunded_amount FROM transactions WHERE order_id = 'f18'",
                 &[],
             )
             .await
@@ -688,23 +465,20 @@ async fn f18_a_stripe_refund_that_fails_after_succeeding_restores_the_refundable
     let failed = event(
         "evt_f18_failed",
         "charge.refund.updated",
-        refund("re_f18", "pi_f18", "failed", &refund_id, 1_764_380_000),
+        refund(
+            "re_f18",
+            &order.reference,
+            "failed",
+            &refund_id,
+            1_764_380_000,
+        ),
     );
-    assert_eq!(
-        deliver(&app, &failed, Some(&sign(WEBHOOK_SECRET, now(), &failed))).await,
-        StatusCode::OK
-    );
+    let failed = signed_delivery(WEBHOOK_SECRET, now(), failed);
+    assert_eq!(deliver::<Contract>(&app, &failed).await, StatusCode::OK);
     app.drain().await;
     assert_eq!(sums().await, ("succeeded".into(), 0, 0));
-    let (status, body) = app
-        .get_with_key(
-            &format!("/api/v1/refunds/{refund_id}"),
-            &merchant.client_key,
-            &merchant.client_secret,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["data"]["status"], "failed", "{body}");
+    let read = read_refund(&app, &merchant, &refund_id).await;
+    assert_eq!(read["status"], "failed", "{read}");
     let failures: i64 = app
         .db
         .owner()
@@ -718,8 +492,7 @@ async fn f18_a_stripe_refund_that_fails_after_succeeding_restores_the_refundable
         .get(0);
     assert_eq!(failures, 1, "refund.failed is published");
     // The whole payment is refundable again.
-    let (status, body) = ask(49_900).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    ask_refund(&app, &merchant, &order.id, 49_900).await;
 }
 
 /// Stripe as the connector contract drives it (`contract::stripe::…`).
@@ -1355,7 +1128,188 @@ impl super::contract::RefundsAmbiguously for Contract {
     }
 
     fn is_refund_create(request: &Request) -> bool {
-        request.method == http::Method::POST
+        request.method == http::Method::POST && request.url.path() == "/v1/refunds"
+    }
+}
+
+/// Answers a refund create as Stripe does, as `id` at `status`, for what was asked.
+fn echo_refund(
+    id: &'static str,
+    status: &'static str,
+) -> impl Fn(&Request) -> ResponseTemplate + Send + Sync {
+    move |request: &Request| {
+        let sent = form(request);
+        let mut created = refund(
+            id,
+            &sent["payment_intent"],
+            status,
+            &sent["metadata[refund_id]"],
+            1_764_380_000,
+        );
+        created["amount"] = json!(sent["amount"].parse::<i64>().unwrap());
+        ResponseTemplate::new(200).set_body_json(created)
+    }
+}
+
+impl super::contract::CreatesRefunds for Contract {
+    const CREATED_AS: &'static str = "re_1";
+
+    /// With a reason from Stripe's enum.
+    fn documented_refund() -> RefundRequest {
+        refund_request("rfd_1", Some("requested_by_customer"))
+    }
+
+    /// Form-encoded with Basic authentication.
+    async fn mount_documented_refund(server: &MockServer) {
+        Mock::given(method("POST"))
+            .and(path("/v1/refunds"))
+            .and(header("authorization", BASIC))
+            .respond_with(echo_refund("re_1", "pending"))
+            .mount(server)
+            .await;
+    }
+
+    /// Our id is the idempotency key and in the metadata; the amount in paise.
+    fn assert_refund_sent(request: &Request) {
+        assert_eq!(idempotency_key(request).as_deref(), Some("rfd_1"));
+        let sent = form(request);
+        assert_eq!(sent["payment_intent"], "pi_paid");
+        assert_eq!(sent["amount"], "10000");
+        assert_eq!(sent["metadata[refund_id]"], "rfd_1");
+        assert_eq!(sent["reason"], "requested_by_customer");
+    }
+}
+
+/// No repeated-id answer: Stripe replays the first answer to a repeated idempotency key.
+impl super::contract::ClassifiesRefundErrors for Contract {
+    async fn mount_refund_answer(server: &MockServer, response: ResponseTemplate) {
+        Mock::given(method("POST"))
+            .and(path("/v1/refunds"))
+            .respond_with(response)
+            .mount(server)
+            .await;
+    }
+
+    fn refund_refused() -> ResponseTemplate {
+        ResponseTemplate::new(400).set_body_json(error(
+            "invalid_request_error",
+            "charge_already_refunded",
+            "Charge ch_paid has already been refunded.",
+        ))
+    }
+
+    fn refund_maybe_made() -> Vec<ResponseTemplate> {
+        vec![ResponseTemplate::new(502)]
+    }
+}
+
+impl super::contract::FetchesRefunds for Contract {
+    /// By Stripe's id once known (a 404 when it has none); otherwise found among the
+    /// PaymentIntent's refunds by our id in their metadata.
+    async fn mount_refund_statuses(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/v1/refunds/re_done"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(refund(
+                "re_done",
+                "pi_paid",
+                "succeeded",
+                "rfd_1",
+                1,
+            )))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/refunds/re_missing"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(error(
+                "invalid_request_error",
+                "resource_missing",
+                "No such refund: 're_missing'",
+            )))
+            .mount(server)
+            .await;
+        <Contract as super::contract::RefundsAmbiguously>::mount_refund_lookup(server).await;
+    }
+
+    fn known_refunds() -> Vec<KnownRefund> {
+        vec![
+            KnownRefund::is("rfd_1", Some("re_done"), RefundStatus::Succeeded).known_as("re_done"),
+            KnownRefund::unknown("rfd_1", Some("re_missing")),
+            KnownRefund::is("rfd_2", None, RefundStatus::Failed)
+                .known_as("re_failed")
+                .failing("stripe refund failed: expired_or_canceled_card"),
+        ]
+    }
+}
+
+impl super::contract::SettlesRefunds for Contract {
+    const GATEWAY_REFUND: &'static str = "re_contract";
+
+    async fn mount_refund_accepted(server: &MockServer, _order: &Order, delay: Duration) {
+        let accepted = echo_refund("re_contract", "pending");
+        Mock::given(method("POST"))
+            .and(path("/v1/refunds"))
+            .respond_with(move |request: &Request| accepted(request).set_delay(delay))
+            .mount(server)
+            .await;
+    }
+
+    /// The PaymentIntent's refund, our id as the idempotency key, with Basic authentication.
+    fn assert_refund_asked(request: &Request, order: &Order, refund: &str, amount: i64) {
+        assert_eq!(request.headers["authorization"], BASIC);
+        assert_eq!(idempotency_key(request).as_deref(), Some(refund));
+        let sent = form(request);
+        assert_eq!(sent["payment_intent"], order.reference);
+        assert_eq!(sent["amount"], amount.to_string());
+        assert_eq!(sent["metadata[refund_id]"], refund);
+    }
+
+    async fn mount_refund_found(server: &MockServer, order: &Order, refund: &str, amount: i64) {
+        let mut found = self::refund("re_contract", &order.reference, "succeeded", refund, 1);
+        found["amount"] = json!(amount);
+        Mock::given(method("GET"))
+            .and(path("/v1/refunds"))
+            .and(query_param("payment_intent", order.reference.as_str()))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(list("/v1/refunds", vec![found])),
+            )
+            .mount(server)
+            .await;
+    }
+
+    async fn mount_refund_settled(server: &MockServer, order: &Order, refund: &str, amount: i64) {
+        let mut settled = self::refund("re_contract", &order.reference, "succeeded", refund, 1);
+        settled["amount"] = json!(amount);
+        Mock::given(method("GET"))
+            .and(path("/v1/refunds/re_contract"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(settled))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+
+    /// A signed `charge.refund.updated`.
+    async fn refund_reports(
+        _app: &TestApp,
+        order: &Order,
+        refund: &str,
+        amount: i64,
+    ) -> Option<RefundReports> {
+        let mut settled = self::refund("re_contract", &order.reference, "succeeded", refund, 1);
+        settled["amount"] = json!(amount);
+        let body = event("evt_refund_1", "charge.refund.updated", settled);
+        Some(RefundReports {
+            forged: vec![
+                (
+                    "another secret",
+                    signed_delivery("whsec_not_the_secret", now(), body.clone()),
+                ),
+                (
+                    "stale: a replay",
+                    signed_delivery(WEBHOOK_SECRET, now() - 600, body.clone()),
+                ),
+            ],
+            authentic: signed_delivery(WEBHOOK_SECRET, now(), body),
+        })
     }
 }
 
