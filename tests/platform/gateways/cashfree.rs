@@ -2,11 +2,13 @@
 //! `x-client-id` / `x-client-secret` / `x-api-version` headers, JSON with rupee amounts,
 //! `{"message","code","type"}` error bodies, and webhooks signed with the client secret.
 
-use super::contract::{BrowserReturn, Creates, Delivery, Documented, Fixture, Order, Paid, quick};
-use super::{account, attempt_reference, dropping_server};
+use super::contract::{
+    BrowserReturn, CreatesRefunds, Delivery, Documented, DocumentedError, DocumentedWebhook,
+    Fixture, Kind, KnownRefund, Order, Paid, ParsesAs, RefundReports, Retried, quick,
+};
+use super::{account, dropping_server};
 use crate::support::*;
 use http::HeaderMap;
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::gateways::PaymentOutcome;
 use shared::gateways::cashfree::{Cashfree, webhook_signature};
@@ -215,65 +217,10 @@ async fn a_409_for_the_receipt_uses_the_existing_order() {
     assert_eq!(posts, 2, "each create was sent once, never repeated");
 }
 
-async fn status_against(response: ResponseTemplate) -> GatewayError {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(response)
-        .mount(&server)
-        .await;
-    quick::<Contract>(&server.uri())
-        .fetch_status(&account(&Contract::credentials()), "att_1")
-        .await
-        .unwrap_err()
-}
-
+/// The documented error answers: `contract::cashfree::a_failed_create_is_classified…` and
+/// `contract::cashfree::a_failed_status_query…`. Here: what is refused before anything is sent.
 #[tokio::test]
-async fn documented_errors_are_classified() {
-    let quick_timeout = Duration::from_secs(5);
-    let declined = Contract::create_against(
-        ResponseTemplate::new(400).set_body_json(error(
-            "invalid_request_error",
-            "order_amount_invalid",
-            "order_amount : invalid value provided",
-        )),
-        quick_timeout,
-    )
-    .await;
-    assert!(
-        matches!(&declined, GatewayError::Declined(m) if m.contains("order_amount")),
-        "{declined:?}"
-    );
-    let bad_key = Contract::create_against(
-        ResponseTemplate::new(401).set_body_json(error(
-            "authentication_error",
-            "request_failed",
-            "authentication Failed",
-        )),
-        quick_timeout,
-    )
-    .await;
-    assert!(
-        matches!(bad_key, GatewayError::Configuration(_)),
-        "{bad_key:?}"
-    );
-    // A 500, throttling, failed and dropped reads: `contract::cashfree::errors_are_classified…`.
-    let bad_gateway = Contract::create_against(ResponseTemplate::new(502), quick_timeout).await;
-    assert!(
-        matches!(bad_gateway, GatewayError::Ambiguous(_)),
-        "{bad_gateway:?}"
-    );
-    // Slow, dropped and refused creates: `contract::cashfree::a_create_that_may_have_reached…`.
-    let no_session = Contract::create_against(
-        ResponseTemplate::new(200)
-            .set_body_json(json!({ "order_id": "att_err", "order_status": "ACTIVE" })),
-        quick_timeout,
-    )
-    .await;
-    assert!(
-        matches!(no_session, GatewayError::Ambiguous(_)),
-        "{no_session:?}"
-    );
-
+async fn an_order_id_or_a_secret_cashfree_cannot_take_is_refused_before_sending() {
     let acc = account(&Contract::credentials());
     let odd = quick::<Contract>("http://mock.invalid")
         .create_order(&acc, &request("att 1/../x", 49_900))
@@ -291,60 +238,6 @@ async fn documented_errors_are_classified() {
         matches!(unusable, GatewayError::Configuration(_)),
         "refused before sending: {unusable:?}"
     );
-
-    // An outage on a status query is simply retryable.
-    let read = status_against(ResponseTemplate::new(503).set_body_json(error(
-        "api_error",
-        "unavailable",
-        "down",
-    )))
-    .await;
-    assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
-    let unauthorized = status_against(ResponseTemplate::new(401).set_body_json(error(
-        "authentication_error",
-        "request_failed",
-        "authentication Failed",
-    )))
-    .await;
-    assert!(
-        matches!(unauthorized, GatewayError::Configuration(_)),
-        "{unauthorized:?}"
-    );
-}
-
-#[tokio::test]
-async fn finds_an_order_by_its_receipt() {
-    let server = MockServer::start().await;
-    authenticated(Mock::given(method("GET")).and(path("/pg/orders/att_found")))
-        .respond_with(echo_read("ACTIVE"))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/pg/orders/att_missing"))
-        .respond_with(ResponseTemplate::new(404).set_body_json(error(
-            "invalid_request_error",
-            "order_not_found",
-            "order not found",
-        )))
-        .mount(&server)
-        .await;
-    let gateway = quick::<Contract>(&server.uri());
-    let acc = account(&Contract::credentials());
-    assert_eq!(
-        gateway.find_order(&acc, "att_found").await.unwrap(),
-        Some(CreatedOrder {
-            reference: "att_found".into(),
-            pay_url: None,
-            checkout_token: Some(session("att_found").into()),
-        })
-    );
-    assert_eq!(gateway.find_order(&acc, "att_missing").await.unwrap(), None);
-    assert_eq!(
-        gateway.find_order(&acc, "att/../x").await.unwrap(),
-        None,
-        "an id Cashfree refuses cannot exist"
-    );
-    assert_eq!(server.received_requests().await.unwrap().len(), 2);
 }
 
 async fn mount_order(server: &MockServer, order_id: &str, status: &str, payments: Vec<Value>) {
@@ -374,157 +267,20 @@ fn refund_request(refund_id: &str, reason: Option<&str>) -> RefundRequest {
     }
 }
 
+/// The documented create: `contract::cashfree::a_refund_is_created_with_our_id…`.
 #[tokio::test]
-async fn creates_refunds_with_our_id_and_an_exact_amount() {
+async fn a_refund_without_a_reason_sends_no_note() {
     let server = MockServer::start().await;
-    authenticated(Mock::given(method("POST")).and(path("/pg/orders/att_paid/refunds")))
-        .and(header("content-type", "application/json"))
-        .respond_with(|request: &Request| {
-            let sent = sent_json(request);
-            ResponseTemplate::new(200).set_body_json(refund_entity(
-                sent["refund_id"].as_str().unwrap_or_default(),
-                "att_paid",
-                "PENDING",
-            ))
-        })
-        .mount(&server)
-        .await;
-    let gateway = quick::<Contract>(&server.uri());
-    let acc = account(&Contract::credentials());
-    let report = gateway
-        .create_refund(
-            &acc,
-            &refund_request("rfd_1", Some("Customer changed mind")),
-        )
-        .await
-        .unwrap();
-    assert_eq!(report.status, RefundStatus::Pending);
-    assert_eq!(report.refund_id.as_deref(), Some("rfd_1"));
-    assert_eq!(report.gateway_refund_id.as_deref(), Some("cf_rfd_1"));
-    gateway
-        .create_refund(&acc, &refund_request("rfd_2", None))
-        .await
-        .unwrap();
-
-    let requests = server.received_requests().await.unwrap();
-    let raw = raw_body(&requests[0]);
-    assert!(raw.contains("\"refund_amount\":100.00"), "{raw}");
-    let first = sent_json(&requests[0]);
-    assert_eq!(first["refund_id"], "rfd_1");
-    assert_eq!(first["refund_note"], "Customer changed mind");
-    assert!(sent_json(&requests[1]).get("refund_note").is_none());
-}
-
-async fn create_refund_against(server: &MockServer, response: ResponseTemplate) -> GatewayError {
-    Mock::given(method("POST"))
-        .and(path("/pg/orders/att_paid/refunds"))
-        .respond_with(response)
-        .mount(server)
-        .await;
+    <Contract as CreatesRefunds>::mount_documented_refund(&server).await;
     quick::<Contract>(&server.uri())
         .create_refund(
             &account(&Contract::credentials()),
-            &refund_request("rfd_x", None),
-        )
-        .await
-        .unwrap_err()
-}
-
-#[tokio::test]
-async fn refund_errors_are_classified_and_a_repeated_id_reads_the_refund_back() {
-    let refused = create_refund_against(
-        &MockServer::start().await,
-        ResponseTemplate::new(400).set_body_json(error(
-            "invalid_request_error",
-            "refund_amount_invalid",
-            "refund amount is greater than the refundable amount",
-        )),
-    )
-    .await;
-    assert!(matches!(refused, GatewayError::Declined(_)), "{refused:?}");
-    let lost = create_refund_against(&MockServer::start().await, ResponseTemplate::new(502)).await;
-    assert!(
-        matches!(lost, GatewayError::Ambiguous(_)),
-        "the refund may exist: {lost:?}"
-    );
-
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/pg/orders/att_paid/refunds"))
-        .respond_with(ResponseTemplate::new(409).set_body_json(error(
-            "invalid_request_error",
-            "refund_already_exists",
-            "refund with same id is already present",
-        )))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/pg/orders/att_paid/refunds/rfd_x"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(refund_entity("rfd_x", "att_paid", "SUCCESS")),
-        )
-        .mount(&server)
-        .await;
-    let existing = quick::<Contract>(&server.uri())
-        .create_refund(
-            &account(&Contract::credentials()),
-            &refund_request("rfd_x", None),
+            &refund_request("rfd_2", None),
         )
         .await
         .unwrap();
-    assert_eq!(existing.status, RefundStatus::Succeeded);
-    assert_eq!(existing.refund_id.as_deref(), Some("rfd_x"));
-}
-
-#[tokio::test]
-async fn fetches_refunds_by_our_id() {
-    let server = MockServer::start().await;
-    for (refund_id, status) in [
-        ("rfd_ok", "SUCCESS"),
-        ("rfd_pending", "PENDING"),
-        ("rfd_hold", "ONHOLD"),
-        ("rfd_cancelled", "CANCELLED"),
-        ("rfd_failed", "FAILED"),
-    ] {
-        authenticated(
-            Mock::given(method("GET"))
-                .and(path(format!("/pg/orders/att_paid/refunds/{refund_id}"))),
-        )
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(refund_entity(refund_id, "att_paid", status)),
-        )
-        .mount(&server)
-        .await;
-    }
-    let gateway = quick::<Contract>(&server.uri());
-    let acc = account(&Contract::credentials());
-    for (refund_id, expected) in [
-        ("rfd_ok", RefundStatus::Succeeded),
-        ("rfd_pending", RefundStatus::Pending),
-        ("rfd_hold", RefundStatus::Pending),
-        ("rfd_cancelled", RefundStatus::Failed),
-        ("rfd_failed", RefundStatus::Failed),
-    ] {
-        let report = gateway
-            .fetch_refund(&acc, &refund_request(refund_id, None), Some("cf_ignored"))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(report.status, expected, "{refund_id}");
-        assert_eq!(report.refund_id.as_deref(), Some(refund_id));
-    }
-    let failed = gateway
-        .fetch_refund(&acc, &refund_request("rfd_failed", None), None)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        failed.failure_reason.as_deref(),
-        Some("cashfree refund FAILED: Bank account is closed")
-    );
-    // A refund Cashfree never had: `contract::cashfree::an_ambiguous_refund_is_found…`.
     let requests = server.received_requests().await.unwrap();
-    assert!(requests.iter().all(|r| r.method == http::Method::GET));
+    assert!(sent_json(&requests[0]).get("refund_note").is_none());
 }
 
 #[test]
@@ -661,8 +417,9 @@ fn webhooks_are_verified_on_the_raw_body_with_a_fresh_millisecond_timestamp() {
     assert!(!gateway.verify_webhook(&acc, &HeaderMap::new(), &body));
 }
 
+/// Parsing by type: `contract::cashfree::webhooks_are_parsed_by_type`.
 #[test]
-fn webhooks_are_parsed_by_type() {
+fn the_event_id_is_the_bodys_hash_not_the_unsigned_key() {
     let gateway = quick::<Contract>("http://mock.invalid");
     let body = payment_event(
         "PAYMENT_SUCCESS_WEBHOOK",
@@ -673,174 +430,10 @@ fn webhooks_are_parsed_by_type() {
     let keyed = signed_headers(CLIENT_SECRET, now_ms(), &body, Some("idem_EXAMPLE_1"));
     let ok = gateway.parse_webhook(&keyed, &body).unwrap();
     assert!(ok.event_id.starts_with("sha256:"), "{}", ok.event_id);
-    assert_eq!(ok.event_type, "PAYMENT_SUCCESS_WEBHOOK");
-    assert_eq!(ok.reference.as_deref(), Some("att_1"));
-    assert_eq!(ok.receipt.as_deref(), Some("att_1"));
-    let report = ok.report.unwrap();
-    assert_eq!(report.status, PaymentOutcome::Succeeded);
-    assert_eq!(report.payment_id.as_deref(), Some("5114910000001"));
-    assert_eq!(ok.refund, None);
-
-    let none = HeaderMap::new();
-    let unkeyed = gateway.parse_webhook(&none, &body).unwrap();
+    let unkeyed = gateway.parse_webhook(&HeaderMap::new(), &body).unwrap();
     assert_eq!(
         unkeyed.event_id, ok.event_id,
         "the unsigned idempotency key does not make the id (F8)"
-    );
-    assert_eq!(
-        gateway.parse_webhook(&none, &body).unwrap().event_id,
-        unkeyed.event_id,
-        "the same body, the same id"
-    );
-
-    for (kind, status, reason) in [
-        (
-            "PAYMENT_FAILED_WEBHOOK",
-            "FAILED",
-            "Transaction declined by the bank",
-        ),
-        (
-            "PAYMENT_USER_DROPPED_WEBHOOK",
-            "USER_DROPPED",
-            "Customer closed the payment page",
-        ),
-    ] {
-        let parsed = gateway
-            .parse_webhook(
-                &none,
-                &payment_event(kind, "att_2", "5114910000002", status),
-            )
-            .unwrap();
-        assert_eq!(parsed.reference.as_deref(), Some("att_2"), "{kind}");
-        let report = parsed.report.unwrap();
-        assert_eq!(
-            report.status,
-            PaymentOutcome::Pending,
-            "{kind}: the customer may retry"
-        );
-        assert_eq!(report.payment_id, None, "{kind}");
-        assert_eq!(report.failure_reason.as_deref(), Some(reason), "{kind}");
-    }
-
-    // The refund webhook sample in Cashfree's docs has numeric ids.
-    let refund = br#"{"data":{"refund":{"cf_refund_id":11325632,"cf_payment_id":789727431,"refund_id":"rfd_1","order_id":"att_1","refund_amount":2.00,"refund_currency":"INR","entity":"Refund","refund_type":"MERCHANT_INITIATED","refund_arn":"205907014017","refund_status":"SUCCESS","status_description":"Refund processed successfully","created_at":"2025-05-06T12:54:25+05:30","processed_at":"2025-05-06T13:04:27+05:30","refund_charge":0,"refund_note":"Test","refund_splits":[],"metadata":null,"refund_mode":"STANDARD"}},"event_time":"2025-05-06T13:04:28+05:30","type":"REFUND_STATUS_WEBHOOK"}"#;
-    let parsed = gateway.parse_webhook(&none, refund).unwrap();
-    assert_eq!(parsed.reference.as_deref(), Some("att_1"));
-    assert_eq!(parsed.report, None);
-    let refund = parsed.refund.unwrap();
-    assert_eq!(refund.status, RefundStatus::Succeeded);
-    assert_eq!(refund.refund_id.as_deref(), Some("rfd_1"));
-    assert_eq!(refund.gateway_refund_id.as_deref(), Some("11325632"));
-
-    let other = gateway
-        .parse_webhook(
-            &none,
-            br#"{"data":{"charges":[{"amount":1.18}]},"event_time":"2025-05-05T12:19:20+05:30","type":"PAYMENT_CHARGES_WEBHOOK"}"#,
-        )
-        .unwrap();
-    assert_eq!(other.event_type, "PAYMENT_CHARGES_WEBHOOK");
-    assert_eq!(other.report, None);
-    assert_eq!(other.refund, None);
-    assert!(gateway.parse_webhook(&none, b"not json").is_err());
-    assert!(
-        gateway
-            .parse_webhook(&none, br#"{"data":{},"type":"PAYMENT_SUCCESS_WEBHOOK"}"#)
-            .is_err(),
-        "a success without its order cannot be applied"
-    );
-}
-
-// Through the platform: a merchant whose routing pool has a Cashfree account.
-
-async fn creates(server: &MockServer) -> Vec<Request> {
-    server
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.method == http::Method::POST && r.url.path() == "/pg/orders")
-        .collect()
-}
-
-#[tokio::test]
-async fn when_the_lookup_lags_a_retried_create_gets_409_and_uses_the_first_order() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/pg/orders"))
-        .respond_with(|request: &Request| echo_order(request).set_delay(Duration::from_secs(3)))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/pg/orders"))
-        .respond_with(ResponseTemplate::new(409).set_body_json(error(
-            "invalid_request_error",
-            "order_already_exists",
-            "order with same id is already present",
-        )))
-        .mount(&server)
-        .await;
-    // The order is not readable at first (neither the lookup after the timeout nor the one
-    // before the next try finds it)...
-    Mock::given(method("GET"))
-        .and(path_regex("^/pg/orders/att_[0-9a-f]+$"))
-        .respond_with(ResponseTemplate::new(404).set_body_json(error(
-            "invalid_request_error",
-            "order_not_found",
-            "order not found",
-        )))
-        .up_to_n_times(2)
-        .mount(&server)
-        .await;
-    // ...and is afterwards.
-    Mock::given(method("GET"))
-        .and(path_regex("^/pg/orders/att_[0-9a-f]+$"))
-        .respond_with(echo_read("ACTIVE"))
-        .mount(&server)
-        .await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (status, body) = app
-        .pay(&merchant, &payment("cf-amb-2", 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap();
-    app.drain().await;
-
-    // The next try (a retried job or the customer opening the checkout) asks again, finds
-    // nothing, and creates again with the same order id: Cashfree refuses it with a 409, which
-    // reads the first order back.
-    let page = app
-        .http
-        .get(app.url(&format!("/api/v1/checkout/{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
-    let html = page.text().await.unwrap();
-    let posts = creates(&server).await;
-    assert_eq!(
-        posts.len(),
-        2,
-        "the lookup found nothing, so the create was tried again and Cashfree refused it"
-    );
-    let receipt = sent_json(&posts[0])["order_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        html.contains(&format!("\"paymentSessionId\":\"{}\"", session(&receipt))),
-        "{html}"
-    );
-    assert!(!html.contains(CLIENT_SECRET));
-    assert_eq!(
-        attempt_reference(&app, &merchant, id).await.as_deref(),
-        Some(receipt.as_str())
-    );
-    assert!(
-        posts
-            .iter()
-            .all(|p| sent_json(p)["order_id"] == receipt.as_str()),
-        "every create named the same order, so Cashfree can hold only one"
     );
 }
 
@@ -1018,7 +611,46 @@ impl super::contract::ChecksCredentials for Contract {
     }
 }
 
+impl super::contract::LooksUpOrders for Contract {
+    fn is_lookup(request: &Request, receipt: &str) -> bool {
+        request.method == http::Method::GET && request.url.path() == format!("/pg/orders/{receipt}")
+    }
+}
+
 impl super::contract::FindsByReceipt for Contract {
+    const RECEIPT_FOUND: &'static str = "att_found";
+    const RECEIPT_MISSING: &'static str = "att_missing";
+
+    /// The receipt is the order id: the lookup reads the order.
+    async fn mount_lookups(server: &MockServer) {
+        authenticated(Mock::given(method("GET")).and(path("/pg/orders/att_found")))
+            .respond_with(echo_read("ACTIVE"))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/pg/orders/att_missing"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(error(
+                "invalid_request_error",
+                "order_not_found",
+                "order not found",
+            )))
+            .mount(server)
+            .await;
+    }
+
+    /// With the payment session the checkout needs.
+    fn found() -> CreatedOrder {
+        CreatedOrder {
+            reference: "att_found".into(),
+            pay_url: None,
+            checkout_token: Some(session("att_found").into()),
+        }
+    }
+
+    fn never_found() -> Vec<(&'static str, &'static str)> {
+        vec![("att/../x", "an id Cashfree refuses cannot exist")]
+    }
+
     /// Cashfree makes the order but answers too late: the request timed out on our side.
     async fn mount_late_create_found_by_lookup(server: &MockServer) {
         Mock::given(method("POST"))
@@ -1033,14 +665,6 @@ impl super::contract::FindsByReceipt for Contract {
             .await;
     }
 
-    fn is_create(request: &Request) -> bool {
-        request.method == http::Method::POST && request.url.path() == "/pg/orders"
-    }
-
-    fn is_lookup(request: &Request, receipt: &str) -> bool {
-        request.method == http::Method::GET && request.url.path() == format!("/pg/orders/{receipt}")
-    }
-
     /// The receipt is the order id; the amount is exact rupees.
     fn assert_create_request(request: &Request, receipt: &str) {
         assert_eq!(sent_json(request)["order_id"], receipt);
@@ -1053,8 +677,129 @@ impl super::contract::FindsByReceipt for Contract {
     }
 }
 
-impl super::contract::ClassifiesErrors for Contract {
-    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = true;
+impl super::contract::RetriesCreates for Contract {
+    /// The first create times out on our side; Cashfree refuses the order id from then on
+    /// (409). The order is not readable at first (neither the lookup after the timeout nor the
+    /// one before the next try finds it), and is afterwards: the 409 reads it back.
+    async fn mount_lagging_create(server: &MockServer, _label: &str) {
+        Mock::given(method("POST"))
+            .and(path("/pg/orders"))
+            .respond_with(|request: &Request| echo_order(request).set_delay(Duration::from_secs(3)))
+            .up_to_n_times(1)
+            .mount(server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/pg/orders"))
+            .respond_with(ResponseTemplate::new(409).set_body_json(error(
+                "invalid_request_error",
+                "order_already_exists",
+                "order with same id is already present",
+            )))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path_regex("^/pg/orders/att_[0-9a-f]+$"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(error(
+                "invalid_request_error",
+                "order_not_found",
+                "order not found",
+            )))
+            .up_to_n_times(2)
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path_regex("^/pg/orders/att_[0-9a-f]+$"))
+            .respond_with(echo_read("ACTIVE"))
+            .mount(server)
+            .await;
+    }
+
+    /// The receipt is the order id, which Cashfree holds once.
+    fn made_for(request: &Request, receipt: &str) -> bool {
+        sent_json(request)["order_id"] == receipt
+    }
+
+    fn retried_handoff(_base: &str, order: &Order) -> Retried {
+        Retried::Page {
+            shows: vec![format!(
+                "\"paymentSessionId\":\"{}\"",
+                session(&order.reference)
+            )],
+            hides: vec![CLIENT_SECRET],
+        }
+    }
+}
+
+impl super::contract::ParsesWebhooks for Contract {
+    fn documented_webhooks() -> Vec<DocumentedWebhook> {
+        let payment = |kind: &'static str, order: &'static str, id: &str, status: &str| {
+            let (outcome, payment_id, failure_reason) = match status {
+                "SUCCESS" => (PaymentOutcome::Succeeded, Some("5114910000001"), None),
+                // The customer may retry.
+                "FAILED" => (
+                    PaymentOutcome::Pending,
+                    None,
+                    Some("Transaction declined by the bank"),
+                ),
+                _ => (
+                    PaymentOutcome::Pending,
+                    None,
+                    Some("Customer closed the payment page"),
+                ),
+            };
+            DocumentedWebhook {
+                event_type: kind,
+                body: payment_event(kind, order, id, status),
+                parses_as: ParsesAs::Payment {
+                    reference: order,
+                    receipt: order,
+                    outcome,
+                    payment_id,
+                    failure_reason,
+                },
+            }
+        };
+        vec![
+            payment("PAYMENT_SUCCESS_WEBHOOK", "att_1", "5114910000001", "SUCCESS"),
+            payment("PAYMENT_FAILED_WEBHOOK", "att_2", "5114910000002", "FAILED"),
+            payment(
+                "PAYMENT_USER_DROPPED_WEBHOOK",
+                "att_2",
+                "5114910000002",
+                "USER_DROPPED",
+            ),
+            // The refund webhook sample in Cashfree's docs has numeric ids.
+            DocumentedWebhook {
+                event_type: "REFUND_STATUS_WEBHOOK",
+                body: br#"{"data":{"refund":{"cf_refund_id":11325632,"cf_payment_id":789727431,"refund_id":"rfd_1","order_id":"att_1","refund_amount":2.00,"refund_currency":"INR","entity":"Refund","refund_type":"MERCHANT_INITIATED","refund_arn":"205907014017","refund_status":"SUCCESS","status_description":"Refund processed successfully","created_at":"2025-05-06T12:54:25+05:30","processed_at":"2025-05-06T13:04:27+05:30","refund_charge":0,"refund_note":"Test","refund_splits":[],"metadata":null,"refund_mode":"STANDARD"}},"event_time":"2025-05-06T13:04:28+05:30","type":"REFUND_STATUS_WEBHOOK"}"#.to_vec(),
+                parses_as: ParsesAs::Refund {
+                    reference: "att_1",
+                    refund_id: "rfd_1",
+                    gateway_refund_id: Some("11325632"),
+                    status: RefundStatus::Succeeded,
+                },
+            },
+            DocumentedWebhook {
+                event_type: "PAYMENT_CHARGES_WEBHOOK",
+                body: br#"{"data":{"charges":[{"amount":1.18}]},"event_time":"2025-05-05T12:19:20+05:30","type":"PAYMENT_CHARGES_WEBHOOK"}"#.to_vec(),
+                parses_as: ParsesAs::Other { reference: None },
+            },
+        ]
+    }
+
+    fn unreadable_webhooks() -> Vec<(&'static str, Vec<u8>)> {
+        vec![
+            ("not JSON", b"not json".to_vec()),
+            (
+                "a success without its order cannot be applied",
+                br#"{"data":{},"type":"PAYMENT_SUCCESS_WEBHOOK"}"#.to_vec(),
+            ),
+        ]
+    }
+}
+
+impl super::contract::ClassifiesReadErrors for Contract {
+    const ASKED: &'static str = "att_1";
 
     fn server_error() -> ResponseTemplate {
         ResponseTemplate::new(500).set_body_json(error(
@@ -1074,15 +819,65 @@ impl super::contract::ClassifiesErrors for Contract {
             ))
     }
 
-    async fn status_against(response: ResponseTemplate) -> GatewayError {
-        status_against(response).await
+    async fn mount_status_answer(server: &MockServer, answer: ResponseTemplate) {
+        Mock::given(method("GET"))
+            .respond_with(answer)
+            .mount(server)
+            .await;
     }
 
-    async fn status_at(base: &str) -> GatewayError {
-        quick::<Contract>(base)
-            .fetch_status(&account(&Contract::credentials()), "att_1")
-            .await
-            .unwrap_err()
+    fn documented_read_errors() -> Vec<DocumentedError> {
+        vec![
+            DocumentedError::new(
+                "an outage",
+                ResponseTemplate::new(503).set_body_json(error("api_error", "unavailable", "down")),
+                Kind::Retryable,
+            ),
+            DocumentedError::new(
+                "wrong credentials",
+                ResponseTemplate::new(401).set_body_json(error(
+                    "authentication_error",
+                    "request_failed",
+                    "authentication Failed",
+                )),
+                Kind::Configuration,
+            ),
+        ]
+    }
+}
+
+impl super::contract::ClassifiesCreateErrors for Contract {
+    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = true;
+
+    fn documented_errors() -> Vec<DocumentedError> {
+        vec![
+            DocumentedError::new(
+                "an invalid amount",
+                ResponseTemplate::new(400).set_body_json(error(
+                    "invalid_request_error",
+                    "order_amount_invalid",
+                    "order_amount : invalid value provided",
+                )),
+                Kind::Declined,
+            )
+            .mentioning("order_amount"),
+            DocumentedError::new(
+                "wrong credentials",
+                ResponseTemplate::new(401).set_body_json(error(
+                    "authentication_error",
+                    "request_failed",
+                    "authentication Failed",
+                )),
+                Kind::Configuration,
+            ),
+            DocumentedError::new("a bad gateway", ResponseTemplate::new(502), Kind::Ambiguous),
+            DocumentedError::new(
+                "an order without its payment session",
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({ "order_id": "att_err", "order_status": "ACTIVE" })),
+                Kind::Ambiguous,
+            ),
+        ]
     }
 }
 
@@ -1174,7 +969,207 @@ impl super::contract::RefundsAmbiguously for Contract {
     }
 
     fn is_refund_create(request: &Request) -> bool {
-        request.method == http::Method::POST
+        request.method == http::Method::POST && request.url.path().ends_with("/refunds")
+    }
+}
+
+/// Answers a refund create as Cashfree does: the refund carries the id it was made with.
+fn echo_refund(request: &Request) -> ResponseTemplate {
+    let sent = sent_json(request);
+    ResponseTemplate::new(200).set_body_json(refund_entity(
+        sent["refund_id"].as_str().unwrap_or_default(),
+        "att_paid",
+        "PENDING",
+    ))
+}
+
+impl super::contract::CreatesRefunds for Contract {
+    const CREATED_AS: &'static str = "cf_rfd_1";
+
+    /// With a reason, sent as the refund's note.
+    fn documented_refund() -> RefundRequest {
+        refund_request("rfd_1", Some("Customer changed mind"))
+    }
+
+    /// JSON under the order, with the API version and both credentials as headers.
+    async fn mount_documented_refund(server: &MockServer) {
+        authenticated(Mock::given(method("POST")).and(path("/pg/orders/att_paid/refunds")))
+            .and(header("content-type", "application/json"))
+            .respond_with(echo_refund)
+            .mount(server)
+            .await;
+    }
+
+    /// Our id; the amount in exact rupees; the reason as the note.
+    fn assert_refund_sent(request: &Request) {
+        let raw = raw_body(request);
+        assert!(raw.contains("\"refund_amount\":100.00"), "{raw}");
+        let sent = sent_json(request);
+        assert_eq!(sent["refund_id"], "rfd_1");
+        assert_eq!(sent["refund_note"], "Customer changed mind");
+    }
+}
+
+impl super::contract::ClassifiesRefundErrors for Contract {
+    /// After a 409 for the id, the refund is read back under the order.
+    async fn mount_refund_answer(server: &MockServer, response: ResponseTemplate) {
+        Mock::given(method("POST"))
+            .and(path("/pg/orders/att_paid/refunds"))
+            .respond_with(response)
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/pg/orders/att_paid/refunds/rfd_x"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(refund_entity("rfd_x", "att_paid", "SUCCESS")),
+            )
+            .mount(server)
+            .await;
+    }
+
+    fn refund_refused() -> ResponseTemplate {
+        ResponseTemplate::new(400).set_body_json(error(
+            "invalid_request_error",
+            "refund_amount_invalid",
+            "refund amount is greater than the refundable amount",
+        ))
+    }
+
+    fn refund_maybe_made() -> Vec<ResponseTemplate> {
+        vec![ResponseTemplate::new(502)]
+    }
+
+    fn repeated_id() -> Option<(ResponseTemplate, &'static str, RefundStatus)> {
+        Some((
+            ResponseTemplate::new(409).set_body_json(error(
+                "invalid_request_error",
+                "refund_already_exists",
+                "refund with same id is already present",
+            )),
+            "cf_rfd_x",
+            RefundStatus::Succeeded,
+        ))
+    }
+}
+
+impl super::contract::FetchesRefunds for Contract {
+    /// Cashfree reads refunds by our id under the order, whatever its own id is.
+    async fn mount_refund_statuses(server: &MockServer) {
+        for (refund_id, status) in [
+            ("rfd_ok", "SUCCESS"),
+            ("rfd_pending", "PENDING"),
+            ("rfd_hold", "ONHOLD"),
+            ("rfd_cancelled", "CANCELLED"),
+            ("rfd_failed", "FAILED"),
+        ] {
+            authenticated(
+                Mock::given(method("GET"))
+                    .and(path(format!("/pg/orders/att_paid/refunds/{refund_id}"))),
+            )
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(refund_entity(refund_id, "att_paid", status)),
+            )
+            .mount(server)
+            .await;
+        }
+    }
+
+    fn known_refunds() -> Vec<KnownRefund> {
+        let asked = Some("cf_ignored");
+        vec![
+            KnownRefund::is("rfd_ok", asked, RefundStatus::Succeeded),
+            KnownRefund::is("rfd_pending", asked, RefundStatus::Pending),
+            KnownRefund::is("rfd_hold", asked, RefundStatus::Pending),
+            KnownRefund::is("rfd_cancelled", asked, RefundStatus::Failed),
+            KnownRefund::is("rfd_failed", asked, RefundStatus::Failed),
+            KnownRefund::is("rfd_failed", None, RefundStatus::Failed)
+                .failing("cashfree refund FAILED: Bank account is closed"),
+        ]
+    }
+}
+
+/// Cashfree's id for the refunds the platform asks for.
+const PLATFORM_REFUND: &str = "cf_rfd_contract";
+
+/// `order`'s refund `refund` of `amount` as Cashfree shows it, at `status`.
+fn platform_refund(order: &Order, refund: &str, amount: i64, status: &str) -> Value {
+    let mut entity = refund_entity(refund, &order.reference, status);
+    entity["cf_refund_id"] = json!(PLATFORM_REFUND);
+    entity["refund_amount"] = json!(amount as f64 / 100.0);
+    entity
+}
+
+impl super::contract::SettlesRefunds for Contract {
+    const GATEWAY_REFUND: &'static str = PLATFORM_REFUND;
+
+    async fn mount_refund_accepted(server: &MockServer, order: &Order, delay: Duration) {
+        let order = order.clone();
+        Mock::given(method("POST"))
+            .and(path(format!("/pg/orders/{}/refunds", order.reference)))
+            .respond_with(move |request: &Request| {
+                let sent = sent_json(request);
+                let refund = sent["refund_id"].as_str().unwrap_or_default();
+                let amount = (sent["refund_amount"].as_f64().unwrap() * 100.0).round() as i64;
+                ResponseTemplate::new(200)
+                    .set_body_json(platform_refund(&order, refund, amount, "PENDING"))
+                    .set_delay(delay)
+            })
+            .mount(server)
+            .await;
+    }
+
+    /// Under the order, our id as the refund id, the amount in exact rupees.
+    fn assert_refund_asked(request: &Request, order: &Order, refund: &str, amount: i64) {
+        assert_eq!(
+            request.url.path(),
+            format!("/pg/orders/{}/refunds", order.reference)
+        );
+        assert_eq!(request.headers["x-client-secret"], CLIENT_SECRET);
+        let sent = sent_json(request);
+        assert_eq!(sent["refund_id"], refund);
+        let rupees = format!("\"refund_amount\":{}.{:02}", amount / 100, amount % 100);
+        assert!(raw_body(request).contains(&rupees), "{sent}");
+    }
+
+    async fn mount_refund_found(server: &MockServer, order: &Order, refund: &str, amount: i64) {
+        Mock::given(method("GET"))
+            .and(path(format!(
+                "/pg/orders/{}/refunds/{refund}",
+                order.reference
+            )))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(platform_refund(order, refund, amount, "SUCCESS")),
+            )
+            .mount(server)
+            .await;
+    }
+
+    /// A signed `REFUND_STATUS_WEBHOOK`.
+    async fn refund_reports(
+        _app: &TestApp,
+        order: &Order,
+        refund: &str,
+        amount: i64,
+    ) -> Option<RefundReports> {
+        let body = serde_json::to_vec(&json!({
+            "data": { "refund": platform_refund(order, refund, amount, "SUCCESS") },
+            "event_time": "2025-05-06T13:04:28+05:30", "type": "REFUND_STATUS_WEBHOOK"
+        }))
+        .unwrap();
+        let authentic = signed_delivery(CLIENT_SECRET, now_ms(), body.clone());
+        Some(RefundReports {
+            forged: vec![
+                ("tampered", authentic.clone().tampered()),
+                (
+                    "another secret",
+                    signed_delivery("cfsk_ma_test_NOT_THE_SECRET", now_ms(), body),
+                ),
+            ],
+            authentic,
+        })
     }
 }
 

@@ -2,7 +2,10 @@
 //! answers as Easebuzz's kits document, alone and through the platform.
 
 use super::account;
-use super::contract::{BrowserReturn, Connects, Delivery, Documented, Fixture, Order, Paid};
+use super::contract::{
+    BrowserReturn, Connects, Delivery, Documented, DocumentedError, Fixture, Kind, KnownRefund,
+    Order, Paid, Retried, open,
+};
 use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -139,18 +142,8 @@ async fn mount(server: &MockServer, at: &str, responder: impl wiremock::Respond 
         .await;
 }
 
-async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
-    let server = MockServer::start().await;
-    mount(&server, INITIATE, response).await;
-    Contract::connector(&server.uri(), timeout)
-        .create_order(
-            &account(&Contract::credentials()),
-            &Contract::order_request("att_err"),
-        )
-        .await
-        .unwrap_err()
-}
-
+/// What `initiateLink` refuses, checked by a mock that validates as Easebuzz does; the
+/// documented error answers: `contract::easebuzz::a_failed_create_is_classified…`.
 #[tokio::test]
 async fn initiate_link_failures_are_classified() {
     let server = MockServer::start().await;
@@ -192,34 +185,6 @@ async fn initiate_link_failures_are_classified() {
         2,
         "under ₹1.00 is refused before calling"
     );
-
-    let quick = Duration::from_millis(500);
-    let odd = create_against(
-        ResponseTemplate::new(200).set_body_json(json!({ "status": 1, "data": "not-a-key" })),
-        quick,
-    )
-    .await;
-    assert!(matches!(odd, GatewayError::Ambiguous(_)), "{odd:?}");
-    // 503 and 429: `contract::easebuzz::errors_are_classified_by_whether_the_call_could_have_acted`.
-    for status in [500, 502] {
-        let error = create_against(ResponseTemplate::new(status), quick).await;
-        assert!(
-            matches!(error, GatewayError::Ambiguous(_)),
-            "{status}: {error:?}"
-        );
-    }
-    let unauthorized = create_against(ResponseTemplate::new(401), quick).await;
-    assert!(
-        matches!(unauthorized, GatewayError::Configuration(_)),
-        "{unauthorized:?}"
-    );
-    let bad = create_against(
-        ResponseTemplate::new(400).set_body_string("bad request"),
-        quick,
-    )
-    .await;
-    assert!(matches!(bad, GatewayError::Declined(_)), "{bad:?}");
-    // Slow, dropped and refused creates: `contract::easebuzz::a_create_that_may_have_reached…`.
 }
 
 fn known(txnid: &str) -> Option<&'static str> {
@@ -302,26 +267,6 @@ async fn a_list_shaped_answer_is_read_too() {
     assert_eq!(report.payment_id.as_deref(), Some(EASEPAYID));
 }
 
-/// A 5xx, a 429 and a dropped connection on a read:
-/// `contract::easebuzz::errors_are_classified_by_whether_the_call_could_have_acted`.
-#[tokio::test]
-async fn a_status_answer_too_slow_is_retryable() {
-    let slow = MockServer::start().await;
-    mount(
-        &slow,
-        RETRIEVE,
-        ResponseTemplate::new(200)
-            .set_body_json(json!({ "status": false, "msg": "Transaction not found" }))
-            .set_delay(Duration::from_millis(1500)),
-    )
-    .await;
-    let error = Contract::connector(&slow.uri(), Duration::from_millis(500))
-        .fetch_status(&account(&Contract::credentials()), "ebzPaid")
-        .await
-        .unwrap_err();
-    assert!(matches!(error, GatewayError::Retryable(_)), "{error:?}");
-}
-
 fn refund(refund_id: &str, amount: i64, payment_id: Option<&str>) -> RefundRequest {
     RefundRequest {
         refund_id: refund_id.into(),
@@ -336,7 +281,7 @@ fn refund(refund_id: &str, amount: i64, payment_id: Option<&str>) -> RefundReque
     }
 }
 
-/// The v2 refund API: hash checked; a used merchant refund id and too large an amount refused.
+/// The v2 refund API: hash checked; the refund accepted.
 fn refund_api(request: &Request) -> ResponseTemplate {
     let fields = form(request);
     let get = |name: &str| fields.get(name).cloned().unwrap_or_default();
@@ -349,18 +294,9 @@ fn refund_api(request: &Request) -> ResponseTemplate {
         return ResponseTemplate::new(200)
             .set_body_json(json!({ "status": false, "reason": "Invalid hash" }));
     }
-    let body = match (id.as_str(), amount.as_str()) {
-        ("rfd_dup", _) => {
-            json!({ "status": false, "reason": "Refund request with this merchant_refund_id already exists" })
-        }
-        (_, "99999.00") => {
-            json!({ "status": false, "reason": "Refund amount is greater than the transaction amount" })
-        }
-        _ => json!({
-            "status": true, "reason": "Refund request initiated successfully",
-            "easebuzz_id": easebuzz_id, "refund_id": "R2611290001", "refund_amount": amount }),
-    };
-    ResponseTemplate::new(200).set_body_json(body)
+    ResponseTemplate::new(200).set_body_json(json!({
+        "status": true, "reason": "Refund request initiated successfully",
+        "easebuzz_id": easebuzz_id, "refund_id": "R2611290001", "refund_amount": amount }))
 }
 
 /// The refund-status API: hash checked; the transaction's refunds.
@@ -381,53 +317,19 @@ fn refund_status_api(request: &Request) -> ResponseTemplate {
     }))
 }
 
+/// Created, refused, found by our id: `contract::easebuzz::…refund…`. Without a stored payment
+/// id, the transaction API names the payment the refund is looked up under.
 #[tokio::test]
-async fn refunds_are_requested_and_found_by_our_refund_id() {
+async fn without_a_payment_id_a_refund_is_found_under_the_transactions_payment() {
     let server = MockServer::start().await;
-    mount(&server, REFUND, refund_api).await;
     mount(&server, REFUND_STATUS, refund_status_api).await;
     mount(&server, RETRIEVE, retrieve(known)).await;
-    let gateway = Contract::connector(&server.uri(), Duration::from_secs(5));
-    let acc = account(&Contract::credentials());
-
-    let accepted = gateway
-        .create_refund(&acc, &refund("rfd_1", 10_050, Some(EASEPAYID)))
-        .await
-        .unwrap();
-    assert_eq!(accepted.status, RefundStatus::Pending);
-    assert_eq!(accepted.refund_id.as_deref(), Some("rfd_1"));
-    assert_eq!(accepted.gateway_refund_id.as_deref(), Some("R2611290001"));
-    let asked = form(&requests_to(&server, REFUND).await[0]);
-    assert_eq!(asked["refund_amount"], "100.50");
-    assert_eq!(asked["easebuzz_id"], EASEPAYID);
-    assert_eq!(asked["merchant_refund_id"], "rfd_1");
-
-    let refused = gateway
-        .create_refund(&acc, &refund("rfd_big", 9_999_900, Some(EASEPAYID)))
-        .await
-        .unwrap_err();
-    assert!(matches!(refused, GatewayError::Declined(_)), "{refused:?}");
-    let again = gateway
-        .create_refund(&acc, &refund("rfd_dup", 1_000, Some(EASEPAYID)))
-        .await
-        .unwrap();
-    assert_eq!(again.status, RefundStatus::Pending, "found, not made twice");
-    assert_eq!(again.gateway_refund_id.as_deref(), Some("R2611290002"));
-
-    // Found (and not found) by our id: `contract::easebuzz::an_ambiguous_refund_is_found_by…`.
-    let reversed = gateway
+    let found = Contract::connector(&server.uri(), Duration::from_secs(5))
         .fetch_refund(
-            &acc,
-            &refund("rfd_back", 500, Some(EASEPAYID)),
-            Some("R2611290003"),
+            &account(&Contract::credentials()),
+            &refund("rfd_1", 10_050, None),
+            None,
         )
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(reversed.status, RefundStatus::Failed);
-    // Without a stored payment id, the transaction API names the payment.
-    let found = gateway
-        .fetch_refund(&acc, &refund("rfd_1", 10_050, None), None)
         .await
         .unwrap()
         .unwrap();
@@ -438,33 +340,6 @@ async fn refunds_are_requested_and_found_by_our_refund_id() {
             .iter()
             .all(|r| form(r)["easebuzz_id"] == EASEPAYID)
     );
-
-    let down = MockServer::start().await;
-    mount(&down, REFUND, ResponseTemplate::new(503)).await;
-    let lost = Contract::connector(&down.uri(), Duration::from_secs(5))
-        .create_refund(&acc, &refund("rfd_2", 100, Some(EASEPAYID)))
-        .await
-        .unwrap_err();
-    assert!(matches!(lost, GatewayError::Ambiguous(_)), "{lost:?}");
-}
-
-async fn attempt(app: &TestApp, merchant: &Merchant, id: &str) -> Value {
-    app.transaction(merchant, id).await["attempts"][0].clone()
-}
-
-/// A payment through the platform whose link Easebuzz has made; its id and txnid.
-async fn paid_through(app: &TestApp, merchant: &Merchant, order_id: &str) -> (String, String) {
-    let (status, body) = app
-        .pay(merchant, &payment(order_id, 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap().to_string();
-    app.drain().await;
-    let txnid = attempt(app, merchant, &id).await["gateway_reference"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (id, txnid)
 }
 
 /// The fields Easebuzz posts to `surl`/`furl` and to the webhook, with its reverse hash.
@@ -523,10 +398,8 @@ fn with(
 
 #[tokio::test]
 async fn the_checkout_redirects_to_the_payment_link_made_for_the_attempt() {
-    let server = MockServer::start().await;
-    mount(&server, INITIATE, initiate(access_key(0))).await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "ebz-checkout").await;
+    let (server, app, _merchant, order) = open::<Contract>("ebz-checkout").await;
+    let (id, txnid) = (order.id, order.reference);
     assert!(
         txnid.starts_with("att_") && txnid.len() <= 40,
         "the attempt id is the txnid: {txnid}"
@@ -557,11 +430,9 @@ async fn the_checkout_redirects_to_the_payment_link_made_for_the_attempt() {
 
 #[tokio::test]
 async fn a_return_the_status_query_does_not_confirm_changes_nothing() {
-    let server = MockServer::start().await;
-    mount(&server, INITIATE, initiate(access_key(0))).await;
+    let (server, app, merchant, order) = open::<Contract>("ebz-return-get").await;
+    let (id, txnid) = (order.id, order.reference);
     mount(&server, RETRIEVE, retrieve(|_| Some("pending"))).await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "ebz-return-get").await;
     let query = serde_urlencoded::to_string(result_fields(&txnid, "success", EASEPAYID)).unwrap();
     let answer = app
         .http
@@ -577,10 +448,8 @@ async fn a_return_the_status_query_does_not_confirm_changes_nothing() {
 
 #[tokio::test]
 async fn a_user_cancelled_webhook_fails_the_payment() {
-    let server = MockServer::start().await;
-    mount(&server, INITIATE, initiate(access_key(0))).await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "ebz-cancel").await;
+    let (server, app, merchant, order) = open::<Contract>("ebz-cancel").await;
+    let (id, txnid) = (order.id, order.reference);
     mount(&server, RETRIEVE, retrieve(|_| Some("userCancelled"))).await;
     let fields = result_fields(&txnid, "userCancelled", "");
     let status = app
@@ -599,94 +468,6 @@ async fn a_user_cancelled_webhook_fails_the_payment() {
         transaction["failure_reason"],
         "Payment declined by the bank"
     );
-}
-
-#[tokio::test]
-async fn an_ambiguous_initiate_link_never_leads_to_a_second_charge() {
-    let server = MockServer::start().await;
-    // Easebuzz makes the first link but answers too late: the request timed out on our side.
-    Mock::given(method("POST"))
-        .and(path(INITIATE))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({ "status": 1, "data": access_key(1) }))
-                .set_delay(Duration::from_secs(3)),
-        )
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    mount(&server, INITIATE, initiate(access_key(2))).await;
-    // The unused first link is not visible in the transaction API.
-    mount(&server, RETRIEVE, retrieve(|_| None)).await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (status, body) = app
-        .pay(&merchant, &payment("ebz-ambiguous", 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap().to_string();
-    app.drain().await;
-    assert_eq!(
-        attempt(&app, &merchant, &id).await["gateway_reference"],
-        Value::Null,
-        "not confirmed yet"
-    );
-
-    // The customer opens the checkout: the platform asks Easebuzz, then initiates again.
-    let checkout = app.url(&format!("/api/v1/checkout/{id}"));
-    let page = app.http.get(&checkout).send().await.unwrap();
-    assert_eq!(page.status(), StatusCode::SEE_OTHER);
-    let second_link = format!("{}/pay/{}", server.uri(), access_key(2));
-    assert_eq!(page.headers()["location"].to_str().unwrap(), second_link);
-    let again = app.http.get(&checkout).send().await.unwrap();
-    assert_eq!(again.headers()["location"].to_str().unwrap(), second_link);
-
-    let requests = server.received_requests().await.unwrap();
-    let initiates: Vec<usize> = (0..requests.len())
-        .filter(|i| requests[*i].url.path() == INITIATE)
-        .collect();
-    assert_eq!(initiates.len(), 2, "one lost answer, one retry, no more");
-    let bodies: Vec<BTreeMap<String, String>> =
-        initiates.iter().map(|i| form(&requests[*i])).collect();
-    let txnid = bodies[0]["txnid"].clone();
-    assert!(txnid.starts_with("att_"), "{txnid}");
-    assert_eq!(
-        bodies[0], bodies[1],
-        "the retry is the same request: the same txnid, amount and hash"
-    );
-    let lookup = requests
-        .iter()
-        .position(|r| r.url.path() == RETRIEVE && form(r)["txnid"] == txnid);
-    assert!(
-        lookup.is_some_and(|l| l > initiates[0] && l < initiates[1]),
-        "Easebuzz was asked before the link was made again"
-    );
-    assert_eq!(
-        attempt(&app, &merchant, &id).await["gateway_reference"],
-        txnid.as_str()
-    );
-
-    // The customer pays on the one link they were shown; the payment settles once.
-    Mock::given(method("POST"))
-        .and(path(RETRIEVE))
-        .respond_with(retrieve(|_| Some("success")))
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    let paid = result_fields(&txnid, "success", EASEPAYID);
-    for _ in 0..2 {
-        let status = app
-            .http
-            .post(app.url("/api/v1/webhooks/easebuzz"))
-            .form(&paid)
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, StatusCode::OK);
-    }
-    app.drain().await;
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
-    assert_eq!(app.db.outbox_count("transaction.succeeded").await, 1);
 }
 
 /// Easebuzz as the connector contract drives it (`contract::easebuzz::…`): results carry a
@@ -828,19 +609,42 @@ impl super::contract::Creates for Contract {
     fn created() -> ResponseTemplate {
         ResponseTemplate::new(200).set_body_json(json!({ "status": 1, "data": access_key(1) }))
     }
+}
 
-    async fn create_against(response: ResponseTemplate, timeout: Duration) -> GatewayError {
-        create_against(response, timeout).await
+impl super::contract::LooksUpOrders for Contract {
+    /// The transaction API, asked about the txnid (our receipt).
+    fn is_lookup(request: &Request, receipt: &str) -> bool {
+        request.url.path() == RETRIEVE
+            && form(request).get("txnid").map(String::as_str) == Some(receipt)
+    }
+}
+
+impl super::contract::RetriesCreates for Contract {
+    /// Easebuzz makes the first link but answers too late: the request timed out on our side.
+    /// The unused link is not visible in the transaction API; a second initiate makes another.
+    async fn mount_lagging_create(server: &MockServer, _label: &str) {
+        Mock::given(method("POST"))
+            .and(path(INITIATE))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({ "status": 1, "data": access_key(1) }))
+                    .set_delay(Duration::from_secs(3)),
+            )
+            .up_to_n_times(1)
+            .mount(server)
+            .await;
+        mount(server, INITIATE, initiate(access_key(2))).await;
+        mount(server, RETRIEVE, retrieve(|_| None)).await;
     }
 
-    async fn create_at(base: &str) -> GatewayError {
-        Contract::connector(base, Duration::from_millis(500))
-            .create_order(
-                &account(&Contract::credentials()),
-                &Contract::order_request("att_drop"),
-            )
-            .await
-            .unwrap_err()
+    /// The txnid is our receipt: the same txnid, amount and hash, so one charge at most.
+    fn made_for(request: &Request, receipt: &str) -> bool {
+        form(request).get("txnid").map(String::as_str) == Some(receipt)
+    }
+
+    /// The customer is shown the second link, the only one they can pay on.
+    fn retried_handoff(base: &str, _order: &Order) -> Retried {
+        Retried::Redirect(format!("{base}/pay/{}", access_key(2)))
     }
 }
 
@@ -922,6 +726,115 @@ impl super::contract::RefundsAmbiguously for Contract {
     }
 }
 
+impl super::contract::CreatesRefunds for Contract {
+    const CREATED_AS: &'static str = "R2611290001";
+
+    /// A form signed with the refund hash, on the dashboard host.
+    async fn mount_documented_refund(server: &MockServer) {
+        mount(server, REFUND, refund_api).await;
+    }
+
+    /// Our id as the merchant refund id; the amount in exact rupees; the payment's id.
+    fn assert_refund_sent(request: &Request) {
+        let asked = form(request);
+        assert_eq!(asked["refund_amount"], "100.50");
+        assert_eq!(asked["easebuzz_id"], EASEPAYID);
+        assert_eq!(asked["merchant_refund_id"], "rfd_1");
+    }
+}
+
+impl super::contract::ClassifiesRefundErrors for Contract {
+    const REPEATED: &'static str = "rfd_dup";
+
+    /// After a used id, the refund is read back from the refund-status API.
+    async fn mount_refund_answer(server: &MockServer, response: ResponseTemplate) {
+        mount(server, REFUND, response).await;
+        mount(server, REFUND_STATUS, refund_status_api).await;
+    }
+
+    fn refund_refused() -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(
+            json!({ "status": false, "reason": "Refund amount is greater than the transaction amount" }),
+        )
+    }
+
+    fn refund_maybe_made() -> Vec<ResponseTemplate> {
+        vec![ResponseTemplate::new(503)]
+    }
+
+    fn repeated_id() -> Option<(ResponseTemplate, &'static str, RefundStatus)> {
+        Some((
+            ResponseTemplate::new(200).set_body_json(
+                json!({ "status": false, "reason": "Refund request with this merchant_refund_id already exists" }),
+            ),
+            "R2611290002",
+            RefundStatus::Pending,
+        ))
+    }
+}
+
+impl super::contract::FetchesRefunds for Contract {
+    async fn mount_refund_statuses(server: &MockServer) {
+        mount(server, REFUND_STATUS, refund_status_api).await;
+    }
+
+    fn known_refunds() -> Vec<KnownRefund> {
+        vec![
+            KnownRefund::is("rfd_back", Some("R2611290003"), RefundStatus::Failed)
+                .known_as("R2611290003"),
+        ]
+    }
+}
+
+/// Easebuzz's id for the refunds the platform asks for.
+const PLATFORM_REFUND: &str = "R2611290009";
+
+/// Easebuzz sends no refund report: the monitor and the lookups settle its refunds.
+impl super::contract::SettlesRefunds for Contract {
+    const GATEWAY_REFUND: &'static str = PLATFORM_REFUND;
+
+    async fn mount_refund_accepted(server: &MockServer, _order: &Order, delay: Duration) {
+        mount(server, REFUND, move |request: &Request| {
+            let fields = form(request);
+            ResponseTemplate::new(200)
+                .set_body_json(json!({
+                    "status": true, "reason": "Refund request initiated successfully",
+                    "easebuzz_id": fields["easebuzz_id"], "refund_id": PLATFORM_REFUND,
+                    "refund_amount": fields["refund_amount"] }))
+                .set_delay(delay)
+        })
+        .await;
+    }
+
+    /// Signed with the refund hash, on the captured payment, the amount in exact rupees.
+    fn assert_refund_asked(request: &Request, _order: &Order, refund: &str, amount: i64) {
+        let asked = form(request);
+        let rupees = format!("{}.{:02}", amount / 100, amount % 100);
+        assert_eq!(asked["merchant_refund_id"], refund);
+        assert_eq!(asked["easebuzz_id"], EASEPAYID);
+        assert_eq!(asked["refund_amount"], rupees);
+        assert_eq!(
+            asked["hash"],
+            refund_hash(KEY, SALT, refund, EASEPAYID, &rupees)
+        );
+    }
+
+    async fn mount_refund_found(server: &MockServer, _order: &Order, refund: &str, amount: i64) {
+        let listed = json!({
+            "status": true, "easebuzz_id": EASEPAYID,
+            "refunds": [{ "refund_id": PLATFORM_REFUND, "refund_status": "refunded",
+                          "merchant_refund_id": refund,
+                          "refund_amount": format!("{}.{:02}", amount / 100, amount % 100) }]
+        });
+        mount(
+            server,
+            REFUND_STATUS,
+            ResponseTemplate::new(200).set_body_json(listed),
+        )
+        .await;
+    }
+}
+
 impl super::contract::MapsStatus for Contract {
     async fn mount_statuses(server: &MockServer) {
         mount(server, RETRIEVE, retrieve(known)).await;
@@ -948,10 +861,9 @@ impl super::contract::MapsStatus for Contract {
     }
 }
 
-/// Easebuzz answers a 503 and a 429 with no documented body; a throttled initiate may have
-/// made the link, so it is looked up.
-impl super::contract::ClassifiesErrors for Contract {
-    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = true;
+/// Easebuzz answers a 503 and a 429 with no documented body.
+impl super::contract::ClassifiesReadErrors for Contract {
+    const ASKED: &'static str = "ebzPaid";
 
     fn server_error() -> ResponseTemplate {
         ResponseTemplate::new(503)
@@ -961,17 +873,36 @@ impl super::contract::ClassifiesErrors for Contract {
         ResponseTemplate::new(429)
     }
 
-    async fn status_against(response: ResponseTemplate) -> GatewayError {
-        let server = MockServer::start().await;
-        mount(&server, RETRIEVE, response).await;
-        Contract::status_at(&server.uri()).await
+    async fn mount_status_answer(server: &MockServer, answer: ResponseTemplate) {
+        mount(server, RETRIEVE, answer).await;
     }
+}
 
-    async fn status_at(base: &str) -> GatewayError {
-        Contract::connector(base, Duration::from_millis(500))
-            .fetch_status(&account(&Contract::credentials()), "ebzPaid")
-            .await
-            .unwrap_err()
+/// A throttled initiate may have made the link, so it is looked up.
+impl super::contract::ClassifiesCreateErrors for Contract {
+    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = true;
+
+    fn documented_errors() -> Vec<DocumentedError> {
+        vec![
+            DocumentedError::new(
+                "an answer that is not an access key",
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({ "status": 1, "data": "not-a-key" })),
+                Kind::Ambiguous,
+            ),
+            DocumentedError::new("a 500", ResponseTemplate::new(500), Kind::Ambiguous),
+            DocumentedError::new("a 502", ResponseTemplate::new(502), Kind::Ambiguous),
+            DocumentedError::new(
+                "unauthorized",
+                ResponseTemplate::new(401),
+                Kind::Configuration,
+            ),
+            DocumentedError::new(
+                "a bad request",
+                ResponseTemplate::new(400).set_body_string("bad request"),
+                Kind::Declined,
+            ),
+        ]
     }
 }
 

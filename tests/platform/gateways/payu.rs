@@ -1,6 +1,9 @@
 //! PayU against a mock of its payment page and postservice command API.
 
-use super::contract::{BrowserReturn, Delivery, Documented, Fixture, Order, Paid, quick};
+use super::contract::{
+    BrowserReturn, Delivery, Documented, Fixture, Order, Paid, ask_refund, captured, open, quick,
+    read_refund,
+};
 use super::{account, assert_amount_mismatch, no_redirects};
 use crate::browser::Browser;
 use crate::support::*;
@@ -97,7 +100,7 @@ fn result_fields(txnid: &str, status: &str, amount: &str) -> Vec<(String, String
 }
 
 #[tokio::test]
-async fn a_wrong_key_or_salt_is_a_configuration_error_and_outages_are_retryable() {
+async fn a_wrong_key_or_salt_is_a_configuration_error() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(body_string_contains("var1=lsp-credential-check"))
@@ -128,17 +131,6 @@ async fn a_wrong_key_or_salt_is_a_configuration_error_and_outages_are_retryable(
         .await
         .unwrap_err();
     assert!(matches!(wrong, GatewayError::Configuration(_)), "{wrong:?}");
-
-    let down = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503))
-        .mount(&down)
-        .await;
-    let read = quick::<Contract>(&down.uri())
-        .fetch_status(&account(&Contract::credentials()), "lspX")
-        .await
-        .unwrap_err();
-    assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
 }
 
 fn refund(refund_id: &str, amount: i64) -> RefundRequest {
@@ -156,62 +148,9 @@ fn refund(refund_id: &str, amount: i64) -> RefundRequest {
 }
 
 #[tokio::test]
-async fn refunds_are_queued_with_a_token_and_found_by_it() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(body_string_contains("command=cancel_refund_transaction"))
-        .and(body_string_contains("var1=403993715521889530"))
-        .and(body_string_contains("var2=rfd_1"))
-        .and(body_string_contains("var3=100.50"))
-        .and(body_string_contains(format!(
-            "hash={}",
-            command_hash(KEY, SALT, "cancel_refund_transaction", "403993715521889530")
-        )))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "status": 1, "msg": "Refund Request Queued", "request_id": "11865427756",
-            "bank_ref_num": null, "mihpayid": 403993715521889530u64, "error_code": 102 })))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(body_string_contains("var2=rfd_too_much"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "status": 0, "msg": "Invalid amount", "error_code": 105 })))
-        .mount(&server)
-        .await;
-    let gateway = quick::<Contract>(&server.uri());
-    let acc = account(&Contract::credentials());
-    let queued = gateway
-        .create_refund(&acc, &refund("rfd_1", 10_050))
-        .await
-        .unwrap();
-    assert_eq!(queued.status, RefundStatus::Pending);
-    assert_eq!(queued.gateway_refund_id.as_deref(), Some("11865427756"));
-    let refused = gateway
-        .create_refund(&acc, &refund("rfd_too_much", 9_999_900))
-        .await
-        .unwrap_err();
-    assert!(matches!(refused, GatewayError::Declined(_)), "{refused:?}");
-    // Found (and not found) by its token: `contract::payu::an_ambiguous_refund_is_found_by…`.
-}
-
-async fn paid_through(app: &TestApp, merchant: &Merchant, order_id: &str) -> (String, String) {
-    let (status, body) = app
-        .pay(merchant, &payment(order_id, 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap().to_string();
-    app.drain().await;
-    let transaction = app.transaction(merchant, &id).await;
-    let txnid = transaction["attempts"][0]["gateway_reference"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (id, txnid)
-}
-
-#[tokio::test]
 async fn chromium_posts_the_payment_form_with_the_right_fields_and_hash() {
-    let server = MockServer::start().await;
+    let (server, app, _merchant, order) = open::<Contract>("payu-chromium").await;
+    let (id, txnid) = (order.id, order.reference);
     Mock::given(method("POST"))
         .and(path("/_payment"))
         .respond_with(ResponseTemplate::new(200).set_body_raw(
@@ -220,8 +159,6 @@ async fn chromium_posts_the_payment_form_with_the_right_fields_and_hash() {
         ))
         .mount(&server)
         .await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "payu-chromium").await;
     let checkout = app.url(&format!("/api/v1/checkout/{id}"));
 
     let profile = temp_dir("payu-chromium");
@@ -263,8 +200,10 @@ async fn chromium_posts_the_payment_form_with_the_right_fields_and_hash() {
     );
 }
 
+/// Slow and dropped reads: `contract::payu::a_failed_status_query_changed_nothing…`. A refund
+/// is PayU's only write: one whose answer was lost may have been queued.
 #[tokio::test]
-async fn slow_and_dropped_answers_are_retryable_reads_and_ambiguous_writes() {
+async fn slow_and_dropped_refunds_are_ambiguous() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(
@@ -279,8 +218,6 @@ async fn slow_and_dropped_answers_are_retryable_reads_and_ambiguous_writes() {
         Endpoints::new(Some(server.uri()), None, Duration::from_millis(300)),
     );
     let acc = account(&Contract::credentials());
-    let read = slow.fetch_status(&acc, "lspSlow").await.unwrap_err();
-    assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
     let write = slow
         .create_refund(&acc, &refund("rfd_slow", 100))
         .await
@@ -291,8 +228,6 @@ async fn slow_and_dropped_answers_are_retryable_reads_and_ambiguous_writes() {
     );
 
     let dropped = quick::<Contract>(&super::dropping_server().await);
-    let read = dropped.fetch_status(&acc, "lspX").await.unwrap_err();
-    assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
     let write = dropped
         .create_refund(&acc, &refund("rfd_dropped", 100))
         .await
@@ -304,9 +239,8 @@ async fn slow_and_dropped_answers_are_retryable_reads_and_ambiguous_writes() {
 /// PayU then honestly reports a success of `1.00`, signed and confirmed by `verify_payment`.
 #[tokio::test]
 async fn f2_payu_a_success_for_a_lower_amount_is_flagged_not_applied() {
-    let server = MockServer::start().await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "payu-f2-amount").await;
+    let (server, app, merchant, order) = open::<Contract>("payu-f2-amount").await;
+    let (id, txnid) = (order.id, order.reference);
     let mut answer = verified(&txnid, "success", "captured");
     answer["transaction_details"][&txnid]["amt"] = json!("1.00");
     answer["transaction_details"][&txnid]["transaction_amount"] = json!("1.00");
@@ -343,9 +277,8 @@ async fn f2_payu_a_success_for_a_lower_amount_is_flagged_not_applied() {
 
 #[tokio::test]
 async fn f2_payu_a_success_in_another_currency_is_flagged_not_applied() {
-    let server = MockServer::start().await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "payu-f2-currency").await;
+    let (server, app, merchant, order) = open::<Contract>("payu-f2-currency").await;
+    let (id, txnid) = (order.id, order.reference);
     let mut answer = verified(&txnid, "success", "captured");
     answer["transaction_details"][&txnid]["currency"] = json!("USD");
     Mock::given(method("POST"))
@@ -381,26 +314,7 @@ async fn f16_an_unrecognised_refund_answer_leaves_the_refund_pending_and_its_res
             json!({ "status": 0, "msg": "Unexpected", "error_code": 999 }),
         ),
     ] {
-        let server = MockServer::start().await;
-        let (app, merchant) = Contract::platform(&server).await;
-        let (id, txnid) = paid_through(&app, &merchant, label).await;
-        Mock::given(method("POST"))
-            .and(body_string_contains("command=verify_payment"))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(verified(&txnid, "success", "captured")),
-            )
-            .mount(&server)
-            .await;
-        let sent = app
-            .http
-            .post(app.url("/api/v1/webhooks/payu"))
-            .form(&result_fields(&txnid, "success", "499.00"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(sent.status(), StatusCode::OK);
-        app.drain().await;
-        assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+        let (server, app, merchant, order) = captured::<Contract>(label).await;
         Mock::given(method("POST"))
             .and(body_string_contains("command=cancel_refund_transaction"))
             .respond_with(ResponseTemplate::new(200).set_body_json(answer))
@@ -413,26 +327,10 @@ async fn f16_an_unrecognised_refund_answer_leaves_the_refund_pending_and_its_res
             ))
             .mount(&server)
             .await;
-        let (status, body) = send(
-            app.http
-                .post(app.url(&format!("/api/v1/transactions/{id}/refunds")))
-                .header("X-Client-Key", &merchant.client_key)
-                .header("X-Client-Secret", &merchant.client_secret)
-                .json(&json!({ "amount": 10_000 })),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        let refund = body["data"]["id"].as_str().unwrap().to_string();
+        let refund = ask_refund(&app, &merchant, &order.id, 10_000).await;
         app.drain().await;
-        let (status, body) = app
-            .get_with_key(
-                &format!("/api/v1/refunds/{refund}"),
-                &merchant.client_key,
-                &merchant.client_secret,
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(body["data"]["status"], "pending", "{label}: {body}");
+        let read = read_refund(&app, &merchant, &refund).await;
+        assert_eq!(read["status"], "pending", "{label}: {read}");
         let row = app
             .db
             .owner()
@@ -471,9 +369,8 @@ async fn f16_an_unrecognised_refund_answer_leaves_the_refund_pending_and_its_res
 /// `verify_payment` call.
 #[tokio::test]
 async fn f5_payu_replays_with_new_mihpayid_create_nothing() {
-    let server = MockServer::start().await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (id, txnid) = paid_through(&app, &merchant, "payu-f5-replay").await;
+    let (server, app, merchant, order) = open::<Contract>("payu-f5-replay").await;
+    let (id, txnid) = (order.id, order.reference);
     Mock::given(method("POST"))
         .and(body_string_contains("command=verify_payment"))
         .respond_with(
@@ -662,6 +559,27 @@ impl super::contract::Connects for Contract {
     }
 }
 
+/// PayU's `verify_payment` is a POST, a read all the same.
+impl super::contract::ClassifiesReadErrors for Contract {
+    const ASKED: &'static str = "lspX";
+
+    /// An outage: PayU documents no body.
+    fn server_error() -> ResponseTemplate {
+        ResponseTemplate::new(503)
+    }
+
+    fn too_many_requests() -> ResponseTemplate {
+        ResponseTemplate::new(429)
+    }
+
+    async fn mount_status_answer(server: &MockServer, answer: ResponseTemplate) {
+        Mock::given(method("POST"))
+            .respond_with(answer)
+            .mount(server)
+            .await;
+    }
+}
+
 impl super::contract::CreatesOrders for Contract {
     const RECEIPT: &'static str = "att_0196f0c2a1b27c3d8e9f0a1b2c3d4e5f";
     /// The order comes into being when the customer's browser posts the form.
@@ -742,6 +660,103 @@ impl super::contract::RefundsAmbiguously for Contract {
 
     fn is_refund_create(request: &wiremock::Request) -> bool {
         String::from_utf8_lossy(&request.body).contains("command=cancel_refund_transaction")
+    }
+}
+
+impl super::contract::CreatesRefunds for Contract {
+    const CREATED_AS: &'static str = "11865427756";
+
+    /// `cancel_refund_transaction` on the payment, our id as its token, the amount in rupees,
+    /// signed with the command hash; PayU queues it.
+    async fn mount_documented_refund(server: &MockServer) {
+        Mock::given(method("POST"))
+            .and(body_string_contains("command=cancel_refund_transaction"))
+            .and(body_string_contains("var1=403993715521889530"))
+            .and(body_string_contains("var2=rfd_1"))
+            .and(body_string_contains("var3=100.50"))
+            .and(body_string_contains(format!(
+                "hash={}",
+                command_hash(KEY, SALT, "cancel_refund_transaction", "403993715521889530")
+            )))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "status": 1, "msg": "Refund Request Queued", "request_id": "11865427756",
+                "bank_ref_num": null, "mihpayid": 403993715521889530u64, "error_code": 102 })))
+            .mount(server)
+            .await;
+    }
+
+    /// The mock matched the whole documented request; the key names the merchant.
+    fn assert_refund_sent(request: &wiremock::Request) {
+        let sent = String::from_utf8_lossy(&request.body);
+        assert!(sent.contains(&format!("key={KEY}")), "{sent}");
+    }
+}
+
+/// No repeated-id answer: PayU documents none for a repeated token.
+impl super::contract::ClassifiesRefundErrors for Contract {
+    async fn mount_refund_answer(server: &MockServer, response: ResponseTemplate) {
+        Mock::given(method("POST"))
+            .and(body_string_contains("command=cancel_refund_transaction"))
+            .respond_with(response)
+            .mount(server)
+            .await;
+    }
+
+    fn refund_refused() -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(json!({
+            "status": 0, "msg": "Invalid amount", "error_code": 105 }))
+    }
+
+    /// Slow and dropped answers: `slow_and_dropped_answers_are_retryable_reads_and_ambiguous…`.
+    fn refund_maybe_made() -> Vec<ResponseTemplate> {
+        vec![]
+    }
+}
+
+/// PayU's id for the refunds the platform asks for.
+const PLATFORM_REFUND: &str = "11865427799";
+
+/// PayU sends no refund report: the monitor and the lookups settle its refunds.
+impl super::contract::SettlesRefunds for Contract {
+    const GATEWAY_REFUND: &'static str = PLATFORM_REFUND;
+
+    async fn mount_refund_accepted(server: &MockServer, _order: &Order, delay: Duration) {
+        Mock::given(method("POST"))
+            .and(body_string_contains("command=cancel_refund_transaction"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({
+                        "status": 1, "msg": "Refund Request Queued", "request_id": PLATFORM_REFUND,
+                        "bank_ref_num": null, "mihpayid": 403993715521889530u64, "error_code": 102 }))
+                    .set_delay(delay),
+            )
+            .mount(server)
+            .await;
+    }
+
+    /// On the captured payment, our id as the token, the amount in rupees, the command hash.
+    fn assert_refund_asked(request: &wiremock::Request, _order: &Order, refund: &str, amount: i64) {
+        let sent: BTreeMap<String, String> = serde_urlencoded::from_bytes(&request.body).unwrap();
+        assert_eq!(sent["var1"], "403993715521889530");
+        assert_eq!(sent["var2"], refund);
+        assert_eq!(sent["var3"], rupees(amount));
+        let hash = command_hash(KEY, SALT, "cancel_refund_transaction", "403993715521889530");
+        assert_eq!(sent["hash"], hash);
+    }
+
+    async fn mount_refund_found(server: &MockServer, order: &Order, refund: &str, amount: i64) {
+        let found = json!({
+            "status": 1, "msg": "Refund Details Fetched",
+            "Refund Details": { order.reference.as_str(): [
+                { "mihpayid": "403993715521889530", "request_id": PLATFORM_REFUND, "token": refund,
+                  "amt": rupees(amount), "action": "refund", "status": "success",
+                  "bank_ref_num": "308239782136" }
+            ] } });
+        Mock::given(method("POST"))
+            .and(body_string_contains("command=getAllRefundsFromTxnIds"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(found))
+            .mount(server)
+            .await;
     }
 }
 

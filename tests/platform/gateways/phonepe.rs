@@ -4,7 +4,8 @@
 
 use super::account;
 use super::contract::{
-    BrowserReturn, Creates, Delivery, Documented, Expected, Fixture, Order, Paid, quick,
+    BrowserReturn, Delivery, Documented, DocumentedError, Expected, Fixture, Kind, KnownRefund,
+    Order, Paid, RefundReports, Retried, open, quick,
 };
 use crate::support::*;
 use base64::Engine;
@@ -220,58 +221,11 @@ async fn amounts_under_a_rupee_are_declined_without_asking_phonepe() {
     assert!(server.received_requests().await.unwrap().is_empty());
 }
 
-async fn status_against(response: ResponseTemplate) -> GatewayError {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(response)
-        .mount(&server)
-        .await;
-    quick::<Contract>(&server.uri())
-        .fetch_status(&account(&Contract::credentials()), TRANSACTION)
-        .await
-        .unwrap_err()
-}
-
+/// The documented error answers: `contract::phonepe::a_failed_create_is_classified…` and
+/// `contract::phonepe::a_failed_status_query…`. Here: a wrong salt, refused by PhonePe's
+/// checksum check.
 #[tokio::test]
-async fn documented_errors_are_classified() {
-    let quick_timeout = Duration::from_secs(5);
-    let bad_request = Contract::create_against(
-        ResponseTemplate::new(400).set_body_json(refusal(
-            "BAD_REQUEST",
-            "Please check the inputs you have provided.",
-        )),
-        quick_timeout,
-    )
-    .await;
-    assert!(
-        matches!(bad_request, GatewayError::Configuration(_)),
-        "{bad_request:?}"
-    );
-    let declined = Contract::create_against(
-        ResponseTemplate::new(200).set_body_json(refusal(
-            "PAYMENT_DECLINED",
-            "Payment declined by the risk engine",
-        )),
-        quick_timeout,
-    )
-    .await;
-    assert!(
-        matches!(declined, GatewayError::Declined(_)),
-        "{declined:?}"
-    );
-    // A 500, throttling, failed and dropped reads: `contract::phonepe::errors_are_classified…`.
-    let gateway_down = Contract::create_against(
-        ResponseTemplate::new(502).set_body_string("<html>Bad Gateway</html>"),
-        quick_timeout,
-    )
-    .await;
-    assert!(
-        matches!(gateway_down, GatewayError::Ambiguous(_)),
-        "{gateway_down:?}"
-    );
-    // Slow, dropped and refused creates: `contract::phonepe::a_create_that_may_have_reached…`.
-
-    // A wrong salt: PhonePe refuses the checksum.
+async fn a_wrong_salt_is_a_configuration_error() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(Verified)
@@ -284,25 +238,6 @@ async fn documented_errors_are_classified() {
         .await
         .unwrap_err();
     assert!(matches!(wrong, GatewayError::Configuration(_)), "{wrong:?}");
-
-    // Reads change nothing: failures on a status query are simply retryable.
-    for response in [
-        ResponseTemplate::new(503),
-        ResponseTemplate::new(200).set_body_json(refusal("TIMED_OUT", "Request timed out")),
-        ResponseTemplate::new(429).set_body_json(refusal("TOO_MANY_REQUESTS", "Too many requests")),
-    ] {
-        let read = status_against(response).await;
-        assert!(matches!(read, GatewayError::Retryable(_)), "{read:?}");
-    }
-    let unauthorised = status_against(
-        ResponseTemplate::new(401)
-            .set_body_json(refusal("AUTHORIZATION_FAILED", "Authorization failed")),
-    )
-    .await;
-    assert!(
-        matches!(unauthorised, GatewayError::Configuration(_)),
-        "{unauthorised:?}"
-    );
 }
 
 #[tokio::test]
@@ -365,52 +300,6 @@ async fn a_duplicate_transaction_id_is_looked_up_never_created_again() {
     }
 }
 
-#[tokio::test]
-async fn finds_an_order_by_its_receipt_without_its_pay_page() {
-    let server = MockServer::start().await;
-    let missing = "att_0196f0c1a2b37c4d8e9f0a1b2c3d4e60";
-    Mock::given(method("GET"))
-        .and(path(status_path(TRANSACTION)))
-        .and(header("x-merchant-id", MERCHANT_ID))
-        .and(Verified)
-        .respond_with(ResponseTemplate::new(200).set_body_json(status_body(
-            TRANSACTION,
-            "PAYMENT_PENDING",
-            "PENDING",
-            "T2405061224370000000001",
-        )))
-        .mount(&server)
-        .await;
-    // Which HTTP status comes with TRANSACTION_NOT_FOUND is not documented: the code decides.
-    Mock::given(method("GET"))
-        .and(path(status_path(&merchant_transaction_id(missing))))
-        .and(Verified)
-        .respond_with(ResponseTemplate::new(404).set_body_json(not_found()))
-        .mount(&server)
-        .await;
-    refuse_unverified(&server).await;
-    let gateway = quick::<Contract>(&server.uri());
-    let acc = account(&Contract::credentials());
-    assert_eq!(
-        gateway.find_order(&acc, RECEIPT).await.unwrap(),
-        Some(CreatedOrder {
-            reference: TRANSACTION.into(),
-            pay_url: None,
-            checkout_token: None,
-        })
-    );
-    assert_eq!(gateway.find_order(&acc, missing).await.unwrap(), None);
-    assert!(
-        server
-            .received_requests()
-            .await
-            .unwrap()
-            .iter()
-            .all(|r| r.method == http::Method::GET),
-        "a lookup never creates"
-    );
-}
-
 fn refund_request(refund_id: &str, amount: i64) -> RefundRequest {
     RefundRequest {
         refund_id: refund_id.into(),
@@ -423,174 +312,6 @@ fn refund_request(refund_id: &str, amount: i64) -> RefundRequest {
         reason: Some("Customer changed mind".into()),
         notify_url: "https://lsp.example/api/v1/webhooks/phonepe".into(),
     }
-}
-
-#[tokio::test]
-async fn creates_refunds_under_their_own_transaction_id() {
-    let refund_id = "rfd_0196f0c1a2b37c4d8e9f0a1b2c3d4e5f";
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/pg/v1/refund"))
-        .and(header("content-type", "application/json"))
-        .and(Verified)
-        .respond_with(|request: &Request| {
-            let sent = sent_payload(request);
-            ResponseTemplate::new(200).set_body_json(envelope(
-                true,
-                "PAYMENT_PENDING",
-                "Your request has been successfully completed.",
-                json!({ "merchantId": MERCHANT_ID, "merchantTransactionId": sent["merchantTransactionId"],
-                        "transactionId": "TR620471739210623", "amount": sent["amount"], "state": "PENDING",
-                        "responseCode": "PAYMENT_PENDING" }),
-            ))
-        })
-        .expect(1)
-        .mount(&server)
-        .await;
-    refuse_unverified(&server).await;
-    let report = quick::<Contract>(&server.uri())
-        .create_refund(
-            &account(&Contract::credentials()),
-            &refund_request(refund_id, 10_000),
-        )
-        .await
-        .unwrap();
-    assert_eq!(report.refund_id.as_deref(), Some(refund_id));
-    assert_eq!(
-        report.gateway_refund_id.as_deref(),
-        Some("TR620471739210623")
-    );
-    assert_eq!(report.status, RefundStatus::Pending);
-    let requests = server.received_requests().await.unwrap();
-    assert_eq!(
-        sent_payload(&requests[0]),
-        json!({
-            "merchantId": MERCHANT_ID,
-            "merchantUserId": merchant_user_id(RECEIPT),
-            "originalTransactionId": TRANSACTION,
-            "merchantTransactionId": "r_0196f0c1a2b37c4d8e9f0a1b2c3d4e5f",
-            "amount": 10000,
-            "callbackUrl": "https://lsp.example/api/v1/webhooks/phonepe",
-        }),
-        "the payment's user id, a refund id of its own"
-    );
-}
-
-#[tokio::test]
-async fn refund_errors_are_classified_and_a_repeated_id_reads_the_refund_back() {
-    async fn against(
-        response: ResponseTemplate,
-    ) -> Result<shared::gateways::RefundReport, GatewayError> {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path("/pg/v1/refund"))
-            .and(Verified)
-            .respond_with(response)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path(status_path("r_0196f0c1a2b37c4d8e9f0a1b2c3d4e5f")))
-            .and(Verified)
-            .respond_with(ResponseTemplate::new(200).set_body_json(status_body(
-                "r_0196f0c1a2b37c4d8e9f0a1b2c3d4e5f",
-                "PAYMENT_SUCCESS",
-                "COMPLETED",
-                "TR1",
-            )))
-            .mount(&server)
-            .await;
-        refuse_unverified(&server).await;
-        quick::<Contract>(&server.uri())
-            .create_refund(
-                &account(&Contract::credentials()),
-                &refund_request("rfd_0196f0c1a2b37c4d8e9f0a1b2c3d4e5f", 10_000),
-            )
-            .await
-    }
-    let window = against(ResponseTemplate::new(400).set_body_json(refusal(
-        "REVERSAL_WINDOW_EXCEEDED",
-        "The time window for refunding the transaction has been breached",
-    )))
-    .await
-    .unwrap_err();
-    assert!(matches!(window, GatewayError::Declined(_)), "{window:?}");
-    let lost = against(ResponseTemplate::new(500).set_body_json(refusal(
-        "INTERNAL_SERVER_ERROR",
-        "Something went wrong. Refund might get initiated",
-    )))
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(lost, GatewayError::Ambiguous(_)),
-        "the refund may exist: {lost:?}"
-    );
-    let timed_out =
-        against(ResponseTemplate::new(200).set_body_json(refusal("TIMED_OUT", "Refund timed out")))
-            .await
-            .unwrap_err();
-    assert!(
-        matches!(timed_out, GatewayError::Ambiguous(_)),
-        "{timed_out:?}"
-    );
-    let existing = against(
-        ResponseTemplate::new(400)
-            .set_body_json(refusal("INVALID_TRANSACTION_ID", "Duplicate TransactionID")),
-    )
-    .await
-    .unwrap();
-    assert_eq!(existing.status, RefundStatus::Succeeded);
-    assert_eq!(existing.gateway_refund_id.as_deref(), Some("TR1"));
-}
-
-#[tokio::test]
-async fn fetches_refunds_by_our_id_through_the_status_api() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path_regex(format!(
-            "^/pg/v1/status/{MERCHANT_ID}/r_[0-9a-f]{{32}}$"
-        )))
-        .and(header("x-merchant-id", MERCHANT_ID))
-        .and(Verified)
-        .respond_with(|request: &Request| {
-            let transaction = asked(request);
-            let body = match &transaction[transaction.len() - 1..] {
-                "1" => status_body(&transaction, "PAYMENT_SUCCESS", "COMPLETED", "TR1"),
-                "2" => status_body(&transaction, "PAYMENT_ERROR", "FAILED", "TR2"),
-                "3" => status_body(&transaction, "PAYMENT_PENDING", "PENDING", "TR3"),
-                _ => not_found(),
-            };
-            ResponseTemplate::new(200).set_body_json(body)
-        })
-        .mount(&server)
-        .await;
-    refuse_unverified(&server).await;
-    let gateway = quick::<Contract>(&server.uri());
-    let acc = account(&Contract::credentials());
-    let id = |last: char| format!("rfd_0196f0c1a2b37c4d8e9f0a1b2c3d4e5{last}");
-    for (last, expected, gateway_id) in [
-        ('1', RefundStatus::Succeeded, "TR1"),
-        ('2', RefundStatus::Failed, "TR2"),
-        ('3', RefundStatus::Pending, "TR3"),
-    ] {
-        let report = gateway
-            .fetch_refund(&acc, &refund_request(&id(last), 10_000), Some("ignored"))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(report.status, expected, "{last}");
-        assert_eq!(report.refund_id.as_deref(), Some(id(last).as_str()));
-        assert_eq!(report.gateway_refund_id.as_deref(), Some(gateway_id));
-    }
-    let failed = gateway
-        .fetch_refund(&acc, &refund_request(&id('2'), 10_000), None)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        failed.failure_reason.as_deref(),
-        Some("phonepe PAYMENT_ERROR (REQUEST_DECLINE_BY_REQUESTEE): Payment Failed")
-    );
-    // A refund PhonePe never had: `contract::phonepe::an_ambiguous_refund_is_found_by_our_id…`.
 }
 
 /// A callback as PhonePe posts it: `{"response": base64(status JSON)}`.
@@ -709,101 +430,9 @@ async fn after_an_ambiguous_create_the_checkout_waits_for_confirmation() {
 }
 
 #[tokio::test]
-async fn when_the_lookup_finds_nothing_a_retried_create_reuses_the_same_transaction_id() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/pg/v1/pay"))
-        .and(Verified)
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(envelope(
-                    true,
-                    "PAYMENT_INITIATED",
-                    "Payment initiated",
-                    json!({}),
-                ))
-                .set_delay(Duration::from_secs(3)),
-        )
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    // PhonePe holds the id from then on.
-    Mock::given(method("POST"))
-        .and(path("/pg/v1/pay"))
-        .and(Verified)
-        .respond_with(
-            ResponseTemplate::new(400)
-                .set_body_json(refusal("INVALID_TRANSACTION_ID", "Duplicate TransactionID")),
-        )
-        .mount(&server)
-        .await;
-    // Nobody opened the pay page: the status API does not show it.
-    Mock::given(method("GET"))
-        .and(path_regex(format!(
-            "^/pg/v1/status/{MERCHANT_ID}/a_[0-9a-f]{{32}}$"
-        )))
-        .and(Verified)
-        .respond_with(ResponseTemplate::new(200).set_body_json(not_found()))
-        .mount(&server)
-        .await;
-    refuse_unverified(&server).await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (status, body) = app
-        .pay(&merchant, &payment("pp-amb-2", 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap();
-    app.drain().await;
-    // The next try (a retried job, or the customer opening the checkout) creates again with the
-    // same id; PhonePe's duplicate refusal settles that the order exists.
-    let page = app
-        .http
-        .get(app.url(&format!("/api/v1/checkout/{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert!(!page.status().is_redirection(), "{}", page.status());
-    let (receipt, reference) = attempt(&app, &merchant, id).await;
-    let transaction = merchant_transaction_id(&receipt);
-    assert_eq!(reference.as_deref(), Some(transaction.as_str()));
-    let posts = pays(&server).await;
-    assert!(posts.len() >= 2, "the create was tried again");
-    assert!(
-        posts
-            .iter()
-            .all(|p| sent_payload(p)["merchantTransactionId"] == transaction.as_str()),
-        "every create named the same transaction, so PhonePe can hold only one"
-    );
-}
-
-async fn platform_with_order(
-    server: &MockServer,
-    label: &str,
-) -> (TestApp, Merchant, String, String) {
-    Mock::given(method("POST"))
-        .and(path("/pg/v1/pay"))
-        .and(Verified)
-        .respond_with(pay_page)
-        .mount(server)
-        .await;
-    refuse_unverified(server).await;
-    let (app, merchant) = Contract::platform(server).await;
-    let (status, body) = app
-        .pay(&merchant, &payment(label, 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap().to_string();
-    app.drain().await;
-    let (receipt, reference) = attempt(&app, &merchant, &id).await;
-    let transaction = merchant_transaction_id(&receipt);
-    assert_eq!(reference.as_deref(), Some(transaction.as_str()));
-    (app, merchant, id, transaction)
-}
-
-#[tokio::test]
 async fn the_checkout_redirects_to_the_pay_page() {
-    let server = MockServer::start().await;
-    let (app, _merchant, id, transaction) = platform_with_order(&server, "pp-handoff").await;
+    let (server, app, _merchant, order) = open::<Contract>("pp-handoff").await;
+    let (id, transaction) = (order.id, order.reference);
     let page = app
         .http
         .get(app.url(&format!("/api/v1/checkout/{id}")))
@@ -825,103 +454,6 @@ async fn the_checkout_redirects_to_the_pay_page() {
         "{callback}"
     );
     assert_eq!(sent["redirectMode"], "POST");
-}
-
-async fn deliver(app: &TestApp, body: &[u8], checksum: Option<&str>) -> StatusCode {
-    let mut request = app
-        .http
-        .post(app.url("/api/v1/webhooks/phonepe"))
-        .header("content-type", "application/json")
-        .body(body.to_vec());
-    if let Some(checksum) = checksum {
-        request = request.header("X-VERIFY", checksum);
-    }
-    request.send().await.unwrap().status()
-}
-
-#[tokio::test]
-async fn a_refund_is_made_and_settled_by_its_callback() {
-    let server = MockServer::start().await;
-    let (app, merchant, id, transaction) = platform_with_order(&server, "pp-refund").await;
-    let (paid, response) = callback(&status_body(
-        &transaction,
-        "PAYMENT_SUCCESS",
-        "COMPLETED",
-        "T2405061224370000000005",
-    ));
-    assert_eq!(
-        deliver(&app, &paid, Some(&checksum(&response))).await,
-        StatusCode::OK
-    );
-    app.drain().await;
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
-
-    Mock::given(method("POST"))
-        .and(path("/pg/v1/refund"))
-        .and(Verified)
-        .respond_with(|request: &Request| {
-            let sent = sent_payload(request);
-            ResponseTemplate::new(200).set_body_json(envelope(
-                true,
-                "PAYMENT_PENDING",
-                "Your request has been successfully completed.",
-                json!({ "merchantId": MERCHANT_ID, "merchantTransactionId": sent["merchantTransactionId"],
-                        "transactionId": "TR2405061300000000000001", "amount": sent["amount"], "state": "PENDING",
-                        "responseCode": "PAYMENT_PENDING" }),
-            ))
-        })
-        .expect(1)
-        .mount(&server)
-        .await;
-    let (status, created) = send(
-        app.http
-            .post(app.url(&format!("/api/v1/transactions/{id}/refunds")))
-            .header("X-Client-Key", &merchant.client_key)
-            .header("X-Client-Secret", &merchant.client_secret)
-            .header("Idempotency-Key", "pp-refund-1")
-            .json(&json!({ "amount": 10_000, "reason": "one cup returned" })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let refund_id = created["data"]["id"].as_str().unwrap().to_string();
-    app.drain().await;
-    let refund_path = format!("/api/v1/refunds/{refund_id}");
-    let (_, read) = app
-        .get_with_key(&refund_path, &merchant.client_key, &merchant.client_secret)
-        .await;
-    assert_eq!(read["data"]["status"], "pending", "{read}");
-    let sent = server
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|r| r.url.path() == "/pg/v1/refund")
-        .map(|r| sent_payload(&r))
-        .unwrap();
-    let refund_transaction = merchant_transaction_id(&refund_id);
-    assert_eq!(sent["merchantTransactionId"], refund_transaction.as_str());
-    assert_eq!(sent["originalTransactionId"], transaction.as_str());
-    assert_eq!(sent["amount"], 10_000);
-
-    let (done, response) = callback(&status_body(
-        &refund_transaction,
-        "PAYMENT_SUCCESS",
-        "COMPLETED",
-        "TR2405061300000000000001",
-    ));
-    assert_eq!(
-        deliver(&app, &done, Some(&checksum(&response))).await,
-        StatusCode::OK
-    );
-    app.drain().await;
-    let (_, read) = app
-        .get_with_key(&refund_path, &merchant.client_key, &merchant.client_secret)
-        .await;
-    assert_eq!(read["data"]["status"], "succeeded", "{read}");
-    assert_eq!(
-        app.transaction(&merchant, &id).await["status"],
-        "partially_refunded"
-    );
 }
 
 /// PhonePe as the connector contract drives it (`contract::phonepe::…`).
@@ -1103,7 +635,52 @@ impl super::contract::ChecksCredentials for Contract {
     }
 }
 
+impl super::contract::LooksUpOrders for Contract {
+    fn is_lookup(request: &Request, receipt: &str) -> bool {
+        request.method == http::Method::GET
+            && request.url.path() == status_path(&merchant_transaction_id(receipt))
+    }
+}
+
 impl super::contract::FindsByReceipt for Contract {
+    const RECEIPT_FOUND: &'static str = RECEIPT;
+    const RECEIPT_MISSING: &'static str = "att_0196f0c1a2b37c4d8e9f0a1b2c3d4e60";
+
+    /// The status API knows a payment by its deterministic merchantTransactionId.
+    async fn mount_lookups(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path(status_path(TRANSACTION)))
+            .and(header("x-merchant-id", MERCHANT_ID))
+            .and(Verified)
+            .respond_with(ResponseTemplate::new(200).set_body_json(status_body(
+                TRANSACTION,
+                "PAYMENT_PENDING",
+                "PENDING",
+                "T2405061224370000000001",
+            )))
+            .mount(server)
+            .await;
+        // Which HTTP status comes with TRANSACTION_NOT_FOUND is not documented: the code decides.
+        Mock::given(method("GET"))
+            .and(path(status_path(&merchant_transaction_id(
+                Self::RECEIPT_MISSING,
+            ))))
+            .and(Verified)
+            .respond_with(ResponseTemplate::new(404).set_body_json(not_found()))
+            .mount(server)
+            .await;
+        refuse_unverified(server).await;
+    }
+
+    /// Without its pay page: that came only with the create's answer.
+    fn found() -> CreatedOrder {
+        CreatedOrder {
+            reference: TRANSACTION.into(),
+            pay_url: None,
+            checkout_token: None,
+        }
+    }
+
     /// PhonePe makes the pay page but answers too late: the request timed out on our side. The
     /// status API knows the payment by its deterministic merchantTransactionId.
     async fn mount_late_create_found_by_lookup(server: &MockServer) {
@@ -1115,16 +692,7 @@ impl super::contract::FindsByReceipt for Contract {
             .await;
         Mock::given(method("POST"))
             .and(path("/pg/v1/pay"))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(envelope(
-                        true,
-                        "PAYMENT_INITIATED",
-                        "Payment initiated",
-                        json!({}),
-                    ))
-                    .set_delay(Duration::from_secs(3)),
-            )
+            .respond_with(lost_answer())
             .with_priority(1)
             .up_to_n_times(1)
             .mount(server)
@@ -1147,15 +715,6 @@ impl super::contract::FindsByReceipt for Contract {
         refuse_unverified(server).await;
     }
 
-    fn is_create(request: &Request) -> bool {
-        request.method == http::Method::POST && request.url.path() == "/pg/v1/pay"
-    }
-
-    fn is_lookup(request: &Request, receipt: &str) -> bool {
-        request.method == http::Method::GET
-            && request.url.path() == status_path(&merchant_transaction_id(receipt))
-    }
-
     /// The checked payload carries the receipt's merchantTransactionId and the amount in paise.
     fn assert_create_request(request: &Request, receipt: &str) {
         let sent = sent_payload(request);
@@ -1173,8 +732,63 @@ impl super::contract::FindsByReceipt for Contract {
     }
 }
 
-impl super::contract::ClassifiesErrors for Contract {
-    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = true;
+/// A pay request's answer that comes too late to be read.
+fn lost_answer() -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .set_body_json(envelope(
+            true,
+            "PAYMENT_INITIATED",
+            "Payment initiated",
+            json!({}),
+        ))
+        .set_delay(Duration::from_secs(3))
+}
+
+impl super::contract::RetriesCreates for Contract {
+    /// The first pay request times out on our side; PhonePe holds the id from then on. Nobody
+    /// opened the pay page: the status API does not show it.
+    async fn mount_lagging_create(server: &MockServer, _label: &str) {
+        Mock::given(method("POST"))
+            .and(path("/pg/v1/pay"))
+            .and(Verified)
+            .respond_with(lost_answer())
+            .up_to_n_times(1)
+            .mount(server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/pg/v1/pay"))
+            .and(Verified)
+            .respond_with(
+                ResponseTemplate::new(400)
+                    .set_body_json(refusal("INVALID_TRANSACTION_ID", "Duplicate TransactionID")),
+            )
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path_regex(format!(
+                "^/pg/v1/status/{MERCHANT_ID}/a_[0-9a-f]{{32}}$"
+            )))
+            .and(Verified)
+            .respond_with(ResponseTemplate::new(200).set_body_json(not_found()))
+            .mount(server)
+            .await;
+        refuse_unverified(server).await;
+    }
+
+    /// The merchantTransactionId is made from the receipt, and PhonePe holds it once.
+    fn made_for(request: &Request, receipt: &str) -> bool {
+        sent_payload(request)["merchantTransactionId"] == merchant_transaction_id(receipt).as_str()
+    }
+
+    /// PhonePe's duplicate refusal settles that the order exists, but its pay page came only
+    /// with the answer that was lost.
+    fn retried_handoff(_base: &str, _order: &Order) -> Retried {
+        Retried::NoPayPage
+    }
+}
+
+impl super::contract::ClassifiesReadErrors for Contract {
+    const ASKED: &'static str = TRANSACTION;
 
     fn server_error() -> ResponseTemplate {
         ResponseTemplate::new(500).set_body_json(refusal(
@@ -1188,15 +802,64 @@ impl super::contract::ClassifiesErrors for Contract {
         ResponseTemplate::new(429)
     }
 
-    async fn status_against(response: ResponseTemplate) -> GatewayError {
-        status_against(response).await
+    async fn mount_status_answer(server: &MockServer, answer: ResponseTemplate) {
+        Mock::given(method("GET"))
+            .respond_with(answer)
+            .mount(server)
+            .await;
     }
 
-    async fn status_at(base: &str) -> GatewayError {
-        quick::<Contract>(base)
-            .fetch_status(&account(&Contract::credentials()), TRANSACTION)
-            .await
-            .unwrap_err()
+    fn documented_read_errors() -> Vec<DocumentedError> {
+        vec![
+            DocumentedError::new("an outage", ResponseTemplate::new(503), Kind::Retryable),
+            DocumentedError::new(
+                "a timeout at PhonePe",
+                ResponseTemplate::new(200).set_body_json(refusal("TIMED_OUT", "Request timed out")),
+                Kind::Retryable,
+            ),
+            DocumentedError::new(
+                "throttling, as a refusal",
+                ResponseTemplate::new(429)
+                    .set_body_json(refusal("TOO_MANY_REQUESTS", "Too many requests")),
+                Kind::Retryable,
+            ),
+            DocumentedError::new(
+                "a checksum refused",
+                ResponseTemplate::new(401)
+                    .set_body_json(refusal("AUTHORIZATION_FAILED", "Authorization failed")),
+                Kind::Configuration,
+            ),
+        ]
+    }
+}
+
+impl super::contract::ClassifiesCreateErrors for Contract {
+    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = true;
+
+    fn documented_errors() -> Vec<DocumentedError> {
+        vec![
+            DocumentedError::new(
+                "a bad request",
+                ResponseTemplate::new(400).set_body_json(refusal(
+                    "BAD_REQUEST",
+                    "Please check the inputs you have provided.",
+                )),
+                Kind::Configuration,
+            ),
+            DocumentedError::new(
+                "a decline",
+                ResponseTemplate::new(200).set_body_json(refusal(
+                    "PAYMENT_DECLINED",
+                    "Payment declined by the risk engine",
+                )),
+                Kind::Declined,
+            ),
+            DocumentedError::new(
+                "a gateway down",
+                ResponseTemplate::new(502).set_body_string("<html>Bad Gateway</html>"),
+                Kind::Ambiguous,
+            ),
+        ]
     }
 }
 
@@ -1347,6 +1010,225 @@ impl super::contract::RefundsAmbiguously for Contract {
     }
 
     fn is_refund_create(request: &Request) -> bool {
-        request.method == http::Method::POST
+        request.method == http::Method::POST && request.url.path() == "/pg/v1/refund"
+    }
+}
+
+/// What PhonePe answers to an accepted refund: pending, under its transaction id `gateway_id`.
+fn refund_accepted(
+    gateway_id: &'static str,
+) -> impl Fn(&Request) -> ResponseTemplate + Send + Sync {
+    move |request: &Request| {
+        let sent = sent_payload(request);
+        ResponseTemplate::new(200).set_body_json(envelope(
+            true,
+            "PAYMENT_PENDING",
+            "Your request has been successfully completed.",
+            json!({ "merchantId": MERCHANT_ID, "merchantTransactionId": sent["merchantTransactionId"],
+                    "transactionId": gateway_id, "amount": sent["amount"], "state": "PENDING",
+                    "responseCode": "PAYMENT_PENDING" }),
+        ))
+    }
+}
+
+impl super::contract::CreatesRefunds for Contract {
+    const CREATED: &'static str = "rfd_0196f0c1a2b37c4d8e9f0a1b2c3d4e5f";
+    const CREATED_AS: &'static str = "TR620471739210623";
+
+    /// A verified JSON POST; the refund is a transaction of its own.
+    async fn mount_documented_refund(server: &MockServer) {
+        Mock::given(method("POST"))
+            .and(path("/pg/v1/refund"))
+            .and(header("content-type", "application/json"))
+            .and(Verified)
+            .respond_with(refund_accepted("TR620471739210623"))
+            .expect(1)
+            .mount(server)
+            .await;
+        refuse_unverified(server).await;
+    }
+
+    fn assert_refund_sent(request: &Request) {
+        assert_eq!(
+            sent_payload(request),
+            json!({
+                "merchantId": MERCHANT_ID,
+                "merchantUserId": merchant_user_id(RECEIPT),
+                "originalTransactionId": TRANSACTION,
+                "merchantTransactionId": "r_0196f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+                "amount": 10000,
+                "callbackUrl": "https://lsp.example/api/v1/webhooks/phonepe",
+            }),
+            "the payment's user id, a refund id of its own"
+        );
+    }
+}
+
+impl super::contract::ClassifiesRefundErrors for Contract {
+    const REPEATED: &'static str = "rfd_0196f0c1a2b37c4d8e9f0a1b2c3d4e5f";
+
+    /// After a duplicate id, the refund is read back through the status API.
+    async fn mount_refund_answer(server: &MockServer, response: ResponseTemplate) {
+        Mock::given(method("POST"))
+            .and(path("/pg/v1/refund"))
+            .and(Verified)
+            .respond_with(response)
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(status_path("r_0196f0c1a2b37c4d8e9f0a1b2c3d4e5f")))
+            .and(Verified)
+            .respond_with(ResponseTemplate::new(200).set_body_json(status_body(
+                "r_0196f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+                "PAYMENT_SUCCESS",
+                "COMPLETED",
+                "TR1",
+            )))
+            .mount(server)
+            .await;
+        refuse_unverified(server).await;
+    }
+
+    fn refund_refused() -> ResponseTemplate {
+        ResponseTemplate::new(400).set_body_json(refusal(
+            "REVERSAL_WINDOW_EXCEEDED",
+            "The time window for refunding the transaction has been breached",
+        ))
+    }
+
+    /// A server error, and PhonePe's own timeout.
+    fn refund_maybe_made() -> Vec<ResponseTemplate> {
+        vec![
+            ResponseTemplate::new(500).set_body_json(refusal(
+                "INTERNAL_SERVER_ERROR",
+                "Something went wrong. Refund might get initiated",
+            )),
+            ResponseTemplate::new(200).set_body_json(refusal("TIMED_OUT", "Refund timed out")),
+        ]
+    }
+
+    fn repeated_id() -> Option<(ResponseTemplate, &'static str, RefundStatus)> {
+        Some((
+            ResponseTemplate::new(400)
+                .set_body_json(refusal("INVALID_TRANSACTION_ID", "Duplicate TransactionID")),
+            "TR1",
+            RefundStatus::Succeeded,
+        ))
+    }
+}
+
+impl super::contract::FetchesRefunds for Contract {
+    /// The status API knows a refund by its own transaction id, whatever PhonePe's id is.
+    async fn mount_refund_statuses(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path_regex(format!(
+                "^/pg/v1/status/{MERCHANT_ID}/r_[0-9a-f]{{32}}$"
+            )))
+            .and(header("x-merchant-id", MERCHANT_ID))
+            .and(Verified)
+            .respond_with(|request: &Request| {
+                let transaction = asked(request);
+                let body = match &transaction[transaction.len() - 1..] {
+                    "1" => status_body(&transaction, "PAYMENT_SUCCESS", "COMPLETED", "TR1"),
+                    "2" => status_body(&transaction, "PAYMENT_ERROR", "FAILED", "TR2"),
+                    "3" => status_body(&transaction, "PAYMENT_PENDING", "PENDING", "TR3"),
+                    _ => not_found(),
+                };
+                ResponseTemplate::new(200).set_body_json(body)
+            })
+            .mount(server)
+            .await;
+        refuse_unverified(server).await;
+    }
+
+    fn known_refunds() -> Vec<KnownRefund> {
+        let (done, failed, pending) = (
+            "rfd_0196f0c1a2b37c4d8e9f0a1b2c3d4e51",
+            "rfd_0196f0c1a2b37c4d8e9f0a1b2c3d4e52",
+            "rfd_0196f0c1a2b37c4d8e9f0a1b2c3d4e53",
+        );
+        vec![
+            KnownRefund::is(done, Some("ignored"), RefundStatus::Succeeded).known_as("TR1"),
+            KnownRefund::is(failed, Some("ignored"), RefundStatus::Failed).known_as("TR2"),
+            KnownRefund::is(pending, Some("ignored"), RefundStatus::Pending).known_as("TR3"),
+            KnownRefund::is(failed, None, RefundStatus::Failed)
+                .failing("phonepe PAYMENT_ERROR (REQUEST_DECLINE_BY_REQUESTEE): Payment Failed"),
+        ]
+    }
+}
+
+/// PhonePe's transaction id for the refunds the platform asks for.
+const PLATFORM_REFUND: &str = "TR2405061300000000000001";
+
+/// The status answer (and decoded callback) of the refund `refund` of `amount`, completed.
+fn refund_completed(refund: &str, amount: i64) -> Value {
+    let mut status = status_body(
+        &merchant_transaction_id(refund),
+        "PAYMENT_SUCCESS",
+        "COMPLETED",
+        PLATFORM_REFUND,
+    );
+    status["data"]["amount"] = json!(amount);
+    status
+}
+
+impl super::contract::SettlesRefunds for Contract {
+    const GATEWAY_REFUND: &'static str = PLATFORM_REFUND;
+
+    async fn mount_refund_accepted(server: &MockServer, _order: &Order, delay: Duration) {
+        let accepted = refund_accepted(PLATFORM_REFUND);
+        Mock::given(method("POST"))
+            .and(path("/pg/v1/refund"))
+            .and(Verified)
+            .respond_with(move |request: &Request| accepted(request).set_delay(delay))
+            .mount(server)
+            .await;
+    }
+
+    /// A refund transaction of its own, naming the payment's.
+    fn assert_refund_asked(request: &Request, order: &Order, refund: &str, amount: i64) {
+        let sent = sent_payload(request);
+        assert_eq!(
+            sent["merchantTransactionId"],
+            merchant_transaction_id(refund).as_str()
+        );
+        assert_eq!(sent["originalTransactionId"], order.reference.as_str());
+        assert_eq!(sent["amount"], amount);
+    }
+
+    async fn mount_refund_found(server: &MockServer, _order: &Order, refund: &str, amount: i64) {
+        Mock::given(method("GET"))
+            .and(path(status_path(&merchant_transaction_id(refund))))
+            .and(header("x-merchant-id", MERCHANT_ID))
+            .and(Verified)
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(refund_completed(refund, amount)),
+            )
+            .mount(server)
+            .await;
+    }
+
+    /// The refund's callback, checksummed with the salt key.
+    async fn refund_reports(
+        _app: &TestApp,
+        _order: &Order,
+        refund: &str,
+        amount: i64,
+    ) -> Option<RefundReports> {
+        let (body, response) = callback(&refund_completed(refund, amount));
+        let good = checksum(&response);
+        Some(RefundReports {
+            forged: vec![
+                (
+                    "unsigned",
+                    Delivery::new("application/json", &[], body.clone()),
+                ),
+                (
+                    "another salt index",
+                    verified_delivery(&good.replace("###1", "###2"), body.clone()),
+                ),
+            ],
+            authentic: verified_delivery(&good, body),
+        })
     }
 }

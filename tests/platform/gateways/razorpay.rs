@@ -1,9 +1,10 @@
 //! Razorpay against a mock of its Orders API that answers as the documented one does.
 
 use super::contract::{
-    BrowserReturn, Connects, Creates, Delivery, Documented, Fixture, Order, Paid,
+    BrowserReturn, Connects, Delivery, Documented, DocumentedError, Fixture, Kind, KnownRefund,
+    Order, Paid, RefundReports, deliver, open,
 };
-use super::{account, attempt_reference, no_redirects};
+use super::{account, no_redirects};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
@@ -12,7 +13,7 @@ use shared::gateways::PaymentOutcome;
 use shared::gateways::endpoints::Endpoints;
 use shared::gateways::razorpay::{Razorpay, return_signature};
 use shared::gateways::signature::hmac_sha256_hex;
-use shared::gateways::{CreatedOrder, Gateway, GatewayError, RefundRequest, RefundStatus};
+use shared::gateways::{CreatedOrder, Gateway, RefundRequest, RefundStatus};
 use shared::money::Currency;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -54,71 +55,6 @@ fn collection(items: Vec<Value>) -> Value {
 fn error(code: &str, description: &str, reason: &str) -> Value {
     json!({ "error": { "code": code, "description": description, "source": "NA", "step": "NA",
                        "reason": reason, "metadata": {} } })
-}
-
-#[tokio::test]
-async fn documented_errors_are_classified() {
-    let quick = Duration::from_secs(5);
-    let declined = Contract::create_against(
-        ResponseTemplate::new(400).set_body_json(json!({ "error": {
-            "code": "BAD_REQUEST_ERROR", "description": "The amount is invalid", "field": "amount" } })),
-        quick,
-    )
-    .await;
-    assert!(
-        matches!(declined, GatewayError::Declined(_)),
-        "{declined:?}"
-    );
-    let bad_key = Contract::create_against(
-        ResponseTemplate::new(401).set_body_json(error(
-            "BAD_REQUEST_ERROR",
-            "The api key provided is invalid",
-            "NA",
-        )),
-        quick,
-    )
-    .await;
-    assert!(
-        matches!(bad_key, GatewayError::Configuration(_)),
-        "{bad_key:?}"
-    );
-    // Server errors, throttling and failed reads: `contract::razorpay::errors_are_classified…`;
-    // slow, dropped and refused creates: `contract::razorpay::a_create_that_may_have_reached…`.
-}
-
-#[tokio::test]
-async fn finds_an_order_by_its_receipt() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/orders"))
-        .and(query_param("receipt", "att_found"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(collection(vec![order(
-                "order_found",
-                "att_found",
-                "created",
-            )])),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/orders"))
-        .and(query_param("receipt", "att_missing"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(collection(vec![])))
-        .mount(&server)
-        .await;
-    let gateway = Contract::connector(&server.uri(), Duration::from_secs(5));
-    let acc = account(&Contract::credentials());
-    assert_eq!(
-        gateway
-            .find_order(&acc, "att_found")
-            .await
-            .unwrap()
-            .unwrap()
-            .reference,
-        "order_found"
-    );
-    assert_eq!(gateway.find_order(&acc, "att_missing").await.unwrap(), None);
 }
 
 fn sign(secret: &str, body: &[u8]) -> String {
@@ -199,44 +135,6 @@ fn the_browser_return_is_verified_with_the_key_secret() {
 
 // Through the platform: a merchant whose routing pool has a Razorpay account.
 
-async fn platform_with_order(server: &MockServer, order_id: &str) -> (TestApp, Merchant, String) {
-    Mock::given(method("POST"))
-        .and(path("/v1/orders"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(order(order_id, "att", "created")))
-        .mount(server)
-        .await;
-    let (app, merchant) = Contract::platform(server).await;
-    let (status, body) = app
-        .pay(&merchant, &payment(order_id, 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap().to_string();
-    app.drain().await;
-    assert_eq!(
-        attempt_reference(&app, &merchant, &id).await.as_deref(),
-        Some(order_id)
-    );
-    (app, merchant, id)
-}
-
-async fn deliver(
-    app: &TestApp,
-    body: &[u8],
-    signature: Option<&str>,
-    event_id: &str,
-) -> StatusCode {
-    let mut request = app
-        .http
-        .post(app.url("/api/v1/webhooks/razorpay"))
-        .header("content-type", "application/json")
-        .header("x-razorpay-event-id", event_id)
-        .body(body.to_vec());
-    if let Some(signature) = signature {
-        request = request.header("x-razorpay-signature", signature);
-    }
-    request.send().await.unwrap().status()
-}
-
 /// Stands in for `checkout.js`: records the options Checkout was opened with in the page.
 const FAKE_CHECKOUT_JS: &str = "window.Razorpay = function (options) { this.open = function () { \
     var p = document.createElement('pre'); p.id = 'rzp-options'; \
@@ -244,7 +142,7 @@ const FAKE_CHECKOUT_JS: &str = "window.Razorpay = function (options) { this.open
 
 #[tokio::test]
 async fn chromium_opens_checkout_with_the_order_and_key_id_and_no_secret() {
-    let server = MockServer::start().await;
+    let (server, app, _merchant, order) = open::<Contract>("chromium").await;
     Mock::given(method("GET"))
         .and(path("/v1/checkout.js"))
         .respond_with(
@@ -252,7 +150,7 @@ async fn chromium_opens_checkout_with_the_order_and_key_id_and_no_secret() {
         )
         .mount(&server)
         .await;
-    let (app, merchant, id) = platform_with_order(&server, "order_chromium").await;
+    let id = order.id;
 
     let profile = temp_dir("razorpay-chromium");
     let browser = crate::browser::Browser::start(&profile.join("profile")).await;
@@ -281,7 +179,6 @@ async fn chromium_opens_checkout_with_the_order_and_key_id_and_no_secret() {
     );
     let requests = server.received_requests().await.unwrap();
     assert!(requests.iter().any(|r| r.url.path() == "/v1/checkout.js"));
-    let _ = merchant;
 }
 
 /// A refund entity as Razorpay returns it, for the refund id in `receipt`.
@@ -292,45 +189,6 @@ fn refund_entity(id: &str, receipt: &str, amount: i64, status: &str) -> Value {
         "created_at": 1_764_374_600, "batch_id": null, "status": status,
         "speed_processed": "normal", "speed_requested": "normal"
     })
-}
-
-/// A captured Razorpay payment (order, then a signed `payment.captured`).
-async fn captured(server: &MockServer, order_id: &str) -> (TestApp, Merchant, String) {
-    let (app, merchant, id) = platform_with_order(server, order_id).await;
-    let body = captured_event(order_id);
-    let signature = sign(WEBHOOK_SECRET, &body);
-    assert_eq!(
-        deliver(&app, &body, Some(&signature), &format!("evt_{order_id}")).await,
-        StatusCode::OK
-    );
-    app.drain().await;
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
-    (app, merchant, id)
-}
-
-async fn ask_refund(app: &TestApp, merchant: &Merchant, id: &str, amount: i64) -> String {
-    let (status, body) = send(
-        app.http
-            .post(app.url(&format!("/api/v1/transactions/{id}/refunds")))
-            .header("X-Client-Key", &merchant.client_key)
-            .header("X-Client-Secret", &merchant.client_secret)
-            .json(&json!({ "amount": amount })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["data"]["id"].as_str().unwrap().to_string()
-}
-
-async fn read_refund(app: &TestApp, merchant: &Merchant, refund: &str) -> Value {
-    let (status, body) = app
-        .get_with_key(
-            &format!("/api/v1/refunds/{refund}"),
-            &merchant.client_key,
-            &merchant.client_secret,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["data"].clone()
 }
 
 fn echo_refund(
@@ -351,152 +209,8 @@ fn echo_refund(
 }
 
 #[tokio::test]
-async fn a_refund_is_asked_once_and_settled_by_razorpays_refund_webhook() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/payments/pay_webhook/refund"))
-        .and(header("authorization", BASIC))
-        .and(body_partial_json(
-            json!({ "amount": 10_000, "speed": "normal" }),
-        ))
-        .respond_with(echo_refund("pending", Duration::ZERO))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let (app, merchant, id) = captured(&server, "order_refund").await;
-    let refund = ask_refund(&app, &merchant, &id, 10_000).await;
-    app.drain().await;
-    let pending = read_refund(&app, &merchant, &refund).await;
-    assert_eq!(pending["status"], "pending");
-    assert_eq!(pending["gateway_refund_id"], "rfnd_FP8DDKxqJif6ca");
-
-    let event = serde_json::to_vec(&json!({
-        "entity": "event", "account_id": "acc_BFQ7uQEaa7j2z7", "event": "refund.processed",
-        "contains": ["refund", "payment"],
-        "payload": {
-            "refund": { "entity": refund_entity("rfnd_FP8DDKxqJif6ca", &refund, 10_000, "processed") },
-            "payment": { "entity": payment_entity("pay_webhook", "order_refund", "captured") }
-        },
-        "created_at": 1_764_374_700
-    }))
-    .unwrap();
-    let forged = sign("not-the-secret", &event);
-    assert_eq!(
-        deliver(&app, &event, Some(&forged), "evt_rf_x").await,
-        StatusCode::UNAUTHORIZED
-    );
-    let signature = sign(WEBHOOK_SECRET, &event);
-    for _ in 0..2 {
-        assert_eq!(
-            deliver(&app, &event, Some(&signature), "evt_rf_1").await,
-            StatusCode::OK
-        );
-    }
-    app.drain().await;
-    assert_eq!(
-        read_refund(&app, &merchant, &refund).await["status"],
-        "succeeded"
-    );
-    assert_eq!(
-        app.transaction(&merchant, &id).await["status"],
-        "partially_refunded"
-    );
-}
-
-#[tokio::test]
-async fn an_ambiguous_refund_is_looked_up_never_asked_twice() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/payments/pay_webhook/refund"))
-        .respond_with(echo_refund("processed", Duration::from_secs(3)))
-        .mount(&server)
-        .await;
-    let (app, merchant, id) = captured(&server, "order_refund_amb").await;
-    let refund = ask_refund(&app, &merchant, &id, 49_900).await;
-    let listed = refund.clone();
-    Mock::given(method("GET"))
-        .and(path("/v1/payments/pay_webhook/refunds"))
-        .respond_with(move |_: &wiremock::Request| {
-            ResponseTemplate::new(200).set_body_json(collection(vec![refund_entity(
-                "rfnd_FP8DDKxqJif6ca",
-                &listed,
-                49_900,
-                "processed",
-            )]))
-        })
-        .mount(&server)
-        .await;
-    app.drain().await;
-    assert_eq!(
-        read_refund(&app, &merchant, &refund).await["status"],
-        "succeeded"
-    );
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "refunded");
-    let asks = server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.method == http::Method::POST && r.url.path().ends_with("/refund"))
-        .count();
-    assert_eq!(asks, 1, "a refund is never asked for twice");
-}
-
-#[tokio::test]
-async fn the_monitor_settles_a_quiet_pending_refund_by_asking_razorpay() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/payments/pay_webhook/refund"))
-        .respond_with(echo_refund("pending", Duration::ZERO))
-        .mount(&server)
-        .await;
-    let (app, merchant, id) = captured(&server, "order_refund_poll").await;
-    let refund = ask_refund(&app, &merchant, &id, 20_000).await;
-    app.drain().await;
-    assert_eq!(
-        read_refund(&app, &merchant, &refund).await["status"],
-        "pending"
-    );
-    let polled = refund.clone();
-    Mock::given(method("GET"))
-        .and(path("/v1/refunds/rfnd_FP8DDKxqJif6ca"))
-        .respond_with(move |_: &wiremock::Request| {
-            ResponseTemplate::new(200).set_body_json(refund_entity(
-                "rfnd_FP8DDKxqJif6ca",
-                &polled,
-                20_000,
-                "processed",
-            ))
-        })
-        .expect(1)
-        .mount(&server)
-        .await;
-    // No webhook comes; once the refund has been quiet long enough the monitor asks.
-    app.db
-        .owner()
-        .await
-        .execute(
-            "UPDATE refunds SET updated_at = now() - interval '1 hour'",
-            &[],
-        )
-        .await
-        .unwrap();
-    let run = shared::payments::monitor::run(&app.app).await.unwrap();
-    assert_eq!(run.refunds_checked, 1);
-    assert_eq!(
-        read_refund(&app, &merchant, &refund).await["status"],
-        "succeeded"
-    );
-    assert_eq!(
-        app.transaction(&merchant, &id).await["status"],
-        "partially_refunded"
-    );
-}
-
-#[tokio::test]
 async fn an_event_signed_by_another_merchants_account_cannot_settle_this_payment() {
-    let server = MockServer::start().await;
-    let (app, merchant, id) = platform_with_order(&server, "order_victim").await;
+    let (_server, app, merchant, order) = open::<Contract>("victim").await;
     // Another merchant has its own Razorpay account, and so its own webhook secret.
     let admin = app.admin_token().await;
     let other = app.create_merchant(&admin, "Other Shop").await;
@@ -510,15 +224,17 @@ async fn an_event_signed_by_another_merchants_account_cannot_settle_this_payment
         ],
     )
     .await;
-    let body = captured_event("order_victim");
-    let signature = sign("other-webhook-secret", &body);
+    let forged = signed_delivery("other-webhook-secret", captured_event(&order.reference));
     assert_eq!(
-        deliver(&app, &body, Some(&signature), "evt_cross").await,
+        deliver::<Contract>(&app, &forged).await,
         StatusCode::OK,
         "authentic for the other account, so stored"
     );
     app.drain().await;
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "pending");
+    assert_eq!(
+        app.transaction(&merchant, &order.id).await["status"],
+        "pending"
+    );
     let outcome: String = app
         .db
         .owner()
@@ -532,8 +248,8 @@ async fn an_event_signed_by_another_merchants_account_cannot_settle_this_payment
 
 #[tokio::test]
 async fn f5_browser_returns_do_not_fan_out_to_the_gateway() {
-    let server = MockServer::start().await;
-    let (app, merchant, id) = platform_with_order(&server, "order_fanout").await;
+    let (server, app, merchant, opened) = open::<Contract>("fanout").await;
+    let id = opened.id;
     Mock::given(method("GET"))
         .and(path("/v1/orders/order_fanout"))
         .respond_with(ResponseTemplate::new(200).set_body_json(order(
@@ -593,9 +309,9 @@ async fn f5_browser_returns_do_not_fan_out_to_the_gateway() {
 /// 5xx and the event is stored once.
 #[tokio::test]
 async fn f8_odd_event_id_headers_are_never_a_5xx_and_store_one_event() {
-    let server = MockServer::start().await;
-    let (app, merchant, id) = platform_with_order(&server, "order_odd_ids").await;
-    let body = captured_event("order_odd_ids");
+    let (_server, app, merchant, order) = open::<Contract>("odd_ids").await;
+    let id = order.id;
+    let body = captured_event(&order.reference);
     let signature = sign(WEBHOOK_SECRET, &body);
     let long = "e".repeat(300);
     let headers: [&[u8]; 4] = [b"", long.as_bytes(), "évt_ü".as_bytes(), b"\xff\xfe"];
@@ -854,7 +570,51 @@ impl super::contract::ChecksCredentials for Contract {
     }
 }
 
+impl super::contract::LooksUpOrders for Contract {
+    fn is_lookup(request: &wiremock::Request, receipt: &str) -> bool {
+        request.method == http::Method::GET
+            && request.url.path() == "/v1/orders"
+            && request
+                .url
+                .query_pairs()
+                .any(|(k, v)| k == "receipt" && v == receipt)
+    }
+}
+
 impl super::contract::FindsByReceipt for Contract {
+    const RECEIPT_FOUND: &'static str = "att_found";
+    const RECEIPT_MISSING: &'static str = "att_missing";
+
+    /// Razorpay lists the orders made with a receipt.
+    async fn mount_lookups(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/v1/orders"))
+            .and(query_param("receipt", "att_found"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(collection(vec![order(
+                    "order_found",
+                    "att_found",
+                    "created",
+                )])),
+            )
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/orders"))
+            .and(query_param("receipt", "att_missing"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(collection(vec![])))
+            .mount(server)
+            .await;
+    }
+
+    fn found() -> CreatedOrder {
+        CreatedOrder {
+            reference: "order_found".into(),
+            pay_url: None,
+            checkout_token: None,
+        }
+    }
+
     /// Razorpay makes the order but answers too late: the request timed out on our side.
     async fn mount_late_create_found_by_lookup(server: &MockServer) {
         Mock::given(method("POST"))
@@ -885,19 +645,6 @@ impl super::contract::FindsByReceipt for Contract {
             .await;
     }
 
-    fn is_create(request: &wiremock::Request) -> bool {
-        request.method == http::Method::POST && request.url.path() == "/v1/orders"
-    }
-
-    fn is_lookup(request: &wiremock::Request, receipt: &str) -> bool {
-        request.method == http::Method::GET
-            && request.url.path() == "/v1/orders"
-            && request
-                .url
-                .query_pairs()
-                .any(|(k, v)| k == "receipt" && v == receipt)
-    }
-
     fn assert_create_request(request: &wiremock::Request, receipt: &str) {
         let sent: Value = serde_json::from_slice(&request.body).unwrap();
         assert_eq!(sent["receipt"], receipt, "{sent}");
@@ -909,8 +656,8 @@ impl super::contract::FindsByReceipt for Contract {
     }
 }
 
-impl super::contract::ClassifiesErrors for Contract {
-    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = false;
+impl super::contract::ClassifiesReadErrors for Contract {
+    const ASKED: &'static str = "order_1";
 
     fn server_error() -> ResponseTemplate {
         ResponseTemplate::new(500).set_body_json(error(
@@ -928,20 +675,35 @@ impl super::contract::ClassifiesErrors for Contract {
         ))
     }
 
-    async fn status_against(response: ResponseTemplate) -> GatewayError {
-        let server = MockServer::start().await;
+    async fn mount_status_answer(server: &MockServer, answer: ResponseTemplate) {
         Mock::given(method("GET"))
-            .respond_with(response)
-            .mount(&server)
+            .respond_with(answer)
+            .mount(server)
             .await;
-        Self::status_at(&server.uri()).await
     }
+}
 
-    async fn status_at(base: &str) -> GatewayError {
-        Contract::connector(base, Duration::from_secs(5))
-            .fetch_status(&account(&Contract::credentials()), "order_1")
-            .await
-            .unwrap_err()
+impl super::contract::ClassifiesCreateErrors for Contract {
+    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = false;
+
+    fn documented_errors() -> Vec<DocumentedError> {
+        vec![
+            DocumentedError::new(
+                "an invalid amount",
+                ResponseTemplate::new(400).set_body_json(json!({ "error": {
+                    "code": "BAD_REQUEST_ERROR", "description": "The amount is invalid", "field": "amount" } })),
+                Kind::Declined,
+            ),
+            DocumentedError::new(
+                "an invalid key",
+                ResponseTemplate::new(401).set_body_json(error(
+                    "BAD_REQUEST_ERROR",
+                    "The api key provided is invalid",
+                    "NA",
+                )),
+                Kind::Configuration,
+            ),
+        ]
     }
 }
 
@@ -1025,7 +787,136 @@ impl super::contract::RefundsAmbiguously for Contract {
     }
 
     fn is_refund_create(request: &wiremock::Request) -> bool {
-        request.method == http::Method::POST
+        request.method == http::Method::POST && request.url.path().ends_with("/refund")
+    }
+}
+
+impl super::contract::CreatesRefunds for Contract {
+    const CREATED_AS: &'static str = "rfnd_FP8DDKxqJif6ca";
+
+    /// JSON in paise at normal speed with our id as the receipt, with Basic authentication.
+    async fn mount_documented_refund(server: &MockServer) {
+        Mock::given(method("POST"))
+            .and(path("/v1/payments/pay_webhook/refund"))
+            .and(header("authorization", BASIC))
+            .and(body_partial_json(
+                json!({ "amount": 10_000, "speed": "normal", "receipt": "rfd_1" }),
+            ))
+            .respond_with(echo_refund("pending", Duration::ZERO))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+
+    fn assert_refund_sent(request: &wiremock::Request) {
+        let sent: Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(sent["notes"]["refund_id"], "rfd_1", "{sent}");
+    }
+}
+
+impl super::contract::FetchesRefunds for Contract {
+    /// Once known, a refund is read by Razorpay's id.
+    async fn mount_refund_statuses(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/v1/refunds/rfnd_FP8DDKxqJif6ca"))
+            .and(header("authorization", BASIC))
+            .respond_with(ResponseTemplate::new(200).set_body_json(refund_entity(
+                "rfnd_FP8DDKxqJif6ca",
+                "rfd_1",
+                10_000,
+                "processed",
+            )))
+            .mount(server)
+            .await;
+    }
+
+    fn known_refunds() -> Vec<KnownRefund> {
+        vec![
+            KnownRefund::is(
+                "rfd_1",
+                Some("rfnd_FP8DDKxqJif6ca"),
+                RefundStatus::Succeeded,
+            )
+            .known_as("rfnd_FP8DDKxqJif6ca"),
+        ]
+    }
+}
+
+impl super::contract::SettlesRefunds for Contract {
+    const GATEWAY_REFUND: &'static str = "rfnd_FP8DDKxqJif6ca";
+
+    async fn mount_refund_accepted(server: &MockServer, _order: &Order, delay: Duration) {
+        Mock::given(method("POST"))
+            .and(path("/v1/payments/pay_webhook/refund"))
+            .respond_with(echo_refund("pending", delay))
+            .mount(server)
+            .await;
+    }
+
+    /// The captured payment's refund, in paise at normal speed, with Basic authentication.
+    fn assert_refund_asked(request: &wiremock::Request, _order: &Order, refund: &str, amount: i64) {
+        assert_eq!(request.url.path(), "/v1/payments/pay_webhook/refund");
+        assert_eq!(request.headers["authorization"], BASIC);
+        let sent: Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(sent["amount"], amount, "{sent}");
+        assert_eq!(sent["speed"], "normal", "{sent}");
+        assert_eq!(sent["receipt"], refund, "{sent}");
+    }
+
+    /// Razorpay lists the payment's refunds; ours carries our id as its receipt.
+    async fn mount_refund_found(server: &MockServer, _order: &Order, refund: &str, amount: i64) {
+        let listed = collection(vec![refund_entity(
+            "rfnd_FP8DDKxqJif6ca",
+            refund,
+            amount,
+            "processed",
+        )]);
+        Mock::given(method("GET"))
+            .and(path("/v1/payments/pay_webhook/refunds"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(listed))
+            .mount(server)
+            .await;
+    }
+
+    async fn mount_refund_settled(server: &MockServer, _order: &Order, refund: &str, amount: i64) {
+        Mock::given(method("GET"))
+            .and(path("/v1/refunds/rfnd_FP8DDKxqJif6ca"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(refund_entity(
+                "rfnd_FP8DDKxqJif6ca",
+                refund,
+                amount,
+                "processed",
+            )))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+
+    /// A signed `refund.processed`.
+    async fn refund_reports(
+        _app: &TestApp,
+        order: &Order,
+        refund: &str,
+        amount: i64,
+    ) -> Option<RefundReports> {
+        let event = serde_json::to_vec(&json!({
+            "entity": "event", "account_id": "acc_BFQ7uQEaa7j2z7", "event": "refund.processed",
+            "contains": ["refund", "payment"],
+            "payload": {
+                "refund": { "entity": refund_entity("rfnd_FP8DDKxqJif6ca", refund, amount, "processed") },
+                "payment": { "entity": payment_entity("pay_webhook", &order.reference, "captured") }
+            },
+            "created_at": 1_764_374_700
+        }))
+        .unwrap();
+        let authentic = signed_delivery(WEBHOOK_SECRET, event.clone());
+        Some(RefundReports {
+            forged: vec![
+                ("tampered", authentic.clone().tampered()),
+                ("another secret", signed_delivery("not-the-secret", event)),
+            ],
+            authentic,
+        })
     }
 }
 

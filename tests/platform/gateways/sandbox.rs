@@ -203,10 +203,11 @@ impl super::contract::Fixture for Contract {
     }
 }
 
-/// Not in `errors_are_classified_by_whether_the_call_could_have_acted`: the sandbox connector
+/// Not in `a_failed_create_is_classified_by_whether_it_could_have_acted`: the sandbox connector
 /// classifies a 5xx on a create as retryable (`shared::gateways::sandbox`'s `refused`), where
 /// the kit's rule for the providers says ambiguous, and issue 9 keeps behaviour as it is. Not in
-/// the slow-create scenario either: its connector's timeout is fixed.
+/// the slow-create scenario nor `a_failed_status_query_changed_nothing_and_is_retryable` (a
+/// slow read) either: its connector's timeout is fixed.
 impl super::contract::Connects for Contract {
     type Connector = SandboxGateway;
 
@@ -323,5 +324,29 @@ impl super::contract::RefundsAmbiguously for Contract {
 
     fn is_refund_create(request: &wiremock::Request) -> bool {
         request.method == http::Method::POST
+    }
+}
+
+impl super::contract::CreatesRefunds for Contract {
+    const CREATED_AS: &'static str = "sbx_rfnd_1";
+    /// The sandbox settles a refund as it is asked.
+    const CREATED_STATUS: RefundStatus = RefundStatus::Succeeded;
+
+    /// JSON under the order with the api key as HTTP Basic; the answer is the refund.
+    async fn mount_documented_refund(server: &MockServer) {
+        Mock::given(method("POST"))
+            .and(path("/sandbox/v1/orders/sbx_paid/refunds"))
+            .and(header("authorization", BASIC))
+            .and(header("content-type", "application/json"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+                "id": "sbx_rfnd_1", "refund_id": "rfd_1", "status": "processed" })))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+
+    fn assert_refund_sent(request: &wiremock::Request) {
+        let sent: Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(sent, json!({ "refund_id": "rfd_1", "amount": 10_000 }));
     }
 }

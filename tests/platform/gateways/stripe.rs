@@ -1,10 +1,12 @@
 //! Stripe against a mock of its PaymentIntents and Refunds APIs that answers as the documented
 //! ones do: form-encoded requests, JSON answers, `{"error":{…}}` bodies, signed webhooks.
 
+use super::account;
 use super::contract::{
-    BrowserReturn, Connects, Creates, Delivery, Documented, Expected, Fixture, Order, Paid, quick,
+    BrowserReturn, Connects, CreatesRefunds, Delivery, Documented, DocumentedError,
+    DocumentedWebhook, Expected, Fixture, Kind, KnownRefund, Order, Paid, ParsesAs, RefundReports,
+    Retried, ask_refund, captured, deliver, open, quick, read_refund,
 };
-use super::{account, attempt_reference};
 use crate::support::*;
 use http::HeaderMap;
 use reqwest::StatusCode;
@@ -93,21 +95,6 @@ fn idempotency_key(request: &Request) -> Option<String> {
         .map(|v| v.to_str().unwrap().to_string())
 }
 
-/// Answers a create as Stripe does: the PaymentIntent carries the receipt it was made with.
-fn echo_created(id: &'static str) -> impl Fn(&Request) -> ResponseTemplate + Send + Sync {
-    move |request: &Request| {
-        let receipt = form(request)
-            .get("metadata[receipt]")
-            .cloned()
-            .unwrap_or_default();
-        ResponseTemplate::new(200).set_body_json(payment_intent(
-            id,
-            &receipt,
-            "requires_payment_method",
-        ))
-    }
-}
-
 #[tokio::test]
 async fn a_retried_create_sends_the_same_key_and_parameters_so_stripe_replays_it() {
     let server = MockServer::start().await;
@@ -157,164 +144,6 @@ async fn a_retried_create_sends_the_same_key_and_parameters_so_stripe_replays_it
     );
 }
 
-#[tokio::test]
-async fn documented_errors_are_classified() {
-    let patient = Duration::from_secs(5);
-    let refused = Contract::create_against(
-        ResponseTemplate::new(400).set_body_json(error(
-            "invalid_request_error",
-            "parameter_invalid_integer",
-            "Invalid integer: 499.00",
-        )),
-        patient,
-    )
-    .await;
-    assert!(
-        matches!(&refused, GatewayError::Declined(m) if m.contains("refused")),
-        "{refused:?}"
-    );
-    let bad_key = Contract::create_against(
-        ResponseTemplate::new(401).set_body_json(json!({ "error": {
-            "type": "invalid_request_error",
-            "message": "Invalid API Key provided: sk_test_****REAL" } })),
-        patient,
-    )
-    .await;
-    assert!(
-        matches!(bad_key, GatewayError::Configuration(_)),
-        "{bad_key:?}"
-    );
-    let forbidden = Contract::create_against(
-        ResponseTemplate::new(403).set_body_json(error(
-            "invalid_request_error",
-            "secret_key_required",
-            "This API call cannot be made with a publishable API key.",
-        )),
-        patient,
-    )
-    .await;
-    assert!(
-        matches!(forbidden, GatewayError::Configuration(_)),
-        "{forbidden:?}"
-    );
-    let card = Contract::create_against(
-        ResponseTemplate::new(402).set_body_json(json!({ "error": {
-            "type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
-            "message": "Your card was declined." } })),
-        patient,
-    )
-    .await;
-    assert!(matches!(card, GatewayError::Declined(_)), "{card:?}");
-    let misused_key = Contract::create_against(
-        ResponseTemplate::new(400).set_body_json(json!({ "error": {
-            "type": "idempotency_error",
-            "message": "Keys for idempotent requests can only be used with the same parameters they were first used with." } })),
-        patient,
-    )
-    .await;
-    assert!(
-        matches!(misused_key, GatewayError::Configuration(_)),
-        "{misused_key:?}"
-    );
-    let conflict = Contract::create_against(
-        ResponseTemplate::new(409).set_body_json(json!({ "error": {
-            "type": "idempotency_error",
-            "message": "Keys for idempotent requests can only be used with the same parameters they were first used with." } })),
-        patient,
-    )
-    .await;
-    assert!(
-        matches!(conflict, GatewayError::Configuration(_)),
-        "{conflict:?}"
-    );
-    let in_use = Contract::create_against(
-        ResponseTemplate::new(409).set_body_json(error(
-            "invalid_request_error",
-            "idempotency_key_in_use",
-            "There is currently another in-progress request using this Idempotency-Key.",
-        )),
-        patient,
-    )
-    .await;
-    assert!(
-        matches!(in_use, GatewayError::Ambiguous(_)),
-        "the other request may create it: {in_use:?}"
-    );
-    // Server errors, throttling, failed and dropped reads: `contract::stripe::errors_are…`;
-    // slow, dropped and refused creates: `contract::stripe::a_create_that_may_have_reached…`.
-
-    // A timeout on a status query is simply retryable.
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/payment_intents/pi_slow"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(payment_intent("pi_slow", "att", "processing"))
-                .set_delay(Duration::from_millis(1500)),
-        )
-        .mount(&server)
-        .await;
-    let gateway = Contract::connector(&server.uri(), Duration::from_millis(300));
-    let acc = account(&Contract::credentials());
-    let slow_read = gateway.fetch_status(&acc, "pi_slow").await.unwrap_err();
-    assert!(
-        matches!(slow_read, GatewayError::Retryable(_)),
-        "{slow_read:?}"
-    );
-}
-
-#[tokio::test]
-async fn finds_a_payment_intent_by_its_receipt_with_search() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/payment_intents/search"))
-        .and(query_param("query", "metadata['receipt']:'att_found'"))
-        .and(header("authorization", BASIC))
-        .respond_with(ResponseTemplate::new(200).set_body_json(search_result(vec![
-            payment_intent("pi_found", "att_found", "requires_payment_method"),
-        ])))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/payment_intents/search"))
-        .and(query_param("query", "metadata['receipt']:'att_missing'"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(search_result(vec![])))
-        .mount(&server)
-        .await;
-    // Search is not offered to every account (Stripe: not to merchants in India).
-    Mock::given(method("GET"))
-        .and(path("/v1/payment_intents/search"))
-        .and(query_param(
-            "query",
-            "metadata['receipt']:'att_unsearchable'",
-        ))
-        .respond_with(ResponseTemplate::new(400).set_body_json(error(
-            "invalid_request_error",
-            "feature_not_enabled",
-            "Search is not available for this account.",
-        )))
-        .mount(&server)
-        .await;
-    let gateway = quick::<Contract>(&server.uri());
-    let acc = account(&Contract::credentials());
-    let found = gateway
-        .find_order(&acc, "att_found")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(found.reference, "pi_found");
-    assert_eq!(
-        found.checkout_token.as_ref().map(|t| t.expose().as_str()),
-        Some("pi_found_secret_EXAMPLEsecret")
-    );
-    assert_eq!(gateway.find_order(&acc, "att_missing").await.unwrap(), None);
-    assert_eq!(
-        gateway.find_order(&acc, "att_unsearchable").await.unwrap(),
-        None,
-        "a refused search falls back to the idempotent create, never fails the payment"
-    );
-}
-
 fn refund_request(refund_id: &str, reason: Option<&str>) -> RefundRequest {
     RefundRequest {
         refund_id: refund_id.into(),
@@ -329,151 +158,27 @@ fn refund_request(refund_id: &str, reason: Option<&str>) -> RefundRequest {
     }
 }
 
+/// The documented create: `contract::stripe::a_refund_is_created_with_our_id…`. Stripe refuses
+/// reasons outside its enum, so any other reason travels in the metadata.
 #[tokio::test]
-async fn creates_refunds_with_our_id_as_key_and_only_documented_reasons() {
+async fn a_reason_outside_stripes_enum_goes_to_the_metadata() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/refunds"))
-        .and(header("authorization", BASIC))
-        .respond_with(|request: &Request| {
-            let sent = form(request);
-            ResponseTemplate::new(200).set_body_json(refund(
-                "re_1",
-                &sent["payment_intent"],
-                "pending",
-                &sent["metadata[refund_id]"],
-                1_764_380_000,
-            ))
-        })
-        .mount(&server)
-        .await;
-    let gateway = quick::<Contract>(&server.uri());
-    let acc = account(&Contract::credentials());
-    let report = gateway
+    <Contract as CreatesRefunds>::mount_documented_refund(&server).await;
+    quick::<Contract>(&server.uri())
         .create_refund(
-            &acc,
-            &refund_request("rfd_1", Some("requested_by_customer")),
-        )
-        .await
-        .unwrap();
-    assert_eq!(report.status, RefundStatus::Pending);
-    assert_eq!(report.refund_id.as_deref(), Some("rfd_1"));
-    assert_eq!(report.gateway_refund_id.as_deref(), Some("re_1"));
-    gateway
-        .create_refund(
-            &acc,
+            &account(&Contract::credentials()),
             &refund_request("rfd_2", Some("Customer changed mind")),
         )
         .await
         .unwrap();
-
     let requests = server.received_requests().await.unwrap();
-    assert_eq!(idempotency_key(&requests[0]).as_deref(), Some("rfd_1"));
-    let first = form(&requests[0]);
-    assert_eq!(first["payment_intent"], "pi_paid");
-    assert_eq!(first["amount"], "10000");
-    assert_eq!(first["metadata[refund_id]"], "rfd_1");
-    assert_eq!(first["reason"], "requested_by_customer");
-    assert_eq!(idempotency_key(&requests[1]).as_deref(), Some("rfd_2"));
-    let second = form(&requests[1]);
+    assert_eq!(idempotency_key(&requests[0]).as_deref(), Some("rfd_2"));
+    let second = form(&requests[0]);
     assert!(
         !second.contains_key("reason"),
         "Stripe refuses reasons outside its enum"
     );
     assert_eq!(second["metadata[reason]"], "Customer changed mind");
-
-    let refused = create_refund_against(ResponseTemplate::new(400).set_body_json(error(
-        "invalid_request_error",
-        "charge_already_refunded",
-        "Charge ch_paid has already been refunded.",
-    )))
-    .await;
-    assert!(matches!(refused, GatewayError::Declined(_)), "{refused:?}");
-    let lost = create_refund_against(ResponseTemplate::new(502)).await;
-    assert!(
-        matches!(lost, GatewayError::Ambiguous(_)),
-        "the refund may exist: {lost:?}"
-    );
-}
-
-async fn create_refund_against(response: ResponseTemplate) -> GatewayError {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/refunds"))
-        .respond_with(response)
-        .mount(&server)
-        .await;
-    quick::<Contract>(&server.uri())
-        .create_refund(
-            &account(&Contract::credentials()),
-            &refund_request("rfd_x", None),
-        )
-        .await
-        .unwrap_err()
-}
-
-#[tokio::test]
-async fn fetches_refunds_by_stripes_id_or_finds_them_by_ours() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/refunds/re_done"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(refund(
-            "re_done",
-            "pi_paid",
-            "succeeded",
-            "rfd_1",
-            1,
-        )))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/refunds/re_missing"))
-        .respond_with(ResponseTemplate::new(404).set_body_json(error(
-            "invalid_request_error",
-            "resource_missing",
-            "No such refund: 're_missing'",
-        )))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/refunds"))
-        .and(query_param("payment_intent", "pi_paid"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(list(
-            "/v1/refunds",
-            vec![
-                refund("re_other", "pi_paid", "succeeded", "rfd_other", 3),
-                refund("re_failed", "pi_paid", "failed", "rfd_2", 2),
-            ],
-        )))
-        .mount(&server)
-        .await;
-    let gateway = quick::<Contract>(&server.uri());
-    let acc = account(&Contract::credentials());
-    let done = gateway
-        .fetch_refund(&acc, &refund_request("rfd_1", None), Some("re_done"))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(done.status, RefundStatus::Succeeded);
-    assert_eq!(
-        gateway
-            .fetch_refund(&acc, &refund_request("rfd_1", None), Some("re_missing"))
-            .await
-            .unwrap(),
-        None
-    );
-    let found = gateway
-        .fetch_refund(&acc, &refund_request("rfd_2", None), None)
-        .await
-        .unwrap()
-        .unwrap();
-    // Its id and status, and a refund Stripe never had: `contract::stripe::an_ambiguous_refund…`.
-    assert_eq!(
-        found.failure_reason.as_deref(),
-        Some("stripe refund failed: expired_or_canceled_card")
-    );
-    let requests = server.received_requests().await.unwrap();
-    assert!(requests.iter().all(|r| r.method == http::Method::GET));
 }
 
 #[tokio::test]
@@ -663,259 +368,30 @@ fn webhooks_are_verified_on_the_raw_body_with_a_fresh_timestamp() {
     assert!(gateway.verify_webhook(&acc, &signed_headers(&rolled), &body));
 }
 
+/// Parsing by type: `contract::stripe::webhooks_are_parsed_by_type`.
 #[test]
-fn webhooks_are_parsed_by_type() {
-    let gateway = quick::<Contract>("http://mock.invalid");
-    let none = HeaderMap::new();
-
+fn the_event_id_is_the_bodys_own() {
     let body = event(
         "evt_ok",
         "payment_intent.succeeded",
         payment_intent("pi_1", "att_1", "succeeded"),
     );
-    let ok = gateway.parse_webhook(&none, &body).unwrap();
+    let ok = quick::<Contract>("http://mock.invalid")
+        .parse_webhook(&HeaderMap::new(), &body)
+        .unwrap();
     assert_eq!(
         ok.event_id, "evt_ok",
         "the body's id, with or without headers"
     );
-    assert_eq!(ok.event_type, "payment_intent.succeeded");
-    assert_eq!(ok.receipt.as_deref(), Some("att_1"));
-    assert_eq!(ok.reference.as_deref(), Some("pi_1"));
-    let report = ok.report.unwrap();
-    assert_eq!(report.status, PaymentOutcome::Succeeded);
-    assert_eq!(report.payment_id.as_deref(), Some("ch_1"));
-    assert_eq!(ok.refund, None);
-
-    let failed = gateway
-        .parse_webhook(
-            &none,
-            &event(
-                "evt_f",
-                "payment_intent.payment_failed",
-                payment_intent("pi_retry", "att_2", "requires_payment_method"),
-            ),
-        )
-        .unwrap()
-        .report
-        .unwrap();
-    assert_eq!(
-        failed.status,
-        PaymentOutcome::Pending,
-        "the customer may retry"
-    );
-    assert_eq!(
-        failed.failure_reason.as_deref(),
-        Some("Your card has insufficient funds.")
-    );
-
-    let canceled = gateway
-        .parse_webhook(
-            &none,
-            &event(
-                "evt_c",
-                "payment_intent.canceled",
-                payment_intent("pi_3", "att_3", "canceled"),
-            ),
-        )
-        .unwrap()
-        .report
-        .unwrap();
-    assert_eq!(canceled.status, PaymentOutcome::Failed);
-
-    for kind in ["refund.created", "refund.updated", "refund.failed"] {
-        let status = if kind == "refund.failed" {
-            "failed"
-        } else {
-            "succeeded"
-        };
-        let parsed = gateway
-            .parse_webhook(
-                &none,
-                &event("evt_r", kind, refund("re_1", "pi_1", status, "rfd_1", 1)),
-            )
-            .unwrap();
-        assert_eq!(parsed.reference.as_deref(), Some("pi_1"), "{kind}");
-        assert_eq!(parsed.report, None, "{kind}");
-        let refund = parsed.refund.unwrap();
-        assert_eq!(refund.refund_id.as_deref(), Some("rfd_1"), "{kind}");
-        assert_eq!(refund.gateway_refund_id.as_deref(), Some("re_1"), "{kind}");
-        let expected = if kind == "refund.failed" {
-            RefundStatus::Failed
-        } else {
-            RefundStatus::Succeeded
-        };
-        assert_eq!(refund.status, expected, "{kind}");
-    }
-
-    let charge = json!({
-        "id": "ch_1", "object": "charge", "amount": 49900, "amount_refunded": 20000,
-        "payment_intent": "pi_1", "refunded": false,
-        "refunds": { "object": "list", "has_more": false, "url": "/v1/charges/ch_1/refunds", "data": [
-            refund("re_1", "pi_1", "succeeded", "rfd_1", 1),
-            refund("re_2", "pi_1", "pending", "rfd_2", 2),
-        ] }
-    });
-    let refunded = gateway
-        .parse_webhook(&none, &event("evt_cr", "charge.refunded", charge))
-        .unwrap();
-    assert_eq!(refunded.reference.as_deref(), Some("pi_1"));
-    let latest = refunded.refund.unwrap();
-    assert_eq!(latest.refund_id.as_deref(), Some("rfd_2"));
-    assert_eq!(latest.status, RefundStatus::Pending);
-    let bare =
-        json!({ "id": "ch_1", "object": "charge", "payment_intent": "pi_1", "refunded": true });
-    let bare = gateway
-        .parse_webhook(&none, &event("evt_cb", "charge.refunded", bare))
-        .unwrap();
-    assert_eq!(bare.reference.as_deref(), Some("pi_1"));
-    assert_eq!(bare.refund, None, "the refund.* events carry it");
-
-    let other = gateway
-        .parse_webhook(
-            &none,
-            &event(
-                "evt_o",
-                "payment_intent.created",
-                payment_intent("pi_4", "att_4", "requires_payment_method"),
-            ),
-        )
-        .unwrap();
-    assert_eq!(other.event_type, "payment_intent.created");
-    assert_eq!(other.report, None);
-    assert_eq!(other.refund, None);
-    assert_eq!(other.reference.as_deref(), Some("pi_4"));
-    assert!(gateway.parse_webhook(&none, b"not json").is_err());
 }
 
 // Through the platform: a merchant whose routing pool has a Stripe account.
-
-async fn creates(server: &MockServer) -> Vec<Request> {
-    server
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.method == http::Method::POST && r.url.path() == "/v1/payment_intents")
-        .collect()
-}
-
-#[tokio::test]
-async fn when_search_lags_the_retry_reuses_the_key_and_stripe_replays_the_same_intent() {
-    let server = MockServer::start().await;
-    // The first create times out on our side; Stripe replays the same PaymentIntent to any
-    // retry with the same key.
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(payment_intent(
-                    "pi_replayed",
-                    "ignored",
-                    "requires_payment_method",
-                ))
-                .set_delay(Duration::from_secs(3)),
-        )
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(echo_created("pi_replayed"))
-        .mount(&server)
-        .await;
-    // Search has not caught up (or is not offered): it finds nothing.
-    Mock::given(method("GET"))
-        .and(path("/v1/payment_intents/search"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(search_result(vec![])))
-        .mount(&server)
-        .await;
-    let (app, merchant) = Contract::platform(&server).await;
-    let (status, body) = app
-        .pay(&merchant, &payment("stripe-amb-2", 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap();
-    app.drain().await;
-    assert_eq!(
-        attempt_reference(&app, &merchant, id).await,
-        None,
-        "not confirmed yet"
-    );
-
-    // The customer opens the checkout: the platform asks again, then creates with the same key.
-    let page = app
-        .http
-        .get(app.url(&format!("/api/v1/checkout/{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
-    let html = page.text().await.unwrap();
-    assert!(
-        html.contains("\"clientSecret\":\"pi_replayed_secret_EXAMPLEsecret\""),
-        "{html}"
-    );
-    assert!(!html.contains(SECRET_KEY) && !html.contains(WEBHOOK_SECRET));
-    assert_eq!(
-        attempt_reference(&app, &merchant, id).await.as_deref(),
-        Some("pi_replayed")
-    );
-    let posts = creates(&server).await;
-    assert!(posts.len() >= 2, "the create was retried");
-    let keys: Vec<Option<String>> = posts.iter().map(idempotency_key).collect();
-    assert!(keys[0].as_deref().is_some_and(|k| k.starts_with("att_")));
-    assert!(
-        keys.iter().all(|k| *k == keys[0]),
-        "every create carried the same key: {keys:?}"
-    );
-    assert!(
-        posts.iter().all(|p| p.body == posts[0].body),
-        "and the same parameters"
-    );
-}
-
-async fn platform_with_intent(
-    server: &MockServer,
-    intent: &'static str,
-) -> (TestApp, Merchant, String, String) {
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(echo_created(intent))
-        .mount(server)
-        .await;
-    let (app, merchant) = Contract::platform(server).await;
-    let (status, body) = app
-        .pay(&merchant, &payment(intent, 49_900, false), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap().to_string();
-    app.drain().await;
-    assert_eq!(
-        attempt_reference(&app, &merchant, &id).await.as_deref(),
-        Some(intent)
-    );
-    let receipt = form(&creates(server).await[0])["metadata[receipt]"].clone();
-    (app, merchant, id, receipt)
-}
-
-async fn deliver(app: &TestApp, body: &[u8], signature: Option<&str>) -> StatusCode {
-    let mut request = app
-        .http
-        .post(app.url("/api/v1/webhooks/stripe"))
-        .header("content-type", "application/json; charset=utf-8")
-        .body(body.to_vec());
-    if let Some(signature) = signature {
-        request = request.header("stripe-signature", signature);
-    }
-    request.send().await.unwrap().status()
-}
 
 /// F8: event ids are unique per signing account. Another merchant's Stripe account signs an event
 /// carrying the id this account's next event will have; this account's event still lands.
 #[tokio::test]
 async fn f8_an_event_id_claimed_first_by_another_account_does_not_block_this_accounts_event() {
-    let server = MockServer::start().await;
-    let (app, merchant, id, receipt) = platform_with_intent(&server, "pi_f8victim").await;
+    let (_server, app, merchant, order) = open::<Contract>("f8victim").await;
     let admin = app.admin_token().await;
     let other = app.create_merchant(&admin, "Other Shop").await;
     app.add_gateway_account(
@@ -937,26 +413,20 @@ async fn f8_an_event_id_claimed_first_by_another_account_does_not_block_this_acc
             "succeeded",
         ),
     );
-    assert_eq!(
-        deliver(
-            &app,
-            &claim,
-            Some(&sign("whsec_OTHER_NOT_REAL", now(), &claim))
-        )
-        .await,
-        StatusCode::OK
-    );
+    let claim = signed_delivery("whsec_OTHER_NOT_REAL", now(), claim);
+    assert_eq!(deliver::<Contract>(&app, &claim).await, StatusCode::OK);
     let real = event(
         "evt_f8_shared",
         "payment_intent.succeeded",
-        payment_intent("pi_f8victim", &receipt, "succeeded"),
+        payment_intent("pi_f8victim", &order.receipt, "succeeded"),
     );
-    assert_eq!(
-        deliver(&app, &real, Some(&sign(WEBHOOK_SECRET, now(), &real))).await,
-        StatusCode::OK
-    );
+    let real = signed_delivery(WEBHOOK_SECRET, now(), real);
+    assert_eq!(deliver::<Contract>(&app, &real).await, StatusCode::OK);
     app.drain().await;
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+    assert_eq!(
+        app.transaction(&merchant, &order.id).await["status"],
+        "succeeded"
+    );
     assert_eq!(app.db.count("gateway_events").await, 2);
 }
 
@@ -965,45 +435,13 @@ async fn f8_an_event_id_claimed_first_by_another_account_does_not_block_this_acc
 /// refunded, `refund.failed` is published, and the money can be refunded again.
 #[tokio::test]
 async fn f18_a_stripe_refund_that_fails_after_succeeding_restores_the_refundable_amount() {
-    let server = MockServer::start().await;
-    let (app, merchant, id, receipt) = platform_with_intent(&server, "pi_f18").await;
-    let paid = event(
-        "evt_f18_paid",
-        "payment_intent.succeeded",
-        payment_intent("pi_f18", &receipt, "succeeded"),
-    );
-    assert_eq!(
-        deliver(&app, &paid, Some(&sign(WEBHOOK_SECRET, now(), &paid))).await,
-        StatusCode::OK
-    );
-    app.drain().await;
-    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+    let (server, app, merchant, order) = captured::<Contract>("f18").await;
     Mock::given(method("POST"))
         .and(path("/v1/refunds"))
-        .respond_with(|request: &Request| {
-            let sent = form(request);
-            ResponseTemplate::new(200).set_body_json(refund(
-                "re_f18",
-                &sent["payment_intent"],
-                "succeeded",
-                &sent["metadata[refund_id]"],
-                1_764_380_000,
-            ))
-        })
+        .respond_with(echo_refund("re_f18", "succeeded"))
         .mount(&server)
         .await;
-    let ask = |amount: i64| {
-        let request = app
-            .http
-            .post(app.url(&format!("/api/v1/transactions/{id}/refunds")))
-            .header("X-Client-Key", &merchant.client_key)
-            .header("X-Client-Secret", &merchant.client_secret)
-            .json(&json!({ "amount": amount }));
-        async move { send(request).await }
-    };
-    let (status, body) = ask(10_000).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let refund_id = body["data"]["id"].as_str().unwrap().to_string();
+    let refund_id = ask_refund(&app, &merchant, &order.id, 10_000).await;
     app.drain().await;
     let sums = || async {
         let row = app
@@ -1011,7 +449,7 @@ async fn f18_a_stripe_refund_that_fails_after_succeeding_restores_the_refundable
             .owner()
             .await
             .query_one(
-                "SELECT status, refund_reserved, refunded_amount FROM transactions WHERE order_id = 'pi_f18'",
+                "SELECT status, refund_reserved, refunded_amount FROM transactions WHERE order_id = 'f18'",
                 &[],
             )
             .await
@@ -1027,23 +465,20 @@ async fn f18_a_stripe_refund_that_fails_after_succeeding_restores_the_refundable
     let failed = event(
         "evt_f18_failed",
         "charge.refund.updated",
-        refund("re_f18", "pi_f18", "failed", &refund_id, 1_764_380_000),
+        refund(
+            "re_f18",
+            &order.reference,
+            "failed",
+            &refund_id,
+            1_764_380_000,
+        ),
     );
-    assert_eq!(
-        deliver(&app, &failed, Some(&sign(WEBHOOK_SECRET, now(), &failed))).await,
-        StatusCode::OK
-    );
+    let failed = signed_delivery(WEBHOOK_SECRET, now(), failed);
+    assert_eq!(deliver::<Contract>(&app, &failed).await, StatusCode::OK);
     app.drain().await;
     assert_eq!(sums().await, ("succeeded".into(), 0, 0));
-    let (status, body) = app
-        .get_with_key(
-            &format!("/api/v1/refunds/{refund_id}"),
-            &merchant.client_key,
-            &merchant.client_secret,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["data"]["status"], "failed", "{body}");
+    let read = read_refund(&app, &merchant, &refund_id).await;
+    assert_eq!(read["status"], "failed", "{read}");
     let failures: i64 = app
         .db
         .owner()
@@ -1057,8 +492,7 @@ async fn f18_a_stripe_refund_that_fails_after_succeeding_restores_the_refundable
         .get(0);
     assert_eq!(failures, 1, "refund.failed is published");
     // The whole payment is refundable again.
-    let (status, body) = ask(49_900).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    ask_refund(&app, &merchant, &order.id, 49_900).await;
 }
 
 /// Stripe as the connector contract drives it (`contract::stripe::…`).
@@ -1242,7 +676,71 @@ impl super::contract::ChecksCredentials for Contract {
     }
 }
 
+impl super::contract::LooksUpOrders for Contract {
+    fn is_lookup(request: &Request, receipt: &str) -> bool {
+        let query = format!("metadata['receipt']:'{receipt}'");
+        request.method == http::Method::GET
+            && request.url.path() == "/v1/payment_intents/search"
+            && request
+                .url
+                .query_pairs()
+                .any(|(k, v)| k == "query" && v == query)
+    }
+}
+
 impl super::contract::FindsByReceipt for Contract {
+    const RECEIPT_FOUND: &'static str = "att_found";
+    const RECEIPT_MISSING: &'static str = "att_missing";
+
+    /// Stripe's search over the receipt in the metadata.
+    async fn mount_lookups(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/v1/payment_intents/search"))
+            .and(query_param("query", "metadata['receipt']:'att_found'"))
+            .and(header("authorization", BASIC))
+            .respond_with(ResponseTemplate::new(200).set_body_json(search_result(vec![
+                payment_intent("pi_found", "att_found", "requires_payment_method"),
+            ])))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/payment_intents/search"))
+            .and(query_param("query", "metadata['receipt']:'att_missing'"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(search_result(vec![])))
+            .mount(server)
+            .await;
+        // Search is not offered to every account (Stripe: not to merchants in India).
+        Mock::given(method("GET"))
+            .and(path("/v1/payment_intents/search"))
+            .and(query_param(
+                "query",
+                "metadata['receipt']:'att_unsearchable'",
+            ))
+            .respond_with(ResponseTemplate::new(400).set_body_json(error(
+                "invalid_request_error",
+                "feature_not_enabled",
+                "Search is not available for this account.",
+            )))
+            .mount(server)
+            .await;
+    }
+
+    /// With the client secret the checkout needs.
+    fn found() -> CreatedOrder {
+        CreatedOrder {
+            reference: "pi_found".into(),
+            pay_url: None,
+            checkout_token: Some("pi_found_secret_EXAMPLEsecret".into()),
+        }
+    }
+
+    fn never_found() -> Vec<(&'static str, &'static str)> {
+        vec![(
+            "att_unsearchable",
+            "a refused search falls back to the idempotent create, never fails the payment",
+        )]
+    }
+
     /// Stripe makes the PaymentIntent but answers too late: the request timed out on our side.
     async fn mount_late_create_found_by_lookup(server: &MockServer) {
         Mock::given(method("POST"))
@@ -1282,20 +780,6 @@ impl super::contract::FindsByReceipt for Contract {
             .await;
     }
 
-    fn is_create(request: &Request) -> bool {
-        request.method == http::Method::POST && request.url.path() == "/v1/payment_intents"
-    }
-
-    fn is_lookup(request: &Request, receipt: &str) -> bool {
-        let query = format!("metadata['receipt']:'{receipt}'");
-        request.method == http::Method::GET
-            && request.url.path() == "/v1/payment_intents/search"
-            && request
-                .url
-                .query_pairs()
-                .any(|(k, v)| k == "query" && v == query)
-    }
-
     /// The receipt is in the metadata and is the idempotency key.
     fn assert_create_request(request: &Request, receipt: &str) {
         assert_eq!(form(request)["metadata[receipt]"], receipt);
@@ -1307,8 +791,153 @@ impl super::contract::FindsByReceipt for Contract {
     }
 }
 
-impl super::contract::ClassifiesErrors for Contract {
-    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = false;
+impl super::contract::RetriesCreates for Contract {
+    /// The first create times out on our side; Stripe replays the same PaymentIntent to any
+    /// retry with the same key. Search has not caught up (or is not offered): it finds nothing.
+    async fn mount_lagging_create(server: &MockServer, label: &str) {
+        let id = format!("pi_{label}");
+        Mock::given(method("POST"))
+            .and(path("/v1/payment_intents"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(payment_intent(&id, "ignored", "requires_payment_method"))
+                    .set_delay(Duration::from_secs(3)),
+            )
+            .up_to_n_times(1)
+            .mount(server)
+            .await;
+        Self::mount_create(server, label).await;
+        Mock::given(method("GET"))
+            .and(path("/v1/payment_intents/search"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(search_result(vec![])))
+            .mount(server)
+            .await;
+    }
+
+    /// The receipt is the idempotency key (and Stripe refuses a key reused with other
+    /// parameters).
+    fn made_for(request: &Request, receipt: &str) -> bool {
+        idempotency_key(request).as_deref() == Some(receipt)
+    }
+
+    fn retried_handoff(_base: &str, order: &Order) -> Retried {
+        Retried::Page {
+            shows: vec![format!(
+                "\"clientSecret\":\"{}_secret_EXAMPLEsecret\"",
+                order.reference
+            )],
+            hides: vec![SECRET_KEY, WEBHOOK_SECRET],
+        }
+    }
+}
+
+impl super::contract::ParsesWebhooks for Contract {
+    fn documented_webhooks() -> Vec<DocumentedWebhook> {
+        let payment = |kind: &'static str, intent: Value, parses_as: ParsesAs| DocumentedWebhook {
+            event_type: kind,
+            body: event("evt_p", kind, intent),
+            parses_as,
+        };
+        let mut documented = vec![
+            payment(
+                "payment_intent.succeeded",
+                payment_intent("pi_1", "att_1", "succeeded"),
+                ParsesAs::Payment {
+                    reference: "pi_1",
+                    receipt: "att_1",
+                    outcome: PaymentOutcome::Succeeded,
+                    payment_id: Some("ch_1"),
+                    failure_reason: None,
+                },
+            ),
+            payment(
+                "payment_intent.payment_failed",
+                payment_intent("pi_retry", "att_2", "requires_payment_method"),
+                ParsesAs::Payment {
+                    reference: "pi_retry",
+                    receipt: "att_2",
+                    // The customer may retry.
+                    outcome: PaymentOutcome::Pending,
+                    payment_id: None,
+                    failure_reason: Some("Your card has insufficient funds."),
+                },
+            ),
+            payment(
+                "payment_intent.canceled",
+                payment_intent("pi_3", "att_3", "canceled"),
+                ParsesAs::Payment {
+                    reference: "pi_3",
+                    receipt: "att_3",
+                    outcome: PaymentOutcome::Failed,
+                    payment_id: None,
+                    failure_reason: Some("canceled: abandoned"),
+                },
+            ),
+        ];
+        for (kind, status, expected) in [
+            ("refund.created", "succeeded", RefundStatus::Succeeded),
+            ("refund.updated", "succeeded", RefundStatus::Succeeded),
+            ("refund.failed", "failed", RefundStatus::Failed),
+        ] {
+            documented.push(DocumentedWebhook {
+                event_type: kind,
+                body: event("evt_r", kind, refund("re_1", "pi_1", status, "rfd_1", 1)),
+                parses_as: ParsesAs::Refund {
+                    reference: "pi_1",
+                    refund_id: "rfd_1",
+                    gateway_refund_id: Some("re_1"),
+                    status: expected,
+                },
+            });
+        }
+        // A charge lists its refunds: the latest is the news.
+        let charge = json!({
+            "id": "ch_1", "object": "charge", "amount": 49900, "amount_refunded": 20000,
+            "payment_intent": "pi_1", "refunded": false,
+            "refunds": { "object": "list", "has_more": false, "url": "/v1/charges/ch_1/refunds", "data": [
+                refund("re_1", "pi_1", "succeeded", "rfd_1", 1),
+                refund("re_2", "pi_1", "pending", "rfd_2", 2),
+            ] }
+        });
+        // Without its refunds: the refund.* events carry them.
+        let bare =
+            json!({ "id": "ch_1", "object": "charge", "payment_intent": "pi_1", "refunded": true });
+        documented.extend([
+            DocumentedWebhook {
+                event_type: "charge.refunded",
+                body: event("evt_cr", "charge.refunded", charge),
+                parses_as: ParsesAs::Refund {
+                    reference: "pi_1",
+                    refund_id: "rfd_2",
+                    gateway_refund_id: None,
+                    status: RefundStatus::Pending,
+                },
+            },
+            DocumentedWebhook {
+                event_type: "charge.refunded",
+                body: event("evt_cb", "charge.refunded", bare),
+                parses_as: ParsesAs::Other {
+                    reference: Some("pi_1"),
+                },
+            },
+            payment(
+                "payment_intent.created",
+                payment_intent("pi_4", "att_4", "requires_payment_method"),
+                ParsesAs::Other {
+                    reference: Some("pi_4"),
+                },
+            ),
+        ]);
+        documented
+    }
+
+    fn unreadable_webhooks() -> Vec<(&'static str, Vec<u8>)> {
+        vec![("not JSON", b"not json".to_vec())]
+    }
+}
+
+impl super::contract::ClassifiesReadErrors for Contract {
+    const ASKED: &'static str = "pi_down";
 
     fn server_error() -> ResponseTemplate {
         ResponseTemplate::new(500).set_body_json(json!({ "error": {
@@ -1323,24 +952,76 @@ impl super::contract::ClassifiesErrors for Contract {
         ))
     }
 
-    async fn status_against(response: ResponseTemplate) -> GatewayError {
-        let server = MockServer::start().await;
+    async fn mount_status_answer(server: &MockServer, answer: ResponseTemplate) {
         Mock::given(method("GET"))
             .and(path("/v1/payment_intents/pi_down"))
-            .respond_with(response)
-            .mount(&server)
+            .respond_with(answer)
+            .mount(server)
             .await;
-        quick::<Contract>(&server.uri())
-            .fetch_status(&account(&Contract::credentials()), "pi_down")
-            .await
-            .unwrap_err()
     }
+}
 
-    async fn status_at(base: &str) -> GatewayError {
-        quick::<Contract>(base)
-            .fetch_status(&account(&Contract::credentials()), "pi_1")
-            .await
-            .unwrap_err()
+impl super::contract::ClassifiesCreateErrors for Contract {
+    const THROTTLED_CREATE_IS_AMBIGUOUS: bool = false;
+
+    fn documented_errors() -> Vec<DocumentedError> {
+        let misused = "Keys for idempotent requests can only be used with the same parameters they were first used with.";
+        vec![
+            DocumentedError::new(
+                "an invalid parameter",
+                ResponseTemplate::new(400).set_body_json(error(
+                    "invalid_request_error",
+                    "parameter_invalid_integer",
+                    "Invalid integer: 499.00",
+                )),
+                Kind::Declined,
+            )
+            .mentioning("refused"),
+            DocumentedError::new(
+                "an invalid key",
+                ResponseTemplate::new(401).set_body_json(json!({ "error": {
+                    "type": "invalid_request_error",
+                    "message": "Invalid API Key provided: sk_test_****REAL" } })),
+                Kind::Configuration,
+            ),
+            DocumentedError::new(
+                "a publishable key",
+                ResponseTemplate::new(403).set_body_json(error(
+                    "invalid_request_error",
+                    "secret_key_required",
+                    "This API call cannot be made with a publishable API key.",
+                )),
+                Kind::Configuration,
+            ),
+            DocumentedError::new(
+                "a card declined",
+                ResponseTemplate::new(402).set_body_json(json!({ "error": {
+                    "type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
+                    "message": "Your card was declined." } })),
+                Kind::Declined,
+            ),
+            DocumentedError::new(
+                "a key reused with other parameters",
+                ResponseTemplate::new(400).set_body_json(json!({ "error": {
+                    "type": "idempotency_error", "message": misused } })),
+                Kind::Configuration,
+            ),
+            DocumentedError::new(
+                "a key reused with other parameters, as a conflict",
+                ResponseTemplate::new(409).set_body_json(json!({ "error": {
+                    "type": "idempotency_error", "message": misused } })),
+                Kind::Configuration,
+            ),
+            DocumentedError::new(
+                "a key in use by another request, which may create it",
+                ResponseTemplate::new(409).set_body_json(error(
+                    "invalid_request_error",
+                    "idempotency_key_in_use",
+                    "There is currently another in-progress request using this Idempotency-Key.",
+                )),
+                Kind::Ambiguous,
+            ),
+        ]
     }
 }
 
@@ -1447,7 +1128,188 @@ impl super::contract::RefundsAmbiguously for Contract {
     }
 
     fn is_refund_create(request: &Request) -> bool {
-        request.method == http::Method::POST
+        request.method == http::Method::POST && request.url.path() == "/v1/refunds"
+    }
+}
+
+/// Answers a refund create as Stripe does, as `id` at `status`, for what was asked.
+fn echo_refund(
+    id: &'static str,
+    status: &'static str,
+) -> impl Fn(&Request) -> ResponseTemplate + Send + Sync {
+    move |request: &Request| {
+        let sent = form(request);
+        let mut created = refund(
+            id,
+            &sent["payment_intent"],
+            status,
+            &sent["metadata[refund_id]"],
+            1_764_380_000,
+        );
+        created["amount"] = json!(sent["amount"].parse::<i64>().unwrap());
+        ResponseTemplate::new(200).set_body_json(created)
+    }
+}
+
+impl super::contract::CreatesRefunds for Contract {
+    const CREATED_AS: &'static str = "re_1";
+
+    /// With a reason from Stripe's enum.
+    fn documented_refund() -> RefundRequest {
+        refund_request("rfd_1", Some("requested_by_customer"))
+    }
+
+    /// Form-encoded with Basic authentication.
+    async fn mount_documented_refund(server: &MockServer) {
+        Mock::given(method("POST"))
+            .and(path("/v1/refunds"))
+            .and(header("authorization", BASIC))
+            .respond_with(echo_refund("re_1", "pending"))
+            .mount(server)
+            .await;
+    }
+
+    /// Our id is the idempotency key and in the metadata; the amount in paise.
+    fn assert_refund_sent(request: &Request) {
+        assert_eq!(idempotency_key(request).as_deref(), Some("rfd_1"));
+        let sent = form(request);
+        assert_eq!(sent["payment_intent"], "pi_paid");
+        assert_eq!(sent["amount"], "10000");
+        assert_eq!(sent["metadata[refund_id]"], "rfd_1");
+        assert_eq!(sent["reason"], "requested_by_customer");
+    }
+}
+
+/// No repeated-id answer: Stripe replays the first answer to a repeated idempotency key.
+impl super::contract::ClassifiesRefundErrors for Contract {
+    async fn mount_refund_answer(server: &MockServer, response: ResponseTemplate) {
+        Mock::given(method("POST"))
+            .and(path("/v1/refunds"))
+            .respond_with(response)
+            .mount(server)
+            .await;
+    }
+
+    fn refund_refused() -> ResponseTemplate {
+        ResponseTemplate::new(400).set_body_json(error(
+            "invalid_request_error",
+            "charge_already_refunded",
+            "Charge ch_paid has already been refunded.",
+        ))
+    }
+
+    fn refund_maybe_made() -> Vec<ResponseTemplate> {
+        vec![ResponseTemplate::new(502)]
+    }
+}
+
+impl super::contract::FetchesRefunds for Contract {
+    /// By Stripe's id once known (a 404 when it has none); otherwise found among the
+    /// PaymentIntent's refunds by our id in their metadata.
+    async fn mount_refund_statuses(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/v1/refunds/re_done"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(refund(
+                "re_done",
+                "pi_paid",
+                "succeeded",
+                "rfd_1",
+                1,
+            )))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/refunds/re_missing"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(error(
+                "invalid_request_error",
+                "resource_missing",
+                "No such refund: 're_missing'",
+            )))
+            .mount(server)
+            .await;
+        <Contract as super::contract::RefundsAmbiguously>::mount_refund_lookup(server).await;
+    }
+
+    fn known_refunds() -> Vec<KnownRefund> {
+        vec![
+            KnownRefund::is("rfd_1", Some("re_done"), RefundStatus::Succeeded).known_as("re_done"),
+            KnownRefund::unknown("rfd_1", Some("re_missing")),
+            KnownRefund::is("rfd_2", None, RefundStatus::Failed)
+                .known_as("re_failed")
+                .failing("stripe refund failed: expired_or_canceled_card"),
+        ]
+    }
+}
+
+impl super::contract::SettlesRefunds for Contract {
+    const GATEWAY_REFUND: &'static str = "re_contract";
+
+    async fn mount_refund_accepted(server: &MockServer, _order: &Order, delay: Duration) {
+        let accepted = echo_refund("re_contract", "pending");
+        Mock::given(method("POST"))
+            .and(path("/v1/refunds"))
+            .respond_with(move |request: &Request| accepted(request).set_delay(delay))
+            .mount(server)
+            .await;
+    }
+
+    /// The PaymentIntent's refund, our id as the idempotency key, with Basic authentication.
+    fn assert_refund_asked(request: &Request, order: &Order, refund: &str, amount: i64) {
+        assert_eq!(request.headers["authorization"], BASIC);
+        assert_eq!(idempotency_key(request).as_deref(), Some(refund));
+        let sent = form(request);
+        assert_eq!(sent["payment_intent"], order.reference);
+        assert_eq!(sent["amount"], amount.to_string());
+        assert_eq!(sent["metadata[refund_id]"], refund);
+    }
+
+    async fn mount_refund_found(server: &MockServer, order: &Order, refund: &str, amount: i64) {
+        let mut found = self::refund("re_contract", &order.reference, "succeeded", refund, 1);
+        found["amount"] = json!(amount);
+        Mock::given(method("GET"))
+            .and(path("/v1/refunds"))
+            .and(query_param("payment_intent", order.reference.as_str()))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(list("/v1/refunds", vec![found])),
+            )
+            .mount(server)
+            .await;
+    }
+
+    async fn mount_refund_settled(server: &MockServer, order: &Order, refund: &str, amount: i64) {
+        let mut settled = self::refund("re_contract", &order.reference, "succeeded", refund, 1);
+        settled["amount"] = json!(amount);
+        Mock::given(method("GET"))
+            .and(path("/v1/refunds/re_contract"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(settled))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+
+    /// A signed `charge.refund.updated`.
+    async fn refund_reports(
+        _app: &TestApp,
+        order: &Order,
+        refund: &str,
+        amount: i64,
+    ) -> Option<RefundReports> {
+        let mut settled = self::refund("re_contract", &order.reference, "succeeded", refund, 1);
+        settled["amount"] = json!(amount);
+        let body = event("evt_refund_1", "charge.refund.updated", settled);
+        Some(RefundReports {
+            forged: vec![
+                (
+                    "another secret",
+                    signed_delivery("whsec_not_the_secret", now(), body.clone()),
+                ),
+                (
+                    "stale: a replay",
+                    signed_delivery(WEBHOOK_SECRET, now() - 600, body.clone()),
+                ),
+            ],
+            authentic: signed_delivery(WEBHOOK_SECRET, now(), body),
+        })
     }
 }
 
