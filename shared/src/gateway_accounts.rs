@@ -230,6 +230,10 @@ impl GatewayAccountView {
 /// What an operator sends to add an account.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "provider": "razorpay", "label": "Razorpay test", "environment": "test",
+    "credentials": { "key_id": "rzp_test_EXAMPLEKEY", "key_secret": "example-secret", "webhook_secret": "example-webhook-secret" }
+}))]
 pub struct AddGatewayAccount {
     /// `razorpay`, `payu`, `cashfree`, `phonepe`, `easebuzz`, `stripe` or `sandbox`.
     #[schema(value_type = crate::gateways::Provider)]

@@ -72,6 +72,10 @@ impl Merchant {
 /// `POST /api/v1/admin/merchants`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "Chai Point", "email": "accounts@chaipoint.example", "live_enabled": false,
+    "user": { "email": "owner@chaipoint.example", "password": "a long passphrase" }
+}))]
 pub struct CreateMerchant {
     /// Business name.
     #[schema(min_length = 1, max_length = 200)]

@@ -718,7 +718,8 @@ async fn malformed_input_never_causes_a_5xx_on_unauthenticated_routes() {
                 .replace("{provider}", provider)
                 .replace("{account_id}", &account)
                 .replace("{order_id}", &order)
-                .replace("{id}", &id);
+                .replace("{id}", &id)
+                .replace("{file}", "index.html");
             assert!(
                 !path.contains('{'),
                 "{} has an unknown parameter",

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 /// The body of `POST /api/v1/auth/login`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({ "email": "ops@lightspeedpay.example", "password": "a long passphrase" }))]
 pub struct LoginRequest {
     /// The user's email.
     #[schema(format = Email)]

@@ -30,6 +30,7 @@ use uuid::Uuid;
 /// `POST /api/v1/transactions/{id}/refunds`: everything optional; no amount refunds the rest.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({ "amount": 10000, "reason": "Customer returned one item", "notes": { "rma": "R-881" } }))]
 pub struct RefundBody {
     /// Paise to refund; the whole refundable amount when absent.
     #[schema(minimum = 1)]
