@@ -1,4 +1,4 @@
-//! The operations CLI: `migrate` and `create-admin` against a real database.
+//! The operations CLI: `migrate` and `create-admin` against a real database, `openapi` without one.
 
 use crate::support::*;
 use reqwest::StatusCode;
@@ -121,5 +121,24 @@ async fn migrate_is_idempotent() {
         String::from_utf8_lossy(&out.stdout).contains("applied 0 migration(s)"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn openapi_prints_the_checked_in_document_without_configuration() {
+    let out = lightspeedpay(&["openapi"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let checked_in = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json"),
+    )
+    .unwrap();
+    assert!(
+        out.stdout == checked_in,
+        "`lightspeedpay openapi` differs from docs/openapi.json: regenerate it with \
+         `cargo run -q -- openapi > docs/openapi.json`"
     );
 }
