@@ -141,6 +141,16 @@ impl Link {
             pointer: "/data/id",
         }
     }
+
+    /// `operation` with its `{order_id}` from a sandbox answer's `id` (outside the envelope).
+    pub const fn sandbox_order(name: &'static str, operation: &'static str) -> Link {
+        Link {
+            name,
+            operation,
+            parameter: "order_id",
+            pointer: "/id",
+        }
+    }
 }
 
 impl Api {

@@ -376,23 +376,8 @@ fn responses(route: &Route, api: &Api, schemas: &mut Schemas) -> Value {
                 "headers": headers(replayed),
                 "content": { "application/json": { "schema": envelope.clone() } },
             });
-            if !api.links.is_empty() {
-                let links: Map<String, Value> = api
-                    .links
-                    .iter()
-                    .map(|link| {
-                        (
-                            link.name.to_string(),
-                            json!({
-                                "operationId": link.operation,
-                                "parameters": {
-                                    link.parameter: format!("$response.body#{}", link.pointer),
-                                },
-                            }),
-                        )
-                    })
-                    .collect();
-                answer["links"] = Value::Object(links);
+            if let Some(links) = links(api) {
+                answer["links"] = links;
             }
             out.insert(status.to_string(), answer);
             if api.degraded_503 {
@@ -407,14 +392,15 @@ fn responses(route: &Route, api: &Api, schemas: &mut Schemas) -> Value {
             }
         }
         Answer::Raw { status, body } => {
-            out.insert(
-                status.to_string(),
-                json!({
-                    "description": route.summary,
-                    "headers": headers(&[]),
-                    "content": { "application/json": { "schema": schema_json(&body(schemas)) } },
-                }),
-            );
+            let mut answer = json!({
+                "description": route.summary,
+                "headers": headers(&[]),
+                "content": { "application/json": { "schema": schema_json(&body(schemas)) } },
+            });
+            if let Some(links) = links(api) {
+                answer["links"] = links;
+            }
+            out.insert(status.to_string(), answer);
         }
         Answer::Page => {
             out.insert(
@@ -477,6 +463,25 @@ fn responses(route: &Route, api: &Api, schemas: &mut Schemas) -> Value {
         );
     }
     Value::Object(out)
+}
+
+/// The follow-up calls a successful answer leads to, if any.
+fn links(api: &Api) -> Option<Value> {
+    if api.links.is_empty() {
+        return None;
+    }
+    let links: Map<String, Value> = api
+        .links
+        .iter()
+        .map(|link| {
+            let parameters = json!({ link.parameter: format!("$response.body#{}", link.pointer) });
+            (
+                link.name.to_string(),
+                json!({ "operationId": link.operation, "parameters": parameters }),
+            )
+        })
+        .collect();
+    Some(Value::Object(links))
 }
 
 fn redirect(headers: &dyn Fn(&[&str]) -> Value) -> Value {

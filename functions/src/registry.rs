@@ -441,7 +441,12 @@ pub static SANDBOX_GATEWAY: Function = function! {
     name: "sandbox-gateway",
     description: "The built-in sandbox payment gateway",
     trigger: Trigger::Http(&[
-        route!(POST "/sandbox/v1/orders", Public, "Sandbox API: create an order", sandbox_gateway::create_order, Api::raw::<SandboxOrder>(200).takes::<CreateOrder>().sandbox_key().fails(&[ErrorCode::Unauthorized])),
+        route!(POST "/sandbox/v1/orders", Public, "Sandbox API: create an order", sandbox_gateway::create_order, Api::raw::<SandboxOrder>(200).takes::<CreateOrder>().sandbox_key().links(&[
+            Link::sandbox_order("ReadOrder", "sandbox_gateway.get_order"),
+            Link::sandbox_order("RefundOrder", "sandbox_gateway.create_refund"),
+            Link::sandbox_order("ListRefunds", "sandbox_gateway.list_refunds"),
+            Link::sandbox_order("OpenPayPage", "sandbox_gateway.pay_page"),
+        ]).fails(&[ErrorCode::Unauthorized])),
         route!(GET "/sandbox/v1/orders", Public, "Sandbox API: orders by receipt", sandbox_gateway::find_orders, Api::raw::<SandboxOrders>(200).query::<sandbox_gateway::ByReceipt>().sandbox_key().fails(&[ErrorCode::Unauthorized])),
         route!(GET "/sandbox/v1/orders/{order_id}", Public, "Sandbox API: order status", sandbox_gateway::get_order, Api::raw::<SandboxOrder>(200).sandbox_key().fails(&[ErrorCode::Unauthorized])),
         route!(POST "/sandbox/v1/orders/{order_id}/refunds", Public, "Sandbox API: refund an order", sandbox_gateway::create_refund, Api::raw::<SandboxRefund>(200).takes::<CreateRefund>().sandbox_key().fails(&[ErrorCode::Unauthorized, ErrorCode::Conflict])),

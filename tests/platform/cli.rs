@@ -132,10 +132,9 @@ fn openapi_prints_the_checked_in_document_without_configuration() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let checked_in = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json"),
-    )
-    .unwrap();
+    let checked_in =
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json"))
+            .unwrap();
     assert!(
         out.stdout == checked_in,
         "`lightspeedpay openapi` differs from docs/openapi.json: regenerate it with \
