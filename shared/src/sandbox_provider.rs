@@ -35,7 +35,6 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields)]
 pub struct CreateOrder {
     /// Paise.
-    #[serde(deserialize_with = "crate::http::body::whole_number")]
     pub amount: i64,
     /// ISO code.
     pub currency: String,
@@ -447,7 +446,6 @@ pub struct CreateRefund {
     /// The merchant's (our) refund id; one refund per id.
     pub refund_id: String,
     /// Paise.
-    #[serde(deserialize_with = "crate::http::body::whole_number")]
     pub amount: i64,
 }
 

@@ -61,10 +61,6 @@ pub struct RegenerateRequest {
     mode: Option<Mode>,
     /// How long the old pair keeps working, 0 (default) to 86400 seconds.
     #[schema(minimum = 0, maximum = 86400)]
-    #[serde(
-        default,
-        deserialize_with = "shared::http::body::optional_whole_number"
-    )]
     grace_period_seconds: Option<i64>,
 }
 

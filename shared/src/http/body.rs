@@ -6,60 +6,7 @@
 use super::ApiRequest;
 use crate::error::AppError;
 use crate::validation::FieldErrors;
-use serde::de::{self, DeserializeOwned, Visitor};
-use serde::{Deserialize, Deserializer};
-
-/// A whole number (paise, seconds) sent as `100` or as `100.0`: JSON does not tell the two apart
-/// and JSON Schema's `integer` admits both, so the API does not either. A number with a fraction,
-/// or too large for a double to hold exactly, is refused. For `#[serde(deserialize_with)]`.
-pub fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
-    deserializer.deserialize_i64(WholeNumber)
-}
-
-/// [`whole_number`] for an optional field: absent or `null` is `None`. Use with
-/// `#[serde(default, deserialize_with = "…")]`.
-pub fn optional_whole_number<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<i64>, D::Error> {
-    struct Whole(i64);
-    impl<'de> Deserialize<'de> for Whole {
-        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Whole, D::Error> {
-            whole_number(deserializer).map(Whole)
-        }
-    }
-    Ok(Option::<Whole>::deserialize(deserializer)?.map(|whole| whole.0))
-}
-
-struct WholeNumber;
-
-/// The largest magnitude up to which every whole number is exactly a double (2^53).
-const EXACT: f64 = 9_007_199_254_740_992.0;
-
-impl Visitor<'_> for WholeNumber {
-    type Value = i64;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a whole number")
-    }
-
-    fn visit_i64<E: de::Error>(self, value: i64) -> Result<i64, E> {
-        Ok(value)
-    }
-
-    fn visit_u64<E: de::Error>(self, value: u64) -> Result<i64, E> {
-        i64::try_from(value).map_err(|_| E::invalid_value(de::Unexpected::Unsigned(value), &self))
-    }
-
-    fn visit_f64<E: de::Error>(self, value: f64) -> Result<i64, E> {
-        if value.fract() == 0.0 && value.abs() <= EXACT {
-            // Exact: a double with no fraction and at most 2^53 in magnitude is an i64.
-            #[allow(clippy::cast_possible_truncation)]
-            Ok(value as i64)
-        } else {
-            Err(E::invalid_value(de::Unexpected::Float(value), &self))
-        }
-    }
-}
+use serde::de::DeserializeOwned;
 
 /// Parses the request body as `T`.
 pub fn parse<T: DeserializeOwned>(request: &ApiRequest) -> Result<T, AppError> {

@@ -34,7 +34,6 @@ use uuid::Uuid;
 pub struct RefundBody {
     /// Paise to refund; the whole refundable amount when absent.
     #[schema(minimum = 1)]
-    #[serde(default, deserialize_with = "crate::http::body::optional_whole_number")]
     pub amount: Option<i64>,
     /// Why, in the merchant's words.
     #[schema(max_length = 255)]

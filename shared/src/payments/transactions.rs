@@ -44,7 +44,6 @@ pub struct PayRequest {
     /// Paise, a whole number within the platform's limits (by default ₹1 to ₹5,00,000; a
     /// deployment may set others).
     #[schema(minimum = 100, maximum = 50000000)]
-    #[serde(deserialize_with = "crate::http::body::whole_number")]
     pub amount: i64,
     /// ISO code; INR when absent.
     #[schema(value_type = Option<Currency>)]
@@ -70,7 +69,6 @@ pub struct PayRequest {
     pub notes: Option<BTreeMap<String, String>>,
     /// Seconds until the payment expires (default 1800).
     #[schema(minimum = 60, maximum = 604800)]
-    #[serde(default, deserialize_with = "crate::http::body::optional_whole_number")]
     pub expires_in: Option<i64>,
 }
 
