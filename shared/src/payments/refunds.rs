@@ -32,7 +32,8 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({ "amount": 10000, "reason": "Customer returned one item", "notes": { "rma": "R-881" } }))]
 pub struct RefundBody {
-    /// Paise to refund; the whole refundable amount when absent.
+    /// Paise to refund, written as a JSON integer (never `100.0`); the whole refundable amount
+    /// when absent.
     #[schema(minimum = 1)]
     pub amount: Option<i64>,
     /// Why, in the merchant's words.

@@ -42,7 +42,8 @@ use uuid::Uuid;
 }))]
 pub struct PayRequest {
     /// Paise, a whole number within the platform's limits (by default ₹1 to ₹5,00,000; a
-    /// deployment may set others).
+    /// deployment may set others), written as a JSON integer: amounts are never floats, so
+    /// `49900.0` is refused like `499.5`.
     #[schema(minimum = 100, maximum = 50000000)]
     pub amount: i64,
     /// ISO code; INR when absent.
