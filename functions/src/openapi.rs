@@ -14,7 +14,15 @@ use utoipa::openapi::{RefOr, Schema};
 /// The checked-in copy of the document: what the docs function serves.
 pub const CHECKED_IN: &str = include_str!("../../docs/openapi.json");
 
+/// Where `$ref`s to named schemas point.
+const SCHEMAS: &str = "#/components/schemas/";
+/// The error envelope every error answer refers to.
 const ERROR: &str = "#/components/schemas/Error";
+
+/// The schema name a `$ref` to a named schema points at.
+fn schema_name(reference: &str) -> Option<&str> {
+    reference.strip_prefix(SCHEMAS)
+}
 
 /// The document as pretty-printed JSON with a final newline (the form checked in).
 pub fn json() -> String {
@@ -113,8 +121,7 @@ fn refs(value: &Value) -> Vec<String> {
         Value::Object(map) => map
             .iter()
             .flat_map(|(key, inner)| match (key.as_str(), inner.as_str()) {
-                ("$ref", Some(target)) => target
-                    .strip_prefix("#/components/schemas/")
+                ("$ref", Some(target)) => schema_name(target)
                     .map(str::to_string)
                     .into_iter()
                     .collect(),
@@ -135,11 +142,7 @@ fn forbid_control_characters(components: &mut BTreeMap<String, Value>, roots: Ve
     fn mark(schema: &mut Value, found: &mut Vec<String>) {
         let Value::Object(map) = schema else { return };
         if let Some(target) = map.get("$ref").and_then(Value::as_str) {
-            found.extend(
-                target
-                    .strip_prefix("#/components/schemas/")
-                    .map(str::to_string),
-            );
+            found.extend(schema_name(target).map(str::to_string));
         }
         let is_string = match map.get("type") {
             Some(Value::String(t)) => t == "string",
@@ -306,7 +309,7 @@ fn parameter_schema(name: &str, collection: &str) -> Value {
         _ => None,
     };
     match id {
-        Some(schema) => json!({ "$ref": format!("#/components/schemas/{schema}") }),
+        Some(schema) => json!({ "$ref": format!("{SCHEMAS}{schema}") }),
         // The sandbox's order ids and the docs page's file names are plain names.
         None => json!({ "type": "string", "pattern": "^[A-Za-z0-9._-]+$" }),
     }
@@ -525,7 +528,7 @@ fn envelope(data: Value) -> Value {
 
 /// The errors a route may answer, by status: those of every route (a malformed request, an
 /// unreachable database), of its access level, of its shape, and those its entry names.
-pub fn errors(route: &Route, api: &Api) -> BTreeMap<u16, Vec<ErrorCode>> {
+fn errors(route: &Route, api: &Api) -> BTreeMap<u16, Vec<ErrorCode>> {
     let mut codes = vec![ErrorCode::Validation, ErrorCode::ServiceUnavailable];
     if route.access != Access::Unmetered {
         codes.push(ErrorCode::RateLimited);
@@ -665,7 +668,7 @@ mod tests {
             }
             for (name, schema) in path_parameters(route.path) {
                 if let Some(reference) = schema["$ref"].as_str() {
-                    let named = reference.trim_start_matches("#/components/schemas/");
+                    let named = schema_name(reference).unwrap_or(reference);
                     assert!(
                         schemas.contains_key(named),
                         "{}: {name} → {named}",

@@ -3,8 +3,10 @@
 
 use crate::context::RequestContext;
 use crate::openapi;
+use bytes::Bytes;
 use shared::http::ApiResponse;
 use shared::{App, AppError};
+use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 use utoipa_swagger_ui::Config;
 
@@ -62,7 +64,13 @@ pub async fn file(_app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, Ap
     let Some(found) = served else {
         return Err(AppError::NotFound("documentation file"));
     };
-    let mut response = ApiResponse::file(&found.content_type, found.bytes.into_owned());
+    // Swagger UI's files are static: served without copying them, except the initializer,
+    // which carries the configuration.
+    let body = match found.bytes {
+        Cow::Borrowed(bytes) => Bytes::from_static(bytes),
+        Cow::Owned(bytes) => Bytes::from(bytes),
+    };
+    let mut response = ApiResponse::file(&found.content_type, body);
     if found.content_type.starts_with("text/html") {
         response.set_header("content-security-policy", PAGE_POLICY);
         response.set_header("x-frame-options", "DENY");
