@@ -24,6 +24,7 @@ pub mod payments;
 pub mod rate_limit;
 pub mod reseal;
 pub mod return_signing;
+pub mod routing;
 pub mod sandbox_provider;
 pub mod secret;
 pub mod seed;

@@ -6,8 +6,8 @@ use crate::idempotent;
 use shared::auth::Principal;
 use shared::db;
 use shared::http::{ApiResponse, body};
-use shared::payments::routing::PriorityRouter;
 use shared::payments::transactions::{self, PayRequest};
+use shared::routing::PgRouter;
 use shared::{App, AppError};
 use std::sync::Arc;
 
@@ -37,7 +37,7 @@ pub async fn create(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, A
         }
     };
     let (transaction, outbox) =
-        transactions::create(&tx, &app, &PriorityRouter, merchant_id, mode, payment).await?;
+        transactions::create(&tx, &app, &PgRouter, merchant_id, mode, payment).await?;
     let response = ApiResponse::created(
         &transaction,
         "Payment created; send the customer to checkout_url",

@@ -6,7 +6,6 @@ pub mod idempotency;
 pub mod inbound;
 pub mod monitor;
 pub mod refunds;
-pub mod routing;
 pub mod status;
 pub mod transactions;
 pub mod webhook_accounts;

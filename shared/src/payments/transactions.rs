@@ -2,7 +2,6 @@
 //! its first attempt and outbox in one database transaction, reading and listing, and applying
 //! what gateways report through the state machine.
 
-use super::routing::Router;
 use super::status::{TransactionStatus, Transition};
 use crate::app::App;
 use crate::config::PaymentsConfig;
@@ -17,6 +16,7 @@ use crate::jobs::outbox::{self, Outgoing};
 use crate::jobs::queues;
 use crate::mode::Mode;
 use crate::money::Currency;
+use crate::routing::Router;
 use crate::validation::{FieldErrors, check_length, normalize_email};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -33,10 +33,10 @@ pub trait Router: Send + Sync {
 }
 
 /// Lowest priority number first; in test mode the platform's sandbox is the fallback.
-pub struct PriorityRouter;
+pub struct PgRouter;
 
 #[async_trait]
-impl Router for PriorityRouter {
+impl Router for PgRouter {
     async fn choose(
         &self,
         tx: &Transaction<'_>,
