@@ -4,6 +4,8 @@
 use crate::crypto::cipher::KeyRing;
 use crate::gateways::provider::Provider;
 use crate::mode::Mode;
+use crate::routing::breaker::BreakerSettings;
+use crate::routing::smart::SmartSettings;
 use crate::secret::Secret;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -34,6 +36,19 @@ pub struct Config {
     pub gateway_urls: BTreeMap<(Provider, Mode), String>,
     /// How long one call to a gateway may take before it counts as a timeout.
     pub gateway_timeout: Duration,
+    /// Circuit breakers, smart routing and failover.
+    pub routing: RoutingConfig,
+}
+
+/// Routing settings.
+#[derive(Debug, Clone, Copy)]
+pub struct RoutingConfig {
+    /// When breakers open and recover.
+    pub breaker: BreakerSettings,
+    /// Smart routing's knobs.
+    pub smart: SmartSettings,
+    /// Gateway accounts one payment may be tried at when order creation fails (failover bound).
+    pub max_accounts: u32,
 }
 
 /// Where jobs and events go.
@@ -362,6 +377,27 @@ impl Config {
             .optional("SANDBOX_BASE_URL")
             .unwrap_or_else(|| public_base_url.clone());
         let gateway_timeout = r.number("GATEWAY_TIMEOUT_SECONDS", 15u64, 1, 60);
+        let breaker_defaults = BreakerSettings::default();
+        let routing = RoutingConfig {
+            breaker: BreakerSettings {
+                failures: r.number(
+                    "ROUTING_BREAKER_FAILURES",
+                    breaker_defaults.failures,
+                    1,
+                    1_000,
+                ),
+                cool_down: chrono::Duration::seconds(r.number(
+                    "ROUTING_BREAKER_COOL_DOWN_SECONDS",
+                    breaker_defaults.cool_down.num_seconds(),
+                    1,
+                    3_600,
+                )),
+                probes: r.number("ROUTING_BREAKER_PROBES", breaker_defaults.probes, 1, 100),
+                ..breaker_defaults
+            },
+            smart: SmartSettings::default(),
+            max_accounts: r.number("ROUTING_MAX_ACCOUNTS", 3u32, 1, 3),
+        };
         let mut gateway_urls = BTreeMap::new();
         for provider in Provider::external() {
             for environment in [Mode::Test, Mode::Live] {
@@ -422,6 +458,7 @@ impl Config {
                     sandbox_base_url: sandbox_base_url.trim_end_matches('/').to_string(),
                     gateway_urls,
                     gateway_timeout: Duration::from_secs(gateway_timeout),
+                    routing,
                 })
             }
             _ => Err(ConfigError {

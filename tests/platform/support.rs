@@ -256,6 +256,14 @@ impl TestApp {
         TestApp::spawn_over(TestDb::create().await, extra, ports).await
     }
 
+    /// The platform with its time read from `clock`.
+    pub async fn spawn_with_clock(
+        extra: &[(&str, &str)],
+        clock: Arc<dyn shared::clock::Clock>,
+    ) -> TestApp {
+        TestApp::spawn_full(TestDb::create().await, extra, None, Some(clock)).await
+    }
+
     /// The platform over `db` (a database on the shared server or on a private cluster).
     pub async fn spawn_over(
         db: TestDb,
@@ -265,6 +273,18 @@ impl TestApp {
             Arc<dyn shared::jobs::bus::EventBus>,
         )>,
     ) -> TestApp {
+        TestApp::spawn_full(db, extra, ports, None).await
+    }
+
+    async fn spawn_full(
+        db: TestDb,
+        extra: &[(&str, &str)],
+        ports: Option<(
+            Arc<dyn shared::jobs::JobQueue>,
+            Arc<dyn shared::jobs::bus::EventBus>,
+        )>,
+        clock: Option<Arc<dyn shared::clock::Clock>>,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut vars = env_for(&db);
@@ -273,13 +293,17 @@ impl TestApp {
             vars.insert(k.to_string(), v.to_string());
         }
         let config = Config::from_lookup(lookup_from(vars)).expect("test configuration");
-        let app = Arc::new(match ports {
+        let mut app = match ports {
             None => App::new(config).expect("app"),
             Some((queue, bus)) => {
                 let db = shared::db::Db::connect(&config.database).unwrap();
                 App::with_ports(config, db, queue, bus).expect("app")
             }
-        });
+        };
+        if let Some(clock) = clock {
+            app.clock = clock;
+        }
+        let app = Arc::new(app);
         {
             let mut client = app.db.client().await.unwrap();
             let tx = db::begin(&mut client, Scope::System).await.unwrap();

@@ -87,9 +87,15 @@ pub async fn transaction_processor(app: Arc<App>, messages: Vec<Message>) -> Vec
         let app = app.clone();
         async move {
             let job: OrderJob = parse(&m)?;
-            checkout::ensure_order(&app, job.attempt_id, shared::db::Scope::System)
-                .await
-                .map(|_| ())
+            // A failover hands over a new attempt: go on with it here (its own job is a
+            // fallback, and finds the order made).
+            let mut attempt = job.attempt_id;
+            while let checkout::OrderState::Moved(next) =
+                checkout::ensure_order(&app, attempt, shared::db::Scope::System).await?
+            {
+                attempt = next;
+            }
+            Ok(())
         }
     })
     .await

@@ -36,8 +36,17 @@ pub async fn create(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, A
             return Ok(replay);
         }
     };
-    let (transaction, outbox) =
-        transactions::create(&tx, &app, &PgRouter, merchant_id, mode, payment).await?;
+    let (transaction, outbox) = transactions::create(
+        &tx,
+        &app,
+        &PgRouter {
+            settings: app.config.routing,
+        },
+        merchant_id,
+        mode,
+        payment,
+    )
+    .await?;
     let response = ApiResponse::created(
         &transaction,
         "Payment created; send the customer to checkout_url",

@@ -112,7 +112,8 @@ pub async fn get(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppE
     let principal = ctx.principal()?;
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, principal.scope()).await?;
-    let found = transactions::get(&tx, &app.config.http.public_base_url, id).await?;
+    let operator = matches!(principal.scope(), db::Scope::Admin);
+    let found = transactions::get(&tx, &app.config.http.public_base_url, id, operator).await?;
     let (transaction, attempts) = found.ok_or(AppError::NotFound("transaction"))?;
     let refunds = refunds::list_for(&tx, id).await?.unwrap_or_default();
     tx.commit().await?;

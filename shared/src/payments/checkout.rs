@@ -18,6 +18,7 @@ use crate::ids::{AttemptId, GatewayAccountId, MerchantId, TransactionId};
 use crate::mode::Mode;
 use crate::money::Currency;
 use crate::return_signing::{self, ReturnParams};
+use crate::routing::failover::{self, CallOutcome};
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -31,6 +32,8 @@ fn gateway(app: &App, provider: &str) -> Result<Arc<dyn Gateway>, AppError> {
 
 /// The gateway side of an attempt, once its order exists.
 pub struct Ordered {
+    /// The attempt whose order it is (after any failover, not the one first asked about).
+    pub attempt: AttemptId,
     /// What was (or would be) asked of the gateway.
     pub request: OrderRequest,
     /// The order.
@@ -52,6 +55,9 @@ pub enum OrderState {
     Busy,
     /// The payment is no longer open, or the gateway refused the order for good.
     Closed,
+    /// The order could not be made at this attempt's account; the payment moved to a new
+    /// attempt at another account.
+    Moved(AttemptId),
 }
 
 /// Makes sure the attempt's order exists at its gateway, creating it at most once: the caller
@@ -102,6 +108,7 @@ pub async fn ensure_order(
     if let Some(reference) = row.get::<Option<String>>("gateway_reference")? {
         tx.commit().await?;
         return Ok(OrderState::Ready(Box::new(Ordered {
+            attempt,
             request,
             order: CreatedOrder {
                 reference,
@@ -124,6 +131,18 @@ pub async fn ensure_order(
         return Ok(OrderState::Busy);
     }
     let unconfirmed = row.get::<bool>("unconfirmed")?;
+    // An account whose breaker is open is not asked at all while another can take the payment
+    // (never after a create that may have reached it: that one is looked up first).
+    if !unconfirmed
+        && failover::refuses(&tx, app, account.id).await?
+        && let Some((next, ids)) =
+            failover::failover(&tx, app, attempt, "the account's circuit breaker is open").await?
+    {
+        tx.commit().await?;
+        drop(client);
+        app.publish(&ids).await;
+        return Ok(OrderState::Moved(next));
+    }
     // Marked before the gateway is asked: whatever happens next (a lost answer, a crash, a lease
     // that runs out), the next try looks the order up before it ever creates one.
     tx.execute_typed(
@@ -139,37 +158,50 @@ pub async fn ensure_order(
     tx.commit().await?;
     drop(client);
 
+    let started = std::time::Instant::now();
     let mut created = if unconfirmed {
         find_unconfirmed(&*gateway, &account, &request, attempt).await
     } else {
         Ok(None)
     };
+    // Whether the gateway has been asked and said it has no order: only then (or after a call
+    // that never reached it) may the payment go to another account without charging twice.
+    let mut absent = unconfirmed && matches!(created, Ok(None));
     if matches!(created, Ok(None)) {
         created = gateway.create_order(&account, &request).await.map(Some);
+        absent = matches!(created, Err(GatewayError::Retryable(_)));
         if let Err(GatewayError::Ambiguous(reason)) = &created {
             let reason = reason.clone();
             tracing::warn!(attempt = %attempt, provider = %provider, reason = %reason, "order creation ambiguous; asking the gateway");
             created = find_unconfirmed(&*gateway, &account, &request, attempt).await;
             if matches!(created, Ok(None)) {
+                absent = true;
                 created = Err(GatewayError::Ambiguous(reason));
             }
         }
     }
+    let latency = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, scope).await?;
+    let outcome = match &created {
+        Ok(_) | Err(GatewayError::Declined(_)) => CallOutcome::Answered,
+        Err(_) => CallOutcome::TechnicalFailure,
+    };
+    failover::record_call(&tx, app, account.id, outcome).await?;
     match created {
         Ok(Some(order)) => {
             tx.execute_typed(
                 "UPDATE transaction_attempts SET gateway_reference = coalesce(gateway_reference, $2), pay_url = coalesce(pay_url, $3),
                      checkout_token = coalesce(checkout_token, $4),
                      status = CASE WHEN status = 'created' THEN 'pending' ELSE status END, order_lease_until = NULL,
-                     order_unconfirmed_at = NULL, updated_at = now()
+                     order_unconfirmed_at = NULL, order_latency_ms = $5, updated_at = now()
                  WHERE id = $1",
                 &[
                     (&attempt.as_uuid(), Type::UUID),
                     (&order.reference, Type::TEXT),
                     (&order.pay_url, Type::TEXT),
                     (&order.checkout_token.as_ref().map(|t| t.expose()), Type::TEXT),
+                    (&latency, Type::INT4),
                 ],
             )
             .await?;
@@ -180,6 +212,7 @@ pub async fn ensure_order(
             .await?;
             tx.commit().await?;
             Ok(OrderState::Ready(Box::new(Ordered {
+                attempt,
                 request,
                 order,
                 account,
@@ -188,6 +221,14 @@ pub async fn ensure_order(
         }
         Err(GatewayError::Declined(reason) | GatewayError::Configuration(reason)) => {
             tracing::error!(attempt = %attempt, provider = %provider, reason = %reason, "gateway refused the order");
+            // Bad credentials or configuration are the account's fault, not the payment's.
+            if outcome == CallOutcome::TechnicalFailure {
+                tx.execute_typed(
+                    "UPDATE transaction_attempts SET failure_kind = 'technical' WHERE id = $1",
+                    &[(&attempt.as_uuid(), Type::UUID)],
+                )
+                .await?;
+            }
             let report = StatusReport {
                 failure_reason: Some(reason),
                 ..StatusReport::of(PaymentOutcome::Failed)
@@ -198,18 +239,27 @@ pub async fn ensure_order(
             app.publish(&ids).await;
             Ok(OrderState::Closed)
         }
-        // Retryable, or still ambiguous: the next try asks the gateway first.
+        // Retryable, or still ambiguous: another account takes the payment if the gateway is known
+        // not to have the order; otherwise the next try asks the gateway first.
         Ok(None) | Err(_) => {
+            let reason = match &created {
+                Err(e) => e.to_string(),
+                Ok(_) => "the gateway has no order yet".into(),
+            };
+            if absent
+                && let Some((next, ids)) = failover::failover(&tx, app, attempt, &reason).await?
+            {
+                tx.commit().await?;
+                drop(client);
+                app.publish(&ids).await;
+                return Ok(OrderState::Moved(next));
+            }
             tx.execute_typed(
                 "UPDATE transaction_attempts SET order_lease_until = NULL WHERE id = $1",
                 &[(&attempt.as_uuid(), Type::UUID)],
             )
             .await?;
             tx.commit().await?;
-            let reason = match created {
-                Err(e) => e.to_string(),
-                Ok(_) => "the gateway has no order yet".into(),
-            };
             Err(AppError::GatewayUnavailable(format!(
                 "creating the order for {attempt}: {reason}"
             )))
@@ -240,10 +290,11 @@ async fn find_unconfirmed(
 }
 
 /// Waits briefly for an order another caller is creating (the checkout page).
-async fn wait_for_order(app: &App, attempt: AttemptId) -> Result<OrderState, AppError> {
+async fn wait_for_order(app: &App, mut attempt: AttemptId) -> Result<OrderState, AppError> {
     for _ in 0..40 {
         match ensure_order(app, attempt, Scope::Public).await? {
             OrderState::Busy => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+            OrderState::Moved(next) => attempt = next,
             other => return Ok(other),
         }
     }
@@ -381,7 +432,7 @@ pub async fn checkout(app: &App, id: TransactionId) -> Result<Handoff, AppError>
                 }
             }
         }
-        OrderState::Busy | OrderState::Closed => {
+        OrderState::Busy | OrderState::Closed | OrderState::Moved(_) => {
             let row = load(app, id).await?;
             Ok(final_page(app, &row, row.status))
         }
@@ -438,6 +489,7 @@ pub async fn browser_return(
             crate::error::AuthFailure::InvalidSignature,
         ));
     }
+    let attempt = ordered.attempt;
     if !claim_status_query(app, attempt).await? {
         tracing::info!(transaction = %id, "browser return within the status query window; not asking the gateway again");
         let row = load(app, id).await?;

@@ -16,7 +16,7 @@ use crate::jobs::outbox::{self, Outgoing};
 use crate::jobs::queues;
 use crate::mode::Mode;
 use crate::money::Currency;
-use crate::routing::Router;
+use crate::routing::{RouteRequest, Router};
 use crate::validation::{FieldErrors, check_length, normalize_email};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -293,6 +293,12 @@ pub struct AttemptView {
     pub gateway_payment_id: Option<String>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// Operators only: how it was routed (mode, every pool member with its score or why it was
+    /// left out, the chosen account and why; `failover_from` when an earlier attempt's account
+    /// could not make the order).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub routing: Option<Value>,
 }
 
 const COLUMNS: &str = "id, order_id, status, amount, currency, mode, customer_name, customer_email, customer_phone, description, \
@@ -351,10 +357,14 @@ pub async fn create(
         )
         .await
     };
-    let (status, route) = futures::join!(
-        merchant_status,
-        router.choose(tx, merchant, mode, payment.amount)
-    );
+    let routing = RouteRequest {
+        merchant,
+        mode,
+        amount: payment.amount,
+        now: app.clock.now(),
+        tried: &[],
+    };
+    let (status, route) = futures::join!(merchant_status, router.route(tx, &routing));
     let status = status?;
     let status = status
         .as_ref()
@@ -399,8 +409,9 @@ pub async fn create(
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now() + make_interval(secs => $13))
                  RETURNING {COLUMNS}),
              a AS (
-                 INSERT INTO transaction_attempts (id, transaction_id, merchant_id, mode, gateway_account_id, provider)
-                 SELECT $14, t.id, t.merchant_id, t.mode, $15, $16 FROM t)
+                 INSERT INTO transaction_attempts (id, transaction_id, merchant_id, mode, gateway_account_id, provider,
+                     routing, cap_amount, cap_day, cap_month)
+                 SELECT $14, t.id, t.merchant_id, t.mode, $15, $16, $17, $18, $19, $20 FROM t)
              SELECT * FROM t"
         ),
         &[
@@ -420,6 +431,10 @@ pub async fn create(
             (&attempt.as_uuid(), Type::UUID),
             (&route.account.as_uuid(), Type::UUID),
             (&route.provider, Type::TEXT),
+            (&route.record, Type::JSONB),
+            (&route.reservation.map(|r| r.amount), Type::INT8),
+            (&route.reservation.map(|r| r.day), Type::DATE),
+            (&route.reservation.map(|r| r.month), Type::DATE),
         ],
     )
         .await
@@ -481,11 +496,13 @@ pub fn event(detail_type: &str, merchant: MerchantId, subject: EventSubject<'_>)
     }
 }
 
-/// One transaction with its attempts, if visible in the transaction's scope.
+/// One transaction with its attempts, if visible in the transaction's scope; with each attempt's
+/// routing decision when `with_routing` (operators).
 pub async fn get(
     tx: &Transaction<'_>,
     base_url: &str,
     id: TransactionId,
+    with_routing: bool,
 ) -> Result<Option<(TransactionView, Vec<AttemptView>)>, AppError> {
     let Some(row) = tx
         .query_typed_opt(
@@ -498,8 +515,8 @@ pub async fn get(
     };
     let attempts = tx
         .query_typed(
-            "SELECT id, provider, status, gateway_reference, gateway_payment_id, created_at FROM transaction_attempts
-             WHERE transaction_id = $1 ORDER BY created_at, id",
+            "SELECT id, provider, status, gateway_reference, gateway_payment_id, created_at, routing FROM transaction_attempts
+             WHERE transaction_id = $1 ORDER BY number, created_at, id",
             &[(&id.as_uuid(), Type::UUID)],
         )
         .await?
@@ -513,6 +530,11 @@ pub async fn get(
                 gateway_reference: r.get("gateway_reference")?,
                 gateway_payment_id: r.get("gateway_payment_id")?,
                 created_at: r.get("created_at")?,
+                routing: if with_routing {
+                    r.get("routing")?
+                } else {
+                    None
+                },
             })
         })
         .collect::<Result<_, DecodeError>>()?;
@@ -668,10 +690,19 @@ async fn apply(
         "UPDATE transaction_attempts SET status = CASE WHEN status = 'amount_mismatch' AND $2 <> 'succeeded' THEN status ELSE $2 END,
              gateway_payment_id = coalesce($3, gateway_payment_id),
              error_message = CASE WHEN status = 'amount_mismatch' AND $2 <> 'succeeded' THEN error_message ELSE $4 END,
+             failure_kind = CASE WHEN $2 = 'failed' THEN coalesce(failure_kind, 'declined') ELSE failure_kind END,
              updated_at = now() WHERE id = $1",
         &[(&attempt.as_uuid(), Type::UUID), (&next.as_str(), Type::TEXT), (&report.payment_id, Type::TEXT), (&report.failure_reason, Type::TEXT)],
     )
     .await?;
+    // A payment that will not complete frees the volume its route reserved.
+    if matches!(next, TransactionStatus::Failed | TransactionStatus::Expired) {
+        tx.execute_typed(
+            "SELECT routing_release($1)",
+            &[(&attempt.as_uuid(), Type::UUID)],
+        )
+        .await?;
+    }
     let updated = tx
         .query_typed_one(
             &format!(

@@ -153,6 +153,24 @@ pub enum Exclusion {
 }
 
 impl Candidate {
+    /// An enabled, uncapped member with a closed breaker, no fee and no history.
+    pub fn new(account: GatewayAccountId, priority: i32, weight: u32) -> Candidate {
+        Candidate {
+            account,
+            priority,
+            weight,
+            fee: Fee::default(),
+            enabled: true,
+            min_amount: None,
+            max_amount: None,
+            admission: Admission::Allow,
+            cap_room: None,
+            tried: false,
+            band: Window::default(),
+            overall: Window::default(),
+        }
+    }
+
     /// Why the candidate cannot take `amount`, if it cannot.
     pub fn exclusion(&self, amount: i64) -> Option<Exclusion> {
         if !self.enabled {
@@ -359,25 +377,11 @@ fn weighted(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
-    /// A closed, enabled, uncapped candidate with no history.
-    pub(crate) fn candidate(priority: i32, weight: u32) -> Candidate {
-        Candidate {
-            account: GatewayAccountId::generate(),
-            priority,
-            weight,
-            fee: Fee::default(),
-            enabled: true,
-            min_amount: None,
-            max_amount: None,
-            admission: Admission::Allow,
-            cap_room: None,
-            tried: false,
-            band: Window::default(),
-            overall: Window::default(),
-        }
+    fn candidate(priority: i32, weight: u32) -> Candidate {
+        Candidate::new(GatewayAccountId::generate(), priority, weight)
     }
 
     fn run(mode: RoutingMode, candidates: &[Candidate], position: u64) -> Decision {

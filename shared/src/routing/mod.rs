@@ -8,8 +8,9 @@
 pub mod breaker;
 pub mod caps;
 pub mod engine;
+pub mod failover;
 pub mod postgres;
 pub mod smart;
 
 pub use engine::{Candidate, Decision, Fee, RoutingMode, Window};
-pub use postgres::{PgRouter, Route, Router};
+pub use postgres::{PgRouter, Reservation, Route, RouteRequest, Router};

@@ -154,7 +154,11 @@ fn sample_normal(rng: &mut Rng) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routing::engine::tests::candidate;
+    use crate::ids::GatewayAccountId;
+
+    fn candidate(priority: i32, weight: u32) -> Candidate {
+        Candidate::new(GatewayAccountId::generate(), priority, weight)
+    }
 
     #[test]
     fn the_better_account_wins_most_payments_and_the_other_is_still_explored() {
