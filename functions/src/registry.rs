@@ -413,6 +413,7 @@ pub static CHECKOUT: Function = function! {
         route!(GET "/api/v1/checkout/{id}", Public, "Hand the customer to the gateway", checkout::page_for, Api::html()),
         route!(GET "/api/v1/checkout/{id}/return", Public, "Gateway browser return (GET)", checkout::browser_return, Api::redirect()),
         route!(POST "/api/v1/checkout/{id}/return", Public, "Gateway browser return (form POST)", checkout::browser_return_form, Api::redirect().callback()),
+        route!(POST "/api/v1/checkout/{id}/retry", Public, "Try a failed payment again (the checkout page's button)", checkout::retry, Api::redirect()),
     ]),
     grants: Grants {
         sends_to: &[],

@@ -550,3 +550,93 @@ async fn the_breaker_opens_after_the_failures_half_opens_after_the_cool_down_and
     );
     assert_eq!(breaker(&app, a).await, ("closed".to_string(), 0));
 }
+
+#[tokio::test]
+async fn a_customer_retries_a_declined_payment_at_another_account_from_the_checkout_page() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let merchant = app.create_merchant(&admin, "Second Chances").await;
+    let a = sandbox_member(&app, &merchant).await;
+    let b = sandbox_member(&app, &merchant).await;
+    configure(
+        &app,
+        &merchant,
+        "priority",
+        &[(a, 1, 100, None), (b, 2, 100, None)],
+    )
+    .await;
+    // The sandbox declines amounts ending in 13 paise as soon as the order exists (autopay).
+    let (status, body) = app
+        .pay(&merchant, &payment("retry-me", 10_013, true), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "failed");
+
+    let page = app
+        .http
+        .get(app.url(&format!("/api/v1/checkout/{id}")))
+        .send()
+        .await
+        .unwrap();
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(&format!("action=\"/api/v1/checkout/{id}/retry\"")),
+        "{html}"
+    );
+
+    let retry = app
+        .http
+        .post(app.url(&format!("/api/v1/checkout/{id}/retry")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retry.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        retry.headers()["location"],
+        format!("/api/v1/checkout/{id}").as_str()
+    );
+    let tried = attempts(&app, &id).await;
+    assert_eq!(
+        tried.iter().map(|t| t.0).collect::<Vec<_>>(),
+        vec![a.as_uuid(), b.as_uuid()]
+    );
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "created");
+    assert_eq!(app.db.outbox_count("transaction.retried").await, 1);
+
+    // Declined again at B; a late duplicate of A's failure changed nothing in between.
+    app.drain().await;
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "failed");
+    // Every account tried: the next retry may go back to the first.
+    let retry = app
+        .http
+        .post(app.url(&format!("/api/v1/checkout/{id}/retry")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retry.status(), StatusCode::SEE_OTHER);
+    assert_eq!(attempts(&app, &id).await.len(), 3);
+
+    // A payment that did not fail is not retried.
+    let (_, body) = app
+        .pay(&merchant, &payment("open", AMOUNT, false), None)
+        .await;
+    let open = body["data"]["id"].as_str().unwrap().to_string();
+    let retry = app
+        .http
+        .post(app.url(&format!("/api/v1/checkout/{open}/retry")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retry.status(), StatusCode::SEE_OTHER);
+    assert_eq!(attempts(&app, &open).await.len(), 1);
+    // A malformed id is a clear 404 page.
+    let bad = app
+        .http
+        .post(app.url("/api/v1/checkout/txn_nope/retry"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::NOT_FOUND);
+}

@@ -100,3 +100,26 @@ pub async fn browser_return_form(
 ) -> Result<ApiResponse, AppError> {
     browser_return(app, ctx).await
 }
+
+/// The customer tries a failed payment again (the button on the checkout page): back to the
+/// checkout, which hands over to the gateway the retry was routed to, or shows why it cannot.
+pub async fn retry(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
+    let Ok(id) = ctx.path_id::<TransactionId>("id") else {
+        return Ok(error_page(
+            StatusCode::NOT_FOUND,
+            "This payment link is not valid.",
+        ));
+    };
+    match checkout::retry(&app, id).await {
+        Ok(()) => Ok(ApiResponse::redirect(&checkout_path(id))),
+        Err(AppError::NotFound(_)) => Ok(error_page(
+            StatusCode::NOT_FOUND,
+            "This payment link is not valid.",
+        )),
+        Err(e) => Ok(failure_page(&ctx, &e)),
+    }
+}
+
+fn checkout_path(id: TransactionId) -> String {
+    format!("/api/v1/checkout/{id}")
+}

@@ -15,6 +15,7 @@ use crate::gateways::{
 };
 use crate::html::{escape, page, rupees};
 use crate::ids::{AttemptId, GatewayAccountId, MerchantId, TransactionId};
+use crate::jobs::outbox::{self, Outgoing};
 use crate::mode::Mode;
 use crate::money::Currency;
 use crate::return_signing::{self, ReturnParams};
@@ -313,6 +314,7 @@ struct CheckoutRow {
     return_url: String,
     expires_at: DateTime<Utc>,
     attempt: Option<AttemptId>,
+    attempts: i64,
     return_secret: Secret<String>,
 }
 
@@ -323,7 +325,8 @@ async fn load(app: &App, id: TransactionId) -> Result<CheckoutRow, AppError> {
     let row = tx
         .query_typed_opt(
             "SELECT t.merchant_id, t.mode, t.status, t.amount, t.currency, t.order_id, t.return_url, t.expires_at,
-                    (SELECT a.id FROM transaction_attempts a WHERE a.transaction_id = t.id ORDER BY a.created_at DESC, a.id DESC LIMIT 1) AS attempt_id,
+                    (SELECT a.id FROM transaction_attempts a WHERE a.transaction_id = t.id ORDER BY a.number DESC LIMIT 1) AS attempt_id,
+                    (SELECT count(*) FROM transaction_attempts a WHERE a.transaction_id = t.id) AS attempts,
                     s.secret_key_id AS return_secret_key_id, s.secret_nonce AS return_secret_nonce,
                     s.secret_ciphertext AS return_secret_ciphertext
              FROM transactions t
@@ -355,6 +358,7 @@ async fn load(app: &App, id: TransactionId) -> Result<CheckoutRow, AppError> {
         attempt: record
             .get::<Option<Uuid>>("attempt_id")?
             .map(AttemptId::from_uuid),
+        attempts: record.get("attempts")?,
         return_secret,
     })
 }
@@ -383,15 +387,113 @@ fn merchant_return(app: &App, row: &CheckoutRow, status: TransactionStatus) -> S
 }
 
 fn final_page(app: &App, row: &CheckoutRow, status: TransactionStatus) -> Handoff {
+    // A failed payment that has not expired can be tried again, perhaps at another gateway.
+    let retry = if status == TransactionStatus::Failed
+        && row.expires_at > app.clock.now()
+        && row.attempts < MAX_ATTEMPTS
+    {
+        format!(
+            "<form method=\"post\" action=\"/api/v1/checkout/{id}/retry\"><button id=\"retry\" type=\"submit\">Try again</button></form>",
+            id = row.transaction
+        )
+    } else {
+        String::new()
+    };
     let body = format!(
         "<p class=\"amount\">{amount}</p><p>Payment for order {order} is <strong id=\"status\">{status}</strong>.</p>\
-         <p><a id=\"return\" href=\"{back}\">Return to the merchant</a></p>",
+         {retry}<p><a id=\"return\" href=\"{back}\">Return to the merchant</a></p>",
         amount = rupees(row.amount),
         order = escape(&row.order_id),
         status = escape(status.as_str()),
         back = escape(&merchant_return(app, row, status)),
     );
     Handoff::Html(page("Payment", &body))
+}
+
+/// Attempts one payment may have in all: failovers and the customer's retries.
+const MAX_ATTEMPTS: i64 = 6;
+
+/// The customer asks to try a failed payment again: a new attempt, routed away from the accounts
+/// it already failed at where another can take it, and the payment open again (`failed →
+/// created`, the one way back, and only by the customer's hand before the payment expires).
+/// Anything else (not failed, expired, out of tries) changes nothing; the page then shows why.
+pub async fn retry(app: &App, id: TransactionId) -> Result<(), AppError> {
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::Public).await?;
+    let row = tx
+        .query_typed_opt(
+            "SELECT t.status, t.expires_at, t.merchant_id, t.mode, t.amount,
+                    (SELECT count(*) FROM transaction_attempts a WHERE a.transaction_id = t.id) AS attempts,
+                    (SELECT max(a.number) FROM transaction_attempts a WHERE a.transaction_id = t.id) AS last_number,
+                    ARRAY(SELECT DISTINCT a.gateway_account_id FROM transaction_attempts a WHERE a.transaction_id = t.id) AS tried
+               FROM transactions t WHERE t.id = $1 FOR UPDATE",
+            &[(&id.as_uuid(), Type::UUID)],
+        )
+        .await?
+        .ok_or(AppError::NotFound("transaction"))?;
+    let row = Record::new(&row, "transactions");
+    let status: TransactionStatus = row.parse("status")?;
+    let expires_at: DateTime<Utc> = row.get("expires_at")?;
+    if status != TransactionStatus::Failed
+        || expires_at <= app.clock.now()
+        || row.get::<i64>("attempts")? >= MAX_ATTEMPTS
+    {
+        tx.commit().await?;
+        return Ok(());
+    }
+    let payment = failover::Payment {
+        transaction: id.as_uuid(),
+        merchant: MerchantId::from_uuid(row.get("merchant_id")?),
+        mode: row.parse("mode")?,
+        amount: row.get("amount")?,
+        number: row.get::<Option<i16>>("last_number")?.unwrap_or(0) + 1,
+    };
+    let tried: Vec<GatewayAccountId> = row
+        .get::<Vec<Uuid>>("tried")?
+        .into_iter()
+        .map(GatewayAccountId::from_uuid)
+        .collect();
+    let routed = match failover::reroute(&tx, app, &payment, &tried).await? {
+        Some(routed) => Some(routed),
+        // Every account was tried: the retry may go to one of them again.
+        None => failover::reroute(&tx, app, &payment, &[]).await?,
+    };
+    let Some((route, mut record)) = routed else {
+        tx.commit().await?;
+        return Err(AppError::GatewayUnavailable(
+            "no gateway can take this payment right now".into(),
+        ));
+    };
+    record["customer_retry"] = serde_json::Value::Bool(true);
+    let (_, mut ids) = failover::add_attempt(&tx, app, &payment, &route, &record).await?;
+    let reopened = tx
+        .query_typed_one(
+            "UPDATE transactions SET status = 'created', failure_reason = NULL, updated_at = now()
+              WHERE id = $1 RETURNING order_id, amount, currency, mode, merchant_id",
+            &[(&id.as_uuid(), Type::UUID)],
+        )
+        .await?;
+    let reopened = Record::new(&reopened, "transactions");
+    let order_id: String = reopened.get("order_id")?;
+    let currency: String = reopened.get("currency")?;
+    let event = transactions::event(
+        "transaction.retried",
+        payment.merchant,
+        transactions::EventSubject {
+            id,
+            order_id: &order_id,
+            status: TransactionStatus::Created,
+            amount: payment.amount,
+            currency: &currency,
+            mode: payment.mode,
+        },
+    );
+    ids.extend(outbox::write(&tx, app.delivery, &[Outgoing::Event(event)]).await?);
+    tx.commit().await?;
+    drop(client);
+    app.publish(&ids).await;
+    tracing::info!(transaction = %id, account = %route.account, "customer retried a failed payment");
+    Ok(())
 }
 
 fn confirming_page(row: &CheckoutRow) -> Handoff {

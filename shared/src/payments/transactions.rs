@@ -645,7 +645,8 @@ async fn apply(
     let base_url = &app.config.http.public_base_url;
     let row = tx
         .query_typed_opt(
-            "SELECT t.id, t.status, t.merchant_id, t.amount, t.currency, a.status AS attempt_status
+            "SELECT t.id, t.status, t.merchant_id, t.amount, t.currency, a.status AS attempt_status,
+                    EXISTS (SELECT 1 FROM transaction_attempts n WHERE n.transaction_id = t.id AND n.number > a.number) AS superseded
              FROM transaction_attempts a JOIN transactions t ON t.id = a.transaction_id
              WHERE a.id = $1 FOR UPDATE OF t, a",
             &[(&attempt.as_uuid(), Type::UUID)],
@@ -659,6 +660,12 @@ async fn apply(
     let amount: i64 = record.get("amount")?;
     let currency: String = record.get("currency")?;
     if next == TransactionStatus::Pending || next == TransactionStatus::Created {
+        return Ok((Applied::Unchanged, Vec::new()));
+    }
+    // A later attempt (failover or the customer's retry) speaks for the payment now: an earlier
+    // one's failure or expiry is old news. Its capture still counts: that money was taken.
+    if record.get::<bool>("superseded")? && next != TransactionStatus::Succeeded {
+        tracing::info!(transaction = %transaction, attempt = %attempt, to = %next, "report on a superseded attempt; not applied");
         return Ok((Applied::Unchanged, Vec::new()));
     }
     match current.transition(next) {

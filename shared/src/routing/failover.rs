@@ -4,7 +4,7 @@
 //! payment.
 
 use super::breaker::{Breaker, BreakerState};
-use super::postgres::{PgRouter, RouteRequest, Router};
+use super::postgres::{PgRouter, Route, RouteRequest, Router};
 use crate::app::App;
 use crate::db::Transaction;
 use crate::db::record::Record;
@@ -152,27 +152,16 @@ pub async fn failover(
         tracing::warn!(attempt = %attempt, tried = tried.len(), "failover bound reached; staying on this account");
         return Ok(None);
     }
-    let number: i16 = row.get("number")?;
-    let transaction: Uuid = row.get("transaction_id")?;
-    let merchant = MerchantId::from_uuid(row.get("merchant_id")?);
-    let mode: Mode = row.parse("mode")?;
-    let request = RouteRequest {
-        merchant,
-        mode,
+    let payment = Payment {
+        transaction: row.get("transaction_id")?,
+        merchant: MerchantId::from_uuid(row.get("merchant_id")?),
+        mode: row.parse("mode")?,
         amount: row.get("amount")?,
-        now: app.clock.now(),
-        tried: &tried,
+        number: row.get::<i16>("number")? + 1,
     };
-    let router = PgRouter {
-        settings: app.config.routing,
-    };
-    let route = match router.route(tx, &request).await {
-        Ok(route) => route,
-        Err(AppError::GatewayUnavailable(why)) => {
-            tracing::warn!(attempt = %attempt, why = %why, "no account to fail over to");
-            return Ok(None);
-        }
-        Err(e) => return Err(e),
+    // Routed first: if nothing else can take the payment, the attempt stays as it is.
+    let Some((route, record)) = reroute(tx, app, &payment, &tried).await? else {
+        return Ok(None);
     };
     tx.execute_typed(
         "UPDATE transaction_attempts SET status = 'failed', failure_kind = 'technical', error_code = 'gateway_unavailable',
@@ -186,29 +175,88 @@ pub async fn failover(
         &[(&attempt.as_uuid(), Type::UUID)],
     )
     .await?;
-    let next = AttemptId::generate();
-    let mut record = route.record;
+    let mut record = record;
     record["failover_from"] = json!({ "attempt": attempt, "reason": reason });
+    let (next, ids) = add_attempt(tx, app, &payment, &route, &record).await?;
+    tracing::warn!(attempt = %attempt, next = %next, account = %route.account, reason = %reason, "payment failed over to another gateway account");
+    Ok(Some((next, ids)))
+}
+
+/// The payment a new attempt is for.
+#[derive(Debug, Clone, Copy)]
+pub struct Payment {
+    /// The transaction.
+    pub transaction: Uuid,
+    /// Its merchant.
+    pub merchant: MerchantId,
+    /// Test or live.
+    pub mode: Mode,
+    /// Paise.
+    pub amount: i64,
+    /// The new attempt's number.
+    pub number: i16,
+}
+
+/// Routes `payment` with the accounts in `tried` left out; `None` when no other can take it.
+pub async fn reroute(
+    tx: &Transaction<'_>,
+    app: &App,
+    payment: &Payment,
+    tried: &[GatewayAccountId],
+) -> Result<Option<(Route, serde_json::Value)>, AppError> {
+    let request = RouteRequest {
+        merchant: payment.merchant,
+        mode: payment.mode,
+        amount: payment.amount,
+        now: app.clock.now(),
+        tried,
+    };
+    let router = PgRouter {
+        settings: app.config.routing,
+    };
+    match router.route(tx, &request).await {
+        Ok(route) => {
+            let record = route.record.clone();
+            Ok(Some((route, record)))
+        }
+        Err(AppError::GatewayUnavailable(why)) => {
+            tracing::warn!(transaction = %payment.transaction, why = %why, "no other account can take the payment");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Adds the payment's next attempt on `route`, with the job that creates its order; answers it
+/// with the outbox ids to publish after commit.
+pub async fn add_attempt(
+    tx: &Transaction<'_>,
+    app: &App,
+    payment: &Payment,
+    route: &Route,
+    record: &serde_json::Value,
+) -> Result<(AttemptId, Vec<Uuid>), AppError> {
+    let next = AttemptId::generate();
     tx.execute_typed(
         "INSERT INTO transaction_attempts (id, transaction_id, merchant_id, mode, gateway_account_id, provider, number,
              routing, cap_amount, cap_day, cap_month)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         &[
             (&next.as_uuid(), Type::UUID),
-            (&transaction, Type::UUID),
-            (&merchant.as_uuid(), Type::UUID),
-            (&mode.as_str(), Type::TEXT),
+            (&payment.transaction, Type::UUID),
+            (&payment.merchant.as_uuid(), Type::UUID),
+            (&payment.mode.as_str(), Type::TEXT),
             (&route.account.as_uuid(), Type::UUID),
             (&route.provider, Type::TEXT),
-            (&(number + 1), Type::INT2),
-            (&record, Type::JSONB),
+            (&payment.number, Type::INT2),
+            (record, Type::JSONB),
             (&route.reservation.map(|r| r.amount), Type::INT8),
             (&route.reservation.map(|r| r.day), Type::DATE),
             (&route.reservation.map(|r| r.month), Type::DATE),
         ],
     )
     .await?;
-    // The caller goes on with the new attempt at once; the job is there should it stop first.
+    // The caller may go on with the new attempt at once; the job is there should it stop first.
     let ids = outbox::write(
         tx,
         app.delivery,
@@ -218,6 +266,5 @@ pub async fn failover(
         }],
     )
     .await?;
-    tracing::warn!(attempt = %attempt, next = %next, account = %route.account, reason = %reason, "payment failed over to another gateway account");
-    Ok(Some((next, ids)))
+    Ok((next, ids))
 }
