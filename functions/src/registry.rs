@@ -13,7 +13,8 @@ use crate::handlers::{
 use http::Method;
 use shared::app::{Adapters, GatewaysFn};
 use shared::error::ErrorCode;
-use shared::gateway_accounts::{AddGatewayAccount, GatewayAccountView};
+use shared::gateway_accounts::{AddGatewayAccount, GatewayAccountView, UpdateGatewayAccount};
+use shared::gateway_health::GatewayHealth;
 use shared::gateways::Gateways;
 use shared::http::ApiResponse;
 use shared::jobs::aws;
@@ -349,7 +350,12 @@ pub static ADMIN_GATEWAYS: Function = function! {
             Link::by_id("CheckGatewayAccount", "admin_gateways.check"),
         ])),
         route!(GET "/api/v1/admin/gateways", Admin, "List gateway accounts", admin_gateways::list, Api::page::<GatewayAccountView>().query::<admin_gateways::ListQuery>()),
+        // Before `/api/v1/admin/gateways/{id}`: routes are matched in this order, and `health`
+        // is not an account id.
+        route!(GET "/api/v1/admin/gateways/health", Admin, "Every account's circuit breaker and latest health window", admin_gateways::health, Api::list::<GatewayHealth>()),
         route!(GET "/api/v1/admin/gateways/{id}", Admin, "Read a gateway account", admin_gateways::get, Api::data::<GatewayAccountView>(200)),
+        route!(PUT "/api/v1/admin/gateways/{id}", Admin, "Change label, fees, amount limits, status or credentials (audited)", admin_gateways::update, Api::data::<GatewayAccountView>(200).takes::<UpdateGatewayAccount>().fails(&[ErrorCode::Conflict])),
+        route!(DELETE "/api/v1/admin/gateways/{id}", Admin, "Archive an account with no payment or refund in flight (audited; never erased)", admin_gateways::archive, Api::data::<GatewayAccountView>(200).fails(&[ErrorCode::Conflict])),
         route!(POST "/api/v1/admin/gateways/{id}/check", Admin, "Check its credentials without moving money", admin_gateways::check, Api::data::<admin_gateways::CheckResult>(200)),
     ]),
     grants: Grants {
@@ -554,6 +560,18 @@ pub static MAINTENANCE: Function = function! {
     grants: Grants::NONE,
 };
 
+/// `gateway-health`: Measures gateway accounts' recent attempts and opens failing breakers.
+pub static GATEWAY_HEALTH: Function = function! {
+    name: "gateway-health",
+    description: "Measures gateway accounts' recent attempts and opens failing breakers",
+    trigger: Trigger::Schedule {
+        expression: "rate(1 minute)",
+        timezone: "UTC",
+        handler: |app| Box::pin(jobs::gateway_health(app)),
+    },
+    grants: Grants::NONE,
+};
+
 /// `system-status`: Database reachability, latency and migration version.
 pub static SYSTEM_STATUS: Function = function! {
     name: "system-status",
@@ -601,6 +619,7 @@ pub static FUNCTIONS: &[&Function] = &[
     &OUTBOX_SWEEPER,
     &TRANSACTION_MONITOR,
     &MAINTENANCE,
+    &GATEWAY_HEALTH,
     &SYSTEM_STATUS,
     &DOCS,
 ];
@@ -633,6 +652,25 @@ mod tests {
         routes.sort();
         routes.dedup();
         assert_eq!(routes.len(), count);
+    }
+
+    #[test]
+    fn no_route_is_hidden_behind_an_earlier_template() {
+        // Requests are matched in registry order: `GET /api/v1/admin/gateways/health` listed
+        // after `GET /api/v1/admin/gateways/{id}` would be read as an account id.
+        let routes = all_routes();
+        for (i, later) in routes.iter().enumerate() {
+            for earlier in &routes[..i] {
+                assert!(
+                    earlier.method != later.method
+                        || shared::http::path::match_template(earlier.path, later.path).is_none(),
+                    "{} {} is listed after {}, which takes its requests",
+                    later.method,
+                    later.path,
+                    earlier.path
+                );
+            }
+        }
     }
 
     #[test]

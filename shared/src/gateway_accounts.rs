@@ -190,9 +190,24 @@ pub struct GatewayAccountView {
     pub ownership: String,
     /// The owning merchant, for merchant-owned accounts.
     pub merchant_id: Option<MerchantId>,
-    /// `active` or `disabled`.
-    #[schema(pattern = "^(active|disabled)$")]
+    /// `active`, `disabled` (kept, routes no payments) or `archived` (retired by `DELETE`; kept
+    /// for its history, never erased, no longer editable).
+    #[schema(pattern = "^(active|disabled|archived)$")]
     pub status: String,
+    /// The percentage fee in basis points (1/100 of a percent): 0 to 10000.
+    #[schema(minimum = 0, maximum = 10000)]
+    pub fee_bps: i32,
+    /// The fixed fee per payment, in paise.
+    #[schema(minimum = 0, maximum = 100000000)]
+    pub fee_fixed: i64,
+    /// The smallest amount it takes, in paise (`null`: no lower limit).
+    #[schema(minimum = 1)]
+    pub min_amount: Option<i64>,
+    /// The largest amount it takes, in paise (`null`: no upper limit).
+    #[schema(minimum = 1)]
+    pub max_amount: Option<i64>,
+    /// When it was archived (`null` unless `status` is `archived`).
+    pub archived_at: Option<DateTime<Utc>>,
     /// Per credential field: `…` and the last four characters of a public identifier, `hmac:`
     /// and a keyed fingerprint of a secret (`null` until `lightspeedpay reseal` computes it for
     /// an account stored before fingerprints existed).
@@ -205,7 +220,7 @@ pub struct GatewayAccountView {
 }
 
 const VIEW_COLUMNS: &str = "id, provider, label, environment, ownership, owner_merchant_id, status, \
-     credentials_hint, created_at, updated_at";
+     fee_bps, fee_fixed, min_amount, max_amount, archived_at, credentials_hint, created_at, updated_at";
 
 impl GatewayAccountView {
     fn from_row(row: &Row) -> Result<GatewayAccountView, DecodeError> {
@@ -220,6 +235,11 @@ impl GatewayAccountView {
                 .get::<Option<uuid::Uuid>>("owner_merchant_id")?
                 .map(MerchantId::from_uuid),
             status: row.get("status")?,
+            fee_bps: row.get("fee_bps")?,
+            fee_fixed: row.get("fee_fixed")?,
+            min_amount: row.get("min_amount")?,
+            max_amount: row.get("max_amount")?,
+            archived_at: row.get("archived_at")?,
             credentials: row.get("credentials_hint")?,
             created_at: row.get("created_at")?,
             updated_at: row.get("updated_at")?,
@@ -324,40 +344,13 @@ pub fn validate(
             "provider",
             format!("must be one of: {}", gateways.names().join(", ")),
         ),
-        Some(gateway) => {
-            let required = gateway.required_credentials();
-            for name in required {
-                let present = request
-                    .credentials
-                    .get(*name)
-                    .is_some_and(|v| !v.expose().trim().is_empty());
-                if !present {
-                    errors.add(format!("credentials.{name}"), "is required");
-                }
-            }
-            for name in request.credentials.keys() {
-                if !required.contains(&name.as_str()) {
-                    errors.add(
-                        format!("credentials.{name}"),
-                        format!(
-                            "is not a {} credential (expected: {})",
-                            request.provider,
-                            required.join(", ")
-                        ),
-                    );
-                }
-            }
-            for (name, value) in &request.credentials {
-                if value.expose().len() > 4096 {
-                    errors.add(format!("credentials.{name}"), "is longer than 4096 bytes");
-                } else if let Some(mode) = environment
-                    && let Some(problem) =
-                        key_mode_problem(&request.provider, name, value.expose(), mode)
-                {
-                    errors.add(format!("credentials.{name}"), problem);
-                }
-            }
-        }
+        Some(_) => check_credentials(
+            gateways,
+            &request.provider,
+            environment,
+            &request.credentials,
+            &mut errors,
+        ),
     }
     // The sandbox pays anything anyone presses Pay on: it must never hold live money (F9).
     if request.provider == "sandbox" && environment == Some(Mode::Live) {
@@ -373,14 +366,63 @@ pub fn validate(
             label,
             environment,
             ownership,
-            credentials: request
-                .credentials
-                .into_iter()
-                .map(|(k, v)| (k, Secret::new(v.expose().trim().to_string())))
-                .collect(),
+            credentials: trimmed(request.credentials),
         }),
         _ => Err(AppError::Internal("validated fields missing".into())),
     }
+}
+
+/// Checks a complete set of credentials for `provider` on an account of `environment` (unknown
+/// when the request's own environment is invalid): every required field present and non-blank,
+/// no other field, none too long, key prefixes matching the environment. Adding and replacing
+/// credentials share this, so a replacement is held to exactly what an addition is.
+fn check_credentials(
+    gateways: &Gateways,
+    provider: &str,
+    environment: Option<Mode>,
+    credentials: &BTreeMap<String, Secret<String>>,
+    errors: &mut FieldErrors,
+) {
+    let Some(gateway) = gateways.get(provider) else {
+        return;
+    };
+    let required = gateway.required_credentials();
+    for name in required {
+        let present = credentials
+            .get(*name)
+            .is_some_and(|v| !v.expose().trim().is_empty());
+        if !present {
+            errors.add(format!("credentials.{name}"), "is required");
+        }
+    }
+    for name in credentials.keys() {
+        if !required.contains(&name.as_str()) {
+            errors.add(
+                format!("credentials.{name}"),
+                format!(
+                    "is not a {provider} credential (expected: {})",
+                    required.join(", ")
+                ),
+            );
+        }
+    }
+    for (name, value) in credentials {
+        if value.expose().len() > 4096 {
+            errors.add(format!("credentials.{name}"), "is longer than 4096 bytes");
+        } else if let Some(mode) = environment
+            && let Some(problem) = key_mode_problem(provider, name, value.expose(), mode)
+        {
+            errors.add(format!("credentials.{name}"), problem);
+        }
+    }
+}
+
+/// Credentials as stored: each value without surrounding whitespace.
+fn trimmed(credentials: BTreeMap<String, Secret<String>>) -> Credentials {
+    credentials
+        .into_iter()
+        .map(|(k, v)| (k, Secret::new(v.expose().trim().to_string())))
+        .collect()
 }
 
 /// Stores a validated account and audits it (operator scope).
@@ -402,7 +444,7 @@ pub async fn add(
             return Err(AppError::field("merchant_id", "no such merchant"));
         }
     }
-    refuse_shared_webhook_signer(tx, keys, account).await?;
+    refuse_shared_webhook_signer(tx, keys, &account.provider, &account.credentials, None).await?;
     let id = create(tx, keys, account).await?;
     let view = get(tx, id)
         .await?
@@ -426,6 +468,316 @@ pub async fn add(
     Ok(view)
 }
 
+/// `PUT /api/v1/admin/gateways/{id}`: only the fields sent change; `null` clears an amount limit.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({ "label": "Razorpay (primary)", "fee_bps": 200, "fee_fixed": 300, "min_amount": 100, "max_amount": null, "status": "active" }))]
+pub struct UpdateGatewayAccount {
+    /// A new name for operators.
+    #[schema(min_length = 1, max_length = 200)]
+    pub label: Option<String>,
+    /// The percentage fee in basis points: 0 to 10000.
+    #[schema(minimum = 0, maximum = 10000)]
+    pub fee_bps: Option<i64>,
+    /// The fixed fee per payment, in paise.
+    #[schema(minimum = 0, maximum = 100000000)]
+    pub fee_fixed: Option<i64>,
+    /// The smallest amount it takes, in paise, or `null` for no lower limit.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 1)]
+    pub min_amount: Option<Option<i64>>,
+    /// The largest amount it takes, in paise, or `null` for no upper limit (at least
+    /// `min_amount`).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 1)]
+    pub max_amount: Option<Option<i64>>,
+    /// `active` or `disabled` (an account is archived with `DELETE`).
+    #[schema(pattern = "^(active|disabled)$")]
+    pub status: Option<String>,
+    /// A complete new set of the provider's credential fields, replacing the old ones.
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
+    pub credentials: Option<BTreeMap<String, Secret<String>>>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The largest fixed fee an account may charge, in paise (₹10,00,000; the schema's bound).
+const MAX_FEE_FIXED: i64 = 100_000_000;
+
+/// One account, locked for a change.
+async fn lock(tx: &Transaction<'_>, id: GatewayAccountId) -> Result<GatewayAccountView, AppError> {
+    let row = tx
+        .query_typed_opt(
+            &format!("SELECT {VIEW_COLUMNS} FROM gateway_accounts WHERE id = $1 FOR UPDATE"),
+            &[(&id.as_uuid(), Type::UUID)],
+        )
+        .await?
+        .ok_or(AppError::NotFound("gateway account"))?;
+    Ok(GatewayAccountView::from_row(&row)?)
+}
+
+/// An account view as the audit log may hold it: credential field names only, nothing derived
+/// from a secret (the log can never be altered).
+fn audit_snapshot(view: &GatewayAccountView) -> Option<Value> {
+    let mut snapshot = serde_json::to_value(view).ok();
+    if let Some(Value::Object(fields)) = snapshot.as_mut() {
+        let names: Vec<String> = match &view.credentials {
+            Value::Object(hints) => hints.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        fields.insert("credentials".into(), serde_json::json!(names));
+    }
+    snapshot
+}
+
+/// Changes an account's label, fees, amount limits, status or credentials (operator scope); every
+/// problem at once. An archived account cannot be changed. New credentials are validated as
+/// [`validate`] does for the account's provider and environment, sealed under the active key and
+/// fingerprinted again. Audited without credentials.
+pub async fn update(
+    tx: &Transaction<'_>,
+    gateways: &Gateways,
+    keys: &KeyRing,
+    ctx: &AuditContext,
+    id: GatewayAccountId,
+    patch: UpdateGatewayAccount,
+) -> Result<GatewayAccountView, AppError> {
+    let before = lock(tx, id).await?;
+    if before.status == "archived" {
+        return Err(AppError::Conflict(
+            "this gateway account is archived and can no longer be changed".into(),
+        ));
+    }
+    let mut errors = FieldErrors::new();
+    let nothing = patch.label.is_none()
+        && patch.fee_bps.is_none()
+        && patch.fee_fixed.is_none()
+        && patch.min_amount.is_none()
+        && patch.max_amount.is_none()
+        && patch.status.is_none()
+        && patch.credentials.is_none();
+    if nothing {
+        errors.add(
+            "body",
+            "must change at least one of label, fee_bps, fee_fixed, min_amount, max_amount, status, credentials",
+        );
+    }
+    let label = match patch.label.as_deref().map(str::trim) {
+        Some(label) if label.is_empty() || label.chars().count() > 200 => {
+            errors.add("label", "must be 1 to 200 characters");
+            None
+        }
+        other => other.map(str::to_string),
+    };
+    if patch
+        .fee_bps
+        .is_some_and(|fee| !(0..=10_000).contains(&fee))
+    {
+        errors.add("fee_bps", "must be from 0 to 10000 basis points");
+    }
+    if patch
+        .fee_fixed
+        .is_some_and(|fee| !(0..=MAX_FEE_FIXED).contains(&fee))
+    {
+        errors.add(
+            "fee_fixed",
+            format!("must be from 0 to {MAX_FEE_FIXED} paise"),
+        );
+    }
+    for (field, value) in [
+        ("min_amount", patch.min_amount),
+        ("max_amount", patch.max_amount),
+    ] {
+        if value.flatten().is_some_and(|amount| amount < 1) {
+            errors.add(field, "must be at least 1 paisa, or null for no limit");
+        }
+    }
+    let min_amount = patch.min_amount.unwrap_or(before.min_amount);
+    let max_amount = patch.max_amount.unwrap_or(before.max_amount);
+    if let (Some(min), Some(max)) = (min_amount, max_amount)
+        && min > max
+    {
+        let field = if patch.max_amount.is_some() {
+            "max_amount"
+        } else {
+            "min_amount"
+        };
+        errors.add(
+            field,
+            format!("min_amount ({min}) must not be larger than max_amount ({max})"),
+        );
+    }
+    let status = match patch.status.as_deref() {
+        None => before.status.clone(),
+        Some(s @ ("active" | "disabled")) => s.to_string(),
+        Some("archived") => {
+            errors.add(
+                "status",
+                "an account is archived with DELETE /api/v1/admin/gateways/{id}",
+            );
+            before.status.clone()
+        }
+        Some(_) => {
+            errors.add("status", "must be 'active' or 'disabled'");
+            before.status.clone()
+        }
+    };
+    if let Some(credentials) = &patch.credentials {
+        check_credentials(
+            gateways,
+            &before.provider,
+            Some(before.environment),
+            credentials,
+            &mut errors,
+        );
+    }
+    errors.into_result()?;
+
+    let credentials = patch.credentials.map(trimmed);
+    // An active account may not share its webhook signer with another active one: checked when
+    // the credentials change or a disabled account becomes active again.
+    if status == "active" && (credentials.is_some() || before.status != "active") {
+        let current = match &credentials {
+            Some(new) => new.clone(),
+            // Stored credentials that cannot be opened (their key is gone) could not take
+            // payments either: the operator must replace them rather than activate.
+            None => match open(tx, keys, id).await {
+                Ok(account) => account.credentials,
+                Err(e) => {
+                    tracing::error!(account = %id, error = %e, "gateway account cannot be opened; not activated");
+                    return Err(AppError::Conflict(
+                        "the stored credentials cannot be opened with the configured keys; \
+                         send new credentials to activate this account"
+                            .into(),
+                    ));
+                }
+            },
+        };
+        refuse_shared_webhook_signer(tx, keys, &before.provider, &current, Some(id)).await?;
+    }
+    let fee_bps = match patch.fee_bps {
+        Some(fee) => i32::try_from(fee).map_err(|_| AppError::field("fee_bps", "out of range"))?,
+        None => before.fee_bps,
+    };
+    tx.execute_typed(
+        "UPDATE gateway_accounts SET label = $2, fee_bps = $3, fee_fixed = $4, min_amount = $5,
+             max_amount = $6, status = $7, updated_at = now()
+         WHERE id = $1",
+        &[
+            (&id.as_uuid(), Type::UUID),
+            (&label.unwrap_or_else(|| before.label.clone()), Type::TEXT),
+            (&fee_bps, Type::INT4),
+            (&patch.fee_fixed.unwrap_or(before.fee_fixed), Type::INT8),
+            (&min_amount, Type::INT8),
+            (&max_amount, Type::INT8),
+            (&status, Type::TEXT),
+        ],
+    )
+    .await?;
+    if let Some(credentials) = &credentials {
+        let plain: BTreeMap<&str, &str> = credentials
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose().as_str()))
+            .collect();
+        let json = serde_json::to_vec(&plain).map_err(|e| AppError::Internal(e.to_string()))?;
+        let sealed = keys.seal(&json, &aad(id));
+        tx.execute_typed(
+            "UPDATE gateway_accounts SET credentials_key_id = $2, credentials_nonce = $3,
+                 credentials_ciphertext = $4, credentials_hint = $5
+             WHERE id = $1",
+            &[
+                (&id.as_uuid(), Type::UUID),
+                (&sealed.key_id, Type::TEXT),
+                (&sealed.nonce.to_vec(), Type::BYTEA),
+                (&sealed.ciphertext, Type::BYTEA),
+                (&hints(keys, &before.provider, credentials), Type::JSONB),
+            ],
+        )
+        .await?;
+        crate::gateway_lookup::record(tx, id, &before.provider, credentials).await?;
+    }
+    let after = get(tx, id)
+        .await?
+        .ok_or(AppError::NotFound("gateway account"))?;
+    let mut after_snapshot = audit_snapshot(&after);
+    if let Some(Value::Object(fields)) = after_snapshot.as_mut() {
+        fields.insert(
+            "credentials_replaced".into(),
+            Value::Bool(credentials.is_some()),
+        );
+    }
+    audit::record(
+        tx,
+        ctx,
+        AuditEvent::success("gateway_account.updated")
+            .merchant(after.merchant_id)
+            .target("gateway_account", id)
+            .change(audit_snapshot(&before), after_snapshot),
+    )
+    .await?;
+    Ok(after)
+}
+
+/// Archives an account (operator scope): it stays, with its history, but takes no payments and
+/// can no longer be changed. Refused while money is still moving through it: an attempt that is
+/// created or pending, or a refund still pending on one of its attempts. Archiving an archived
+/// account answers it as it is. Audited.
+pub async fn archive(
+    tx: &Transaction<'_>,
+    ctx: &AuditContext,
+    id: GatewayAccountId,
+) -> Result<GatewayAccountView, AppError> {
+    // The row lock also makes a payment adding an attempt on this account (its foreign key
+    // check locks the row) wait for this decision.
+    let before = lock(tx, id).await?;
+    if before.status == "archived" {
+        return Ok(before);
+    }
+    let row = tx
+        .query_typed_one(
+            "SELECT (SELECT count(*) FROM transaction_attempts
+                      WHERE gateway_account_id = $1 AND status IN ('created', 'pending')) AS open_attempts,
+                    (SELECT count(*) FROM refunds r JOIN transaction_attempts a ON a.id = r.attempt_id
+                      WHERE a.gateway_account_id = $1 AND r.status = 'pending') AS pending_refunds",
+            &[(&id.as_uuid(), Type::UUID)],
+        )
+        .await?;
+    let row = Record::new(&row, "gateway_accounts");
+    let open_attempts: i64 = row.get("open_attempts")?;
+    let pending_refunds: i64 = row.get("pending_refunds")?;
+    if open_attempts > 0 || pending_refunds > 0 {
+        return Err(AppError::Conflict(format!(
+            "this gateway account still has {open_attempts} open payment attempt(s) and \
+             {pending_refunds} pending refund(s); archive it once they have ended \
+             (disable it meanwhile so it takes no new payments)"
+        )));
+    }
+    tx.execute_typed(
+        "UPDATE gateway_accounts SET status = 'archived', archived_at = now(), updated_at = now()
+         WHERE id = $1",
+        &[(&id.as_uuid(), Type::UUID)],
+    )
+    .await?;
+    let after = get(tx, id)
+        .await?
+        .ok_or(AppError::NotFound("gateway account"))?;
+    audit::record(
+        tx,
+        ctx,
+        AuditEvent::success("gateway_account.archived")
+            .merchant(after.merchant_id)
+            .target("gateway_account", id)
+            .change(audit_snapshot(&before), audit_snapshot(&after)),
+    )
+    .await?;
+    Ok(after)
+}
+
 /// The credentials that decide which account an inbound webhook verifies against, per provider:
 /// two active accounts holding the same ones could not be told apart (F8).
 const WEBHOOK_SIGNERS: &[(&str, &[&str])] = &[
@@ -438,19 +790,19 @@ const WEBHOOK_SIGNERS: &[(&str, &[&str])] = &[
     ("phonepe", &["merchant_id", "salt_key"]),
 ];
 
-/// Refuses a new account whose webhook-signing credentials are those of an active account of
-/// the same provider: its events would be attributed to whichever account is tried first, and
-/// the other's never applied. The existing accounts are opened to compare (adding is rare); one
-/// that cannot be opened is skipped and logged, it cannot verify webhooks either.
+/// Refuses credentials whose webhook-signing part is that of an active account of the same
+/// provider (other than `except`, the account being edited): its events would be attributed to
+/// whichever account is tried first, and the other's never applied. The existing accounts are
+/// opened to compare (adding is rare); one that cannot be opened is skipped and logged, it
+/// cannot verify webhooks either.
 async fn refuse_shared_webhook_signer(
     tx: &Transaction<'_>,
     keys: &KeyRing,
-    account: &NewGatewayAccount,
+    provider: &str,
+    credentials: &Credentials,
+    except: Option<GatewayAccountId>,
 ) -> Result<(), AppError> {
-    let Some((_, fields)) = WEBHOOK_SIGNERS
-        .iter()
-        .find(|(provider, _)| *provider == account.provider)
-    else {
+    let Some((_, fields)) = WEBHOOK_SIGNERS.iter().find(|(p, _)| *p == provider) else {
         return Ok(());
     };
     let signer = |credentials: &BTreeMap<String, Secret<String>>| -> Option<Vec<u8>> {
@@ -462,13 +814,15 @@ async fn refuse_shared_webhook_signer(
         }
         Some(joined)
     };
-    let Some(new) = signer(&account.credentials) else {
+    let Some(new) = signer(credentials) else {
         return Ok(());
     };
+    let except = except.map(|id| id.as_uuid());
     let rows = tx
         .query_typed(
-            "SELECT id FROM gateway_accounts WHERE provider = $1 AND status = 'active'",
-            &[(&account.provider, Type::TEXT)],
+            "SELECT id FROM gateway_accounts
+             WHERE provider = $1 AND status = 'active' AND ($2::uuid IS NULL OR id <> $2)",
+            &[(&provider, Type::TEXT), (&except, Type::UUID)],
         )
         .await?;
     for row in rows {

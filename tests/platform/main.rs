@@ -13,6 +13,7 @@ mod db;
 mod delivery;
 mod dev_runner;
 mod docs;
+mod gateway_admin;
 mod gateways;
 mod hints;
 mod inbound;

@@ -1,11 +1,13 @@
-//! Operators manage gateway accounts: `/api/v1/admin/gateways[/{id}[/check]]`. Credentials go in
-//! once, are sealed before they reach the database, and come back only as keyed fingerprints
-//! (public identifiers as their last four characters).
+//! Operators manage gateway accounts: `/api/v1/admin/gateways[/{id}[/check]]` and
+//! `/api/v1/admin/gateways/health`. Credentials go in once, are sealed before they reach the
+//! database, and come back only as keyed fingerprints (public identifiers as their last four
+//! characters). Accounts are archived, never erased.
 
 use crate::context::RequestContext;
 use serde::{Deserialize, Serialize};
 use shared::db::{self, Scope};
-use shared::gateway_accounts::{self, AddGatewayAccount};
+use shared::gateway_accounts::{self, AddGatewayAccount, UpdateGatewayAccount};
+use shared::gateway_health;
 use shared::gateways::GatewayError;
 use shared::http::ApiResponse;
 use shared::http::pagination::PageRequest;
@@ -119,4 +121,42 @@ pub async fn check(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, Ap
     };
     tracing::info!(account = %id, provider = %provider, ok = result.ok, "gateway credential check");
     Ok(ApiResponse::ok(&result, "Credential check"))
+}
+
+/// Changes an account's label, fees, amount limits, status or credentials.
+pub async fn update(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
+    let id: GatewayAccountId = ctx.path_id("id")?;
+    let patch: UpdateGatewayAccount = ctx.body()?;
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::Admin).await?;
+    let view = gateway_accounts::update(
+        &tx,
+        &app.gateways,
+        &app.config.encryption,
+        &ctx.audit(),
+        id,
+        patch,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ApiResponse::ok(&view, "Gateway account updated"))
+}
+
+/// Archives an account once no money is moving through it; archiving again answers it as it is.
+pub async fn archive(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
+    let id: GatewayAccountId = ctx.path_id("id")?;
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::Admin).await?;
+    let view = gateway_accounts::archive(&tx, &ctx.audit(), id).await?;
+    tx.commit().await?;
+    Ok(ApiResponse::ok(&view, "Gateway account archived"))
+}
+
+/// Every account that is not archived, with its circuit breaker and its latest health window.
+pub async fn health(app: Arc<App>, _ctx: RequestContext) -> Result<ApiResponse, AppError> {
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::Admin).await?;
+    let accounts = gateway_health::report(&tx).await?;
+    tx.commit().await?;
+    Ok(ApiResponse::ok(&accounts, "Gateway health"))
 }
