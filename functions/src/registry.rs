@@ -14,7 +14,6 @@ use http::Method;
 use shared::app::{Adapters, GatewaysFn};
 use shared::error::ErrorCode;
 use shared::gateway_accounts::{AddGatewayAccount, GatewayAccountView, UpdateGatewayAccount};
-use shared::gateway_health::GatewayHealth;
 use shared::gateways::Gateways;
 use shared::http::ApiResponse;
 use shared::jobs::aws;
@@ -22,6 +21,7 @@ use shared::jobs::{Message, queues};
 use shared::merchants::{CreateMerchant, Merchant, SuspendMerchant, UpdateMerchant};
 use shared::payments::refunds::{RefundBody, RefundView};
 use shared::payments::transactions::{PayRequest, TransactionView};
+use shared::routing::health::GatewayHealth;
 use shared::sandbox_provider::{
     CreateOrder, CreateRefund, Order as SandboxOrder, Orders as SandboxOrders,
     Refunds as SandboxRefunds, SandboxRefund,

@@ -10,7 +10,6 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod gateway_accounts;
-pub mod gateway_health;
 pub mod gateway_lookup;
 pub mod gateways;
 pub mod html;

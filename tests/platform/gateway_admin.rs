@@ -576,7 +576,7 @@ async fn the_collector_measures_each_window_once_and_opens_a_failing_breaker() {
 
     let settings = BreakerSettings::default();
     let ran_at = end + Duration::seconds(30);
-    let run = shared::gateway_health::collect(&app.app, ran_at, &settings)
+    let run = shared::routing::health::collect(&app.app, ran_at, &settings)
         .await
         .unwrap();
     // The healthy (4 bands), the failing (2) and the seeded sandbox account (band 0 only).
@@ -680,7 +680,7 @@ async fn the_collector_measures_each_window_once_and_opens_a_failing_breaker() {
         .await
         .unwrap();
     let count = app.db.count("gateway_health_metrics").await;
-    let again = shared::gateway_health::collect(&app.app, end + Duration::seconds(59), &settings)
+    let again = shared::routing::health::collect(&app.app, end + Duration::seconds(59), &settings)
         .await
         .unwrap();
     assert_eq!(

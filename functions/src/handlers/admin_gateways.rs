@@ -7,11 +7,11 @@ use crate::context::RequestContext;
 use serde::{Deserialize, Serialize};
 use shared::db::{self, Scope};
 use shared::gateway_accounts::{self, AddGatewayAccount, UpdateGatewayAccount};
-use shared::gateway_health;
 use shared::gateways::GatewayError;
 use shared::http::ApiResponse;
 use shared::http::pagination::PageRequest;
 use shared::ids::GatewayAccountId;
+use shared::routing::health;
 use shared::{App, AppError};
 use std::sync::Arc;
 
@@ -156,7 +156,7 @@ pub async fn archive(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, 
 pub async fn health(app: Arc<App>, _ctx: RequestContext) -> Result<ApiResponse, AppError> {
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, Scope::Admin).await?;
-    let accounts = gateway_health::report(&tx).await?;
+    let accounts = health::report(&tx).await?;
     tx.commit().await?;
     Ok(ApiResponse::ok(&accounts, "Gateway health"))
 }

@@ -3,12 +3,11 @@
 
 use serde::Deserialize;
 use serde_json::json;
-use shared::gateway_health;
 use shared::ids::{AttemptId, RefundId};
 use shared::jobs::{Message, queues};
 use shared::maintenance;
 use shared::payments::{checkout, inbound, monitor, refunds};
-use shared::routing::breaker::BreakerSettings;
+use shared::routing::health;
 use shared::{App, AppError};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -161,9 +160,9 @@ pub async fn maintenance(app: Arc<App>) -> Result<serde_json::Value, AppError> {
 }
 
 /// `gateway-health`: measures each gateway account's last window and opens the circuit breaker
-/// of one failing technically (see `shared::gateway_health`); the window ends at the app's clock.
+/// of one failing technically (see `shared::routing::health`); the window ends at the app's clock.
 pub async fn gateway_health(app: Arc<App>) -> Result<serde_json::Value, AppError> {
     let now = app.clock.now();
-    let run = gateway_health::collect(&app, now, &BreakerSettings::default()).await?;
+    let run = health::collect(&app, now, &app.config.routing.breaker).await?;
     Ok(serde_json::to_value(run).unwrap_or_default())
 }

@@ -132,12 +132,18 @@ pub async fn ensure_order(
         return Ok(OrderState::Busy);
     }
     let unconfirmed = row.get::<bool>("unconfirmed")?;
-    // An account whose breaker is open is not asked at all while another can take the payment
-    // (never after a create that may have reached it: that one is looked up first).
+    // An account whose breaker is open (or that an operator disabled since) is not asked at all
+    // while another can take the payment (never after a create that may have reached it: that
+    // one is looked up first).
     if !unconfirmed
         && failover::refuses(&tx, app, account.id).await?
-        && let Some((next, ids)) =
-            failover::failover(&tx, app, attempt, "the account's circuit breaker is open").await?
+        && let Some((next, ids)) = failover::failover(
+            &tx,
+            app,
+            attempt,
+            "the account's circuit breaker is open or the account is no longer active",
+        )
+        .await?
     {
         tx.commit().await?;
         drop(client);

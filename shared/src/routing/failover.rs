@@ -90,21 +90,26 @@ pub async fn record_call(
     Ok(())
 }
 
-/// Whether `account`'s breaker refuses payments now (open and cooling down).
+/// Whether `account` must not be asked now: its breaker is open and cooling down, or an operator
+/// disabled or archived it after the payment was routed there.
 pub async fn refuses(
     tx: &Transaction<'_>,
     app: &App,
     account: GatewayAccountId,
 ) -> Result<bool, AppError> {
     let row = tx
-        .query_typed_opt(
-            "SELECT state, opened_at FROM gateway_breakers WHERE gateway_account_id = $1",
+        .query_typed_one(
+            "SELECT a.status, b.state, b.opened_at FROM gateway_accounts a
+               LEFT JOIN gateway_breakers b ON b.gateway_account_id = a.id
+              WHERE a.id = $1",
             &[(&account.as_uuid(), Type::UUID)],
         )
         .await?;
-    let Some(row) = row else { return Ok(false) };
-    let row = Record::new(&row, "gateway_breakers");
-    let open = row.get::<&str>("state")? == BreakerState::Open.as_str();
+    let row = Record::new(&row, "gateway_accounts");
+    if row.get::<&str>("status")? != "active" {
+        return Ok(true);
+    }
+    let open = row.get::<Option<&str>>("state")? == Some(BreakerState::Open.as_str());
     let opened_at: Option<chrono::DateTime<chrono::Utc>> = row.get("opened_at")?;
     let cool_down = app.config.routing.breaker.cool_down;
     Ok(open && opened_at.is_some_and(|at| app.clock.now() < at + cool_down))

@@ -9,6 +9,7 @@ pub mod breaker;
 pub mod caps;
 pub mod engine;
 pub mod failover;
+pub mod health;
 pub mod postgres;
 pub mod smart;
 
