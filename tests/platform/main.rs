@@ -24,6 +24,7 @@ mod public_surface;
 mod rate_limit;
 mod refunds;
 mod reseal;
+mod routing_pools;
 mod rows;
 mod sam;
 mod secrets;

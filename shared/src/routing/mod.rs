@@ -8,6 +8,7 @@
 pub mod breaker;
 pub mod caps;
 pub mod engine;
+pub mod pools;
 pub mod postgres;
 pub mod smart;
 
