@@ -406,14 +406,16 @@ async fn live_enabled(tx: &Transaction<'_>, merchant: MerchantId) -> Result<bool
     Ok(Record::new(&row, "merchants").get("live_enabled")?)
 }
 
-/// What exists of the accounts `ids`.
+/// What exists of the accounts `ids`, share-locked: an account cannot be archived, disabled or
+/// given to another owner between this check and the commit of the pool that relies on it.
 async fn account_facts(
     tx: &Transaction<'_>,
     ids: &[Uuid],
 ) -> Result<HashMap<GatewayAccountId, AccountFacts>, AppError> {
     let rows = tx
         .query_typed(
-            "SELECT id, owner_merchant_id, environment, status FROM gateway_accounts WHERE id = ANY($1)",
+            "SELECT id, owner_merchant_id, environment, status FROM gateway_accounts
+              WHERE id = ANY($1) FOR SHARE",
             &[(&ids, Type::UUID_ARRAY)],
         )
         .await?;
