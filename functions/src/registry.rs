@@ -7,8 +7,9 @@
 use crate::api::{Api, Link};
 use crate::context::RequestContext;
 use crate::handlers::{
-    admin_gateways, admin_merchants, admin_users, auth, checkout, docs, health, jobs, merchant,
-    pay, refunds, return_signing, sandbox_gateway, system, transactions, webhooks,
+    admin_gateways, admin_merchants, admin_routing, admin_users, auth, checkout, docs, health,
+    jobs, merchant, merchant_routing, pay, refunds, return_signing, sandbox_gateway, system,
+    transactions, webhooks,
 };
 use http::Method;
 use shared::app::{Adapters, GatewaysFn};
@@ -22,6 +23,7 @@ use shared::merchants::{CreateMerchant, Merchant, SuspendMerchant, UpdateMerchan
 use shared::payments::refunds::{RefundBody, RefundView};
 use shared::payments::transactions::{PayRequest, TransactionView};
 use shared::routing::health::GatewayHealth;
+use shared::routing::pools::{ChangePriorities, MerchantPool, Pool, ReplacePool};
 use shared::sandbox_provider::{
     CreateOrder, CreateRefund, Order as SandboxOrder, Orders as SandboxOrders,
     Refunds as SandboxRefunds, SandboxRefund,
@@ -309,6 +311,16 @@ pub static MERCHANT_RETURN_SIGNING_SECRET: Function = function! {
     grants: Grants::NONE,
 };
 
+/// `merchant-routing`: A merchant's own routing pool.
+pub static MERCHANT_ROUTING: Function = function! {
+    name: "merchant-routing",
+    description: "A merchant's own routing pool",
+    trigger: Trigger::Http(&[
+        route!(GET "/api/v1/merchant/routing", Merchant, "The caller's routing pool in its mode (no credentials; no labels or caps of platform accounts)", merchant_routing::get, Api::data::<MerchantPool>(200)),
+    ]),
+    grants: Grants::NONE,
+};
+
 /// `admin-merchants`: Operators manage merchants.
 pub static ADMIN_MERCHANTS: Function = function! {
     name: "admin-merchants",
@@ -363,6 +375,18 @@ pub static ADMIN_GATEWAYS: Function = function! {
         publishes_events: false,
         calls_gateways: true,
     },
+};
+
+/// `admin-routing`: Operators edit merchants' routing pools.
+pub static ADMIN_ROUTING: Function = function! {
+    name: "admin-routing",
+    description: "Operators edit merchants' routing pools",
+    trigger: Trigger::Http(&[
+        route!(GET "/api/v1/admin/merchants/{id}/routing", Admin, "Read a merchant's routing pool", admin_routing::get, Api::data::<Pool>(200)),
+        route!(PUT "/api/v1/admin/merchants/{id}/routing", Admin, "Replace the pool's mode and members at the version read (audited)", admin_routing::replace, Api::data::<Pool>(200).takes::<ReplacePool>().fails(&[ErrorCode::Conflict])),
+        route!(PATCH "/api/v1/admin/merchants/{id}/routing/priorities", Admin, "Change the priorities of pool members at the version read (audited)", admin_routing::change_priorities, Api::data::<Pool>(200).takes::<ChangePriorities>().fails(&[ErrorCode::Conflict])),
+    ]),
+    grants: Grants::NONE,
 };
 
 /// `pay`: Create a payment.
@@ -604,9 +628,11 @@ pub static FUNCTIONS: &[&Function] = &[
     &MERCHANT_GET,
     &MERCHANT_CREDENTIALS_REGENERATE,
     &MERCHANT_RETURN_SIGNING_SECRET,
+    &MERCHANT_ROUTING,
     &ADMIN_MERCHANTS,
     &ADMIN_USERS,
     &ADMIN_GATEWAYS,
+    &ADMIN_ROUTING,
     &PAY,
     &TRANSACTIONS,
     &REFUNDS,
@@ -655,19 +681,23 @@ mod tests {
     }
 
     #[test]
-    fn no_route_is_hidden_behind_an_earlier_template() {
-        // Requests are matched in registry order: `GET /api/v1/admin/gateways/health` listed
-        // after `GET /api/v1/admin/gateways/{id}` would be read as an account id.
+    fn no_route_is_hidden_behind_another_template() {
+        // `GET /api/v1/admin/gateways/health` must never be read as `/api/v1/admin/gateways/{id}`
+        // with the id `health`: where two templates match one path, the resolver takes the more
+        // specific, and each route must be that one for its own path.
         let routes = all_routes();
-        for (i, later) in routes.iter().enumerate() {
-            for earlier in &routes[..i] {
+        for route in &routes {
+            for other in &routes {
+                if std::ptr::eq(*route, *other) || route.method != other.method {
+                    continue;
+                }
                 assert!(
-                    earlier.method != later.method
-                        || shared::http::path::match_template(earlier.path, later.path).is_none(),
-                    "{} {} is listed after {}, which takes its requests",
-                    later.method,
-                    later.path,
-                    earlier.path
+                    shared::http::path::match_template(other.path, route.path).is_none()
+                        || crate::server::more_specific(route.path, other.path),
+                    "{} {} would be taken by {}",
+                    route.method,
+                    route.path,
+                    other.path
                 );
             }
         }

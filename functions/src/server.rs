@@ -12,25 +12,45 @@ use shared::{App, AppError};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Finds the route for a request among `routes`.
+/// Finds the route for a request among `routes`. A literal segment wins over a parameter, as in
+/// API Gateway: `GET /api/v1/merchant/routing` is that route, not `/api/v1/merchant/{id}` with the
+/// id `routing`, whatever the order of the registry.
 pub fn resolve(
     routes: &[&'static Route],
     request: &ApiRequest,
 ) -> Result<(&'static Route, PathParams), AppError> {
     let mut allowed = Vec::new();
+    let mut best: Option<(&'static Route, PathParams)> = None;
     for route in routes {
         if let Some(params) = match_template(route.path, &request.path) {
-            if route.method == request.method {
-                return Ok((route, params));
+            if route.method != request.method {
+                allowed.push(route.method.as_str());
+            } else if best
+                .as_ref()
+                .is_none_or(|(chosen, _)| more_specific(route.path, chosen.path))
+            {
+                best = Some((route, params));
             }
-            allowed.push(route.method.as_str());
         }
+    }
+    if let Some(found) = best {
+        return Ok(found);
     }
     if allowed.is_empty() {
         Err(AppError::RouteNotFound)
     } else {
         Err(AppError::MethodNotAllowed(allowed))
     }
+}
+
+/// Whether template `a` is more specific than `b` (both matching one path): at the first segment
+/// where they differ, `a` has a literal and `b` a parameter.
+pub(crate) fn more_specific(a: &str, b: &str) -> bool {
+    let is_param = |segment: &str| segment.starts_with('{');
+    a.split('/')
+        .zip(b.split('/'))
+        .find(|(x, y)| is_param(x) != is_param(y))
+        .is_some_and(|(x, _)| !is_param(x))
 }
 
 /// Handles one request with the routes this process serves.
@@ -162,4 +182,25 @@ fn add_rate_limit_headers(response: &mut ApiResponse, limit: &RateLimitStatus) {
     response.set_header("x-ratelimit-limit", &limit.limit.to_string());
     response.set_header("x-ratelimit-remaining", &limit.remaining().to_string());
     response.set_header("x-ratelimit-reset", &limit.reset_at.timestamp().to_string());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Method;
+
+    #[test]
+    fn a_literal_segment_wins_over_a_parameter_whatever_the_order() {
+        let mut routes = crate::registry::all_routes();
+        for _ in 0..2 {
+            let request = ApiRequest::new(Method::GET, "/api/v1/merchant/routing");
+            let (route, _) = resolve(&routes, &request).unwrap();
+            assert_eq!(route.operation, "merchant_routing.get");
+            let request = ApiRequest::new(Method::GET, "/api/v1/merchant/mer_x");
+            let (route, params) = resolve(&routes, &request).unwrap();
+            assert_eq!(route.operation, "merchant.get");
+            assert_eq!(params.get("id"), Some("mer_x"));
+            routes.reverse();
+        }
+    }
 }

@@ -985,13 +985,15 @@ pub async fn reseal(
     Ok(Resealed::Done { from: key_id })
 }
 
-/// Adds an account to a merchant's routing pool at `priority` (lower is tried first).
+/// Adds an account to a merchant's routing pool at `priority` (lower is tried first), moving the
+/// pool's version so that an operator's edit based on the pool before is refused, not undone.
 pub async fn add_to_pool(
     tx: &Transaction<'_>,
     merchant: MerchantId,
     account: GatewayAccountId,
     priority: i32,
 ) -> Result<(), AppError> {
+    crate::routing::pools::touch(tx, merchant).await?;
     tx.execute_typed(
         "INSERT INTO routing_pool_members (merchant_id, gateway_account_id, priority) VALUES ($1, $2, $3)
          ON CONFLICT (merchant_id, gateway_account_id) DO UPDATE SET priority = EXCLUDED.priority, updated_at = now()",

@@ -26,6 +26,7 @@ mod rate_limit;
 mod refunds;
 mod reseal;
 mod routing;
+mod routing_pools;
 mod rows;
 mod sam;
 mod secrets;

@@ -3,6 +3,7 @@
 
 pub mod admin_gateways;
 pub mod admin_merchants;
+pub mod admin_routing;
 pub mod admin_users;
 pub mod auth;
 pub mod checkout;
@@ -10,6 +11,7 @@ pub mod docs;
 pub mod health;
 pub mod jobs;
 pub mod merchant;
+pub mod merchant_routing;
 pub mod pay;
 pub mod refunds;
 pub mod return_signing;

@@ -10,6 +10,7 @@ pub mod caps;
 pub mod engine;
 pub mod failover;
 pub mod health;
+pub mod pools;
 pub mod postgres;
 pub mod smart;
 
