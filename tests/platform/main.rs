@@ -24,6 +24,7 @@ mod public_surface;
 mod rate_limit;
 mod refunds;
 mod reseal;
+mod routing_simulation;
 mod rows;
 mod sam;
 mod secrets;
