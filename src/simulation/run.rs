@@ -178,7 +178,7 @@ impl<'a> Simulation<'a> {
             payments: Rng::seeded(scenario.seed),
             // The engine's own randomness (smart's sampling), apart from the payments' so that
             // every lane gets the same payments.
-            decisions: Rng::seeded(scenario.seed ^ 0x5EED_0F_D3C1_5105),
+            decisions: Rng::seeded(scenario.seed ^ 0x005E_ED0F_D3C1_5105),
             smart: scenario.smart.unwrap_or_default(),
             breaker_settings: BreakerSettings::default(),
             breakers: vec![Breaker::closed(start); n],

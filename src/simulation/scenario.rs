@@ -292,7 +292,7 @@ impl Scenario {
             }
             probability(&format!("{who}: technical_share"), g.technical_share)?;
             for o in &g.outages {
-                if !(o.start < o.end) {
+                if o.start.partial_cmp(&o.end) != Some(std::cmp::Ordering::Less) {
                     return Err(format!(
                         "{who}: an outage must start before it ends ({}..{})",
                         o.start, o.end
