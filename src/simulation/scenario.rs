@@ -135,7 +135,10 @@ fn default_technical_share() -> f64 {
 /// A success probability: one value, or `[minute, probability]` points joined by straight lines
 /// (flat before the first point and after the last).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a probability such as 0.9, or a list of [minute, probability] points such as [[0, 0.9], [60, 0.7]]"
+)]
 pub enum Curve {
     /// The same all along.
     Constant(f64),
@@ -352,6 +355,11 @@ mod tests {
                 TWO.replace("success = 0.8", "success = 1.8"),
                 "between 0 and 1",
             ),
+            (
+                TWO.replace("success = 0.8", "success = \"high\""),
+                "a probability such as 0.9, or a list of [minute, probability] points",
+            ),
+            (TWO.replace("[30, 0.5]", "[-5, 0.5]"), "in time order"),
             (TWO.replace("name = \"b\"", "name = \"a\""), "unique"),
             (
                 TWO.replace("seed = 1", "seed = 1\ncolour = 2"),
