@@ -4,3 +4,4 @@
 pub mod dev;
 pub mod local_db;
 pub mod runner;
+pub mod simulation;

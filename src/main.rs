@@ -1,6 +1,6 @@
 //! `lightspeedpay`: run the platform locally and operate it.
 
-use lightspeedpay::{dev, runner};
+use lightspeedpay::{dev, runner, simulation};
 use shared::audit::{self, AuditContext, AuditEvent};
 use shared::config::Config;
 use shared::crypto::random;
@@ -21,6 +21,10 @@ USAGE:
                                          fails, naming the rows, while one needs a key that is not configured
   lightspeedpay routes                   list every function and route of the registry
   lightspeedpay openapi                  print the OpenAPI 3.1 document of the HTTP API (docs/openapi.json is its checked-in copy)
+  lightspeedpay simulate-routing [--scenario FILE]... [--payments N] [--seed S] [--svg PATH]
+                                         run synthetic gateways through the routing engine in every mode and against
+                                         an oracle; print a Markdown table (default: every scenarios/routing/*.toml;
+                                         --payments and --seed override the scenarios'; --svg writes the chart)
 
 Configuration comes from the environment and from .env (see README.md).";
 
@@ -43,6 +47,7 @@ async fn main() -> ExitCode {
             print!("{}", functions::openapi::json());
             Ok(())
         }
+        Some("simulate-routing") => simulate_routing(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");
             Ok(())
@@ -210,6 +215,77 @@ async fn run_reseal() -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// `simulate-routing`: reads the scenarios, runs them, prints the table, writes the chart.
+fn simulate_routing(args: &[String]) -> Result<(), String> {
+    let usage = "usage: lightspeedpay simulate-routing [--scenario FILE]... [--payments N] [--seed S] [--svg PATH]";
+    let mut files = Vec::new();
+    let (mut payments, mut seed, mut svg) = (None, None, None);
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let mut value = || {
+            rest.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value\n{usage}"))
+        };
+        match flag.as_str() {
+            "--scenario" => files.push(std::path::PathBuf::from(value()?)),
+            "--payments" => {
+                let v = value()?;
+                payments = Some(v.parse::<u64>().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    format!("--payments must be a whole number above 0, not '{v}'")
+                })?);
+            }
+            "--seed" => {
+                let v = value()?;
+                seed = Some(
+                    v.parse::<u64>()
+                        .map_err(|_| format!("--seed must be a whole number, not '{v}'"))?,
+                );
+            }
+            "--svg" => svg = Some(value()?),
+            other => return Err(format!("unknown option '{other}'\n{usage}")),
+        }
+    }
+    if files.is_empty() {
+        files = default_scenarios()?;
+    }
+    let mut results = Vec::new();
+    for file in &files {
+        let mut scenario = simulation::Scenario::load(file).map_err(|e| e.to_string())?;
+        scenario.payments = payments.unwrap_or(scenario.payments);
+        scenario.seed = seed.unwrap_or(scenario.seed);
+        results.push(simulation::run(&scenario));
+    }
+    print!("{}", simulation::report::markdown(&results));
+    if let Some(path) = svg {
+        std::fs::write(&path, simulation::svg::chart(&results))
+            .map_err(|e| format!("cannot write {path}: {e}"))?;
+        eprintln!("chart written to {path}");
+    }
+    Ok(())
+}
+
+/// Every `*.toml` in `scenarios/routing/`, by name.
+fn default_scenarios() -> Result<Vec<std::path::PathBuf>, String> {
+    let dir = std::path::Path::new("scenarios/routing");
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        format!("no --scenario given and {} cannot be read ({e}); run from the repository root or name the files", dir.display())
+    })?;
+    let mut files: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!(
+            "no --scenario given and no .toml file in {}",
+            dir.display()
+        ));
+    }
+    Ok(files)
 }
 
 fn describe(error: &shared::AppError) -> String {

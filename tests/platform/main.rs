@@ -27,6 +27,7 @@ mod refunds;
 mod reseal;
 mod routing;
 mod routing_pools;
+mod routing_simulation;
 mod rows;
 mod sam;
 mod secrets;
