@@ -290,6 +290,28 @@ async fn lambda_rss(
     (hwm, elapsed)
 }
 
+/// Puts the demo merchant's pool in smart mode with a health window for its account (every amount
+/// and the band of the benchmark's ₹499), so each payment reads and samples real statistics.
+fn smart_routing(db: &str, merchant: &str, account: &str) {
+    let sql = format!(
+        "UPDATE routing_pools SET strategy = 'smart' WHERE merchant_id = '{merchant}';
+         INSERT INTO gateway_health_metrics (gateway_account_id, amount_band, window_end, window_seconds, attempts,
+             successes, declines, technical_errors, latency_p50_ms, latency_p95_ms)
+         SELECT '{account}', band, now() - make_interval(mins => age), 900, 1000, 910, 80, 10, 120, 480
+           FROM generate_series(0, 4) AS band, generate_series(0, 59) AS age;"
+    );
+    let out = Command::new("psql")
+        .arg(format!("postgres://postgres@127.0.0.1:5432/{db}"))
+        .args(["-v", "ON_ERROR_STOP=1", "-qc", &sql])
+        .output()
+        .expect("psql must be installed (PostgreSQL's client tools)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn sandbox_account(db: &str) -> String {
     let out = Command::new("psql")
         .arg(format!("postgres://postgres@127.0.0.1:5432/{db}"))
@@ -356,6 +378,7 @@ async fn main() {
     let base = format!("http://127.0.0.1:{port}");
     // The account the router picks for the demo merchant in test mode: the platform's sandbox.
     let sandbox_account = sandbox_account(&db);
+    smart_routing(&db, &merchant_uuid, &sandbox_account);
     let app_url = format!("postgres://lsp_app@127.0.0.1:5432/{db}");
 
     println!("warming up…");

@@ -30,13 +30,29 @@ SELECT set_config('app.scope', 'merchant', true), set_config('app.merchant_id', 
 \endpipeline
 \startpipeline
 SELECT status FROM merchants WHERE id = :merchant::uuid;
-SELECT a.id, a.provider, 0 AS rank, p.priority FROM routing_pool_members p
-  JOIN gateway_accounts a ON a.id = p.gateway_account_id
- WHERE p.merchant_id = :merchant::uuid AND p.enabled AND a.status = 'active' AND a.environment = 'test'
-UNION ALL
-SELECT a.id, a.provider, 1, 0 FROM gateway_accounts a
- WHERE 'test' = 'test' AND a.provider = 'sandbox' AND a.ownership = 'platform' AND a.status = 'active'
-ORDER BY 3, 4, 1 LIMIT 1;
+-- The router's pool statement (shared/src/routing/postgres.rs, POOL), with the pool in smart mode.
+SELECT p.strategy, a.id, a.provider, m.priority, m.weight, (m.enabled AND a.status = 'active') AS enabled,
+       a.fee_bps, a.fee_fixed, a.min_amount, a.max_amount, m.daily_cap, m.monthly_cap,
+       b.state AS breaker_state, b.consecutive_failures, b.opened_at, b.probes, b.updated_at AS breaker_changed_at,
+       d.reserved AS day_reserved, mo.reserved AS month_reserved,
+       hb.attempts AS band_attempts, hb.successes AS band_successes, hb.technical_errors AS band_technical,
+       ho.attempts AS all_attempts, ho.successes AS all_successes, ho.technical_errors AS all_technical
+  FROM routing_pools p
+  JOIN routing_pool_members m ON m.merchant_id = p.merchant_id
+  JOIN gateway_accounts a ON a.id = m.gateway_account_id AND a.environment = 'test'
+  LEFT JOIN gateway_breakers b ON b.gateway_account_id = a.id
+  LEFT JOIN routing_cap_usage d ON d.merchant_id = p.merchant_id AND d.gateway_account_id = a.id
+        AND d.period = 'day' AND d.period_start = (now() AT TIME ZONE 'Asia/Kolkata')::date
+  LEFT JOIN routing_cap_usage mo ON mo.merchant_id = p.merchant_id AND mo.gateway_account_id = a.id
+        AND mo.period = 'month' AND mo.period_start = date_trunc('month', now() AT TIME ZONE 'Asia/Kolkata')::date
+  LEFT JOIN LATERAL (SELECT attempts, successes, technical_errors FROM gateway_health_metrics h
+                      WHERE p.strategy = 'smart' AND h.gateway_account_id = a.id AND h.amount_band = 1::int2
+                      ORDER BY window_end DESC LIMIT 1) hb ON true
+  LEFT JOIN LATERAL (SELECT attempts, successes, technical_errors FROM gateway_health_metrics h
+                      WHERE p.strategy = 'smart' AND h.gateway_account_id = a.id AND h.amount_band = 0
+                      ORDER BY window_end DESC LIMIT 1) ho ON true
+ WHERE p.merchant_id = :merchant::uuid
+ ORDER BY m.priority, a.id;
 \endpipeline
 \startpipeline
 WITH t AS (
@@ -48,8 +64,11 @@ WITH t AS (
     RETURNING id, order_id, status, amount, currency, mode, customer_name, customer_email, customer_phone, description,
         return_url, notes, failure_reason, created_at, expires_at, updated_at, merchant_id),
 a AS (
-    INSERT INTO transaction_attempts (id, transaction_id, merchant_id, mode, gateway_account_id, provider)
-    SELECT ('00000000-0000-4000-9000-' || lpad(to_hex(:n::bigint), 12, '0'))::uuid, t.id, t.merchant_id, t.mode, :account::uuid, 'sandbox' FROM t)
+    INSERT INTO transaction_attempts (id, transaction_id, merchant_id, mode, gateway_account_id, provider,
+        routing, cap_amount, cap_day, cap_month)
+    SELECT ('00000000-0000-4000-9000-' || lpad(to_hex(:n::bigint), 12, '0'))::uuid, t.id, t.merchant_id, t.mode, :account::uuid, 'sandbox',
+        '{"mode":"smart","chosen":"gwa_0194a1b2c3d47e8f9a0b1c2d3e4f5a6b","reason":"highest sampled expected net value (1000 recent attempts)","candidates":[{"account":"gwa_0194a1b2c3d47e8f9a0b1c2d3e4f5a6b","score":44012.37,"excluded":null}],"skipped":[],"decided_at":"2026-12-03T21:00:00.000000Z"}'::jsonb,
+        NULL::bigint, NULL::date, NULL::date FROM t)
 SELECT * FROM t;
 WITH jobs AS (INSERT INTO job_queue (queue, body) SELECT * FROM unnest(ARRAY['bench-sink'],
     ARRAY['{"attempt_id":"00000000-0000-4000-9000-' || lpad(to_hex(:n::bigint), 12, '0') || '"}']))
