@@ -380,18 +380,9 @@ fn outcome(spec: &GatewaySpec, minute: f64, draw: &Draw) -> Outcome {
 /// Account `i` as a pool member with no history yet; its id is fixed so ties sort the same way
 /// in every run.
 fn candidate(i: usize, spec: &GatewaySpec) -> Candidate {
+    let account = GatewayAccountId::from_uuid(Uuid::from_u128(i as u128 + 1));
     Candidate {
-        account: GatewayAccountId::from_uuid(Uuid::from_u128(i as u128 + 1)),
-        priority: spec.priority,
-        weight: spec.weight,
         fee: spec.fee,
-        enabled: true,
-        min_amount: None,
-        max_amount: None,
-        admission: Admission::Allow,
-        cap_room: None,
-        tried: false,
-        band: Window::default(),
-        overall: Window::default(),
+        ..Candidate::new(account, spec.priority, spec.weight)
     }
 }

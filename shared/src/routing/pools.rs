@@ -551,19 +551,7 @@ pub async fn replace(
         ],
     )
     .await?;
-    let after = get(tx, merchant)
-        .await?
-        .ok_or(AppError::NotFound("routing pool"))?;
-    audit::record(
-        tx,
-        ctx,
-        AuditEvent::success("routing_pool.replaced")
-            .merchant(merchant)
-            .target("routing_pool", merchant)
-            .change(snapshot(&before), snapshot(&after)),
-    )
-    .await?;
-    Ok(after)
+    audited(tx, ctx, merchant, "routing_pool.replaced", &before).await
 }
 
 /// Sets new priorities on members already in the pool if it is still at `request.version`
@@ -628,16 +616,34 @@ pub async fn change_priorities(
         ],
     )
     .await?;
+    audited(
+        tx,
+        ctx,
+        merchant,
+        "routing_pool.priorities_changed",
+        &before,
+    )
+    .await
+}
+
+/// Reads the pool as changed and audits `action` with it before and after; answers it.
+async fn audited(
+    tx: &Transaction<'_>,
+    ctx: &AuditContext,
+    merchant: MerchantId,
+    action: &'static str,
+    before: &Pool,
+) -> Result<Pool, AppError> {
     let after = get(tx, merchant)
         .await?
         .ok_or(AppError::NotFound("routing pool"))?;
     audit::record(
         tx,
         ctx,
-        AuditEvent::success("routing_pool.priorities_changed")
+        AuditEvent::success(action)
             .merchant(merchant)
             .target("routing_pool", merchant)
-            .change(snapshot(&before), snapshot(&after)),
+            .change(snapshot(before), snapshot(&after)),
     )
     .await?;
     Ok(after)
