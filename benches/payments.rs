@@ -312,6 +312,19 @@ fn smart_routing(db: &str, merchant: &str, account: &str) {
     );
 }
 
+/// The number a counting query answers in the benchmark's database.
+fn psql_count(db: &str, sql: &str) -> u64 {
+    let out = Command::new("psql")
+        .arg(format!("postgres://postgres@127.0.0.1:5432/{db}"))
+        .args(["-Atc", sql])
+        .output()
+        .expect("psql must be installed (PostgreSQL's client tools)");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
 fn sandbox_account(db: &str) -> String {
     let out = Command::new("psql")
         .arg(format!("postgres://postgres@127.0.0.1:5432/{db}"))
@@ -399,6 +412,10 @@ async fn main() {
         rows.push((clients, api, sql));
     }
 
+    let smart = psql_count(
+        &db,
+        "SELECT count(*) FROM transaction_attempts WHERE routing->>'mode' = 'smart'",
+    );
     let env_file = std::fs::read_to_string(state.join("lambda.env")).unwrap();
     let env: Vec<(String, String)> = env_file
         .lines()
@@ -430,6 +447,10 @@ async fn main() {
             100.0 * api.tps / tps
         );
     }
+    println!(
+        "\n{smart} payments of the API runs were routed by the smart mode (their stored decisions say so)"
+    );
+    assert!(smart > 0, "the payments must be routed in smart mode");
     match lambda {
         Some((kib, seconds)) => println!(
             "\n`pay` Lambda binary, 1,000 invocations through a local Runtime API: peak RSS {:.1} MiB, {:.2} s",

@@ -67,7 +67,7 @@ a AS (
     INSERT INTO transaction_attempts (id, transaction_id, merchant_id, mode, gateway_account_id, provider,
         routing, cap_amount, cap_day, cap_month)
     SELECT ('00000000-0000-4000-9000-' || lpad(to_hex(:n::bigint), 12, '0'))::uuid, t.id, t.merchant_id, t.mode, :account::uuid, 'sandbox',
-        '{"mode":"smart","chosen":"gwa_0194a1b2c3d47e8f9a0b1c2d3e4f5a6b","reason":"highest sampled expected net value (1000 recent attempts)","candidates":[{"account":"gwa_0194a1b2c3d47e8f9a0b1c2d3e4f5a6b","score":44012.37,"excluded":null}],"skipped":[],"decided_at":"2026-12-03T21:00:00.000000Z"}'::jsonb,
+        '{"mode":"smart","chosen":"gwa_0194a1b2c3d47e8f9a0b1c2d3e4f5a6b","reason":"highest sampled expected net value (1000 recent attempts)","candidates":[{"account":"gwa_0194a1b2c3d47e8f9a0b1c2d3e4f5a6b","score":44012.37,"excluded": null}],"skipped":[],"decided_at":"2026-12-03T21:00:00.000000Z"}'::jsonb,
         NULL::bigint, NULL::date, NULL::date FROM t)
 SELECT * FROM t;
 WITH jobs AS (INSERT INTO job_queue (queue, body) SELECT * FROM unnest(ARRAY['bench-sink'],

@@ -3,7 +3,7 @@
 //! real database, with sandbox accounts and Razorpay's API on a mock server.
 
 use crate::support::{Merchant, TestApp, payment};
-use chrono::{Duration, TimeZone, Utc};
+use chrono::{Datelike, Duration, TimeZone, Utc};
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -639,4 +639,69 @@ async fn a_customer_retries_a_declined_payment_at_another_account_from_the_check
         .await
         .unwrap();
     assert_eq!(bad.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_monthly_cap_holds_across_days_and_resets_on_the_first_of_the_ist_month() {
+    // Midnight IST two days before a month turns, ahead of the real clock (tokens are checked
+    // against it).
+    let ist = chrono::FixedOffset::east_opt(19_800).unwrap();
+    let today = Utc::now().with_timezone(&ist).date_naive() + Duration::days(2);
+    let first_of_next = chrono::NaiveDate::from_ymd_opt(
+        if today.month() == 12 {
+            today.year() + 1
+        } else {
+            today.year()
+        },
+        if today.month() == 12 {
+            1
+        } else {
+            today.month() + 1
+        },
+        1,
+    )
+    .unwrap();
+    let month_turns = ist
+        .from_local_datetime(&first_of_next.and_hms_opt(0, 0, 0).unwrap())
+        .unwrap()
+        .with_timezone(&Utc);
+    let clock = Arc::new(ManualClock::new(month_turns - Duration::days(2)));
+    let app = TestApp::spawn_with_clock(&[], clock.clone()).await;
+    let admin = app.admin_token().await;
+    let merchant = app.create_merchant(&admin, "Monthly Masala").await;
+    let capped = sandbox_member(&app, &merchant).await;
+    let other = sandbox_member(&app, &merchant).await;
+    configure(
+        &app,
+        &merchant,
+        "priority",
+        &[(capped, 1, 100, None), (other, 2, 100, None)],
+    )
+    .await;
+    let db = app.db.owner().await;
+    db.execute(
+        "UPDATE routing_pool_members SET daily_cap = $2, monthly_cap = $3 WHERE gateway_account_id = $1",
+        &[&capped.as_uuid(), &(2 * AMOUNT), &(3 * AMOUNT)],
+    )
+    .await
+    .unwrap();
+
+    // Day one: the daily cap (2) binds; the next day only the month's last one fits.
+    pay_concurrently(&app, &merchant, "m1", 4).await;
+    assert_eq!(
+        first_attempts_by_account(&app, &merchant).await[&capped.as_uuid()],
+        2
+    );
+    clock.advance(Duration::days(1));
+    pay_concurrently(&app, &merchant, "m2", 4).await;
+    assert_eq!(
+        first_attempts_by_account(&app, &merchant).await[&capped.as_uuid()],
+        3
+    );
+    // A new IST month (and day): room again.
+    clock.set(month_turns + Duration::seconds(1));
+    pay_concurrently(&app, &merchant, "m3", 4).await;
+    let counts = first_attempts_by_account(&app, &merchant).await;
+    assert_eq!(counts[&capped.as_uuid()], 5, "{counts:?}");
+    assert_eq!(counts[&other.as_uuid()], 7, "{counts:?}");
 }
