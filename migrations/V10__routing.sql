@@ -39,7 +39,7 @@ CREATE TABLE routing_cap_usage (
     PRIMARY KEY (merchant_id, gateway_account_id, period, period_start)
 );
 
--- The routing decision and the reservation an attempt holds.
+-- The routing decision and the reservation an attempt holds (a period without a cap is NULL).
 ALTER TABLE transaction_attempts
     ADD COLUMN number           smallint NOT NULL DEFAULT 1 CHECK (number BETWEEN 1 AND 20),
     ADD COLUMN routing          jsonb,
@@ -101,6 +101,22 @@ BEGIN
        AND ((period = 'day' AND period_start = r.cap_day) OR (period = 'month' AND period_start = r.cap_month));
 END $$;
 
+-- Takes back what a released attempt had reserved, when its payment is captured after all (a late
+-- success after a failure or expiry): that volume moved, so it counts, even past the cap.
+CREATE FUNCTION routing_reclaim(attempt uuid) RETURNS void
+    LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+BEGIN
+    UPDATE transaction_attempts SET cap_released = false
+     WHERE id = attempt AND cap_amount IS NOT NULL AND cap_released
+    RETURNING merchant_id, gateway_account_id, cap_amount, cap_day, cap_month INTO r;
+    IF NOT FOUND THEN RETURN; END IF;
+    UPDATE routing_cap_usage SET reserved = reserved + r.cap_amount
+     WHERE merchant_id = r.merchant_id AND gateway_account_id = r.gateway_account_id
+       AND ((period = 'day' AND period_start = r.cap_day) OR (period = 'month' AND period_start = r.cap_month));
+END $$;
+
 -- Circuit breakers, one per account: no merchant data, read by every payment.
 CREATE TABLE gateway_breakers (
     gateway_account_id   uuid        PRIMARY KEY REFERENCES gateway_accounts (id),
@@ -108,6 +124,8 @@ CREATE TABLE gateway_breakers (
     consecutive_failures integer     NOT NULL DEFAULT 0 CHECK (consecutive_failures >= 0),
     opened_at            timestamptz,
     probes               integer     NOT NULL DEFAULT 0 CHECK (probes >= 0),
+    -- When it last closed after being open: the health window's older failures do not open it again.
+    closed_at            timestamptz,
     updated_at           timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT gateway_breakers_opened_when CHECK ((state = 'closed') = (opened_at IS NULL))
 );
@@ -167,4 +185,7 @@ CREATE POLICY routing_pools_public_read ON routing_pools FOR SELECT
 CREATE POLICY routing_pool_members_public_read ON routing_pool_members FOR SELECT
     USING (app_scope() = 'public');
 CREATE POLICY transaction_attempts_public_insert ON transaction_attempts FOR INSERT
-    WITH CHECK (app_scope() = 'public');
+    WITH CHECK (app_scope() = 'public' AND EXISTS (
+        SELECT 1 FROM transactions t
+         WHERE t.id = transaction_attempts.transaction_id
+           AND t.merchant_id = transaction_attempts.merchant_id AND t.mode = transaction_attempts.mode));

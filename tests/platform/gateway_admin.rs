@@ -691,6 +691,22 @@ async fn the_collector_measures_each_window_once_and_opens_a_failing_breaker() {
     assert_eq!(app.db.count("gateway_health_metrics").await, count);
     assert_eq!(breaker(failing).await, Some(("closed".to_string(), None)));
 
+    // The next minute's window still holds the outage's failures; a breaker that closed within it
+    // (its probe succeeded) is not opened again by them.
+    owner
+        .execute(
+            "UPDATE gateway_breakers SET closed_at = $2 WHERE gateway_account_id = $1",
+            &[&failing, &(end + Duration::seconds(30))],
+        )
+        .await
+        .unwrap();
+    let next = shared::routing::health::collect(&app.app, end + Duration::seconds(61), &settings)
+        .await
+        .unwrap();
+    assert!(next.rows_written > 0, "{next:?}");
+    assert_eq!(next.breakers_opened, 0, "{next:?}");
+    assert_eq!(breaker(failing).await, Some(("closed".to_string(), None)));
+
     // A new account has no window yet.
     let fresh_id = add_account(&app, &admin, "Fresh").await;
     let (_, body) = app.get("/api/v1/admin/gateways/health", Some(&admin)).await;

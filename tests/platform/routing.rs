@@ -705,3 +705,108 @@ async fn a_monthly_cap_holds_across_days_and_resets_on_the_first_of_the_ist_mont
     assert_eq!(counts[&capped.as_uuid()], 5, "{counts:?}");
     assert_eq!(counts[&other.as_uuid()], 7, "{counts:?}");
 }
+
+/// Applies a gateway's capture report of the whole amount to `attempt`, as a webhook would.
+async fn capture(app: &TestApp, attempt: uuid::Uuid, amount: i64, payment_id: &str) {
+    use shared::gateways::{PaymentOutcome, StatusReport};
+    let report = StatusReport {
+        payment_id: Some(payment_id.to_string()),
+        captured: Some(shared::money::ReportedAmount {
+            minor: amount,
+            currency: "INR".into(),
+        }),
+        ..StatusReport::of(PaymentOutcome::Succeeded)
+    };
+    let mut client = app.app.db.client().await.unwrap();
+    let tx = shared::db::begin(&mut client, shared::db::Scope::System)
+        .await
+        .unwrap();
+    shared::payments::transactions::apply_report(
+        &tx,
+        &app.app,
+        shared::ids::AttemptId::from_uuid(attempt),
+        &report,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_late_capture_closes_the_retry_and_frees_its_cap_and_a_second_capture_is_flagged() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let merchant = app.create_merchant(&admin, "Double Dosa").await;
+    let a = sandbox_member(&app, &merchant).await;
+    let b = sandbox_member(&app, &merchant).await;
+    configure(
+        &app,
+        &merchant,
+        "priority",
+        &[(a, 1, 100, None), (b, 2, 100, Some(100 * AMOUNT))],
+    )
+    .await;
+    let (_, body) = app
+        .pay(&merchant, &payment("twice", 10_013, true), None)
+        .await;
+    let id = body["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    let retry = app
+        .http
+        .post(app.url(&format!("/api/v1/checkout/{id}/retry")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retry.status(), StatusCode::SEE_OTHER);
+    let db = app.db.owner().await;
+    let attempt_on = |account: GatewayAccountId| {
+        let db = &db;
+        async move {
+            let row = db
+                .query_one(
+                    "SELECT id, status, error_code, cap_released FROM transaction_attempts WHERE gateway_account_id = $1",
+                    &[&account.as_uuid()],
+                )
+                .await
+                .unwrap();
+            (
+                row.get::<_, uuid::Uuid>("id"),
+                row.get::<_, String>("status"),
+                row.get::<_, Option<String>>("error_code"),
+                row.get::<_, bool>("cap_released"),
+            )
+        }
+    };
+    let (on_a, _, _, _) = attempt_on(a).await;
+    let (on_b, status_b, _, _) = attempt_on(b).await;
+    assert_eq!(status_b, "created");
+
+    // The customer had paid A's order after all: the payment succeeds there, and the retry at B
+    // is closed and gives its cap back.
+    capture(&app, on_a, 10_013, "pay_late_a").await;
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+    let (_, status_b, code_b, released_b) = attempt_on(b).await;
+    assert_eq!(
+        (status_b.as_str(), code_b.as_deref(), released_b),
+        ("expired", Some("superseded"), true)
+    );
+    let reserved: i64 = db
+        .query_one(
+            "SELECT reserved FROM routing_cap_usage WHERE gateway_account_id = $1",
+            &[&b.as_uuid()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(reserved, 0);
+
+    // And then B's order too: a second capture, recorded and told to operators.
+    capture(&app, on_b, 10_013, "pay_second_b").await;
+    let (_, status_b, code_b, _) = attempt_on(b).await;
+    assert_eq!(
+        (status_b.as_str(), code_b.as_deref()),
+        ("succeeded", Some("second_capture"))
+    );
+    assert_eq!(app.db.outbox_count("transaction.second_capture").await, 1);
+    assert_eq!(app.transaction(&merchant, &id).await["status"], "succeeded");
+}

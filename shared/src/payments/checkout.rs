@@ -152,16 +152,19 @@ pub async fn ensure_order(
     }
     // Marked before the gateway is asked: whatever happens next (a lost answer, a crash, a lease
     // that runs out), the next try looks the order up before it ever creates one.
-    tx.execute_typed(
-        "UPDATE transaction_attempts SET order_lease_until = now() + make_interval(secs => $2),
-                order_unconfirmed_at = coalesce(order_unconfirmed_at, now())
-         WHERE id = $1",
-        &[
-            (&attempt.as_uuid(), Type::UUID),
-            (&ORDER_LEASE_SECONDS, Type::FLOAT8),
-        ],
-    )
-    .await?;
+    let leased = tx
+        .query_typed_one(
+            "UPDATE transaction_attempts SET order_lease_until = now() + make_interval(secs => $2),
+                    order_unconfirmed_at = coalesce(order_unconfirmed_at, now())
+             WHERE id = $1 RETURNING order_lease_until",
+            &[
+                (&attempt.as_uuid(), Type::UUID),
+                (&ORDER_LEASE_SECONDS, Type::FLOAT8),
+            ],
+        )
+        .await?;
+    let lease: Option<DateTime<Utc>> =
+        Record::new(&leased, "transaction_attempts").get("order_lease_until")?;
     tx.commit().await?;
     drop(client);
 
@@ -253,7 +256,10 @@ pub async fn ensure_order(
                 Err(e) => e.to_string(),
                 Ok(_) => "the gateway has no order yet".into(),
             };
+            // Only while the lease is still ours: a slow call may have outlived it, and whoever
+            // took it since may be creating the order at this account right now.
             if absent
+                && still_leased(&tx, attempt, lease).await?
                 && let Some((next, ids)) = failover::failover(&tx, app, attempt, &reason).await?
             {
                 tx.commit().await?;
@@ -272,6 +278,23 @@ pub async fn ensure_order(
             )))
         }
     }
+}
+
+/// Whether the attempt's order lease is still the one this caller took (locks the attempt).
+async fn still_leased(
+    tx: &db::Transaction<'_>,
+    attempt: AttemptId,
+    lease: Option<DateTime<Utc>>,
+) -> Result<bool, AppError> {
+    let row = tx
+        .query_typed_one(
+            "SELECT order_lease_until FROM transaction_attempts WHERE id = $1 FOR UPDATE",
+            &[(&attempt.as_uuid(), Type::UUID)],
+        )
+        .await?;
+    let now: Option<DateTime<Utc>> =
+        Record::new(&row, "transaction_attempts").get("order_lease_until")?;
+    Ok(lease.is_some() && now == lease)
 }
 
 /// Looks for the order an ambiguous create may have made.

@@ -433,8 +433,8 @@ pub async fn create(
             (&route.provider, Type::TEXT),
             (&route.record, Type::JSONB),
             (&route.reservation.map(|r| r.amount), Type::INT8),
-            (&route.reservation.map(|r| r.day), Type::DATE),
-            (&route.reservation.map(|r| r.month), Type::DATE),
+            (&route.reservation.and_then(|r| r.day), Type::DATE),
+            (&route.reservation.and_then(|r| r.month), Type::DATE),
         ],
     )
         .await
@@ -646,7 +646,9 @@ async fn apply(
     let row = tx
         .query_typed_opt(
             "SELECT t.id, t.status, t.merchant_id, t.amount, t.currency, a.status AS attempt_status,
-                    EXISTS (SELECT 1 FROM transaction_attempts n WHERE n.transaction_id = t.id AND n.number > a.number) AS superseded
+                    EXISTS (SELECT 1 FROM transaction_attempts n WHERE n.transaction_id = t.id AND n.number > a.number) AS superseded,
+                    EXISTS (SELECT 1 FROM transaction_attempts s WHERE s.transaction_id = t.id AND s.id <> a.id
+                                AND s.status = 'succeeded') AS other_captured
              FROM transaction_attempts a JOIN transactions t ON t.id = a.transaction_id
              WHERE a.id = $1 FOR UPDATE OF t, a",
             &[(&attempt.as_uuid(), Type::UUID)],
@@ -661,6 +663,14 @@ async fn apply(
     let currency: String = record.get("currency")?;
     if next == TransactionStatus::Pending || next == TransactionStatus::Created {
         return Ok((Applied::Unchanged, Vec::new()));
+    }
+    // The customer paid twice: this attempt's order was captured after another one's. Nothing
+    // moves the payment, but the money is there: the attempt says so and operators are told.
+    if next == TransactionStatus::Succeeded
+        && record.get::<bool>("other_captured")?
+        && record.get::<&str>("attempt_status")? != "succeeded"
+    {
+        return flag_second_capture(tx, app, attempt, merchant, report).await;
     }
     // A later attempt (failover or the customer's retry) speaks for the payment now: an earlier
     // one's failure or expiry is old news. Its capture still counts: that money was taken.
@@ -724,6 +734,9 @@ async fn apply(
             ],
         )
         .await?;
+    if next == TransactionStatus::Succeeded {
+        close_the_other_attempts(tx, transaction, attempt).await?;
+    }
     let transaction = view(&updated, base_url)?;
     let ids = outbox::write(
         tx,
@@ -736,6 +749,76 @@ async fn apply(
     )
     .await?;
     Ok((Applied::Changed(next), ids))
+}
+
+/// Once one attempt is captured, the payment's other open attempts are done: they give back their
+/// caps and are closed, so no other order of this payment waits to be paid; and the captured one
+/// takes back its cap if a failure or expiry had released it (that volume moved after all).
+async fn close_the_other_attempts(
+    tx: &Transaction<'_>,
+    transaction: TransactionId,
+    captured: AttemptId,
+) -> Result<(), AppError> {
+    let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 2] = [
+        (&transaction.as_uuid(), Type::UUID),
+        (&captured.as_uuid(), Type::UUID),
+    ];
+    tx.execute_typed(
+        "SELECT routing_release(id) FROM transaction_attempts
+          WHERE transaction_id = $1 AND id <> $2 AND status IN ('created', 'pending')",
+        &params,
+    )
+    .await?;
+    tx.execute_typed(
+        "UPDATE transaction_attempts SET status = 'expired', error_code = 'superseded',
+                error_message = 'another attempt of this payment was captured', order_lease_until = NULL, updated_at = now()
+          WHERE transaction_id = $1 AND id <> $2 AND status IN ('created', 'pending')",
+        &params,
+    )
+    .await?;
+    tx.execute_typed("SELECT routing_reclaim($1)", &params[1..])
+        .await?;
+    Ok(())
+}
+
+/// Records a capture on `attempt` after another attempt of its payment was captured, and tells
+/// operators (`transaction.second_capture`): the customer paid twice and one must be refunded.
+async fn flag_second_capture(
+    tx: &Transaction<'_>,
+    app: &App,
+    attempt: AttemptId,
+    merchant: MerchantId,
+    report: &StatusReport,
+) -> Result<(Applied, Vec<uuid::Uuid>), AppError> {
+    tracing::error!(attempt = %attempt, payment_id = ?report.payment_id, "a second attempt of a captured payment was captured; refund one");
+    tx.execute_typed(
+        "UPDATE transaction_attempts SET status = 'succeeded', gateway_payment_id = coalesce($2, gateway_payment_id),
+             error_code = 'second_capture', updated_at = now() WHERE id = $1",
+        &[(&attempt.as_uuid(), Type::UUID), (&report.payment_id, Type::TEXT)],
+    )
+    .await?;
+    let row = tx
+        .query_typed_one(
+            &format!(
+                "SELECT {COLUMNS} FROM transactions WHERE id = (SELECT transaction_id FROM transaction_attempts WHERE id = $1)"
+            ),
+            &[(&attempt.as_uuid(), Type::UUID)],
+        )
+        .await?;
+    let transaction = view(&row, &app.config.http.public_base_url)?;
+    let mut event = event(
+        "transaction.second_capture",
+        merchant,
+        EventSubject::from(&transaction),
+    );
+    event.detail["attempt"] = json!({
+        "id": attempt,
+        "gateway_payment_id": report.payment_id,
+        "reported_amount": report.captured.as_ref().map(|c| c.minor),
+        "reported_currency": report.captured.as_ref().map(|c| c.currency.clone()),
+    });
+    let ids = outbox::write(tx, app.delivery, &[Outgoing::Event(event)]).await?;
+    Ok((Applied::Unchanged, ids))
 }
 
 /// The attempt status of a success that did not match the payment.

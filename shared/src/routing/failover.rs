@@ -40,7 +40,7 @@ pub async fn record_call(
         // busy accounts do not serialise their orders on one row.
         tx.execute_typed(
             "UPDATE gateway_breakers SET state = 'closed', consecutive_failures = 0, opened_at = NULL, probes = 0,
-                    updated_at = $2
+                    closed_at = CASE WHEN state <> 'closed' THEN $2 ELSE closed_at END, updated_at = $2
               WHERE gateway_account_id = $1 AND (state <> 'closed' OR consecutive_failures > 0)",
             &[(&account.as_uuid(), Type::UUID), (&now, Type::TIMESTAMPTZ)],
         )
@@ -256,8 +256,8 @@ pub async fn add_attempt(
             (&payment.number, Type::INT2),
             (record, Type::JSONB),
             (&route.reservation.map(|r| r.amount), Type::INT8),
-            (&route.reservation.map(|r| r.day), Type::DATE),
-            (&route.reservation.map(|r| r.month), Type::DATE),
+            (&route.reservation.and_then(|r| r.day), Type::DATE),
+            (&route.reservation.and_then(|r| r.month), Type::DATE),
         ],
     )
     .await?;

@@ -272,7 +272,7 @@ async fn judge(
 ) -> Result<bool, AppError> {
     let row = tx
         .query_typed_opt(
-            "SELECT state, consecutive_failures FROM gateway_breakers WHERE gateway_account_id = $1",
+            "SELECT state, consecutive_failures, closed_at FROM gateway_breakers WHERE gateway_account_id = $1",
             &[(&account.as_uuid(), Type::UUID)],
         )
         .await?;
@@ -281,6 +281,12 @@ async fn judge(
         let row = Record::new(row, "gateway_breakers");
         let state: String = row.get("state")?;
         if state != BreakerState::Closed.as_str() {
+            return Ok(false);
+        }
+        // Closed again within the window: the failures it holds are the outage the probe just
+        // saw end, and would open the breaker again at once.
+        let closed_at: Option<DateTime<Utc>> = row.get("closed_at")?;
+        if closed_at.is_some_and(|at| at > now - WINDOW) {
             return Ok(false);
         }
         breaker.consecutive_failures =

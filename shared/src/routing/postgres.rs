@@ -39,10 +39,10 @@ pub struct RouteRequest<'a> {
 pub struct Reservation {
     /// Paise reserved.
     pub amount: i64,
-    /// The IST day it counts in.
-    pub day: NaiveDate,
-    /// The first day of the IST month it counts in.
-    pub month: NaiveDate,
+    /// The IST day it counts in, if the member has a daily cap.
+    pub day: Option<NaiveDate>,
+    /// The first day of the IST month it counts in, if the member has a monthly cap.
+    pub month: Option<NaiveDate>,
 }
 
 /// The chosen account.
@@ -295,10 +295,12 @@ impl PgRouter {
             )
             .await?;
         let reserved: bool = Record::new(&row, "routing_cap_usage").get("reserved")?;
+        // Only the periods that have a cap: giving back a period never reserved would free room
+        // that later payments filled.
         Ok(reserved.then_some(Some(Reservation {
             amount: request.amount,
-            day,
-            month,
+            day: member.daily_cap.map(|_| day),
+            month: member.monthly_cap.map(|_| month),
         })))
     }
 
