@@ -16,6 +16,14 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const AMOUNT: i64 = 10_000;
 
+/// For tests that send many payments at once: more connections, and a wait for one long enough
+/// for a loaded machine (the default answers 503 after 3 s, as a Lambda should).
+const CONCURRENT: [(&str, &str); 3] = [
+    ("DATABASE_POOL_SIZE", "8"),
+    ("DATABASE_POOL_TIMEOUT_SECONDS", "30"),
+    ("RATE_LIMIT_PER_MINUTE", "100000"),
+];
+
 /// A merchant-owned sandbox account at the end of the merchant's pool.
 async fn sandbox_member(app: &TestApp, merchant: &Merchant) -> GatewayAccountId {
     let key = format!("sbx_key_{}", uuid::Uuid::new_v4().simple());
@@ -115,7 +123,7 @@ async fn fifty_concurrent_payments_put_exactly_the_cap_on_a_capped_member_and_it
  {
     let midnight = next_ist_midnight();
     let clock = Arc::new(ManualClock::new(midnight - Duration::minutes(2)));
-    let app = TestApp::spawn_with_clock(&[], clock.clone()).await;
+    let app = TestApp::spawn_with_clock(&CONCURRENT, clock.clone()).await;
     let admin = app.admin_token().await;
     let merchant = app.create_merchant(&admin, "Capped Chai").await;
     let capped = sandbox_member(&app, &merchant).await;
@@ -220,7 +228,7 @@ async fn last_transaction_on(app: &TestApp, account: GatewayAccountId) -> String
 
 #[tokio::test]
 async fn round_robin_gives_each_of_three_accounts_a_third_of_99_concurrent_payments() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(&CONCURRENT).await;
     let admin = app.admin_token().await;
     let merchant = app.create_merchant(&admin, "Turns").await;
     let mut accounts = Vec::new();
@@ -238,7 +246,7 @@ async fn round_robin_gives_each_of_three_accounts_a_third_of_99_concurrent_payme
 
 #[tokio::test]
 async fn weighted_routing_keeps_each_share_within_two_points_over_a_thousand_payments() {
-    let app = TestApp::spawn_with(&[("RATE_LIMIT_PER_MINUTE", "100000")]).await;
+    let app = TestApp::spawn_with(&CONCURRENT).await;
     let admin = app.admin_token().await;
     let merchant = app.create_merchant(&admin, "Shares").await;
     let mut accounts = Vec::new();
@@ -345,6 +353,44 @@ async fn pay_one(app: &TestApp, merchant: &Merchant, order: &str, autopay: bool)
     body["data"]["id"].as_str().unwrap().to_string()
 }
 
+/// Pays an amount the sandbox declines as soon as the order exists (ending in 13 paise, autopay),
+/// and lets the workers run: the payment has failed at its first account.
+async fn declined_payment(app: &TestApp, merchant: &Merchant, order: &str) -> String {
+    let (status, body) = app.pay(merchant, &payment(order, 10_013, true), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.drain().await;
+    body["data"]["id"].as_str().unwrap().to_string()
+}
+
+/// The customer presses "Try again" on the checkout page.
+async fn try_again(app: &TestApp, id: &str) -> reqwest::Response {
+    app.http
+        .post(app.url(&format!("/api/v1/checkout/{id}/retry")))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A merchant whose pool is two sandbox accounts in priority order, the second with `cap_b`.
+async fn two_sandboxes(
+    name: &str,
+    cap_b: Option<i64>,
+) -> (TestApp, Merchant, GatewayAccountId, GatewayAccountId) {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let merchant = app.create_merchant(&admin, name).await;
+    let a = sandbox_member(&app, &merchant).await;
+    let b = sandbox_member(&app, &merchant).await;
+    configure(
+        &app,
+        &merchant,
+        "priority",
+        &[(a, 1, 100, None), (b, 2, 100, cap_b)],
+    )
+    .await;
+    (app, merchant, a, b)
+}
+
 #[tokio::test]
 async fn a_503_at_the_first_account_moves_the_payment_to_the_next_where_it_succeeds() {
     let server = MockServer::start().await;
@@ -445,12 +491,7 @@ async fn a_declined_card_is_not_failed_over() {
         &[(a, 2, 100, None), (b, 1, 100, None)],
     )
     .await;
-    let (status, body) = app
-        .pay(&merchant, &payment("declined", 10_013, true), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap().to_string();
-    app.drain().await;
+    let id = declined_payment(&app, &merchant, "declined").await;
     let tried = attempts(&app, &id).await;
     assert_eq!(tried.len(), 1, "{tried:?}");
     assert_eq!((tried[0].0, tried[0].1.as_str()), (b.as_uuid(), "failed"));
@@ -553,25 +594,8 @@ async fn the_breaker_opens_after_the_failures_half_opens_after_the_cool_down_and
 
 #[tokio::test]
 async fn a_customer_retries_a_declined_payment_at_another_account_from_the_checkout_page() {
-    let app = TestApp::spawn().await;
-    let admin = app.admin_token().await;
-    let merchant = app.create_merchant(&admin, "Second Chances").await;
-    let a = sandbox_member(&app, &merchant).await;
-    let b = sandbox_member(&app, &merchant).await;
-    configure(
-        &app,
-        &merchant,
-        "priority",
-        &[(a, 1, 100, None), (b, 2, 100, None)],
-    )
-    .await;
-    // The sandbox declines amounts ending in 13 paise as soon as the order exists (autopay).
-    let (status, body) = app
-        .pay(&merchant, &payment("retry-me", 10_013, true), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["data"]["id"].as_str().unwrap().to_string();
-    app.drain().await;
+    let (app, merchant, a, b) = two_sandboxes("Second Chances", None).await;
+    let id = declined_payment(&app, &merchant, "retry-me").await;
     assert_eq!(app.transaction(&merchant, &id).await["status"], "failed");
 
     let page = app
@@ -586,12 +610,7 @@ async fn a_customer_retries_a_declined_payment_at_another_account_from_the_check
         "{html}"
     );
 
-    let retry = app
-        .http
-        .post(app.url(&format!("/api/v1/checkout/{id}/retry")))
-        .send()
-        .await
-        .unwrap();
+    let retry = try_again(&app, &id).await;
     assert_eq!(retry.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         retry.headers()["location"],
@@ -609,12 +628,7 @@ async fn a_customer_retries_a_declined_payment_at_another_account_from_the_check
     app.drain().await;
     assert_eq!(app.transaction(&merchant, &id).await["status"], "failed");
     // Every account tried: the next retry may go back to the first.
-    let retry = app
-        .http
-        .post(app.url(&format!("/api/v1/checkout/{id}/retry")))
-        .send()
-        .await
-        .unwrap();
+    let retry = try_again(&app, &id).await;
     assert_eq!(retry.status(), StatusCode::SEE_OTHER);
     assert_eq!(attempts(&app, &id).await.len(), 3);
 
@@ -623,12 +637,7 @@ async fn a_customer_retries_a_declined_payment_at_another_account_from_the_check
         .pay(&merchant, &payment("open", AMOUNT, false), None)
         .await;
     let open = body["data"]["id"].as_str().unwrap().to_string();
-    let retry = app
-        .http
-        .post(app.url(&format!("/api/v1/checkout/{open}/retry")))
-        .send()
-        .await
-        .unwrap();
+    let retry = try_again(&app, &open).await;
     assert_eq!(retry.status(), StatusCode::SEE_OTHER);
     assert_eq!(attempts(&app, &open).await.len(), 1);
     // A malformed id is a clear 404 page.
@@ -666,7 +675,7 @@ async fn a_monthly_cap_holds_across_days_and_resets_on_the_first_of_the_ist_mont
         .unwrap()
         .with_timezone(&Utc);
     let clock = Arc::new(ManualClock::new(month_turns - Duration::days(2)));
-    let app = TestApp::spawn_with_clock(&[], clock.clone()).await;
+    let app = TestApp::spawn_with_clock(&CONCURRENT, clock.clone()).await;
     let admin = app.admin_token().await;
     let merchant = app.create_merchant(&admin, "Monthly Masala").await;
     let capped = sandbox_member(&app, &merchant).await;
@@ -734,29 +743,9 @@ async fn capture(app: &TestApp, attempt: uuid::Uuid, amount: i64, payment_id: &s
 
 #[tokio::test]
 async fn a_late_capture_closes_the_retry_and_frees_its_cap_and_a_second_capture_is_flagged() {
-    let app = TestApp::spawn().await;
-    let admin = app.admin_token().await;
-    let merchant = app.create_merchant(&admin, "Double Dosa").await;
-    let a = sandbox_member(&app, &merchant).await;
-    let b = sandbox_member(&app, &merchant).await;
-    configure(
-        &app,
-        &merchant,
-        "priority",
-        &[(a, 1, 100, None), (b, 2, 100, Some(100 * AMOUNT))],
-    )
-    .await;
-    let (_, body) = app
-        .pay(&merchant, &payment("twice", 10_013, true), None)
-        .await;
-    let id = body["data"]["id"].as_str().unwrap().to_string();
-    app.drain().await;
-    let retry = app
-        .http
-        .post(app.url(&format!("/api/v1/checkout/{id}/retry")))
-        .send()
-        .await
-        .unwrap();
+    let (app, merchant, a, b) = two_sandboxes("Double Dosa", Some(100 * AMOUNT)).await;
+    let id = declined_payment(&app, &merchant, "twice").await;
+    let retry = try_again(&app, &id).await;
     assert_eq!(retry.status(), StatusCode::SEE_OTHER);
     let db = app.db.owner().await;
     let attempt_on = |account: GatewayAccountId| {

@@ -797,27 +797,15 @@ async fn flag_second_capture(
         &[(&attempt.as_uuid(), Type::UUID), (&report.payment_id, Type::TEXT)],
     )
     .await?;
-    let row = tx
-        .query_typed_one(
-            &format!(
-                "SELECT {COLUMNS} FROM transactions WHERE id = (SELECT transaction_id FROM transaction_attempts WHERE id = $1)"
-            ),
-            &[(&attempt.as_uuid(), Type::UUID)],
-        )
-        .await?;
-    let transaction = view(&row, &app.config.http.public_base_url)?;
-    let mut event = event(
-        "transaction.second_capture",
+    let ids = tell_operators(
+        tx,
+        app,
+        attempt,
         merchant,
-        EventSubject::from(&transaction),
-    );
-    event.detail["attempt"] = json!({
-        "id": attempt,
-        "gateway_payment_id": report.payment_id,
-        "reported_amount": report.captured.as_ref().map(|c| c.minor),
-        "reported_currency": report.captured.as_ref().map(|c| c.currency.clone()),
-    });
-    let ids = outbox::write(tx, app.delivery, &[Outgoing::Event(event)]).await?;
+        "transaction.second_capture",
+        report,
+    )
+    .await?;
     Ok((Applied::Unchanged, ids))
 }
 
@@ -854,6 +842,28 @@ async fn flag_amount_mismatch(
         ],
     )
     .await?;
+    let ids = tell_operators(
+        tx,
+        app,
+        attempt,
+        merchant,
+        "transaction.amount_mismatch",
+        report,
+    )
+    .await?;
+    Ok((Applied::AmountMismatch, ids))
+}
+
+/// Writes `detail_type` about `attempt`'s payment with what the gateway reported, for operators:
+/// a capture the payment could not take as it came.
+async fn tell_operators(
+    tx: &Transaction<'_>,
+    app: &App,
+    attempt: AttemptId,
+    merchant: MerchantId,
+    detail_type: &str,
+    report: &StatusReport,
+) -> Result<Vec<uuid::Uuid>, AppError> {
     let row = tx
         .query_typed_one(
             &format!(
@@ -863,17 +873,12 @@ async fn flag_amount_mismatch(
         )
         .await?;
     let transaction = view(&row, &app.config.http.public_base_url)?;
-    let mut event = event(
-        "transaction.amount_mismatch",
-        merchant,
-        EventSubject::from(&transaction),
-    );
+    let mut event = event(detail_type, merchant, EventSubject::from(&transaction));
     event.detail["attempt"] = json!({
         "id": attempt,
         "gateway_payment_id": report.payment_id,
         "reported_amount": report.captured.as_ref().map(|c| c.minor),
         "reported_currency": report.captured.as_ref().map(|c| c.currency.clone()),
     });
-    let ids = outbox::write(tx, app.delivery, &[Outgoing::Event(event)]).await?;
-    Ok((Applied::AmountMismatch, ids))
+    Ok(outbox::write(tx, app.delivery, &[Outgoing::Event(event)]).await?)
 }
