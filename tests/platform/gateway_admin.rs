@@ -160,7 +160,7 @@ async fn an_operator_changes_an_account_and_every_problem_is_reported_at_once() 
         &app,
         &admin,
         &id,
-        json!({ "credentials": { "key_id": "rzp_live_NEWKEY0001", "key_secret": "s", "salt": "x" } }),
+        json!({ "credentials": { "key_id": "rzp_live_FAKE1", "key_secret": "s", "salt": "x" } }),
     )
     .await;
     let details = expect_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
