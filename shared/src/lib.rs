@@ -17,6 +17,7 @@ pub mod http;
 pub mod ids;
 pub mod jobs;
 pub mod maintenance;
+pub mod merchant_webhooks;
 pub mod merchants;
 pub mod mode;
 pub mod money;

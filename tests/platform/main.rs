@@ -17,6 +17,7 @@ mod gateway_admin;
 mod gateways;
 mod hints;
 mod inbound;
+mod merchant_webhooks;
 mod operations;
 mod outage;
 mod payments;

@@ -1,0 +1,4 @@
+//! Webhooks to merchants: what the platform sends their endpoints about their payments and
+//! refunds, signed to the Standard Webhooks specification.
+
+pub mod signature;
