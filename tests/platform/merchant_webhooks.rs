@@ -98,3 +98,153 @@ fn the_specifications_library_verifies_our_signatures_with_either_secret_during_
     let stale = sign(&id, now - 3_600, body.as_bytes(), &[&new]);
     assert!(python_verifies(&new, &id, stale.timestamp, &stale.signature, body).is_err());
 }
+
+mod egress {
+    use shared::merchant_webhooks::egress::{
+        Checked, EgressError, Policy, Resolver, SystemResolver, Timeouts, check, client_for,
+    };
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    const LIVE: Policy = Policy {
+        https_only: true,
+        allow_loopback: false,
+    };
+    const TEST: Policy = Policy {
+        https_only: false,
+        allow_loopback: false,
+    };
+
+    /// A resolver answering from a table, as a hostile DNS server could.
+    struct Table(Vec<(&'static str, Vec<&'static str>)>);
+
+    #[async_trait::async_trait]
+    impl Resolver for Table {
+        async fn lookup(&self, host: &str, port: u16) -> Vec<SocketAddr> {
+            self.0
+                .iter()
+                .filter(|(name, _)| *name == host)
+                .flat_map(|(_, ips)| {
+                    ips.iter()
+                        .map(move |ip| SocketAddr::new(ip.parse().unwrap(), port))
+                })
+                .collect()
+        }
+    }
+
+    /// A loopback listener that counts the connections it accepts.
+    async fn counting_listener() -> (u16, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                drop(socket);
+            }
+        });
+        (port, accepted)
+    }
+
+    #[tokio::test]
+    async fn private_loopback_and_metadata_receivers_are_refused_before_any_request() {
+        let (port, accepted) = counting_listener().await;
+        let table = Table(vec![
+            ("rebind.example", vec!["93.184.215.14", "10.0.0.7"]),
+            ("inside.example", vec!["192.168.0.10"]),
+            ("public.example", vec!["93.184.215.14"]),
+        ]);
+        for url in [
+            format!("http://127.0.0.1:{port}/hook"),
+            "http://10.0.0.1/hook".to_string(),
+            "http://169.254.169.254/latest/meta-data/".to_string(),
+            format!("http://[::1]:{port}/hook"),
+            format!("http://localhost:{port}/hook"),
+            "http://rebind.example/hook".to_string(),
+            "http://inside.example/hook".to_string(),
+        ] {
+            let refused = if url.contains("localhost") {
+                check(&url, TEST, &SystemResolver).await
+            } else {
+                check(&url, TEST, &table).await
+            };
+            assert!(
+                matches!(refused, Err(EgressError::Forbidden { .. })),
+                "{url}: {refused:?}"
+            );
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 0, "no connection was made");
+
+        // Live mode takes https only; malformed or unresolvable URLs are refused with the reason.
+        assert_eq!(
+            check("http://public.example/hook", LIVE, &table).await,
+            Err(EgressError::NotHttps)
+        );
+        assert_eq!(
+            check("ftp://public.example/", TEST, &table).await,
+            Err(EgressError::Url)
+        );
+        assert_eq!(
+            check("not a url", TEST, &table).await,
+            Err(EgressError::Url)
+        );
+        assert_eq!(
+            check("https://nowhere.example/", LIVE, &table).await,
+            Err(EgressError::Unresolved("nowhere.example".into()))
+        );
+        let ok = check("https://public.example/hook", LIVE, &table)
+            .await
+            .unwrap();
+        assert_eq!(
+            ok.addresses,
+            vec!["93.184.215.14:443".parse::<SocketAddr>().unwrap()]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_connection_goes_to_the_checked_address_and_no_redirect_is_followed() {
+        // Local development may allow loopback receivers; the client then connects to the
+        // checked address whatever the name would resolve to now, and a redirect is an answer,
+        // not a hop.
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::path("/hook"))
+            .respond_with(
+                wiremock::ResponseTemplate::new(302).insert_header("location", "http://10.0.0.1/"),
+            )
+            .mount(&server)
+            .await;
+        let port = server.address().port();
+        let dev = Policy {
+            https_only: false,
+            allow_loopback: true,
+        };
+        let table = Table(vec![("receiver.example", vec!["127.0.0.1"])]);
+        let checked: Checked = check(&format!("http://receiver.example:{port}/hook"), dev, &table)
+            .await
+            .unwrap();
+        let client = client_for(
+            &checked,
+            Timeouts {
+                connect: Duration::from_secs(2),
+                total: Duration::from_secs(5),
+            },
+        )
+        .unwrap();
+        let answer = client.post(checked.url.clone()).send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), 302);
+        assert_eq!(server.received_requests().await.unwrap().len(), 1);
+        // Without the setting, the same receiver is refused.
+        assert!(matches!(
+            check(
+                &format!("http://receiver.example:{port}/hook"),
+                TEST,
+                &table
+            )
+            .await,
+            Err(EgressError::Forbidden { .. })
+        ));
+    }
+}

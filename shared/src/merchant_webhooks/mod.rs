@@ -1,4 +1,5 @@
 //! Webhooks to merchants: what the platform sends their endpoints about their payments and
 //! refunds, signed to the Standard Webhooks specification.
 
+pub mod egress;
 pub mod signature;
