@@ -2,4 +2,5 @@
 //! refunds, signed to the Standard Webhooks specification.
 
 pub mod egress;
+pub mod schedule;
 pub mod signature;
