@@ -487,14 +487,14 @@ pub async fn retry(app: &App, id: TransactionId) -> Result<(), AppError> {
         // Every account was tried: the retry may go to one of them again.
         None => failover::reroute(&tx, app, &payment, &[]).await?,
     };
-    let Some((route, mut record)) = routed else {
+    let Some(mut route) = routed else {
         tx.commit().await?;
         return Err(AppError::GatewayUnavailable(
             "no gateway can take this payment right now".into(),
         ));
     };
-    record["customer_retry"] = serde_json::Value::Bool(true);
-    let (_, mut ids) = failover::add_attempt(&tx, app, &payment, &route, &record).await?;
+    route.record["customer_retry"] = serde_json::Value::Bool(true);
+    let (_, mut ids) = failover::add_attempt(&tx, app, &payment, &route).await?;
     let reopened = tx
         .query_typed_one(
             "UPDATE transactions SET status = 'created', failure_reason = NULL, updated_at = now()

@@ -60,15 +60,8 @@ pub async fn record_call(
         )
         .await?;
     let row = Record::new(&row, "gateway_breakers");
-    let state: String = row.get("state")?;
-    let mut breaker = Breaker {
-        state: BreakerState::parse(&state)
-            .ok_or_else(|| AppError::Internal(format!("unknown breaker state '{state}'")))?,
-        consecutive_failures: u32::try_from(row.get::<i32>("consecutive_failures")?).unwrap_or(0),
-        opened_at: row.get("opened_at")?,
-        probes: u32::try_from(row.get::<i32>("probes")?).unwrap_or(0),
-        changed_at: row.get("updated_at")?,
-    };
+    let state: &str = row.get("state")?;
+    let mut breaker = stored_breaker(&row, state, "updated_at")?;
     let before = breaker.state;
     breaker.failed(now, &settings);
     if breaker.state != before {
@@ -88,6 +81,23 @@ pub async fn record_call(
     )
     .await?;
     Ok(())
+}
+
+/// A breaker as stored: `state` read from its row, the other columns under their names, the
+/// time it last changed from `changed_at`.
+pub(super) fn stored_breaker(
+    row: &Record<'_>,
+    state: &str,
+    changed_at: &str,
+) -> Result<Breaker, AppError> {
+    Ok(Breaker {
+        state: BreakerState::parse(state)
+            .ok_or_else(|| AppError::Internal(format!("unknown breaker state '{state}'")))?,
+        consecutive_failures: u32::try_from(row.get::<i32>("consecutive_failures")?).unwrap_or(0),
+        opened_at: row.get("opened_at")?,
+        probes: u32::try_from(row.get::<i32>("probes")?).unwrap_or(0),
+        changed_at: row.get(changed_at)?,
+    })
 }
 
 /// Whether `account` must not be asked now: its breaker is open and cooling down, or an operator
@@ -165,7 +175,7 @@ pub async fn failover(
         number: row.get::<i16>("number")? + 1,
     };
     // Routed first: if nothing else can take the payment, the attempt stays as it is.
-    let Some((route, record)) = reroute(tx, app, &payment, &tried).await? else {
+    let Some(mut route) = reroute(tx, app, &payment, &tried).await? else {
         return Ok(None);
     };
     tx.execute_typed(
@@ -180,9 +190,8 @@ pub async fn failover(
         &[(&attempt.as_uuid(), Type::UUID)],
     )
     .await?;
-    let mut record = record;
-    record["failover_from"] = json!({ "attempt": attempt, "reason": reason });
-    let (next, ids) = add_attempt(tx, app, &payment, &route, &record).await?;
+    route.record["failover_from"] = json!({ "attempt": attempt, "reason": reason });
+    let (next, ids) = add_attempt(tx, app, &payment, &route).await?;
     tracing::warn!(attempt = %attempt, next = %next, account = %route.account, reason = %reason, "payment failed over to another gateway account");
     Ok(Some((next, ids)))
 }
@@ -208,7 +217,7 @@ pub async fn reroute(
     app: &App,
     payment: &Payment,
     tried: &[GatewayAccountId],
-) -> Result<Option<(Route, serde_json::Value)>, AppError> {
+) -> Result<Option<Route>, AppError> {
     let request = RouteRequest {
         merchant: payment.merchant,
         mode: payment.mode,
@@ -220,10 +229,7 @@ pub async fn reroute(
         settings: app.config.routing,
     };
     match router.route(tx, &request).await {
-        Ok(route) => {
-            let record = route.record.clone();
-            Ok(Some((route, record)))
-        }
+        Ok(route) => Ok(Some(route)),
         Err(AppError::GatewayUnavailable(why)) => {
             tracing::warn!(transaction = %payment.transaction, why = %why, "no other account can take the payment");
             Ok(None)
@@ -232,14 +238,13 @@ pub async fn reroute(
     }
 }
 
-/// Adds the payment's next attempt on `route`, with the job that creates its order; answers it
-/// with the outbox ids to publish after commit.
+/// Adds the payment's next attempt on `route` (with its decision record), with the job that
+/// creates its order; answers it with the outbox ids to publish after commit.
 pub async fn add_attempt(
     tx: &Transaction<'_>,
     app: &App,
     payment: &Payment,
     route: &Route,
-    record: &serde_json::Value,
 ) -> Result<(AttemptId, Vec<Uuid>), AppError> {
     let next = AttemptId::generate();
     tx.execute_typed(
@@ -254,7 +259,7 @@ pub async fn add_attempt(
             (&route.account.as_uuid(), Type::UUID),
             (&route.provider, Type::TEXT),
             (&payment.number, Type::INT2),
-            (record, Type::JSONB),
+            (&route.record, Type::JSONB),
             (&route.reservation.map(|r| r.amount), Type::INT8),
             (&route.reservation.and_then(|r| r.day), Type::DATE),
             (&route.reservation.and_then(|r| r.month), Type::DATE),

@@ -3,9 +3,10 @@
 //! [`engine`](super::engine) rank it, then reserves the volume cap and, for a half-open breaker,
 //! the probe slot of the first member that still has room, in the payment's transaction.
 
-use super::breaker::{Breaker, BreakerState};
+use super::breaker::Breaker;
 use super::caps;
 use super::engine::{self, Admission, Ask, Candidate, Decision, Fee, Rng, RoutingMode, Window};
+use super::failover::stored_breaker;
 use super::smart::amount_band;
 use crate::config::RoutingConfig;
 use crate::db::Transaction;
@@ -127,38 +128,19 @@ fn member(
 ) -> Result<Member, AppError> {
     let row = Record::new(row, "routing_pool_members");
     let account = GatewayAccountId::from_uuid(row.get("id")?);
-    let breaker = match row.get::<Option<&str>>("breaker_state")? {
-        None => None,
-        Some(state) => Some(Breaker {
-            state: BreakerState::parse(state).ok_or_else(|| {
-                AppError::Internal(format!("unknown breaker state '{state}' for {account}"))
-            })?,
-            consecutive_failures: u32::try_from(row.get::<i32>("consecutive_failures")?)
-                .unwrap_or(0),
-            opened_at: row.get("opened_at")?,
-            probes: u32::try_from(row.get::<i32>("probes")?).unwrap_or(0),
-            changed_at: row.get("breaker_changed_at")?,
-        }),
-    };
+    let breaker = row
+        .get::<Option<&str>>("breaker_state")?
+        .map(|state| stored_breaker(&row, state, "breaker_changed_at"))
+        .transpose()?;
     let admission = breaker.map_or(Admission::Allow, |b| {
         b.admission(request.now, &settings.breaker)
     });
     let daily_cap: Option<i64> = row.get("daily_cap")?;
     let monthly_cap: Option<i64> = row.get("monthly_cap")?;
-    let day_room = daily_cap.map(|cap| {
-        cap - row
-            .get::<Option<i64>>("day_reserved")
-            .ok()
-            .flatten()
-            .unwrap_or(0)
-    });
-    let month_room = monthly_cap.map(|cap| {
-        cap - row
-            .get::<Option<i64>>("month_reserved")
-            .ok()
-            .flatten()
-            .unwrap_or(0)
-    });
+    let day_reserved: Option<i64> = row.get("day_reserved")?;
+    let month_reserved: Option<i64> = row.get("month_reserved")?;
+    let day_room = daily_cap.map(|cap| cap - day_reserved.unwrap_or(0));
+    let month_room = monthly_cap.map(|cap| cap - month_reserved.unwrap_or(0));
     let cap_room = match (day_room, month_room) {
         (Some(d), Some(m)) => Some(d.min(m)),
         (d, m) => d.or(m),
