@@ -20,6 +20,7 @@ pub mod maintenance;
 pub mod merchant_webhooks;
 pub mod merchants;
 pub mod mode;
+pub mod notifications;
 pub mod money;
 pub mod payments;
 pub mod rate_limit;
