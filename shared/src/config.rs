@@ -38,6 +38,22 @@ pub struct Config {
     pub gateway_timeout: Duration,
     /// Circuit breakers, smart routing and failover.
     pub routing: RoutingConfig,
+    /// Deliveries to merchants' webhook endpoints.
+    pub webhooks: WebhooksConfig,
+}
+
+/// Merchant webhook delivery settings.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhooksConfig {
+    /// Loopback receivers (`127.0.0.1`, `[::1]`, `localhost`) are allowed: local development
+    /// only (`WEBHOOKS_ALLOW_LOOPBACK=true`); private and metadata addresses never are.
+    pub allow_loopback: bool,
+    /// How long connecting to a receiver may take.
+    pub connect_timeout: Duration,
+    /// How long a whole delivery may take, the answer's first bytes included.
+    pub timeout: Duration,
+    /// How many deliveries one run sends at once.
+    pub concurrency: usize,
 }
 
 /// Routing settings.
@@ -398,6 +414,17 @@ impl Config {
             smart: SmartSettings::default(),
             max_accounts: r.number("ROUTING_MAX_ACCOUNTS", 3u32, 1, 3),
         };
+        let webhooks = WebhooksConfig {
+            allow_loopback: r.switch("WEBHOOKS_ALLOW_LOOPBACK", false),
+            connect_timeout: Duration::from_secs(r.number(
+                "WEBHOOKS_CONNECT_TIMEOUT_SECONDS",
+                3u64,
+                1,
+                10,
+            )),
+            timeout: Duration::from_secs(r.number("WEBHOOKS_TIMEOUT_SECONDS", 10u64, 1, 30)),
+            concurrency: r.number("WEBHOOKS_CONCURRENCY", 16usize, 1, 256),
+        };
         let mut gateway_urls = BTreeMap::new();
         for provider in Provider::external() {
             for environment in [Mode::Test, Mode::Live] {
@@ -459,6 +486,7 @@ impl Config {
                     gateway_urls,
                     gateway_timeout: Duration::from_secs(gateway_timeout),
                     routing,
+                    webhooks,
                 })
             }
             _ => Err(ConfigError {

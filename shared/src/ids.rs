@@ -141,6 +141,19 @@ typed_id!(
     RefundId, "rfd", "refund"
 );
 
+typed_id!(
+    /// Something that happened that merchants hear about (its `webhook-id` too).
+    EventId, "evt", "event"
+);
+typed_id!(
+    /// A merchant's webhook endpoint.
+    WebhookEndpointId, "ep", "webhook endpoint"
+);
+typed_id!(
+    /// One attempt at delivering an event to an endpoint.
+    WebhookAttemptId, "wha", "webhook attempt"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

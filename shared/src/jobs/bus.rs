@@ -25,6 +25,37 @@ pub struct DomainEvent {
     pub detail: serde_json::Value,
 }
 
+impl DomainEvent {
+    /// Reads a queue message carrying an event: the form the local bus sends, or the envelope
+    /// an EventBridge rule delivers to SQS (`detail-type`, and `detail` holding the event's
+    /// `id`, `time` and `data` as [`EventBridgeBus`](super::eventbridge::EventBridgeBus) put it).
+    pub fn from_message(body: &str) -> Result<DomainEvent, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Envelope {
+            #[serde(rename = "detail-type")]
+            detail_type: String,
+            detail: Detail,
+        }
+        #[derive(Deserialize)]
+        struct Detail {
+            id: String,
+            time: DateTime<Utc>,
+            data: serde_json::Value,
+        }
+        let value: serde_json::Value = serde_json::from_str(body)?;
+        if value.get("detail-type").is_some() {
+            let envelope: Envelope = serde_json::from_value(value)?;
+            return Ok(DomainEvent {
+                id: envelope.detail.id,
+                detail_type: envelope.detail_type,
+                time: envelope.detail.time,
+                detail: envelope.detail.data,
+            });
+        }
+        serde_json::from_value(value)
+    }
+}
+
 /// Routes detail-types to queues; `template.yaml` declares the same rules for EventBridge.
 pub struct Rule {
     /// Detail-types this rule matches.
@@ -33,9 +64,11 @@ pub struct Rule {
     pub queue: &'static str,
 }
 
-/// The bus's rules. Merchant webhooks and notifications will subscribe here; until then the
-/// events are published (and kept in the outbox) with no subscriber.
-pub static RULES: &[Rule] = &[];
+/// The bus's rules: every event merchants receive goes to the webhook delivery worker.
+pub static RULES: &[Rule] = &[Rule {
+    detail_types: crate::merchant_webhooks::events::EVENT_TYPES,
+    queue: super::queues::WEBHOOK_DELIVERY,
+}];
 
 /// The queues whose rules match `detail_type`: the one place the rules are read, by the local
 /// bus and by the in-transaction delivery of the PostgreSQL backend.

@@ -21,6 +21,8 @@ pub mod queues {
     pub const REFUND_PROCESSOR: &str = "refund-processor";
     /// Applies verified inbound gateway events.
     pub const WEBHOOK_PROCESSOR: &str = "webhook-processor";
+    /// Delivers events to merchants' webhook endpoints.
+    pub const WEBHOOK_DELIVERY: &str = "webhook-delivery";
 }
 
 /// A message received from a queue.

@@ -515,6 +515,7 @@ pub async fn retry(app: &App, id: TransactionId) -> Result<(), AppError> {
             amount: payment.amount,
             currency: &currency,
             mode: payment.mode,
+            failure_reason: None,
         },
     );
     ids.extend(outbox::write(&tx, app.delivery, &[Outgoing::Event(event)]).await?);

@@ -124,6 +124,8 @@ pub struct RefundView {
     pub currency: String,
     /// Where it stands.
     pub status: RefundState,
+    /// Test or live (the payment's).
+    pub mode: crate::mode::Mode,
     /// Why, in the merchant's words.
     pub reason: Option<String>,
     /// The merchant's notes.
@@ -139,7 +141,7 @@ pub struct RefundView {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, transaction_id, amount, currency, status, reason, notes, gateway_refund_id, \
+const COLUMNS: &str = "id, transaction_id, amount, currency, status, mode, reason, notes, gateway_refund_id, \
      failure_reason, created_at, updated_at";
 
 impl RefundView {
@@ -151,6 +153,7 @@ impl RefundView {
             amount: row.get("amount")?,
             currency: row.get("currency")?,
             status: row.parse("status")?,
+            mode: row.parse("mode")?,
             reason: row.get("reason")?,
             notes: row.get("notes")?,
             gateway_refund_id: row.get("gateway_refund_id")?,
@@ -170,7 +173,8 @@ fn event(detail_type: &str, merchant: MerchantId, refund: &RefundView) -> Domain
             "merchant_id": merchant,
             "refund": {
                 "id": refund.id, "transaction_id": refund.transaction_id, "amount": refund.amount,
-                "currency": refund.currency, "status": refund.status,
+                "currency": refund.currency, "status": refund.status, "mode": refund.mode,
+                "failure_reason": refund.failure_reason,
             },
         }),
     }

@@ -389,6 +389,7 @@ pub async fn create(
             amount: payment.amount,
             currency: payment.currency.code(),
             mode,
+            failure_reason: None,
         },
     );
     let outgoing = [
@@ -465,6 +466,8 @@ pub struct EventSubject<'a> {
     pub currency: &'a str,
     /// Test or live.
     pub mode: Mode,
+    /// Why it failed, once it has.
+    pub failure_reason: Option<&'a str>,
 }
 
 impl<'a> From<&'a TransactionView> for EventSubject<'a> {
@@ -476,6 +479,7 @@ impl<'a> From<&'a TransactionView> for EventSubject<'a> {
             amount: t.amount,
             currency: &t.currency,
             mode: t.mode,
+            failure_reason: t.failure_reason.as_deref(),
         }
     }
 }
@@ -491,6 +495,7 @@ pub fn event(detail_type: &str, merchant: MerchantId, subject: EventSubject<'_>)
             "transaction": {
                 "id": subject.id, "order_id": subject.order_id, "status": subject.status,
                 "amount": subject.amount, "currency": subject.currency, "mode": subject.mode,
+                "failure_reason": subject.failure_reason,
             },
         }),
     }
