@@ -140,6 +140,10 @@ typed_id!(
     /// A refund of a captured payment.
     RefundId, "rfd", "refund"
 );
+typed_id!(
+    /// Someone who hears about notices on WhatsApp or Slack.
+    RecipientId, "ntr", "notification recipient"
+);
 
 #[cfg(test)]
 mod tests {

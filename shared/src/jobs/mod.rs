@@ -21,6 +21,10 @@ pub mod queues {
     pub const REFUND_PROCESSOR: &str = "refund-processor";
     /// Applies verified inbound gateway events.
     pub const WEBHOOK_PROCESSOR: &str = "webhook-processor";
+    /// Sends WhatsApp messages from `whatsapp_queue`.
+    pub const WHATSAPP_SENDER: &str = "whatsapp-sender";
+    /// Sends Slack messages from `slack_queue`.
+    pub const SLACK_SENDER: &str = "slack-sender";
 }
 
 /// A message received from a queue.
