@@ -1047,3 +1047,113 @@ async fn every_recipient_route_refuses_bad_input_clearly() {
         .get(0);
     assert!(audited >= 5, "{audited}");
 }
+
+#[tokio::test]
+async fn a_merchants_slack_webhook_is_checked_where_it_resolves_before_each_message() {
+    // Local webhooks are not allowed here, as in production.
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let shop = app.create_merchant(&admin, "Untrusted Shop").await;
+    let token = shop.token(&app).await;
+    let url = "/api/v1/merchant/notification-recipients";
+    let (status, answer) = app
+        .post_json(
+            url,
+            Some(&token),
+            json!({ "channel": "slack", "address": "http://hooks.example.test/services/x" }),
+        )
+        .await;
+    let details = expect_error(status, &answer, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert!(
+        details["address"].as_str().unwrap().contains("https"),
+        "{answer}"
+    );
+
+    // A name may resolve anywhere later: this one resolves to loopback, so it is stored (the
+    // name is not an address) but refused when sending, and nothing connects to it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (status, answer) = app
+        .post_json(
+            url,
+            Some(&token),
+            json!({ "channel": "slack", "address": format!("https://localhost:{port}/services/x") }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let mut client = app.app.db.client().await.unwrap();
+    let tx = db::begin(&mut client, Scope::System).await.unwrap();
+    let notice = Notice {
+        kind: "webhook_endpoint.disabled".into(),
+        severity: Severity::Warning,
+        title: "Endpoint disabled".into(),
+        body: String::new(),
+    };
+    let ids = notifications::notify(
+        &tx,
+        &app.app,
+        Audience::Merchant(merchant_id(&shop)),
+        &notice,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    app.app.publish(&ids).await;
+    app.drain().await;
+    let row = app
+        .db
+        .owner()
+        .await
+        .query_one("SELECT status, last_error FROM slack_queue", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "failed");
+    let error: String = row.get(1);
+    assert!(
+        error.contains("refused") && error.contains("not a public address"),
+        "{error}"
+    );
+    assert_eq!(
+        listener.accept().map_err(|e| e.kind()).err(),
+        Some(std::io::ErrorKind::WouldBlock),
+        "a connection was made"
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_recipient_hears_nothing_more() {
+    let f = fixture().await;
+    accept_all(&f.whatsapp, 5).await;
+    let added = f
+        .add(
+            "admin",
+            &f.admin,
+            json!({ "channel": "whatsapp", "address": "+919812340000" }),
+        )
+        .await;
+    f.notify(
+        Audience::Operators,
+        "alert.queue_backlog",
+        Severity::Critical,
+    )
+    .await;
+    let (status, _) = send(
+        f.app
+            .http
+            .delete(f.app.url(&format!(
+                "/api/v1/admin/notification-recipients/{}",
+                added["id"].as_str().unwrap()
+            )))
+            .bearer_auth(&f.admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    f.app.drain().await;
+    let (_, status, _, _, error) = f.whatsapp_rows().await.remove(0);
+    assert_eq!(
+        (status.as_str(), error.as_deref()),
+        ("failed", Some("the recipient was deleted"))
+    );
+    assert!(f.whatsapp.received_requests().await.unwrap().is_empty());
+}

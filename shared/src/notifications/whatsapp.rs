@@ -168,7 +168,11 @@ pub async fn process(app: &App, id: Uuid) -> Result<(), AppError> {
     };
     let record = Record::new(&row, "whatsapp_queue");
     let attempts = u32::try_from(record.get::<i32>("attempts")?).unwrap_or(u32::MAX);
+    // A recipient removed since the notice was queued hears nothing more (the row keeps its
+    // number for the record, but the reference is gone).
+    let removed = record.get::<Option<Uuid>>("recipient_id")?.is_none();
     let outcome = match app.config.notifications.whatsapp.sender() {
+        _ if removed => Outcome::Fail("the recipient was deleted".into()),
         None => Outcome::Fail(
             "WhatsApp is not configured: set WHATSAPP_PHONE_NUMBER_ID and WHATSAPP_ACCESS_TOKEN"
                 .into(),
