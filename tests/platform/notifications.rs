@@ -1157,3 +1157,70 @@ async fn a_deleted_recipient_hears_nothing_more() {
     );
     assert!(f.whatsapp.received_requests().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn slack_webhook_urls_are_resealed_and_still_work_under_the_new_key() {
+    let f = fixture().await;
+    let hook_path = "/services/T00000000/B00000000/resealedsecretvalue";
+    Mock::given(method("POST"))
+        .and(path(hook_path))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&f.slack)
+        .await;
+    let hook = format!("{}{hook_path}", f.slack.uri());
+    f.add(
+        "admin",
+        &f.admin,
+        json!({ "channel": "slack", "address": hook }),
+    )
+    .await;
+    // A second test-only key, `t2`, made active; then an app that knows only `t2`.
+    let key_b = "t2:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+    let build = |keys: String| {
+        let mut vars = crate::support::env_for(&f.app.db);
+        vars.insert("ENCRYPTION_KEYS".into(), keys);
+        vars.insert("ENCRYPTION_ACTIVE_KEY_ID".into(), "t2".into());
+        vars.insert("SLACK_ALLOW_LOCAL_WEBHOOKS".into(), "on".into());
+        let config =
+            shared::config::Config::from_lookup(shared::config::lookup_from(vars)).unwrap();
+        Arc::new(shared::App::new(config).unwrap())
+    };
+    let both = build(format!("{},{key_b}", crate::support::ENCRYPTION_KEYS));
+    let report = shared::reseal::run(&both).await.unwrap();
+    assert!(report.stuck.is_empty(), "{report:?}");
+    assert!(
+        report
+            .resealed
+            .iter()
+            .any(|(row, from)| row.contains("Slack webhook URL") && from == "t1"),
+        "{report:?}"
+    );
+    let only_b = build(key_b.to_string());
+    let mut client = only_b.db.client().await.unwrap();
+    let tx = db::begin(&mut client, Scope::System).await.unwrap();
+    let notice = Notice {
+        kind: "alert.dead_letters".into(),
+        severity: Severity::Critical,
+        title: "Dead letters".into(),
+        body: String::new(),
+    };
+    let ids = notifications::notify(&tx, &only_b, Audience::Operators, &notice)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    only_b.publish(&ids).await;
+    functions::worker::drain(&only_b, 50).await;
+    let requests = f.slack.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].url.path(), hook_path);
+    let key: String = f
+        .app
+        .db
+        .owner()
+        .await
+        .query_one("SELECT webhook_key_id FROM notification_recipients", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(key, "t2");
+}
