@@ -716,6 +716,47 @@ mod tests {
     }
 
     #[test]
+    fn notifications_default_to_unconfigured_and_refuse_bad_values() {
+        let base = [
+            ("DATABASE_URL", "postgres://lsp_app@127.0.0.1/db"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("ENCRYPTION_KEYS", KEY),
+        ];
+        let config = Config::from_lookup(lookup_from(vars(&base))).unwrap();
+        let n = &config.notifications;
+        assert!(n.whatsapp.sender().is_none());
+        assert_eq!(n.whatsapp.api_base, "https://graph.facebook.com");
+        assert_eq!(n.whatsapp.template_name, "lightspeedpay_notice");
+        assert_eq!(n.slack.api_base, "https://slack.com");
+        assert!(n.slack.bot_token.is_none() && !n.slack.allow_local_webhooks);
+
+        let mut pairs = base.to_vec();
+        pairs.extend([
+            ("WHATSAPP_PHONE_NUMBER_ID", "1234567890"),
+            ("WHATSAPP_ACCESS_TOKEN", "wa-test-token-not-real"),
+            ("WHATSAPP_API_BASE", "http://127.0.0.1:9/"),
+        ]);
+        let config = Config::from_lookup(lookup_from(vars(&pairs))).unwrap();
+        assert_eq!(
+            config.notifications.whatsapp.sender().map(|(id, _)| id),
+            Some("1234567890")
+        );
+        assert_eq!(config.notifications.whatsapp.api_base, "http://127.0.0.1:9");
+
+        let mut bad = base.to_vec();
+        bad.extend([
+            ("WHATSAPP_PHONE_NUMBER_ID", "+91 phone"),
+            ("WHATSAPP_API_VERSION", "latest"),
+            ("WHATSAPP_TEMPLATE_NAME", "Has Spaces"),
+            ("WHATSAPP_TEMPLATE_LANGUAGE", "english"),
+            ("SLACK_API_BASE", "slack.com"),
+            ("NOTIFY_MAX_ATTEMPTS", "0"),
+        ]);
+        let err = Config::from_lookup(lookup_from(vars(&bad))).unwrap_err();
+        assert_eq!(err.problems.len(), 6, "{err}");
+    }
+
+    #[test]
     fn every_external_provider_and_no_other_has_host_overrides() {
         let mut pairs = vec![
             (
