@@ -82,6 +82,8 @@ pub enum Answer {
     Redirect,
     /// A static file of the docs page (HTML, CSS, JavaScript or an icon).
     File,
+    /// Plain text (a webhook subscription's challenge echoed back).
+    Text,
     /// The sandbox gateway's own JSON, not in the envelope (it plays a provider's API).
     Raw {
         /// 200 or 201.
@@ -193,6 +195,11 @@ impl Api {
     /// Answers a static file.
     pub const fn file() -> Api {
         Api::answering(Answer::File)
+    }
+
+    /// Answers plain text.
+    pub const fn text() -> Api {
+        Api::answering(Answer::Text)
     }
 
     /// Answers `T` as it is, outside the envelope.

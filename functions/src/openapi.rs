@@ -304,6 +304,7 @@ fn parameter_schema(name: &str, collection: &str) -> Value {
         ("id", "merchant" | "merchants") => Some("MerchantId"),
         ("id", "gateways") => Some("GatewayAccountId"),
         ("id", "users") => Some("UserId"),
+        ("id", "notification-recipients") => Some("RecipientId"),
         ("account_id", _) => Some("GatewayAccountId"),
         ("provider", _) => Some("Provider"),
         _ => None,
@@ -418,6 +419,13 @@ fn responses(route: &Route, api: &Api, schemas: &mut Schemas) -> Value {
         }
         Answer::Redirect => {
             out.insert("303".into(), redirect(&headers));
+        }
+        Answer::Text => {
+            out.insert(
+                "200".into(),
+                json!({ "description": route.summary, "headers": headers(&[]),
+                        "content": { "text/plain": { "schema": { "type": "string" } } } }),
+            );
         }
         Answer::File => {
             let content: Map<String, Value> =

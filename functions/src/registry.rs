@@ -8,8 +8,8 @@ use crate::api::{Api, Link};
 use crate::context::RequestContext;
 use crate::handlers::{
     admin_gateways, admin_merchants, admin_routing, admin_users, auth, checkout, docs, health,
-    jobs, merchant, merchant_routing, pay, refunds, return_signing, sandbox_gateway, system,
-    transactions, webhooks,
+    jobs, merchant, merchant_routing, notifications, pay, refunds, return_signing, sandbox_gateway,
+    system, transactions, webhooks,
 };
 use http::Method;
 use shared::app::{Adapters, GatewaysFn};
@@ -20,6 +20,7 @@ use shared::http::ApiResponse;
 use shared::jobs::aws;
 use shared::jobs::{Message, queues};
 use shared::merchants::{CreateMerchant, Merchant, SuspendMerchant, UpdateMerchant};
+use shared::notifications::recipients::{NewRecipient, RecipientView, UpdateRecipient};
 use shared::payments::refunds::{RefundBody, RefundView};
 use shared::payments::transactions::{PayRequest, TransactionView};
 use shared::routing::health::GatewayHealth;
@@ -550,6 +551,8 @@ pub static OUTBOX_SWEEPER: Function = function! {
             queues::TRANSACTION_PROCESSOR,
             queues::REFUND_PROCESSOR,
             queues::WEBHOOK_PROCESSOR,
+            queues::WHATSAPP_SENDER,
+            queues::SLACK_SENDER,
         ],
         publishes_events: true,
         calls_gateways: false,
@@ -594,6 +597,82 @@ pub static GATEWAY_HEALTH: Function = function! {
         handler: |app| Box::pin(jobs::gateway_health(app)),
     },
     grants: Grants::NONE,
+};
+
+/// `notification-recipients`: Who hears about notices on WhatsApp and Slack.
+pub static NOTIFICATION_RECIPIENTS: Function = function! {
+    name: "notification-recipients",
+    description: "Who hears about notices on WhatsApp and Slack",
+    trigger: Trigger::Http(&[
+        route!(GET "/api/v1/merchant/notification-recipients", Merchant, "The caller's notification recipients (webhook URLs masked)", notifications::merchant_list, Api::list::<RecipientView>()),
+        route!(POST "/api/v1/merchant/notification-recipients", Merchant, "Add a WhatsApp number, Slack webhook or Slack channel with its preferences", notifications::merchant_create, Api::data::<RecipientView>(201).takes::<NewRecipient>().fails(&[ErrorCode::Conflict])),
+        route!(PATCH "/api/v1/merchant/notification-recipients/{id}", Merchant, "Change a recipient's label, kinds, minimum severity or enabled", notifications::merchant_update, Api::data::<RecipientView>(200).takes::<UpdateRecipient>()),
+        route!(DELETE "/api/v1/merchant/notification-recipients/{id}", Merchant, "Remove a recipient", notifications::merchant_delete, Api::data::<RecipientView>(200)),
+        route!(GET "/api/v1/admin/notification-recipients", Admin, "The operators' notification recipients (webhook URLs masked)", notifications::admin_list, Api::list::<RecipientView>()),
+        route!(POST "/api/v1/admin/notification-recipients", Admin, "Add an operators' recipient (audited)", notifications::admin_create, Api::data::<RecipientView>(201).takes::<NewRecipient>().fails(&[ErrorCode::Conflict])),
+        route!(PATCH "/api/v1/admin/notification-recipients/{id}", Admin, "Change an operators' recipient (audited)", notifications::admin_update, Api::data::<RecipientView>(200).takes::<UpdateRecipient>()),
+        route!(DELETE "/api/v1/admin/notification-recipients/{id}", Admin, "Remove an operators' recipient (audited)", notifications::admin_delete, Api::data::<RecipientView>(200)),
+    ]),
+    grants: Grants::NONE,
+};
+
+/// `whatsapp-webhook`: WhatsApp's subscription handshake and message statuses.
+pub static WHATSAPP_WEBHOOK: Function = function! {
+    name: "whatsapp-webhook",
+    description: "WhatsApp's subscription handshake and message statuses",
+    trigger: Trigger::Http(&[
+        route!(GET "/api/v1/whatsapp/webhook", Public, "Subscription handshake: echoes hub.challenge when hub.verify_token is ours", notifications::whatsapp_verify, Api::text().fails(&[ErrorCode::Forbidden])),
+        route!(POST "/api/v1/whatsapp/webhook", Public, "Message statuses, signed with X-Hub-Signature-256", notifications::whatsapp_receive, Api::data::<notifications::Applied>(200).callback().fails(&[ErrorCode::Unauthorized])),
+    ]),
+    grants: Grants::NONE,
+};
+
+/// `whatsapp-sender`: Sends queued WhatsApp template messages.
+pub static WHATSAPP_SENDER: Function = function! {
+    name: "whatsapp-sender",
+    description: "Sends queued WhatsApp template messages",
+    trigger: Trigger::Worker {
+        queue: queues::WHATSAPP_SENDER,
+        handler: |app, messages| Box::pin(jobs::whatsapp_sender(app, messages)),
+    },
+    grants: Grants {
+        // Its own queue: a batch is sent again there during a database outage.
+        sends_to: &[queues::WHATSAPP_SENDER],
+        publishes_events: false,
+        calls_gateways: false,
+    },
+};
+
+/// `slack-sender`: Sends queued Slack messages.
+pub static SLACK_SENDER: Function = function! {
+    name: "slack-sender",
+    description: "Sends queued Slack messages",
+    trigger: Trigger::Worker {
+        queue: queues::SLACK_SENDER,
+        handler: |app, messages| Box::pin(jobs::slack_sender(app, messages)),
+    },
+    grants: Grants {
+        // Its own queue: a batch is sent again there during a database outage.
+        sends_to: &[queues::SLACK_SENDER],
+        publishes_events: false,
+        calls_gateways: false,
+    },
+};
+
+/// `notification-retry`: Hands notifications whose next attempt came due back to their senders.
+pub static NOTIFICATION_RETRY: Function = function! {
+    name: "notification-retry",
+    description: "Hands notifications whose next attempt came due back to their senders",
+    trigger: Trigger::Schedule {
+        expression: "rate(1 minute)",
+        timezone: "UTC",
+        handler: |app| Box::pin(jobs::notification_retry(app)),
+    },
+    grants: Grants {
+        sends_to: &[queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
+        publishes_events: false,
+        calls_gateways: false,
+    },
 };
 
 /// `system-status`: Database reachability, latency and migration version.
@@ -646,6 +725,11 @@ pub static FUNCTIONS: &[&Function] = &[
     &TRANSACTION_MONITOR,
     &MAINTENANCE,
     &GATEWAY_HEALTH,
+    &NOTIFICATION_RECIPIENTS,
+    &WHATSAPP_WEBHOOK,
+    &WHATSAPP_SENDER,
+    &SLACK_SENDER,
+    &NOTIFICATION_RETRY,
     &SYSTEM_STATUS,
     &DOCS,
 ];

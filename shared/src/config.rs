@@ -54,6 +54,67 @@ pub struct WebhooksConfig {
     pub timeout: Duration,
     /// How many deliveries one run sends at once.
     pub concurrency: usize,
+    /// WhatsApp and Slack notifications.
+    pub notifications: NotificationsConfig,
+}
+
+/// WhatsApp and Slack senders.
+#[derive(Debug, Clone)]
+pub struct NotificationsConfig {
+    /// The WhatsApp Cloud API.
+    pub whatsapp: WhatsAppConfig,
+    /// Slack.
+    pub slack: SlackConfig,
+    /// Attempts per message before it is failed for good.
+    pub max_attempts: u32,
+    /// The first retry's wait; each later one doubles it (at most an hour).
+    pub retry_base: Duration,
+}
+
+/// The WhatsApp Cloud API (template messages and status webhooks).
+#[derive(Debug, Clone)]
+pub struct WhatsAppConfig {
+    /// Graph API origin, `https://graph.facebook.com` unless a proxy or a mock replaces it.
+    pub api_base: String,
+    /// Graph API version in the path, e.g. `v21.0`.
+    pub api_version: String,
+    /// The business phone number id messages are sent from; `None`: WhatsApp is not configured.
+    pub phone_number_id: Option<String>,
+    /// The system user's access token; `None`: WhatsApp is not configured.
+    pub access_token: Option<Secret<String>>,
+    /// The app secret that signs status webhooks (`X-Hub-Signature-256`).
+    pub app_secret: Option<Secret<String>>,
+    /// The token the subscription handshake must present.
+    pub verify_token: Option<Secret<String>>,
+    /// The approved template notices are sent with (body parameters: title, details).
+    pub template_name: String,
+    /// The template's language code.
+    pub template_language: String,
+    /// At most one message per phone number per this interval; the rest wait their turn.
+    pub recipient_interval: Duration,
+}
+
+/// Slack (incoming webhooks and `chat.postMessage`).
+#[derive(Debug, Clone)]
+pub struct SlackConfig {
+    /// Web API origin, `https://slack.com` unless a proxy or a mock replaces it.
+    pub api_base: String,
+    /// The bot token for channel recipients; `None`: only webhook recipients can be reached.
+    pub bot_token: Option<Secret<String>>,
+    /// At most one message per recipient per this interval; the rest wait their turn.
+    pub recipient_interval: Duration,
+    /// Merchants' webhook URLs may be plain http and on loopback (local development only).
+    pub allow_local_webhooks: bool,
+}
+
+impl WhatsAppConfig {
+    /// The sender's number id and token, when both are configured.
+    pub fn sender(&self) -> Option<(&str, &Secret<String>)> {
+        Some((
+            self.phone_number_id.as_deref()?,
+            self.access_token.as_ref()?,
+        ))
+    }
 }
 
 /// Routing settings.
@@ -236,6 +297,101 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
                 self.problems.push(format!("{name} must be 'on' or 'off'"));
                 default
             }
+        }
+    }
+
+    fn origin(&mut self, name: &str, default: &str) -> String {
+        let value = self.optional(name).unwrap_or_else(|| default.to_string());
+        if !(value.starts_with("https://") || value.starts_with("http://")) {
+            self.problems.push(format!("{name} must be an http(s) URL"));
+        }
+        value.trim_end_matches('/').to_string()
+    }
+
+    fn notifications(&mut self) -> NotificationsConfig {
+        let api_version = self
+            .optional("WHATSAPP_API_VERSION")
+            .unwrap_or_else(|| "v21.0".into());
+        if !api_version.starts_with('v')
+            || api_version.len() > 10
+            || !api_version[1..]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'.')
+        {
+            self.problems
+                .push("WHATSAPP_API_VERSION must look like v21.0".into());
+        }
+        let phone_number_id = self.optional("WHATSAPP_PHONE_NUMBER_ID");
+        if phone_number_id
+            .as_ref()
+            .is_some_and(|id| id.len() > 32 || !id.bytes().all(|b| b.is_ascii_digit()))
+        {
+            self.problems
+                .push("WHATSAPP_PHONE_NUMBER_ID must be the number's numeric id".into());
+        }
+        let template_name = self
+            .optional("WHATSAPP_TEMPLATE_NAME")
+            .unwrap_or_else(|| "lightspeedpay_notice".into());
+        if template_name.is_empty()
+            || template_name.len() > 512
+            || !template_name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            self.problems.push(
+                "WHATSAPP_TEMPLATE_NAME must be lower-case letters, digits and underscores".into(),
+            );
+        }
+        let template_language = self
+            .optional("WHATSAPP_TEMPLATE_LANGUAGE")
+            .unwrap_or_else(|| "en".into());
+        let (lang, region) = template_language
+            .split_once('_')
+            .unwrap_or((template_language.as_str(), ""));
+        if !(2..=3).contains(&lang.len())
+            || !lang.bytes().all(|b| b.is_ascii_lowercase())
+            || !(region.is_empty()
+                || ((2..=4).contains(&region.len())
+                    && region.bytes().all(|b| b.is_ascii_alphabetic())))
+        {
+            self.problems
+                .push("WHATSAPP_TEMPLATE_LANGUAGE must be a language code like en or en_US".into());
+        }
+        NotificationsConfig {
+            whatsapp: WhatsAppConfig {
+                api_base: self.origin("WHATSAPP_API_BASE", "https://graph.facebook.com"),
+                api_version,
+                phone_number_id,
+                access_token: self.optional("WHATSAPP_ACCESS_TOKEN").map(Secret::new),
+                app_secret: self.optional("WHATSAPP_APP_SECRET").map(Secret::new),
+                verify_token: self.optional("WHATSAPP_VERIFY_TOKEN").map(Secret::new),
+                template_name,
+                template_language,
+                recipient_interval: Duration::from_secs(self.number(
+                    "WHATSAPP_RECIPIENT_INTERVAL_SECONDS",
+                    6u64,
+                    0,
+                    86_400,
+                )),
+            },
+            slack: SlackConfig {
+                api_base: self.origin("SLACK_API_BASE", "https://slack.com"),
+                bot_token: self.optional("SLACK_BOT_TOKEN").map(Secret::new),
+                recipient_interval: Duration::from_secs(self.number(
+                    "SLACK_RECIPIENT_INTERVAL_SECONDS",
+                    1u64,
+                    0,
+                    86_400,
+                )),
+                allow_local_webhooks: self.switch("SLACK_ALLOW_LOCAL_WEBHOOKS", false),
+            },
+            max_attempts: self.number("NOTIFY_MAX_ATTEMPTS", 6u32, 1, 50),
+            retry_base: Duration::from_secs(self.number(
+                "NOTIFY_RETRY_BASE_SECONDS",
+                30u64,
+                1,
+                3_600,
+            )),
         }
     }
 
@@ -425,6 +581,7 @@ impl Config {
             timeout: Duration::from_secs(r.number("WEBHOOKS_TIMEOUT_SECONDS", 10u64, 1, 30)),
             concurrency: r.number("WEBHOOKS_CONCURRENCY", 16usize, 1, 256),
         };
+        let notifications = r.notifications();
         let mut gateway_urls = BTreeMap::new();
         for provider in Provider::external() {
             for environment in [Mode::Test, Mode::Live] {
@@ -487,6 +644,7 @@ impl Config {
                     gateway_timeout: Duration::from_secs(gateway_timeout),
                     routing,
                     webhooks,
+                    notifications,
                 })
             }
             _ => Err(ConfigError {
@@ -583,6 +741,47 @@ mod tests {
         assert_eq!(config.rate_limit_per_minute, 100);
         assert_eq!(config.auth.access_token_ttl, Duration::from_secs(900));
         assert_eq!(config.encryption.active_key_id(), "k1");
+    }
+
+    #[test]
+    fn notifications_default_to_unconfigured_and_refuse_bad_values() {
+        let base = [
+            ("DATABASE_URL", "postgres://lsp_app@127.0.0.1/db"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("ENCRYPTION_KEYS", KEY),
+        ];
+        let config = Config::from_lookup(lookup_from(vars(&base))).unwrap();
+        let n = &config.notifications;
+        assert!(n.whatsapp.sender().is_none());
+        assert_eq!(n.whatsapp.api_base, "https://graph.facebook.com");
+        assert_eq!(n.whatsapp.template_name, "lightspeedpay_notice");
+        assert_eq!(n.slack.api_base, "https://slack.com");
+        assert!(n.slack.bot_token.is_none() && !n.slack.allow_local_webhooks);
+
+        let mut pairs = base.to_vec();
+        pairs.extend([
+            ("WHATSAPP_PHONE_NUMBER_ID", "1234567890"),
+            ("WHATSAPP_ACCESS_TOKEN", "wa-test-token-not-real"),
+            ("WHATSAPP_API_BASE", "http://127.0.0.1:9/"),
+        ]);
+        let config = Config::from_lookup(lookup_from(vars(&pairs))).unwrap();
+        assert_eq!(
+            config.notifications.whatsapp.sender().map(|(id, _)| id),
+            Some("1234567890")
+        );
+        assert_eq!(config.notifications.whatsapp.api_base, "http://127.0.0.1:9");
+
+        let mut bad = base.to_vec();
+        bad.extend([
+            ("WHATSAPP_PHONE_NUMBER_ID", "+91 phone"),
+            ("WHATSAPP_API_VERSION", "latest"),
+            ("WHATSAPP_TEMPLATE_NAME", "Has Spaces"),
+            ("WHATSAPP_TEMPLATE_LANGUAGE", "english"),
+            ("SLACK_API_BASE", "slack.com"),
+            ("NOTIFY_MAX_ATTEMPTS", "0"),
+        ]);
+        let err = Config::from_lookup(lookup_from(vars(&bad))).unwrap_err();
+        assert_eq!(err.problems.len(), 6, "{err}");
     }
 
     #[test]

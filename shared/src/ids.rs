@@ -140,6 +140,10 @@ typed_id!(
     /// A refund of a captured payment.
     RefundId, "rfd", "refund"
 );
+typed_id!(
+    /// Someone who hears about notices on WhatsApp or Slack.
+    RecipientId, "ntr", "notification recipient"
+);
 
 typed_id!(
     /// Something that happened that merchants hear about (its `webhook-id` too).

@@ -5,7 +5,8 @@
 //!
 //! Sealed values today (one [`SealedRow`] variant each): gateway credentials
 //! (`gateway_accounts.credentials_*`), merchants' return signing secrets
-//! (`merchant_return_secrets.secret_*`) and dashboard users' TOTP secrets (`users.mfa_*`). Each
+//! (`merchant_return_secrets.secret_*`), dashboard users' TOTP secrets (`users.mfa_*`) and
+//! notification recipients' Slack webhook URLs (`notification_recipients.webhook_*`). Each
 //! kind keeps its `needing_reseal`/`reseal` pair next to the code that seals it; a new sealed
 //! column gets its own pair and a variant here.
 
@@ -16,8 +17,9 @@ use crate::crypto::cipher::{KeyRing, Sealed};
 use crate::db::{self, Scope, Transaction};
 use crate::error::AppError;
 use crate::gateway_accounts;
-use crate::ids::{GatewayAccountId, MerchantId, UserId};
+use crate::ids::{GatewayAccountId, MerchantId, RecipientId, UserId};
 use crate::mode::Mode;
+use crate::notifications::recipients;
 use crate::return_signing;
 use crate::secret::Secret;
 use std::fmt;
@@ -79,6 +81,8 @@ pub enum SealedRow {
     ReturnSecret(MerchantId, Mode),
     /// A dashboard user's TOTP secret.
     Totp(UserId),
+    /// A notification recipient's Slack webhook URL.
+    SlackWebhook(RecipientId),
 }
 
 impl fmt::Display for SealedRow {
@@ -89,6 +93,9 @@ impl fmt::Display for SealedRow {
                 write!(f, "merchant_return_secrets {merchant}/{mode}")
             }
             SealedRow::Totp(user) => write!(f, "users {user} (TOTP secret)"),
+            SealedRow::SlackWebhook(id) => {
+                write!(f, "notification_recipients {id} (Slack webhook URL)")
+            }
         }
     }
 }
@@ -113,6 +120,12 @@ impl SealedRow {
                 .into_iter()
                 .map(SealedRow::Totp),
         );
+        rows.extend(
+            recipients::needing_reseal(tx, keys)
+                .await?
+                .into_iter()
+                .map(SealedRow::SlackWebhook),
+        );
         Ok(rows)
     }
 
@@ -129,6 +142,7 @@ impl SealedRow {
                 return_signing::reseal(tx, keys, ctx, merchant, mode).await
             }
             SealedRow::Totp(user) => mfa::reseal(tx, keys, ctx, user).await,
+            SealedRow::SlackWebhook(id) => recipients::reseal(tx, keys, ctx, id).await,
         }
     }
 }

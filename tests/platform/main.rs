@@ -18,6 +18,7 @@ mod gateways;
 mod hints;
 mod inbound;
 mod merchant_webhooks;
+mod notifications;
 mod operations;
 mod outage;
 mod payments;

@@ -6,6 +6,7 @@ use serde_json::json;
 use shared::ids::{AttemptId, RefundId};
 use shared::jobs::{Message, queues};
 use shared::maintenance;
+use shared::notifications;
 use shared::payments::{checkout, inbound, monitor, refunds};
 use shared::routing::health;
 use shared::{App, AppError};
@@ -134,6 +135,35 @@ pub async fn webhook_processor(app: Arc<App>, messages: Vec<Message>) -> Vec<Str
         }
     })
     .await
+}
+
+/// `whatsapp-sender`: sends each queued WhatsApp message that is due, once at a time.
+pub async fn whatsapp_sender(app: Arc<App>, messages: Vec<Message>) -> Vec<String> {
+    each(&app, queues::WHATSAPP_SENDER, messages, |m| {
+        let app = app.clone();
+        async move {
+            let job: notifications::SendJob = parse(&m)?;
+            notifications::whatsapp::process(&app, job.id).await
+        }
+    })
+    .await
+}
+
+/// `slack-sender`: sends each queued Slack message that is due, once at a time.
+pub async fn slack_sender(app: Arc<App>, messages: Vec<Message>) -> Vec<String> {
+    each(&app, queues::SLACK_SENDER, messages, |m| {
+        let app = app.clone();
+        async move {
+            let job: notifications::SendJob = parse(&m)?;
+            notifications::slack::process(&app, job.id).await
+        }
+    })
+    .await
+}
+
+/// `notification-retry`: hands messages whose next attempt came due back to their senders.
+pub async fn notification_retry(app: Arc<App>) -> Result<serde_json::Value, AppError> {
+    notifications::retry_due(&app).await
 }
 
 /// `outbox-sweeper`: publishes outbox rows the relay left behind.

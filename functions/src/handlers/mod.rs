@@ -12,6 +12,7 @@ pub mod health;
 pub mod jobs;
 pub mod merchant;
 pub mod merchant_routing;
+pub mod notifications;
 pub mod pay;
 pub mod refunds;
 pub mod return_signing;

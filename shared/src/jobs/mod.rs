@@ -23,6 +23,10 @@ pub mod queues {
     pub const WEBHOOK_PROCESSOR: &str = "webhook-processor";
     /// Delivers events to merchants' webhook endpoints.
     pub const WEBHOOK_DELIVERY: &str = "webhook-delivery";
+    /// Sends WhatsApp messages from `whatsapp_queue`.
+    pub const WHATSAPP_SENDER: &str = "whatsapp-sender";
+    /// Sends Slack messages from `slack_queue`.
+    pub const SLACK_SENDER: &str = "slack-sender";
 }
 
 /// A message received from a queue.
