@@ -69,3 +69,15 @@ pub struct Notice {
     /// A few lines more, plain text.
     pub body: String,
 }
+
+// TEMP(h-alerts): replaced by the real notify at merge
+/// Tells `audience` about `notice` in the caller's transaction; answers the outbox ids to publish
+/// after commit. A stand-in with the agreed signature until the notifications stream lands.
+pub async fn notify(
+    _tx: &crate::db::Transaction<'_>,
+    _app: &crate::App,
+    _audience: Audience,
+    _notice: &Notice,
+) -> Result<Vec<uuid::Uuid>, crate::AppError> {
+    Ok(Vec::new())
+}
