@@ -38,6 +38,19 @@ pub struct Config {
     pub gateway_timeout: Duration,
     /// Circuit breakers, smart routing and failover.
     pub routing: RoutingConfig,
+    /// When alerts are raised and how often people hear about them.
+    pub alerts: AlertsConfig,
+}
+
+/// Alert thresholds and the notification cool-down.
+#[derive(Debug, Clone, Copy)]
+pub struct AlertsConfig {
+    /// Least time between two notifications of one open alert.
+    pub notify_cool_down: chrono::Duration,
+    /// Messages waiting (visible or delayed) in one queue above which it is backed up.
+    pub queue_backlog: u64,
+    /// Age of a queue's oldest visible message above which the queue is stuck.
+    pub queue_age: Duration,
 }
 
 /// Routing settings.
@@ -398,6 +411,21 @@ impl Config {
             smart: SmartSettings::default(),
             max_accounts: r.number("ROUTING_MAX_ACCOUNTS", 3u32, 1, 3),
         };
+        let alerts = AlertsConfig {
+            notify_cool_down: chrono::Duration::seconds(r.number(
+                "ALERTS_NOTIFY_COOL_DOWN_SECONDS",
+                1800i64,
+                0,
+                7 * 86_400,
+            )),
+            queue_backlog: r.number("ALERTS_QUEUE_BACKLOG", 1000u64, 1, 100_000_000),
+            queue_age: Duration::from_secs(r.number(
+                "ALERTS_QUEUE_AGE_SECONDS",
+                900u64,
+                1,
+                14 * 86_400,
+            )),
+        };
         let mut gateway_urls = BTreeMap::new();
         for provider in Provider::external() {
             for environment in [Mode::Test, Mode::Live] {
@@ -459,6 +487,7 @@ impl Config {
                     gateway_urls,
                     gateway_timeout: Duration::from_secs(gateway_timeout),
                     routing,
+                    alerts,
                 })
             }
             _ => Err(ConfigError {

@@ -140,6 +140,10 @@ typed_id!(
     /// A refund of a captured payment.
     RefundId, "rfd", "refund"
 );
+typed_id!(
+    /// An alert raised for operators.
+    AlertId, "alt", "alert"
+);
 
 #[cfg(test)]
 mod tests {

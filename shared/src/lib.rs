@@ -1,6 +1,7 @@
 //! LightSpeedPay's shared crate: the domain, its ports and their adapters, auth, crypto and the
 //! HTTP conventions every function uses. Nothing here knows about Lambda or a web framework.
 
+pub mod alerts;
 pub mod app;
 pub mod audit;
 pub mod auth;
@@ -20,8 +21,8 @@ pub mod maintenance;
 pub mod merchant_webhooks;
 pub mod merchants;
 pub mod mode;
-pub mod notifications;
 pub mod money;
+pub mod notifications;
 pub mod payments;
 pub mod rate_limit;
 pub mod reseal;
