@@ -304,6 +304,7 @@ fn parameter_schema(name: &str, collection: &str) -> Value {
         ("id", "merchant" | "merchants") => Some("MerchantId"),
         ("id", "gateways") => Some("GatewayAccountId"),
         ("id", "users") => Some("UserId"),
+        ("id", "alerts") => Some("AlertId"),
         ("account_id", _) => Some("GatewayAccountId"),
         ("provider", _) => Some("Provider"),
         _ => None,

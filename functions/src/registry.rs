@@ -7,11 +7,12 @@
 use crate::api::{Api, Link};
 use crate::context::RequestContext;
 use crate::handlers::{
-    admin_gateways, admin_merchants, admin_routing, admin_users, auth, checkout, docs, health,
-    jobs, merchant, merchant_routing, pay, refunds, return_signing, sandbox_gateway, system,
-    transactions, webhooks,
+    admin_gateways, admin_merchants, admin_routing, admin_users, alerts, auth, checkout, docs,
+    health, jobs, merchant, merchant_routing, pay, refunds, return_signing, sandbox_gateway,
+    system, transactions, webhooks,
 };
 use http::Method;
+use shared::alerts::AlertView;
 use shared::app::{Adapters, GatewaysFn};
 use shared::error::ErrorCode;
 use shared::gateway_accounts::{AddGatewayAccount, GatewayAccountView, UpdateGatewayAccount};
@@ -140,6 +141,9 @@ pub struct Grants {
     pub publishes_events: bool,
     /// Whether it calls payment gateways (the connectors; outbound HTTPS, no IAM grant).
     pub calls_gateways: bool,
+    /// Whether it reads the depth of every worker queue and its dead-letter queue (SQS
+    /// `GetQueueUrl` and `GetQueueAttributes` on each of `queues::ALL` and its `-dlq`).
+    pub inspects_queues: bool,
 }
 
 impl Grants {
@@ -148,12 +152,13 @@ impl Grants {
         sends_to: &[],
         publishes_events: false,
         calls_gateways: false,
+        inspects_queues: false,
     };
 
     /// The adapters these grants ask for. Evaluated when the registry's statics are built, so
     /// an entry holds only the constructors it names and a binary references no other.
     const fn adapters(&self) -> Adapters {
-        let sqs = !self.sends_to.is_empty();
+        let sqs = !self.sends_to.is_empty() || self.inspects_queues;
         Adapters {
             gateways: if self.calls_gateways {
                 Some(Gateways::new as GatewaysFn)
@@ -374,6 +379,7 @@ pub static ADMIN_GATEWAYS: Function = function! {
         sends_to: &[],
         publishes_events: false,
         calls_gateways: true,
+        inspects_queues: false,
     },
 };
 
@@ -405,6 +411,7 @@ pub static PAY: Function = function! {
         sends_to: &[queues::TRANSACTION_PROCESSOR],
         publishes_events: true,
         calls_gateways: false,
+        inspects_queues: false,
     },
 };
 
@@ -432,6 +439,7 @@ pub static REFUNDS: Function = function! {
         sends_to: &[queues::REFUND_PROCESSOR],
         publishes_events: true,
         calls_gateways: false,
+        inspects_queues: false,
     },
 };
 
@@ -449,6 +457,7 @@ pub static CHECKOUT: Function = function! {
         sends_to: &[],
         publishes_events: true,
         calls_gateways: true,
+        inspects_queues: false,
     },
 };
 
@@ -464,6 +473,7 @@ pub static WEBHOOKS: Function = function! {
         sends_to: &[queues::WEBHOOK_PROCESSOR],
         publishes_events: false,
         calls_gateways: true,
+        inspects_queues: false,
     },
 };
 
@@ -501,6 +511,7 @@ pub static TRANSACTION_PROCESSOR: Function = function! {
         sends_to: &[queues::TRANSACTION_PROCESSOR],
         publishes_events: true,
         calls_gateways: true,
+        inspects_queues: false,
     },
 };
 
@@ -517,6 +528,7 @@ pub static REFUND_PROCESSOR: Function = function! {
         sends_to: &[queues::REFUND_PROCESSOR],
         publishes_events: true,
         calls_gateways: true,
+        inspects_queues: false,
     },
 };
 
@@ -533,6 +545,7 @@ pub static WEBHOOK_PROCESSOR: Function = function! {
         sends_to: &[queues::WEBHOOK_PROCESSOR],
         publishes_events: true,
         calls_gateways: true,
+        inspects_queues: false,
     },
 };
 
@@ -553,6 +566,7 @@ pub static OUTBOX_SWEEPER: Function = function! {
         ],
         publishes_events: true,
         calls_gateways: false,
+        inspects_queues: false,
     },
 };
 
@@ -569,6 +583,7 @@ pub static TRANSACTION_MONITOR: Function = function! {
         sends_to: &[],
         publishes_events: true,
         calls_gateways: true,
+        inspects_queues: false,
     },
 };
 
@@ -594,6 +609,36 @@ pub static GATEWAY_HEALTH: Function = function! {
         handler: |app| Box::pin(jobs::gateway_health(app)),
     },
     grants: Grants::NONE,
+};
+
+/// `alerts`: Operators' alerts.
+pub static ALERTS: Function = function! {
+    name: "alerts",
+    description: "Operators' alerts",
+    trigger: Trigger::Http(&[
+        route!(GET "/api/v1/alerts", Admin, "List alerts (filter by status, severity, kind, merchant)", alerts::list, Api::page::<AlertView>().query::<alerts::ListQuery>()),
+        route!(GET "/api/v1/alerts/{id}", Admin, "Read an alert", alerts::get, Api::data::<AlertView>(200)),
+        route!(POST "/api/v1/alerts/{id}/acknowledge", Admin, "Acknowledge an open alert (audited); repeats still count on it", alerts::acknowledge, Api::data::<AlertView>(200).fails(&[ErrorCode::Conflict])),
+        route!(POST "/api/v1/alerts/{id}/resolve", Admin, "Resolve an alert (audited)", alerts::resolve, Api::data::<AlertView>(200).fails(&[ErrorCode::Conflict])),
+    ]),
+    grants: Grants::NONE,
+};
+
+/// `alert-monitor`: Raises and clears alerts on breakers, queue backlog and age, and dead letters.
+pub static ALERT_MONITOR: Function = function! {
+    name: "alert-monitor",
+    description: "Raises and clears alerts on breakers, queue backlog and age, and dead letters",
+    trigger: Trigger::Schedule {
+        expression: "rate(1 minute)",
+        timezone: "UTC",
+        handler: |app| Box::pin(jobs::alert_monitor(app)),
+    },
+    grants: Grants {
+        sends_to: &[],
+        publishes_events: false,
+        calls_gateways: false,
+        inspects_queues: true,
+    },
 };
 
 /// `system-status`: Database reachability, latency and migration version.
@@ -646,6 +691,8 @@ pub static FUNCTIONS: &[&Function] = &[
     &TRANSACTION_MONITOR,
     &MAINTENANCE,
     &GATEWAY_HEALTH,
+    &ALERTS,
+    &ALERT_MONITOR,
     &SYSTEM_STATUS,
     &DOCS,
 ];
@@ -743,6 +790,24 @@ mod tests {
     }
 
     #[test]
+    fn the_watched_queues_are_the_workers_queues() {
+        let mut workers: Vec<&str> = FUNCTIONS
+            .iter()
+            .filter_map(|f| match f.trigger {
+                Trigger::Worker { queue, .. } => Some(queue),
+                _ => None,
+            })
+            .collect();
+        workers.sort_unstable();
+        let mut watched = queues::ALL.to_vec();
+        watched.sort_unstable();
+        assert_eq!(
+            workers, watched,
+            "queues::ALL must list every worker's queue"
+        );
+    }
+
+    #[test]
     fn adapters_follow_the_grants() {
         for f in FUNCTIONS {
             let adapters = f.adapters();
@@ -754,7 +819,9 @@ mod tests {
             );
             assert_eq!(
                 adapters.aws.is_some(),
-                !f.grants.sends_to.is_empty() || f.grants.publishes_events,
+                !f.grants.sends_to.is_empty()
+                    || f.grants.publishes_events
+                    || f.grants.inspects_queues,
                 "{}",
                 f.name
             );
