@@ -599,11 +599,18 @@ async fn operators_list_filter_and_page_alerts_and_merchants_cannot() {
 
 #[tokio::test]
 async fn acknowledge_and_resolve_are_audited_and_an_acknowledged_alert_still_counts() {
-    let app = TestApp::spawn().await;
+    // No cool-down: every sighting of an open alert notifies, so silence is the acknowledgement's.
+    let app = TestApp::spawn_with(&[("ALERTS_NOTIFY_COOL_DOWN_SECONDS", "0")]).await;
     let admin = app.admin_token().await;
     let key = "dead_letters:transaction-processor";
     let dead = condition(key, AlertKind::DeadLetters, Severity::Critical);
     raise(&app, &dead).await;
+    raise(&app, &dead).await;
+    assert_eq!(
+        only(&app, key).await.notifications,
+        2,
+        "open: told every time"
+    );
     let (_, list) = app.get("/api/v1/alerts", Some(&admin)).await;
     let id = ids(&list)[0].clone();
 
@@ -624,10 +631,14 @@ async fn acknowledge_and_resolve_are_audited_and_an_acknowledged_alert_still_cou
     );
     assert!(acked["data"]["acknowledged_at"].is_string());
 
-    // Acknowledged, it is still the open alert of its key: a repeat counts on it.
+    // Acknowledged, it is still the open alert of its key: a repeat counts on it, and wakes
+    // nobody.
     raise(&app, &dead).await;
     let alert = only(&app, key).await;
-    assert_eq!((alert.status.as_str(), alert.count), ("acknowledged", 2));
+    assert_eq!(
+        (alert.status.as_str(), alert.count, alert.notifications),
+        ("acknowledged", 3, 2)
+    );
     let (status, body) = app
         .post_json(
             &format!("/api/v1/alerts/{id}/acknowledge"),

@@ -81,8 +81,8 @@ fn snapshot(alert: &AlertView) -> serde_json::Value {
     serde_json::to_value(alert).unwrap_or_default()
 }
 
-/// An operator takes an open alert on: it stays open for its key (repeats still count on it and
-/// its notifications keep their cool-down). An alert already acknowledged or resolved is a
+/// An operator takes an open alert on: it stays the open alert of its key (repeats still count
+/// on it) but nobody is notified about it again. An alert already acknowledged or resolved is a
 /// conflict.
 pub async fn acknowledge(
     tx: &Transaction<'_>,

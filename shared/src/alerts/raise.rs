@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 /// Records that `condition` holds: a new open alert, or one more sighting of the open alert of
 /// its key. People are told by severity (critical and warning; info never) unless they were told
-/// about this alert within the cool-down. Answers the outbox ids of the notifications, for the
+/// about this alert within the cool-down or an operator acknowledged it. Answers the outbox ids of the notifications, for the
 /// caller to publish after commit.
 pub async fn raise(
     tx: &Transaction<'_>,
@@ -60,12 +60,14 @@ pub async fn raise(
         return Ok(Vec::new());
     }
     // The cool-down is decided by the same row lock the upsert took: of two raises in one
-    // cool-down, only the first finds the alert unnotified.
+    // cool-down, only the first finds the alert unnotified. An acknowledged alert has someone on
+    // it: its repeats count but wake nobody.
     let since = now - app.config.alerts.notify_cool_down;
     let due = tx
         .query_typed_opt(
             "UPDATE alerts SET last_notified_at = $2, notifications = notifications + 1
-              WHERE id = $1 AND (last_notified_at IS NULL OR last_notified_at <= $3)
+              WHERE id = $1 AND status = 'open'
+                AND (last_notified_at IS NULL OR last_notified_at <= $3)
               RETURNING id",
             &[
                 (&id.as_uuid(), Type::UUID),
