@@ -843,3 +843,91 @@ async fn sqs_reports_queue_depth_and_the_monitor_uses_it() {
     assert_eq!(run["cleared"], 1, "{run}");
     assert_eq!(only(&app, &key).await.status, "resolved");
 }
+
+/// The two conditions found on paths that act for someone else are raised in those paths' own
+/// scopes: a merchant's endpoint (merchant scope) and an amount mismatch (public scope, the
+/// checkout's return). Those scopes can raise nothing else, nor another merchant's.
+#[tokio::test]
+async fn merchant_and_public_scopes_raise_only_their_own_kinds() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Endpoint Shop").await;
+    let merchant: MerchantId = m.id.parse().unwrap();
+    let other: MerchantId = app
+        .create_merchant(&admin, "Other Shop")
+        .await
+        .id
+        .parse()
+        .unwrap();
+    let as_merchant = Scope::Merchant {
+        id: merchant,
+        mode: shared::mode::Mode::Test,
+    };
+    let attempt = |scope: Scope, condition: Condition| {
+        let app = &app;
+        async move {
+            let mut client = app.app.db.client().await.unwrap();
+            let tx = db::begin(&mut client, scope).await.unwrap();
+            let result = alerts::raise(&tx, &app.app, &condition).await;
+            if result.is_ok() {
+                tx.commit().await.unwrap();
+            }
+            result.map(|_| ()).map_err(|e| e.to_string())
+        }
+    };
+    let refused = |result: Result<(), String>, what: &str| {
+        let error = result.expect_err(what);
+        assert!(error.contains("row-level security"), "{what}: {error}");
+    };
+    let endpoint = |merchant: MerchantId| Condition {
+        merchant_id: Some(merchant),
+        ..condition(
+            "webhook_endpoint:wep_0123456789abcdef0123456789abcdef",
+            AlertKind::WebhookEndpointDisabled,
+            Severity::Warning,
+        )
+    };
+    attempt(as_merchant, endpoint(merchant)).await.unwrap();
+    assert_eq!(only(&app, &endpoint(merchant).key).await.status, "open");
+    assert!(
+        attempt(as_merchant, endpoint(other)).await.is_err(),
+        "another merchant's"
+    );
+    assert!(
+        attempt(
+            as_merchant,
+            condition("dead_letters:x", AlertKind::DeadLetters, Severity::Critical)
+        )
+        .await
+        .is_err(),
+        "a platform condition"
+    );
+    // The merchant enables the endpoint again: its alert resolves in the merchant's scope.
+    {
+        let mut client = app.app.db.client().await.unwrap();
+        let tx = db::begin(&mut client, as_merchant).await.unwrap();
+        assert!(
+            alerts::clear(&tx, &app.app, &endpoint(merchant).key)
+                .await
+                .unwrap()
+        );
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(only(&app, &endpoint(merchant).key).await.status, "resolved");
+
+    let mismatch = Condition {
+        merchant_id: Some(merchant),
+        ..condition(
+            "amount_mismatch:att_0123456789abcdef0123456789abcdef",
+            AlertKind::AmountMismatch,
+            Severity::Critical,
+        )
+    };
+    attempt(Scope::Public, mismatch.clone()).await.unwrap();
+    attempt(Scope::Public, mismatch.clone()).await.unwrap();
+    assert_eq!(only(&app, &mismatch.key).await.count, 2);
+    refused(
+        attempt(Scope::Public, endpoint(merchant)).await,
+        "public raises only amount mismatches",
+    );
+}
