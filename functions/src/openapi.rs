@@ -305,6 +305,7 @@ fn parameter_schema(name: &str, collection: &str) -> Value {
         ("id", "gateways") => Some("GatewayAccountId"),
         ("id", "users") => Some("UserId"),
         ("id", "notification-recipients") => Some("RecipientId"),
+        ("id", "alerts") => Some("AlertId"),
         ("account_id", _) => Some("GatewayAccountId"),
         ("provider", _) => Some("Provider"),
         _ => None,

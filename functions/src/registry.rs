@@ -7,11 +7,13 @@
 use crate::api::{Api, Link};
 use crate::context::RequestContext;
 use crate::handlers::{
-    admin_gateways, admin_merchants, admin_routing, admin_users, auth, checkout, docs, health,
-    jobs, merchant, merchant_routing, notifications, pay, refunds, return_signing, sandbox_gateway,
+    admin_gateways, admin_merchants, admin_routing, admin_users, alerts, auth, checkout, docs,
+    health, jobs, merchant, merchant_routing, notifications, pay, refunds, return_signing,
+    sandbox_gateway,
     system, transactions, webhooks,
 };
 use http::Method;
+use shared::alerts::AlertView;
 use shared::app::{Adapters, GatewaysFn};
 use shared::error::ErrorCode;
 use shared::gateway_accounts::{AddGatewayAccount, GatewayAccountView, UpdateGatewayAccount};
@@ -141,6 +143,9 @@ pub struct Grants {
     pub publishes_events: bool,
     /// Whether it calls payment gateways (the connectors; outbound HTTPS, no IAM grant).
     pub calls_gateways: bool,
+    /// Whether it reads the depth of every worker queue and its dead-letter queue (SQS
+    /// `GetQueueUrl` and `GetQueueAttributes` on each of `queues::ALL` and its `-dlq`).
+    pub inspects_queues: bool,
 }
 
 impl Grants {
@@ -149,12 +154,13 @@ impl Grants {
         sends_to: &[],
         publishes_events: false,
         calls_gateways: false,
+        inspects_queues: false,
     };
 
     /// The adapters these grants ask for. Evaluated when the registry's statics are built, so
     /// an entry holds only the constructors it names and a binary references no other.
     const fn adapters(&self) -> Adapters {
-        let sqs = !self.sends_to.is_empty();
+        let sqs = !self.sends_to.is_empty() || self.inspects_queues;
         Adapters {
             gateways: if self.calls_gateways {
                 Some(Gateways::new as GatewaysFn)
@@ -375,6 +381,7 @@ pub static ADMIN_GATEWAYS: Function = function! {
         sends_to: &[],
         publishes_events: false,
         calls_gateways: true,
+        inspects_queues: false,
     },
 };
 
@@ -406,6 +413,7 @@ pub static PAY: Function = function! {
         sends_to: &[queues::TRANSACTION_PROCESSOR],
         publishes_events: true,
         calls_gateways: false,
+        inspects_queues: false,
     },
 };
 
@@ -433,6 +441,7 @@ pub static REFUNDS: Function = function! {
         sends_to: &[queues::REFUND_PROCESSOR],
         publishes_events: true,
         calls_gateways: false,
+        inspects_queues: false,
     },
 };
 
@@ -450,6 +459,7 @@ pub static CHECKOUT: Function = function! {
         sends_to: &[],
         publishes_events: true,
         calls_gateways: true,
+        inspects_queues: false,
     },
 };
 
@@ -465,6 +475,7 @@ pub static WEBHOOKS: Function = function! {
         sends_to: &[queues::WEBHOOK_PROCESSOR],
         publishes_events: false,
         calls_gateways: true,
+        inspects_queues: false,
     },
 };
 
@@ -502,6 +513,7 @@ pub static TRANSACTION_PROCESSOR: Function = function! {
         sends_to: &[queues::TRANSACTION_PROCESSOR],
         publishes_events: true,
         calls_gateways: true,
+        inspects_queues: false,
     },
 };
 
@@ -518,6 +530,7 @@ pub static REFUND_PROCESSOR: Function = function! {
         sends_to: &[queues::REFUND_PROCESSOR],
         publishes_events: true,
         calls_gateways: true,
+        inspects_queues: false,
     },
 };
 
@@ -534,6 +547,7 @@ pub static WEBHOOK_PROCESSOR: Function = function! {
         sends_to: &[queues::WEBHOOK_PROCESSOR],
         publishes_events: true,
         calls_gateways: true,
+        inspects_queues: false,
     },
 };
 
@@ -556,6 +570,7 @@ pub static OUTBOX_SWEEPER: Function = function! {
         ],
         publishes_events: true,
         calls_gateways: false,
+        inspects_queues: false,
     },
 };
 
@@ -572,6 +587,7 @@ pub static TRANSACTION_MONITOR: Function = function! {
         sends_to: &[],
         publishes_events: true,
         calls_gateways: true,
+        inspects_queues: false,
     },
 };
 
@@ -616,6 +632,19 @@ pub static NOTIFICATION_RECIPIENTS: Function = function! {
     grants: Grants::NONE,
 };
 
+/// `alerts`: Operators' alerts.
+pub static ALERTS: Function = function! {
+    name: "alerts",
+    description: "Operators' alerts",
+    trigger: Trigger::Http(&[
+        route!(GET "/api/v1/alerts", Admin, "List alerts (filter by status, severity, kind, merchant)", alerts::list, Api::page::<AlertView>().query::<alerts::ListQuery>()),
+        route!(GET "/api/v1/alerts/{id}", Admin, "Read an alert", alerts::get, Api::data::<AlertView>(200)),
+        route!(POST "/api/v1/alerts/{id}/acknowledge", Admin, "Acknowledge an open alert (audited); repeats still count on it", alerts::acknowledge, Api::data::<AlertView>(200).fails(&[ErrorCode::Conflict])),
+        route!(POST "/api/v1/alerts/{id}/resolve", Admin, "Resolve an alert (audited)", alerts::resolve, Api::data::<AlertView>(200).fails(&[ErrorCode::Conflict])),
+    ]),
+    grants: Grants::NONE,
+};
+
 /// `whatsapp-webhook`: WhatsApp's subscription handshake and message statuses.
 pub static WHATSAPP_WEBHOOK: Function = function! {
     name: "whatsapp-webhook",
@@ -640,6 +669,7 @@ pub static WHATSAPP_SENDER: Function = function! {
         sends_to: &[queues::WHATSAPP_SENDER],
         publishes_events: false,
         calls_gateways: false,
+        inspects_queues: false,
     },
 };
 
@@ -656,6 +686,7 @@ pub static SLACK_SENDER: Function = function! {
         sends_to: &[queues::SLACK_SENDER],
         publishes_events: false,
         calls_gateways: false,
+        inspects_queues: false,
     },
 };
 
@@ -672,6 +703,24 @@ pub static NOTIFICATION_RETRY: Function = function! {
         sends_to: &[queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
         publishes_events: false,
         calls_gateways: false,
+        inspects_queues: false,
+    },
+};
+
+/// `alert-monitor`: Raises and clears alerts on breakers, queue backlog and age, and dead letters.
+pub static ALERT_MONITOR: Function = function! {
+    name: "alert-monitor",
+    description: "Raises and clears alerts on breakers, queue backlog and age, and dead letters",
+    trigger: Trigger::Schedule {
+        expression: "rate(1 minute)",
+        timezone: "UTC",
+        handler: |app| Box::pin(jobs::alert_monitor(app)),
+    },
+    grants: Grants {
+        sends_to: &[],
+        publishes_events: false,
+        calls_gateways: false,
+        inspects_queues: true,
     },
 };
 
@@ -730,6 +779,8 @@ pub static FUNCTIONS: &[&Function] = &[
     &WHATSAPP_SENDER,
     &SLACK_SENDER,
     &NOTIFICATION_RETRY,
+    &ALERTS,
+    &ALERT_MONITOR,
     &SYSTEM_STATUS,
     &DOCS,
 ];
@@ -827,6 +878,24 @@ mod tests {
     }
 
     #[test]
+    fn the_watched_queues_are_the_workers_queues() {
+        let mut workers: Vec<&str> = FUNCTIONS
+            .iter()
+            .filter_map(|f| match f.trigger {
+                Trigger::Worker { queue, .. } => Some(queue),
+                _ => None,
+            })
+            .collect();
+        workers.sort_unstable();
+        let mut watched = queues::ALL.to_vec();
+        watched.sort_unstable();
+        assert_eq!(
+            workers, watched,
+            "queues::ALL must list every worker's queue"
+        );
+    }
+
+    #[test]
     fn adapters_follow_the_grants() {
         for f in FUNCTIONS {
             let adapters = f.adapters();
@@ -838,7 +907,9 @@ mod tests {
             );
             assert_eq!(
                 adapters.aws.is_some(),
-                !f.grants.sends_to.is_empty() || f.grants.publishes_events,
+                !f.grants.sends_to.is_empty()
+                    || f.grants.publishes_events
+                    || f.grants.inspects_queues,
                 "{}",
                 f.name
             );

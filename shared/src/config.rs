@@ -40,6 +40,8 @@ pub struct Config {
     pub routing: RoutingConfig,
     /// Deliveries to merchants' webhook endpoints.
     pub webhooks: WebhooksConfig,
+    /// WhatsApp and Slack notifications.
+    pub notifications: NotificationsConfig,
 }
 
 /// Merchant webhook delivery settings.
@@ -54,8 +56,6 @@ pub struct WebhooksConfig {
     pub timeout: Duration,
     /// How many deliveries one run sends at once.
     pub concurrency: usize,
-    /// WhatsApp and Slack notifications.
-    pub notifications: NotificationsConfig,
 }
 
 /// WhatsApp and Slack senders.
@@ -115,6 +115,19 @@ impl WhatsAppConfig {
             self.access_token.as_ref()?,
         ))
     }
+    /// When alerts are raised and how often people hear about them.
+    pub alerts: AlertsConfig,
+}
+
+/// Alert thresholds and the notification cool-down.
+#[derive(Debug, Clone, Copy)]
+pub struct AlertsConfig {
+    /// Least time between two notifications of one open alert.
+    pub notify_cool_down: chrono::Duration,
+    /// Messages waiting (visible or delayed) in one queue above which it is backed up.
+    pub queue_backlog: u64,
+    /// Age of a queue's oldest visible message above which the queue is stuck.
+    pub queue_age: Duration,
 }
 
 /// Routing settings.
@@ -582,6 +595,21 @@ impl Config {
             concurrency: r.number("WEBHOOKS_CONCURRENCY", 16usize, 1, 256),
         };
         let notifications = r.notifications();
+        let alerts = AlertsConfig {
+            notify_cool_down: chrono::Duration::seconds(r.number(
+                "ALERTS_NOTIFY_COOL_DOWN_SECONDS",
+                1800i64,
+                0,
+                7 * 86_400,
+            )),
+            queue_backlog: r.number("ALERTS_QUEUE_BACKLOG", 1000u64, 1, 100_000_000),
+            queue_age: Duration::from_secs(r.number(
+                "ALERTS_QUEUE_AGE_SECONDS",
+                900u64,
+                1,
+                14 * 86_400,
+            )),
+        };
         let mut gateway_urls = BTreeMap::new();
         for provider in Provider::external() {
             for environment in [Mode::Test, Mode::Live] {
@@ -645,6 +673,7 @@ impl Config {
                     routing,
                     webhooks,
                     notifications,
+                    alerts,
                 })
             }
             _ => Err(ConfigError {

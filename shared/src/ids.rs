@@ -157,6 +157,10 @@ typed_id!(
     /// One attempt at delivering an event to an endpoint.
     WebhookAttemptId, "wha", "webhook attempt"
 );
+typed_id!(
+    /// An alert raised for operators.
+    AlertId, "alt", "alert"
+);
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod alerts;
 mod audit;
 mod auth;
 mod auth_hardening;

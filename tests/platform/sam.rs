@@ -177,9 +177,13 @@ fn granted(resources: &Value, policies: &Value) -> BTreeSet<String> {
             });
         } else if let Some(statements) = policy.get("Statement").and_then(Value::as_sequence) {
             for statement in statements {
-                if text(&statement["Effect"]) != "Allow"
-                    || text(&statement["Action"]) != "sqs:GetQueueUrl"
-                {
+                let action = text(&statement["Action"]);
+                let prefix = match action.as_str() {
+                    "sqs:GetQueueUrl" => "queue url",
+                    "sqs:GetQueueAttributes" => "inspect",
+                    _ => "",
+                };
+                if text(&statement["Effect"]) != "Allow" || prefix.is_empty() {
                     found.push(Err(format!("statement {statement:?}")));
                     continue;
                 }
@@ -189,7 +193,7 @@ fn granted(resources: &Value, policies: &Value) -> BTreeSet<String> {
                     None => vec![resource],
                 };
                 for arn in arns {
-                    found.push(queue_of(resources, arn, "Arn").map(|q| format!("queue url {q}")));
+                    found.push(queue_of(resources, arn, "Arn").map(|q| format!("{prefix} {q}")));
                 }
             }
         } else {
@@ -213,6 +217,14 @@ fn declared(grants: &Grants) -> BTreeSet<String> {
     }
     if grants.publishes_events {
         declared.insert("put events".to_string());
+    }
+    if grants.inspects_queues {
+        for queue in shared::jobs::queues::ALL {
+            for name in [queue.to_string(), format!("{queue}-dlq")] {
+                declared.insert(format!("queue url {name}"));
+                declared.insert(format!("inspect {name}"));
+            }
+        }
     }
     declared
 }

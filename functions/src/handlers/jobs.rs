@@ -196,3 +196,10 @@ pub async fn gateway_health(app: Arc<App>) -> Result<serde_json::Value, AppError
     let run = health::collect(&app, now, &app.config.routing.breaker).await?;
     Ok(serde_json::to_value(run).unwrap_or_default())
 }
+
+/// `alert-monitor`: raises the alerts of open breakers, backed-up or stuck queues and dead
+/// letters, and resolves those whose condition cleared (see `shared::alerts::monitor`).
+pub async fn alert_monitor(app: Arc<App>) -> Result<serde_json::Value, AppError> {
+    let run = shared::alerts::monitor::run(&app, queues::ALL).await?;
+    Ok(serde_json::to_value(run).unwrap_or_default())
+}

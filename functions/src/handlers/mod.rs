@@ -5,6 +5,7 @@ pub mod admin_gateways;
 pub mod admin_merchants;
 pub mod admin_routing;
 pub mod admin_users;
+pub mod alerts;
 pub mod auth;
 pub mod checkout;
 pub mod docs;

@@ -27,6 +27,17 @@ pub mod queues {
     pub const WHATSAPP_SENDER: &str = "whatsapp-sender";
     /// Sends Slack messages from `slack_queue`.
     pub const SLACK_SENDER: &str = "slack-sender";
+
+    /// Every worker's queue: the alert monitor watches each (a registry test holds this list
+    /// to the registry's workers).
+    pub const ALL: &[&str] = &[
+        TRANSACTION_PROCESSOR,
+        REFUND_PROCESSOR,
+        WEBHOOK_PROCESSOR,
+        WEBHOOK_DELIVERY,
+        WHATSAPP_SENDER,
+        SLACK_SENDER,
+    ];
 }
 
 /// A message received from a queue.
@@ -62,6 +73,21 @@ impl QueueError {
     }
 }
 
+/// How much a queue holds at one moment (SQS's figures are approximate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct QueueDepth {
+    /// Messages waiting to be received now.
+    pub visible: u64,
+    /// Messages received and not yet deleted (being processed, or hidden until retried).
+    pub in_flight: u64,
+    /// Messages sent with a delay that has not passed.
+    pub delayed: u64,
+    /// Messages in the dead-letter queue (`<queue>-dlq` on SQS).
+    pub dead_letters: u64,
+    /// How long the oldest visible message has waited, when the backend can tell.
+    pub oldest_visible_age: Option<Duration>,
+}
+
 /// A job queue with SQS semantics: at-least-once delivery, a visibility timeout, a receive
 /// count, and dead-lettering after too many receives.
 #[async_trait]
@@ -78,4 +104,9 @@ pub trait JobQueue: Send + Sync {
     ) -> Result<Vec<Message>, QueueError>;
     /// Deletes processed messages by the receipts of their deliveries.
     async fn delete(&self, queue: &str, receipts: &[String]) -> Result<(), QueueError>;
+    /// What `queue` and its dead-letter queue hold (the alert monitor watches this). A backend
+    /// that cannot tell answers an error, which the monitor reports instead of guessing.
+    async fn depth(&self, queue: &str) -> Result<QueueDepth, QueueError> {
+        Err(QueueError::new(queue, "this queue cannot report its depth"))
+    }
 }

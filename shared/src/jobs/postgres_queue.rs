@@ -1,7 +1,7 @@
 //! The PostgreSQL job queue: `FOR UPDATE SKIP LOCKED` receives, a visibility timeout, a receive
 //! count and dead-lettering after `max_receives`, the same semantics as SQS with a redrive policy.
 
-use super::{JobQueue, Message, QueueError};
+use super::{JobQueue, Message, QueueDepth, QueueError};
 use crate::db::record::{DecodeError, Record};
 use crate::db::{self, Db, Scope};
 use async_trait::async_trait;
@@ -159,5 +159,41 @@ impl JobQueue for PostgresQueue {
         .await
         .map_err(|e| err(&e))?;
         tx.commit().await.map_err(|e| err(&e))
+    }
+
+    async fn depth(&self, queue: &str) -> Result<QueueDepth, QueueError> {
+        let err = |e: &dyn std::fmt::Display| QueueError::new(queue, e);
+        let mut client = self.db.client().await.map_err(|e| err(&e))?;
+        let tx = db::begin_relaxed(&mut client, Scope::System)
+            .await
+            .map_err(|e| err(&e))?;
+        // The receive path's own definitions: visible is due and not dead-lettered; a hidden
+        // message that was received is in flight, one never received is delayed.
+        let row = tx
+            .query_typed_one(
+                "SELECT count(*) FILTER (WHERE dead_lettered_at IS NULL AND visible_at <= now()) AS visible,
+                        count(*) FILTER (WHERE dead_lettered_at IS NULL AND visible_at > now() AND receive_count > 0) AS in_flight,
+                        count(*) FILTER (WHERE dead_lettered_at IS NULL AND visible_at > now() AND receive_count = 0) AS delayed,
+                        count(*) FILTER (WHERE dead_lettered_at IS NOT NULL) AS dead_letters,
+                        extract(epoch FROM now() - min(enqueued_at) FILTER (WHERE dead_lettered_at IS NULL AND visible_at <= now()))::float8 AS oldest_age
+                 FROM job_queue WHERE queue = $1",
+                &[(&queue, Type::TEXT)],
+            )
+            .await
+            .map_err(|e| err(&e))?;
+        tx.commit().await.map_err(|e| err(&e))?;
+        let row = Record::new(&row, "job_queue");
+        let count = |column: &str| -> Result<u64, QueueError> {
+            let n: i64 = row.get(column).map_err(|e| err(&e))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        };
+        let oldest: Option<f64> = row.get("oldest_age").map_err(|e| err(&e))?;
+        Ok(QueueDepth {
+            visible: count("visible")?,
+            in_flight: count("in_flight")?,
+            delayed: count("delayed")?,
+            dead_letters: count("dead_letters")?,
+            oldest_visible_age: oldest.map(|s| Duration::from_secs_f64(s.max(0.0))),
+        })
     }
 }

@@ -1,7 +1,7 @@
 //! The SQS adapter of the `JobQueue` port. In AWS the queues, their dead-letter queues and the
 //! redrive policies come from `template.yaml`; `ensure_queues` creates the same locally (moto).
 
-use super::{JobQueue, Message, QueueError};
+use super::{JobQueue, Message, QueueDepth, QueueError};
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{
@@ -102,6 +102,27 @@ impl SqsQueue {
                 .map_err(|e| err(&aws_sdk_sqs::error::DisplayErrorContext(&e)))?;
         }
         Ok(())
+    }
+
+    /// The approximate counts SQS keeps for `queue` (by its registry name).
+    async fn counts(&self, queue: &str) -> Result<HashMap<QueueAttributeName, u64>, QueueError> {
+        let url = self.url(queue).await?;
+        let answer = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .map_err(|e| QueueError::new(queue, aws_sdk_sqs::error::DisplayErrorContext(&e)))?;
+        Ok(answer
+            .attributes
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(name, value)| value.parse::<u64>().ok().map(|n| (name, n)))
+            .collect())
     }
 
     /// Messages waiting in `<queue>-dlq` (receives them with a short visibility).
@@ -214,5 +235,32 @@ impl JobQueue for SqsQueue {
                 .map_err(|e| QueueError::new(queue, aws_sdk_sqs::error::DisplayErrorContext(&e)))?;
         }
         Ok(())
+    }
+
+    async fn depth(&self, queue: &str) -> Result<QueueDepth, QueueError> {
+        let main = self.counts(queue).await?;
+        let dlq = self.counts(&format!("{queue}-dlq")).await?;
+        let of = |counts: &HashMap<QueueAttributeName, u64>, name: QueueAttributeName| {
+            counts.get(&name).copied().unwrap_or(0)
+        };
+        Ok(QueueDepth {
+            visible: of(&main, QueueAttributeName::ApproximateNumberOfMessages),
+            in_flight: of(
+                &main,
+                QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+            ),
+            delayed: of(
+                &main,
+                QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+            ),
+            // A dead letter being looked at (received with a short visibility) is still one.
+            dead_letters: of(&dlq, QueueAttributeName::ApproximateNumberOfMessages)
+                + of(
+                    &dlq,
+                    QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+                ),
+            // The age of the oldest message is a CloudWatch metric, not a queue attribute.
+            oldest_visible_age: None,
+        })
     }
 }

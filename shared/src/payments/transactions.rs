@@ -847,7 +847,7 @@ async fn flag_amount_mismatch(
         ],
     )
     .await?;
-    let ids = tell_operators(
+    let mut ids = tell_operators(
         tx,
         app,
         attempt,
@@ -856,6 +856,21 @@ async fn flag_amount_mismatch(
         report,
     )
     .await?;
+    // And an alert, in the same transaction: the event is for systems, the alert for people.
+    let condition = crate::alerts::Condition {
+        key: format!("amount_mismatch:{attempt}"),
+        kind: crate::alerts::AlertKind::AmountMismatch,
+        severity: crate::notifications::Severity::Critical,
+        merchant_id: Some(merchant),
+        title: format!("Amount mismatch on attempt {attempt}: {detail}"),
+        details: json!({
+            "attempt_id": attempt,
+            "gateway_payment_id": report.payment_id,
+            "reported_amount": report.captured.as_ref().map(|c| c.minor),
+            "reported_currency": report.captured.as_ref().map(|c| c.currency.clone()),
+        }),
+    };
+    ids.extend(crate::alerts::raise(tx, app, &condition).await?);
     Ok((Applied::AmountMismatch, ids))
 }
 

@@ -99,6 +99,31 @@ pub async fn assert_amount_mismatch(app: &TestApp, merchant: &Merchant, id: &str
         .unwrap()
         .get(0);
     assert_eq!(events, 1, "one event for operators");
+    // And one open, critical alert for people about that attempt, however often it was reported.
+    let attempt = transaction["attempts"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let alert = app
+        .db
+        .owner()
+        .await
+        .query_one(
+            "SELECT kind, severity, status, merchant_id::text AS merchant, count(*) OVER () AS alerts
+               FROM alerts WHERE key = $1",
+            &[&format!("amount_mismatch:{attempt}")],
+        )
+        .await
+        .expect("an amount mismatch alert");
+    assert_eq!(alert.get::<_, i64>("alerts"), 1, "one alert per attempt");
+    assert_eq!(alert.get::<_, String>("kind"), "amount_mismatch");
+    assert_eq!(alert.get::<_, String>("severity"), "critical");
+    assert_eq!(alert.get::<_, String>("status"), "open");
+    let merchant: shared::ids::MerchantId = merchant.id.parse().unwrap();
+    assert_eq!(
+        alert.get::<_, String>("merchant"),
+        merchant.as_uuid().to_string()
+    );
     assert_eq!(
         app.db.outbox_count("transaction.succeeded").await,
         0,
