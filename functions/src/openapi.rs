@@ -306,6 +306,8 @@ fn parameter_schema(name: &str, collection: &str) -> Value {
         ("id", "users") => Some("UserId"),
         ("id", "notification-recipients") => Some("RecipientId"),
         ("id", "alerts") => Some("AlertId"),
+        ("id", "webhooks") => Some("WebhookEndpointId"),
+        ("id", "events") => Some("EventId"),
         ("account_id", _) => Some("GatewayAccountId"),
         ("provider", _) => Some("Provider"),
         _ => None,

@@ -8,9 +8,8 @@ use crate::api::{Api, Link};
 use crate::context::RequestContext;
 use crate::handlers::{
     admin_gateways, admin_merchants, admin_routing, admin_users, alerts, auth, checkout, docs,
-    health, jobs, merchant, merchant_routing, notifications, pay, refunds, return_signing,
-    sandbox_gateway,
-    system, transactions, webhooks,
+    health, jobs, merchant, merchant_routing, merchant_webhooks, notifications, pay, refunds,
+    return_signing, sandbox_gateway, system, transactions, webhooks,
 };
 use http::Method;
 use shared::alerts::AlertView;
@@ -21,6 +20,13 @@ use shared::gateways::Gateways;
 use shared::http::ApiResponse;
 use shared::jobs::aws;
 use shared::jobs::{Message, queues};
+use shared::merchant_webhooks::delivery::{
+    AttemptView, Replay, Replayed, TestOutcome, TestRequest,
+};
+use shared::merchant_webhooks::endpoints::{
+    EndpointChanges, EndpointView, NewEndpoint, WithSecret,
+};
+use shared::merchant_webhooks::events::EventView;
 use shared::merchants::{CreateMerchant, Merchant, SuspendMerchant, UpdateMerchant};
 use shared::notifications::recipients::{NewRecipient, RecipientView, UpdateRecipient};
 use shared::payments::refunds::{RefundBody, RefundView};
@@ -565,6 +571,7 @@ pub static OUTBOX_SWEEPER: Function = function! {
             queues::TRANSACTION_PROCESSOR,
             queues::REFUND_PROCESSOR,
             queues::WEBHOOK_PROCESSOR,
+            queues::WEBHOOK_DELIVERY,
             queues::WHATSAPP_SENDER,
             queues::SLACK_SENDER,
         ],
@@ -724,6 +731,95 @@ pub static ALERT_MONITOR: Function = function! {
     },
 };
 
+/// `merchant-webhooks`: A merchant's webhook endpoints.
+pub static MERCHANT_WEBHOOKS: Function = function! {
+    name: "merchant-webhooks",
+    description: "A merchant's webhook endpoints",
+    trigger: Trigger::Http(&[
+        route!(POST "/api/v1/merchant/webhooks", Merchant, "Add a webhook endpoint for the caller's mode; its whsec_ secret is shown once", merchant_webhooks::create, Api::data::<WithSecret>(201).takes::<NewEndpoint>().links(&[
+            Link::by_id("ReadWebhookEndpoint", "merchant_webhooks.get"),
+        ]).fails(&[ErrorCode::Conflict])),
+        route!(GET "/api/v1/merchant/webhooks", Merchant, "The caller's webhook endpoints", merchant_webhooks::list, Api::list::<EndpointView>()),
+        route!(POST "/api/v1/merchant/webhooks/test", Merchant, "Send a signed webhook.test event to one endpoint now; answers the attempt", merchant_webhooks::test, Api::data::<TestOutcome>(200).takes::<TestRequest>().fails(&[ErrorCode::Conflict])),
+        route!(GET "/api/v1/merchant/webhooks/{id}", Merchant, "Read a webhook endpoint", merchant_webhooks::get, Api::data::<EndpointView>(200)),
+        route!(PATCH "/api/v1/merchant/webhooks/{id}", Merchant, "Change URL, event types, description or enabled", merchant_webhooks::update, Api::data::<EndpointView>(200).takes::<EndpointChanges>()),
+        route!(DELETE "/api/v1/merchant/webhooks/{id}", Merchant, "Delete a webhook endpoint (its attempts stay on record)", merchant_webhooks::delete, Api::data::<EndpointView>(200)),
+        route!(POST "/api/v1/merchant/webhooks/{id}/rotate-secret", Merchant, "New signing secret, shown once; the old one signs alongside it for 24 hours", merchant_webhooks::rotate_secret, Api::data::<WithSecret>(201)),
+        route!(POST "/api/v1/merchant/webhooks/{id}/replay", Merchant, "Send one event, or every failed one since a time, again", merchant_webhooks::replay, Api::data::<Replayed>(202).takes::<Replay>().fails(&[ErrorCode::Conflict])),
+        route!(GET "/api/v1/merchant/webhooks/{id}/attempts", Merchant, "An endpoint's delivery attempts (status, latency, the answer's first KB)", merchant_webhooks::attempts, Api::page::<AttemptView>()),
+    ]),
+    grants: Grants {
+        // Replays go to the delivery worker; a test answered 410 disables the endpoint and
+        // tells the merchant.
+        sends_to: &[queues::WEBHOOK_DELIVERY, queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
+        publishes_events: false,
+        calls_gateways: false,
+        inspects_queues: false,
+    },
+};
+
+/// `merchant-events`: The events a merchant's endpoints receive.
+pub static MERCHANT_EVENTS: Function = function! {
+    name: "merchant-events",
+    description: "The events a merchant's endpoints receive",
+    trigger: Trigger::Http(&[
+        route!(GET "/api/v1/merchant/events", Merchant, "The caller's events, newest first (the body each delivery carried)", merchant_webhooks::list_events, Api::page::<EventView>().query::<merchant_webhooks::EventsQuery>()),
+        route!(GET "/api/v1/merchant/events/{id}", Merchant, "Read an event", merchant_webhooks::get_event, Api::data::<EventView>(200)),
+    ]),
+    grants: Grants::NONE,
+};
+
+/// `admin-webhooks`: Operators oversee merchants' webhook endpoints.
+pub static ADMIN_WEBHOOKS: Function = function! {
+    name: "admin-webhooks",
+    description: "Operators oversee merchants' webhook endpoints",
+    trigger: Trigger::Http(&[
+        route!(GET "/api/v1/admin/webhooks", Admin, "Every merchant's webhook endpoints, or one merchant's", merchant_webhooks::admin_list, Api::list::<EndpointView>().query::<merchant_webhooks::AdminListQuery>()),
+        route!(POST "/api/v1/admin/webhooks/{id}/disable", Admin, "Disable a merchant's endpoint (audited; the merchant is told)", merchant_webhooks::admin_disable, Api::data::<EndpointView>(200).fails(&[ErrorCode::Conflict])),
+    ]),
+    grants: Grants {
+        sends_to: &[queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
+        publishes_events: false,
+        calls_gateways: false,
+        inspects_queues: false,
+    },
+};
+
+/// `webhook-delivery`: Delivers events to merchants' webhook endpoints.
+pub static WEBHOOK_DELIVERY: Function = function! {
+    name: "webhook-delivery",
+    description: "Delivers events to merchants' webhook endpoints",
+    trigger: Trigger::Worker {
+        queue: queues::WEBHOOK_DELIVERY,
+        handler: |app, messages| Box::pin(jobs::webhook_delivery(app, messages)),
+    },
+    grants: Grants {
+        // Its own queue: a batch is sent again there during a database outage. A disabled
+        // endpoint tells the merchant through the senders.
+        sends_to: &[queues::WEBHOOK_DELIVERY, queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
+        publishes_events: false,
+        calls_gateways: false,
+        inspects_queues: false,
+    },
+};
+
+/// `webhook-retry`: Sends webhook deliveries whose next attempt came due.
+pub static WEBHOOK_RETRY: Function = function! {
+    name: "webhook-retry",
+    description: "Sends webhook deliveries whose next attempt came due",
+    trigger: Trigger::Schedule {
+        expression: "rate(1 minute)",
+        timezone: "UTC",
+        handler: |app| Box::pin(jobs::webhook_retry(app)),
+    },
+    grants: Grants {
+        sends_to: &[queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
+        publishes_events: false,
+        calls_gateways: false,
+        inspects_queues: false,
+    },
+};
+
 /// `system-status`: Database reachability, latency and migration version.
 pub static SYSTEM_STATUS: Function = function! {
     name: "system-status",
@@ -774,6 +870,11 @@ pub static FUNCTIONS: &[&Function] = &[
     &TRANSACTION_MONITOR,
     &MAINTENANCE,
     &GATEWAY_HEALTH,
+    &MERCHANT_WEBHOOKS,
+    &MERCHANT_EVENTS,
+    &ADMIN_WEBHOOKS,
+    &WEBHOOK_DELIVERY,
+    &WEBHOOK_RETRY,
     &NOTIFICATION_RECIPIENTS,
     &WHATSAPP_WEBHOOK,
     &WHATSAPP_SENDER,

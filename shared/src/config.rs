@@ -42,6 +42,8 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// WhatsApp and Slack notifications.
     pub notifications: NotificationsConfig,
+    /// When alerts are raised and how often people hear about them.
+    pub alerts: AlertsConfig,
 }
 
 /// Merchant webhook delivery settings.
@@ -115,8 +117,6 @@ impl WhatsAppConfig {
             self.access_token.as_ref()?,
         ))
     }
-    /// When alerts are raised and how often people hear about them.
-    pub alerts: AlertsConfig,
 }
 
 /// Alert thresholds and the notification cool-down.

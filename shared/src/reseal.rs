@@ -5,8 +5,9 @@
 //!
 //! Sealed values today (one [`SealedRow`] variant each): gateway credentials
 //! (`gateway_accounts.credentials_*`), merchants' return signing secrets
-//! (`merchant_return_secrets.secret_*`), dashboard users' TOTP secrets (`users.mfa_*`) and
-//! notification recipients' Slack webhook URLs (`notification_recipients.webhook_*`). Each
+//! (`merchant_return_secrets.secret_*`), dashboard users' TOTP secrets (`users.mfa_*`),
+//! notification recipients' Slack webhook URLs (`notification_recipients.webhook_*`) and merchant
+//! webhook endpoints' signing secrets (`webhook_endpoints.secret_*`, `previous_secret_*`). Each
 //! kind keeps its `needing_reseal`/`reseal` pair next to the code that seals it; a new sealed
 //! column gets its own pair and a variant here.
 
@@ -17,7 +18,8 @@ use crate::crypto::cipher::{KeyRing, Sealed};
 use crate::db::{self, Scope, Transaction};
 use crate::error::AppError;
 use crate::gateway_accounts;
-use crate::ids::{GatewayAccountId, MerchantId, RecipientId, UserId};
+use crate::ids::{GatewayAccountId, MerchantId, RecipientId, UserId, WebhookEndpointId};
+use crate::merchant_webhooks::endpoints;
 use crate::mode::Mode;
 use crate::notifications::recipients;
 use crate::return_signing;
@@ -83,6 +85,8 @@ pub enum SealedRow {
     Totp(UserId),
     /// A notification recipient's Slack webhook URL.
     SlackWebhook(RecipientId),
+    /// A merchant webhook endpoint's signing secrets (current and, during a rotation, previous).
+    WebhookSecret(WebhookEndpointId),
 }
 
 impl fmt::Display for SealedRow {
@@ -96,6 +100,7 @@ impl fmt::Display for SealedRow {
             SealedRow::SlackWebhook(id) => {
                 write!(f, "notification_recipients {id} (Slack webhook URL)")
             }
+            SealedRow::WebhookSecret(id) => write!(f, "webhook_endpoints {id} (signing secret)"),
         }
     }
 }
@@ -126,6 +131,12 @@ impl SealedRow {
                 .into_iter()
                 .map(SealedRow::SlackWebhook),
         );
+        rows.extend(
+            endpoints::needing_reseal(tx, keys)
+                .await?
+                .into_iter()
+                .map(SealedRow::WebhookSecret),
+        );
         Ok(rows)
     }
 
@@ -143,6 +154,7 @@ impl SealedRow {
             }
             SealedRow::Totp(user) => mfa::reseal(tx, keys, ctx, user).await,
             SealedRow::SlackWebhook(id) => recipients::reseal(tx, keys, ctx, id).await,
+            SealedRow::WebhookSecret(id) => endpoints::reseal(tx, keys, ctx, id).await,
         }
     }
 }

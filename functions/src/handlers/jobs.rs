@@ -4,8 +4,10 @@
 use serde::Deserialize;
 use serde_json::json;
 use shared::ids::{AttemptId, RefundId};
+use shared::jobs::bus::DomainEvent;
 use shared::jobs::{Message, queues};
 use shared::maintenance;
+use shared::merchant_webhooks::delivery;
 use shared::notifications;
 use shared::payments::{checkout, inbound, monitor, refunds};
 use shared::routing::health;
@@ -164,6 +166,54 @@ pub async fn slack_sender(app: Arc<App>, messages: Vec<Message>) -> Vec<String> 
 /// `notification-retry`: hands messages whose next attempt came due back to their senders.
 pub async fn notification_retry(app: Arc<App>) -> Result<serde_json::Value, AppError> {
     notifications::retry_due(&app).await
+}
+
+/// `webhook-delivery`: records each merchant event the bus brings, makes its deliveries and
+/// sends them at once; or sends the deliveries a replay named. A failed send is not a failed
+/// message: the delivery is on record and the `webhook-retry` schedule takes it from there.
+pub async fn webhook_delivery(app: Arc<App>, messages: Vec<Message>) -> Vec<String> {
+    each(&app, queues::WEBHOOK_DELIVERY, messages, |m| {
+        let app = app.clone();
+        async move {
+            let deliveries = match serde_json::from_str::<delivery::SendJob>(&m.body) {
+                Ok(job) => job.deliveries,
+                Err(_) => {
+                    let event = DomainEvent::from_message(&m.body).map_err(|e| {
+                        AppError::Internal(format!("unreadable message {}: {e}", m.id))
+                    })?;
+                    delivery::accept(&app, &event).await?
+                }
+            };
+            if !deliveries.is_empty()
+                && let Err(e) = delivery::send(&app, Some(&deliveries), RETRY_BATCH, true).await
+            {
+                tracing::warn!(error = %e, "webhook deliveries not sent now; the retry schedule will");
+            }
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Deliveries one `webhook-retry` pass claims.
+const RETRY_BATCH: i64 = 500;
+/// How long one `webhook-retry` run keeps taking passes (it runs every minute).
+const RETRY_RUN: std::time::Duration = std::time::Duration::from_secs(45);
+
+/// `webhook-retry`: sends every delivery whose next attempt came due, pass after pass, until none
+/// is left or the run's time is up.
+pub async fn webhook_retry(app: Arc<App>) -> Result<serde_json::Value, AppError> {
+    let started = std::time::Instant::now();
+    let mut total = delivery::Sent::default();
+    loop {
+        let sent = delivery::send(&app, None, RETRY_BATCH, true).await?;
+        total.succeeded += sent.succeeded;
+        total.failed += sent.failed;
+        if sent.succeeded + sent.failed == 0 || started.elapsed() > RETRY_RUN {
+            break;
+        }
+    }
+    Ok(json!({ "succeeded": total.succeeded, "failed": total.failed }))
 }
 
 /// `outbox-sweeper`: publishes outbox rows the relay left behind.

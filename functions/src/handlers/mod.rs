@@ -13,6 +13,7 @@ pub mod health;
 pub mod jobs;
 pub mod merchant;
 pub mod merchant_routing;
+pub mod merchant_webhooks;
 pub mod notifications;
 pub mod pay;
 pub mod refunds;

@@ -6,11 +6,12 @@
 //! the last attempt the delivery is `failed` (and can be replayed). A 410 disables the endpoint at
 //! once; five days without a success disable it too; either way the merchant is told.
 
-use super::endpoints::{self, DisabledReason, SECRET_COLUMNS};
 use super::egress::{self, Timeouts};
+use super::endpoints::{self, DisabledReason, SECRET_COLUMNS};
 use super::events::{self, EventData, EventView, TEST_EVENT};
 use super::schedule;
 use super::signature::sign;
+use crate::alerts::{self, AlertKind, Condition};
 use crate::app::App;
 use crate::db::record::Record;
 use crate::db::{self, Scope, Transaction};
@@ -20,6 +21,7 @@ use crate::jobs::bus::DomainEvent;
 use crate::jobs::outbox::{self, Outgoing};
 use crate::jobs::queues;
 use crate::mode::Mode;
+use crate::notifications::Severity;
 use crate::routing::engine::Rng;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -198,7 +200,8 @@ impl Outcome {
 async fn attempt(app: &App, claimed: &Claimed) -> Outcome {
     let at = app.clock.now();
     let started = Instant::now();
-    let elapsed = |started: Instant| i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+    let elapsed =
+        |started: Instant| i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
     let refused = |error: String| Outcome {
         at,
         status: None,
@@ -236,7 +239,10 @@ async fn attempt(app: &App, claimed: &Claimed) -> Outcome {
     let sent = client
         .post(checked.url.clone())
         .header("content-type", "application/json")
-        .header("user-agent", concat!("LightSpeedPay-Webhooks/", env!("CARGO_PKG_VERSION")))
+        .header(
+            "user-agent",
+            concat!("LightSpeedPay-Webhooks/", env!("CARGO_PKG_VERSION")),
+        )
         .header("webhook-id", &headers.id)
         .header("webhook-timestamp", headers.timestamp.to_string())
         .header("webhook-signature", &headers.signature)
@@ -323,7 +329,12 @@ pub async fn send(
 }
 
 /// Records an attempt and what follows from it, in one transaction; publishes what it raised.
-async fn record(app: &App, claimed: &Claimed, outcome: Outcome, retry: bool) -> Result<(), AppError> {
+async fn record(
+    app: &App,
+    claimed: &Claimed,
+    outcome: Outcome,
+    retry: bool,
+) -> Result<(), AppError> {
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, Scope::System).await?;
     let status = outcome.status.map(i32::from);
@@ -422,7 +433,14 @@ async fn after_failure(
         .await?;
     let since: DateTime<Utc> = Record::new(&row, "webhook_endpoints").required("failing_since")?;
     if outcome.at - since >= chrono::Duration::days(FAILING_DAYS) {
-        return disable(tx, app, claimed.endpoint, DisabledReason::Failing, outcome.at).await;
+        return disable(
+            tx,
+            app,
+            claimed.endpoint,
+            DisabledReason::Failing,
+            outcome.at,
+        )
+        .await;
     }
     Ok(Vec::new())
 }
@@ -459,18 +477,42 @@ pub async fn disable(
     tell_about_disabled(tx, app, endpoint, merchant, mode, &url, reason).await
 }
 
-/// Tells the merchant's contacts and raises the operators' alert for a disabled endpoint.
+/// The alert key of a disabled endpoint: cleared when the endpoint is enabled again.
+pub fn alert_key(endpoint: WebhookEndpointId) -> String {
+    format!("webhook_endpoint:{endpoint}")
+}
+
+/// Raises the alert for a disabled endpoint, which tells operators and the merchant's contacts
+/// (WhatsApp, Slack) by their preferences.
 async fn tell_about_disabled(
-    _tx: &Transaction<'_>,
-    _app: &App,
-    _endpoint: WebhookEndpointId,
-    _merchant: MerchantId,
-    _mode: Mode,
-    _url: &str,
-    _reason: DisabledReason,
+    tx: &Transaction<'_>,
+    app: &App,
+    endpoint: WebhookEndpointId,
+    merchant: MerchantId,
+    mode: Mode,
+    url: &str,
+    reason: DisabledReason,
 ) -> Result<Vec<Uuid>, AppError> {
-    // TEMP(main): wired to alerts::raise and notifications::notify when those streams merge.
-    Ok(Vec::new())
+    let why = match reason {
+        DisabledReason::Gone => "it answered 410 Gone".to_string(),
+        DisabledReason::Failing => format!("every delivery failed for {FAILING_DAYS} days"),
+        DisabledReason::Merchant | DisabledReason::Operator => "it was turned off".to_string(),
+    };
+    alerts::raise(
+        tx,
+        app,
+        &Condition {
+            key: alert_key(endpoint),
+            kind: AlertKind::WebhookEndpointDisabled,
+            severity: Severity::Warning,
+            merchant_id: Some(merchant),
+            title: format!("Webhook endpoint {endpoint} ({mode}) was disabled: {why}"),
+            details: json!({
+                "endpoint_id": endpoint, "url": url, "mode": mode, "reason": reason,
+            }),
+        },
+    )
+    .await
 }
 
 /// `POST /api/v1/merchant/webhooks/{id}/replay`: one event, or every failed one since a time.
@@ -652,8 +694,7 @@ pub async fn test(
     })
 }
 
-const ATTEMPT_COLUMNS: &str =
-    "id, endpoint_id, event_id, attempted_at, succeeded, status_code, latency_ms, response_body, error";
+const ATTEMPT_COLUMNS: &str = "id, endpoint_id, event_id, attempted_at, succeeded, status_code, latency_ms, response_body, error";
 
 fn attempt_from_row(row: &Row) -> Result<AttemptView, AppError> {
     let row = Record::new(row, "webhook_attempts");
@@ -694,5 +735,8 @@ pub async fn attempts_page(
         .iter()
         .map(attempt_from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(crate::http::pagination::Page::from_rows(items, request.limit))
+    Ok(crate::http::pagination::Page::from_rows(
+        items,
+        request.limit,
+    ))
 }

@@ -6,6 +6,8 @@
 use super::egress::{self, Policy, SystemResolver};
 use super::events::EVENT_TYPES;
 use super::signature::SigningSecret;
+use crate::alerts;
+use crate::app::App;
 use crate::audit::{self, AuditContext, AuditEvent};
 use crate::config::Config;
 use crate::crypto::cipher::{KeyRing, Sealed};
@@ -223,7 +225,11 @@ pub(crate) fn signing_secrets(
 
 /// Checks a URL as deliveries will: https in live mode, and a host resolving only to public
 /// addresses (loopback too where the configuration allows it).
-pub async fn check_url(config: &Config, mode: Mode, url: &str) -> Result<egress::Checked, egress::EgressError> {
+pub async fn check_url(
+    config: &Config,
+    mode: Mode,
+    url: &str,
+) -> Result<egress::Checked, egress::EgressError> {
     egress::check(url, policy(config, mode), &SystemResolver).await
 }
 
@@ -405,14 +411,14 @@ pub async fn list(
 /// failure streak.
 pub async fn update(
     tx: &Transaction<'_>,
-    config: &Config,
+    app: &App,
     ctx: &AuditContext,
     id: WebhookEndpointId,
     changes: EndpointChanges,
 ) -> Result<EndpointView, AppError> {
     let before = locked(tx, id).await?;
     check_fields(
-        config,
+        &app.config,
         before.mode,
         changes.url.as_deref(),
         changes.event_types.as_deref(),
@@ -456,6 +462,10 @@ pub async fn update(
             .change(Some(audited(&before)), Some(audited(&after))),
     )
     .await?;
+    // Taking events again ends the "endpoint disabled" alert; turning it off by hand raises none.
+    if after.enabled && !before.enabled {
+        alerts::clear(tx, app, &super::delivery::alert_key(id)).await?;
+    }
     Ok(after)
 }
 
@@ -607,7 +617,8 @@ pub async fn reseal(
     else {
         return Ok(Resealed::Current);
     };
-    let merchant = MerchantId::from_uuid(Record::new(&row, "webhook_endpoints").get("merchant_id")?);
+    let merchant =
+        MerchantId::from_uuid(Record::new(&row, "webhook_endpoints").get("merchant_id")?);
     let mut outcome = Resealed::Current;
     for prefix in ["secret_", "previous_secret_"] {
         let Some(sealed) = sealed(&row, prefix)? else {
@@ -644,7 +655,10 @@ pub async fn reseal(
             AuditEvent::success("webhook_endpoint.resealed")
                 .merchant(merchant)
                 .target("webhook_endpoint", id)
-                .change(None, Some(json!({ "from_key": from, "to_key": keys.active_key_id() }))),
+                .change(
+                    None,
+                    Some(json!({ "from_key": from, "to_key": keys.active_key_id() })),
+                ),
         )
         .await?;
     }

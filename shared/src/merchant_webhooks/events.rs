@@ -146,9 +146,7 @@ impl EventView {
 
 /// A domain event read as a merchant event: its merchant, mode, id and data. `None` for a
 /// domain event merchants do not receive.
-pub fn from_domain(
-    event: &DomainEvent,
-) -> Result<Option<(MerchantId, EventView)>, AppError> {
+pub fn from_domain(event: &DomainEvent) -> Result<Option<(MerchantId, EventView)>, AppError> {
     if !EVENT_TYPES.contains(&event.detail_type.as_str()) {
         return Ok(None);
     }
