@@ -325,7 +325,7 @@ mod delivery {
             if !state.processed.insert(received.id) {
                 state.duplicates += 1;
             }
-            if state.behaviour.lose_every > 0 && n % state.behaviour.lose_every == 0 {
+            if state.behaviour.lose_every > 0 && n.is_multiple_of(state.behaviour.lose_every) {
                 return ResponseTemplate::new(500).set_body_string("answer lost");
             }
             ResponseTemplate::new(200).set_body_string("ok")
@@ -638,19 +638,22 @@ mod delivery {
                 break;
             }
         }
-        let state = receiver.0.lock().unwrap();
-        assert_eq!(state.processed.len(), 1000, "every event arrived");
-        assert!(
-            state.duplicates > 0,
-            "lost answers made the platform send again"
-        );
+        let (processed, duplicates, requests) = {
+            let state = receiver.0.lock().unwrap();
+            (
+                state.processed.len(),
+                state.duplicates,
+                state.requests.len(),
+            )
+        };
+        assert_eq!(processed, 1000, "every event arrived");
+        assert!(duplicates > 0, "lost answers made the platform send again");
         assert_eq!(
-            state.processed.len() + state.duplicates,
-            state.requests.len(),
+            processed + duplicates,
+            requests,
             "each request either processed an event or was a duplicate the receiver dropped"
         );
-        let requests = state.requests.len() as i64;
-        drop(state);
+        let requests = requests as i64;
         assert_eq!(
             scalar(&t, "SELECT count(*) FROM webhook_attempts").await,
             requests
