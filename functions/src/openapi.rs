@@ -64,6 +64,7 @@ pub fn document() -> Value {
         "servers": [{ "url": "/", "description": "This deployment" }],
         "tags": tags,
         "paths": paths,
+        "webhooks": webhooks(),
         "components": {
             "schemas": components,
             "headers": headers(),
@@ -99,6 +100,38 @@ carries `X-Request-Id` (yours, if you sent a sane one); metered answers carry \
 `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`. Routes tagged `checkout`, \
 `webhooks` and `sandbox-gateway` are for browsers, gateways and the built-in test gateway, not \
 for merchants' servers.";
+
+/// What merchants' endpoints receive: one entry per event type, each a signed POST of the event.
+fn webhooks() -> Map<String, Value> {
+    use shared::merchant_webhooks::events::{EVENT_TYPES, TEST_EVENT};
+    let header = |name: &str, description: &str| {
+        json!({ "name": name, "in": "header", "required": true, "description": description,
+                "schema": { "type": "string" } })
+    };
+    EVENT_TYPES
+        .iter()
+        .chain(std::iter::once(&TEST_EVENT))
+        .map(|event_type| {
+            let operation = json!({ "post": {
+                "summary": format!("`{event_type}` delivered to a merchant's endpoint"),
+                "description": "A Standard Webhooks v1 delivery: verify the signature with the endpoint's `whsec_` secret before trusting the body, dedupe on `webhook-id`, answer 2xx quickly. Anything else is retried for at least three days; 410 disables the endpoint.",
+                "parameters": [
+                    header("webhook-id", "The event's id (`evt_…`): the same on every retry and replay."),
+                    header("webhook-timestamp", "Unix seconds of this attempt."),
+                    header("webhook-signature", "`v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}`; two, space-separated, during a secret rotation."),
+                ],
+                "requestBody": { "required": true, "content": { "application/json": {
+                    "schema": { "$ref": format!("{SCHEMAS}EventView") } } } },
+                "responses": {
+                    "2XX": { "description": "Received; never sent again." },
+                    "410": { "description": "Gone: the endpoint is disabled at once." },
+                    "default": { "description": "Not received: tried again later." },
+                },
+            }});
+            (event_type.to_string(), operation)
+        })
+        .collect()
+}
 
 fn tag(function: &Function) -> Value {
     json!({ "name": function.name, "description": function.description })
