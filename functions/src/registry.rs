@@ -462,7 +462,7 @@ pub static CHECKOUT: Function = function! {
         route!(POST "/api/v1/checkout/{id}/retry", Public, "Try a failed payment again (the checkout page's button)", checkout::retry, Api::redirect()),
     ]),
     grants: Grants {
-        sends_to: &[],
+        sends_to: &[queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
         publishes_events: true,
         calls_gateways: true,
         inspects_queues: false,
@@ -516,7 +516,7 @@ pub static TRANSACTION_PROCESSOR: Function = function! {
     },
     grants: Grants {
         // Its own queue: a batch is sent again there during a database outage.
-        sends_to: &[queues::TRANSACTION_PROCESSOR],
+        sends_to: &[queues::TRANSACTION_PROCESSOR, queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
         publishes_events: true,
         calls_gateways: true,
         inspects_queues: false,
@@ -550,7 +550,7 @@ pub static WEBHOOK_PROCESSOR: Function = function! {
     },
     grants: Grants {
         // Its own queue: a batch is sent again there during a database outage.
-        sends_to: &[queues::WEBHOOK_PROCESSOR],
+        sends_to: &[queues::WEBHOOK_PROCESSOR, queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
         publishes_events: true,
         calls_gateways: true,
         inspects_queues: false,
@@ -591,7 +591,7 @@ pub static TRANSACTION_MONITOR: Function = function! {
         handler: |app| Box::pin(jobs::transaction_monitor(app)),
     },
     grants: Grants {
-        sends_to: &[],
+        sends_to: &[queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
         publishes_events: true,
         calls_gateways: true,
         inspects_queues: false,
@@ -724,7 +724,7 @@ pub static ALERT_MONITOR: Function = function! {
         handler: |app| Box::pin(jobs::alert_monitor(app)),
     },
     grants: Grants {
-        sends_to: &[],
+        sends_to: &[queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
         publishes_events: false,
         calls_gateways: false,
         inspects_queues: true,
