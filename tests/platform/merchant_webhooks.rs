@@ -1152,4 +1152,69 @@ mod delivery {
         assert_eq!(list["data"].as_array().unwrap().len(), 0, "{list}");
         assert_eq!(scalar(&t, "SELECT count(*) FROM webhook_attempts").await, 1);
     }
+
+    #[tokio::test]
+    async fn binary_answers_and_impossible_status_codes_are_recorded_not_retried_for_ever() {
+        let t = TestApp::spawn_with(&[LOOPBACK]).await;
+        let m = merchant(&t).await;
+        let binary = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(b"ok\0\xff\xfe".to_vec()))
+            .mount(&binary)
+            .await;
+        let odd = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(799))
+            .mount(&odd)
+            .await;
+        endpoint(
+            &t,
+            &m,
+            &format!("{}/hooks", binary.uri()),
+            &["transaction.created"],
+        )
+        .await;
+        endpoint(
+            &t,
+            &m,
+            &format!("{}/hooks", odd.uri()),
+            &["transaction.created"],
+        )
+        .await;
+        paid(&t, &m, "order-odd-1").await;
+        assert_eq!(
+            scalar(
+                &t,
+                "SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'"
+            )
+            .await,
+            1
+        );
+        assert_eq!(
+            scalar(
+                &t,
+                "SELECT count(*) FROM webhook_attempts WHERE response_body = 'ok\u{FFFD}\u{FFFD}\u{FFFD}'"
+            )
+            .await,
+            1,
+            "the NUL and the bytes that are not UTF-8 are kept readable"
+        );
+        assert_eq!(
+            scalar(
+                &t,
+                "SELECT count(*) FROM webhook_attempts WHERE status_code IS NULL AND error = 'answered the invalid status 799'"
+            )
+            .await,
+            1
+        );
+        assert_eq!(
+            scalar(
+                &t,
+                "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending' AND attempts = 1"
+            )
+            .await,
+            1,
+            "the odd answer is a failure on the schedule like any other"
+        );
+    }
 }

@@ -185,7 +185,7 @@ pub async fn webhook_delivery(app: Arc<App>, messages: Vec<Message>) -> Vec<Stri
                 }
             };
             if !deliveries.is_empty()
-                && let Err(e) = delivery::send(&app, Some(&deliveries), RETRY_BATCH, true).await
+                && let Err(e) = delivery::send(&app, Some(&deliveries), deliveries.len() as i64, true).await
             {
                 tracing::warn!(error = %e, "webhook deliveries not sent now; the retry schedule will");
             }
@@ -195,10 +195,9 @@ pub async fn webhook_delivery(app: Arc<App>, messages: Vec<Message>) -> Vec<Stri
     .await
 }
 
-/// Deliveries one `webhook-retry` pass claims.
-const RETRY_BATCH: i64 = 500;
-/// How long one `webhook-retry` run keeps taking passes (it runs every minute).
-const RETRY_RUN: std::time::Duration = std::time::Duration::from_secs(45);
+/// How long one `webhook-retry` run keeps taking passes: a pass may take a delivery timeout
+/// more, and the function's timeout is 60 s.
+const RETRY_RUN: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// `webhook-retry`: sends every delivery whose next attempt came due, pass after pass, until none
 /// is left or the run's time is up.
@@ -206,7 +205,9 @@ pub async fn webhook_retry(app: Arc<App>) -> Result<serde_json::Value, AppError>
     let started = std::time::Instant::now();
     let mut total = delivery::Sent::default();
     loop {
-        let sent = delivery::send(&app, None, RETRY_BATCH, true).await?;
+        // One pass claims what it sends at once, so no lease outlives the pass.
+        let batch = app.config.webhooks.concurrency as i64;
+        let sent = delivery::send(&app, None, batch, true).await?;
         total.succeeded += sent.succeeded;
         total.failed += sent.failed;
         if sent.succeeded + sent.failed == 0 || started.elapsed() > RETRY_RUN {

@@ -85,7 +85,7 @@ pub async fn delete(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, A
     let id: WebhookEndpointId = ctx.path_id("id")?;
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, scope).await?;
-    let view = endpoints::delete(&tx, &ctx.audit(), id).await?;
+    let view = endpoints::delete(&tx, &app, &ctx.audit(), id).await?;
     tx.commit().await?;
     Ok(ApiResponse::ok(&view, "Webhook endpoint deleted"))
 }

@@ -112,6 +112,9 @@ pub async fn accept(app: &App, event: &DomainEvent) -> Result<Vec<Uuid>, AppErro
 /// A delivery claimed for one attempt, with what sending it needs.
 struct Claimed {
     delivery: Uuid,
+    /// The lease this claim holds: every write-back is fenced on it, so a claim that outlived
+    /// its lease changes nothing another claim has since decided.
+    lease: DateTime<Utc>,
     attempts: i32,
     endpoint: WebhookEndpointId,
     merchant: MerchantId,
@@ -122,7 +125,8 @@ struct Claimed {
     row: Row,
 }
 
-/// Claims due deliveries (the named ones, or any) with a lease long enough for one attempt.
+/// Claims deliveries with a lease long enough for one attempt: any that are due, or the named
+/// ones whenever they are due (a test send is never due, so the schedule cannot take it).
 async fn claim(app: &App, only: Option<&[Uuid]>, limit: i64) -> Result<Vec<Claimed>, AppError> {
     let now = app.clock.now();
     let lease = now
@@ -138,13 +142,14 @@ async fn claim(app: &App, only: Option<&[Uuid]>, limit: i64) -> Result<Vec<Claim
                 "WITH claimed AS (
                      UPDATE webhook_deliveries d SET lease_until = $3, updated_at = now()
                        FROM (SELECT id FROM webhook_deliveries
-                              WHERE status = 'pending' AND next_attempt_at <= $1
+                              WHERE status = 'pending'
                                 AND (lease_until IS NULL OR lease_until < $1)
-                                AND ($2::uuid[] IS NULL OR id = ANY ($2))
+                                AND CASE WHEN $2::uuid[] IS NULL THEN next_attempt_at <= $1
+                                         ELSE id = ANY ($2) END
                               ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) due
                       WHERE d.id = due.id
-                  RETURNING d.id, d.attempts, d.endpoint_id, d.event_id)
-                 SELECT c.id AS delivery_id, c.attempts, w.id, w.merchant_id, w.mode, w.url, w.enabled,
+                  RETURNING d.id, d.attempts, d.endpoint_id, d.event_id, d.lease_until)
+                 SELECT c.id AS delivery_id, c.attempts, c.lease_until, w.id, w.merchant_id, w.mode, w.url, w.enabled,
                         {SECRET_COLUMNS},
                         m.id AS event_id, m.type AS event_type, m.created_at AS event_created_at,
                         m.mode AS event_mode, m.data AS event_data
@@ -166,6 +171,7 @@ async fn claim(app: &App, only: Option<&[Uuid]>, limit: i64) -> Result<Vec<Claim
             let r = Record::new(&row, "webhook_deliveries");
             Ok(Claimed {
                 delivery: r.get("delivery_id")?,
+                lease: r.get("lease_until")?,
                 attempts: r.get("attempts")?,
                 endpoint: WebhookEndpointId::from_uuid(r.get("id")?),
                 merchant: MerchantId::from_uuid(r.get("merchant_id")?),
@@ -260,11 +266,22 @@ async fn attempt(app: &App, claimed: &Claimed) -> Outcome {
                 }
             }
             kept.truncate(RESPONSE_KEPT_BYTES);
+            // PostgreSQL text holds no NUL; a binary answer is kept readable, never refused.
+            let body = String::from_utf8_lossy(&kept).replace('\0', "\u{FFFD}");
+            if !(100..=599).contains(&status) {
+                return Outcome {
+                    at,
+                    status: None,
+                    latency_ms: elapsed(started),
+                    body: Some(body),
+                    error: Some(format!("answered the invalid status {status}")),
+                };
+            }
             Outcome {
                 at,
                 status: Some(status),
                 latency_ms: elapsed(started),
-                body: Some(String::from_utf8_lossy(&kept).into_owned()),
+                body: Some(body),
                 error: None,
             }
         }
@@ -298,34 +315,37 @@ pub async fn send(
     retry: bool,
 ) -> Result<Sent, AppError> {
     let claimed = claim(app, only, limit).await?;
-    let results: Vec<Result<bool, AppError>> = futures::stream::iter(claimed)
+    let results: Vec<bool> = futures::stream::iter(claimed)
         .map(|claimed| async move {
-            let outcome = if claimed.enabled {
-                attempt(app, &claimed).await
+            let (outcome, retry) = if claimed.enabled {
+                (attempt(app, &claimed).await, retry)
             } else {
-                Outcome {
+                let outcome = Outcome {
                     at: app.clock.now(),
                     status: None,
                     latency_ms: 0,
                     body: None,
                     error: Some("not sent: the endpoint is disabled".into()),
-                }
+                };
+                (outcome, false)
             };
             let ok = outcome.succeeded();
-            record(app, &claimed, outcome, retry).await?;
-            Ok(ok)
+            // One delivery's bookkeeping failing must not stop the others: its lease runs out
+            // and it is claimed again.
+            if let Err(e) = record(app, &claimed, outcome, retry).await {
+                tracing::warn!(delivery = %claimed.delivery, error = %e, "webhook attempt not recorded");
+                return false;
+            }
+            ok
         })
         .buffer_unordered(app.config.webhooks.concurrency)
         .collect()
         .await;
-    let mut sent = Sent::default();
-    for result in results {
-        match result? {
-            true => sent.succeeded += 1,
-            false => sent.failed += 1,
-        }
-    }
-    Ok(sent)
+    let succeeded = results.iter().filter(|ok| **ok).count();
+    Ok(Sent {
+        succeeded,
+        failed: results.len() - succeeded,
+    })
 }
 
 /// Records an attempt and what follows from it, in one transaction; publishes what it raised.
@@ -337,6 +357,13 @@ async fn record(
 ) -> Result<(), AppError> {
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, Scope::System).await?;
+    // The endpoint first, then the delivery: the order every path that changes both takes
+    // (disabling, deleting), so none of them can deadlock with another.
+    tx.execute_typed(
+        "SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR NO KEY UPDATE",
+        &[(&claimed.endpoint.as_uuid(), Type::UUID)],
+    )
+    .await?;
     let status = outcome.status.map(i32::from);
     tx.execute_typed(
         "INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, event_id, merchant_id, attempted_at,
@@ -366,11 +393,13 @@ async fn record(
     if outcome.succeeded() {
         tx.execute_typed(
             "UPDATE webhook_deliveries SET status = 'succeeded', attempts = $2, next_attempt_at = NULL,
-                 lease_until = NULL, last_status = $3, last_error = NULL, updated_at = now() WHERE id = $1",
+                 lease_until = NULL, last_status = $3, last_error = NULL, updated_at = now()
+              WHERE id = $1 AND status = 'pending' AND lease_until = $4",
             &[
                 (&claimed.delivery, Type::UUID),
                 (&i32::try_from(made).unwrap_or(i32::MAX), Type::INT4),
                 (&status, Type::INT4),
+                (&claimed.lease, Type::TIMESTAMPTZ),
             ],
         )
         .await?;
@@ -390,17 +419,20 @@ async fn record(
         tx.execute_typed(
             "UPDATE webhook_deliveries SET status = CASE WHEN $3::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,
                  attempts = $2, next_attempt_at = $3, lease_until = NULL, last_status = $4, last_error = $5,
-                 updated_at = now() WHERE id = $1",
+                 updated_at = now()
+              WHERE id = $1 AND status = 'pending' AND lease_until = $6",
             &[
                 (&claimed.delivery, Type::UUID),
                 (&i32::try_from(made).unwrap_or(i32::MAX), Type::INT4),
                 (&next, Type::TIMESTAMPTZ),
                 (&status, Type::INT4),
                 (&error, Type::TEXT),
+                (&claimed.lease, Type::TIMESTAMPTZ),
             ],
         )
         .await?;
-        if claimed.enabled {
+        // A test send (no retries) tells the merchant how it went and changes nothing else.
+        if claimed.enabled && retry {
             outbox = after_failure(&tx, app, claimed, &outcome).await?;
         }
     }
@@ -597,7 +629,9 @@ pub async fn replay(
         .map(|row| Ok(Record::new(row, "webhook_deliveries").get("id")?))
         .collect::<Result<Vec<Uuid>, AppError>>()?;
     let scheduled = deliveries.len();
-    let ids = if deliveries.is_empty() {
+    // A few go to the delivery worker now; a large replay is left to the `webhook-retry`
+    // schedule (they are due now), which takes them a pass at a time, never in one message.
+    let ids = if deliveries.is_empty() || scheduled > app.config.webhooks.concurrency {
         Vec::new()
     } else {
         outbox::write(
@@ -665,13 +699,13 @@ pub async fn test(
         events::record(&tx, merchant, &event).await?;
         let row = tx
             .query_typed_one(
+                // Never due: only this request's own claim below sends it.
                 "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, merchant_id, next_attempt_at)
-                 VALUES (gen_random_uuid(), $1, $2, $3, $4) RETURNING id",
+                 VALUES (gen_random_uuid(), $1, $2, $3, 'infinity') RETURNING id",
                 &[
                     (&endpoint.as_uuid(), Type::UUID),
                     (&event.id.as_uuid(), Type::UUID),
                     (&merchant.as_uuid(), Type::UUID),
-                    (&event.created_at, Type::TIMESTAMPTZ),
                 ],
             )
             .await?;

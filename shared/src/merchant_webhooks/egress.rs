@@ -37,15 +37,19 @@ pub trait Resolver: Send + Sync {
     async fn lookup(&self, host: &str, port: u16) -> Vec<SocketAddr>;
 }
 
+/// How long a lookup may take before the host counts as not resolving.
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The operating system's resolver.
 pub struct SystemResolver;
 
 #[async_trait]
 impl Resolver for SystemResolver {
     async fn lookup(&self, host: &str, port: u16) -> Vec<SocketAddr> {
-        match tokio::net::lookup_host((host, port)).await {
-            Ok(addresses) => addresses.collect(),
-            Err(_) => Vec::new(),
+        // A name server that never answers must not hold a delivery (or a request) for ever.
+        match tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((host, port))).await {
+            Ok(Ok(addresses)) => addresses.collect(),
+            Ok(Err(_)) | Err(_) => Vec::new(),
         }
     }
 }

@@ -416,15 +416,21 @@ pub async fn update(
     id: WebhookEndpointId,
     changes: EndpointChanges,
 ) -> Result<EndpointView, AppError> {
-    let before = locked(tx, id).await?;
+    // The URL's host is resolved before the row is locked: a slow name server must not hold up
+    // the deliveries recording their attempts on it.
+    let mode = get(tx, id)
+        .await?
+        .ok_or(AppError::NotFound("webhook endpoint"))?
+        .mode;
     check_fields(
         &app.config,
-        before.mode,
+        mode,
         changes.url.as_deref(),
         changes.event_types.as_deref(),
         changes.description.as_deref(),
     )
     .await?;
+    let before = locked(tx, id).await?;
     let row = tx
         .query_typed_one(
             &format!(
@@ -462,9 +468,13 @@ pub async fn update(
             .change(Some(audited(&before)), Some(audited(&after))),
     )
     .await?;
-    // Taking events again ends the "endpoint disabled" alert; turning it off by hand raises none.
+    // Taking events again ends the "endpoint disabled" alert; turned off by hand, it raises none
+    // and its pending deliveries are given up (a replay sends them later).
     if after.enabled && !before.enabled {
         alerts::clear(tx, app, &super::delivery::alert_key(id)).await?;
+    }
+    if before.enabled && !after.enabled {
+        give_up_pending(tx, id, "the endpoint was turned off").await?;
     }
     Ok(after)
 }
@@ -487,6 +497,7 @@ async fn locked(tx: &Transaction<'_>, id: WebhookEndpointId) -> Result<EndpointV
 /// Audited.
 pub async fn delete(
     tx: &Transaction<'_>,
+    app: &App,
     ctx: &AuditContext,
     id: WebhookEndpointId,
 ) -> Result<EndpointView, AppError> {
@@ -503,6 +514,7 @@ pub async fn delete(
         )
         .await?;
     give_up_pending(tx, id, "the endpoint was deleted").await?;
+    alerts::clear(tx, app, &super::delivery::alert_key(id)).await?;
     audit::record(
         tx,
         ctx,
