@@ -931,6 +931,13 @@ async fn merchant_and_public_scopes_raise_only_their_own_kinds() {
     attempt(Scope::Public, mismatch.clone()).await.unwrap();
     attempt(Scope::Public, mismatch.clone()).await.unwrap();
     assert_eq!(only(&app, &mismatch.key).await.count, 2);
+    // The public scope cannot see the operators' recipients: the alert waits, unnotified, for
+    // the monitor, which tells people once.
+    assert_eq!(only(&app, &mismatch.key).await.notifications, 0);
+    monitor(&app).await;
+    assert_eq!(only(&app, &mismatch.key).await.notifications, 1);
+    monitor(&app).await;
+    assert_eq!(only(&app, &mismatch.key).await.notifications, 1);
     refused(
         attempt(Scope::Public, endpoint(merchant)).await,
         "public raises only amount mismatches",

@@ -99,6 +99,7 @@ pub async fn run(app: &App, queues: &[&str]) -> Result<MonitorRun, AppError> {
             }
         }
     }
+    ids.extend(super::raise::notify_unnotified(&tx, app).await?);
     tx.commit().await?;
     app.publish(&ids).await;
     Ok(run)

@@ -3,7 +3,7 @@
 use super::{AlertKind, Condition};
 use crate::db::Transaction;
 use crate::db::record::Record;
-use crate::ids::AlertId;
+use crate::ids::{AlertId, MerchantId};
 use crate::notifications::{self, Audience, Notice, Severity};
 use crate::{App, AppError};
 use tokio_postgres::types::Type;
@@ -56,9 +56,33 @@ pub async fn raise(
     let row = Record::new(&row, "alerts");
     let id = AlertId::from_uuid(row.get("id")?);
     let count: i32 = row.get("count")?;
+    notify_if_due(tx, app, id, count, condition).await
+}
+
+/// Tells people about alert `id` unless it is informational, acknowledged, or was told within
+/// the cool-down; answers the outbox ids. Only the platform's scopes can see the operators'
+/// recipients, so an alert raised elsewhere (a checkout page's amount mismatch, in the public
+/// scope) is left unnotified here and the `alert-monitor` tells people on its next run.
+pub(crate) async fn notify_if_due(
+    tx: &Transaction<'_>,
+    app: &App,
+    id: AlertId,
+    count: i32,
+    condition: &Condition,
+) -> Result<Vec<Uuid>, AppError> {
     if condition.severity == Severity::Info {
         return Ok(Vec::new());
     }
+    let platform: bool = Record::new(
+        &tx.query_typed_one("SELECT app_is_platform() AS platform", &[])
+            .await?,
+        "alerts",
+    )
+    .get("platform")?;
+    if !platform {
+        return Ok(Vec::new());
+    }
+    let now = app.clock.now();
     // The cool-down is decided by the same row lock the upsert took: of two raises in one
     // cool-down, only the first finds the alert unnotified. An acknowledged alert has someone on
     // it: its repeats count but wake nobody.
@@ -85,6 +109,39 @@ pub async fn raise(
         && condition.kind.concerns_merchant()
     {
         ids.extend(notifications::notify(tx, app, Audience::Merchant(merchant), &notice).await?);
+    }
+    Ok(ids)
+}
+
+/// Notifies the open alerts nobody has been told about yet (raised outside the platform's
+/// scopes); the monitor runs it in the system scope.
+pub(crate) async fn notify_unnotified(
+    tx: &Transaction<'_>,
+    app: &App,
+) -> Result<Vec<Uuid>, AppError> {
+    let rows = tx
+        .query_typed(
+            "SELECT id, key, kind, severity, merchant_id, title, details, count FROM alerts
+              WHERE status = 'open' AND last_notified_at IS NULL AND severity <> 'info'
+              ORDER BY id LIMIT 100",
+            &[],
+        )
+        .await?;
+    let mut ids = Vec::new();
+    for row in &rows {
+        let r = Record::new(row, "alerts");
+        let condition = Condition {
+            key: r.get("key")?,
+            kind: r.parse("kind")?,
+            severity: r.parse("severity")?,
+            merchant_id: r
+                .get::<Option<Uuid>>("merchant_id")?
+                .map(MerchantId::from_uuid),
+            title: r.get("title")?,
+            details: r.get("details")?,
+        };
+        let id = AlertId::from_uuid(r.get("id")?);
+        ids.extend(notify_if_due(tx, app, id, r.get("count")?, &condition).await?);
     }
     Ok(ids)
 }
