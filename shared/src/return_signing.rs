@@ -87,19 +87,7 @@ impl ReturnParams {
 /// The sealed secret of a row holding `return_secret_key_id`, `return_secret_nonce` and
 /// `return_secret_ciphertext` (NULL when the merchant has none yet).
 fn sealed_from(row: &Row, table: &'static str) -> Result<Option<Sealed>, AppError> {
-    let record = Record::new(row, table);
-    let Some(key_id) = record.get::<Option<String>>("return_secret_key_id")? else {
-        return Ok(None);
-    };
-    let nonce: Vec<u8> = record.required("return_secret_nonce")?;
-    Ok(Some(Sealed {
-        key_id,
-        nonce: nonce
-            .as_slice()
-            .try_into()
-            .map_err(|_| AppError::Internal("stored nonce has the wrong length".into()))?,
-        ciphertext: record.required("return_secret_ciphertext")?,
-    }))
+    Ok(Record::new(row, table).sealed("return_secret_")?)
 }
 
 /// Opens a secret from a row holding `return_secret_key_id`, `return_secret_nonce` and

@@ -2,6 +2,7 @@
 //! value our types do not know (an unknown status, say) is a [`DecodeError`] naming the table and
 //! the column; it becomes a 500 with a request id, never a panic (release builds abort on one).
 
+use crate::crypto::cipher::Sealed;
 use std::fmt::Display;
 use std::str::FromStr;
 use tokio_postgres::Row;
@@ -70,6 +71,24 @@ impl<'r> Record<'r> {
     pub fn required<T: FromSql<'r>>(&self, column: &str) -> Result<T, DecodeError> {
         self.get::<Option<T>>(column)?
             .ok_or_else(|| self.error(column, "is NULL where a value is required".into()))
+    }
+
+    /// A sealed value stored as `{prefix}key_id`, `{prefix}nonce` and `{prefix}ciphertext`;
+    /// `None` when the key id is NULL (nothing sealed yet).
+    pub fn sealed(&self, prefix: &str) -> Result<Option<Sealed>, DecodeError> {
+        let Some(key_id) = self.get::<Option<String>>(&format!("{prefix}key_id"))? else {
+            return Ok(None);
+        };
+        let column = format!("{prefix}nonce");
+        let nonce: Vec<u8> = self.required(&column)?;
+        Ok(Some(Sealed {
+            key_id,
+            nonce: nonce
+                .as_slice()
+                .try_into()
+                .map_err(|_| self.error(&column, "has the wrong length".into()))?,
+            ciphertext: self.required(&format!("{prefix}ciphertext"))?,
+        }))
     }
 
     fn error(&self, column: &str, reason: String) -> DecodeError {

@@ -177,19 +177,7 @@ pub(crate) fn from_row(row: &Row) -> Result<EndpointView, AppError> {
 }
 
 fn sealed(row: &Row, prefix: &str) -> Result<Option<Sealed>, AppError> {
-    let record = Record::new(row, "webhook_endpoints");
-    let Some(key_id) = record.get::<Option<String>>(&format!("{prefix}key_id"))? else {
-        return Ok(None);
-    };
-    let nonce: Vec<u8> = record.required(&format!("{prefix}nonce"))?;
-    Ok(Some(Sealed {
-        key_id,
-        nonce: nonce
-            .as_slice()
-            .try_into()
-            .map_err(|_| AppError::Internal("stored nonce has the wrong length".into()))?,
-        ciphertext: record.required(&format!("{prefix}ciphertext"))?,
-    }))
+    Ok(Record::new(row, "webhook_endpoints").sealed(prefix)?)
 }
 
 fn open(keys: &KeyRing, id: WebhookEndpointId, sealed: &Sealed) -> Result<SigningSecret, AppError> {

@@ -539,19 +539,7 @@ pub async fn delete(
 }
 
 fn sealed_from(row: &Row) -> Result<Option<Sealed>, AppError> {
-    let record = Record::new(row, "notification_recipients");
-    let Some(key_id) = record.get::<Option<String>>("webhook_key_id")? else {
-        return Ok(None);
-    };
-    let nonce: Vec<u8> = record.required("webhook_nonce")?;
-    Ok(Some(Sealed {
-        key_id,
-        nonce: nonce
-            .as_slice()
-            .try_into()
-            .map_err(|_| AppError::Internal("stored nonce has the wrong length".into()))?,
-        ciphertext: record.required("webhook_ciphertext")?,
-    }))
+    Ok(Record::new(row, "notification_recipients").sealed("webhook_")?)
 }
 
 /// Where a Slack recipient's messages go, the webhook URL opened, with its owner; `None` when it
