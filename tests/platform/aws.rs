@@ -31,6 +31,9 @@ struct AwsPlatform {
     sqs: aws_sdk_sqs::Client,
     queue: Arc<SqsQueue>,
     observed: String,
+    events: aws_sdk_eventbridge::Client,
+    bus_name: String,
+    prefix: String,
 }
 
 /// Queues with redrive policies, a bus whose rule sends `transaction.succeeded` to an observer
@@ -105,7 +108,7 @@ async fn platform_with(extra: &[(&str, &str)], create_queues: bool) -> AwsPlatfo
         .send()
         .await
         .unwrap();
-    let bus: Arc<dyn EventBus> = Arc::new(EventBridgeBus::new(events, &bus_name));
+    let bus: Arc<dyn EventBus> = Arc::new(EventBridgeBus::new(events.clone(), &bus_name));
     let app =
         TestApp::spawn_with_ports(extra, Some((queue.clone() as Arc<dyn JobQueue>, bus))).await;
     AwsPlatform {
@@ -113,7 +116,23 @@ async fn platform_with(extra: &[(&str, &str)], create_queues: bool) -> AwsPlatfo
         sqs,
         queue,
         observed,
+        events,
+        bus_name,
+        prefix,
     }
+}
+
+/// The ARN of the queue at `url`.
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone()
 }
 
 impl AwsPlatform {
@@ -327,4 +346,250 @@ async fn the_sweeper_publishes_what_a_failed_relay_left_behind() {
     app.drain().await;
     let txn = app.transaction(&m, &id).await;
     assert_eq!(txn["status"], "succeeded", "{txn}");
+}
+
+/// The detail-types `template.yaml`'s `MerchantEventsRule` sends to its target, with the name
+/// of the queue the target is (`lightspeedpay-${Stage}-<queue>`, read back to `<queue>`).
+fn template_merchant_events_rule() -> (String, Vec<String>, String) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml");
+    let template: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let resources = &template["Resources"];
+    let rule = &resources["MerchantEventsRule"]["Properties"];
+    let pattern = &rule["EventPattern"];
+    let sources: Vec<&str> = pattern["source"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let detail_types = pattern["detail-type"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let targets = rule["Targets"].as_sequence().unwrap();
+    assert_eq!(targets.len(), 1, "{targets:?}");
+    // `!GetAtt WebhookDeliveryQueue.Arn`: follow it to the queue's name.
+    let reference = serde_yaml::to_string(&targets[0]["Arn"]).unwrap();
+    let logical = reference
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .trim_end_matches(".Arn")
+        .to_string();
+    let name =
+        serde_yaml::to_string(&resources[logical.as_str()]["Properties"]["QueueName"]).unwrap();
+    let queue = name
+        .trim()
+        .trim_end_matches('"')
+        .rsplit("}-")
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(sources, [shared::jobs::bus::SOURCE]);
+    (sources[0].to_string(), detail_types, queue)
+}
+
+#[test]
+fn the_templates_merchant_events_rule_is_the_bus_rule_for_the_delivery_queue() {
+    let (_, detail_types, queue) = template_merchant_events_rule();
+    assert_eq!(queue, queues::WEBHOOK_DELIVERY);
+    let rules: Vec<_> = shared::jobs::bus::RULES
+        .iter()
+        .filter(|r| r.queue == queue)
+        .collect();
+    assert_eq!(rules.len(), 1, "one bus rule feeds {queue}");
+    assert_eq!(detail_types, rules[0].detail_types);
+    assert!(detail_types.iter().any(|t| t == "transaction.succeeded"));
+}
+
+#[tokio::test]
+async fn a_payment_reaches_the_merchants_endpoint_through_the_bus_rule_on_eventbridge() {
+    use shared::merchant_webhooks::signature::{SignedHeaders, SigningSecret, verify};
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let aws = platform(&[("WEBHOOKS_ALLOW_LOOPBACK", "true")]).await;
+    let app = &aws.app;
+    // The delivery queue under its own prefix, so the test's drain leaves it alone and the
+    // handler runs on exactly what EventBridge put there.
+    let delivery = SqsQueue::new(aws.sqs.clone(), &format!("{}bus-", aws.prefix));
+    delivery
+        .ensure_queues(&[queues::WEBHOOK_DELIVERY], 3)
+        .await
+        .unwrap();
+    let delivery_url = aws
+        .sqs
+        .get_queue_url()
+        .queue_name(format!("{}bus-{}", aws.prefix, queues::WEBHOOK_DELIVERY))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let delivery_arn = queue_arn(&aws.sqs, &delivery_url).await;
+    // The bus rules as the deployed rule is built: `RULES`, one pattern per queue.
+    for (n, rule) in shared::jobs::bus::RULES.iter().enumerate() {
+        assert_eq!(
+            rule.queue,
+            queues::WEBHOOK_DELIVERY,
+            "a rule this test has no queue for"
+        );
+        let pattern = serde_json::json!({
+            "source": [shared::jobs::bus::SOURCE],
+            "detail-type": rule.detail_types,
+        });
+        let name = format!("bus-rule-{n}");
+        aws.events
+            .put_rule()
+            .name(&name)
+            .event_bus_name(&aws.bus_name)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await
+            .unwrap();
+        aws.events
+            .put_targets()
+            .rule(&name)
+            .event_bus_name(&aws.bus_name)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id(rule.queue)
+                    .arn(&delivery_arn)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    // …and they are what the template deploys.
+    let (_, template_types, _) = template_merchant_events_rule();
+    assert_eq!(template_types, shared::jobs::bus::RULES[0].detail_types);
+
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hooks/lsp"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Hooked Shop").await;
+    let (status, body) = send(
+        app.http
+            .post(app.url("/api/v1/merchant/webhooks"))
+            .header("X-Client-Key", &m.client_key)
+            .header("X-Client-Secret", &m.client_secret)
+            .json(&serde_json::json!({
+                "url": format!("{}/hooks/lsp", receiver.uri()),
+                "event_types": ["transaction.succeeded"],
+            })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let secret = SigningSecret::parse(body["data"]["secret"].as_str().unwrap()).unwrap();
+
+    let (status, body) = app
+        .pay(&m, &payment("order-hooked", 27_500, true), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    assert_eq!(app.transaction(&m, &id).await["status"], "succeeded");
+
+    // EventBridge delivered its envelopes (created, then succeeded) to the delivery queue.
+    let mut messages = Vec::new();
+    for _ in 0..10 {
+        messages.extend(
+            delivery
+                .receive(queues::WEBHOOK_DELIVERY, 10, Duration::from_secs(30))
+                .await
+                .unwrap(),
+        );
+        if messages.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let envelopes: Vec<Value> = messages
+        .iter()
+        .map(|m| serde_json::from_str(&m.body).unwrap())
+        .collect();
+    let mut types: Vec<&str> = envelopes
+        .iter()
+        .map(|e| e["detail-type"].as_str().unwrap())
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        ["transaction.created", "transaction.succeeded"],
+        "{envelopes:?}"
+    );
+    assert!(
+        envelopes
+            .iter()
+            .all(|e| e["source"] == shared::jobs::bus::SOURCE)
+    );
+    let succeeded = envelopes
+        .iter()
+        .find(|e| e["detail-type"] == "transaction.succeeded")
+        .unwrap();
+    let event_id = succeeded["detail"]["id"].as_str().unwrap().to_string();
+
+    let bodies: Vec<String> = messages.iter().map(|m| m.body.clone()).collect();
+    let failed = functions::handlers::jobs::webhook_delivery(app.app.clone(), messages).await;
+    assert!(failed.is_empty(), "{failed:?}");
+
+    // One POST: the succeeded event (the endpoint does not take `transaction.created`).
+    let requests = receiver.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let request = &requests[0];
+    let header = |name: &str| request.headers[name].to_str().unwrap().to_string();
+    assert_eq!(header("webhook-id"), event_id);
+    let headers = SignedHeaders {
+        id: header("webhook-id"),
+        timestamp: header("webhook-timestamp").parse().unwrap(),
+        signature: header("webhook-signature"),
+    };
+    verify(
+        &secret,
+        &headers,
+        &request.body,
+        chrono::Utc::now().timestamp(),
+    )
+    .unwrap();
+    let other = SigningSecret::generate();
+    assert!(
+        verify(
+            &other,
+            &headers,
+            &request.body,
+            chrono::Utc::now().timestamp()
+        )
+        .is_err(),
+        "another endpoint's secret does not verify it"
+    );
+    let sent: Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(sent["id"], event_id.as_str());
+    assert_eq!(sent["type"], "transaction.succeeded");
+    assert_eq!(sent["data"]["transaction"]["id"], id.as_str());
+    assert_eq!(sent["data"]["transaction"]["status"], "succeeded");
+    assert_eq!(sent["data"]["transaction"]["amount"], 27_500);
+
+    // At least once: the same envelopes delivered again send nothing new.
+    let redelivered = bodies
+        .iter()
+        .enumerate()
+        .map(|(n, body)| shared::jobs::Message {
+            id: format!("again-{n}"),
+            receipt: format!("again-{n}"),
+            body: body.clone(),
+            receive_count: 2,
+        })
+        .collect();
+    let failed = functions::handlers::jobs::webhook_delivery(app.app.clone(), redelivered).await;
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(receiver.received_requests().await.unwrap().len(), 1);
 }
