@@ -583,8 +583,15 @@ impl Config {
             smart: SmartSettings::default(),
             max_accounts: r.number("ROUTING_MAX_ACCOUNTS", 3u32, 1, 3),
         };
+        let allow_loopback = r.switch("WEBHOOKS_ALLOW_LOOPBACK", false);
+        // On Lambda, loopback is the runtime API: a merchant's URL must never reach it.
+        if allow_loopback && r.optional("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+            r.problems.push(
+                "WEBHOOKS_ALLOW_LOOPBACK is for local development only, never on AWS Lambda".into(),
+            );
+        }
         let webhooks = WebhooksConfig {
-            allow_loopback: r.switch("WEBHOOKS_ALLOW_LOOPBACK", false),
+            allow_loopback,
             connect_timeout: Duration::from_secs(r.number(
                 "WEBHOOKS_CONNECT_TIMEOUT_SECONDS",
                 3u64,
@@ -770,6 +777,25 @@ mod tests {
         assert_eq!(config.rate_limit_per_minute, 100);
         assert_eq!(config.auth.access_token_ttl, Duration::from_secs(900));
         assert_eq!(config.encryption.active_key_id(), "k1");
+    }
+
+    #[test]
+    fn loopback_webhook_receivers_are_refused_on_lambda() {
+        let base = [
+            ("DATABASE_URL", "postgres://lsp_app@127.0.0.1/db"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("ENCRYPTION_KEYS", KEY),
+            ("WEBHOOKS_ALLOW_LOOPBACK", "true"),
+        ];
+        let local = Config::from_lookup(lookup_from(vars(&base))).unwrap();
+        assert!(local.webhooks.allow_loopback);
+        let mut pairs = base.to_vec();
+        pairs.push((
+            "AWS_LAMBDA_FUNCTION_NAME",
+            "lightspeedpay-prod-webhook-delivery",
+        ));
+        let err = Config::from_lookup(lookup_from(vars(&pairs))).unwrap_err();
+        assert!(err.to_string().contains("WEBHOOKS_ALLOW_LOOPBACK"), "{err}");
     }
 
     #[test]

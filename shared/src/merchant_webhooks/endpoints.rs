@@ -225,7 +225,8 @@ pub async fn check_url(
 pub fn policy(config: &Config, mode: Mode) -> Policy {
     Policy {
         https_only: mode == Mode::Live,
-        allow_loopback: config.webhooks.allow_loopback,
+        // Even where loopback receivers are allowed (local development), never for live events.
+        allow_loopback: config.webhooks.allow_loopback && mode == Mode::Test,
     }
 }
 
