@@ -140,10 +140,18 @@ fn tag(function: &Function) -> Value {
 /// Gathered schemas by name (a type referred to twice is gathered twice, identically), with the
 /// error envelope every error answer refers to.
 fn components(schemas: Schemas) -> BTreeMap<String, Value> {
-    let mut named: BTreeMap<String, Value> = schemas
-        .into_iter()
-        .map(|(name, schema)| (name, schema_json(&schema)))
-        .collect();
+    let mut named: BTreeMap<String, Value> = BTreeMap::new();
+    for (name, schema) in schemas {
+        let schema = schema_json(&schema);
+        // Two types with one schema name would silently describe one of them wrongly: the
+        // document is built by `lightspeedpay openapi` and checked by tests, which stop here.
+        if let Some(earlier) = named.insert(name.clone(), schema.clone()) {
+            assert!(
+                earlier == schema,
+                "two types share the schema name {name}; rename one with #[schema(as = …)]"
+            );
+        }
+    }
     named.insert("Error".into(), error_schema());
     named
 }

@@ -740,7 +740,7 @@ pub static MERCHANT_WEBHOOKS: Function = function! {
             Link::by_id("ReadWebhookEndpoint", "merchant_webhooks.get"),
         ]).fails(&[ErrorCode::Conflict])),
         route!(GET "/api/v1/merchant/webhooks", Merchant, "The caller's webhook endpoints", merchant_webhooks::list, Api::list::<EndpointView>()),
-        route!(POST "/api/v1/merchant/webhooks/test", Merchant, "Send a signed webhook.test event to one endpoint now; answers the attempt", merchant_webhooks::test, Api::data::<TestOutcome>(200).takes::<TestRequest>().fails(&[ErrorCode::Conflict])),
+        route!(POST "/api/v1/merchant/webhooks/test", Merchant, "Send a signed webhook.test event to one endpoint now; answers the attempt", merchant_webhooks::test, Api::data::<TestOutcome>(200).takes::<TestRequest>().fails(&[ErrorCode::NotFound, ErrorCode::Conflict])),
         route!(GET "/api/v1/merchant/webhooks/{id}", Merchant, "Read a webhook endpoint", merchant_webhooks::get, Api::data::<EndpointView>(200)),
         route!(PATCH "/api/v1/merchant/webhooks/{id}", Merchant, "Change URL, event types, description or enabled", merchant_webhooks::update, Api::data::<EndpointView>(200).takes::<EndpointChanges>()),
         route!(DELETE "/api/v1/merchant/webhooks/{id}", Merchant, "Delete a webhook endpoint (its attempts stay on record)", merchant_webhooks::delete, Api::data::<EndpointView>(200)),

@@ -55,6 +55,7 @@ pub struct Sent {
 
 /// How one attempt went, as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookAttempt)]
 pub struct AttemptView {
     /// `wha_…`
     pub id: WebhookAttemptId,
@@ -550,6 +551,7 @@ async fn tell_about_disabled(
 /// `POST /api/v1/merchant/webhooks/{id}/replay`: one event, or every failed one since a time.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WebhookReplay)]
 pub struct Replay {
     /// Send this event again (`evt_…`).
     pub event_id: Option<EventId>,
@@ -559,6 +561,7 @@ pub struct Replay {
 
 /// How many deliveries a replay scheduled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookReplayed)]
 pub struct Replayed {
     /// Deliveries now pending again.
     pub scheduled: usize,
@@ -649,6 +652,7 @@ pub async fn replay(
 
 /// What `POST /api/v1/merchant/webhooks/test` answers: the one attempt's outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookTestOutcome)]
 pub struct TestOutcome {
     /// The test event sent (`webhook.test`).
     pub event_id: EventId,
@@ -659,6 +663,7 @@ pub struct TestOutcome {
 /// `POST /api/v1/merchant/webhooks/test`: which endpoint.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WebhookTestRequest)]
 pub struct TestRequest {
     /// The endpoint to send a signed `webhook.test` event to (`ep_…`).
     pub endpoint_id: WebhookEndpointId,

@@ -32,6 +32,7 @@ pub const MAX_ENDPOINTS: i64 = 10;
 /// Why an endpoint stopped receiving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = WebhookDisabledReason)]
 pub enum DisabledReason {
     /// The receiver answered 410 Gone.
     Gone,
@@ -69,6 +70,7 @@ impl DisabledReason {
 
 /// An endpoint as the API shows it (never its secret).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookEndpoint)]
 pub struct EndpointView {
     /// `ep_…`
     pub id: WebhookEndpointId,
@@ -101,6 +103,7 @@ pub struct EndpointView {
 
 /// A new endpoint or a rotation: the endpoint and its signing secret, shown this once.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookEndpointWithSecret)]
 pub struct WithSecret {
     /// The endpoint.
     pub endpoint: EndpointView,
@@ -112,6 +115,7 @@ pub struct WithSecret {
 /// `POST /api/v1/merchant/webhooks`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewWebhookEndpoint)]
 pub struct NewEndpoint {
     /// Where to send events: https (plain http only in test mode), a public address.
     #[schema(format = "uri", example = "https://example.com/webhooks/lightspeedpay")]
@@ -130,6 +134,7 @@ pub struct NewEndpoint {
 /// `PATCH /api/v1/merchant/webhooks/{id}`: what to change.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WebhookEndpointChanges)]
 pub struct EndpointChanges {
     /// A new URL.
     #[schema(format = "uri")]
