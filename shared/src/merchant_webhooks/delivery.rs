@@ -358,13 +358,23 @@ async fn record(
 ) -> Result<(), AppError> {
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, Scope::System).await?;
-    // The endpoint first, then the delivery: the order every path that changes both takes
-    // (disabling, deleting), so none of them can deadlock with another.
-    tx.execute_typed(
-        "SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR NO KEY UPDATE",
-        &[(&claimed.endpoint.as_uuid(), Type::UUID)],
-    )
-    .await?;
+    // The endpoint before the delivery: the order every path that changes both takes
+    // (disabling, deleting), so none of them can deadlock with another. A success touches the
+    // endpoint only to end a failure streak, so successes to a healthy endpoint do not queue on
+    // its row.
+    if outcome.succeeded() {
+        tx.execute_typed(
+            "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
+            &[(&claimed.endpoint.as_uuid(), Type::UUID)],
+        )
+        .await?;
+    } else {
+        tx.execute_typed(
+            "SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR NO KEY UPDATE",
+            &[(&claimed.endpoint.as_uuid(), Type::UUID)],
+        )
+        .await?;
+    }
     let status = outcome.status.map(i32::from);
     tx.execute_typed(
         "INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, event_id, merchant_id, attempted_at,
@@ -402,11 +412,6 @@ async fn record(
                 (&status, Type::INT4),
                 (&claimed.lease, Type::TIMESTAMPTZ),
             ],
-        )
-        .await?;
-        tx.execute_typed(
-            "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
-            &[(&claimed.endpoint.as_uuid(), Type::UUID)],
         )
         .await?;
     } else {
