@@ -7,17 +7,16 @@
 
 #![allow(clippy::unwrap_used)]
 
+// Compiled into each benchmark, which uses the parts it needs.
+#[allow(dead_code)]
+mod support;
+
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SECONDS: u64 = 10;
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index].as_secs_f64() * 1000.0
-}
 
 struct Load {
     tps: f64,
@@ -72,8 +71,8 @@ async fn load(base: &str, key: &str, secret: &str, clients: usize, run: &str) ->
     all.sort();
     Load {
         tps: all.len() as f64 / elapsed,
-        p50: percentile(&all, 0.50),
-        p99: percentile(&all, 0.99),
+        p50: support::percentile(&all, 0.50),
+        p99: support::percentile(&all, 0.99),
         errors,
     }
 }
@@ -152,27 +151,9 @@ fn pgbench(
     latencies.sort();
     (
         tps,
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.99),
+        support::percentile(&latencies, 0.50),
+        support::percentile(&latencies, 0.99),
     )
-}
-
-struct Guard(Vec<Child>);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The `pay` Lambda binary behind a minimal Lambda Runtime API: 1,000 invocations, then its
@@ -345,41 +326,9 @@ async fn main() {
         return; // `cargo bench -- --list` and test discovery
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let state = std::env::temp_dir().join(format!("lsp-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&state).unwrap();
-    let db = format!("lsp_bench_{}", std::process::id());
-    let port = free_port();
-    let dev = Command::new(env!("CARGO_BIN_EXE_lightspeedpay"))
-        .arg("dev")
-        .env("PORT", port.to_string())
-        .env("LSP_STATE_DIR", &state)
-        .env("LSP_DEV_DB_NAME", &db)
-        .env("LSP_WORKERS", "off")
-        .env("RATE_LIMIT_PER_MINUTE", "1000000")
-        .env("PUBLIC_RATE_LIMIT_PER_MINUTE", "1000000")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let guard = Guard(vec![dev]);
-    let creds_path = state.join("dev-credentials.json");
-    for _ in 0..600 {
-        if creds_path.exists()
-            && reqwest::get(format!("http://127.0.0.1:{port}/api/health"))
-                .await
-                .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let creds: Value =
-        serde_json::from_str(&std::fs::read_to_string(&creds_path).unwrap()).unwrap();
-    let (key, secret) = (
-        creds["client_key"].as_str().unwrap().to_string(),
-        creds["client_secret"].as_str().unwrap().to_string(),
-    );
+    let dev = support::start_dev("bench", &[("LSP_WORKERS", "off")]).await;
+    let (state, db, creds) = (dev.state.clone(), dev.db.clone(), dev.creds.clone());
+    let (key, secret) = (dev.key.clone(), dev.secret.clone());
     let merchant_uuid = uuid::Uuid::parse_str(
         creds["merchant_id"]
             .as_str()
@@ -388,7 +337,7 @@ async fn main() {
     )
     .unwrap()
     .to_string();
-    let base = format!("http://127.0.0.1:{port}");
+    let base = dev.base.clone();
     // The account the router picks for the demo merchant in test mode: the platform's sandbox.
     let sandbox_account = sandbox_account(&db);
     smart_routing(&db, &merchant_uuid, &sandbox_account);
@@ -461,16 +410,5 @@ async fn main() {
             "\n(target/release/pay not built: run scripts/bench for the Lambda measurement)"
         ),
     }
-    // Stops the runner (kill and wait) before its database goes.
-    drop(guard);
-    let _ = Command::new("psql")
-        .args([
-            "-q",
-            "-d",
-            "postgres://postgres@127.0.0.1:5432/postgres",
-            "-c",
-            &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
-        ])
-        .status();
-    let _ = std::fs::remove_dir_all(&state);
+    dev.stop();
 }

@@ -10,12 +10,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+// Compiled into each benchmark, which uses the parts it needs.
+#[allow(dead_code)]
+mod support;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,29 +30,6 @@ fn env_number(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index].as_secs_f64() * 1000.0
-}
-
-struct Guard(Vec<Child>);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// One webhook as the receiver saw it.
@@ -115,42 +95,8 @@ async fn main() {
     tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
 
     // The platform as `lightspeedpay dev` runs it, workers and schedules in-process.
-    let state = std::env::temp_dir().join(format!("lsp-bench-webhooks-{}", std::process::id()));
-    std::fs::create_dir_all(&state).unwrap();
-    let db = format!("lsp_bench_webhooks_{}", std::process::id());
-    let port = free_port();
-    let dev = Command::new(env!("CARGO_BIN_EXE_lightspeedpay"))
-        .arg("dev")
-        .env("PORT", port.to_string())
-        .env("LSP_STATE_DIR", &state)
-        .env("LSP_DEV_DB_NAME", &db)
-        .env("WEBHOOKS_ALLOW_LOOPBACK", "true")
-        .env("RATE_LIMIT_PER_MINUTE", "1000000")
-        .env("PUBLIC_RATE_LIMIT_PER_MINUTE", "1000000")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let guard = Guard(vec![dev]);
-    let creds_path = state.join("dev-credentials.json");
-    for _ in 0..600 {
-        if creds_path.exists()
-            && reqwest::get(format!("http://127.0.0.1:{port}/api/health"))
-                .await
-                .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let creds: Value =
-        serde_json::from_str(&std::fs::read_to_string(&creds_path).unwrap()).unwrap();
-    let (key, secret) = (
-        creds["client_key"].as_str().unwrap().to_string(),
-        creds["client_secret"].as_str().unwrap().to_string(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
+    let dev = support::start_dev("bench_webhooks", &[("WEBHOOKS_ALLOW_LOOPBACK", "true")]).await;
+    let (base, key, secret) = (dev.base.clone(), dev.key.clone(), dev.secret.clone());
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()
@@ -272,8 +218,8 @@ async fn main() {
         "| {payments} | {clients} | {:.0} | {errors} | {} | {missing} | {duplicates} | {per_second:.0} | {:.1} | {:.1} | {:.1} |",
         committed.len() as f64 / creation.as_secs_f64(),
         arrivals.len(),
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.99),
+        support::percentile(&latencies, 0.50),
+        support::percentile(&latencies, 0.99),
         latencies.last().unwrap().as_secs_f64() * 1000.0,
     );
     println!("\n{} POSTs received in all", received.posts);
@@ -284,16 +230,5 @@ async fn main() {
     assert_eq!(errors, 0, "every payment must be created");
     drop(received);
 
-    // Stops the runner (kill and wait) before its database goes.
-    drop(guard);
-    let _ = Command::new("psql")
-        .args([
-            "-q",
-            "-d",
-            "postgres://postgres@127.0.0.1:5432/postgres",
-            "-c",
-            &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
-        ])
-        .status();
-    let _ = std::fs::remove_dir_all(&state);
+    dev.stop();
 }
