@@ -121,6 +121,23 @@ pub fn parse_major_json(value: &serde_json::Value) -> Option<i64> {
     }
 }
 
+/// GST on our fee, in basis points (18 %).
+pub const GST_BPS: u32 = 1_800;
+
+/// `bps` basis points of `minor` units, rounded half up to the unit: the one rounding rule of the
+/// platform's money (fees, GST, commission shares). Half up means a result of exactly x.5 paise is
+/// x + 1 (2.5 → 3); amounts are never negative here, so "half up" and "half away from zero" agree.
+/// Saturates at `i64::MAX` rather than wrap.
+pub fn share_of(minor: i64, bps: u32) -> i64 {
+    let share = (i128::from(minor) * i128::from(bps) + 5_000) / 10_000;
+    i64::try_from(share).unwrap_or(i64::MAX)
+}
+
+/// The GST on a fee of `fee` minor units (18 %, rounded with [`share_of`]).
+pub fn gst_on(fee: i64) -> i64 {
+    share_of(fee, GST_BPS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,5 +205,25 @@ mod tests {
         assert_eq!(Currency::parse("INR"), Some(Currency::Inr));
         assert_eq!(Currency::parse("inr"), None);
         assert_eq!(Currency::parse("XYZ"), None);
+    }
+
+    #[test]
+    fn shares_round_half_up_to_the_paisa_and_gst_is_eighteen_percent_of_the_fee() {
+        assert_eq!(share_of(25_000, 1), 3, "2.5 paise is 3");
+        assert_eq!(share_of(24_999, 1), 2, "2.4999 paise is 2");
+        assert_eq!(share_of(10_000, 199), 199);
+        assert_eq!(share_of(0, 350), 0);
+        assert_eq!(share_of(i64::MAX, 10_000), i64::MAX);
+        assert_eq!(
+            share_of(i64::MAX, 20_000),
+            i64::MAX,
+            "saturates, never wraps"
+        );
+        // ₹1,000 at 3.5 %: a fee of ₹35 and GST of ₹6.30.
+        assert_eq!(share_of(100_000, 350), 3_500);
+        assert_eq!(gst_on(3_500), 630);
+        // 18 % of 3 paise is 0.54 → 1; of 2 paise 0.36 → 0.
+        assert_eq!(gst_on(3), 1);
+        assert_eq!(gst_on(2), 0);
     }
 }

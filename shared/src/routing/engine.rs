@@ -73,12 +73,9 @@ pub struct Fee {
 }
 
 impl Fee {
-    /// The fee on `amount` paise, rounded half up to the paisa.
+    /// The fee on `amount` paise, rounded as all money is ([`crate::money::share_of`]).
     pub fn on(self, amount: i64) -> i64 {
-        let variable = (i128::from(amount) * i128::from(self.bps) + 5_000) / 10_000;
-        i64::try_from(variable)
-            .unwrap_or(i64::MAX)
-            .saturating_add(self.fixed)
+        crate::money::share_of(amount, self.bps).saturating_add(self.fixed)
     }
 }
 
