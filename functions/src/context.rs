@@ -4,9 +4,11 @@
 use shared::AppError;
 use shared::audit::AuditContext;
 use shared::auth::{self, Principal};
+use shared::db::Scope;
 use shared::http::path::PathParams;
 use shared::http::{ApiRequest, body};
-use shared::ids::IdParseError;
+use shared::ids::{IdParseError, MerchantId};
+use shared::mode::Mode;
 use std::str::FromStr;
 
 /// One request on its way through a handler.
@@ -28,6 +30,18 @@ impl RequestContext {
         self.principal.ok_or(AppError::Internal(
             "authenticated route without a principal".into(),
         ))
+    }
+
+    /// The merchant, mode and database scope of a merchant principal; an operator is refused
+    /// with `why` (on routes open to both, or should the pipeline ever let one through).
+    pub fn merchant(&self, why: &'static str) -> Result<(MerchantId, Mode, Scope), AppError> {
+        let principal = self.principal()?;
+        match principal {
+            Principal::Merchant {
+                merchant_id, mode, ..
+            } => Ok((merchant_id, mode, principal.scope())),
+            Principal::Admin { .. } => Err(AppError::Forbidden(why)),
+        }
     }
 
     /// Audit metadata for actions taken by this request.

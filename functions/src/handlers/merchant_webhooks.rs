@@ -5,7 +5,6 @@
 use crate::context::RequestContext;
 use serde::Deserialize;
 use shared::audit::{self, AuditEvent};
-use shared::auth::Principal;
 use shared::db::{self, Scope};
 use shared::http::ApiResponse;
 use shared::http::pagination::PageRequest;
@@ -13,26 +12,16 @@ use shared::ids::{EventId, MerchantId, WebhookAttemptId, WebhookEndpointId};
 use shared::merchant_webhooks::delivery::{self, Replay, TestRequest};
 use shared::merchant_webhooks::endpoints::{self, DisabledReason, EndpointChanges, NewEndpoint};
 use shared::merchant_webhooks::events::{self, EVENT_TYPES, TEST_EVENT};
-use shared::mode::Mode;
 use shared::{App, AppError};
 use std::sync::Arc;
 
-/// The merchant and mode a merchant principal acts for.
-fn merchant(ctx: &RequestContext) -> Result<(MerchantId, Mode, Scope), AppError> {
-    let principal = ctx.principal()?;
-    match principal {
-        Principal::Merchant {
-            merchant_id, mode, ..
-        } => Ok((merchant_id, mode, principal.scope())),
-        Principal::Admin { .. } => Err(AppError::Forbidden(
-            "Webhook endpoints are a merchant's; operators use /api/v1/admin/webhooks",
-        )),
-    }
-}
+/// Why an operator cannot use the merchant's own routes.
+const MERCHANTS_ONLY: &str =
+    "Webhook endpoints are a merchant's; operators use /api/v1/admin/webhooks";
 
 /// Adds an endpoint; its signing secret is answered this once.
 pub async fn create(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
-    let (merchant, mode, scope) = merchant(&ctx)?;
+    let (merchant, mode, scope) = ctx.merchant(MERCHANTS_ONLY)?;
     let new: NewEndpoint = ctx.body()?;
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, scope).await?;
@@ -46,7 +35,7 @@ pub async fn create(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, A
 
 /// The caller's endpoints in its mode.
 pub async fn list(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
-    let (_, _, scope) = merchant(&ctx)?;
+    let (_, _, scope) = ctx.merchant(MERCHANTS_ONLY)?;
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, scope).await?;
     let list = endpoints::list(&tx, None).await?;
@@ -56,7 +45,7 @@ pub async fn list(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, App
 
 /// One of the caller's endpoints.
 pub async fn get(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
-    let (_, _, scope) = merchant(&ctx)?;
+    let (_, _, scope) = ctx.merchant(MERCHANTS_ONLY)?;
     let id: WebhookEndpointId = ctx.path_id("id")?;
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, scope).await?;
@@ -69,7 +58,7 @@ pub async fn get(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppE
 
 /// Changes URL, event types, description or enabled.
 pub async fn update(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
-    let (_, _, scope) = merchant(&ctx)?;
+    let (_, _, scope) = ctx.merchant(MERCHANTS_ONLY)?;
     let id: WebhookEndpointId = ctx.path_id("id")?;
     let changes: EndpointChanges = ctx.body()?;
     let mut client = app.db.client().await?;
@@ -81,7 +70,7 @@ pub async fn update(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, A
 
 /// Deletes an endpoint (its deliveries and attempts stay on record).
 pub async fn delete(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
-    let (_, _, scope) = merchant(&ctx)?;
+    let (_, _, scope) = ctx.merchant(MERCHANTS_ONLY)?;
     let id: WebhookEndpointId = ctx.path_id("id")?;
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, scope).await?;
@@ -92,7 +81,7 @@ pub async fn delete(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, A
 
 /// A new signing secret; the old one keeps signing for 24 hours.
 pub async fn rotate_secret(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
-    let (_, _, scope) = merchant(&ctx)?;
+    let (_, _, scope) = ctx.merchant(MERCHANTS_ONLY)?;
     let id: WebhookEndpointId = ctx.path_id("id")?;
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, scope).await?;
@@ -113,7 +102,7 @@ pub async fn rotate_secret(app: Arc<App>, ctx: RequestContext) -> Result<ApiResp
 
 /// Sends one event, or every failed one since a time, again.
 pub async fn replay(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
-    let (_, _, scope) = merchant(&ctx)?;
+    let (_, _, scope) = ctx.merchant(MERCHANTS_ONLY)?;
     let id: WebhookEndpointId = ctx.path_id("id")?;
     let request: Replay = ctx.body()?;
     let mut client = app.db.client().await?;
@@ -138,7 +127,7 @@ struct PageQuery {
 
 /// An endpoint's delivery attempts, newest first.
 pub async fn attempts(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
-    let (_, _, scope) = merchant(&ctx)?;
+    let (_, _, scope) = ctx.merchant(MERCHANTS_ONLY)?;
     let id: WebhookEndpointId = ctx.path_id("id")?;
     let query: PageQuery = ctx.query()?;
     let page = PageRequest::<WebhookAttemptId>::parse(
@@ -157,7 +146,7 @@ pub async fn attempts(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse,
 
 /// Sends a signed `webhook.test` event to one endpoint now and answers how it went.
 pub async fn test(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
-    let (merchant, mode, _) = merchant(&ctx)?;
+    let (merchant, mode, _) = ctx.merchant(MERCHANTS_ONLY)?;
     let request: TestRequest = ctx.body()?;
     let outcome = delivery::test(&app, merchant, mode, request.endpoint_id).await?;
     let message = if outcome.attempt.succeeded {
@@ -185,7 +174,7 @@ pub struct EventsQuery {
 
 /// The caller's events in its mode, newest first.
 pub async fn list_events(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
-    let (_, _, scope) = merchant(&ctx)?;
+    let (_, _, scope) = ctx.merchant(MERCHANTS_ONLY)?;
     let query: EventsQuery = ctx.query()?;
     let page =
         PageRequest::<EventId>::parse(query.limit.as_deref(), query.starting_after.as_deref())?;
@@ -210,7 +199,7 @@ pub async fn list_events(app: Arc<App>, ctx: RequestContext) -> Result<ApiRespon
 
 /// One of the caller's events.
 pub async fn get_event(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
-    let (_, _, scope) = merchant(&ctx)?;
+    let (_, _, scope) = ctx.merchant(MERCHANTS_ONLY)?;
     let id: EventId = ctx.path_id("id")?;
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, scope).await?;

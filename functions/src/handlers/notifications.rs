@@ -4,7 +4,6 @@
 
 use crate::context::RequestContext;
 use serde::Serialize;
-use shared::auth::Principal;
 use shared::db::{self, Scope};
 use shared::error::AuthFailure;
 use shared::http::ApiResponse;
@@ -14,16 +13,8 @@ use shared::notifications::whatsapp;
 use shared::{App, AppError};
 use std::sync::Arc;
 
-/// The merchant a merchant principal acts for, with its scope.
-fn merchant(ctx: &RequestContext) -> Result<(MerchantId, Scope), AppError> {
-    let principal = ctx.principal()?;
-    match principal {
-        Principal::Merchant { merchant_id, .. } => Ok((merchant_id, principal.scope())),
-        Principal::Admin { .. } => Err(AppError::Forbidden(
-            "Only merchants have their own notification recipients",
-        )),
-    }
-}
+/// Why an operator cannot use the merchant's own routes.
+const MERCHANTS_ONLY: &str = "Only merchants have their own notification recipients";
 
 async fn create_for(
     app: Arc<App>,
@@ -90,25 +81,25 @@ async fn delete_for(
 
 /// The caller's recipients.
 pub async fn merchant_list(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
-    let (merchant, scope) = merchant(&ctx)?;
+    let (merchant, _, scope) = ctx.merchant(MERCHANTS_ONLY)?;
     list_for(app, Some(merchant), scope).await
 }
 
 /// Adds a recipient for the caller.
 pub async fn merchant_create(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
-    let (merchant, scope) = merchant(&ctx)?;
+    let (merchant, _, scope) = ctx.merchant(MERCHANTS_ONLY)?;
     create_for(app, ctx, Some(merchant), scope).await
 }
 
 /// Changes one of the caller's recipients.
 pub async fn merchant_update(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
-    let (merchant, scope) = merchant(&ctx)?;
+    let (merchant, _, scope) = ctx.merchant(MERCHANTS_ONLY)?;
     update_for(app, ctx, Some(merchant), scope).await
 }
 
 /// Removes one of the caller's recipients.
 pub async fn merchant_delete(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
-    let (merchant, scope) = merchant(&ctx)?;
+    let (merchant, _, scope) = ctx.merchant(MERCHANTS_ONLY)?;
     delete_for(app, ctx, Some(merchant), scope).await
 }
 
