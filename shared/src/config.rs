@@ -166,6 +166,9 @@ pub struct PaymentsConfig {
     pub default_expiry: Duration,
     /// How long a pending attempt waits for news before the monitor asks the gateway.
     pub stale_after: Duration,
+    /// Our fee for a merchant without a rate of its own (`FEE_DEFAULT_RATE_BPS`,
+    /// `FEE_DEFAULT_FIXED`).
+    pub default_fee: crate::ledger::fees::FeeRate,
 }
 
 /// Queue and worker settings.
@@ -535,6 +538,10 @@ impl Config {
         }
         let default_expiry = r.number("PAYMENT_DEFAULT_EXPIRY_SECONDS", 1800u64, 60, 7 * 86_400);
         let stale_after = r.number("PAYMENT_STALE_AFTER_SECONDS", 120u64, 10, 86_400);
+        let default_fee = crate::ledger::fees::FeeRate {
+            rate_bps: r.number("FEE_DEFAULT_RATE_BPS", 200u32, 0, 10_000),
+            fixed_fee: r.number("FEE_DEFAULT_FIXED", 0i64, 0, 100_000_000),
+        };
         let max_receives = r.number("QUEUE_MAX_RECEIVES", 5u32, 1, 1000);
         let visibility = r.number("QUEUE_VISIBILITY_TIMEOUT_SECONDS", 60u64, 1, 43_200);
         let outbox_grace = r.number("OUTBOX_GRACE_SECONDS", 5u64, 0, 3_600);
@@ -667,6 +674,7 @@ impl Config {
                         max_amount,
                         default_expiry: Duration::from_secs(default_expiry),
                         stale_after: Duration::from_secs(stale_after),
+                        default_fee,
                     },
                     jobs: JobsConfig {
                         max_receives,

@@ -162,6 +162,23 @@ typed_id!(
     AlertId, "alt", "alert"
 );
 
+typed_id!(
+    /// An account of the ledger.
+    LedgerAccountId, "lac", "ledger account"
+);
+typed_id!(
+    /// A balanced journal entry of the ledger.
+    LedgerEntryId, "le", "ledger entry"
+);
+typed_id!(
+    /// Someone who brought merchants and earns a share of our fee on their payments.
+    AffiliateId, "aff", "affiliate"
+);
+typed_id!(
+    /// Money added to a merchant's prepaid wallet.
+    WalletTopUpId, "wtu", "wallet top-up"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ pub mod html;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod ledger;
 pub mod maintenance;
 pub mod merchant_webhooks;
 pub mod merchants;

@@ -133,6 +133,20 @@ pub fn share_of(minor: i64, bps: u32) -> i64 {
     i64::try_from(share).unwrap_or(i64::MAX)
 }
 
+/// The part of `minor` that `part` is of `whole` (`minor × part ÷ whole`), rounded half up like
+/// [`share_of`]: what a partial refund takes back of a fee. `part` of `whole` is `whole` of
+/// `whole` at most, so the sum of the parts of a whole, taken cumulatively, is `minor` exactly.
+/// Zero when `whole` is not positive.
+pub fn prorate(minor: i64, part: i64, whole: i64) -> i64 {
+    if whole <= 0 {
+        return 0;
+    }
+    let part = part.clamp(0, whole);
+    let share =
+        (i128::from(minor) * i128::from(part) * 2 + i128::from(whole)) / (2 * i128::from(whole));
+    i64::try_from(share).unwrap_or(i64::MAX)
+}
+
 /// The GST on a fee of `fee` minor units (18 %, rounded with [`share_of`]).
 pub fn gst_on(fee: i64) -> i64 {
     share_of(fee, GST_BPS)
@@ -141,6 +155,16 @@ pub fn gst_on(fee: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prorating_rounds_half_up_and_never_passes_the_whole() {
+        assert_eq!(prorate(3, 1, 2), 2); // 1.5 → 2
+        assert_eq!(prorate(200, 1, 3), 67); // 66.67 → 67
+        assert_eq!(prorate(200, 3, 3), 200);
+        assert_eq!(prorate(200, 5, 3), 200);
+        assert_eq!(prorate(200, 1, 0), 0);
+        assert_eq!(prorate(1, 1, 3), 0); // 0.33 → 0
+    }
 
     #[test]
     fn major_amounts_parse_exactly() {

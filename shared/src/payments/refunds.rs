@@ -687,10 +687,12 @@ pub async fn apply_report(
             )
             .await?;
         }
+        crate::ledger::book::refund(tx, id).await?;
         outgoing.push(Outgoing::Event(event("refund.succeeded", merchant, &view)));
     } else {
         if reversed {
             restore_refundable(tx, view.transaction_id).await?;
+            crate::ledger::book::refund_reversal(tx, id).await?;
             tracing::warn!(refund = %id, "a succeeded refund failed at the gateway; its amount is refundable again");
         }
         outgoing.push(Outgoing::Event(event("refund.failed", merchant, &view)));

@@ -256,12 +256,49 @@ pub struct TransactionView {
     pub notes: Value,
     /// Why it failed.
     pub failure_reason: Option<String>,
+    /// What it pays for: the merchant's own sale, or a top-up of the merchant's wallet.
+    pub purpose: PaymentPurpose,
+    /// Our fee on it, in paise, once captured (at the merchant's rate then; none on a top-up).
+    pub fee: Option<i64>,
+    /// GST on our fee (18 %), in paise, once captured.
+    pub gst: Option<i64>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it expires if unpaid.
     pub expires_at: DateTime<Utc>,
     /// When it was last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// What a payment is for.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentPurpose {
+    /// The merchant's sale.
+    Payment,
+    /// A top-up of the merchant's own prepaid wallet, through the platform's checkout.
+    WalletTopUp,
+}
+
+impl PaymentPurpose {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentPurpose::Payment => "payment",
+            PaymentPurpose::WalletTopUp => "wallet_top_up",
+        }
+    }
+}
+
+impl std::str::FromStr for PaymentPurpose {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "payment" => Ok(PaymentPurpose::Payment),
+            "wallet_top_up" => Ok(PaymentPurpose::WalletTopUp),
+            other => Err(format!("unknown payment purpose '{other}'")),
+        }
+    }
 }
 
 /// The paying customer, as stored.
@@ -302,7 +339,7 @@ pub struct AttemptView {
 }
 
 const COLUMNS: &str = "id, order_id, status, amount, currency, mode, customer_name, customer_email, customer_phone, description, \
-                       return_url, notes, failure_reason, created_at, expires_at, updated_at, merchant_id";
+                       return_url, notes, failure_reason, created_at, expires_at, updated_at, merchant_id, purpose, fee, gst";
 
 /// A stored status, mode or currency the code does not know is an error, never a guess: a
 /// payment shown as `created` or `test` when it is neither misleads whoever acts on it.
@@ -326,6 +363,9 @@ fn view(row: &Row, base_url: &str) -> Result<TransactionView, DecodeError> {
         return_url: row.get("return_url")?,
         notes: row.get("notes")?,
         failure_reason: row.get("failure_reason")?,
+        purpose: row.parse("purpose")?,
+        fee: row.get("fee")?,
+        gst: row.get("gst")?,
         created_at: row.get("created_at")?,
         expires_at: row.get("expires_at")?,
         updated_at: row.get("updated_at")?,
@@ -725,6 +765,11 @@ async fn apply(
         )
         .await?;
     }
+    // The books move with the payment, in this transaction: our fee, GST and any commission
+    // (stored on the payment, so the update below returns them).
+    if next == TransactionStatus::Succeeded {
+        crate::ledger::book::capture(tx, app, attempt).await?;
+    }
     let updated = tx
         .query_typed_one(
             &format!(
@@ -802,6 +847,7 @@ async fn flag_second_capture(
         &[(&attempt.as_uuid(), Type::UUID), (&report.payment_id, Type::TEXT)],
     )
     .await?;
+    crate::ledger::book::suspense(tx, attempt, report.captured.as_ref(), "second_capture").await?;
     let ids = tell_operators(
         tx,
         app,
@@ -847,6 +893,8 @@ async fn flag_amount_mismatch(
         ],
     )
     .await?;
+    // What the gateway did capture is held in suspense until someone resolves it.
+    crate::ledger::book::suspense(tx, attempt, report.captured.as_ref(), AMOUNT_MISMATCH).await?;
     let mut ids = tell_operators(
         tx,
         app,

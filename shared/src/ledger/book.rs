@@ -1,0 +1,369 @@
+//! Booking: gathers what a posting rule needs in the transaction of the change that causes it,
+//! posts the rule's entry there, and stores what was charged on the payment or refund.
+
+use super::accounts::{AccountCode, AccountRef, Owner};
+use super::fees::{Charge, rate_for};
+use super::posting::{EntryKind, Line, Posted, Side, post};
+use super::rules::{self, Captured, Commission, RefundFeePolicy, Refunded, Unmatched};
+use crate::app::App;
+use crate::db::Transaction;
+use crate::db::record::Record;
+use crate::error::AppError;
+use crate::ids::{
+    AffiliateId, AttemptId, GatewayAccountId, LedgerEntryId, MerchantId, RefundId, TransactionId,
+    WalletTopUpId,
+};
+use crate::mode::Mode;
+use crate::money::{ReportedAmount, prorate};
+use tokio_postgres::types::Type;
+
+/// What booking a capture did, for the caller to act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Booked {
+    /// The entry, or a replay.
+    pub posted: Option<Posted>,
+    /// The merchant's wallet was debited (its balance may have crossed a threshold).
+    pub wallet_debited: Option<(MerchantId, Mode)>,
+}
+
+const CAPTURE: &str = "
+SELECT t.id AS transaction_id, t.merchant_id, t.mode, t.amount, t.currency, t.purpose, t.payment_method,
+       a.gateway_account_id, g.ownership, am.affiliate_id, am.commission_bps
+  FROM transaction_attempts a
+  JOIN transactions t ON t.id = a.transaction_id
+  JOIN gateway_accounts g ON g.id = a.gateway_account_id
+  LEFT JOIN affiliate_merchants am ON am.merchant_id = t.merchant_id
+ WHERE a.id = $1";
+
+/// Books the capture of `attempt`'s payment (rules 1–4), and stores our fee and GST on it.
+pub async fn capture(
+    tx: &Transaction<'_>,
+    app: &App,
+    attempt: AttemptId,
+) -> Result<Booked, AppError> {
+    let row = tx
+        .query_typed_one(CAPTURE, &[(&attempt.as_uuid(), Type::UUID)])
+        .await?;
+    let row = Record::new(&row, "transactions");
+    let merchant = MerchantId::from_uuid(row.get("merchant_id")?);
+    let mode: Mode = row.parse("mode")?;
+    let method: Option<&str> = row.get("payment_method")?;
+    let platform_owned = row.get::<&str>("ownership")? == "platform";
+    let top_up = row.get::<&str>("purpose")? == "wallet_top_up";
+    let rate = if top_up {
+        super::fees::FeeRate {
+            rate_bps: 0,
+            fixed_fee: 0,
+        }
+    } else {
+        rate_for(tx, merchant, method, app.config.payments.default_fee).await?
+    };
+    let amount: i64 = row.get("amount")?;
+    let commission = match row.get::<Option<uuid::Uuid>>("affiliate_id")? {
+        Some(affiliate) if !top_up => Some(Commission {
+            affiliate: AffiliateId::from_uuid(affiliate),
+            bps: u32::try_from(row.get::<i32>("commission_bps")?).unwrap_or(0),
+        }),
+        _ => None,
+    };
+    let captured = Captured {
+        attempt,
+        transaction: TransactionId::from_uuid(row.get("transaction_id")?),
+        merchant,
+        mode,
+        amount,
+        currency: row.get::<String>("currency")?,
+        gateway_account: GatewayAccountId::from_uuid(row.get("gateway_account_id")?),
+        rate,
+        charge: rate.charge(amount),
+        commission,
+    };
+    let posting = match (top_up, platform_owned) {
+        (true, true) => {
+            let id = WalletTopUpId::generate();
+            tx.execute_typed(
+                "INSERT INTO wallet_top_ups (id, merchant_id, mode, amount, currency, source, transaction_id)
+                 VALUES ($1, $2, $3, $4, $5, 'checkout', $6) ON CONFLICT (transaction_id) DO NOTHING",
+                &[
+                    (&id.as_uuid(), Type::UUID),
+                    (&merchant.as_uuid(), Type::UUID),
+                    (&mode.as_str(), Type::TEXT),
+                    (&amount, Type::INT8),
+                    (&captured.currency, Type::TEXT),
+                    (&captured.transaction.as_uuid(), Type::UUID),
+                ],
+            )
+            .await?;
+            Some(rules::checkout_top_up(&captured, id))
+        }
+        (true, false) => {
+            // Routing never sends a top-up to the merchant's own account: none of that money
+            // reached us, so the wallet is not credited.
+            tracing::error!(attempt = %attempt, "a wallet top-up was captured on a merchant-owned account; not credited");
+            None
+        }
+        (false, true) => Some(rules::capture_on_platform_account(&captured)),
+        (false, false) => rules::capture_on_merchant_account(&captured),
+    };
+    tx.execute_typed(
+        "UPDATE transactions SET fee = $2, gst = $3 WHERE id = $1",
+        &[
+            (&captured.transaction.as_uuid(), Type::UUID),
+            (&captured.charge.fee, Type::INT8),
+            (&captured.charge.gst, Type::INT8),
+        ],
+    )
+    .await?;
+    let posted = match &posting {
+        Some(posting) => Some(post(tx, posting).await?),
+        None => None,
+    };
+    let wallet_debited =
+        (!platform_owned && !top_up && captured.charge.total() > 0).then_some((merchant, mode));
+    Ok(Booked {
+        posted,
+        wallet_debited,
+    })
+}
+
+/// Books money captured on `attempt` that its payment could not take (rule 8): only on a
+/// platform-owned account (on a merchant's own, the money is the merchant's) and only for an
+/// amount the gateway did report.
+pub async fn suspense(
+    tx: &Transaction<'_>,
+    attempt: AttemptId,
+    captured: Option<&ReportedAmount>,
+    reason: &'static str,
+) -> Result<Option<Posted>, AppError> {
+    let Some(captured) = captured.filter(|c| c.minor > 0 && is_currency_code(&c.currency)) else {
+        return Ok(None);
+    };
+    let row = tx
+        .query_typed_one(CAPTURE, &[(&attempt.as_uuid(), Type::UUID)])
+        .await?;
+    let row = Record::new(&row, "transactions");
+    if row.get::<&str>("ownership")? != "platform" {
+        return Ok(None);
+    }
+    let unmatched = Unmatched {
+        attempt,
+        transaction: TransactionId::from_uuid(row.get("transaction_id")?),
+        merchant: MerchantId::from_uuid(row.get("merchant_id")?),
+        mode: row.parse("mode")?,
+        gateway_account: GatewayAccountId::from_uuid(row.get("gateway_account_id")?),
+        amount: captured.minor,
+        currency: captured.currency.clone(),
+        reason,
+    };
+    Ok(Some(post(tx, &rules::suspense_capture(&unmatched)).await?))
+}
+
+fn is_currency_code(code: &str) -> bool {
+    code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+const REFUND: &str = "
+SELECT r.transaction_id, r.merchant_id, r.mode, r.amount, r.currency, r.attempt_id,
+       a.gateway_account_id, g.ownership, t.amount AS payment_amount, t.fee, t.gst, t.purpose,
+       m.refund_fee_policy,
+       EXISTS (SELECT 1 FROM ledger_entries e WHERE e.business_key = 'capture:' || r.attempt_id::text) AS capture_booked,
+       o.refunded_before, o.fee_before, o.gst_before
+  FROM refunds r
+  JOIN transactions t ON t.id = r.transaction_id
+  JOIN transaction_attempts a ON a.id = r.attempt_id
+  JOIN gateway_accounts g ON g.id = a.gateway_account_id
+  JOIN merchants m ON m.id = r.merchant_id
+  CROSS JOIN LATERAL (
+      SELECT coalesce(sum(o.amount), 0)::bigint AS refunded_before,
+             coalesce(sum(o.fee_returned), 0)::bigint AS fee_before,
+             coalesce(sum(o.gst_returned), 0)::bigint AS gst_before
+        FROM refunds o
+       WHERE o.transaction_id = r.transaction_id AND o.id <> r.id
+         AND o.status = 'succeeded' AND o.fee_returned IS NOT NULL) o
+ WHERE r.id = $1";
+
+/// Books a refund that has just succeeded (rule 6), and stores on it what of our fee it returned.
+pub async fn refund(tx: &Transaction<'_>, id: RefundId) -> Result<Option<Posted>, AppError> {
+    let row = tx
+        .query_typed_one(REFUND, &[(&id.as_uuid(), Type::UUID)])
+        .await?;
+    let row = Record::new(&row, "refunds");
+    let attempt = AttemptId::from_uuid(row.get("attempt_id")?);
+    if !row.get::<bool>("capture_booked")? {
+        // Captured before the ledger was kept: there is nothing of it on the books to reverse.
+        tracing::warn!(refund = %id, attempt = %attempt, "refund of a capture that was never booked; not posted");
+        return Ok(None);
+    }
+    let policy = RefundFeePolicy::parse(row.get("refund_fee_policy")?)
+        .ok_or_else(|| AppError::Internal("unknown refund fee policy".into()))?;
+    let amount: i64 = row.get("amount")?;
+    let payment_amount: i64 = row.get("payment_amount")?;
+    let charge = Charge {
+        fee: row.get::<Option<i64>>("fee")?.unwrap_or(0),
+        gst: row.get::<Option<i64>>("gst")?.unwrap_or(0),
+    };
+    let before = Charge {
+        fee: row.get("fee_before")?,
+        gst: row.get("gst_before")?,
+    };
+    let refunded_after = row.get::<i64>("refunded_before")?.saturating_add(amount);
+    let returned = match policy {
+        RefundFeePolicy::Retain => Charge::default(),
+        RefundFeePolicy::Return => charge
+            .returned_when(refunded_after, payment_amount)
+            .less(before),
+    };
+    let clawback = match policy {
+        RefundFeePolicy::Retain => None,
+        RefundFeePolicy::Return => {
+            clawback(tx, attempt, charge.fee, before.fee, returned.fee).await?
+        }
+    };
+    let platform_owned = row.get::<&str>("ownership")? == "platform";
+    let refunded = Refunded {
+        refund: id,
+        transaction: TransactionId::from_uuid(row.get("transaction_id")?),
+        merchant: MerchantId::from_uuid(row.get("merchant_id")?),
+        mode: row.parse("mode")?,
+        amount,
+        currency: row.get::<String>("currency")?,
+        platform_account: platform_owned
+            .then(|| {
+                row.get::<uuid::Uuid>("gateway_account_id")
+                    .map(GatewayAccountId::from_uuid)
+            })
+            .transpose()?,
+        from_wallet: row.get::<&str>("purpose")? == "wallet_top_up",
+        policy,
+        returned,
+        clawback,
+    };
+    tx.execute_typed(
+        "UPDATE refunds SET fee_returned = $2, gst_returned = $3 WHERE id = $1",
+        &[
+            (&id.as_uuid(), Type::UUID),
+            (&returned.fee, Type::INT8),
+            (&returned.gst, Type::INT8),
+        ],
+    )
+    .await?;
+    match rules::refund(&refunded) {
+        Some(posting) => Ok(Some(post(tx, &posting).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The affiliate's share to give back when our fee returned on a payment goes from `before` to
+/// `before + now` of `fee`: the same share of the commission its capture accrued.
+async fn clawback(
+    tx: &Transaction<'_>,
+    attempt: AttemptId,
+    fee: i64,
+    before: i64,
+    now: i64,
+) -> Result<Option<(AffiliateId, i64)>, AppError> {
+    let row = tx
+        .query_typed_opt(
+            "SELECT a.owner_id, l.amount FROM ledger_entries e
+               JOIN ledger_lines l ON l.entry_id = e.id
+               JOIN ledger_accounts a ON a.id = l.account_id
+              WHERE e.business_key = $1 AND a.code = 'affiliate_payable' AND l.side = 'credit'",
+            &[(&format!("capture:{attempt}"), Type::TEXT)],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let row = Record::new(&row, "ledger_lines");
+    let commission: i64 = row.get("amount")?;
+    let amount =
+        prorate(commission, before.saturating_add(now), fee) - prorate(commission, before, fee);
+    let affiliate = AffiliateId::from_uuid(row.get("owner_id")?);
+    Ok((amount > 0).then_some((affiliate, amount)))
+}
+
+/// Books the undoing of a refund the gateway failed after it had succeeded (rule 7): its entry,
+/// reversed. Nothing when the refund was never booked.
+pub async fn refund_reversal(
+    tx: &Transaction<'_>,
+    id: RefundId,
+) -> Result<Option<Posted>, AppError> {
+    let key = format!("refund:{id}");
+    let Some((entry, mode, lines)) = entry_lines(tx, &key).await? else {
+        return Ok(None);
+    };
+    let mut posting = rules::reversal(
+        format!("refund_reversal:{id}"),
+        EntryKind::RefundReversal,
+        mode,
+        entry,
+        &lines,
+    );
+    let row = tx
+        .query_typed_one(
+            "SELECT merchant_id, transaction_id FROM refunds WHERE id = $1",
+            &[(&id.as_uuid(), Type::UUID)],
+        )
+        .await?;
+    let row = Record::new(&row, "refunds");
+    posting.merchant = Some(MerchantId::from_uuid(row.get("merchant_id")?));
+    posting.transaction = Some(TransactionId::from_uuid(row.get("transaction_id")?));
+    posting.refund = Some(id);
+    Ok(Some(post(tx, &posting).await?))
+}
+
+/// The entry with `business_key`, its mode and its lines as the rules know them.
+async fn entry_lines(
+    tx: &Transaction<'_>,
+    business_key: &str,
+) -> Result<Option<(LedgerEntryId, Mode, Vec<Line>)>, AppError> {
+    let rows = tx
+        .query_typed(
+            "SELECT e.id, e.mode, a.code, a.owner_kind, a.owner_id, l.side, l.amount, l.currency
+               FROM ledger_entries e
+               JOIN ledger_lines l ON l.entry_id = e.id
+               JOIN ledger_accounts a ON a.id = l.account_id
+              WHERE e.business_key = $1 ORDER BY l.id",
+            &[(&business_key, Type::TEXT)],
+        )
+        .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let first = Record::new(first, "ledger_entries");
+    let entry = LedgerEntryId::from_uuid(first.get("id")?);
+    let mode: Mode = first.parse("mode")?;
+    let mut lines = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let row = Record::new(row, "ledger_lines");
+        let code = AccountCode::parse(row.get("code")?)
+            .ok_or_else(|| AppError::Internal("unknown ledger account code".into()))?;
+        let owner = owner(row.get("owner_kind")?, row.get("owner_id")?)?;
+        let side = match row.get::<&str>("side")? {
+            "debit" => Side::Debit,
+            _ => Side::Credit,
+        };
+        lines.push(Line {
+            account: AccountRef { code, owner },
+            side,
+            amount: row.get("amount")?,
+            currency: row.get("currency")?,
+        });
+    }
+    Ok(Some((entry, mode, lines)))
+}
+
+/// An account's owner from its stored kind and id.
+pub fn owner(kind: &str, id: uuid::Uuid) -> Result<Owner, AppError> {
+    Ok(match kind {
+        "platform" => Owner::Platform,
+        "merchant" => Owner::Merchant(MerchantId::from_uuid(id)),
+        "affiliate" => Owner::Affiliate(AffiliateId::from_uuid(id)),
+        "gateway_account" => Owner::GatewayAccount(GatewayAccountId::from_uuid(id)),
+        other => {
+            return Err(AppError::Internal(format!(
+                "unknown ledger owner kind '{other}'"
+            )));
+        }
+    })
+}

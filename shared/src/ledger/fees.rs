@@ -1,0 +1,147 @@
+//! Our fee on a payment: the merchant's rate in basis points plus an optional fixed fee, per
+//! payment method where the method is known, and GST at 18 % on the fee. Every amount is rounded
+//! with [`crate::money::share_of`] (half up to the paisa), and only there.
+
+use crate::db::Transaction;
+use crate::db::record::Record;
+use crate::error::AppError;
+use crate::ids::MerchantId;
+use crate::money::{gst_on, prorate, share_of};
+use serde::{Deserialize, Serialize};
+use tokio_postgres::types::Type;
+
+/// A fee rate: basis points of the amount plus a fixed fee in minor units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FeeRate {
+    /// Basis points of the payment's amount (199 = 1.99 %).
+    pub rate_bps: u32,
+    /// Minor units added per payment.
+    pub fixed_fee: i64,
+}
+
+/// What we charge on one payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, utoipa::ToSchema)]
+pub struct Charge {
+    /// Our fee, minor units.
+    pub fee: i64,
+    /// GST on the fee (18 %), minor units.
+    pub gst: i64,
+}
+
+impl Charge {
+    /// Fee and GST together.
+    pub fn total(self) -> i64 {
+        self.fee.saturating_add(self.gst)
+    }
+
+    /// The part of this charge a refund takes back when `refunded` of `amount` has been refunded
+    /// in all (cumulative, so that refunds adding up to the amount give back exactly the charge).
+    pub fn returned_when(self, refunded: i64, amount: i64) -> Charge {
+        Charge {
+            fee: prorate(self.fee, refunded, amount),
+            gst: prorate(self.gst, refunded, amount),
+        }
+    }
+
+    /// This charge less `other` (what one refund returns, from two cumulative figures).
+    pub fn less(self, other: Charge) -> Charge {
+        Charge {
+            fee: self.fee.saturating_sub(other.fee).max(0),
+            gst: self.gst.saturating_sub(other.gst).max(0),
+        }
+    }
+}
+
+impl FeeRate {
+    /// The fee and its GST on a payment of `amount`.
+    pub fn charge(self, amount: i64) -> Charge {
+        let fee = share_of(amount, self.rate_bps).saturating_add(self.fixed_fee);
+        Charge {
+            fee,
+            gst: gst_on(fee),
+        }
+    }
+}
+
+/// The merchant's rate for `method` (its own rate for that method, else its default rate, else
+/// the platform's default), read in `tx`.
+pub async fn rate_for(
+    tx: &Transaction<'_>,
+    merchant: MerchantId,
+    method: Option<&str>,
+    platform_default: FeeRate,
+) -> Result<FeeRate, AppError> {
+    let row = tx
+        .query_typed_opt(
+            "SELECT rate_bps, fixed_fee FROM merchant_fee_rates
+              WHERE merchant_id = $1 AND (method = $2 OR method IS NULL)
+              ORDER BY method NULLS LAST LIMIT 1",
+            &[(&merchant.as_uuid(), Type::UUID), (&method, Type::TEXT)],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(platform_default);
+    };
+    let row = Record::new(&row, "merchant_fee_rates");
+    Ok(FeeRate {
+        rate_bps: u32::try_from(row.get::<i32>("rate_bps")?).unwrap_or(0),
+        fixed_fee: row.get("fixed_fee")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fees_round_half_up_to_the_paisa() {
+        // ₹99,999.99 at 1.99 % + ₹3, by hand:
+        // 9,999,999 × 199 / 10,000 = 198,999.98 → 199,000; + 300 = 199,300; GST 35,874 exactly.
+        let rate = FeeRate {
+            rate_bps: 199,
+            fixed_fee: 300,
+        };
+        assert_eq!(
+            rate.charge(9_999_999),
+            Charge {
+                fee: 199_300,
+                gst: 35_874
+            }
+        );
+        // 25 paise at 2 %: 0.5 → 1; GST on 1 paisa: 0.18 → 0.
+        let two = FeeRate {
+            rate_bps: 200,
+            fixed_fee: 0,
+        };
+        assert_eq!(two.charge(25), Charge { fee: 1, gst: 0 });
+        // 1 paisa at 1.99 %: 0.0199 → 0.
+        assert_eq!(
+            FeeRate {
+                rate_bps: 199,
+                fixed_fee: 0
+            }
+            .charge(1),
+            Charge { fee: 0, gst: 0 }
+        );
+        // ₹100 at 1.99 %: 199; GST 35.82 → 36.
+        assert_eq!(
+            FeeRate {
+                rate_bps: 199,
+                fixed_fee: 0
+            }
+            .charge(10_000),
+            Charge { fee: 199, gst: 36 }
+        );
+    }
+
+    #[test]
+    fn refunds_adding_up_to_the_amount_return_exactly_the_charge() {
+        let charge = Charge { fee: 199, gst: 36 };
+        let first = charge.returned_when(3_333, 10_000);
+        assert_eq!(first, Charge { fee: 66, gst: 12 }); // 66.33 → 66, 11.999 → 12
+        let second = charge.returned_when(10_000, 10_000).less(first);
+        assert_eq!(second, Charge { fee: 133, gst: 24 });
+        assert_eq!(first.fee + second.fee, 199);
+        assert_eq!(first.gst + second.gst, 36);
+    }
+}
