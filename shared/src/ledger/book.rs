@@ -165,9 +165,7 @@ fn is_currency_code(code: &str) -> bool {
 const REFUND: &str = "
 SELECT r.transaction_id, r.merchant_id, r.mode, r.amount, r.currency, r.attempt_id,
        a.gateway_account_id, g.ownership, t.amount AS payment_amount, t.fee, t.gst, t.purpose,
-       m.refund_fee_policy,
-       EXISTS (SELECT 1 FROM ledger_entries e WHERE e.business_key = 'capture:' || r.attempt_id::text) AS capture_booked,
-       o.refunded_before, o.fee_before, o.gst_before
+       m.refund_fee_policy, o.refunded_before, o.fee_before, o.gst_before
   FROM refunds r
   JOIN transactions t ON t.id = r.transaction_id
   JOIN transaction_attempts a ON a.id = r.attempt_id
@@ -189,11 +187,11 @@ pub async fn refund(tx: &Transaction<'_>, id: RefundId) -> Result<Option<Posted>
         .await?;
     let row = Record::new(&row, "refunds");
     let attempt = AttemptId::from_uuid(row.get("attempt_id")?);
-    if !row.get::<bool>("capture_booked")? {
+    let Some(commission) = capture_entry(tx, attempt).await? else {
         // Captured before the ledger was kept: there is nothing of it on the books to reverse.
         tracing::warn!(refund = %id, attempt = %attempt, "refund of a capture that was never booked; not posted");
         return Ok(None);
-    }
+    };
     let policy = RefundFeePolicy::parse(row.get("refund_fee_policy")?)
         .ok_or_else(|| AppError::Internal("unknown refund fee policy".into()))?;
     let amount: i64 = row.get("amount")?;
@@ -213,11 +211,15 @@ pub async fn refund(tx: &Transaction<'_>, id: RefundId) -> Result<Option<Posted>
             .returned_when(refunded_after, payment_amount)
             .less(before),
     };
-    let clawback = match policy {
-        RefundFeePolicy::Retain => None,
-        RefundFeePolicy::Return => {
-            clawback(tx, attempt, charge.fee, before.fee, returned.fee).await?
+    let clawback = match (policy, commission) {
+        (RefundFeePolicy::Return, Some((affiliate, commission))) => {
+            // The same share of the commission as of the fee, cumulatively.
+            let after = before.fee.saturating_add(returned.fee);
+            let amount = prorate(commission, after, charge.fee)
+                - prorate(commission, before.fee, charge.fee);
+            (amount > 0).then_some((affiliate, amount))
         }
+        _ => None,
     };
     let platform_owned = row.get::<&str>("ownership")? == "platform";
     let refunded = Refunded {
@@ -253,33 +255,33 @@ pub async fn refund(tx: &Transaction<'_>, id: RefundId) -> Result<Option<Posted>
     }
 }
 
-/// The affiliate's share to give back when our fee returned on a payment goes from `before` to
-/// `before + now` of `fee`: the same share of the commission its capture accrued.
-async fn clawback(
+/// The capture entry of `attempt`, if it was booked, with the affiliate and commission it accrued.
+async fn capture_entry(
     tx: &Transaction<'_>,
     attempt: AttemptId,
-    fee: i64,
-    before: i64,
-    now: i64,
-) -> Result<Option<(AffiliateId, i64)>, AppError> {
-    let row = tx
-        .query_typed_opt(
-            "SELECT a.owner_id, l.amount FROM ledger_entries e
+) -> Result<Option<Option<(AffiliateId, i64)>>, AppError> {
+    let rows = tx
+        .query_typed(
+            "SELECT a.code, a.owner_id, l.amount, l.side FROM ledger_entries e
                JOIN ledger_lines l ON l.entry_id = e.id
                JOIN ledger_accounts a ON a.id = l.account_id
-              WHERE e.business_key = $1 AND a.code = 'affiliate_payable' AND l.side = 'credit'",
-            &[(&format!("capture:{attempt}"), Type::TEXT)],
+              WHERE e.business_key = $1",
+            &[(&rules::capture_key(attempt), Type::TEXT)],
         )
         .await?;
-    let Some(row) = row else {
+    if rows.is_empty() {
         return Ok(None);
-    };
-    let row = Record::new(&row, "ledger_lines");
-    let commission: i64 = row.get("amount")?;
-    let amount =
-        prorate(commission, before.saturating_add(now), fee) - prorate(commission, before, fee);
-    let affiliate = AffiliateId::from_uuid(row.get("owner_id")?);
-    Ok((amount > 0).then_some((affiliate, amount)))
+    }
+    for row in &rows {
+        let row = Record::new(row, "ledger_lines");
+        if row.get::<&str>("code")? == AccountCode::AffiliatePayable.as_str()
+            && row.get::<&str>("side")? == "credit"
+        {
+            let affiliate = AffiliateId::from_uuid(row.get("owner_id")?);
+            return Ok(Some(Some((affiliate, row.get("amount")?))));
+        }
+    }
+    Ok(Some(None))
 }
 
 /// Books the undoing of a refund the gateway failed after it had succeeded (rule 7): its entry,

@@ -68,7 +68,8 @@ pub struct Captured {
     pub commission: Option<Commission>,
 }
 
-fn capture_key(attempt: AttemptId) -> String {
+/// The business key of the capture by `attempt` (one per attempt: a replayed report posts nothing).
+pub fn capture_key(attempt: AttemptId) -> String {
     format!("capture:{attempt}")
 }
 
