@@ -17,13 +17,25 @@ use crate::mode::Mode;
 use crate::money::{ReportedAmount, prorate};
 use tokio_postgres::types::Type;
 
-/// What booking a capture did, for the caller to act on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Booked {
-    /// The entry, or a replay.
-    pub posted: Option<Posted>,
-    /// The merchant's wallet was debited (its balance may have crossed a threshold).
+/// A capture worked out and its charge stored on the payment, its entry not yet posted: posting
+/// locks the platform's busiest accounts (fee revenue, GST), so the caller posts last, just
+/// before it commits, to hold those locks as briefly as it can.
+#[must_use = "a capture is booked only once its entry is posted"]
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaptureBooking {
+    posting: Option<super::posting::Posting>,
+    /// The merchant's wallet is debited (its balance may cross a threshold).
     pub wallet_debited: Option<(MerchantId, Mode)>,
+}
+
+impl CaptureBooking {
+    /// Posts the entry in `tx`.
+    pub async fn post(self, tx: &Transaction<'_>) -> Result<Option<Posted>, AppError> {
+        match &self.posting {
+            Some(posting) => Ok(Some(post(tx, posting).await?)),
+            None => Ok(None),
+        }
+    }
 }
 
 const CAPTURE: &str = "
@@ -35,12 +47,13 @@ SELECT t.id AS transaction_id, t.merchant_id, t.mode, t.amount, t.currency, t.pu
   LEFT JOIN affiliate_merchants am ON am.merchant_id = t.merchant_id
  WHERE a.id = $1";
 
-/// Books the capture of `attempt`'s payment (rules 1–4), and stores our fee and GST on it.
+/// Works out the capture of `attempt`'s payment (rules 1–4) and stores our fee and GST on it;
+/// the caller posts the returned booking last, before it commits.
 pub async fn capture(
     tx: &Transaction<'_>,
     app: &App,
     attempt: AttemptId,
-) -> Result<Booked, AppError> {
+) -> Result<CaptureBooking, AppError> {
     let row = tx
         .query_typed_one(CAPTURE, &[(&attempt.as_uuid(), Type::UUID)])
         .await?;
@@ -114,14 +127,10 @@ pub async fn capture(
         ],
     )
     .await?;
-    let posted = match &posting {
-        Some(posting) => Some(post(tx, posting).await?),
-        None => None,
-    };
     let wallet_debited =
         (!platform_owned && !top_up && captured.charge.total() > 0).then_some((merchant, mode));
-    Ok(Booked {
-        posted,
+    Ok(CaptureBooking {
+        posting,
         wallet_debited,
     })
 }

@@ -766,10 +766,11 @@ async fn apply(
         .await?;
     }
     // The books move with the payment, in this transaction: our fee, GST and any commission
-    // (stored on the payment, so the update below returns them).
-    if next == TransactionStatus::Succeeded {
-        crate::ledger::book::capture(tx, app, attempt).await?;
-    }
+    // (stored on the payment first, so the update below returns them; posted last).
+    let booking = match next {
+        TransactionStatus::Succeeded => Some(crate::ledger::book::capture(tx, app, attempt).await?),
+        _ => None,
+    };
     let updated = tx
         .query_typed_one(
             &format!(
@@ -798,6 +799,9 @@ async fn apply(
         ))],
     )
     .await?;
+    if let Some(booking) = booking {
+        booking.post(tx).await?;
+    }
     Ok((Applied::Changed(next), ids))
 }
 
