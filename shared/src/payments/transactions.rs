@@ -768,6 +768,18 @@ async fn apply(
     // The books move with the payment, in this transaction: our fee, GST and any commission
     // (stored on the payment, so the update below returns them).
     if next == TransactionStatus::Succeeded {
+        // How the customer paid picks the merchant's fee rate, so it is stored before booking;
+        // a gateway that does not say leaves whatever was known.
+        if let Some(method) = report.method {
+            tx.execute_typed(
+                "UPDATE transactions SET payment_method = $2 WHERE id = $1",
+                &[
+                    (&transaction.as_uuid(), Type::UUID),
+                    (&method.as_str(), Type::TEXT),
+                ],
+            )
+            .await?;
+        }
         crate::ledger::book::capture(tx, app, attempt).await?;
     }
     let updated = tx
