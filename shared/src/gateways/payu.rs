@@ -508,8 +508,8 @@ impl Gateway for PayU {
 mod tests {
     use super::*;
     use crate::gateways::PaymentMethod;
-    use serde_json::json;
     use crate::gateways::signature::sha512_pipe_hex;
+    use serde_json::json;
 
     const KEY: &str = "JPM7Fg";
     const SALT: &str = "TuxqAugd";

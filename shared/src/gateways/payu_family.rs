@@ -161,7 +161,8 @@ pub fn details(fields: &BTreeMap<String, String>) -> Value {
 
 /// How the customer paid, from the `mode` of a posted result or a status answer's transaction.
 /// PayU's modes: `CC`, `DC` (cards), `NB`, `UPI`, `CASH` (wallets), `EMI`, `BNPL` (pay later);
-/// Easebuzz reports the same codes and `MW` for its mobile wallets. Others read as `other`.
+/// Easebuzz reports the same codes; its `MW` (mobile wallet) is not in our gateway reference and
+/// is unconfirmed. Others read as `other`.
 pub fn method(details: &Value) -> Option<PaymentMethod> {
     let mode = details.get("mode").and_then(Value::as_str);
     PaymentMethod::read(mode, |mode| {

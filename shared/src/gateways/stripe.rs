@@ -298,7 +298,6 @@ fn method_named(word: &str) -> Option<PaymentMethod> {
     Some(match word {
         "card" | "card_present" => PaymentMethod::Card,
         "upi" => PaymentMethod::Upi,
-        "netbanking" => PaymentMethod::Netbanking,
         "paypal" | "amazon_pay" | "alipay" | "wechat_pay" | "grabpay" | "cashapp"
         | "revolut_pay" | "mobilepay" => PaymentMethod::Wallet,
         "klarna" | "afterpay_clearpay" | "affirm" | "zip" => PaymentMethod::Paylater,
