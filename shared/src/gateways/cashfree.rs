@@ -32,7 +32,8 @@ use super::signature::hmac_sha256;
 use super::transport::{Call, Transport, path_id, unsettled};
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
-    PaymentOutcome, Provider, RefundReport, RefundRequest, RefundStatus, StatusReport,
+    PaymentMethod, PaymentOutcome, Provider, RefundReport, RefundRequest, RefundStatus,
+    StatusReport,
 };
 use crate::crypto::sha256;
 use crate::html::{escape, page, rupees, script_json};
@@ -359,6 +360,10 @@ struct Payment {
     /// Rupees, a JSON number (`499.5`).
     payment_amount: Option<Value>,
     payment_currency: Option<String>,
+    /// `upi`, `credit_card`, `debit_card`, `net_banking`, `wallet`, `pay_later`, `cardless_emi`, …
+    payment_group: Option<String>,
+    /// The instrument, keyed by its kind (`{"upi": {…}}`, `{"card": {…}}`, `{"netbanking": {…}}`).
+    payment_method: Option<Value>,
 }
 
 impl Payment {
@@ -369,6 +374,19 @@ impl Payment {
             minor,
             self.payment_currency.as_deref()?,
         ))
+    }
+
+    /// How the customer paid: `payment_group`, else the one key of `payment_method`.
+    fn method(&self) -> Option<PaymentMethod> {
+        let instrument = || match self.payment_method.as_ref()? {
+            Value::Object(kinds) if kinds.len() == 1 => kinds.keys().next().map(String::as_str),
+            _ => None,
+        };
+        let group = self
+            .payment_group
+            .as_deref()
+            .filter(|g| !g.trim().is_empty());
+        PaymentMethod::read(group.or_else(instrument), method_named)
     }
 
     /// When it ended (or started), for finding the latest attempt.
@@ -396,6 +414,22 @@ impl Payment {
     }
 }
 
+/// Our name for Cashfree's payment group (or instrument kind).
+fn method_named(word: &str) -> Option<PaymentMethod> {
+    Some(match word {
+        "upi" => PaymentMethod::Upi,
+        "card" | "credit_card" | "debit_card" | "prepaid_card" | "corporate_credit_card" => {
+            PaymentMethod::Card
+        }
+        "net_banking" | "netbanking" => PaymentMethod::Netbanking,
+        // `app` is Cashfree's instrument for wallet apps (Paytm, PhonePe, Amazon Pay).
+        "wallet" | "app" => PaymentMethod::Wallet,
+        "pay_later" | "paylater" => PaymentMethod::Paylater,
+        "emi" | "cardless_emi" | "credit_card_emi" | "debit_card_emi" => PaymentMethod::Emi,
+        _ => return None,
+    })
+}
+
 /// The reason of the latest failed or abandoned attempt; ties go to the later one in the list.
 fn last_failure(payments: &[Payment]) -> Option<String> {
     payments
@@ -416,28 +450,24 @@ fn report(order_status: &str, payments: &[Payment]) -> StatusReport {
         "PAID" => {
             let paid = payments.iter().find(|p| p.payment_status == "SUCCESS");
             StatusReport {
-                status: PaymentOutcome::Succeeded,
                 payment_id: paid.and_then(|p| p.cf_payment_id.clone()),
-                failure_reason: None,
                 captured: paid.and_then(Payment::captured),
+                method: paid.and_then(Payment::method),
+                ..StatusReport::of(PaymentOutcome::Succeeded)
             }
         }
         "EXPIRED" | "TERMINATED" => StatusReport {
-            status: PaymentOutcome::Failed,
-            payment_id: None,
             failure_reason: Some(last_failure(payments).unwrap_or_else(|| {
                 format!(
                     "the cashfree order is {}",
                     order_status.to_ascii_lowercase()
                 )
             })),
-            captured: None,
+            ..StatusReport::of(PaymentOutcome::Failed)
         },
         _ => StatusReport {
-            status: PaymentOutcome::Pending,
-            payment_id: None,
             failure_reason: last_failure(payments),
-            captured: None,
+            ..StatusReport::of(PaymentOutcome::Pending)
         },
     }
 }
@@ -723,17 +753,15 @@ impl Gateway for Cashfree {
                 let payment = data.payment.unwrap_or_default();
                 report = Some(if kind == "PAYMENT_SUCCESS_WEBHOOK" {
                     StatusReport {
-                        status: PaymentOutcome::Succeeded,
                         captured: payment.captured(),
+                        method: payment.method(),
                         payment_id: payment.cf_payment_id,
-                        failure_reason: None,
+                        ..StatusReport::of(PaymentOutcome::Succeeded)
                     }
                 } else {
                     StatusReport {
-                        status: PaymentOutcome::Pending,
-                        payment_id: None,
                         failure_reason: Some(payment.reason()),
-                        captured: None,
+                        ..StatusReport::of(PaymentOutcome::Pending)
                     }
                 });
             }
@@ -973,6 +1001,8 @@ mod tests {
             payment_completion_time: None,
             payment_amount: Some(serde_json::json!(499)),
             payment_currency: Some("INR".into()),
+            payment_group: None,
+            payment_method: None,
         }
     }
 
@@ -1124,5 +1154,55 @@ mod tests {
         assert_eq!(text.cf_payment_id.as_deref(), Some("5114910000000"));
         let absent: Payment = serde_json::from_str(r#"{"payment_status":"FAILED"}"#).unwrap();
         assert_eq!(absent.cf_payment_id, None);
+    }
+
+    #[test]
+    fn the_method_comes_from_the_payment_group() {
+        // The docs' PAYMENT_SUCCESS_WEBHOOK sample (v2023-08-01): a UPI collect.
+        let body = br#"{"data":{"order":{"order_id":"order_OFR_2","order_amount":2,"order_currency":"INR","order_tags":null},"payment":{"cf_payment_id":"1453002795","payment_status":"SUCCESS","payment_amount":1,"payment_currency":"INR","payment_message":"00::Transaction success","payment_time":"2022-12-15T12:20:29+05:30","bank_reference":"234928698581","auth_id":null,"payment_method":{"upi":{"channel":"collect","upi_id":"suhasg6@ybl"}},"payment_group":"upi"},"customer_details":{"customer_name":null,"customer_id":"7112AAA812234","customer_email":"test@example.com","customer_phone":"9908734801"},"payment_gateway_details":{"gateway_name":"CASHFREE","gateway_order_id":"1634766330","gateway_payment_id":"1504280029","gateway_status_code":null},"payment_offers":null},"event_time":"2022-12-15T12:20:33+05:30","type":"PAYMENT_SUCCESS_WEBHOOK"}"#;
+        let gateway = Cashfree::new(
+            reqwest::Client::new(),
+            Endpoints::new(None, None, std::time::Duration::from_secs(1)),
+        );
+        let event = gateway.parse_webhook(&HeaderMap::new(), body).unwrap();
+        let webhook = event.report.unwrap();
+        assert_eq!(webhook.status, PaymentOutcome::Succeeded);
+        assert_eq!(webhook.method, Some(PaymentMethod::Upi));
+
+        // A payment entity as `GET /pg/orders/{id}/payments` lists it.
+        let entity = |group: Value, instrument: Value| {
+            serde_json::from_value::<Payment>(serde_json::json!({
+                "cf_payment_id": 5114910000000_i64, "order_id": "att_1", "entity": "payment",
+                "error_details": null, "is_captured": true, "order_amount": 499, "payment_group": group,
+                "payment_currency": "INR", "payment_amount": 499, "payment_time": "2025-05-05T12:10:00+05:30",
+                "payment_completion_time": "2025-05-05T12:10:09+05:30", "payment_status": "SUCCESS",
+                "payment_message": "Transaction Successful", "bank_reference": "P78112898712",
+                "auth_id": "A898101", "authorization": null, "payment_method": instrument
+            }))
+            .unwrap()
+        };
+        let card = serde_json::json!({"card": {"channel": "link", "card_number": "xxxxxx1111"}});
+        for (group, ours) in [
+            ("upi", PaymentMethod::Upi),
+            ("credit_card", PaymentMethod::Card),
+            ("debit_card", PaymentMethod::Card),
+            ("prepaid_card", PaymentMethod::Card),
+            ("net_banking", PaymentMethod::Netbanking),
+            ("wallet", PaymentMethod::Wallet),
+            ("pay_later", PaymentMethod::Paylater),
+            ("cardless_emi", PaymentMethod::Emi),
+            ("credit_card_emi", PaymentMethod::Emi),
+            ("bank_transfer", PaymentMethod::Other),
+        ] {
+            let paid = report("PAID", &[entity(group.into(), card.clone())]);
+            assert_eq!(paid.method, Some(ours), "{group}");
+        }
+        // Without a group, the instrument's kind; without either, nothing.
+        let by_instrument = report("PAID", &[entity(Value::Null, card)]);
+        assert_eq!(by_instrument.method, Some(PaymentMethod::Card));
+        let none = report("PAID", &[entity(Value::Null, Value::Null)]);
+        assert_eq!(none.status, PaymentOutcome::Succeeded);
+        assert_eq!(none.method, None);
+        assert_eq!(report("ACTIVE", &[]).method, None);
     }
 }

@@ -45,7 +45,7 @@
 //! - **Amounts under ₹1.00** are refused before calling: the kit rejects them.
 
 use super::endpoints::{Endpoints, Hosts};
-use super::payu_family::{Family, details, payment_event};
+use super::payu_family::{self, Family, details, payment_event};
 use super::signature::sha512_pipe_hex;
 use super::transport::{Call, Transport, unsettled};
 use super::{
@@ -296,10 +296,10 @@ fn payment_report(transaction: &Value) -> StatusReport {
     let payment_id = id_text(transaction, "easepayid");
     match status.to_ascii_lowercase().as_str() {
         "success" => StatusReport {
-            status: PaymentOutcome::Succeeded,
             payment_id,
-            failure_reason: None,
             captured: captured(transaction),
+            method: payu_family::method(transaction),
+            ..StatusReport::of(PaymentOutcome::Succeeded)
         },
         "failure" | "failed" | "usercancelled" | "dropped" | "bounced" => {
             let reason = ["error_Message", "error"]
@@ -309,10 +309,9 @@ fn payment_report(transaction: &Value) -> StatusReport {
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("easebuzz status '{status}'"));
             StatusReport {
-                status: PaymentOutcome::Failed,
                 payment_id,
                 failure_reason: Some(reason),
-                captured: None,
+                ..StatusReport::of(PaymentOutcome::Failed)
             }
         }
         _ => pending(),
@@ -706,6 +705,7 @@ impl Gateway for Easebuzz {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateways::PaymentMethod;
     use crate::ids::GatewayAccountId;
     use crate::mode::Mode;
     use crate::secret::Secret;
@@ -1084,5 +1084,32 @@ mod tests {
             connector().handoff(&account(), &order, &found).unwrap(),
             Handoff::Html(html) if html.contains("Easebuzz already has this payment")
         ));
+    }
+
+    #[test]
+    fn the_method_comes_from_the_mode() {
+        // A transaction as the transaction API answers, paid by UPI.
+        let mut paid = json!({
+            "txnid": "T1", "easepayid": "E1", "status": "success", "key": "2PBP7IABZ2", "amount": "499.00",
+            "net_amount_debit": "499.00", "productinfo": "Masala chai", "firstname": "Asha Verma",
+            "email": "asha@example.in", "phone": "919812345678", "mode": "UPI", "PG_TYPE": "UPI-PG",
+            "bank_ref_num": "633412345678", "addedon": "2026-11-29 10:12:13", "error": "NA", "error_Message": "NA",
+        });
+        assert_eq!(payment_report(&paid).method, Some(PaymentMethod::Upi));
+        for (mode, ours) in [
+            (json!("CC"), Some(PaymentMethod::Card)),
+            (json!("DC"), Some(PaymentMethod::Card)),
+            (json!("NB"), Some(PaymentMethod::Netbanking)),
+            (json!("MW"), Some(PaymentMethod::Wallet)),
+            (json!("EMI"), Some(PaymentMethod::Emi)),
+            (json!("OLA"), Some(PaymentMethod::Other)),
+            (Value::Null, None),
+        ] {
+            paid["mode"] = mode.clone();
+            let report = payment_report(&paid);
+            assert_eq!(report.status, PaymentOutcome::Succeeded, "{mode}");
+            assert_eq!(report.method, ours, "{mode}");
+        }
+        assert_eq!(payment_report(&transaction("failure")).method, None);
     }
 }

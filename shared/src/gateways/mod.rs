@@ -6,6 +6,7 @@ pub mod cashfree;
 pub mod connectors;
 pub mod easebuzz;
 pub mod endpoints;
+pub mod method;
 pub mod payu;
 pub mod payu_family;
 pub mod phonepe;
@@ -23,6 +24,7 @@ use crate::money::{Currency, ReportedAmount};
 use crate::secret::Secret;
 use async_trait::async_trait;
 use http::HeaderMap;
+pub use method::PaymentMethod;
 pub use provider::Provider;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -133,6 +135,8 @@ pub struct StatusReport {
     pub failure_reason: Option<String>,
     /// What the gateway says it captured (a success without it is never applied).
     pub captured: Option<ReportedAmount>,
+    /// How the customer paid, when the gateway says (it picks the merchant's fee rate).
+    pub method: Option<PaymentMethod>,
 }
 
 impl StatusReport {
@@ -143,6 +147,7 @@ impl StatusReport {
             payment_id: None,
             failure_reason: None,
             captured: None,
+            method: None,
         }
     }
 }

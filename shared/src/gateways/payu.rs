@@ -12,7 +12,7 @@
 //! - The return is only a hint: the status always comes from `verify_payment`.
 
 use super::endpoints::{Endpoints, Hosts};
-use super::payu_family::{Family, details, payment_event};
+use super::payu_family::{self, Family, details, payment_event};
 use super::signature::sha512_pipe_hex;
 use super::transport::{Call, Transport, unsettled};
 use super::{
@@ -98,16 +98,15 @@ fn payment_report(details: &Value) -> StatusReport {
         .map(str::to_string);
     match text("status").map(str::to_ascii_lowercase).as_deref() {
         Some("success") => StatusReport {
-            status: PaymentOutcome::Succeeded,
             payment_id,
-            failure_reason: None,
             captured: captured(details),
+            method: payu_family::method(details),
+            ..StatusReport::of(PaymentOutcome::Succeeded)
         },
         Some("failure" | "failed") => StatusReport {
-            status: PaymentOutcome::Failed,
             payment_id,
             failure_reason: reason.or_else(|| text("unmappedstatus").map(str::to_string)),
-            captured: None,
+            ..StatusReport::of(PaymentOutcome::Failed)
         },
         // `pending`, or nothing yet for a txnid the customer has not submitted.
         _ => StatusReport::of(PaymentOutcome::Pending),
@@ -508,7 +507,9 @@ impl Gateway for PayU {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateways::PaymentMethod;
     use crate::gateways::signature::sha512_pipe_hex;
+    use serde_json::json;
 
     const KEY: &str = "JPM7Fg";
     const SALT: &str = "TuxqAugd";
@@ -662,5 +663,41 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a, txnid("att_0196f0c2a1b27c3d8e9f0a1b2c3d4e5f"));
         assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn the_method_comes_from_the_mode() {
+        // `verify_payment`'s documented answer (a card payment).
+        let answer: Value = serde_json::from_str(r#"{"status":1,"msg":"1 out of 1 Transactions Fetched Successfully",
+ "transaction_details":{"7fa6c4783a363b3da573":{
+   "mihpayid":"403993715521889530","request_id":"","bank_ref_num":"721522","amt":"10.00","transaction_amount":"10.00",
+   "txnid":"7fa6c4783a363b3da573","additional_charges":"0.00","productinfo":"Test","firstname":"K","bankcode":"CC",
+   "udf1":"","udf2":"","udf3":"","udf4":"","udf5":"","field2":"177047","field5":"211939174867","field7":"AUTHPOSITIVE",
+   "field9":"No Error","error_code":"E000","addedon":"2020-10-26 14:12:13","payment_source":"payu","card_type":"UNKNOWN",
+   "error_Message":"NO ERROR","net_amount_debit":10,"disc":"0.00","mode":"CC","PG_TYPE":"CC-PG",
+   "card_no":"512345XXXXXX2346","name_on_card":"Test","status":"success","unmappedstatus":"captured",
+   "Merchant_UTR":null,"Settled_At":"0000-00-00 00:00:00"}}}"#).unwrap();
+        let mut details = answer["transaction_details"]["7fa6c4783a363b3da573"].clone();
+        let report = payment_report(&details);
+        assert_eq!(report.status, PaymentOutcome::Succeeded);
+        assert_eq!(report.method, Some(PaymentMethod::Card));
+        for (mode, ours) in [
+            (json!("DC"), Some(PaymentMethod::Card)),
+            (json!("NB"), Some(PaymentMethod::Netbanking)),
+            (json!("UPI"), Some(PaymentMethod::Upi)),
+            (json!("CASH"), Some(PaymentMethod::Wallet)),
+            (json!("EMI"), Some(PaymentMethod::Emi)),
+            (json!("BNPL"), Some(PaymentMethod::Paylater)),
+            (json!("SODEXO"), Some(PaymentMethod::Other)),
+            (Value::Null, None),
+        ] {
+            details["mode"] = mode.clone();
+            let report = payment_report(&details);
+            assert_eq!(report.status, PaymentOutcome::Succeeded, "{mode}");
+            assert_eq!(report.method, ours, "{mode}");
+        }
+        details["status"] = json!("failure");
+        details["mode"] = json!("UPI");
+        assert_eq!(payment_report(&details).method, None);
     }
 }

@@ -6,7 +6,7 @@
 //! itself with a [`Family`] value; its hosts, commands and status tables stay its own.
 
 use super::signature::{sha512_pipe_hex, verify_sha512_pipe_hex};
-use super::{Account, GatewayEvent, StatusReport};
+use super::{Account, GatewayEvent, PaymentMethod, StatusReport};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -159,6 +159,25 @@ pub fn details(fields: &BTreeMap<String, String>) -> Value {
     )
 }
 
+/// How the customer paid, from the `mode` of a posted result or a status answer's transaction.
+/// PayU's modes: `CC`, `DC` (cards), `NB`, `UPI`, `CASH` (wallets), `EMI`, `BNPL` (pay later);
+/// Easebuzz reports the same codes; its `MW` (mobile wallet) is not in our gateway reference and
+/// is unconfirmed. Others read as `other`.
+pub fn method(details: &Value) -> Option<PaymentMethod> {
+    let mode = details.get("mode").and_then(Value::as_str);
+    PaymentMethod::read(mode, |mode| {
+        Some(match mode {
+            "cc" | "dc" | "card" | "credit card" | "debit card" => PaymentMethod::Card,
+            "nb" | "netbanking" | "net banking" => PaymentMethod::Netbanking,
+            "upi" => PaymentMethod::Upi,
+            "cash" | "wallet" | "mw" => PaymentMethod::Wallet,
+            "emi" => PaymentMethod::Emi,
+            "bnpl" | "paylater" | "pay later" => PaymentMethod::Paylater,
+            _ => return None,
+        })
+    })
+}
+
 /// The payment event of a posted result about `txnid`, with its status `report`; its id is made
 /// only of fields the reverse hash covers (txnid, status, amount).
 pub fn payment_event(
@@ -227,5 +246,31 @@ mod tests {
             assert_eq!(fields["z"], "");
             assert_eq!(member.fields_of(b"txnid=T1").unwrap()["txnid"], "T1");
         }
+    }
+
+    #[test]
+    fn the_mode_names_the_method() {
+        let of = |mode: Value| method(&serde_json::json!({ "txnid": "T1", "mode": mode }));
+        for (mode, ours) in [
+            ("CC", PaymentMethod::Card),
+            ("DC", PaymentMethod::Card),
+            ("NB", PaymentMethod::Netbanking),
+            ("UPI", PaymentMethod::Upi),
+            ("CASH", PaymentMethod::Wallet),
+            ("MW", PaymentMethod::Wallet),
+            ("EMI", PaymentMethod::Emi),
+            ("BNPL", PaymentMethod::Paylater),
+            ("IVR", PaymentMethod::Other),
+        ] {
+            assert_eq!(of(mode.into()), Some(ours), "{mode}");
+        }
+        assert_eq!(of(Value::Null), None);
+        assert_eq!(of("".into()), None);
+        assert_eq!(
+            of(serde_json::json!(7)),
+            None,
+            "not text: nothing, never a failure"
+        );
+        assert_eq!(method(&serde_json::json!({ "txnid": "T1" })), None);
     }
 }

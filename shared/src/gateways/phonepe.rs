@@ -67,7 +67,8 @@ use super::endpoints::{Endpoints, Hosts};
 use super::transport::{self, Call, unsettled};
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
-    PaymentOutcome, Provider, RefundReport, RefundRequest, RefundStatus, StatusReport,
+    PaymentMethod, PaymentOutcome, Provider, RefundReport, RefundRequest, RefundStatus,
+    StatusReport,
 };
 use crate::crypto::{constant_time_eq, sha256};
 use crate::ids::{AttemptId, RefundId};
@@ -442,6 +443,10 @@ struct Data {
     /// Paise, a JSON integer; read loosely so that an odd one cannot hide the rest of `data`.
     amount: Option<Value>,
     currency: Option<Value>,
+    /// What the customer paid with (`{"type": "UPI", "utr": …}`, `CARD`, `NETBANKING`); loose too.
+    payment_instrument: Option<Value>,
+    /// The attempts, each with a `paymentMode`, in answers shaped as v2's order status.
+    payment_details: Option<Value>,
 }
 
 impl Data {
@@ -462,6 +467,36 @@ impl Data {
         };
         Some(ReportedAmount::new(minor, currency))
     }
+
+    /// How the customer paid: `paymentInstrument.type`, else the completed attempt's
+    /// `paymentMode`.
+    fn method(&self) -> Option<PaymentMethod> {
+        let text = |v: &Value, name: &str| v.get(name).and_then(Value::as_str).map(str::to_string);
+        let instrument = self
+            .payment_instrument
+            .as_ref()
+            .and_then(|i| text(i, "type"));
+        let completed = || {
+            self.payment_details
+                .as_ref()?
+                .as_array()?
+                .iter()
+                .find(|d| d.get("state").and_then(Value::as_str) == Some("COMPLETED"))
+                .and_then(|d| text(d, "paymentMode"))
+        };
+        PaymentMethod::read(instrument.or_else(completed).as_deref(), method_named)
+    }
+}
+
+/// Our name for PhonePe's instrument type or payment mode.
+fn method_named(word: &str) -> Option<PaymentMethod> {
+    Some(match word {
+        "upi" | "upi_intent" | "upi_collect" | "upi_qr" => PaymentMethod::Upi,
+        "card" | "credit_card" | "debit_card" => PaymentMethod::Card,
+        "netbanking" | "net_banking" => PaymentMethod::Netbanking,
+        "wallet" => PaymentMethod::Wallet,
+        _ => return None,
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -601,17 +636,15 @@ fn payment_report(outcome: Outcome, envelope: &Envelope) -> StatusReport {
         Outcome::Succeeded => {
             let data = envelope.data();
             StatusReport {
-                status: PaymentOutcome::Succeeded,
                 captured: data.captured(),
+                method: data.method(),
                 payment_id: data.transaction_id,
-                failure_reason: None,
+                ..StatusReport::of(PaymentOutcome::Succeeded)
             }
         }
         Outcome::Failed => StatusReport {
-            status: PaymentOutcome::Failed,
-            payment_id: None,
             failure_reason: Some(failure_reason(envelope)),
-            captured: None,
+            ..StatusReport::of(PaymentOutcome::Failed)
         },
         // Not found: the customer has not started paying on the page yet.
         Outcome::Pending | Outcome::NotFound => StatusReport::of(PaymentOutcome::Pending),
@@ -1375,5 +1408,78 @@ mod tests {
                 "{merchant} {index}"
             );
         }
+    }
+
+    #[test]
+    fn the_method_comes_from_the_instrument() {
+        // The docs' server-to-server callback sample (UAT credentials, a UPI payment).
+        let response = "eyJzdWNjZXNzIjp0cnVlLCJjb2RlIjoiUEFZTUVOVF9TVUNDRVNTIiwibWVzc2FnZSI6IllvdXIgcGF5bWVudCBpcyBzdWNjZXNzZnVsLiIsImRhdGEiOnsibWVyY2hhbnRJZCI6IlBHVEVTVFBBWVVBVCIsIm1lcmNoYW50VHJhbnNhY3Rpb25JZCI6Ik1UNzg1MDU5MDA2ODE4ODEwNCIsInRyYW5zYWN0aW9uSWQiOiJUMjExMTIyMTQzNzQ1NjE5MDE3MDM3OSIsImFtb3VudCI6MTAwMDAsInN0YXRlIjoiQ09NUExFVEVEIiwicmVzcG9uc2VDb2RlIjoiU1VDQ0VTUyIsInBheW1lbnRJbnN0cnVtZW50Ijp7InR5cGUiOiJVUEkiLCJ1dHIiOiIyMDYzNzg4NjYxMTIifX19";
+        let upi = decode_callback(response).unwrap();
+        let report = payment_report(Outcome::Succeeded, &upi);
+        assert_eq!(report.status, PaymentOutcome::Succeeded);
+        assert_eq!(report.method, Some(PaymentMethod::Upi));
+
+        // The status answer's other instruments, as the v1 docs show them.
+        let status = |instrument: Value| -> Envelope {
+            serde_json::from_value(json!({
+                "success": true, "code": "PAYMENT_SUCCESS", "message": "Your payment is successful.",
+                "data": { "merchantId": "PGTESTPAYUAT", "merchantTransactionId": "a_1",
+                          "transactionId": "T2111221437456190170379", "amount": 49900, "state": "COMPLETED",
+                          "responseCode": "SUCCESS", "paymentInstrument": instrument }
+            }))
+            .unwrap()
+        };
+        for (instrument, ours) in [
+            (
+                json!({ "type": "CARD", "cardType": "DEBIT_CARD", "pgTransactionId": "PG2207281811",
+                        "bankTransactionId": null, "pgAuthorizationCode": null, "arn": "74332",
+                        "bankId": "", "brn": "B12345" }),
+                Some(PaymentMethod::Card),
+            ),
+            (
+                json!({ "type": "NETBANKING", "pgTransactionId": "1856982900",
+                        "pgServiceTransactionId": "PG2207281811", "bankTransactionId": null, "bankId": "SBIN" }),
+                Some(PaymentMethod::Netbanking),
+            ),
+            (
+                json!({ "type": "SOMETHING_NEW" }),
+                Some(PaymentMethod::Other),
+            ),
+            (json!("not an object"), None),
+            (Value::Null, None),
+        ] {
+            let report = payment_report(Outcome::Succeeded, &status(instrument.clone()));
+            assert_eq!(report.status, PaymentOutcome::Succeeded, "{instrument}");
+            assert_eq!(report.captured, Some(ReportedAmount::new(49_900, "INR")));
+            assert_eq!(report.method, ours, "{instrument}");
+        }
+
+        // An answer shaped as v2's order status: the completed attempt's mode.
+        for (mode, ours) in [
+            ("UPI_QR", PaymentMethod::Upi),
+            ("UPI_INTENT", PaymentMethod::Upi),
+            ("UPI_COLLECT", PaymentMethod::Upi),
+            ("CARD", PaymentMethod::Card),
+            ("NET_BANKING", PaymentMethod::Netbanking),
+        ] {
+            let v2: Envelope = serde_json::from_value(json!({
+                "success": true, "code": "PAYMENT_SUCCESS",
+                "data": { "orderId": "OMO2403282020198641071317", "state": "COMPLETED", "amount": 1000,
+                          "transactionId": "OM2403", "paymentDetails": [
+                    { "paymentMode": "CARD", "transactionId": "OM2402", "amount": 1000, "state": "FAILED" },
+                    { "paymentMode": mode, "transactionId": "OM2403", "timestamp": 1_711_694_662_542_i64,
+                      "amount": 1000, "payableAmount": 1000, "feeAmount": 0, "state": "COMPLETED",
+                      "rail": { "type": "UPI", "utr": "206378866112" }, "instrument": {} }
+                ]}
+            }))
+            .unwrap();
+            assert_eq!(
+                payment_report(Outcome::Succeeded, &v2).method,
+                Some(ours),
+                "{mode}"
+            );
+        }
+        let failed = status(json!({ "type": "UPI" }));
+        assert_eq!(payment_report(Outcome::Failed, &failed).method, None);
     }
 }

@@ -17,7 +17,8 @@ use super::signature::{hmac_sha256_hex, verify_hmac_sha256_hex};
 use super::transport::{Call, Transport, unsettled};
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
-    PaymentOutcome, Provider, RefundReport, RefundRequest, RefundStatus, StatusReport,
+    PaymentMethod, PaymentOutcome, Provider, RefundReport, RefundRequest, RefundStatus,
+    StatusReport,
 };
 use crate::crypto::sha256;
 use crate::html::{escape, page, rupees, script_json};
@@ -166,12 +167,27 @@ struct Payment {
     /// Paise, as Razorpay captured them.
     amount: Option<i64>,
     currency: Option<String>,
+    /// `card`, `netbanking`, `wallet`, `emi`, `upi`, `cardless_emi`, `paylater`, …
+    method: Option<String>,
 }
 
 impl Payment {
     /// What this payment says was paid.
     fn captured(&self) -> Option<ReportedAmount> {
         Some(ReportedAmount::new(self.amount?, self.currency.as_deref()?))
+    }
+
+    /// How the customer paid, in our names.
+    fn method(&self) -> Option<PaymentMethod> {
+        PaymentMethod::read(self.method.as_deref(), method_named)
+    }
+}
+
+/// Our name for Razorpay's `method`: its own words are ours, except that cardless EMI is EMI.
+fn method_named(word: &str) -> Option<PaymentMethod> {
+    match word {
+        "cardless_emi" => Some(PaymentMethod::Emi),
+        _ => PaymentMethod::named(word),
     }
 }
 
@@ -183,18 +199,19 @@ fn report(order_status: Option<&str>, payments: &[Payment]) -> StatusReport {
         .find(|p| p.status == "captured" || p.status == "refunded");
     if let Some(payment) = captured {
         return StatusReport {
-            status: PaymentOutcome::Succeeded,
             payment_id: Some(payment.id.clone()),
-            failure_reason: None,
             captured: payment.captured(),
+            method: payment.method(),
+            ..StatusReport::of(PaymentOutcome::Succeeded)
         };
     }
     if order_status == Some("paid") {
+        let first = payments.first();
         return StatusReport {
-            status: PaymentOutcome::Succeeded,
-            payment_id: payments.first().map(|p| p.id.clone()),
-            failure_reason: None,
-            captured: payments.first().and_then(Payment::captured),
+            payment_id: first.map(|p| p.id.clone()),
+            captured: first.and_then(Payment::captured),
+            method: first.and_then(Payment::method),
+            ..StatusReport::of(PaymentOutcome::Succeeded)
         };
     }
     let last_failure = payments
@@ -203,10 +220,8 @@ fn report(order_status: Option<&str>, payments: &[Payment]) -> StatusReport {
         .max_by_key(|p| p.created_at)
         .and_then(|p| p.error_description.clone());
     StatusReport {
-        status: PaymentOutcome::Pending,
-        payment_id: None,
         failure_reason: last_failure,
-        captured: None,
+        ..StatusReport::of(PaymentOutcome::Pending)
     }
 }
 
@@ -618,6 +633,7 @@ mod tests {
             created_at,
             amount: Some(49_900),
             currency: Some("INR".into()),
+            method: Some("upi".into()),
         }
     }
 
@@ -645,5 +661,52 @@ mod tests {
         assert_eq!(paid.payment_id.as_deref(), Some("pay_4"));
         let refunded = report(Some("paid"), &[payment("pay_5", "refunded", 5)]);
         assert_eq!(refunded.status, PaymentOutcome::Succeeded);
+    }
+
+    #[test]
+    fn the_method_comes_from_the_payment_entity() {
+        // Razorpay's published webhook sample (a captured card payment).
+        let body = include_bytes!("testdata/razorpay_payment_authorized_webhook.json");
+        let gateway = Razorpay::new(
+            reqwest::Client::new(),
+            Endpoints::new(None, None, std::time::Duration::from_secs(1)),
+        );
+        let event = gateway.parse_webhook(&HeaderMap::new(), body).unwrap();
+        let webhook = event.report.unwrap();
+        assert_eq!(webhook.status, PaymentOutcome::Succeeded);
+        assert_eq!(webhook.method, Some(PaymentMethod::Card));
+
+        // A payment entity as `GET /v1/orders/{id}/payments` lists it (docs sample fields).
+        let entity = |method: Value| {
+            serde_json::from_value::<Payment>(json!({
+                "id": "pay_29QQoUBi66xm2f", "entity": "payment", "amount": 49900, "currency": "INR",
+                "status": "captured", "order_id": "order_1", "invoice_id": null, "international": false,
+                "method": method, "amount_refunded": 0, "refund_status": null, "captured": true,
+                "description": null, "card_id": null, "bank": null, "wallet": null, "vpa": "asha@okaxis",
+                "email": "asha@example.in", "contact": "+919812345678", "notes": [], "fee": 1180, "tax": 180,
+                "error_code": null, "error_description": null, "created_at": 1_764_374_460
+            }))
+            .unwrap()
+        };
+        for (word, ours) in [
+            (json!("upi"), Some(PaymentMethod::Upi)),
+            (json!("card"), Some(PaymentMethod::Card)),
+            (json!("netbanking"), Some(PaymentMethod::Netbanking)),
+            (json!("wallet"), Some(PaymentMethod::Wallet)),
+            (json!("emi"), Some(PaymentMethod::Emi)),
+            (json!("cardless_emi"), Some(PaymentMethod::Emi)),
+            (json!("paylater"), Some(PaymentMethod::Paylater)),
+            (json!("bank_transfer"), Some(PaymentMethod::Other)),
+            (json!("app"), Some(PaymentMethod::Other)),
+            (Value::Null, None),
+        ] {
+            let paid = report(Some("paid"), &[entity(word.clone())]);
+            assert_eq!(paid.status, PaymentOutcome::Succeeded, "{word}");
+            assert_eq!(paid.method, ours, "{word}");
+        }
+        // An open order says nothing about a method yet.
+        let mut failed = entity(json!("upi"));
+        failed.status = "failed".into();
+        assert_eq!(report(Some("attempted"), &[failed]).method, None);
     }
 }

@@ -128,10 +128,11 @@ fn report(
         other => return Err(format!("unknown sandbox status '{other}'")),
     };
     Ok(StatusReport {
-        status,
         payment_id,
         failure_reason: error_reason,
         captured: captured.filter(|_| status == PaymentOutcome::Succeeded),
+        // The sandbox's pay page asks for no method, so it reports none: the default rate applies.
+        ..StatusReport::of(status)
     })
 }
 

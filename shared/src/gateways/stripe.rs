@@ -32,7 +32,8 @@ use super::signature::verify_hmac_sha256_hex;
 use super::transport::{Call, Transport, path_id, unsettled};
 use super::{
     Account, CreatedOrder, Gateway, GatewayError, GatewayEvent, Handoff, OrderRequest,
-    PaymentOutcome, Provider, RefundReport, RefundRequest, RefundStatus, StatusReport,
+    PaymentMethod, PaymentOutcome, Provider, RefundReport, RefundRequest, RefundStatus,
+    StatusReport,
 };
 use crate::html::{escape, page, rupees, script_json};
 use crate::mode::Mode;
@@ -235,6 +236,10 @@ struct PaymentIntent {
     amount_received: Option<i64>,
     /// Lower-case ISO code.
     currency: Option<String>,
+    /// A PaymentMethod id, or the PaymentMethod itself (with its `type`) when expanded.
+    payment_method: Option<Value>,
+    /// The method types the customer could choose from (`["card", "upi"]`); read loosely.
+    payment_method_types: Option<Value>,
 }
 
 impl PaymentIntent {
@@ -247,6 +252,30 @@ impl PaymentIntent {
             Value::String(id) => Some(id.clone()),
             charge => charge.get("id")?.as_str().map(str::to_string),
         }
+    }
+
+    /// How the customer paid: the expanded charge's `payment_method_details.type`, else the
+    /// expanded PaymentMethod's `type`, else the only type the PaymentIntent allowed. A webhook's
+    /// PaymentIntent expands nothing, so with several types allowed it says nothing.
+    fn method(&self) -> Option<PaymentMethod> {
+        let kind = |object: Option<&Value>| -> Option<String> {
+            object?.get("type")?.as_str().map(str::to_string)
+        };
+        let charged = || {
+            kind(
+                self.latest_charge
+                    .as_ref()
+                    .and_then(|c| c.get("payment_method_details")),
+            )
+        };
+        let only_allowed = || match self.payment_method_types.as_ref()?.as_array()?.as_slice() {
+            [only] => only.as_str().map(str::to_string),
+            _ => None,
+        };
+        let word = charged()
+            .or_else(|| kind(self.payment_method.as_ref()))
+            .or_else(only_allowed);
+        PaymentMethod::read(word.as_deref(), method_named)
     }
 
     fn last_error(&self) -> Option<String> {
@@ -263,6 +292,19 @@ impl PaymentIntent {
     }
 }
 
+/// Our name for a Stripe payment method type: `card` (Apple Pay and Google Pay are cards too),
+/// `upi`; wallets and buy-now-pay-later providers by their own names.
+fn method_named(word: &str) -> Option<PaymentMethod> {
+    Some(match word {
+        "card" | "card_present" => PaymentMethod::Card,
+        "upi" => PaymentMethod::Upi,
+        "paypal" | "amazon_pay" | "alipay" | "wechat_pay" | "grabpay" | "cashapp"
+        | "revolut_pay" | "mobilepay" => PaymentMethod::Wallet,
+        "klarna" | "afterpay_clearpay" | "affirm" | "zip" => PaymentMethod::Paylater,
+        _ => return None,
+    })
+}
+
 /// Our view of a PaymentIntent. Only `succeeded` is money and only `canceled` is final;
 /// `requires_payment_method` after a failed attempt keeps the reason but stays open because
 /// the customer may try again. `requires_capture` is not a success: we never ask for manual
@@ -275,10 +317,8 @@ fn payment_report(intent: &PaymentIntent) -> StatusReport {
         // requires_payment_method, requires_confirmation, requires_action, processing,
         // requires_capture, and anything newer.
         _ => StatusReport {
-            status: PaymentOutcome::Pending,
-            payment_id: None,
             failure_reason: intent.last_error(),
-            captured: None,
+            ..StatusReport::of(PaymentOutcome::Pending)
         },
     }
 }
@@ -287,13 +327,13 @@ fn payment_report(intent: &PaymentIntent) -> StatusReport {
 /// id stands in for it.
 fn succeeded(intent: &PaymentIntent) -> StatusReport {
     StatusReport {
-        status: PaymentOutcome::Succeeded,
         payment_id: Some(intent.charge_id().unwrap_or_else(|| intent.id.clone())),
-        failure_reason: None,
         captured: intent
             .amount_received
             .zip(intent.currency.as_deref())
             .map(|(minor, currency)| ReportedAmount::new(minor, currency)),
+        method: intent.method(),
+        ..StatusReport::of(PaymentOutcome::Succeeded)
     }
 }
 
@@ -305,10 +345,8 @@ fn canceled(intent: &PaymentIntent) -> StatusReport {
         .or_else(|| intent.last_error())
         .unwrap_or_else(|| "the payment was canceled".into());
     StatusReport {
-        status: PaymentOutcome::Failed,
-        payment_id: None,
         failure_reason: Some(reason),
-        captured: None,
+        ..StatusReport::of(PaymentOutcome::Failed)
     }
 }
 
@@ -536,7 +574,11 @@ impl Gateway for Stripe {
         let intent: PaymentIntent = self
             .get(
                 account,
-                &format!("/v1/payment_intents/{}", stripe_id(reference)?),
+                // The charge expanded: its `payment_method_details.type` is how the customer paid.
+                &format!(
+                    "/v1/payment_intents/{}?expand%5B%5D=latest_charge",
+                    stripe_id(reference)?
+                ),
             )
             .await?;
         Ok(payment_report(&intent))
@@ -619,14 +661,12 @@ impl Gateway for Stripe {
                 receipt = intent.receipt();
                 report = Some(match event.kind.as_str() {
                     "payment_intent.payment_failed" => StatusReport {
-                        status: PaymentOutcome::Pending,
-                        payment_id: None,
                         failure_reason: Some(
                             intent
                                 .last_error()
                                 .unwrap_or_else(|| "the payment attempt failed".into()),
                         ),
-                        captured: None,
+                        ..StatusReport::of(PaymentOutcome::Pending)
                     },
                     "payment_intent.canceled" => canceled(&intent),
                     _ => succeeded(&intent),
@@ -924,6 +964,8 @@ mod tests {
             created: 0,
             amount_received: Some(49_900),
             currency: Some("inr".into()),
+            payment_method: None,
+            payment_method_types: None,
         }
     }
 
@@ -1093,5 +1135,60 @@ mod tests {
         assert!(stripe_id("pi_3MtwBwLkdIwHu7ix28a3tqPa").is_ok());
         assert!(stripe_id("pi_1/../balance").is_err());
         assert!(stripe_id("").is_err());
+    }
+
+    #[test]
+    fn the_method_comes_from_the_charge() {
+        // `GET /v1/payment_intents/{id}?expand[]=latest_charge` of a succeeded UPI payment.
+        let answer = |charge_type: &str, types: Value| -> PaymentIntent {
+            serde_json::from_value(json!({
+                "id": "pi_3MtwBwLkdIwHu7ix28a3tqPa", "object": "payment_intent", "amount": 49900,
+                "amount_capturable": 0, "amount_received": 49900, "automatic_payment_methods": { "enabled": true },
+                "canceled_at": null, "cancellation_reason": null, "capture_method": "automatic",
+                "client_secret": "pi_3MtwBwLkdIwHu7ix28a3tqPa_secret_YrKJUKribcBjcG8HVhfZluoGH",
+                "confirmation_method": "automatic", "created": 1_680_800_504, "currency": "inr",
+                "customer": null, "description": null, "last_payment_error": null,
+                "latest_charge": {
+                    "id": "ch_3MtwBwLkdIwHu7ix28a3tqPa", "object": "charge", "amount": 49900,
+                    "amount_captured": 49900, "captured": true, "currency": "inr", "paid": true,
+                    "payment_intent": "pi_3MtwBwLkdIwHu7ix28a3tqPa", "payment_method": "pm_1MtwBwLkdIwHu7ix",
+                    "payment_method_details": { "type": charge_type, charge_type: {} }, "status": "succeeded"
+                },
+                "livemode": false, "metadata": { "receipt": "att_1" }, "next_action": null,
+                "payment_method": "pm_1MtwBwLkdIwHu7ix", "payment_method_types": types,
+                "status": "succeeded"
+            }))
+            .unwrap()
+        };
+        for (kind, ours) in [
+            ("upi", PaymentMethod::Upi),
+            ("card", PaymentMethod::Card),
+            ("amazon_pay", PaymentMethod::Wallet),
+            ("klarna", PaymentMethod::Paylater),
+            ("link", PaymentMethod::Other),
+        ] {
+            let report = payment_report(&answer(kind, json!(["card", "upi", "link"])));
+            assert_eq!(report.status, PaymentOutcome::Succeeded, "{kind}");
+            assert_eq!(
+                report.payment_id.as_deref(),
+                Some("ch_3MtwBwLkdIwHu7ix28a3tqPa")
+            );
+            assert_eq!(report.method, Some(ours), "{kind}");
+        }
+
+        // A webhook's PaymentIntent expands nothing: only a single allowed type says anything.
+        let mut unexpanded = intent("succeeded", None);
+        unexpanded.payment_method = Some(json!("pm_1"));
+        unexpanded.payment_method_types = Some(json!(["card", "link"]));
+        assert_eq!(payment_report(&unexpanded).method, None);
+        unexpanded.payment_method_types = Some(json!(["upi"]));
+        assert_eq!(payment_report(&unexpanded).method, Some(PaymentMethod::Upi));
+        unexpanded.payment_method =
+            Some(json!({ "id": "pm_1", "object": "payment_method", "type": "card" }));
+        assert_eq!(
+            payment_report(&unexpanded).method,
+            Some(PaymentMethod::Card)
+        );
+        assert_eq!(payment_report(&intent("processing", None)).method, None);
     }
 }

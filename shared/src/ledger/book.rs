@@ -47,12 +47,14 @@ SELECT t.id AS transaction_id, t.merchant_id, t.mode, t.amount, t.currency, t.pu
   LEFT JOIN affiliate_merchants am ON am.merchant_id = t.merchant_id
  WHERE a.id = $1";
 
-/// Works out the capture of `attempt`'s payment (rules 1–4) and stores our fee and GST on it;
-/// the caller posts the returned booking last, before it commits.
+/// Works out the capture of `attempt`'s payment (rules 1–4) and stores our fee and GST on it,
+/// with the payment `method` when the gateway reported it (else the one known before); the
+/// caller posts the returned booking last, before it commits.
 pub async fn capture(
     tx: &Transaction<'_>,
     app: &App,
     attempt: AttemptId,
+    method: Option<&str>,
 ) -> Result<CaptureBooking, AppError> {
     let row = tx
         .query_typed_one(CAPTURE, &[(&attempt.as_uuid(), Type::UUID)])
@@ -60,7 +62,7 @@ pub async fn capture(
     let row = Record::new(&row, "transactions");
     let merchant = MerchantId::from_uuid(row.get("merchant_id")?);
     let mode: Mode = row.parse("mode")?;
-    let method: Option<&str> = row.get("payment_method")?;
+    let method: Option<&str> = method.or(row.get("payment_method")?);
     let platform_owned = row.get::<&str>("ownership")? == "platform";
     let top_up = row.get::<&str>("purpose")? == "wallet_top_up";
     let rate = if top_up {
@@ -119,11 +121,12 @@ pub async fn capture(
         (false, false) => rules::capture_on_merchant_account(&captured),
     };
     tx.execute_typed(
-        "UPDATE transactions SET fee = $2, gst = $3 WHERE id = $1",
+        "UPDATE transactions SET fee = $2, gst = $3, payment_method = $4 WHERE id = $1",
         &[
             (&captured.transaction.as_uuid(), Type::UUID),
             (&captured.charge.fee, Type::INT8),
             (&captured.charge.gst, Type::INT8),
+            (&method, Type::TEXT),
         ],
     )
     .await?;

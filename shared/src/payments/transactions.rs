@@ -766,9 +766,13 @@ async fn apply(
         .await?;
     }
     // The books move with the payment, in this transaction: our fee, GST and any commission
-    // (stored on the payment first, so the update below returns them; posted last).
+    // (stored on the payment first, so the update below returns them; posted last). How the
+    // customer paid, where the gateway says, picks the merchant's rate and is stored with them.
     let booking = match next {
-        TransactionStatus::Succeeded => Some(crate::ledger::book::capture(tx, app, attempt).await?),
+        TransactionStatus::Succeeded => {
+            let method = report.method.map(|m| m.as_str());
+            Some(crate::ledger::book::capture(tx, app, attempt, method).await?)
+        }
         _ => None,
     };
     let updated = tx

@@ -181,6 +181,65 @@ async fn chromium_opens_checkout_with_the_order_and_key_id_and_no_secret() {
     assert!(requests.iter().any(|r| r.url.path() == "/v1/checkout.js"));
 }
 
+/// The fee follows how the customer paid: a merchant with a default rate and a `upi` rate is
+/// charged the `upi` rate on a payment Razorpay reports as UPI, and the default rate on one paid
+/// by a method it has no rate for, or on one whose method Razorpay does not name.
+#[tokio::test]
+async fn the_fee_is_the_merchants_rate_for_the_method_razorpay_reports() {
+    // 2.5 % by default: 49,900 × 250 / 10,000 = 1,247.5 → 1,248; GST 224.64 → 225.
+    // UPI: 1 % + ₹1: 499 + 100 = 599; GST 107.82 → 108.
+    for (label, reported, stored, fee, gst) in [
+        ("fee_upi", json!("upi"), Some("upi"), 599, 108),
+        ("fee_card", json!("card"), Some("card"), 1_248, 225),
+        ("fee_unnamed", Value::Null, None, 1_248, 225),
+    ] {
+        let (_server, app, merchant, order) = open::<Contract>(label).await;
+        let db = app.db.owner().await;
+        let merchant_id = merchant.id.parse::<shared::ids::MerchantId>().unwrap();
+        db.execute(
+            "INSERT INTO merchant_fee_rates (id, merchant_id, method, rate_bps, fixed_fee)
+             VALUES (gen_random_uuid(), $1, NULL, 250, 0), (gen_random_uuid(), $1, 'upi', 100, 100)",
+            &[&merchant_id.as_uuid()],
+        )
+        .await
+        .unwrap();
+
+        let mut payment = captured_payment(&order.reference, Paid::IN_FULL);
+        payment["method"] = reported;
+        let body = serde_json::to_vec(&json!({
+            "entity": "event", "account_id": "acc_BFQ7uQEaa7j2z7", "event": "payment.captured",
+            "contains": ["payment"], "payload": { "payment": { "entity": payment } },
+            "created_at": 1_764_374_500
+        }))
+        .unwrap();
+        let delivery = signed_delivery(WEBHOOK_SECRET, body);
+        assert_eq!(
+            deliver::<Contract>(&app, &delivery).await,
+            StatusCode::OK,
+            "{label}"
+        );
+        app.drain().await;
+
+        let transaction = app.transaction(&merchant, &order.id).await;
+        assert_eq!(transaction["status"], "succeeded", "{label}: {transaction}");
+        assert_eq!(transaction["fee"], fee, "{label}: {transaction}");
+        assert_eq!(transaction["gst"], gst, "{label}: {transaction}");
+        let method: Option<String> = db
+            .query_one(
+                "SELECT payment_method FROM transactions WHERE id = $1",
+                &[&order
+                    .id
+                    .parse::<shared::ids::TransactionId>()
+                    .unwrap()
+                    .as_uuid()],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(method.as_deref(), stored, "{label}");
+    }
+}
+
 /// A refund entity as Razorpay returns it, for the refund id in `receipt`.
 fn refund_entity(id: &str, receipt: &str, amount: i64, status: &str) -> Value {
     json!({
