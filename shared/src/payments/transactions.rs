@@ -258,6 +258,10 @@ pub struct TransactionView {
     pub failure_reason: Option<String>,
     /// What it pays for: the merchant's own sale, or a top-up of the merchant's wallet.
     pub purpose: PaymentPurpose,
+    /// How the customer paid (`upi`, `card`, `netbanking`, `wallet`, `emi`, `paylater`, `other`),
+    /// when the gateway said; it picks the merchant's fee rate for that method.
+    #[schema(pattern = "^[a-z][a-z_]{0,31}$")]
+    pub payment_method: Option<String>,
     /// Our fee on it, in paise, once captured (at the merchant's rate then; none on a top-up).
     pub fee: Option<i64>,
     /// GST on our fee (18 %), in paise, once captured.
@@ -339,7 +343,7 @@ pub struct AttemptView {
 }
 
 const COLUMNS: &str = "id, order_id, status, amount, currency, mode, customer_name, customer_email, customer_phone, description, \
-                       return_url, notes, failure_reason, created_at, expires_at, updated_at, merchant_id, purpose, fee, gst";
+                       return_url, notes, failure_reason, created_at, expires_at, updated_at, merchant_id, purpose, payment_method, fee, gst";
 
 /// A stored status, mode or currency the code does not know is an error, never a guess: a
 /// payment shown as `created` or `test` when it is neither misleads whoever acts on it.
@@ -364,6 +368,7 @@ fn view(row: &Row, base_url: &str) -> Result<TransactionView, DecodeError> {
         notes: row.get("notes")?,
         failure_reason: row.get("failure_reason")?,
         purpose: row.parse("purpose")?,
+        payment_method: row.get("payment_method")?,
         fee: row.get("fee")?,
         gst: row.get("gst")?,
         created_at: row.get("created_at")?,
