@@ -488,6 +488,37 @@ async fn a_checkout_top_up_credits_the_wallet_with_the_whole_amount() {
             )
         }
     };
+    // The operator sets the thresholds: the empty wallet is low and its alert open; the sweep
+    // finds it again (a wallet with a row or an account).
+    let (status, body) = set_thresholds(
+        &app,
+        &admin,
+        &m,
+        json!({ "mode": "test", "alert_threshold": 100_000, "suspension_threshold": 0 }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["state"], "low");
+    let swept = sweep(&app).await;
+    assert_eq!(
+        (swept["checked"].as_u64(), swept["low"].as_u64()),
+        (Some(1), Some(1)),
+        "{swept}"
+    );
+    let alert = |status: &'static str| {
+        let app = &app;
+        let m = &m;
+        async move {
+            count(
+                app,
+                &format!("SELECT count(*) FROM alerts WHERE merchant_id = $1 AND kind = 'wallet_balance_low' AND status = '{status}'"),
+                m,
+            )
+            .await
+        }
+    };
+    assert_eq!(alert("open").await, 1);
+
     let (status, body, replayed) = top_up("wallet-1").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert!(!replayed);
@@ -524,6 +555,12 @@ async fn a_checkout_top_up_credits_the_wallet_with_the_whole_amount() {
     assert_eq!(owner, "platform");
     let wallet = own_wallet(&app, &m, "").await;
     assert_eq!(wallet["balance"], 300_000, "the whole amount, no fee");
+    assert_eq!(wallet["state"], "ok");
+    assert_eq!(
+        (alert("open").await, alert("resolved").await),
+        (0, 1),
+        "the capture had the wallet checked at once"
+    );
     assert_eq!(wallet["payable_balance"], 0);
     let movements = wallet["movements"]["items"].as_array().unwrap();
     assert_eq!(movements.len(), 1);

@@ -24,6 +24,8 @@ pub struct Booked {
     pub posted: Option<Posted>,
     /// The merchant's wallet was debited (its balance may have crossed a threshold).
     pub wallet_debited: Option<(MerchantId, Mode)>,
+    /// The merchant's wallet was credited by a checkout top-up (its low-balance alert may clear).
+    pub wallet_credited: Option<(MerchantId, Mode)>,
 }
 
 const CAPTURE: &str = "
@@ -120,9 +122,11 @@ pub async fn capture(
     };
     let wallet_debited =
         (!platform_owned && !top_up && captured.charge.total() > 0).then_some((merchant, mode));
+    let wallet_credited = (platform_owned && top_up).then_some((merchant, mode));
     Ok(Booked {
         posted,
         wallet_debited,
+        wallet_credited,
     })
 }
 

@@ -786,9 +786,10 @@ async fn apply(
     let mut outgoing = Vec::with_capacity(2);
     if next == TransactionStatus::Succeeded {
         let booked = crate::ledger::book::capture(tx, app, attempt).await?;
-        // The fee came out of the wallet: it is checked against its thresholds at once, by
-        // its own worker (this transaction may be in a scope that cannot tell people).
-        if let Some((merchant, mode)) = booked.wallet_debited {
+        // The fee came out of the wallet (or a top-up went in): it is checked against its
+        // thresholds at once, by its own worker (this transaction may be in a scope that
+        // cannot tell people).
+        if let Some((merchant, mode)) = booked.wallet_debited.or(booked.wallet_credited) {
             outgoing.push(
                 crate::wallets::monitor::CheckJob {
                     merchant_id: merchant,

@@ -96,8 +96,25 @@ pub struct WalletView {
     /// Paise the platform owes the merchant for payments captured on its accounts.
     pub payable_balance: i64,
     /// The wallet's movements, newest first.
-    #[schema(value_type = Object)]
-    pub movements: Page<Movement>,
+    pub movements: Movements,
+}
+
+/// A page of a wallet's movements.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Movements {
+    /// Newest first.
+    pub items: Vec<Movement>,
+    /// Whether another page follows: pass the last item's `id` as `starting_after`.
+    pub has_more: bool,
+}
+
+impl From<Page<Movement>> for Movements {
+    fn from(page: Page<Movement>) -> Movements {
+        Movements {
+            items: page.items,
+            has_more: page.has_more,
+        }
+    }
 }
 
 /// The wallet's figures, without movements.
@@ -243,7 +260,7 @@ pub async fn read(
         suspension_threshold: figures.suspension_threshold,
         state: figures.state(),
         payable_balance: figures.payable_balance,
-        movements,
+        movements: movements.into(),
     }))
 }
 
