@@ -651,3 +651,80 @@ async fn the_wallets_movements_come_a_page_at_a_time_newest_first() {
         expect_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     }
 }
+
+#[tokio::test]
+async fn a_suspended_wallet_sends_new_payments_to_the_platforms_accounts_of_the_pool() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Mixed Pool Shop").await;
+    let own = own_account(&app, &m).await;
+    let platform = {
+        let mut client = app.app.db.client().await.unwrap();
+        let tx = shared::db::begin(&mut client, shared::db::Scope::System)
+            .await
+            .unwrap();
+        let id = shared::seed::sandbox_account(&app.app, &tx).await.unwrap();
+        shared::gateway_accounts::add_to_pool(&tx, m.id.parse().unwrap(), id, 5)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        id
+    };
+    let (status, body) = set_thresholds(
+        &app,
+        &admin,
+        &m,
+        json!({ "mode": "test", "alert_threshold": 100_000, "suspension_threshold": 50_000 }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Routed where the platform collects (and takes its fee from what it settles), not refused.
+    let routed = |order: &'static str| {
+        let app = &app;
+        let m = &m;
+        async move {
+            let (status, body) = app.pay(m, &payment(order, 25_000, true), None).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            app.drain().await;
+            let id: shared::ids::TransactionId =
+                body["data"]["id"].as_str().unwrap().parse().unwrap();
+            let row = app
+                .db
+                .owner()
+                .await
+                .query_one(
+                    "SELECT a.gateway_account_id, (a.routing ->> 'platform_only')::boolean, t.status
+                       FROM transaction_attempts a JOIN transactions t ON t.id = a.transaction_id
+                      WHERE t.id = $1",
+                    &[&id.as_uuid()],
+                )
+                .await
+                .unwrap();
+            let status: String = row.get(2);
+            assert_eq!(status, "succeeded");
+            (
+                GatewayAccountId::from_uuid(row.get(0)),
+                row.get::<_, bool>(1),
+            )
+        }
+    };
+    assert_eq!(routed("order-platform").await, (platform, true));
+    let wallet = own_wallet(&app, &m, "").await;
+    assert_eq!(wallet["balance"], 0, "no fee from the wallet");
+    assert_eq!(wallet["payable_balance"], 25_000 - 590);
+
+    // Topped up above the suspension threshold: the merchant's own account (first in the pool)
+    // takes payments again.
+    let (status, body, _) = operator_top_up(
+        &app,
+        &admin,
+        &m.id,
+        json!({ "mode": "test", "amount": 60_000 }),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(routed("order-own").await, (own, false));
+    assert_eq!(own_wallet(&app, &m, "").await["balance"], 60_000 - 590);
+}
