@@ -9,7 +9,7 @@ use crate::context::RequestContext;
 use crate::handlers::{
     admin_gateways, admin_merchants, admin_routing, admin_users, alerts, auth, checkout, docs,
     health, jobs, merchant, merchant_routing, merchant_webhooks, notifications, pay, refunds,
-    return_signing, sandbox_gateway, system, transactions, webhooks,
+    return_signing, sandbox_gateway, system, transactions, wallets, webhooks,
 };
 use http::Method;
 use shared::alerts::AlertView;
@@ -38,6 +38,9 @@ use shared::sandbox_provider::{
     Refunds as SandboxRefunds, SandboxRefund,
 };
 use shared::system::SystemStatus;
+use shared::wallets::WalletView;
+use shared::wallets::thresholds::SetThresholds;
+use shared::wallets::top_ups::{NewCheckoutTopUp, NewOperatorTopUp, OperatorTopUpDone};
 use shared::{App, AppError};
 use std::future::Future;
 use std::pin::Pin;
@@ -413,7 +416,7 @@ pub static PAY: Function = function! {
             Link::by_id("RefundPayment", "refunds.create"),
             Link::by_id("ListRefunds", "refunds.list"),
             Link::by_id("OpenCheckout", "checkout.page_for"),
-        ]).fails(&[ErrorCode::DuplicateOrderId, ErrorCode::GatewayUnavailable])),
+        ]).fails(&[ErrorCode::DuplicateOrderId, ErrorCode::GatewayUnavailable, ErrorCode::WalletBalanceLow])),
     ]),
     grants: Grants {
         sends_to: &[queues::TRANSACTION_PROCESSOR],
@@ -462,7 +465,8 @@ pub static CHECKOUT: Function = function! {
         route!(POST "/api/v1/checkout/{id}/retry", Public, "Try a failed payment again (the checkout page's button)", checkout::retry, Api::redirect()),
     ]),
     grants: Grants {
-        sends_to: &[queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
+        // A capture applied from a browser return that debits a wallet has it checked at once.
+        sends_to: &[queues::WHATSAPP_SENDER, queues::SLACK_SENDER, queues::WALLET_BALANCE],
         publishes_events: true,
         calls_gateways: true,
         inspects_queues: false,
@@ -515,8 +519,9 @@ pub static TRANSACTION_PROCESSOR: Function = function! {
         handler: |app, messages| Box::pin(jobs::transaction_processor(app, messages)),
     },
     grants: Grants {
-        // Its own queue: a batch is sent again there during a database outage.
-        sends_to: &[queues::TRANSACTION_PROCESSOR, queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
+        // Its own queue: a batch is sent again there during a database outage. A capture that
+        // debits a merchant's wallet has it checked at once.
+        sends_to: &[queues::TRANSACTION_PROCESSOR, queues::WHATSAPP_SENDER, queues::SLACK_SENDER, queues::WALLET_BALANCE],
         publishes_events: true,
         calls_gateways: true,
         inspects_queues: false,
@@ -549,8 +554,9 @@ pub static WEBHOOK_PROCESSOR: Function = function! {
         handler: |app, messages| Box::pin(jobs::webhook_processor(app, messages)),
     },
     grants: Grants {
-        // Its own queue: a batch is sent again there during a database outage.
-        sends_to: &[queues::WEBHOOK_PROCESSOR, queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
+        // Its own queue: a batch is sent again there during a database outage. A capture that
+        // debits a merchant's wallet has it checked at once.
+        sends_to: &[queues::WEBHOOK_PROCESSOR, queues::WHATSAPP_SENDER, queues::SLACK_SENDER, queues::WALLET_BALANCE],
         publishes_events: true,
         calls_gateways: true,
         inspects_queues: false,
@@ -574,6 +580,7 @@ pub static OUTBOX_SWEEPER: Function = function! {
             queues::WEBHOOK_DELIVERY,
             queues::WHATSAPP_SENDER,
             queues::SLACK_SENDER,
+            queues::WALLET_BALANCE,
         ],
         publishes_events: true,
         calls_gateways: false,
@@ -591,7 +598,7 @@ pub static TRANSACTION_MONITOR: Function = function! {
         handler: |app| Box::pin(jobs::transaction_monitor(app)),
     },
     grants: Grants {
-        sends_to: &[queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
+        sends_to: &[queues::WHATSAPP_SENDER, queues::SLACK_SENDER, queues::WALLET_BALANCE],
         publishes_events: true,
         calls_gateways: true,
         inspects_queues: false,
@@ -820,6 +827,78 @@ pub static WEBHOOK_RETRY: Function = function! {
     },
 };
 
+/// `wallets`: A merchant's prepaid wallet.
+pub static WALLETS: Function = function! {
+    name: "wallets",
+    description: "A merchant's prepaid wallet",
+    trigger: Trigger::Http(&[
+        route!(GET "/api/v1/wallets", Merchant, "The caller's wallet in its mode: balance, thresholds, state, payable and movements (newest first)", wallets::get, Api::data::<WalletView>(200).query::<wallets::WalletQuery>()),
+        route!(POST "/api/v1/wallets/top-ups", Merchant, "Top up the caller's wallet by paying through the platform's checkout; answers the payment's checkout_url", wallets::top_up, Api::data::<TransactionView>(201).takes::<NewCheckoutTopUp>().idempotent().links(&[
+            Link::by_id("ReadPayment", "transactions.get"),
+            Link::by_id("OpenCheckout", "checkout.page_for"),
+        ]).fails(&[ErrorCode::GatewayUnavailable])),
+    ]),
+    grants: Grants {
+        sends_to: &[queues::TRANSACTION_PROCESSOR],
+        publishes_events: true,
+        calls_gateways: false,
+        inspects_queues: false,
+    },
+};
+
+/// `admin-wallets`: Operators oversee merchants' wallets.
+pub static ADMIN_WALLETS: Function = function! {
+    name: "admin-wallets",
+    description: "Operators oversee merchants' wallets",
+    trigger: Trigger::Http(&[
+        route!(GET "/api/v1/admin/merchants/{id}/wallet", Admin, "A merchant's wallet in one mode, with its movements", wallets::admin_get, Api::data::<WalletView>(200).query::<wallets::AdminWalletQuery>()),
+        route!(PUT "/api/v1/admin/merchants/{id}/wallet", Admin, "Set a wallet's alert and suspension thresholds (audited)", wallets::admin_set, Api::data::<WalletView>(200).takes::<SetThresholds>()),
+        route!(POST "/api/v1/admin/merchants/{id}/wallet/top-ups", Admin, "Record money received for a merchant's wallet and book it (audited)", wallets::admin_top_up, Api::data::<OperatorTopUpDone>(201).takes::<NewOperatorTopUp>().idempotent()),
+    ]),
+    grants: Grants {
+        // The low-balance alert is raised or cleared at once, and notifies through the senders.
+        sends_to: &[queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
+        publishes_events: false,
+        calls_gateways: false,
+        inspects_queues: false,
+    },
+};
+
+/// `wallet-balance-monitor`: Checks a wallet a capture debited against its thresholds.
+pub static WALLET_BALANCE_MONITOR: Function = function! {
+    name: "wallet-balance-monitor",
+    description: "Checks a wallet a capture debited against its thresholds",
+    trigger: Trigger::Worker {
+        queue: queues::WALLET_BALANCE,
+        handler: |app, messages| Box::pin(jobs::wallet_balance_monitor(app, messages)),
+    },
+    grants: Grants {
+        // Its own queue: a batch is sent again there during a database outage. Its alerts
+        // notify through the senders.
+        sends_to: &[queues::WALLET_BALANCE, queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
+        publishes_events: false,
+        calls_gateways: false,
+        inspects_queues: false,
+    },
+};
+
+/// `low-balance-notifier`: Raises and clears low-balance alerts on every wallet.
+pub static LOW_BALANCE_NOTIFIER: Function = function! {
+    name: "low-balance-notifier",
+    description: "Raises and clears low-balance alerts on every wallet",
+    trigger: Trigger::Schedule {
+        expression: "rate(15 minutes)",
+        timezone: "UTC",
+        handler: |app| Box::pin(jobs::low_balance_notifier(app)),
+    },
+    grants: Grants {
+        sends_to: &[queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
+        publishes_events: false,
+        calls_gateways: false,
+        inspects_queues: false,
+    },
+};
+
 /// `system-status`: Database reachability, latency and migration version.
 pub static SYSTEM_STATUS: Function = function! {
     name: "system-status",
@@ -882,6 +961,10 @@ pub static FUNCTIONS: &[&Function] = &[
     &NOTIFICATION_RETRY,
     &ALERTS,
     &ALERT_MONITOR,
+    &WALLETS,
+    &ADMIN_WALLETS,
+    &WALLET_BALANCE_MONITOR,
+    &LOW_BALANCE_NOTIFIER,
     &SYSTEM_STATUS,
     &DOCS,
 ];

@@ -135,6 +135,15 @@ pub enum AppError {
     /// A request with this idempotency key is still being processed.
     #[error("idempotency key in progress")]
     IdempotencyInProgress,
+    /// The merchant's prepaid wallet is below its suspension threshold and no platform-owned
+    /// gateway account can take the payment (fees on its own accounts come from the wallet).
+    #[error("wallet balance low ({balance} below {suspension_threshold})")]
+    WalletBalanceLow {
+        /// Paise in the wallet now.
+        balance: i64,
+        /// Below this, payments on the merchant's own accounts are refused.
+        suspension_threshold: i64,
+    },
     /// No gateway can take the payment.
     #[error("gateway unavailable: {0}")]
     GatewayUnavailable(String),
@@ -179,6 +188,8 @@ pub enum ErrorCode {
     IdempotencyInProgress,
     /// 503: no gateway can take the payment now.
     GatewayUnavailable,
+    /// 402: the merchant's prepaid wallet is below its suspension threshold; top it up.
+    WalletBalanceLow,
     /// 409: the request conflicts with existing state.
     Conflict,
     /// 503: a dependency is unreachable; retry after `Retry-After`.
@@ -189,7 +200,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::Validation,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -203,6 +214,7 @@ impl ErrorCode {
         ErrorCode::IdempotencyKeyReused,
         ErrorCode::IdempotencyInProgress,
         ErrorCode::GatewayUnavailable,
+        ErrorCode::WalletBalanceLow,
         ErrorCode::Conflict,
         ErrorCode::ServiceUnavailable,
         ErrorCode::Internal,
@@ -224,6 +236,7 @@ impl ErrorCode {
             ErrorCode::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             ErrorCode::IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
             ErrorCode::GatewayUnavailable => "GATEWAY_UNAVAILABLE",
+            ErrorCode::WalletBalanceLow => "WALLET_BALANCE_LOW",
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
@@ -237,6 +250,9 @@ impl ErrorCode {
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden | ErrorCode::MerchantSuspended => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            // The merchant must pay (top up its wallet) before the request can succeed: neither
+            // a malformed request nor a conflict with the payment, and not the gateways' fault.
+            ErrorCode::WalletBalanceLow => StatusCode::PAYMENT_REQUIRED,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::DuplicateOrderId
@@ -271,6 +287,7 @@ impl AppError {
             AppError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             AppError::IdempotencyInProgress => ErrorCode::IdempotencyInProgress,
             AppError::GatewayUnavailable(_) => ErrorCode::GatewayUnavailable,
+            AppError::WalletBalanceLow { .. } => ErrorCode::WalletBalanceLow,
             AppError::Conflict(_) => ErrorCode::Conflict,
             AppError::Database(e) if e.is_unavailable() => ErrorCode::ServiceUnavailable,
             AppError::Database(_) | AppError::Internal(_) => ErrorCode::Internal,

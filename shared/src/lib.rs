@@ -36,6 +36,7 @@ pub mod system;
 pub mod telemetry;
 pub mod users;
 pub mod validation;
+pub mod wallets;
 
 pub use app::App;
 pub use error::AppError;

@@ -38,3 +38,4 @@ mod source_rules;
 mod support;
 mod tenancy;
 mod validation;
+mod wallets;

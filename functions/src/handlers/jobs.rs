@@ -254,3 +254,23 @@ pub async fn alert_monitor(app: Arc<App>) -> Result<serde_json::Value, AppError>
     let run = shared::alerts::monitor::run(&app, queues::ALL).await?;
     Ok(serde_json::to_value(run).unwrap_or_default())
 }
+
+/// `wallet-balance-monitor`: checks each wallet a capture debited against its thresholds, at
+/// once, raising or clearing its low-balance alert.
+pub async fn wallet_balance_monitor(app: Arc<App>, messages: Vec<Message>) -> Vec<String> {
+    each(&app, queues::WALLET_BALANCE, messages, |m| {
+        let app = app.clone();
+        async move {
+            let job: shared::wallets::monitor::CheckJob = parse(&m)?;
+            shared::wallets::monitor::check_one(&app, job).await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// `low-balance-notifier`: checks every wallet, raising and clearing low-balance alerts.
+pub async fn low_balance_notifier(app: Arc<App>) -> Result<serde_json::Value, AppError> {
+    let swept = shared::wallets::monitor::sweep(&app).await?;
+    Ok(serde_json::to_value(swept).unwrap_or_default())
+}

@@ -21,4 +21,5 @@ pub mod return_signing;
 pub mod sandbox_gateway;
 pub mod system;
 pub mod transactions;
+pub mod wallets;
 pub mod webhooks;

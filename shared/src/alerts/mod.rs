@@ -35,17 +35,20 @@ pub enum AlertKind {
     AmountMismatch,
     /// A merchant's webhook endpoint was disabled.
     WebhookEndpointDisabled,
+    /// A merchant's prepaid wallet is below its alert threshold (critical below suspension).
+    WalletBalanceLow,
 }
 
 impl AlertKind {
     /// Every kind, in declaration order.
-    pub const ALL: [AlertKind; 6] = [
+    pub const ALL: [AlertKind; 7] = [
         AlertKind::GatewayBreakerOpen,
         AlertKind::QueueBacklog,
         AlertKind::QueueAge,
         AlertKind::DeadLetters,
         AlertKind::AmountMismatch,
         AlertKind::WebhookEndpointDisabled,
+        AlertKind::WalletBalanceLow,
     ];
 
     /// The stored and wire form.
@@ -57,13 +60,17 @@ impl AlertKind {
             AlertKind::DeadLetters => "dead_letters",
             AlertKind::AmountMismatch => "amount_mismatch",
             AlertKind::WebhookEndpointDisabled => "webhook_endpoint_disabled",
+            AlertKind::WalletBalanceLow => "wallet_balance_low",
         }
     }
 
     /// Whether the merchant the alert names hears about it too (their own endpoint was
-    /// disabled); the others are the platform's business.
+    /// disabled, their wallet runs low); the others are the platform's business.
     pub fn concerns_merchant(self) -> bool {
-        matches!(self, AlertKind::WebhookEndpointDisabled)
+        matches!(
+            self,
+            AlertKind::WebhookEndpointDisabled | AlertKind::WalletBalanceLow
+        )
     }
 }
 

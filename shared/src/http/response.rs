@@ -211,6 +211,13 @@ fn describe(error: &AppError) -> (String, Value) {
             Value::Null,
         ),
         AppError::GatewayUnavailable(why) => (why.clone(), Value::Null),
+        AppError::WalletBalanceLow {
+            balance,
+            suspension_threshold,
+        } => (
+            "The wallet's balance is below its suspension threshold and no platform account can take this payment; top up the wallet".into(),
+            json!({ "balance": balance, "suspension_threshold": suspension_threshold }),
+        ),
         AppError::Database(e) if e.is_unavailable() => (
             "The database is unreachable; retry shortly (the same Idempotency-Key is safe)".into(),
             json!({ "dependency": "database", "retry_after_seconds": UNAVAILABLE_RETRY_AFTER_SECONDS }),

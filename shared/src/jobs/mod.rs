@@ -27,6 +27,8 @@ pub mod queues {
     pub const WHATSAPP_SENDER: &str = "whatsapp-sender";
     /// Sends Slack messages from `slack_queue`.
     pub const SLACK_SENDER: &str = "slack-sender";
+    /// Checks one merchant's wallet against its thresholds after a capture debited it.
+    pub const WALLET_BALANCE: &str = "wallet-balance";
 
     /// Every worker's queue: the alert monitor watches each (a registry test holds this list
     /// to the registry's workers).
@@ -37,6 +39,7 @@ pub mod queues {
         WEBHOOK_DELIVERY,
         WHATSAPP_SENDER,
         SLACK_SENDER,
+        WALLET_BALANCE,
     ];
 }
 

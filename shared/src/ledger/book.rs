@@ -26,6 +26,8 @@ pub struct CaptureBooking {
     posting: Option<super::posting::Posting>,
     /// The merchant's wallet is debited (its balance may cross a threshold).
     pub wallet_debited: Option<(MerchantId, Mode)>,
+    /// The merchant's wallet was credited by a checkout top-up (its low-balance alert may clear).
+    pub wallet_credited: Option<(MerchantId, Mode)>,
 }
 
 impl CaptureBooking {
@@ -132,9 +134,11 @@ pub async fn capture(
     .await?;
     let wallet_debited =
         (!platform_owned && !top_up && captured.charge.total() > 0).then_some((merchant, mode));
+    let wallet_credited = (platform_owned && top_up).then_some((merchant, mode));
     Ok(CaptureBooking {
         posting,
         wallet_debited,
+        wallet_credited,
     })
 }
 

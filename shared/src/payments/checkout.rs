@@ -451,11 +451,12 @@ pub async fn retry(app: &App, id: TransactionId) -> Result<(), AppError> {
     let tx = db::begin(&mut client, Scope::Public).await?;
     let row = tx
         .query_typed_opt(
-            "SELECT t.status, t.expires_at, t.merchant_id, t.mode, t.amount,
+            &format!("SELECT t.status, t.expires_at, t.merchant_id, t.mode, t.amount,
+                    {} AS platform_only,
                     (SELECT count(*) FROM transaction_attempts a WHERE a.transaction_id = t.id) AS attempts,
                     (SELECT max(a.number) FROM transaction_attempts a WHERE a.transaction_id = t.id) AS last_number,
                     ARRAY(SELECT DISTINCT a.gateway_account_id FROM transaction_attempts a WHERE a.transaction_id = t.id) AS tried
-               FROM transactions t WHERE t.id = $1 FOR UPDATE",
+               FROM transactions t WHERE t.id = $1 FOR UPDATE", failover::PLATFORM_ONLY),
             &[(&id.as_uuid(), Type::UUID)],
         )
         .await?
@@ -476,6 +477,7 @@ pub async fn retry(app: &App, id: TransactionId) -> Result<(), AppError> {
         mode: row.parse("mode")?,
         amount: row.get("amount")?,
         number: row.get::<Option<i16>>("last_number")?.unwrap_or(0) + 1,
+        platform_only: row.get("platform_only")?,
     };
     let tried: Vec<GatewayAccountId> = row
         .get::<Vec<Uuid>>("tried")?

@@ -105,6 +105,16 @@ pub struct NewPayment {
     return_url: String,
     notes: BTreeMap<String, String>,
     expires_in: i64,
+    purpose: PaymentPurpose,
+}
+
+impl NewPayment {
+    /// The same payment for another purpose (a wallet top-up is routed to platform-owned
+    /// accounts only and booked to the wallet, without a fee).
+    pub fn with_purpose(mut self, purpose: PaymentPurpose) -> NewPayment {
+        self.purpose = purpose;
+        self
+    }
 }
 
 const MAX_NOTES: usize = 15;
@@ -221,6 +231,7 @@ impl PayRequest {
             return_url: url.to_string(),
             notes,
             expires_in,
+            purpose: PaymentPurpose::Payment,
         })
     }
 }
@@ -408,6 +419,10 @@ pub async fn create(
         amount: payment.amount,
         now: app.clock.now(),
         tried: &[],
+        // A top-up's money must reach us; a payment's fee on the merchant's own account is
+        // taken from its wallet, so the wallet decides whether those accounts may take it.
+        platform_only: payment.purpose == PaymentPurpose::WalletTopUp,
+        wallet_guard: payment.purpose == PaymentPurpose::Payment,
     };
     let (status, route) = futures::join!(merchant_status, router.route(tx, &routing));
     let status = status?;
@@ -451,8 +466,8 @@ pub async fn create(
         &format!(
             "WITH t AS (
                  INSERT INTO transactions (id, merchant_id, mode, order_id, amount, currency, customer_name, customer_email,
-                     customer_phone, description, return_url, notes, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now() + make_interval(secs => $13))
+                     customer_phone, description, return_url, notes, expires_at, purpose)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now() + make_interval(secs => $13), $21)
                  RETURNING {COLUMNS}),
              a AS (
                  INSERT INTO transaction_attempts (id, transaction_id, merchant_id, mode, gateway_account_id, provider,
@@ -481,6 +496,7 @@ pub async fn create(
             (&route.reservation.map(|r| r.amount), Type::INT8),
             (&route.reservation.and_then(|r| r.day), Type::DATE),
             (&route.reservation.and_then(|r| r.month), Type::DATE),
+            (&payment.purpose.as_str(), Type::TEXT),
         ],
     )
         .await
@@ -773,10 +789,24 @@ async fn apply(
     // The books move with the payment, in this transaction: our fee, GST and any commission
     // (stored on the payment first, so the update below returns them; posted last). How the
     // customer paid, where the gateway says, picks the merchant's rate and is stored with them.
+    let mut outgoing = Vec::with_capacity(2);
     let booking = match next {
         TransactionStatus::Succeeded => {
             let method = report.method.map(|m| m.as_str());
-            Some(crate::ledger::book::capture(tx, app, attempt, method).await?)
+            let booking = crate::ledger::book::capture(tx, app, attempt, method).await?;
+            // The fee came out of the wallet (or a top-up went in): it is checked against its
+            // thresholds at once, by its own worker (this transaction may be in a scope that
+            // cannot tell people).
+            if let Some((merchant, mode)) = booking.wallet_debited.or(booking.wallet_credited) {
+                outgoing.push(
+                    crate::wallets::monitor::CheckJob {
+                        merchant_id: merchant,
+                        mode,
+                    }
+                    .outgoing(),
+                );
+            }
+            Some(booking)
         }
         _ => None,
     };
@@ -798,16 +828,12 @@ async fn apply(
         close_the_other_attempts(tx, transaction, attempt).await?;
     }
     let transaction = view(&updated, base_url)?;
-    let ids = outbox::write(
-        tx,
-        app.delivery,
-        &[Outgoing::Event(event(
-            &format!("transaction.{next}"),
-            merchant,
-            EventSubject::from(&transaction),
-        ))],
-    )
-    .await?;
+    outgoing.push(Outgoing::Event(event(
+        &format!("transaction.{next}"),
+        merchant,
+        EventSubject::from(&transaction),
+    )));
+    let ids = outbox::write(tx, app.delivery, &outgoing).await?;
     if let Some(booking) = booking {
         booking.post(tx).await?;
     }

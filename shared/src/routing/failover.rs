@@ -139,12 +139,12 @@ pub async fn failover(
 ) -> Result<Option<(AttemptId, Vec<Uuid>)>, AppError> {
     let row = tx
         .query_typed_opt(
-            "SELECT a.number, a.status AS attempt_status, a.gateway_reference, t.id AS transaction_id, t.status,
-                    t.merchant_id, t.mode, t.amount,
+            &format!("SELECT a.number, a.status AS attempt_status, a.gateway_reference, t.id AS transaction_id, t.status,
+                    t.merchant_id, t.mode, t.amount, {PLATFORM_ONLY} AS platform_only,
                     ARRAY(SELECT DISTINCT o.gateway_account_id FROM transaction_attempts o WHERE o.transaction_id = t.id) AS tried,
                     NOT EXISTS (SELECT 1 FROM transaction_attempts n WHERE n.transaction_id = t.id AND n.number > a.number) AS latest
                FROM transaction_attempts a JOIN transactions t ON t.id = a.transaction_id
-              WHERE a.id = $1 FOR UPDATE OF a, t",
+              WHERE a.id = $1 FOR UPDATE OF a, t"),
             &[(&attempt.as_uuid(), Type::UUID)],
         )
         .await?
@@ -173,6 +173,7 @@ pub async fn failover(
         mode: row.parse("mode")?,
         amount: row.get("amount")?,
         number: row.get::<i16>("number")? + 1,
+        platform_only: row.get("platform_only")?,
     };
     // Routed first: if nothing else can take the payment, the attempt stays as it is.
     let Some(mut route) = reroute(tx, app, &payment, &tried).await? else {
@@ -209,7 +210,16 @@ pub struct Payment {
     pub amount: i64,
     /// The new attempt's number.
     pub number: i16,
+    /// Routed on platform-owned accounts only, as its first attempt was.
+    pub platform_only: bool,
 }
+
+/// Whether the payment `t` stays on platform-owned accounts (SQL over `t`, a `transactions`
+/// row): a wallet top-up always; a payment whose earlier attempt was routed so (the merchant's
+/// wallet was below its suspension threshold when it was created).
+pub const PLATFORM_ONLY: &str = "(t.purpose = 'wallet_top_up' OR EXISTS (
+        SELECT 1 FROM transaction_attempts p WHERE p.transaction_id = t.id
+           AND coalesce((p.routing ->> 'platform_only')::boolean, false)))";
 
 /// Routes `payment` with the accounts in `tried` left out; `None` when no other can take it.
 pub async fn reroute(
@@ -224,6 +234,9 @@ pub async fn reroute(
         amount: payment.amount,
         now: app.clock.now(),
         tried,
+        platform_only: payment.platform_only,
+        // Accepted already: its first attempt's routing decided the wallet's say.
+        wallet_guard: false,
     };
     let router = PgRouter {
         settings: app.config.routing,

@@ -33,6 +33,15 @@ pub struct RouteRequest<'a> {
     pub now: DateTime<Utc>,
     /// Accounts this payment already failed at (failover).
     pub tried: &'a [GatewayAccountId],
+    /// Only platform-owned accounts (the sandbox fallback is one): a wallet top-up, whose money
+    /// must reach us, or a payment while the merchant's wallet is below its suspension
+    /// threshold, whose fee could not be taken from the wallet.
+    pub platform_only: bool,
+    /// Whether the merchant's wallet decides too: below its suspension threshold, only
+    /// platform-owned accounts, and `WALLET_BALANCE_LOW` when none can take the payment but the
+    /// merchant's own could. New payments only: an accepted payment's failover and retries keep
+    /// what its first attempt was routed by.
+    pub wallet_guard: bool,
 }
 
 /// A volume-cap reservation an attempt holds until it fails or expires.
@@ -85,11 +94,16 @@ struct Member {
     breaker: Option<Breaker>,
 }
 
-const POOL: &str = "
-SELECT p.strategy, a.id, a.provider, m.priority, m.weight, (m.enabled AND a.status = 'active') AS enabled,
+/// The merchant's pool; every row also carries its wallet's balance and suspension threshold
+/// (one evaluation per statement), so the wallet rule costs no round trip of its own.
+static POOL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "
+SELECT p.strategy, a.id, a.provider, a.ownership, m.priority, m.weight, (m.enabled AND a.status = 'active') AS enabled,
        a.fee_bps, a.fee_fixed, a.min_amount, a.max_amount, m.daily_cap, m.monthly_cap,
        b.state AS breaker_state, b.consecutive_failures, b.opened_at, b.probes, b.updated_at AS breaker_changed_at,
        d.reserved AS day_reserved, mo.reserved AS month_reserved,
+       {WALLET} ,
        hb.attempts AS band_attempts, hb.successes AS band_successes, hb.technical_errors AS band_technical,
        ho.attempts AS all_attempts, ho.successes AS all_successes, ho.technical_errors AS all_technical
   FROM routing_pools p
@@ -107,7 +121,10 @@ SELECT p.strategy, a.id, a.provider, m.priority, m.weight, (m.enabled AND a.stat
                       WHERE p.strategy = 'smart' AND h.gateway_account_id = a.id AND h.amount_band = 0
                       ORDER BY window_end DESC LIMIT 1) ho ON true
  WHERE p.merchant_id = $1
- ORDER BY m.priority, a.id";
+ ORDER BY m.priority, a.id",
+        WALLET = crate::wallets::guard::COLUMNS
+    )
+});
 
 fn window(row: &Record<'_>, prefix: &str) -> Result<Window, AppError> {
     let count = |name: &str| -> Result<u32, AppError> {
@@ -177,6 +194,7 @@ fn record(
     chosen: GatewayAccountId,
     skipped: &[(GatewayAccountId, &str)],
     now: DateTime<Utc>,
+    platform_only: bool,
 ) -> Value {
     json!({
         "mode": decision.mode,
@@ -185,6 +203,8 @@ fn record(
         "candidates": decision.considered,
         "skipped": skipped.iter().map(|(account, why)| json!({"account": account, "why": why})).collect::<Vec<_>>(),
         "decided_at": now,
+        // Failover and the customer's retry read this: the payment stays on platform accounts.
+        "platform_only": platform_only,
     })
 }
 
@@ -228,6 +248,7 @@ impl PgRouter {
                 "reason": "the pool has no test account; test payments fall back to the platform's sandbox",
                 "candidates": [],
                 "decided_at": request.now,
+                "platform_only": request.platform_only,
             }),
             reservation: None,
         })
@@ -335,7 +356,7 @@ impl Router for PgRouter {
         let band = amount_band(request.amount);
         let rows = tx
             .query_typed(
-                POOL,
+                POOL.as_str(),
                 &[
                     (&request.merchant.as_uuid(), Type::UUID),
                     (&request.mode.as_str(), Type::TEXT),
@@ -345,8 +366,43 @@ impl Router for PgRouter {
                 ],
             )
             .await?;
-        let Some(first) = rows.first() else {
+        if rows.is_empty() {
             return self.sandbox(tx, request).await;
+        }
+        let wallet = crate::wallets::guard::Guard::read(&Record::new(&rows[0], "wallets"))?;
+        let low = request.wallet_guard && wallet.suspended();
+        let platform_only = request.platform_only || low;
+        // Merchant-owned members are left out before ranking, so that rotation and weights
+        // spread platform-only payments over the platform's members alone.
+        let mut left_out = 0usize;
+        let mut kept: Vec<&Row> = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let owned_by_platform =
+                Record::new(row, "gateway_accounts").get::<&str>("ownership")? == "platform";
+            if platform_only && !owned_by_platform {
+                left_out += 1;
+            } else {
+                kept.push(row);
+            }
+        }
+        // Nothing of the platform's can take it, and the merchant's own accounts are closed
+        // to it because its wallet cannot pay their fees: that, not the gateways, is the reason.
+        let refused = |why: String| {
+            if low && left_out > 0 {
+                AppError::WalletBalanceLow {
+                    balance: wallet.balance,
+                    suspension_threshold: wallet.suspension_threshold,
+                }
+            } else {
+                AppError::GatewayUnavailable(why)
+            }
+        };
+        let rows = kept;
+        let Some(first) = rows.first() else {
+            return Err(refused(format!(
+                "no platform-owned gateway account in this merchant's pool can take this {} payment",
+                request.mode
+            )));
         };
         let mode: RoutingMode = Record::new(first, "routing_pools").parse("strategy")?;
         let members = rows
@@ -391,11 +447,11 @@ impl Router for PgRouter {
             return Ok(Route {
                 account: *account,
                 provider: member.provider.clone(),
-                record: record(&decision, *account, &skipped, request.now),
+                record: record(&decision, *account, &skipped, request.now, platform_only),
                 reservation,
             });
         }
-        Err(AppError::GatewayUnavailable(format!(
+        Err(refused(format!(
             "no gateway account in this merchant's pool can take this payment now ({})",
             if request.tried.is_empty() {
                 "every member is disabled, capped, out of range for the amount or cooling down"
