@@ -59,10 +59,31 @@ pub struct ReplaceFees {
     /// Rates per payment method (names `^[a-z][a-z_]{0,31}$`, at most 20); methods not listed
     /// take the default.
     #[serde(default)]
+    #[schema(schema_with = methods_schema)]
     pub methods: BTreeMap<String, FeeRateRequest>,
     /// `retain` (our fee is kept on a refund) or `return` (its share goes back).
     #[schema(value_type = RefundFeePolicy)]
     pub refund_fee_policy: String,
+}
+
+/// The API document's schema of `methods`: a map whose keys are method names, so that clients
+/// (and generated tests) know the names allowed.
+fn methods_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::Ref;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "Rates per payment method (at most 20); methods not listed take the default.",
+        ))
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[a-z][a-z_]{0,31}$")),
+        ))
+        .additional_properties(Some(Ref::from_schema_name("FeeRateRequest")))
+        .max_properties(Some(MAX_METHODS))
+        .build()
 }
 
 /// A rate as sent: basis points of the amount plus a fixed fee.
