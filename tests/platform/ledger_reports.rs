@@ -658,3 +658,141 @@ async fn a_captured_payment_is_booked_with_fee_gst_and_commission_and_the_books_
         expect_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
     }
 }
+
+#[tokio::test]
+async fn a_refund_returning_our_fee_claws_back_its_share_of_commission_and_the_books_still_balance()
+{
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Chai Point").await;
+    set_fees(
+        &app,
+        &admin,
+        &m,
+        json!({ "default": { "rate_bps": 199, "fixed_fee": 300 }, "refund_fee_policy": "return" }),
+    )
+    .await;
+    let (_, body) = app
+        .post_json(
+            "/api/v1/admin/affiliates",
+            Some(&admin),
+            json!({ "name": "Kirana Connect", "email": "partners@kiranaconnect.example" }),
+        )
+        .await;
+    let affiliate = body["data"]["id"].as_str().unwrap().to_string();
+    let (status, body) = call(
+        &app,
+        reqwest::Method::PUT,
+        &format!("/api/v1/admin/merchants/{}/affiliate", m.id),
+        &admin,
+        Some(json!({ "affiliate_id": affiliate, "commission_bps": 2500 })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Captured as above: fee 2,290, GST 412, commission 573.
+    let txn = paid(&app, &m, "order-ledger-refund", 99_999).await;
+    let txn_id = txn["id"].as_str().unwrap().to_string();
+
+    let (status, body) = send(
+        app.http
+            .post(app.url(&format!("/api/v1/transactions/{txn_id}/refunds")))
+            .header("X-Client-Key", &m.client_key)
+            .header("X-Client-Secret", &m.client_secret)
+            .json(&json!({ "amount": 33_333 })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let refund_id = body["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    let (_, body) = app
+        .get(&format!("/api/v1/refunds/{refund_id}"), Some(&admin))
+        .await;
+    assert_eq!(body["data"]["status"], "succeeded", "{body}");
+
+    // A third of the payment back, by hand: fee 2,290 × 33,333 / 99,999 = 763.33 → 763; GST
+    // 412 × ⅓ = 137.33 → 137; the affiliate gives back 573 × 763 / 2,290 = 190.9 → 191.
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/admin/ledger/entries?transaction_id={txn_id}"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let items = body["data"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{body}");
+    let back = &items[0];
+    assert_eq!(
+        (back["kind"].as_str(), back["refund_id"].as_str()),
+        (Some("refund"), Some(refund_id.as_str())),
+        "newest first"
+    );
+    assert_eq!(
+        lines(back),
+        vec![
+            line("merchant_payable", "merchant", "debit", 33_333),
+            line("gateway_clearing", "gateway_account", "credit", 33_333),
+            line("fee_revenue", "platform", "debit", 763),
+            line("gst_payable", "platform", "debit", 137),
+            line("merchant_payable", "merchant", "credit", 900),
+            line("affiliate_payable", "affiliate", "debit", 191),
+            line("commission_expense", "platform", "credit", 191),
+        ]
+    );
+    assert_eq!(back["memo"]["fee_policy"], "return");
+    assert_eq!(items[1]["kind"], "capture");
+
+    let (_, body) = app
+        .get(
+            &format!("/api/v1/admin/affiliates/{affiliate}"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(body["data"]["accrued_commission"][0]["amount"], 573 - 191);
+    let (_, body) = app
+        .get(
+            &format!("/api/v1/admin/ledger/accounts?code=affiliate_payable&owner_kind=affiliate&owner_id={affiliate}"),
+            Some(&admin),
+        )
+        .await;
+    let account = &body["data"]["items"][0];
+    assert_eq!(
+        (
+            account["debits"].as_i64(),
+            account["credits"].as_i64(),
+            account["balance"].as_i64(),
+            account["lines"].as_i64()
+        ),
+        (Some(191), Some(573), Some(382), Some(2))
+    );
+
+    let (_, body) = app
+        .get("/api/v1/admin/ledger/trial-balance?mode=test", Some(&admin))
+        .await;
+    let tb = &body["data"];
+    assert_eq!(
+        (tb["balanced"].as_bool(), tb["agrees"].as_bool()),
+        (Some(true), Some(true)),
+        "{tb}"
+    );
+    let inr = &tb["currencies"][0];
+    // Debits: 99,999 + 573 on the capture; 33,333 + 763 + 137 + 191 on the refund.
+    assert_eq!(
+        (inr["debits"].as_i64(), inr["credits"].as_i64()),
+        (Some(134_996), Some(134_996)),
+        "{inr}"
+    );
+    assert_eq!(inr["lines"]["count"], 13);
+    let balance_of = |code: &str| {
+        inr["by_code"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["code"] == code)
+            .map(|c| c["balance"].as_i64().unwrap())
+    };
+    assert_eq!(balance_of("fee_revenue"), Some(2_290 - 763));
+    assert_eq!(balance_of("gst_payable"), Some(412 - 137));
+    assert_eq!(balance_of("commission_expense"), Some(573 - 191));
+    assert_eq!(balance_of("gateway_clearing"), Some(99_999 - 33_333));
+    assert_eq!(balance_of("merchant_payable"), Some(97_297 - 33_333 + 900));
+}

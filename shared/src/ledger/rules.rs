@@ -68,7 +68,8 @@ pub struct Captured {
     pub commission: Option<Commission>,
 }
 
-fn capture_key(attempt: AttemptId) -> String {
+/// The business key of the capture of `attempt` (what a refund looks its capture up by).
+pub fn capture_key(attempt: AttemptId) -> String {
     format!("capture:{attempt}")
 }
 
