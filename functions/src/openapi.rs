@@ -349,6 +349,7 @@ fn parameter_schema(name: &str, collection: &str) -> Value {
         ("id", "alerts") => Some("AlertId"),
         ("id", "webhooks") => Some("WebhookEndpointId"),
         ("id", "events") => Some("EventId"),
+        ("id", "affiliates") => Some("AffiliateId"),
         ("account_id", _) => Some("GatewayAccountId"),
         ("provider", _) => Some("Provider"),
         _ => None,

@@ -7,11 +7,15 @@
 use crate::api::{Api, Link};
 use crate::context::RequestContext;
 use crate::handlers::{
-    admin_gateways, admin_merchants, admin_routing, admin_users, alerts, auth, checkout, docs,
-    health, jobs, merchant, merchant_routing, merchant_webhooks, notifications, pay, refunds,
-    return_signing, sandbox_gateway, system, transactions, wallets, webhooks,
+    admin_gateways, admin_merchants, admin_routing, admin_users, affiliates, alerts, auth,
+    checkout, docs, fees, health, jobs, ledger, merchant, merchant_routing, merchant_webhooks,
+    notifications, pay, refunds, return_signing, sandbox_gateway, system, transactions, wallets,
+    webhooks,
 };
 use http::Method;
+use shared::affiliates::{
+    Affiliate, AffiliateMerchant, Detail as AffiliateDetail, LinkAffiliate, NewAffiliate,
+};
 use shared::alerts::AlertView;
 use shared::app::{Adapters, GatewaysFn};
 use shared::error::ErrorCode;
@@ -20,6 +24,8 @@ use shared::gateways::Gateways;
 use shared::http::ApiResponse;
 use shared::jobs::aws;
 use shared::jobs::{Message, queues};
+use shared::ledger::fee_settings::{FeeSchedule, ReplaceFees};
+use shared::ledger::reports::{AccountView, EntryView, TrialBalance};
 use shared::merchant_webhooks::delivery::{
     AttemptView, Replay, Replayed, TestOutcome, TestRequest,
 };
@@ -402,6 +408,55 @@ pub static ADMIN_ROUTING: Function = function! {
         route!(GET "/api/v1/admin/merchants/{id}/routing", Admin, "Read a merchant's routing pool", admin_routing::get, Api::data::<Pool>(200)),
         route!(PUT "/api/v1/admin/merchants/{id}/routing", Admin, "Replace the pool's mode and members at the version read (audited)", admin_routing::replace, Api::data::<Pool>(200).takes::<ReplacePool>().fails(&[ErrorCode::Conflict])),
         route!(PATCH "/api/v1/admin/merchants/{id}/routing/priorities", Admin, "Change the priorities of pool members at the version read (audited)", admin_routing::change_priorities, Api::data::<Pool>(200).takes::<ChangePriorities>().fails(&[ErrorCode::Conflict])),
+    ]),
+    grants: Grants::NONE,
+};
+
+/// `admin-fees`: Operators set merchants' fees.
+pub static ADMIN_FEES: Function = function! {
+    name: "admin-fees",
+    description: "Operators set merchants' fees",
+    trigger: Trigger::Http(&[
+        route!(GET "/api/v1/admin/merchants/{id}/fees", Admin, "A merchant's fee schedule, with the platform's default", fees::admin_get, Api::data::<FeeSchedule>(200)),
+        route!(PUT "/api/v1/admin/merchants/{id}/fees", Admin, "Replace a merchant's fee schedule: default, per-method rates, refund fee policy (audited)", fees::replace, Api::data::<FeeSchedule>(200).takes::<ReplaceFees>()),
+    ]),
+    grants: Grants::NONE,
+};
+
+/// `merchant-fees`: A merchant's own fees.
+pub static MERCHANT_FEES: Function = function! {
+    name: "merchant-fees",
+    description: "A merchant's own fees",
+    trigger: Trigger::Http(&[
+        route!(GET "/api/v1/merchant/fees", Merchant, "The caller's fee schedule", fees::own, Api::data::<FeeSchedule>(200)),
+    ]),
+    grants: Grants::NONE,
+};
+
+/// `admin-affiliates`: Operators manage affiliates and link merchants to them.
+pub static ADMIN_AFFILIATES: Function = function! {
+    name: "admin-affiliates",
+    description: "Operators manage affiliates and link merchants to them",
+    trigger: Trigger::Http(&[
+        route!(POST "/api/v1/admin/affiliates", Admin, "Add an affiliate (audited)", affiliates::create, Api::data::<Affiliate>(201).takes::<NewAffiliate>().links(&[
+            Link::by_id("ReadAffiliate", "affiliates.get"),
+        ]).fails(&[ErrorCode::Conflict])),
+        route!(GET "/api/v1/admin/affiliates", Admin, "List affiliates", affiliates::list, Api::page::<Affiliate>().query::<affiliates::ListQuery>()),
+        route!(GET "/api/v1/admin/affiliates/{id}", Admin, "Read an affiliate with its accrued commission and its merchants", affiliates::get, Api::data::<AffiliateDetail>(200)),
+        route!(PUT "/api/v1/admin/merchants/{id}/affiliate", Admin, "Link a merchant to an affiliate, or relink it, with a commission in basis points of our fee (audited)", affiliates::link, Api::data::<AffiliateMerchant>(200).takes::<LinkAffiliate>()),
+        route!(DELETE "/api/v1/admin/merchants/{id}/affiliate", Admin, "End a merchant's link to its affiliate (audited; accrued commission stays)", affiliates::unlink, Api::data::<AffiliateMerchant>(200)),
+    ]),
+    grants: Grants::NONE,
+};
+
+/// `admin-ledger`: Operators read the books.
+pub static ADMIN_LEDGER: Function = function! {
+    name: "admin-ledger",
+    description: "Operators read the books",
+    trigger: Trigger::Http(&[
+        route!(GET "/api/v1/admin/ledger/accounts", Admin, "Ledger accounts with their debits, credits, balance and line count", ledger::accounts, Api::page::<AccountView>().query::<ledger::AccountsQuery>()),
+        route!(GET "/api/v1/admin/ledger/entries", Admin, "Ledger entries with their lines, newest first", ledger::entries, Api::page::<EntryView>().query::<ledger::EntriesQuery>()),
+        route!(GET "/api/v1/admin/ledger/trial-balance", Admin, "The trial balance of a mode's books, from the accounts and cross-checked against the lines", ledger::trial_balance, Api::data::<TrialBalance>(200).query::<ledger::TrialBalanceQuery>()),
     ]),
     grants: Grants::NONE,
 };
@@ -936,6 +991,10 @@ pub static FUNCTIONS: &[&Function] = &[
     &ADMIN_USERS,
     &ADMIN_GATEWAYS,
     &ADMIN_ROUTING,
+    &ADMIN_FEES,
+    &MERCHANT_FEES,
+    &ADMIN_AFFILIATES,
+    &ADMIN_LEDGER,
     &PAY,
     &TRANSACTIONS,
     &REFUNDS,

@@ -1,6 +1,7 @@
 //! LightSpeedPay's shared crate: the domain, its ports and their adapters, auth, crypto and the
 //! HTTP conventions every function uses. Nothing here knows about Lambda or a web framework.
 
+pub mod affiliates;
 pub mod alerts;
 pub mod app;
 pub mod audit;

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod affiliates;
 mod alerts;
 mod audit;
 mod auth;
@@ -18,6 +19,7 @@ mod gateway_admin;
 mod gateways;
 mod hints;
 mod inbound;
+mod ledger_reports;
 mod merchant_webhooks;
 mod notifications;
 mod operations;

@@ -7,8 +7,10 @@
 
 pub mod accounts;
 pub mod book;
+pub mod fee_settings;
 pub mod fees;
 pub mod posting;
+pub mod reports;
 pub mod rules;
 
 pub use accounts::{AccountCode, AccountRef, Owner};

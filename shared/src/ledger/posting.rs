@@ -56,6 +56,21 @@ pub enum EntryKind {
 }
 
 impl EntryKind {
+    /// Every kind.
+    pub const ALL: [EntryKind; 6] = [
+        EntryKind::Capture,
+        EntryKind::WalletTopUp,
+        EntryKind::Refund,
+        EntryKind::RefundReversal,
+        EntryKind::SuspenseCapture,
+        EntryKind::Reversal,
+    ];
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<EntryKind> {
+        EntryKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
