@@ -141,7 +141,8 @@ CREATE TABLE ledger_accounts (
     CONSTRAINT ledger_accounts_limit_of_code CHECK (limit_rule = ledger_account_limit(code)),
     CONSTRAINT ledger_accounts_owner CHECK (
         (owner_kind = 'platform') = (owner_id = '00000000-0000-0000-0000-000000000000')
-        AND (merchant_id IS NULL OR (owner_kind = 'merchant' AND merchant_id = owner_id))),
+        AND (owner_kind = 'merchant') = (merchant_id IS NOT NULL)
+        AND (merchant_id IS NULL OR merchant_id = owner_id)),
     CONSTRAINT ledger_accounts_owner_of_code CHECK (CASE code
         WHEN 'gateway_clearing'  THEN owner_kind = 'gateway_account'
         WHEN 'merchant_payable'  THEN owner_kind = 'merchant'
@@ -325,6 +326,23 @@ CREATE FUNCTION ledger_post(p_id uuid, p_key text, p_kind text, p_mode text, p_m
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
     AS $$
 BEGIN
+    -- Operators and the platform's jobs book anything. The scopes that apply a gateway's report
+    -- for someone else (public: webhooks, returns, the checkout; merchant: that merchant's own
+    -- requests) book only what a capture of one of the payments they may touch causes, never
+    -- money received outside a gateway: a bug on a public path cannot write arbitrary books.
+    IF app_scope() NOT IN ('admin', 'system') THEN
+        IF app_scope() NOT IN ('public', 'merchant')
+           OR p_kind NOT IN ('capture', 'wallet_top_up', 'suspense_capture')
+           OR p_transaction IS NULL OR p_reverses IS NOT NULL
+           OR (app_scope() = 'merchant'
+               AND (p_merchant IS DISTINCT FROM app_merchant_id() OR p_mode IS DISTINCT FROM app_mode()))
+           OR NOT EXISTS (SELECT 1 FROM transactions t
+                           WHERE t.id = p_transaction AND t.merchant_id = p_merchant AND t.mode = p_mode)
+           OR jsonb_path_exists(p_lines, '$[*] ? (@.code == "platform_bank")') THEN
+            RAISE EXCEPTION 'scope % may not post a % entry like this', app_scope(), p_kind
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+    END IF;
     -- A conflict on the business key (or on the entry reversed) is a replay: nothing is written.
     INSERT INTO ledger_entries (id, business_key, kind, mode, merchant_id, transaction_id, refund_id, reverses, memo)
     VALUES (p_id, p_key, p_kind, p_mode, p_merchant, p_transaction, p_refund, p_reverses, p_memo)
@@ -433,6 +451,9 @@ CREATE TABLE wallet_top_ups (
         AND (source = 'operator') = (created_by IS NOT NULL))
 );
 CREATE INDEX wallet_top_ups_merchant_idx ON wallet_top_ups (merchant_id, mode, id DESC);
+-- A bank reference (UTR) names one receipt of money: recording it twice is a mistake.
+CREATE UNIQUE INDEX wallet_top_ups_reference_key ON wallet_top_ups (merchant_id, mode, reference)
+    WHERE source = 'operator' AND reference IS NOT NULL;
 ALTER TABLE wallet_top_ups ENABLE ROW LEVEL SECURITY;
 ALTER TABLE wallet_top_ups FORCE ROW LEVEL SECURITY;
 CREATE POLICY wallet_top_ups_platform ON wallet_top_ups FOR ALL
@@ -450,3 +471,7 @@ ALTER TABLE alerts DROP CONSTRAINT alerts_kind_check;
 ALTER TABLE alerts ADD CONSTRAINT alerts_kind_check
     CHECK (kind IN ('gateway_breaker_open', 'queue_backlog', 'queue_age', 'dead_letters', 'amount_mismatch',
                     'webhook_endpoint_disabled', 'wallet_balance_low'));
+
+-- The severity people were last told about: an alert that turns critical within its cool-down
+-- (a low wallet now refusing payments) is told again at once.
+ALTER TABLE alerts ADD COLUMN notified_severity text CHECK (notified_severity IN ('info', 'warning', 'critical'));

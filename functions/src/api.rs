@@ -106,6 +106,9 @@ pub struct Api {
     pub paginated: bool,
     /// Whether it honours `Idempotency-Key`.
     pub idempotent: bool,
+    /// Whether it refuses a request without `Idempotency-Key` (what it records must never be
+    /// recorded twice by a retry).
+    pub idempotency_required: bool,
     /// Errors it may answer beyond those of every route of its access level and shape.
     pub errors: &'static [ErrorCode],
     /// Whether it is the sandbox gateway's API, authenticated as a provider's is: HTTP Basic
@@ -225,6 +228,7 @@ impl Api {
             answer,
             paginated: false,
             idempotent: false,
+            idempotency_required: false,
             errors: &[],
             sandbox_key: false,
             degraded_503: false,
@@ -266,6 +270,13 @@ impl Api {
     /// Honours `Idempotency-Key`.
     pub const fn idempotent(mut self) -> Api {
         self.idempotent = true;
+        self
+    }
+
+    /// Requires `Idempotency-Key` (and honours it).
+    pub const fn requires_idempotency_key(mut self) -> Api {
+        self.idempotent = true;
+        self.idempotency_required = true;
         self
     }
 

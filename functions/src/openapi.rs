@@ -303,7 +303,7 @@ fn parameters(route: &Route, api: &Api) -> Vec<Value> {
     }
     if api.idempotent {
         out.push(json!({
-            "name": "Idempotency-Key", "in": "header", "required": false,
+            "name": "Idempotency-Key", "in": "header", "required": api.idempotency_required,
             "description": "Makes a retry safe: the first answer to a key is stored and replayed \
                             (with `Idempotent-Replayed: true`) for 24 hours; the same key with \
                             another body is refused.",

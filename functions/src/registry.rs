@@ -908,7 +908,7 @@ pub static ADMIN_WALLETS: Function = function! {
     trigger: Trigger::Http(&[
         route!(GET "/api/v1/admin/merchants/{id}/wallet", Admin, "A merchant's wallet in one mode, with its movements", wallets::admin_get, Api::data::<WalletView>(200).query::<wallets::AdminWalletQuery>()),
         route!(PUT "/api/v1/admin/merchants/{id}/wallet", Admin, "Set a wallet's alert and suspension thresholds (audited)", wallets::admin_set, Api::data::<WalletView>(200).takes::<SetThresholds>()),
-        route!(POST "/api/v1/admin/merchants/{id}/wallet/top-ups", Admin, "Record money received for a merchant's wallet and book it (audited)", wallets::admin_top_up, Api::data::<OperatorTopUpDone>(201).takes::<NewOperatorTopUp>().idempotent()),
+        route!(POST "/api/v1/admin/merchants/{id}/wallet/top-ups", Admin, "Record money received for a merchant's wallet and book it (audited)", wallets::admin_top_up, Api::data::<OperatorTopUpDone>(201).takes::<NewOperatorTopUp>().requires_idempotency_key().fails(&[ErrorCode::Conflict])),
     ]),
     grants: Grants {
         // The low-balance alert is raised or cleared at once, and notifies through the senders.

@@ -68,9 +68,9 @@ async fn operator_top_up(
         )))
         .bearer_auth(admin)
         .json(&body);
-    if let Some(key) = key {
-        request = request.header("Idempotency-Key", key);
-    }
+    // The route requires a key: `None` sends a fresh one.
+    let fresh = uuid::Uuid::now_v7().to_string();
+    request = request.header("Idempotency-Key", key.unwrap_or(&fresh));
     let response = request.send().await.unwrap();
     let status = response.status();
     let replayed = response
@@ -380,6 +380,19 @@ async fn operator_top_ups_are_idempotent_validated_and_for_operators_only() {
         let details = expect_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
         assert!(details.get(field).is_some(), "{bad}: {body}");
     }
+    // Without a key a double submit would credit the money twice: refused, nothing written.
+    let response = app
+        .http
+        .post(app.url(&format!("/api/v1/admin/merchants/{}/wallet/top-ups", m.id)))
+        .bearer_auth(&admin)
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    let details = expect_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert!(details.get("Idempotency-Key").is_some(), "{body}");
     let (status, body, _) = operator_top_up(&app, &admin, "mer_nope", good.clone(), None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let unknown = MerchantId::generate().to_string();

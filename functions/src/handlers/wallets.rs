@@ -152,14 +152,22 @@ pub async fn admin_set(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse
     Ok(ApiResponse::ok(&wallet, "Wallet thresholds set"))
 }
 
-/// Records money received for a merchant's wallet and books it (audited); honours
-/// `Idempotency-Key`. Answers the top-up and the new balance.
+/// Records money received for a merchant's wallet and books it (audited); requires
+/// `Idempotency-Key`, so that a double submit never credits the money twice. Answers the top-up
+/// and the new balance.
 pub async fn admin_top_up(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
     let merchant: MerchantId = ctx.path_id("id")?;
     let by = ctx.principal()?.user_id().ok_or(AppError::Forbidden(
         "Wallet top-ups are recorded by operators",
     ))?;
-    let key = idempotent::key(&ctx)?;
+    let key = idempotent::key(&ctx)?.ok_or_else(|| {
+        AppError::field(
+            "Idempotency-Key",
+            "is required: a top-up records money received, once",
+        )
+    })?;
+    // Operators' keys live apart from the merchant's own (`/pay`, refunds) in its key space.
+    let key = Some(format!("operator:{key}"));
     let raw: serde_json::Value = ctx.body()?;
     let request: NewOperatorTopUp = body::from_value(raw.clone())?;
     let input = request.validate()?;

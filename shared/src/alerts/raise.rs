@@ -85,13 +85,16 @@ pub(crate) async fn notify_if_due(
     let now = app.clock.now();
     // The cool-down is decided by the same row lock the upsert took: of two raises in one
     // cool-down, only the first finds the alert unnotified. An acknowledged alert has someone on
-    // it: its repeats count but wake nobody.
+    // it: its repeats count but wake nobody. One that turned critical since people were told is
+    // told again at once: the cool-down is for repeats, not for news.
     let since = now - app.config.alerts.notify_cool_down;
     let due = tx
         .query_typed_opt(
-            "UPDATE alerts SET last_notified_at = $2, notifications = notifications + 1
+            "UPDATE alerts SET last_notified_at = $2, notifications = notifications + 1,
+                    notified_severity = severity
               WHERE id = $1 AND status = 'open'
-                AND (last_notified_at IS NULL OR last_notified_at <= $3)
+                AND (last_notified_at IS NULL OR last_notified_at <= $3
+                     OR (severity = 'critical' AND notified_severity IS DISTINCT FROM 'critical'))
               RETURNING id",
             &[
                 (&id.as_uuid(), Type::UUID),

@@ -79,7 +79,12 @@ fn methods_schema() -> utoipa::openapi::schema::Object {
         .property_names(Some(
             ObjectBuilder::new()
                 .schema_type(Type::String)
-                .pattern(Some("^[a-z][a-z_]{0,31}$")),
+                .enum_values(Some(
+                    crate::gateways::PaymentMethod::ALL
+                        .iter()
+                        .map(|m| m.as_str())
+                        .collect::<Vec<_>>(),
+                )),
         ))
         .additional_properties(Some(Ref::from_schema_name("FeeRateRequest")))
         .max_properties(Some(MAX_METHODS))
@@ -99,12 +104,12 @@ pub struct FeeRateRequest {
     pub fixed_fee: i64,
 }
 
-/// Whether `name` may name a payment method (the database holds the same rule).
+/// Whether `name` is a payment method the gateways' reports name (a rate for any other name
+/// would never apply).
 pub fn is_method_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b'a'..=b'z'))
-        && name.len() <= 32
-        && bytes.all(|b| b.is_ascii_lowercase() || b == b'_')
+    crate::gateways::PaymentMethod::ALL
+        .iter()
+        .any(|m| m.as_str() == name)
 }
 
 fn check_rate(errors: &mut FieldErrors, at: &str, rate: FeeRateRequest) -> FeeRate {
@@ -158,7 +163,7 @@ pub fn validate(request: &ReplaceFees) -> Result<NewSchedule, FieldErrors> {
         if !is_method_name(name) {
             errors.add(
                 format!("methods.{name}"),
-                "is not a payment method name: a lowercase letter, then up to 31 lowercase letters or underscores",
+                "is not a payment method: one of upi, card, netbanking, wallet, emi, paylater, other",
             );
             continue;
         }
@@ -374,8 +379,16 @@ mod tests {
     }
 
     #[test]
-    fn method_names_follow_the_database_rule() {
-        for good in ["upi", "card", "net_banking", "a", &"a".repeat(32)] {
+    fn method_names_are_the_methods_gateways_report() {
+        for good in [
+            "upi",
+            "card",
+            "netbanking",
+            "wallet",
+            "emi",
+            "paylater",
+            "other",
+        ] {
             assert!(is_method_name(good), "{good}");
         }
         for bad in [
@@ -385,7 +398,8 @@ mod tests {
             "_upi",
             "net-banking",
             "upi2",
-            &"a".repeat(33),
+            "net_banking",
+            "credit_card",
         ] {
             assert!(!is_method_name(bad), "{bad}");
         }

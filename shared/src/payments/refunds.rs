@@ -193,8 +193,9 @@ pub async fn create(
     // here is exact; the database's CHECK stays the guarantee behind it.
     let row = tx
         .query_typed_opt(
-            "SELECT t.status, t.amount, t.currency, t.refund_reserved,
+            "SELECT t.status, t.amount, t.currency, t.refund_reserved, t.purpose,
                     (SELECT a.id FROM transaction_attempts a WHERE a.transaction_id = t.id AND a.status = 'succeeded'
+                        AND a.error_code IS DISTINCT FROM 'second_capture'
                       ORDER BY a.created_at DESC LIMIT 1) AS attempt_id
              FROM transactions t WHERE t.id = $1 FOR UPDATE OF t",
             &[(&transaction.as_uuid(), Type::UUID)],
@@ -210,6 +211,13 @@ pub async fn create(
         return Err(AppError::RefundNotAllowed(format!(
             "The payment is {status}; only captured payments can be refunded"
         )));
+    }
+    // A top-up's money is the wallet's: refunding it would let a merchant spend fees on credit
+    // and take the money back. Operators handle such a request outside the API.
+    if row.get::<&str>("purpose")? == "wallet_top_up" {
+        return Err(AppError::RefundNotAllowed(
+            "A wallet top-up is not refunded through the API; ask the platform's operators".into(),
+        ));
     }
     let (captured, reserved): (i64, i64) = (row.get("amount")?, row.get("refund_reserved")?);
     let refundable = captured - reserved;

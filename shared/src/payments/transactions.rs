@@ -917,6 +917,10 @@ async fn flag_amount_mismatch(
         .as_ref()
         .map_or_else(|| "no amount".to_string(), ToString::to_string);
     let detail = format!("the gateway reported a success of {reported}");
+    // What the gateway did capture is held in suspense until someone resolves it; posted once
+    // (its business key), also when only a later report of an attempt already flagged says how
+    // much.
+    crate::ledger::book::suspense(tx, attempt, report.captured.as_ref(), AMOUNT_MISMATCH).await?;
     if already_flagged {
         return Ok((Applied::AmountMismatch, Vec::new()));
     }
@@ -932,8 +936,6 @@ async fn flag_amount_mismatch(
         ],
     )
     .await?;
-    // What the gateway did capture is held in suspense until someone resolves it.
-    crate::ledger::book::suspense(tx, attempt, report.captured.as_ref(), AMOUNT_MISMATCH).await?;
     let mut ids = tell_operators(
         tx,
         app,

@@ -164,8 +164,18 @@ pub async fn by_operator(
                 (&by.as_uuid(), Type::UUID),
             ],
         )
-        .await?
-        .ok_or(AppError::NotFound("merchant"))?;
+        .await;
+    let row = match row {
+        Err(e)
+            if e.as_db_error().and_then(|d| d.constraint())
+                == Some("wallet_top_ups_reference_key") =>
+        {
+            return Err(AppError::Conflict(
+                "A top-up with this reference was already recorded for this wallet".into(),
+            ));
+        }
+        other => other?.ok_or(AppError::NotFound("merchant"))?,
+    };
     let top_up = view(&row)?;
     post(
         tx,

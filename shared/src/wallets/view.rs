@@ -67,7 +67,7 @@ pub struct Movement {
     pub business_key: String,
     /// The payment it is about, if any.
     pub transaction_id: Option<TransactionId>,
-    /// How the amounts were worked out.
+    /// How the amounts were worked out (rate, fee, GST, fee policy, top-up source and reference).
     #[schema(value_type = Object)]
     pub memo: serde_json::Value,
     /// When it was booked.
@@ -232,12 +232,41 @@ pub async fn movements(
                 transaction_id: r
                     .get::<Option<uuid::Uuid>>("transaction_id")?
                     .map(TransactionId::from_uuid),
-                memo: r.get("memo")?,
+                memo: merchant_memo(r.get("memo")?),
                 created_at: r.get("created_at")?,
             })
         })
         .collect::<Result<Vec<_>, AppError>>()?;
     Ok(Page::from_rows(items, page.limit))
+}
+
+/// What of an entry's memo the merchant may read: how its own money was worked out, never the
+/// affiliate's terms or which operator acted (those are in the operators' ledger reports).
+const MERCHANT_MEMO: [&str; 13] = [
+    "account_model",
+    "amount",
+    "rate_bps",
+    "fixed_fee",
+    "fee",
+    "gst",
+    "fee_policy",
+    "fee_returned",
+    "gst_returned",
+    "source",
+    "top_up_id",
+    "reference",
+    "reverses",
+];
+
+fn merchant_memo(memo: serde_json::Value) -> serde_json::Value {
+    match memo {
+        serde_json::Value::Object(fields) => fields
+            .into_iter()
+            .filter(|(key, _)| MERCHANT_MEMO.contains(&key.as_str()))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        _ => serde_json::json!({}),
+    }
 }
 
 /// The whole view: figures and a page of movements; `None` for an unknown merchant.
