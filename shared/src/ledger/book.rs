@@ -206,12 +206,13 @@ pub async fn refund(tx: &Transaction<'_>, id: RefundId) -> Result<Option<Posted>
         fee: row.get("fee_before")?,
         gst: row.get("gst_before")?,
     };
-    let refunded_after = row.get::<i64>("refunded_before")?.saturating_add(amount);
+    let refunded_before: i64 = row.get("refunded_before")?;
+    let refunded_after = refunded_before.saturating_add(amount);
     let returned = match policy {
         RefundFeePolicy::Retain => Charge::default(),
-        RefundFeePolicy::Return => charge
-            .returned_when(refunded_after, payment_amount)
-            .less(before),
+        RefundFeePolicy::Return => {
+            charge.returned_by(refunded_before, refunded_after, payment_amount, before)
+        }
     };
     let clawback = match policy {
         RefundFeePolicy::Retain => None,
