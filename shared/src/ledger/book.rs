@@ -166,7 +166,6 @@ const REFUND: &str = "
 SELECT r.transaction_id, r.merchant_id, r.mode, r.amount, r.currency, r.attempt_id,
        a.gateway_account_id, g.ownership, t.amount AS payment_amount, t.fee, t.gst, t.purpose,
        m.refund_fee_policy,
-       EXISTS (SELECT 1 FROM ledger_entries e WHERE e.business_key = 'capture:' || r.attempt_id::text) AS capture_booked,
        o.refunded_before, o.fee_before, o.gst_before
   FROM refunds r
   JOIN transactions t ON t.id = r.transaction_id
@@ -189,7 +188,15 @@ pub async fn refund(tx: &Transaction<'_>, id: RefundId) -> Result<Option<Posted>
         .await?;
     let row = Record::new(&row, "refunds");
     let attempt = AttemptId::from_uuid(row.get("attempt_id")?);
-    if !row.get::<bool>("capture_booked")? {
+    // The key as the capture rule wrote it (`capture:att_…`, the attempt's public id).
+    let capture_booked = tx
+        .query_typed_opt(
+            "SELECT 1 AS booked FROM ledger_entries WHERE business_key = $1",
+            &[(&rules::capture_key(attempt), Type::TEXT)],
+        )
+        .await?
+        .is_some();
+    if !capture_booked {
         // Captured before the ledger was kept: there is nothing of it on the books to reverse.
         tracing::warn!(refund = %id, attempt = %attempt, "refund of a capture that was never booked; not posted");
         return Ok(None);
@@ -269,7 +276,7 @@ async fn clawback(
                JOIN ledger_lines l ON l.entry_id = e.id
                JOIN ledger_accounts a ON a.id = l.account_id
               WHERE e.business_key = $1 AND a.code = 'affiliate_payable' AND l.side = 'credit'",
-            &[(&format!("capture:{attempt}"), Type::TEXT)],
+            &[(&rules::capture_key(attempt), Type::TEXT)],
         )
         .await?;
     let Some(row) = row else {
@@ -289,7 +296,7 @@ pub async fn refund_reversal(
     tx: &Transaction<'_>,
     id: RefundId,
 ) -> Result<Option<Posted>, AppError> {
-    let key = format!("refund:{id}");
+    let key = rules::refund_key(id);
     let Some((entry, mode, lines)) = entry_lines(tx, &key).await? else {
         return Ok(None);
     };
