@@ -18,6 +18,7 @@ mod gateway_admin;
 mod gateways;
 mod hints;
 mod inbound;
+mod ledger;
 mod merchant_webhooks;
 mod notifications;
 mod operations;
