@@ -15,7 +15,8 @@
 //! pgbench then application), so that neither side always meets the bigger tables.
 //! Every entry in both runs hits the same accounts (the sandbox's clearing, one merchant's
 //! payable, the platform's fee revenue and GST): the worst case for the account row locks.
-//! `LSP_BENCH_CLIENTS` (default 8) and `LSP_BENCH_SECONDS` (default 10) choose the load. Results go
+//! `LSP_BENCH_CLIENTS` (default 8) and `LSP_BENCH_SECONDS` (default 10) choose the load;
+//! `LSP_BENCH_CAPTURE_SQL` names another script for the capture path's SQL. Results go
 //! to stdout as a Markdown table for BENCHMARKS.md.
 
 #![allow(clippy::unwrap_used)]
@@ -445,7 +446,9 @@ async fn main() {
     let posted = Arc::new(AtomicUsize::new(0));
     let next = Arc::new(AtomicUsize::new(0));
     let post_sql = root.join("benches/sql/ledger_post.sql");
-    let capture_sql = root.join("benches/sql/ledger_capture.sql");
+    // Another script for the capture path's SQL (to measure a change to it before making it).
+    let capture_sql = std::env::var_os("LSP_BENCH_CAPTURE_SQL")
+        .map_or_else(|| root.join("benches/sql/ledger_capture.sql"), Into::into);
     let post_vars = [
         ("merchant", merchant.as_uuid().to_string()),
         ("lines", lines.clone()),
