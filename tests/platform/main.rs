@@ -19,6 +19,7 @@ mod gateway_admin;
 mod gateways;
 mod hints;
 mod inbound;
+mod ledger;
 mod ledger_reports;
 mod merchant_webhooks;
 mod notifications;

@@ -220,12 +220,13 @@ pub async fn refund(tx: &Transaction<'_>, id: RefundId) -> Result<Option<Posted>
         fee: row.get("fee_before")?,
         gst: row.get("gst_before")?,
     };
-    let refunded_after = row.get::<i64>("refunded_before")?.saturating_add(amount);
+    let refunded_before: i64 = row.get("refunded_before")?;
+    let refunded_after = refunded_before.saturating_add(amount);
     let returned = match policy {
         RefundFeePolicy::Retain => Charge::default(),
-        RefundFeePolicy::Return => charge
-            .returned_when(refunded_after, payment_amount)
-            .less(before),
+        RefundFeePolicy::Return => {
+            charge.returned_by(refunded_before, refunded_after, payment_amount, before)
+        }
     };
     let clawback = match (policy, commission) {
         (RefundFeePolicy::Return, Some((affiliate, commission))) => {
@@ -306,7 +307,7 @@ pub async fn refund_reversal(
     tx: &Transaction<'_>,
     id: RefundId,
 ) -> Result<Option<Posted>, AppError> {
-    let key = format!("refund:{id}");
+    let key = rules::refund_key(id);
     let Some((entry, mode, lines)) = entry_lines(tx, &key).await? else {
         return Ok(None);
     };

@@ -43,6 +43,29 @@ impl Charge {
         }
     }
 
+    /// What of this charge a refund that takes the payment's refunded sum from `refunded_before`
+    /// to `refunded_after` of `amount` returns: its own share (cumulative, so that shares add up
+    /// to the charge), and never more than the refunds before it, which returned
+    /// `returned_before`, left of the charge up to `refunded_after` (so that the returns on one
+    /// payment never exceed it, even after a refund was undone). A refund that returned nothing
+    /// because the merchant's setting kept our fee then does not make a later one return its
+    /// share as well.
+    pub fn returned_by(
+        self,
+        refunded_before: i64,
+        refunded_after: i64,
+        amount: i64,
+        returned_before: Charge,
+    ) -> Charge {
+        let upto = self.returned_when(refunded_after, amount);
+        let share = upto.less(self.returned_when(refunded_before, amount));
+        let left = upto.less(returned_before);
+        Charge {
+            fee: share.fee.min(left.fee),
+            gst: share.gst.min(left.gst),
+        }
+    }
+
     /// This charge less `other` (what one refund returns, from two cumulative figures).
     pub fn less(self, other: Charge) -> Charge {
         Charge {
@@ -143,5 +166,29 @@ mod tests {
         assert_eq!(second, Charge { fee: 133, gst: 24 });
         assert_eq!(first.fee + second.fee, 199);
         assert_eq!(first.gst + second.gst, 36);
+    }
+
+    #[test]
+    fn a_refund_returns_only_its_own_share_after_one_that_kept_the_fee() {
+        let charge = Charge { fee: 199, gst: 36 };
+        // Half refunded with our fee kept (nothing returned), then the other half with it returned:
+        // the second half's share only (199 − 99.5 → 100 = 99; 36 − 18 = 18), not the whole fee.
+        assert_eq!(
+            charge.returned_by(5_000, 10_000, 10_000, Charge::default()),
+            Charge { fee: 99, gst: 18 }
+        );
+        // All returned, in two refunds: exactly the charge.
+        let first = charge.returned_by(0, 3_333, 10_000, Charge::default());
+        assert_eq!(first, Charge { fee: 66, gst: 12 });
+        let second = charge.returned_by(3_333, 10_000, 10_000, first);
+        assert_eq!(second, Charge { fee: 133, gst: 24 });
+        // 25 paise refunded twice (the first share rounds to 0, the cumulative second to 1), the
+        // first refund undone, then the remaining 99.75: its own share would be 199 − 0, but only
+        // 198 is left, and the payment's returns add up to the charge, not one paisa more.
+        let a = charge.returned_by(0, 25, 10_000, Charge::default());
+        let b = charge.returned_by(25, 50, 10_000, a);
+        assert_eq!((a, b), (Charge::default(), Charge { fee: 1, gst: 0 }));
+        let c = charge.returned_by(25, 10_000, 10_000, b);
+        assert_eq!(c, Charge { fee: 198, gst: 36 });
     }
 }

@@ -73,6 +73,11 @@ pub fn capture_key(attempt: AttemptId) -> String {
     format!("capture:{attempt}")
 }
 
+/// The business key of a refund's entry (what its reversal reverses).
+pub fn refund_key(refund: RefundId) -> String {
+    format!("refund:{refund}")
+}
+
 fn about_payment(posting: &mut Posting, captured: &Captured) {
     posting.merchant = Some(captured.merchant);
     posting.transaction = Some(captured.transaction);
@@ -317,7 +322,7 @@ pub struct Refunded {
 /// kept: the money went back from the merchant's own balance at the gateway).
 pub fn refund(refunded: &Refunded) -> Option<Posting> {
     let r = refunded;
-    let mut posting = Posting::new(format!("refund:{}", r.refund), EntryKind::Refund, r.mode);
+    let mut posting = Posting::new(refund_key(r.refund), EntryKind::Refund, r.mode);
     posting.merchant = Some(r.merchant);
     posting.transaction = Some(r.transaction);
     posting.refund = Some(r.refund);
