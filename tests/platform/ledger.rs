@@ -57,6 +57,18 @@ async fn shop(t: &TestApp, admin: &str, name: &str, platform_owned: bool) -> Sho
         tx.commit().await.unwrap();
         id
     } else {
+        // These books let the merchant's wallet run into debt: its operator set the suspension
+        // threshold far below zero (the refusal itself is the wallets tests' subject).
+        let mut client = t.app.db.client().await.unwrap();
+        let tx = db::begin(&mut client, Scope::Admin).await.unwrap();
+        tx.execute_typed(
+            "INSERT INTO wallets (merchant_id, mode, alert_threshold, suspension_threshold)
+             VALUES ($1, 'test', -100000000000, -100000000000)",
+            &[(&id.as_uuid(), Type::UUID)],
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
         let key = format!("sbx_key_{}", uuid::Uuid::new_v4().simple());
         let secret = format!("sbx_whsec_{}", uuid::Uuid::new_v4().simple());
         t.add_gateway_account(
@@ -194,12 +206,13 @@ async fn top_up(app: &App, shop: Shop, id: WalletTopUpId, amount: i64, by: UserI
     let tx = db::begin(&mut client, Scope::Admin).await.unwrap();
     tx.execute_typed(
         "INSERT INTO wallet_top_ups (id, merchant_id, mode, amount, currency, source, reference, created_by)
-         VALUES ($1, $2, 'test', $3, 'INR', 'operator', 'NEFT-42', $4) ON CONFLICT (id) DO NOTHING",
+         VALUES ($1, $2, 'test', $3, 'INR', 'operator', $5, $4) ON CONFLICT (id) DO NOTHING",
         &[
             (&id.as_uuid(), Type::UUID),
             (&shop.id.as_uuid(), Type::UUID),
             (&amount, Type::INT8),
             (&by.as_uuid(), Type::UUID),
+            (&format!("NEFT-{id}"), Type::TEXT),
         ],
     )
     .await
@@ -1000,6 +1013,12 @@ async fn unbalanced_and_one_line_entries_negative_limited_accounts_and_second_po
     let (_, attempt) = pay(&t.app, platform, 10_000, None).await;
     apply(&t.app, attempt, &captured(attempt, 10_000), Scope::System).await;
     let mut owner = t.db.owner().await;
+    // ledger_post books only a capture's entries outside the platform's scopes: this session
+    // forges as the platform's jobs would.
+    owner
+        .batch_execute("SET app.scope = 'system'")
+        .await
+        .unwrap();
     let account = |code: &'static str| {
         let owner = &owner;
         async move {
@@ -1493,4 +1512,75 @@ async fn a_capture_of_another_amount_goes_to_suspense_by_hand() {
     );
     assert_eq!(entries_of(&owner, platform.id).await, 1);
     check_books(&owner).await;
+}
+
+/// Outside the platform's scopes, `ledger_post` books only what a capture of a payment the
+/// scope may touch causes: a bug on a public path cannot credit a wallet or move revenue.
+#[tokio::test]
+async fn public_and_merchant_scopes_cannot_post_anything_but_a_captures_entries() {
+    let t = TestApp::spawn().await;
+    let admin = t.admin_token().await;
+    let by = operator(&t).await;
+    let own = shop(&t, &admin, "Scoped Books", false).await;
+    let other = shop(&t, &admin, "Other Books", false).await;
+    let (payment, _) = pay(&t.app, own, 10_000, None).await;
+    let forged = |merchant: MerchantId| {
+        let mut posting = rules::operator_top_up(&OperatorTopUp {
+            id: WalletTopUpId::generate(),
+            merchant,
+            mode: Mode::Test,
+            amount: 100_000_000,
+            currency: "INR".into(),
+            by,
+            reference: None,
+        });
+        posting.kind = ledger::EntryKind::Capture;
+        posting.transaction = Some(payment);
+        posting
+    };
+    let scopes = [
+        Scope::Public,
+        Scope::Merchant {
+            id: own.id,
+            mode: Mode::Test,
+        },
+        Scope::Merchant {
+            id: other.id,
+            mode: Mode::Test,
+        },
+    ];
+    for scope in scopes {
+        let mut client = t.app.db.client().await.unwrap();
+        let tx = db::begin(&mut client, scope).await.unwrap();
+        let result = ledger::post(&tx, &forged(own.id)).await;
+        assert!(result.is_err(), "{result:?}");
+        drop(tx);
+    }
+    // A refund's or a correction's entry is the platform's jobs' business alone.
+    let mut client = t.app.db.client().await.unwrap();
+    let tx = db::begin(&mut client, Scope::Public).await.unwrap();
+    let mut refund = forged(own.id);
+    refund.kind = ledger::EntryKind::Refund;
+    refund
+        .lines
+        .retain(|l| l.account.code != ledger::AccountCode::PlatformBank);
+    assert!(ledger::post(&tx, &refund).await.is_err());
+    drop(tx);
+    let owner = t.db.owner().await;
+    let written: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM ledger_entries WHERE business_key LIKE 'wallet_top_up:%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(written, 0);
+    // The platform's jobs may.
+    let mut client = t.app.db.client().await.unwrap();
+    let tx = db::begin(&mut client, Scope::System).await.unwrap();
+    assert!(matches!(
+        ledger::post(&tx, &forged(own.id)).await,
+        Ok(Posted::Written(_))
+    ));
 }
