@@ -332,8 +332,12 @@ BEGIN
     -- money received outside a gateway: a bug on a public path cannot write arbitrary books.
     IF app_scope() NOT IN ('admin', 'system') THEN
         IF app_scope() NOT IN ('public', 'merchant')
-           OR p_kind NOT IN ('capture', 'wallet_top_up', 'suspense_capture')
-           OR p_transaction IS NULL OR p_reverses IS NOT NULL
+           OR NOT (p_kind IN ('capture', 'wallet_top_up', 'suspense_capture') AND p_reverses IS NULL
+                   -- a capture releasing what an earlier report of its attempt held in suspense
+                   OR p_kind = 'reversal' AND EXISTS (
+                       SELECT 1 FROM ledger_entries r
+                        WHERE r.id = p_reverses AND r.kind = 'suspense_capture' AND r.transaction_id = p_transaction))
+           OR p_transaction IS NULL
            OR (app_scope() = 'merchant'
                AND (p_merchant IS DISTINCT FROM app_merchant_id() OR p_mode IS DISTINCT FROM app_mode()))
            OR NOT EXISTS (SELECT 1 FROM transactions t
@@ -387,8 +391,38 @@ BEGIN
 END
 $$;
 
+-- Posts the reversal of the entry with business key `original` under `business_key`: every line
+-- on the other side. Returns false when there is no such entry or it was reversed before. Used
+-- where the caller's scope cannot read the ledger (a capture applied from a public webhook
+-- releasing what an earlier report of its attempt held in suspense); `ledger_post` decides
+-- whether that scope may post it.
+CREATE FUNCTION ledger_reverse(p_id uuid, p_key text, p_original text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
+    AS $$
+DECLARE
+    original ledger_entries%ROWTYPE;
+    reversed jsonb;
+BEGIN
+    SELECT * INTO original FROM ledger_entries WHERE business_key = p_original;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    SELECT jsonb_agg(jsonb_build_object(
+               'code', a.code, 'owner_kind', a.owner_kind, 'owner_id', a.owner_id, 'merchant_id', a.merchant_id,
+               'currency', l.currency, 'side', CASE l.side WHEN 'debit' THEN 'credit' ELSE 'debit' END,
+               'amount', l.amount) ORDER BY l.id)
+      INTO reversed
+      FROM ledger_lines l JOIN ledger_accounts a ON a.id = l.account_id
+     WHERE l.entry_id = original.id;
+    RETURN ledger_post(p_id, p_key, 'reversal', original.mode, original.merchant_id, original.transaction_id,
+                       original.refund_id, original.id, jsonb_build_object('reverses', p_original), reversed);
+END
+$$;
+
 REVOKE ALL ON FUNCTION ledger_post(uuid, text, text, text, uuid, uuid, uuid, uuid, jsonb, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION ledger_post_lines(uuid, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ledger_reverse(uuid, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ledger_reverse(uuid, text, text) TO lsp_app;
 GRANT EXECUTE ON FUNCTION ledger_post(uuid, text, text, text, uuid, uuid, uuid, uuid, jsonb, jsonb) TO lsp_app;
 
 -- Row security: operators and the platform's jobs read the whole ledger; a merchant reads its own

@@ -1512,6 +1512,32 @@ async fn a_capture_of_another_amount_goes_to_suspense_by_hand() {
     );
     assert_eq!(entries_of(&owner, platform.id).await, 1);
     check_books(&owner).await;
+
+    // The gateway corrects itself: the right amount is the capture, and what suspense held for
+    // this attempt is released in the same transaction (in the public scope of a webhook), so
+    // the money is on the books once. At the platform default (2 %): fee 200, GST 36.
+    assert_eq!(
+        apply(&t.app, attempt, &captured(attempt, 10_000), Scope::Public).await,
+        Applied::Changed(TransactionStatus::Succeeded)
+    );
+    assert_eq!(
+        lines(&owner, &format!("suspense_release:{attempt}")).await,
+        vec![
+            line("gateway_clearing", "credit", 9_000),
+            line("suspense", "debit", 9_000),
+        ]
+    );
+    assert_eq!(balance(&owner, "suspense", uuid::Uuid::nil()).await, 0);
+    assert_eq!(
+        balance(&owner, "gateway_clearing", platform.account.as_uuid()).await,
+        10_000
+    );
+    assert_eq!(
+        balance(&owner, "merchant_payable", platform.id.as_uuid()).await,
+        10_000 - 200 - 36
+    );
+    assert_eq!(entries_of(&owner, platform.id).await, 3);
+    check_books(&owner).await;
 }
 
 /// Outside the platform's scopes, `ledger_post` books only what a capture of a payment the

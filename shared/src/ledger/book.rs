@@ -23,6 +23,9 @@ use tokio_postgres::types::Type;
 #[must_use = "a capture is booked only once its entry is posted"]
 #[derive(Debug, Clone, PartialEq)]
 pub struct CaptureBooking {
+    /// The attempt was flagged by an earlier report of another amount: what that put in
+    /// suspense is released, since the capture now books the money and it must not be held twice.
+    release: Option<AttemptId>,
     posting: Option<super::posting::Posting>,
     /// The merchant's wallet is debited (its balance may cross a threshold).
     pub wallet_debited: Option<(MerchantId, Mode)>,
@@ -31,8 +34,11 @@ pub struct CaptureBooking {
 }
 
 impl CaptureBooking {
-    /// Posts the entry in `tx`.
+    /// Posts the entry in `tx` (after releasing any suspense of the same attempt).
     pub async fn post(self, tx: &Transaction<'_>) -> Result<Option<Posted>, AppError> {
+        if let Some(attempt) = self.release {
+            release_suspense(tx, attempt).await?;
+        }
         match &self.posting {
             Some(posting) => Ok(Some(post(tx, posting).await?)),
             None => Ok(None),
@@ -50,13 +56,15 @@ SELECT t.id AS transaction_id, t.merchant_id, t.mode, t.amount, t.currency, t.pu
  WHERE a.id = $1";
 
 /// Works out the capture of `attempt`'s payment (rules 1–4) and stores our fee and GST on it,
-/// with the payment `method` when the gateway reported it (else the one known before); the
+/// with the payment `method` when the gateway reported it (else the one known before); `flagged`
+/// when an earlier report of the attempt was of another amount (its suspense is released). The
 /// caller posts the returned booking last, before it commits.
 pub async fn capture(
     tx: &Transaction<'_>,
     app: &App,
     attempt: AttemptId,
     method: Option<&str>,
+    flagged: bool,
 ) -> Result<CaptureBooking, AppError> {
     let row = tx
         .query_typed_one(CAPTURE, &[(&attempt.as_uuid(), Type::UUID)])
@@ -135,11 +143,29 @@ pub async fn capture(
     let wallet_debited =
         (!platform_owned && !top_up && captured.charge.total() > 0).then_some((merchant, mode));
     let wallet_credited = (platform_owned && top_up).then_some((merchant, mode));
+    let release = flagged.then_some(attempt);
     Ok(CaptureBooking {
+        release,
         posting,
         wallet_debited,
         wallet_credited,
     })
+}
+
+/// Releases what `attempt` put in suspense when a report of another amount came first (the
+/// gateway's later report of the right amount is the capture), through the database's
+/// `ledger_reverse`: the scope applying the capture (a public webhook) cannot read the ledger.
+async fn release_suspense(tx: &Transaction<'_>, attempt: AttemptId) -> Result<(), AppError> {
+    tx.execute_typed(
+        "SELECT ledger_reverse($1, $2, $3)",
+        &[
+            (&LedgerEntryId::generate().as_uuid(), Type::UUID),
+            (&format!("suspense_release:{attempt}"), Type::TEXT),
+            (&rules::suspense_key(attempt), Type::TEXT),
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Books money captured on `attempt` that its payment could not take (rule 8): only on a

@@ -427,14 +427,15 @@ pub struct Unmatched {
     pub reason: &'static str,
 }
 
+/// The business key of what `attempt` captured into suspense.
+pub fn suspense_key(attempt: AttemptId) -> String {
+    format!("suspense:{attempt}")
+}
+
 /// Rule 8: into suspense, for operators to resolve.
 pub fn suspense_capture(unmatched: &Unmatched) -> Posting {
     let u = unmatched;
-    let mut posting = Posting::new(
-        format!("suspense:{}", u.attempt),
-        EntryKind::SuspenseCapture,
-        u.mode,
-    );
+    let mut posting = Posting::new(suspense_key(u.attempt), EntryKind::SuspenseCapture, u.mode);
     posting.merchant = Some(u.merchant);
     posting.transaction = Some(u.transaction);
     posting

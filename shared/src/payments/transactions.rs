@@ -752,22 +752,15 @@ async fn apply(
         }
         Transition::Apply => {}
     }
+    // An earlier report of this attempt was of another amount (what it captured is in suspense).
+    let flagged = record.get::<&str>("attempt_status")? == AMOUNT_MISMATCH;
     if next == TransactionStatus::Succeeded
         && !report
             .captured
             .as_ref()
             .is_some_and(|c| c.matches(amount, &currency))
     {
-        let attempt_status: String = record.get("attempt_status")?;
-        return flag_amount_mismatch(
-            tx,
-            app,
-            attempt,
-            merchant,
-            report,
-            attempt_status == AMOUNT_MISMATCH,
-        )
-        .await;
+        return flag_amount_mismatch(tx, app, attempt, merchant, report, flagged).await;
     }
     tx.execute_typed(
         "UPDATE transaction_attempts SET status = CASE WHEN status = 'amount_mismatch' AND $2 <> 'succeeded' THEN status ELSE $2 END,
@@ -793,7 +786,7 @@ async fn apply(
     let booking = match next {
         TransactionStatus::Succeeded => {
             let method = report.method.map(|m| m.as_str());
-            let booking = crate::ledger::book::capture(tx, app, attempt, method).await?;
+            let booking = crate::ledger::book::capture(tx, app, attempt, method, flagged).await?;
             // The fee came out of the wallet (or a top-up went in): it is checked against its
             // thresholds at once, by its own worker (this transaction may be in a scope that
             // cannot tell people).
