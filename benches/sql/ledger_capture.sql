@@ -1,6 +1,6 @@
 -- The statements `transactions::apply_report` executes for a gateway's capture report on a
 -- pending payment (shared/src/payments/transactions.rs `apply`, shared/src/ledger/book.rs
--- `capture`, the outbox written directly as on the local runner), in the same order and the same
+-- `capture`, the outbox written directly as on the local runner, the entry posted last), in the same order and the same
 -- round trips, for pgbench -M prepared as the application role. Each transaction takes the next
 -- prepared pending attempt from `bench_capture_queue` (an index lookup the application does not
 -- make: it is handed the attempt).
@@ -32,14 +32,12 @@ SELECT t.id AS transaction_id, t.merchant_id, t.mode, t.amount, t.currency, t.pu
 SELECT rate_bps, fixed_fee FROM merchant_fee_rates
  WHERE merchant_id = :merchant_id::uuid AND (method = NULL::text OR method IS NULL)
  ORDER BY method NULLS LAST LIMIT 1;
-UPDATE transactions SET fee = 200, gst = 36 WHERE id = :txn::uuid;
-SELECT ledger_post(gen_random_uuid(), 'capture:' || :attempt::text, 'capture', 'test', :merchant_id::uuid,
-                   :txn::uuid, NULL::uuid, NULL::uuid, :memo::jsonb, :lines::jsonb) AS written;
+UPDATE transactions SET fee = 200, gst = 36, payment_method = NULL WHERE id = :txn::uuid;
 UPDATE transactions SET status = 'succeeded', failure_reason = NULL, updated_at = now(),
        succeeded_at = CASE WHEN 'succeeded' = 'succeeded' THEN now() ELSE succeeded_at END
  WHERE id = :txn::uuid
  RETURNING id, order_id, status, amount, currency, mode, customer_name, customer_email, customer_phone, description,
-           return_url, notes, failure_reason, created_at, expires_at, updated_at, merchant_id, purpose, fee, gst;
+           return_url, notes, failure_reason, created_at, expires_at, updated_at, merchant_id, purpose, payment_method, fee, gst;
 SELECT routing_release(id) FROM transaction_attempts
  WHERE transaction_id = :txn::uuid AND id <> :attempt::uuid AND status IN ('created', 'pending');
 UPDATE transaction_attempts SET status = 'expired', error_code = 'superseded',
@@ -51,4 +49,7 @@ WITH jobs AS (INSERT INTO job_queue (queue, body) SELECT * FROM unnest(ARRAY['we
 INSERT INTO outbox (id, kind, topic, payload, published_at)
 SELECT id, 'event', topic, payload, now() FROM unnest(ARRAY[gen_random_uuid()], ARRAY['transaction.succeeded'],
     ARRAY[('{"id":"evt_0194a1b2c3d47e8f9a0b1c2d3e4f5a6b","detail_type":"transaction.succeeded","time":"2026-12-04T05:00:00Z","detail":{"merchant_id":"mer_0194a1b2c3d47e8f9a0b1c2d3e4f5a6b","transaction":{"id":"txn_' || :txn::text || '","order_id":"bench","status":"succeeded","amount": 10000,"currency":"INR","mode":"test","failure_reason": null}}}')::jsonb]) AS e(id, topic, payload);
+-- The entry last, just before COMMIT: the hot fee and GST accounts are held only that long.
+SELECT ledger_post(gen_random_uuid(), 'capture:' || :attempt::text, 'capture', 'test', :merchant_id::uuid,
+                   :txn::uuid, NULL::uuid, NULL::uuid, :memo::jsonb, :lines::jsonb) AS written;
 COMMIT;
