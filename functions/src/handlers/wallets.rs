@@ -10,8 +10,6 @@ use shared::http::pagination::PageRequest;
 use shared::http::{ApiResponse, body};
 use shared::ids::MerchantId;
 use shared::mode::Mode;
-use shared::payments::transactions;
-use shared::routing::PgRouter;
 use shared::wallets::thresholds::{SetThresholds, parse_mode};
 use shared::wallets::top_ups::{self, NewCheckoutTopUp, NewOperatorTopUp, OperatorTopUpDone};
 use shared::wallets::{monitor, view};
@@ -72,35 +70,13 @@ pub async fn top_up(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, A
     let raw: serde_json::Value = ctx.body()?;
     let request: NewCheckoutTopUp = body::from_value(raw.clone())?;
     let payment = request.validate(&app.config.payments, mode)?;
-    let mut client = app.db.client().await?;
-    let tx = db::begin(&mut client, scope).await?;
-    let claim = match idempotent::claim(&tx, &ctx, merchant, mode, key.as_deref(), &raw).await? {
-        Ok(claim) => claim,
-        Err(replay) => {
-            tx.commit().await?;
-            return Ok(replay);
-        }
-    };
-    let (transaction, outbox) = transactions::create(
-        &tx,
-        &app,
-        &PgRouter {
-            settings: app.config.routing,
-        },
+    let order = super::pay::Order {
         merchant,
         mode,
-        payment,
-    )
-    .await?;
-    let response = ApiResponse::created(
-        &transaction,
-        "Wallet top-up created; pay it at checkout_url",
-    );
-    idempotent::complete(&tx, claim.as_ref(), &response).await?;
-    tx.commit().await?;
-    drop(client);
-    app.publish(&outbox).await;
-    Ok(response)
+        scope,
+        message: "Wallet top-up created; pay it at checkout_url",
+    };
+    super::pay::create_once(&app, &ctx, order, key, &raw, payment).await
 }
 
 /// Any merchant's wallet in one mode, with a page of movements.

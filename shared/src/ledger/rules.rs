@@ -111,6 +111,25 @@ fn commission_lines(
     amount
 }
 
+/// Our side of a capture, the same on either account model: fee revenue and GST payable
+/// credited, and the affiliate's commission (rule 3); returns the commission.
+fn our_charge(posting: &mut Posting, c: &Captured) -> i64 {
+    posting
+        .line(
+            AccountRef::platform(AccountCode::FeeRevenue),
+            Side::Credit,
+            c.charge.fee,
+            &c.currency,
+        )
+        .line(
+            AccountRef::platform(AccountCode::GstPayable),
+            Side::Credit,
+            c.charge.gst,
+            &c.currency,
+        );
+    commission_lines(posting, c.commission, c.charge.fee, &c.currency)
+}
+
 fn charge_memo(captured: &Captured, commission: i64, model: &str) -> serde_json::Value {
     json!({
         "account_model": model,
@@ -143,20 +162,8 @@ pub fn capture_on_platform_account(captured: &Captured) -> Posting {
             Side::Credit,
             net,
             &c.currency,
-        )
-        .line(
-            AccountRef::platform(AccountCode::FeeRevenue),
-            Side::Credit,
-            c.charge.fee,
-            &c.currency,
-        )
-        .line(
-            AccountRef::platform(AccountCode::GstPayable),
-            Side::Credit,
-            c.charge.gst,
-            &c.currency,
         );
-    let commission = commission_lines(&mut posting, c.commission, c.charge.fee, &c.currency);
+    let commission = our_charge(&mut posting, c);
     posting.memo = charge_memo(c, commission, "platform_owned");
     posting
 }
@@ -172,20 +179,8 @@ pub fn capture_on_merchant_account(captured: &Captured) -> Option<Posting> {
             Side::Debit,
             c.charge.total(),
             &c.currency,
-        )
-        .line(
-            AccountRef::platform(AccountCode::FeeRevenue),
-            Side::Credit,
-            c.charge.fee,
-            &c.currency,
-        )
-        .line(
-            AccountRef::platform(AccountCode::GstPayable),
-            Side::Credit,
-            c.charge.gst,
-            &c.currency,
         );
-    let commission = commission_lines(&mut posting, c.commission, c.charge.fee, &c.currency);
+    let commission = our_charge(&mut posting, c);
     posting.memo = charge_memo(c, commission, "merchant_owned");
     (!posting.lines.is_empty()).then_some(posting)
 }
