@@ -20,6 +20,7 @@ mod gateways;
 mod hints;
 mod inbound;
 mod ledger_reports;
+mod ledger_suspense;
 mod merchant_webhooks;
 mod notifications;
 mod operations;
