@@ -342,6 +342,10 @@ async fn suspense_is_listed_resolved_once_either_way_and_the_books_still_balance
         details,
         json!({ "currency": "USD", "required_currency": "INR" })
     );
+    assert_eq!(
+        body["error"]["message"],
+        "The money is in USD, but the merchant's payable is kept in INR"
+    );
     assert_eq!(balance(&app, &admin, "suspense", "USD", "").await, 10_000);
     assert_eq!(
         alert(&app, &format!("amount_mismatch:{a3}")).await.0,
@@ -479,6 +483,32 @@ async fn bad_resolutions_merchants_and_unknown_attempts_are_refused_and_change_n
         attempts(&open_items(&app, &admin).await),
         vec![second.as_str()]
     );
+
+    // Two operators at once: one resolves it, the other is told it already was.
+    let (a, b) = tokio::join!(
+        resolve(
+            &app,
+            &admin,
+            &second,
+            json!({ "outcome": "refunded", "note": "first" })
+        ),
+        resolve(
+            &app,
+            &admin,
+            &second,
+            json!({ "outcome": "credited_to_merchant", "note": "second" })
+        ),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CONFLICT],
+        "{} {}",
+        a.1,
+        b.1
+    );
+    assert!(open_items(&app, &admin).await.is_empty());
     let resolutions: i64 = app
         .db
         .owner()
@@ -490,7 +520,7 @@ async fn bad_resolutions_merchants_and_unknown_attempts_are_refused_and_change_n
         .await
         .unwrap()
         .get(0);
-    assert_eq!(resolutions, 1);
+    assert_eq!(resolutions, 2);
     let audited: i64 = app
         .db
         .owner()
@@ -502,5 +532,5 @@ async fn bad_resolutions_merchants_and_unknown_attempts_are_refused_and_change_n
         .await
         .unwrap()
         .get(0);
-    assert_eq!(audited, 1);
+    assert_eq!(audited, 2);
 }

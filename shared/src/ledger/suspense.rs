@@ -262,7 +262,7 @@ pub async fn resolve(
         return Err(AppError::CurrencyMismatch {
             held: held.currency.clone(),
             required: held.payment_currency.clone(),
-            what: "the merchant's payable (refund it at the gateway instead)",
+            what: "the merchant's payable",
         });
     }
     let resolution = Resolution {
