@@ -164,7 +164,7 @@ CREATE TABLE ledger_entries (
     id             uuid PRIMARY KEY,
     business_key   text        NOT NULL CHECK (length(business_key) BETWEEN 1 AND 200),
     kind           text        NOT NULL CHECK (kind IN ('capture', 'wallet_top_up', 'refund', 'refund_reversal',
-                                                        'suspense_capture', 'reversal')),
+                                                        'suspense_capture', 'suspense_resolution', 'reversal')),
     mode           text        NOT NULL CHECK (mode IN ('test', 'live')),
     merchant_id    uuid        REFERENCES merchants (id),
     transaction_id uuid        REFERENCES transactions (id),
@@ -179,6 +179,8 @@ CREATE UNIQUE INDEX ledger_entries_business_key ON ledger_entries (business_key)
 CREATE UNIQUE INDEX ledger_entries_reverses_key ON ledger_entries (reverses) WHERE reverses IS NOT NULL;
 CREATE INDEX ledger_entries_merchant_idx ON ledger_entries (merchant_id, mode, id DESC) WHERE merchant_id IS NOT NULL;
 CREATE INDEX ledger_entries_transaction_idx ON ledger_entries (transaction_id) WHERE transaction_id IS NOT NULL;
+-- Operators list what is held in suspense, newest first, without reading every entry.
+CREATE INDEX ledger_entries_suspense_idx ON ledger_entries (id DESC) WHERE kind = 'suspense_capture';
 CREATE INDEX ledger_entries_mode_idx ON ledger_entries (mode, id DESC);
 
 CREATE TABLE ledger_lines (

@@ -351,6 +351,7 @@ fn parameter_schema(name: &str, collection: &str) -> Value {
         ("id", "events") => Some("EventId"),
         ("id", "affiliates") => Some("AffiliateId"),
         ("account_id", _) => Some("GatewayAccountId"),
+        ("attempt_id", _) => Some("AttemptId"),
         ("provider", _) => Some("Provider"),
         _ => None,
     };

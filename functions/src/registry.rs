@@ -26,6 +26,7 @@ use shared::jobs::aws;
 use shared::jobs::{Message, queues};
 use shared::ledger::fee_settings::{FeeSchedule, ReplaceFees};
 use shared::ledger::reports::{AccountView, EntryView, TrialBalance};
+use shared::ledger::suspense::{ResolveSuspense, SuspenseItem};
 use shared::merchant_webhooks::delivery::{
     AttemptView, Replay, Replayed, TestOutcome, TestRequest,
 };
@@ -449,14 +450,16 @@ pub static ADMIN_AFFILIATES: Function = function! {
     grants: Grants::NONE,
 };
 
-/// `admin-ledger`: Operators read the books.
+/// `admin-ledger`: Operators read the books and resolve suspense.
 pub static ADMIN_LEDGER: Function = function! {
     name: "admin-ledger",
-    description: "Operators read the books",
+    description: "Operators read the books and resolve suspense",
     trigger: Trigger::Http(&[
         route!(GET "/api/v1/admin/ledger/accounts", Admin, "Ledger accounts with their debits, credits, balance and line count", ledger::accounts, Api::page::<AccountView>().query::<ledger::AccountsQuery>()),
         route!(GET "/api/v1/admin/ledger/entries", Admin, "Ledger entries with their lines, newest first", ledger::entries, Api::page::<EntryView>().query::<ledger::EntriesQuery>()),
         route!(GET "/api/v1/admin/ledger/trial-balance", Admin, "The trial balance of a mode's books, from the accounts and cross-checked against the lines", ledger::trial_balance, Api::data::<TrialBalance>(200).query::<ledger::TrialBalanceQuery>()),
+        route!(GET "/api/v1/admin/ledger/suspense", Admin, "Money captured that no payment could take, held in suspense and not yet resolved, newest first", ledger::suspense, Api::page::<SuspenseItem>().query::<ledger::SuspenseQuery>()),
+        route!(POST "/api/v1/admin/ledger/suspense/{attempt_id}/resolve", Admin, "Resolve an attempt's suspense once: refunded at the gateway (back to its clearing) or credited to the merchant's payable with no fee (payment currency only); audited, resolves its amount-mismatch alert", ledger::resolve_suspense, Api::data::<EntryView>(200).takes::<ResolveSuspense>().fails(&[ErrorCode::Conflict, ErrorCode::CurrencyMismatch])),
     ]),
     grants: Grants::NONE,
 };

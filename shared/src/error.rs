@@ -150,6 +150,17 @@ pub enum AppError {
     /// The request conflicts with existing state (a duplicate email, say).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Money in one currency cannot go where only another is kept (suspense credited to a
+    /// merchant's payable, say).
+    #[error("currency mismatch: {held} where {required} is kept")]
+    CurrencyMismatch {
+        /// The money's ISO 4217 code.
+        held: String,
+        /// The code the destination is kept in.
+        required: String,
+        /// What could not be done, for the message.
+        what: &'static str,
+    },
     /// A database failure; never shown to clients.
     #[error("database error: {0}")]
     Database(#[from] crate::db::DbError),
@@ -192,6 +203,8 @@ pub enum ErrorCode {
     WalletBalanceLow,
     /// 409: the request conflicts with existing state.
     Conflict,
+    /// 422: the money is in a currency the destination is not kept in.
+    CurrencyMismatch,
     /// 503: a dependency is unreachable; retry after `Retry-After`.
     ServiceUnavailable,
     /// 500: our fault; quote the request id to support.
@@ -200,7 +213,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::Validation,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -216,6 +229,7 @@ impl ErrorCode {
         ErrorCode::GatewayUnavailable,
         ErrorCode::WalletBalanceLow,
         ErrorCode::Conflict,
+        ErrorCode::CurrencyMismatch,
         ErrorCode::ServiceUnavailable,
         ErrorCode::Internal,
     ];
@@ -238,6 +252,7 @@ impl ErrorCode {
             ErrorCode::GatewayUnavailable => "GATEWAY_UNAVAILABLE",
             ErrorCode::WalletBalanceLow => "WALLET_BALANCE_LOW",
             ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::CurrencyMismatch => "CURRENCY_MISMATCH",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
         }
@@ -259,9 +274,9 @@ impl ErrorCode {
             | ErrorCode::RefundNotAllowed
             | ErrorCode::IdempotencyInProgress
             | ErrorCode::Conflict => StatusCode::CONFLICT,
-            ErrorCode::RefundExceedsCaptured | ErrorCode::IdempotencyKeyReused => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ErrorCode::RefundExceedsCaptured
+            | ErrorCode::IdempotencyKeyReused
+            | ErrorCode::CurrencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::GatewayUnavailable | ErrorCode::ServiceUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -289,6 +304,7 @@ impl AppError {
             AppError::GatewayUnavailable(_) => ErrorCode::GatewayUnavailable,
             AppError::WalletBalanceLow { .. } => ErrorCode::WalletBalanceLow,
             AppError::Conflict(_) => ErrorCode::Conflict,
+            AppError::CurrencyMismatch { .. } => ErrorCode::CurrencyMismatch,
             AppError::Database(e) if e.is_unavailable() => ErrorCode::ServiceUnavailable,
             AppError::Database(_) | AppError::Internal(_) => ErrorCode::Internal,
         }

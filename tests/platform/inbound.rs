@@ -7,7 +7,11 @@ use serde_json::{Value, json};
 use shared::gateways::sandbox::sign_webhook;
 
 /// A payment whose sandbox order exists, with the order id and our attempt id.
-async fn open_payment(app: &TestApp, m: &Merchant, order_id: &str) -> (String, String, String) {
+pub(crate) async fn open_payment(
+    app: &TestApp,
+    m: &Merchant,
+    order_id: &str,
+) -> (String, String, String) {
     let (_, body) = app.pay(m, &payment(order_id, 10_000, false), None).await;
     let id = body["data"]["id"].as_str().unwrap().to_string();
     app.drain().await;
@@ -36,7 +40,11 @@ fn event(event_id: &str, order: &str, receipt: &str, status: &str) -> String {
     .to_string()
 }
 
-async fn deliver(app: &TestApp, body: &str, signature: Option<String>) -> (StatusCode, Value) {
+pub(crate) async fn deliver(
+    app: &TestApp,
+    body: &str,
+    signature: Option<String>,
+) -> (StatusCode, Value) {
     let mut request = app
         .http
         .post(app.url("/api/v1/webhooks/sandbox"))

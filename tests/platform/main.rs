@@ -21,6 +21,7 @@ mod hints;
 mod inbound;
 mod ledger;
 mod ledger_reports;
+mod ledger_suspense;
 mod merchant_webhooks;
 mod notifications;
 mod operations;

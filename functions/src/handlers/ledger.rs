@@ -1,5 +1,6 @@
 //! Operators read the books: `/api/v1/admin/ledger/accounts`, `/api/v1/admin/ledger/entries` and
-//! `/api/v1/admin/ledger/trial-balance`.
+//! `/api/v1/admin/ledger/trial-balance`; and resolve what suspense holds:
+//! `/api/v1/admin/ledger/suspense` and `/api/v1/admin/ledger/suspense/{attempt_id}/resolve`.
 
 use crate::context::RequestContext;
 use chrono::{DateTime, Utc};
@@ -7,10 +8,11 @@ use serde::Deserialize;
 use shared::db::{self, Scope};
 use shared::http::ApiResponse;
 use shared::http::pagination::PageRequest;
-use shared::ids::{LedgerAccountId, LedgerEntryId, MerchantId, TransactionId};
+use shared::ids::{AttemptId, LedgerAccountId, LedgerEntryId, MerchantId, TransactionId};
 use shared::ledger::accounts::AccountCode;
 use shared::ledger::posting::EntryKind;
 use shared::ledger::reports::{self, AccountFilter, EntryFilter, OWNER_KINDS};
+use shared::ledger::suspense::{self, ResolveSuspense};
 use shared::mode::Mode;
 use shared::validation::FieldErrors;
 use shared::{App, AppError};
@@ -259,4 +261,62 @@ pub async fn trial_balance(app: Arc<App>, ctx: RequestContext) -> Result<ApiResp
     let balance = reports::trial_balance(&tx, mode).await?;
     tx.commit().await?;
     Ok(ApiResponse::ok(&balance, "Trial balance"))
+}
+
+/// The query of `GET /api/v1/admin/ledger/suspense`: every filter optional.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SuspenseQuery {
+    /// Only this mode's books.
+    #[param(value_type = Option<Mode>)]
+    mode: Option<String>,
+    /// Only money captured for this merchant's payments.
+    #[param(value_type = Option<MerchantId>)]
+    merchant_id: Option<String>,
+    #[param(ignore)]
+    limit: Option<String>,
+    #[param(ignore)]
+    starting_after: Option<String>,
+}
+
+/// Lists money held in suspense that no operator has resolved yet, newest first.
+pub async fn suspense(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
+    let query: SuspenseQuery = ctx.query()?;
+    let page = PageRequest::<LedgerEntryId>::parse(
+        query.limit.as_deref(),
+        query.starting_after.as_deref(),
+    )?;
+    let mut errors = FieldErrors::new();
+    let mode = mode(&mut errors, query.mode.as_deref());
+    let merchant = parsed::<MerchantId>(
+        &mut errors,
+        "merchant_id",
+        query.merchant_id.as_deref(),
+        |e| e.to_string(),
+    );
+    errors.into_result()?;
+    let filter = suspense::ListFilter { mode, merchant };
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::Admin).await?;
+    let items = suspense::open(&tx, &filter, &page).await?;
+    tx.commit().await?;
+    Ok(ApiResponse::ok(&items, "Open suspense items"))
+}
+
+/// Resolves what suspense holds for an attempt, once (audited): refunded at the gateway or
+/// credited to the merchant. Answers the resolution's entry.
+pub async fn resolve_suspense(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
+    let attempt: AttemptId = ctx.path_id("attempt_id")?;
+    let by = ctx
+        .principal()?
+        .user_id()
+        .ok_or(AppError::Forbidden("Suspense is resolved by operators"))?;
+    let request: ResolveSuspense = ctx.body()?;
+    let input = request.validate()?;
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::Admin).await?;
+    let entry = suspense::resolve(&tx, &app, &ctx.audit(), by, attempt, input).await?;
+    tx.commit().await?;
+    Ok(ApiResponse::ok(&entry, "Suspense resolved"))
 }

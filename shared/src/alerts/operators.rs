@@ -144,6 +144,42 @@ pub async fn resolve(
     if before.status == AlertStatus::Resolved {
         return Err(AppError::Conflict("the alert is already resolved".into()));
     }
+    close(tx, app, ctx, operator, before).await
+}
+
+/// An operator closes the open or acknowledged alert of `key` as part of settling what it is
+/// about (a suspense resolved), audited as [`resolve`]; `None` when no alert of `key` is open.
+pub async fn resolve_key(
+    tx: &Transaction<'_>,
+    app: &App,
+    ctx: &AuditContext,
+    operator: UserId,
+    key: &str,
+) -> Result<Option<AlertView>, AppError> {
+    let row = tx
+        .query_typed_opt(
+            &format!(
+                "SELECT {COLUMNS} FROM alerts WHERE key = $1 AND status IN ('open', 'acknowledged')
+                    FOR UPDATE"
+            ),
+            &[(&key, Type::TEXT)],
+        )
+        .await?;
+    match row {
+        Some(row) => Ok(Some(close(tx, app, ctx, operator, view(&row)?).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Resolves the locked, unresolved alert `before` as the operator's doing, audited.
+async fn close(
+    tx: &Transaction<'_>,
+    app: &App,
+    ctx: &AuditContext,
+    operator: UserId,
+    before: AlertView,
+) -> Result<AlertView, AppError> {
+    let id = before.id;
     let now = app.clock.now();
     let row = tx
         .query_typed_one(

@@ -193,6 +193,14 @@ fn describe(error: &AppError) -> (String, Value) {
             Value::Null,
         ),
         AppError::Conflict(why) => (why.clone(), Value::Null),
+        AppError::CurrencyMismatch {
+            held,
+            required,
+            what,
+        } => (
+            format!("The money is in {held}, but {what} is kept in {required}"),
+            json!({ "currency": held, "required_currency": required }),
+        ),
         AppError::DuplicateOrderId => (
             "Another payment already uses this order_id".into(),
             json!({ "order_id": "is already used by another payment" }),

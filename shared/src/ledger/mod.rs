@@ -12,6 +12,7 @@ pub mod fees;
 pub mod posting;
 pub mod reports;
 pub mod rules;
+pub mod suspense;
 
 pub use accounts::{AccountCode, AccountRef, Owner};
 pub use posting::{EntryKind, Line, Posted, Posting, Side, post};

@@ -51,18 +51,21 @@ pub enum EntryKind {
     RefundReversal,
     /// Money captured that no payment could take, held for operators.
     SuspenseCapture,
+    /// An operator's resolution of money held in suspense (refunded, or credited to the merchant).
+    SuspenseResolution,
     /// A correction of an earlier entry.
     Reversal,
 }
 
 impl EntryKind {
     /// Every kind.
-    pub const ALL: [EntryKind; 6] = [
+    pub const ALL: [EntryKind; 7] = [
         EntryKind::Capture,
         EntryKind::WalletTopUp,
         EntryKind::Refund,
         EntryKind::RefundReversal,
         EntryKind::SuspenseCapture,
+        EntryKind::SuspenseResolution,
         EntryKind::Reversal,
     ];
 
@@ -79,6 +82,7 @@ impl EntryKind {
             EntryKind::Refund => "refund",
             EntryKind::RefundReversal => "refund_reversal",
             EntryKind::SuspenseCapture => "suspense_capture",
+            EntryKind::SuspenseResolution => "suspense_resolution",
             EntryKind::Reversal => "reversal",
         }
     }

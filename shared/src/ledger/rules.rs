@@ -22,6 +22,9 @@
 //! 8. A capture that no payment could take (amount mismatch, or a second capture of a paid
 //!    payment) on a platform-owned account: debit clearing, credit suspense, with what the gateway
 //!    really captured, in its currency.
+//! 9. An operator's resolution of such money, once per attempt: refunded to the customer at the
+//!    gateway (debit suspense, credit that gateway account's clearing), or credited to the
+//!    merchant (debit suspense, credit the merchant's payable, no fee), with what suspense holds.
 
 use super::accounts::{AccountCode, AccountRef};
 use super::fees::{Charge, FeeRate};
@@ -450,6 +453,110 @@ pub fn suspense_capture(unmatched: &Unmatched) -> Posting {
     posting
 }
 
+/// What an operator decided about money held in suspense.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SuspenseOutcome {
+    /// The operator returned the money to the customer at the gateway.
+    Refunded,
+    /// The money is the merchant's (the customer meant to pay it): it goes to its payable.
+    CreditedToMerchant,
+}
+
+impl SuspenseOutcome {
+    /// Every outcome.
+    pub const ALL: [SuspenseOutcome; 2] = [
+        SuspenseOutcome::Refunded,
+        SuspenseOutcome::CreditedToMerchant,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuspenseOutcome::Refunded => "refunded",
+            SuspenseOutcome::CreditedToMerchant => "credited_to_merchant",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<SuspenseOutcome> {
+        SuspenseOutcome::ALL
+            .into_iter()
+            .find(|o| o.as_str() == text)
+    }
+}
+
+/// An operator's resolution of the suspense entry of `unmatched.attempt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    /// What suspense holds for the attempt, as it was booked (rule 8).
+    pub unmatched: Unmatched,
+    /// The suspense entry resolved.
+    pub entry: LedgerEntryId,
+    /// What the operator decided.
+    pub outcome: SuspenseOutcome,
+    /// The operator.
+    pub by: UserId,
+    /// Why, in the operator's words.
+    pub note: String,
+}
+
+/// The business key of `attempt`'s suspense (rule 8).
+pub fn suspense_key(attempt: AttemptId) -> String {
+    format!("suspense:{attempt}")
+}
+
+/// The business key of the resolution of `attempt`'s suspense (one per attempt: it resolves once).
+pub fn suspense_resolved_key(attempt: AttemptId) -> String {
+    format!("suspense_resolved:{attempt}")
+}
+
+/// Rule 9: money held in suspense, resolved by an operator. The caller checks that money
+/// credited to a merchant is in the currency of its payment (its payable's).
+pub fn suspense_resolution(resolution: &Resolution) -> Posting {
+    let r = resolution;
+    let u = &r.unmatched;
+    let mut posting = Posting::new(
+        suspense_resolved_key(u.attempt),
+        EntryKind::SuspenseResolution,
+        u.mode,
+    );
+    posting.merchant = Some(u.merchant);
+    posting.transaction = Some(u.transaction);
+    let to = match r.outcome {
+        SuspenseOutcome::Refunded => AccountRef::clearing(u.gateway_account),
+        SuspenseOutcome::CreditedToMerchant => AccountRef::payable(u.merchant),
+    };
+    posting
+        .line(
+            AccountRef::platform(AccountCode::Suspense),
+            Side::Debit,
+            u.amount,
+            &u.currency,
+        )
+        .line(to, Side::Credit, u.amount, &u.currency);
+    posting.memo = json!({
+        "outcome": r.outcome.as_str(),
+        "reason": u.reason,
+        "attempt_id": u.attempt,
+        "suspense_entry_id": r.entry,
+        "amount": u.amount,
+        "currency": u.currency,
+        "by": r.by,
+        "note": r.note,
+    });
+    if r.outcome == SuspenseOutcome::CreditedToMerchant {
+        // Nothing of our charge is taken from it: it was never a payment we priced.
+        posting.memo["fee"] = json!(0);
+        posting.memo["gst"] = json!(0);
+        posting.memo["fee_note"] =
+            json!("no fee or GST is charged on money credited from suspense");
+    }
+    posting
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -736,5 +843,72 @@ mod tests {
             ]
         );
         assert_eq!(posting.lines[0].currency, "USD");
+    }
+
+    #[test]
+    fn a_suspense_is_resolved_back_to_clearing_or_to_the_payable_without_a_fee() {
+        // ₹123.45 captured for a ₹100 payment: 12,345 paise held in suspense.
+        let unmatched = Unmatched {
+            attempt: AttemptId::generate(),
+            transaction: TransactionId::generate(),
+            merchant: MerchantId::generate(),
+            mode: Mode::Live,
+            gateway_account: GatewayAccountId::generate(),
+            amount: 12_345,
+            currency: "INR".into(),
+            reason: "amount_mismatch",
+        };
+        let mut resolution = Resolution {
+            unmatched: unmatched.clone(),
+            entry: LedgerEntryId::generate(),
+            outcome: SuspenseOutcome::Refunded,
+            by: UserId::generate(),
+            note: "refunded at the gateway".into(),
+        };
+        let refunded = suspense_resolution(&resolution);
+        assert!(refunded.balances());
+        assert_eq!(refunded.kind, EntryKind::SuspenseResolution);
+        assert_eq!(
+            refunded.business_key,
+            format!("suspense_resolved:{}", unmatched.attempt)
+        );
+        assert_eq!(
+            amounts(&refunded),
+            vec![
+                (AccountCode::Suspense, Side::Debit, 12_345),
+                (AccountCode::GatewayClearing, Side::Credit, 12_345),
+            ]
+        );
+        // Exactly the suspense capture's lines, reversed: clearing and suspense are back to zero.
+        let held = suspense_capture(&unmatched);
+        for (a, b) in held.lines.iter().rev().zip(&refunded.lines) {
+            assert_eq!((a.account, a.amount), (b.account, b.amount));
+            assert_eq!(a.side.opposite(), b.side);
+        }
+        assert_eq!(refunded.memo["outcome"], "refunded");
+        assert!(refunded.memo.get("fee").is_none());
+
+        resolution.outcome = SuspenseOutcome::CreditedToMerchant;
+        let credited = suspense_resolution(&resolution);
+        assert!(credited.balances());
+        assert_eq!(
+            amounts(&credited),
+            vec![
+                (AccountCode::Suspense, Side::Debit, 12_345),
+                (AccountCode::MerchantPayable, Side::Credit, 12_345),
+            ]
+        );
+        assert_eq!(
+            credited.lines[1].account,
+            AccountRef::payable(unmatched.merchant)
+        );
+        assert_eq!(credited.memo["fee"], 0);
+        assert_eq!(credited.memo["note"], "refunded at the gateway");
+        assert_eq!(credited.merchant, Some(unmatched.merchant));
+        assert_eq!(credited.transaction, Some(unmatched.transaction));
+        for outcome in SuspenseOutcome::ALL {
+            assert_eq!(SuspenseOutcome::parse(outcome.as_str()), Some(outcome));
+        }
+        assert_eq!(SuspenseOutcome::parse("kept"), None);
     }
 }
