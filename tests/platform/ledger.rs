@@ -1538,6 +1538,20 @@ async fn a_capture_of_another_amount_goes_to_suspense_by_hand() {
     );
     assert_eq!(entries_of(&owner, platform.id).await, 3);
     check_books(&owner).await;
+
+    // Released, it is no longer open for operators, and cannot be resolved a second time.
+    let (status, body) = t.get("/api/v1/admin/ledger/suspense", Some(&admin)).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["items"], serde_json::json!([]), "{body}");
+    let (status, body) = t
+        .post_json(
+            &format!("/api/v1/admin/ledger/suspense/{attempt}/resolve"),
+            Some(&admin),
+            serde_json::json!({ "outcome": "refunded", "note": "customer refunded" }),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CONFLICT, "{body}");
+    assert_eq!(entries_of(&owner, platform.id).await, 3);
 }
 
 /// Outside the platform's scopes, `ledger_post` books only what a capture of a payment the

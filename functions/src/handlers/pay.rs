@@ -63,15 +63,14 @@ pub async fn create_once(
 ) -> Result<ApiResponse, AppError> {
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, order.scope).await?;
-    let claim = match idempotent::claim(&tx, ctx, order.merchant, order.mode, key.as_deref(), raw)
-        .await?
-    {
-        Ok(claim) => claim,
-        Err(replay) => {
-            tx.commit().await?;
-            return Ok(replay);
-        }
-    };
+    let claim =
+        match idempotent::claim(&tx, ctx, order.merchant, order.mode, key.as_deref(), raw).await? {
+            Ok(claim) => claim,
+            Err(replay) => {
+                tx.commit().await?;
+                return Ok(replay);
+            }
+        };
     let router = PgRouter {
         settings: app.config.routing,
     };

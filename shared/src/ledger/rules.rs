@@ -176,13 +176,12 @@ pub fn capture_on_merchant_account(captured: &Captured) -> Option<Posting> {
     let c = captured;
     let mut posting = Posting::new(capture_key(c.attempt), EntryKind::Capture, c.mode);
     about_payment(&mut posting, c);
-    posting
-        .line(
-            AccountRef::wallet(c.merchant),
-            Side::Debit,
-            c.charge.total(),
-            &c.currency,
-        );
+    posting.line(
+        AccountRef::wallet(c.merchant),
+        Side::Debit,
+        c.charge.total(),
+        &c.currency,
+    );
     let commission = our_charge(&mut posting, c);
     posting.memo = charge_memo(c, commission, "merchant_owned");
     (!posting.lines.is_empty()).then_some(posting)
@@ -503,11 +502,6 @@ pub struct Resolution {
     pub note: String,
 }
 
-/// The business key of `attempt`'s suspense (rule 8).
-pub fn suspense_key(attempt: AttemptId) -> String {
-    format!("suspense:{attempt}")
-}
-
 /// The business key of the resolution of `attempt`'s suspense (one per attempt: it resolves once).
 pub fn suspense_resolved_key(attempt: AttemptId) -> String {
     format!("suspense_resolved:{attempt}")
@@ -537,6 +531,9 @@ pub fn suspense_resolution(resolution: &Resolution) -> Posting {
             &u.currency,
         )
         .line(to, Side::Credit, u.amount, &u.currency);
+    // It nets out the held entry, as a release by a later capture would: the database lets an
+    // entry be netted out once, so a resolution and a release never both happen.
+    posting.reverses = Some(r.entry);
     posting.memo = json!({
         "outcome": r.outcome.as_str(),
         "reason": u.reason,

@@ -66,9 +66,9 @@ SELECT e.id, e.business_key, e.mode, e.merchant_id, e.transaction_id, e.memo->>'
   JOIN ledger_accounts a ON a.id = l.account_id AND a.code = 'gateway_clearing'
   JOIN transactions t ON t.id = e.transaction_id";
 
-/// No resolution of the item's attempt was posted.
-const OPEN: &str = "NOT EXISTS (SELECT 1 FROM ledger_entries r
-                    WHERE r.business_key = 'suspense_resolved:' || substr(e.business_key, length('suspense:') + 1))";
+/// Nothing has netted the item out yet: an operator's resolution or a release by a later capture
+/// of the payment's own amount (both name it as the entry they reverse).
+const OPEN: &str = "NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.reverses = e.id)";
 
 impl SuspenseItem {
     fn from_row(row: &Row) -> Result<SuspenseItem, AppError> {
@@ -277,7 +277,8 @@ pub async fn resolve(
         return match entry(tx, key).await? {
             Some(resolution) => Err(already_resolved(attempt, &resolution)),
             None => Err(AppError::Conflict(format!(
-                "the suspense of attempt {attempt} was already resolved; it resolves once"
+                "the suspense of attempt {attempt} was already settled: resolved by an operator, \
+                 or released when the gateway reported the payment's own amount"
             ))),
         };
     }
