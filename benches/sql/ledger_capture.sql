@@ -22,16 +22,18 @@ UPDATE transaction_attempts SET status = CASE WHEN status = 'amount_mismatch' AN
      error_message = CASE WHEN status = 'amount_mismatch' AND 'succeeded' <> 'succeeded' THEN error_message ELSE NULL END,
      failure_kind = CASE WHEN 'succeeded' = 'failed' THEN coalesce(failure_kind, 'declined') ELSE failure_kind END,
      updated_at = now() WHERE id = :attempt::uuid;
-SELECT t.id AS transaction_id, t.merchant_id, t.mode, t.amount, t.currency, t.purpose, t.payment_method,
-       a.gateway_account_id, g.ownership, am.affiliate_id, am.commission_bps
+SELECT t.id AS transaction_id, t.merchant_id, t.mode, t.amount, t.currency, t.purpose,
+       coalesce(NULL::text, t.payment_method) AS method,
+       a.gateway_account_id, g.ownership, am.affiliate_id, am.commission_bps, fr.rate_bps, fr.fixed_fee
   FROM transaction_attempts a
   JOIN transactions t ON t.id = a.transaction_id
   JOIN gateway_accounts g ON g.id = a.gateway_account_id
   LEFT JOIN affiliate_merchants am ON am.merchant_id = t.merchant_id
+  LEFT JOIN LATERAL (SELECT r.rate_bps, r.fixed_fee FROM merchant_fee_rates r
+                      WHERE r.merchant_id = t.merchant_id
+                        AND (r.method = coalesce(NULL::text, t.payment_method) OR r.method IS NULL)
+                      ORDER BY r.method NULLS LAST LIMIT 1) fr ON true
  WHERE a.id = :attempt::uuid;
-SELECT rate_bps, fixed_fee FROM merchant_fee_rates
- WHERE merchant_id = :merchant_id::uuid AND (method = NULL::text OR method IS NULL)
- ORDER BY method NULLS LAST LIMIT 1;
 UPDATE transactions SET fee = 200, gst = 36, payment_method = NULL WHERE id = :txn::uuid;
 UPDATE transactions SET status = 'succeeded', failure_reason = NULL, updated_at = now(),
        succeeded_at = CASE WHEN 'succeeded' = 'succeeded' THEN now() ELSE succeeded_at END

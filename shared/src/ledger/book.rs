@@ -2,7 +2,7 @@
 //! posts the rule's entry there, and stores what was charged on the payment or refund.
 
 use super::accounts::{AccountCode, AccountRef, Owner};
-use super::fees::{Charge, rate_for};
+use super::fees::{Charge, FeeRate};
 use super::posting::{EntryKind, Line, Posted, Side, post};
 use super::rules::{self, Captured, Commission, RefundFeePolicy, Refunded, Unmatched};
 use crate::app::App;
@@ -46,13 +46,21 @@ impl CaptureBooking {
     }
 }
 
+/// A capture's payment, account, affiliate and fee rate, in one round trip: the merchant's rate
+/// for the payment method (`$2`, the gateway's report, else the one stored), else its default
+/// rate; none when the merchant has no rate (the platform's default applies).
 const CAPTURE: &str = "
-SELECT t.id AS transaction_id, t.merchant_id, t.mode, t.amount, t.currency, t.purpose, t.payment_method,
-       a.gateway_account_id, g.ownership, am.affiliate_id, am.commission_bps
+SELECT t.id AS transaction_id, t.merchant_id, t.mode, t.amount, t.currency, t.purpose,
+       coalesce($2, t.payment_method) AS method,
+       a.gateway_account_id, g.ownership, am.affiliate_id, am.commission_bps, fr.rate_bps, fr.fixed_fee
   FROM transaction_attempts a
   JOIN transactions t ON t.id = a.transaction_id
   JOIN gateway_accounts g ON g.id = a.gateway_account_id
   LEFT JOIN affiliate_merchants am ON am.merchant_id = t.merchant_id
+  LEFT JOIN LATERAL (SELECT r.rate_bps, r.fixed_fee FROM merchant_fee_rates r
+                      WHERE r.merchant_id = t.merchant_id
+                        AND (r.method = coalesce($2, t.payment_method) OR r.method IS NULL)
+                      ORDER BY r.method NULLS LAST LIMIT 1) fr ON true
  WHERE a.id = $1";
 
 /// Works out the capture of `attempt`'s payment (rules 1–4) and stores our fee and GST on it,
@@ -67,21 +75,27 @@ pub async fn capture(
     flagged: bool,
 ) -> Result<CaptureBooking, AppError> {
     let row = tx
-        .query_typed_one(CAPTURE, &[(&attempt.as_uuid(), Type::UUID)])
+        .query_typed_one(
+            CAPTURE,
+            &[(&attempt.as_uuid(), Type::UUID), (&method, Type::TEXT)],
+        )
         .await?;
     let row = Record::new(&row, "transactions");
     let merchant = MerchantId::from_uuid(row.get("merchant_id")?);
     let mode: Mode = row.parse("mode")?;
-    let method: Option<&str> = method.or(row.get("payment_method")?);
+    let method: Option<&str> = row.get("method")?;
     let platform_owned = row.get::<&str>("ownership")? == "platform";
     let top_up = row.get::<&str>("purpose")? == "wallet_top_up";
-    let rate = if top_up {
-        super::fees::FeeRate {
+    let rate = match (top_up, row.get::<Option<i32>>("rate_bps")?) {
+        (true, _) => FeeRate {
             rate_bps: 0,
             fixed_fee: 0,
-        }
-    } else {
-        rate_for(tx, merchant, method, app.config.payments.default_fee).await?
+        },
+        (false, Some(bps)) => FeeRate {
+            rate_bps: u32::try_from(bps).unwrap_or(0),
+            fixed_fee: row.get::<Option<i64>>("fixed_fee")?.unwrap_or(0),
+        },
+        (false, None) => app.config.payments.default_fee,
     };
     let amount: i64 = row.get("amount")?;
     let commission = match row.get::<Option<uuid::Uuid>>("affiliate_id")? {
@@ -181,7 +195,13 @@ pub async fn suspense(
         return Ok(None);
     };
     let row = tx
-        .query_typed_one(CAPTURE, &[(&attempt.as_uuid(), Type::UUID)])
+        .query_typed_one(
+            CAPTURE,
+            &[
+                (&attempt.as_uuid(), Type::UUID),
+                (&None::<&str>, Type::TEXT),
+            ],
+        )
         .await?;
     let row = Record::new(&row, "transactions");
     if row.get::<&str>("ownership")? != "platform" {

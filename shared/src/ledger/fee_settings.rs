@@ -1,7 +1,7 @@
 //! A merchant's fee schedule as operators set it and merchants read it: a default rate, rates per
 //! payment method, and whether our fee goes back on a refund. Absent a default of its own, the
 //! platform's default applies (`FEE_DEFAULT_RATE_BPS`, `FEE_DEFAULT_FIXED`); a method without a
-//! rate of its own takes the merchant's default. [`super::fees::rate_for`] reads the same rows
+//! rate of its own takes the merchant's default. [`super::book::capture`] reads the same rows
 //! when a capture is booked.
 //!
 //! A replacement is the whole schedule, written in one transaction under the merchant's row lock

@@ -2,13 +2,8 @@
 //! payment method where the method is known, and GST at 18 % on the fee. Every amount is rounded
 //! with [`crate::money::share_of`] (half up to the paisa), and only there.
 
-use crate::db::Transaction;
-use crate::db::record::Record;
-use crate::error::AppError;
-use crate::ids::MerchantId;
 use crate::money::{gst_on, prorate, share_of};
 use serde::{Deserialize, Serialize};
-use tokio_postgres::types::Type;
 
 /// A fee rate: basis points of the amount plus a fixed fee in minor units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -84,32 +79,6 @@ impl FeeRate {
             gst: gst_on(fee),
         }
     }
-}
-
-/// The merchant's rate for `method` (its own rate for that method, else its default rate, else
-/// the platform's default), read in `tx`.
-pub async fn rate_for(
-    tx: &Transaction<'_>,
-    merchant: MerchantId,
-    method: Option<&str>,
-    platform_default: FeeRate,
-) -> Result<FeeRate, AppError> {
-    let row = tx
-        .query_typed_opt(
-            "SELECT rate_bps, fixed_fee FROM merchant_fee_rates
-              WHERE merchant_id = $1 AND (method = $2 OR method IS NULL)
-              ORDER BY method NULLS LAST LIMIT 1",
-            &[(&merchant.as_uuid(), Type::UUID), (&method, Type::TEXT)],
-        )
-        .await?;
-    let Some(row) = row else {
-        return Ok(platform_default);
-    };
-    let row = Record::new(&row, "merchant_fee_rates");
-    Ok(FeeRate {
-        rate_bps: u32::try_from(row.get::<i32>("rate_bps")?).unwrap_or(0),
-        fixed_fee: row.get("fixed_fee")?,
-    })
 }
 
 #[cfg(test)]
