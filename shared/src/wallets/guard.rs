@@ -6,13 +6,14 @@ use super::DEFAULT_SUSPENSION_THRESHOLD;
 use crate::db::record::{DecodeError, Record};
 
 /// SQL columns over `$1` (the merchant) and `$2` (the mode): `wallet_balance` (0 without an
-/// account) and `wallet_suspension_threshold` (the default without a `wallets` row). Both are
+/// account) and `wallet_suspension_threshold` (NULL without a `wallets` row: [`Guard::read`]
+/// applies the one default, [`DEFAULT_SUSPENSION_THRESHOLD`]). Both are
 /// uncorrelated subqueries, evaluated once per statement.
 pub const COLUMNS: &str = "coalesce((SELECT la.credits - la.debits FROM ledger_accounts la
                  WHERE la.code = 'merchant_wallet' AND la.owner_kind = 'merchant' AND la.owner_id = $1
                    AND la.mode = $2 AND la.currency = 'INR'), 0)::bigint AS wallet_balance,
-       coalesce((SELECT w.suspension_threshold FROM wallets w WHERE w.merchant_id = $1 AND w.mode = $2),
-                0)::bigint AS wallet_suspension_threshold";
+       (SELECT w.suspension_threshold FROM wallets w WHERE w.merchant_id = $1 AND w.mode = $2)
+           AS wallet_suspension_threshold";
 
 /// The wallet as routing sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
