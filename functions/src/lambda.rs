@@ -5,12 +5,15 @@ use crate::registry::{self, Route};
 use crate::server;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use lambda_http::request::RequestContext as LambdaContext;
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use lambda_runtime::LambdaEvent;
 use shared::config::Config;
 use shared::http::ApiRequest;
 use shared::jobs::Message;
+use shared::schedules::Tick;
+use shared::schedules::runs;
 use shared::{App, telemetry};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -75,19 +78,44 @@ fn message(record: aws_lambda_events::sqs::SqsMessage) -> Message {
     }
 }
 
-/// Runs a scheduled job for each scheduler invocation.
+/// Runs a scheduled job for each scheduler invocation, for the time the scheduler passes in
+/// (`template.yaml` sets the input `{"job": …, "scheduled_time": "<aws.scheduler.scheduled-time>"}`),
+/// under the run's key: a duplicate invocation does nothing.
 pub async fn run_schedule(function: &'static registry::Function) -> Result<(), Error> {
     let registry::Trigger::Schedule { handler, .. } = function.trigger else {
         return Err(format!("{} is not a scheduled job", function.name).into());
     };
     let app = init(function).await?;
     lambda_runtime::run(lambda_runtime::service_fn(
-        move |_event: LambdaEvent<serde_json::Value>| {
+        move |event: LambdaEvent<serde_json::Value>| {
             let app = app.clone();
-            async move { handler(app).await.map_err(|e| Error::from(e.to_string())) }
+            async move {
+                let tick = scheduled_tick(&event.payload, app.clock.now())?;
+                let outcome =
+                    runs::run_once(&app, function.name, tick, |tick| handler(app.clone(), tick))
+                        .await
+                        .map_err(|e| Error::from(e.to_string()))?;
+                serde_json::to_value(outcome).map_err(Error::from)
+            }
         },
     ))
     .await
+}
+
+/// The run an invocation is for: the scheduler's `scheduled_time`; an invocation without one (a
+/// manual test invoke) is a run for `now`. A time that does not parse is refused rather than
+/// guessed, so a misconfigured schedule fails loudly.
+pub fn scheduled_tick(payload: &serde_json::Value, now: DateTime<Utc>) -> Result<Tick, Error> {
+    match payload.get("scheduled_time").and_then(|t| t.as_str()) {
+        None => Ok(Tick::at(now)),
+        Some(text) => DateTime::parse_from_rfc3339(text)
+            .map(|t| Tick::at(t.with_timezone(&Utc)))
+            .map_err(|e| {
+                Error::from(format!(
+                    "scheduled_time {text:?} is not an RFC 3339 time: {e}"
+                ))
+            }),
+    }
 }
 
 /// Runs an HTTP function until the Lambda runtime stops it.

@@ -44,6 +44,7 @@ use shared::sandbox_provider::{
     CreateOrder, CreateRefund, Order as SandboxOrder, Orders as SandboxOrders,
     Refunds as SandboxRefunds, SandboxRefund,
 };
+use shared::schedules::Tick;
 use shared::system::SystemStatus;
 use shared::wallets::WalletView;
 use shared::wallets::thresholds::SetThresholds;
@@ -60,9 +61,10 @@ pub type Handler = fn(Arc<App>, RequestContext) -> HandlerFuture;
 /// A worker: takes a batch, answers the ids of the messages that failed.
 pub type WorkerHandler =
     fn(Arc<App>, Vec<Message>) -> Pin<Box<dyn Future<Output = Vec<String>> + Send>>;
-/// A scheduled job: runs once, answers a summary.
+/// A scheduled job: one run, for the time the scheduler meant it for; answers a summary. The
+/// run key is kept around it (`shared::schedules::runs`), so a handler never sees a duplicate.
 pub type ScheduleHandler =
-    fn(Arc<App>) -> Pin<Box<dyn Future<Output = Result<serde_json::Value, AppError>> + Send>>;
+    fn(Arc<App>, Tick) -> Pin<Box<dyn Future<Output = Result<serde_json::Value, AppError>> + Send>>;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -628,7 +630,7 @@ pub static OUTBOX_SWEEPER: Function = function! {
     trigger: Trigger::Schedule {
         expression: "rate(1 minute)",
         timezone: "UTC",
-        handler: |app| Box::pin(jobs::outbox_sweeper(app)),
+        handler: |app, tick| Box::pin(jobs::outbox_sweeper(app, tick)),
     },
     grants: Grants {
         sends_to: &[
@@ -653,7 +655,7 @@ pub static TRANSACTION_MONITOR: Function = function! {
     trigger: Trigger::Schedule {
         expression: "rate(5 minutes)",
         timezone: "UTC",
-        handler: |app| Box::pin(jobs::transaction_monitor(app)),
+        handler: |app, tick| Box::pin(jobs::transaction_monitor(app, tick)),
     },
     grants: Grants {
         sends_to: &[queues::WHATSAPP_SENDER, queues::SLACK_SENDER, queues::WALLET_BALANCE],
@@ -670,7 +672,7 @@ pub static MAINTENANCE: Function = function! {
     trigger: Trigger::Schedule {
         expression: "rate(1 hour)",
         timezone: "UTC",
-        handler: |app| Box::pin(jobs::maintenance(app)),
+        handler: |app, tick| Box::pin(jobs::maintenance(app, tick)),
     },
     grants: Grants::NONE,
 };
@@ -682,7 +684,7 @@ pub static GATEWAY_HEALTH: Function = function! {
     trigger: Trigger::Schedule {
         expression: "rate(1 minute)",
         timezone: "UTC",
-        handler: |app| Box::pin(jobs::gateway_health(app)),
+        handler: |app, tick| Box::pin(jobs::gateway_health(app, tick)),
     },
     grants: Grants::NONE,
 };
@@ -769,7 +771,7 @@ pub static NOTIFICATION_RETRY: Function = function! {
     trigger: Trigger::Schedule {
         expression: "rate(1 minute)",
         timezone: "UTC",
-        handler: |app| Box::pin(jobs::notification_retry(app)),
+        handler: |app, tick| Box::pin(jobs::notification_retry(app, tick)),
     },
     grants: Grants {
         sends_to: &[queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
@@ -786,7 +788,7 @@ pub static ALERT_MONITOR: Function = function! {
     trigger: Trigger::Schedule {
         expression: "rate(1 minute)",
         timezone: "UTC",
-        handler: |app| Box::pin(jobs::alert_monitor(app)),
+        handler: |app, tick| Box::pin(jobs::alert_monitor(app, tick)),
     },
     grants: Grants {
         sends_to: &[queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
@@ -875,7 +877,7 @@ pub static WEBHOOK_RETRY: Function = function! {
     trigger: Trigger::Schedule {
         expression: "rate(1 minute)",
         timezone: "UTC",
-        handler: |app| Box::pin(jobs::webhook_retry(app)),
+        handler: |app, tick| Box::pin(jobs::webhook_retry(app, tick)),
     },
     grants: Grants {
         sends_to: &[queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
@@ -947,7 +949,7 @@ pub static LOW_BALANCE_NOTIFIER: Function = function! {
     trigger: Trigger::Schedule {
         expression: "rate(15 minutes)",
         timezone: "UTC",
-        handler: |app| Box::pin(jobs::low_balance_notifier(app)),
+        handler: |app, tick| Box::pin(jobs::low_balance_notifier(app, tick)),
     },
     grants: Grants {
         sends_to: &[queues::WHATSAPP_SENDER, queues::SLACK_SENDER],

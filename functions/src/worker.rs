@@ -2,7 +2,10 @@
 //! queue and call the same handlers the Lambda adapters call.
 
 use crate::registry::{FUNCTIONS, Trigger};
+use chrono::{DateTime, Utc};
 use shared::App;
+use shared::schedules::Tick;
+use shared::schedules::runs::{self, RunOutcome};
 use std::sync::Arc;
 
 /// Receives one batch for each worker and processes it, deleting what succeeded; returns how
@@ -51,19 +54,37 @@ pub async fn drain(app: &Arc<App>, rounds: usize) {
     }
 }
 
-/// Runs the scheduled job `name` once.
+/// Runs the scheduled job `name` for now (the app's clock): `run-job` and the tests.
 pub async fn run_schedule(
     app: &Arc<App>,
     name: &str,
 ) -> Result<serde_json::Value, shared::AppError> {
+    match run_schedule_at(app, name, app.clock.now()).await? {
+        RunOutcome::Ran { summary, .. } => Ok(summary),
+        already => {
+            serde_json::to_value(already).map_err(|e| shared::AppError::Internal(e.to_string()))
+        }
+    }
+}
+
+/// Runs the scheduled job `name` for the run scheduled at `scheduled_at`, unless that run
+/// already happened (the run key).
+pub async fn run_schedule_at(
+    app: &Arc<App>,
+    name: &str,
+    scheduled_at: DateTime<Utc>,
+) -> Result<RunOutcome, shared::AppError> {
     let function = crate::registry::find(name)
         .ok_or_else(|| shared::AppError::Internal(format!("no function {name}")))?;
-    match function.trigger {
-        Trigger::Schedule { handler, .. } => handler(app.clone()).await,
-        _ => Err(shared::AppError::Internal(format!(
+    let Trigger::Schedule { handler, .. } = function.trigger else {
+        return Err(shared::AppError::Internal(format!(
             "{name} is not a scheduled job"
-        ))),
-    }
+        )));
+    };
+    runs::run_once(app, name, Tick::at(scheduled_at), |tick| {
+        handler(app.clone(), tick)
+    })
+    .await
 }
 
 /// Seconds between runs of a `rate(N unit)` expression (the local runner's timers).
@@ -113,9 +134,10 @@ pub fn spawn_all(app: Arc<App>) {
             let mut interval = tokio::time::interval(std::time::Duration::from_secs(every));
             loop {
                 interval.tick().await;
-                match handler(app.clone()).await {
-                    Ok(summary) => {
-                        tracing::info!(job = name, summary = %summary, "scheduled job ran")
+                let tick = Tick::at(app.clock.now());
+                match runs::run_once(&app, name, tick, |tick| handler(app.clone(), tick)).await {
+                    Ok(outcome) => {
+                        tracing::info!(job = name, outcome = ?outcome, "scheduled job ran")
                     }
                     Err(e) => tracing::warn!(job = name, error = %e, "scheduled job failed"),
                 }

@@ -31,6 +31,7 @@ pub mod reseal;
 pub mod return_signing;
 pub mod routing;
 pub mod sandbox_provider;
+pub mod schedules;
 pub mod secret;
 pub mod seed;
 pub mod system;

@@ -216,6 +216,8 @@ async fn the_monitor_raises_and_resolves_breaker_queue_and_dead_letter_alerts() 
         )
         .await
         .unwrap();
+    // A new run of the schedule (the same scheduled time would be the same run, done once).
+    clock.advance(chrono::Duration::seconds(1));
     monitor(&app).await;
     clock.advance(chrono::Duration::minutes(1));
     monitor(&app).await;
@@ -292,6 +294,8 @@ async fn the_monitor_raises_and_resolves_breaker_queue_and_dead_letter_alerts() 
         )
         .await
         .unwrap();
+    // A new run of the schedule (the same scheduled time would be the same run, done once).
+    clock.advance(chrono::Duration::seconds(1));
     monitor(&app).await;
     let dead = only(&app, "dead_letters:refund-processor").await;
     assert_eq!((dead.status.as_str(), dead.notifications), ("open", 1));

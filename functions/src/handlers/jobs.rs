@@ -11,6 +11,7 @@ use shared::merchant_webhooks::delivery;
 use shared::notifications;
 use shared::payments::{checkout, inbound, monitor, refunds};
 use shared::routing::health;
+use shared::schedules::Tick;
 use shared::{App, AppError};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -164,7 +165,7 @@ pub async fn slack_sender(app: Arc<App>, messages: Vec<Message>) -> Vec<String> 
 }
 
 /// `notification-retry`: hands messages whose next attempt came due back to their senders.
-pub async fn notification_retry(app: Arc<App>) -> Result<serde_json::Value, AppError> {
+pub async fn notification_retry(app: Arc<App>, _tick: Tick) -> Result<serde_json::Value, AppError> {
     notifications::retry_due(&app).await
 }
 
@@ -201,7 +202,7 @@ const RETRY_RUN: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// `webhook-retry`: sends every delivery whose next attempt came due, pass after pass, until none
 /// is left or the run's time is up.
-pub async fn webhook_retry(app: Arc<App>) -> Result<serde_json::Value, AppError> {
+pub async fn webhook_retry(app: Arc<App>, _tick: Tick) -> Result<serde_json::Value, AppError> {
     let started = std::time::Instant::now();
     let mut total = delivery::Sent::default();
     loop {
@@ -218,7 +219,7 @@ pub async fn webhook_retry(app: Arc<App>) -> Result<serde_json::Value, AppError>
 }
 
 /// `outbox-sweeper`: publishes outbox rows the relay left behind.
-pub async fn outbox_sweeper(app: Arc<App>) -> Result<serde_json::Value, AppError> {
+pub async fn outbox_sweeper(app: Arc<App>, _tick: Tick) -> Result<serde_json::Value, AppError> {
     let published = app
         .relay()
         .sweep(app.config.jobs.outbox_grace)
@@ -228,21 +229,24 @@ pub async fn outbox_sweeper(app: Arc<App>) -> Result<serde_json::Value, AppError
 }
 
 /// `transaction-monitor`: asks gateways about quiet payments and expires abandoned ones.
-pub async fn transaction_monitor(app: Arc<App>) -> Result<serde_json::Value, AppError> {
+pub async fn transaction_monitor(
+    app: Arc<App>,
+    _tick: Tick,
+) -> Result<serde_json::Value, AppError> {
     let run = monitor::run(&app).await?;
     Ok(serde_json::to_value(run).unwrap_or_default())
 }
 
 /// `maintenance`: deletes expired rate-limit counters and idempotency keys (see
 /// `shared::maintenance::RETENTION`).
-pub async fn maintenance(app: Arc<App>) -> Result<serde_json::Value, AppError> {
+pub async fn maintenance(app: Arc<App>, _tick: Tick) -> Result<serde_json::Value, AppError> {
     let pruned = maintenance::prune(&app).await?;
     Ok(json!({ "pruned": pruned }))
 }
 
 /// `gateway-health`: measures each gateway account's last window and opens the circuit breaker
 /// of one failing technically (see `shared::routing::health`); the window ends at the app's clock.
-pub async fn gateway_health(app: Arc<App>) -> Result<serde_json::Value, AppError> {
+pub async fn gateway_health(app: Arc<App>, _tick: Tick) -> Result<serde_json::Value, AppError> {
     let now = app.clock.now();
     let run = health::collect(&app, now, &app.config.routing.breaker).await?;
     Ok(serde_json::to_value(run).unwrap_or_default())
@@ -250,7 +254,7 @@ pub async fn gateway_health(app: Arc<App>) -> Result<serde_json::Value, AppError
 
 /// `alert-monitor`: raises the alerts of open breakers, backed-up or stuck queues and dead
 /// letters, and resolves those whose condition cleared (see `shared::alerts::monitor`).
-pub async fn alert_monitor(app: Arc<App>) -> Result<serde_json::Value, AppError> {
+pub async fn alert_monitor(app: Arc<App>, _tick: Tick) -> Result<serde_json::Value, AppError> {
     let run = shared::alerts::monitor::run(&app, queues::ALL).await?;
     Ok(serde_json::to_value(run).unwrap_or_default())
 }
@@ -270,7 +274,10 @@ pub async fn wallet_balance_monitor(app: Arc<App>, messages: Vec<Message>) -> Ve
 }
 
 /// `low-balance-notifier`: checks every wallet, raising and clearing low-balance alerts.
-pub async fn low_balance_notifier(app: Arc<App>) -> Result<serde_json::Value, AppError> {
+pub async fn low_balance_notifier(
+    app: Arc<App>,
+    _tick: Tick,
+) -> Result<serde_json::Value, AppError> {
     let swept = shared::wallets::monitor::sweep(&app).await?;
     Ok(serde_json::to_value(swept).unwrap_or_default())
 }

@@ -37,11 +37,21 @@ pub enum AlertKind {
     WebhookEndpointDisabled,
     /// A merchant's prepaid wallet is below its alert threshold (critical below suspension).
     WalletBalanceLow,
+    /// A payment has been pending longer than its SLA.
+    PaymentSlaBreached,
+    /// A merchant webhook delivery is overdue (its next attempt long past, or undelivered too long).
+    WebhookDeliveryOverdue,
+    /// A worker has done nothing for too long while work waits on its queue.
+    WorkerSilent,
+    /// A worker's error rate is over its limit.
+    WorkerFailing,
+    /// A scheduled job's run failed.
+    ScheduleFailed,
 }
 
 impl AlertKind {
     /// Every kind, in declaration order.
-    pub const ALL: [AlertKind; 7] = [
+    pub const ALL: [AlertKind; 12] = [
         AlertKind::GatewayBreakerOpen,
         AlertKind::QueueBacklog,
         AlertKind::QueueAge,
@@ -49,6 +59,11 @@ impl AlertKind {
         AlertKind::AmountMismatch,
         AlertKind::WebhookEndpointDisabled,
         AlertKind::WalletBalanceLow,
+        AlertKind::PaymentSlaBreached,
+        AlertKind::WebhookDeliveryOverdue,
+        AlertKind::WorkerSilent,
+        AlertKind::WorkerFailing,
+        AlertKind::ScheduleFailed,
     ];
 
     /// The stored and wire form.
@@ -61,6 +76,11 @@ impl AlertKind {
             AlertKind::AmountMismatch => "amount_mismatch",
             AlertKind::WebhookEndpointDisabled => "webhook_endpoint_disabled",
             AlertKind::WalletBalanceLow => "wallet_balance_low",
+            AlertKind::PaymentSlaBreached => "payment_sla_breached",
+            AlertKind::WebhookDeliveryOverdue => "webhook_delivery_overdue",
+            AlertKind::WorkerSilent => "worker_silent",
+            AlertKind::WorkerFailing => "worker_failing",
+            AlertKind::ScheduleFailed => "schedule_failed",
         }
     }
 
