@@ -2,8 +2,16 @@
 //! [`Tick`]); `(job, scheduled_at)` is the run's key in `schedule_runs`, so a duplicate
 //! invocation of one run does nothing, and a job acts for the time it was meant for rather than
 //! for whenever it happened to start.
+//!
+//! - [`expression`]: a schedule's slots, from its `rate(...)` or `cron(...)` and time zone.
+//! - [`timetable`]: what the local runner does next for one schedule.
+//! - [`runs`]: the run key around every run, and the `schedule_failed` alert.
 
+pub mod cron;
+pub mod expression;
 pub mod runs;
+pub mod timetable;
+pub mod zone;
 
 use chrono::{DateTime, Utc};
 
