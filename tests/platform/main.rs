@@ -37,6 +37,7 @@ mod routing_pools;
 mod routing_simulation;
 mod rows;
 mod sam;
+mod schedules;
 mod secrets;
 mod source_rules;
 mod support;

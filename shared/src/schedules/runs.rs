@@ -2,14 +2,20 @@
 //! run before doing anything; a run that succeeded, or that another invocation is running now,
 //! is not claimed again. A failed run, or one whose invocation died mid-way, is taken up by the
 //! next invocation of the same time (the scheduler's retry, or an operator's `run-job --at`).
+//!
+//! A failed run raises the job's `schedule_failed` alert; the job's next successful run (of any
+//! slot) resolves it.
 
 use super::Tick;
+use crate::alerts::{self, AlertKind, Condition};
 use crate::app::App;
 use crate::db::record::Record;
 use crate::db::{self, Scope};
 use crate::error::AppError;
+use crate::notifications::Severity;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use serde_json::json;
 use std::future::Future;
 use std::time::Duration;
 use tokio_postgres::types::Type;
@@ -76,7 +82,12 @@ where
             ("failed", None, Some(text))
         }
     };
-    finish(app, job, scheduled_at, status, summary, error).await?;
+    finish(app, job, scheduled_at, status, summary, error.clone()).await?;
+    // The run's outcome is recorded and is what the caller hears; an alert that cannot be
+    // written is logged, never turned into the run's error.
+    if let Err(e) = alert(app, job, scheduled_at, error.as_deref()).await {
+        tracing::warn!(job, error = %e, "schedule_failed alert not updated");
+    }
     result.map(|summary| RunOutcome::Ran {
         scheduled_at,
         summary,
@@ -122,6 +133,43 @@ async fn claim(
     tx.commit().await?;
     let status: String = Record::new(&row, "schedule_runs").get("status")?;
     Ok(Some(status))
+}
+
+/// The key of a job's `schedule_failed` alert.
+pub fn alert_key(job: &str) -> String {
+    format!("schedule_failed:{job}")
+}
+
+/// Raises the job's alert for a failed run (`error`), or clears it after a successful one.
+async fn alert(
+    app: &App,
+    job: &str,
+    scheduled_at: DateTime<Utc>,
+    error: Option<&str>,
+) -> Result<(), AppError> {
+    let mut client = app.db.client().await?;
+    let tx = db::begin(&mut client, Scope::System).await?;
+    let ids = match error {
+        Some(error) => {
+            let condition = Condition {
+                key: alert_key(job),
+                kind: AlertKind::ScheduleFailed,
+                severity: Severity::Warning,
+                merchant_id: None,
+                title: format!("Scheduled job {job} failed"),
+                details: json!({ "job": job, "scheduled_at": scheduled_at, "error": error }),
+            };
+            alerts::raise(&tx, app, &condition).await?
+        }
+        None => {
+            alerts::clear(&tx, app, &alert_key(job)).await?;
+            Vec::new()
+        }
+    };
+    tx.commit().await?;
+    drop(client);
+    app.publish(&ids).await;
+    Ok(())
 }
 
 async fn finish(
