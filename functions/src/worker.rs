@@ -5,7 +5,9 @@ use crate::registry::{FUNCTIONS, Trigger};
 use chrono::{DateTime, Utc};
 use shared::App;
 use shared::schedules::Tick;
+use shared::schedules::expression::{ExpressionError, Schedule};
 use shared::schedules::runs::{self, RunOutcome};
+use shared::schedules::timetable::{self, Step};
 use std::sync::Arc;
 
 /// Receives one batch for each worker and processes it, deleting what succeeded; returns how
@@ -54,7 +56,7 @@ pub async fn drain(app: &Arc<App>, rounds: usize) {
     }
 }
 
-/// Runs the scheduled job `name` for now (the app's clock): `run-job` and the tests.
+/// Runs the scheduled job `name` for now (the app's clock), answering the job's summary: the tests.
 pub async fn run_schedule(
     app: &Arc<App>,
     name: &str,
@@ -87,21 +89,23 @@ pub async fn run_schedule_at(
     .await
 }
 
-/// Seconds between runs of a `rate(N unit)` expression (the local runner's timers).
-pub fn rate_seconds(expression: &str) -> Option<u64> {
-    let inner = expression.strip_prefix("rate(")?.strip_suffix(')')?;
-    let (n, unit) = inner.split_once(' ')?;
-    let n: u64 = n.parse().ok()?;
-    let unit = match unit.trim_end_matches('s') {
-        "minute" => 60,
-        "hour" => 3600,
-        "day" => 86_400,
-        _ => return None,
-    };
-    Some(n * unit)
+/// The timetable of a registry function, if it is a schedule.
+pub fn schedule_of(
+    function: &crate::registry::Function,
+) -> Option<Result<Schedule, ExpressionError>> {
+    match function.trigger {
+        Trigger::Schedule {
+            expression,
+            timezone,
+            ..
+        } => Some(Schedule::parse(expression, timezone)),
+        _ => None,
+    }
 }
 
 /// Runs every worker and schedule in the background until the process ends (local runner).
+/// Each schedule runs on its own timetable (`shared::schedules::timetable`), every slot under its
+/// run key, so several runner processes on one database run each slot once.
 pub fn spawn_all(app: Arc<App>) {
     let workers = app.clone();
     tokio::spawn(async move {
@@ -112,46 +116,39 @@ pub fn spawn_all(app: Arc<App>) {
         }
     });
     for function in FUNCTIONS {
-        let Trigger::Schedule {
-            expression,
-            handler,
-            ..
-        } = function.trigger
-        else {
-            continue;
-        };
-        let Some(every) = rate_seconds(expression) else {
-            tracing::warn!(
-                function = function.name,
-                expression,
-                "schedule not run locally (only rate expressions are)"
-            );
-            continue;
+        let schedule = match schedule_of(function) {
+            None => continue,
+            Some(Ok(schedule)) => schedule,
+            Some(Err(e)) => {
+                tracing::error!(function = function.name, error = %e, "schedule not run locally");
+                continue;
+            }
         };
         let app = app.clone();
         let name = function.name;
         tokio::spawn(async move {
-            let mut interval = tokio::time::interval(std::time::Duration::from_secs(every));
+            let mut last = None;
             loop {
-                interval.tick().await;
-                let tick = Tick::at(app.clock.now());
-                match runs::run_once(&app, name, tick, |tick| handler(app.clone(), tick)).await {
-                    Ok(outcome) => {
-                        tracing::info!(job = name, outcome = ?outcome, "scheduled job ran")
+                let now = app.clock.now();
+                match timetable::step(&schedule, now, last) {
+                    Step::Run(slot) => {
+                        last = Some(slot);
+                        match run_schedule_at(&app, name, slot).await {
+                            Ok(outcome) => {
+                                tracing::info!(job = name, outcome = ?outcome, "scheduled job ran")
+                            }
+                            Err(e) => {
+                                tracing::warn!(job = name, scheduled_at = %slot, error = %e, "scheduled job failed")
+                            }
+                        }
                     }
-                    Err(e) => tracing::warn!(job = name, error = %e, "scheduled job failed"),
+                    Step::WaitUntil(next) => tokio::time::sleep(timetable::nap(now, next)).await,
+                    Step::Done => {
+                        tracing::info!(job = name, "schedule has no slot left");
+                        return;
+                    }
                 }
             }
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn reads_rate_expressions() {
-        assert_eq!(super::rate_seconds("rate(1 minute)"), Some(60));
-        assert_eq!(super::rate_seconds("rate(5 minutes)"), Some(300));
-        assert_eq!(super::rate_seconds("cron(0 2 * * ? *)"), None);
     }
 }
