@@ -19,6 +19,8 @@ USAGE:
   lightspeedpay create-admin --email E   create an operator; password from LSP_ADMIN_PASSWORD, else generated and printed
   lightspeedpay reseal                   seal every stored secret again under the active encryption key (ENCRYPTION_ACTIVE_KEY_ID);
                                          fails, naming the rows, while one needs a key that is not configured
+  lightspeedpay run-job NAME [--at TIME]  run one scheduled job now, or for the slot at TIME (RFC 3339), under its run key
+                                         (a slot that already ran is not run again); prints the outcome as JSON
   lightspeedpay routes                   list every function and route of the registry
   lightspeedpay openapi                  print the OpenAPI 3.1 document of the HTTP API (docs/openapi.json is its checked-in copy)
   lightspeedpay simulate-routing [--scenario FILE]... [--payments N] [--seed S] [--svg PATH]
@@ -39,6 +41,7 @@ async fn main() -> ExitCode {
         Some("migrate") => run_migrate().await,
         Some("create-admin") => create_admin(&args[1..]).await,
         Some("reseal") => run_reseal().await,
+        Some("run-job") => run_job(&args[1..]).await,
         Some("routes") => {
             print_routes();
             Ok(())
@@ -215,6 +218,65 @@ async fn run_reseal() -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// `run-job`: one run of a scheduled job through its run key, for now or for `--at`; prints the
+/// outcome (`ran` with the job's summary, `already_ran`, or `failed` with the error).
+async fn run_job(args: &[String]) -> Result<(), String> {
+    let usage = "usage: lightspeedpay run-job NAME [--at <RFC 3339 time>]";
+    let (name, at) = match args {
+        [name] => (name.as_str(), None),
+        [name, flag, at] if flag == "--at" => (name.as_str(), Some(at.as_str())),
+        _ => return Err(usage.into()),
+    };
+    let schedules: Vec<&functions::registry::Function> = functions::registry::FUNCTIONS
+        .iter()
+        .copied()
+        .filter(|f| functions::worker::schedule_of(f).is_some())
+        .collect();
+    let Some(function) = schedules.iter().find(|f| f.name == name) else {
+        let names: Vec<&str> = schedules.iter().map(|f| f.name).collect();
+        return Err(format!(
+            "no scheduled job '{name}' (one of: {})\n{usage}",
+            names.join(", ")
+        ));
+    };
+    let at = at
+        .map(|text| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map(|t| t.to_utc())
+                .map_err(|e| {
+                    format!(
+                        "--at {text:?} is not an RFC 3339 time ({e}), e.g. 2026-12-04T20:30:00Z"
+                    )
+                })
+        })
+        .transpose()?;
+    if let (Some(at), Some(Ok(schedule))) = (at, functions::worker::schedule_of(function))
+        && !schedule.is_slot(at)
+    {
+        eprintln!(
+            "note: {at} is not a slot of {name}'s schedule; its run key is ({name}, {at}) all the same"
+        );
+    }
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let app = Arc::new(App::connect(config).await.map_err(|e| e.to_string())?);
+    let at = at.unwrap_or_else(|| app.clock.now());
+    let (printed, result) = match functions::worker::run_schedule_at(&app, name, at).await {
+        Ok(outcome) => (
+            serde_json::to_value(&outcome).map_err(|e| e.to_string())?,
+            Ok(()),
+        ),
+        Err(e) => (
+            serde_json::json!({ "outcome": "failed", "scheduled_at": at, "error": e.to_string() }),
+            Err(format!("{name} failed for {at}: {e}")),
+        ),
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&printed).map_err(|e| e.to_string())?
+    );
+    result
 }
 
 /// `simulate-routing`: reads the scenarios, runs them, prints the table, writes the chart.

@@ -141,3 +141,88 @@ fn openapi_prints_the_checked_in_document_without_configuration() {
          `cargo run -q -- openapi > docs/openapi.json`"
     );
 }
+
+#[tokio::test]
+async fn run_job_runs_a_slot_once_and_names_the_schedules_it_knows() {
+    let app = TestApp::spawn().await;
+    let vars = [
+        ("DATABASE_URL", app.db.app_url.as_str()),
+        ("JWT_SECRET", JWT_SECRET),
+        ("ENCRYPTION_KEYS", ENCRYPTION_KEYS),
+    ];
+    let at = "2026-12-04T20:30:00Z";
+    let first = lightspeedpay(&["run-job", "outbox-sweeper", "--at", at], &vars);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let outcome: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(outcome["outcome"], "ran", "{outcome}");
+    assert_eq!(outcome["scheduled_at"], at, "{outcome}");
+    assert_eq!(outcome["summary"]["published"], 0, "{outcome}");
+    // The same slot again: done already, nothing run, still a success.
+    let again = lightspeedpay(&["run-job", "outbox-sweeper", "--at", at], &vars);
+    assert!(again.status.success());
+    let outcome: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(outcome["outcome"], "already_ran", "{outcome}");
+    assert_eq!(outcome["status"], "succeeded", "{outcome}");
+    let runs: i64 = app
+        .db
+        .owner()
+        .await
+        .query_one(
+            "SELECT count(*) FROM schedule_runs WHERE job = 'outbox-sweeper'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(runs, 1);
+    // Without --at: a run for now.
+    let now = lightspeedpay(&["run-job", "alert-monitor"], &vars);
+    assert!(
+        now.status.success(),
+        "{}",
+        String::from_utf8_lossy(&now.stderr)
+    );
+    let outcome: serde_json::Value = serde_json::from_slice(&now.stdout).unwrap();
+    assert_eq!(outcome["outcome"], "ran", "{outcome}");
+
+    // An unknown job (or one that is not a schedule) is refused with the schedules' names,
+    // before any configuration is needed.
+    for name in ["nightly-archive-typo", "pay"] {
+        let unknown = lightspeedpay(&["run-job", name], &[]);
+        assert!(!unknown.status.success());
+        let stderr = String::from_utf8_lossy(&unknown.stderr);
+        for known in ["outbox-sweeper", "gateway-health", "low-balance-notifier"] {
+            assert!(stderr.contains(known), "{stderr}");
+        }
+    }
+    let bad = lightspeedpay(&["run-job", "outbox-sweeper", "--at", "yesterday"], &vars);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("RFC 3339"));
+    let usage = lightspeedpay(&["run-job"], &vars);
+    assert!(!usage.status.success());
+    assert!(String::from_utf8_lossy(&usage.stderr).contains("usage"));
+
+    // A run that fails (here: no database) prints its outcome and exits non-zero.
+    let port = free_port().to_string();
+    let down = format!("postgres://lsp_app:x@127.0.0.1:{port}/none");
+    let failed = lightspeedpay(
+        &["run-job", "outbox-sweeper", "--at", at],
+        &[
+            ("DATABASE_URL", down.as_str()),
+            ("JWT_SECRET", JWT_SECRET),
+            ("ENCRYPTION_KEYS", ENCRYPTION_KEYS),
+        ],
+    );
+    assert!(!failed.status.success());
+    let outcome: serde_json::Value = serde_json::from_slice(&failed.stdout).unwrap();
+    assert_eq!(outcome["outcome"], "failed", "{outcome}");
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("outbox-sweeper failed"),
+        "{}",
+        String::from_utf8_lossy(&failed.stderr)
+    );
+}
