@@ -779,3 +779,57 @@ async fn two_active_accounts_never_share_a_webhook_signer() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(read_row(&app, &second_id).await["status"], "active");
 }
+
+#[tokio::test]
+async fn a_late_gateway_health_run_measures_the_window_it_was_scheduled_for() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let merchant = app.create_merchant(&admin, "Chai Point").await;
+    let merchant_id = uuid_of(&merchant.id);
+    let account_id = add_account(&app, &admin, "Late").await;
+    let account = uuid_of(&account_id);
+    let owner = app.db.owner().await;
+    // The run was scheduled for 10:00 on 1 June and runs now, months later.
+    let scheduled = Utc.with_ymd_and_hms(2026, 6, 1, 10, 0, 0).unwrap();
+    for (latency, at) in [
+        (100, scheduled - Duration::minutes(5)),
+        (200, scheduled),
+        // Before the window, and after the time the run was meant for: not counted.
+        (300, scheduled - Duration::minutes(20)),
+        (400, scheduled + Duration::minutes(1)),
+    ] {
+        attempt(
+            &owner,
+            merchant_id,
+            account,
+            10_000,
+            "succeeded",
+            None,
+            Some(latency),
+            at,
+        )
+        .await;
+    }
+    let outcome = functions::worker::run_schedule_at(
+        &app.app,
+        "gateway-health",
+        scheduled + Duration::seconds(20),
+    )
+    .await
+    .unwrap();
+    let shared::schedules::runs::RunOutcome::Ran { summary, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        summary["window_end"],
+        json!(scheduled.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+        "{summary}"
+    );
+    assert_eq!(
+        metrics(&owner, account).await,
+        vec![
+            (0, scheduled, 900, 2, 2, 0, 0, Some(100), Some(200)),
+            (1, scheduled, 900, 2, 2, 0, 0, Some(100), Some(200)),
+        ]
+    );
+}

@@ -165,6 +165,7 @@ pub async fn slack_sender(app: Arc<App>, messages: Vec<Message>) -> Vec<String> 
 }
 
 /// `notification-retry`: hands messages whose next attempt came due back to their senders.
+/// A sweep of current state: a late run sends what is due when it runs, so `tick` is unused.
 pub async fn notification_retry(app: Arc<App>, _tick: Tick) -> Result<serde_json::Value, AppError> {
     notifications::retry_due(&app).await
 }
@@ -201,7 +202,8 @@ pub async fn webhook_delivery(app: Arc<App>, messages: Vec<Message>) -> Vec<Stri
 const RETRY_RUN: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// `webhook-retry`: sends every delivery whose next attempt came due, pass after pass, until none
-/// is left or the run's time is up.
+/// is left or the run's time is up. A sweep of current state: a late run sends what is due when
+/// it runs.
 pub async fn webhook_retry(app: Arc<App>, _tick: Tick) -> Result<serde_json::Value, AppError> {
     let started = std::time::Instant::now();
     let mut total = delivery::Sent::default();
@@ -218,7 +220,8 @@ pub async fn webhook_retry(app: Arc<App>, _tick: Tick) -> Result<serde_json::Val
     Ok(json!({ "succeeded": total.succeeded, "failed": total.failed }))
 }
 
-/// `outbox-sweeper`: publishes outbox rows the relay left behind.
+/// `outbox-sweeper`: publishes outbox rows the relay left behind. A sweep of current state: a
+/// late run publishes what is left behind when it runs (older than the grace by the clock).
 pub async fn outbox_sweeper(app: Arc<App>, _tick: Tick) -> Result<serde_json::Value, AppError> {
     let published = app
         .relay()
@@ -228,7 +231,9 @@ pub async fn outbox_sweeper(app: Arc<App>, _tick: Tick) -> Result<serde_json::Va
     Ok(json!({ "published": published }))
 }
 
-/// `transaction-monitor`: asks gateways about quiet payments and expires abandoned ones.
+/// `transaction-monitor`: asks gateways about quiet payments and expires abandoned ones. A
+/// sweep of current state: its cut-offs (quiet since, past expiry) are the database's now when
+/// it runs, since a payment expired late is still expired and a gateway is asked what holds now.
 pub async fn transaction_monitor(
     app: Arc<App>,
     _tick: Tick,
@@ -244,16 +249,18 @@ pub async fn maintenance(app: Arc<App>, _tick: Tick) -> Result<serde_json::Value
     Ok(json!({ "pruned": pruned }))
 }
 
-/// `gateway-health`: measures each gateway account's last window and opens the circuit breaker
-/// of one failing technically (see `shared::routing::health`); the window ends at the app's clock.
-pub async fn gateway_health(app: Arc<App>, _tick: Tick) -> Result<serde_json::Value, AppError> {
-    let now = app.clock.now();
-    let run = health::collect(&app, now, &app.config.routing.breaker).await?;
+/// `gateway-health`: measures each gateway account's window and opens the circuit breaker of
+/// one failing technically (see `shared::routing::health`). The window ends at the run's
+/// scheduled time (to the minute), so a late or retried run measures the window it was meant
+/// for, and a window already measured is not measured twice.
+pub async fn gateway_health(app: Arc<App>, tick: Tick) -> Result<serde_json::Value, AppError> {
+    let run = health::collect(&app, tick.scheduled_at, &app.config.routing.breaker).await?;
     Ok(serde_json::to_value(run).unwrap_or_default())
 }
 
 /// `alert-monitor`: raises the alerts of open breakers, backed-up or stuck queues and dead
-/// letters, and resolves those whose condition cleared (see `shared::alerts::monitor`).
+/// letters, and resolves those whose condition cleared (see `shared::alerts::monitor`). A sweep
+/// of current state: a late run judges the breakers and queues as they are when it runs.
 pub async fn alert_monitor(app: Arc<App>, _tick: Tick) -> Result<serde_json::Value, AppError> {
     let run = shared::alerts::monitor::run(&app, queues::ALL).await?;
     Ok(serde_json::to_value(run).unwrap_or_default())
@@ -273,7 +280,8 @@ pub async fn wallet_balance_monitor(app: Arc<App>, messages: Vec<Message>) -> Ve
     .await
 }
 
-/// `low-balance-notifier`: checks every wallet, raising and clearing low-balance alerts.
+/// `low-balance-notifier`: checks every wallet, raising and clearing low-balance alerts. A
+/// sweep of current state: a late run judges the balances as they are when it runs.
 pub async fn low_balance_notifier(
     app: Arc<App>,
     _tick: Tick,
