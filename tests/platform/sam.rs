@@ -75,11 +75,24 @@ fn template_declares_exactly_the_registry() {
                                 .unwrap()
                         )
                     }
-                    "ScheduleV2" => format!(
-                        "schedule {} {}",
-                        text(&props["ScheduleExpression"]),
-                        text(&props["ScheduleExpressionTimezone"])
-                    ),
+                    "ScheduleV2" => {
+                        // The run key needs the scheduler's time in every invocation.
+                        let input: serde_json::Value =
+                            serde_json::from_str(&text(&props["Input"])).unwrap_or_default();
+                        assert_eq!(
+                            input,
+                            serde_json::json!({
+                                "job": binary,
+                                "scheduled_time": "<aws.scheduler.scheduled-time>",
+                            }),
+                            "{binary}: the schedule's Input"
+                        );
+                        format!(
+                            "schedule {} {}",
+                            text(&props["ScheduleExpression"]),
+                            text(&props["ScheduleExpressionTimezone"])
+                        )
+                    }
                     other => panic!("{binary}: unexpected event type {other}"),
                 });
             }
@@ -120,6 +133,41 @@ fn template_declares_exactly_the_registry() {
             "{name} is not a secret reference: {value}"
         );
     }
+}
+
+/// Every schedule is one the runner and EventBridge read alike: its expression parses, a cron
+/// means Indian wall-clock time (Asia/Kolkata) and a rate is in UTC, and it fires again. The
+/// template carries the same expression and zone (`template_declares_exactly_the_registry`).
+#[test]
+fn every_schedule_parses_in_the_zone_its_kind_needs() {
+    let now = chrono::Utc::now();
+    let mut schedules = 0;
+    for function in FUNCTIONS {
+        let Some(schedule) = functions::worker::schedule_of(function) else {
+            continue;
+        };
+        let Trigger::Schedule {
+            expression,
+            timezone,
+            ..
+        } = function.trigger
+        else {
+            unreachable!()
+        };
+        let schedule = schedule.unwrap_or_else(|e| panic!("{}: {e}", function.name));
+        let wanted = match schedule.expression {
+            shared::schedules::expression::Expression::Cron(_) => "Asia/Kolkata",
+            shared::schedules::expression::Expression::Rate { .. } => "UTC",
+        };
+        assert_eq!(timezone, wanted, "{}: {expression}", function.name);
+        assert!(
+            schedule.next_after(now).is_some(),
+            "{}: {expression} never fires again",
+            function.name
+        );
+        schedules += 1;
+    }
+    assert!(schedules >= 8, "{schedules}");
 }
 
 /// The target of `!GetAtt Logical.Attribute` or `!Ref Logical`, as (tag, text).
