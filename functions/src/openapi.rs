@@ -353,6 +353,7 @@ fn parameter_schema(name: &str, collection: &str) -> Value {
         ("account_id", _) => Some("GatewayAccountId"),
         ("attempt_id", _) => Some("AttemptId"),
         ("provider", _) => Some("Provider"),
+        ("queue", _) => Some("QueueName"),
         _ => None,
     };
     match id {

@@ -7,21 +7,25 @@
 use crate::api::{Api, Link};
 use crate::context::RequestContext;
 use crate::handlers::{
-    admin_gateways, admin_merchants, admin_routing, admin_users, affiliates, alerts, auth,
-    checkout, docs, fees, health, jobs, ledger, merchant, merchant_routing, merchant_webhooks,
-    notifications, pay, refunds, return_signing, sandbox_gateway, system, transactions, wallets,
-    webhooks,
+    admin_gateways, admin_merchants, admin_queues, admin_routing, admin_users, affiliates, alerts,
+    auth, checkout, docs, fees, health, jobs, ledger, merchant, merchant_routing,
+    merchant_webhooks, notifications, pay, refunds, return_signing, sandbox_gateway, system,
+    transactions, wallets, webhooks,
 };
 use http::Method;
 use shared::affiliates::{
     Affiliate, AffiliateMerchant, Detail as AffiliateDetail, LinkAffiliate, NewAffiliate,
 };
 use shared::alerts::AlertView;
-use shared::app::{Adapters, GatewaysFn};
+use shared::app::{Adapters, ConsumersFn, GatewaysFn};
 use shared::error::ErrorCode;
 use shared::gateway_accounts::{AddGatewayAccount, GatewayAccountView, UpdateGatewayAccount};
 use shared::gateways::Gateways;
 use shared::http::ApiResponse;
+use shared::jobs::admin::{
+    CleanRequest, Cleaned, DeadLetterView, QueueStats, QueueSwitch, QueueView, Retried,
+    RetryRequest,
+};
 use shared::jobs::aws;
 use shared::jobs::{Message, queues};
 use shared::ledger::fee_settings::{FeeSchedule, ReplaceFees};
@@ -164,6 +168,11 @@ pub struct Grants {
     /// Whether it reads the depth of every worker queue and its dead-letter queue (SQS
     /// `GetQueueUrl` and `GetQueueAttributes` on each of `queues::ALL` and its `-dlq`).
     pub inspects_queues: bool,
+    /// Whether it administers every worker queue: sends dead letters back (SQS `SendMessage` to
+    /// each of `queues::ALL`, `ReceiveMessage`, `DeleteMessage`, `ChangeMessageVisibility` and
+    /// `StartMessageMoveTask` on each `-dlq`) and pauses workers (Lambda
+    /// `ListEventSourceMappings` and `UpdateEventSourceMapping`). Implies `inspects_queues`.
+    pub administers_queues: bool,
 }
 
 impl Grants {
@@ -173,12 +182,13 @@ impl Grants {
         publishes_events: false,
         calls_gateways: false,
         inspects_queues: false,
+        administers_queues: false,
     };
 
     /// The adapters these grants ask for. Evaluated when the registry's statics are built, so
     /// an entry holds only the constructors it names and a binary references no other.
     const fn adapters(&self) -> Adapters {
-        let sqs = !self.sends_to.is_empty() || self.inspects_queues;
+        let sqs = !self.sends_to.is_empty() || self.inspects_queues || self.administers_queues;
         Adapters {
             gateways: if self.calls_gateways {
                 Some(Gateways::new as GatewaysFn)
@@ -190,6 +200,11 @@ impl Grants {
                 (true, false) => Some(aws::sqs),
                 (false, true) => Some(aws::eventbridge),
                 (false, false) => None,
+            },
+            consumers: if self.administers_queues {
+                Some(aws::lambda_consumers as ConsumersFn)
+            } else {
+                None
             },
         }
     }
@@ -400,6 +415,7 @@ pub static ADMIN_GATEWAYS: Function = function! {
         publishes_events: false,
         calls_gateways: true,
         inspects_queues: false,
+        administers_queues: false,
     },
 };
 
@@ -483,6 +499,7 @@ pub static PAY: Function = function! {
         publishes_events: true,
         calls_gateways: false,
         inspects_queues: false,
+        administers_queues: false,
     },
 };
 
@@ -511,6 +528,7 @@ pub static REFUNDS: Function = function! {
         publishes_events: true,
         calls_gateways: false,
         inspects_queues: false,
+        administers_queues: false,
     },
 };
 
@@ -530,6 +548,7 @@ pub static CHECKOUT: Function = function! {
         publishes_events: true,
         calls_gateways: true,
         inspects_queues: false,
+        administers_queues: false,
     },
 };
 
@@ -546,6 +565,7 @@ pub static WEBHOOKS: Function = function! {
         publishes_events: false,
         calls_gateways: true,
         inspects_queues: false,
+        administers_queues: false,
     },
 };
 
@@ -585,6 +605,7 @@ pub static TRANSACTION_PROCESSOR: Function = function! {
         publishes_events: true,
         calls_gateways: true,
         inspects_queues: false,
+        administers_queues: false,
     },
 };
 
@@ -602,6 +623,7 @@ pub static REFUND_PROCESSOR: Function = function! {
         publishes_events: true,
         calls_gateways: true,
         inspects_queues: false,
+        administers_queues: false,
     },
 };
 
@@ -620,6 +642,7 @@ pub static WEBHOOK_PROCESSOR: Function = function! {
         publishes_events: true,
         calls_gateways: true,
         inspects_queues: false,
+        administers_queues: false,
     },
 };
 
@@ -645,6 +668,7 @@ pub static OUTBOX_SWEEPER: Function = function! {
         publishes_events: true,
         calls_gateways: false,
         inspects_queues: false,
+        administers_queues: false,
     },
 };
 
@@ -662,6 +686,7 @@ pub static TRANSACTION_MONITOR: Function = function! {
         publishes_events: true,
         calls_gateways: true,
         inspects_queues: false,
+        administers_queues: false,
     },
 };
 
@@ -744,6 +769,7 @@ pub static WHATSAPP_SENDER: Function = function! {
         publishes_events: false,
         calls_gateways: false,
         inspects_queues: false,
+        administers_queues: false,
     },
 };
 
@@ -761,6 +787,7 @@ pub static SLACK_SENDER: Function = function! {
         publishes_events: false,
         calls_gateways: false,
         inspects_queues: false,
+        administers_queues: false,
     },
 };
 
@@ -778,6 +805,7 @@ pub static NOTIFICATION_RETRY: Function = function! {
         publishes_events: false,
         calls_gateways: false,
         inspects_queues: false,
+        administers_queues: false,
     },
 };
 
@@ -795,6 +823,7 @@ pub static ALERT_MONITOR: Function = function! {
         publishes_events: false,
         calls_gateways: false,
         inspects_queues: true,
+        administers_queues: false,
     },
 };
 
@@ -822,6 +851,7 @@ pub static MERCHANT_WEBHOOKS: Function = function! {
         publishes_events: false,
         calls_gateways: false,
         inspects_queues: false,
+        administers_queues: false,
     },
 };
 
@@ -849,6 +879,7 @@ pub static ADMIN_WEBHOOKS: Function = function! {
         publishes_events: false,
         calls_gateways: false,
         inspects_queues: false,
+        administers_queues: false,
     },
 };
 
@@ -867,6 +898,7 @@ pub static WEBHOOK_DELIVERY: Function = function! {
         publishes_events: false,
         calls_gateways: false,
         inspects_queues: false,
+        administers_queues: false,
     },
 };
 
@@ -884,6 +916,7 @@ pub static WEBHOOK_RETRY: Function = function! {
         publishes_events: false,
         calls_gateways: false,
         inspects_queues: false,
+        administers_queues: false,
     },
 };
 
@@ -903,6 +936,7 @@ pub static WALLETS: Function = function! {
         publishes_events: true,
         calls_gateways: false,
         inspects_queues: false,
+        administers_queues: false,
     },
 };
 
@@ -921,6 +955,7 @@ pub static ADMIN_WALLETS: Function = function! {
         publishes_events: false,
         calls_gateways: false,
         inspects_queues: false,
+        administers_queues: false,
     },
 };
 
@@ -939,6 +974,7 @@ pub static WALLET_BALANCE_MONITOR: Function = function! {
         publishes_events: false,
         calls_gateways: false,
         inspects_queues: false,
+        administers_queues: false,
     },
 };
 
@@ -956,6 +992,29 @@ pub static LOW_BALANCE_NOTIFIER: Function = function! {
         publishes_events: false,
         calls_gateways: false,
         inspects_queues: false,
+        administers_queues: false,
+    },
+};
+
+/// `admin-queues`: Operators run the worker queues.
+pub static ADMIN_QUEUES: Function = function! {
+    name: "admin-queues",
+    description: "Operators run the worker queues",
+    trigger: Trigger::Http(&[
+        route!(GET "/api/v1/admin/queues", Admin, "Every worker queue with its worker, dead-letter queue and whether it is paused", admin_queues::list, Api::list::<QueueView>()),
+        route!(GET "/api/v1/admin/queues/stats", Admin, "Per queue: visible, in flight, delayed, dead letters, oldest message age (not on SQS), processed and failed per minute, paused", admin_queues::stats, Api::list::<QueueStats>()),
+        route!(POST "/api/v1/admin/queues/pause", Admin, "Stop a queue's worker from taking messages; they wait in the queue (audited)", admin_queues::pause, Api::data::<QueueView>(200).takes::<QueueSwitch>()),
+        route!(POST "/api/v1/admin/queues/resume", Admin, "Let a paused queue's worker take messages again (audited)", admin_queues::resume, Api::data::<QueueView>(200).takes::<QueueSwitch>()),
+        route!(POST "/api/v1/admin/queues/retry", Admin, "Send a queue's dead letters, all or by id, back to it (audited)", admin_queues::retry, Api::data::<Retried>(200).takes::<RetryRequest>()),
+        route!(POST "/api/v1/admin/queues/clean", Admin, "Count (dry run) or purge a queue's dead letters older than an age or a dry run's cutoff (audited)", admin_queues::clean, Api::data::<Cleaned>(200).takes::<CleanRequest>()),
+        route!(GET "/api/v1/admin/queues/{queue}/dead-letters", Admin, "A queue's dead letters, oldest first, with their last error; left in place", admin_queues::dead_letters, Api::list::<DeadLetterView>().query::<admin_queues::PeekQuery>()),
+    ]),
+    grants: Grants {
+        sends_to: &[],
+        publishes_events: false,
+        calls_gateways: false,
+        inspects_queues: true,
+        administers_queues: true,
     },
 };
 
@@ -1029,6 +1088,7 @@ pub static FUNCTIONS: &[&Function] = &[
     &ADMIN_WALLETS,
     &WALLET_BALANCE_MONITOR,
     &LOW_BALANCE_NOTIFIER,
+    &ADMIN_QUEUES,
     &SYSTEM_STATUS,
     &DOCS,
 ];
@@ -1141,6 +1201,15 @@ mod tests {
             workers, watched,
             "queues::ALL must list every worker's queue"
         );
+        for f in FUNCTIONS {
+            if let Trigger::Worker { queue, .. } = f.trigger {
+                assert_eq!(
+                    queues::consumer(queue),
+                    Some(f.name),
+                    "the consumer of {queue}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -1157,7 +1226,14 @@ mod tests {
                 adapters.aws.is_some(),
                 !f.grants.sends_to.is_empty()
                     || f.grants.publishes_events
-                    || f.grants.inspects_queues,
+                    || f.grants.inspects_queues
+                    || f.grants.administers_queues,
+                "{}",
+                f.name
+            );
+            assert_eq!(
+                adapters.consumers.is_some(),
+                f.grants.administers_queues,
                 "{}",
                 f.name
             );

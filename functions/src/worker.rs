@@ -10,14 +10,24 @@ use shared::schedules::runs::{self, RunOutcome};
 use shared::schedules::timetable::{self, Step};
 use std::sync::Arc;
 
-/// Receives one batch for each worker and processes it, deleting what succeeded; returns how
-/// many messages were handled.
+/// Receives one batch for each worker whose queue is not paused and processes it, deleting what
+/// succeeded; returns how many messages were handled.
 pub async fn poll_once(app: &Arc<App>) -> usize {
     let mut handled = 0;
+    // Unreadable controls pause nothing: the workers cope with an outage themselves.
+    let paused = shared::jobs::controls::paused(&app.db)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "queue controls unreadable; no queue is skipped");
+            Default::default()
+        });
     for function in FUNCTIONS {
         let Trigger::Worker { queue, handler } = function.trigger else {
             continue;
         };
+        if paused.contains(queue) {
+            continue;
+        }
         let visibility = app.config.jobs.visibility_timeout;
         let messages = match app.queue.receive(queue, 10, visibility).await {
             Ok(messages) => messages,

@@ -10,6 +10,7 @@ use crate::gateways::Gateways;
 use crate::jobs::JobQueue;
 use crate::jobs::aws;
 use crate::jobs::bus::{EventBus, LocalBus};
+use crate::jobs::consumers::{self, ConsumerSwitch};
 use crate::jobs::outbox::{Delivery, Relay};
 use crate::jobs::postgres_queue::PostgresQueue;
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub struct App {
     pub queue: Arc<dyn JobQueue>,
     /// Where domain events go.
     pub bus: Arc<dyn EventBus>,
+    /// Starts and stops workers' consumption of their queues (pause and resume).
+    pub consumers: Arc<dyn ConsumerSwitch>,
     /// How producers hand over jobs and events.
     pub delivery: Delivery,
 }
@@ -55,6 +58,8 @@ pub struct App {
 pub type GatewaysFn = fn(reqwest::Client, &Config) -> Gateways;
 /// Builds the `aws` backend's queue and bus from the queue prefix and the bus name.
 pub type AwsPortsFn = fn(String, String) -> aws::PortsFuture;
+/// Builds the `aws` backend's consumer switch from the queue prefix.
+pub type ConsumersFn = fn(String) -> aws::ConsumersFuture;
 
 /// The adapters a process links beyond the database and outbound HTTP. Each is a constructor the
 /// caller names, not a flag: a Lambda whose registry entry names none of them does not reference
@@ -66,6 +71,9 @@ pub struct Adapters {
     /// On the `aws` backend, SQS and/or EventBridge; `None`: the process touches neither (its
     /// queue and bus refuse every call).
     pub aws: Option<AwsPortsFn>,
+    /// On the `aws` backend, the workers' event source mappings; `None`: the process pauses no
+    /// queue (its switch refuses every call).
+    pub consumers: Option<ConsumersFn>,
 }
 
 impl Adapters {
@@ -73,6 +81,7 @@ impl Adapters {
     pub const ALL: Adapters = Adapters {
         gateways: Some(Gateways::new),
         aws: Some(aws::sqs_and_eventbridge),
+        consumers: Some(aws::lambda_consumers),
     };
 }
 
@@ -108,12 +117,18 @@ impl App {
         else {
             return App::local(config, adapters.gateways);
         };
+        let switch: Arc<dyn ConsumerSwitch> = match adapters.consumers {
+            Some(build) => build(queue_prefix.clone()).await,
+            None => Arc::new(consumers::Undeclared),
+        };
         let ports = match adapters.aws {
             Some(build) => build(queue_prefix, bus_name).await,
             None => aws::Ports::undeclared(),
         };
         let db = Db::connect(&config.database)?;
-        App::assemble(config, db, ports.queue, ports.bus, adapters.gateways)
+        let mut app = App::assemble(config, db, ports.queue, ports.bus, adapters.gateways)?;
+        app.consumers = switch;
+        Ok(app)
     }
 
     /// Builds the state over the given queue and bus.
@@ -153,6 +168,7 @@ impl App {
             gateways,
             queue,
             bus,
+            consumers: Arc::new(consumers::LocalRunner),
             delivery: Delivery::Relay,
         })
     }

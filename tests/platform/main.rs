@@ -29,6 +29,7 @@ mod outage;
 mod payments;
 mod providers;
 mod public_surface;
+mod queues;
 mod rate_limit;
 mod refunds;
 mod reseal;

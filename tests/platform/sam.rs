@@ -226,9 +226,17 @@ fn granted(resources: &Value, policies: &Value) -> BTreeSet<String> {
         } else if let Some(statements) = policy.get("Statement").and_then(Value::as_sequence) {
             for statement in statements {
                 let action = text(&statement["Action"]);
+                if let Some(consumers) = consumer_grant(resources, statement) {
+                    found.extend(consumers);
+                    continue;
+                }
                 let prefix = match action.as_str() {
                     "sqs:GetQueueUrl" => "queue url",
                     "sqs:GetQueueAttributes" => "inspect",
+                    "sqs:ReceiveMessage" => "receive",
+                    "sqs:DeleteMessage" => "delete",
+                    "sqs:ChangeMessageVisibility" => "release",
+                    "sqs:StartMessageMoveTask" => "move",
                     _ => "",
                 };
                 if text(&statement["Effect"]) != "Allow" || prefix.is_empty() {
@@ -256,6 +264,50 @@ fn granted(resources: &Value, policies: &Value) -> BTreeSet<String> {
     granted
 }
 
+/// What a Lambda statement grants on event source mappings: `list consumers` (listing takes no
+/// resource), `switch <worker>` for each function an update is limited to; `None`: not Lambda.
+fn consumer_grant(resources: &Value, statement: &Value) -> Option<Vec<Result<String, String>>> {
+    let action = text(&statement["Action"]);
+    if text(&statement["Effect"]) != "Allow" {
+        return None;
+    }
+    match action.as_str() {
+        "lambda:ListEventSourceMappings" => Some(vec![if text(&statement["Resource"]) == "*" {
+            Ok("list consumers".to_string())
+        } else {
+            Err(format!("statement {statement:?}"))
+        }]),
+        "lambda:UpdateEventSourceMapping" => {
+            let mappings = serde_yaml::to_string(&statement["Resource"]).unwrap();
+            if !mappings.contains(":event-source-mapping:") {
+                return Some(vec![Err(format!("statement {statement:?}"))]);
+            }
+            let functions = &statement["Condition"]["ArnLike"]["lambda:FunctionArn"];
+            let arns: Vec<&Value> = functions
+                .as_sequence()
+                .map(|l| l.iter().collect())
+                .unwrap_or_default();
+            if arns.is_empty() {
+                return Some(vec![Err(format!("unlimited {statement:?}"))]);
+            }
+            Some(
+                arns.into_iter()
+                    .map(|arn| match intrinsic(arn) {
+                        Some((tag, target)) if tag == "!GetAtt" => {
+                            let logical = target.trim_end_matches(".Arn");
+                            let binary =
+                                text(&resources[logical]["Metadata"]["BuildProperties"]["Binary"]);
+                            Ok(format!("switch {binary}"))
+                        }
+                        other => Err(format!("not a function's !GetAtt: {other:?}")),
+                    })
+                    .collect(),
+            )
+        }
+        _ => None,
+    }
+}
+
 /// What a registry entry's grants ask of the template.
 fn declared(grants: &Grants) -> BTreeSet<String> {
     let mut declared = BTreeSet::new();
@@ -266,7 +318,18 @@ fn declared(grants: &Grants) -> BTreeSet<String> {
     if grants.publishes_events {
         declared.insert("put events".to_string());
     }
-    if grants.inspects_queues {
+    if grants.administers_queues {
+        declared.insert("list consumers".to_string());
+        for queue in shared::jobs::queues::ALL {
+            declared.insert(format!("send {queue}"));
+            for action in ["receive", "delete", "release", "move"] {
+                declared.insert(format!("{action} {queue}-dlq"));
+            }
+            let worker = shared::jobs::queues::consumer(queue).unwrap();
+            declared.insert(format!("switch {worker}"));
+        }
+    }
+    if grants.inspects_queues || grants.administers_queues {
         for queue in shared::jobs::queues::ALL {
             for name in [queue.to_string(), format!("{queue}-dlq")] {
                 declared.insert(format!("queue url {name}"));
@@ -352,6 +415,18 @@ fn the_grant_check_fails_on_a_missing_or_an_undeclared_grant() {
     fails(
         &t,
         "webhook-processor: the template does not grant 'put events'",
+    );
+
+    // The queue administrator without its statements: no dead-letter moves, no mapping switch.
+    let mut t = template();
+    policies(&mut t, "AdminQueuesFunction").retain(|p| p.get("Statement").is_none());
+    fails(
+        &t,
+        "admin-queues: the template does not grant 'move slack-sender-dlq'",
+    );
+    fails(
+        &t,
+        "admin-queues: the template does not grant 'switch wallet-balance-monitor'",
     );
 
     // A grant added without a declaration: the bus for health, another queue for pay, an

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::json;
 use shared::ids::{AttemptId, RefundId};
 use shared::jobs::bus::DomainEvent;
-use shared::jobs::{Message, queues};
+use shared::jobs::{Message, activity, queues};
 use shared::maintenance;
 use shared::merchant_webhooks::delivery;
 use shared::notifications;
@@ -34,20 +34,33 @@ where
         }
     }
     let results = futures::future::join_all(messages.into_iter().map(|m| {
-        let id = m.id.clone();
+        let (id, receive_count) = (m.id.clone(), m.receive_count);
         let fut = work(m);
-        async move { (id, fut.await) }
+        async move { (id, receive_count, fut.await) }
     }))
     .await;
-    results
+    let outcomes: Vec<activity::Outcome> = results
         .into_iter()
-        .filter_map(|(id, result)| match result {
-            Ok(()) => None,
-            Err(e) => {
+        .map(|(id, receive_count, result)| {
+            let error = result.err().map(|e| {
                 tracing::warn!(message = %id, error = %e, "message failed; it will be retried");
-                Some(id)
+                e.to_string()
+            });
+            activity::Outcome {
+                id,
+                receive_count,
+                error,
             }
         })
+        .collect();
+    // The one place per-message results exist: queue statistics and the dead-letter peek read
+    // what is recorded here (never failing the batch).
+    let worker = queues::consumer(queue).unwrap_or(queue);
+    activity::record(&app.db, app.clock.now(), worker, queue, &outcomes).await;
+    outcomes
+        .into_iter()
+        .filter(|o| o.error.is_some())
+        .map(|o| o.id)
         .collect()
 }
 

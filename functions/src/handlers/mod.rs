@@ -3,6 +3,7 @@
 
 pub mod admin_gateways;
 pub mod admin_merchants;
+pub mod admin_queues;
 pub mod admin_routing;
 pub mod admin_users;
 pub mod affiliates;

@@ -4,7 +4,9 @@
 //! names, and one that names none does not link the SDK at all.
 
 use super::bus::{DomainEvent, EventBus};
+use super::consumers::ConsumerSwitch;
 use super::eventbridge::EventBridgeBus;
+use super::lambda::LambdaConsumers;
 use super::sqs::SqsQueue;
 use super::{JobQueue, Message, QueueError};
 use async_trait::async_trait;
@@ -89,6 +91,22 @@ pub fn eventbridge(_queue_prefix: String, bus_name: String) -> PortsFuture {
             queue: Arc::new(Undeclared),
             bus: eventbridge_bus(&sdk, &bus_name),
         }
+    })
+}
+
+/// What a consumer-switch builder answers.
+pub type ConsumersFuture = Pin<Box<dyn Future<Output = Arc<dyn ConsumerSwitch>> + Send>>;
+
+/// The Lambda event source mappings that feed the queues named `<queue_prefix><queue>` (only a
+/// function that administers queues names this builder, so only it links the Lambda SDK).
+pub fn lambda_consumers(queue_prefix: String) -> ConsumersFuture {
+    Box::pin(async move {
+        let sdk = loader().load().await;
+        let queues = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &queue_prefix);
+        Arc::new(LambdaConsumers::new(
+            aws_sdk_lambda::Client::new(&sdk),
+            queues,
+        )) as Arc<dyn ConsumerSwitch>
     })
 }
 

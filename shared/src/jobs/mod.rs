@@ -3,14 +3,21 @@
 //! transaction; the relay publishes right after commit, and a scheduled sweeper publishes
 //! whatever a crash or an outage left behind. Consumers are idempotent on a business key.
 
+pub mod activity;
+pub mod admin;
 pub mod aws;
 pub mod bus;
+pub mod consumers;
+pub mod controls;
 pub mod eventbridge;
+pub mod lambda;
 pub mod outbox;
 pub mod postgres_queue;
 pub mod sqs;
+mod sqs_dead_letters;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 /// Queue names: one queue (and, on SQS, one dead-letter queue) per worker.
@@ -41,6 +48,15 @@ pub mod queues {
         SLACK_SENDER,
         WALLET_BALANCE,
     ];
+
+    /// The registry function that consumes `queue` (its worker): the queue's own name but for
+    /// the wallet-balance queue (a registry test holds this to the registry's workers).
+    pub fn consumer(queue: &str) -> Option<&'static str> {
+        match queue {
+            WALLET_BALANCE => Some("wallet-balance-monitor"),
+            _ => ALL.iter().copied().find(|q| *q == queue),
+        }
+    }
 }
 
 /// A message received from a queue.
@@ -91,6 +107,58 @@ pub struct QueueDepth {
     pub oldest_visible_age: Option<Duration>,
 }
 
+/// A message in a dead-letter queue, as the peek shows it (left where it is).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct DeadLetter {
+    /// The queue's id for the message (SQS keeps it when it dead-letters).
+    pub id: String,
+    /// The body.
+    pub body: String,
+    /// How many times it was received.
+    pub receive_count: u32,
+    /// When it was first sent (its age counts from here on both backends).
+    pub sent_at: DateTime<Utc>,
+    /// When it was first received, where the backend records it (SQS).
+    pub first_received_at: Option<DateTime<Utc>>,
+    /// When it was dead-lettered, where the backend records it (PostgreSQL).
+    pub dead_lettered_at: Option<DateTime<Utc>>,
+}
+
+/// Which dead letters an operation takes.
+#[derive(Debug, Clone, Copy)]
+pub enum Selection<'a> {
+    /// Every one.
+    All,
+    /// Those with these message ids.
+    Ids(&'a [String]),
+}
+
+/// What a redrive did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Redriven {
+    /// Messages sent back to their queue (for a move task: the dead letters when it started).
+    pub moved: u64,
+    /// How: `database` (PostgreSQL), `move_task` (an SQS message move task, which goes on in
+    /// the background) or `resend` (each body sent to the queue and deleted from the DLQ).
+    pub method: &'static str,
+    /// The SQS move task's handle, when one was started.
+    pub task_handle: Option<String>,
+    /// Ids asked for that are not (or no longer) dead letters of the queue.
+    pub not_found: Vec<String>,
+    /// Ids that no longer exist as such: on SQS a resent message gets a new id.
+    #[serde(skip)]
+    pub retired: Vec<String>,
+}
+
+/// What a purge of old dead letters found, or removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// How many dead letters were first sent before the cutoff.
+    pub count: u64,
+    /// Their ids.
+    pub ids: Vec<String>,
+}
+
 /// A job queue with SQS semantics: at-least-once delivery, a visibility timeout, a receive
 /// count, and dead-lettering after too many receives.
 #[async_trait]
@@ -111,5 +179,38 @@ pub trait JobQueue: Send + Sync {
     /// that cannot tell answers an error, which the monitor reports instead of guessing.
     async fn depth(&self, queue: &str) -> Result<QueueDepth, QueueError> {
         Err(QueueError::new(queue, "this queue cannot report its depth"))
+    }
+
+    /// Up to `max` dead letters of `queue`, oldest first, without consuming them.
+    async fn peek_dead_letters(
+        &self,
+        queue: &str,
+        _max: usize,
+    ) -> Result<Vec<DeadLetter>, QueueError> {
+        Err(QueueError::new(
+            queue,
+            "this queue cannot show its dead letters",
+        ))
+    }
+
+    /// Sends dead letters of `queue` back to it, to be received afresh.
+    async fn redrive(&self, queue: &str, _which: Selection<'_>) -> Result<Redriven, QueueError> {
+        Err(QueueError::new(
+            queue,
+            "this queue cannot redrive dead letters",
+        ))
+    }
+
+    /// Counts (`dry_run`) or deletes the dead letters of `queue` first sent before `before`.
+    async fn purge_dead_letters(
+        &self,
+        queue: &str,
+        _before: DateTime<Utc>,
+        _dry_run: bool,
+    ) -> Result<Purged, QueueError> {
+        Err(QueueError::new(
+            queue,
+            "this queue cannot purge dead letters",
+        ))
     }
 }

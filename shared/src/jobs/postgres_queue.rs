@@ -1,10 +1,11 @@
 //! The PostgreSQL job queue: `FOR UPDATE SKIP LOCKED` receives, a visibility timeout, a receive
 //! count and dead-lettering after `max_receives`, the same semantics as SQS with a redrive policy.
 
-use super::{JobQueue, Message, QueueDepth, QueueError};
+use super::{DeadLetter, JobQueue, Message, Purged, QueueDepth, QueueError, Redriven, Selection};
 use crate::db::record::{DecodeError, Record};
 use crate::db::{self, Db, Scope};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use std::time::Duration;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
@@ -53,6 +54,11 @@ fn to_message(row: &tokio_postgres::Row) -> Result<Message, DecodeError> {
         body: row.get("body")?,
         receive_count: u32::try_from(row.get::<i32>("receive_count")?).unwrap_or(0),
     })
+}
+
+/// The message ids among `ids` (the PostgreSQL queue's are numbers); any other is not found.
+fn numeric_ids(ids: &[String]) -> Vec<i64> {
+    ids.iter().filter_map(|id| id.parse().ok()).collect()
 }
 
 fn seconds(d: Duration) -> f64 {
@@ -194,6 +200,125 @@ impl JobQueue for PostgresQueue {
             delayed: count("delayed")?,
             dead_letters: count("dead_letters")?,
             oldest_visible_age: oldest.map(|s| Duration::from_secs_f64(s.max(0.0))),
+        })
+    }
+
+    async fn peek_dead_letters(
+        &self,
+        queue: &str,
+        max: usize,
+    ) -> Result<Vec<DeadLetter>, QueueError> {
+        let err = |e: &dyn std::fmt::Display| QueueError::new(queue, e);
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        let mut client = self.db.client().await.map_err(|e| err(&e))?;
+        let tx = db::begin_relaxed(&mut client, Scope::System)
+            .await
+            .map_err(|e| err(&e))?;
+        let rows = tx
+            .query_typed(
+                "SELECT id, body, receive_count, enqueued_at, dead_lettered_at FROM job_queue
+                 WHERE queue = $1 AND dead_lettered_at IS NOT NULL ORDER BY id LIMIT $2",
+                &[(&queue, Type::TEXT), (&limit, Type::INT8)],
+            )
+            .await
+            .map_err(|e| err(&e))?;
+        tx.commit().await.map_err(|e| err(&e))?;
+        rows.iter()
+            .map(|row| {
+                let row = Record::new(row, "job_queue");
+                Ok(DeadLetter {
+                    id: row.get::<i64>("id")?.to_string(),
+                    body: row.get("body")?,
+                    receive_count: u32::try_from(row.get::<i32>("receive_count")?).unwrap_or(0),
+                    sent_at: row.get("enqueued_at")?,
+                    first_received_at: None,
+                    dead_lettered_at: row.get("dead_lettered_at")?,
+                })
+            })
+            .collect::<Result<_, DecodeError>>()
+            .map_err(|e| err(&e))
+    }
+
+    async fn redrive(&self, queue: &str, which: Selection<'_>) -> Result<Redriven, QueueError> {
+        let err = |e: &dyn std::fmt::Display| QueueError::new(queue, e);
+        let ids: Option<Vec<i64>> = match which {
+            Selection::All => None,
+            Selection::Ids(ids) => Some(numeric_ids(ids)),
+        };
+        let mut client = self.db.client().await.map_err(|e| err(&e))?;
+        let tx = db::begin_relaxed(&mut client, Scope::System)
+            .await
+            .map_err(|e| err(&e))?;
+        // Received afresh: its receive count starts over, so it gets every retry again.
+        let rows = tx
+            .query_typed(
+                "UPDATE job_queue SET dead_lettered_at = NULL, receive_count = 0, receipt = NULL, visible_at = now()
+                 WHERE queue = $1 AND dead_lettered_at IS NOT NULL AND ($2::int8[] IS NULL OR id = ANY($2))
+                 RETURNING id",
+                &[(&queue, Type::TEXT), (&ids, Type::INT8_ARRAY)],
+            )
+            .await
+            .map_err(|e| err(&e))?;
+        tx.commit().await.map_err(|e| err(&e))?;
+        let moved: Vec<String> = rows
+            .iter()
+            .map(|row| {
+                Record::new(row, "job_queue")
+                    .get::<i64>("id")
+                    .map(|id| id.to_string())
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| err(&e))?;
+        let not_found = match which {
+            Selection::All => Vec::new(),
+            Selection::Ids(asked) => asked
+                .iter()
+                .filter(|id| !moved.contains(id))
+                .cloned()
+                .collect(),
+        };
+        Ok(Redriven {
+            moved: moved.len() as u64,
+            method: "database",
+            task_handle: None,
+            not_found,
+            retired: Vec::new(),
+        })
+    }
+
+    async fn purge_dead_letters(
+        &self,
+        queue: &str,
+        before: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<Purged, QueueError> {
+        let err = |e: &dyn std::fmt::Display| QueueError::new(queue, e);
+        let mut client = self.db.client().await.map_err(|e| err(&e))?;
+        let tx = db::begin_relaxed(&mut client, Scope::System)
+            .await
+            .map_err(|e| err(&e))?;
+        let sql = if dry_run {
+            "SELECT id FROM job_queue WHERE queue = $1 AND dead_lettered_at IS NOT NULL AND enqueued_at < $2"
+        } else {
+            "DELETE FROM job_queue WHERE queue = $1 AND dead_lettered_at IS NOT NULL AND enqueued_at < $2 RETURNING id"
+        };
+        let rows = tx
+            .query_typed(sql, &[(&queue, Type::TEXT), (&before, Type::TIMESTAMPTZ)])
+            .await
+            .map_err(|e| err(&e))?;
+        tx.commit().await.map_err(|e| err(&e))?;
+        let ids: Vec<String> = rows
+            .iter()
+            .map(|row| {
+                Record::new(row, "job_queue")
+                    .get::<i64>("id")
+                    .map(|id| id.to_string())
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| err(&e))?;
+        Ok(Purged {
+            count: ids.len() as u64,
+            ids,
         })
     }
 }

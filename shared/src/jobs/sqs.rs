@@ -1,24 +1,25 @@
 //! The SQS adapter of the `JobQueue` port. In AWS the queues, their dead-letter queues and the
 //! redrive policies come from `template.yaml`; `ensure_queues` creates the same locally (moto).
 
-use super::{JobQueue, Message, QueueDepth, QueueError};
+use super::{DeadLetter, JobQueue, Message, Purged, QueueDepth, QueueError, Redriven, Selection};
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
     SendMessageBatchRequestEntry,
 };
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::RwLock;
 
 /// SQS accepts at most ten entries per batch call.
-const BATCH: usize = 10;
+pub(super) const BATCH: usize = 10;
 
 /// Queues named `<prefix><queue>` in one account and region.
 pub struct SqsQueue {
-    client: Client,
-    prefix: String,
+    pub(super) client: Client,
+    pub(super) prefix: String,
     urls: RwLock<HashMap<String, String>>,
 }
 
@@ -32,7 +33,7 @@ impl SqsQueue {
         }
     }
 
-    async fn url(&self, queue: &str) -> Result<String, QueueError> {
+    pub(super) async fn url(&self, queue: &str) -> Result<String, QueueError> {
         if let Some(url) = self.urls.read().await.get(queue) {
             return Ok(url.clone());
         }
@@ -262,5 +263,26 @@ impl JobQueue for SqsQueue {
             // The age of the oldest message is a CloudWatch metric, not a queue attribute.
             oldest_visible_age: None,
         })
+    }
+
+    async fn peek_dead_letters(
+        &self,
+        queue: &str,
+        max: usize,
+    ) -> Result<Vec<DeadLetter>, QueueError> {
+        self.peek(queue, max).await
+    }
+
+    async fn redrive(&self, queue: &str, which: Selection<'_>) -> Result<Redriven, QueueError> {
+        self.redrive_dead_letters(queue, which).await
+    }
+
+    async fn purge_dead_letters(
+        &self,
+        queue: &str,
+        before: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<Purged, QueueError> {
+        self.purge(queue, before, dry_run).await
     }
 }
