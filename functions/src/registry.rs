@@ -9,8 +9,8 @@ use crate::context::RequestContext;
 use crate::handlers::{
     admin_gateways, admin_merchants, admin_queues, admin_routing, admin_users, affiliates, alerts,
     auth, checkout, docs, fees, health, jobs, ledger, merchant, merchant_routing,
-    merchant_webhooks, notifications, pay, refunds, return_signing, sandbox_gateway, system,
-    transactions, wallets, webhooks,
+    merchant_webhooks, monitors, notifications, pay, refunds, return_signing, sandbox_gateway,
+    system, transactions, wallets, webhooks,
 };
 use http::Method;
 use shared::affiliates::{
@@ -827,6 +827,60 @@ pub static ALERT_MONITOR: Function = function! {
     },
 };
 
+/// `queue-metrics-recorder`: Records each worker queue's depth and its worker's work, per minute.
+pub static QUEUE_METRICS_RECORDER: Function = function! {
+    name: "queue-metrics-recorder",
+    description: "Records each worker queue's depth and its worker's work, per minute",
+    trigger: Trigger::Schedule {
+        expression: "rate(1 minute)",
+        timezone: "UTC",
+        handler: |app, tick| Box::pin(monitors::queue_metrics_recorder(app, tick)),
+    },
+    grants: Grants {
+        sends_to: &[],
+        publishes_events: false,
+        calls_gateways: false,
+        inspects_queues: true,
+        administers_queues: false,
+    },
+};
+
+/// `worker-health-monitor`: Judges each worker's health and raises or clears its silent and failing alerts.
+pub static WORKER_HEALTH_MONITOR: Function = function! {
+    name: "worker-health-monitor",
+    description: "Judges each worker's health and raises or clears its silent and failing alerts",
+    trigger: Trigger::Schedule {
+        expression: "rate(1 minute)",
+        timezone: "UTC",
+        handler: |app, tick| Box::pin(monitors::worker_health_monitor(app, tick)),
+    },
+    grants: Grants {
+        sends_to: &[queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
+        publishes_events: false,
+        calls_gateways: false,
+        inspects_queues: true,
+        administers_queues: false,
+    },
+};
+
+/// `sla-monitor`: Raises and resolves alerts on payments pending past their SLA and overdue webhook deliveries.
+pub static SLA_MONITOR: Function = function! {
+    name: "sla-monitor",
+    description: "Raises and resolves alerts on payments pending past their SLA and overdue webhook deliveries",
+    trigger: Trigger::Schedule {
+        expression: "rate(5 minutes)",
+        timezone: "UTC",
+        handler: |app, tick| Box::pin(monitors::sla_monitor(app, tick)),
+    },
+    grants: Grants {
+        sends_to: &[queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
+        publishes_events: false,
+        calls_gateways: false,
+        inspects_queues: false,
+        administers_queues: false,
+    },
+};
+
 /// `merchant-webhooks`: A merchant's webhook endpoints.
 pub static MERCHANT_WEBHOOKS: Function = function! {
     name: "merchant-webhooks",
@@ -1084,6 +1138,9 @@ pub static FUNCTIONS: &[&Function] = &[
     &NOTIFICATION_RETRY,
     &ALERTS,
     &ALERT_MONITOR,
+    &QUEUE_METRICS_RECORDER,
+    &WORKER_HEALTH_MONITOR,
+    &SLA_MONITOR,
     &WALLETS,
     &ADMIN_WALLETS,
     &WALLET_BALANCE_MONITOR,
@@ -1209,6 +1266,48 @@ mod tests {
                     "the consumer of {queue}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_monitors_know_every_worker_and_their_own_periods() {
+        let workers: Vec<(&str, &str)> = FUNCTIONS
+            .iter()
+            .filter_map(|f| match f.trigger {
+                Trigger::Worker { queue, .. } => Some((f.name, queue)),
+                _ => None,
+            })
+            .collect();
+        let known: Vec<(&str, &str)> = monitors::WORKERS
+            .iter()
+            .map(|w| (w.name, w.queue))
+            .collect();
+        assert_eq!(
+            known, workers,
+            "handlers::monitors::WORKERS must list every worker"
+        );
+        for (function, period) in [
+            (
+                &QUEUE_METRICS_RECORDER,
+                shared::monitors::queue_metrics::PERIOD,
+            ),
+            (
+                &WORKER_HEALTH_MONITOR,
+                shared::monitors::worker_health::PERIOD,
+            ),
+            (&SLA_MONITOR, shared::monitors::sla::PERIOD),
+        ] {
+            let Trigger::Schedule { expression, .. } = function.trigger else {
+                panic!("{} is not a schedule", function.name);
+            };
+            assert_eq!(
+                shared::schedules::expression::Expression::parse(expression),
+                Ok(shared::schedules::expression::Expression::Rate {
+                    seconds: period.as_secs() as i64
+                }),
+                "{}: its late-run period must be its schedule's",
+                function.name
+            );
         }
     }
 

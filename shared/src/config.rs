@@ -44,6 +44,8 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     /// When alerts are raised and how often people hear about them.
     pub alerts: AlertsConfig,
+    /// The operations monitors' thresholds (worker health, SLAs).
+    pub monitors: MonitorsConfig,
 }
 
 /// Merchant webhook delivery settings.
@@ -128,6 +130,48 @@ pub struct AlertsConfig {
     pub queue_backlog: u64,
     /// Age of a queue's oldest visible message above which the queue is stuck.
     pub queue_age: Duration,
+}
+
+/// The operations monitors' thresholds (`shared::monitors`).
+#[derive(Debug, Clone, Copy)]
+pub struct MonitorsConfig {
+    /// The window over which a worker's work and error rate are judged, ending at the run's
+    /// scheduled time.
+    pub worker_window: Duration,
+    /// How long a worker may go without a success while work waits on its queue, and how old a
+    /// waiting message must be, before it is silent.
+    pub worker_silent_after: Duration,
+    /// Error rate over the window (failed of all, in percent) above which a worker is failing.
+    pub worker_failing_rate_percent: u32,
+    /// Failures in the window below which a worker is never judged failing (one bad message of
+    /// two is not a failing worker).
+    pub worker_failing_min_failures: u32,
+    /// How long a payment may stay pending (created or pending) before it breaches its SLA.
+    pub payment_sla: Duration,
+    /// How long past its next attempt a pending webhook delivery is overdue (the retry schedule
+    /// runs every minute).
+    pub webhook_overdue_after: Duration,
+    /// How long a webhook delivery may stay undelivered before it is overdue however its retries
+    /// go.
+    pub webhook_undelivered_after: Duration,
+    /// Payments, and endpoints, that get an alert of their own per run; the rest are counted in
+    /// one aggregate alert.
+    pub alerts_per_run: u32,
+}
+
+impl Default for MonitorsConfig {
+    fn default() -> MonitorsConfig {
+        MonitorsConfig {
+            worker_window: Duration::from_secs(300),
+            worker_silent_after: Duration::from_secs(600),
+            worker_failing_rate_percent: 50,
+            worker_failing_min_failures: 5,
+            payment_sla: Duration::from_secs(900),
+            webhook_overdue_after: Duration::from_secs(600),
+            webhook_undelivered_after: Duration::from_secs(6 * 3_600),
+            alerts_per_run: 20,
+        }
+    }
 }
 
 /// Routing settings.
@@ -411,6 +455,10 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
         }
     }
 
+    fn seconds(&mut self, name: &str, default: Duration, min: u64, max: u64) -> Duration {
+        Duration::from_secs(self.number(name, default.as_secs(), min, max))
+    }
+
     fn number<T: FromStr + PartialOrd + fmt::Display + Copy>(
         &mut self,
         name: &str,
@@ -624,6 +672,47 @@ impl Config {
                 14 * 86_400,
             )),
         };
+        let defaults = MonitorsConfig::default();
+        let monitors = MonitorsConfig {
+            worker_window: r.seconds(
+                "WORKER_HEALTH_WINDOW_SECONDS",
+                defaults.worker_window,
+                60,
+                86_400,
+            ),
+            worker_silent_after: r.seconds(
+                "WORKER_SILENT_AFTER_SECONDS",
+                defaults.worker_silent_after,
+                60,
+                86_400,
+            ),
+            worker_failing_rate_percent: r.number(
+                "WORKER_FAILING_RATE_PERCENT",
+                defaults.worker_failing_rate_percent,
+                1,
+                99,
+            ),
+            worker_failing_min_failures: r.number(
+                "WORKER_FAILING_MIN_FAILURES",
+                defaults.worker_failing_min_failures,
+                1,
+                100_000,
+            ),
+            payment_sla: r.seconds("PAYMENT_SLA_SECONDS", defaults.payment_sla, 60, 7 * 86_400),
+            webhook_overdue_after: r.seconds(
+                "WEBHOOK_OVERDUE_SECONDS",
+                defaults.webhook_overdue_after,
+                60,
+                7 * 86_400,
+            ),
+            webhook_undelivered_after: r.seconds(
+                "WEBHOOK_UNDELIVERED_SECONDS",
+                defaults.webhook_undelivered_after,
+                60,
+                30 * 86_400,
+            ),
+            alerts_per_run: r.number("MONITOR_ALERTS_PER_RUN", defaults.alerts_per_run, 0, 1_000),
+        };
         let mut gateway_urls = BTreeMap::new();
         for provider in Provider::external() {
             for environment in [Mode::Test, Mode::Live] {
@@ -689,6 +778,7 @@ impl Config {
                     webhooks,
                     notifications,
                     alerts,
+                    monitors,
                 })
             }
             _ => Err(ConfigError {
@@ -845,6 +935,38 @@ mod tests {
         ]);
         let err = Config::from_lookup(lookup_from(vars(&bad))).unwrap_err();
         assert_eq!(err.problems.len(), 6, "{err}");
+    }
+
+    #[test]
+    fn monitor_thresholds_default_sanely_and_refuse_bad_values() {
+        let base = [
+            ("DATABASE_URL", "postgres://lsp_app@127.0.0.1/db"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("ENCRYPTION_KEYS", KEY),
+        ];
+        let config = Config::from_lookup(lookup_from(vars(&base))).unwrap();
+        let m = config.monitors;
+        assert_eq!(m.payment_sla, Duration::from_secs(900));
+        assert_eq!(m.worker_silent_after, Duration::from_secs(600));
+        assert_eq!((m.worker_failing_rate_percent, m.alerts_per_run), (50, 20));
+
+        let mut pairs = base.to_vec();
+        pairs.extend([
+            ("PAYMENT_SLA_SECONDS", "1800"),
+            ("MONITOR_ALERTS_PER_RUN", "0"),
+        ]);
+        let config = Config::from_lookup(lookup_from(vars(&pairs))).unwrap();
+        assert_eq!(config.monitors.payment_sla, Duration::from_secs(1800));
+        assert_eq!(config.monitors.alerts_per_run, 0);
+
+        let mut bad = base.to_vec();
+        bad.extend([
+            ("PAYMENT_SLA_SECONDS", "5"),
+            ("WORKER_FAILING_RATE_PERCENT", "100"),
+            ("WORKER_HEALTH_WINDOW_SECONDS", "soon"),
+        ]);
+        let err = Config::from_lookup(lookup_from(vars(&bad))).unwrap_err();
+        assert_eq!(err.problems.len(), 3, "{err}");
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod merchant_webhooks;
 pub mod merchants;
 pub mod mode;
 pub mod money;
+pub mod monitors;
 pub mod notifications;
 pub mod payments;
 pub mod rate_limit;

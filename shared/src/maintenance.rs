@@ -38,6 +38,12 @@ pub const RETENTION: &[Retention] = &[
         column: "created_at",
         keep: Duration::from_secs(30 * 24 * 3_600),
     },
+    // Per-minute queue figures: two weeks show a queue's daily and weekly pattern.
+    Retention {
+        table: "queue_metrics",
+        column: "minute",
+        keep: Duration::from_secs(14 * 24 * 3_600),
+    },
 ];
 
 /// Rows deleted per statement: short transactions, no long lock on a busy table.

@@ -23,6 +23,7 @@ mod ledger;
 mod ledger_reports;
 mod ledger_suspense;
 mod merchant_webhooks;
+mod monitors;
 mod notifications;
 mod operations;
 mod outage;

@@ -134,6 +134,15 @@ async fn f18_maintenance_prunes_expired_rows() {
         )
         .await
         .unwrap();
+    // Queue metrics are kept two weeks.
+    owner
+        .batch_execute(
+            "INSERT INTO queue_metrics (queue, minute, worker, processed, failed) VALUES
+                 ('refund-processor', date_trunc('minute', now() - interval '15 days'), 'refund-processor', 1, 0),
+                 ('refund-processor', date_trunc('minute', now() - interval '13 days'), 'refund-processor', 1, 0)",
+        )
+        .await
+        .unwrap();
 
     let summary = functions::worker::run_schedule(&app.app, "maintenance")
         .await
@@ -156,6 +165,7 @@ async fn f18_maintenance_prunes_expired_rows() {
             { "table": "rate_limit_counters", "deleted": 2 },
             { "table": "idempotency_keys", "deleted": 1 },
             { "table": "login_failures", "deleted": 1 },
+            { "table": "queue_metrics", "deleted": 1 },
         ]),
         "{summary}"
     );

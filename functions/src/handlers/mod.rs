@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod merchant;
 pub mod merchant_routing;
 pub mod merchant_webhooks;
+pub mod monitors;
 pub mod notifications;
 pub mod pay;
 pub mod refunds;

@@ -11,6 +11,7 @@ pub mod monitor;
 pub mod operators;
 mod raise;
 
+pub(crate) use raise::open_keys;
 pub use raise::{clear, raise};
 
 use crate::db::record::{DecodeError, Record};
