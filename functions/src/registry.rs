@@ -7,10 +7,10 @@
 use crate::api::{Api, Link};
 use crate::context::RequestContext;
 use crate::handlers::{
-    admin_gateways, admin_merchants, admin_routing, admin_users, affiliates, alerts, auth,
-    checkout, docs, fees, health, jobs, ledger, merchant, merchant_routing, merchant_webhooks,
-    notifications, pay, refunds, return_signing, sandbox_gateway, system, transactions, wallets,
-    webhooks,
+    admin_gateways, admin_merchants, admin_routing, admin_users, affiliates, alerts, audit_logs,
+    auth, checkout, docs, fees, health, jobs, ledger, merchant, merchant_routing,
+    merchant_webhooks, notifications, pay, refunds, return_signing, sandbox_gateway, system,
+    transactions, wallets, webhooks,
 };
 use http::Method;
 use shared::affiliates::{
@@ -18,6 +18,7 @@ use shared::affiliates::{
 };
 use shared::alerts::AlertView;
 use shared::app::{Adapters, GatewaysFn};
+use shared::audit::entries::AuditEntry;
 use shared::error::ErrorCode;
 use shared::gateway_accounts::{AddGatewayAccount, GatewayAccountView, UpdateGatewayAccount};
 use shared::gateways::Gateways;
@@ -719,6 +720,17 @@ pub static ALERTS: Function = function! {
     grants: Grants::NONE,
 };
 
+/// `audit-logs`: The audit log: every entry for operators, its own for a merchant.
+pub static AUDIT_LOGS: Function = function! {
+    name: "audit-logs",
+    description: "The audit log: every entry for operators, its own for a merchant",
+    trigger: Trigger::Http(&[
+        route!(GET "/api/v1/admin/audit-logs", Admin, "The audit log, newest first (filter by actor, action or action prefix, target, merchant, time)", audit_logs::admin_list, Api::page::<AuditEntry>().query::<audit_logs::AdminQuery>()),
+        route!(GET "/api/v1/merchant/audit-logs", Merchant, "The entries about the caller's merchant, newest first (operators unnamed; some details withheld)", audit_logs::merchant_list, Api::page::<AuditEntry>().query::<audit_logs::MerchantQuery>()),
+    ]),
+    grants: Grants::NONE,
+};
+
 /// `whatsapp-webhook`: WhatsApp's subscription handshake and message statuses.
 pub static WHATSAPP_WEBHOOK: Function = function! {
     name: "whatsapp-webhook",
@@ -1024,6 +1036,7 @@ pub static FUNCTIONS: &[&Function] = &[
     &SLACK_SENDER,
     &NOTIFICATION_RETRY,
     &ALERTS,
+    &AUDIT_LOGS,
     &ALERT_MONITOR,
     &WALLETS,
     &ADMIN_WALLETS,

@@ -6,6 +6,7 @@
 mod affiliates;
 mod alerts;
 mod audit;
+mod audit_logs;
 mod auth;
 mod auth_hardening;
 mod aws;
