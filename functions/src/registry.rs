@@ -666,10 +666,10 @@ pub static TRANSACTION_MONITOR: Function = function! {
     },
 };
 
-/// `maintenance`: Deletes expired rate-limit counters and idempotency keys.
+/// `maintenance`: Deletes rows past their retention (counters, keys, activity, run records).
 pub static MAINTENANCE: Function = function! {
     name: "maintenance",
-    description: "Deletes expired rate-limit counters and idempotency keys",
+    description: "Deletes rows past their retention (counters, keys, activity, run records)",
     trigger: Trigger::Schedule {
         expression: "rate(1 hour)",
         timezone: "UTC",

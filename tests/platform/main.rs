@@ -33,6 +33,7 @@ mod public_surface;
 mod rate_limit;
 mod refunds;
 mod reseal;
+mod retention;
 mod routing;
 mod routing_pools;
 mod routing_simulation;
