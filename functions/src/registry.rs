@@ -8,7 +8,7 @@ use crate::api::{Api, Link};
 use crate::context::RequestContext;
 use crate::handlers::{
     admin_gateways, admin_merchants, admin_queues, admin_routing, admin_users, affiliates, alerts,
-    auth, checkout, docs, fees, health, jobs, ledger, merchant, merchant_routing,
+    audit_logs, auth, checkout, docs, fees, health, jobs, ledger, merchant, merchant_routing,
     merchant_webhooks, monitors, notifications, pay, refunds, return_signing, sandbox_gateway,
     system, transactions, wallets, webhooks,
 };
@@ -18,6 +18,7 @@ use shared::affiliates::{
 };
 use shared::alerts::AlertView;
 use shared::app::{Adapters, ConsumersFn, GatewaysFn};
+use shared::audit::entries::AuditEntry;
 use shared::error::ErrorCode;
 use shared::gateway_accounts::{AddGatewayAccount, GatewayAccountView, UpdateGatewayAccount};
 use shared::gateways::Gateways;
@@ -690,10 +691,10 @@ pub static TRANSACTION_MONITOR: Function = function! {
     },
 };
 
-/// `maintenance`: Deletes expired rate-limit counters and idempotency keys.
+/// `maintenance`: Deletes rows past their retention (counters, keys, activity, run records).
 pub static MAINTENANCE: Function = function! {
     name: "maintenance",
-    description: "Deletes expired rate-limit counters and idempotency keys",
+    description: "Deletes rows past their retention (counters, keys, activity, run records)",
     trigger: Trigger::Schedule {
         expression: "rate(1 hour)",
         timezone: "UTC",
@@ -740,6 +741,17 @@ pub static ALERTS: Function = function! {
         route!(GET "/api/v1/alerts/{id}", Admin, "Read an alert", alerts::get, Api::data::<AlertView>(200)),
         route!(POST "/api/v1/alerts/{id}/acknowledge", Admin, "Acknowledge an open alert (audited); repeats still count on it", alerts::acknowledge, Api::data::<AlertView>(200).fails(&[ErrorCode::Conflict])),
         route!(POST "/api/v1/alerts/{id}/resolve", Admin, "Resolve an alert (audited)", alerts::resolve, Api::data::<AlertView>(200).fails(&[ErrorCode::Conflict])),
+    ]),
+    grants: Grants::NONE,
+};
+
+/// `audit-logs`: The audit log: every entry for operators, its own for a merchant.
+pub static AUDIT_LOGS: Function = function! {
+    name: "audit-logs",
+    description: "The audit log: every entry for operators, its own for a merchant",
+    trigger: Trigger::Http(&[
+        route!(GET "/api/v1/admin/audit-logs", Admin, "The audit log, newest first (filter by actor, action or action prefix, target, merchant, time)", audit_logs::admin_list, Api::page::<AuditEntry>().query::<audit_logs::AdminQuery>()),
+        route!(GET "/api/v1/merchant/audit-logs", Merchant, "The entries about the caller's merchant, newest first (operators unnamed; some details withheld)", audit_logs::merchant_list, Api::page::<AuditEntry>().query::<audit_logs::MerchantQuery>()),
     ]),
     grants: Grants::NONE,
 };
@@ -1137,6 +1149,7 @@ pub static FUNCTIONS: &[&Function] = &[
     &SLACK_SENDER,
     &NOTIFICATION_RETRY,
     &ALERTS,
+    &AUDIT_LOGS,
     &ALERT_MONITOR,
     &QUEUE_METRICS_RECORDER,
     &WORKER_HEALTH_MONITOR,

@@ -1,5 +1,10 @@
 //! The audit log: who did what, to what, with the state before and after. Rows are written in the
-//! same transaction as the change they describe, and the database refuses to alter them.
+//! same transaction as the change they describe, and the database refuses to alter them;
+//! [`entries`] reads them back for operators and, cut down, for merchants.
+
+pub mod entries;
+pub mod filter;
+mod merchant_view;
 
 use crate::db::Transaction;
 use crate::ids::{CredentialId, MerchantId, UserId};
@@ -61,7 +66,8 @@ impl AuditContext {
 }
 
 /// Whether the action succeeded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// It happened.
     Success,
@@ -124,6 +130,17 @@ impl AuditEvent {
         self.before = before;
         self.after = after;
         self
+    }
+}
+
+impl std::str::FromStr for Outcome {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "success" => Ok(Outcome::Success),
+            "failure" => Ok(Outcome::Failure),
+            _ => Err("expected success or failure"),
+        }
     }
 }
 

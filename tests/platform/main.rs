@@ -6,6 +6,7 @@
 mod affiliates;
 mod alerts;
 mod audit;
+mod audit_logs;
 mod auth;
 mod auth_hardening;
 mod aws;
@@ -34,6 +35,7 @@ mod queues;
 mod rate_limit;
 mod refunds;
 mod reseal;
+mod retention;
 mod routing;
 mod routing_pools;
 mod routing_simulation;

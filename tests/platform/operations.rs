@@ -159,14 +159,15 @@ async fn f18_maintenance_prunes_expired_rows() {
         ["recent@example.in"],
         "30 days of failed logins are kept"
     );
+    // The first four tables of the retention list (others follow, with nothing to prune here).
     assert_eq!(
-        summary["pruned"],
-        json!([
-            { "table": "rate_limit_counters", "deleted": 2 },
-            { "table": "idempotency_keys", "deleted": 1 },
-            { "table": "login_failures", "deleted": 1 },
-            { "table": "queue_metrics", "deleted": 1 },
-        ]),
+        summary["pruned"].as_array().unwrap()[..4],
+        [
+            json!({ "table": "rate_limit_counters", "deleted": 2 }),
+            json!({ "table": "idempotency_keys", "deleted": 1 }),
+            json!({ "table": "login_failures", "deleted": 1 }),
+            json!({ "table": "queue_metrics", "deleted": 1 }),
+        ],
         "{summary}"
     );
     let counters: Vec<String> = owner

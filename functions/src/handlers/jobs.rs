@@ -255,10 +255,10 @@ pub async fn transaction_monitor(
     Ok(serde_json::to_value(run).unwrap_or_default())
 }
 
-/// `maintenance`: deletes expired rate-limit counters and idempotency keys (see
+/// `maintenance`: deletes rows past their retention as of the run's scheduled time (see
 /// `shared::maintenance::RETENTION`).
-pub async fn maintenance(app: Arc<App>, _tick: Tick) -> Result<serde_json::Value, AppError> {
-    let pruned = maintenance::prune(&app).await?;
+pub async fn maintenance(app: Arc<App>, tick: Tick) -> Result<serde_json::Value, AppError> {
+    let pruned = maintenance::prune(&app, tick.scheduled_at).await?;
     Ok(json!({ "pruned": pruned }))
 }
 

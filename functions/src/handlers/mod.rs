@@ -8,6 +8,7 @@ pub mod admin_routing;
 pub mod admin_users;
 pub mod affiliates;
 pub mod alerts;
+pub mod audit_logs;
 pub mod auth;
 pub mod checkout;
 pub mod docs;
