@@ -46,6 +46,8 @@ use shared::sandbox_provider::{
 };
 use shared::schedules::Tick;
 use shared::system::SystemStatus;
+use shared::system::schedules::ScheduleSpec;
+use shared::system::workers::WorkerSpec;
 use shared::wallets::WalletView;
 use shared::wallets::thresholds::SetThresholds;
 use shared::wallets::top_ups::{NewCheckoutTopUp, NewOperatorTopUp, OperatorTopUpDone};
@@ -959,14 +961,53 @@ pub static LOW_BALANCE_NOTIFIER: Function = function! {
     },
 };
 
-/// `system-status`: Database reachability, latency and migration version.
+/// `system-status`: The platform's health: database, queues, workers, gateways, schedules, alerts.
 pub static SYSTEM_STATUS: Function = function! {
     name: "system-status",
-    description: "Database reachability, latency and migration version",
+    description: "The platform's health: database, queues, workers, gateways, schedules, alerts",
     trigger: Trigger::Http(&[
-        route!(GET "/api/v1/system/status", Admin, "Platform status", system::status, Api::data::<SystemStatus>(200).degraded_503()),
+        route!(GET "/api/v1/system/status", Admin, "Platform status: each component and the verdict ok, degraded or down (503 when down)", system::status, Api::data::<SystemStatus>(200).down_503()),
     ]),
-    grants: Grants::NONE,
+    grants: Grants {
+        sends_to: &[],
+        publishes_events: false,
+        calls_gateways: false,
+        inspects_queues: true,
+    },
+};
+
+/// `system-status-checker`: Files the platform status every ten minutes.
+pub static SYSTEM_STATUS_CHECKER: Function = function! {
+    name: "system-status-checker",
+    description: "Files the platform status every ten minutes",
+    trigger: Trigger::Schedule {
+        expression: "rate(10 minutes)",
+        timezone: "UTC",
+        handler: |app, tick| Box::pin(system::checker(app, tick)),
+    },
+    grants: Grants {
+        sends_to: &[],
+        publishes_events: false,
+        calls_gateways: false,
+        inspects_queues: true,
+    },
+};
+
+/// `system-health-report`: The previous IST day's health report, filed and sent to operators.
+pub static SYSTEM_HEALTH_REPORT: Function = function! {
+    name: "system-health-report",
+    description: "The previous IST day's health report, filed and sent to operators",
+    trigger: Trigger::Schedule {
+        expression: "cron(0 6 * * ? *)",
+        timezone: "Asia/Kolkata",
+        handler: |app, tick| Box::pin(system::health_report(app, tick)),
+    },
+    grants: Grants {
+        sends_to: &[queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
+        publishes_events: false,
+        calls_gateways: false,
+        inspects_queues: false,
+    },
 };
 
 /// `docs`: The API document and the page to read it.
@@ -1030,7 +1071,87 @@ pub static FUNCTIONS: &[&Function] = &[
     &WALLET_BALANCE_MONITOR,
     &LOW_BALANCE_NOTIFIER,
     &SYSTEM_STATUS,
+    &SYSTEM_STATUS_CHECKER,
+    &SYSTEM_HEALTH_REPORT,
     &DOCS,
+];
+
+/// Every worker, as plain data for the status report: naming the entries themselves would link
+/// every handler into the `system-status` binaries. A test holds it to `FUNCTIONS`.
+pub static WATCHED_WORKERS: &[WorkerSpec] = &[
+    WorkerSpec {
+        name: "transaction-processor",
+        queue: queues::TRANSACTION_PROCESSOR,
+    },
+    WorkerSpec {
+        name: "refund-processor",
+        queue: queues::REFUND_PROCESSOR,
+    },
+    WorkerSpec {
+        name: "webhook-processor",
+        queue: queues::WEBHOOK_PROCESSOR,
+    },
+    WorkerSpec {
+        name: "webhook-delivery",
+        queue: queues::WEBHOOK_DELIVERY,
+    },
+    WorkerSpec {
+        name: "whatsapp-sender",
+        queue: queues::WHATSAPP_SENDER,
+    },
+    WorkerSpec {
+        name: "slack-sender",
+        queue: queues::SLACK_SENDER,
+    },
+    WorkerSpec {
+        name: "wallet-balance-monitor",
+        queue: queues::WALLET_BALANCE,
+    },
+];
+
+/// Every scheduled job and its expression, as plain data for the status report (see
+/// [`WATCHED_WORKERS`]). A test holds it to `FUNCTIONS`.
+pub static WATCHED_SCHEDULES: &[ScheduleSpec] = &[
+    ScheduleSpec {
+        name: "outbox-sweeper",
+        expression: "rate(1 minute)",
+    },
+    ScheduleSpec {
+        name: "transaction-monitor",
+        expression: "rate(5 minutes)",
+    },
+    ScheduleSpec {
+        name: "maintenance",
+        expression: "rate(1 hour)",
+    },
+    ScheduleSpec {
+        name: "gateway-health",
+        expression: "rate(1 minute)",
+    },
+    ScheduleSpec {
+        name: "webhook-retry",
+        expression: "rate(1 minute)",
+    },
+    ScheduleSpec {
+        name: "notification-retry",
+        expression: "rate(1 minute)",
+    },
+    ScheduleSpec {
+        name: "alert-monitor",
+        expression: "rate(1 minute)",
+    },
+    ScheduleSpec {
+        name: "low-balance-notifier",
+        expression: "rate(15 minutes)",
+    },
+    ScheduleSpec {
+        name: "system-status-checker",
+        expression: "rate(10 minutes)",
+    },
+    ScheduleSpec {
+        name: "system-health-report",
+        expression: "cron(0 6 * * ? *)",
+    },
 ];
 
 /// The function called `name`.
@@ -1140,6 +1261,41 @@ mod tests {
         assert_eq!(
             workers, watched,
             "queues::ALL must list every worker's queue"
+        );
+    }
+
+    #[test]
+    fn the_status_report_watches_every_worker_and_schedule() {
+        let mut workers: Vec<WorkerSpec> = FUNCTIONS
+            .iter()
+            .filter_map(|f| match f.trigger {
+                Trigger::Worker { queue, .. } => Some(WorkerSpec {
+                    name: f.name,
+                    queue,
+                }),
+                _ => None,
+            })
+            .collect();
+        let mut watched = WATCHED_WORKERS.to_vec();
+        workers.sort_by_key(|w| w.name);
+        watched.sort_by_key(|w| w.name);
+        assert_eq!(workers, watched, "WATCHED_WORKERS must list every worker");
+        let mut schedules: Vec<ScheduleSpec> = FUNCTIONS
+            .iter()
+            .filter_map(|f| match f.trigger {
+                Trigger::Schedule { expression, .. } => Some(ScheduleSpec {
+                    name: f.name,
+                    expression,
+                }),
+                _ => None,
+            })
+            .collect();
+        let mut watched = WATCHED_SCHEDULES.to_vec();
+        schedules.sort_by_key(|s| s.name);
+        watched.sort_by_key(|s| s.name);
+        assert_eq!(
+            schedules, watched,
+            "WATCHED_SCHEDULES must list every schedule with its expression"
         );
     }
 

@@ -38,6 +38,13 @@ pub const RETENTION: &[Retention] = &[
         column: "created_at",
         keep: Duration::from_secs(30 * 24 * 3_600),
     },
+    // The status checker files a report every ten minutes: a month of them shows trends and
+    // past incidents; the daily health reports are kept for good.
+    Retention {
+        table: "system_status",
+        column: "checked_for",
+        keep: Duration::from_secs(30 * 24 * 3_600),
+    },
 ];
 
 /// Rows deleted per statement: short transactions, no long lock on a busy table.
