@@ -40,6 +40,7 @@ mod sam;
 mod secrets;
 mod source_rules;
 mod support;
+mod system_status;
 mod tenancy;
 mod validation;
 mod wallets;

@@ -134,6 +134,14 @@ async fn f18_maintenance_prunes_expired_rows() {
         )
         .await
         .unwrap();
+    owner
+        .batch_execute(
+            "INSERT INTO system_status (checked_for, status, report) VALUES
+                 (now() - interval '31 days', 'ok', '{}'),
+                 (now() - interval '29 days', 'degraded', '{}')",
+        )
+        .await
+        .unwrap();
 
     let summary = functions::worker::run_schedule(&app.app, "maintenance")
         .await
@@ -156,6 +164,7 @@ async fn f18_maintenance_prunes_expired_rows() {
             { "table": "rate_limit_counters", "deleted": 2 },
             { "table": "idempotency_keys", "deleted": 1 },
             { "table": "login_failures", "deleted": 1 },
+            { "table": "system_status", "deleted": 1 },
         ]),
         "{summary}"
     );
