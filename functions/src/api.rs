@@ -114,8 +114,8 @@ pub struct Api {
     /// Whether it is the sandbox gateway's API, authenticated as a provider's is: HTTP Basic
     /// with the sandbox account's `api_key`.
     pub sandbox_key: bool,
-    /// Whether it answers its data with a 503 too, while the platform is degraded.
-    pub degraded_503: bool,
+    /// Whether it answers its data with a 503 too, while the platform is down.
+    pub down_503: bool,
     /// Whether only a dashboard session (a bearer token) may call it, never a key pair.
     pub session_only: bool,
     /// Operations a client may call next with a value from the successful answer.
@@ -231,7 +231,7 @@ impl Api {
             idempotency_required: false,
             errors: &[],
             sandbox_key: false,
-            degraded_503: false,
+            down_503: false,
             session_only: false,
             links: &[],
         }
@@ -286,9 +286,9 @@ impl Api {
         self
     }
 
-    /// Answers its data with a 503 while the platform is degraded.
-    pub const fn degraded_503(mut self) -> Api {
-        self.degraded_503 = true;
+    /// Answers its data with a 503 while the platform is down.
+    pub const fn down_503(mut self) -> Api {
+        self.down_503 = true;
         self
     }
 

@@ -431,11 +431,11 @@ fn responses(route: &Route, api: &Api, schemas: &mut Schemas) -> Value {
                 answer["links"] = links;
             }
             out.insert(status.to_string(), answer);
-            if api.degraded_503 {
+            if api.down_503 {
                 out.insert(
                     "503".into(),
                     json!({
-                        "description": "Degraded: the same report, or an error when the database cannot be asked.",
+                        "description": "Down: the same report, or an error when the database cannot be asked.",
                         "headers": headers(&[]),
                         "content": { "application/json": { "schema": { "oneOf": [envelope, { "$ref": ERROR }] } } },
                     }),

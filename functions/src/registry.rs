@@ -51,6 +51,7 @@ use shared::sandbox_provider::{
 };
 use shared::schedules::Tick;
 use shared::system::SystemStatus;
+use shared::system::schedules::ScheduleSpec;
 use shared::wallets::WalletView;
 use shared::wallets::thresholds::SetThresholds;
 use shared::wallets::top_ups::{NewCheckoutTopUp, NewOperatorTopUp, OperatorTopUpDone};
@@ -1084,14 +1085,56 @@ pub static ADMIN_QUEUES: Function = function! {
     },
 };
 
-/// `system-status`: Database reachability, latency and migration version.
+/// `system-status`: The platform's health: database, queues, workers, gateways, schedules, alerts.
 pub static SYSTEM_STATUS: Function = function! {
     name: "system-status",
-    description: "Database reachability, latency and migration version",
+    description: "The platform's health: database, queues, workers, gateways, schedules, alerts",
     trigger: Trigger::Http(&[
-        route!(GET "/api/v1/system/status", Admin, "Platform status", system::status, Api::data::<SystemStatus>(200).degraded_503()),
+        route!(GET "/api/v1/system/status", Admin, "Platform status: each component and the verdict ok, degraded or down (503 when down)", system::status, Api::data::<SystemStatus>(200).down_503()),
     ]),
-    grants: Grants::NONE,
+    grants: Grants {
+        sends_to: &[],
+        publishes_events: false,
+        calls_gateways: false,
+        inspects_queues: true,
+        administers_queues: false,
+    },
+};
+
+/// `system-status-checker`: Files the platform status every ten minutes.
+pub static SYSTEM_STATUS_CHECKER: Function = function! {
+    name: "system-status-checker",
+    description: "Files the platform status every ten minutes",
+    trigger: Trigger::Schedule {
+        expression: "rate(10 minutes)",
+        timezone: "UTC",
+        handler: |app, tick| Box::pin(system::checker(app, tick)),
+    },
+    grants: Grants {
+        sends_to: &[],
+        publishes_events: false,
+        calls_gateways: false,
+        inspects_queues: true,
+        administers_queues: false,
+    },
+};
+
+/// `system-health-report`: The previous IST day's health report, filed and sent to operators.
+pub static SYSTEM_HEALTH_REPORT: Function = function! {
+    name: "system-health-report",
+    description: "The previous IST day's health report, filed and sent to operators",
+    trigger: Trigger::Schedule {
+        expression: "cron(0 6 * * ? *)",
+        timezone: "Asia/Kolkata",
+        handler: |app, tick| Box::pin(system::health_report(app, tick)),
+    },
+    grants: Grants {
+        sends_to: &[queues::WHATSAPP_SENDER, queues::SLACK_SENDER],
+        publishes_events: false,
+        calls_gateways: false,
+        inspects_queues: false,
+        administers_queues: false,
+    },
 };
 
 /// `docs`: The API document and the page to read it.
@@ -1160,7 +1203,66 @@ pub static FUNCTIONS: &[&Function] = &[
     &LOW_BALANCE_NOTIFIER,
     &ADMIN_QUEUES,
     &SYSTEM_STATUS,
+    &SYSTEM_STATUS_CHECKER,
+    &SYSTEM_HEALTH_REPORT,
     &DOCS,
+];
+
+/// Every scheduled job and its expression, as plain data for the status report (see
+/// `queues::WORKERS`). A test holds it to `FUNCTIONS`.
+pub static WATCHED_SCHEDULES: &[ScheduleSpec] = &[
+    ScheduleSpec {
+        name: "outbox-sweeper",
+        expression: "rate(1 minute)",
+    },
+    ScheduleSpec {
+        name: "transaction-monitor",
+        expression: "rate(5 minutes)",
+    },
+    ScheduleSpec {
+        name: "maintenance",
+        expression: "rate(1 hour)",
+    },
+    ScheduleSpec {
+        name: "gateway-health",
+        expression: "rate(1 minute)",
+    },
+    ScheduleSpec {
+        name: "webhook-retry",
+        expression: "rate(1 minute)",
+    },
+    ScheduleSpec {
+        name: "notification-retry",
+        expression: "rate(1 minute)",
+    },
+    ScheduleSpec {
+        name: "alert-monitor",
+        expression: "rate(1 minute)",
+    },
+    ScheduleSpec {
+        name: "queue-metrics-recorder",
+        expression: "rate(1 minute)",
+    },
+    ScheduleSpec {
+        name: "worker-health-monitor",
+        expression: "rate(1 minute)",
+    },
+    ScheduleSpec {
+        name: "sla-monitor",
+        expression: "rate(5 minutes)",
+    },
+    ScheduleSpec {
+        name: "low-balance-notifier",
+        expression: "rate(15 minutes)",
+    },
+    ScheduleSpec {
+        name: "system-status-checker",
+        expression: "rate(10 minutes)",
+    },
+    ScheduleSpec {
+        name: "system-health-report",
+        expression: "cron(0 6 * * ? *)",
+    },
 ];
 
 /// The function called `name`.
@@ -1256,49 +1358,32 @@ mod tests {
     }
 
     #[test]
-    fn the_watched_queues_are_the_workers_queues() {
-        let mut workers: Vec<&str> = FUNCTIONS
+    fn the_worker_list_is_the_registrys_workers() {
+        let workers: Vec<queues::Worker> = FUNCTIONS
             .iter()
             .filter_map(|f| match f.trigger {
-                Trigger::Worker { queue, .. } => Some(queue),
+                Trigger::Worker { queue, .. } => Some(queues::Worker {
+                    name: f.name,
+                    queue,
+                }),
                 _ => None,
             })
             .collect();
-        workers.sort_unstable();
-        let mut watched = queues::ALL.to_vec();
-        watched.sort_unstable();
         assert_eq!(
-            workers, watched,
+            queues::WORKERS,
+            workers.as_slice(),
+            "queues::WORKERS must list every worker, in the registry's order"
+        );
+        let worker_queues: Vec<&str> = workers.iter().map(|w| w.queue).collect();
+        assert_eq!(
+            queues::ALL,
+            worker_queues.as_slice(),
             "queues::ALL must list every worker's queue"
         );
-        for f in FUNCTIONS {
-            if let Trigger::Worker { queue, .. } = f.trigger {
-                assert_eq!(
-                    queues::consumer(queue),
-                    Some(f.name),
-                    "the consumer of {queue}"
-                );
-            }
-        }
     }
 
     #[test]
-    fn the_monitors_know_every_worker_and_their_own_periods() {
-        let workers: Vec<(&str, &str)> = FUNCTIONS
-            .iter()
-            .filter_map(|f| match f.trigger {
-                Trigger::Worker { queue, .. } => Some((f.name, queue)),
-                _ => None,
-            })
-            .collect();
-        let known: Vec<(&str, &str)> = monitors::WORKERS
-            .iter()
-            .map(|w| (w.name, w.queue))
-            .collect();
-        assert_eq!(
-            known, workers,
-            "handlers::monitors::WORKERS must list every worker"
-        );
+    fn the_monitors_run_on_their_own_periods() {
         for (function, period) in [
             (
                 &QUEUE_METRICS_RECORDER,
@@ -1322,6 +1407,27 @@ mod tests {
                 function.name
             );
         }
+    }
+
+    #[test]
+    fn the_status_report_watches_every_schedule() {
+        let mut schedules: Vec<ScheduleSpec> = FUNCTIONS
+            .iter()
+            .filter_map(|f| match f.trigger {
+                Trigger::Schedule { expression, .. } => Some(ScheduleSpec {
+                    name: f.name,
+                    expression,
+                }),
+                _ => None,
+            })
+            .collect();
+        let mut watched = WATCHED_SCHEDULES.to_vec();
+        schedules.sort_by_key(|s| s.name);
+        watched.sort_by_key(|s| s.name);
+        assert_eq!(
+            schedules, watched,
+            "WATCHED_SCHEDULES must list every schedule with its expression"
+        );
     }
 
     #[test]

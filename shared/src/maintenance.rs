@@ -47,6 +47,13 @@ pub const RETENTION: &[Retention] = &[
         column: "minute",
         keep: Duration::from_secs(14 * DAY),
     },
+    // The status checker files a report every ten minutes: a month of them shows trends and
+    // past incidents; the daily health reports are kept for good.
+    Retention {
+        table: "system_status",
+        column: "checked_for",
+        keep: Duration::from_secs(30 * DAY),
+    },
     // Worker minutes feed queue statistics and the health monitor (an hour at most); a week
     // leaves room to look back at an incident.
     Retention {

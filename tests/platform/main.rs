@@ -45,6 +45,7 @@ mod schedules;
 mod secrets;
 mod source_rules;
 mod support;
+mod system_status;
 mod tenancy;
 mod validation;
 mod wallets;

@@ -143,6 +143,15 @@ async fn f18_maintenance_prunes_expired_rows() {
         )
         .await
         .unwrap();
+    // Status reports are kept a month.
+    owner
+        .batch_execute(
+            "INSERT INTO system_status (checked_for, status, report) VALUES
+                 (now() - interval '31 days', 'ok', '{}'),
+                 (now() - interval '29 days', 'degraded', '{}')",
+        )
+        .await
+        .unwrap();
 
     let summary = functions::worker::run_schedule(&app.app, "maintenance")
         .await
@@ -159,14 +168,15 @@ async fn f18_maintenance_prunes_expired_rows() {
         ["recent@example.in"],
         "30 days of failed logins are kept"
     );
-    // The first four tables of the retention list (others follow, with nothing to prune here).
+    // The first five tables of the retention list (others follow, with nothing to prune here).
     assert_eq!(
-        summary["pruned"].as_array().unwrap()[..4],
+        summary["pruned"].as_array().unwrap()[..5],
         [
             json!({ "table": "rate_limit_counters", "deleted": 2 }),
             json!({ "table": "idempotency_keys", "deleted": 1 }),
             json!({ "table": "login_failures", "deleted": 1 }),
             json!({ "table": "queue_metrics", "deleted": 1 }),
+            json!({ "table": "system_status", "deleted": 1 }),
         ],
         "{summary}"
     );

@@ -2,43 +2,11 @@
 //! `shared::monitors`, where each documents what a late run does).
 
 use shared::jobs::queues;
-use shared::monitors::{self, Worker, queue_metrics, sla, worker_health};
+use shared::monitors::{self, queue_metrics, sla, worker_health};
 use shared::schedules::Tick;
 use shared::{App, AppError};
 use std::sync::Arc;
 
-/// Every worker of the registry and its queue. A constant rather than a walk over the registry,
-/// so a monitor's binary links no other function's handlers; a registry test holds the two equal.
-pub const WORKERS: &[Worker] = &[
-    Worker {
-        name: "transaction-processor",
-        queue: queues::TRANSACTION_PROCESSOR,
-    },
-    Worker {
-        name: "refund-processor",
-        queue: queues::REFUND_PROCESSOR,
-    },
-    Worker {
-        name: "webhook-processor",
-        queue: queues::WEBHOOK_PROCESSOR,
-    },
-    Worker {
-        name: "webhook-delivery",
-        queue: queues::WEBHOOK_DELIVERY,
-    },
-    Worker {
-        name: "whatsapp-sender",
-        queue: queues::WHATSAPP_SENDER,
-    },
-    Worker {
-        name: "slack-sender",
-        queue: queues::SLACK_SENDER,
-    },
-    Worker {
-        name: "wallet-balance-monitor",
-        queue: queues::WALLET_BALANCE,
-    },
-];
 
 fn summary(value: impl serde::Serialize) -> Result<serde_json::Value, AppError> {
     serde_json::to_value(value).map_err(|e| AppError::Internal(e.to_string()))
@@ -50,7 +18,7 @@ pub async fn queue_metrics_recorder(
     app: Arc<App>,
     tick: Tick,
 ) -> Result<serde_json::Value, AppError> {
-    summary(queue_metrics::record(&app, WORKERS, tick).await?)
+    summary(queue_metrics::record(&app, queues::WORKERS, tick).await?)
 }
 
 /// `worker-health-monitor`: judges each worker over the window ending at the scheduled time and
@@ -63,7 +31,7 @@ pub async fn worker_health_monitor(
     if monitors::is_late(tick, worker_health::PERIOD, now) {
         return Ok(monitors::skipped_late(tick, worker_health::PERIOD, now));
     }
-    summary(worker_health::check(&app, WORKERS, tick).await?)
+    summary(worker_health::check(&app, queues::WORKERS, tick).await?)
 }
 
 /// `sla-monitor`: payments pending past their SLA and overdue webhook deliveries, raised and

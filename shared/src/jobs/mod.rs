@@ -49,13 +49,52 @@ pub mod queues {
         WALLET_BALANCE,
     ];
 
-    /// The registry function that consumes `queue` (its worker): the queue's own name but for
-    /// the wallet-balance queue (a registry test holds this to the registry's workers).
+    /// A worker: the registry function and the queue it consumes.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    pub struct Worker {
+        /// The worker's function name (`worker_activity.worker`, `worker_health.worker`).
+        pub name: &'static str,
+        /// Its queue.
+        pub queue: &'static str,
+    }
+
+    /// Every worker with its queue, in the order of [`ALL`]: the one list the monitors, the
+    /// status report and queue administration read (`shared` does not know the registry; a
+    /// registry test holds this list to its `Trigger::Worker` entries).
+    pub const WORKERS: &[Worker] = &[
+        Worker {
+            name: "transaction-processor",
+            queue: TRANSACTION_PROCESSOR,
+        },
+        Worker {
+            name: "refund-processor",
+            queue: REFUND_PROCESSOR,
+        },
+        Worker {
+            name: "webhook-processor",
+            queue: WEBHOOK_PROCESSOR,
+        },
+        Worker {
+            name: "webhook-delivery",
+            queue: WEBHOOK_DELIVERY,
+        },
+        Worker {
+            name: "whatsapp-sender",
+            queue: WHATSAPP_SENDER,
+        },
+        Worker {
+            name: "slack-sender",
+            queue: SLACK_SENDER,
+        },
+        Worker {
+            name: "wallet-balance-monitor",
+            queue: WALLET_BALANCE,
+        },
+    ];
+
+    /// The registry function that consumes `queue` (its worker).
     pub fn consumer(queue: &str) -> Option<&'static str> {
-        match queue {
-            WALLET_BALANCE => Some("wallet-balance-monitor"),
-            _ => ALL.iter().copied().find(|q| *q == queue),
-        }
+        WORKERS.iter().find(|w| w.queue == queue).map(|w| w.name)
     }
 }
 

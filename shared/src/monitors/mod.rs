@@ -19,15 +19,7 @@ use crate::schedules::Tick;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
-/// A worker and the queue it consumes (the registry's `Trigger::Worker` entries; `shared` does
-/// not know the registry, so the handlers hand this list over).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Worker {
-    /// The worker's name (its `worker_activity` rows).
-    pub name: &'static str,
-    /// Its queue.
-    pub queue: &'static str,
-}
+pub use crate::jobs::queues::Worker;
 
 /// Whether `tick` is more than one `period` behind `now`: a sample taken now would not describe
 /// the time the run was meant for.

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
 
 /// IST's offset from UTC in seconds (no daylight saving time).
-const IST_OFFSET_SECONDS: i32 = 5 * 3600 + 30 * 60;
+pub const IST_OFFSET_SECONDS: i32 = 5 * 3600 + 30 * 60;
 
 /// The IST day and the first day of the IST month that `now` falls in.
 pub fn periods(now: DateTime<Utc>) -> (NaiveDate, NaiveDate) {

@@ -1,4 +1,4 @@
-//! Platform self-checks for `GET /api/v1/system/status`.
+//! The database as this instance sees it: reachable, how fast, and at which migration.
 
 use crate::app::App;
 use crate::db::migrate;
@@ -22,19 +22,8 @@ pub struct DatabaseStatus {
     pub error: Option<String>,
 }
 
-/// The platform's state.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct SystemStatus {
-    /// `ok` or `degraded`.
-    pub status: &'static str,
-    /// The database.
-    pub database: DatabaseStatus,
-    /// This build's version.
-    pub version: &'static str,
-}
-
-/// Checks the database: reachability, latency and migration version.
-pub async fn status(app: &App) -> SystemStatus {
+/// Checks reachability, latency and migration version with one query.
+pub async fn check(app: &App) -> DatabaseStatus {
     let started = Instant::now();
     let probe = async {
         let client = app.db.client().await?;
@@ -50,7 +39,7 @@ pub async fn status(app: &App) -> SystemStatus {
     .await;
     let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
     let expected = migrate::latest_version();
-    let database = match probe {
+    match probe {
         Ok(version) => DatabaseStatus {
             reachable: true,
             latency_ms,
@@ -69,15 +58,5 @@ pub async fn status(app: &App) -> SystemStatus {
                 error: Some("database unreachable".into()),
             }
         }
-    };
-    let status = if database.error.is_none() {
-        "ok"
-    } else {
-        "degraded"
-    };
-    SystemStatus {
-        status,
-        database,
-        version: env!("CARGO_PKG_VERSION"),
     }
 }
