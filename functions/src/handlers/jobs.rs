@@ -244,6 +244,14 @@ pub async fn maintenance(app: Arc<App>, _tick: Tick) -> Result<serde_json::Value
     Ok(json!({ "pruned": pruned }))
 }
 
+/// `archive`: moves final payments nothing has changed for `ARCHIVE_AFTER_DAYS` before the
+/// run's scheduled time to the archive, in batches, within the run's time budget (see
+/// `shared::archive`); answers the rows moved per table.
+pub async fn archive(app: Arc<App>, tick: Tick) -> Result<serde_json::Value, AppError> {
+    let run = shared::archive::run(&app, tick.scheduled_at).await?;
+    Ok(serde_json::to_value(run).unwrap_or_default())
+}
+
 /// `gateway-health`: measures each gateway account's last window and opens the circuit breaker
 /// of one failing technically (see `shared::routing::health`); the window ends at the app's clock.
 pub async fn gateway_health(app: Arc<App>, _tick: Tick) -> Result<serde_json::Value, AppError> {
