@@ -532,3 +532,92 @@ async fn archived_tables_mirror_their_live_tables_and_only_the_job_writes_them()
         .unwrap_err();
     assert!(format!("{e:?}").contains("without being archived"), "{e:?}");
 }
+
+#[tokio::test]
+async fn payments_still_in_use_wait_until_they_are_not() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Archive Later").await;
+    let db = app.db.owner().await;
+    generate(&db, &m.id, "h", 40).await;
+    let merchant = m.id.parse::<shared::ids::MerchantId>().unwrap().as_uuid();
+    // h-6 holds money in suspense; a webhook about h-7 and one about a refund of h-8 are still
+    // being delivered; h-10's attempt is still pending.
+    db.batch_execute(&format!(
+        "
+        INSERT INTO webhook_endpoints (id, merchant_id, mode, url, secret_key_id, secret_nonce, secret_ciphertext)
+        VALUES ('00000000-0000-0000-0000-00000000e001', '{merchant}', 'test', 'https://hooks.example.in/x', 'k', '\\x00', '\\x00');
+        INSERT INTO merchant_events (id, merchant_id, mode, type, created_at, data)
+        SELECT md5('ev' || t.order_id)::uuid, t.merchant_id, 'test', e.type, now(), e.data
+          FROM transactions t
+          JOIN (VALUES ('h-7', 'transaction.failed',
+                        jsonb_build_object('transaction', jsonb_build_object('id', 'txn_' || replace(md5('ht' || 7)::uuid::text, '-', '')))),
+                       ('h-8', 'refund.created',
+                        jsonb_build_object('refund', jsonb_build_object('transaction_id', 'txn_' || replace(md5('ht' || 8)::uuid::text, '-', '')))))
+                AS e(order_id, type, data) ON e.order_id = t.order_id;
+        INSERT INTO webhook_deliveries (id, endpoint_id, event_id, merchant_id, status, next_attempt_at)
+        SELECT md5('dl' || e.id)::uuid, '00000000-0000-0000-0000-00000000e001', e.id, e.merchant_id, 'pending', now()
+          FROM merchant_events e;
+        UPDATE transaction_attempts SET status = 'pending'
+         WHERE transaction_id = (SELECT id FROM transactions WHERE order_id = 'h-10');
+        BEGIN;
+        SELECT set_config('app.scope', 'admin', true);
+        SELECT ledger_post(gen_random_uuid(), 'suspense:h-6', 'suspense_capture', 'test', t.merchant_id, t.id, NULL, NULL,
+                           jsonb_build_object('reason', 'second_capture'),
+                           jsonb_build_array(
+                               jsonb_build_object('code', 'gateway_clearing', 'owner_kind', 'gateway_account',
+                                                  'owner_id', a.gateway_account_id, 'merchant_id', NULL,
+                                                  'currency', 'INR', 'side', 'debit', 'amount', 100),
+                               jsonb_build_object('code', 'suspense', 'owner_kind', 'platform',
+                                                  'owner_id', '00000000-0000-0000-0000-000000000000', 'merchant_id', NULL,
+                                                  'currency', 'INR', 'side', 'credit', 'amount', 100)))
+          FROM transactions t JOIN transaction_attempts a ON a.transaction_id = t.id WHERE t.order_id = 'h-6';
+        COMMIT;
+        "
+    ))
+    .await
+    .unwrap();
+    let cutoff = Utc::now() - Duration::days(180);
+    let run = archive::archive(&app.app, cutoff, &settings(7))
+        .await
+        .unwrap();
+    let held: Vec<String> = db
+        .query(
+            "SELECT order_id FROM transactions WHERE order_id IN ('h-6', 'h-7', 'h-8', 'h-10') ORDER BY order_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(held, ["h-10", "h-6", "h-7", "h-8"]);
+    // 40, less five changed just now, the pending refund of h-30, and the four above.
+    assert_eq!(run.moved.transactions, 30, "{run:?}");
+    assert!(run.batches >= 5, "in batches of 7: {run:?}");
+
+    // Delivered, resolved and settled: the next run takes them.
+    db.batch_execute(
+        "
+        UPDATE webhook_deliveries SET status = 'succeeded', next_attempt_at = NULL;
+        UPDATE transaction_attempts SET status = 'failed'
+         WHERE transaction_id = (SELECT id FROM transactions WHERE order_id = 'h-10');
+        BEGIN;
+        SELECT set_config('app.scope', 'admin', true);
+        SELECT ledger_reverse(gen_random_uuid(), 'suspense-release:h-6', 'suspense:h-6');
+        COMMIT;
+        ",
+    )
+    .await
+    .unwrap();
+    let run = archive::archive(&app.app, cutoff, &settings(7))
+        .await
+        .unwrap();
+    assert_eq!(run.moved.transactions, 4, "{run:?}");
+    // The merchant's events and their deliveries stay where they were.
+    assert_eq!(count(&db, "SELECT count(*) FROM merchant_events").await, 2);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM webhook_deliveries").await,
+        2
+    );
+}
