@@ -463,6 +463,17 @@ async fn one_scheduled_run_acts_once_for_its_own_time() {
         panic!("the next run runs: {next:?}");
     };
     assert_eq!(summary["moved"]["transactions"], 5, "{summary}");
+    // A run out of time starts no batch and says it did not finish.
+    generate(&db, &m.id, "d", 10).await;
+    let spent = ArchiveConfig {
+        time_budget: std::time::Duration::ZERO,
+        ..settings(100)
+    };
+    let run = archive::archive(&app.app, Utc::now() - Duration::days(180), &spent)
+        .await
+        .unwrap();
+    assert!(!run.finished && run.batches == 0, "{run:?}");
+    assert_eq!(run.moved, Moved::default());
 }
 
 #[tokio::test]
