@@ -704,6 +704,19 @@ pub static MAINTENANCE: Function = function! {
     grants: Grants::NONE,
 };
 
+/// `archive`: Moves old final payments, with their attempts, refunds and gateway events, to the archive.
+pub static ARCHIVE: Function = function! {
+    name: "archive",
+    description: "Moves old final payments, with their attempts, refunds and gateway events, to the archive",
+    trigger: Trigger::Schedule {
+        // 02:00 in India, the quietest hour of the platform's traffic.
+        expression: "cron(0 2 * * ? *)",
+        timezone: "Asia/Kolkata",
+        handler: |app, tick| Box::pin(jobs::archive(app, tick)),
+    },
+    grants: Grants::NONE,
+};
+
 /// `gateway-health`: Measures gateway accounts' recent attempts and opens failing breakers.
 pub static GATEWAY_HEALTH: Function = function! {
     name: "gateway-health",
@@ -1180,6 +1193,7 @@ pub static FUNCTIONS: &[&Function] = &[
     &OUTBOX_SWEEPER,
     &TRANSACTION_MONITOR,
     &MAINTENANCE,
+    &ARCHIVE,
     &GATEWAY_HEALTH,
     &MERCHANT_WEBHOOKS,
     &MERCHANT_EVENTS,
@@ -1222,6 +1236,10 @@ pub static WATCHED_SCHEDULES: &[ScheduleSpec] = &[
     ScheduleSpec {
         name: "maintenance",
         expression: "rate(1 hour)",
+    },
+    ScheduleSpec {
+        name: "archive",
+        expression: "cron(0 2 * * ? *)",
     },
     ScheduleSpec {
         name: "gateway-health",

@@ -46,6 +46,19 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// The operations monitors' thresholds (worker health, SLAs).
     pub monitors: MonitorsConfig,
+    /// Which payments the daily `archive` job moves to the archive, and how.
+    pub archive: ArchiveConfig,
+}
+
+/// The archive job's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ArchiveConfig {
+    /// Age (since its last change) after which a payment in a final state is archived.
+    pub after: chrono::Duration,
+    /// Payments moved per database transaction.
+    pub batch_size: i32,
+    /// How long one run keeps starting batches; the next run takes up the rest.
+    pub time_budget: Duration,
 }
 
 /// Merchant webhook delivery settings.
@@ -657,6 +670,16 @@ impl Config {
             concurrency: r.number("WEBHOOKS_CONCURRENCY", 16usize, 1, 256),
         };
         let notifications = r.notifications();
+        let archive = ArchiveConfig {
+            after: chrono::Duration::days(r.number("ARCHIVE_AFTER_DAYS", 180i64, 1, 3650)),
+            batch_size: r.number("ARCHIVE_BATCH_SIZE", 1000i32, 1, 50_000),
+            time_budget: Duration::from_secs(r.number(
+                "ARCHIVE_TIME_BUDGET_SECONDS",
+                600u64,
+                1,
+                3600,
+            )),
+        };
         let alerts = AlertsConfig {
             notify_cool_down: chrono::Duration::seconds(r.number(
                 "ALERTS_NOTIFY_COOL_DOWN_SECONDS",
@@ -779,6 +802,7 @@ impl Config {
                     notifications,
                     alerts,
                     monitors,
+                    archive,
                 })
             }
             _ => Err(ConfigError {

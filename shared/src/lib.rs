@@ -4,6 +4,7 @@
 pub mod affiliates;
 pub mod alerts;
 pub mod app;
+pub mod archive;
 pub mod audit;
 pub mod auth;
 pub mod clock;

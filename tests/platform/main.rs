@@ -5,6 +5,7 @@
 
 mod affiliates;
 mod alerts;
+mod archive;
 mod audit;
 mod audit_logs;
 mod auth;

@@ -262,6 +262,14 @@ pub async fn maintenance(app: Arc<App>, tick: Tick) -> Result<serde_json::Value,
     Ok(json!({ "pruned": pruned }))
 }
 
+/// `archive`: moves final payments nothing has changed for `ARCHIVE_AFTER_DAYS` before the
+/// run's scheduled time to the archive, in batches, within the run's time budget (see
+/// `shared::archive`); answers the rows moved per table.
+pub async fn archive(app: Arc<App>, tick: Tick) -> Result<serde_json::Value, AppError> {
+    let run = shared::archive::run(&app, tick.scheduled_at).await?;
+    Ok(serde_json::to_value(run).unwrap_or_default())
+}
+
 /// `gateway-health`: measures each gateway account's window and opens the circuit breaker of
 /// one failing technically (see `shared::routing::health`). The window ends at the run's
 /// scheduled time (to the minute), so a late or retried run measures the window it was meant

@@ -1,5 +1,6 @@
 //! `GET /api/v1/transactions` and `GET /api/v1/transactions/{id}`: merchant-scoped under Row
-//! Level Security; operators see every merchant's and may filter by `merchant_id`.
+//! Level Security; operators see every merchant's and may filter by `merchant_id`. Archived
+//! payments are read by id as any other, and listed on request (`include_archived=true`).
 
 use crate::context::RequestContext;
 use chrono::{DateTime, Utc};
@@ -35,6 +36,10 @@ pub struct ListQuery {
     /// Operators only: one merchant's payments.
     #[param(value_type = Option<MerchantId>)]
     merchant_id: Option<String>,
+    /// `true`: archived payments too (they carry `archived_at`), in the same newest-first order
+    /// and cursor. Default `false`: only payments not yet archived.
+    #[param(value_type = Option<bool>)]
+    include_archived: Option<String>,
     #[param(ignore)]
     limit: Option<String>,
     #[param(ignore)]
@@ -91,6 +96,14 @@ pub async fn list(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, App
             .map_err(|e| errors.add("merchant_id", e.to_string()))
             .ok(),
     };
+    let include_archived = match query.include_archived.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            errors.add("include_archived", "must be true or false");
+            false
+        }
+    };
     errors.into_result()?;
     let filter = ListFilter {
         merchant,
@@ -98,6 +111,7 @@ pub async fn list(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, App
         order_id: query.order_id,
         created_from,
         created_to,
+        include_archived,
     };
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, principal.scope()).await?;
@@ -106,7 +120,7 @@ pub async fn list(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, App
     Ok(ApiResponse::ok(&page, "Transactions"))
 }
 
-/// One transaction with its attempts and refunds; another merchant's is a 404.
+/// One transaction (live or archived) with its attempts and refunds; another merchant's is a 404.
 pub async fn get(app: Arc<App>, ctx: RequestContext) -> Result<ApiResponse, AppError> {
     let id: TransactionId = ctx.path_id("id")?;
     let principal = ctx.principal()?;

@@ -200,8 +200,10 @@ pub async fn create(
              FROM transactions t WHERE t.id = $1 FOR UPDATE OF t",
             &[(&transaction.as_uuid(), Type::UUID)],
         )
-        .await?
-        .ok_or(AppError::NotFound("transaction"))?;
+        .await?;
+    let Some(row) = row else {
+        return Err(archived_or_missing(tx, transaction).await?);
+    };
     let row = Record::new(&row, "transactions");
     let status: TransactionStatus = row.parse("status")?;
     if !matches!(
@@ -284,11 +286,42 @@ pub async fn create(
     Ok((view, ids))
 }
 
-/// One refund, if visible in the transaction's scope.
+/// Why a payment missing from `transactions` cannot be refunded: archived (the archive takes
+/// only payments nothing has changed for `ARCHIVE_AFTER_DAYS`; their refund window has closed),
+/// or not there at all.
+async fn archived_or_missing(
+    tx: &Transaction<'_>,
+    transaction: TransactionId,
+) -> Result<AppError, AppError> {
+    let archived = tx
+        .query_typed_opt(
+            "SELECT 1 FROM archived_transactions WHERE id = $1",
+            &[(&transaction.as_uuid(), Type::UUID)],
+        )
+        .await?
+        .is_some();
+    Ok(if archived {
+        AppError::RefundNotAllowed(
+            "The payment is archived: it is too old to refund through the API; ask the platform's operators"
+                .into(),
+        )
+    } else {
+        AppError::NotFound("transaction")
+    })
+}
+
+/// Whether the payment is visible in the scope, live or archived.
+const PAYMENT_VISIBLE: &str = "SELECT 1 FROM transactions WHERE id = $1
+                               UNION ALL SELECT 1 FROM archived_transactions WHERE id = $1";
+
+/// One refund, live or archived, if visible in the transaction's scope.
 pub async fn get(tx: &Transaction<'_>, id: RefundId) -> Result<Option<RefundView>, AppError> {
     let row = tx
         .query_typed_opt(
-            &format!("SELECT {COLUMNS} FROM refunds WHERE id = $1"),
+            &format!(
+                "SELECT {COLUMNS} FROM refunds WHERE id = $1
+                 UNION ALL SELECT {COLUMNS} FROM archived_refunds WHERE id = $1"
+            ),
             &[(&id.as_uuid(), Type::UUID)],
         )
         .await?;
@@ -302,10 +335,7 @@ pub async fn page_for(
     page: &PageRequest<RefundId>,
 ) -> Result<Option<Page<RefundView>>, AppError> {
     let visible = tx
-        .query_typed_opt(
-            "SELECT 1 FROM transactions WHERE id = $1",
-            &[(&transaction.as_uuid(), Type::UUID)],
-        )
+        .query_typed_opt(PAYMENT_VISIBLE, &[(&transaction.as_uuid(), Type::UUID)])
         .await?
         .is_some();
     if !visible {
@@ -317,6 +347,9 @@ pub async fn page_for(
         .query_typed(
             &format!(
                 "SELECT {COLUMNS} FROM refunds
+                 WHERE transaction_id = $1 AND ($2::uuid IS NULL OR id < $2)
+                 UNION ALL
+                 SELECT {COLUMNS} FROM archived_refunds
                  WHERE transaction_id = $1 AND ($2::uuid IS NULL OR id < $2)
                  ORDER BY id DESC LIMIT $3"
             ),
@@ -340,10 +373,7 @@ pub async fn list_for(
     transaction: TransactionId,
 ) -> Result<Option<Vec<RefundView>>, AppError> {
     let visible = tx
-        .query_typed_opt(
-            "SELECT 1 FROM transactions WHERE id = $1",
-            &[(&transaction.as_uuid(), Type::UUID)],
-        )
+        .query_typed_opt(PAYMENT_VISIBLE, &[(&transaction.as_uuid(), Type::UUID)])
         .await?
         .is_some();
     if !visible {
@@ -352,7 +382,9 @@ pub async fn list_for(
     let rows = tx
         .query_typed(
             &format!(
-                "SELECT {COLUMNS} FROM refunds WHERE transaction_id = $1 ORDER BY created_at DESC, id DESC"
+                "SELECT {COLUMNS} FROM refunds WHERE transaction_id = $1
+                 UNION ALL SELECT {COLUMNS} FROM archived_refunds WHERE transaction_id = $1
+                 ORDER BY created_at DESC, id DESC"
             ),
             &[(&transaction.as_uuid(), Type::UUID)],
         )

@@ -283,6 +283,9 @@ pub struct TransactionView {
     pub expires_at: DateTime<Utc>,
     /// When it was last changed.
     pub updated_at: DateTime<Utc>,
+    /// When it moved to the archive (only on archived payments, which no longer change).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
 /// What a payment is for.
@@ -385,7 +388,25 @@ fn view(row: &Row, base_url: &str) -> Result<TransactionView, DecodeError> {
         created_at: row.get("created_at")?,
         expires_at: row.get("expires_at")?,
         updated_at: row.get("updated_at")?,
+        archived_at: None,
     })
+}
+
+/// A payment read from either table (`archived_at` is NULL for a live one).
+fn view_either(row: &Row, base_url: &str) -> Result<TransactionView, DecodeError> {
+    let mut view = view(row, base_url)?;
+    view.archived_at = Record::new(row, "transactions").get("archived_at")?;
+    Ok(view)
+}
+
+/// The live payment with id `$1`, else the archived one: one statement, so a payment being
+/// archived meanwhile is found in exactly one of the two.
+fn either_by_id() -> String {
+    format!(
+        "SELECT {COLUMNS}, NULL::timestamptz AS archived_at FROM transactions WHERE id = $1
+         UNION ALL
+         SELECT {COLUMNS}, archived_at FROM archived_transactions WHERE id = $1"
+    )
 }
 
 /// The hosted checkout page of a transaction.
@@ -562,8 +583,8 @@ pub fn event(detail_type: &str, merchant: MerchantId, subject: EventSubject<'_>)
     }
 }
 
-/// One transaction with its attempts, if visible in the transaction's scope; with each attempt's
-/// routing decision when `with_routing` (operators).
+/// One transaction with its attempts, live or archived, if visible in the transaction's scope;
+/// with each attempt's routing decision when `with_routing` (operators).
 pub async fn get(
     tx: &Transaction<'_>,
     base_url: &str,
@@ -571,18 +592,20 @@ pub async fn get(
     with_routing: bool,
 ) -> Result<Option<(TransactionView, Vec<AttemptView>)>, AppError> {
     let Some(row) = tx
-        .query_typed_opt(
-            &format!("SELECT {COLUMNS} FROM transactions WHERE id = $1"),
-            &[(&id.as_uuid(), Type::UUID)],
-        )
+        .query_typed_opt(&either_by_id(), &[(&id.as_uuid(), Type::UUID)])
         .await?
     else {
         return Ok(None);
     };
+    // Both tables: the payment may have been archived since the statement above.
     let attempts = tx
         .query_typed(
-            "SELECT id, provider, status, gateway_reference, gateway_payment_id, created_at, routing FROM transaction_attempts
-             WHERE transaction_id = $1 ORDER BY number, created_at, id",
+            "SELECT id, provider, status, gateway_reference, gateway_payment_id, created_at, routing, number
+               FROM transaction_attempts WHERE transaction_id = $1
+             UNION ALL
+             SELECT id, provider, status, gateway_reference, gateway_payment_id, created_at, routing, number
+               FROM archived_transaction_attempts WHERE transaction_id = $1
+             ORDER BY number, created_at, id",
             &[(&id.as_uuid(), Type::UUID)],
         )
         .await?
@@ -604,7 +627,7 @@ pub async fn get(
             })
         })
         .collect::<Result<_, DecodeError>>()?;
-    Ok(Some((view(&row, base_url)?, attempts)))
+    Ok(Some((view_either(&row, base_url)?, attempts)))
 }
 
 /// Filters of `GET /api/v1/transactions`.
@@ -620,9 +643,18 @@ pub struct ListFilter {
     pub created_from: Option<DateTime<Utc>>,
     /// Created before.
     pub created_to: Option<DateTime<Utc>>,
+    /// Archived payments too, in the same order.
+    pub include_archived: bool,
 }
 
-/// Transactions visible in the scope, newest first.
+/// The list's filters, the same on both tables.
+const LIST_WHERE: &str = "($1::uuid IS NULL OR merchant_id = $1) AND ($2::text IS NULL OR status = $2)
+                   AND ($3::text IS NULL OR order_id = $3) AND ($4::timestamptz IS NULL OR created_at >= $4)
+                   AND ($5::timestamptz IS NULL OR created_at < $5) AND ($6::uuid IS NULL OR id < $6)";
+
+/// Transactions visible in the scope, newest first; with the archived ones when asked. Ids are
+/// unique across both tables and a payment is in exactly one of them in any one statement, so the
+/// id cursor pages through both without a gap or a repeat.
 pub async fn list(
     tx: &Transaction<'_>,
     base_url: &str,
@@ -632,10 +664,13 @@ pub async fn list(
     let rows = tx
         .query_typed(
             &format!(
-                "SELECT {COLUMNS} FROM transactions
-                 WHERE ($1::uuid IS NULL OR merchant_id = $1) AND ($2::text IS NULL OR status = $2)
-                   AND ($3::text IS NULL OR order_id = $3) AND ($4::timestamptz IS NULL OR created_at >= $4)
-                   AND ($5::timestamptz IS NULL OR created_at < $5) AND ($6::uuid IS NULL OR id < $6)
+                "SELECT * FROM (
+                     (SELECT {COLUMNS}, NULL::timestamptz AS archived_at FROM transactions
+                       WHERE {LIST_WHERE} ORDER BY id DESC LIMIT $7)
+                     UNION ALL
+                     (SELECT {COLUMNS}, archived_at FROM archived_transactions
+                       WHERE $8 AND {LIST_WHERE} ORDER BY id DESC LIMIT $7)
+                 ) AS both_tables
                  ORDER BY id DESC LIMIT $7"
             ),
             &[
@@ -646,12 +681,13 @@ pub async fn list(
                 (&filter.created_to, Type::TIMESTAMPTZ),
                 (&page.starting_after.map(|id| id.as_uuid()), Type::UUID),
                 (&page.fetch_limit(), Type::INT8),
+                (&filter.include_archived, Type::BOOL),
             ],
         )
         .await?;
     Ok(Page::from_rows(
         rows.iter()
-            .map(|r| view(r, base_url))
+            .map(|r| view_either(r, base_url))
             .collect::<Result<_, _>>()?,
         page.limit,
     ))
