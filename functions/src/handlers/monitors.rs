@@ -7,7 +7,6 @@ use shared::schedules::Tick;
 use shared::{App, AppError};
 use std::sync::Arc;
 
-
 fn summary(value: impl serde::Serialize) -> Result<serde_json::Value, AppError> {
     serde_json::to_value(value).map_err(|e| AppError::Internal(e.to_string()))
 }
