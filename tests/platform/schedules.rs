@@ -6,6 +6,7 @@ use crate::support::*;
 use chrono::{DateTime, DurationRound, Utc};
 use functions::registry::FUNCTIONS;
 use functions::worker::{run_schedule_at, schedule_of};
+use reqwest::StatusCode;
 use shared::AppError;
 use shared::schedules::Tick;
 use shared::schedules::runs::{self, ABANDONED_AFTER, RunOutcome};
@@ -200,4 +201,82 @@ async fn a_run_whose_invocation_died_is_taken_over_after_abandoned_after() {
             (at, "succeeded".to_string(), 2, None),
         ]
     );
+}
+
+/// A late run, its scheduled time a day behind the clock, runs once for that time and succeeds:
+/// the monitors that can only read the present skip it (`{"skipped": "late"}`), the jobs that
+/// measure a window or an age measure the scheduled time's, and the sweepers act on what is due
+/// when they run (below).
+#[tokio::test]
+async fn every_schedule_run_late_runs_once_for_its_own_time() {
+    let app = TestApp::spawn().await;
+    let day_ago = app.app.clock.now() - chrono::Duration::days(1);
+    let mut checked = 0;
+    for function in FUNCTIONS {
+        let Some(schedule) = schedule_of(function) else {
+            continue;
+        };
+        let name = function.name;
+        let late = schedule.unwrap().latest_at_or_before(day_ago).unwrap();
+        match run_schedule_at(&app.app, name, late).await {
+            Ok(RunOutcome::Ran { scheduled_at, .. }) => assert_eq!(scheduled_at, late, "{name}"),
+            other => panic!("{name}: a late run should run for its own time: {other:?}"),
+        }
+        assert!(
+            matches!(
+                run_schedule_at(&app.app, name, late).await,
+                Ok(RunOutcome::AlreadyRan { .. })
+            ),
+            "{name}: a second late invocation does nothing"
+        );
+        assert_eq!(
+            runs_of(&app, name).await,
+            vec![(late, "succeeded".to_string(), 1, None)],
+            "{name}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 8, "{checked} schedules");
+}
+
+/// The transaction monitor is a sweep of the present: run late, it expires a payment whose
+/// expiry passed after its scheduled time, since that payment is expired when the run happens.
+#[tokio::test]
+async fn a_late_sweep_acts_on_what_is_due_when_it_runs() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Late Sweep Shop").await;
+    let (status, body) = app
+        .pay(&m, &payment("order-late-sweep", 25_000, false), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.drain().await;
+    let id: shared::ids::TransactionId = body["data"]["id"].as_str().unwrap().parse().unwrap();
+    let owner = app.db.owner().await;
+    owner
+        .execute(
+            "UPDATE transactions SET created_at = now() - interval '2 hours',
+                    expires_at = now() - interval '1 minute'
+              WHERE id = $1",
+            &[&id.as_uuid()],
+        )
+        .await
+        .unwrap();
+    let scheduled = app.app.clock.now() - chrono::Duration::hours(1);
+    let late = scheduled
+        .duration_trunc(chrono::Duration::minutes(5))
+        .unwrap();
+    let outcome = run_schedule_at(&app.app, "transaction-monitor", late)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, RunOutcome::Ran { .. }), "{outcome:?}");
+    let status: String = owner
+        .query_one(
+            "SELECT status FROM transactions WHERE id = $1",
+            &[&id.as_uuid()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "expired");
 }

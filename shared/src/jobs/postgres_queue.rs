@@ -56,6 +56,17 @@ fn to_message(row: &tokio_postgres::Row) -> Result<Message, DecodeError> {
     })
 }
 
+/// The `id` column of `rows`, as message ids.
+fn message_ids(rows: &[tokio_postgres::Row]) -> Result<Vec<String>, DecodeError> {
+    rows.iter()
+        .map(|row| {
+            Record::new(row, "job_queue")
+                .get::<i64>("id")
+                .map(|id| id.to_string())
+        })
+        .collect()
+}
+
 /// The message ids among `ids` (the PostgreSQL queue's are numbers); any other is not found.
 fn numeric_ids(ids: &[String]) -> Vec<i64> {
     ids.iter().filter_map(|id| id.parse().ok()).collect()
@@ -260,15 +271,7 @@ impl JobQueue for PostgresQueue {
             .await
             .map_err(|e| err(&e))?;
         tx.commit().await.map_err(|e| err(&e))?;
-        let moved: Vec<String> = rows
-            .iter()
-            .map(|row| {
-                Record::new(row, "job_queue")
-                    .get::<i64>("id")
-                    .map(|id| id.to_string())
-            })
-            .collect::<Result<_, _>>()
-            .map_err(|e| err(&e))?;
+        let moved: Vec<String> = message_ids(&rows).map_err(|e| err(&e))?;
         let not_found = match which {
             Selection::All => Vec::new(),
             Selection::Ids(asked) => asked
@@ -307,15 +310,7 @@ impl JobQueue for PostgresQueue {
             .await
             .map_err(|e| err(&e))?;
         tx.commit().await.map_err(|e| err(&e))?;
-        let ids: Vec<String> = rows
-            .iter()
-            .map(|row| {
-                Record::new(row, "job_queue")
-                    .get::<i64>("id")
-                    .map(|id| id.to_string())
-            })
-            .collect::<Result<_, _>>()
-            .map_err(|e| err(&e))?;
+        let ids: Vec<String> = message_ids(&rows).map_err(|e| err(&e))?;
         Ok(Purged {
             count: ids.len() as u64,
             ids,
