@@ -1086,7 +1086,7 @@ pub static ADMIN_QUEUES: Function = function! {
         route!(POST "/api/v1/admin/queues/pause", Admin, "Stop a queue's worker from taking messages; they wait in the queue (audited)", admin_queues::pause, Api::data::<QueueView>(200).takes::<QueueSwitch>()),
         route!(POST "/api/v1/admin/queues/resume", Admin, "Let a paused queue's worker take messages again (audited)", admin_queues::resume, Api::data::<QueueView>(200).takes::<QueueSwitch>()),
         route!(POST "/api/v1/admin/queues/retry", Admin, "Send a queue's dead letters, all or by id, back to it (audited)", admin_queues::retry, Api::data::<Retried>(200).takes::<RetryRequest>()),
-        route!(POST "/api/v1/admin/queues/clean", Admin, "Count (dry run) or purge a queue's dead letters older than an age or a dry run's cutoff (audited)", admin_queues::clean, Api::data::<Cleaned>(200).takes::<CleanRequest>()),
+        route!(POST "/api/v1/admin/queues/clean", Admin, "Count (dry run) a queue's dead letters older than an age, or purge exactly the set a dry run counted (audited)", admin_queues::clean, Api::data::<Cleaned>(200).takes::<CleanRequest>().fails(&[ErrorCode::Conflict])),
         route!(GET "/api/v1/admin/queues/{queue}/dead-letters", Admin, "A queue's dead letters, oldest first, with their last error; left in place", admin_queues::dead_letters, Api::list::<DeadLetterView>().query::<admin_queues::PeekQuery>()),
     ]),
     grants: Grants {

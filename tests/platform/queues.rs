@@ -475,11 +475,59 @@ async fn clean_removes_exactly_what_the_dry_run_counted(backend: Backend) {
     assert_eq!(body["data"]["count"], 2, "{body}");
     assert_eq!(body["data"]["dry_run"], true);
     let before = body["data"]["before"].as_str().unwrap().to_string();
+    let counted = body["data"]["fingerprint"].as_str().unwrap().to_string();
+    assert_eq!(body["data"]["complete"], true, "{body}");
     assert_eq!(
         p.depth(queue).await.dead_letters,
         3,
         "a dry run removes nothing"
     );
+    let confirm = |fingerprint: &str| json!({ "queue": queue, "before": before, "fingerprint": fingerprint, "dry_run": false });
+
+    // The counted set changes before the confirmation (old-1 is sent back to its queue): the
+    // purge removes nothing and says so.
+    let (_, peeked) = app
+        .get(
+            &format!("/api/v1/admin/queues/{queue}/dead-letters"),
+            Some(&admin),
+        )
+        .await;
+    let old_1 = peeked["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["body"] == "{\"id\":\"old-1\"}")
+        .unwrap()["id"]
+        .clone();
+    let (status, body) = post(
+        app,
+        "/api/v1/admin/queues/retry",
+        &admin,
+        json!({ "queue": queue, "message_ids": [old_1] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = post(app, "/api/v1/admin/queues/clean", &admin, confirm(&counted)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "CONFLICT", "{body}");
+    assert_eq!(
+        p.depth(queue).await.dead_letters,
+        2,
+        "a refused purge removes nothing"
+    );
+
+    // Counted again with the same cutoff: one old dead letter, a new fingerprint.
+    let (status, body) = post(
+        app,
+        "/api/v1/admin/queues/clean",
+        &admin,
+        json!({ "queue": queue, "before": before, "dry_run": true }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["count"], 1, "{body}");
+    let recounted = body["data"]["fingerprint"].as_str().unwrap().to_string();
+    assert_ne!(recounted, counted);
 
     // Time passes: the young one is now older than a second too, but not older than `before`.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -487,11 +535,11 @@ async fn clean_removes_exactly_what_the_dry_run_counted(backend: Backend) {
         app,
         "/api/v1/admin/queues/clean",
         &admin,
-        json!({ "queue": queue, "before": before, "dry_run": false }),
+        confirm(&recounted),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["data"]["count"], 2, "{body}");
+    assert_eq!(body["data"]["count"], 1, "{body}");
     assert_eq!(body["data"]["before"], before.as_str());
     let (_, body) = app
         .get(
@@ -577,6 +625,11 @@ async fn the_routes_refuse_bad_input_and_merchants() {
         json!({ "queue": "slack-sender", "before": "2999-01-01T00:00:00Z", "dry_run": true }),
         json!({ "queue": "slack-sender", "before": "yesterday", "dry_run": true }),
         json!({ "queue": "slack-sender", "older_than_seconds": 60 }),
+        // A purge is confirmed with the dry run's cutoff and fingerprint, never with an age.
+        json!({ "queue": "slack-sender", "older_than_seconds": 60, "dry_run": false }),
+        json!({ "queue": "slack-sender", "before": "2026-01-01T00:00:00Z", "dry_run": false }),
+        json!({ "queue": "slack-sender", "fingerprint": "00", "dry_run": false }),
+        json!({ "queue": "slack-sender", "older_than_seconds": 60, "fingerprint": "00", "dry_run": true }),
     ] {
         let (status, answer) = post(&app, clean, &admin, body.clone()).await;
         let details = expect_error(status, &answer, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");

@@ -189,13 +189,58 @@ pub struct Redriven {
     pub retired: Vec<String>,
 }
 
-/// What a purge of old dead letters found, or removed.
+/// A purge of old dead letters: only count them, or remove exactly the set a count found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purge<'a> {
+    /// Count them and remove nothing.
+    Count,
+    /// Remove them if they are still the set whose [`fingerprint`] this is; otherwise remove
+    /// nothing.
+    Confirm(&'a str),
+}
+
+/// What a purge of old dead letters found, and whether it removed them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Purged {
     /// How many dead letters were first sent before the cutoff.
     pub count: u64,
     /// Their ids.
     pub ids: Vec<String>,
+    /// The [`fingerprint`] of their ids.
+    pub fingerprint: String,
+    /// Whether every dead letter of the queue was looked at (an SQS scan stops at a limit).
+    pub complete: bool,
+    /// Whether they were removed: a confirmed purge of a complete scan of the same set.
+    pub removed: bool,
+}
+
+impl Purged {
+    /// The outcome for the dead letters `ids` under `purge`: whether they are to be removed.
+    pub fn decide(ids: Vec<String>, complete: bool, purge: Purge<'_>) -> Purged {
+        let fingerprint = fingerprint(&ids);
+        let removed = complete && purge == Purge::Confirm(fingerprint.as_str());
+        Purged {
+            count: ids.len() as u64,
+            ids,
+            fingerprint,
+            complete,
+            removed,
+        }
+    }
+}
+
+/// A set of message ids as one short token: SHA-256 of the sorted ids, one per line, in hex. A
+/// dry run answers it, and the confirming purge removes nothing unless the set is unchanged.
+pub fn fingerprint(ids: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted: Vec<&str> = ids.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    let mut hash = Sha256::new();
+    for id in sorted {
+        hash.update(id.as_bytes());
+        hash.update(b"\n");
+    }
+    hex::encode(hash.finalize())
 }
 
 /// A job queue with SQS semantics: at-least-once delivery, a visibility timeout, a receive
@@ -240,12 +285,13 @@ pub trait JobQueue: Send + Sync {
         ))
     }
 
-    /// Counts (`dry_run`) or deletes the dead letters of `queue` first sent before `before`.
+    /// Counts the dead letters of `queue` first sent before `before`, and removes them when
+    /// `purge` confirms exactly that set.
     async fn purge_dead_letters(
         &self,
         queue: &str,
         _before: DateTime<Utc>,
-        _dry_run: bool,
+        _purge: Purge<'_>,
     ) -> Result<Purged, QueueError> {
         Err(QueueError::new(
             queue,

@@ -1,7 +1,9 @@
 //! The PostgreSQL job queue: `FOR UPDATE SKIP LOCKED` receives, a visibility timeout, a receive
 //! count and dead-lettering after `max_receives`, the same semantics as SQS with a redrive policy.
 
-use super::{DeadLetter, JobQueue, Message, Purged, QueueDepth, QueueError, Redriven, Selection};
+use super::{
+    DeadLetter, JobQueue, Message, Purge, Purged, QueueDepth, QueueError, Redriven, Selection,
+};
 use crate::db::record::{DecodeError, Record};
 use crate::db::{self, Db, Scope};
 use async_trait::async_trait;
@@ -293,27 +295,33 @@ impl JobQueue for PostgresQueue {
         &self,
         queue: &str,
         before: DateTime<Utc>,
-        dry_run: bool,
+        purge: Purge<'_>,
     ) -> Result<Purged, QueueError> {
         let err = |e: &dyn std::fmt::Display| QueueError::new(queue, e);
         let mut client = self.db.client().await.map_err(|e| err(&e))?;
         let tx = db::begin_relaxed(&mut client, Scope::System)
             .await
             .map_err(|e| err(&e))?;
-        let sql = if dry_run {
-            "SELECT id FROM job_queue WHERE queue = $1 AND dead_lettered_at IS NOT NULL AND enqueued_at < $2"
-        } else {
-            "DELETE FROM job_queue WHERE queue = $1 AND dead_lettered_at IS NOT NULL AND enqueued_at < $2 RETURNING id"
-        };
+        // Locked, so no worker or retry changes the set between the check and the delete.
         let rows = tx
-            .query_typed(sql, &[(&queue, Type::TEXT), (&before, Type::TIMESTAMPTZ)])
+            .query_typed(
+                "SELECT id FROM job_queue
+                  WHERE queue = $1 AND dead_lettered_at IS NOT NULL AND enqueued_at < $2
+                  FOR UPDATE",
+                &[(&queue, Type::TEXT), (&before, Type::TIMESTAMPTZ)],
+            )
             .await
             .map_err(|e| err(&e))?;
+        let purged = Purged::decide(message_ids(&rows).map_err(|e| err(&e))?, true, purge);
+        if purged.removed {
+            tx.execute_typed(
+                "DELETE FROM job_queue WHERE id = ANY($1)",
+                &[(&numeric_ids(&purged.ids), Type::INT8_ARRAY)],
+            )
+            .await
+            .map_err(|e| err(&e))?;
+        }
         tx.commit().await.map_err(|e| err(&e))?;
-        let ids: Vec<String> = message_ids(&rows).map_err(|e| err(&e))?;
-        Ok(Purged {
-            count: ids.len() as u64,
-            ids,
-        })
+        Ok(purged)
     }
 }

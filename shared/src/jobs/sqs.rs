@@ -1,7 +1,9 @@
 //! The SQS adapter of the `JobQueue` port. In AWS the queues, their dead-letter queues and the
 //! redrive policies come from `template.yaml`; `ensure_queues` creates the same locally (moto).
 
-use super::{DeadLetter, JobQueue, Message, Purged, QueueDepth, QueueError, Redriven, Selection};
+use super::{
+    DeadLetter, JobQueue, Message, Purge, Purged, QueueDepth, QueueError, Redriven, Selection,
+};
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{
@@ -281,8 +283,8 @@ impl JobQueue for SqsQueue {
         &self,
         queue: &str,
         before: DateTime<Utc>,
-        dry_run: bool,
+        purge: Purge<'_>,
     ) -> Result<Purged, QueueError> {
-        self.purge(queue, before, dry_run).await
+        self.purge(queue, before, purge).await
     }
 }

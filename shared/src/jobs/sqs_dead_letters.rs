@@ -3,7 +3,7 @@
 //! needs (hidden for `HOLD`), acts on some and makes the rest visible again at once.
 
 use super::sqs::{BATCH, SqsQueue};
-use super::{DeadLetter, JobQueue, Purged, QueueError, Redriven, Selection};
+use super::{DeadLetter, JobQueue, Purge, Purged, QueueError, Redriven, Selection};
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
@@ -236,32 +236,27 @@ impl SqsQueue {
         })
     }
 
-    /// Counts or deletes the dead letters first sent before `before`; releases the rest.
+    /// Counts the dead letters first sent before `before` and deletes them when `purge`
+    /// confirms that set; releases every other one it received.
     pub(super) async fn purge(
         &self,
         queue: &str,
         before: DateTime<Utc>,
-        dry_run: bool,
+        purge: Purge<'_>,
     ) -> Result<Purged, QueueError> {
         let held = self.scan(queue).await?;
+        let complete = held.len() < SCAN_LIMIT;
         let (old, young): (Vec<&Held>, Vec<&Held>) =
             held.iter().partition(|h| h.letter.sent_at < before);
         let ids: Vec<String> = old.iter().map(|h| h.letter.id.clone()).collect();
-        let release: Vec<&Held> = if dry_run {
-            held.iter().collect()
+        let purged = Purged::decide(ids, complete, purge);
+        let (deleted, release) = if purged.removed {
+            (self.delete_held(queue, &old).await, young)
         } else {
-            young
-        };
-        let deleted = if dry_run {
-            Ok(())
-        } else {
-            self.delete_held(queue, &old).await
+            (Ok(()), held.iter().collect())
         };
         self.release(queue, &release).await;
         deleted?;
-        Ok(Purged {
-            count: ids.len() as u64,
-            ids,
-        })
+        Ok(purged)
     }
 }

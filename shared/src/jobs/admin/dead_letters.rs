@@ -7,7 +7,7 @@ use crate::audit::{self, AuditContext, AuditEvent};
 use crate::db::{self, Scope};
 use crate::error::AppError;
 use crate::jobs::activity::{self, JobFailure};
-use crate::jobs::{DeadLetter, Redriven, Selection};
+use crate::jobs::{DeadLetter, Purge, Redriven, Selection};
 use crate::validation::FieldErrors;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -41,20 +41,23 @@ pub struct Retried {
     pub redriven: Redriven,
 }
 
-/// The body of `POST /api/v1/admin/queues/clean`: a cutoff either as an age or as the dry run's
-/// `before`.
+/// The body of `POST /api/v1/admin/queues/clean`: a dry run with a cutoff (an age or an
+/// instant), then its confirmation with the dry run's `before` and `fingerprint`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CleanRequest {
     /// The queue whose dead letters are purged.
     #[schema(value_type = QueueName)]
     pub queue: String,
-    /// Purge dead letters first sent more than this many seconds ago.
+    /// Dry run: count dead letters first sent more than this many seconds ago.
     #[schema(minimum = 0)]
     pub older_than_seconds: Option<i64>,
-    /// Purge dead letters first sent before this instant (a dry run's `before`, so the confirming
-    /// call removes exactly what it counted).
+    /// Dead letters first sent before this instant: a dry run's cutoff, or the `before` a dry
+    /// run answered (required to confirm).
     pub before: Option<DateTime<Utc>>,
+    /// The dry run's `fingerprint` of the set it counted (required to confirm): the purge
+    /// removes that set or, when it changed, nothing.
+    pub fingerprint: Option<String>,
     /// `true`: only count them.
     pub dry_run: bool,
 }
@@ -71,6 +74,11 @@ pub struct Cleaned {
     pub before: DateTime<Utc>,
     /// How many dead letters were (or, on a dry run, would be) removed.
     pub count: u64,
+    /// The set counted, as a token. Pass it back to confirm.
+    pub fingerprint: String,
+    /// Whether every dead letter was looked at: SQS offers at most 1000 to one scan, and a
+    /// purge of an incomplete count is refused.
+    pub complete: bool,
 }
 
 /// A dead letter with its last recorded error.
@@ -152,6 +160,13 @@ pub async fn clean(
     }
     let now = app.clock.now();
     let before = match (request.older_than_seconds, request.before) {
+        (Some(_), _) if !request.dry_run => {
+            errors.add(
+                "older_than_seconds",
+                "a purge is confirmed with the dry run's before and fingerprint",
+            );
+            None
+        }
         (Some(age), None) if age < 0 => {
             errors.add("older_than_seconds", "must not be negative");
             None
@@ -167,12 +182,35 @@ pub async fn clean(
             None
         }
         (None, Some(before)) => Some(before),
-        _ => {
+        (None, None) if !request.dry_run => {
+            errors.add("before", "required to confirm: the dry run's before");
+            None
+        }
+        (None, None) => {
+            errors.add("older_than_seconds", "give older_than_seconds or before");
+            None
+        }
+        (Some(_), Some(_)) => {
             errors.add(
                 "older_than_seconds",
-                "give either older_than_seconds or before (the dry run's), not both",
+                "give either older_than_seconds or before, not both",
             );
             None
+        }
+    };
+    let purge = match (request.dry_run, request.fingerprint.as_deref()) {
+        (true, None) => Purge::Count,
+        (true, Some(_)) => {
+            errors.add("fingerprint", "only to confirm a dry run (dry_run false)");
+            Purge::Count
+        }
+        (false, Some(fingerprint)) => Purge::Confirm(fingerprint),
+        (false, None) => {
+            errors.add(
+                "fingerprint",
+                "required to confirm: the dry run's fingerprint",
+            );
+            Purge::Count
         }
     };
     errors.into_result()?;
@@ -180,10 +218,24 @@ pub async fn clean(
     let before = before.ok_or_else(|| AppError::Internal("cutoff checked above".into()))?;
     let purged = app
         .queue
-        .purge_dead_letters(queue, before, request.dry_run)
+        .purge_dead_letters(queue, before, purge)
         .await
         .map_err(queue_error)?;
-    if !request.dry_run {
+    if !request.dry_run && !purged.removed {
+        return Err(AppError::Conflict(if purged.complete {
+            format!(
+                "the dead letters of {queue} sent before {before} changed since the dry run \
+                 (now {}); nothing was removed: run the dry run again",
+                purged.count
+            )
+        } else {
+            format!(
+                "{queue} has more dead letters than one scan looks at; nothing was removed: \
+                 retry or let the queue expire some first"
+            )
+        }));
+    }
+    if purged.removed {
         let mut client = app.db.client().await?;
         let tx = db::begin(&mut client, Scope::Admin).await?;
         activity::forget(&tx, queue, &purged.ids).await?;
@@ -205,6 +257,8 @@ pub async fn clean(
         dry_run: request.dry_run,
         before,
         count: purged.count,
+        fingerprint: purged.fingerprint,
+        complete: purged.complete,
     })
 }
 
