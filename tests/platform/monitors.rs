@@ -317,6 +317,55 @@ mod worker_health {
         );
         assert_eq!(health(&app, "webhook-processor").await.0, "idle");
     }
+
+    /// A queue an operator paused is not a silent worker: it is judged `paused`, pages nobody,
+    /// and its silent alert from before the pause resolves; after the resume it is judged again.
+    #[tokio::test]
+    async fn a_paused_worker_is_paused_not_silent() {
+        let app = TestApp::spawn().await;
+        let admin = app.admin_token().await;
+        let at = now();
+        activity(&app, "refund-processor", at - Duration::minutes(30), 3, 0).await;
+        waiting(&app, "refund-processor", 2, Duration::minutes(20)).await;
+        let summary = ran(&app, "worker-health-monitor", at).await;
+        assert_eq!(
+            summary["workers"]["refund-processor"], "silent",
+            "{summary}"
+        );
+
+        let (status, body) = app
+            .post_json(
+                "/api/v1/admin/queues/pause",
+                Some(&admin),
+                serde_json::json!({ "queue": "refund-processor", "reason": "gateway maintenance" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let next = at + Duration::minutes(1);
+        let summary = ran(&app, "worker-health-monitor", next).await;
+        assert_eq!(
+            summary["workers"]["refund-processor"], "paused",
+            "{summary}"
+        );
+        assert_eq!(health(&app, "refund-processor").await.0, "paused");
+        let silent = alerts(&app, "worker_silent:refund-processor").await;
+        assert_eq!(silent.len(), 1);
+        assert_eq!(silent[0].status, "resolved", "{silent:?}");
+
+        let (status, body) = app
+            .post_json(
+                "/api/v1/admin/queues/resume",
+                Some(&admin),
+                serde_json::json!({ "queue": "refund-processor" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let summary = ran(&app, "worker-health-monitor", next + Duration::minutes(1)).await;
+        assert_eq!(
+            summary["workers"]["refund-processor"], "silent",
+            "{summary}"
+        );
+    }
 }
 
 mod sla {

@@ -13,6 +13,7 @@
 //! A late run (scheduled more than a minute ago) does nothing and says so (`{"skipped": "late"}`):
 //! the queue's depth can only be read now, and a judgement for an old time written after a newer
 //! one would put the newer one's status and alerts back. The next run, a minute later, judges.
+//! A worker whose queue an operator paused is `paused`, never silent (its silent alert clears).
 //! A queue whose depth cannot be read leaves its worker's silent alert as it was (unknown is not
 //! cleared) and records no backlog.
 
@@ -23,7 +24,7 @@ use crate::config::MonitorsConfig;
 use crate::db::record::Record;
 use crate::db::{self, Scope};
 use crate::error::AppError;
-use crate::jobs::QueueDepth;
+use crate::jobs::{QueueDepth, controls};
 use crate::notifications::Severity;
 use crate::schedules::Tick;
 use chrono::{DateTime, Utc};
@@ -49,6 +50,8 @@ pub enum Status {
     Failing,
     /// Work waits on its queue and it has not succeeded for too long.
     Silent,
+    /// An operator paused its queue: its silence is intended.
+    Paused,
 }
 
 impl Status {
@@ -59,6 +62,7 @@ impl Status {
             Status::Idle => "idle",
             Status::Failing => "failing",
             Status::Silent => "silent",
+            Status::Paused => "paused",
         }
     }
 }
@@ -141,6 +145,22 @@ pub fn judge(
     }
 }
 
+impl Judgement {
+    /// The judgement of a worker whose queue an operator paused: not silent (its silent alert
+    /// clears, nobody is paged for a pause), `paused` unless it is failing.
+    pub fn paused(self) -> Judgement {
+        Judgement {
+            status: if self.failing {
+                Status::Failing
+            } else {
+                Status::Paused
+            },
+            failing: self.failing,
+            silent: Some(false),
+        }
+    }
+}
+
 /// What one run saw and did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct HealthRun {
@@ -178,6 +198,7 @@ pub async fn check(app: &App, workers: &[Worker], tick: Tick) -> Result<HealthRu
             }
         }
     }
+    let paused = controls::paused(&app.db).await?;
     let window = chrono::Duration::from_std(limits.worker_window).unwrap_or(chrono::Duration::MAX);
     let mut client = app.db.client().await?;
     let tx = db::begin(&mut client, Scope::System).await?;
@@ -225,7 +246,10 @@ pub async fn check(app: &App, workers: &[Worker], tick: Tick) -> Result<HealthRu
     for worker in workers {
         let activity = activities.remove(worker.name).unwrap_or_default();
         let depth = depths.get(worker.queue);
-        let judgement = judge(&activity, depth, at, limits, backlog);
+        let mut judgement = judge(&activity, depth, at, limits, backlog);
+        if paused.contains(worker.queue) {
+            judgement = judgement.paused();
+        }
         let waiting = depth.map(|d| i64::try_from(d.visible + d.delayed).unwrap_or(i64::MAX));
         let processed = i32::try_from(activity.processed).unwrap_or(i32::MAX);
         let failed = i32::try_from(activity.failed).unwrap_or(i32::MAX);

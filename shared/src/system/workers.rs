@@ -16,9 +16,9 @@ pub struct WorkerStatus {
     pub worker: String,
     /// Its queue.
     pub queue: String,
-    /// `healthy`, `idle`, `failing` or `silent` as last judged; `unknown` when it was never
-    /// judged (or the database could not be asked).
-    #[schema(pattern = "^(healthy|idle|failing|silent|unknown)$")]
+    /// `healthy`, `idle`, `failing`, `silent` or `paused` (an operator paused its queue) as
+    /// last judged; `unknown` when it was never judged (or the database could not be asked).
+    #[schema(pattern = "^(healthy|idle|failing|silent|paused|unknown)$")]
     pub status: String,
     /// When it was judged.
     pub checked_at: Option<DateTime<Utc>>,
