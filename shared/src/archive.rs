@@ -58,16 +58,22 @@ pub struct Run {
     pub finished: bool,
 }
 
-/// The cutoff of a run scheduled for `scheduled_at`: a late run archives what its slot should
-/// have, never more.
-pub fn cutoff(scheduled_at: DateTime<Utc>, settings: &ArchiveConfig) -> DateTime<Utc> {
-    scheduled_at - settings.after
+/// The cutoff of a run scheduled for `scheduled_at`, at `now`: a late run archives what its slot
+/// should have, never more, and a time in the future (`run-job archive --at`) counts as now, so
+/// nothing younger than the configured age is ever archived.
+pub fn cutoff(
+    scheduled_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    settings: &ArchiveConfig,
+) -> DateTime<Utc> {
+    scheduled_at.min(now) - settings.after
 }
 
 /// The run scheduled for `scheduled_at`, with the configured settings.
 pub async fn run(app: &App, scheduled_at: DateTime<Utc>) -> Result<Run, AppError> {
     let settings = app.config.archive;
-    archive(app, cutoff(scheduled_at, &settings), &settings).await
+    let cutoff = cutoff(scheduled_at, app.clock.now(), &settings);
+    archive(app, cutoff, &settings).await
 }
 
 /// Archives every due payment last changed before `cutoff`, `settings.batch_size` per
@@ -133,9 +139,16 @@ mod tests {
             time_budget: Duration::from_secs(1),
         };
         let slot = Utc.with_ymd_and_hms(2026, 12, 3, 20, 30, 0).unwrap();
+        let later = slot + chrono::Duration::hours(5);
         assert_eq!(
-            cutoff(slot, &settings),
-            Utc.with_ymd_and_hms(2026, 6, 6, 20, 30, 0).unwrap()
+            cutoff(slot, later, &settings),
+            Utc.with_ymd_and_hms(2026, 6, 6, 20, 30, 0).unwrap(),
+            "a late run archives what its slot should have"
+        );
+        assert_eq!(
+            cutoff(later, slot, &settings),
+            cutoff(slot, slot, &settings),
+            "a scheduled time in the future counts as now"
         );
     }
 

@@ -671,13 +671,16 @@ impl Config {
         };
         let notifications = r.notifications();
         let archive = ArchiveConfig {
-            after: chrono::Duration::days(r.number("ARCHIVE_AFTER_DAYS", 180i64, 1, 3650)),
+            // Gateways take refunds for about six months after a payment, and an archived
+            // payment is never refunded: no sooner than that.
+            after: chrono::Duration::days(r.number("ARCHIVE_AFTER_DAYS", 180i64, 180, 3650)),
             batch_size: r.number("ARCHIVE_BATCH_SIZE", 1000i32, 1, 50_000),
             time_budget: Duration::from_secs(r.number(
                 "ARCHIVE_TIME_BUDGET_SECONDS",
                 600u64,
                 1,
-                3600,
+                // The function times out at 900 s: a batch started by then must finish.
+                840,
             )),
         };
         let alerts = AlertsConfig {

@@ -22,8 +22,9 @@ pub fn watched() -> Watched {
     }
 }
 
-/// The full report; `200` while payments can flow (`ok` or `degraded`), `503` when the platform
-/// is `down`, so a load balancer takes an instance out only when it cannot serve.
+/// The full report (operators only); `200` while payments can flow (`ok` or `degraded`), `503`
+/// when the platform is `down`, so an operator's uptime check can alarm on the status code alone
+/// (load balancers probe the public `/api/health`).
 pub async fn status(app: Arc<App>, _ctx: RequestContext) -> Result<ApiResponse, AppError> {
     let report = system::status(&app, Scope::Admin, app.clock.now(), &watched()).await;
     let code = if report.status == Verdict::Down {
