@@ -66,19 +66,12 @@ pub struct DevSetup {
     pub owner_url: String,
     /// The local database, when the runner chose it.
     pub database: Option<LocalDatabase>,
-    /// The port to listen on.
-    pub port: u16,
 }
 
-/// Reads the environment and fills the gaps with local defaults.
-pub async fn setup(dir: &Path) -> Result<DevSetup, String> {
+/// Reads the environment and fills the gaps with local defaults; `base_url` is where the runner
+/// listens (the default `PUBLIC_BASE_URL`).
+pub async fn setup(dir: &Path, base_url: &str) -> Result<DevSetup, String> {
     let mut vars: BTreeMap<String, String> = std::env::vars().collect();
-    let port: u16 = match vars.get("PORT") {
-        Some(p) => p
-            .parse()
-            .map_err(|_| format!("PORT must be a port number, not '{p}'"))?,
-        None => 3000,
-    };
     let database = if vars.contains_key("DATABASE_URL") {
         None
     } else {
@@ -100,7 +93,7 @@ pub async fn setup(dir: &Path) -> Result<DevSetup, String> {
     vars.entry("DATABASE_POOL_SIZE".into())
         .or_insert_with(|| "16".into());
     vars.entry("PUBLIC_BASE_URL".into())
-        .or_insert_with(|| format!("http://127.0.0.1:{port}"));
+        .or_insert_with(|| base_url.to_string());
     let owner_url = vars
         .get("DATABASE_MIGRATION_URL")
         .or(vars.get("DATABASE_URL"))
@@ -112,7 +105,6 @@ pub async fn setup(dir: &Path) -> Result<DevSetup, String> {
         config,
         owner_url,
         database,
-        port,
     })
 }
 

@@ -1,6 +1,7 @@
 //! `lightspeedpay`: run the platform locally and operate it.
 
-use lightspeedpay::{dev, runner, simulation};
+use clap::{Parser, Subcommand};
+use lightspeedpay::{dev, listen, runner, simulation};
 use shared::audit::{self, AuditContext, AuditEvent};
 use shared::config::Config;
 use shared::crypto::random;
@@ -10,52 +11,98 @@ use shared::{App, seed, telemetry};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-const USAGE: &str = "lightspeedpay — LightSpeedPay platform runner and operations CLI
+/// The platform runner and operations CLI. Configuration comes from the environment and from
+/// `.env` (see the README's Configuration section).
+#[derive(Parser)]
+#[command(
+    name = "lightspeedpay",
+    version,
+    propagate_version = true,
+    arg_required_else_help = true,
+    after_help = "Configuration comes from the environment and from .env (see README.md, Configuration)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-USAGE:
-  lightspeedpay dev                      run the whole platform locally (database, migrations, demo data, every route)
-  lightspeedpay serve                    serve every route with the configuration in the environment
-  lightspeedpay migrate                  apply pending database migrations (DATABASE_MIGRATION_URL or DATABASE_URL)
-  lightspeedpay create-admin --email E   create an operator; password from LSP_ADMIN_PASSWORD, else generated and printed
-  lightspeedpay reseal                   seal every stored secret again under the active encryption key (ENCRYPTION_ACTIVE_KEY_ID);
-                                         fails, naming the rows, while one needs a key that is not configured
-  lightspeedpay run-job NAME [--at TIME]  run one scheduled job now, or for the slot at TIME (RFC 3339), under its run key
-                                         (a slot that already ran is not run again); prints the outcome as JSON
-  lightspeedpay routes                   list every function and route of the registry
-  lightspeedpay openapi                  print the OpenAPI 3.1 document of the HTTP API (docs/openapi.json is its checked-in copy)
-  lightspeedpay simulate-routing [--scenario FILE]... [--payments N] [--seed S] [--svg PATH]
-                                         run synthetic gateways through the routing engine in every mode and against
-                                         an oracle; print a Markdown table (default: every scenarios/routing/*.toml;
-                                         --payments and --seed override the scenarios'; --svg writes the chart)
-
-Configuration comes from the environment and from .env (see README.md).";
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole platform locally: database, migrations, demo data, workers, every route
+    /// (HOST, PORT; default 127.0.0.1:3000)
+    Dev,
+    /// Serve every route with the configuration in the environment (HOST, PORT;
+    /// PUBLIC_BASE_URL derived from them unless set)
+    Serve,
+    /// Apply pending database migrations (DATABASE_MIGRATION_URL, else DATABASE_URL)
+    Migrate,
+    /// Create an operator; password from LSP_ADMIN_PASSWORD, else generated and printed once
+    CreateAdmin {
+        /// The operator's email address
+        #[arg(long)]
+        email: String,
+    },
+    /// Seal every stored secret again under the active encryption key (ENCRYPTION_ACTIVE_KEY_ID);
+    /// fails, naming the rows, while one needs a key that is not configured
+    Reseal,
+    /// Run one scheduled job now, or for the slot at --at, under its run key (a slot that already
+    /// ran is not run again); prints the outcome as JSON
+    RunJob {
+        /// The scheduled job (a schedule of the registry, e.g. maintenance)
+        name: String,
+        /// The scheduled time of the slot (RFC 3339, e.g. 2026-12-04T20:30:00Z)
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+    },
+    /// List every function and route of the registry
+    Routes,
+    /// Print the OpenAPI 3.1 document of the HTTP API (docs/openapi.json is its checked-in copy)
+    Openapi,
+    /// Run synthetic gateways through the routing engine in every mode and against an oracle;
+    /// print a Markdown table
+    SimulateRouting {
+        /// A scenario file (repeatable; default: every scenarios/routing/*.toml)
+        #[arg(long = "scenario", value_name = "FILE")]
+        scenarios: Vec<std::path::PathBuf>,
+        /// Payments per scenario, overriding the scenarios'
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        payments: Option<u64>,
+        /// Random seed, overriding the scenarios'
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Also write the chart as SVG to this path
+        #[arg(long, value_name = "PATH")]
+        svg: Option<String>,
+    },
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Parsed before anything else: --help, --version and bad arguments never run a command.
+    let cli = Cli::parse();
     let _ = dotenvy::dotenv();
     telemetry::init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("dev") => run_dev().await,
-        Some("serve") => run_serve().await,
-        Some("migrate") => run_migrate().await,
-        Some("create-admin") => create_admin(&args[1..]).await,
-        Some("reseal") => run_reseal().await,
-        Some("run-job") => run_job(&args[1..]).await,
-        Some("routes") => {
+    let result = match cli.command {
+        Command::Dev => run_dev().await,
+        Command::Serve => run_serve().await,
+        Command::Migrate => run_migrate().await,
+        Command::CreateAdmin { email } => create_admin(&email).await,
+        Command::Reseal => run_reseal().await,
+        Command::RunJob { name, at } => run_job(&name, at.as_deref()).await,
+        Command::Routes => {
             print_routes();
             Ok(())
         }
-        Some("openapi") => {
+        Command::Openapi => {
             print!("{}", functions::openapi::json());
             Ok(())
         }
-        Some("simulate-routing") => simulate_routing(&args[1..]),
-        Some("help" | "--help" | "-h") | None => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        Some(other) => Err(format!("unknown command '{other}'\n\n{USAGE}")),
+        Command::SimulateRouting {
+            scenarios,
+            payments,
+            seed,
+            svg,
+        } => simulate_routing(scenarios, payments, seed, svg),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -66,9 +113,16 @@ async fn main() -> ExitCode {
     }
 }
 
+/// `dev`: the port is bound first, so a bad address or a busy port stops it before it migrates,
+/// seeds or starts anything (a running instance keeps its data and credentials).
 async fn run_dev() -> Result<(), String> {
+    let listener = listen::bind(listen::from_env()?).await?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    // Every interface: the loopback address reaches it from this machine.
+    let base =
+        listen::base_url(bound).unwrap_or_else(|_| format!("http://127.0.0.1:{}", bound.port()));
     let dir = dev::state_dir();
-    let setup = dev::setup(&dir).await?;
+    let setup = dev::setup(&dir, &base).await?;
     let applied = migrate::run(&setup.owner_url, &setup.config.database.tls)
         .await
         .map_err(|e| e.to_string())?;
@@ -78,9 +132,6 @@ async fn run_dev() -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?,
     );
-    if workers_enabled() {
-        functions::worker::spawn_all(app.clone());
-    }
     let creds = seed::demo(&app, dev::previous_credentials(&dir))
         .await
         .map_err(|e| e.to_string())?;
@@ -89,13 +140,9 @@ async fn run_dev() -> Result<(), String> {
         &file,
         &serde_json::to_string_pretty(&creds).map_err(|e| e.to_string())?,
     )?;
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", setup.port))
-        .await
-        .map_err(|e| format!("binding port {}: {e}", setup.port))?;
-    let base = format!(
-        "http://{}",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
+    if workers_enabled() {
+        functions::worker::spawn_all(app.clone());
+    }
     println!("{}", dev::banner(&creds, &base, &file));
     let served = runner::serve(listener, app, runner::shutdown_signal())
         .await
@@ -106,22 +153,22 @@ async fn run_dev() -> Result<(), String> {
     served
 }
 
+/// `serve`: binds first; `PUBLIC_BASE_URL`, when not set, is the address it listens on.
 async fn run_serve() -> Result<(), String> {
-    let config = Config::from_env().map_err(|e| e.to_string())?;
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(3000);
-    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
+    let listener = listen::bind(listen::from_env()?).await?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut vars: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    if !vars.contains_key("PUBLIC_BASE_URL") {
+        vars.insert("PUBLIC_BASE_URL".into(), listen::base_url(bound)?);
+    }
+    let config =
+        Config::from_lookup(shared::config::lookup_from(vars)).map_err(|e| e.to_string())?;
     let app = Arc::new(App::connect(config).await.map_err(|e| e.to_string())?);
     app.db.warm().await.map_err(|e| e.to_string())?;
     if workers_enabled() {
         functions::worker::spawn_all(app.clone());
     }
-    let listener = tokio::net::TcpListener::bind((host.as_str(), port))
-        .await
-        .map_err(|e| format!("binding {host}:{port}: {e}"))?;
-    tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, "serving every route");
+    tracing::info!(address = %bound, "serving every route");
     runner::serve(listener, app, runner::shutdown_signal())
         .await
         .map_err(|e| e.to_string())
@@ -146,11 +193,7 @@ async fn run_migrate() -> Result<(), String> {
     Ok(())
 }
 
-async fn create_admin(args: &[String]) -> Result<(), String> {
-    let email = match args {
-        [flag, email] if flag == "--email" => email.clone(),
-        _ => return Err("usage: lightspeedpay create-admin --email E".into()),
-    };
+async fn create_admin(email: &str) -> Result<(), String> {
     let (password, generated) = match std::env::var("LSP_ADMIN_PASSWORD") {
         Ok(p) if !p.is_empty() => (p, false),
         _ => (random::base62(24), true),
@@ -161,7 +204,7 @@ async fn create_admin(args: &[String]) -> Result<(), String> {
     let tx = db::begin(&mut client, Scope::System)
         .await
         .map_err(|e| e.to_string())?;
-    let id = users::create(&tx, &email, &password, Role::Admin, None)
+    let id = users::create(&tx, email, &password, Role::Admin, None)
         .await
         .map_err(|e| describe(&e))?;
     audit::record(
@@ -222,13 +265,7 @@ async fn run_reseal() -> Result<(), String> {
 
 /// `run-job`: one run of a scheduled job through its run key, for now or for `--at`; prints the
 /// outcome (`ran` with the job's summary, `already_ran`, or `failed` with the error).
-async fn run_job(args: &[String]) -> Result<(), String> {
-    let usage = "usage: lightspeedpay run-job NAME [--at <RFC 3339 time>]";
-    let (name, at) = match args {
-        [name] => (name.as_str(), None),
-        [name, flag, at] if flag == "--at" => (name.as_str(), Some(at.as_str())),
-        _ => return Err(usage.into()),
-    };
+async fn run_job(name: &str, at: Option<&str>) -> Result<(), String> {
     let schedules: Vec<&functions::registry::Function> = functions::registry::FUNCTIONS
         .iter()
         .copied()
@@ -237,7 +274,7 @@ async fn run_job(args: &[String]) -> Result<(), String> {
     let Some(function) = schedules.iter().find(|f| f.name == name) else {
         let names: Vec<&str> = schedules.iter().map(|f| f.name).collect();
         return Err(format!(
-            "no scheduled job '{name}' (one of: {})\n{usage}",
+            "no scheduled job '{name}' (one of: {})",
             names.join(", ")
         ));
     };
@@ -280,36 +317,12 @@ async fn run_job(args: &[String]) -> Result<(), String> {
 }
 
 /// `simulate-routing`: reads the scenarios, runs them, prints the table, writes the chart.
-fn simulate_routing(args: &[String]) -> Result<(), String> {
-    let usage = "usage: lightspeedpay simulate-routing [--scenario FILE]... [--payments N] [--seed S] [--svg PATH]";
-    let mut files = Vec::new();
-    let (mut payments, mut seed, mut svg) = (None, None, None);
-    let mut rest = args.iter();
-    while let Some(flag) = rest.next() {
-        let mut value = || {
-            rest.next()
-                .cloned()
-                .ok_or_else(|| format!("{flag} needs a value\n{usage}"))
-        };
-        match flag.as_str() {
-            "--scenario" => files.push(std::path::PathBuf::from(value()?)),
-            "--payments" => {
-                let v = value()?;
-                payments = Some(v.parse::<u64>().ok().filter(|&n| n > 0).ok_or_else(|| {
-                    format!("--payments must be a whole number above 0, not '{v}'")
-                })?);
-            }
-            "--seed" => {
-                let v = value()?;
-                seed = Some(
-                    v.parse::<u64>()
-                        .map_err(|_| format!("--seed must be a whole number, not '{v}'"))?,
-                );
-            }
-            "--svg" => svg = Some(value()?),
-            other => return Err(format!("unknown option '{other}'\n{usage}")),
-        }
-    }
+fn simulate_routing(
+    mut files: Vec<std::path::PathBuf>,
+    payments: Option<u64>,
+    seed: Option<u64>,
+    svg: Option<String>,
+) -> Result<(), String> {
     if files.is_empty() {
         files = default_scenarios()?;
     }

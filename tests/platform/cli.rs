@@ -204,7 +204,7 @@ async fn run_job_runs_a_slot_once_and_names_the_schedules_it_knows() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("RFC 3339"));
     let usage = lightspeedpay(&["run-job"], &vars);
     assert!(!usage.status.success());
-    assert!(String::from_utf8_lossy(&usage.stderr).contains("usage"));
+    assert!(String::from_utf8_lossy(&usage.stderr).contains("Usage: lightspeedpay run-job"));
 
     // A run that fails (here: no database) prints its outcome and exits non-zero.
     let port = free_port().to_string();
@@ -225,4 +225,102 @@ async fn run_job_runs_a_slot_once_and_names_the_schedules_it_knows() {
         "{}",
         String::from_utf8_lossy(&failed.stderr)
     );
+}
+
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// `--help` and `--version`, on the command and on every subcommand, print and exit 0 without
+/// running anything: no database is asked (the one named cannot answer) and `dev` writes no file.
+#[test]
+fn help_and_version_never_run_a_command() {
+    let dir = temp_dir("cli");
+    let vars = [
+        ("LSP_STATE_DIR", dir.to_str().unwrap()),
+        ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
+    ];
+    let version = format!("lightspeedpay {}", env!("CARGO_PKG_VERSION"));
+    let subcommands = [
+        "dev",
+        "serve",
+        "migrate",
+        "create-admin",
+        "reseal",
+        "run-job",
+        "routes",
+        "openapi",
+        "simulate-routing",
+    ];
+    let top = lightspeedpay(&["--help"], &vars);
+    assert!(top.status.success());
+    let help = String::from_utf8_lossy(&top.stdout).into_owned();
+    for sub in subcommands {
+        assert!(help.contains(sub), "the help lists {sub}: {help}");
+    }
+    let out = lightspeedpay(&["--version"], &vars);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), version);
+    for sub in subcommands {
+        for flag in ["--help", "-h"] {
+            let out = lightspeedpay(&[sub, flag], &vars);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{sub} {flag}: {stdout}");
+            assert!(
+                stdout.contains(&format!("Usage: lightspeedpay {sub}")),
+                "{sub} {flag}: {stdout}"
+            );
+        }
+        let out = lightspeedpay(&[sub, "--version"], &vars);
+        assert!(out.status.success(), "{sub} --version");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!("lightspeedpay-{sub} {}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+    assert!(files_in(&dir).is_empty(), "{:?}", files_in(&dir));
+    // No command, an unknown one, or a missing argument: usage on stderr and a failure.
+    for args in [&[][..], &["launch"], &["create-admin"], &["run-job"]] {
+        let out = lightspeedpay(args, &vars);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("Usage: lightspeedpay"),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A bad `HOST` or `PORT` is refused by name, by `dev` and `serve` alike, before anything runs.
+#[test]
+fn bad_host_and_port_are_refused_by_name() {
+    let dir = temp_dir("cli");
+    for command in ["dev", "serve"] {
+        for (var, value, expected) in [
+            (
+                "PORT",
+                "abc",
+                "PORT must be a whole number from 0 (any free port) to 65535, not 'abc'",
+            ),
+            ("PORT", "99999", "not '99999'"),
+            ("HOST", "pay.local", "HOST must be an IP address"),
+        ] {
+            let out = lightspeedpay(
+                &[command],
+                &[("LSP_STATE_DIR", dir.to_str().unwrap()), (var, value)],
+            );
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{command} {var}={value}");
+            assert!(
+                stderr.contains(expected),
+                "{command} {var}={value}: {stderr}"
+            );
+        }
+    }
+    assert!(files_in(&dir).is_empty(), "{:?}", files_in(&dir));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

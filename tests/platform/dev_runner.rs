@@ -95,3 +95,63 @@ async fn dev_starts_from_nothing_serves_and_stops() {
     let exit = dev.terminate();
     assert!(exit.success(), "dev exited with {exit}");
 }
+
+/// A second `dev` on the port a running one holds fails before it migrates, seeds or starts
+/// anything: the running instance's credentials stay valid and their file unchanged. Started
+/// again once the first has stopped, `dev` keeps the same demo credentials.
+#[tokio::test]
+async fn a_second_dev_on_a_busy_port_changes_nothing_and_a_restart_keeps_the_credentials() {
+    let (mut first, db, creds, dir) = start_dev(&[]).await;
+    let port = first.base.rsplit(':').next().unwrap().to_string();
+    let file = dir.join("dev-credentials.json");
+    let written = std::fs::read_to_string(&file).unwrap();
+    let vars: BTreeMap<String, String> = [
+        ("LSP_STATE_DIR", dir.to_str().unwrap()),
+        ("LSP_DEV_DB_NAME", db.name.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.into(), v.into()))
+    .collect();
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_lightspeedpay"))
+        .arg("dev")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(&vars)
+        .env("PORT", &port)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}"))
+            && stderr.contains("nothing was started or changed"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), written);
+    let client = reqwest::Client::new();
+    let login = |base: String| {
+        let client = client.clone();
+        let body =
+            serde_json::json!({"email": creds["admin_email"], "password": creds["admin_password"]});
+        async move {
+            client
+                .post(format!("{base}/api/v1/auth/login"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(login(first.base.clone()).await, StatusCode::OK);
+    assert!(first.terminate().success());
+
+    let mut again = Process::start("dev", &vars, &dir, free_port());
+    again.wait_healthy().await;
+    let kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(kept, creds, "a restart keeps the demo credentials");
+    assert_eq!(login(again.base.clone()).await, StatusCode::OK);
+    assert!(again.terminate().success());
+}
