@@ -234,6 +234,10 @@ fn error_schema() -> Value {
                     "details": {
                         "description": "Per field for VALIDATION_ERROR (`{field: message}`), a `reason` for UNAUTHORIZED, else more about the error or null.",
                     },
+                    "request_id": {
+                        "type": "string",
+                        "description": "The request's id, as in its `X-Request-Id` header: quote it to support.",
+                    },
                 },
             },
             "timestamp": { "type": "string", "format": "date-time" },

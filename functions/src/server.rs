@@ -123,11 +123,11 @@ pub async fn handle(app: &Arc<App>, routes: &[&'static Route], request: ApiReque
 
     let mut response = match &outcome {
         Ok(response) => response.clone(),
-        Err(error) => ApiResponse::error(error),
+        Err(error) => ApiResponse::error_for(error, &id),
     };
     response.set_header("x-request-id", &id);
     if let Some(limit) = &limit {
-        add_rate_limit_headers(&mut response, limit);
+        response.set_rate_limit(limit);
     }
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let who = principal.as_ref().map(Principal::label).unwrap_or_default();
@@ -176,12 +176,6 @@ async fn meter_public(app: &App, request: &ApiRequest) -> Result<RateLimitStatus
     )
     .await?;
     Ok(status)
-}
-
-fn add_rate_limit_headers(response: &mut ApiResponse, limit: &RateLimitStatus) {
-    response.set_header("x-ratelimit-limit", &limit.limit.to_string());
-    response.set_header("x-ratelimit-remaining", &limit.remaining().to_string());
-    response.set_header("x-ratelimit-reset", &limit.reset_at.timestamp().to_string());
 }
 
 #[cfg(test)]

@@ -119,14 +119,25 @@ async fn envelopes_request_ids_and_unknown_routes() {
     assert!(body["message"].is_string() && body["timestamp"].is_string());
 
     let response = app.http.get(app.url("/api/nowhere")).send().await.unwrap();
-    assert!(
-        response.headers()["x-request-id"]
-            .to_str()
-            .unwrap()
-            .starts_with("req_")
-    );
-    let (status, body) = (response.status(), response.json().await.unwrap());
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(id.starts_with("req_"), "{id}");
+    let (status, body): (_, serde_json::Value) =
+        (response.status(), response.json().await.unwrap());
     expect_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
+    // The error body names the request too, as given or as made.
+    assert_eq!(body["error"]["request_id"], id.as_str(), "{body}");
+    let response = app
+        .http
+        .get(app.url("/api/nowhere"))
+        .header("X-Request-Id", "trace-def-456")
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["request_id"], "trace-def-456", "{body}");
     let response = app
         .http
         .delete(app.url("/api/health"))

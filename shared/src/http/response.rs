@@ -1,6 +1,7 @@
 //! Responses in the seed's envelope, and the one mapping from [`AppError`] to HTTP.
 
 use crate::error::AppError;
+use crate::rate_limit::RateLimitStatus;
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use http::{HeaderMap, HeaderValue, StatusCode};
@@ -140,16 +141,28 @@ impl ApiResponse {
 
     /// `{success: false, error: {code, message, details}, timestamp}` for `error`.
     pub fn error(error: &AppError) -> ApiResponse {
+        ApiResponse::error_body(error, None)
+    }
+
+    /// [`ApiResponse::error`] for the request `request_id`, named in the body too
+    /// (`error.request_id`), so a merchant can quote it from a logged body alone.
+    pub fn error_for(error: &AppError, request_id: &str) -> ApiResponse {
+        ApiResponse::error_body(error, Some(request_id))
+    }
+
+    fn error_body(error: &AppError, request_id: Option<&str>) -> ApiResponse {
         let status = error.code().status();
         let (message, details) = describe(error);
-        let body = json!({
-            "success": false,
-            "error": { "code": error.code().as_str(), "message": message, "details": details },
-            "timestamp": timestamp(),
-        });
+        let mut described =
+            json!({ "code": error.code().as_str(), "message": message, "details": details });
+        if let Some(id) = request_id {
+            described["request_id"] = json!(id);
+        }
+        let body = json!({ "success": false, "error": described, "timestamp": timestamp() });
         let mut response = ApiResponse::json(status, &body);
         match error {
             AppError::RateLimited(limit) => {
+                response.set_rate_limit(limit);
                 let retry_after = limit.retry_after_seconds().to_string();
                 response.set_header("retry-after", &retry_after);
             }
@@ -163,6 +176,13 @@ impl ApiResponse {
             _ => {}
         }
         response
+    }
+
+    /// The `X-RateLimit-*` headers of the budget a request was counted against.
+    pub fn set_rate_limit(&mut self, limit: &RateLimitStatus) {
+        self.set_header("x-ratelimit-limit", &limit.limit.to_string());
+        self.set_header("x-ratelimit-remaining", &limit.remaining().to_string());
+        self.set_header("x-ratelimit-reset", &limit.reset_at.timestamp().to_string());
     }
 
     /// Sets a header, ignoring values that are not valid header text.
@@ -248,6 +268,31 @@ fn capitalize(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_429_carries_its_budget_and_every_error_body_its_request() {
+        let now = Utc::now();
+        let limit = RateLimitStatus {
+            limit: 20,
+            used: 21,
+            reset_at: now + chrono::Duration::seconds(30),
+            now,
+        };
+        let response = ApiResponse::error_for(&AppError::RateLimited(limit), "req_abc");
+        assert_eq!(response.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers["x-ratelimit-limit"], "20");
+        assert_eq!(response.headers["x-ratelimit-remaining"], "0");
+        assert_eq!(
+            response.headers["x-ratelimit-reset"],
+            limit.reset_at.timestamp().to_string().as_str()
+        );
+        assert!(response.headers.contains_key("retry-after"));
+        let body: Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(body["error"]["request_id"], "req_abc");
+        let plain: Value =
+            serde_json::from_slice(&ApiResponse::error(&AppError::RouteNotFound).body).unwrap();
+        assert!(plain["error"].get("request_id").is_none());
+    }
 
     #[test]
     fn f15_a_redirect_never_drops_its_location_silently() {
