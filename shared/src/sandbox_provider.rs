@@ -78,7 +78,7 @@ pub struct Order {
     return_url: String,
 }
 
-const COLUMNS: &str = "id, amount, currency, receipt, status, payment_id, account_id, customer_email, notify_url, return_url";
+const COLUMNS: &str = "id, amount, currency, receipt, status, payment_id, error_reason, account_id, customer_email, notify_url, return_url";
 
 fn order_from(app: &App, row: &Row) -> Result<Order, DecodeError> {
     let row = Record::new(row, "sandbox_orders");
@@ -86,7 +86,7 @@ fn order_from(app: &App, row: &Row) -> Result<Order, DecodeError> {
     let status: String = row.get("status")?;
     Ok(Order {
         pay_url: format!("{}/sandbox/pay/{id}", app.config.sandbox_base_url),
-        error_reason: None,
+        error_reason: row.get("error_reason")?,
         amount: row.get("amount")?,
         currency: row.get("currency")?,
         receipt: row.get("receipt")?,
@@ -304,11 +304,13 @@ async fn settle(
         Action::Fail => ("failed", None, Some("customer_cancelled")),
     };
     tx.execute_typed(
-        "UPDATE sandbox_orders SET status = $2, payment_id = $3, updated_at = now() WHERE id = $1",
+        "UPDATE sandbox_orders SET status = $2, payment_id = $3, error_reason = $4, updated_at = now()
+          WHERE id = $1",
         &[
             (&id, Type::TEXT),
             (&status, Type::TEXT),
             (&payment_id, Type::TEXT),
+            (&reason, Type::TEXT),
         ],
     )
     .await?;

@@ -225,11 +225,50 @@ async fn declines_and_cancellations_fail_the_payment() {
         .await
         .unwrap();
     app.drain().await;
-    assert_eq!(app.transaction(&m, &declined).await["status"], "failed");
+    let txn = app.transaction(&m, &declined).await;
+    assert_eq!(txn["status"], "failed");
+    assert_eq!(txn["failure_reason"], "card_declined", "{txn}");
     let txn = app.transaction(&m, &cancelled).await;
     assert_eq!(txn["status"], "failed");
     assert_eq!(txn["failure_reason"], "customer_cancelled");
     assert_eq!(events(&app, "transaction.failed").await.len(), 2);
+
+    // Declined on the pay page (Pay pressed, the sandbox declines 13 paise): the same reason as
+    // an automatic decline, whether the browser's return or the webhook tells us first.
+    let (_, body) = app
+        .pay(&m, &payment("order-declined-page", 10_013, false), None)
+        .await;
+    let on_page = body["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    let pay_page = app
+        .http
+        .get(body["data"]["checkout_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let returned = app
+        .http
+        .post(&pay_page)
+        .form(&[("action", "pay")])
+        .send()
+        .await
+        .unwrap();
+    // The browser comes back before any webhook is processed.
+    if let Some(back) = returned.headers().get("location") {
+        app.http.get(back.to_str().unwrap()).send().await.unwrap();
+    }
+    let txn = app.transaction(&m, &on_page).await;
+    assert_eq!(txn["status"], "failed", "{txn}");
+    assert_eq!(txn["failure_reason"], "card_declined", "{txn}");
+    app.drain().await;
+    assert_eq!(
+        app.transaction(&m, &on_page).await["failure_reason"],
+        "card_declined"
+    );
 }
 
 #[tokio::test]
@@ -455,6 +494,22 @@ async fn transactions_are_listed_filtered_and_isolated() {
         vec![ids[2].as_str(), ids[1].as_str(), ids[0].as_str()],
         "A sees only its own, newest first"
     );
+    // An operator's list tells the merchants apart: every item names its merchant.
+    let (status, all) = app.get("/api/v1/transactions", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let owners: std::collections::BTreeMap<&str, &str> = all["data"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap(),
+                t["merchant_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(owners[b_txn.as_str()], b.id.as_str(), "{all}");
+    assert_eq!(owners[ids[0].as_str()], a.id.as_str(), "{all}");
     let (_, page) = list("?status=succeeded").await;
     assert_eq!(page["data"]["items"].as_array().unwrap().len(), 1);
     let (_, page) = list("?order_id=a-1").await;

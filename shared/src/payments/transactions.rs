@@ -241,6 +241,8 @@ impl PayRequest {
 pub struct TransactionView {
     /// `txn_…`
     pub id: TransactionId,
+    /// The merchant it belongs to (`mer_…`): what tells payments apart in an operator's list.
+    pub merchant_id: MerchantId,
     /// The merchant's reference.
     pub order_id: String,
     /// Where it stands.
@@ -367,6 +369,7 @@ fn view(row: &Row, base_url: &str) -> Result<TransactionView, DecodeError> {
     Ok(TransactionView {
         checkout_url: checkout_url(base_url, id),
         id,
+        merchant_id: MerchantId::from_uuid(row.get("merchant_id")?),
         order_id: row.get("order_id")?,
         status: row.parse("status")?,
         amount: row.get("amount")?,
