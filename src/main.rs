@@ -1,7 +1,7 @@
 //! `lightspeedpay`: run the platform locally and operate it.
 
 use clap::{Parser, Subcommand};
-use lightspeedpay::{dev, listen, runner, simulation};
+use lightspeedpay::{dev, errors_doc, listen, runner, simulation};
 use shared::audit::{self, AuditContext, AuditEvent};
 use shared::config::Config;
 use shared::crypto::random;
@@ -58,6 +58,8 @@ enum Command {
     Routes,
     /// Print the OpenAPI 3.1 document of the HTTP API (docs/openapi.json is its checked-in copy)
     Openapi,
+    /// Print the error reference (every code and authentication reason) as Markdown
+    Errors,
     /// Run synthetic gateways through the routing engine in every mode and against an oracle;
     /// print a Markdown table
     SimulateRouting {
@@ -65,7 +67,7 @@ enum Command {
         #[arg(long = "scenario", value_name = "FILE")]
         scenarios: Vec<std::path::PathBuf>,
         /// Payments per scenario, overriding the scenarios'
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        #[arg(long, value_parser = above_zero)]
         payments: Option<u64>,
         /// Random seed, overriding the scenarios'
         #[arg(long)]
@@ -74,6 +76,14 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         svg: Option<String>,
     },
+}
+
+/// A count of at least one.
+fn above_zero(text: &str) -> Result<u64, String> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| "must be a whole number above 0".into())
 }
 
 #[tokio::main]
@@ -95,6 +105,10 @@ async fn main() -> ExitCode {
         }
         Command::Openapi => {
             print!("{}", functions::openapi::json());
+            Ok(())
+        }
+        Command::Errors => {
+            print!("{}", errors_doc::markdown());
             Ok(())
         }
         Command::SimulateRouting {
@@ -163,8 +177,16 @@ async fn run_serve() -> Result<(), String> {
     }
     let config =
         Config::from_lookup(shared::config::lookup_from(vars)).map_err(|e| e.to_string())?;
-    let app = Arc::new(App::connect(config).await.map_err(|e| e.to_string())?);
-    app.db.warm().await.map_err(|e| e.to_string())?;
+    let url = config.database.url.expose().to_string();
+    let app = Arc::new(
+        App::connect(config)
+            .await
+            .map_err(|e| database_failure("DATABASE_URL", &url, &e))?,
+    );
+    app.db
+        .warm()
+        .await
+        .map_err(|e| database_failure("DATABASE_URL", &url, &e))?;
     if workers_enabled() {
         functions::worker::spawn_all(app.clone());
     }
@@ -177,9 +199,14 @@ async fn run_serve() -> Result<(), String> {
 async fn run_migrate() -> Result<(), String> {
     let (url, tls) = shared::config::migration_settings(|name| std::env::var(name).ok())
         .map_err(|e| e.to_string())?;
+    let variable = if std::env::var_os("DATABASE_MIGRATION_URL").is_some() {
+        "DATABASE_MIGRATION_URL"
+    } else {
+        "DATABASE_URL"
+    };
     let applied = migrate::run(url.expose(), &tls)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| database_failure(variable, url.expose(), &e))?;
     println!(
         "applied {} migration(s){}",
         applied.len(),
@@ -198,9 +225,19 @@ async fn create_admin(email: &str) -> Result<(), String> {
         Ok(p) if !p.is_empty() => (p, false),
         _ => (random::base62(24), true),
     };
-    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let config = Config::from_env().map_err(|e| {
+        format!(
+            "{e}\nAgainst the database of `lightspeedpay dev`, load the settings it wrote first: \
+             set -a; . target/lambda.env; set +a"
+        )
+    })?;
+    let url = config.database.url.expose().to_string();
     let app = App::new(config).map_err(|e| e.to_string())?;
-    let mut client = app.db.client().await.map_err(|e| e.to_string())?;
+    let mut client = app
+        .db
+        .client()
+        .await
+        .map_err(|e| database_failure("DATABASE_URL", &url, &e))?;
     let tx = db::begin(&mut client, Scope::System)
         .await
         .map_err(|e| e.to_string())?;
@@ -361,6 +398,49 @@ fn default_scenarios() -> Result<Vec<std::path::PathBuf>, String> {
         ));
     }
     Ok(files)
+}
+
+/// A database failure of a command, in words an operator can act on: the variable the URL came
+/// from, the server, role and database it names (never its password), and every cause.
+fn database_failure(variable: &str, url: &str, error: &dyn std::error::Error) -> String {
+    let target = match url.parse::<tokio_postgres::Config>() {
+        Ok(config) => {
+            let host = match config.get_hosts().first() {
+                Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+                #[cfg(unix)]
+                Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+                None => "localhost".into(),
+            };
+            let port = config.get_ports().first().copied().unwrap_or(5432);
+            format!(
+                "{host}:{port} as {} (database {})",
+                config.get_user().unwrap_or("the current user"),
+                config.get_dbname().unwrap_or("named after the user")
+            )
+        }
+        Err(_) => "a URL that is not a PostgreSQL connection string".into(),
+    };
+    let mut cause = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !cause.contains(&text) {
+            cause = format!("{cause}: {text}");
+        }
+        source = inner.source();
+    }
+    let hint = if cause.contains("permission denied") || cause.contains("must be owner") {
+        "; this role cannot change the schema: set DATABASE_MIGRATION_URL to the owner's connection"
+    } else if cause.contains("Connection refused") || cause.contains("error connecting") {
+        "; is PostgreSQL running there, and is that its address?"
+    } else if cause.contains("password authentication failed") {
+        "; check the role's password in the URL"
+    } else if cause.contains("does not exist") {
+        "; create it, or name an existing one in the URL"
+    } else {
+        ""
+    };
+    format!("database of {variable} at {target}: {cause}{hint}")
 }
 
 fn describe(error: &shared::AppError) -> String {

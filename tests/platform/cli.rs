@@ -124,6 +124,54 @@ async fn migrate_is_idempotent() {
     );
 }
 
+/// A database the command cannot use is named with the variable it came from, its server and
+/// the cause, with what to do; never the password.
+#[tokio::test]
+async fn database_errors_name_the_variable_the_server_and_the_cause() {
+    let port = free_port();
+    let down = format!("postgres://lsp_app:hunter2-secret@127.0.0.1:{port}/shop");
+    for (command, vars) in [
+        (&["migrate"][..], vec![("DATABASE_URL", down.as_str())]),
+        (
+            &["migrate"][..],
+            vec![("DATABASE_MIGRATION_URL", down.as_str())],
+        ),
+        (
+            &["create-admin", "--email", "ops@example.in"][..],
+            vec![
+                ("DATABASE_URL", down.as_str()),
+                ("JWT_SECRET", JWT_SECRET),
+                ("ENCRYPTION_KEYS", ENCRYPTION_KEYS),
+            ],
+        ),
+    ] {
+        let out = lightspeedpay(command, &vars);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{command:?}");
+        let variable = vars[0].0;
+        for part in [
+            format!("database of {variable} at 127.0.0.1:{port} as lsp_app (database shop)"),
+            "refused".to_string(),
+            "is PostgreSQL running there".to_string(),
+        ] {
+            assert!(stderr.contains(&part), "{command:?}: {part} in {stderr}");
+        }
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+    }
+
+    // The documented fallback of `migrate` to DATABASE_URL, with the application's role on a
+    // database it does not own: the role is named as the reason, with the variable to set.
+    let db = TestDb::create_empty().await;
+    let out = lightspeedpay(&["migrate"], &[("DATABASE_URL", db.app_url.as_str())]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("database of DATABASE_URL")
+            && stderr.contains("set DATABASE_MIGRATION_URL to the owner's connection"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn openapi_prints_the_checked_in_document_without_configuration() {
     let out = lightspeedpay(&["openapi"], &[]);
@@ -253,6 +301,7 @@ fn help_and_version_never_run_a_command() {
         "run-job",
         "routes",
         "openapi",
+        "errors",
         "simulate-routing",
     ];
     let top = lightspeedpay(&["--help"], &vars);

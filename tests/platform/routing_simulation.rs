@@ -120,7 +120,7 @@ fn bad_input_is_refused_with_a_clear_error() {
         .replace("success = 0.90", "success = 1.5");
     std::fs::write(&bad, text).unwrap();
     let cases: [(Vec<&str>, &str); 5] = [
-        (vec!["--fast"], "unknown option '--fast'"),
+        (vec!["--fast"], "unexpected argument '--fast'"),
         (
             vec!["--scenario", "scenarios/routing/none.toml"],
             "cannot read scenario",
@@ -131,9 +131,9 @@ fn bad_input_is_refused_with_a_clear_error() {
         ),
         (
             vec!["--payments", "0"],
-            "--payments must be a whole number above 0",
+            "invalid value '0' for '--payments <PAYMENTS>': must be a whole number above 0",
         ),
-        (vec!["--seed"], "--seed needs a value"),
+        (vec!["--seed"], "a value is required for '--seed <SEED>'"),
     ];
     for (args, expected) in cases {
         let out = lightspeedpay(&[&["simulate-routing"], args.as_slice()].concat());

@@ -104,6 +104,21 @@ impl TestDb {
         }
     }
 
+    /// An empty database, never migrated, on the shared server.
+    pub async fn create_empty() -> TestDb {
+        let name = format!("lsp_t_{}", uuid::Uuid::new_v4().simple());
+        connect(&with_db(&server(), "postgres"))
+            .await
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        TestDb {
+            owner_url: with_db(&server(), &name),
+            app_url: app_role_url(&name),
+            name,
+        }
+    }
+
     /// A database migrated from scratch on `cluster` (a private server a test may stop). It goes
     /// with the cluster; dropping the guard looks for it on the shared server and finds nothing.
     pub async fn create_on(cluster: &PrivateCluster) -> TestDb {

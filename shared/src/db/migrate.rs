@@ -25,7 +25,7 @@ pub async fn run(owner_url: &str, tls: &DatabaseTls) -> Result<Vec<i64>, DbError
     let report = embedded::migrations::runner()
         .run_async(&mut client)
         .await
-        .map_err(|e| DbError::Config(format!("migration failed: {e}")))?;
+        .map_err(|e| DbError::Config(format!("migration failed: {}", with_causes(&e))))?;
     drop(client);
     let _ = handle.await;
     Ok(report
@@ -33,6 +33,31 @@ pub async fn run(owner_url: &str, tls: &DatabaseTls) -> Result<Vec<i64>, DbError
         .iter()
         .map(|m| i64::from(m.version()))
         .collect())
+}
+
+/// An error with every cause under it, the server's own message included (refinery's summary
+/// alone says only "db error").
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let more = match cause.downcast_ref::<tokio_postgres::Error>() {
+            Some(pg) => pg
+                .as_db_error()
+                .map(|db| format!("{} ({})", db.message(), db.code().code()))
+                .unwrap_or_else(|| pg.to_string()),
+            None => cause.to_string(),
+        };
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        // The server's message said it all; what lies under it repeats it.
+        if cause.is::<tokio_postgres::Error>() {
+            break;
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// The newest migration version compiled into this binary.
