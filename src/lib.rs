@@ -2,6 +2,7 @@
 //! function of the registry on one port, with the same handlers that run in Lambda.
 
 pub mod dev;
+pub mod errors_doc;
 pub mod listen;
 pub mod local_db;
 pub mod runner;

@@ -39,6 +39,24 @@ pub enum AuthFailure {
 }
 
 impl AuthFailure {
+    /// Every reason.
+    pub const ALL: [AuthFailure; 14] = [
+        AuthFailure::MissingCredentials,
+        AuthFailure::InvalidCredentials,
+        AuthFailure::ModeNotEnabled,
+        AuthFailure::InvalidToken,
+        AuthFailure::TokenExpired,
+        AuthFailure::InactiveUser,
+        AuthFailure::InvalidLogin,
+        AuthFailure::InvalidRefreshToken,
+        AuthFailure::RefreshTokenReused,
+        AuthFailure::InvalidSignature,
+        AuthFailure::SessionEnded,
+        AuthFailure::OtpRequired,
+        AuthFailure::InvalidOtp,
+        AuthFailure::MfaRequired,
+    ];
+
     /// The machine-readable reason.
     pub fn reason(self) -> &'static str {
         match self {
@@ -233,6 +251,96 @@ impl ErrorCode {
         ErrorCode::ServiceUnavailable,
         ErrorCode::Internal,
     ];
+
+    /// When it is answered, for the error reference.
+    pub const fn when(self) -> &'static str {
+        match self {
+            ErrorCode::Validation => {
+                "a field is missing, malformed or out of range; `details` maps each field to its problem"
+            }
+            ErrorCode::Unauthorized => {
+                "no credentials, or credentials that are not valid; `details.reason` says which (below)"
+            }
+            ErrorCode::Forbidden => {
+                "the caller is authenticated but the route is not theirs (an operator route, a merchant route, an unenrolled second factor)"
+            }
+            ErrorCode::NotFound => "no such resource, or one that belongs to someone else",
+            ErrorCode::MethodNotAllowed => {
+                "the path exists but not with this method; `Allow` lists those it takes"
+            }
+            ErrorCode::RateLimited => {
+                "over the budget of the key, the user or the address; `X-RateLimit-*` and `Retry-After` say which and until when"
+            }
+            ErrorCode::MerchantSuspended => {
+                "the merchant is suspended: no new payments or refunds; reads still work"
+            }
+            ErrorCode::DuplicateOrderId => {
+                "another payment of the merchant (in this mode) already uses the `order_id`, archived ones included"
+            }
+            ErrorCode::RefundNotAllowed => {
+                "the payment cannot be refunded: not captured, already fully refunded, archived, or a wallet top-up"
+            }
+            ErrorCode::RefundExceedsCaptured => {
+                "the refund is more than what is left to refund of the payment"
+            }
+            ErrorCode::IdempotencyKeyReused => {
+                "the `Idempotency-Key` was used before with a different request"
+            }
+            ErrorCode::IdempotencyInProgress => {
+                "a request with this `Idempotency-Key` is still being handled"
+            }
+            ErrorCode::GatewayUnavailable => {
+                "no gateway account of the merchant's pool can take the payment now (every breaker open, limits reached)"
+            }
+            ErrorCode::WalletBalanceLow => {
+                "the merchant's prepaid wallet is below its suspension threshold; `details` has `balance` and `suspension_threshold`"
+            }
+            ErrorCode::Conflict => {
+                "the request conflicts with the current state (an operator change, a purge whose count changed)"
+            }
+            ErrorCode::CurrencyMismatch => {
+                "money in one currency sent where only another is kept; `details` has `currency` and `required_currency`"
+            }
+            ErrorCode::ServiceUnavailable => {
+                "the database (or another dependency) cannot be reached, e.g. during a restart"
+            }
+            ErrorCode::Internal => "a fault on our side",
+        }
+    }
+
+    /// What the caller should do about it, for the error reference.
+    pub const fn action(self) -> &'static str {
+        match self {
+            ErrorCode::Validation => "fix the named fields and send again",
+            ErrorCode::Unauthorized => {
+                "send valid credentials; on `token_expired` refresh the access token"
+            }
+            ErrorCode::Forbidden => "use the route meant for your role",
+            ErrorCode::NotFound => "check the id and the mode (`X-Mode`, or the key's mode)",
+            ErrorCode::MethodNotAllowed => "use a method from `Allow`",
+            ErrorCode::RateLimited => "wait `Retry-After` seconds, then retry",
+            ErrorCode::MerchantSuspended => "contact the platform's operators",
+            ErrorCode::DuplicateOrderId => {
+                "use a new `order_id`, or read the existing payment (`GET /api/v1/transactions?order_id=`)"
+            }
+            ErrorCode::RefundNotAllowed => "read the payment's status before refunding",
+            ErrorCode::RefundExceedsCaptured => {
+                "refund at most the captured amount minus earlier refunds"
+            }
+            ErrorCode::IdempotencyKeyReused => "use a new key for a new request",
+            ErrorCode::IdempotencyInProgress => {
+                "retry after a moment with the same key and body: you get the first answer"
+            }
+            ErrorCode::GatewayUnavailable => "retry later; operators are alerted",
+            ErrorCode::WalletBalanceLow => "top the wallet up (`POST /api/v1/wallets/top-ups`)",
+            ErrorCode::Conflict => "read the current state and decide again",
+            ErrorCode::CurrencyMismatch => "send money in the currency the destination keeps",
+            ErrorCode::ServiceUnavailable => {
+                "retry after `Retry-After` seconds; with an `Idempotency-Key`, a retry is safe"
+            }
+            ErrorCode::Internal => "quote `error.request_id` (or `X-Request-Id`) to support",
+        }
+    }
 
     /// The code as sent.
     pub const fn as_str(self) -> &'static str {
