@@ -78,6 +78,15 @@ async fn a_test_payment_succeeds_end_to_end_through_the_postgres_queue() {
             .unwrap()
             .starts_with("sbx_pay_")
     );
+    // The payment carries the gateway's payment id itself, in reads and in list items.
+    assert_eq!(txn["gateway_payment_id"], attempts[0]["gateway_payment_id"]);
+    let (_, page) = app
+        .get_with_key("/api/v1/transactions", &m.client_key, &m.client_secret)
+        .await;
+    assert_eq!(
+        page["data"]["items"][0]["gateway_payment_id"], attempts[0]["gateway_payment_id"],
+        "{page}"
+    );
     let succeeded = events(&app, "transaction.succeeded").await;
     assert_eq!(
         succeeded.len(),
@@ -569,4 +578,90 @@ async fn transactions_are_listed_filtered_and_isolated() {
         .map(|t| t["id"].as_str().unwrap())
         .collect();
     assert_eq!(got, vec![b_txn.as_str()]);
+}
+
+/// A payment past its expiry reads as expired at once, before the monitor records it, in reads
+/// and in list filters. Paid late all the same, it succeeds, and says it was captured after its
+/// expiry in the API and in its `transaction.succeeded` event.
+#[tokio::test]
+async fn expiry_reads_at_once_and_a_late_capture_says_so() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Late Payer Shop").await;
+    let (_, body) = app
+        .pay(&m, &payment("order-late-payer", 10_000, false), None)
+        .await;
+    let id = body["data"]["id"].as_str().unwrap().to_string();
+    app.drain().await;
+    assert_eq!(app.transaction(&m, &id).await["status"], "pending");
+    let pay_page = app
+        .http
+        .get(body["data"]["checkout_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let uuid: shared::ids::TransactionId = id.parse().unwrap();
+    app.db
+        .owner()
+        .await
+        .execute(
+            "UPDATE transactions SET created_at = now() - interval '1 hour',
+                    expires_at = now() - interval '1 second'
+              WHERE id = $1",
+            &[&uuid.as_uuid()],
+        )
+        .await
+        .unwrap();
+
+    let txn = app.transaction(&m, &id).await;
+    assert_eq!(txn["status"], "expired", "{txn}");
+    assert_eq!(txn["captured_after_expiry"], false);
+    let listed = |query: &'static str| {
+        let (app, m) = (&app, &m);
+        async move {
+            let (_, page) = app
+                .get_with_key(
+                    &format!("/api/v1/transactions?{query}"),
+                    &m.client_key,
+                    &m.client_secret,
+                )
+                .await;
+            page["data"]["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed("status=expired").await, vec![id.clone()]);
+    assert!(listed("status=pending").await.is_empty());
+
+    // The customer pays on the gateway's page anyway: the money is taken, so the payment
+    // succeeds, flagged as captured after its expiry.
+    let returned = app
+        .http
+        .post(&pay_page)
+        .form(&[("action", "pay")])
+        .send()
+        .await
+        .unwrap();
+    if let Some(back) = returned.headers().get("location") {
+        app.http.get(back.to_str().unwrap()).send().await.unwrap();
+    }
+    app.drain().await;
+    let txn = app.transaction(&m, &id).await;
+    assert_eq!(txn["status"], "succeeded", "{txn}");
+    assert_eq!(txn["captured_after_expiry"], true, "{txn}");
+    let succeeded = events(&app, "transaction.succeeded").await;
+    assert_eq!(succeeded.len(), 1);
+    assert_eq!(
+        succeeded[0]["detail"]["transaction"]["captured_after_expiry"], true,
+        "{}",
+        succeeded[0]
+    );
 }

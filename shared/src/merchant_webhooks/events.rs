@@ -59,6 +59,10 @@ pub struct TransactionSnapshot {
     /// Why it failed (failed payments).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
+    /// Present and `true` when the money was captured after the payment's expiry (a late
+    /// payment): it succeeded all the same; fulfil the order or refund it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub captured_after_expiry: bool,
 }
 
 /// A refund as it was when the event happened.

@@ -269,6 +269,13 @@ pub struct TransactionView {
     pub notes: Value,
     /// Why it failed.
     pub failure_reason: Option<String>,
+    /// The gateway captured the money after the payment's `expires_at` (the customer paid late):
+    /// the payment succeeded all the same, since the money was taken; the merchant decides
+    /// whether to fulfil the order or refund it. `transaction.succeeded` says so too.
+    pub captured_after_expiry: bool,
+    /// The gateway's id of the payment that captured it (what the gateway's dashboard and
+    /// settlement reports show), once captured.
+    pub gateway_payment_id: Option<String>,
     /// What it pays for: the merchant's own sale, or a top-up of the merchant's wallet.
     pub purpose: PaymentPurpose,
     /// How the customer paid (`upi`, `card`, `netbanking`, `wallet`, `emi`, `paylater`, `other`),
@@ -358,8 +365,14 @@ pub struct AttemptView {
     pub routing: Option<Value>,
 }
 
-const COLUMNS: &str = "id, order_id, status, amount, currency, mode, customer_name, customer_email, customer_phone, description, \
-                       return_url, notes, failure_reason, created_at, expires_at, updated_at, merchant_id, purpose, payment_method, fee, gst";
+/// A payment's columns as the API reads them. An open payment past its expiry reads as `expired`
+/// at once: the monitor that records the expiry (and tells the merchant) runs every few minutes,
+/// and until then nobody can pay it anyway, since the checkout page refuses it.
+const COLUMNS: &str = "id, order_id, \
+                       CASE WHEN status IN ('created', 'pending') AND expires_at <= now() THEN 'expired' ELSE status END AS status, \
+                       amount, currency, mode, customer_name, customer_email, customer_phone, description, \
+                       return_url, notes, failure_reason, created_at, expires_at, updated_at, merchant_id, purpose, payment_method, fee, gst, \
+                       succeeded_at IS NOT NULL AND succeeded_at > expires_at AS captured_after_expiry, gateway_payment_id";
 
 /// A stored status, mode or currency the code does not know is an error, never a guess: a
 /// payment shown as `created` or `test` when it is neither misleads whoever acts on it.
@@ -384,6 +397,8 @@ fn view(row: &Row, base_url: &str) -> Result<TransactionView, DecodeError> {
         return_url: row.get("return_url")?,
         notes: row.get("notes")?,
         failure_reason: row.get("failure_reason")?,
+        captured_after_expiry: row.get("captured_after_expiry")?,
+        gateway_payment_id: row.get("gateway_payment_id")?,
         purpose: row.parse("purpose")?,
         payment_method: row.get("payment_method")?,
         fee: row.get("fee")?,
@@ -474,6 +489,7 @@ pub async fn create(
             currency: payment.currency.code(),
             mode,
             failure_reason: None,
+            captured_after_expiry: false,
         },
     );
     let outgoing = [
@@ -553,6 +569,8 @@ pub struct EventSubject<'a> {
     pub mode: Mode,
     /// Why it failed, once it has.
     pub failure_reason: Option<&'a str>,
+    /// Captured after its expiry (a late payment).
+    pub captured_after_expiry: bool,
 }
 
 impl<'a> From<&'a TransactionView> for EventSubject<'a> {
@@ -565,6 +583,7 @@ impl<'a> From<&'a TransactionView> for EventSubject<'a> {
             currency: &t.currency,
             mode: t.mode,
             failure_reason: t.failure_reason.as_deref(),
+            captured_after_expiry: t.captured_after_expiry,
         }
     }
 }
@@ -581,6 +600,7 @@ pub fn event(detail_type: &str, merchant: MerchantId, subject: EventSubject<'_>)
                 "id": subject.id, "order_id": subject.order_id, "status": subject.status,
                 "amount": subject.amount, "currency": subject.currency, "mode": subject.mode,
                 "failure_reason": subject.failure_reason,
+                "captured_after_expiry": subject.captured_after_expiry,
             },
         }),
     }
@@ -651,7 +671,9 @@ pub struct ListFilter {
 }
 
 /// The list's filters, the same on both tables.
-const LIST_WHERE: &str = "($1::uuid IS NULL OR merchant_id = $1) AND ($2::text IS NULL OR status = $2)
+const LIST_WHERE: &str = "($1::uuid IS NULL OR merchant_id = $1)
+                   AND ($2::text IS NULL OR CASE WHEN status IN ('created', 'pending') AND expires_at <= now()
+                                                 THEN 'expired' ELSE status END = $2)
                    AND ($3::text IS NULL OR order_id = $3) AND ($4::timestamptz IS NULL OR created_at >= $4)
                    AND ($5::timestamptz IS NULL OR created_at < $5) AND ($6::uuid IS NULL OR id < $6)";
 
@@ -846,13 +868,17 @@ async fn apply(
         .query_typed_one(
             &format!(
                 "UPDATE transactions SET status = $2, failure_reason = $3, updated_at = now(),
-                     succeeded_at = CASE WHEN $2 = 'succeeded' THEN now() ELSE succeeded_at END
+                     succeeded_at = CASE WHEN $2 = 'succeeded' THEN now() ELSE succeeded_at END,
+                     gateway_payment_id = CASE WHEN $2 = 'succeeded'
+                         THEN (SELECT gateway_payment_id FROM transaction_attempts WHERE id = $4)
+                         ELSE gateway_payment_id END
                  WHERE id = $1 RETURNING {COLUMNS}"
             ),
             &[
                 (&transaction.as_uuid(), Type::UUID),
                 (&next.as_str(), Type::TEXT),
                 (&report.failure_reason, Type::TEXT),
+                (&attempt.as_uuid(), Type::UUID),
             ],
         )
         .await?;
@@ -860,10 +886,14 @@ async fn apply(
         close_the_other_attempts(tx, transaction, attempt).await?;
     }
     let transaction = view(&updated, base_url)?;
+    // The event names the status it is about, even where the read would already say `expired`.
     outgoing.push(Outgoing::Event(event(
         &format!("transaction.{next}"),
         merchant,
-        EventSubject::from(&transaction),
+        EventSubject {
+            status: next,
+            ..EventSubject::from(&transaction)
+        },
     )));
     let ids = outbox::write(tx, app.delivery, &outgoing).await?;
     if let Some(booking) = booking {
