@@ -139,12 +139,13 @@ async fn run_dev() -> Result<(), String> {
     let setup = dev::setup(&dir, &base).await?;
     let applied = migrate::run(&setup.owner_url, &setup.config.database.tls)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| database_failure("DATABASE_MIGRATION_URL", &setup.owner_url, &e))?;
     tracing::info!(applied = ?applied, "migrations up to date");
+    let url = setup.config.database.url.expose().to_string();
     let app = Arc::new(
         App::connect(setup.config)
             .await
-            .map_err(|e| e.to_string())?,
+            .map_err(|e| database_failure("DATABASE_URL", &url, &e))?,
     );
     let creds = seed::demo(&app, dev::previous_credentials(&dir))
         .await
@@ -172,7 +173,11 @@ async fn run_serve() -> Result<(), String> {
     let listener = listen::bind(listen::from_env()?).await?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let mut vars: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-    if !vars.contains_key("PUBLIC_BASE_URL") {
+    // Unset or empty alike: an empty value would fall back to the default port's address.
+    if vars
+        .get("PUBLIC_BASE_URL")
+        .is_none_or(|v| v.trim().is_empty())
+    {
         vars.insert("PUBLIC_BASE_URL".into(), listen::base_url(bound)?);
     }
     let config =
@@ -199,7 +204,7 @@ async fn run_serve() -> Result<(), String> {
 async fn run_migrate() -> Result<(), String> {
     let (url, tls) = shared::config::migration_settings(|name| std::env::var(name).ok())
         .map_err(|e| e.to_string())?;
-    let variable = if std::env::var_os("DATABASE_MIGRATION_URL").is_some() {
+    let variable = if std::env::var("DATABASE_MIGRATION_URL").is_ok_and(|v| !v.trim().is_empty()) {
         "DATABASE_MIGRATION_URL"
     } else {
         "DATABASE_URL"
@@ -228,7 +233,8 @@ async fn create_admin(email: &str) -> Result<(), String> {
     let config = Config::from_env().map_err(|e| {
         format!(
             "{e}\nAgainst the database of `lightspeedpay dev`, load the settings it wrote first: \
-             set -a; . target/lambda.env; set +a"
+             set -a; . {}; set +a",
+            dev::state_dir().join("lambda.env").display()
         )
     })?;
     let url = config.database.url.expose().to_string();
@@ -429,14 +435,17 @@ fn database_failure(variable: &str, url: &str, error: &dyn std::error::Error) ->
         }
         source = inner.source();
     }
-    let hint = if cause.contains("permission denied") || cause.contains("must be owner") {
+    let migrating = cause.contains("migration failed");
+    let hint = if migrating
+        && (cause.contains("permission denied") || cause.contains("must be owner"))
+    {
         "; this role cannot change the schema: set DATABASE_MIGRATION_URL to the owner's connection"
     } else if cause.contains("Connection refused") || cause.contains("error connecting") {
         "; is PostgreSQL running there, and is that its address?"
     } else if cause.contains("password authentication failed") {
         "; check the role's password in the URL"
-    } else if cause.contains("does not exist") {
-        "; create it, or name an existing one in the URL"
+    } else if cause.contains("database \"") && cause.contains("does not exist") {
+        "; create the database, or name an existing one in the URL"
     } else {
         ""
     };

@@ -453,3 +453,63 @@ impl From<tokio_postgres::Error> for AppError {
         AppError::Database(error.into())
     }
 }
+
+#[cfg(test)]
+mod lists {
+    use super::*;
+
+    /// Each code's place in [`ErrorCode::ALL`]. The match has no wildcard: a new code does not
+    /// compile until it is placed here, and the test then holds `ALL` to it.
+    fn place(code: ErrorCode) -> usize {
+        match code {
+            ErrorCode::Validation => 0,
+            ErrorCode::Unauthorized => 1,
+            ErrorCode::Forbidden => 2,
+            ErrorCode::NotFound => 3,
+            ErrorCode::MethodNotAllowed => 4,
+            ErrorCode::RateLimited => 5,
+            ErrorCode::MerchantSuspended => 6,
+            ErrorCode::DuplicateOrderId => 7,
+            ErrorCode::RefundNotAllowed => 8,
+            ErrorCode::RefundExceedsCaptured => 9,
+            ErrorCode::IdempotencyKeyReused => 10,
+            ErrorCode::IdempotencyInProgress => 11,
+            ErrorCode::GatewayUnavailable => 12,
+            ErrorCode::WalletBalanceLow => 13,
+            ErrorCode::Conflict => 14,
+            ErrorCode::CurrencyMismatch => 15,
+            ErrorCode::ServiceUnavailable => 16,
+            ErrorCode::Internal => 17,
+        }
+    }
+
+    /// Each reason's place in [`AuthFailure::ALL`], likewise.
+    fn reason_place(failure: AuthFailure) -> usize {
+        match failure {
+            AuthFailure::MissingCredentials => 0,
+            AuthFailure::InvalidCredentials => 1,
+            AuthFailure::ModeNotEnabled => 2,
+            AuthFailure::InvalidToken => 3,
+            AuthFailure::TokenExpired => 4,
+            AuthFailure::InactiveUser => 5,
+            AuthFailure::InvalidLogin => 6,
+            AuthFailure::InvalidRefreshToken => 7,
+            AuthFailure::RefreshTokenReused => 8,
+            AuthFailure::InvalidSignature => 9,
+            AuthFailure::SessionEnded => 10,
+            AuthFailure::OtpRequired => 11,
+            AuthFailure::InvalidOtp => 12,
+            AuthFailure::MfaRequired => 13,
+        }
+    }
+
+    #[test]
+    fn the_lists_hold_every_code_and_reason_once() {
+        for (i, code) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(place(*code), i, "{code:?}");
+        }
+        for (i, failure) in AuthFailure::ALL.iter().enumerate() {
+            assert_eq!(reason_place(*failure), i, "{failure:?}");
+        }
+    }
+}

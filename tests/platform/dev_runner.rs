@@ -105,6 +105,16 @@ async fn a_second_dev_on_a_busy_port_changes_nothing_and_a_restart_keeps_the_cre
     let port = first.base.rsplit(':').next().unwrap().to_string();
     let file = dir.join("dev-credentials.json");
     let written = std::fs::read_to_string(&file).unwrap();
+    // Every file the first one wrote, with when it was last written: the second touches none.
+    let stamps = || {
+        ["dev-credentials.json", "dev-secrets.json", "lambda.env"].map(|name| {
+            std::fs::metadata(dir.join(name))
+                .unwrap()
+                .modified()
+                .unwrap()
+        })
+    };
+    let before = stamps();
     let vars: BTreeMap<String, String> = [
         ("LSP_STATE_DIR", dir.to_str().unwrap()),
         ("LSP_DEV_DB_NAME", db.name.as_str()),
@@ -129,6 +139,7 @@ async fn a_second_dev_on_a_busy_port_changes_nothing_and_a_restart_keeps_the_cre
         "{stderr}"
     );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), written);
+    assert_eq!(stamps(), before, "the second dev wrote nothing");
     let client = reqwest::Client::new();
     let login = |base: String| {
         let client = client.clone();

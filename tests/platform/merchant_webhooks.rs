@@ -616,7 +616,7 @@ mod delivery {
                         currency: "INR",
                         mode: shared::mode::Mode::Test,
                         failure_reason: None,
-                        captured_after_expiry: false,
+                        confirmed_after_expiry: false,
                     },
                 ))
             })

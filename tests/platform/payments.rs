@@ -581,8 +581,9 @@ async fn transactions_are_listed_filtered_and_isolated() {
 }
 
 /// A payment past its expiry reads as expired at once, before the monitor records it, in reads
-/// and in list filters. Paid late all the same, it succeeds, and says it was captured after its
-/// expiry in the API and in its `transaction.succeeded` event.
+/// and in list filters. Paid late all the same (after the monitor recorded the expiry), it
+/// succeeds, and says it was confirmed after its expiry in the API and in its
+/// `transaction.succeeded` event.
 #[tokio::test]
 async fn expiry_reads_at_once_and_a_late_capture_says_so() {
     let app = TestApp::spawn().await;
@@ -619,7 +620,7 @@ async fn expiry_reads_at_once_and_a_late_capture_says_so() {
 
     let txn = app.transaction(&m, &id).await;
     assert_eq!(txn["status"], "expired", "{txn}");
-    assert_eq!(txn["captured_after_expiry"], false);
+    assert_eq!(txn["confirmed_after_expiry"], false);
     let listed = |query: &'static str| {
         let (app, m) = (&app, &m);
         async move {
@@ -640,6 +641,12 @@ async fn expiry_reads_at_once_and_a_late_capture_says_so() {
     };
     assert_eq!(listed("status=expired").await, vec![id.clone()]);
     assert!(listed("status=pending").await.is_empty());
+    // The monitor records the expiry and tells the merchant, once.
+    functions::worker::run_schedule(&app.app, "transaction-monitor")
+        .await
+        .unwrap();
+    app.drain().await;
+    assert_eq!(events(&app, "transaction.expired").await.len(), 1);
 
     // The customer pays on the gateway's page anyway: the money is taken, so the payment
     // succeeds, flagged as captured after its expiry.
@@ -656,11 +663,12 @@ async fn expiry_reads_at_once_and_a_late_capture_says_so() {
     app.drain().await;
     let txn = app.transaction(&m, &id).await;
     assert_eq!(txn["status"], "succeeded", "{txn}");
-    assert_eq!(txn["captured_after_expiry"], true, "{txn}");
+    assert_eq!(txn["confirmed_after_expiry"], true, "{txn}");
     let succeeded = events(&app, "transaction.succeeded").await;
     assert_eq!(succeeded.len(), 1);
+    assert_eq!(succeeded[0]["detail"]["transaction"]["status"], "succeeded");
     assert_eq!(
-        succeeded[0]["detail"]["transaction"]["captured_after_expiry"], true,
+        succeeded[0]["detail"]["transaction"]["confirmed_after_expiry"], true,
         "{}",
         succeeded[0]
     );

@@ -62,7 +62,7 @@ pub struct TransactionSnapshot {
     /// Present and `true` when the money was captured after the payment's expiry (a late
     /// payment): it succeeded all the same; fulfil the order or refund it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub captured_after_expiry: bool,
+    pub confirmed_after_expiry: bool,
 }
 
 /// A refund as it was when the event happened.

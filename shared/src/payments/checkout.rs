@@ -518,7 +518,7 @@ pub async fn retry(app: &App, id: TransactionId) -> Result<(), AppError> {
             currency: &currency,
             mode: payment.mode,
             failure_reason: None,
-            captured_after_expiry: false,
+            confirmed_after_expiry: false,
         },
     );
     ids.extend(outbox::write(&tx, app.delivery, &[Outgoing::Event(event)]).await?);

@@ -269,10 +269,11 @@ pub struct TransactionView {
     pub notes: Value,
     /// Why it failed.
     pub failure_reason: Option<String>,
-    /// The gateway captured the money after the payment's `expires_at` (the customer paid late):
-    /// the payment succeeded all the same, since the money was taken; the merchant decides
-    /// whether to fulfil the order or refund it. `transaction.succeeded` says so too.
-    pub captured_after_expiry: bool,
+    /// We learned of the capture only after the payment's `expires_at` (the customer paid late,
+    /// or the gateway told us late): it succeeded all the same, since the money was taken, but
+    /// it may have read as `expired` meanwhile; the merchant decides whether to fulfil the order
+    /// or refund it. `transaction.succeeded` says so too.
+    pub confirmed_after_expiry: bool,
     /// The gateway's id of the payment that captured it (what the gateway's dashboard and
     /// settlement reports show), once captured.
     pub gateway_payment_id: Option<String>,
@@ -367,12 +368,14 @@ pub struct AttemptView {
 
 /// A payment's columns as the API reads them. An open payment past its expiry reads as `expired`
 /// at once: the monitor that records the expiry (and tells the merchant) runs every few minutes,
-/// and until then nobody can pay it anyway, since the checkout page refuses it.
+/// and our checkout page already refuses it. It is not final: a customer still on a gateway's
+/// page may pay, and that capture succeeds the payment (`confirmed_after_expiry`). State
+/// decisions read the stored `status`, never this.
 const COLUMNS: &str = "id, order_id, \
                        CASE WHEN status IN ('created', 'pending') AND expires_at <= now() THEN 'expired' ELSE status END AS status, \
                        amount, currency, mode, customer_name, customer_email, customer_phone, description, \
                        return_url, notes, failure_reason, created_at, expires_at, updated_at, merchant_id, purpose, payment_method, fee, gst, \
-                       succeeded_at IS NOT NULL AND succeeded_at > expires_at AS captured_after_expiry, gateway_payment_id";
+                       succeeded_at IS NOT NULL AND succeeded_at > expires_at AS confirmed_after_expiry, gateway_payment_id";
 
 /// A stored status, mode or currency the code does not know is an error, never a guess: a
 /// payment shown as `created` or `test` when it is neither misleads whoever acts on it.
@@ -397,7 +400,7 @@ fn view(row: &Row, base_url: &str) -> Result<TransactionView, DecodeError> {
         return_url: row.get("return_url")?,
         notes: row.get("notes")?,
         failure_reason: row.get("failure_reason")?,
-        captured_after_expiry: row.get("captured_after_expiry")?,
+        confirmed_after_expiry: row.get("confirmed_after_expiry")?,
         gateway_payment_id: row.get("gateway_payment_id")?,
         purpose: row.parse("purpose")?,
         payment_method: row.get("payment_method")?,
@@ -489,7 +492,7 @@ pub async fn create(
             currency: payment.currency.code(),
             mode,
             failure_reason: None,
-            captured_after_expiry: false,
+            confirmed_after_expiry: false,
         },
     );
     let outgoing = [
@@ -570,7 +573,7 @@ pub struct EventSubject<'a> {
     /// Why it failed, once it has.
     pub failure_reason: Option<&'a str>,
     /// Captured after its expiry (a late payment).
-    pub captured_after_expiry: bool,
+    pub confirmed_after_expiry: bool,
 }
 
 impl<'a> From<&'a TransactionView> for EventSubject<'a> {
@@ -583,7 +586,7 @@ impl<'a> From<&'a TransactionView> for EventSubject<'a> {
             currency: &t.currency,
             mode: t.mode,
             failure_reason: t.failure_reason.as_deref(),
-            captured_after_expiry: t.captured_after_expiry,
+            confirmed_after_expiry: t.confirmed_after_expiry,
         }
     }
 }
@@ -600,7 +603,7 @@ pub fn event(detail_type: &str, merchant: MerchantId, subject: EventSubject<'_>)
                 "id": subject.id, "order_id": subject.order_id, "status": subject.status,
                 "amount": subject.amount, "currency": subject.currency, "mode": subject.mode,
                 "failure_reason": subject.failure_reason,
-                "captured_after_expiry": subject.captured_after_expiry,
+                "confirmed_after_expiry": subject.confirmed_after_expiry,
             },
         }),
     }
@@ -886,14 +889,10 @@ async fn apply(
         close_the_other_attempts(tx, transaction, attempt).await?;
     }
     let transaction = view(&updated, base_url)?;
-    // The event names the status it is about, even where the read would already say `expired`.
     outgoing.push(Outgoing::Event(event(
         &format!("transaction.{next}"),
         merchant,
-        EventSubject {
-            status: next,
-            ..EventSubject::from(&transaction)
-        },
+        EventSubject::from(&transaction),
     )));
     let ids = outbox::write(tx, app.delivery, &outgoing).await?;
     if let Some(booking) = booking {
@@ -1038,13 +1037,23 @@ async fn tell_operators(
     let row = tx
         .query_typed_one(
             &format!(
-                "SELECT {COLUMNS} FROM transactions WHERE id = (SELECT transaction_id FROM transaction_attempts WHERE id = $1)"
+                "SELECT {COLUMNS}, status AS stored_status FROM transactions
+                  WHERE id = (SELECT transaction_id FROM transaction_attempts WHERE id = $1)"
             ),
             &[(&attempt.as_uuid(), Type::UUID)],
         )
         .await?;
     let transaction = view(&row, &app.config.http.public_base_url)?;
-    let mut event = event(detail_type, merchant, EventSubject::from(&transaction));
+    // The stored status: these events are about what happened, not how a read would show it.
+    let stored: TransactionStatus = Record::new(&row, "transactions").parse("stored_status")?;
+    let mut event = event(
+        detail_type,
+        merchant,
+        EventSubject {
+            status: stored,
+            ..EventSubject::from(&transaction)
+        },
+    );
     event.detail["attempt"] = json!({
         "id": attempt,
         "gateway_payment_id": report.payment_id,
