@@ -17,6 +17,35 @@ async fn events(app: &TestApp, detail_type: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The sandbox's pay page of the payment `created` (the answer to `POST /api/v1/pay`), where its
+/// checkout link sends the customer.
+async fn sandbox_page(app: &TestApp, created: &Value) -> String {
+    app.http
+        .get(created["data"]["checkout_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Presses `action` (`pay` or `fail`) on the sandbox's pay page and follows the browser back to
+/// our return route, as the customer's browser does, before any webhook is processed.
+async fn press_and_return(app: &TestApp, pay_page: &str, action: &str) {
+    let returned = app
+        .http
+        .post(pay_page)
+        .form(&[("action", action)])
+        .send()
+        .await
+        .unwrap();
+    if let Some(back) = returned.headers().get("location") {
+        app.http.get(back.to_str().unwrap()).send().await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn a_test_payment_succeeds_end_to_end_through_the_postgres_queue() {
     let app = TestApp::spawn().await;
@@ -217,22 +246,8 @@ async fn declines_and_cancellations_fail_the_payment() {
         .await;
     let cancelled = body["data"]["id"].as_str().unwrap().to_string();
     app.drain().await;
-    let pay_page = app
-        .http
-        .get(body["data"]["checkout_url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .headers()["location"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    app.http
-        .post(&pay_page)
-        .form(&[("action", "fail")])
-        .send()
-        .await
-        .unwrap();
+    let pay_page = sandbox_page(&app, &body).await;
+    press_and_return(&app, &pay_page, "fail").await;
     app.drain().await;
     let txn = app.transaction(&m, &declined).await;
     assert_eq!(txn["status"], "failed");
@@ -249,27 +264,9 @@ async fn declines_and_cancellations_fail_the_payment() {
         .await;
     let on_page = body["data"]["id"].as_str().unwrap().to_string();
     app.drain().await;
-    let pay_page = app
-        .http
-        .get(body["data"]["checkout_url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .headers()["location"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    let returned = app
-        .http
-        .post(&pay_page)
-        .form(&[("action", "pay")])
-        .send()
-        .await
-        .unwrap();
+    let pay_page = sandbox_page(&app, &body).await;
     // The browser comes back before any webhook is processed.
-    if let Some(back) = returned.headers().get("location") {
-        app.http.get(back.to_str().unwrap()).send().await.unwrap();
-    }
+    press_and_return(&app, &pay_page, "pay").await;
     let txn = app.transaction(&m, &on_page).await;
     assert_eq!(txn["status"], "failed", "{txn}");
     assert_eq!(txn["failure_reason"], "card_declined", "{txn}");
@@ -595,16 +592,7 @@ async fn expiry_reads_at_once_and_a_late_capture_says_so() {
     let id = body["data"]["id"].as_str().unwrap().to_string();
     app.drain().await;
     assert_eq!(app.transaction(&m, &id).await["status"], "pending");
-    let pay_page = app
-        .http
-        .get(body["data"]["checkout_url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .headers()["location"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let pay_page = sandbox_page(&app, &body).await;
     let uuid: shared::ids::TransactionId = id.parse().unwrap();
     app.db
         .owner()
@@ -650,16 +638,7 @@ async fn expiry_reads_at_once_and_a_late_capture_says_so() {
 
     // The customer pays on the gateway's page anyway: the money is taken, so the payment
     // succeeds, flagged as captured after its expiry.
-    let returned = app
-        .http
-        .post(&pay_page)
-        .form(&[("action", "pay")])
-        .send()
-        .await
-        .unwrap();
-    if let Some(back) = returned.headers().get("location") {
-        app.http.get(back.to_str().unwrap()).send().await.unwrap();
-    }
+    press_and_return(&app, &pay_page, "pay").await;
     app.drain().await;
     let txn = app.transaction(&m, &id).await;
     assert_eq!(txn["status"], "succeeded", "{txn}");
