@@ -94,6 +94,10 @@ pub async fn setup(dir: &Path, base_url: &str) -> Result<DevSetup, String> {
         .or_insert_with(|| "16".into());
     vars.entry("PUBLIC_BASE_URL".into())
         .or_insert_with(|| base_url.to_string());
+    // The local platform is for development: a merchant's webhook receiver on this machine
+    // may be registered in test mode (never live; refused on Lambda whatever this says).
+    vars.entry("WEBHOOKS_ALLOW_LOOPBACK".into())
+        .or_insert_with(|| "true".into());
     let owner_url = vars
         .get("DATABASE_MIGRATION_URL")
         .or(vars.get("DATABASE_URL"))

@@ -269,9 +269,18 @@ pub enum DatabaseTls {
     Disable,
     /// TLS, verifying the server against the public roots plus an optional extra CA (Supabase's).
     Verify {
-        /// PEM file with an additional root certificate.
-        ca_cert_path: Option<String>,
+        /// An additional root certificate.
+        extra_ca: Option<ExtraCa>,
     },
+}
+
+/// Where an additional root certificate for PostgreSQL's TLS comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtraCa {
+    /// A PEM file (`DATABASE_CA_CERT_PATH`): a local path or one bundled with the deployment.
+    File(String),
+    /// PEM text in the environment (`DATABASE_CA_CERT`): how a Lambda gets it without a file.
+    Pem(String),
 }
 
 /// Token settings.
@@ -350,9 +359,24 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
     fn tls(&mut self) -> DatabaseTls {
         match self.optional("DATABASE_TLS").as_deref() {
             None | Some("disable") => DatabaseTls::Disable,
-            Some("verify") => DatabaseTls::Verify {
-                ca_cert_path: self.optional("DATABASE_CA_CERT_PATH"),
-            },
+            Some("verify") => {
+                let extra_ca = match (
+                    self.optional("DATABASE_CA_CERT_PATH"),
+                    self.optional("DATABASE_CA_CERT"),
+                ) {
+                    (Some(_), Some(_)) => {
+                        self.problems.push(
+                            "DATABASE_CA_CERT_PATH and DATABASE_CA_CERT are both set: set one"
+                                .into(),
+                        );
+                        None
+                    }
+                    (Some(path), None) => Some(ExtraCa::File(path)),
+                    (None, Some(pem)) => Some(ExtraCa::Pem(pem)),
+                    (None, None) => None,
+                };
+                DatabaseTls::Verify { extra_ca }
+            }
             Some(_) => {
                 self.problems
                     .push("DATABASE_TLS must be 'disable' or 'verify'".into());
@@ -902,6 +926,43 @@ mod tests {
         assert_eq!(config.rate_limit_per_minute, 100);
         assert_eq!(config.auth.access_token_ttl, Duration::from_secs(900));
         assert_eq!(config.encryption.active_key_id(), "k1");
+    }
+
+    #[test]
+    fn the_extra_database_ca_comes_from_a_file_or_the_environment_not_both() {
+        let base = [
+            ("DATABASE_URL", "postgres://lsp_app@127.0.0.1/db"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("ENCRYPTION_KEYS", KEY),
+            ("DATABASE_TLS", "verify"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            Config::from_lookup(lookup_from(vars(&pairs)))
+        };
+        let pem = "-----BEGIN CERTIFICATE-----\n…";
+        assert_eq!(
+            with(&[("DATABASE_CA_CERT", pem)]).unwrap().database.tls,
+            DatabaseTls::Verify {
+                extra_ca: Some(ExtraCa::Pem(pem.into()))
+            }
+        );
+        assert_eq!(
+            with(&[("DATABASE_CA_CERT_PATH", "/var/task/ca.crt")])
+                .unwrap()
+                .database
+                .tls,
+            DatabaseTls::Verify {
+                extra_ca: Some(ExtraCa::File("/var/task/ca.crt".into()))
+            }
+        );
+        let err = with(&[
+            ("DATABASE_CA_CERT", pem),
+            ("DATABASE_CA_CERT_PATH", "/var/task/ca.crt"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("both set"), "{err}");
     }
 
     #[test]

@@ -34,6 +34,7 @@ mod providers;
 mod public_surface;
 mod queues;
 mod rate_limit;
+mod readme_examples;
 mod refunds;
 mod reseal;
 mod retention;

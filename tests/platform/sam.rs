@@ -126,7 +126,12 @@ fn template_declares_exactly_the_registry() {
     );
     // Secrets come from references, never from literals.
     let env = &template["Globals"]["Function"]["Environment"]["Variables"];
-    for name in ["DATABASE_URL", "JWT_SECRET", "ENCRYPTION_KEYS"] {
+    for name in [
+        "DATABASE_URL",
+        "JWT_SECRET",
+        "ENCRYPTION_KEYS",
+        "DATABASE_CA_CERT",
+    ] {
         let value = serde_yaml::to_string(&env[name]).unwrap();
         assert!(
             value.contains("{{resolve:secretsmanager:"),

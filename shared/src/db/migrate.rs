@@ -16,8 +16,8 @@ pub async fn run(owner_url: &str, tls: &DatabaseTls) -> Result<Vec<i64>, DbError
                 tokio_postgres::connect(owner_url, tokio_postgres::NoTls).await?;
             (client, tokio::spawn(connection))
         }
-        DatabaseTls::Verify { ca_cert_path } => {
-            let connector = super::tls::connector(ca_cert_path.as_deref())?;
+        DatabaseTls::Verify { extra_ca } => {
+            let connector = super::tls::connector(extra_ca.as_ref())?;
             let (client, connection) = tokio_postgres::connect(owner_url, connector).await?;
             (client, tokio::spawn(connection))
         }

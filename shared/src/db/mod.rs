@@ -181,8 +181,8 @@ impl Db {
         };
         let manager = match &config.tls {
             DatabaseTls::Disable => Manager::from_config(pg, tokio_postgres::NoTls, manager_config),
-            DatabaseTls::Verify { ca_cert_path } => {
-                Manager::from_config(pg, tls::connector(ca_cert_path.as_deref())?, manager_config)
+            DatabaseTls::Verify { extra_ca } => {
+                Manager::from_config(pg, tls::connector(extra_ca.as_ref())?, manager_config)
             }
         };
         let pool = Pool::builder(manager)
