@@ -1,6 +1,7 @@
 //! The request pipeline every HTTP function runs: request id, routing by path template, body
 //! limit, authentication and rate limit, role check, the handler, the envelope and one log line.
 
+use crate::api::Body;
 use crate::context::RequestContext;
 use crate::registry::{Access, Route, WhileSuspended};
 use shared::auth::{self, Principal};
@@ -51,6 +52,25 @@ pub(crate) fn more_specific(a: &str, b: &str) -> bool {
         .zip(b.split('/'))
         .find(|(x, y)| is_param(x) != is_param(y))
         .is_some_and(|(x, _)| !is_param(x))
+}
+
+/// Refuses a form on a route whose API document declares JSON: the body parser reads both, but
+/// only the routes browsers and gateways post to declare forms, so only they take one.
+fn refuse_undeclared_form(route: &Route, request: &ApiRequest) -> Result<(), AppError> {
+    let form = request.header("content-type").is_some_and(|t| {
+        t.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    });
+    match route.api.body {
+        Body::Json(_) | Body::OptionalJson(_) if form => Err(AppError::field(
+            "body",
+            "must be JSON (Content-Type: application/json); this route takes no form",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Handles one request with the routes this process serves.
@@ -111,6 +131,7 @@ pub async fn handle(app: &Arc<App>, routes: &[&'static Route], request: ApiReque
                 }
             }
         }
+        refuse_undeclared_form(route, &request)?;
         let ctx = RequestContext {
             request,
             params,

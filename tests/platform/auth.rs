@@ -286,9 +286,10 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
 }
 
 #[tokio::test]
-async fn logins_accept_json_and_form_bodies_and_refuse_wrong_passwords() {
+async fn logins_take_json_not_forms_and_refuse_wrong_passwords() {
     let app = TestApp::spawn().await;
     app.create_admin("form@lightspeedpay.test").await;
+    // The API document declares JSON for login; a form is refused before any password check.
     let (status, body) = send(
         app.http
             .post(app.url("/api/v1/auth/login"))
@@ -298,6 +299,12 @@ async fn logins_accept_json_and_form_bodies_and_refuse_wrong_passwords() {
             )),
     )
     .await;
+    let details = expect_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert!(
+        details["body"].as_str().unwrap().contains("must be JSON"),
+        "{body}"
+    );
+    let (status, body) = app.login("form@lightspeedpay.test", ADMIN_PASSWORD).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     let (status, body) = app

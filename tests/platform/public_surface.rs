@@ -873,7 +873,7 @@ async fn f15_control_characters_are_refused_in_every_free_text_field() {
             "{url}: {answer}"
         );
     }
-    // Operators' free text too, and form bodies.
+    // Operators' free text too, and login.
     let (status, answer) = app
         .post_json(
             &format!("/api/v1/admin/merchants/{}/suspend", m.id),
@@ -886,8 +886,7 @@ async fn f15_control_characters_are_refused_in_every_free_text_field() {
     let (status, answer) = send(
         app.http
             .post(app.url("/api/v1/auth/login"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("email=a%07%40example.in&password=whatever-password"),
+            .json(&json!({ "email": "a\u{7}@example.in", "password": "whatever-password" })),
     )
     .await;
     expect_error(status, &answer, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");

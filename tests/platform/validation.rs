@@ -193,3 +193,74 @@ async fn merchants_page_with_a_cursor() {
         .await;
     assert_eq!(suspended["data"]["items"].as_array().unwrap().len(), 0);
 }
+
+/// Every route the API document declares with a JSON body refuses a form, by name, whoever
+/// calls it; the routes that declare a form (browsers' and gateways' posts) are not refused.
+#[tokio::test]
+async fn forms_are_taken_only_where_the_api_document_declares_them() {
+    use functions::api::Body;
+    use functions::registry::{Access, FUNCTIONS};
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let merchant = app.create_merchant(&admin, "Form Shop").await;
+    let merchants_before = app.db.count("merchants").await;
+    let (mut refused, mut taken) = (0, 0);
+    for route in FUNCTIONS.iter().flat_map(|f| f.routes()) {
+        // Routes that read no body (logout among them) are not called.
+        if route.method == http::Method::GET || matches!(route.api.body, Body::Empty) {
+            continue;
+        }
+        // Any value matches a path parameter: the refusal comes before the handler reads it.
+        let path = route
+            .path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "x_1" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        let method = reqwest::Method::from_bytes(route.method.as_str().as_bytes()).unwrap();
+        let mut request = app
+            .http
+            .request(method, app.url(&path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("amount=100&order_id=form-1");
+        request = match route.access {
+            Access::Merchant => request
+                .header("x-client-key", &merchant.client_key)
+                .header("x-client-secret", &merchant.client_secret),
+            Access::Admin | Access::MerchantOrAdmin => request.bearer_auth(&admin),
+            _ => request,
+        };
+        let (status, body) = send(request).await;
+        let said = body["error"]["details"]["body"]
+            .as_str()
+            .unwrap_or_default();
+        match route.api.body {
+            Body::Json(_) | Body::OptionalJson(_) => {
+                let details =
+                    expect_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+                assert!(
+                    details["body"].as_str().unwrap().contains("must be JSON"),
+                    "{} {}: {body}",
+                    route.method,
+                    route.path
+                );
+                refused += 1;
+            }
+            Body::Form(_) | Body::Callback => {
+                assert!(
+                    !said.contains("must be JSON"),
+                    "{} {} declares a form: {body}",
+                    route.method,
+                    route.path
+                );
+                taken += 1;
+            }
+            Body::Empty => {}
+        }
+    }
+    assert!(
+        refused > 30 && taken >= 3,
+        "{refused} refused, {taken} taken"
+    );
+    assert_eq!(app.db.count("merchants").await, merchants_before);
+}
