@@ -268,8 +268,7 @@ async fn create_admin(email: &str) -> Result<(), String> {
 }
 
 async fn run_reseal() -> Result<(), String> {
-    let config = Config::from_env().map_err(|e| e.to_string())?;
-    let app = App::new(config).map_err(|e| e.to_string())?;
+    let app = connect_checked().await?;
     let report = shared::reseal::run(&app).await.map_err(|e| {
         format!("{e}; nothing is lost: run `lightspeedpay reseal` again to go on where it stopped")
     })?;
@@ -306,6 +305,21 @@ async fn run_reseal() -> Result<(), String> {
     Ok(())
 }
 
+/// The platform from the environment, with one database round trip first, so a database that
+/// cannot be reached is named (variable, server, cause) before any work starts.
+async fn connect_checked() -> Result<App, String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let url = config.database.url.expose().to_string();
+    let app = App::connect(config)
+        .await
+        .map_err(|e| database_failure("DATABASE_URL", &url, &e))?;
+    app.db
+        .warm()
+        .await
+        .map_err(|e| database_failure("DATABASE_URL", &url, &e))?;
+    Ok(app)
+}
+
 /// `run-job`: one run of a scheduled job through its run key, for now or for `--at`; prints the
 /// outcome (`ran` with the job's summary, `already_ran`, or `failed` with the error).
 async fn run_job(name: &str, at: Option<&str>) -> Result<(), String> {
@@ -339,8 +353,7 @@ async fn run_job(name: &str, at: Option<&str>) -> Result<(), String> {
             "note: {at} is not a slot of {name}'s schedule; its run key is ({name}, {at}) all the same"
         );
     }
-    let config = Config::from_env().map_err(|e| e.to_string())?;
-    let app = Arc::new(App::connect(config).await.map_err(|e| e.to_string())?);
+    let app = Arc::new(connect_checked().await?);
     let at = at.unwrap_or_else(|| app.clock.now());
     let (printed, result) = match functions::worker::run_schedule_at(&app, name, at).await {
         Ok(outcome) => (
