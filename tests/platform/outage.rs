@@ -279,7 +279,7 @@ async fn a_refused_statement_is_not_an_outage_and_an_unreachable_server_is() {
     let error = shared::AppError::from(db.client().await.err().unwrap());
     assert!(started.elapsed() < Duration::from_secs(1) + MARGIN);
     assert!(error.is_unavailable(), "{error}");
-    let response = shared::http::ApiResponse::error(&error);
+    let response = shared::http::ApiResponse::error_for(&error, "req_outage");
     assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers["retry-after"], "2");
 }

@@ -139,25 +139,18 @@ impl ApiResponse {
         }
     }
 
-    /// `{success: false, error: {code, message, details}, timestamp}` for `error`.
-    pub fn error(error: &AppError) -> ApiResponse {
-        ApiResponse::error_body(error, None)
-    }
-
-    /// [`ApiResponse::error`] for the request `request_id`, named in the body too
-    /// (`error.request_id`), so a merchant can quote it from a logged body alone.
+    /// `{success: false, error: {code, message, details, request_id}, timestamp}` for `error` in
+    /// the request `request_id`, named in the body too, so a merchant can quote it from a logged
+    /// body alone.
     pub fn error_for(error: &AppError, request_id: &str) -> ApiResponse {
-        ApiResponse::error_body(error, Some(request_id))
-    }
-
-    fn error_body(error: &AppError, request_id: Option<&str>) -> ApiResponse {
         let status = error.code().status();
         let (message, details) = describe(error);
-        let mut described =
-            json!({ "code": error.code().as_str(), "message": message, "details": details });
-        if let Some(id) = request_id {
-            described["request_id"] = json!(id);
-        }
+        let described = json!({
+            "code": error.code().as_str(),
+            "message": message,
+            "details": details,
+            "request_id": request_id,
+        });
         let body = json!({ "success": false, "error": described, "timestamp": timestamp() });
         let mut response = ApiResponse::json(status, &body);
         match error {
@@ -289,9 +282,6 @@ mod tests {
         assert!(response.headers.contains_key("retry-after"));
         let body: Value = serde_json::from_slice(&response.body).unwrap();
         assert_eq!(body["error"]["request_id"], "req_abc");
-        let plain: Value =
-            serde_json::from_slice(&ApiResponse::error(&AppError::RouteNotFound).body).unwrap();
-        assert!(plain["error"].get("request_id").is_none());
     }
 
     #[test]

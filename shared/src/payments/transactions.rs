@@ -371,11 +371,22 @@ pub struct AttemptView {
 /// and our checkout page already refuses it. It is not final: a customer still on a gateway's
 /// page may pay, and that capture succeeds the payment (`confirmed_after_expiry`). State
 /// decisions read the stored `status`, never this.
-const COLUMNS: &str = "id, order_id, \
-                       CASE WHEN status IN ('created', 'pending') AND expires_at <= now() THEN 'expired' ELSE status END AS status, \
+/// A payment's status as the API reads it: an open payment past `expires_at` is `expired` at once,
+/// before the monitor records it (state decisions read the stored `status`).
+macro_rules! effective_status {
+    () => {
+        "CASE WHEN status IN ('created', 'pending') AND expires_at <= now() THEN 'expired' ELSE status END"
+    };
+}
+
+const COLUMNS: &str = concat!(
+    "id, order_id, ",
+    effective_status!(),
+    " AS status, \
                        amount, currency, mode, customer_name, customer_email, customer_phone, description, \
                        return_url, notes, failure_reason, created_at, expires_at, updated_at, merchant_id, purpose, payment_method, fee, gst, \
-                       succeeded_at IS NOT NULL AND succeeded_at > expires_at AS confirmed_after_expiry, gateway_payment_id";
+                       succeeded_at IS NOT NULL AND succeeded_at > expires_at AS confirmed_after_expiry, gateway_payment_id"
+);
 
 /// A stored status, mode or currency the code does not know is an error, never a guess: a
 /// payment shown as `created` or `test` when it is neither misleads whoever acts on it.
@@ -674,11 +685,13 @@ pub struct ListFilter {
 }
 
 /// The list's filters, the same on both tables.
-const LIST_WHERE: &str = "($1::uuid IS NULL OR merchant_id = $1)
-                   AND ($2::text IS NULL OR CASE WHEN status IN ('created', 'pending') AND expires_at <= now()
-                                                 THEN 'expired' ELSE status END = $2)
+const LIST_WHERE: &str = concat!(
+    "($1::uuid IS NULL OR merchant_id = $1) AND ($2::text IS NULL OR ",
+    effective_status!(),
+    " = $2)
                    AND ($3::text IS NULL OR order_id = $3) AND ($4::timestamptz IS NULL OR created_at >= $4)
-                   AND ($5::timestamptz IS NULL OR created_at < $5) AND ($6::uuid IS NULL OR id < $6)";
+                   AND ($5::timestamptz IS NULL OR created_at < $5) AND ($6::uuid IS NULL OR id < $6)"
+);
 
 /// Transactions visible in the scope, newest first; with the archived ones when asked. Ids are
 /// unique across both tables and a payment is in exactly one of them in any one statement, so the

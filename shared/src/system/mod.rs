@@ -27,6 +27,7 @@ pub mod workers;
 use crate::app::App;
 use crate::db::{self, Scope};
 use crate::error::AppError;
+use crate::jobs::queues::Worker;
 use crate::routing::breaker::BreakerState;
 use crate::routing::health::{self, GatewayHealth};
 use chrono::{DateTime, Utc};
@@ -35,7 +36,7 @@ use open_alerts::OpenAlerts;
 use queues::QueueStatus;
 use schedules::{ScheduleSpec, ScheduleStatus};
 use serde::Serialize;
-use workers::{WorkerSpec, WorkerStatus};
+use workers::WorkerStatus;
 
 /// The verdict on the whole platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -67,7 +68,7 @@ pub struct Watched {
     /// Every worker queue.
     pub queues: Vec<&'static str>,
     /// Every worker.
-    pub workers: Vec<WorkerSpec>,
+    pub workers: Vec<Worker>,
     /// Every scheduled job.
     pub schedules: Vec<ScheduleSpec>,
 }

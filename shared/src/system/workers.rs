@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-pub use crate::jobs::queues::Worker as WorkerSpec;
+use crate::jobs::queues::Worker;
 
 /// One worker's health.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -32,7 +32,7 @@ pub struct WorkerStatus {
 
 impl WorkerStatus {
     /// A worker nobody has judged.
-    pub fn unknown(spec: &WorkerSpec) -> WorkerStatus {
+    pub fn unknown(spec: &Worker) -> WorkerStatus {
         WorkerStatus {
             worker: spec.name.into(),
             queue: spec.queue.into(),
@@ -51,10 +51,7 @@ impl WorkerStatus {
 }
 
 /// Every worker of `specs`, in their order; one without a row is `unknown`.
-pub async fn read(
-    tx: &Transaction<'_>,
-    specs: &[WorkerSpec],
-) -> Result<Vec<WorkerStatus>, AppError> {
+pub async fn read(tx: &Transaction<'_>, specs: &[Worker]) -> Result<Vec<WorkerStatus>, AppError> {
     let rows = tx
         .query_typed(
             "SELECT worker, status, checked_at, last_success_at, last_failure_at, last_error
