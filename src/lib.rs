@@ -1,7 +1,6 @@
 //! The `lightspeedpay` command: the local platform runner and the operations CLI. It serves every
 //! function of the registry on one port, with the same handlers that run in Lambda.
 
-#[cfg(test)]
 mod config_doc;
 pub mod dev;
 pub mod errors_doc;

@@ -635,6 +635,7 @@ async fn expiry_reads_at_once_and_a_late_capture_says_so() {
         .unwrap();
     app.drain().await;
     assert_eq!(events(&app, "transaction.expired").await.len(), 1);
+    assert!(events(&app, "transaction.late_capture").await.is_empty());
 
     // The customer pays on the gateway's page anyway: the money is taken, so the payment
     // succeeds, flagged as captured after its expiry.
@@ -651,4 +652,23 @@ async fn expiry_reads_at_once_and_a_late_capture_says_so() {
         "{}",
         succeeded[0]
     );
+    // And apart, as `transaction.late_capture`, to endpoints that subscribe to it alone.
+    let late = events(&app, "transaction.late_capture").await;
+    assert_eq!(late.len(), 1, "{late:?}");
+    assert_eq!(late[0]["detail"]["transaction"]["id"], id.as_str());
+    assert_eq!(late[0]["detail"]["transaction"]["status"], "succeeded");
+    assert_eq!(
+        late[0]["detail"]["transaction"]["confirmed_after_expiry"],
+        true
+    );
+    let (_, listed) = app
+        .get_with_key(
+            "/api/v1/merchant/events?type=transaction.late_capture",
+            &m.client_key,
+            &m.client_secret,
+        )
+        .await;
+    let items = listed["data"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{listed}");
+    assert_eq!(items[0]["data"]["transaction"]["id"], id.as_str());
 }

@@ -28,6 +28,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "transaction.created",
     "transaction.pending",
     "transaction.succeeded",
+    "transaction.late_capture",
     "transaction.failed",
     "transaction.expired",
     "transaction.retried",

@@ -272,7 +272,7 @@ pub struct TransactionView {
     /// We learned of the capture only after the payment's `expires_at` (the customer paid late,
     /// or the gateway told us late): it succeeded all the same, since the money was taken, but
     /// it may have read as `expired` meanwhile; the merchant decides whether to fulfil the order
-    /// or refund it. `transaction.succeeded` says so too.
+    /// or refund it. `transaction.succeeded` says so too, and `transaction.late_capture` follows.
     pub confirmed_after_expiry: bool,
     /// The gateway's id of the payment that captured it (what the gateway's dashboard and
     /// settlement reports show), once captured.
@@ -907,6 +907,16 @@ async fn apply(
         merchant,
         EventSubject::from(&transaction),
     )));
+    // A capture after the payment's expiry still succeeds it (the money was taken), and the
+    // merchant hears of it apart as well: it may have cancelled the order when it expired, and
+    // must now fulfil it or refund it.
+    if next == TransactionStatus::Succeeded && transaction.confirmed_after_expiry {
+        outgoing.push(Outgoing::Event(event(
+            "transaction.late_capture",
+            merchant,
+            EventSubject::from(&transaction),
+        )));
+    }
     let ids = outbox::write(tx, app.delivery, &outgoing).await?;
     if let Some(booking) = booking {
         booking.post(tx).await?;
