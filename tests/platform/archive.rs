@@ -632,3 +632,79 @@ async fn payments_still_in_use_wait_until_they_are_not() {
         2
     );
 }
+
+/// V23's backfill, run on data as V22 left it (payments without `gateway_payment_id`, their
+/// captured attempts with one), in the live and the archived tables: each captured payment gets
+/// the id of the attempt that captured it, never a second capture's, nothing else gets one, and
+/// the archive is append-only again afterwards.
+#[tokio::test]
+async fn the_v23_backfill_gives_each_captured_payment_its_gateway_payment_id() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let m = app.create_merchant(&admin, "Backfilled").await;
+    let db = app.db.owner().await;
+    generate(&db, &m.id, "v", 60).await;
+    let run = archive::archive(&app.app, Utc::now() - Duration::days(180), &settings(100))
+        .await
+        .unwrap();
+    assert!(run.moved.transactions > 0, "{run:?}");
+    // 'v-3' (succeeded, changed just now, so still live) was captured a second time.
+    db.batch_execute(
+        "INSERT INTO transaction_attempts (id, transaction_id, merchant_id, mode, gateway_account_id,
+                 provider, status, gateway_reference, gateway_payment_id, error_code, number)
+         SELECT gen_random_uuid(), a.transaction_id, a.merchant_id, a.mode, a.gateway_account_id,
+                a.provider, 'succeeded', 'ref-second', 'pay-second', 'second_capture', 2
+           FROM transaction_attempts a JOIN transactions t ON t.id = a.transaction_id
+          WHERE t.order_id = 'v-3'",
+    )
+    .await
+    .unwrap();
+    let unset = "SELECT count(*) FROM (SELECT gateway_payment_id FROM transactions
+                   UNION ALL SELECT gateway_payment_id FROM archived_transactions) p
+                  WHERE gateway_payment_id IS NOT NULL";
+    assert_eq!(count(&db, unset).await, 0, "generated as V22 left them");
+
+    let backfill: String = include_str!("../../migrations/V23__transaction_gateway_payment_id.sql")
+        .lines()
+        .filter(|l| !l.contains("ADD COLUMN gateway_payment_id"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    db.batch_execute(&format!("BEGIN; {backfill}\nCOMMIT;"))
+        .await
+        .unwrap();
+
+    for table in ["transactions", "archived_transactions"] {
+        let wrong = format!(
+            "SELECT count(*) FROM {table}
+              WHERE gateway_payment_id IS DISTINCT FROM
+                    CASE WHEN status IN ('succeeded', 'partially_refunded') THEN 'pay-' || order_id END"
+        );
+        assert_eq!(count(&db, &wrong).await, 0, "{table}");
+        let set = format!("SELECT count(*) FROM {table} WHERE gateway_payment_id IS NOT NULL");
+        assert!(count(&db, &set).await > 0, "{table} has captured payments");
+    }
+    let v3: String = db
+        .query_one(
+            "SELECT gateway_payment_id FROM transactions WHERE order_id = 'v-3'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(v3, "pay-v-3");
+    // Row security and the archive's append-only trigger are back.
+    let forced = count(
+        &db,
+        "SELECT count(*) FROM pg_class WHERE relname IN ('transactions', 'transaction_attempts',
+                'archived_transactions', 'archived_transaction_attempts') AND relforcerowsecurity",
+    )
+    .await;
+    assert_eq!(forced, 4);
+    let refused = db
+        .execute(
+            "UPDATE archived_transactions SET gateway_payment_id = NULL",
+            &[],
+        )
+        .await;
+    assert!(refused.is_err(), "the archive is append-only again");
+}
