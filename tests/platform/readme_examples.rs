@@ -3,11 +3,13 @@
 //!
 //! The blocks run one after another in one bash (so a variable set in one is there in the next),
 //! with `set -euo pipefail` and `curl` failing on any HTTP error, in a directory whose `target/`
-//! is the runner's state directory; the only change to their text is the runner's port in place
-//! of the default 3000. A block that cannot run here is listed in [`NOT_RUN`] with the reason,
-//! and the test fails on a shell block that is neither run nor listed.
+//! is the runner's state directory (and `examples/` the repository's); the only changes to their
+//! text are the runner's port in place of the default 3000 and a free port for the example
+//! webhook receiver in place of 4242. A block that cannot run here is listed in [`NOT_RUN`] with
+//! the reason, and the test fails on a shell block that is neither run nor listed.
 
 use crate::dev_runner::start_dev;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 
 /// Blocks the test does not run, each found by a line it contains, and why.
@@ -91,23 +93,44 @@ fn blocks_to_run(readme: &str) -> Vec<Block> {
 fn run(blocks: &[Block], base: &str, state: &Path) -> Result<(), String> {
     let work = crate::support::temp_dir("readme");
     std::os::unix::fs::symlink(state, work.join("target")).map_err(|e| e.to_string())?;
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    std::os::unix::fs::symlink(examples, work.join("examples")).map_err(|e| e.to_string())?;
     let address = base.trim_start_matches("http://");
+    // The example webhook receiver's port, free here (tests run side by side).
+    let receiver_port = crate::support::free_port().to_string();
     let mut script = String::from(
         "set -euo pipefail\n\
          curl() { command curl --show-error --fail-with-body \"$@\"; }\n",
     );
     for block in blocks {
         script.push_str(&format!("echo '::block {}' >&2\n", block.line));
-        script.push_str(&block.text.replace("127.0.0.1:3000", address));
+        script.push_str(
+            &block
+                .text
+                .replace("127.0.0.1:3000", address)
+                .replace("4242", &receiver_port),
+        );
     }
-    let output = std::process::Command::new("timeout")
+    // A group of its own, so what a block leaves running (the receiver, after a failure) is
+    // stopped with it.
+    let child = std::process::Command::new("timeout")
         .args(["300", "bash", "-c", &script])
         .current_dir(&work)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", &work)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
         .map_err(|e| format!("cannot run bash: {e}"))?;
+    let group = child.id();
+    let output = child.wait_with_output().map_err(|e| e.to_string());
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", "--", &format!("-{group}")])
+        .stderr(std::process::Stdio::null())
+        .status();
+    let output = output?;
     if output.status.success() {
         return Ok(());
     }
