@@ -83,6 +83,14 @@ pub const RETENTION: &[Retention] = &[
         column: "period_start",
         keep: Duration::from_secs(400 * DAY),
     },
+    // An outbox row is done once published (its job queued, its event on the bus, merchants'
+    // events recorded apart); a week is room to look into a relay incident. A row never
+    // published has no `published_at`, so it is never pruned.
+    Retention {
+        table: "outbox",
+        column: "published_at",
+        keep: Duration::from_secs(7 * DAY),
+    },
 ];
 
 /// Seconds in a day.

@@ -128,6 +128,31 @@ async fn a_late_run_prunes_what_its_scheduled_time_allows_and_runs_once() {
             .unwrap();
     }
 
+    // Outbox rows: published past the week (deleted), within it (kept), never published (kept,
+    // however old).
+    for (topic, created, published) in [
+        (
+            "old.published",
+            at - Duration::days(9),
+            Some(at - Duration::days(8)),
+        ),
+        (
+            "recent.published",
+            at - Duration::days(9),
+            Some(at - Duration::days(6)),
+        ),
+        ("never.published", at - Duration::days(30), None),
+    ] {
+        owner
+            .execute(
+                "INSERT INTO outbox (id, kind, topic, payload, created_at, published_at)
+                 VALUES (gen_random_uuid(), 'event', $1, '{}', $2, $3)",
+                &[&topic, &created, &published],
+            )
+            .await
+            .unwrap();
+    }
+
     let outcome = run_schedule_at(&app.app, "maintenance", at).await.unwrap();
     let RunOutcome::Ran { summary, .. } = outcome else {
         panic!("the first run for {at} runs: {outcome:?}");
@@ -136,6 +161,15 @@ async fn a_late_run_prunes_what_its_scheduled_time_allows_and_runs_once() {
     assert_eq!(deleted(&summary, "job_failures"), 1, "{summary}");
     assert_eq!(deleted(&summary, "schedule_runs"), 1, "{summary}");
     assert_eq!(deleted(&summary, "routing_cap_usage"), 2, "{summary}");
+    assert_eq!(deleted(&summary, "outbox"), 1, "{summary}");
+    assert_eq!(
+        names(
+            &app,
+            "SELECT topic AS name FROM outbox WHERE topic LIKE '%.published'"
+        )
+        .await,
+        ["never.published", "recent.published"]
+    );
     assert_eq!(
         names(&app, "SELECT worker AS name FROM worker_activity").await,
         ["kept"]
