@@ -182,16 +182,7 @@ async fn run_serve() -> Result<(), String> {
     }
     let config =
         Config::from_lookup(shared::config::lookup_from(vars)).map_err(|e| e.to_string())?;
-    let url = config.database.url.expose().to_string();
-    let app = Arc::new(
-        App::connect(config)
-            .await
-            .map_err(|e| database_failure("DATABASE_URL", &url, &e))?,
-    );
-    app.db
-        .warm()
-        .await
-        .map_err(|e| database_failure("DATABASE_URL", &url, &e))?;
+    let app = Arc::new(connect_checked(config).await?);
     if workers_enabled() {
         functions::worker::spawn_all(app.clone());
     }
@@ -268,7 +259,7 @@ async fn create_admin(email: &str) -> Result<(), String> {
 }
 
 async fn run_reseal() -> Result<(), String> {
-    let app = connect_checked().await?;
+    let app = connect_checked(Config::from_env().map_err(|e| e.to_string())?).await?;
     let report = shared::reseal::run(&app).await.map_err(|e| {
         format!("{e}; nothing is lost: run `lightspeedpay reseal` again to go on where it stopped")
     })?;
@@ -305,10 +296,9 @@ async fn run_reseal() -> Result<(), String> {
     Ok(())
 }
 
-/// The platform from the environment, with one database round trip first, so a database that
-/// cannot be reached is named (variable, server, cause) before any work starts.
-async fn connect_checked() -> Result<App, String> {
-    let config = Config::from_env().map_err(|e| e.to_string())?;
+/// The platform for `config`, with one database round trip first, so a database that cannot be
+/// reached is named (variable, server, cause) before any work starts.
+async fn connect_checked(config: Config) -> Result<App, String> {
     let url = config.database.url.expose().to_string();
     let app = App::connect(config)
         .await
@@ -353,7 +343,7 @@ async fn run_job(name: &str, at: Option<&str>) -> Result<(), String> {
             "note: {at} is not a slot of {name}'s schedule; its run key is ({name}, {at}) all the same"
         );
     }
-    let app = Arc::new(connect_checked().await?);
+    let app = Arc::new(connect_checked(Config::from_env().map_err(|e| e.to_string())?).await?);
     let at = at.unwrap_or_else(|| app.clock.now());
     let (printed, result) = match functions::worker::run_schedule_at(&app, name, at).await {
         Ok(outcome) => (

@@ -57,13 +57,7 @@ pub(crate) fn more_specific(a: &str, b: &str) -> bool {
 /// Refuses a form on a route whose API document declares JSON: the body parser reads both, but
 /// only the routes browsers and gateways post to declare forms, so only they take one.
 fn refuse_undeclared_form(route: &Route, request: &ApiRequest) -> Result<(), AppError> {
-    let form = request.header("content-type").is_some_and(|t| {
-        t.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-    });
+    let form = request.media_type().as_deref() == Some("application/x-www-form-urlencoded");
     match route.api.body {
         Body::Json(_) | Body::OptionalJson(_) if form => Err(AppError::field(
             "body",

@@ -13,12 +13,10 @@ pub fn parse<T: DeserializeOwned>(request: &ApiRequest) -> Result<T, AppError> {
     if request.body.iter().all(u8::is_ascii_whitespace) {
         return Err(AppError::field("body", "is required"));
     }
-    let content_type = request
-        .header("content-type")
-        .unwrap_or("application/json")
-        .to_ascii_lowercase();
-    let media_type = content_type.split(';').next().unwrap_or("").trim();
-    match media_type {
+    let media_type = request
+        .media_type()
+        .unwrap_or_else(|| "application/json".into());
+    match media_type.as_str() {
         "application/json" | "" => {
             let value: serde_json::Value = serde_json::from_slice(&request.body).map_err(|e| {
                 AppError::field(

@@ -41,6 +41,18 @@ impl ApiRequest {
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     }
+
+    /// The body's media type from `Content-Type`, lower-cased and without parameters
+    /// (`application/json; charset=utf-8` is `application/json`); `None` without the header.
+    pub fn media_type(&self) -> Option<String> {
+        self.header("content-type").map(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+    }
 }
 
 /// The id of this request: the caller's `X-Request-Id` when it is sane, else a new one.
